@@ -1,0 +1,242 @@
+/**
+ * Locating, opening and checking the native `web4_rtt` library.
+ *
+ * Lookup order: the `WEB4_RTT_LIB` environment variable (an explicit path),
+ * then the local cargo build next to this module (`target/release/` at the
+ * repository root, for `file:` imports). The library is opened lazily, the
+ * first time the transport is used, so importing `mod.ts` never needs
+ * `--allow-ffi`.
+ *
+ * @module
+ */
+
+import { Web4Error } from "../errors/mod.ts";
+import { EXPECTED_ABI_VERSION, type NativeSymbols, symbols } from "./ffi.ts";
+
+/** Name of the environment variable holding an explicit library path. */
+export const LIBRARY_ENV_VAR = "WEB4_RTT_LIB";
+
+/**
+ * The native library cannot be found, opened, or is of another ABI version.
+ * `code` is `"NATIVE_LIBRARY_NOT_FOUND"`, `"NATIVE_LIBRARY_LOAD_FAILED"` or
+ * `"NATIVE_ABI_MISMATCH"`; `path` is the file that was tried, if any.
+ */
+export class NativeLibraryError extends Web4Error {
+  /** The library path that was tried, or `undefined` when none was found. */
+  readonly path: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code One of the codes listed on the class.
+   * @param message Human-readable message saying what to do.
+   * @param path The path that was tried.
+   * @param cause The underlying error.
+   */
+  constructor(code: string, message: string, path?: string, cause?: unknown) {
+    super(code, message, { cause });
+    this.path = path;
+  }
+}
+
+/** What is known about the opened native library. */
+export interface NativeLibraryInfo {
+  /** Path of the opened file. */
+  readonly path: string;
+  /** The library's own version string (its crate version). */
+  readonly version: string;
+  /** The library's ABI version (equal to {@linkcode EXPECTED_ABI_VERSION}). */
+  readonly abiVersion: number;
+}
+
+/** A native library that was opened and passed the ABI check. Internal. */
+export interface NativeLibrary extends NativeLibraryInfo {
+  /** The typed native symbols. */
+  readonly symbols: NativeSymbols;
+  /** Closes the library. Safe to call twice. */
+  close(): void;
+}
+
+/**
+ * The platform file name of the library, as cargo writes it.
+ *
+ * @param os The operating system; defaults to the current one.
+ * @returns `libweb4_rtt.so`, `libweb4_rtt.dylib` or `web4_rtt.dll`.
+ */
+export function libraryFileName(os: typeof Deno.build.os = Deno.build.os): string {
+  switch (os) {
+    case "darwin":
+      return "libweb4_rtt.dylib";
+    case "windows":
+      return "web4_rtt.dll";
+    default:
+      return "libweb4_rtt.so";
+  }
+}
+
+function _envPath(): string | undefined {
+  // A missing env permission counts as "not set", never as an error.
+  const status = Deno.permissions.querySync({ name: "env", variable: LIBRARY_ENV_VAR });
+  if (status.state !== "granted") return undefined;
+  const value = Deno.env.get(LIBRARY_ENV_VAR);
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/** The local cargo build path next to this module, when loaded from a file. */
+function _localBuildPath(): string | undefined {
+  const url = new URL(`../../target/release/${libraryFileName()}`, import.meta.url);
+  if (url.protocol !== "file:") return undefined;
+  const path = decodeURIComponent(url.pathname);
+  return Deno.build.os === "windows" ? path.replace(/^\/([A-Za-z]:)/, "$1") : path;
+}
+
+function _exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const BUILD_HINT =
+  "Build it with `deno task build:native` (runs `cargo build --release` in a checkout), " +
+  `or set ${LIBRARY_ENV_VAR} to the path of a built ${libraryFileName()}`;
+
+/**
+ * Finds the native library path without opening it.
+ *
+ * @returns The path to open.
+ * @throws {NativeLibraryError} `NATIVE_LIBRARY_NOT_FOUND` when no candidate exists.
+ */
+export function resolveLibraryPath(): string {
+  const explicit = _envPath();
+  if (explicit !== undefined) {
+    if (!_exists(explicit)) {
+      throw new NativeLibraryError(
+        "NATIVE_LIBRARY_NOT_FOUND",
+        `Native library not found at ${LIBRARY_ENV_VAR}="${explicit}". ${BUILD_HINT}.`,
+        explicit,
+      );
+    }
+    return explicit;
+  }
+  const local = _localBuildPath();
+  if (local !== undefined && _exists(local)) return local;
+  throw new NativeLibraryError(
+    "NATIVE_LIBRARY_NOT_FOUND",
+    `Native library ${libraryFileName()} not found${
+      local === undefined ? "" : ` at "${local}"`
+    }. ${BUILD_HINT}.`,
+    local,
+  );
+}
+
+/**
+ * Opens the library at `path` and checks its ABI version. Uncached: most
+ * callers want {@linkcode loadNativeLibrary}.
+ *
+ * @param path Path of the shared library.
+ * @param expectedAbiVersion The ABI version to require; defaults to
+ * {@linkcode EXPECTED_ABI_VERSION}.
+ * @returns The opened library.
+ * @throws {NativeLibraryError} `NATIVE_LIBRARY_LOAD_FAILED` when the file
+ * cannot be opened as this library, `NATIVE_ABI_MISMATCH` when it reports
+ * another ABI version.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for `path`.
+ */
+export function openNativeLibrary(
+  path: string,
+  expectedAbiVersion: number = EXPECTED_ABI_VERSION,
+): NativeLibrary {
+  let lib: Deno.DynamicLibrary<typeof symbols>;
+  try {
+    lib = Deno.dlopen(path, symbols);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable) throw cause;
+    throw new NativeLibraryError(
+      "NATIVE_LIBRARY_LOAD_FAILED",
+      `Cannot open native library "${path}": ${
+        cause instanceof Error ? cause.message : String(cause)
+      }. ${BUILD_HINT}.`,
+      path,
+      cause,
+    );
+  }
+  const abiVersion = lib.symbols.web4_rtt_abi_version();
+  if (abiVersion !== expectedAbiVersion) {
+    lib.close();
+    throw new NativeLibraryError(
+      "NATIVE_ABI_MISMATCH",
+      `Native library "${path}" has ABI version ${abiVersion}, but this module needs ` +
+        `${expectedAbiVersion}. Rebuild it from the same checkout (\`deno task build:native\`) ` +
+        `or point ${LIBRARY_ENV_VAR} at a matching build.`,
+      path,
+    );
+  }
+  const version = readNativeString((buf, cap) => lib.symbols.web4_rtt_version(buf, cap));
+  let closed = false;
+  return {
+    path,
+    version,
+    abiVersion,
+    symbols: lib.symbols,
+    close() {
+      if (closed) return;
+      closed = true;
+      lib.close();
+    },
+  };
+}
+
+/**
+ * Reads a string from a native "copy into my buffer, return the full length"
+ * function, growing the buffer once if the first one was too small. Avoids
+ * `Deno.UnsafePointerView`, which needs unscoped `--allow-ffi`.
+ *
+ * @param copy Calls the native function with a buffer and its capacity.
+ * @returns The decoded UTF-8 string.
+ */
+export function readNativeString(
+  copy: (buf: Uint8Array<ArrayBuffer>, cap: bigint) => number | bigint,
+): string {
+  let buf = new Uint8Array(256);
+  let len = Number(copy(buf, BigInt(buf.length)));
+  if (len > buf.length) {
+    buf = new Uint8Array(len);
+    len = Number(copy(buf, BigInt(buf.length)));
+  }
+  return new TextDecoder().decode(buf.subarray(0, Math.min(len, buf.length)));
+}
+
+let _cached: NativeLibrary | undefined;
+
+/**
+ * Returns the process-wide native library, opening it on first use.
+ *
+ * @returns The opened, ABI-checked library.
+ * @throws {NativeLibraryError} When it cannot be found, opened or is of
+ * another ABI version.
+ */
+export function loadNativeLibrary(): NativeLibrary {
+  if (_cached === undefined) _cached = openNativeLibrary(resolveLibraryPath());
+  return _cached;
+}
+
+/**
+ * Opens the native library (once per process) and describes it.
+ *
+ * @returns Its path, version and ABI version.
+ * @throws {NativeLibraryError} When it cannot be found, opened or is of
+ * another ABI version.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for its path.
+ *
+ * @example Printing the native version
+ * ```ts ignore
+ * const { version, abiVersion } = nativeLibraryInfo();
+ * console.log(`web4_rtt ${version} (ABI ${abiVersion})`);
+ * ```
+ */
+export function nativeLibraryInfo(): NativeLibraryInfo {
+  const { path, version, abiVersion } = loadNativeLibrary();
+  return { path, version, abiVersion };
+}

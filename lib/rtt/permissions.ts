@@ -1,0 +1,42 @@
+/**
+ * Permission-scoped networking for native code.
+ *
+ * Sockets opened by the native library bypass Deno's `--allow-net`, so the
+ * TypeScript layer asks Deno's permission system before every listen and
+ * connect and refuses hosts the process was not granted.
+ *
+ * @module
+ */
+
+/**
+ * Throws unless the process holds `net` permission for `hostname` (and
+ * `port`, when given). Never prompts.
+ *
+ * @param hostname The host about to be listened on or connected to.
+ * @param port The port, when known.
+ * @throws {Deno.errors.NotCapable} When the permission is not granted.
+ * @throws {TypeError} When `hostname` is empty.
+ *
+ * @example Refusing an ungranted host
+ * ```ts ignore
+ * await assertNetPermission("127.0.0.1", 4433);
+ * ```
+ */
+export async function assertNetPermission(hostname: string, port?: number): Promise<void> {
+  if (typeof hostname !== "string" || hostname.length === 0) {
+    throw new TypeError(`Hostname must be a non-empty string, got ${JSON.stringify(hostname)}`);
+  }
+  const bare = hostname.startsWith("[") && hostname.endsWith("]")
+    ? hostname.slice(1, -1)
+    : hostname;
+  const host = port === undefined
+    ? (bare.includes(":") ? `[${bare}]` : bare)
+    : `${bare.includes(":") ? `[${bare}]` : bare}:${port}`;
+  const status = await Deno.permissions.query({ name: "net", host });
+  if (status.state !== "granted") {
+    throw new Deno.errors.NotCapable(
+      `Requires net access to "${host}", run again with the --allow-net flag ` +
+        `(the native transport opens sockets outside Deno's own checks, so web4-runtime checks first)`,
+    );
+  }
+}

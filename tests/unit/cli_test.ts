@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { runDeno } from "../helpers/subprocess.ts";
+
+Deno.test("web4 info prints the native version and exits 1 with the fix when the library is missing", async () => {
+  const ok = await runDeno(
+    `import { main } from "./../../cli/web4.ts"; Deno.exit(main(["info"]));`,
+    ["--allow-read", "--allow-env=WEB4_RTT_LIB", "--allow-ffi"],
+  );
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /native ABI: +1/);
+  const missing = await runDeno(
+    `import { main } from "./../../cli/web4.ts"; Deno.exit(main(["info"]));`,
+    ["--allow-read", "--allow-env=WEB4_RTT_LIB", "--allow-ffi"],
+    { WEB4_RTT_LIB: "/nonexistent/libweb4_rtt.so" },
+  );
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /not found at WEB4_RTT_LIB/);
+});
+
+Deno.test("web4 rejects an unknown command with exit code 2", async () => {
+  const r = await runDeno(
+    `import { main } from "./../../cli/web4.ts"; Deno.exit(main(["frobnicate"]));`,
+    ["--allow-read"],
+  );
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command "frobnicate"/);
+});

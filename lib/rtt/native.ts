@@ -11,7 +11,7 @@
  */
 
 import { Web4Error } from "../errors/mod.ts";
-import { EXPECTED_ABI_VERSION, type NativeSymbols, symbols } from "./ffi.ts";
+import { EXPECTED_ABI_VERSION, type NativeSymbols, probeSymbols, symbols } from "./ffi.ts";
 
 /** Name of the environment variable holding an explicit library path. */
 export const LIBRARY_ENV_VAR = "WEB4_RTT_LIB";
@@ -148,23 +148,17 @@ export function openNativeLibrary(
   path: string,
   expectedAbiVersion: number = EXPECTED_ABI_VERSION,
 ): NativeLibrary {
-  let lib: Deno.DynamicLibrary<typeof symbols>;
+  // First bind only the symbols every ABI version has, so a library of
+  // another version is reported as an ABI mismatch rather than as a missing
+  // symbol; then bind the full table.
+  const probe = _dlopen(path, probeSymbols);
+  let abiVersion: number;
   try {
-    lib = Deno.dlopen(path, symbols);
-  } catch (cause) {
-    if (cause instanceof Deno.errors.NotCapable) throw cause;
-    throw new NativeLibraryError(
-      "NATIVE_LIBRARY_LOAD_FAILED",
-      `Cannot open native library "${path}": ${
-        cause instanceof Error ? cause.message : String(cause)
-      }. ${BUILD_HINT}.`,
-      path,
-      cause,
-    );
+    abiVersion = probe.symbols.web4_rtt_abi_version();
+  } finally {
+    probe.close();
   }
-  const abiVersion = lib.symbols.web4_rtt_abi_version();
   if (abiVersion !== expectedAbiVersion) {
-    lib.close();
     throw new NativeLibraryError(
       "NATIVE_ABI_MISMATCH",
       `Native library "${path}" has ABI version ${abiVersion}, but this module needs ` +
@@ -173,6 +167,7 @@ export function openNativeLibrary(
       path,
     );
   }
+  const lib = _dlopen(path, symbols);
   const version = readNativeString((buf, cap) => lib.symbols.web4_rtt_version(buf, cap));
   let closed = false;
   return {
@@ -186,6 +181,25 @@ export function openNativeLibrary(
       lib.close();
     },
   };
+}
+
+function _dlopen<S extends Deno.ForeignLibraryInterface>(
+  path: string,
+  table: S,
+): Deno.DynamicLibrary<S> {
+  try {
+    return Deno.dlopen(path, table);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable) throw cause;
+    throw new NativeLibraryError(
+      "NATIVE_LIBRARY_LOAD_FAILED",
+      `Cannot open native library "${path}": ${
+        cause instanceof Error ? cause.message : String(cause)
+      }. ${BUILD_HINT}.`,
+      path,
+      cause,
+    );
+  }
 }
 
 /**

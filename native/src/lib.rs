@@ -5,13 +5,21 @@
 //! organised as a safe core with a thin `extern "C"` layer on top: every
 //! `unsafe` block lives in [`ffi`].
 
+pub mod codec;
+pub mod config;
+pub mod engine;
 pub mod ffi;
+pub mod node;
+pub mod tls;
+
+#[cfg(test)]
+mod tests_e2e;
 
 /// Version of the binary interface between this library and `lib/rtt/ffi.ts`.
 ///
 /// Bumped whenever a symbol is added, removed or changes meaning; the
 /// TypeScript side refuses a library whose ABI version differs from its own.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The crate version, as written in `native/Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EXPECTED_ABI_VERSION } from "../../mod.ts";
 
 // `deno compile` needs the denort runtime, which Deno downloads from its own
 // servers (unreachable from some machines) unless DENORT_BIN points at one.
@@ -38,7 +39,10 @@ Deno.test("deno compile builds a working web4 binary (skips when denort is unava
       stderr: "piped",
     }).output();
     assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
-    assert.match(new TextDecoder().decode(run.stdout), /native ABI: +1/);
+    assert.match(
+      new TextDecoder().decode(run.stdout),
+      new RegExp(`native ABI: +${EXPECTED_ABI_VERSION}\n`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EXPECTED_ABI_VERSION } from "../../mod.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
 Deno.test("web4 info prints the native version and exits 1 with the fix when the library is missing", async () => {
@@ -7,7 +8,7 @@ Deno.test("web4 info prints the native version and exits 1 with the fix when the
     ["--allow-read", "--allow-env=WEB4_RTT_LIB", "--allow-ffi"],
   );
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /native ABI: +1/);
+  assert.match(ok.stdout, new RegExp(`native ABI: +${EXPECTED_ABI_VERSION}\n`));
   const missing = await runDeno(
     `import { main } from "./../../cli/web4.ts"; Deno.exit(main(["info"]));`,
     ["--allow-read", "--allow-env=WEB4_RTT_LIB", "--allow-ffi"],

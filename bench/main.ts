@@ -1,0 +1,163 @@
+/**
+ * `deno task bench`: every benchmark in one run, printed as tables of
+ * figures with their same-run baselines and ratios (`bench/report.ts`).
+ *
+ * Sections: Deno TLS against Deno TCP (the baselines themselves), RTT
+ * against them (goals from the RTT issue), the FFI call cost, and the
+ * envelope figures. A failing section is reported and makes the run exit
+ * non-zero; the others still print.
+ *
+ * Flags: `--json` prints the sections as JSON instead of tables.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type BenchRow, type BenchSection, formatSections } from "./report.ts";
+import { type BaselineFigures, runBaselines } from "./baseline_net.ts";
+import { runEnvelopeBench } from "./envelope.ts";
+import { runFfiBench } from "./ffi.ts";
+import { runRttBench } from "./rtt.ts";
+import { DEFAULT_WORKLOAD, type NetFigures } from "./net_common.ts";
+
+/** "More is better": ratio = value / baseline. */
+function _more(
+  name: string,
+  value: number,
+  unit: string,
+  baseline: string,
+  baselineValue: number,
+  goal?: string,
+): BenchRow {
+  const row: BenchRow = {
+    name,
+    value,
+    unit,
+    baseline,
+    baselineValue,
+    ratio: value / baselineValue,
+  };
+  if (goal !== undefined) row.goal = goal;
+  return row;
+}
+
+/** "Less is better" (times): ratio = baseline / value, so > 1 is still better. */
+function _less(
+  name: string,
+  value: number,
+  unit: string,
+  baseline: string,
+  baselineValue: number,
+  goal?: string,
+): BenchRow {
+  const row: BenchRow = {
+    name,
+    value,
+    unit,
+    baseline,
+    baselineValue,
+    ratio: baselineValue / value,
+  };
+  if (goal !== undefined) row.goal = goal;
+  return row;
+}
+
+function _baselineSection(b: BaselineFigures): BenchSection {
+  const { tcp, tls } = b;
+  const w = DEFAULT_WORKLOAD;
+  return {
+    section: "Baselines: Deno TLS vs Deno TCP (loopback, length-prefixed frames)",
+    rows: [
+      _more(`bulk ${w.bulkSize / 1024} KiB`, tls.bulkMBps, "MB/s", "Deno TCP", tcp.bulkMBps),
+      _more(`small ${w.smallSize} B`, tls.smallMsgPerSec, "msg/s", "Deno TCP", tcp.smallMsgPerSec),
+      _less(`latency p50 ${w.rtSize} B`, tls.latencyP50Us, "us", "Deno TCP", tcp.latencyP50Us),
+      _less(`latency p95 ${w.rtSize} B`, tls.latencyP95Us, "us", "Deno TCP", tcp.latencyP95Us),
+      _less("connection set-up p50", tls.setupP50Us, "us", "Deno TCP", tcp.setupP50Us),
+    ],
+  };
+}
+
+/**
+ * The RTT rows: each figure against the baseline its goal names.
+ *
+ * @param rtt RTT's figures.
+ * @param b The baselines of the same run.
+ * @returns The section.
+ */
+function _rttSection(rtt: NetFigures, b: BaselineFigures): BenchSection {
+  const { tcp, tls } = b;
+  const w = DEFAULT_WORKLOAD;
+  return {
+    section: "RTT vs Deno TCP/TLS (loopback)",
+    rows: [
+      _more(
+        `bulk ${w.bulkSize / 1024} KiB`,
+        rtt.bulkMBps,
+        "MB/s",
+        "Deno TLS",
+        tls.bulkMBps,
+        "ratio >= 1",
+      ),
+      _more(
+        `small ${w.smallSize} B`,
+        rtt.smallMsgPerSec,
+        "msg/s",
+        "Deno TLS",
+        tls.smallMsgPerSec,
+        "ratio >= 1",
+      ),
+      _less(
+        `latency p50 ${w.rtSize} B`,
+        rtt.latencyP50Us,
+        "us",
+        "Deno TCP",
+        tcp.latencyP50Us,
+        "ratio >= 0.5",
+      ),
+      _less(`latency p95 ${w.rtSize} B`, rtt.latencyP95Us, "us", "Deno TCP", tcp.latencyP95Us),
+      _less("connection set-up p50", rtt.setupP50Us, "us", "Deno TLS", tls.setupP50Us),
+    ],
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ args: Deno.args, options: { json: { type: "boolean" } } });
+  const started = performance.now();
+  const sections: BenchSection[] = [];
+  const failures: string[] = [];
+  const run = async (name: string, fn: () => Promise<BenchSection[]>) => {
+    try {
+      sections.push(...await fn());
+    } catch (err) {
+      failures.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  let baselines: BaselineFigures | undefined;
+  await run("network baselines", async () => {
+    baselines = await runBaselines(DEFAULT_WORKLOAD);
+    return [_baselineSection(baselines)];
+  });
+  await run("RTT", async () => {
+    if (baselines === undefined) throw new Error("Skipped: the baselines failed");
+    return [_rttSection(await runRttBench(DEFAULT_WORKLOAD), baselines)];
+  });
+  await run("FFI call", async () => [await runFfiBench()]);
+  await run("envelope", async () => [await runEnvelopeBench()]);
+
+  const seconds = (performance.now() - started) / 1000;
+  if (values.json) {
+    console.log(JSON.stringify({ sections, failures, seconds }, null, 2));
+  } else {
+    console.log(
+      `web4-runtime bench: deno ${Deno.version.deno}, ${Deno.build.os}/${Deno.build.arch}, ` +
+        `${navigator.hardwareConcurrency} CPUs, ${new Date().toISOString()}`,
+    );
+    console.log(formatSections(sections));
+    for (const f of failures) console.error(`\nSECTION FAILED: ${f}`);
+    console.log(`\n(${seconds.toFixed(1)} s)`);
+  }
+  return failures.length === 0 ? 0 : 1;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,251 @@
+/**
+ * RFC 8785 (JCS) canonical JSON through the npm package `canonicalize`,
+ * behind a validation pass that refuses what JSON cannot carry.
+ *
+ * @module
+ */
+
+import _canonicalizeImpl from "canonicalize";
+
+const _serialize = _canonicalizeImpl as (input: unknown) => string | undefined;
+
+/**
+ * Escapes one JSON Pointer reference token (RFC 6901).
+ *
+ * @param token The key or index.
+ * @returns The escaped token.
+ */
+export function escapePointerToken(token: string | number): string {
+  return String(token).replaceAll("~", "~0").replaceAll("/", "~1");
+}
+
+/**
+ * Renders a path as a JSON Pointer (`""` for the root).
+ *
+ * @param path The keys and indexes.
+ * @returns The pointer, e.g. `/payload/lri`.
+ */
+export function toJsonPointer(path: readonly PropertyKey[]): string {
+  return path.map((p) => "/" + escapePointerToken(typeof p === "symbol" ? String(p) : p)).join("");
+}
+
+/** What {@linkcode checkJsonValue} found wrong, if anything. */
+export interface JsonProblem {
+  /** JSON Pointer of the offending value. */
+  path: string;
+  /** What is wrong, starting with a capital letter. */
+  message: string;
+}
+
+/** Limits for {@linkcode checkJsonValue}. */
+export interface JsonCheckLimits {
+  /** Deepest allowed nesting of objects and arrays. */
+  maxDepth?: number;
+  /**
+   * Give up once the canonical UTF-8 size certainly exceeds this many bytes
+   * (the walk keeps a lower bound of the size; the caller checks the exact
+   * size after serializing).
+   */
+  maxBytes?: number;
+  /**
+   * Refuse object keys named `__proto__` (legal JSON, but a trap for code
+   * that copies objects by assignment).
+   */
+  rejectProtoKeys?: boolean;
+}
+
+function _describe(value: unknown): string {
+  if (typeof value === "bigint") return `BigInt ${value}n`;
+  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  if (typeof value === "symbol") return String(value);
+  if (typeof value === "number") return String(value);
+  if (value === undefined) return "undefined";
+  const ctor = (value as object).constructor?.name;
+  return ctor ? `a ${ctor} object` : "an exotic object";
+}
+
+/**
+ * Checks that `value` is plain JSON data: `null`, booleans, finite numbers,
+ * well-formed strings, arrays and plain objects, without cycles. Properties
+ * whose value is `undefined` are allowed (they are omitted, as JSON does);
+ * `undefined` as an array element or as the whole value is not.
+ *
+ * @param value The value to check.
+ * @param limits Optional depth and size limits.
+ * @returns `null` if the value is fine, otherwise the first problem found.
+ */
+export function checkJsonValue(value: unknown, limits: JsonCheckLimits = {}): JsonProblem | null {
+  const maxDepth = limits.maxDepth ?? Infinity;
+  const maxBytes = limits.maxBytes ?? Infinity;
+  const rejectProto = limits.rejectProtoKeys ?? false;
+  // A lower bound of the canonical UTF-8 size seen so far.
+  let bytes = 0;
+
+  // Iterative depth-first walk with one frame per open object or array
+  // (primitives are checked in place), so deep values cannot overflow the
+  // stack. Frames link to their parent: paths are built only for a problem.
+  interface Frame {
+    value: object;
+    parent: Frame | null;
+    key: string | number;
+    depth: number;
+    keys: string[] | null;
+    index: number;
+    members: number;
+  }
+  const fail = (
+    parent: Frame | null,
+    key: string | number | null,
+    message: (where: string) => string,
+  ): JsonProblem => {
+    const keys: (string | number)[] = key === null ? [] : [key];
+    for (let f = parent; f !== null && f.parent !== null; f = f.parent) keys.push(f.key);
+    const path = toJsonPointer(keys.reverse());
+    return { path, message: message(path || "the root") };
+  };
+  // Checks a primitive; returns a message maker for a bad one, else null.
+  const primitive = (v: unknown, inArray: boolean): ((where: string) => string) | null => {
+    switch (typeof v) {
+      case "string":
+        if (!v.isWellFormed()) return (w) => `String at ${w} has a lone surrogate`;
+        bytes += v.length + 2;
+        return null;
+      case "number":
+        if (!Number.isFinite(v)) return (w) => `Cannot represent ${v} at ${w} in JSON`;
+        bytes += 1;
+        return null;
+      case "boolean":
+        bytes += 4;
+        return null;
+      case "undefined":
+        return inArray ? (w) => `Cannot represent undefined at ${w} in JSON` : null;
+      case "object": // null
+        bytes += 4;
+        return null;
+      default:
+        return (w) => `Cannot represent ${_describe(v)} at ${w} in JSON`;
+    }
+  };
+  const stack: Frame[] = [];
+  const ancestors = new Set<object>();
+  const enter = (
+    v: object,
+    parent: Frame | null,
+    key: string | number,
+    depth: number,
+  ): JsonProblem | null => {
+    const at = parent === null ? null : key;
+    if (ancestors.has(v)) return fail(parent, at, (w) => `Cycle at ${w}: JSON cannot carry it`);
+    if (depth >= maxDepth) {
+      return fail(parent, at, (w) => `Nesting at ${w} is deeper than ${maxDepth} levels`);
+    }
+    const isArray = Array.isArray(v);
+    if (!isArray) {
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) {
+        return fail(
+          parent,
+          at,
+          (w) => `Cannot represent ${_describe(v)} at ${w}: only plain objects and arrays`,
+        );
+      }
+    }
+    ancestors.add(v);
+    bytes += 2;
+    stack.push({
+      value: v,
+      parent,
+      key,
+      depth,
+      keys: isArray ? null : Object.keys(v),
+      index: 0,
+      members: 0,
+    });
+    return null;
+  };
+
+  if (value === null || typeof value !== "object") {
+    const bad = primitive(value, true);
+    return bad === null ? null : fail(null, null, bad);
+  }
+  const rootProblem = enter(value, null, "", 0);
+  if (rootProblem !== null) return rootProblem;
+  outer: while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const container = frame.value as Record<string | number, unknown>;
+    const keys = frame.keys;
+    const length = keys === null ? (container as unknown as unknown[]).length : keys.length;
+    while (frame.index < length) {
+      const i = frame.index++;
+      const key = keys === null ? i : keys[i]!;
+      const child = container[key];
+      if (keys !== null) {
+        const k = key as string;
+        if (!k.isWellFormed()) return fail(frame, k, (w) => `Key at ${w} has a lone surrogate`);
+        if (rejectProto && k === "__proto__") {
+          return fail(frame, k, (w) => `Key "__proto__" at ${w} is not allowed`);
+        }
+        // Quotes and colon, and a comma before every member but the first.
+        if (child !== undefined) bytes += k.length + 3 + (frame.members++ > 0 ? 1 : 0);
+      } else if (i > 0) {
+        bytes += 1; // comma
+      }
+      if (child !== null && typeof child === "object") {
+        const problem = enter(child, frame, key, frame.depth + 1);
+        if (problem !== null) return problem;
+        if (bytes > maxBytes) break outer;
+        continue outer;
+      }
+      const bad = primitive(child, keys === null);
+      if (bad !== null) return fail(frame, key, bad);
+      if (bytes > maxBytes) break outer;
+    }
+    ancestors.delete(frame.value);
+    stack.pop();
+  }
+  if (bytes > maxBytes) {
+    return { path: "", message: `The value serializes to more than ${maxBytes} bytes` };
+  }
+  return null;
+}
+
+/**
+ * Serializes already checked JSON data canonically (no validation pass).
+ *
+ * @param value Plain JSON data.
+ * @returns The canonical JSON text.
+ */
+export function canonicalizeChecked(value: unknown): string {
+  const out = _serialize(value);
+  if (out === undefined) throw new TypeError("Cannot canonicalize undefined");
+  return out;
+}
+
+/**
+ * Serializes `value` as RFC 8785 canonical JSON: object keys sorted by
+ * UTF-16 code units, no insignificant white space, ECMAScript number
+ * formatting, minimal string escaping. Properties whose value is
+ * `undefined` are omitted, as `JSON.stringify` does.
+ *
+ * @param value Plain JSON data.
+ * @returns The canonical JSON text.
+ * @throws {TypeError} For values JSON cannot carry: `NaN`, `Infinity`,
+ *   BigInt, functions, symbols, cycles, lone surrogates, `undefined` as an
+ *   array element or as the whole value, and objects that are not plain
+ *   (a `Date`, a `Map`, a class instance). The message names the offending
+ *   value and its JSON Pointer.
+ *
+ * @example Sorted keys and ECMAScript numbers
+ * ```ts
+ * import { canonicalize } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(canonicalize({ b: [1e21, 0.5], a: "é", c: undefined }), '{"a":"é","b":[1e+21,0.5]}');
+ * assert.throws(() => canonicalize({ x: NaN }), TypeError);
+ * ```
+ */
+export function canonicalize(value: unknown): string {
+  const problem = checkJsonValue(value);
+  if (problem !== null) throw new TypeError(problem.message);
+  return canonicalizeChecked(value);
+}

@@ -1,0 +1,62 @@
+/**
+ * Typed errors of the identity layer.
+ *
+ * @module
+ */
+
+import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
+
+/** The codes an {@linkcode IdentityError} carries. */
+export type IdentityErrorCode = "KEY_FILE_PERMISSIONS" | "INVALID_KEY_FILE";
+
+/** Options of {@linkcode IdentityError}. */
+export interface IdentityErrorOptions extends Web4ErrorOptions {
+  /** The key file involved, if any. */
+  path?: string;
+  /** The key file's permission bits, if they were the problem. */
+  mode?: number;
+}
+
+/**
+ * A key file that cannot be used as an identity.
+ *
+ * - `KEY_FILE_PERMISSIONS`: the file is accessible to group or others
+ *   (its mode allows more than `0600`); `path` and `mode` say which and how.
+ * - `INVALID_KEY_FILE`: the file (or PEM text) is not a PKCS#8 v1
+ *   `PRIVATE KEY` holding an Ed25519 key.
+ *
+ * @example Telling a permissions problem from a bad file
+ * ```ts ignore
+ * import { Identity, IdentityError } from "@web4/runtime";
+ *
+ * try {
+ *   await Identity.load("./agent.pem");
+ * } catch (err) {
+ *   if (err instanceof IdentityError && err.code === "KEY_FILE_PERMISSIONS") {
+ *     console.error(`Run: chmod 600 ${err.path}`);
+ *   }
+ *   throw err;
+ * }
+ * ```
+ */
+export class IdentityError extends Web4Error {
+  /** Which condition occurred. */
+  declare readonly code: IdentityErrorCode;
+  /** The key file involved, when there is one. */
+  readonly path: string | undefined;
+  /** The key file's permission bits (`0o777` part), for `KEY_FILE_PERMISSIONS`. */
+  readonly mode: number | undefined;
+
+  /**
+   * Creates an error.
+   *
+   * @param code Which condition occurred.
+   * @param message Human-readable message naming the file or value.
+   * @param options `path`, `mode` and `cause`.
+   */
+  constructor(code: IdentityErrorCode, message: string, options?: IdentityErrorOptions) {
+    super(code, message, options);
+    this.path = options?.path;
+    this.mode = options?.mode;
+  }
+}

@@ -1,0 +1,434 @@
+/**
+ * Ed25519 agent identities: generation, PKCS#8 v1 PEM key files, signing,
+ * fingerprints.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { IdentityError } from "./errors.ts";
+
+const _PEM_LABEL = "PRIVATE KEY";
+const _PEM_RE =
+  /^-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END PRIVATE KEY-----$/;
+const _ALGORITHM = { name: "Ed25519" } as const;
+/** Largest key file read (a PKCS#8 Ed25519 PEM is ~120 bytes). */
+const _MAX_KEY_FILE_BYTES = 16 * 1024;
+/** Public keys imported for verification, most recently used last. */
+const _publicKeyCache = new Map<string, CryptoKey>();
+const _PUBLIC_KEY_CACHE_SIZE = 512;
+
+/** Options of {@linkcode Identity.generate}, {@linkcode Identity.load} and {@linkcode Identity.fromPkcs8Pem}. */
+export interface IdentityOptions {
+  /**
+   * The agent's human-readable name, 1-128 characters.
+   *
+   * @default {"agent-" + the first 12 hex digits of the fingerprint}
+   */
+  agentId?: string;
+}
+
+function _bytes(data: Uint8Array): Uint8Array<ArrayBuffer> {
+  return data.buffer instanceof ArrayBuffer
+    ? data as Uint8Array<ArrayBuffer>
+    : new Uint8Array(data);
+}
+
+function _checkRawPublicKey(publicKeyRaw: Uint8Array, name: string): void {
+  if (!(publicKeyRaw instanceof Uint8Array)) {
+    throw new TypeError(`Expected ${name} to be a Uint8Array, got ${typeof publicKeyRaw}`);
+  }
+  if (publicKeyRaw.length !== 32) {
+    throw new RangeError(
+      `Expected ${name} to be a raw 32-byte Ed25519 public key, got ${publicKeyRaw.length} bytes`,
+    );
+  }
+}
+
+function _checkAgentId(agentId: unknown): string {
+  if (typeof agentId !== "string") {
+    throw new TypeError(`Expected agentId to be a string, got ${typeof agentId}`);
+  }
+  if (agentId.length < 1 || agentId.length > 128) {
+    throw new RangeError(
+      `Expected agentId to have 1-128 characters, got ${agentId.length}: "${agentId.slice(0, 32)}"`,
+    );
+  }
+  return agentId;
+}
+
+function _pathName(path: string | URL): string {
+  if (path instanceof URL) return path.protocol === "file:" ? fileURLToPath(path) : path.href;
+  return path;
+}
+
+/**
+ * Computes an Ed25519 public key's fingerprint: the lowercase hex SHA-256 of
+ * its raw 32 bytes (64 hex digits).
+ *
+ * @param publicKeyRaw The raw 32-byte public key.
+ * @returns The fingerprint.
+ * @throws {TypeError} If `publicKeyRaw` is not a `Uint8Array`.
+ * @throws {RangeError} If it is not 32 bytes long.
+ *
+ * @example Fingerprint of an identity's key
+ * ```ts
+ * import { fingerprintOf, Identity } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const id = await Identity.generate();
+ * assert.equal(await fingerprintOf(id.publicKeyRaw), id.fingerprint);
+ * ```
+ */
+export async function fingerprintOf(publicKeyRaw: Uint8Array): Promise<string> {
+  _checkRawPublicKey(publicKeyRaw, "publicKeyRaw");
+  const digest = await crypto.subtle.digest("SHA-256", _bytes(publicKeyRaw));
+  return new Uint8Array(digest).toHex();
+}
+
+/**
+ * Imports a raw Ed25519 public key for verification, through a small cache
+ * (a peer's key is imported once, not once per message).
+ *
+ * @param publicKeyRaw The raw 32-byte key.
+ * @returns The key (synchronously when cached), or `null` if WebCrypto
+ *   refuses it.
+ */
+function _importPublicKey(publicKeyRaw: Uint8Array): CryptoKey | Promise<CryptoKey | null> {
+  const cacheKey = publicKeyRaw.toBase64();
+  const cached = _publicKeyCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  return crypto.subtle.importKey("raw", _bytes(publicKeyRaw), _ALGORITHM, true, ["verify"]).then(
+    (key) => {
+      _publicKeyCache.set(cacheKey, key);
+      if (_publicKeyCache.size > _PUBLIC_KEY_CACHE_SIZE) {
+        // Evict the oldest insertion; a hot key is simply imported again.
+        const oldest = _publicKeyCache.keys().next().value;
+        if (oldest !== undefined) _publicKeyCache.delete(oldest);
+      }
+      return key;
+    },
+    () => null,
+  );
+}
+
+/**
+ * Verifies an Ed25519 signature (RFC 8032, pure Ed25519) over `data`.
+ *
+ * @param publicKeyRaw The signer's raw 32-byte public key.
+ * @param data The signed bytes.
+ * @param signature The 64-byte signature.
+ * @returns `true` if the signature is valid for `data` under the key;
+ *   `false` otherwise, including for a signature of the wrong length or a
+ *   key that is not a valid curve point.
+ * @throws {TypeError} If an argument is not a `Uint8Array`.
+ * @throws {RangeError} If `publicKeyRaw` is not 32 bytes long.
+ *
+ * @example Checking an identity's signature
+ * ```ts
+ * import { Identity, verifyEd25519 } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const id = await Identity.generate();
+ * const data = new TextEncoder().encode("hello");
+ * const sig = await id.sign(data);
+ * assert.ok(await verifyEd25519(id.publicKeyRaw, data, sig));
+ * ```
+ */
+export async function verifyEd25519(
+  publicKeyRaw: Uint8Array,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  _checkRawPublicKey(publicKeyRaw, "publicKeyRaw");
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError(`Expected data to be a Uint8Array, got ${typeof data}`);
+  }
+  if (!(signature instanceof Uint8Array)) {
+    throw new TypeError(`Expected signature to be a Uint8Array, got ${typeof signature}`);
+  }
+  if (signature.length !== 64) return false;
+  const imported = _importPublicKey(publicKeyRaw);
+  const key = imported instanceof CryptoKey ? imported : await imported;
+  if (key === null) return false;
+  try {
+    return await crypto.subtle.verify(_ALGORITHM, key, _bytes(signature), _bytes(data));
+  } catch {
+    return false;
+  }
+}
+
+function _decodePem(pem: string): Uint8Array {
+  if (typeof pem !== "string") {
+    throw new TypeError(`Expected the PEM text to be a string, got ${typeof pem}`);
+  }
+  const match = _PEM_RE.exec(pem.trim());
+  if (match === null) {
+    throw new IdentityError(
+      "INVALID_KEY_FILE",
+      `Expected exactly one "-----BEGIN ${_PEM_LABEL}-----" PEM block (PKCS#8 v1, unencrypted)`,
+    );
+  }
+  try {
+    return Uint8Array.fromBase64(match[1]!.replace(/\r?\n/g, ""), { lastChunkHandling: "strict" });
+  } catch (cause) {
+    throw new IdentityError("INVALID_KEY_FILE", "The PEM block's body is not valid base64", {
+      cause,
+    });
+  }
+}
+
+/**
+ * One agent's Ed25519 key pair and the names derived from it.
+ *
+ * Key files are PKCS#8 v1 PEM (`-----BEGIN PRIVATE KEY-----`), the form
+ * `openssl genpkey -algorithm ed25519` writes and the Rust transport reads.
+ * The private key never leaves the object except through
+ * {@linkcode Identity.toPkcs8Pem} and {@linkcode Identity.save}.
+ *
+ * @example Generating, signing and naming
+ * ```ts
+ * import { Identity, verifyEd25519 } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await Identity.generate({ agentId: "alice" });
+ * assert.equal(alice.agentId, "alice");
+ * assert.match(alice.fingerprint, /^[0-9a-f]{64}$/);
+ *
+ * const data = new TextEncoder().encode("hello");
+ * const sig = await alice.sign(data);
+ * assert.ok(await verifyEd25519(alice.publicKeyRaw, data, sig));
+ * ```
+ *
+ * @example Key files
+ * ```ts ignore
+ * import { Identity } from "@web4/runtime";
+ *
+ * const id = await Identity.generate();
+ * await id.save("./agent.pem"); // mode 0600
+ * const same = await Identity.load("./agent.pem", { agentId: "alice" });
+ * ```
+ */
+export class Identity {
+  /** The agent's human-readable name (1-128 characters). */
+  readonly agentId: string;
+  /** Lowercase hex SHA-256 of the raw 32-byte public key (64 hex digits). */
+  readonly fingerprint: string;
+  /** Standard base64 (with padding) of the raw 32-byte public key. */
+  readonly publicKeyBase64: string;
+  readonly #publicKeyRaw: Uint8Array;
+  readonly #privateKey: CryptoKey;
+
+  private constructor(
+    privateKey: CryptoKey,
+    publicKeyRaw: Uint8Array,
+    fingerprint: string,
+    agentId: string,
+  ) {
+    this.#privateKey = privateKey;
+    this.#publicKeyRaw = publicKeyRaw;
+    this.fingerprint = fingerprint;
+    this.publicKeyBase64 = publicKeyRaw.toBase64();
+    this.agentId = agentId;
+  }
+
+  static async #fromPrivateKey(
+    privateKey: CryptoKey,
+    options?: IdentityOptions,
+  ): Promise<Identity> {
+    const agentId = options?.agentId === undefined ? undefined : _checkAgentId(options.agentId);
+    const jwk = await crypto.subtle.exportKey("jwk", privateKey);
+    if (jwk.x === undefined) {
+      throw new IdentityError("INVALID_KEY_FILE", "The Ed25519 key has no public part");
+    }
+    const publicKeyRaw = Uint8Array.fromBase64(jwk.x, { alphabet: "base64url" });
+    const fingerprint = await fingerprintOf(publicKeyRaw);
+    return new Identity(
+      privateKey,
+      publicKeyRaw,
+      fingerprint,
+      agentId ?? `agent-${fingerprint.slice(0, 12)}`,
+    );
+  }
+
+  /**
+   * Generates a fresh key pair.
+   *
+   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @returns The new identity.
+   * @throws {TypeError} If `agentId` is not a string.
+   * @throws {RangeError} If `agentId` is not 1-128 characters long.
+   */
+  static async generate(options?: IdentityOptions): Promise<Identity> {
+    if (options?.agentId !== undefined) _checkAgentId(options.agentId);
+    const pair = await crypto.subtle.generateKey(_ALGORITHM, true, [
+      "sign",
+      "verify",
+    ]) as CryptoKeyPair;
+    return await Identity.#fromPrivateKey(pair.privateKey, options);
+  }
+
+  /**
+   * Reads an identity from PKCS#8 v1 PEM text.
+   *
+   * @param pem The PEM text (`-----BEGIN PRIVATE KEY-----` ...).
+   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @returns The identity.
+   * @throws {IdentityError} Code `INVALID_KEY_FILE` if the text is not an
+   *   unencrypted PKCS#8 Ed25519 private key.
+   * @throws {TypeError} If `pem` or `agentId` is not a string.
+   * @throws {RangeError} If `agentId` is not 1-128 characters long.
+   */
+  static async fromPkcs8Pem(pem: string, options?: IdentityOptions): Promise<Identity> {
+    if (options?.agentId !== undefined) _checkAgentId(options.agentId);
+    const der = _decodePem(pem);
+    let privateKey: CryptoKey;
+    try {
+      privateKey = await crypto.subtle.importKey("pkcs8", _bytes(der), _ALGORITHM, true, ["sign"]);
+    } catch (cause) {
+      throw new IdentityError(
+        "INVALID_KEY_FILE",
+        `The PEM block is not a PKCS#8 Ed25519 private key (${der.length} bytes of DER)`,
+        { cause },
+      );
+    }
+    return await Identity.#fromPrivateKey(privateKey, options);
+  }
+
+  /**
+   * Loads an identity from a PEM key file written by {@linkcode Identity.save}
+   * or `openssl genpkey -algorithm ed25519`.
+   *
+   * On POSIX systems a file that group or others may access (any of the
+   * `0o077` mode bits set) is refused before its contents are read.
+   *
+   * @param path The key file.
+   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @returns The identity.
+   * @throws {IdentityError} Code `KEY_FILE_PERMISSIONS` if the file's mode
+   *   allows group or other access; code `INVALID_KEY_FILE` if it is not an
+   *   unencrypted PKCS#8 Ed25519 private key or is not a regular file.
+   * @throws {Deno.errors.NotFound} If the file does not exist.
+   * @throws {TypeError} If `agentId` is not a string.
+   * @throws {RangeError} If `agentId` is not 1-128 characters long.
+   */
+  static async load(path: string | URL, options?: IdentityOptions): Promise<Identity> {
+    if (options?.agentId !== undefined) _checkAgentId(options.agentId);
+    const name = _pathName(path);
+    using file = await Deno.open(path, { read: true });
+    const info = await file.stat();
+    if (!info.isFile) {
+      throw new IdentityError("INVALID_KEY_FILE", `Key file ${name} is not a regular file`, {
+        path: name,
+      });
+    }
+    if (info.mode !== null && (info.mode & 0o077) !== 0) {
+      const mode = info.mode & 0o777;
+      throw new IdentityError(
+        "KEY_FILE_PERMISSIONS",
+        `Key file ${name} has mode 0${mode.toString(8)}, accessible to group or others; ` +
+          `it must be 0600 (run: chmod 600 ${name})`,
+        { path: name, mode },
+      );
+    }
+    if (info.size > _MAX_KEY_FILE_BYTES) {
+      throw new IdentityError(
+        "INVALID_KEY_FILE",
+        `Key file ${name} is ${info.size} bytes, too large for an Ed25519 PEM key`,
+        { path: name },
+      );
+    }
+    const bytes = new Uint8Array(info.size);
+    let read = 0;
+    while (read < bytes.length) {
+      const n = await file.read(bytes.subarray(read));
+      if (n === null) break;
+      read += n;
+    }
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, read));
+    } catch (cause) {
+      throw new IdentityError("INVALID_KEY_FILE", `Key file ${name} is not UTF-8 text`, {
+        path: name,
+        cause,
+      });
+    }
+    try {
+      return await Identity.fromPkcs8Pem(text, options);
+    } catch (err) {
+      if (err instanceof IdentityError) {
+        throw new IdentityError(err.code, `Key file ${name}: ${err.message}`, {
+          path: name,
+          cause: err.cause,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** A copy of the raw 32-byte public key. */
+  get publicKeyRaw(): Uint8Array<ArrayBuffer> {
+    return this.#publicKeyRaw.slice();
+  }
+
+  /**
+   * Exports the private key as PKCS#8 v1 PEM text (64-character lines,
+   * trailing newline), the form the Rust transport reads.
+   *
+   * @returns The PEM text.
+   */
+  async toPkcs8Pem(): Promise<string> {
+    const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", this.#privateKey));
+    const body = der.toBase64().match(/.{1,64}/g)!.join("\n");
+    return `-----BEGIN ${_PEM_LABEL}-----\n${body}\n-----END ${_PEM_LABEL}-----\n`;
+  }
+
+  /**
+   * Writes the private key to `path` as PKCS#8 v1 PEM. The data goes to a new
+   * file created with mode `0600` next to `path`, which is then renamed over
+   * `path`; an existing file at `path` is replaced and its mode is not kept.
+   *
+   * @param path Where to write the key.
+   * @returns Once the file is written and synced.
+   * @throws {Deno.errors.NotFound} If the directory does not exist.
+   */
+  async save(path: string | URL): Promise<void> {
+    const target = _pathName(path);
+    const pem = new TextEncoder().encode(await this.toPkcs8Pem());
+    const tmp = `${target}.${crypto.randomUUID()}.tmp`;
+    try {
+      {
+        using file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+        let written = 0;
+        while (written < pem.length) written += await file.write(pem.subarray(written));
+        await file.sync();
+      }
+      await Deno.rename(tmp, target);
+    } catch (err) {
+      await Deno.remove(tmp).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Signs `data` with the private key (pure Ed25519, RFC 8032).
+   *
+   * @param data The bytes to sign.
+   * @returns The 64-byte signature.
+   * @throws {TypeError} If `data` is not a `Uint8Array`.
+   */
+  async sign(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`Expected data to be a Uint8Array, got ${typeof data}`);
+    }
+    return new Uint8Array(await crypto.subtle.sign(_ALGORITHM, this.#privateKey, _bytes(data)));
+  }
+
+  /** Shows the public names only, never key material. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `Identity { agentId: ${
+      JSON.stringify(this.agentId)
+    }, fingerprint: "${this.fingerprint}" }`;
+  }
+}

@@ -1,0 +1,486 @@
+/**
+ * `RttChannel`: one logical channel of an RTT session.
+ *
+ * @module
+ */
+
+import { EventKind, Status } from "./ffi.ts";
+import type { NodeCore } from "./core.ts";
+import { decodeMessageRecords, type EventRecord } from "./events.ts";
+import { errorFromStatus, RTTDisconnectedError, RTTTransportError } from "./errors.ts";
+import type { BackpressurePolicy } from "./options.ts";
+import { emptyStats, type RttStats, toStats } from "./stats.ts";
+
+/** Options of `session.openChannel`. */
+export interface RttChannelOptions {
+  /** Overrides the node's policy for this channel. */
+  backpressurePolicy?: BackpressurePolicy;
+  /** Overrides the node's `maxQueue` for this channel. */
+  maxQueue?: number;
+  /** Overrides the node's `maxQueueBytes` for this channel. */
+  maxQueueBytes?: number;
+  /** Overrides the node's `blockTimeoutMs` for this channel's `block` policy. */
+  blockTimeoutMs?: number;
+}
+
+/** Options of {@linkcode RttChannel.receive}. */
+export interface ReceiveOptions {
+  /** Aborts the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** What a channel needs to know about its session. Internal. */
+export interface SessionLink {
+  /** The node core. */
+  readonly core: NodeCore;
+  /** The session handle. */
+  readonly handle: bigint;
+  /** The peer's fingerprint. */
+  readonly peer: string;
+  /** `undefined` while the session is usable, else its close reason. */
+  closedReason(): string | undefined;
+  /** Whether the native handle was released (no more native calls). */
+  released(): boolean;
+}
+
+interface Waiter {
+  resolve(msg: Uint8Array<ArrayBuffer> | null): void;
+  reject(error: unknown): void;
+}
+
+/** Receive buffer size: the read-ahead (credit returns as the app reads). */
+const RECV_BUFFER_BYTES = 64 * 1024;
+
+/** Statuses whose typed error already says everything the native text would. */
+const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
+  Status.CHANNEL_CLOSED,
+  Status.SESSION_CLOSED,
+  Status.UNKNOWN_HANDLE,
+  Status.SHUT_DOWN,
+  Status.QUEUE_FULL,
+  Status.BLOCK_TIMEOUT,
+]);
+
+/** Reasons after which a drained channel ends with `null` rather than an error. */
+const CLEAN_CLOSE_REASONS: ReadonlySet<string> = new Set(["manual", "peer_closed", "shutdown"]);
+
+let _create: (link: SessionLink, id: number, kind: string, blockTimeoutMs: number) => RttChannel;
+let _event: (channel: RttChannel, record: EventRecord) => void;
+let _sessionClosed: (channel: RttChannel) => void;
+
+/**
+ * Internal constructor and event entry points, for `session.ts`.
+ *
+ * @returns The functions.
+ */
+export function channelInternals(): {
+  create: typeof _create;
+  event: typeof _event;
+  sessionClosed: typeof _sessionClosed;
+} {
+  return { create: _create, event: _event, sessionClosed: _sessionClosed };
+}
+
+/**
+ * One logical channel of a session: ordered, flow-controlled messages in
+ * both directions. Made by `session.openChannel(kind)`; both sides opening
+ * the same kind hold the same channel.
+ *
+ * @example Echo one message
+ * ```ts ignore
+ * const ch = await session.openChannel("state");
+ * await ch.send(new TextEncoder().encode("hello"));
+ * const reply = await ch.receive(); // Uint8Array, or null once the peer closed it
+ * ```
+ */
+export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
+  /** The channel kind (`control`, `state`, `knowledge` or a custom name). */
+  readonly kind: string;
+  #link: SessionLink;
+  #id: number;
+  #blockTimeoutMs: number;
+  #inbox: Uint8Array<ArrayBuffer>[] = [];
+  #inboxHead = 0;
+  #waiters: Waiter[] = [];
+  #peerClosed = false;
+  #localClosed = false;
+  #sessionEnded = false;
+  #blockedTail: Promise<void> | undefined;
+  #lastStats: RttStats | undefined;
+  #recvBuf = new Uint8Array(RECV_BUFFER_BYTES);
+  #needed = new BigUint64Array(1);
+
+  static {
+    _create = (link, id, kind, blockTimeoutMs) => new RttChannel(link, id, kind, blockTimeoutMs);
+    _event = (channel, record) => channel.#onEvent(record);
+    _sessionClosed = (channel) => channel.#onSessionClosed();
+  }
+
+  private constructor(link: SessionLink, id: number, kind: string, blockTimeoutMs: number) {
+    this.#link = link;
+    this.#id = id;
+    this.kind = kind;
+    this.#blockTimeoutMs = blockTimeoutMs;
+  }
+
+  /** The channel id within its session (native, for diagnostics). */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** Whether `close()` was called on this side. */
+  get closed(): boolean {
+    return this.#localClosed;
+  }
+
+  /**
+   * Queues a message. Resolves once it is in the send queue; what a full
+   * queue does depends on the channel's policy: `block` waits for room (up
+   * to `blockTimeoutMs`), `error` rejects, the `drop_*` policies resolve and
+   * count the drop. Messages of one channel arrive in the order their
+   * `send` calls were made.
+   *
+   * @param data The message (copied; the buffer may be reused once this resolves).
+   * @returns Resolves when queued.
+   * @throws {TypeError} When `data` is not a `Uint8Array`.
+   * @throws {RTTTransportError} `MESSAGE_TOO_LARGE` above `maxMessageBytes`.
+   * @throws {RTTBackpressureError} `QUEUE_FULL` (policy `error`), `BLOCK_TIMEOUT` (policy `block`).
+   * @throws {RTTDisconnectedError} `CHANNEL_CLOSED`/`SESSION_CLOSED`/`RESUME_TIMEOUT`
+   * when the channel or session is closed (`undelivered` 1: this message).
+   */
+  send(data: Uint8Array): Promise<void> {
+    try {
+      this.#checkSendable(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#blockedTail !== undefined) {
+      // A blocked send is in flight: keep the order by queueing behind it.
+      const copy = data.slice();
+      return this.#chain(this.#blockedTail.then(() => this.#sendNow(copy, true)));
+    }
+    const status = this.#trySend(data);
+    if (status === Status.OK) return Promise.resolve();
+    if (status !== Status.WOULD_BLOCK) return Promise.reject(this.#error(status, "send on", 1));
+    return this.#chain(this.#sendBlocking(data.slice()));
+  }
+
+  #chain(p: Promise<void>): Promise<void> {
+    const tail = p.then(() => {}, () => {});
+    this.#blockedTail = tail;
+    void tail.then(() => {
+      if (this.#blockedTail === tail) this.#blockedTail = undefined;
+    });
+    return p;
+  }
+
+  #checkSendable(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`Channel "${this.kind}" can only send a Uint8Array, got ${typeof data}`);
+    }
+    if (this.#localClosed) throw this.#error(Status.CHANNEL_CLOSED, "send on", 1);
+    if (this.#link.closedReason() !== undefined) {
+      throw this.#error(Status.SESSION_CLOSED, "send on", 1);
+    }
+    const max = this.#link.core.options.maxMessageBytes;
+    if (data.length > max) {
+      throw new RTTTransportError(
+        "MESSAGE_TOO_LARGE",
+        `Message of ${data.length} bytes is larger than maxMessageBytes (${max}) on channel "${this.kind}" of the session with peer ${this.#link.peer}`,
+        { peer: this.#link.peer, channel: this.kind },
+      );
+    }
+  }
+
+  #trySend(data: Uint8Array): number {
+    if (this.#link.released()) return Status.SESSION_CLOSED;
+    // FFI buffers must be backed by a plain ArrayBuffer (not a SharedArrayBuffer).
+    const bytes = data.buffer instanceof ArrayBuffer
+      ? data as Uint8Array<ArrayBuffer>
+      : data.slice();
+    return this.#link.core.symbols.web4_rtt_channel_send(
+      this.#link.handle,
+      this.#id,
+      bytes,
+      BigInt(bytes.length),
+    );
+  }
+
+  async #sendNow(data: Uint8Array<ArrayBuffer>, recheck: boolean): Promise<void> {
+    if (recheck) this.#checkSendable(data);
+    const status = this.#trySend(data);
+    if (status === Status.OK) return;
+    if (status !== Status.WOULD_BLOCK) throw this.#error(status, "send on", 1);
+    await this.#sendBlocking(data);
+  }
+
+  async #sendBlocking(data: Uint8Array<ArrayBuffer>): Promise<void> {
+    const release = this.#link.core.hold();
+    try {
+      // `data` stays referenced by this frame until the call resolves.
+      const status = await this.#link.core.symbols.web4_rtt_channel_send_blocking(
+        this.#link.handle,
+        this.#id,
+        data,
+        BigInt(data.length),
+        this.#blockTimeoutMs,
+      );
+      if (status !== Status.OK) throw this.#error(status, "send on", 1);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Resolves when every message sent so far is acknowledged by the peer.
+   *
+   * @returns Resolves when flushed.
+   * @throws {RTTDisconnectedError} When the session ends first; `undelivered`
+   * counts the messages that will not arrive.
+   */
+  async flush(): Promise<void> {
+    if (this.#blockedTail !== undefined) await this.#blockedTail;
+    if (this.#link.closedReason() !== undefined || this.#link.released()) {
+      throw this.#error(Status.SESSION_CLOSED, "flush", 0);
+    }
+    const out = new BigUint64Array(1);
+    const status = this.#link.core.symbols.web4_rtt_channel_flush(this.#link.handle, this.#id, out);
+    if (status !== Status.OK) throw this.#error(status, "flush", 0);
+    const record = await this.#link.core.waitOp(out[0]!, this.#link.handle);
+    if (record.kind === EventKind.FLUSH_FAILED) {
+      const reason = typeof record.payload?.["reason"] === "string"
+        ? record.payload["reason"] as string
+        : this.#link.closedReason();
+      throw new RTTDisconnectedError(
+        reason === "resume_timeout" ? "RESUME_TIMEOUT" : "SESSION_CLOSED",
+        `Flush of channel "${this.kind}" of the session with peer ${this.#link.peer} failed: ` +
+          `${record.value} message(s) undelivered${reason === undefined ? "" : ` (${reason})`}`,
+        {
+          peer: this.#link.peer,
+          channel: this.kind,
+          undelivered: Number(record.value),
+          reason,
+        },
+      );
+    }
+  }
+
+  /**
+   * The next message, or `null` once the peer closed the channel (or the
+   * session closed cleanly) and everything was read. Pulls from the library
+   * only as the application reads, so the peer's credit (and memory) stays
+   * bounded.
+   *
+   * @param options `signal` aborts the wait.
+   * @returns The message or `null`.
+   * @throws {RTTDisconnectedError} When the session ended abnormally
+   * (`RESUME_TIMEOUT`, `SESSION_CLOSED` with another reason than a clean close).
+   */
+  receive(options: ReceiveOptions = {}): Promise<Uint8Array<ArrayBuffer> | null> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#waiters.length === 0) {
+      try {
+        const msg = this.#next();
+        if (msg !== undefined) return Promise.resolve(msg);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const release = this.#link.core.hold();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        release();
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        resolve: (m) => {
+          signal?.removeEventListener("abort", onAbort);
+          release();
+          resolve(m);
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          release();
+          reject(e);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+      // A message may have arrived between the check above and now.
+      this.#serve();
+    });
+  }
+
+  /**
+   * Iterates over received messages until the channel ends (`receive()`
+   * returning `null`).
+   *
+   * @returns An async iterator of messages.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
+    while (true) {
+      const msg = await this.receive();
+      if (msg === null) return;
+      yield msg;
+    }
+  }
+
+  /**
+   * Half-closes our side: what is queued is still delivered, then the
+   * peer's `receive()` returns `null`. Receiving continues until the peer
+   * closes its side. Safe to call twice.
+   *
+   * @returns Resolves when the close is queued.
+   */
+  close(): Promise<void> {
+    if (this.#localClosed) return Promise.resolve();
+    this.#localClosed = true;
+    if (this.#link.released() || this.#link.closedReason() !== undefined) return Promise.resolve();
+    const status = this.#link.core.symbols.web4_rtt_channel_close(this.#link.handle, this.#id);
+    if (
+      status !== Status.OK && status !== Status.CHANNEL_CLOSED &&
+      status !== Status.SESSION_CLOSED && status !== Status.UNKNOWN_HANDLE &&
+      status !== Status.SHUT_DOWN
+    ) {
+      return Promise.reject(this.#error(status, "close", 0));
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * This channel's queue and traffic statistics (a snapshot taken at close
+   * once the session is gone).
+   *
+   * @returns A plain object with camelCase keys.
+   */
+  stats(): RttStats {
+    if (this.#link.released()) return { ...(this.#lastStats ?? emptyStats()) };
+    const raw = this.#link.core.readJson((buf, cap) =>
+      this.#link.core.symbols.web4_rtt_channel_stats(this.#link.handle, this.#id, buf, cap)
+    );
+    if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };
+    this.#lastStats = toStats(raw);
+    return { ...this.#lastStats };
+  }
+
+  /** Messages read ahead from the library and not yet returned by `receive()`. */
+  get buffered(): number {
+    return this.#inbox.length - this.#inboxHead;
+  }
+
+  #error(status: number, operation: string, undelivered: number): Error {
+    return errorFromStatus(status, {
+      operation,
+      peer: this.#link.peer,
+      channel: this.kind,
+      undelivered,
+      reason: this.#link.closedReason(),
+      // The native text adds nothing to these; for the others it says why.
+      detail: _SELF_EXPLAINING.has(status) ? undefined : this.#link.core.lastError(),
+    });
+  }
+
+  /** Next message: a message, `null` at the end, `undefined` when none is ready yet. */
+  #next(): Uint8Array<ArrayBuffer> | null | undefined {
+    if (this.#inboxHead < this.#inbox.length) {
+      const msg = this.#inbox[this.#inboxHead]!;
+      this.#inbox[this.#inboxHead++] = undefined as unknown as Uint8Array<ArrayBuffer>;
+      if (this.#inboxHead === this.#inbox.length) {
+        this.#inbox = [];
+        this.#inboxHead = 0;
+      }
+      return msg;
+    }
+    if (this.#peerClosed) return null;
+    if (!this.#sessionEnded && !this.#link.released()) {
+      if (this.#pull()) return this.#next();
+      if (this.#peerClosed) return null;
+      return undefined;
+    }
+    const reason = this.#link.closedReason();
+    if (this.#sessionEnded && (reason === undefined || CLEAN_CLOSE_REASONS.has(reason))) {
+      return null;
+    }
+    if (this.#sessionEnded || this.#link.released()) {
+      throw this.#error(Status.SESSION_CLOSED, "receive on", 0);
+    }
+    return undefined;
+  }
+
+  /** Pulls one batch from the library; true when messages were added. */
+  #pull(): boolean {
+    const core = this.#link.core;
+    let buf = this.#recvBuf;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.#needed[0] = 0n;
+      const n = Number(
+        core.symbols.web4_rtt_channel_recv(
+          this.#link.handle,
+          this.#id,
+          buf,
+          BigInt(buf.length),
+          this.#needed,
+        ),
+      );
+      if (n > 0) {
+        for (const msg of decodeMessageRecords(buf, n)) this.#inbox.push(msg);
+        return true;
+      }
+      if (n === 0) {
+        const needed = Number(this.#needed[0]);
+        if (needed === 0) return false;
+        // One message larger than the usual buffer: a one-off buffer for it.
+        buf = new Uint8Array(needed + 4);
+        continue;
+      }
+      if (n === Status.CHANNEL_CLOSED) {
+        this.#peerClosed = true;
+        return false;
+      }
+      if (
+        n === Status.SESSION_CLOSED || n === Status.UNKNOWN_HANDLE || n === Status.SHUT_DOWN
+      ) {
+        this.#sessionEnded = true;
+        return false;
+      }
+      throw this.#error(n, "receive on", 0);
+    }
+    return false;
+  }
+
+  #serve(): void {
+    while (this.#waiters.length > 0) {
+      let msg: Uint8Array<ArrayBuffer> | null | undefined;
+      try {
+        msg = this.#next();
+      } catch (error) {
+        for (const w of this.#waiters.splice(0)) w.reject(error);
+        return;
+      }
+      if (msg === undefined) return;
+      this.#waiters.shift()!.resolve(msg);
+    }
+  }
+
+  #onEvent(record: EventRecord): void {
+    if (record.kind === EventKind.READABLE) this.#serve();
+  }
+
+  #onSessionClosed(): void {
+    // Take what the library still holds for us (bounded by the channel's
+    // credit) before the session handle is released.
+    if (!this.#link.released()) {
+      try {
+        this.stats();
+        while (!this.#peerClosed && !this.#sessionEnded && this.#pull()) { /* keep pulling */ }
+      } catch {
+        // The session is gone; whatever could not be read is lost with it.
+      }
+    }
+    this.#sessionEnded = true;
+    this.#serve();
+  }
+}

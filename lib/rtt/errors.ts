@@ -1,0 +1,379 @@
+/**
+ * Typed errors of the RTT transport, and the one place where native status
+ * codes become errors ({@linkcode errorFromStatus}).
+ *
+ * @module
+ */
+
+import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
+import { Status } from "./ffi.ts";
+
+/** Options shared by the RTT error classes. */
+export interface RttErrorOptions extends Web4ErrorOptions {
+  /** Fingerprint of the peer involved, when known. */
+  peer?: string | undefined;
+  /** Kind of the channel involved, when there is one. */
+  channel?: string | undefined;
+}
+
+/** Codes of {@linkcode RTTHandshakeError}. */
+export type RTTHandshakeErrorCode =
+  | "FINGERPRINT_MISMATCH"
+  | "PEER_NOT_ALLOWED"
+  | "TLS_FAILED"
+  | "HANDSHAKE_TIMEOUT"
+  | "TOO_MANY_HANDSHAKES";
+
+/**
+ * A session could not be established: the peer presented another
+ * fingerprint than the pinned one (`FINGERPRINT_MISMATCH`), the server
+ * refused us (`PEER_NOT_ALLOWED`), TLS failed (`TLS_FAILED`), the handshake
+ * took too long (`HANDSHAKE_TIMEOUT`) or the server had too many handshakes
+ * in flight (`TOO_MANY_HANDSHAKES`).
+ *
+ * @example Telling a wrong pin apart
+ * ```ts ignore
+ * try {
+ *   await node.connect({ hostname: "127.0.0.1", port, fingerprint });
+ * } catch (err) {
+ *   if (err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH") {
+ *     console.error(`Peer at port ${port} is not ${err.peer}`);
+ *   }
+ * }
+ * ```
+ */
+export class RTTHandshakeError extends Web4Error {
+  /** Which condition occurred. */
+  declare readonly code: RTTHandshakeErrorCode;
+  /** The fingerprint that was expected or refused, when known. */
+  readonly peer: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code Which condition occurred.
+   * @param message Message naming the peer.
+   * @param options `peer` and `cause`.
+   */
+  constructor(code: RTTHandshakeErrorCode, message: string, options?: RttErrorOptions) {
+    super(code, message, options);
+    this.peer = options?.peer;
+  }
+}
+
+/** Codes of {@linkcode RTTTransportError}. */
+export type RTTTransportErrorCode = "MESSAGE_TOO_LARGE" | "TOO_MANY_CHANNELS" | "IO" | "PROTOCOL";
+
+/**
+ * The transport failed an operation: a message above `maxMessageBytes`
+ * (`MESSAGE_TOO_LARGE`), more than `maxChannels` channels
+ * (`TOO_MANY_CHANNELS`), a socket error (`IO`) or a broken protocol or
+ * internal fault (`PROTOCOL`).
+ */
+export class RTTTransportError extends Web4Error {
+  /** Which condition occurred. */
+  declare readonly code: RTTTransportErrorCode;
+  /** Fingerprint of the peer involved, when known. */
+  readonly peer: string | undefined;
+  /** Kind of the channel involved, when there is one. */
+  readonly channel: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code Which condition occurred.
+   * @param message Message naming the peer or channel.
+   * @param options `peer`, `channel` and `cause`.
+   */
+  constructor(code: RTTTransportErrorCode, message: string, options?: RttErrorOptions) {
+    super(code, message, options);
+    this.peer = options?.peer;
+    this.channel = options?.channel;
+  }
+}
+
+/** Codes of {@linkcode RTTBackpressureError}. */
+export type RTTBackpressureErrorCode = "QUEUE_FULL" | "BLOCK_TIMEOUT";
+
+/**
+ * A channel's send queue is full: at once under the `error` policy
+ * (`QUEUE_FULL`), or after `blockTimeoutMs` under `block` (`BLOCK_TIMEOUT`).
+ */
+export class RTTBackpressureError extends Web4Error {
+  /** Which condition occurred. */
+  declare readonly code: RTTBackpressureErrorCode;
+  /** Fingerprint of the peer, when known. */
+  readonly peer: string | undefined;
+  /** Kind of the full channel. */
+  readonly channel: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code Which condition occurred.
+   * @param message Message naming the channel.
+   * @param options `peer`, `channel` and `cause`.
+   */
+  constructor(code: RTTBackpressureErrorCode, message: string, options?: RttErrorOptions) {
+    super(code, message, options);
+    this.peer = options?.peer;
+    this.channel = options?.channel;
+  }
+}
+
+/** Options of {@linkcode RTTReplayError}. */
+export interface RTTReplayErrorOptions extends RttErrorOptions {
+  /** The replayed sequence number. */
+  sequence?: bigint | undefined;
+}
+
+/**
+ * A frame with an already acknowledged sequence number arrived on an
+ * established connection. It was dropped and counted and the session kept;
+ * this error is delivered as an event (`node.onEvent`, type `replay`), never
+ * thrown by a call.
+ */
+export class RTTReplayError extends Web4Error {
+  /** Always `"REPLAY"`. */
+  declare readonly code: "REPLAY";
+  /** Fingerprint of the peer. */
+  readonly peer: string | undefined;
+  /** Kind of the channel the frame arrived on. */
+  readonly channel: string | undefined;
+  /** The replayed sequence number. */
+  readonly sequence: bigint | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param message Message naming the peer and channel.
+   * @param options `peer`, `channel`, `sequence` and `cause`.
+   */
+  constructor(message: string, options?: RTTReplayErrorOptions) {
+    super("REPLAY", message, options);
+    this.peer = options?.peer;
+    this.channel = options?.channel;
+    this.sequence = options?.sequence;
+  }
+}
+
+/** Codes of {@linkcode RTTDisconnectedError}. */
+export type RTTDisconnectedErrorCode = "SESSION_CLOSED" | "CHANNEL_CLOSED" | "RESUME_TIMEOUT";
+
+/** Options of {@linkcode RTTDisconnectedError}. */
+export interface RTTDisconnectedErrorOptions extends RttErrorOptions {
+  /** How many messages were not delivered. */
+  undelivered?: number;
+  /** The session's close reason, when known. */
+  reason?: string | undefined;
+}
+
+/**
+ * The session or channel is gone: closed (`SESSION_CLOSED`,
+ * `CHANNEL_CLOSED`) or not resumed within the resume window
+ * (`RESUME_TIMEOUT`). `undelivered` counts the messages that will never
+ * reach the peer (for a refused `send`, that message).
+ */
+export class RTTDisconnectedError extends Web4Error {
+  /** Which condition occurred. */
+  declare readonly code: RTTDisconnectedErrorCode;
+  /** Number of messages that were not delivered. */
+  readonly undelivered: number;
+  /** Fingerprint of the peer, when known. */
+  readonly peer: string | undefined;
+  /** Kind of the channel involved, when there is one. */
+  readonly channel: string | undefined;
+  /** The session's close reason (`manual`, `resume_timeout`, ...), when known. */
+  readonly reason: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code Which condition occurred.
+   * @param message Message naming the peer or channel.
+   * @param options `undelivered`, `reason`, `peer`, `channel` and `cause`.
+   */
+  constructor(
+    code: RTTDisconnectedErrorCode,
+    message: string,
+    options?: RTTDisconnectedErrorOptions,
+  ) {
+    super(code, message, options);
+    this.undelivered = options?.undelivered ?? 0;
+    this.peer = options?.peer;
+    this.channel = options?.channel;
+    this.reason = options?.reason;
+  }
+}
+
+/** What an operation was doing when a status came back; names it in messages. */
+export interface StatusContext {
+  /** Verb phrase, e.g. `"send on"`, `"open"`. */
+  operation: string;
+  /** Fingerprint of the peer, when there is a session. */
+  peer?: string | undefined;
+  /** Channel kind, when the call was about a channel. */
+  channel?: string | undefined;
+  /** The native library's error text for this call, if any. */
+  detail?: string | undefined;
+  /** Undelivered messages to report on a disconnected error. */
+  undelivered?: number | undefined;
+  /** The session's close reason, when known. */
+  reason?: string | undefined;
+}
+
+/**
+ * Describes the subject of a call for an error message, e.g.
+ * `channel "state" of the session with peer 3f...`.
+ *
+ * @param ctx The call context.
+ * @returns A phrase naming the channel and/or peer.
+ */
+export function describeSubject(ctx: Pick<StatusContext, "peer" | "channel">): string {
+  const peer = ctx.peer === undefined ? undefined : `peer ${ctx.peer}`;
+  if (ctx.channel !== undefined) {
+    return `channel "${ctx.channel}"${peer === undefined ? "" : ` of the session with ${peer}`}`;
+  }
+  return peer === undefined ? "the node" : `the session with ${peer}`;
+}
+
+/**
+ * Turns a negative native status into the typed error the ABI table in
+ * `docs/rtt.md` assigns to it. Not for `OK`, `WOULD_BLOCK` or
+ * `BUFFER_TOO_SMALL`, which callers handle themselves.
+ *
+ * @param status The native status code (negative).
+ * @param ctx What was being done, to whom.
+ * @returns The error to throw.
+ *
+ * @example Mapping a full queue
+ * ```ts
+ * import { errorFromStatus, RTTBackpressureError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = errorFromStatus(-3, { operation: "send on", channel: "state" });
+ * assert.ok(err instanceof RTTBackpressureError);
+ * assert.equal(err.code, "QUEUE_FULL");
+ * ```
+ */
+export function errorFromStatus(status: number, ctx: StatusContext): Error {
+  const subject = describeSubject(ctx);
+  const detail = ctx.detail === undefined || ctx.detail === "" ? "" : `: ${ctx.detail}`;
+  const opts = { peer: ctx.peer, channel: ctx.channel };
+  const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+  switch (status) {
+    case Status.INVALID_ARGUMENT:
+      return new RangeError(`Invalid argument to ${ctx.operation} ${subject}${detail}`);
+    case Status.UNKNOWN_HANDLE:
+    case Status.SESSION_CLOSED:
+    case Status.SHUT_DOWN:
+      return new RTTDisconnectedError(
+        ctx.reason === "resume_timeout" ? "RESUME_TIMEOUT" : "SESSION_CLOSED",
+        `Cannot ${ctx.operation} ${subject}: the session is closed${
+          status === Status.SHUT_DOWN ? " (node shut down)" : ""
+        }${ctx.reason === undefined ? "" : ` (reason ${ctx.reason})`}${detail}`,
+        { ...opts, undelivered: ctx.undelivered ?? 0, reason: ctx.reason },
+      );
+    case Status.CHANNEL_CLOSED:
+      return new RTTDisconnectedError(
+        "CHANNEL_CLOSED",
+        `Cannot ${ctx.operation} ${subject}: the channel is closed${detail}`,
+        { ...opts, undelivered: ctx.undelivered ?? 0 },
+      );
+    case Status.QUEUE_FULL:
+      return new RTTBackpressureError(
+        "QUEUE_FULL",
+        `Send queue of ${subject} is full (policy "error")${detail}`,
+        opts,
+      );
+    case Status.BLOCK_TIMEOUT:
+      return new RTTBackpressureError(
+        "BLOCK_TIMEOUT",
+        `Send queue of ${subject} stayed full until the block timeout${detail}`,
+        opts,
+      );
+    case Status.MESSAGE_TOO_LARGE:
+      return new RTTTransportError(
+        "MESSAGE_TOO_LARGE",
+        `Message too large for ${subject}${detail}`,
+        opts,
+      );
+    case Status.TOO_MANY_CHANNELS:
+      return new RTTTransportError(
+        "TOO_MANY_CHANNELS",
+        `Too many channels on ${subject}${detail}`,
+        opts,
+      );
+    case Status.IO:
+      return new RTTTransportError(
+        "IO",
+        `${cap(ctx.operation)} ${subject} failed (I/O)${detail}`,
+        opts,
+      );
+    case Status.PROTOCOL:
+      return new RTTTransportError(
+        "PROTOCOL",
+        `${cap(ctx.operation)} ${subject} failed (protocol error)${detail}`,
+        opts,
+      );
+    case Status.INTERNAL:
+      return new RTTTransportError(
+        "PROTOCOL",
+        `${cap(ctx.operation)} ${subject} failed (internal error in the native library)${detail}`,
+        opts,
+      );
+    default:
+      return new RTTTransportError(
+        "PROTOCOL",
+        `${cap(ctx.operation)} ${subject} failed with unknown native status ${status}${detail}`,
+        opts,
+      );
+  }
+}
+
+const HANDSHAKE_CODES: ReadonlySet<string> = new Set([
+  "FINGERPRINT_MISMATCH",
+  "PEER_NOT_ALLOWED",
+  "TLS_FAILED",
+  "HANDSHAKE_TIMEOUT",
+  "TOO_MANY_HANDSHAKES",
+]);
+
+/**
+ * Turns a CONNECT_FAILED event's `{code, message}` into a typed error.
+ * Handshake codes give {@linkcode RTTHandshakeError}; `IO` and anything
+ * unknown give {@linkcode RTTTransportError}.
+ *
+ * @param code The code from the event payload.
+ * @param message The native message, if any.
+ * @param target `host:port` that was dialled.
+ * @param fingerprint The pinned fingerprint.
+ * @returns The error to reject `connect()` with.
+ */
+export function connectError(
+  code: string,
+  message: string | undefined,
+  target: string,
+  fingerprint: string,
+): Error {
+  const detail = message === undefined || message === "" ? "" : `: ${message}`;
+  if (HANDSHAKE_CODES.has(code)) {
+    const what: Record<string, string> = {
+      FINGERPRINT_MISMATCH: `the peer at ${target} did not present the pinned fingerprint`,
+      PEER_NOT_ALLOWED: `the peer at ${target} does not allow our fingerprint`,
+      TLS_FAILED: `the TLS handshake with ${target} failed`,
+      HANDSHAKE_TIMEOUT: `the handshake with ${target} timed out`,
+      TOO_MANY_HANDSHAKES: `the peer at ${target} has too many handshakes in flight`,
+    };
+    return new RTTHandshakeError(
+      code as RTTHandshakeErrorCode,
+      `Cannot connect to peer ${fingerprint}: ${what[code]}${detail}`,
+      { peer: fingerprint },
+    );
+  }
+  return new RTTTransportError(
+    code === "IO" ? "IO" : "PROTOCOL",
+    `Cannot connect to peer ${fingerprint} at ${target} (${code})${detail}`,
+    { peer: fingerprint },
+  );
+}

@@ -1,0 +1,173 @@
+/**
+ * Decoding of the native event records that `web4_rtt_node_poll` copies out
+ * (format: `docs/rtt.md`, "Event records"). Pure functions over bytes.
+ *
+ * @module
+ */
+
+import { RTTTransportError } from "./errors.ts";
+
+/** Size of a record header in bytes. */
+export const EVENT_HEADER_BYTES = 32;
+
+/** One decoded event record. */
+export interface EventRecord {
+  /** The kind (see `EventKind` in `ffi.ts`). */
+  kind: number;
+  /** Session handle, `0n` if none. */
+  session: bigint;
+  /** Operation id, or channel id for channel events. */
+  op: bigint;
+  /** Kind-specific value. */
+  value: bigint;
+  /** The parsed JSON payload, or `undefined` when there is none. */
+  payload: Record<string, unknown> | undefined;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes the event records in `bytes[0, length)`.
+ *
+ * @param bytes The poll buffer.
+ * @param length How many bytes the poll wrote.
+ * @returns The records, in order.
+ * @throws {RTTTransportError} `PROTOCOL` when the bytes are not well-formed records.
+ *
+ * @example Decoding one record without payload
+ * ```ts
+ * import { decodeEventRecords } from "./events.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const buf = new Uint8Array(32);
+ * const view = new DataView(buf.buffer);
+ * view.setUint32(0, 8, true); // READABLE
+ * view.setBigUint64(8, 7n, true); // session 7
+ * view.setBigUint64(16, 2n, true); // channel 2
+ * const [rec] = decodeEventRecords(buf, 32);
+ * assert.equal(rec?.kind, 8);
+ * assert.equal(rec?.op, 2n);
+ * ```
+ */
+export function decodeEventRecords(bytes: Uint8Array, length: number): EventRecord[] {
+  if (!Number.isInteger(length) || length < 0 || length > bytes.length) {
+    throw new RTTTransportError(
+      "PROTOCOL",
+      `Event buffer length ${length} is outside the buffer of ${bytes.length} bytes`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  const out: EventRecord[] = [];
+  let at = 0;
+  while (at < length) {
+    if (length - at < EVENT_HEADER_BYTES) {
+      throw new RTTTransportError(
+        "PROTOCOL",
+        `Truncated event record header at byte ${at} (${length - at} bytes left)`,
+      );
+    }
+    const kind = view.getUint32(at, true);
+    const payloadLen = view.getUint32(at + 4, true);
+    const session = view.getBigUint64(at + 8, true);
+    const op = view.getBigUint64(at + 16, true);
+    const value = view.getBigInt64(at + 24, true);
+    const start = at + EVENT_HEADER_BYTES;
+    if (payloadLen > length - start) {
+      throw new RTTTransportError(
+        "PROTOCOL",
+        `Event record of kind ${kind} at byte ${at} claims ${payloadLen} payload bytes, ` +
+          `only ${length - start} remain`,
+      );
+    }
+    let payload: Record<string, unknown> | undefined;
+    if (payloadLen > 0) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(decoder.decode(bytes.subarray(start, start + payloadLen)));
+      } catch (cause) {
+        throw new RTTTransportError(
+          "PROTOCOL",
+          `Event record of kind ${kind} at byte ${at} has a payload that is not UTF-8 JSON`,
+          { cause },
+        );
+      }
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new RTTTransportError(
+          "PROTOCOL",
+          `Event record of kind ${kind} at byte ${at} has a payload that is not a JSON object`,
+        );
+      }
+      payload = parsed as Record<string, unknown>;
+    }
+    out.push({ kind, session, op, value, payload });
+    // Padding to a multiple of 8; the last record's padding may be cut off.
+    at = Math.min(length, start + Math.ceil(payloadLen / 8) * 8);
+  }
+  return out;
+}
+
+/**
+ * Encodes event records in the native format. The inverse of
+ * {@linkcode decodeEventRecords}; used by tests and by fakes of the native
+ * library.
+ *
+ * @param records The records to encode (`payload` is serialised as JSON).
+ * @returns The bytes.
+ */
+export function encodeEventRecords(records: readonly EventRecord[]): Uint8Array<ArrayBuffer> {
+  const encoder = new TextEncoder();
+  const payloads = records.map((r) =>
+    r.payload === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify(r.payload))
+  );
+  const total = payloads.reduce(
+    (sum, p) => sum + EVENT_HEADER_BYTES + Math.ceil(p.length / 8) * 8,
+    0,
+  );
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  records.forEach((r, i) => {
+    const p = payloads[i]!;
+    view.setUint32(at, r.kind, true);
+    view.setUint32(at + 4, p.length, true);
+    view.setBigUint64(at + 8, r.session, true);
+    view.setBigUint64(at + 16, r.op, true);
+    view.setBigInt64(at + 24, r.value, true);
+    out.set(p, at + EVENT_HEADER_BYTES);
+    at += EVENT_HEADER_BYTES + Math.ceil(p.length / 8) * 8;
+  });
+  return out;
+}
+
+/**
+ * Splits the `[u32 len LE][bytes]` message records of `web4_rtt_channel_recv`
+ * into copies of each message.
+ *
+ * @param bytes The receive buffer.
+ * @param length How many bytes the call wrote.
+ * @returns The messages, in order (each its own `ArrayBuffer`).
+ * @throws {RTTTransportError} `PROTOCOL` when a record is truncated.
+ */
+export function decodeMessageRecords(
+  bytes: Uint8Array,
+  length: number,
+): Uint8Array<ArrayBuffer>[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Uint8Array<ArrayBuffer>[] = [];
+  let at = 0;
+  while (at < length) {
+    if (length - at < 4) {
+      throw new RTTTransportError("PROTOCOL", `Truncated message length at byte ${at}`);
+    }
+    const len = view.getUint32(at, true);
+    if (len > length - at - 4) {
+      throw new RTTTransportError(
+        "PROTOCOL",
+        `Message record at byte ${at} claims ${len} bytes, only ${length - at - 4} remain`,
+      );
+    }
+    out.push(bytes.slice(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return out;
+}

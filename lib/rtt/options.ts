@@ -1,0 +1,353 @@
+/**
+ * Options of {@linkcode RttNode.create}: names, defaults, ranges, and their
+ * translation into the native config JSON (snake_case keys).
+ *
+ * @module
+ */
+
+/** What a full channel send queue does with one more message. */
+export type BackpressurePolicy = "block" | "error" | "drop_oldest" | "drop_newest";
+
+/** The policies, in documentation order. */
+export const BACKPRESSURE_POLICIES: readonly BackpressurePolicy[] = [
+  "block",
+  "error",
+  "drop_oldest",
+  "drop_newest",
+];
+
+/** The part of an `Identity` the transport needs. */
+export interface RttIdentity {
+  /** Lowercase hex SHA-256 of the raw public key. */
+  readonly fingerprint: string;
+  /** The private key as a PKCS#8 v1 PEM. */
+  toPkcs8Pem(): Promise<string>;
+}
+
+/** Options of `RttNode.create`. Every number is an integer. */
+export interface RttNodeOptions {
+  /** This node's key (required). */
+  identity: RttIdentity;
+  /** Heartbeat ping interval. @default {1000} */
+  heartbeatIntervalMs?: number;
+  /** A connection without a pong for this long is lost. @default {5000} */
+  heartbeatTimeoutMs?: number;
+  /** How long a lost connection may be resumed; 0 disables resumption. @default {30000} */
+  resumeWindowMs?: number;
+  /** First reconnect delay (doubled each attempt, with jitter). @default {20} */
+  reconnectInitialDelayMs?: number;
+  /** Largest reconnect delay. @default {2000} */
+  reconnectMaxDelayMs?: number;
+  /** Reconnect attempts per lost connection (within the resume window). @default {1000} */
+  reconnectMaxAttempts?: number;
+  /** Messages per channel send queue. @default {1024} */
+  maxQueue?: number;
+  /** Bytes per channel send queue. @default {8388608} (8 MiB) */
+  maxQueueBytes?: number;
+  /** What a full queue does; `block` loses nothing. @default {"block"} */
+  backpressurePolicy?: BackpressurePolicy;
+  /** How long a `block`ed send waits for room. @default {30000} */
+  blockTimeoutMs?: number;
+  /** Largest message. @default {16777216} (16 MiB) */
+  maxMessageBytes?: number;
+  /** Channels per session. @default {64} */
+  maxChannels?: number;
+  /** Sessions per node. @default {256} */
+  maxSessions?: number;
+  /** Inbound handshakes in flight. @default {64} */
+  maxPendingHandshakes?: number;
+  /** Handshake deadline (TCP accept to RTT accept frame). @default {5000} */
+  handshakeTimeoutMs?: number;
+  /** TLS KeyUpdate after this many bytes. @default {1073741824} (1 GiB) */
+  rekeyAfterBytes?: number;
+  /** TLS KeyUpdate after this much time. @default {600000} */
+  rekeyAfterMs?: number;
+  /** Who may connect in: `"any"` authenticated peer, or these fingerprints. @default {"any"} */
+  allowPeers?: "any" | readonly string[];
+  /** Enables `session.testInject` (tests only). @default {false} */
+  testHooks?: boolean;
+  /**
+   * How the node learns about native events: `"wait"` (a nonblocking
+   * `web4_rtt_node_wait` call while something is awaited, a timer poll while
+   * idle; works with `--allow-ffi` scoped to the library), `"callback"` (a
+   * thread-safe FFI callback; needs unscoped `--allow-ffi`), or `"auto"`
+   * (`callback` when unscoped `--allow-ffi` is granted, else `wait`).
+   * See `lib/rtt/README.md`, "Wake-up path".
+   * @default {"auto"}
+   */
+  wakeMode?: "auto" | "callback" | "wait";
+  /**
+   * Called when a lifecycle hook or event observer throws (the throw never
+   * reaches the transport), and with an `RTTTransportError` `PROTOCOL` if
+   * the library ever hands out malformed event records. Defaults to
+   * `console.error`.
+   */
+  onHookError?: (error: unknown) => void;
+}
+
+/** {@linkcode RttNodeOptions} with every default applied, minus the identity. */
+export interface ResolvedRttNodeOptions {
+  /** See {@linkcode RttNodeOptions.heartbeatIntervalMs}. */
+  heartbeatIntervalMs: number;
+  /** See {@linkcode RttNodeOptions.heartbeatTimeoutMs}. */
+  heartbeatTimeoutMs: number;
+  /** See {@linkcode RttNodeOptions.resumeWindowMs}. */
+  resumeWindowMs: number;
+  /** See {@linkcode RttNodeOptions.reconnectInitialDelayMs}. */
+  reconnectInitialDelayMs: number;
+  /** See {@linkcode RttNodeOptions.reconnectMaxDelayMs}. */
+  reconnectMaxDelayMs: number;
+  /** See {@linkcode RttNodeOptions.reconnectMaxAttempts}. */
+  reconnectMaxAttempts: number;
+  /** See {@linkcode RttNodeOptions.maxQueue}. */
+  maxQueue: number;
+  /** See {@linkcode RttNodeOptions.maxQueueBytes}. */
+  maxQueueBytes: number;
+  /** See {@linkcode RttNodeOptions.backpressurePolicy}. */
+  backpressurePolicy: BackpressurePolicy;
+  /** See {@linkcode RttNodeOptions.blockTimeoutMs}. */
+  blockTimeoutMs: number;
+  /** See {@linkcode RttNodeOptions.maxMessageBytes}. */
+  maxMessageBytes: number;
+  /** See {@linkcode RttNodeOptions.maxChannels}. */
+  maxChannels: number;
+  /** See {@linkcode RttNodeOptions.maxSessions}. */
+  maxSessions: number;
+  /** See {@linkcode RttNodeOptions.maxPendingHandshakes}. */
+  maxPendingHandshakes: number;
+  /** See {@linkcode RttNodeOptions.handshakeTimeoutMs}. */
+  handshakeTimeoutMs: number;
+  /** See {@linkcode RttNodeOptions.rekeyAfterBytes}. */
+  rekeyAfterBytes: number;
+  /** See {@linkcode RttNodeOptions.rekeyAfterMs}. */
+  rekeyAfterMs: number;
+  /** See {@linkcode RttNodeOptions.allowPeers}. */
+  allowPeers: "any" | readonly string[];
+  /** See {@linkcode RttNodeOptions.testHooks}. */
+  testHooks: boolean;
+}
+
+const MiB = 1024 * 1024;
+const DAY_MS = 86_400_000;
+
+type NumericKey = Exclude<
+  keyof ResolvedRttNodeOptions,
+  "backpressurePolicy" | "allowPeers" | "testHooks"
+>;
+
+/** Default, minimum and maximum of every numeric option. */
+export const NUMERIC_OPTIONS: Readonly<
+  Record<NumericKey, { readonly def: number; readonly min: number; readonly max: number }>
+> = {
+  heartbeatIntervalMs: { def: 1000, min: 10, max: DAY_MS },
+  heartbeatTimeoutMs: { def: 5000, min: 10, max: DAY_MS },
+  resumeWindowMs: { def: 30_000, min: 0, max: DAY_MS },
+  reconnectInitialDelayMs: { def: 20, min: 1, max: 3_600_000 },
+  reconnectMaxDelayMs: { def: 2000, min: 1, max: 3_600_000 },
+  reconnectMaxAttempts: { def: 1000, min: 1, max: 1_000_000_000 },
+  maxQueue: { def: 1024, min: 1, max: 16_777_216 },
+  maxQueueBytes: { def: 8 * MiB, min: 1, max: 4096 * MiB },
+  blockTimeoutMs: { def: 30_000, min: 0, max: DAY_MS },
+  maxMessageBytes: { def: 16 * MiB, min: 1, max: 1024 * MiB },
+  maxChannels: { def: 64, min: 1, max: 65_535 },
+  maxSessions: { def: 256, min: 1, max: 65_535 },
+  maxPendingHandshakes: { def: 64, min: 1, max: 65_535 },
+  handshakeTimeoutMs: { def: 5000, min: 1, max: 3_600_000 },
+  rekeyAfterBytes: { def: 1024 * MiB, min: 1, max: Number.MAX_SAFE_INTEGER },
+  rekeyAfterMs: { def: 600_000, min: 1, max: 30 * DAY_MS },
+};
+
+const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
+/** Custom channel names: 1-64 characters of `[a-z0-9._-]`. */
+export const CHANNEL_KIND_RE = /^[a-z0-9._-]{1,64}$/;
+
+/**
+ * Checks and normalises a fingerprint (64 hex digits, returned lowercase).
+ *
+ * @param value The candidate.
+ * @param what Names the value in the error message.
+ * @returns The lowercase fingerprint.
+ * @throws {TypeError} When `value` is not a string.
+ * @throws {RangeError} When it is not 64 hex digits.
+ */
+export function checkFingerprint(value: unknown, what: string): string {
+  if (typeof value !== "string") {
+    throw new TypeError(`${what} must be a string of 64 hex digits, got ${typeof value}`);
+  }
+  const lower = value.toLowerCase();
+  if (!FINGERPRINT_RE.test(lower)) {
+    throw new RangeError(`${what} must be 64 hex digits, got ${JSON.stringify(value)}`);
+  }
+  return lower;
+}
+
+/**
+ * Checks an integer within `[min, max]`.
+ *
+ * @param name The option name, for the message.
+ * @param value The candidate.
+ * @param min Smallest allowed.
+ * @param max Largest allowed.
+ * @returns `value`.
+ * @throws {TypeError} When `value` is not a number.
+ * @throws {RangeError} When it is not an integer within range.
+ */
+export function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`Option ${name} must be a number, got ${typeof value}`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Option ${name} must be an integer from ${min} to ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks a backpressure policy name.
+ *
+ * @param name The option name, for the message.
+ * @param value The candidate.
+ * @returns The policy.
+ * @throws {TypeError} When `value` is not a string.
+ * @throws {RangeError} When it is not one of the four policies.
+ */
+export function checkPolicy(name: string, value: unknown): BackpressurePolicy {
+  if (typeof value !== "string") {
+    throw new TypeError(`Option ${name} must be a string, got ${typeof value}`);
+  }
+  if (!(BACKPRESSURE_POLICIES as readonly string[]).includes(value)) {
+    throw new RangeError(
+      `Option ${name} must be one of ${BACKPRESSURE_POLICIES.join(", ")}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return value as BackpressurePolicy;
+}
+
+/**
+ * Checks a channel kind: `control`, `state`, `knowledge` or a custom name of
+ * 1-64 characters `[a-z0-9._-]`.
+ *
+ * @param kind The candidate.
+ * @returns `kind`.
+ * @throws {TypeError} When `kind` is not a string.
+ * @throws {RangeError} When it is not a valid name.
+ */
+export function checkChannelKind(kind: unknown): string {
+  if (typeof kind !== "string") {
+    throw new TypeError(`Channel kind must be a string, got ${typeof kind}`);
+  }
+  if (!CHANNEL_KIND_RE.test(kind)) {
+    throw new RangeError(
+      `Channel kind must be 1-64 characters of [a-z0-9._-], got ${JSON.stringify(kind)}`,
+    );
+  }
+  return kind;
+}
+
+/**
+ * Validates {@linkcode RttNodeOptions} and fills in the defaults.
+ *
+ * @param options The caller's options (the identity is checked for shape only).
+ * @returns Every option, resolved.
+ * @throws {TypeError} When `options` or the identity is missing or a value has the wrong type.
+ * @throws {RangeError} When a value is out of range.
+ */
+export function resolveNodeOptions(options: RttNodeOptions): ResolvedRttNodeOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("RttNode.create needs an options object with an identity");
+  }
+  const id = options.identity as Partial<RttIdentity> | undefined;
+  if (
+    id === undefined || id === null || typeof id.fingerprint !== "string" ||
+    typeof id.toPkcs8Pem !== "function"
+  ) {
+    throw new TypeError(
+      "Option identity is required: an Identity (with fingerprint and toPkcs8Pem())",
+    );
+  }
+  const out: Partial<Record<NumericKey, number>> = {};
+  for (
+    const [key, spec] of Object.entries(NUMERIC_OPTIONS) as [
+      NumericKey,
+      typeof NUMERIC_OPTIONS[NumericKey],
+    ][]
+  ) {
+    const value = options[key];
+    out[key] = value === undefined ? spec.def : checkInteger(key, value, spec.min, spec.max);
+  }
+  const n = out as Record<NumericKey, number>;
+  if (n.reconnectMaxDelayMs < n.reconnectInitialDelayMs) {
+    throw new RangeError(
+      `Option reconnectMaxDelayMs (${n.reconnectMaxDelayMs}) must not be below ` +
+        `reconnectInitialDelayMs (${n.reconnectInitialDelayMs})`,
+    );
+  }
+  const backpressurePolicy = options.backpressurePolicy === undefined
+    ? "block"
+    : checkPolicy("backpressurePolicy", options.backpressurePolicy);
+  let allowPeers: "any" | readonly string[] = "any";
+  if (options.allowPeers !== undefined && options.allowPeers !== "any") {
+    if (!Array.isArray(options.allowPeers)) {
+      throw new TypeError(
+        `Option allowPeers must be "any" or an array of fingerprints, got ${
+          JSON.stringify(options.allowPeers)
+        }`,
+      );
+    }
+    allowPeers = Object.freeze(
+      options.allowPeers.map((fp, i) => checkFingerprint(fp, `Option allowPeers[${i}]`)),
+    );
+  }
+  if (
+    options.wakeMode !== undefined && !["auto", "callback", "wait"].includes(options.wakeMode)
+  ) {
+    throw new RangeError(
+      `Option wakeMode must be "auto", "callback" or "wait", got ${
+        JSON.stringify(options.wakeMode)
+      }`,
+    );
+  }
+  if (options.testHooks !== undefined && typeof options.testHooks !== "boolean") {
+    throw new TypeError(`Option testHooks must be a boolean, got ${typeof options.testHooks}`);
+  }
+  return { ...n, backpressurePolicy, allowPeers, testHooks: options.testHooks ?? false };
+}
+
+/**
+ * The native config JSON object for resolved options.
+ *
+ * @param resolved The resolved options.
+ * @param keyPem The node's private key as a PKCS#8 v1 PEM.
+ * @returns The object to serialise for `web4_rtt_node_create`.
+ */
+export function nodeConfigJson(
+  resolved: ResolvedRttNodeOptions,
+  keyPem: string,
+): Record<string, unknown> {
+  return {
+    key_pem: keyPem,
+    heartbeat_interval_ms: resolved.heartbeatIntervalMs,
+    heartbeat_timeout_ms: resolved.heartbeatTimeoutMs,
+    resume_window_ms: resolved.resumeWindowMs,
+    reconnect_initial_delay_ms: resolved.reconnectInitialDelayMs,
+    reconnect_max_delay_ms: resolved.reconnectMaxDelayMs,
+    reconnect_max_attempts: resolved.reconnectMaxAttempts,
+    max_queue: resolved.maxQueue,
+    max_queue_bytes: resolved.maxQueueBytes,
+    backpressure_policy: resolved.backpressurePolicy,
+    block_timeout_ms: resolved.blockTimeoutMs,
+    max_message_bytes: resolved.maxMessageBytes,
+    max_channels: resolved.maxChannels,
+    max_sessions: resolved.maxSessions,
+    max_pending_handshakes: resolved.maxPendingHandshakes,
+    handshake_timeout_ms: resolved.handshakeTimeoutMs,
+    rekey_after_bytes: resolved.rekeyAfterBytes,
+    rekey_after_ms: resolved.rekeyAfterMs,
+    allow_peers: resolved.allowPeers === "any" ? "any" : [...resolved.allowPeers],
+    test_hooks: resolved.testHooks,
+  };
+}

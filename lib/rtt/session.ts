@@ -1,0 +1,458 @@
+/**
+ * `RttSession`: one authenticated conversation with a peer, over any number
+ * of connections (a lost connection is resumed under the same session).
+ *
+ * @module
+ */
+
+import { EventKind, Status } from "./ffi.ts";
+import { type NodeCore, utf8 } from "./core.ts";
+import type { EventRecord } from "./events.ts";
+import { errorFromStatus, RTTDisconnectedError } from "./errors.ts";
+import {
+  type SessionEventType,
+  type SessionHook,
+  type SessionHookEvent,
+  SessionHooks,
+} from "./hooks.ts";
+import { checkChannelKind, checkInteger, checkPolicy, NUMERIC_OPTIONS } from "./options.ts";
+import {
+  channelInternals,
+  type RttChannel,
+  type RttChannelOptions,
+  type SessionLink,
+} from "./channel.ts";
+import { emptyStats, type RttStats, toStats } from "./stats.ts";
+
+/** The state of a session. */
+export type RttSessionState = "open" | "reconnecting" | "closed";
+
+/** Options of {@linkcode RttSession.close}. */
+export interface SessionCloseOptions {
+  /** How long queued messages may take to be delivered before the close. @default {5000} */
+  flushDeadlineMs?: number;
+}
+
+/** A lifecycle event as the node's observer sees it (see `RttNodeEvent`). Internal. */
+export interface SessionLifecycleEvent extends SessionHookEvent {
+  /** Which event. */
+  type: SessionEventType;
+  /** The peer's fingerprint. */
+  peerFingerprint: string;
+}
+
+/** Non-lifecycle events a session reports to the node. Internal. */
+export type SessionNotice =
+  | { kind: "lifecycle"; event: SessionLifecycleEvent }
+  | { kind: "record"; record: EventRecord; session: RttSession };
+
+let _create: (
+  core: NodeCore,
+  handle: bigint,
+  id: string,
+  peer: string,
+  notify: (notice: SessionNotice) => void,
+) => RttSession;
+let _event: (session: RttSession, record: EventRecord) => void;
+let _forceClose: (session: RttSession, reason: string) => void;
+
+/**
+ * Internal constructor and event entry points, for `node.ts`.
+ *
+ * @returns The functions.
+ */
+export function sessionInternals(): {
+  create: typeof _create;
+  event: typeof _event;
+  forceClose: typeof _forceClose;
+} {
+  return { create: _create, event: _event, forceClose: _forceClose };
+}
+
+/**
+ * An authenticated session with one peer. Obtained from `node.connect()` or
+ * `node.accept()`.
+ *
+ * @example Lifecycle hooks
+ * ```ts ignore
+ * const off = session.onSessionClose(({ reason }) => console.log("closed:", reason));
+ * session.onSessionOpen(({ resumed, reconnects }) => console.log({ resumed, reconnects }));
+ * await session.close();
+ * off();
+ * ```
+ */
+export class RttSession implements AsyncDisposable {
+  /** The session id (the same on both sides and across reconnects). */
+  readonly id: string;
+  /** The peer's authenticated fingerprint. */
+  readonly peerFingerprint: string;
+  #core: NodeCore;
+  #handle: bigint;
+  #notify: (notice: SessionNotice) => void;
+  #state: RttSessionState = "open";
+  #closeReason: string | undefined;
+  #undelivered = 0;
+  #reconnects = 0;
+  #lastOpen: SessionHookEvent;
+  #hooks: SessionHooks;
+  #channels = new Map<number, RttChannel>();
+  #released = false;
+  #closeRequested = false;
+  #closedHeld = false;
+  #closed: Promise<void>;
+  #resolveClosed!: () => void;
+  #lastStats: RttStats | undefined;
+  #link: SessionLink;
+
+  static {
+    _create = (core, handle, id, peer, notify) => new RttSession(core, handle, id, peer, notify);
+    _event = (session, record) => session.#onEvent(record);
+    _forceClose = (session, reason) => session.#onClose(reason, 0, false);
+  }
+
+  private constructor(
+    core: NodeCore,
+    handle: bigint,
+    id: string,
+    peer: string,
+    notify: (notice: SessionNotice) => void,
+  ) {
+    this.#core = core;
+    this.#handle = handle;
+    this.id = id;
+    this.peerFingerprint = peer;
+    this.#notify = notify;
+    this.#lastOpen = { sessionId: id, resumed: false, reconnects: 0 };
+    this.#hooks = new SessionHooks(
+      core.dispatcher,
+      () => this.#state === "open" ? this.#lastOpen : undefined,
+    );
+    this.#closed = new Promise((r) => this.#resolveClosed = r);
+    this.#link = {
+      core,
+      handle,
+      peer,
+      closedReason: () => this.#state === "closed" ? (this.#closeReason ?? "manual") : undefined,
+      released: () => this.#released,
+    };
+  }
+
+  /** `open`, `reconnecting` (connection lost, resuming) or `closed`. */
+  get state(): RttSessionState {
+    return this.#state;
+  }
+
+  /** Why the session closed, once it has. */
+  get closeReason(): string | undefined {
+    return this.#closeReason;
+  }
+
+  /**
+   * Resolves once the session is closed (for any reason). While this is
+   * awaited the node keeps the process alive and processes events.
+   */
+  get closed(): Promise<void> {
+    if (this.#state !== "closed" && !this.#closedHeld) {
+      this.#closedHeld = true;
+      const release = this.#core.hold();
+      void this.#closed.then(release);
+    }
+    return this.#closed;
+  }
+
+  /**
+   * Opens (or joins) the channel `kind`. Both sides opening the same kind
+   * hold the same logical channel; messages that arrived before are kept.
+   *
+   * @param kind `"control"`, `"state"`, `"knowledge"` or 1-64 characters of `[a-z0-9._-]`.
+   * @param options Per-channel policy and queue limits.
+   * @returns The channel.
+   * @throws {TypeError|RangeError} For a bad kind or option.
+   * @throws {RTTTransportError} `TOO_MANY_CHANNELS` above `maxChannels`.
+   * @throws {RTTDisconnectedError} When the session is closed.
+   */
+  openChannel(kind: string, options: RttChannelOptions = {}): Promise<RttChannel> {
+    try {
+      return Promise.resolve(this.#openChannel(kind, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #openChannel(kind: string, options: RttChannelOptions): RttChannel {
+    checkChannelKind(kind);
+    const json: Record<string, unknown> = { kind };
+    if (options.backpressurePolicy !== undefined) {
+      json["backpressure_policy"] = checkPolicy("backpressurePolicy", options.backpressurePolicy);
+    }
+    if (options.maxQueue !== undefined) {
+      const { min, max } = NUMERIC_OPTIONS.maxQueue;
+      json["max_queue"] = checkInteger("maxQueue", options.maxQueue, min, max);
+    }
+    if (options.maxQueueBytes !== undefined) {
+      const { min, max } = NUMERIC_OPTIONS.maxQueueBytes;
+      json["max_queue_bytes"] = checkInteger("maxQueueBytes", options.maxQueueBytes, min, max);
+    }
+    let blockTimeoutMs = this.#core.options.blockTimeoutMs;
+    if (options.blockTimeoutMs !== undefined) {
+      const { min, max } = NUMERIC_OPTIONS.blockTimeoutMs;
+      blockTimeoutMs = checkInteger("blockTimeoutMs", options.blockTimeoutMs, min, max);
+    }
+    if (this.#state === "closed" || this.#released) {
+      throw errorFromStatus(Status.SESSION_CLOSED, {
+        operation: "open",
+        peer: this.peerFingerprint,
+        channel: kind,
+        reason: this.#closeReason,
+      });
+    }
+    const out = new Uint32Array(1);
+    const bytes = utf8(JSON.stringify(json));
+    const status = this.#core.symbols.web4_rtt_session_open_channel(
+      this.#handle,
+      bytes,
+      BigInt(bytes.length),
+      out,
+    );
+    if (status !== Status.OK) {
+      throw errorFromStatus(status, {
+        operation: "open",
+        peer: this.peerFingerprint,
+        channel: kind,
+        reason: this.#closeReason,
+        detail: this.#core.lastError(),
+      });
+    }
+    const id = out[0]!;
+    const existing = this.#channels.get(id);
+    if (existing !== undefined && !existing.closed) return existing;
+    const channel = channelInternals().create(this.#link, id, kind, blockTimeoutMs);
+    this.#channels.set(id, channel);
+    return channel;
+  }
+
+  /**
+   * Closes the session: queued messages are flushed (up to the deadline),
+   * then the session ends with reason `manual`. Resolves once closed. Safe
+   * to call twice.
+   *
+   * @param options `flushDeadlineMs`.
+   * @returns Resolves when the session is closed.
+   */
+  async close(options: SessionCloseOptions = {}): Promise<void> {
+    if (this.#state === "closed") return;
+    const deadline = options.flushDeadlineMs === undefined
+      ? 5000
+      : checkInteger("flushDeadlineMs", options.flushDeadlineMs, 0, 3_600_000);
+    if (!this.#closeRequested) {
+      this.#closeRequested = true;
+      const status = this.#core.freed
+        ? Status.SHUT_DOWN
+        : this.#core.symbols.web4_rtt_session_close(this.#handle, deadline);
+      if (status !== Status.OK) {
+        // Already closing or gone natively: close locally.
+        this.#onClose(this.#closeReason ?? "manual", 0, true);
+        return;
+      }
+    }
+    const release = this.#core.hold();
+    try {
+      await this.#closed;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Session-wide queue and traffic statistics (a snapshot taken at close
+   * once the session is gone).
+   *
+   * @returns A plain object with camelCase keys.
+   */
+  stats(): RttStats {
+    if (this.#released || this.#core.freed) return { ...(this.#lastStats ?? emptyStats()) };
+    const raw = this.#core.readJson((buf, cap) =>
+      this.#core.symbols.web4_rtt_session_stats(this.#handle, buf, cap)
+    );
+    if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };
+    this.#lastStats = toStats(raw);
+    return { ...this.#lastStats };
+  }
+
+  /**
+   * Test hook of the native library (the node needs `testHooks: true`),
+   * e.g. `{ replay_last: "state" }` re-sends an acknowledged frame.
+   *
+   * @param action The action object.
+   * @throws {RangeError} When the node was not created with `testHooks`.
+   */
+  testInject(action: Record<string, unknown>): void {
+    const bytes = utf8(JSON.stringify(action));
+    const status = this.#core.symbols.web4_rtt_test_inject(
+      this.#handle,
+      bytes,
+      BigInt(bytes.length),
+    );
+    if (status !== Status.OK) {
+      throw errorFromStatus(status, {
+        operation: "inject a test action into",
+        peer: this.peerFingerprint,
+        detail: this.#core.lastError(),
+      });
+    }
+  }
+
+  /**
+   * Calls `fn` whenever the session opens, now included: registered on an
+   * open session, it is called at once with the last open event.
+   *
+   * @param fn The hook; gets `{ sessionId, resumed, reconnects }`.
+   * @returns Unregisters it.
+   */
+  onSessionOpen(fn: SessionHook): () => void {
+    return this.#hooks.on("session_open", fn);
+  }
+
+  /**
+   * Calls `fn` when the session closes (`reason`: `manual`, `peer_closed`,
+   * `heartbeat_timeout`, `resume_timeout`, `shutdown`, ...).
+   *
+   * @param fn The hook; gets `{ sessionId, reason, reconnects }`.
+   * @returns Unregisters it.
+   */
+  onSessionClose(fn: SessionHook): () => void {
+    return this.#hooks.on("session_close", fn);
+  }
+
+  /**
+   * Calls `fn` when a heartbeat deadline is missed (before `connection_lost`
+   * and the resume or close that follows).
+   *
+   * @param fn The hook; gets `{ sessionId, reason: "heartbeat_timeout", reconnects }`.
+   * @returns Unregisters it.
+   */
+  onHeartbeatTimeout(fn: SessionHook): () => void {
+    return this.#hooks.on("heartbeat_timeout", fn);
+  }
+
+  /**
+   * Unregisters an open hook.
+   *
+   * @param fn The hook.
+   */
+  offSessionOpen(fn: SessionHook): void {
+    this.#hooks.off("session_open", fn);
+  }
+
+  /**
+   * Unregisters a close hook.
+   *
+   * @param fn The hook.
+   */
+  offSessionClose(fn: SessionHook): void {
+    this.#hooks.off("session_close", fn);
+  }
+
+  /**
+   * Unregisters a heartbeat-timeout hook.
+   *
+   * @param fn The hook.
+   */
+  offHeartbeatTimeout(fn: SessionHook): void {
+    this.#hooks.off("heartbeat_timeout", fn);
+  }
+
+  /** Unregisters every lifecycle hook of this session. */
+  clearSessionHooks(): void {
+    this.#hooks.clear();
+  }
+
+  /**
+   * Closes the session (`await using session = ...`).
+   *
+   * @returns Resolves when closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #emit(type: SessionEventType, event: SessionHookEvent): void {
+    this.#hooks.emit(type, event);
+    this.#notify({
+      kind: "lifecycle",
+      event: { type, peerFingerprint: this.peerFingerprint, ...event },
+    });
+  }
+
+  #onEvent(record: EventRecord): void {
+    const p = record.payload ?? {};
+    switch (record.kind) {
+      case EventKind.SESSION_OPEN: {
+        const resumed = p["resumed"] === true;
+        const reconnects = typeof p["reconnects"] === "number"
+          ? p["reconnects"] as number
+          : Number(record.value);
+        if (this.#state === "closed") return;
+        // The initial open is represented by the session's creation.
+        if (this.#state === "open" && !resumed) return;
+        this.#state = "open";
+        this.#reconnects = reconnects;
+        this.#lastOpen = { sessionId: this.id, resumed, reconnects };
+        this.#emit("session_open", this.#lastOpen);
+        return;
+      }
+      case EventKind.CONNECTION_LOST:
+        if (this.#state === "closed") return;
+        this.#state = "reconnecting";
+        this.#emit("connection_lost", {
+          sessionId: this.id,
+          reason: typeof p["reason"] === "string" ? p["reason"] as string : "io",
+          reconnects: this.#reconnects,
+        });
+        return;
+      case EventKind.HEARTBEAT_TIMEOUT:
+        if (this.#state === "closed") return;
+        this.#emit("heartbeat_timeout", {
+          sessionId: this.id,
+          reason: "heartbeat_timeout",
+          reconnects: this.#reconnects,
+        });
+        return;
+      case EventKind.SESSION_CLOSE:
+        this.#onClose(
+          typeof p["reason"] === "string" ? p["reason"] as string : "manual",
+          Number(record.value),
+          true,
+        );
+        return;
+      case EventKind.READABLE:
+      case EventKind.WRITABLE: {
+        const channel = this.#channels.get(Number(record.op));
+        if (channel !== undefined) channelInternals().event(channel, record);
+        return;
+      }
+      default:
+        this.#notify({ kind: "record", record, session: this });
+    }
+  }
+
+  #onClose(reason: string, undelivered: number, native: boolean): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#closeReason = reason;
+    this.#undelivered = undelivered;
+    const canCall = native && !this.#core.freed && !this.#released;
+    if (canCall) this.stats();
+    for (const channel of this.#channels.values()) channelInternals().sessionClosed(channel);
+    this.#core.failOps(this.#handle, () =>
+      new RTTDisconnectedError(
+        reason === "resume_timeout" ? "RESUME_TIMEOUT" : "SESSION_CLOSED",
+        `The session with peer ${this.peerFingerprint} closed (${reason}) before the operation completed`,
+        { peer: this.peerFingerprint, undelivered: this.#undelivered, reason },
+      ));
+    if (canCall) this.#core.symbols.web4_rtt_session_release(this.#handle);
+    this.#released = true;
+    this.#resolveClosed();
+    this.#emit("session_close", { sessionId: this.id, reason, reconnects: this.#reconnects });
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Statistics objects: the native snake_case JSON converted into plain
+ * camelCase objects.
+ *
+ * @module
+ */
+
+/** Queue and traffic statistics of a channel or a session. */
+export interface RttStats {
+  /** Sends attempted. */
+  attempted: number;
+  /** Messages accepted into the send queue. */
+  enqueued: number;
+  /** Queued messages evicted by `drop_oldest`. */
+  droppedOldest: number;
+  /** Incoming messages refused by `drop_newest`. */
+  droppedNewest: number;
+  /** `droppedOldest + droppedNewest`. */
+  dropped: number;
+  /** Sends that had to wait (`block`). */
+  blocked: number;
+  /** Sends that failed (`error` policy, block timeout). */
+  errors: number;
+  /** Times a send found the queue full. */
+  overflowEvents: number;
+  /** Longest the send queue has been. */
+  maxQueueLen: number;
+  /** Payload bytes received. */
+  bytesIn: number;
+  /** Payload bytes sent. */
+  bytesOut: number;
+  /** Messages received. */
+  messagesIn: number;
+  /** Messages sent. */
+  messagesOut: number;
+  /** Heartbeat round trip, median, microseconds. */
+  latencyP50Us: number;
+  /** Heartbeat round trip, 95th percentile, microseconds. */
+  latencyP95Us: number;
+  /** Connections resumed. */
+  reconnects: number;
+  /** Replayed frames dropped. */
+  replays: number;
+  /** TLS key updates. */
+  rekeys: number;
+  /** Handshakes refused by verification. */
+  verificationFailures: number;
+}
+
+/** Node-wide metrics: {@linkcode RttStats} summed over sessions, plus gauges. */
+export interface RttMetrics extends RttStats {
+  /** Sessions currently open. */
+  sessions: number;
+  /** Inbound handshakes in flight. */
+  pendingHandshakes: number;
+}
+
+const STAT_KEYS: readonly (keyof RttStats)[] = [
+  "attempted",
+  "enqueued",
+  "droppedOldest",
+  "droppedNewest",
+  "dropped",
+  "blocked",
+  "errors",
+  "overflowEvents",
+  "maxQueueLen",
+  "bytesIn",
+  "bytesOut",
+  "messagesIn",
+  "messagesOut",
+  "latencyP50Us",
+  "latencyP95Us",
+  "reconnects",
+  "replays",
+  "rekeys",
+  "verificationFailures",
+];
+
+function _snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function _num(raw: Record<string, unknown>, key: string): number {
+  const v = raw[_snake(key)];
+  return typeof v === "number" && Number.isFinite(v) ? v : 0;
+}
+
+/**
+ * An all-zero {@linkcode RttStats}.
+ *
+ * @returns A fresh object.
+ */
+export function emptyStats(): RttStats {
+  return toStats({});
+}
+
+/**
+ * Converts native stats JSON (snake_case) into {@linkcode RttStats}. Missing
+ * or non-numeric fields count as 0; `dropped` is derived when absent.
+ *
+ * @param raw The parsed JSON object.
+ * @returns The camelCase statistics.
+ *
+ * @example
+ * ```ts
+ * import { toStats } from "./stats.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const s = toStats({ dropped_oldest: 2, latency_p50_us: 40 });
+ * assert.equal(s.droppedOldest, 2);
+ * assert.equal(s.dropped, 2);
+ * assert.equal(s.latencyP50Us, 40);
+ * ```
+ */
+export function toStats(raw: Record<string, unknown>): RttStats {
+  const out = {} as RttStats;
+  for (const key of STAT_KEYS) out[key] = _num(raw, key);
+  if (raw["dropped"] === undefined) out.dropped = out.droppedOldest + out.droppedNewest;
+  return out;
+}
+
+/**
+ * Converts native node metrics JSON into {@linkcode RttMetrics}.
+ *
+ * @param raw The parsed JSON object.
+ * @returns The camelCase metrics.
+ */
+export function toMetrics(raw: Record<string, unknown>): RttMetrics {
+  return {
+    ...toStats(raw),
+    sessions: _num(raw, "sessions"),
+    pendingHandshakes: _num(raw, "pendingHandshakes"),
+  };
+}

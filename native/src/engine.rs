@@ -1,0 +1,1520 @@
+//! The session engine: channels, send queues and their policies, credit flow
+//! control, sequencing, acknowledgements, resumption and replay detection.
+//!
+//! It is pure state (no sockets, no clocks): the connection driver feeds it
+//! decoded frames and asks it for bytes to write, so every rule here is
+//! testable by wiring two engines together in memory.
+#![deny(unsafe_code)]
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::codec::{self, Frame, FrameType, FLAG_END, FRAGMENT_SIZE};
+use crate::config::Policy;
+
+/// Most control frames (PONGs, replays injected by tests) queued at once.
+const MAX_CONTROL_BACKLOG: usize = 1024;
+
+/// Engine limits.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Channels per session.
+    pub max_channels: usize,
+    /// Largest message.
+    pub max_message: usize,
+    /// Receive window per channel, bytes (>= `max_message`).
+    pub window_bytes: u64,
+    /// Receive window per channel, messages.
+    pub window_msgs: u64,
+    /// Default send queue bound (messages).
+    pub max_queue: usize,
+    /// Default send queue bound (bytes).
+    pub max_queue_bytes: usize,
+    /// Default full-queue policy.
+    pub policy: Policy,
+}
+
+impl EngineConfig {
+    /// Limits derived from the node configuration.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        EngineConfig {
+            max_channels: c.max_channels,
+            max_message: c.max_message_bytes,
+            window_bytes: c.max_message_bytes.max(c.max_queue_bytes) as u64,
+            window_msgs: c.max_queue.max(16) as u64,
+            max_queue: c.max_queue,
+            max_queue_bytes: c.max_queue_bytes,
+            policy: c.backpressure_policy,
+        }
+    }
+}
+
+/// Something the application (or the node) must hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// The channel has messages (or was closed by the peer).
+    Readable(u32),
+    /// Room was freed in a channel whose sender was told to wait.
+    Writable(u32),
+    /// Messages dropped by a dropping policy.
+    Drop {
+        /// Channel id.
+        channel: u32,
+        /// `drop_oldest` or `drop_newest`.
+        cause: &'static str,
+        /// How many.
+        count: u64,
+    },
+    /// A replayed frame was dropped.
+    Replay {
+        /// Channel id.
+        channel: u32,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// A flush completed.
+    Flushed {
+        /// The flush operation.
+        op: u64,
+        /// Channel id.
+        channel: u32,
+    },
+    /// A flush failed (session ended first).
+    FlushFailed {
+        /// The flush operation.
+        op: u64,
+        /// Channel id.
+        channel: u32,
+        /// Messages not delivered.
+        undelivered: u64,
+    },
+}
+
+/// What a received frame asks of the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// A heartbeat answer with its nonce.
+    Pong(u64),
+    /// The peer closed the session.
+    Close,
+}
+
+/// Why a send was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No such channel.
+    UnknownChannel,
+    /// The channel was closed locally.
+    ChannelClosed,
+    /// The session is closing or closed.
+    SessionClosed,
+    /// Larger than the maximum message.
+    TooLarge,
+    /// Policy `error`, queue full.
+    QueueFull,
+    /// Policy `block`, queue full: wait for room.
+    WouldBlock,
+}
+
+/// Why a channel could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not a valid kind.
+    InvalidKind,
+    /// Channel limit reached.
+    TooManyChannels,
+    /// The session is closed.
+    SessionClosed,
+}
+
+/// Queue and traffic statistics of one channel (summed for sessions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Send attempts.
+    pub attempted: u64,
+    /// Messages accepted into the queue.
+    pub enqueued: u64,
+    /// Evicted by `drop_oldest`.
+    pub dropped_oldest: u64,
+    /// Refused by `drop_newest`.
+    pub dropped_newest: u64,
+    /// Sends that had to wait (`block`).
+    pub blocked: u64,
+    /// Sends refused with an error (`error`, block timeouts).
+    pub errors: u64,
+    /// Times a send met a full queue.
+    pub overflow_events: u64,
+    /// Largest queue length seen.
+    pub max_queue_len: u64,
+    /// Message bytes received.
+    pub bytes_in: u64,
+    /// Message bytes sent (first transmission).
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent (first transmission).
+    pub messages_out: u64,
+    /// Replayed frames dropped.
+    pub replays: u64,
+}
+
+impl Stats {
+    /// Adds `o` into `self` (max for `max_queue_len`).
+    pub fn add(&mut self, o: &Stats) {
+        self.attempted += o.attempted;
+        self.enqueued += o.enqueued;
+        self.dropped_oldest += o.dropped_oldest;
+        self.dropped_newest += o.dropped_newest;
+        self.blocked += o.blocked;
+        self.errors += o.errors;
+        self.overflow_events += o.overflow_events;
+        self.max_queue_len = self.max_queue_len.max(o.max_queue_len);
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.messages_in += o.messages_in;
+        self.messages_out += o.messages_out;
+        self.replays += o.replays;
+    }
+}
+
+#[derive(Debug)]
+struct OutMsg {
+    id: u64,
+    data: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Sent {
+    frame: Frame,
+    msg: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Channel {
+    kind: String,
+    local_opened: bool,
+    remote_id: Option<u32>,
+    policy: Policy,
+    max_queue: usize,
+    max_queue_bytes: usize,
+    // send side
+    queue: VecDeque<OutMsg>,
+    queue_bytes: usize,
+    cur: Option<(OutMsg, usize)>,
+    next_seq: u64,
+    next_msg_id: u64,
+    unacked: VecDeque<Sent>,
+    resend_pos: usize,
+    last_acked: Option<Frame>,
+    credit_bytes: u64,
+    credit_msgs: u64,
+    sent_bytes: u64,
+    sent_msgs: u64,
+    fin_requested: bool,
+    fin_sent: bool,
+    want_writable: bool,
+    flushes: Vec<(u64, u64)>,
+    // receive side
+    last_received: u64,
+    acked_to_peer: u64,
+    ack_pending: bool,
+    reassembly: Vec<u8>,
+    in_message: bool,
+    ready: VecDeque<Vec<u8>>,
+    recv_bytes: u64,
+    recv_msgs: u64,
+    consumed_bytes: u64,
+    consumed_msgs: u64,
+    announced: Option<(u64, u64)>,
+    granted: (u64, u64),
+    peer_fin: bool,
+    stats: Stats,
+}
+
+impl Channel {
+    fn class(&self) -> usize {
+        match self.kind.as_str() {
+            "control" => 0,
+            "state" => 1,
+            _ => 2,
+        }
+    }
+
+    fn queue_full(&self, len: usize) -> bool {
+        !self.queue.is_empty()
+            && (self.queue.len() >= self.max_queue || self.queue_bytes + len > self.max_queue_bytes)
+    }
+
+    fn sendable(&self) -> bool {
+        if self.resend_pos < self.unacked.len() || self.cur.is_some() {
+            return true;
+        }
+        if let Some(m) = self.queue.front() {
+            return self.sent_bytes + m.data.len() as u64 <= self.credit_bytes
+                && self.sent_msgs < self.credit_msgs;
+        }
+        self.fin_requested && !self.fin_sent
+    }
+
+    fn outstanding_min(&self) -> Option<u64> {
+        self.unacked
+            .iter()
+            .find_map(|s| s.msg)
+            .or(self.cur.as_ref().map(|c| c.0.id))
+            .or(self.queue.front().map(|m| m.id))
+    }
+
+    fn undelivered(&self) -> u64 {
+        let mut n = self.queue.len() as u64;
+        let mut last = None;
+        for s in &self.unacked {
+            if s.msg.is_some() && s.msg != last {
+                n += 1;
+                last = s.msg;
+            }
+        }
+        if let Some((m, _)) = &self.cur {
+            if Some(m.id) != last && !self.unacked.iter().any(|s| s.msg == Some(m.id)) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn grant(&self, w_bytes: u64, w_msgs: u64) -> (u64, u64) {
+        (self.consumed_bytes + w_bytes, self.consumed_msgs + w_msgs)
+    }
+}
+
+/// The state of one session, independent of any connection.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    channels: Vec<Channel>,
+    by_kind: HashMap<String, u32>,
+    remote: HashMap<u32, u32>,
+    ctrl: VecDeque<Frame>,
+    events: Vec<EngineEvent>,
+    closed: bool,
+    tick: u64,
+    rr: [usize; 3],
+    room_freed: bool,
+    ping_nonce: u64,
+}
+
+impl Engine {
+    /// A fresh session state.
+    pub fn new(cfg: EngineConfig) -> Self {
+        Engine {
+            cfg,
+            channels: Vec::new(),
+            by_kind: HashMap::new(),
+            remote: HashMap::new(),
+            ctrl: VecDeque::new(),
+            events: Vec::new(),
+            closed: false,
+            tick: 0,
+            rr: [0; 3],
+            room_freed: false,
+            ping_nonce: 0,
+        }
+    }
+
+    /// Takes the events produced so far.
+    pub fn take_events(&mut self) -> Vec<EngineEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether room was freed since the last call (blocked senders should retry).
+    pub fn take_room_freed(&mut self) -> bool {
+        std::mem::replace(&mut self.room_freed, false)
+    }
+
+    fn ch(&self, id: u32) -> Option<&Channel> {
+        self.channels.get((id as usize).wrapping_sub(1))
+    }
+
+    fn ch_mut(&mut self, id: u32) -> Option<&mut Channel> {
+        self.channels.get_mut((id as usize).wrapping_sub(1))
+    }
+
+    /// The kind of channel `id`.
+    pub fn kind(&self, id: u32) -> Option<&str> {
+        self.ch(id).map(|c| c.kind.as_str())
+    }
+
+    /// The channel id for `kind`, if it exists.
+    pub fn channel_by_kind(&self, kind: &str) -> Option<u32> {
+        self.by_kind.get(kind).copied()
+    }
+
+    fn create(&mut self, kind: &str) -> Result<u32, OpenError> {
+        if self.channels.len() >= self.cfg.max_channels {
+            return Err(OpenError::TooManyChannels);
+        }
+        let id = self.channels.len() as u32 + 1;
+        self.channels.push(Channel {
+            kind: kind.to_string(),
+            local_opened: false,
+            remote_id: None,
+            policy: self.cfg.policy,
+            max_queue: self.cfg.max_queue,
+            max_queue_bytes: self.cfg.max_queue_bytes,
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+            cur: None,
+            next_seq: 1,
+            next_msg_id: 1,
+            unacked: VecDeque::new(),
+            resend_pos: 0,
+            last_acked: None,
+            credit_bytes: 0,
+            credit_msgs: 0,
+            sent_bytes: 0,
+            sent_msgs: 0,
+            fin_requested: false,
+            fin_sent: false,
+            want_writable: false,
+            flushes: Vec::new(),
+            last_received: 0,
+            acked_to_peer: 0,
+            ack_pending: false,
+            reassembly: Vec::new(),
+            in_message: false,
+            ready: VecDeque::new(),
+            recv_bytes: 0,
+            recv_msgs: 0,
+            consumed_bytes: 0,
+            consumed_msgs: 0,
+            announced: None,
+            granted: (0, 0),
+            peer_fin: false,
+            stats: Stats::default(),
+        });
+        self.by_kind.insert(kind.to_string(), id);
+        self.ctrl.push_back(Frame {
+            payload: kind.as_bytes().to_vec(),
+            ..Frame::empty(FrameType::Open, id, 0)
+        });
+        Ok(id)
+    }
+
+    /// Opens (or joins) the channel of `kind` with optional queue settings.
+    pub fn open_channel(
+        &mut self,
+        kind: &str,
+        policy: Option<Policy>,
+        max_queue: Option<usize>,
+        max_queue_bytes: Option<usize>,
+    ) -> Result<u32, OpenError> {
+        if self.closed {
+            return Err(OpenError::SessionClosed);
+        }
+        if !codec::valid_kind(kind) {
+            return Err(OpenError::InvalidKind);
+        }
+        let id = match self.by_kind.get(kind) {
+            Some(&id) => id,
+            None => self.create(kind)?,
+        };
+        let c = self.ch_mut(id).expect("channel exists");
+        if let Some(p) = policy {
+            c.policy = p;
+        }
+        if let Some(q) = max_queue {
+            c.max_queue = q.max(1);
+        }
+        if let Some(b) = max_queue_bytes {
+            c.max_queue_bytes = b.max(1);
+        }
+        let was_opened = std::mem::replace(&mut c.local_opened, true);
+        if !was_opened && (!c.ready.is_empty() || c.peer_fin) {
+            self.events.push(EngineEvent::Readable(id));
+        }
+        Ok(id)
+    }
+
+    /// Queues a message on channel `id`, applying the channel's policy.
+    /// `Ok(())` also covers a dropping policy that dropped a message.
+    pub fn send(&mut self, id: u32, data: &[u8]) -> Result<(), SendError> {
+        let closed = self.closed;
+        let max_message = self.cfg.max_message;
+        let c = self
+            .ch_mut(id)
+            .filter(|c| c.local_opened)
+            .ok_or(SendError::UnknownChannel)?;
+        if closed {
+            return Err(SendError::SessionClosed);
+        }
+        if c.fin_requested {
+            return Err(SendError::ChannelClosed);
+        }
+        if data.len() > max_message {
+            return Err(SendError::TooLarge);
+        }
+        c.stats.attempted += 1;
+        if !c.queue_full(data.len()) {
+            Self::enqueue(c, data.to_vec());
+            return Ok(());
+        }
+        c.stats.overflow_events += 1;
+        match c.policy {
+            Policy::Error => {
+                c.stats.errors += 1;
+                c.want_writable = true;
+                Err(SendError::QueueFull)
+            }
+            Policy::DropNewest => {
+                c.stats.dropped_newest += 1;
+                self.events.push(EngineEvent::Drop {
+                    channel: id,
+                    cause: "drop_newest",
+                    count: 1,
+                });
+                Ok(())
+            }
+            Policy::DropOldest => {
+                let mut n = 0;
+                while c.queue_full(data.len()) {
+                    let m = c.queue.pop_front().expect("full queue is not empty");
+                    c.queue_bytes -= m.data.len();
+                    n += 1;
+                }
+                c.stats.dropped_oldest += n;
+                Self::enqueue(c, data.to_vec());
+                self.events.push(EngineEvent::Drop {
+                    channel: id,
+                    cause: "drop_oldest",
+                    count: n,
+                });
+                self.check_flushes(id);
+                Ok(())
+            }
+            Policy::Block => {
+                c.stats.blocked += 1;
+                c.want_writable = true;
+                Err(SendError::WouldBlock)
+            }
+        }
+    }
+
+    /// Retry of a blocked send: enqueues if there is room now (`Ok(true)`),
+    /// `Ok(false)` if still full.
+    pub fn try_enqueue(&mut self, id: u32, data: &[u8]) -> Result<bool, SendError> {
+        let closed = self.closed;
+        let c = self
+            .ch_mut(id)
+            .filter(|c| c.local_opened)
+            .ok_or(SendError::UnknownChannel)?;
+        if closed {
+            return Err(SendError::SessionClosed);
+        }
+        if c.fin_requested {
+            return Err(SendError::ChannelClosed);
+        }
+        if c.queue_full(data.len()) {
+            c.want_writable = true;
+            return Ok(false);
+        }
+        Self::enqueue(c, data.to_vec());
+        Ok(true)
+    }
+
+    /// Counts a blocked send that timed out.
+    pub fn count_block_timeout(&mut self, id: u32) {
+        if let Some(c) = self.ch_mut(id) {
+            c.stats.errors += 1;
+        }
+    }
+
+    fn enqueue(c: &mut Channel, data: Vec<u8>) {
+        c.queue_bytes += data.len();
+        c.queue.push_back(OutMsg {
+            id: c.next_msg_id,
+            data,
+        });
+        c.next_msg_id += 1;
+        c.stats.enqueued += 1;
+        c.stats.max_queue_len = c.stats.max_queue_len.max(c.queue.len() as u64);
+    }
+
+    /// Copies whole received messages into `out` as `[u32 len LE][bytes]`
+    /// records. Returns (bytes written, size needed by the next message if
+    /// nothing fit). `Err(())` means the peer closed the channel and it is drained.
+    #[allow(clippy::result_unit_err)]
+    pub fn recv_into(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
+        let c = self
+            .ch_mut(id)
+            .filter(|c| c.local_opened)
+            .ok_or(SendError::UnknownChannel)?;
+        let mut pos = 0;
+        while let Some(m) = c.ready.front() {
+            let need = 4 + m.len();
+            if pos + need > out.len() {
+                if pos == 0 {
+                    return Ok((0, need as u64));
+                }
+                break;
+            }
+            out[pos..pos + 4].copy_from_slice(&(m.len() as u32).to_le_bytes());
+            out[pos + 4..pos + need].copy_from_slice(m);
+            pos += need;
+            c.consumed_bytes += m.len() as u64;
+            c.consumed_msgs += 1;
+            c.ready.pop_front();
+        }
+        if pos == 0 && c.peer_fin && c.ready.is_empty() {
+            return Err(SendError::ChannelClosed);
+        }
+        Ok((pos, 0))
+    }
+
+    /// Whether channel `id` has unread messages.
+    pub fn has_ready(&self, id: u32) -> bool {
+        self.ch(id).is_some_and(|c| !c.ready.is_empty())
+    }
+
+    /// Half-closes our side of the channel once its queue is sent.
+    pub fn close_channel(&mut self, id: u32) -> Result<(), SendError> {
+        let c = self
+            .ch_mut(id)
+            .filter(|c| c.local_opened)
+            .ok_or(SendError::UnknownChannel)?;
+        c.fin_requested = true;
+        Ok(())
+    }
+
+    /// Registers a flush; completion arrives as an event.
+    pub fn flush(&mut self, id: u32, op: u64) -> Result<(), SendError> {
+        let closed = self.closed;
+        let c = self
+            .ch_mut(id)
+            .filter(|c| c.local_opened)
+            .ok_or(SendError::UnknownChannel)?;
+        if closed {
+            return Err(SendError::SessionClosed);
+        }
+        let target = c.next_msg_id - 1;
+        c.flushes.push((op, target));
+        self.check_flushes(id);
+        Ok(())
+    }
+
+    fn check_flushes(&mut self, id: u32) {
+        let Some(c) = self.ch_mut(id) else { return };
+        if c.flushes.is_empty() {
+            return;
+        }
+        let min = c.outstanding_min().unwrap_or(u64::MAX);
+        let mut done = Vec::new();
+        c.flushes.retain(|&(op, target)| {
+            if min > target {
+                done.push(op);
+                false
+            } else {
+                true
+            }
+        });
+        for op in done {
+            self.events.push(EngineEvent::Flushed { op, channel: id });
+        }
+    }
+
+    /// Stats of one channel.
+    pub fn channel_stats(&self, id: u32) -> Option<(Stats, usize, usize)> {
+        self.ch(id)
+            .map(|c| (c.stats.clone(), c.queue.len(), c.queue_bytes))
+    }
+
+    /// Sum over channels.
+    pub fn total_stats(&self) -> Stats {
+        let mut s = Stats::default();
+        for c in &self.channels {
+            s.add(&c.stats);
+        }
+        s
+    }
+
+    /// Stops accepting sends and opens (graceful close started).
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Whether sends are refused.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether everything sent (and every FIN) is acknowledged.
+    pub fn all_acked(&self) -> bool {
+        self.channels.iter().all(|c| {
+            c.queue.is_empty()
+                && c.cur.is_none()
+                && c.unacked.is_empty()
+                && (!c.fin_requested || c.fin_sent)
+        })
+    }
+
+    /// Ends the session's state: fails every flush and returns the number
+    /// of messages that were not delivered.
+    pub fn fail_all(&mut self) -> u64 {
+        self.closed = true;
+        let mut total = 0;
+        for (i, c) in self.channels.iter_mut().enumerate() {
+            let n = c.undelivered();
+            total += n;
+            for (op, _) in c.flushes.drain(..) {
+                self.events.push(EngineEvent::FlushFailed {
+                    op,
+                    channel: i as u32 + 1,
+                    undelivered: n,
+                });
+            }
+        }
+        self.room_freed = true;
+        total
+    }
+
+    /// Queues a heartbeat ping and returns its nonce.
+    pub fn queue_ping(&mut self) -> u64 {
+        self.ping_nonce += 1;
+        self.ctrl
+            .push_back(Frame::empty(FrameType::Ping, 0, self.ping_nonce));
+        self.ping_nonce
+    }
+
+    /// Queues the graceful-close frame.
+    pub fn queue_close(&mut self) {
+        self.ctrl.push_back(Frame::empty(FrameType::Close, 0, 0));
+    }
+
+    /// Test hook: re-sends the last acknowledged frame of `kind` (a replay).
+    pub fn inject_replay(&mut self, kind: &str) -> bool {
+        let Some(&id) = self.by_kind.get(kind) else {
+            return false;
+        };
+        let Some(f) = self.ch(id).and_then(|c| c.last_acked.clone()) else {
+            return false;
+        };
+        self.ctrl.push_back(f);
+        true
+    }
+
+    /// Whether anything is waiting to be written.
+    pub fn has_output(&self) -> bool {
+        !self.ctrl.is_empty()
+            || self.channels.iter().any(|c| {
+                c.ack_pending || self.credit_due(c) || (c.remote_id.is_some() && c.sendable())
+            })
+    }
+
+    fn credit_due(&self, c: &Channel) -> bool {
+        let (b, m) = c.grant(self.cfg.window_bytes, self.cfg.window_msgs);
+        match c.announced {
+            None => true,
+            Some((ab, am)) => {
+                (b > ab || m > am)
+                    && (c.ready.is_empty()
+                        || b.saturating_sub(ab) >= self.cfg.window_bytes / 4
+                        || m.saturating_sub(am) >= self.cfg.window_msgs / 4)
+            }
+        }
+    }
+
+    /// Encodes frames to send into `out` until about `budget` bytes.
+    pub fn fill(&mut self, out: &mut Vec<u8>, budget: usize) {
+        while let Some(f) = self.ctrl.pop_front() {
+            codec::encode(&f, out);
+        }
+        let (wb, wm) = (self.cfg.window_bytes, self.cfg.window_msgs);
+        for i in 0..self.channels.len() {
+            let due = self.credit_due(&self.channels[i]);
+            let c = &mut self.channels[i];
+            let id = i as u32 + 1;
+            if c.ack_pending {
+                codec::encode(&Frame::empty(FrameType::Ack, id, c.last_received), out);
+                c.acked_to_peer = c.last_received;
+                c.ack_pending = false;
+            }
+            if due {
+                let (b, m) = c.grant(wb, wm);
+                c.announced = Some((b, m));
+                c.granted = (c.granted.0.max(b), c.granted.1.max(m));
+                codec::encode(
+                    &Frame {
+                        payload: codec::encode_credit(b, m),
+                        ..Frame::empty(FrameType::Credit, id, 0)
+                    },
+                    out,
+                );
+            }
+        }
+        while out.len() < budget {
+            let Some(i) = self.pick() else { break };
+            self.emit_one(i, out);
+        }
+    }
+
+    /// Priority scheduling: control > state > the rest, with a share kept
+    /// for lower classes so none starves; round robin inside a class.
+    fn pick(&mut self) -> Option<usize> {
+        self.tick = self.tick.wrapping_add(1);
+        let order: [usize; 3] = if self.tick % 8 == 0 {
+            [2, 1, 0]
+        } else if self.tick % 4 == 0 {
+            [1, 0, 2]
+        } else {
+            [0, 1, 2]
+        };
+        let n = self.channels.len();
+        for class in order {
+            for k in 0..n {
+                let i = (self.rr[class] + k) % n;
+                let c = &self.channels[i];
+                if c.class() == class && c.remote_id.is_some() && c.sendable() {
+                    self.rr[class] = i + 1;
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    fn emit_one(&mut self, i: usize, out: &mut Vec<u8>) {
+        let id = i as u32 + 1;
+        let c = &mut self.channels[i];
+        if c.resend_pos < c.unacked.len() {
+            codec::encode(&c.unacked[c.resend_pos].frame, out);
+            c.resend_pos += 1;
+            return;
+        }
+        if c.cur.is_none() {
+            if let Some(m) = c.queue.pop_front() {
+                c.queue_bytes -= m.data.len();
+                c.sent_bytes += m.data.len() as u64;
+                c.sent_msgs += 1;
+                c.cur = Some((m, 0));
+                if c.want_writable {
+                    c.want_writable = false;
+                    self.events.push(EngineEvent::Writable(id));
+                }
+                self.room_freed = true;
+            } else if c.fin_requested && !c.fin_sent {
+                let f = Frame::empty(FrameType::Fin, id, c.next_seq);
+                c.next_seq += 1;
+                c.fin_sent = true;
+                codec::encode(&f, out);
+                c.unacked.push_back(Sent {
+                    frame: f,
+                    msg: None,
+                });
+                c.resend_pos = c.unacked.len();
+                return;
+            } else {
+                return;
+            }
+        }
+        let (m, off) = c.cur.as_mut().expect("current message");
+        let end = (*off + FRAGMENT_SIZE).min(m.data.len());
+        let last = end == m.data.len();
+        let f = Frame {
+            kind: FrameType::Data,
+            flags: if last { FLAG_END } else { 0 },
+            channel: id,
+            seq: c.next_seq,
+            payload: m.data[*off..end].to_vec(),
+        };
+        *off = end;
+        c.next_seq += 1;
+        codec::encode(&f, out);
+        let msg_id = m.id;
+        if last {
+            c.stats.messages_out += 1;
+            c.stats.bytes_out += m.data.len() as u64;
+            c.cur = None;
+        }
+        c.unacked.push_back(Sent {
+            frame: f,
+            msg: Some(msg_id),
+        });
+        c.resend_pos = c.unacked.len();
+    }
+
+    /// Handles one frame received on an established connection.
+    pub fn handle_frame(&mut self, f: Frame) -> Result<Option<Signal>, String> {
+        match f.kind {
+            FrameType::Open => {
+                let kind = std::str::from_utf8(&f.payload)
+                    .map_err(|_| "OPEN kind is not UTF-8".to_string())?;
+                if !codec::valid_kind(kind) || f.channel == 0 {
+                    return Err(format!("OPEN with invalid kind {kind:?}"));
+                }
+                let id = match self.by_kind.get(kind) {
+                    Some(&id) => id,
+                    // Over our channel limit: the channel is not joined, so the
+                    // peer never gets credit for it and its sends wait there.
+                    None => match self.create(kind) {
+                        Ok(id) => id,
+                        Err(_) => return Ok(None),
+                    },
+                };
+                if let Some(&other) = self.remote.get(&f.channel) {
+                    if other != id {
+                        return Err(format!("peer reused channel id {} for {kind:?}", f.channel));
+                    }
+                }
+                let c = self.ch_mut(id).expect("exists");
+                if c.remote_id.is_some_and(|r| r != f.channel) {
+                    return Err(format!("peer changed the id of channel {kind:?}"));
+                }
+                c.remote_id = Some(f.channel);
+                self.remote.insert(f.channel, id);
+                Ok(None)
+            }
+            FrameType::Data | FrameType::Fin => self.on_data(f).map(|_| None),
+            FrameType::Ack => {
+                let id = self.local_of(f.channel)?;
+                self.on_ack(id, f.seq)?;
+                Ok(None)
+            }
+            FrameType::Credit => {
+                // Credit for a channel we did not join (over our limit) is ignored.
+                let Ok(id) = self.local_of(f.channel) else {
+                    return Ok(None);
+                };
+                let (b, m) = codec::decode_credit(&f.payload).map_err(|e| e.to_string())?;
+                let c = self.ch_mut(id).expect("exists");
+                c.credit_bytes = c.credit_bytes.max(b);
+                c.credit_msgs = c.credit_msgs.max(m);
+                Ok(None)
+            }
+            FrameType::Ping => {
+                // A peer that floods pings without reading our answers must not
+                // grow this queue without bound: beyond the cap, pings go unanswered.
+                if self.ctrl.len() < MAX_CONTROL_BACKLOG {
+                    self.ctrl.push_back(Frame::empty(FrameType::Pong, 0, f.seq));
+                }
+                Ok(None)
+            }
+            FrameType::Pong => Ok(Some(Signal::Pong(f.seq))),
+            FrameType::Close => Ok(Some(Signal::Close)),
+            FrameType::Hello | FrameType::Accept | FrameType::Reject => Err(format!(
+                "unexpected {:?} frame on an established connection",
+                f.kind
+            )),
+        }
+    }
+
+    fn local_of(&self, remote: u32) -> Result<u32, String> {
+        self.remote
+            .get(&remote)
+            .copied()
+            .ok_or_else(|| format!("frame for unknown channel {remote}"))
+    }
+
+    fn on_ack(&mut self, id: u32, seq: u64) -> Result<(), String> {
+        let c = self.ch_mut(id).expect("exists");
+        if seq >= c.next_seq {
+            return Err(format!("ACK {seq} for a frame never sent on {:?}", c.kind));
+        }
+        let mut popped = 0;
+        while c.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
+            let s = c.unacked.pop_front().expect("front");
+            c.last_acked = Some(s.frame);
+            popped += 1;
+        }
+        c.resend_pos = c.resend_pos.saturating_sub(popped);
+        self.check_flushes(id);
+        Ok(())
+    }
+
+    fn on_data(&mut self, f: Frame) -> Result<(), String> {
+        let id = self.local_of(f.channel)?;
+        let max_message = self.cfg.max_message;
+        let c = self.ch_mut(id).expect("exists");
+        if f.seq <= c.last_received {
+            if f.seq <= c.acked_to_peer {
+                c.stats.replays += 1;
+                self.events.push(EngineEvent::Replay {
+                    channel: id,
+                    seq: f.seq,
+                });
+            }
+            return Ok(());
+        }
+        if f.seq != c.last_received + 1 {
+            return Err(format!(
+                "sequence gap on {:?}: got {}, expected {}",
+                c.kind,
+                f.seq,
+                c.last_received + 1
+            ));
+        }
+        if c.peer_fin {
+            return Err(format!("frame after FIN on {:?}", c.kind));
+        }
+        let (granted_b, granted_m) = c.granted;
+        if f.kind == FrameType::Fin {
+            if c.in_message {
+                return Err(format!("FIN inside a message on {:?}", c.kind));
+            }
+            c.last_received = f.seq;
+            c.ack_pending = true;
+            c.peer_fin = true;
+            if c.local_opened {
+                self.events.push(EngineEvent::Readable(id));
+            }
+            return Ok(());
+        }
+        if !c.in_message {
+            if c.recv_msgs + 1 > granted_m {
+                return Err(format!("peer exceeded its message credit on {:?}", c.kind));
+            }
+            c.recv_msgs += 1;
+            c.in_message = true;
+        }
+        if c.recv_bytes + f.payload.len() as u64 > granted_b
+            || c.reassembly.len() + f.payload.len() > max_message
+        {
+            return Err(format!("peer exceeded its byte credit on {:?}", c.kind));
+        }
+        c.recv_bytes += f.payload.len() as u64;
+        c.last_received = f.seq;
+        c.ack_pending = true;
+        if c.reassembly.is_empty() && f.flags & FLAG_END != 0 {
+            c.reassembly = f.payload;
+        } else {
+            c.reassembly.extend_from_slice(&f.payload);
+        }
+        if f.flags & FLAG_END != 0 {
+            let msg = std::mem::take(&mut c.reassembly);
+            c.in_message = false;
+            c.stats.messages_in += 1;
+            c.stats.bytes_in += msg.len() as u64;
+            let was_empty = c.ready.is_empty();
+            c.ready.push_back(msg);
+            if was_empty && c.local_opened {
+                self.events.push(EngineEvent::Readable(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Per peer channel (the peer's id), the last sequence we received:
+    /// what we tell the peer when a connection (re)starts.
+    pub fn resume_state(&self) -> Vec<(u32, u64)> {
+        self.channels
+            .iter()
+            .filter_map(|c| c.remote_id.map(|r| (r, c.last_received)))
+            .collect()
+    }
+
+    /// Starts a new connection of the session. `peer_last` lists, per our
+    /// channel id, the last sequence the peer received: frames up to it are
+    /// acknowledged, the rest is sent again. Every channel is announced again
+    /// (OPEN, CREDIT) and what we received counts as acknowledged.
+    pub fn on_new_connection(&mut self, peer_last: &[(u32, u64)]) {
+        self.ctrl.clear();
+        let peer: HashMap<u32, u64> = peer_last.iter().copied().collect();
+        for i in 0..self.channels.len() {
+            let id = i as u32 + 1;
+            let c = &mut self.channels[i];
+            if let Some(&l) = peer.get(&id) {
+                let l = l.min(c.next_seq - 1);
+                while c.unacked.front().is_some_and(|s| s.frame.seq <= l) {
+                    let s = c.unacked.pop_front().expect("front");
+                    c.last_acked = Some(s.frame);
+                }
+            }
+            c.resend_pos = 0;
+            c.acked_to_peer = c.last_received;
+            c.ack_pending = false;
+            c.announced = None;
+            let kind = c.kind.clone();
+            self.ctrl.push_back(Frame {
+                payload: kind.into_bytes(),
+                ..Frame::empty(FrameType::Open, id, 0)
+            });
+            self.check_flushes(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode, Prng, MAX_FRAME_PAYLOAD};
+
+    fn cfg(policy: Policy, max_queue: usize) -> EngineConfig {
+        EngineConfig {
+            max_channels: 8,
+            max_message: 1 << 20,
+            window_bytes: 1 << 20,
+            window_msgs: 64,
+            max_queue,
+            max_queue_bytes: 1 << 22,
+            policy,
+        }
+    }
+
+    /// Moves every byte `from` wants to write into `to`; returns frames moved.
+    fn pump(from: &mut Engine, to: &mut Engine) -> usize {
+        let mut out = Vec::new();
+        from.fill(&mut out, 1 << 20);
+        let mut pos = 0;
+        let mut n = 0;
+        while let Some((f, used)) = decode(&out[pos..], MAX_FRAME_PAYLOAD).unwrap() {
+            pos += used;
+            n += 1;
+            to.handle_frame(f).unwrap();
+        }
+        n
+    }
+
+    fn settle(a: &mut Engine, b: &mut Engine) {
+        for _ in 0..100 {
+            if pump(a, b) + pump(b, a) == 0 {
+                return;
+            }
+        }
+        panic!("engines did not settle");
+    }
+
+    fn read_all(e: &mut Engine, id: u32) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; 1 << 21];
+        let mut msgs = Vec::new();
+        loop {
+            let Ok((n, _)) = e.recv_into(id, &mut buf) else {
+                return msgs;
+            };
+            if n == 0 {
+                return msgs;
+            }
+            let mut p = 0;
+            while p < n {
+                let l = u32::from_le_bytes(buf[p..p + 4].try_into().unwrap()) as usize;
+                msgs.push(buf[p + 4..p + 4 + l].to_vec());
+                p += 4 + l;
+            }
+        }
+    }
+
+    #[test]
+    fn messages_arrive_in_order_with_fragmentation() {
+        let mut a = Engine::new(cfg(Policy::Block, 100));
+        let mut b = Engine::new(cfg(Policy::Block, 100));
+        let ca = a.open_channel("knowledge", None, None, None).unwrap();
+        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        a.send(ca, b"one").unwrap();
+        a.send(ca, &big).unwrap();
+        a.send(ca, b"").unwrap();
+        settle(&mut a, &mut b);
+        // b has not opened the channel: messages wait, no events yet.
+        assert!(!b
+            .take_events()
+            .iter()
+            .any(|e| matches!(e, EngineEvent::Readable(_))));
+        let cb = b.open_channel("knowledge", None, None, None).unwrap();
+        assert_eq!(b.take_events(), vec![EngineEvent::Readable(cb)]);
+        assert_eq!(read_all(&mut b, cb), vec![b"one".to_vec(), big, vec![]]);
+        assert!(a.all_acked());
+    }
+
+    #[test]
+    fn credit_stops_a_sender_whose_peer_does_not_read() {
+        let mut c = cfg(Policy::Block, 1000);
+        c.window_msgs = 10;
+        c.window_bytes = 1000;
+        c.max_message = 1000;
+        let mut a = Engine::new(c.clone());
+        let mut b = Engine::new(c);
+        let ca = a.open_channel("state", None, None, None).unwrap();
+        let cb = b.open_channel("state", None, None, None).unwrap();
+        for i in 0..50u8 {
+            a.send(ca, &[i; 10]).unwrap();
+        }
+        settle(&mut a, &mut b);
+        assert_eq!(b.total_stats().messages_in, 10, "only the window crosses");
+        assert_eq!(
+            a.channel_stats(ca).unwrap().1,
+            40,
+            "the rest waits in the sender's queue"
+        );
+        let got = read_all(&mut b, cb);
+        assert_eq!(got.len(), 10);
+        settle(&mut a, &mut b);
+        let mut total = got.len();
+        for _ in 0..10 {
+            total += read_all(&mut b, cb).len();
+            settle(&mut a, &mut b);
+        }
+        assert_eq!(total, 50);
+        // Byte credit: messages of 300 bytes, window of 1000 bytes.
+        for _ in 0..5 {
+            a.send(ca, &[1; 300]).unwrap();
+        }
+        settle(&mut a, &mut b);
+        assert_eq!(read_all(&mut b, cb).len(), 3);
+    }
+
+    #[test]
+    fn queue_policies_and_statistics() {
+        let mut a = Engine::new(cfg(Policy::Error, 2));
+        let id = a.open_channel("custom.q", None, None, None).unwrap();
+        // No peer: nothing leaves the queue.
+        a.send(id, b"1").unwrap();
+        a.send(id, b"2").unwrap();
+        assert_eq!(a.send(id, b"3"), Err(SendError::QueueFull));
+        let s = a.channel_stats(id).unwrap().0;
+        assert_eq!(
+            (
+                s.attempted,
+                s.enqueued,
+                s.errors,
+                s.overflow_events,
+                s.max_queue_len
+            ),
+            (3, 2, 1, 1, 2)
+        );
+
+        let id2 = a
+            .open_channel("drop.new", Some(Policy::DropNewest), Some(1), None)
+            .unwrap();
+        a.send(id2, b"a").unwrap();
+        a.send(id2, b"b").unwrap();
+        let s = a.channel_stats(id2).unwrap().0;
+        assert_eq!((s.dropped_newest, s.enqueued), (1, 1));
+
+        let id3 = a
+            .open_channel("drop.old", Some(Policy::DropOldest), Some(2), None)
+            .unwrap();
+        for m in [b"x", b"y", b"z"] {
+            a.send(id3, m).unwrap();
+        }
+        let s = a.channel_stats(id3).unwrap().0;
+        assert_eq!((s.dropped_oldest, s.enqueued, s.overflow_events), (1, 3, 1));
+        let ev = a.take_events();
+        assert!(ev.contains(&EngineEvent::Drop {
+            channel: id2,
+            cause: "drop_newest",
+            count: 1
+        }));
+        assert!(ev.contains(&EngineEvent::Drop {
+            channel: id3,
+            cause: "drop_oldest",
+            count: 1
+        }));
+
+        let id4 = a
+            .open_channel("blk", Some(Policy::Block), Some(1), None)
+            .unwrap();
+        a.send(id4, b"a").unwrap();
+        assert_eq!(a.send(id4, b"b"), Err(SendError::WouldBlock));
+        assert_eq!(a.try_enqueue(id4, b"b"), Ok(false));
+        a.count_block_timeout(id4);
+        let s = a.channel_stats(id4).unwrap().0;
+        assert_eq!((s.blocked, s.errors, s.attempted), (1, 1, 2));
+
+        // Byte bound.
+        let id5 = a
+            .open_channel("bytes", Some(Policy::Error), Some(100), Some(10))
+            .unwrap();
+        a.send(id5, &[0; 8]).unwrap();
+        assert_eq!(a.send(id5, &[0; 3]), Err(SendError::QueueFull));
+        assert_eq!(a.send(id5, &vec![0; 2 << 20]), Err(SendError::TooLarge));
+    }
+
+    #[test]
+    fn blocked_sender_gets_room_and_writable_event() {
+        let mut a = Engine::new(cfg(Policy::Block, 1));
+        let mut b = Engine::new(cfg(Policy::Block, 1));
+        let ca = a.open_channel("state", None, None, None).unwrap();
+        b.open_channel("state", None, None, None).unwrap();
+        a.send(ca, b"1").unwrap();
+        assert_eq!(a.send(ca, b"2"), Err(SendError::WouldBlock));
+        settle(&mut a, &mut b);
+        assert!(a.take_events().contains(&EngineEvent::Writable(ca)));
+        assert!(a.take_room_freed());
+        assert_eq!(a.try_enqueue(ca, b"2"), Ok(true));
+    }
+
+    #[test]
+    fn priority_prefers_control_without_starving_knowledge() {
+        let mut a = Engine::new(cfg(Policy::Block, 10_000));
+        let mut b = Engine::new(cfg(Policy::Block, 10_000));
+        let k = a.open_channel("knowledge", None, None, None).unwrap();
+        let c = a.open_channel("control", None, None, None).unwrap();
+        b.open_channel("knowledge", None, None, None).unwrap();
+        b.open_channel("control", None, None, None).unwrap();
+        settle(&mut a, &mut b);
+        for _ in 0..40 {
+            a.send(k, &[7; 100]).unwrap();
+            a.send(c, &[1; 100]).unwrap();
+        }
+        let mut out = Vec::new();
+        a.fill(&mut out, 40 * 130);
+        let mut pos = 0;
+        let (mut nk, mut nc) = (0, 0);
+        while let Some((f, used)) = decode(&out[pos..], MAX_FRAME_PAYLOAD).unwrap() {
+            pos += used;
+            if f.kind == FrameType::Data {
+                if f.channel == k {
+                    nk += 1
+                } else {
+                    nc += 1
+                }
+            }
+        }
+        assert!(nc > nk * 3, "control first: {nc} vs {nk}");
+        assert!(nk > 0, "knowledge not starved");
+    }
+
+    #[test]
+    fn resumption_resends_unacknowledged_frames_exactly_once() {
+        let mut rng = Prng::new(11);
+        let mut a = Engine::new(cfg(Policy::Block, 10_000));
+        let mut b = Engine::new(cfg(Policy::Block, 10_000));
+        let ca = a.open_channel("state", None, None, None).unwrap();
+        let cb = b.open_channel("state", None, None, None).unwrap();
+        settle(&mut a, &mut b);
+        let mut sent = 0u32;
+        let mut got = Vec::new();
+        for round in 0..30 {
+            for _ in 0..rng.below(20) {
+                a.send(ca, &sent.to_le_bytes()).unwrap();
+                sent += 1;
+            }
+            // Write a's output but deliver only a random prefix of whole frames (the cut).
+            let mut out = Vec::new();
+            a.fill(&mut out, 1 << 20);
+            let mut pos = 0;
+            let mut frames = Vec::new();
+            while let Some((f, used)) = decode(&out[pos..], MAX_FRAME_PAYLOAD).unwrap() {
+                pos += used;
+                frames.push(f);
+            }
+            let keep = rng.below(frames.len() as u64 + 1) as usize;
+            for f in frames.into_iter().take(keep) {
+                b.handle_frame(f).unwrap();
+            }
+            // b's answers (acks) are lost half of the time.
+            if round % 2 == 0 {
+                pump(&mut b, &mut a);
+            } else {
+                let mut lost = Vec::new();
+                b.fill(&mut lost, 1 << 20);
+            }
+            got.extend(read_all(&mut b, cb));
+            // Reconnect: exchange last-received lists.
+            let a_state = a.resume_state();
+            let b_state = b.resume_state();
+            a.on_new_connection(&b_state);
+            b.on_new_connection(&a_state);
+            settle(&mut a, &mut b);
+            got.extend(read_all(&mut b, cb));
+        }
+        let expect: Vec<Vec<u8>> = (0..sent).map(|i| i.to_le_bytes().to_vec()).collect();
+        assert_eq!(got, expect);
+        assert_eq!(b.total_stats().replays, 0, "resent frames are not replays");
+        assert!(a.all_acked());
+    }
+
+    #[test]
+    fn replayed_frame_is_dropped_counted_and_session_kept() {
+        let mut a = Engine::new(cfg(Policy::Block, 100));
+        let mut b = Engine::new(cfg(Policy::Block, 100));
+        let ca = a.open_channel("state", None, None, None).unwrap();
+        let cb = b.open_channel("state", None, None, None).unwrap();
+        settle(&mut a, &mut b);
+        a.send(ca, b"m1").unwrap();
+        a.send(ca, b"m2").unwrap();
+        settle(&mut a, &mut b);
+        assert_eq!(read_all(&mut b, cb).len(), 2);
+        assert!(a.inject_replay("state"));
+        settle(&mut a, &mut b);
+        let ev = b.take_events();
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, EngineEvent::Replay { channel, seq: 2 } if *channel == cb)),
+            "{ev:?}"
+        );
+        assert_eq!(b.total_stats().replays, 1);
+        assert!(read_all(&mut b, cb).is_empty());
+        a.send(ca, b"m3").unwrap();
+        settle(&mut a, &mut b);
+        assert_eq!(read_all(&mut b, cb), vec![b"m3".to_vec()]);
+    }
+
+    #[test]
+    fn unacknowledged_duplicates_are_dropped_silently_but_acknowledged_ones_are_replays() {
+        let mut b = Engine::new(cfg(Policy::Block, 100));
+        let id = b.open_channel("state", None, None, None).unwrap();
+        b.handle_frame(Frame {
+            payload: b"state".to_vec(),
+            ..Frame::empty(FrameType::Open, 9, 0)
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        b.fill(&mut out, 1 << 16); // grants credit
+        let data = |seq| Frame {
+            flags: FLAG_END,
+            payload: vec![seq as u8],
+            ..Frame::empty(FrameType::Data, 9, seq)
+        };
+        b.handle_frame(data(1)).unwrap();
+        b.handle_frame(data(1)).unwrap(); // not acknowledged yet: a duplicate
+        assert_eq!(b.total_stats().replays, 0);
+        out.clear();
+        b.fill(&mut out, 1 << 16); // ACK 1 goes out
+        b.handle_frame(data(1)).unwrap(); // now a replay
+        assert_eq!(b.total_stats().replays, 1);
+        assert!(b.take_events().contains(&EngineEvent::Replay {
+            channel: id,
+            seq: 1
+        }));
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            b.recv_into(id, &mut buf).unwrap(),
+            (5, 0),
+            "one message, once"
+        );
+    }
+
+    #[test]
+    fn gaps_unknown_channels_and_credit_abuse_are_protocol_errors() {
+        let mut b = Engine::new(cfg(Policy::Block, 100));
+        let data = |ch, seq| Frame {
+            flags: FLAG_END,
+            ..Frame::empty(FrameType::Data, ch, seq)
+        };
+        assert!(b.handle_frame(data(1, 1)).is_err());
+        b.handle_frame(Frame {
+            payload: b"state".to_vec(),
+            ..Frame::empty(FrameType::Open, 1, 0)
+        })
+        .unwrap();
+        // No credit announced yet.
+        assert!(b.handle_frame(data(1, 1)).is_err());
+        let mut out = Vec::new();
+        b.fill(&mut out, 1 << 16);
+        assert!(b.handle_frame(data(1, 2)).is_err(), "gap");
+        b.handle_frame(data(1, 1)).unwrap();
+        assert!(
+            b.handle_frame(Frame::empty(FrameType::Ack, 1, 5)).is_err(),
+            "ack of unsent"
+        );
+    }
+
+    #[test]
+    fn flush_completes_on_ack_and_fails_on_close() {
+        let mut a = Engine::new(cfg(Policy::Block, 100));
+        let mut b = Engine::new(cfg(Policy::Block, 100));
+        let ca = a.open_channel("state", None, None, None).unwrap();
+        b.open_channel("state", None, None, None).unwrap();
+        a.send(ca, b"x").unwrap();
+        a.flush(ca, 77).unwrap();
+        assert!(a.take_events().is_empty());
+        settle(&mut a, &mut b);
+        assert_eq!(
+            a.take_events(),
+            vec![EngineEvent::Flushed {
+                op: 77,
+                channel: ca
+            }]
+        );
+        a.send(ca, b"y").unwrap();
+        a.flush(ca, 78).unwrap();
+        assert_eq!(a.fail_all(), 1);
+        assert_eq!(
+            a.take_events(),
+            vec![EngineEvent::FlushFailed {
+                op: 78,
+                channel: ca,
+                undelivered: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn half_close_ends_the_peers_reads_after_the_data() {
+        let mut a = Engine::new(cfg(Policy::Block, 100));
+        let mut b = Engine::new(cfg(Policy::Block, 100));
+        let ca = a.open_channel("knowledge", None, None, None).unwrap();
+        let cb = b.open_channel("knowledge", None, None, None).unwrap();
+        a.send(ca, b"last").unwrap();
+        a.close_channel(ca).unwrap();
+        assert_eq!(a.send(ca, b"more"), Err(SendError::ChannelClosed));
+        settle(&mut a, &mut b);
+        assert_eq!(read_all(&mut b, cb), vec![b"last".to_vec()]);
+        let mut buf = [0u8; 16];
+        assert_eq!(b.recv_into(cb, &mut buf), Err(SendError::ChannelClosed));
+        assert!(a.all_acked());
+    }
+
+    #[test]
+    fn hostile_frame_sequences_never_panic_the_engine() {
+        let mut rng = Prng::new(99);
+        let types = [
+            FrameType::Hello,
+            FrameType::Open,
+            FrameType::Data,
+            FrameType::Fin,
+            FrameType::Ack,
+            FrameType::Credit,
+            FrameType::Ping,
+            FrameType::Pong,
+            FrameType::Close,
+        ];
+        let mut buf = vec![0u8; 4096];
+        for _ in 0..300 {
+            let mut e = Engine::new(cfg(Policy::DropOldest, 4));
+            let id = e.open_channel("state", None, None, None).unwrap();
+            for _ in 0..200 {
+                let kind = types[rng.below(types.len() as u64) as usize];
+                let payload: Vec<u8> = match (kind, rng.below(3)) {
+                    (FrameType::Open, 0) => b"state".to_vec(),
+                    (FrameType::Credit, 0) => {
+                        codec::encode_credit(rng.below(1 << 20), rng.below(100))
+                    }
+                    _ => (0..rng.below(40)).map(|_| rng.next_u64() as u8).collect(),
+                };
+                let f = Frame {
+                    kind,
+                    flags: (rng.below(2) as u8) & FLAG_END,
+                    channel: rng.below(4) as u32,
+                    seq: rng.below(8),
+                    payload,
+                };
+                let _ = e.handle_frame(f);
+                let _ = e.send(id, &[1, 2, 3]);
+                let mut out = Vec::new();
+                e.fill(&mut out, 1 << 16);
+                let _ = e.recv_into(id, &mut buf);
+                if rng.below(50) == 0 {
+                    let st = e.resume_state();
+                    e.on_new_connection(&st);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn channel_limit_is_enforced() {
+        let mut a = Engine::new(cfg(Policy::Block, 1));
+        for i in 0..8 {
+            a.open_channel(&format!("c{i}"), None, None, None).unwrap();
+        }
+        assert_eq!(
+            a.open_channel("c9", None, None, None),
+            Err(OpenError::TooManyChannels)
+        );
+        assert_eq!(
+            a.open_channel("c1", None, None, None),
+            Ok(2),
+            "joining an open kind is fine"
+        );
+        assert_eq!(
+            a.open_channel("Bad", None, None, None),
+            Err(OpenError::InvalidKind)
+        );
+    }
+}

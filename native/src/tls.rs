@@ -1,0 +1,412 @@
+//! TLS 1.3 profile: keys, self-signed certificates and fingerprint verifiers.
+//!
+//! Peers are accepted by fingerprint only (lowercase hex SHA-256 of the raw
+//! 32-byte Ed25519 public key in the certificate), never by a CA; the TLS 1.3
+//! handshake signature is still verified with the certificate's key.
+#![deny(unsafe_code)]
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{ring as ring_provider, CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+/// ALPN protocol id naming the wire version.
+pub const ALPN: &[u8] = b"web4-rtt/1";
+
+/// Errors while loading keys or building TLS configurations.
+#[derive(Debug)]
+pub struct KeyError(pub String);
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Lowercase hex encoding.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The fingerprint of a raw Ed25519 public key.
+pub fn fingerprint_of(public_key: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, public_key).as_ref())
+}
+
+/// Whether `s` is a 64-character lowercase hex fingerprint.
+pub fn valid_fingerprint(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A node identity loaded from a PKCS#8 PEM Ed25519 key.
+pub struct Identity {
+    /// PKCS#8 DER of the private key.
+    pub pkcs8: Vec<u8>,
+    /// Raw public key.
+    pub public_key: [u8; 32],
+    /// Fingerprint of the public key.
+    pub fingerprint: String,
+    /// Self-signed certificate over the key.
+    pub cert: CertificateDer<'static>,
+}
+
+/// Parses an Ed25519 PKCS#8 PEM (v1 or v2) and returns its DER and raw public key.
+pub fn parse_key_pem(pem: &[u8]) -> Result<(Vec<u8>, [u8; 32]), KeyError> {
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem)
+        .map_err(|e| KeyError(format!("Key is not a PKCS#8 PEM private key: {e}")))?;
+    let kp = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der())
+        .map_err(|e| KeyError(format!("Key is not a valid Ed25519 PKCS#8 key: {e}")))?;
+    let mut pk = [0u8; 32];
+    pk.copy_from_slice(ring::signature::KeyPair::public_key(&kp).as_ref());
+    Ok((der.secret_pkcs8_der().to_vec(), pk))
+}
+
+impl Identity {
+    /// Loads the key and makes the self-signed certificate.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let (pkcs8, public_key) = parse_key_pem(pem)?;
+        let key = rcgen::KeyPair::try_from(pkcs8.as_slice())
+            .map_err(|e| KeyError(format!("Key is not usable for a certificate: {e}")))?;
+        let fingerprint = fingerprint_of(&public_key);
+        let mut params = rcgen::CertificateParams::new(vec!["web4-rtt".to_string()])
+            .map_err(|e| KeyError(format!("Certificate parameters refused: {e}")))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("web4-rtt {fingerprint}"));
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| KeyError(format!("Self-signed certificate failed: {e}")))?;
+        Ok(Identity {
+            pkcs8,
+            public_key,
+            fingerprint,
+            cert: cert.der().clone(),
+        })
+    }
+
+    fn key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.clone()))
+    }
+}
+
+/// Minimal DER walking: returns (tag, content, rest).
+fn der_next(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *buf.first()?;
+    let first = *buf.get(1)?;
+    let (len, hdr) = if first < 0x80 {
+        (first as usize, 2)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *buf.get(2 + i)? as usize;
+        }
+        (len, 2 + n)
+    };
+    let end = hdr.checked_add(len)?;
+    if end > buf.len() {
+        return None;
+    }
+    Some((tag, &buf[hdr..end], &buf[end..]))
+}
+
+/// Extracts the raw Ed25519 public key from a certificate's
+/// SubjectPublicKeyInfo; `None` unless it is an Ed25519 key.
+pub fn cert_ed25519_key(cert: &[u8]) -> Option<[u8; 32]> {
+    let (t, certificate, _) = der_next(cert)?;
+    if t != 0x30 {
+        return None;
+    }
+    let (t, tbs, _) = der_next(certificate)?;
+    if t != 0x30 {
+        return None;
+    }
+    let mut rest = tbs;
+    // Optional [0] version.
+    if rest.first() == Some(&0xa0) {
+        rest = der_next(rest)?.2;
+    }
+    // serial, signature, issuer, validity, subject
+    for _ in 0..5 {
+        rest = der_next(rest)?.2;
+    }
+    let (t, spki, _) = der_next(rest)?;
+    if t != 0x30 {
+        return None;
+    }
+    let (t, alg, after) = der_next(spki)?;
+    if t != 0x30 {
+        return None;
+    }
+    let (t, oid, alg_rest) = der_next(alg)?;
+    // id-Ed25519 = 1.3.101.112 with no parameters.
+    if t != 0x06 || oid != [0x2b, 0x65, 0x70] || !alg_rest.is_empty() {
+        return None;
+    }
+    let (t, bits, _) = der_next(after)?;
+    if t != 0x03 || bits.len() != 33 || bits[0] != 0 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&bits[1..]);
+    Some(out)
+}
+
+/// Who may connect in.
+#[derive(Debug, Clone)]
+pub enum AllowPolicy {
+    /// Any authenticated peer.
+    Any,
+    /// Only these fingerprints.
+    List(Vec<String>),
+}
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    ring_provider::default_provider().signature_verification_algorithms
+}
+
+fn check_signature(
+    msg: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    rustls::crypto::verify_tls13_signature(msg, cert, dss, &algorithms())
+}
+
+fn peer_fingerprint(cert: &CertificateDer<'_>) -> Result<String, rustls::Error> {
+    let key = cert_ed25519_key(cert.as_ref()).ok_or(rustls::Error::InvalidCertificate(
+        CertificateError::BadEncoding,
+    ))?;
+    Ok(fingerprint_of(&key))
+}
+
+/// Client side: accepts the server only if its fingerprint equals the pin.
+#[derive(Debug)]
+pub struct PinnedServerVerifier {
+    expected: String,
+}
+
+impl ServerCertVerifier for PinnedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if peer_fingerprint(end_entity)? == self.expected {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        check_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// Server side: accepts a client whose fingerprint the policy allows.
+#[derive(Debug)]
+pub struct PolicyClientVerifier {
+    policy: AllowPolicy,
+}
+
+impl ClientCertVerifier for PolicyClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let fp = peer_fingerprint(end_entity)?;
+        match &self.policy {
+            AllowPolicy::Any => Ok(ClientCertVerified::assertion()),
+            AllowPolicy::List(l) if l.contains(&fp) => Ok(ClientCertVerified::assertion()),
+            AllowPolicy::List(_) => Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        check_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(ring_provider::default_provider())
+}
+
+/// Server configuration: TLS 1.3 only, mutual auth by policy, ALPN, no tickets.
+pub fn server_config(
+    id: &Identity,
+    policy: AllowPolicy,
+) -> Result<Arc<rustls::ServerConfig>, KeyError> {
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| KeyError(format!("TLS configuration failed: {e}")))?
+        .with_client_cert_verifier(Arc::new(PolicyClientVerifier { policy }))
+        .with_single_cert(vec![id.cert.clone()], id.key_der())
+        .map_err(|e| KeyError(format!("TLS certificate refused: {e}")))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.send_tls13_tickets = 0;
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(Arc::new(cfg))
+}
+
+/// Client configuration pinned to `expected` (a fingerprint).
+pub fn client_config(id: &Identity, expected: &str) -> Result<Arc<rustls::ClientConfig>, KeyError> {
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| KeyError(format!("TLS configuration failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedServerVerifier {
+            expected: expected.to_string(),
+        }))
+        .with_client_auth_cert(vec![id.cert.clone()], id.key_der())
+        .map_err(|e| KeyError(format!("TLS certificate refused: {e}")))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    // No TLS session resumption: every connection re-runs the verifiers.
+    cfg.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(cfg))
+}
+
+#[cfg(test)]
+pub(crate) mod test_keys {
+    /// Builds a PKCS#8 v1 PEM for an Ed25519 seed (the form TypeScript writes).
+    pub fn pem_v1(seed: [u8; 32]) -> String {
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend_from_slice(&seed);
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64(&der)
+        )
+    }
+
+    fn base64(data: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for c in data.chunks(3) {
+            let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= c.len() {
+                    s.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+
+    /// A fresh random v1 PEM.
+    pub fn random_pem() -> String {
+        let mut seed = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed).unwrap();
+        pem_v1(seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_pem_loads_and_certificate_carries_the_key() {
+        // RFC 8032 test vector 1: known seed and public key.
+        let seed: [u8; 32] = [
+            0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec,
+            0x2c, 0xc4, 0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03,
+            0x1c, 0xae, 0x7f, 0x60,
+        ];
+        let id = Identity::from_pem(test_keys::pem_v1(seed).as_bytes()).unwrap();
+        assert_eq!(
+            hex(&id.public_key),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        assert_eq!(cert_ed25519_key(id.cert.as_ref()), Some(id.public_key));
+        assert_eq!(id.fingerprint, fingerprint_of(&id.public_key));
+        assert!(valid_fingerprint(&id.fingerprint));
+    }
+
+    #[test]
+    fn garbage_keys_and_certificates_are_refused() {
+        assert!(Identity::from_pem(b"not a pem").is_err());
+        assert!(cert_ed25519_key(b"").is_none());
+        assert!(cert_ed25519_key(&[0x30, 0x82, 0xff, 0xff]).is_none());
+        let mut rng = crate::codec::Prng::new(3);
+        for _ in 0..10_000 {
+            let v: Vec<u8> = (0..rng.below(300)).map(|_| rng.next_u64() as u8).collect();
+            let _ = cert_ed25519_key(&v);
+        }
+    }
+}

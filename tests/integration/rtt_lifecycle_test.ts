@@ -1,0 +1,270 @@
+// Session lifecycle over the real native library on 127.0.0.1: hooks and
+// node.onEvent, dispose, the sessions() iterator, abort signals, heartbeat
+// statistics, and the wake-up path's effect on process lifetime.
+import assert from "node:assert/strict";
+import { Identity } from "../../lib/identity/mod.ts";
+import {
+  RttNode,
+  type RttNodeEvent,
+  type RttNodeOptions,
+  type RttSession,
+  type SessionHookEvent,
+} from "../../lib/rtt/mod.ts";
+import { resolveLibraryPath } from "../../lib/rtt/native.ts";
+import { runDeno } from "../helpers/subprocess.ts";
+
+const HOST = "127.0.0.1";
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
+const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
+const libDir = resolveLibraryPath().replace(/\/[^/]+$/, "");
+
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function pair(options: Partial<RttNodeOptions> = {}) {
+  const server = await RttNode.create({ identity: idA, ...options });
+  const client = await RttNode.create({ identity: idB, ...options });
+  const { port } = await server.listen({ hostname: HOST, port: 0 });
+  const [outbound, inbound] = await Promise.all([
+    client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint }),
+    server.accept(),
+  ]);
+  return {
+    server,
+    client,
+    outbound,
+    inbound,
+    port,
+    async [Symbol.asyncDispose]() {
+      await client.shutdown();
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test("Hooks and node.onEvent see open (at once) and close with manual / peer_closed reasons", async () => {
+  const hookErrors: unknown[] = [];
+  const server = await RttNode.create({ identity: idA, onHookError: (e) => hookErrors.push(e) });
+  const client = await RttNode.create({ identity: idB, onHookError: (e) => hookErrors.push(e) });
+  try {
+    const serverEvents: RttNodeEvent[] = [];
+    server.onEvent((e) => serverEvents.push(e));
+    const { port } = await server.listen({ hostname: HOST, port: 0 });
+    const [outbound, inbound] = await Promise.all([
+      client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint }),
+      server.accept(),
+    ]);
+    const opens: SessionHookEvent[] = [];
+    outbound.onSessionOpen((e) => opens.push(e));
+    assert.deepEqual(opens, [{ sessionId: outbound.id, resumed: false, reconnects: 0 }]);
+
+    const clientClose = new Promise<SessionHookEvent>((r) => outbound.onSessionClose(r));
+    const serverClose = new Promise<SessionHookEvent>((r) => inbound.onSessionClose(r));
+    inbound.onSessionClose(() => {
+      throw new Error("a broken hook");
+    });
+    const never = () => assert.fail("unregistered hook called");
+    inbound.onSessionClose(never)();
+    inbound.onHeartbeatTimeout(never);
+    inbound.offHeartbeatTimeout(never);
+
+    await outbound.close();
+    assert.equal((await within(3000, "client close hook", clientClose)).reason, "manual");
+    const closed = await within(3000, "server close hook", serverClose);
+    assert.equal(closed.reason, "peer_closed");
+    assert.equal(closed.sessionId, inbound.id);
+    await inbound.closed;
+    assert.equal(inbound.state, "closed");
+    assert.equal((hookErrors[0] as Error | undefined)?.message, "a broken hook");
+    await new Promise((r) => setTimeout(r, 30));
+    const types = serverEvents.map((e) => e.type);
+    assert.deepEqual(types, ["session_open", "session_close"]);
+    const last = serverEvents[1];
+    assert.ok(last !== undefined && last.type === "session_close");
+    assert.equal(last.reason, "peer_closed");
+    assert.equal(last.peerFingerprint, idB.fingerprint);
+  } finally {
+    await client.shutdown();
+    await server.shutdown();
+  }
+});
+
+Deno.test("await using closes a session; the peer's receive() then ends with null", async () => {
+  await using p = await pair();
+  const rx = await p.inbound.openChannel("state");
+  {
+    await using s: RttSession = p.outbound;
+    const tx = await s.openChannel("state");
+    await tx.send(enc("bye"));
+  }
+  assert.equal(p.outbound.state, "closed");
+  assert.equal(dec(await within(3000, "receive", rx.receive())), "bye");
+  assert.equal(await within(3000, "end", rx.receive()), null);
+});
+
+Deno.test("node.sessions() yields inbound sessions and ends at shutdown", async () => {
+  const server = await RttNode.create({ identity: idA });
+  const client = await RttNode.create({ identity: idB });
+  const { port } = await server.listen({ hostname: HOST, port: 0 });
+  const seen: string[] = [];
+  const loop = (async () => {
+    for await (const s of server.sessions()) seen.push(s.peerFingerprint);
+  })();
+  for (let i = 0; i < 3; i++) {
+    await client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint });
+  }
+  await within(
+    3000,
+    "three sessions",
+    (async () => {
+      while (seen.length < 3) await new Promise((r) => setTimeout(r, 10));
+    })(),
+  );
+  await server.shutdown();
+  await within(3000, "iterator end", loop);
+  assert.deepEqual(seen, [idB.fingerprint, idB.fingerprint, idB.fingerprint]);
+  await client.shutdown();
+});
+
+Deno.test("receive() and accept() honour an abort signal", async () => {
+  await using p = await pair();
+  const rx = await p.inbound.openChannel("state");
+  await assert.rejects(
+    () => rx.receive({ signal: AbortSignal.timeout(50) }),
+    (e: unknown) => e instanceof DOMException && e.name === "TimeoutError",
+  );
+  await assert.rejects(
+    () => p.server.accept({ signal: AbortSignal.timeout(50) }),
+    (e: unknown) => e instanceof DOMException && e.name === "TimeoutError",
+  );
+  // The channel still works after an aborted receive.
+  const tx = await p.outbound.openChannel("state");
+  await tx.send(enc("after abort"));
+  assert.equal(dec(await within(3000, "receive", rx.receive())), "after abort");
+});
+
+Deno.test("A replayed frame is dropped, counted and reported as RTTReplayError; the session goes on", async () => {
+  await using p = await pair({ testHooks: true });
+  const events: RttNodeEvent[] = [];
+  p.server.onEvent((e) => events.push(e));
+  const tx = await p.outbound.openChannel("state");
+  const rx = await p.inbound.openChannel("state");
+  await tx.send(enc("once"));
+  await within(3000, "flush", tx.flush());
+  assert.equal(dec(await within(3000, "receive", rx.receive())), "once");
+  p.outbound.testInject({ replay_last: "state" });
+  await within(
+    3000,
+    "replay event",
+    (async () => {
+      while (!events.some((e) => e.type === "replay")) await new Promise((r) => setTimeout(r, 10));
+    })(),
+  );
+  const replay = events.find((e) => e.type === "replay");
+  assert.ok(replay !== undefined && replay.type === "replay");
+  assert.equal(replay.channel, "state");
+  assert.equal(replay.error.code, "REPLAY");
+  assert.equal(replay.error.name, "RTTReplayError");
+  assert.match(replay.error.message, new RegExp(idB.fingerprint));
+  assert.equal(p.inbound.stats().replays, 1);
+  assert.equal(p.server.metrics().replays, 1);
+  assert.equal(p.inbound.state, "open");
+  await tx.send(enc("twice?"));
+  assert.equal(
+    dec(await within(3000, "next", rx.receive())),
+    "twice?",
+    "no duplicate was delivered",
+  );
+  assert.throws(() => p.inbound.testInject({ replay_last: "nothing-here" }), RangeError);
+});
+
+Deno.test("testInject is refused unless the node was created with testHooks", async () => {
+  await using p = await pair();
+  assert.throws(() => p.outbound.testInject({ replay_last: "state" }), RangeError);
+});
+
+Deno.test("Heartbeats feed the latency statistics", async () => {
+  await using p = await pair({ heartbeatIntervalMs: 20 });
+  await new Promise((r) => setTimeout(r, 300));
+  const s = p.outbound.stats();
+  assert.ok(s.latencyP50Us > 0, `p50 ${s.latencyP50Us}`);
+  assert.ok(s.latencyP95Us >= s.latencyP50Us);
+  assert.ok(p.client.metrics().latencyP50Us > 0);
+});
+
+for (const [mode, ffi] of [["wait", `--allow-ffi=${libDir}`], ["callback", "--allow-ffi"]]) {
+  Deno.test(`wakeMode ${mode}: a process whose node is idle exits; one awaiting accept() stays alive`, async () => {
+    const flags = [ffi!, "--allow-read", "--allow-net=127.0.0.1"];
+    const idle = await runDeno(
+      `import { Identity } from "./../../lib/identity/mod.ts";
+       import { RttNode } from "./../../lib/rtt/mod.ts";
+       const node = await RttNode.create({ identity: await Identity.generate() });
+       await node.listen({ hostname: "127.0.0.1", port: 0 });
+       console.log(node.wakeMode);`,
+      flags,
+    );
+    assert.equal(idle.code, 0, idle.stderr);
+    assert.equal(idle.stdout.trim(), mode);
+    const waiting = await runDeno(
+      `import { Identity } from "./../../lib/identity/mod.ts";
+       import { RttNode } from "./../../lib/rtt/mod.ts";
+       const node = await RttNode.create({ identity: await Identity.generate() });
+       await node.listen({ hostname: "127.0.0.1", port: 0 });
+       const started = Date.now();
+       // No timer keeps the process alive: only the pending accept does.
+       const ac = new AbortController();
+       const t = setTimeout(() => ac.abort(), 400);
+       Deno.unrefTimer(t);
+       try { await node.accept({ signal: ac.signal }); } catch { /* aborted */ }
+       console.log(Date.now() - started >= 390 ? "waited" : "exited early");
+       await node.shutdown();`,
+      flags,
+    );
+    assert.equal(waiting.code, 0, waiting.stderr);
+    assert.equal(waiting.stdout.trim(), "waited");
+  });
+}
+
+Deno.test({
+  name: "wakeMode callback (unscoped --allow-ffi) delivers events through the thread-safe waker",
+  async fn() {
+    const result = await runDeno(
+      `import { Identity } from "./../../lib/identity/mod.ts";
+       import { RttNode } from "./../../lib/rtt/mod.ts";
+       const guard = setTimeout(() => { console.log("deadlock"); Deno.exit(3); }, 5000);
+       const [a, b] = await Promise.all([Identity.generate(), Identity.generate()]);
+       const server = await RttNode.create({ identity: a });
+       const client = await RttNode.create({ identity: b });
+       const { port } = await server.listen({ hostname: "127.0.0.1", port: 0 });
+       const [o, i] = await Promise.all([
+         client.connect({ hostname: "127.0.0.1", port, fingerprint: a.fingerprint }),
+         server.accept(),
+       ]);
+       const tx = await o.openChannel("state");
+       const rx = await i.openChannel("state");
+       for (let n = 0; n < 100; n++) await tx.send(new Uint8Array([n]));
+       await tx.flush();
+       let n = 0;
+       while (n < 100) { const m = await rx.receive(); if (m?.[0] !== n) throw new Error("order"); n++; }
+       await client.shutdown();
+       await server.shutdown();
+       console.log(server.wakeMode, n);
+       clearTimeout(guard); // the process must now exit by itself, without crashing`,
+      ["--allow-ffi", "--allow-read", "--allow-net=127.0.0.1"],
+    );
+    assert.equal(result.stdout.trim(), "callback 100", result.stderr);
+    assert.equal(result.code, 0, result.stderr);
+  },
+});

@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { Identity, IdentityError } from "../../lib/identity/mod.ts";
+
+const isWindows = Deno.build.os === "windows";
+
+async function openssl(
+  args: string[],
+): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+  const out = await new Deno.Command("openssl", { args, stdout: "piped", stderr: "piped" })
+    .output();
+  return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+async function hasOpenssl(): Promise<boolean> {
+  try {
+    return (await openssl(["version"])).code === 0;
+  } catch {
+    return false;
+  }
+}
+
+const opensslAvailable = await hasOpenssl();
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "web4_identity_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("Identity.save writes a mode 0600 PEM file that Identity.load reads back", async () => {
+  await withTempDir(async (dir) => {
+    const id = await Identity.generate({ agentId: "alice" });
+    const path = `${dir}/alice.pem`;
+    await id.save(path);
+    const info = await Deno.stat(path);
+    if (!isWindows) assert.equal(info.mode! & 0o777, 0o600);
+    const text = await Deno.readTextFile(path);
+    assert.ok(text.startsWith("-----BEGIN PRIVATE KEY-----\n"));
+    assert.equal(text, await id.toPkcs8Pem());
+    const back = await Identity.load(path);
+    assert.equal(back.fingerprint, id.fingerprint);
+    assert.equal(back.publicKeyBase64, id.publicKeyBase64);
+    assert.equal(back.agentId, `agent-${id.fingerprint.slice(0, 12)}`);
+    assert.equal((await Identity.load(path, { agentId: "alice" })).agentId, "alice");
+    const url = new URL(`file://${path}`);
+    assert.equal((await Identity.load(url)).fingerprint, id.fingerprint);
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names, ["alice.pem"]);
+  });
+});
+
+Deno.test({
+  name: "Identity.save replaces an existing world-readable file with a 0600 one",
+  ignore: isWindows,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const path = `${dir}/key.pem`;
+      await Deno.writeTextFile(path, "old", { mode: 0o644 });
+      await Deno.chmod(path, 0o644);
+      const id = await Identity.generate();
+      await id.save(path);
+      assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+      assert.equal((await Identity.load(path)).fingerprint, id.fingerprint);
+    });
+  },
+});
+
+Deno.test({
+  name: "Identity.load refuses a key file readable by group or others with KEY_FILE_PERMISSIONS",
+  ignore: isWindows,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const path = `${dir}/key.pem`;
+      await (await Identity.generate()).save(path);
+      for (const mode of [0o644, 0o640, 0o604, 0o660, 0o601]) {
+        await Deno.chmod(path, mode);
+        const err = await Identity.load(path).then(() => null, (e: unknown) => e);
+        assert.ok(err instanceof IdentityError, `mode ${mode.toString(8)}`);
+        assert.equal(err.code, "KEY_FILE_PERMISSIONS");
+        assert.equal(err.path, path);
+        assert.equal(err.mode, mode);
+        assert.ok(err.message.includes(path));
+        assert.ok(err.message.includes(`0${mode.toString(8)}`));
+      }
+      await Deno.chmod(path, 0o400);
+      await Identity.load(path);
+    });
+  },
+});
+
+Deno.test("Identity.load gives INVALID_KEY_FILE for a malformed file and NotFound for a missing one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/bad.pem`;
+    await Deno.writeTextFile(
+      path,
+      "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+      {
+        mode: 0o600,
+      },
+    );
+    const err = await Identity.load(path).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof IdentityError);
+    assert.equal(err.code, "INVALID_KEY_FILE");
+    assert.equal(err.path, path);
+    assert.ok(err.message.includes(path));
+    await Deno.writeFile(path, new Uint8Array([0xff, 0xfe, 0x00]));
+    const err2 = await Identity.load(path).then(() => null, (e: unknown) => e);
+    assert.ok(err2 instanceof IdentityError);
+    assert.equal(err2.code, "INVALID_KEY_FILE");
+    await assert.rejects(Identity.load(`${dir}/missing.pem`), Deno.errors.NotFound);
+    const err3 = await Identity.load(dir).then(() => null, (e: unknown) => e);
+    assert.ok(err3 instanceof IdentityError || err3 instanceof Deno.errors.PermissionDenied);
+  });
+});
+
+Deno.test({
+  name: "Identity key files are read by openssl, which derives the same public key",
+  ignore: !opensslAvailable,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const id = await Identity.generate();
+      const path = `${dir}/key.pem`;
+      await id.save(path);
+      const check = await openssl(["pkey", "-in", path, "-noout"]);
+      assert.equal(check.code, 0, check.stderr);
+      const pub = await openssl(["pkey", "-in", path, "-pubout", "-outform", "DER"]);
+      assert.equal(pub.code, 0, pub.stderr);
+      // SubjectPublicKeyInfo for Ed25519: 12-byte header, then the raw key.
+      assert.equal(pub.stdout.length, 44);
+      assert.equal(pub.stdout.subarray(12).toHex(), id.publicKeyRaw.toHex());
+    });
+  },
+});
+
+Deno.test({
+  name: "Identity.load reads a key generated by openssl genpkey",
+  ignore: !opensslAvailable,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const path = `${dir}/ossl.pem`;
+      const gen = await openssl(["genpkey", "-algorithm", "ed25519", "-out", path]);
+      assert.equal(gen.code, 0, gen.stderr);
+      await Deno.chmod(path, 0o600);
+      const id = await Identity.load(path);
+      const pub = await openssl(["pkey", "-in", path, "-pubout", "-outform", "DER"]);
+      assert.equal(pub.stdout.subarray(12).toHex(), id.publicKeyRaw.toHex());
+      assert.equal(await id.toPkcs8Pem(), await Deno.readTextFile(path));
+    });
+  },
+});

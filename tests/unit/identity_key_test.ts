@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { fingerprintOf, Identity, IdentityError, verifyEd25519 } from "../../lib/identity/mod.ts";
+import { Web4Error } from "../../lib/errors/mod.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("Identity.generate derives fingerprint, base64 key and default agentId from the key", async () => {
+  const id = await Identity.generate();
+  const raw = id.publicKeyRaw;
+  assert.equal(raw.length, 32);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw));
+  assert.equal(id.fingerprint, digest.toHex());
+  assert.match(id.fingerprint, /^[0-9a-f]{64}$/);
+  assert.equal(id.publicKeyBase64, raw.toBase64());
+  assert.equal(id.agentId, `agent-${id.fingerprint.slice(0, 12)}`);
+  assert.equal(await fingerprintOf(raw), id.fingerprint);
+});
+
+Deno.test("Identity.generate keeps a given agentId and rejects bad ones", async () => {
+  assert.equal((await Identity.generate({ agentId: "alice" })).agentId, "alice");
+  assert.equal((await Identity.generate({ agentId: "x".repeat(128) })).agentId.length, 128);
+  await assert.rejects(Identity.generate({ agentId: "" }), RangeError);
+  await assert.rejects(Identity.generate({ agentId: "x".repeat(129) }), RangeError);
+  await assert.rejects(
+    Identity.generate({ agentId: 5 as unknown as string }),
+    TypeError,
+  );
+});
+
+Deno.test("Identity.generate gives a different key each time", async () => {
+  const a = await Identity.generate();
+  const b = await Identity.generate();
+  assert.notEqual(a.fingerprint, b.fingerprint);
+});
+
+Deno.test("Identity.publicKeyRaw returns a copy the caller cannot use to alter the identity", async () => {
+  const id = await Identity.generate();
+  const raw = id.publicKeyRaw;
+  raw[0] = raw[0]! ^ 0xff;
+  assert.notDeepEqual(id.publicKeyRaw, raw);
+});
+
+Deno.test("Identity.sign produces signatures verifyEd25519 accepts, and only for the signed data and key", async () => {
+  const id = await Identity.generate();
+  const other = await Identity.generate();
+  const data = enc.encode("the signed bytes");
+  const sig = await id.sign(data);
+  assert.equal(sig.length, 64);
+  assert.equal(await verifyEd25519(id.publicKeyRaw, data, sig), true);
+  assert.equal(await verifyEd25519(other.publicKeyRaw, data, sig), false);
+  assert.equal(await verifyEd25519(id.publicKeyRaw, enc.encode("the signed byteS"), sig), false);
+  const flipped = sig.slice();
+  flipped[10] = flipped[10]! ^ 1;
+  assert.equal(await verifyEd25519(id.publicKeyRaw, data, flipped), false);
+  assert.equal(await verifyEd25519(id.publicKeyRaw, data, sig.subarray(0, 63)), false);
+});
+
+Deno.test("verifyEd25519 and fingerprintOf reject keys that are not 32 bytes", async () => {
+  await assert.rejects(fingerprintOf(new Uint8Array(31)), RangeError);
+  await assert.rejects(
+    verifyEd25519(new Uint8Array(33), new Uint8Array(1), new Uint8Array(64)),
+    RangeError,
+  );
+  await assert.rejects(
+    verifyEd25519("abc" as unknown as Uint8Array, new Uint8Array(1), new Uint8Array(64)),
+    TypeError,
+  );
+});
+
+Deno.test("Identity PEM export is PKCS#8 v1 and round-trips to the same key", async () => {
+  const id = await Identity.generate({ agentId: "bob" });
+  const pem = await id.toPkcs8Pem();
+  assert.match(
+    pem,
+    /^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+\n-----END PRIVATE KEY-----\n$/,
+  );
+  const der = Uint8Array.fromBase64(pem.split("\n")[1]!);
+  // PKCS#8 v1 (version 0) Ed25519: 48 bytes, OID 1.3.101.112, no public key.
+  assert.equal(der.length, 48);
+  assert.equal(der.subarray(0, 16).toHex(), "302e020100300506032b657004220420");
+  const back = await Identity.fromPkcs8Pem(pem);
+  assert.equal(back.fingerprint, id.fingerprint);
+  assert.equal(back.agentId, `agent-${id.fingerprint.slice(0, 12)}`);
+  const named = await Identity.fromPkcs8Pem(pem.replaceAll("\n", "\r\n"), { agentId: "bob" });
+  assert.equal(named.agentId, "bob");
+  assert.equal(named.fingerprint, id.fingerprint);
+  const data = enc.encode("x");
+  assert.ok(await verifyEd25519(id.publicKeyRaw, data, await back.sign(data)));
+});
+
+Deno.test("Identity.fromPkcs8Pem refuses text that is not an Ed25519 PKCS#8 key with INVALID_KEY_FILE", async () => {
+  const id = await Identity.generate();
+  const pem = await id.toPkcs8Pem();
+  const p256 = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+  ]) as CryptoKeyPair;
+  const p256Der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", p256.privateKey));
+  const cases = [
+    "",
+    "not a pem",
+    pem.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY"),
+    pem.replaceAll("PRIVATE KEY", "PUBLIC KEY"),
+    pem + pem,
+    pem.replace(/\n[A-Za-z]/, "\n*"),
+    `-----BEGIN PRIVATE KEY-----\n${p256Der.toBase64()}\n-----END PRIVATE KEY-----\n`,
+    `-----BEGIN PRIVATE KEY-----\n${new Uint8Array(48).toBase64()}\n-----END PRIVATE KEY-----\n`,
+  ];
+  for (const text of cases) {
+    const err = await Identity.fromPkcs8Pem(text).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof IdentityError, `expected IdentityError for ${JSON.stringify(text)}`);
+    assert.ok(err instanceof Web4Error);
+    assert.equal(err.code, "INVALID_KEY_FILE");
+  }
+});
+
+Deno.test("Identity inspection shows names, never key material", async () => {
+  const id = await Identity.generate({ agentId: "carol" });
+  const shown = Deno.inspect(id);
+  assert.match(shown, /carol/);
+  assert.match(shown, new RegExp(id.fingerprint));
+  const pem = await id.toPkcs8Pem();
+  assert.ok(!shown.includes(pem.split("\n")[1]!.slice(-20)));
+});

@@ -37,6 +37,12 @@ export interface SessionLink {
   readonly handle: bigint;
   /** The peer's fingerprint. */
   readonly peer: string;
+  /**
+   * The node that owns the session, held strongly so that a node whose
+   * sessions or channels are still referenced is never collected (its
+   * FinalizationRegistry entry would free the native node under them).
+   */
+  readonly owner: object;
   /** `undefined` while the session is usable, else its close reason. */
   closedReason(): string | undefined;
   /** Whether the native handle was released (no more native calls). */

@@ -185,15 +185,28 @@ export class NodeCore {
   hold(): () => void {
     if (this.#freed) return () => {};
     this.#busy++;
-    if (this.#busy === 1) this.#activate();
+    if (this.#busy === 1) {
+      // While something is awaited the owning node must stay reachable, or
+      // its FinalizationRegistry entry could free the native node under the
+      // wait (the awaiting code may hold only a promise).
+      this.#pinned = this.ownerRef?.deref();
+      this.#activate();
+    }
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.#busy--;
-      if (this.#busy === 0) this.#deactivate();
+      if (this.#busy === 0) {
+        this.#pinned = undefined;
+        this.#deactivate();
+      }
     };
   }
+
+  /** The owning node, set by it; pinned strongly while something is awaited. */
+  ownerRef: WeakRef<object> | undefined;
+  #pinned: object | undefined;
 
   #activate(): void {
     if (this.#freed) return;

@@ -184,6 +184,7 @@ export class RttNode implements Transport {
     this.#core = core;
     this.fingerprint = fingerprint;
     const weak = new WeakRef(this);
+    core.ownerRef = weak;
     core.onRecord = (record) => {
       const node = weak.deref();
       if (node !== undefined) node.#onRecord(record);
@@ -542,6 +543,7 @@ export class RttNode implements Transport {
         const node = weak.deref();
         if (node !== undefined) node.#notice(notice);
       },
+      this,
     );
     this.#sessions.set(record.session, session);
     this.#observe({

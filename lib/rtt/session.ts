@@ -52,6 +52,7 @@ let _create: (
   id: string,
   peer: string,
   notify: (notice: SessionNotice) => void,
+  owner: object,
 ) => RttSession;
 let _event: (session: RttSession, record: EventRecord) => void;
 let _forceClose: (session: RttSession, reason: string) => void;
@@ -105,7 +106,8 @@ export class RttSession implements AsyncDisposable {
   #link: SessionLink;
 
   static {
-    _create = (core, handle, id, peer, notify) => new RttSession(core, handle, id, peer, notify);
+    _create = (core, handle, id, peer, notify, owner) =>
+      new RttSession(core, handle, id, peer, notify, owner);
     _event = (session, record) => session.#onEvent(record);
     _forceClose = (session, reason) => session.#onClose(reason, 0, false);
   }
@@ -116,6 +118,7 @@ export class RttSession implements AsyncDisposable {
     id: string,
     peer: string,
     notify: (notice: SessionNotice) => void,
+    owner: object,
   ) {
     this.#core = core;
     this.#handle = handle;
@@ -132,6 +135,7 @@ export class RttSession implements AsyncDisposable {
       core,
       handle,
       peer,
+      owner,
       closedReason: () => this.#state === "closed" ? (this.#closeReason ?? "manual") : undefined,
       released: () => this.#released,
     };

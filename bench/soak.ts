@@ -238,18 +238,18 @@ async function main(): Promise<number> {
       const lat = tally.latencies;
       tally.latencies = [];
       const stats = cs.stats();
+      // With `--v8-flags=--expose-gc`, collect first, so RSS shows what is really held.
+      (globalThis as { gc?: () => void }).gc?.();
       const mem = Deno.memoryUsage();
-      const rss = mem.rss / (1024 * 1024);
-      const heap = mem.heapUsed / (1024 * 1024);
+      const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)}MiB`;
       const t = ((performance.now() - started) / 1000).toFixed(0).padStart(6);
       const fds = await _openFds();
       console.log(
         `${label} t=${t}s sent=${sent} delivered=${tally.delivered} lost=${tally.lost} ` +
           `duplicated=${tally.duplicated} reordered=${tally.reordered} ` +
-          `reconnects=${stats.reconnects} faults=${faultIndex} ` +
-          `rss=${rss.toFixed(1)}MiB (js heap ${
-            heap.toFixed(1)
-          }MiB) fds=${fds} (start ${baselineFds}) ` +
+          `reconnects=${stats.reconnects} faults=${faultIndex} rss=${mib(mem.rss)} ` +
+          `(js heap ${mib(mem.heapUsed)}, external ${mib(mem.external)}) ` +
+          `fds=${fds} (start ${baselineFds}) ` +
           `p50=${quantile(lat, 0.5).toFixed(2)}ms p95=${quantile(lat, 0.95).toFixed(2)}ms`,
       );
     };

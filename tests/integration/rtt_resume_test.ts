@@ -232,8 +232,10 @@ Deno.test({
       () => r.clientEvents.some((e) => e.type === "session_open" && e.resumed === true),
       10_000,
     );
-    // The 100 messages queued during the stall were re-sent on the new connection.
+    // The 100 messages queued during the stall were re-sent on the new connection,
+    // and flush() resolves once the peer acknowledged them.
     await within("200 messages", 10_000, expectInOrder(rx, 200, 64));
+    await within("flush after the resumption", 5_000, tx.flush());
 
     const seq = types(r.clientEvents);
     const iTimeout = seq.indexOf("heartbeat_timeout");

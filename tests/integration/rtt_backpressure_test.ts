@@ -13,8 +13,8 @@ import {
   type RttNodeEvent,
   type RttSession,
 } from "../../lib/rtt/mod.ts";
+import { HOST, within } from "../helpers/rtt.ts";
 
-const HOST = "127.0.0.1";
 const WINDOW = 16;
 const QUEUE = 4;
 const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
@@ -25,20 +25,6 @@ const msg = (i: number) => {
 };
 const num = (m: Uint8Array | null) =>
   m === null ? -1 : new DataView(m.buffer, m.byteOffset).getUint32(0);
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface Rig extends AsyncDisposable {
   tx: RttChannel;

@@ -2,63 +2,13 @@
 // concurrent channels, flush, typed errors, and half-close.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import {
-  RTTDisconnectedError,
-  RttNode,
-  type RttNodeOptions,
-  type RttSession,
-  RTTTransportError,
-} from "../../lib/rtt/mod.ts";
+import { RTTDisconnectedError, RTTTransportError } from "../../lib/rtt/mod.ts";
+import { HOST, rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
 
-const HOST = "127.0.0.1";
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
 const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
-
-/** Fails (instead of hanging the suite) when `p` does not settle within `ms`. */
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface Pair extends AsyncDisposable {
-  server: RttNode;
-  client: RttNode;
-  outbound: RttSession;
-  inbound: RttSession;
-}
-
-async function pair(
-  serverOptions: Partial<RttNodeOptions> = {},
-  clientOptions: Partial<RttNodeOptions> = {},
-): Promise<Pair> {
-  const server = await RttNode.create({ identity: idA, ...serverOptions });
-  const client = await RttNode.create({ identity: idB, ...clientOptions });
-  const { port } = await server.listen({ hostname: HOST, port: 0 });
-  const [outbound, inbound] = await Promise.all([
-    client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint }),
-    server.accept(),
-  ]);
-  return {
-    server,
-    client,
-    outbound,
-    inbound,
-    async [Symbol.asyncDispose]() {
-      await client.shutdown();
-      await server.shutdown();
-    },
-  };
-}
+const pair = (options?: RttPairOptions) => rttPair(idA, idB, options);
 
 Deno.test("Three channels at once each keep their own order", async () => {
   await using p = await pair();
@@ -149,7 +99,7 @@ Deno.test("flush resolves once the peer acknowledged everything sent so far", as
 });
 
 Deno.test("A message above maxMessageBytes is refused with MESSAGE_TOO_LARGE naming the channel", async () => {
-  await using p = await pair({}, { maxMessageBytes: 1024 });
+  await using p = await pair({ client: { maxMessageBytes: 1024 } });
   const tx = await p.outbound.openChannel("state");
   await assert.rejects(() => tx.send(new Uint8Array(1025)), (err: unknown) => {
     assert.ok(err instanceof RTTTransportError);
@@ -162,7 +112,7 @@ Deno.test("A message above maxMessageBytes is refused with MESSAGE_TOO_LARGE nam
 });
 
 Deno.test("Too many channels gives TOO_MANY_CHANNELS", async () => {
-  await using p = await pair({}, { maxChannels: 2 });
+  await using p = await pair({ client: { maxChannels: 2 } });
   await p.outbound.openChannel("a");
   await p.outbound.openChannel("b");
   await assert.rejects(

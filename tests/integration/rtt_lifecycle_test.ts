@@ -6,53 +6,18 @@ import { Identity } from "../../lib/identity/mod.ts";
 import {
   RttNode,
   type RttNodeEvent,
-  type RttNodeOptions,
   type RttSession,
   type SessionHookEvent,
 } from "../../lib/rtt/mod.ts";
+import { HOST, rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
 import { resolveLibraryPath } from "../../lib/rtt/native.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
-const HOST = "127.0.0.1";
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
 const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
+const pair = (options?: RttPairOptions) => rttPair(idA, idB, options);
 const libDir = resolveLibraryPath().replace(/\/[^/]+$/, "");
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function pair(options: Partial<RttNodeOptions> = {}) {
-  const server = await RttNode.create({ identity: idA, ...options });
-  const client = await RttNode.create({ identity: idB, ...options });
-  const { port } = await server.listen({ hostname: HOST, port: 0 });
-  const [outbound, inbound] = await Promise.all([
-    client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint }),
-    server.accept(),
-  ]);
-  return {
-    server,
-    client,
-    outbound,
-    inbound,
-    port,
-    async [Symbol.asyncDispose]() {
-      await client.shutdown();
-      await server.shutdown();
-    },
-  };
-}
 
 Deno.test("Hooks and node.onEvent see open (at once) and close with manual / peer_closed reasons", async () => {
   const hookErrors: unknown[] = [];
@@ -156,7 +121,7 @@ Deno.test("receive() and accept() honour an abort signal", async () => {
 });
 
 Deno.test("A replayed frame is dropped, counted and reported as RTTReplayError; the session goes on", async () => {
-  await using p = await pair({ testHooks: true });
+  await using p = await pair({ server: { testHooks: true }, client: { testHooks: true } });
   const events: RttNodeEvent[] = [];
   p.server.onEvent((e) => events.push(e));
   const tx = await p.outbound.openChannel("state");
@@ -196,7 +161,10 @@ Deno.test("testInject is refused unless the node was created with testHooks", as
 });
 
 Deno.test("Heartbeats feed the latency statistics", async () => {
-  await using p = await pair({ heartbeatIntervalMs: 20 });
+  await using p = await pair({
+    server: { heartbeatIntervalMs: 20 },
+    client: { heartbeatIntervalMs: 20 },
+  });
   await new Promise((r) => setTimeout(r, 300));
   const s = p.outbound.stats();
   assert.ok(s.latencyP50Us > 0, `p50 ${s.latencyP50Us}`);

@@ -5,47 +5,16 @@
 // time: the timeouts only stop a hung test.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import { RTTBackpressureError, RttNode } from "../../lib/rtt/mod.ts";
+import { RTTBackpressureError } from "../../lib/rtt/mod.ts";
+import { rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
 
-const HOST = "127.0.0.1";
 const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function pair(serverOptions: { maxQueue?: number } = {}) {
-  const server = await RttNode.create({ identity: idA, ...serverOptions });
-  const client = await RttNode.create({ identity: idB });
-  const { port } = await server.listen({ hostname: HOST, port: 0 });
-  const [outbound, inbound] = await Promise.all([
-    client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint }),
-    server.accept(),
-  ]);
-  return {
-    outbound,
-    inbound,
-    async [Symbol.asyncDispose]() {
-      await client.shutdown();
-      await server.shutdown();
-    },
-  };
-}
+const pair = (options?: RttPairOptions) => rttPair(idA, idB, options);
 
 Deno.test("RTT control and state pass a knowledge channel whose window and queue are full", async () => {
   const WINDOW = 16;
   const QUEUE = 4;
-  await using rig = await pair({ maxQueue: WINDOW });
+  await using rig = await pair({ server: { maxQueue: WINDOW } });
   const kTx = await rig.outbound.openChannel("knowledge", {
     backpressurePolicy: "error",
     maxQueue: QUEUE,

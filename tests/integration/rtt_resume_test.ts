@@ -16,6 +16,7 @@ import {
   type RttSession,
 } from "../../lib/rtt/mod.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
+import { within } from "../helpers/rtt.ts";
 
 const HOST = "127.0.0.1";
 /** Small heartbeat settings so a timeout happens within a second. */
@@ -94,21 +95,6 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): P
   }
 }
 
-/** Awaits `p`, failing the test with `what` if it takes longer than `ms`. */
-async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function types(events: { type: string }[]): string[] {
   return events.map((e) => e.type);
 }
@@ -164,7 +150,7 @@ Deno.test({
         await tx.send(seqMessage(i, size));
         if (track) submitted++;
       }
-      await within(`flush of ${count} messages`, 30_000, tx.flush());
+      await within(30_000, `flush of ${count} messages`, tx.flush());
     };
     const receiveSmall = (async () => {
       for (let want = 0; want < SMALL; want++) {
@@ -215,11 +201,11 @@ Deno.test({
       r.serverSession.openChannel("state"),
     ]);
     for (let i = 0; i < 100; i++) await tx.send(seqMessage(i, 64));
-    await within("flush before the stall", 5_000, tx.flush());
+    await within(5_000, "flush before the stall", tx.flush());
 
     r.proxy.stall(); // sockets stay open, nothing passes: only the heartbeat can notice
     for (let i = 100; i < 200; i++) {
-      await within(`send ${i} during the stall`, 5_000, tx.send(seqMessage(i, 64)));
+      await within(5_000, `send ${i} during the stall`, tx.send(seqMessage(i, 64)));
     }
     await waitFor(
       "heartbeat_timeout and connection_lost",
@@ -234,8 +220,8 @@ Deno.test({
     );
     // The 100 messages queued during the stall were re-sent on the new connection,
     // and flush() resolves once the peer acknowledged them.
-    await within("200 messages", 10_000, expectInOrder(rx, 200, 64));
-    await within("flush after the resumption", 5_000, tx.flush());
+    await within(10_000, "200 messages", expectInOrder(rx, 200, 64));
+    await within(5_000, "flush after the resumption", tx.flush());
 
     const seq = types(r.clientEvents);
     const iTimeout = seq.indexOf("heartbeat_timeout");
@@ -262,7 +248,7 @@ Deno.test({
     await using r = await rig({ ...FAST, resumeWindowMs: 0 });
     const tx = await r.clientSession.openChannel("state");
     await tx.send(seqMessage(0, 64));
-    await within("flush before the stall", 5_000, tx.flush());
+    await within(5_000, "flush before the stall", tx.flush());
     const hookOrder: string[] = [];
     r.clientSession.onHeartbeatTimeout(() => hookOrder.push("heartbeat_timeout"));
     r.clientSession.onSessionClose((e) => hookOrder.push(`session_close:${e.reason}`));

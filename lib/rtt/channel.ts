@@ -56,6 +56,12 @@ interface Waiter {
 
 /** Receive buffer size: the read-ahead (credit returns as the app reads). */
 const RECV_BUFFER_BYTES = 64 * 1024;
+/**
+ * The receive buffer grows (doubling) up to this size when a message does not
+ * fit, so a stream of large messages takes one library call each instead of a
+ * failed call and a one-off buffer; larger messages still use a one-off buffer.
+ */
+const RECV_BUFFER_MAX_BYTES = 1024 * 1024;
 
 /** Statuses whose typed error already says everything the native text would. */
 const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
@@ -438,8 +444,16 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       if (n === 0) {
         const needed = Number(this.#needed[0]);
         if (needed === 0) return false;
-        // One message larger than the usual buffer: a one-off buffer for it.
-        buf = new Uint8Array(needed + 4);
+        if (needed <= RECV_BUFFER_MAX_BYTES) {
+          // Keep the larger buffer for the messages that follow.
+          let size = buf.length * 2;
+          while (size < needed) size *= 2;
+          buf = new Uint8Array(Math.min(size, RECV_BUFFER_MAX_BYTES));
+          this.#recvBuf = buf;
+        } else {
+          // One message larger than the largest buffer: a one-off buffer for it.
+          buf = new Uint8Array(needed);
+        }
         continue;
       }
       if (n === Status.CHANNEL_CLOSED) {

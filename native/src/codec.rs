@@ -102,6 +102,17 @@ impl Frame {
         }
     }
 
+    /// The frame as a [`FrameRef`] borrowing its payload.
+    pub fn borrowed(&self) -> FrameRef<'_> {
+        FrameRef {
+            kind: self.kind,
+            flags: self.flags,
+            channel: self.channel,
+            seq: self.seq,
+            payload: &self.payload,
+        }
+    }
+
     /// Size of the encoded frame.
     pub fn encoded_len(&self) -> usize {
         HEADER_LEN + self.payload.len()
@@ -166,12 +177,48 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
     out.extend_from_slice(&frame.payload);
 }
 
+/// A decoded frame whose payload still lies in the receive buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// Frame type.
+    pub kind: FrameType,
+    /// Flags ([`FLAG_END`]).
+    pub flags: u8,
+    /// The sender's channel id (0 for session-level frames).
+    pub channel: u32,
+    /// Sequence number or nonce.
+    pub seq: u64,
+    /// Payload bytes.
+    pub payload: &'a [u8],
+}
+
+impl FrameRef<'_> {
+    /// The frame with its payload copied out.
+    pub fn to_frame(&self) -> Frame {
+        Frame {
+            kind: self.kind,
+            flags: self.flags,
+            channel: self.channel,
+            seq: self.seq,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
 /// Decodes one frame from the front of `buf`.
 ///
 /// Returns `Ok(None)` when more bytes are needed, `Ok(Some((frame, used)))`
 /// when a whole frame was read, or an error for malformed input. A payload
 /// length above `max_payload` is an error before any allocation.
 pub fn decode(buf: &[u8], max_payload: usize) -> Result<Option<(Frame, usize)>, CodecError> {
+    Ok(decode_ref(buf, max_payload)?.map(|(f, used)| (f.to_frame(), used)))
+}
+
+/// [`decode`] without copying the payload: it borrows from `buf`.
+pub fn decode_ref(
+    buf: &[u8],
+    max_payload: usize,
+) -> Result<Option<(FrameRef<'_>, usize)>, CodecError> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -192,9 +239,9 @@ pub fn decode(buf: &[u8], max_payload: usize) -> Result<Option<(Frame, usize)>, 
     if buf.len() < HEADER_LEN + len {
         return Ok(None);
     }
-    let payload = buf[HEADER_LEN..HEADER_LEN + len].to_vec();
+    let payload = &buf[HEADER_LEN..HEADER_LEN + len];
     Ok(Some((
-        Frame {
+        FrameRef {
             kind,
             flags,
             channel,

@@ -7,12 +7,20 @@
 #![deny(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
-use crate::codec::{self, Frame, FrameType, FLAG_END, FRAGMENT_SIZE};
+use crate::codec::{self, Frame, FrameRef, FrameType, FLAG_END, FRAGMENT_SIZE};
 use crate::config::Policy;
 
 /// Most control frames (PONGs, replays injected by tests) queued at once.
 const MAX_CONTROL_BACKLOG: usize = 1024;
+
+/// Frames received on a channel after which its acknowledgement is written at
+/// once. Below it the ACK is deferred ([`Engine::fill_lazy`]): it rides along
+/// with the next frames written anyway, or goes out when the driver's short
+/// deferral timer fires. ACKs only trim the sender's retransmit buffer, so
+/// deferring them never changes what is delivered.
+pub const ACK_EVERY_FRAMES: u64 = 32;
 
 /// Engine limits.
 #[derive(Debug, Clone)]
@@ -179,13 +187,42 @@ impl Stats {
 #[derive(Debug)]
 struct OutMsg {
     id: u64,
-    data: Vec<u8>,
+    /// Shared with the [`Sent`] fragments cut from it, so a fragment is
+    /// encoded (and re-sent after a reconnect) without a copy of its own.
+    data: Arc<Vec<u8>>,
 }
 
-#[derive(Debug)]
+/// A frame sent and not yet acknowledged, kept for resending.
+#[derive(Debug, Clone)]
 struct Sent {
+    /// Header fields; for DATA the payload is `body` instead.
     frame: Frame,
+    /// DATA payload: a range of the message.
+    body: Option<(Arc<Vec<u8>>, std::ops::Range<usize>)>,
     msg: Option<u64>,
+}
+
+impl Sent {
+    fn payload(&self) -> &[u8] {
+        match &self.body {
+            Some((data, r)) => &data[r.clone()],
+            None => &self.frame.payload,
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        let f = &self.frame;
+        let payload = self.payload();
+        codec::encode_header(out, f.kind, f.flags, f.channel, f.seq, payload.len());
+        out.extend_from_slice(payload);
+    }
+
+    fn to_frame(&self) -> Frame {
+        Frame {
+            payload: self.payload().to_vec(),
+            ..self.frame.clone()
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -204,7 +241,7 @@ struct Channel {
     next_msg_id: u64,
     unacked: VecDeque<Sent>,
     resend_pos: usize,
-    last_acked: Option<Frame>,
+    last_acked: Option<Sent>,
     credit_bytes: u64,
     credit_msgs: u64,
     sent_bytes: u64,
@@ -217,6 +254,7 @@ struct Channel {
     last_received: u64,
     acked_to_peer: u64,
     ack_pending: bool,
+    ack_now: bool,
     reassembly: Vec<u8>,
     in_message: bool,
     ready: VecDeque<Vec<u8>>,
@@ -283,6 +321,14 @@ impl Channel {
     fn grant(&self, w_bytes: u64, w_msgs: u64) -> (u64, u64) {
         (self.consumed_bytes + w_bytes, self.consumed_msgs + w_msgs)
     }
+}
+
+/// When a CREDIT frame is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    No,
+    Deferred,
+    Now,
 }
 
 /// The state of one session, independent of any connection.
@@ -378,6 +424,7 @@ impl Engine {
             last_received: 0,
             acked_to_peer: 0,
             ack_pending: false,
+            ack_now: false,
             reassembly: Vec::new(),
             in_message: false,
             ready: VecDeque::new(),
@@ -436,6 +483,17 @@ impl Engine {
     /// Queues a message on channel `id`, applying the channel's policy.
     /// `Ok(())` also covers a dropping policy that dropped a message.
     pub fn send(&mut self, id: u32, data: &[u8]) -> Result<(), SendError> {
+        if data.len() > self.cfg.max_message {
+            // Refused below without a copy of an oversized message.
+            return self.send_owned(id, Vec::new(), data.len());
+        }
+        self.send_owned(id, data.to_vec(), data.len())
+    }
+
+    /// [`Engine::send`] of a message already copied (outside any lock).
+    /// `len` is the message's length (`data` may be left empty when
+    /// `len` exceeds the largest message: it is refused anyway).
+    pub fn send_owned(&mut self, id: u32, data: Vec<u8>, len: usize) -> Result<(), SendError> {
         let closed = self.closed;
         let max_message = self.cfg.max_message;
         let c = self
@@ -448,12 +506,13 @@ impl Engine {
         if c.fin_requested {
             return Err(SendError::ChannelClosed);
         }
-        if data.len() > max_message {
+        if len > max_message {
             return Err(SendError::TooLarge);
         }
+        debug_assert_eq!(data.len(), len);
         c.stats.attempted += 1;
-        if !c.queue_full(data.len()) {
-            Self::enqueue(c, data.to_vec());
+        if !c.queue_full(len) {
+            Self::enqueue(c, data);
             return Ok(());
         }
         c.stats.overflow_events += 1;
@@ -474,13 +533,13 @@ impl Engine {
             }
             Policy::DropOldest => {
                 let mut n = 0;
-                while c.queue_full(data.len()) {
+                while c.queue_full(len) {
                     let m = c.queue.pop_front().expect("full queue is not empty");
                     c.queue_bytes -= m.data.len();
                     n += 1;
                 }
                 c.stats.dropped_oldest += n;
-                Self::enqueue(c, data.to_vec());
+                Self::enqueue(c, data);
                 self.events.push(EngineEvent::Drop {
                     channel: id,
                     cause: "drop_oldest",
@@ -530,7 +589,7 @@ impl Engine {
         c.queue_bytes += data.len();
         c.queue.push_back(OutMsg {
             id: c.next_msg_id,
-            data,
+            data: Arc::new(data),
         });
         c.next_msg_id += 1;
         c.stats.enqueued += 1;
@@ -692,66 +751,122 @@ impl Engine {
         let Some(&id) = self.by_kind.get(kind) else {
             return false;
         };
-        let Some(f) = self.ch(id).and_then(|c| c.last_acked.clone()) else {
+        let Some(f) = self
+            .ch(id)
+            .and_then(|c| c.last_acked.as_ref().map(Sent::to_frame))
+        else {
             return false;
         };
         self.ctrl.push_back(f);
         true
     }
 
-    /// Whether anything is waiting to be written.
+    /// Whether anything is waiting to be written at once (deferred ACKs and
+    /// credit excluded: see [`Engine::has_deferred`]).
     pub fn has_output(&self) -> bool {
         !self.ctrl.is_empty()
             || self.channels.iter().any(|c| {
-                c.ack_pending || self.credit_due(c) || (c.remote_id.is_some() && c.sendable())
+                Self::ack_urgent(c)
+                    || self.credit_due(c) == Due::Now
+                    || (c.remote_id.is_some() && c.sendable())
             })
     }
 
-    fn credit_due(&self, c: &Channel) -> bool {
+    /// Whether a deferred ACK or credit grant waits for the next write or
+    /// for the driver's deferral timer.
+    pub fn has_deferred(&self) -> bool {
+        self.channels
+            .iter()
+            .any(|c| c.ack_pending || self.credit_due(c) != Due::No)
+    }
+
+    /// Whether a credit grant for channel `id` is due at once (not deferred).
+    pub fn credit_due_now(&self, id: u32) -> bool {
+        self.ch(id).is_some_and(|c| self.credit_due(c) == Due::Now)
+    }
+
+    fn ack_urgent(c: &Channel) -> bool {
+        c.ack_pending && (c.ack_now || c.last_received - c.acked_to_peer >= ACK_EVERY_FRAMES)
+    }
+
+    /// Whether a CREDIT frame is due: at once when the channel was never
+    /// announced on this connection or the grant moved by a quarter of the
+    /// window; deferred when the application has read everything and the
+    /// grant moved less than that (a sender waiting for that small grant
+    /// gets it when the deferral timer fires).
+    fn credit_due(&self, c: &Channel) -> Due {
         let (b, m) = c.grant(self.cfg.window_bytes, self.cfg.window_msgs);
         match c.announced {
-            None => true,
+            None => Due::Now,
             Some((ab, am)) => {
-                (b > ab || m > am)
-                    && (c.ready.is_empty()
-                        || b.saturating_sub(ab) >= self.cfg.window_bytes / 4
-                        || m.saturating_sub(am) >= self.cfg.window_msgs / 4)
+                if b.saturating_sub(ab) >= self.cfg.window_bytes / 4
+                    || m.saturating_sub(am) >= self.cfg.window_msgs / 4
+                {
+                    Due::Now
+                } else if (b > ab || m > am) && c.ready.is_empty() {
+                    Due::Deferred
+                } else {
+                    Due::No
+                }
             }
         }
     }
 
-    /// Encodes frames to send into `out` until about `budget` bytes.
+    /// Encodes frames to send into `out` until about `budget` bytes,
+    /// deferred ACKs and credit included (tests, graceful close).
     pub fn fill(&mut self, out: &mut Vec<u8>, budget: usize) {
+        self.fill_lazy(out, budget, true);
+    }
+
+    /// Encodes frames to send into `out` until about `budget` bytes. Deferred
+    /// ACKs and credit grants are written only when `flush_deferred` is set
+    /// or when anything else is written (they then share its TLS record).
+    pub fn fill_lazy(&mut self, out: &mut Vec<u8>, budget: usize, flush_deferred: bool) {
+        let start = out.len();
         while let Some(f) = self.ctrl.pop_front() {
             codec::encode(&f, out);
         }
-        let (wb, wm) = (self.cfg.window_bytes, self.cfg.window_msgs);
         for i in 0..self.channels.len() {
-            let due = self.credit_due(&self.channels[i]);
-            let c = &mut self.channels[i];
-            let id = i as u32 + 1;
-            if c.ack_pending {
-                codec::encode(&Frame::empty(FrameType::Ack, id, c.last_received), out);
-                c.acked_to_peer = c.last_received;
-                c.ack_pending = false;
+            if Self::ack_urgent(&self.channels[i]) {
+                self.write_ack(i, out);
             }
-            if due {
-                let (b, m) = c.grant(wb, wm);
-                c.announced = Some((b, m));
-                c.granted = (c.granted.0.max(b), c.granted.1.max(m));
-                codec::encode(
-                    &Frame {
-                        payload: codec::encode_credit(b, m),
-                        ..Frame::empty(FrameType::Credit, id, 0)
-                    },
-                    out,
-                );
+            if self.credit_due(&self.channels[i]) == Due::Now {
+                self.write_credit(i, out);
             }
         }
         while out.len() < budget {
             let Some(i) = self.pick() else { break };
             self.emit_one(i, out);
         }
+        if flush_deferred || out.len() > start {
+            for i in 0..self.channels.len() {
+                if self.channels[i].ack_pending {
+                    self.write_ack(i, out);
+                }
+                if self.credit_due(&self.channels[i]) != Due::No {
+                    self.write_credit(i, out);
+                }
+            }
+        }
+    }
+
+    fn write_ack(&mut self, i: usize, out: &mut Vec<u8>) {
+        let c = &mut self.channels[i];
+        codec::encode_header(out, FrameType::Ack, 0, i as u32 + 1, c.last_received, 0);
+        c.acked_to_peer = c.last_received;
+        c.ack_pending = false;
+        c.ack_now = false;
+    }
+
+    fn write_credit(&mut self, i: usize, out: &mut Vec<u8>) {
+        let (wb, wm) = (self.cfg.window_bytes, self.cfg.window_msgs);
+        let c = &mut self.channels[i];
+        let (b, m) = c.grant(wb, wm);
+        c.announced = Some((b, m));
+        c.granted = (c.granted.0.max(b), c.granted.1.max(m));
+        let payload = codec::encode_credit(b, m);
+        codec::encode_header(out, FrameType::Credit, 0, i as u32 + 1, 0, payload.len());
+        out.extend_from_slice(&payload);
     }
 
     /// Priority scheduling: control > state > the rest, with a share kept
@@ -783,7 +898,7 @@ impl Engine {
         let id = i as u32 + 1;
         let c = &mut self.channels[i];
         if c.resend_pos < c.unacked.len() {
-            codec::encode(&c.unacked[c.resend_pos].frame, out);
+            c.unacked[c.resend_pos].encode(out);
             c.resend_pos += 1;
             return;
         }
@@ -805,6 +920,7 @@ impl Engine {
                 codec::encode(&f, out);
                 c.unacked.push_back(Sent {
                     frame: f,
+                    body: None,
                     msg: None,
                 });
                 c.resend_pos = c.unacked.len();
@@ -816,27 +932,33 @@ impl Engine {
         let (m, off) = c.cur.as_mut().expect("current message");
         let end = (*off + FRAGMENT_SIZE).min(m.data.len());
         let last = end == m.data.len();
-        let f = Frame {
-            kind: FrameType::Data,
-            flags: if last { FLAG_END } else { 0 },
-            channel: id,
-            seq: c.next_seq,
-            payload: m.data[*off..end].to_vec(),
+        let sent = Sent {
+            frame: Frame {
+                flags: if last { FLAG_END } else { 0 },
+                ..Frame::empty(FrameType::Data, id, c.next_seq)
+            },
+            body: Some((m.data.clone(), *off..end)),
+            msg: Some(m.id),
         };
         *off = end;
         c.next_seq += 1;
-        codec::encode(&f, out);
-        let msg_id = m.id;
+        sent.encode(out);
         if last {
             c.stats.messages_out += 1;
             c.stats.bytes_out += m.data.len() as u64;
             c.cur = None;
         }
-        c.unacked.push_back(Sent {
-            frame: f,
-            msg: Some(msg_id),
-        });
+        c.unacked.push_back(sent);
         c.resend_pos = c.unacked.len();
+    }
+
+    /// [`Engine::handle_frame`] for a frame still in the receive buffer:
+    /// DATA and FIN payloads are copied once, straight into the message.
+    pub fn handle_frame_ref(&mut self, f: &FrameRef<'_>) -> Result<Option<Signal>, String> {
+        match f.kind {
+            FrameType::Data | FrameType::Fin => self.on_data(f).map(|_| None),
+            _ => self.handle_frame(f.to_frame()),
+        }
     }
 
     /// Handles one frame received on an established connection.
@@ -870,7 +992,7 @@ impl Engine {
                 self.remote.insert(f.channel, id);
                 Ok(None)
             }
-            FrameType::Data | FrameType::Fin => self.on_data(f).map(|_| None),
+            FrameType::Data | FrameType::Fin => self.on_data(&f.borrowed()).map(|_| None),
             FrameType::Ack => {
                 let id = self.local_of(f.channel)?;
                 self.on_ack(id, f.seq)?;
@@ -919,7 +1041,7 @@ impl Engine {
         let mut popped = 0;
         while c.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
             let s = c.unacked.pop_front().expect("front");
-            c.last_acked = Some(s.frame);
+            c.last_acked = Some(s);
             popped += 1;
         }
         c.resend_pos = c.resend_pos.saturating_sub(popped);
@@ -927,7 +1049,7 @@ impl Engine {
         Ok(())
     }
 
-    fn on_data(&mut self, f: Frame) -> Result<(), String> {
+    fn on_data(&mut self, f: &FrameRef<'_>) -> Result<(), String> {
         let id = self.local_of(f.channel)?;
         let max_message = self.cfg.max_message;
         let c = self.ch_mut(id).expect("exists");
@@ -959,6 +1081,7 @@ impl Engine {
             }
             c.last_received = f.seq;
             c.ack_pending = true;
+            c.ack_now = true;
             c.peer_fin = true;
             if c.local_opened {
                 self.events.push(EngineEvent::Readable(id));
@@ -981,9 +1104,15 @@ impl Engine {
         c.last_received = f.seq;
         c.ack_pending = true;
         if c.reassembly.is_empty() && f.flags & FLAG_END != 0 {
-            c.reassembly = f.payload;
+            c.reassembly = f.payload.to_vec();
         } else {
-            c.reassembly.extend_from_slice(&f.payload);
+            if c.reassembly.is_empty() {
+                // The first fragment of a longer message: room for a few
+                // fragments at once instead of growing by reallocation.
+                let want = (f.payload.len() * 4).min(max_message);
+                c.reassembly.reserve(want);
+            }
+            c.reassembly.extend_from_slice(f.payload);
         }
         if f.flags & FLAG_END != 0 {
             let msg = std::mem::take(&mut c.reassembly);
@@ -1022,12 +1151,13 @@ impl Engine {
                 let l = l.min(c.next_seq - 1);
                 while c.unacked.front().is_some_and(|s| s.frame.seq <= l) {
                     let s = c.unacked.pop_front().expect("front");
-                    c.last_acked = Some(s.frame);
+                    c.last_acked = Some(s);
                 }
             }
             c.resend_pos = 0;
             c.acked_to_peer = c.last_received;
             c.ack_pending = false;
+            c.ack_now = false;
             c.announced = None;
             let kind = c.kind.clone();
             self.ctrl.push_back(Frame {
@@ -1316,6 +1446,138 @@ mod tests {
         assert_eq!(got, expect);
         assert_eq!(b.total_stats().replays, 0, "resent frames are not replays");
         assert!(a.all_acked());
+    }
+
+    fn frames_of(out: &[u8]) -> Vec<Frame> {
+        let mut pos = 0;
+        let mut frames = Vec::new();
+        while let Some((f, used)) = decode(&out[pos..], MAX_FRAME_PAYLOAD).unwrap() {
+            pos += used;
+            frames.push(f);
+        }
+        frames
+    }
+
+    #[test]
+    fn deferred_acks_ride_along_or_go_out_after_enough_frames() {
+        let mut a = Engine::new(cfg(Policy::Block, 10_000));
+        let mut b = Engine::new(cfg(Policy::Block, 10_000));
+        let ca = a.open_channel("state", None, None, None).unwrap();
+        let cb = b.open_channel("state", None, None, None).unwrap();
+        settle(&mut a, &mut b);
+        a.send(ca, b"one").unwrap();
+        pump(&mut a, &mut b);
+        // Nothing else to write: the ACK waits.
+        let mut out = Vec::new();
+        b.fill_lazy(&mut out, 1 << 20, false);
+        assert!(out.is_empty(), "a lone ACK is deferred");
+        assert!(b.has_deferred() && !b.has_output());
+        // b sends data: the ACK rides along in the same write.
+        b.send(cb, b"reply").unwrap();
+        b.fill_lazy(&mut out, 1 << 20, false);
+        let kinds: Vec<FrameType> = frames_of(&out).iter().map(|f| f.kind).collect();
+        assert!(kinds.contains(&FrameType::Data) && kinds.contains(&FrameType::Ack));
+        assert!(!b.has_deferred());
+        for f in frames_of(&out) {
+            a.handle_frame(f).unwrap();
+        }
+        assert!(a.all_acked());
+        // Reading everything makes a small credit grant due, deferred too,
+        // until the deferral timer flushes it.
+        assert_eq!(read_all(&mut b, cb), vec![b"one".to_vec()]);
+        let mut out = Vec::new();
+        b.fill_lazy(&mut out, 1 << 20, false);
+        assert!(out.is_empty() && b.has_deferred() && !b.credit_due_now(cb));
+        b.fill_lazy(&mut out, 1 << 20, true);
+        assert_eq!(frames_of(&out)[0].kind, FrameType::Credit);
+        assert!(!b.has_deferred());
+        // Enough frames make the ACK urgent on its own.
+        for i in 0..ACK_EVERY_FRAMES {
+            a.send(ca, &i.to_le_bytes()).unwrap();
+        }
+        pump(&mut a, &mut b);
+        let mut out = Vec::new();
+        b.fill_lazy(&mut out, 1 << 20, false);
+        let frames = frames_of(&out);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].kind, FrameType::Ack);
+        assert_eq!(read_all(&mut b, cb).len(), ACK_EVERY_FRAMES as usize);
+    }
+
+    #[test]
+    fn resumption_with_deferred_acks_delivers_both_ways_exactly_once() {
+        let mut rng = Prng::new(29);
+        let mut e = [
+            Engine::new(cfg(Policy::Block, 10_000)),
+            Engine::new(cfg(Policy::Block, 10_000)),
+        ];
+        let ids = [
+            e[0].open_channel("state", None, None, None).unwrap(),
+            e[1].open_channel("state", None, None, None).unwrap(),
+        ];
+        let (x, y) = e.split_at_mut(1);
+        settle(&mut x[0], &mut y[0]);
+        let mut sent = [0u32; 2];
+        let mut got: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..40 {
+            for _ in 0..rng.below(60) {
+                let s = rng.below(2) as usize;
+                let mut m = sent[s].to_le_bytes().to_vec();
+                m.resize(4 + rng.below(40_000) as usize, s as u8);
+                e[s].send(ids[s], &m).unwrap();
+                sent[s] += 1;
+            }
+            // A few exchanges with deferred ACKs, each cut at a random frame.
+            for _ in 0..rng.below(6) {
+                let s = rng.below(2) as usize;
+                let mut out = Vec::new();
+                e[s].fill_lazy(&mut out, 1 + rng.below(1 << 18) as usize, rng.below(3) == 0);
+                let frames = frames_of(&out);
+                // Mostly whole writes; sometimes the connection is cut.
+                let n = frames.len();
+                let keep = if rng.below(4) == 0 {
+                    rng.below(n as u64 + 1) as usize
+                } else {
+                    n
+                };
+                for f in frames.into_iter().take(keep) {
+                    e[1 - s].handle_frame(f).unwrap();
+                }
+                let r = 1 - s;
+                if rng.below(2) == 0 {
+                    got[r].extend(read_all(&mut e[r], ids[r]));
+                }
+                if keep < n {
+                    break;
+                }
+            }
+            // Reconnect.
+            let st = [e[0].resume_state(), e[1].resume_state()];
+            e[0].on_new_connection(&st[1]);
+            e[1].on_new_connection(&st[0]);
+            let (x, y) = e.split_at_mut(1);
+            settle(&mut x[0], &mut y[0]);
+            for r in 0..2 {
+                got[r].extend(read_all(&mut e[r], ids[r]));
+            }
+        }
+        let (x, y) = e.split_at_mut(1);
+        settle(&mut x[0], &mut y[0]);
+        for r in 0..2 {
+            let s = 1 - r;
+            got[r].extend(read_all(&mut e[r], ids[r]));
+            let order: Vec<u32> = got[r]
+                .iter()
+                .map(|m| u32::from_le_bytes(m[..4].try_into().unwrap()))
+                .collect();
+            assert_eq!(order, (0..sent[s]).collect::<Vec<_>>());
+            assert_eq!(
+                e[r].total_stats().replays,
+                0,
+                "resent frames are not replays"
+            );
+            assert!(e[s].all_acked());
+        }
     }
 
     #[test]

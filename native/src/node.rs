@@ -155,6 +155,12 @@ impl Event {
     }
 }
 
+thread_local! {
+    /// Events held back by [`Node::emit_together`] on this thread.
+    static EMIT_BATCH: std::cell::RefCell<Option<Vec<Event>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The waker type registered from JavaScript.
 pub type Waker = extern "C" fn();
 
@@ -191,6 +197,23 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
+    /// Queues several events at once (a poll sees all or none of them).
+    pub fn push_all(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let was_empty = {
+            let mut q = lock(&self.q);
+            let was = q.is_empty();
+            q.extend(events);
+            was
+        };
+        self.cond.notify_all();
+        if was_empty {
+            self.wake();
+        }
+    }
+
     /// Queues an event, waking the application if the queue was empty.
     pub fn push(&self, e: Event) {
         let was_empty = {
@@ -434,6 +457,9 @@ pub struct Session {
     /// State under a lock.
     pub inner: Mutex<SessInner>,
     notify: Notify,
+    /// The connection task has a deferral timer running (deferred ACKs or
+    /// credit will be written without a wake-up). Written under `inner`.
+    deferred_armed: AtomicBool,
     room: Condvar,
     node: Weak<Node>,
 }
@@ -706,13 +732,40 @@ impl Node {
         } else {
             payload.to_string().into_bytes()
         };
-        self.events.push(Event {
+        let e = Event {
             kind,
             session,
             op,
             value,
             payload,
+        };
+        let e = EMIT_BATCH.with(|b| match b.borrow_mut().as_mut() {
+            Some(batch) => {
+                batch.push(e);
+                None
+            }
+            None => Some(e),
         });
+        if let Some(e) = e {
+            self.events.push(e);
+        }
+    }
+
+    /// Runs `f`, queueing the events it emits on this thread together (one
+    /// poll sees all of them: a session's failed flushes and its close).
+    fn emit_together<R>(&self, f: impl FnOnce() -> R) -> R {
+        /// Queues the held events even if `f` panics.
+        struct Flush<'a>(&'a EventQueue, Option<Vec<Event>>);
+        impl Drop for Flush<'_> {
+            fn drop(&mut self) {
+                let outer = self.1.take();
+                let batch = EMIT_BATCH.with(|b| std::mem::replace(&mut *b.borrow_mut(), outer));
+                self.0.push_all(batch.unwrap_or_default());
+            }
+        }
+        let outer = EMIT_BATCH.with(|b| b.borrow_mut().replace(Vec::new()));
+        let _flush = Flush(&self.events, outer);
+        f()
     }
 
     /// Binds a listener and starts accepting; returns the bound port.
@@ -1008,6 +1061,7 @@ impl Node {
                 latency: Latency::default(),
             }),
             notify: Notify::new(),
+            deferred_armed: AtomicBool::new(false),
             room: Condvar::new(),
             node: Arc::downgrade(self),
         });
@@ -1463,6 +1517,16 @@ impl Session {
         if g.state == State::Closed {
             return;
         }
+        node.emit_together(|| self.finish_close_events(node, g, reason, detail));
+    }
+
+    fn finish_close_events(
+        &self,
+        node: &Node,
+        g: &mut SessInner,
+        reason: &str,
+        detail: Option<&str>,
+    ) {
         g.state = State::Closed;
         g.gen += 1;
         let undelivered = g.engine.fail_all();
@@ -1706,8 +1770,14 @@ impl Session {
     /// Queues a message (policy applied).
     pub fn send(&self, ch: u32, data: &[u8]) -> Result<(), Error> {
         let node = self.node()?;
+        // The copy is made before taking the lock the connection task needs.
+        let owned = if data.len() <= node.ecfg.max_message {
+            data.to_vec()
+        } else {
+            Vec::new()
+        };
         let mut g = lock(&self.inner);
-        let r = g.engine.send(ch, data);
+        let r = g.engine.send_owned(ch, owned, data.len());
         self.pump(&node, &mut g);
         let r = r.map_err(|e| self.chan_err(&g, ch, e));
         drop(g);
@@ -1756,8 +1826,14 @@ impl Session {
             .engine
             .recv_into(ch, out)
             .map_err(|e| self.chan_err(&g, ch, e));
+        // Reading frees credit. A grant due at once wakes the connection
+        // task; a deferred one only when the task has no deferral timer
+        // running (which would write it anyway).
+        let wake = matches!(r, Ok((n, _)) if n > 0)
+            && (g.engine.credit_due_now(ch)
+                || (!self.deferred_armed.load(Ordering::SeqCst) && g.engine.has_deferred()));
         drop(g);
-        if matches!(r, Ok((n, _)) if n > 0) {
+        if wake {
             self.notify.notify_one();
         }
         r
@@ -1816,10 +1892,22 @@ impl Session {
 }
 
 enum Prepared {
-    Data,
+    /// Frames written; `true` when deferred ACKs or credit remain.
+    Data(bool),
     Close(&'static str),
     Done,
 }
+
+/// Bytes of frames prepared per output batch.
+const OUT_BATCH: usize = 256 * 1024;
+/// Size of a connection's receive buffer.
+const READ_BUFFER: usize = 256 * 1024;
+/// Free space kept after the undecoded bytes: at least one whole frame.
+const MIN_READ: usize = codec::HEADER_LEN + MAX_FRAME_PAYLOAD;
+
+/// How long a deferred ACK or credit grant may wait for a frame to ride
+/// along with before it is written on its own.
+const DEFER_ACK: Duration = Duration::from_millis(2);
 
 fn prepare_output(
     node: &Node,
@@ -1827,6 +1915,7 @@ fn prepare_output(
     gen: u64,
     now: Instant,
     out: &mut Vec<u8>,
+    flush_deferred: bool,
 ) -> Prepared {
     let mut g = lock(&sess.inner);
     if g.gen != gen {
@@ -1841,9 +1930,11 @@ fn prepare_output(
         State::Closed => return Prepared::Done,
         _ => {}
     }
-    g.engine.fill(out, 1 << 18);
+    g.engine.fill_lazy(out, OUT_BATCH, flush_deferred);
     sess.pump(node, &mut g);
-    Prepared::Data
+    let deferred = g.engine.has_deferred();
+    sess.deferred_armed.store(deferred, Ordering::SeqCst);
+    Prepared::Data(deferred)
 }
 
 /// Spawns the connection task of a session, plus a watcher that turns a
@@ -1907,13 +1998,23 @@ where
     let mut pings: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut rekey_at = Instant::now() + ms(cfg.rekey_after_ms);
     let mut rekey_bytes = 0u64;
-    let mut out: Vec<u8> = Vec::with_capacity(1 << 18);
+    let mut out: Vec<u8> = Vec::with_capacity(OUT_BATCH);
     let mut opos = 0usize;
     let mut need_flush = false;
-    let mut rbuf = vec![0u8; 1 << 16];
+    // Received bytes not decoded yet are `rbuf[rs..re]`; reads go straight
+    // into the free space after them (no intermediate copy), and the partial
+    // frame left at the end is moved to the front when that space runs low.
+    let mut rbuf = vec![0u8; READ_BUFFER.max(inbuf.len() + MIN_READ)];
+    let (mut rs, mut re) = (0usize, inbuf.len());
+    rbuf[..re].copy_from_slice(inbuf);
+    inbuf.clear();
+    inbuf.shrink_to_fit();
+    let mut deferred_at: Option<Instant> = None;
+    let defer_timer = tokio::time::sleep(DEFER_ACK);
+    tokio::pin!(defer_timer);
     loop {
         // Inbound frames.
-        if !inbuf.is_empty() {
+        if rs < re {
             let mut g = lock(&sess.inner);
             if g.gen != gen {
                 return End::Done;
@@ -1921,10 +2022,10 @@ where
             let mut pos = 0;
             let mut result = None;
             loop {
-                match codec::decode(&inbuf[pos..], MAX_FRAME_PAYLOAD) {
+                match codec::decode_ref(&rbuf[rs + pos..re], MAX_FRAME_PAYLOAD) {
                     Ok(Some((f, used))) => {
                         pos += used;
-                        match g.engine.handle_frame(f) {
+                        match g.engine.handle_frame_ref(&f) {
                             Ok(None) => {}
                             Ok(Some(Signal::Pong(n))) => {
                                 if let Some(i) = pings.iter().position(|p| p.0 == n) {
@@ -1950,7 +2051,13 @@ where
                     }
                 }
             }
-            inbuf.drain(..pos);
+            rs += pos;
+            if rs == re {
+                (rs, re) = (0, 0);
+            } else if rbuf.len() - re < MIN_READ {
+                rbuf.copy_within(rs..re, 0);
+                (rs, re) = (0, re - rs);
+            }
             sess.pump(node, &mut g);
             if let Some(r) = result {
                 return r;
@@ -1983,7 +2090,8 @@ where
         if opos == out.len() {
             out.clear();
             opos = 0;
-            match prepare_output(node, sess, gen, now, &mut out) {
+            let flush_deferred = deferred_at.is_some_and(|t| now >= t);
+            match prepare_output(node, sess, gen, now, &mut out, flush_deferred) {
                 Prepared::Done => return End::Done,
                 Prepared::Close(reason) => {
                     let _ = tokio::time::timeout(ms(500), async {
@@ -1998,7 +2106,15 @@ where
                     }
                     return End::Done;
                 }
-                Prepared::Data => {}
+                Prepared::Data(deferred) => {
+                    if !deferred {
+                        deferred_at = None;
+                    } else if deferred_at.is_none() || flush_deferred {
+                        let at = now + DEFER_ACK;
+                        deferred_at = Some(at);
+                        defer_timer.as_mut().reset(at.into());
+                    }
+                }
             }
         }
         // Wait for progress in either direction, a wake-up or a tick.
@@ -2029,14 +2145,14 @@ where
                     Poll::Pending => {}
                 }
             }
-            let mut rb = ReadBuf::new(&mut rbuf);
+            let mut rb = ReadBuf::new(&mut rbuf[re..]);
             match Pin::new(&mut *io).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
                     let n = rb.filled().len();
                     if n == 0 {
                         return Poll::Ready(Ok(true));
                     }
-                    inbuf.extend_from_slice(rb.filled());
+                    re += n;
                     rekey_bytes += n as u64;
                     last_rx = Instant::now();
                     progress = true;
@@ -2049,6 +2165,15 @@ where
                 progress = true;
             }
             if tick.poll_tick(cx).is_ready() {
+                progress = true;
+            }
+            // Only while nothing else waits to be written: pending output
+            // takes the deferred frames along once it is out, and an expired
+            // timer polled meanwhile would spin this loop.
+            if deferred_at.is_some()
+                && opos == out.len()
+                && defer_timer.as_mut().poll(cx).is_ready()
+            {
                 progress = true;
             }
             if progress {

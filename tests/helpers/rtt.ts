@@ -34,6 +34,27 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
   }
 }
 
+/**
+ * Polls `cond` every 10 ms until it holds, failing when it still does not
+ * after `timeoutMs`. For state that settles asynchronously (counters,
+ * events); a liveness bound, not a timing assertion.
+ *
+ * @param what What is awaited, for the error message.
+ * @param cond The condition.
+ * @param timeoutMs Milliseconds to wait at most.
+ */
+export async function waitFor(
+  what: string,
+  cond: () => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** A server and a client node with one session between them. */
 export interface RttPair extends AsyncDisposable {
   /** The listening node (identity `serverIdentity`). */

@@ -16,7 +16,7 @@ import {
   type RttSession,
 } from "../../lib/rtt/mod.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
-import { within } from "../helpers/rtt.ts";
+import { waitFor, within } from "../helpers/rtt.ts";
 
 const HOST = "127.0.0.1";
 /** Small heartbeat settings so a timeout happens within a second. */
@@ -84,14 +84,6 @@ async function expectInOrder(rx: RttChannel, count: number, size: number): Promi
     const got = new DataView(msg!.buffer, msg!.byteOffset, msg!.byteLength).getUint32(0);
     assert.equal(got, want, `expected message ${want}, got ${got} (lost, duplicated or reordered)`);
     assert.deepEqual(msg, seqMessage(want, size), `message ${want} arrived damaged`);
-  }
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -210,6 +210,108 @@ export function checkJsonValue(value: unknown, limits: JsonCheckLimits = {}): Js
 }
 
 /**
+ * {@linkcode checkJsonValue} for a value that `JSON.parse` returned, with
+ * the same result (problem, path and message) for every such value: it
+ * skips the checks that cannot fail for parsed JSON (cycles, non-plain
+ * objects, `undefined`, functions, symbols, BigInt) and walks recursively,
+ * which is safe because nesting is bounded by `maxDepth`.
+ *
+ * @param value A value returned by `JSON.parse`.
+ * @param limits Depth (required, finite) and optional size limits.
+ * @returns `null` if the value is fine, otherwise the first problem found.
+ * @throws {RangeError} If `limits.maxDepth` is not a finite number.
+ */
+export function checkParsedJsonValue(
+  value: unknown,
+  limits: JsonCheckLimits & { maxDepth: number },
+): JsonProblem | null {
+  const { maxDepth } = limits;
+  if (!Number.isFinite(maxDepth)) {
+    throw new RangeError(`Expected a finite maxDepth, got ${maxDepth}`);
+  }
+  const maxBytes = limits.maxBytes ?? Infinity;
+  const rejectProto = limits.rejectProtoKeys ?? false;
+  let bytes = 0;
+  let problem: JsonProblem | null = null;
+  const path: (string | number)[] = [];
+  const fail = (message: (where: string) => string): false => {
+    const pointer = toJsonPointer(path);
+    problem = { path: pointer, message: message(pointer || "the root") };
+    return false;
+  };
+  // Each returns false to stop: a problem was found or the size is exceeded.
+  const members = (v: object, depth: number): boolean => {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) bytes += 1; // comma
+        path.push(i);
+        if (!child(v[i], depth)) return false;
+        path.pop();
+      }
+      return true;
+    }
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      path.push(k);
+      if (!k.isWellFormed()) return fail((w) => `Key at ${w} has a lone surrogate`);
+      if (rejectProto && k === "__proto__") {
+        return fail((w) => `Key "__proto__" at ${w} is not allowed`);
+      }
+      bytes += k.length + (i > 0 ? 4 : 3); // quotes, colon, comma
+      if (!child((v as Record<string, unknown>)[k], depth)) return false;
+      path.pop();
+    }
+    return true;
+  };
+  const child = (v: unknown, depth: number): boolean => {
+    switch (typeof v) {
+      case "string":
+        if (!v.isWellFormed()) return fail((w) => `String at ${w} has a lone surrogate`);
+        bytes += v.length + 2;
+        break;
+      case "number":
+        if (!Number.isFinite(v)) return fail((w) => `Cannot represent ${v} at ${w} in JSON`);
+        bytes += 1;
+        break;
+      case "boolean":
+        bytes += 4;
+        break;
+      case "object":
+        if (v === null) {
+          bytes += 4;
+          break;
+        }
+        if (depth + 1 >= maxDepth) {
+          return fail((w) => `Nesting at ${w} is deeper than ${maxDepth} levels`);
+        }
+        bytes += 2;
+        if (bytes > maxBytes) return false;
+        return members(v, depth + 1);
+      default:
+        return fail((w) => `Cannot represent ${_describe(v)} at ${w} in JSON`);
+    }
+    return !(bytes > maxBytes);
+  };
+  if (value === null || typeof value !== "object") {
+    // As in checkJsonValue, a lone primitive has no size check.
+    child(value, 0);
+    return problem;
+  }
+  if (0 >= maxDepth) {
+    fail((w) => `Nesting at ${w} is deeper than ${maxDepth} levels`);
+    return problem;
+  }
+  bytes += 2;
+  members(value, 0);
+  if (problem !== null) return problem;
+  if (bytes > maxBytes) {
+    return { path: "", message: `The value serializes to more than ${maxBytes} bytes` };
+  }
+  return null;
+}
+
+/**
  * Serializes already checked JSON data canonically (no validation pass).
  *
  * @param value Plain JSON data.

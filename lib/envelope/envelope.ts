@@ -5,8 +5,14 @@
  */
 
 import type { z } from "zod";
-import { Identity, verifyEd25519 } from "../identity/mod.ts";
-import { canonicalizeChecked, checkJsonValue, toJsonPointer } from "./canonical.ts";
+import { Identity } from "../identity/mod.ts";
+import { verifyEd25519Base64 } from "../identity/identity.ts";
+import {
+  canonicalizeChecked,
+  checkJsonValue,
+  checkParsedJsonValue,
+  toJsonPointer,
+} from "./canonical.ts";
 import { base64Pattern } from "./formats.ts";
 import {
   type EnvelopeError,
@@ -46,21 +52,37 @@ const _decoder = new TextDecoder("utf-8", { fatal: true });
 // Placeholder used to validate an envelope's other fields before it is signed.
 const _PLACEHOLDER_SIGN = { algo: "ed25519", signature: `${"A".repeat(85)}A==` } as const;
 
-/** Fingerprints already computed, by base64 public key. */
+/** Fingerprints already computed, by base64 public key, oldest insertion first. */
 const _fingerprints = new Map<string, string>();
-const _FINGERPRINT_CACHE_SIZE = 1024;
+/** Most entries in the fingerprint cache. */
+export const FINGERPRINT_CACHE_SIZE = 1024;
 
-/** Computes (or recalls) the fingerprint of a base64 public key. */
-function _fingerprintOfBase64(
-  pubkey: string,
-  raw: Uint8Array<ArrayBuffer>,
-): string | Promise<string> {
+/**
+ * Number of entries in the fingerprint cache (never more than
+ * {@linkcode FINGERPRINT_CACHE_SIZE}); for tests and diagnostics.
+ *
+ * @returns The number of cached fingerprints.
+ */
+export function fingerprintCacheSize(): number {
+  return _fingerprints.size;
+}
+
+/**
+ * Computes (or recalls) the fingerprint of a base64 public key that the
+ * envelope schema has already checked (canonical base64 of 32 bytes). The
+ * key is decoded only on a cache miss.
+ */
+function _fingerprintOfBase64(pubkey: string): string | Promise<string> {
   const hit = _fingerprints.get(pubkey);
   if (hit !== undefined) return hit;
-  return crypto.subtle.digest("SHA-256", raw).then((digest) => {
+  return crypto.subtle.digest("SHA-256", Uint8Array.fromBase64(pubkey)).then((digest) => {
     const fp = new Uint8Array(digest).toHex();
-    if (_fingerprints.size >= _FINGERPRINT_CACHE_SIZE) _fingerprints.clear();
     _fingerprints.set(pubkey, fp);
+    if (_fingerprints.size > FINGERPRINT_CACHE_SIZE) {
+      // Evict the oldest insertion; a hot key is simply hashed again.
+      const oldest = _fingerprints.keys().next().value;
+      if (oldest !== undefined) _fingerprints.delete(oldest);
+    }
     return fp;
   });
 }
@@ -124,10 +146,17 @@ interface _Prepared {
  * Step 1, first half: plain JSON data (no cycles, no `__proto__` keys,
  * bounded depth and size), an object, and its signing text.
  */
-function _prepare(input: unknown, maxBytes: number): _Prepared {
+function _prepare(
+  input: unknown,
+  maxBytes: number,
+  parsed = false,
+  serialize = true,
+): _Prepared {
   let problem;
   try {
-    problem = checkJsonValue(input, { maxDepth: _MAX_DEPTH, maxBytes, rejectProtoKeys: true });
+    const limits = { maxDepth: _MAX_DEPTH, maxBytes, rejectProtoKeys: true };
+    // JSON.parse output needs only the checks that can fail for it.
+    problem = parsed ? checkParsedJsonValue(input, limits) : checkJsonValue(input, limits);
   } catch (cause) {
     // Only in-process objects get here (a throwing getter, a revoked Proxy).
     throw new InvalidEnvelopeError(`Envelope cannot be read: ${String(cause)}`, "", { cause });
@@ -138,8 +167,34 @@ function _prepare(input: unknown, maxBytes: number): _Prepared {
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
     throw new InvalidEnvelopeError(`Envelope must be a JSON object, got ${_show(input)}`, "");
   }
+  if (!serialize) return { value: input as Record<string, unknown>, signingText: "" };
   const { sign: _sign, ...unsigned } = input as Record<string, unknown>;
   return { value: input as Record<string, unknown>, signingText: canonicalizeChecked(unsigned) };
+}
+
+/**
+ * {@linkcode _prepare} for signing, in the other order: the signing text
+ * first, so that signing can start before the walk runs. The walk still
+ * decides: when it finds a problem, its error is thrown (and the text,
+ * serialized from data JSON cannot carry, is never used); when
+ * serialization failed and the walk found nothing, that failure is thrown.
+ */
+function _prepareForSigning(
+  input: Record<string, unknown>,
+  start: (signingText: string) => void,
+): _Prepared {
+  let signingText: string | undefined;
+  let failure: { cause: unknown } | undefined;
+  try {
+    const { sign: _sign, ...unsigned } = input;
+    signingText = canonicalizeChecked(unsigned);
+  } catch (cause) {
+    failure = { cause };
+  }
+  if (signingText !== undefined) start(signingText);
+  const prepared = _prepare(input, Infinity, false, false);
+  if (failure !== undefined) throw failure.cause;
+  return { value: prepared.value, signingText: signingText! };
 }
 
 /** Step 1, second half (envelope structure), then step 2 (payload schema). */
@@ -167,7 +222,9 @@ function _validate(value: Record<string, unknown>): Envelope {
       `${env.type} payload`,
     );
   }
-  return { ...env, payload: payload.data } as unknown as Envelope;
+  // `env` is zod's copy of the input, so it can take the parsed payload.
+  env.payload = payload.data;
+  return env as unknown as Envelope;
 }
 
 /** Steps 1 and 2 at once, for signing and encoding. */
@@ -234,10 +291,16 @@ export async function signEnvelope<E extends Envelope = Envelope>(
   if (!(identity instanceof Identity)) {
     throw new TypeError(`Expected identity to be an Identity, got ${_show(identity)}`);
   }
-  const { envelope: checked, signingText } = _check(
-    { ...envelope, sign: _PLACEHOLDER_SIGN },
-    Infinity,
-  );
+  // Signing starts on WebCrypto's worker thread as soon as the signing text
+  // is known, while this thread checks the data and validates the structure
+  // and payload. If a check fails, the signature is dropped unseen: nothing
+  // is returned for an invalid envelope.
+  let signing: Promise<Uint8Array<ArrayBuffer>> | undefined;
+  const { value } = _prepareForSigning({ ...envelope, sign: _PLACEHOLDER_SIGN }, (text) => {
+    signing = identity.sign(_encoder.encode(text));
+    signing.catch(() => {});
+  });
+  const checked = _validate(value);
   if (checked.sender.fingerprint !== identity.fingerprint) {
     throw new TypeError(
       `Envelope sender fingerprint ${checked.sender.fingerprint} is not the signing identity's ` +
@@ -250,8 +313,10 @@ export async function signEnvelope<E extends Envelope = Envelope>(
         `(${identity.publicKeyBase64})`,
     );
   }
-  const signature = await identity.sign(_encoder.encode(signingText));
-  return { ...checked, sign: { algo: "ed25519", signature: signature.toBase64() } } as E;
+  const signature = await signing!;
+  // `checked` is the validator's copy, never the caller's object.
+  (checked as { sign: unknown }).sign = { algo: "ed25519", signature: signature.toBase64() };
+  return checked as E;
 }
 
 /**
@@ -445,11 +510,94 @@ function _startSignatureCheck(
   const signature = typeof sign === "object" && sign !== null ? sign.signature : undefined;
   if (typeof pubkey !== "string" || !_PUBKEY_PATTERN.test(pubkey)) return null;
   if (typeof signature !== "string" || !_SIGNATURE_PATTERN.test(signature)) return null;
-  return verifyEd25519(
-    Uint8Array.fromBase64(pubkey),
-    signingBytes,
-    Uint8Array.fromBase64(signature),
-  ).catch(() => false);
+  return verifyEd25519Base64(pubkey, signingBytes, Uint8Array.fromBase64(signature))
+    .catch(() => false);
+}
+
+/** The `sign` member as the canonical wire form spells it, up to the signature. */
+const _SIGN_HEAD = ',"sign":{"algo":"ed25519","signature":"';
+/** The last member of `sender` in the canonical form, up to the key. */
+const _PUBKEY_HEAD = '"pubkey":"';
+/** Characters of a base64 signature (64 bytes) and a base64 key (32 bytes). */
+const _SIGNATURE_CHARS = 88;
+const _PUBKEY_CHARS = 44;
+
+/** A signature check started on the wire text before it was parsed. */
+interface _Speculation {
+  /** Where the `sign` member starts and ends in the text. */
+  at: number;
+  end: number;
+  /** The UTF-8 of the text without the `sign` member. */
+  signingBytes: Uint8Array<ArrayBuffer>;
+  /** The `pubkey` and `signature` read from the text. */
+  pubkey: string;
+  signature: string;
+  /** The running Ed25519 check of `signingBytes` under `pubkey`. */
+  valid: Promise<boolean>;
+}
+
+/**
+ * Starts step 4 on the wire text before it is parsed, on the guess that it
+ * is already canonical (as {@linkcode encodeEnvelope} writes it). In the
+ * canonical form the `sign` member directly follows `sender`, whose last
+ * member is `pubkey`, so the key, the signature and the signing input can
+ * be cut out of the text. The result only counts if, once the envelope is
+ * parsed and canonicalized, the canonical signing text, `sender.pubkey` and
+ * `sign.signature` are exactly these (see `_usesSpeculation`); otherwise
+ * the check is made again on the canonical bytes.
+ *
+ * @param text The wire text.
+ * @param bytes Its UTF-8 (the wire bytes).
+ * @returns The started check, or `null` if the text does not have that shape.
+ */
+function _speculate(text: string, bytes: Uint8Array): _Speculation | null {
+  const at = text.lastIndexOf(_SIGN_HEAD);
+  if (at < 0) return null;
+  const signatureStart = at + _SIGN_HEAD.length;
+  const end = signatureStart + _SIGNATURE_CHARS + 2;
+  const pubkeyStart = at - 2 - _PUBKEY_CHARS;
+  if (
+    text.charCodeAt(end - 2) !== 0x22 || text.charCodeAt(end - 1) !== 0x7d || // "}
+    text.charCodeAt(at - 2) !== 0x22 || text.charCodeAt(at - 1) !== 0x7d || // "}
+    pubkeyStart < _PUBKEY_HEAD.length ||
+    !text.startsWith(_PUBKEY_HEAD, pubkeyStart - _PUBKEY_HEAD.length)
+  ) {
+    return null;
+  }
+  const signature = text.slice(signatureStart, end - 2);
+  let raw: Uint8Array;
+  try {
+    raw = Uint8Array.fromBase64(signature);
+  } catch {
+    return null;
+  }
+  const pubkey = text.slice(pubkeyStart, at - 2);
+  let signingBytes: Uint8Array<ArrayBuffer>;
+  if (bytes.length === text.length) {
+    // Only ASCII has as many bytes as characters: the offsets agree.
+    signingBytes = new Uint8Array(bytes.length - (end - at));
+    signingBytes.set(bytes.subarray(0, at));
+    signingBytes.set(bytes.subarray(end), at);
+  } else {
+    signingBytes = _encoder.encode(text.slice(0, at) + text.slice(end));
+  }
+  const valid = verifyEd25519Base64(pubkey, signingBytes, raw).catch(() => false);
+  return { at, end, signingBytes, pubkey, signature, valid };
+}
+
+/**
+ * Whether a speculative check is the very check step 4 needs: same signing
+ * text (the canonical one), same key, same signature.
+ *
+ * @param text The wire text the speculation was cut from.
+ */
+function _usesSpeculation(spec: _Speculation, text: string, prepared: _Prepared): boolean {
+  const { sender, sign } = prepared.value;
+  return typeof sender === "object" && sender !== null &&
+    (sender as Record<string, unknown>).pubkey === spec.pubkey &&
+    typeof sign === "object" && sign !== null &&
+    (sign as Record<string, unknown>).signature === spec.signature &&
+    text.slice(0, spec.at) + text.slice(spec.end) === prepared.signingText;
 }
 
 function _isBytes(input: unknown): input is Uint8Array {
@@ -554,16 +702,27 @@ export async function verifyEnvelope(
 
   // 1. Size and structure.
   let value = input;
+  let parsed = false;
+  let text = "";
+  let spec: _Speculation | null = null;
   if (typeof input === "string" || _isBytes(input)) {
-    const size = typeof input === "string" ? _encoder.encode(input).length : input.length;
-    if (size > maxBytes) {
+    const bytes = typeof input === "string" ? _encoder.encode(input) : input;
+    if (bytes.length > maxBytes) {
       throw new InvalidEnvelopeError(
-        `Envelope is ${size} bytes, more than the limit of ${maxBytes}`,
+        `Envelope is ${bytes.length} bytes, more than the limit of ${maxBytes}`,
         "",
       );
     }
     try {
-      value = JSON.parse(typeof input === "string" ? input : _decoder.decode(input));
+      text = typeof input === "string" ? input : _decoder.decode(input);
+      // Step 4 is started here when the text looks canonical, so that the
+      // Ed25519 check runs on WebCrypto's worker thread while this thread
+      // parses, canonicalizes and validates. Its result is only looked at
+      // in step 4, and only if the canonical signing input, key and
+      // signature turn out to be the very ones it checked.
+      spec = _speculate(text, bytes);
+      value = JSON.parse(text);
+      parsed = true;
     } catch (cause) {
       throw new InvalidEnvelopeError(
         `Envelope is not UTF-8 JSON: ${(cause as Error).message}`,
@@ -572,8 +731,9 @@ export async function verifyEnvelope(
       );
     }
   }
-  const prepared = _prepare(value, maxBytes);
-  const signingBytes = _encoder.encode(prepared.signingText);
+  const prepared = _prepare(value, maxBytes, parsed);
+  const speculated = spec !== null && _usesSpeculation(spec, text, prepared);
+  const signingBytes = speculated ? spec!.signingBytes : _encoder.encode(prepared.signingText);
   const size = signingBytes.length + _SIGN_BLOCK_BYTES;
   if (size > maxBytes) {
     throw new InvalidEnvelopeError(
@@ -581,20 +741,19 @@ export async function verifyEnvelope(
       "",
     );
   }
-  // The signature check (step 4) is started here, on WebCrypto's worker
-  // thread, when the key and signature are well-formed, so that it runs
-  // while steps 1-3 finish on this thread. Its result is only looked at in
-  // step 4: the errors keep their fixed order, and a malformed envelope
-  // costs no more than one with a bad signature.
-  const early = _startSignatureCheck(prepared.value, signingBytes);
+  // Otherwise the signature check (step 4) is started here, on WebCrypto's
+  // worker thread, when the key and signature are well-formed, so that it
+  // runs while steps 1-3 finish on this thread. Its result is only looked
+  // at in step 4: the errors keep their fixed order, and a malformed
+  // envelope costs no more than one with a bad signature.
+  const early = speculated ? spec!.valid : _startSignatureCheck(prepared.value, signingBytes);
 
   // 1 and 2. Structure, then the payload schema.
   const envelope = _validate(prepared.value);
 
   // 3. Fingerprint.
   const { sender } = envelope;
-  const pubkey = Uint8Array.fromBase64(sender.pubkey);
-  const known = _fingerprintOfBase64(sender.pubkey, pubkey);
+  const known = _fingerprintOfBase64(sender.pubkey);
   const fingerprint = typeof known === "string" ? known : await known;
   if (fingerprint !== sender.fingerprint) {
     throw new FingerprintMismatchError(
@@ -605,7 +764,11 @@ export async function verifyEnvelope(
 
   // 4. Signature.
   const valid = early ??
-    verifyEd25519(pubkey, signingBytes, Uint8Array.fromBase64(envelope.sign.signature));
+    verifyEd25519Base64(
+      sender.pubkey,
+      signingBytes,
+      Uint8Array.fromBase64(envelope.sign.signature),
+    );
   if (!(await valid)) {
     throw new SignatureMismatchError(
       `Signature of ${envelope.type} ${envelope.msg_id} from ${sender.fingerprint} does not verify`,

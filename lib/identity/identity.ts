@@ -88,14 +88,18 @@ export async function fingerprintOf(publicKeyRaw: Uint8Array): Promise<string> {
 
 /**
  * Imports a raw Ed25519 public key for verification, through a small cache
- * (a peer's key is imported once, not once per message).
+ * keyed by the key's standard base64 (a peer's key is imported once, not
+ * once per message).
  *
+ * @param cacheKey The standard base64 of `publicKeyRaw`.
  * @param publicKeyRaw The raw 32-byte key.
  * @returns The key (synchronously when cached), or `null` if WebCrypto
  *   refuses it.
  */
-function _importPublicKey(publicKeyRaw: Uint8Array): CryptoKey | Promise<CryptoKey | null> {
-  const cacheKey = publicKeyRaw.toBase64();
+function _importPublicKey(
+  cacheKey: string,
+  publicKeyRaw: Uint8Array,
+): CryptoKey | Promise<CryptoKey | null> {
   const cached = _publicKeyCache.get(cacheKey);
   if (cached !== undefined) return cached;
   return crypto.subtle.importKey("raw", _bytes(publicKeyRaw), _ALGORITHM, true, ["verify"]).then(
@@ -110,6 +114,73 @@ function _importPublicKey(publicKeyRaw: Uint8Array): CryptoKey | Promise<CryptoK
     },
     () => null,
   );
+}
+
+/**
+ * How many imported public keys the verification cache holds at most
+ * (oldest insertion evicted first).
+ */
+export const PUBLIC_KEY_CACHE_SIZE: number = _PUBLIC_KEY_CACHE_SIZE;
+
+/**
+ * Number of public keys currently held by the verification cache (never
+ * more than {@linkcode PUBLIC_KEY_CACHE_SIZE}); for tests and diagnostics.
+ *
+ * @returns The number of cached keys.
+ */
+export function publicKeyCacheSize(): number {
+  return _publicKeyCache.size;
+}
+
+async function _verify(
+  key: CryptoKey | Promise<CryptoKey | null>,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  const imported = key instanceof CryptoKey ? key : await key;
+  if (imported === null) return false;
+  try {
+    return await crypto.subtle.verify(_ALGORITHM, imported, _bytes(signature), _bytes(data));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies an Ed25519 signature like {@linkcode verifyEd25519}, with the
+ * public key given as standard base64 (as envelopes carry it): a key
+ * already in the cache is neither decoded nor imported again. Internal to
+ * the envelope layer (not exported from `mod.ts`).
+ *
+ * @param publicKeyBase64 Standard base64 of the raw 32-byte public key.
+ * @param data The signed bytes.
+ * @param signature The 64-byte signature.
+ * @returns `true` if the signature is valid for `data` under the key;
+ *   `false` otherwise, including for base64 that does not decode to a
+ *   32-byte key or a 64-byte signature, and for a key that is not a valid
+ *   curve point. Never rejects.
+ */
+export function verifyEd25519Base64(
+  publicKeyBase64: string,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  if (signature.length !== 64) return Promise.resolve(false);
+  let key: CryptoKey | Promise<CryptoKey | null> | undefined = _publicKeyCache.get(
+    publicKeyBase64,
+  );
+  if (key === undefined) {
+    let raw: Uint8Array;
+    try {
+      raw = Uint8Array.fromBase64(publicKeyBase64);
+    } catch {
+      return Promise.resolve(false);
+    }
+    if (raw.length !== 32) return Promise.resolve(false);
+    // Cache under the canonical spelling only.
+    key = _importPublicKey(raw.toBase64(), raw);
+  }
+  return _verify(key, data, signature);
 }
 
 /**
@@ -148,14 +219,7 @@ export async function verifyEd25519(
     throw new TypeError(`Expected signature to be a Uint8Array, got ${typeof signature}`);
   }
   if (signature.length !== 64) return false;
-  const imported = _importPublicKey(publicKeyRaw);
-  const key = imported instanceof CryptoKey ? imported : await imported;
-  if (key === null) return false;
-  try {
-    return await crypto.subtle.verify(_ALGORITHM, key, _bytes(signature), _bytes(data));
-  } catch {
-    return false;
-  }
+  return await _verify(_importPublicKey(publicKeyRaw.toBase64(), publicKeyRaw), data, signature);
 }
 
 function _decodePem(pem: string): Uint8Array {

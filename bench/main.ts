@@ -20,8 +20,13 @@ import { runFfiBench } from "./ffi.ts";
 import { runRttBench } from "./rtt.ts";
 import { DEFAULT_WORKLOAD, type NetFigures } from "./net_common.ts";
 
-/** "More is better": ratio = value / baseline. */
-function _more(
+/**
+ * One row. `better` says which way is better: for "more" (rates) the ratio is
+ * value / baseline, for "less" (times) baseline / value, so a ratio above 1
+ * always means better than the baseline.
+ */
+function _row(
+  better: "more" | "less",
   name: string,
   value: number,
   unit: string,
@@ -29,38 +34,18 @@ function _more(
   baselineValue: number,
   goal?: string,
 ): BenchRow {
-  const row: BenchRow = {
-    name,
-    value,
-    unit,
-    baseline,
-    baselineValue,
-    ratio: value / baselineValue,
-  };
+  const ratio = better === "more" ? value / baselineValue : baselineValue / value;
+  const row: BenchRow = { name, value, unit, baseline, baselineValue, ratio };
   if (goal !== undefined) row.goal = goal;
   return row;
 }
 
-/** "Less is better" (times): ratio = baseline / value, so > 1 is still better. */
-function _less(
-  name: string,
-  value: number,
-  unit: string,
-  baseline: string,
-  baselineValue: number,
-  goal?: string,
-): BenchRow {
-  const row: BenchRow = {
-    name,
-    value,
-    unit,
-    baseline,
-    baselineValue,
-    ratio: baselineValue / value,
-  };
-  if (goal !== undefined) row.goal = goal;
-  return row;
-}
+/** A "more is better" row (rates). */
+const _more = (...args: Parameters<typeof _row> extends [unknown, ...infer R] ? R : never) =>
+  _row("more", ...args);
+/** A "less is better" row (times). */
+const _less = (...args: Parameters<typeof _row> extends [unknown, ...infer R] ? R : never) =>
+  _row("less", ...args);
 
 function _baselineSection(b: BaselineFigures): BenchSection {
   const { tcp, tls } = b;

@@ -155,9 +155,12 @@ export async function runLoopback(options: LoopbackOptions = {}): Promise<Loopba
   }
 
   const stats = toBob.stats();
+  const heartbeat = stats.latencyP50Us > 0
+    ? `heartbeat p50 ${stats.latencyP50Us} us`
+    : "no heartbeat round trip yet";
   log(
     `alice's session: ${stats.messagesOut} messages out, ${stats.messagesIn} in, ` +
-      `${stats.bytesOut} bytes out, heartbeat p50 ${stats.latencyP50Us} us`,
+      `${stats.bytesOut} bytes out, ${heartbeat}`,
   );
   await aliceState.close();
   await toBob.close();

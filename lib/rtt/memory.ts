@@ -34,6 +34,7 @@ import {
   NUMERIC_OPTIONS,
   type ResolvedRttNodeOptions,
   resolveNodeOptions,
+  type RttNodeOptions,
 } from "./options.ts";
 import { emptyStats, type RttMetrics, type RttStats } from "./stats.ts";
 import type {
@@ -124,32 +125,29 @@ export class MemoryNetwork {
 /** The shared network used when a memory transport is given none. */
 export const defaultMemoryNetwork: MemoryNetwork = new MemoryNetwork();
 
-/** Options of {@linkcode MemoryTransport.create}. */
-export interface MemoryTransportOptions {
+/**
+ * Options of {@linkcode MemoryTransport.create}. The limits have the same
+ * names, defaults and meaning as in `RttNode.create` ({@linkcode RttNodeOptions}).
+ */
+export interface MemoryTransportOptions extends
+  Pick<
+    RttNodeOptions,
+    | "maxQueue"
+    | "maxQueueBytes"
+    | "backpressurePolicy"
+    | "blockTimeoutMs"
+    | "maxMessageBytes"
+    | "maxChannels"
+    | "maxSessions"
+    | "allowPeers"
+    | "onHookError"
+  > {
   /** Only `fingerprint` is used. */
   identity: { readonly fingerprint: string };
   /** The network to live on. @default {defaultMemoryNetwork} */
   network?: MemoryNetwork;
-  /** Same meaning as in `RttNode.create`. */
-  maxQueue?: number;
-  /** Same meaning as in `RttNode.create`. */
-  maxQueueBytes?: number;
-  /** Same meaning as in `RttNode.create`. */
-  backpressurePolicy?: BackpressurePolicy;
-  /** Same meaning as in `RttNode.create`. */
-  blockTimeoutMs?: number;
-  /** Same meaning as in `RttNode.create`. */
-  maxMessageBytes?: number;
-  /** Same meaning as in `RttNode.create`. */
-  maxChannels?: number;
-  /** Same meaning as in `RttNode.create`. */
-  maxSessions?: number;
-  /** Same meaning as in `RttNode.create`. */
-  allowPeers?: "any" | readonly string[];
   /** 0 makes a dropped connection close the session (see {@linkcode MemoryNetwork.dropConnection}). */
   resumeWindowMs?: number;
-  /** Receives what a hook throws. Defaults to `console.error`. */
-  onHookError?: (error: unknown) => void;
 }
 
 /** One direction of a channel: the sender's queue, read by the receiver. */

@@ -17,12 +17,8 @@ import {
   verifyEnvelope,
 } from "../../lib/envelope/mod.ts";
 import { FINGERPRINT_CACHE_SIZE, fingerprintCacheSize } from "../../lib/envelope/envelope.ts";
+import { alice, bob, now, toBob } from "../fixtures/envelope/parties.ts";
 
-const NOW = new Date("2026-11-26T12:00:00.000Z");
-const now = () => NOW;
-const alice = await Identity.generate({ agentId: "alice" });
-const bob = await Identity.generate({ agentId: "bob" });
-const toBob = { agent_id: bob.agentId, fingerprint: bob.fingerprint };
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 const encode = (s: string) => new TextEncoder().encode(s);
 

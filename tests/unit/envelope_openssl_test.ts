@@ -7,6 +7,7 @@ import {
   verifyEnvelope,
 } from "../../lib/envelope/mod.ts";
 import { SAMPLES } from "../fixtures/envelope/samples.ts";
+import { NOW } from "../fixtures/envelope/parties.ts";
 
 async function openssl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command("openssl", { args, stdout: "piped", stderr: "piped" })
@@ -21,8 +22,6 @@ try {
 } catch {
   opensslAvailable = false;
 }
-
-const NOW = new Date("2026-11-26T12:00:00.000Z");
 
 async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "web4_envelope_openssl_" });

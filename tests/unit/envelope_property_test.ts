@@ -3,7 +3,6 @@
 // deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Identity } from "../../lib/identity/mod.ts";
 import {
   canonicalize,
   createEnvelope,
@@ -15,11 +14,8 @@ import {
   verifyEnvelope,
 } from "../../lib/envelope/mod.ts";
 import { blocksFor, PAYLOAD_ARBITRARIES, SAMPLES } from "../fixtures/envelope/samples.ts";
+import { alice, bob, NOW, now } from "../fixtures/envelope/parties.ts";
 
-const NOW = new Date("2026-11-26T12:00:00.000Z");
-const now = () => NOW;
-const alice = await Identity.generate({ agentId: "alice" });
-const bob = await Identity.generate({ agentId: "bob" });
 const receiver = { agent_id: "bob", fingerprint: bob.fingerprint };
 const buildAny = createEnvelope as unknown as (
   protocol: Protocol,

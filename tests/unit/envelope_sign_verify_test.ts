@@ -2,7 +2,6 @@
 // index into them untyped.
 // deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
-import { Identity } from "../../lib/identity/mod.ts";
 import {
   type CipEnvelope,
   createEnvelope,
@@ -25,13 +24,8 @@ import {
 } from "../../lib/envelope/mod.ts";
 import { Web4Error } from "../../lib/errors/mod.ts";
 import { blocksFor, SAMPLES } from "../fixtures/envelope/samples.ts";
+import { alice, bob, mallory, NOW, now, toBob } from "../fixtures/envelope/parties.ts";
 
-const NOW = new Date("2026-11-26T12:00:00.000Z");
-const now = () => NOW;
-const alice = await Identity.generate({ agentId: "alice" });
-const bob = await Identity.generate({ agentId: "bob" });
-const mallory = await Identity.generate({ agentId: "mallory" });
-const toBob = { agent_id: bob.agentId, fingerprint: bob.fingerprint };
 // createEnvelope with protocol and type known only at run time.
 const buildAny = createEnvelope as unknown as (
   protocol: Protocol,

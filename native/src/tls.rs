@@ -103,70 +103,22 @@ impl Identity {
     }
 }
 
-/// Minimal DER walking: returns (tag, content, rest).
-fn der_next(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *buf.first()?;
-    let first = *buf.get(1)?;
-    let (len, hdr) = if first < 0x80 {
-        (first as usize, 2)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for i in 0..n {
-            len = (len << 8) | *buf.get(2 + i)? as usize;
-        }
-        (len, 2 + n)
-    };
-    let end = hdr.checked_add(len)?;
-    if end > buf.len() {
-        return None;
-    }
-    Some((tag, &buf[hdr..end], &buf[end..]))
-}
+/// DER of an Ed25519 SubjectPublicKeyInfo up to the key (RFC 8410):
+/// SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING with 0 unused bits }.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// Extracts the raw Ed25519 public key from a certificate's
-/// SubjectPublicKeyInfo; `None` unless it is an Ed25519 key.
+/// SubjectPublicKeyInfo; `None` unless the certificate parses (with the same
+/// webpki parser rustls verifies the handshake signature with, so the key
+/// fingerprinted is the key that signed) and its key is Ed25519.
 pub fn cert_ed25519_key(cert: &[u8]) -> Option<[u8; 32]> {
-    let (t, certificate, _) = der_next(cert)?;
-    if t != 0x30 {
-        return None;
-    }
-    let (t, tbs, _) = der_next(certificate)?;
-    if t != 0x30 {
-        return None;
-    }
-    let mut rest = tbs;
-    // Optional [0] version.
-    if rest.first() == Some(&0xa0) {
-        rest = der_next(rest)?.2;
-    }
-    // serial, signature, issuer, validity, subject
-    for _ in 0..5 {
-        rest = der_next(rest)?.2;
-    }
-    let (t, spki, _) = der_next(rest)?;
-    if t != 0x30 {
-        return None;
-    }
-    let (t, alg, after) = der_next(spki)?;
-    if t != 0x30 {
-        return None;
-    }
-    let (t, oid, alg_rest) = der_next(alg)?;
-    // id-Ed25519 = 1.3.101.112 with no parameters.
-    if t != 0x06 || oid != [0x2b, 0x65, 0x70] || !alg_rest.is_empty() {
-        return None;
-    }
-    let (t, bits, _) = der_next(after)?;
-    if t != 0x03 || bits.len() != 33 || bits[0] != 0 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&bits[1..]);
-    Some(out)
+    let der = CertificateDer::from(cert);
+    let parsed = rustls::server::ParsedCertificate::try_from(&der).ok()?;
+    let spki = parsed.subject_public_key_info();
+    let key = spki.as_ref().strip_prefix(&ED25519_SPKI_PREFIX[..])?;
+    key.try_into().ok()
 }
 
 /// Who may connect in.

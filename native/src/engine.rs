@@ -383,6 +383,33 @@ impl Engine {
         self.channels.get_mut((id as usize).wrapping_sub(1))
     }
 
+    /// A channel the application opened.
+    fn local(&mut self, id: u32) -> Result<&mut Channel, SendError> {
+        self.ch_mut(id)
+            .filter(|c| c.local_opened)
+            .ok_or(SendError::UnknownChannel)
+    }
+
+    /// [`Engine::local`], on a session that is not closed.
+    fn opened(&mut self, id: u32) -> Result<&mut Channel, SendError> {
+        let closed = self.closed;
+        let c = self.local(id)?;
+        if closed {
+            return Err(SendError::SessionClosed);
+        }
+        Ok(c)
+    }
+
+    /// [`Engine::opened`], and our side of the channel is not closed: one may
+    /// send on it.
+    fn sendable(&mut self, id: u32) -> Result<&mut Channel, SendError> {
+        let c = self.opened(id)?;
+        if c.fin_requested {
+            return Err(SendError::ChannelClosed);
+        }
+        Ok(c)
+    }
+
     /// The kind of channel `id`.
     pub fn kind(&self, id: u32) -> Option<&str> {
         self.ch(id).map(|c| c.kind.as_str())
@@ -494,18 +521,8 @@ impl Engine {
     /// `len` is the message's length (`data` may be left empty when
     /// `len` exceeds the largest message: it is refused anyway).
     pub fn send_owned(&mut self, id: u32, data: Vec<u8>, len: usize) -> Result<(), SendError> {
-        let closed = self.closed;
         let max_message = self.cfg.max_message;
-        let c = self
-            .ch_mut(id)
-            .filter(|c| c.local_opened)
-            .ok_or(SendError::UnknownChannel)?;
-        if closed {
-            return Err(SendError::SessionClosed);
-        }
-        if c.fin_requested {
-            return Err(SendError::ChannelClosed);
-        }
+        let c = self.sendable(id)?;
         if len > max_message {
             return Err(SendError::TooLarge);
         }
@@ -559,17 +576,7 @@ impl Engine {
     /// Retry of a blocked send: enqueues if there is room now (`Ok(true)`),
     /// `Ok(false)` if still full.
     pub fn try_enqueue(&mut self, id: u32, data: &[u8]) -> Result<bool, SendError> {
-        let closed = self.closed;
-        let c = self
-            .ch_mut(id)
-            .filter(|c| c.local_opened)
-            .ok_or(SendError::UnknownChannel)?;
-        if closed {
-            return Err(SendError::SessionClosed);
-        }
-        if c.fin_requested {
-            return Err(SendError::ChannelClosed);
-        }
+        let c = self.sendable(id)?;
         if c.queue_full(data.len()) {
             c.want_writable = true;
             return Ok(false);
@@ -601,10 +608,7 @@ impl Engine {
     /// nothing fit). `Err(())` means the peer closed the channel and it is drained.
     #[allow(clippy::result_unit_err)]
     pub fn recv_into(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
-        let c = self
-            .ch_mut(id)
-            .filter(|c| c.local_opened)
-            .ok_or(SendError::UnknownChannel)?;
+        let c = self.local(id)?;
         let mut pos = 0;
         while let Some(m) = c.ready.front() {
             let need = 4 + m.len();
@@ -634,24 +638,14 @@ impl Engine {
 
     /// Half-closes our side of the channel once its queue is sent.
     pub fn close_channel(&mut self, id: u32) -> Result<(), SendError> {
-        let c = self
-            .ch_mut(id)
-            .filter(|c| c.local_opened)
-            .ok_or(SendError::UnknownChannel)?;
+        let c = self.local(id)?;
         c.fin_requested = true;
         Ok(())
     }
 
     /// Registers a flush; completion arrives as an event.
     pub fn flush(&mut self, id: u32, op: u64) -> Result<(), SendError> {
-        let closed = self.closed;
-        let c = self
-            .ch_mut(id)
-            .filter(|c| c.local_opened)
-            .ok_or(SendError::UnknownChannel)?;
-        if closed {
-            return Err(SendError::SessionClosed);
-        }
+        let c = self.opened(id)?;
         let target = c.next_msg_id - 1;
         c.flushes.push((op, target));
         self.check_flushes(id);

@@ -172,3 +172,22 @@ export {
   type TransportSession,
   unregisterTransport,
 } from "./lib/rtt/mod.ts";
+export {
+  createTelemetry,
+  type EmitOptions,
+  EVENT_CONTRACT_VERSION,
+  type EventData,
+  type EventSink,
+  type EventValue,
+  isEventKind,
+  MemorySink,
+  type MemorySinkOptions,
+  type MetricLabels,
+  noopTelemetry,
+  SEVERITIES,
+  type Severity,
+  type StampingTelemetry,
+  type Telemetry,
+  type TelemetryOptions,
+  type Web4Event,
+} from "./lib/observability/mod.ts";

@@ -204,3 +204,13 @@ export {
   type TelemetryOptions,
   type Web4Event,
 } from "./lib/observability/mod.ts";
+export {
+  defaultCacheDir,
+  DOWNLOAD_URL_ENV_VAR,
+  ensurePrebuiltLibrary,
+  type EnsurePrebuiltOptions,
+  platformKey,
+  PREBUILT_MANIFEST,
+  type PrebuiltFile,
+  type PrebuiltManifest,
+} from "./lib/rtt/prebuilt.ts";

@@ -1,0 +1,155 @@
+/**
+ * The acceptance rules of LIP (PROTOCOLS.md §4): which event, if any, a
+ * queued claim's situation calls for. Pure; the runtime applies the event
+ * with `moveClaim` and turns the result into store changes.
+ *
+ * @module
+ */
+
+import type { PeerTrust, SourceTrustTier } from "../envelope/mod.ts";
+import type { ClaimEvent, QueuedClaim } from "./queue.ts";
+import { type ProvenanceOptions, provenanceQuality, tierAtLeast } from "./tiers.ts";
+
+/** Default time a claim may wait before it expires: 24 hours. */
+export const DEFAULT_CLAIM_TTL_MS = 24 * 3600_000;
+/** Trusted corroborators that accept a claim whatever its source's tier (the spec's 2). */
+export const MIN_CORROBORATORS = 2;
+
+/** The rules' parameters. */
+export interface AcceptanceOptions extends ProvenanceOptions {
+  /** How long a claim may stay pending or disputed. @default {86400000} */
+  claimTtlMs?: number | undefined;
+  /** Trusted corroborators needed without a `medium` source. @default {2} */
+  minCorroborators?: number | undefined;
+}
+
+/** The situation a claim is judged in. */
+export interface ClaimSituation {
+  /** The source's current tier. */
+  readonly tier: SourceTrustTier;
+  /** The CIP trust of the agent that fetched it now (`"self"` for this agent). */
+  readonly fetcherTrust: PeerTrust | "self";
+  /** Whether the local state is overloaded (no assimilation now). */
+  readonly overloaded: boolean;
+  /** The current time in ms. */
+  readonly nowMs: number;
+}
+
+/** What the rules say: move the claim on `event`, or leave it (`event: null`). */
+export interface ClaimVerdict {
+  /** The event to apply, or `null` to leave the claim as it is. */
+  readonly event: ClaimEvent | null;
+  /** Why, in words naming the values involved. */
+  readonly reason: string;
+}
+
+/**
+ * Judges a queued claim. First match wins:
+ *
+ * 1. `accepted` or `rejected`: final, nothing to do;
+ * 2. source `blocked` -> `blocked_source`;
+ * 3. pending and provenance missing (no evidence, or `retrieved_at` in the
+ *    future) -> `no_provenance`;
+ * 4. waited `claimTtlMs` or longer -> `expired`;
+ * 5. pending and fetched by an `untrusted` or `blacklisted` peer -> `low_trust`;
+ * 6. pending with a conflict (local knowledge, or a trusted peer's
+ *    dispute) -> `conflict`;
+ * 7. local state overloaded -> stay (deferred, never dropped);
+ * 8. disputed: trusted disputers >= `minCorroborators` + corroborators ->
+ *    `refuted`; no local conflict left and corroborators >=
+ *    `minCorroborators` + disputers -> `resolved`; otherwise stay;
+ * 9. pending and (tier >= `medium` or corroborators >= `minCorroborators`)
+ *    -> `verified`;
+ * 10. otherwise stay, waiting for corroboration.
+ *
+ * @param claim The queued claim.
+ * @param situation Its source's tier, its fetcher's trust, load and clock.
+ * @param options Time to live, corroborators needed, provenance bounds.
+ * @returns The event to apply (or none) and why.
+ *
+ * @example
+ * ```ts
+ * import { judgeClaim } from "./acceptance.ts";
+ * import type { QueuedClaim } from "./queue.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const now = Date.parse("2026-11-28T10:00:00Z");
+ * const claim = {
+ *   state: "pending", queuedAtMs: now, evidence: ["page text"], retrievedAt: "2026-11-28T10:00:00Z",
+ *   corroborators: [], disputers: [], conflictsWith: [],
+ * } as unknown as QueuedClaim;
+ * const base = { fetcherTrust: "self", overloaded: false, nowMs: now } as const;
+ * assert.equal(judgeClaim(claim, { ...base, tier: "medium" }).event, "verified");
+ * assert.equal(judgeClaim(claim, { ...base, tier: "low" }).event, null);
+ * assert.equal(judgeClaim(claim, { ...base, tier: "blocked" }).event, "blocked_source");
+ * ```
+ */
+export function judgeClaim(
+  claim: QueuedClaim,
+  situation: ClaimSituation,
+  options: AcceptanceOptions = {},
+): ClaimVerdict {
+  const ttl = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+  const min = options.minCorroborators ?? MIN_CORROBORATORS;
+  const { tier, nowMs } = situation;
+  const pending = claim.state === "pending";
+  const corroborators = claim.corroborators.length;
+  const disputers = claim.disputers.length;
+  if (claim.state === "accepted" || claim.state === "rejected") {
+    return { event: null, reason: `claim is ${claim.state}` };
+  }
+  if (tier === "blocked") return { event: "blocked_source", reason: "source tier is blocked" };
+  if (
+    pending && provenanceQuality(claim.evidence, claim.retrievedAt, nowMs, options) === "missing"
+  ) {
+    return {
+      event: "no_provenance",
+      reason: claim.evidence.length === 0
+        ? "evidence carries no provenance items"
+        : `retrieved_at ${claim.retrievedAt} is not a past time`,
+    };
+  }
+  if (nowMs - claim.queuedAtMs >= ttl) {
+    return {
+      event: "expired",
+      reason: `${claim.state} for ${nowMs - claim.queuedAtMs} ms (limit ${ttl} ms)`,
+    };
+  }
+  if (
+    pending && (situation.fetcherTrust === "untrusted" || situation.fetcherTrust === "blacklisted")
+  ) {
+    return { event: "low_trust", reason: `fetched by a ${situation.fetcherTrust} peer` };
+  }
+  if (pending && (claim.conflictsWith.length > 0 || disputers > 0)) {
+    return {
+      event: "conflict",
+      reason: claim.conflictsWith.length > 0
+        ? `conflicts with local knowledge ${claim.conflictsWith.join(", ")}`
+        : `disputed by ${disputers} trusted peer(s)`,
+    };
+  }
+  if (situation.overloaded) return { event: null, reason: "local state overloaded: deferred" };
+  if (!pending) {
+    if (disputers >= min + corroborators) {
+      return {
+        event: "refuted",
+        reason: `${disputers} trusted disputers against ${corroborators} corroborators`,
+      };
+    }
+    if (claim.conflictsWith.length === 0 && corroborators >= min + disputers) {
+      return {
+        event: "resolved",
+        reason: `${corroborators} trusted corroborators against ${disputers} disputers`,
+      };
+    }
+    return { event: null, reason: "dispute unresolved" };
+  }
+  if (tierAtLeast(tier, "medium")) return { event: "verified", reason: `source tier is ${tier}` };
+  if (corroborators >= min) {
+    return { event: "verified", reason: `${corroborators} trusted corroborators` };
+  }
+  return {
+    event: null,
+    reason: `waiting: source tier ${tier}, ${corroborators} of ${min} trusted corroborators`,
+  };
+}

@@ -7,7 +7,8 @@
  */
 
 import type { PeerTrust, SourceTrustTier } from "../envelope/mod.ts";
-import type { ClaimEvent, QueuedClaim } from "./queue.ts";
+import type { LipQueueItem } from "../store/mod.ts";
+import type { ClaimEvent } from "./queue.ts";
 import { type ProvenanceOptions, provenanceQuality, tierAtLeast } from "./tiers.ts";
 
 /** Default time a claim may wait before it expires: 24 hours. */
@@ -17,8 +18,6 @@ export const MIN_CORROBORATORS = 2;
 
 /** The rules' parameters. */
 export interface AcceptanceOptions extends ProvenanceOptions {
-  /** How long a claim may stay pending or disputed. @default {86400000} */
-  claimTtlMs?: number | undefined;
   /** Trusted corroborators needed without a `medium` source. @default {2} */
   minCorroborators?: number | undefined;
 }
@@ -33,6 +32,8 @@ export interface ClaimSituation {
   readonly overloaded: boolean;
   /** The current time in ms. */
   readonly nowMs: number;
+  /** Ids of accepted knowledge the claim contradicts (empty: none). */
+  readonly conflictsWith: readonly string[];
 }
 
 /** What the rules say: move the claim on `event`, or leave it (`event: null`). */
@@ -50,10 +51,10 @@ export interface ClaimVerdict {
  * 2. source `blocked` -> `blocked_source`;
  * 3. pending and provenance missing (no evidence, or `retrieved_at` in the
  *    future) -> `no_provenance`;
- * 4. waited `claimTtlMs` or longer -> `expired`;
+ * 4. past its `expiresMs` (queued time + the queue's time to live) -> `expired`;
  * 5. pending and fetched by an `untrusted` or `blacklisted` peer -> `low_trust`;
- * 6. pending with a conflict (local knowledge, or a trusted peer's
- *    dispute) -> `conflict`;
+ * 6. pending with a conflict (accepted knowledge it contradicts, or a
+ *    trusted peer's dispute) -> `conflict`;
  * 7. local state overloaded -> stay (deferred, never dropped);
  * 8. disputed: trusted disputers >= `minCorroborators` + corroborators ->
  *    `refuted`; no local conflict left and corroborators >=
@@ -62,57 +63,59 @@ export interface ClaimVerdict {
  *    -> `verified`;
  * 10. otherwise stay, waiting for corroboration.
  *
- * @param claim The queued claim.
- * @param situation Its source's tier, its fetcher's trust, load and clock.
- * @param options Time to live, corroborators needed, provenance bounds.
+ * @param item The queue item.
+ * @param situation Its source's tier, its fetcher's trust, conflicts, load and clock.
+ * @param options Corroborators needed, provenance bounds.
  * @returns The event to apply (or none) and why.
  *
  * @example
  * ```ts
  * import { judgeClaim } from "./acceptance.ts";
- * import type { QueuedClaim } from "./queue.ts";
+ * import type { LipQueueItem } from "../store/mod.ts";
  * import assert from "node:assert/strict";
  *
  * const now = Date.parse("2026-11-28T10:00:00Z");
  * const claim = {
- *   state: "pending", queuedAtMs: now, evidence: ["page text"], retrievedAt: "2026-11-28T10:00:00Z",
- *   corroborators: [], disputers: [], conflictsWith: [],
- * } as unknown as QueuedClaim;
- * const base = { fetcherTrust: "self", overloaded: false, nowMs: now } as const;
+ *   status: "pending", createdMs: now, expiresMs: now + 60_000, evidence: ["page text"],
+ *   retrievedAt: "2026-11-28T10:00:00Z", corroborators: [], disputers: [],
+ * } as unknown as LipQueueItem;
+ * const base = { fetcherTrust: "self", overloaded: false, nowMs: now, conflictsWith: [] } as const;
  * assert.equal(judgeClaim(claim, { ...base, tier: "medium" }).event, "verified");
  * assert.equal(judgeClaim(claim, { ...base, tier: "low" }).event, null);
  * assert.equal(judgeClaim(claim, { ...base, tier: "blocked" }).event, "blocked_source");
  * ```
  */
 export function judgeClaim(
-  claim: QueuedClaim,
+  item: LipQueueItem,
   situation: ClaimSituation,
   options: AcceptanceOptions = {},
 ): ClaimVerdict {
-  const ttl = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
   const min = options.minCorroborators ?? MIN_CORROBORATORS;
   const { tier, nowMs } = situation;
-  const pending = claim.state === "pending";
-  const corroborators = claim.corroborators.length;
-  const disputers = claim.disputers.length;
-  if (claim.state === "accepted" || claim.state === "rejected") {
-    return { event: null, reason: `claim is ${claim.state}` };
+  const pending = item.status === "pending";
+  const corroborators = item.corroborators.length;
+  const disputers = item.disputers?.length ?? 0;
+  const conflicts = situation.conflictsWith;
+  if (item.status === "accepted" || item.status === "rejected") {
+    return { event: null, reason: `claim is ${item.status}` };
   }
   if (tier === "blocked") return { event: "blocked_source", reason: "source tier is blocked" };
   if (
-    pending && provenanceQuality(claim.evidence, claim.retrievedAt, nowMs, options) === "missing"
+    pending && provenanceQuality(item.evidence, item.retrievedAt, nowMs, options) === "missing"
   ) {
     return {
       event: "no_provenance",
-      reason: claim.evidence.length === 0
+      reason: item.evidence.length === 0
         ? "evidence carries no provenance items"
-        : `retrieved_at ${claim.retrievedAt} is not a past time`,
+        : `retrieved_at ${item.retrievedAt} is not a past time`,
     };
   }
-  if (nowMs - claim.queuedAtMs >= ttl) {
+  if (nowMs >= item.expiresMs) {
     return {
       event: "expired",
-      reason: `${claim.state} for ${nowMs - claim.queuedAtMs} ms (limit ${ttl} ms)`,
+      reason: `${item.status} for ${nowMs - item.createdMs} ms (limit ${
+        item.expiresMs - item.createdMs
+      } ms)`,
     };
   }
   if (
@@ -120,11 +123,11 @@ export function judgeClaim(
   ) {
     return { event: "low_trust", reason: `fetched by a ${situation.fetcherTrust} peer` };
   }
-  if (pending && (claim.conflictsWith.length > 0 || disputers > 0)) {
+  if (pending && (conflicts.length > 0 || disputers > 0)) {
     return {
       event: "conflict",
-      reason: claim.conflictsWith.length > 0
-        ? `conflicts with local knowledge ${claim.conflictsWith.join(", ")}`
+      reason: conflicts.length > 0
+        ? `conflicts with local knowledge ${conflicts.join(", ")}`
         : `disputed by ${disputers} trusted peer(s)`,
     };
   }
@@ -136,7 +139,7 @@ export function judgeClaim(
         reason: `${disputers} trusted disputers against ${corroborators} corroborators`,
       };
     }
-    if (claim.conflictsWith.length === 0 && corroborators >= min + disputers) {
+    if (conflicts.length === 0 && corroborators >= min + disputers) {
       return {
         event: "resolved",
         reason: `${corroborators} trusted corroborators against ${disputers} disputers`,

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { FreeForm } from "../envelope/mod.ts";
+import type { LipQueueItem } from "../store/mod.ts";
 import { LipError } from "./errors.ts";
 
 /** A claim's state in the queue. */
@@ -79,66 +79,33 @@ export function nextClaimState(from: ClaimState, event: ClaimEvent): ClaimState 
   return to;
 }
 
-/** One claim in the queue (JSON-serializable; the store keeps it). */
-export interface QueuedClaim {
-  /** The claim id (see `claimId`). */
-  readonly id: string;
-  /** The claim itself. */
-  readonly claim: FreeForm;
-  /** The source's URI. */
-  readonly sourceUri: string;
-  /** The source key its tier is kept under (see `sourceKey`). */
-  readonly sourceKey: string;
-  /** When the source was retrieved (RFC 3339), as the evidence says. */
-  readonly retrievedAt: string;
-  /** The evidence the first `LIP_EVIDENCE` gave. */
-  readonly evidence: readonly FreeForm[];
-  /** Fingerprint of the agent that signed the first `LIP_EVIDENCE` (the fetcher). */
-  readonly fetchedBy: string;
-  /** `msg_id` of that `LIP_EVIDENCE`. */
-  readonly evidenceMsgId: string;
-  /** The claim's state. */
-  readonly state: ClaimState;
-  /** When it was queued (ms). */
-  readonly queuedAtMs: number;
-  /** When its state or votes last changed (ms). */
-  readonly updatedAtMs: number;
-  /** Fingerprints of the peers, trusted at the time, that corroborated it. */
-  readonly corroborators: readonly string[];
-  /** Fingerprints of the peers, trusted at the time, that disputed it. */
-  readonly disputers: readonly string[];
-  /** Ids of the local knowledge (accepted claims or facts) it conflicts with. */
-  readonly conflictsWith: readonly string[];
-  /** Why it is in its state (the last transition's reason). */
-  readonly reason: string;
-}
-
 /**
- * Moves a claim on an event and records why.
+ * Moves a queue item on an event and records why.
  *
- * @param claim The claim.
+ * @param item The queue item.
  * @param event What happened.
- * @param reason Why, for the record and the `LIP_ERROR`/`LIP_REJECT` text.
+ * @param reason Why, for the record and the `LIP_ERROR` text.
  * @param nowMs The current time in ms.
- * @returns The claim in its new state.
+ * @returns The item in its new state.
  * @throws {LipError} Code `invalid_transition` when the move is not in the table.
  *
  * @example
  * ```ts
- * import { moveClaim, type QueuedClaim } from "./queue.ts";
+ * import { moveClaim } from "./queue.ts";
+ * import type { LipQueueItem } from "../store/mod.ts";
  * import assert from "node:assert/strict";
  *
- * const c = { state: "pending", reason: "queued" } as QueuedClaim;
- * const moved = moveClaim(c, "expired", "pending longer than 3600000 ms", 10);
- * assert.equal(moved.state, "rejected");
+ * const item = { status: "pending", reason: "queued" } as LipQueueItem;
+ * const moved = moveClaim(item, "expired", "pending longer than 3600000 ms", 10);
+ * assert.equal(moved.status, "rejected");
  * assert.equal(moved.reason, "pending longer than 3600000 ms");
  * ```
  */
 export function moveClaim(
-  claim: QueuedClaim,
+  item: LipQueueItem,
   event: ClaimEvent,
   reason: string,
   nowMs: number,
-): QueuedClaim {
-  return { ...claim, state: nextClaimState(claim.state, event), reason, updatedAtMs: nowMs };
+): LipQueueItem {
+  return { ...item, status: nextClaimState(item.status, event), reason, updatedMs: nowMs };
 }

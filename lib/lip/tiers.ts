@@ -4,20 +4,22 @@
  * historical accuracy.
  *
  * The rule (documented in `docs/lip.md`): each source (keyed by its URL's
- * origin) keeps three counts: evidence seen with good provenance, claims
- * accepted with at least one trusted corroborator (`corroborated`), and
- * claims refuted after a dispute (`refuted`). With
- * `score = corroborated - 2 * refuted`:
+ * origin) keeps two counts in its store record: `accurate` (its claims
+ * accepted with at least one trusted corroborator) and `inaccurate` (its
+ * claims refuted after a dispute). With `score = accurate - 2 * inaccurate`:
  *
- * | condition                                  | tier    |
- * | ------------------------------------------ | ------- |
- * | pinned by the owner                        | the pin |
- * | score <= -4                                | blocked |
- * | score < 0                                  | low     |
- * | score >= 8 and nothing refuted             | high    |
- * | score >= 3                                 | medium  |
- * | any good provenance or corroboration       | low     |
- * | otherwise                                  | unknown |
+ * | condition                                        | tier    |
+ * | ------------------------------------------------ | ------- |
+ * | pinned by the owner (configuration)              | the pin |
+ * | score <= -4                                      | blocked |
+ * | score < 0                                        | low     |
+ * | score >= 8 and nothing inaccurate                | high    |
+ * | score >= 3                                       | medium  |
+ * | good provenance seen, or anything accurate       | low     |
+ * | otherwise                                        | unknown |
+ *
+ * "Good provenance seen" is remembered by the record having left `unknown`
+ * (only good provenance or a track record can move it from there).
  *
  * Provenance alone never lifts a source above `low`, and a claim accepted
  * only because its source is `medium` or better does not count as
@@ -27,6 +29,7 @@
  */
 
 import type { FreeForm, SourceTrustTier } from "../envelope/mod.ts";
+import type { LipSourceRecord } from "../store/mod.ts";
 
 /** How good an evidence's provenance is. */
 export type ProvenanceQuality = "good" | "poor" | "missing";
@@ -129,38 +132,14 @@ export function sourceKey(uri: string): string {
   }
 }
 
-/** What this agent knows about one source (JSON-serializable; the store keeps it). */
-export interface SourceRecord {
-  /** The source key (see {@linkcode sourceKey}). */
-  readonly key: string;
-  /** Its current tier. */
-  readonly tier: SourceTrustTier;
-  /** Whether the owner pinned the tier (then nothing moves it). */
-  readonly pinned: boolean;
-  /** Evidence seen from it with good provenance. */
-  readonly goodProvenance: number;
-  /** Its claims accepted with at least one trusted corroborator. */
-  readonly corroborated: number;
-  /** Its claims refuted after a dispute. */
-  readonly refuted: number;
-  /** When the record last changed (ms). */
-  readonly updatedAtMs: number;
-}
-
 /** Something that moves a source's tier. */
-export type SourceEvent =
-  | { readonly kind: "provenance"; readonly quality: ProvenanceQuality }
-  | { readonly kind: "corroborated" }
-  | { readonly kind: "refuted" }
-  | { readonly kind: "pinned"; readonly tier: SourceTrustTier }
-  | { readonly kind: "unpinned" };
+export type SourceEvent = "good_provenance" | "accurate" | "inaccurate";
 
 /**
- * A source seen for the first time: `unknown`, or the owner's pin.
+ * A source seen for the first time: `unknown`, with no track record.
  *
- * @param key The source key.
+ * @param key The source key (see {@linkcode sourceKey}).
  * @param nowMs The current time in ms.
- * @param pin A tier the owner configured for it, if any.
  * @returns The record.
  *
  * @example
@@ -168,27 +147,20 @@ export type SourceEvent =
  * import { newSource } from "./tiers.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(newSource("https://a.example", 0).tier, "unknown");
- * assert.equal(newSource("https://spam.example", 0, "blocked").tier, "blocked");
+ * assert.deepEqual(newSource("https://a.example", 0), {
+ *   uri: "https://a.example", tier: "unknown", accurate: 0, inaccurate: 0, updatedMs: 0,
+ * });
  * ```
  */
-export function newSource(key: string, nowMs: number, pin?: SourceTrustTier): SourceRecord {
-  return {
-    key,
-    tier: pin ?? "unknown",
-    pinned: pin !== undefined,
-    goodProvenance: 0,
-    corroborated: 0,
-    refuted: 0,
-    updatedAtMs: nowMs,
-  };
+export function newSource(key: string, nowMs: number): LipSourceRecord {
+  return { uri: key, tier: "unknown", accurate: 0, inaccurate: 0, updatedMs: nowMs };
 }
 
 /**
- * The tier the counts earn (the table in this module's documentation),
- * ignoring any pin.
+ * The tier a track record earns (the table in this module's documentation).
  *
- * @param counts The source's counts.
+ * @param counts The source's `accurate` and `inaccurate` counts.
+ * @param provenanceSeen Whether evidence with good provenance came from it.
  * @returns The earned tier.
  *
  * @example
@@ -196,31 +168,31 @@ export function newSource(key: string, nowMs: number, pin?: SourceTrustTier): So
  * import { earnedTier } from "./tiers.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(earnedTier({ goodProvenance: 0, corroborated: 0, refuted: 0 }), "unknown");
- * assert.equal(earnedTier({ goodProvenance: 5, corroborated: 0, refuted: 0 }), "low");
- * assert.equal(earnedTier({ goodProvenance: 0, corroborated: 3, refuted: 0 }), "medium");
- * assert.equal(earnedTier({ goodProvenance: 0, corroborated: 8, refuted: 0 }), "high");
- * assert.equal(earnedTier({ goodProvenance: 0, corroborated: 9, refuted: 1 }), "medium");
- * assert.equal(earnedTier({ goodProvenance: 0, corroborated: 0, refuted: 2 }), "blocked");
+ * assert.equal(earnedTier({ accurate: 0, inaccurate: 0 }, false), "unknown");
+ * assert.equal(earnedTier({ accurate: 0, inaccurate: 0 }, true), "low");
+ * assert.equal(earnedTier({ accurate: 3, inaccurate: 0 }, false), "medium");
+ * assert.equal(earnedTier({ accurate: 8, inaccurate: 0 }, false), "high");
+ * assert.equal(earnedTier({ accurate: 9, inaccurate: 1 }, false), "medium");
+ * assert.equal(earnedTier({ accurate: 0, inaccurate: 2 }, true), "blocked");
  * ```
  */
 export function earnedTier(
-  counts: Pick<SourceRecord, "goodProvenance" | "corroborated" | "refuted">,
+  counts: Pick<LipSourceRecord, "accurate" | "inaccurate">,
+  provenanceSeen: boolean,
 ): SourceTrustTier {
-  const score = counts.corroborated - 2 * counts.refuted;
+  const score = counts.accurate - 2 * counts.inaccurate;
   if (score <= -4) return "blocked";
   if (score < 0) return "low";
-  if (score >= 8 && counts.refuted === 0) return "high";
+  if (score >= 8 && counts.inaccurate === 0) return "high";
   if (score >= 3) return "medium";
-  if (counts.goodProvenance > 0 || counts.corroborated > 0) return "low";
+  if (provenanceSeen || counts.accurate > 0) return "low";
   return "unknown";
 }
 
 /**
- * Applies one event to a source record and recomputes its tier (unless it
- * is pinned).
+ * Applies one event to a source record and recomputes its earned tier.
  *
- * @param source The record.
+ * @param source The record ({@linkcode newSource} for a new source).
  * @param event What happened.
  * @param nowMs The current time in ms.
  * @returns The new record.
@@ -230,42 +202,52 @@ export function earnedTier(
  * import { applySourceEvent, newSource } from "./tiers.ts";
  * import assert from "node:assert/strict";
  *
- * let s = newSource("https://a.example", 0);
- * s = applySourceEvent(s, { kind: "provenance", quality: "good" }, 1);
+ * let s = applySourceEvent(newSource("https://a.example", 0), "good_provenance", 1);
  * assert.equal(s.tier, "low");
- * for (let i = 0; i < 3; i++) s = applySourceEvent(s, { kind: "corroborated" }, 2);
+ * for (let i = 0; i < 3; i++) s = applySourceEvent(s, "accurate", 2);
  * assert.equal(s.tier, "medium");
- * s = applySourceEvent(s, { kind: "refuted" }, 3);
+ * s = applySourceEvent(s, "inaccurate", 3);
  * assert.equal(s.tier, "low");
  * ```
  */
 export function applySourceEvent(
-  source: SourceRecord,
+  source: LipSourceRecord,
   event: SourceEvent,
   nowMs: number,
-): SourceRecord {
-  let next: SourceRecord;
-  switch (event.kind) {
-    case "provenance":
-      next = event.quality === "good"
-        ? { ...source, goodProvenance: source.goodProvenance + 1 }
-        : source;
-      break;
-    case "corroborated":
-      next = { ...source, corroborated: source.corroborated + 1 };
-      break;
-    case "refuted":
-      next = { ...source, refuted: source.refuted + 1 };
-      break;
-    case "pinned":
-      return { ...source, tier: event.tier, pinned: true, updatedAtMs: nowMs };
-    case "unpinned":
-      next = { ...source, pinned: false };
-      break;
-  }
-  return {
-    ...next,
-    tier: next.pinned ? next.tier : earnedTier(next),
-    updatedAtMs: nowMs,
+): LipSourceRecord {
+  const next = {
+    ...source,
+    accurate: source.accurate + (event === "accurate" ? 1 : 0),
+    inaccurate: source.inaccurate + (event === "inaccurate" ? 1 : 0),
+    updatedMs: nowMs,
   };
+  const seen = source.tier !== "unknown" || event === "good_provenance";
+  return { ...next, tier: earnedTier(next, seen) };
+}
+
+/**
+ * The tier in force for a source: the owner's pin if one is configured,
+ * else the earned tier of its record (`unknown` without one).
+ *
+ * @param key The source key.
+ * @param record Its store record, if any.
+ * @param pins Tiers the owner configured, by source key.
+ * @returns The tier.
+ *
+ * @example
+ * ```ts
+ * import { tierInForce } from "./tiers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const pins = { "https://spam.example": "blocked" } as const;
+ * assert.equal(tierInForce("https://spam.example", undefined, pins), "blocked");
+ * assert.equal(tierInForce("https://a.example", undefined, pins), "unknown");
+ * ```
+ */
+export function tierInForce(
+  key: string,
+  record: LipSourceRecord | undefined,
+  pins: Readonly<Record<string, SourceTrustTier>> = {},
+): SourceTrustTier {
+  return Object.hasOwn(pins, key) ? pins[key]! : record?.tier ?? "unknown";
 }

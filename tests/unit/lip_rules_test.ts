@@ -7,9 +7,15 @@ import {
   type ClaimState,
   moveClaim,
   nextClaimState,
-  type QueuedClaim,
 } from "../../lib/lip/queue.ts";
-import { applySourceEvent, earnedTier, newSource, sourceKey } from "../../lib/lip/tiers.ts";
+import {
+  applySourceEvent,
+  earnedTier,
+  newSource,
+  sourceKey,
+  tierInForce,
+} from "../../lib/lip/tiers.ts";
+import type { LipQueueItem } from "../../lib/store/mod.ts";
 
 const T0 = Date.parse("2026-11-28T10:00:00.000Z");
 const URI = "https://example.org/water";
@@ -17,29 +23,36 @@ const P1 = "1".repeat(64);
 const P2 = "2".repeat(64);
 const P3 = "3".repeat(64);
 
-function queued(over: Partial<QueuedClaim> = {}): QueuedClaim {
+function queued(over: Partial<LipQueueItem> = {}): LipQueueItem {
   const claim = { subject: "boiling_point_c", value: 100 };
   return {
     id: claimId(claim, URI),
-    claim,
+    peer: P1,
+    msgId: "m1",
     sourceUri: URI,
-    sourceKey: sourceKey(URI),
+    tier: "low",
     retrievedAt: new Date(T0).toISOString(),
+    claim,
     evidence: [{ sha256: "00" }],
-    fetchedBy: P1,
-    evidenceMsgId: "m1",
-    state: "pending",
-    queuedAtMs: T0,
-    updatedAtMs: T0,
+    confidence: 0.5,
+    status: "pending",
+    reason: "queued",
     corroborators: [],
     disputers: [],
-    conflictsWith: [],
-    reason: "queued",
+    createdMs: T0,
+    expiresMs: T0 + 60_000,
+    updatedMs: T0,
     ...over,
   };
 }
 
-const SITUATION = { tier: "low", fetcherTrust: "self", overloaded: false, nowMs: T0 } as const;
+const SITUATION = {
+  tier: "low",
+  fetcherTrust: "self",
+  overloaded: false,
+  nowMs: T0,
+  conflictsWith: [],
+} as const;
 
 Deno.test("LIP queue: every (state, event) pair follows the table and nothing else", () => {
   const states: ClaimState[] = ["pending", "accepted", "disputed", "rejected"];
@@ -83,7 +96,7 @@ Deno.test("LIP queue: every (state, event) pair follows the table and nothing el
   }
   assert.equal(rows, allowed.size);
   const moved = moveClaim(queued(), "conflict", "why", T0 + 1);
-  assert.deepEqual([moved.state, moved.reason, moved.updatedAtMs], ["disputed", "why", T0 + 1]);
+  assert.deepEqual([moved.status, moved.reason, moved.updatedMs], ["disputed", "why", T0 + 1]);
 });
 
 Deno.test("LIP acceptance: tier >= medium or two trusted corroborators accept a pending claim", () => {
@@ -108,7 +121,7 @@ Deno.test("LIP acceptance: blocked sources are rejected at once, whatever the co
   const v = judgeClaim(queued({ corroborators: [P1, P2, P3] }), { ...SITUATION, tier: "blocked" });
   assert.equal(v.event, "blocked_source");
   assert.equal(
-    judgeClaim(queued({ state: "disputed" }), { ...SITUATION, tier: "blocked" }).event,
+    judgeClaim(queued({ status: "disputed" }), { ...SITUATION, tier: "blocked" }).event,
     "blocked_source",
   );
 });
@@ -125,12 +138,13 @@ Deno.test("LIP acceptance: provenance must be present and not from the future", 
 });
 
 Deno.test("LIP acceptance: pending claims expire after the configured time, as rejected with a reason", () => {
-  const opts = { claimTtlMs: 60_000 };
-  assert.equal(judgeClaim(queued(), { ...SITUATION, nowMs: T0 + 59_999 }, opts).event, null);
-  const v = judgeClaim(queued(), { ...SITUATION, nowMs: T0 + 60_000 }, opts);
+  assert.equal(judgeClaim(queued(), { ...SITUATION, nowMs: T0 + 59_999 }).event, null);
+  const v = judgeClaim(queued(), { ...SITUATION, nowMs: T0 + 60_000 });
   assert.equal(v.event, "expired");
   assert.match(v.reason, /limit 60000 ms/);
-  assert.equal(moveClaim(queued(), v.event!, v.reason, T0 + 60_000).state, "rejected");
+  assert.equal(moveClaim(queued(), v.event!, v.reason, T0 + 60_000).status, "rejected");
+  const disputed = queued({ status: "disputed" });
+  assert.equal(judgeClaim(disputed, { ...SITUATION, nowMs: T0 + 60_000 }).event, "expired");
 });
 
 Deno.test("LIP acceptance: untrusted fetchers are rejected, overload defers, conflicts dispute", () => {
@@ -146,7 +160,7 @@ Deno.test("LIP acceptance: untrusted fetchers are rejected, overload defers, con
   assert.equal(busy.event, null);
   assert.match(busy.reason, /overloaded/);
   assert.equal(
-    judgeClaim(queued({ conflictsWith: ["f1"] }), { ...SITUATION, tier: "high" }).event,
+    judgeClaim(queued(), { ...SITUATION, tier: "high", conflictsWith: ["f1"] }).event,
     "conflict",
   );
   assert.equal(
@@ -157,16 +171,16 @@ Deno.test("LIP acceptance: untrusted fetchers are rejected, overload defers, con
 
 Deno.test("LIP acceptance: a dispute resolves by trusted majority, and local conflicts hold it", () => {
   const d = (c: string[], x: string[], conflictsWith: string[] = []) =>
-    judgeClaim(
-      queued({ state: "disputed", corroborators: c, disputers: x, conflictsWith }),
-      SITUATION,
-    ).event;
+    judgeClaim(queued({ status: "disputed", corroborators: c, disputers: x }), {
+      ...SITUATION,
+      conflictsWith,
+    }).event;
   assert.equal(d([P1, P2], [P3]), null);
   assert.equal(d([P1, P2, "4".repeat(64)], [P3]), "resolved");
   assert.equal(d([P1, P2, "4".repeat(64)], [P3], ["fact-1"]), null);
   assert.equal(d([], [P1, P2]), "refuted");
   assert.equal(d([P3], [P1, P2]), null);
-  assert.equal(judgeClaim(queued({ state: "accepted" }), SITUATION).event, null);
+  assert.equal(judgeClaim(queued({ status: "accepted" }), SITUATION).event, null);
 });
 
 Deno.test("LIP claims: ids are content addresses, conflicts follow subject and value", () => {
@@ -186,22 +200,20 @@ Deno.test("LIP source tiers move with provenance, corroboration and refutations;
   assert.equal(key, "https://news.example");
   let s = newSource(key, T0);
   assert.equal(s.tier, "unknown");
-  s = applySourceEvent(s, { kind: "provenance", quality: "poor" }, T0);
-  assert.equal(s.tier, "unknown");
-  for (let i = 0; i < 20; i++) s = applySourceEvent(s, { kind: "provenance", quality: "good" }, T0);
+  for (let i = 0; i < 20; i++) s = applySourceEvent(s, "good_provenance", T0);
   assert.equal(s.tier, "low", "provenance alone never lifts a source above low");
-  for (let i = 0; i < 3; i++) s = applySourceEvent(s, { kind: "corroborated" }, T0);
+  for (let i = 0; i < 3; i++) s = applySourceEvent(s, "accurate", T0);
   assert.equal(s.tier, "medium");
-  for (let i = 0; i < 5; i++) s = applySourceEvent(s, { kind: "corroborated" }, T0);
+  for (let i = 0; i < 5; i++) s = applySourceEvent(s, "accurate", T0);
   assert.equal(s.tier, "high");
-  s = applySourceEvent(s, { kind: "refuted" }, T0 + 1);
-  assert.deepEqual([s.tier, s.refuted, s.updatedAtMs], ["medium", 1, T0 + 1]);
-  for (let i = 0; i < 5; i++) s = applySourceEvent(s, { kind: "refuted" }, T0);
-  assert.equal(s.tier, "blocked", "history of refutations blocks a source");
-  s = applySourceEvent(s, { kind: "pinned", tier: "high" }, T0);
-  s = applySourceEvent(s, { kind: "refuted" }, T0);
-  assert.equal(s.tier, "high");
-  s = applySourceEvent(s, { kind: "unpinned" }, T0);
-  assert.equal(s.tier, "blocked");
-  assert.equal(earnedTier({ goodProvenance: 0, corroborated: 1, refuted: 1 }), "low");
+  s = applySourceEvent(s, "inaccurate", T0 + 1);
+  assert.deepEqual([s.tier, s.inaccurate, s.updatedMs], ["medium", 1, T0 + 1]);
+  for (let i = 0; i < 5; i++) s = applySourceEvent(s, "inaccurate", T0);
+  assert.equal(s.tier, "blocked", "a history of refutations blocks a source");
+  assert.equal(tierInForce(key, s, { [key]: "high" }), "high", "the owner's pin wins");
+  assert.equal(tierInForce(key, s), "blocked");
+  assert.equal(tierInForce("https://other.example", undefined), "unknown");
+  assert.equal(earnedTier({ accurate: 1, inaccurate: 1 }, false), "low");
+  // A source with one corroborated claim leaves unknown even without provenance.
+  assert.equal(applySourceEvent(newSource(key, T0), "accurate", T0).tier, "low");
 });

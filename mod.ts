@@ -95,6 +95,8 @@ export {
   type Priority,
   type Protocol,
   type ProtocolPayloads,
+  type ReplayEntry,
+  replayEntryOf,
   ReplayError,
   ReplayGuard,
   type ReplayGuardOptions,

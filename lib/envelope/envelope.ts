@@ -24,7 +24,7 @@ import {
   TimestampError,
   TrustViolationError,
 } from "./errors.ts";
-import type { ReplayGuard } from "./replay_guard.ts";
+import type { ReplayEntry, ReplayGuard } from "./replay_guard.ts";
 import { ENVELOPE_STRUCTURE, MESSAGE_TYPES, PAYLOADS } from "./schemas.ts";
 import type {
   CipState,
@@ -619,12 +619,57 @@ export interface VerifyEnvelopeOptions {
   maxSkewMs?: number | undefined;
   /** Replay memory; without it no replay check is made. */
   replayGuard?: ReplayGuard | undefined;
+  /**
+   * With a `replayGuard`: `true` records the pair once every check passed
+   * (`replayGuard.record`); `false` only checks it (`replayGuard.check`,
+   * which changes nothing), for a caller that records it itself when it
+   * commits the envelope's effects (see {@linkcode replayEntryOf}).
+   *
+   * @default {true}
+   */
+  recordReplay?: boolean | undefined;
   /** The session's authenticated peer: `sender` must be this party. */
   expectedSender?: ExpectedParty | undefined;
   /** Ourselves: `receiver` must be this party. */
   expectedReceiver?: ExpectedParty | undefined;
   /** Largest accepted envelope (canonical JSON, UTF-8). @default {1048576} */
   maxEnvelopeBytes?: number | undefined;
+}
+
+/**
+ * The replay-guard entry of a verified envelope: what
+ * {@linkcode ReplayGuard.record} takes and a store persists when it commits
+ * the envelope's effects.
+ *
+ * @param envelope A verified envelope.
+ * @returns `{ sender: sender.fingerprint, msgId: msg_id, timestampMs }`.
+ *
+ * @example Check now, record at commit
+ * ```ts
+ * import { createEnvelope, ReplayGuard, replayEntryOf, verifyEnvelope } from "./mod.ts";
+ * import { Identity } from "../identity/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const a = await Identity.generate();
+ * const env = await createEnvelope("lip", "LIP_FETCH", {
+ *   identity: a,
+ *   receiver: { agent_id: a.agentId, fingerprint: a.fingerprint },
+ *   payload: { query: "boiling point of water", constraints: [] },
+ * });
+ * const guard = new ReplayGuard();
+ * const checked = await verifyEnvelope(env, { replayGuard: guard, recordReplay: false });
+ * assert.equal(guard.size, 0); // nothing recorded yet
+ * const { sender, msgId, timestampMs } = replayEntryOf(checked);
+ * // ... apply the envelope and commit, then:
+ * assert.equal(guard.record(sender, msgId, timestampMs), "accepted");
+ * ```
+ */
+export function replayEntryOf(envelope: Envelope): ReplayEntry {
+  return {
+    sender: envelope.sender.fingerprint,
+    msgId: envelope.msg_id,
+    timestampMs: Date.parse(envelope.timestamp),
+  };
 }
 
 function _checkParty(
@@ -666,7 +711,8 @@ function _checkParty(
  * 6. `sender` is `expectedSender` and `receiver` is `expectedReceiver`, when
  *    given (`TrustViolationError`);
  * 7. `msg_id` unseen for this sender, when a `replayGuard` is given
- *    (`ReplayError`); the pair is recorded only when every check passed.
+ *    (`ReplayError`); the pair is recorded only when every check passed,
+ *    and only checked (not recorded) with `recordReplay: false`.
  *
  * @param input The envelope as received.
  * @param options Clock, skew, replay guard, expected parties, size limit.
@@ -794,12 +840,10 @@ export async function verifyEnvelope(
 
   // 7. Replay.
   if (options.replayGuard !== undefined) {
-    const verdict = options.replayGuard.check(
-      sender.fingerprint,
-      envelope.msg_id,
-      timestampMs,
-      nowMs,
-    );
+    const guard = options.replayGuard;
+    const verdict = options.recordReplay === false
+      ? guard.check(sender.fingerprint, envelope.msg_id, timestampMs, nowMs)
+      : guard.record(sender.fingerprint, envelope.msg_id, timestampMs, nowMs);
     if (verdict !== "accepted") {
       const why = verdict === "duplicate"
         ? "was already seen"

@@ -46,6 +46,7 @@ export {
   encodeEnvelope,
   envelopeSigningBytes,
   type ExpectedParty,
+  replayEntryOf,
   signEnvelope,
   validatePayload,
   verifyEnvelope,
@@ -62,7 +63,12 @@ export {
   TimestampError,
   TrustViolationError,
 } from "./errors.ts";
-export { ReplayGuard, type ReplayGuardOptions, type ReplayVerdict } from "./replay_guard.ts";
+export {
+  type ReplayEntry,
+  ReplayGuard,
+  type ReplayGuardOptions,
+  type ReplayVerdict,
+} from "./replay_guard.ts";
 export { envelopeJsonSchema, messageTypes } from "./public_schemas.ts";
 export type {
   Affect,

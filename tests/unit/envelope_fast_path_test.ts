@@ -16,7 +16,7 @@ import {
   SignatureMismatchError,
   verifyEnvelope,
 } from "../../lib/envelope/mod.ts";
-import { FINGERPRINT_CACHE_SIZE, fingerprintCacheSize } from "../../lib/envelope/envelope.ts";
+import { FINGERPRINT_CACHE_SIZE, fingerprintCacheSize } from "../../lib/envelope/fast_path.ts";
 import { alice, bob, now, toBob } from "../fixtures/envelope/parties.ts";
 
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -220,7 +220,6 @@ export {
   type PresenceRecord,
   QuotaExceededError,
   type QuotaName,
-  type ReplayEntry,
   type RetentionPolicy,
   SCHEMA_VERSION,
   type SocialTrust,

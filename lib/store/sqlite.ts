@@ -7,6 +7,7 @@
  */
 
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { ReplayEntry } from "../envelope/mod.ts";
 import { QuotaExceededError, StoreError } from "./errors.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import type {
@@ -24,7 +25,6 @@ import type {
   PersonRecord,
   PresenceRecord,
   QuotaName,
-  ReplayEntry,
   RetentionPolicy,
   Store,
   StoreChange,

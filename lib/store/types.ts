@@ -18,6 +18,7 @@ import type {
   JsonObject,
   PeerTrust,
   Presence,
+  ReplayEntry,
   SourceTrustTier,
 } from "../envelope/mod.ts";
 
@@ -304,16 +305,6 @@ export interface LipSourceRecord {
   updatedMs: number;
 }
 
-/** One remembered `(sender, msg_id)` of the replay guard. */
-export interface ReplayEntry {
-  /** The sender's fingerprint. */
-  sender: string;
-  /** The message id. */
-  msgId: string;
-  /** The envelope's timestamp. */
-  timestampMs: number;
-}
-
 /**
  * One state change a runtime (or the router) asks for. A list of them is
  * applied by {@linkcode Store.commit} in one transaction: all or nothing.
@@ -343,7 +334,7 @@ export type StoreChange =
   | { kind: "lip.upsert"; item: LipQueueItem }
   /** Upserts a LIP source's tier and record. */
   | { kind: "lip.source"; source: LipSourceRecord }
-  /** Remembers a replay-guard pair. */
+  /** Remembers a replay-guard pair (the envelope layer's `ReplayEntry`). */
   | { kind: "replay.add"; entry: ReplayEntry };
 
 /** The kind names of {@linkcode StoreChange}. */

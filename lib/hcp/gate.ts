@@ -8,12 +8,10 @@
  * @module
  */
 
+import type { SocialTrust } from "../store/mod.ts";
 import { actionTopic, inConsentScope } from "./consent.ts";
 import { HcpConsentError, HcpSocialTrustError } from "./errors.ts";
 import { type CheckIn, pacingApplies, type PersonState } from "./human_state.ts";
-
-/** Social trust of a human relation (PROTOCOLS.md §3). */
-export type SocialTrust = "untrusted" | "probing" | "trusted" | "restricted";
 
 /** Default pause between two automated actions while pacing applies: 30 s. */
 export const DEFAULT_PACING_DELAY_MS = 30_000;

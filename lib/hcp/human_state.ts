@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Affect, HumanState } from "../envelope/mod.ts";
+import type { Affect, HumanState, JsonObject } from "../envelope/mod.ts";
+import type { PersonRecord } from "../store/mod.ts";
 
 /** Pressure at or above which the agent must slow down (PROTOCOLS.md §3). */
 export const PACING_PRESSURE = 80;
@@ -51,12 +52,16 @@ export interface CheckIn {
   readonly affect: CheckInAffect;
   /** The `msg_id` of the envelope that carried that affect. */
   readonly openedBy: string;
+  /** When the agent asked the person (ms), `null` until it did. */
+  readonly askedAtMs: number | null;
 }
 
 /** What HCP keeps about the enrolled person (JSON-serializable). */
 export interface PersonState {
   /** The person's fingerprint. */
   readonly person: string;
+  /** The `agent_id` the person's envelopes carry (replies are addressed to it). */
+  readonly agentId: string;
   /** The last human-state vector received, `null` before the first. */
   readonly human: HumanState | null;
   /** `consent_scope` of the last `HCP_HELLO` (empty before one). */
@@ -80,6 +85,7 @@ export interface PersonState {
  *
  * @param person The person's fingerprint.
  * @param nowMs The current time in ms.
+ * @param agentId The `agent_id` of the person's envelopes. @default {"person"}
  * @returns An empty state (no vector, no scope, no check-in).
  *
  * @example
@@ -92,9 +98,10 @@ export interface PersonState {
  * assert.deepEqual(s.consentScope, []);
  * ```
  */
-export function initialPersonState(person: string, nowMs: number): PersonState {
+export function initialPersonState(person: string, nowMs: number, agentId = "person"): PersonState {
   return {
     person,
+    agentId,
     human: null,
     consentScope: [],
     safetyFlags: [],
@@ -208,7 +215,7 @@ export function applyHumanVector(
   }
   let checkIn = state.checkIn;
   if (checkIn === null && needsCheckIn(human.affect) && before?.affect !== human.affect) {
-    checkIn = { openedAtMs: nowMs, affect: human.affect, openedBy: msgId };
+    checkIn = { openedAtMs: nowMs, affect: human.affect, openedBy: msgId, askedAtMs: null };
     notes.push({ kind: "check_in_opened", affect: human.affect });
   }
   const next = _withPacing(
@@ -286,7 +293,7 @@ export function applyHello(
  * import { answerCheckIn, type PersonState } from "./human_state.ts";
  * import assert from "node:assert/strict";
  *
- * const open = { checkIn: { openedAtMs: 0, affect: "anxious", openedBy: "m1" } } as unknown as PersonState;
+ * const open = { checkIn: { openedAtMs: 0, affect: "anxious", openedBy: "m1", askedAtMs: null } } as unknown as PersonState;
  * assert.equal(answerCheckIn(open, 30, 1).state.checkIn?.affect, "anxious");
  * assert.equal(answerCheckIn(open, 80, 1).state.checkIn, null);
  * ```
@@ -321,4 +328,124 @@ export function answerCheckIn(
  */
 export function recordAction(state: PersonState, nowMs: number): PersonState {
   return { ...state, lastActionAtMs: nowMs, updatedAtMs: nowMs };
+}
+
+/**
+ * Records that the agent asked the person to check in.
+ *
+ * @param state The person's state (with an open check-in; otherwise returned unchanged).
+ * @param nowMs The current time in ms.
+ * @returns The new state.
+ *
+ * @example
+ * ```ts
+ * import { markCheckInAsked, type PersonState } from "./human_state.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const open = { checkIn: { openedAtMs: 0, affect: "tense", openedBy: "m1", askedAtMs: null } } as unknown as PersonState;
+ * assert.equal(markCheckInAsked(open, 7).checkIn?.askedAtMs, 7);
+ * ```
+ */
+export function markCheckInAsked(state: PersonState, nowMs: number): PersonState {
+  if (state.checkIn === null) return state;
+  return { ...state, checkIn: { ...state.checkIn, askedAtMs: nowMs }, updatedAtMs: nowMs };
+}
+
+function _num(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function _checkIn(v: unknown): CheckIn | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  const openedAtMs = _num(o.openedAtMs);
+  if (openedAtMs === null || (o.affect !== "anxious" && o.affect !== "tense")) return null;
+  return {
+    openedAtMs,
+    affect: o.affect,
+    openedBy: typeof o.openedBy === "string" ? o.openedBy : "",
+    askedAtMs: _num(o.askedAtMs),
+  };
+}
+
+/**
+ * Reads the person's state from the store's record (HCP keeps the check-in,
+ * the pacing clock and the person's `agent_id` in the record's `data`).
+ *
+ * @param record The stored record, or `undefined` if none.
+ * @param person The person's fingerprint.
+ * @param nowMs The current time in ms (for a new state).
+ * @returns The state.
+ *
+ * @example Round trip through the store's record
+ * ```ts
+ * import { applyHumanVector, initialPersonState, personRecordOf, personStateOf } from "./human_state.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const fp = "ab".repeat(32);
+ * const { state } = applyHumanVector(initialPersonState(fp, 0, "ada"), {
+ *   presence: "focused", affect: "anxious", clarity: 20, pressure: 10, intent: "x", consent: "granted",
+ * }, "m1", 5);
+ * assert.deepEqual(personStateOf(personRecordOf(state), fp, 9), state);
+ * assert.equal(personStateOf(undefined, fp, 9).human, null);
+ * ```
+ */
+export function personStateOf(
+  record: PersonRecord | undefined,
+  person: string,
+  nowMs: number,
+): PersonState {
+  if (record === undefined) return initialPersonState(person, nowMs);
+  const data = record.data;
+  return {
+    person: record.person,
+    agentId: typeof data.agentId === "string" ? data.agentId : "person",
+    human: record.humanState === undefined ? null : { ...record.humanState },
+    consentScope: [...record.consentScope],
+    safetyFlags: [...record.safetyFlags],
+    identity: record.identity === undefined ? null : { ...record.identity },
+    checkIn: _checkIn(data.checkIn),
+    pacedSinceMs: _num(data.pacedSinceMs),
+    lastActionAtMs: _num(data.lastActionAtMs),
+    updatedAtMs: record.updatedMs,
+  };
+}
+
+/**
+ * The store's record of a person state (for a `person.upsert` change).
+ *
+ * @param state The state; its vector must be known (every HCP envelope carries one).
+ * @returns The record.
+ * @throws {TypeError} When no human-state vector is known yet.
+ *
+ * @example
+ * ```ts
+ * import { initialPersonState, personRecordOf } from "./human_state.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => personRecordOf(initialPersonState("ab".repeat(32), 0)), TypeError);
+ * ```
+ */
+export function personRecordOf(state: PersonState): PersonRecord {
+  if (state.human === null) {
+    throw new TypeError(`Person ${state.person} has no human-state vector to store yet`);
+  }
+  const data: JsonObject = {
+    agentId: state.agentId,
+    checkIn: state.checkIn === null ? null : { ...state.checkIn },
+    pacedSinceMs: state.pacedSinceMs,
+    lastActionAtMs: state.lastActionAtMs,
+  };
+  const record: PersonRecord = {
+    person: state.person,
+    consent: state.human.consent,
+    consentScope: [...state.consentScope],
+    safetyFlags: [...state.safetyFlags],
+    humanState: { ...state.human },
+    checkInRequired: state.checkIn !== null,
+    data,
+    updatedMs: state.updatedAtMs,
+  };
+  if (state.identity !== null) record.identity = { ...state.identity };
+  return record;
 }

@@ -26,4 +26,5 @@ export {
   type OutboundEnvelope,
   ProtocolRouter,
   type RouterOptions,
+  type SanctionRule,
 } from "./router.ts";

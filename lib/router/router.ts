@@ -45,7 +45,6 @@ import {
   createTrustView,
   declareAnchors,
   type Transition,
-  TrustBatch,
   type TrustConfig,
   type TrustView,
 } from "../trust/mod.ts";
@@ -89,7 +88,18 @@ export interface RouterOptions {
   maxSkewMs?: number | undefined;
   /** Bounds of the in-memory replay guard (restored from the store at start). */
   replayGuard?: ReplayGuardOptions | undefined;
+  /**
+   * The sanction rule for an envelope that failed verification on a
+   * session (bad signature, fingerprint mismatch): returns the trust changes
+   * for the session's peer. By default the registered CIP runtime's
+   * `verificationFailed` (peer trust is the CIP machine), so the rule has
+   * one implementation.
+   */
+  sanctions?: SanctionRule | undefined;
 }
+
+/** The sanction rule the router applies to envelopes that fail verification. */
+export type SanctionRule = (error: unknown, ctx: RuntimeContext, msgId?: string) => Outcome;
 
 /** Where an inbound message came from: always an authenticated party. */
 export interface Inbound {
@@ -145,7 +155,12 @@ export interface DispatchResult {
   replies: OutboundEnvelope[];
 }
 
-const _HANDSHAKE: ReadonlySet<string> = new Set(["HELLO", "VERIFY", "ERROR"]);
+/**
+ * What an untrusted peer may send over CIP: the handshake, errors, and fact
+ * proposals (which the CIP runtime records as rejected and counts toward
+ * malice, as the trust table's `untrusted` rows require).
+ */
+const _UNTRUSTED_MAY: ReadonlySet<string> = new Set(["HELLO", "VERIFY", "ERROR", "FACT_PROPOSE"]);
 const _NEUTRAL_HUMAN: HumanState = {
   presence: "focused",
   affect: "neutral",
@@ -212,6 +227,7 @@ export class ProtocolRouter {
   #capabilities: string[];
   #maxEnvelopeBytes: number | undefined;
   #maxSkewMs: number | undefined;
+  #sanctions: SanctionRule | undefined;
 
   /**
    * Creates a router, declares the configured trust anchors (logged with the
@@ -234,6 +250,7 @@ export class ProtocolRouter {
     this.#config = { ...options.config };
     this.#maxEnvelopeBytes = options.maxEnvelopeBytes;
     this.#maxSkewMs = options.maxSkewMs;
+    this.#sanctions = options.sanctions;
     this.trust = createTrustView(this.store, options.trust, this.#now);
     for (const runtime of options.runtimes ?? []) this.register(runtime);
 
@@ -504,7 +521,7 @@ export class ProtocolRouter {
     // 6. Untrusted peers may only handshake (the person's HCP and LIP go to their runtimes).
     const isPerson = this.#config.person !== undefined && this.#config.person === peer;
     const gated = header.protocol === "cip"
-      ? !_HANDSHAKE.has(envelope.type)
+      ? !_UNTRUSTED_MAY.has(envelope.type)
       : header.protocol === "lip" && !isPerson && !isErrorType(envelope.type);
     if (gated && this.trust.peer(peer) === "untrusted") {
       const result = this.#result("refused", header, {
@@ -611,7 +628,14 @@ export class ProtocolRouter {
       const event = err instanceof SignatureMismatchError
         ? "invalid_signature"
         : "fingerprint_mismatch";
-      const transitions = this.#sanction(peer, event, header.msgId, from);
+      const transitions = this.#sanction(error, header.msgId, from);
+      this.#emit(
+        "router.dropped",
+        { code: event, msg_id: header.msgId ?? null },
+        "warn",
+        peer,
+        from,
+      );
       const result = this.#result("dropped", header, {
         code: event,
         reason: error.message,
@@ -683,23 +707,24 @@ export class ProtocolRouter {
     throw err;
   }
 
-  #sanction(
-    peer: string,
-    event: "invalid_signature" | "fingerprint_mismatch",
-    msgId: string | undefined,
-    from: Inbound,
-  ): Transition[] {
-    const nowMs = this.#now();
-    const batch = new TrustBatch(this.trust, nowMs);
-    batch.apply("cip", peer, {
-      type: event,
-      ...(msgId === undefined ? {} : { evidence: [msgId] }),
-      note: "envelope on the peer's own authenticated session",
-    });
-    this.store.commit(batch.changes, { nowMs });
-    for (const e of batch.events) this.#emit(e.kind, e.data, e.severity, e.peer ?? peer, from);
-    this.#emit("router.dropped", { code: event, msg_id: msgId ?? null }, "warn", peer, from);
-    return batch.transitions;
+  #sanction(error: Error, msgId: string | undefined, from: Inbound): Transition[] {
+    const rule = this.#sanctions ?? this.#defaultSanctions();
+    if (rule === undefined) return [];
+    const result = rule(error, this.context(from.peer, from.session), msgId);
+    this.store.commit(result.changes, { nowMs: this.#now() });
+    for (const e of result.events) {
+      this.#emit(e.kind, e.data, e.severity, e.peer ?? from.peer, from);
+    }
+    return _transitionsIn(result.changes);
+  }
+
+  #defaultSanctions(): SanctionRule | undefined {
+    const cip = this.#routes.get("cip/HELLO") as
+      | (AnyProtocolRuntime & { verificationFailed?: SanctionRule })
+      | undefined;
+    return typeof cip?.verificationFailed === "function"
+      ? (error, ctx, msgId) => cip.verificationFailed!(error, ctx, msgId)
+      : undefined;
   }
 
   #commitReplayOnly(entry: ReturnType<typeof replayEntryOf>, nowMs: number): void {

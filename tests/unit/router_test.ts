@@ -6,6 +6,7 @@ import {
   type Envelope,
   Identity,
 } from "../../mod.ts";
+import { CipRuntime } from "../../lib/cip/mod.ts";
 import { createTelemetry, MemorySink } from "../../lib/observability/mod.ts";
 import { newMsgId, outcome, type ProtocolRuntime } from "../../lib/runtime/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
@@ -23,6 +24,8 @@ const [alice, bob, carol] = await Promise.all([
   Identity.generate({ agentId: "bob" }),
   Identity.generate({ agentId: "carol" }),
 ]);
+
+const cip = new CipRuntime();
 
 /** A CIP runtime for the router's own tests: records what it saw, answers HELLO with HELLO. */
 function echoRuntime(seen: Envelope[] = []): ProtocolRuntime<"cip"> {
@@ -64,6 +67,7 @@ function setup(options: Partial<RouterOptions> & { store?: Store; seen?: Envelop
     identity: alice,
     store,
     runtimes: [echoRuntime(options.seen)],
+    sanctions: (error, ctx, msgId) => cip.verificationFailed(error, ctx, msgId),
     now: () => now,
     telemetry: createTelemetry({ node: "alice", sinks: [sink], now: () => now }),
     ...options,

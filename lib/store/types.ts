@@ -18,6 +18,7 @@ import type {
   JsonObject,
   PeerTrust,
   Presence,
+  ReplayEntry,
   SourceTrustTier,
 } from "../envelope/mod.ts";
 
@@ -304,15 +305,8 @@ export interface LipSourceRecord {
   updatedMs: number;
 }
 
-/** One remembered `(sender, msg_id)` of the replay guard. */
-export interface ReplayEntry {
-  /** The sender's fingerprint. */
-  sender: string;
-  /** The message id. */
-  msgId: string;
-  /** The envelope's timestamp. */
-  timestampMs: number;
-}
+/** One remembered `(sender, msg_id)` of the replay guard: the envelope layer's type. */
+export type { ReplayEntry };
 
 /**
  * One state change a runtime (or the router) asks for. A list of them is

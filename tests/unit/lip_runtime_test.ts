@@ -4,7 +4,7 @@ import type { Identity } from "../../lib/identity/mod.ts";
 import { claimId } from "../../lib/lip/claims.ts";
 import { LipRuntime, type LipRuntimeOptions } from "../../lib/lip/runtime.ts";
 import { openStore, QuotaExceededError } from "../../lib/store/mod.ts";
-import { createTrustView, declareAnchors, TrustBatch } from "../../lib/trust/mod.ts";
+import { createTrustView, TrustBatch } from "../../lib/trust/mod.ts";
 import { parties, World } from "./hcp_lip_fixture.ts";
 
 const WATER = "https://water.example/boiling";
@@ -22,8 +22,8 @@ async function setup(options: LipRuntimeOptions & { path?: string; quota?: numbe
     ...(options.path === undefined ? {} : { path: options.path }),
     trust: { anchors: [p.peerA.fingerprint, p.peerB.fingerprint], owner: "Ada" },
   });
+  world.declareAnchors();
   const view = createTrustView(world.store, world.options.trust, () => world.clock.now);
-  world.store.commit(declareAnchors(view, world.store, world.clock.now).changes);
   const batch = new TrustBatch(view, world.clock.now);
   batch.apply("cip", p.peerC.fingerprint, { type: "valid_handshake" });
   world.store.commit(batch.changes);

@@ -671,7 +671,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
       seen.add(c.id);
       if (!conflicts(me, { ...c, contradicts: _contradicts(c) })) continue;
       if (c.peer === claim.peer) own.push(c);
-      else if (c.status === "pending" || c.status === "disputed") others.push(c);
+      else if (c.status === "pending") others.push(c); // a disputed claim has already lost
     }
     return { accepted: [...accepted], own, others };
   }

@@ -176,7 +176,11 @@ Deno.test("CIP knowledge: a conflict with a trusted peer's claim disputes both; 
   });
   assert.equal(bob.store.claim(fourth.id)?.status, "disputed");
   const [challenge] = bob.store.votes(fourth.id); // a peer's second vote of a kind replaces its first
-  assert.deepEqual([challenge?.kind, challenge?.reason, challenge?.counted], ["challenge", "conflict", true]);
+  assert.deepEqual([challenge?.kind, challenge?.reason, challenge?.counted], [
+    "challenge",
+    "conflict",
+    true,
+  ]);
 });
 
 Deno.test("CIP knowledge: a claim contradicting accepted knowledge is disputed and challenged, by subject or by a contradicts link", async () => {

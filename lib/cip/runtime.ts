@@ -70,6 +70,12 @@ export const CIP_TYPES: readonly CipType[] = Object.freeze([
 
 const _PROTOCOL = "cip/1.0";
 
+function _checkReceiver(receiver: EnvelopeReceiver, ctx: RuntimeContext): void {
+  if (receiver.fingerprint !== ctx.peer) {
+    throw new TypeError(`Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`);
+  }
+}
+
 function _positive(name: string, value: number): number {
   if (!(Number.isSafeInteger(value) && value >= 1)) {
     throw new RangeError(`Expected ${name} to be a positive integer, got ${value}`);
@@ -198,11 +204,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
    * @throws {TypeError} If `receiver.fingerprint` is not `ctx.peer`.
    */
   open(receiver: EnvelopeReceiver, ctx: RuntimeContext): Outcome {
-    if (receiver.fingerprint !== ctx.peer) {
-      throw new TypeError(
-        `Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`,
-      );
-    }
+    _checkReceiver(receiver, ctx);
     const turn = new _Turn(ctx);
     if (turn.peerTrust === "blacklisted") {
       return turn.done("refused", {
@@ -237,9 +239,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
     intent: Omit<IntentPayload, "in_reply_to" | "decision">,
     ctx: RuntimeContext,
   ): Outcome {
-    if (receiver.fingerprint !== ctx.peer) {
-      throw new TypeError(`Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`);
-    }
+    _checkReceiver(receiver, ctx);
     const turn = new _Turn(ctx);
     const presence = ctx.store.presence(ctx.peer);
     if (presence !== undefined && isOverloaded(presence, ctx.config)) {

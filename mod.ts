@@ -283,3 +283,16 @@ export {
   selfFromIdentity,
   type SelfInfo,
 } from "./lib/runtime/mod.ts";
+export {
+  causalLinksOf,
+  CHALLENGE_DOMAIN,
+  challengeResponseBytes,
+  CIP_TYPES,
+  CipRuntime,
+  type CipRuntimeOptions,
+  conflicts,
+  type FactSubject,
+  factSubject,
+  type Knowable,
+  traceProblem,
+} from "./lib/cip/mod.ts";

@@ -147,7 +147,12 @@ class _Turn {
  * const ctxA = () => createRuntimeContext({ self: selfFromIdentity(a), peer: b.fingerprint, store: storeA });
  * const ctxB = () => createRuntimeContext({ self: selfFromIdentity(b), peer: a.fingerprint, store: storeB });
  * const sign = (from: Identity, spec: ReplySpec) =>
- *   createEnvelope("cip", spec.type as "HELLO", { ...spec, payload: spec.payload as never, identity: from, random: () => msgIdBytes(spec.msg_id) }) as Promise<CipEnvelope>;
+ *   createEnvelope("cip", spec.type as "HELLO", {
+ *     identity: from,
+ *     receiver: spec.receiver,
+ *     payload: spec.payload as never,
+ *     random: () => msgIdBytes(spec.msg_id),
+ *   }) as Promise<CipEnvelope>;
  *
  * const open = cip.open({ agent_id: "b", fingerprint: b.fingerprint }, ctxA());
  * storeA.commit(open.changes);

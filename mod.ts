@@ -284,6 +284,19 @@ export {
   type SelfInfo,
 } from "./lib/runtime/mod.ts";
 export {
+  causalLinksOf,
+  CHALLENGE_DOMAIN,
+  challengeResponseBytes,
+  CIP_TYPES,
+  CipRuntime,
+  type CipRuntimeOptions,
+  conflicts,
+  type FactSubject,
+  factSubject,
+  type Knowable,
+  traceProblem,
+} from "./lib/cip/mod.ts";
+export {
   type ActionDecision,
   actionTopic,
   type ActionVerdict,

@@ -49,7 +49,6 @@ export type {
   PersonRecord,
   PresenceRecord,
   QuotaName,
-  ReplayEntry,
   RetentionPolicy,
   SocialTrust,
   Store,

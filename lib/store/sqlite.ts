@@ -7,6 +7,7 @@
  */
 
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { ReplayEntry } from "../envelope/mod.ts";
 import { QuotaExceededError, StoreError } from "./errors.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import type {
@@ -24,7 +25,6 @@ import type {
   PersonRecord,
   PresenceRecord,
   QuotaName,
-  ReplayEntry,
   RetentionPolicy,
   Store,
   StoreChange,
@@ -64,6 +64,7 @@ export interface StoreOptions {
 
 type Row = Record<string, SQLInputValue | undefined>;
 
+const _PRAGMAS = ["journal_mode", "synchronous", "foreign_keys", "user_version"];
 const _QUOTA_NAMES: readonly QuotaName[] = ["claims", "lip_queue", "evidence", "replay"];
 
 function _json(value: unknown): string {
@@ -178,9 +179,20 @@ export class SqliteStore implements Store {
     return this.#schemaVersion;
   }
 
-  /** The journal mode SQLite reports (`"wal"` for files, `"memory"` for `:memory:`). */
-  get journalMode(): string {
-    return String((this.#stmt("PRAGMA journal_mode").get() as Row).journal_mode);
+  /**
+   * Reads one of the settings the store relies on.
+   *
+   * @param name `journal_mode` (`"wal"` for files, `"memory"` for `:memory:`),
+   *   `synchronous` (`1` = NORMAL), `foreign_keys` (`1`) or `user_version`.
+   * @returns The value SQLite reports.
+   * @throws {TypeError} If `name` is not one of these.
+   */
+  pragma(name: "journal_mode" | "synchronous" | "foreign_keys" | "user_version"): string | number {
+    if (!_PRAGMAS.includes(name)) {
+      throw new TypeError(`Unknown store pragma ${JSON.stringify(name)}`);
+    }
+    const row = this.#stmt(`PRAGMA ${name}`).get() as Row;
+    return row[name] as string | number;
   }
 
   #migrate(migrations: readonly Migration[]): void {

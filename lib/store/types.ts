@@ -305,9 +305,6 @@ export interface LipSourceRecord {
   updatedMs: number;
 }
 
-/** One remembered `(sender, msg_id)` of the replay guard: the envelope layer's type. */
-export type { ReplayEntry };
-
 /**
  * One state change a runtime (or the router) asks for. A list of them is
  * applied by {@linkcode Store.commit} in one transaction: all or nothing.
@@ -337,7 +334,7 @@ export type StoreChange =
   | { kind: "lip.upsert"; item: LipQueueItem }
   /** Upserts a LIP source's tier and record. */
   | { kind: "lip.source"; source: LipSourceRecord }
-  /** Remembers a replay-guard pair. */
+  /** Remembers a replay-guard pair (the envelope layer's `ReplayEntry`). */
   | { kind: "replay.add"; entry: ReplayEntry };
 
 /** The kind names of {@linkcode StoreChange}. */

@@ -372,3 +372,44 @@ Deno.test("LIP queue and tiers survive a restart", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("LIP the agent's own fetch waits for trusted peers that fetched the same claim", async () => {
+  const { world, lip, evidence, p } = await setup();
+  using _ = world;
+  const doc = {
+    url: WATER,
+    finalUrl: WATER,
+    redirects: [],
+    status: 200,
+    contentType: "text/plain",
+    text: "Water boils at 100 C.",
+    bytes: 21,
+    sha256: "cd".repeat(32),
+    retrievedAt: new Date(world.clock.now).toISOString(),
+    topics: ["chem"],
+  };
+  const request = {
+    query: WATER,
+    constraints: [],
+    requestId: "",
+    requester: p.agent.fingerprint,
+    requesterAgentId: "agent",
+  };
+  const own = await world.commit(lip.fetched(request, doc, world.ctx(p.agent), {
+    extract: (d) => (d.text.includes("100 C") ? [BP] : []),
+    confidence: 0.9,
+  }));
+  assert.deepEqual(own.replies, [], "nobody else asked: no LIP_EVIDENCE is sent");
+  const id = claimId(BP, WATER);
+  assert.equal(world.store.lipItem(id)?.status, "pending");
+  assert.equal(world.store.lipItem(id)?.confidence, 0.9);
+  // The same claim from the same source has the same id on every agent.
+  await evidence(p.peerA);
+  assert.equal(world.store.lipItem(id)?.status, "pending");
+  await evidence(p.peerB);
+  assert.equal(world.store.lipItem(id)?.status, "accepted");
+  assert.deepEqual(world.store.lipItem(id)?.corroborators, [
+    p.peerA.fingerprint,
+    p.peerB.fingerprint,
+  ]);
+});

@@ -70,6 +70,12 @@ export const CIP_TYPES: readonly CipType[] = Object.freeze([
 
 const _PROTOCOL = "cip/1.0";
 
+function _checkReceiver(receiver: EnvelopeReceiver, ctx: RuntimeContext): void {
+  if (receiver.fingerprint !== ctx.peer) {
+    throw new TypeError(`Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`);
+  }
+}
+
 function _positive(name: string, value: number): number {
   if (!(Number.isSafeInteger(value) && value >= 1)) {
     throw new RangeError(`Expected ${name} to be a positive integer, got ${value}`);
@@ -141,7 +147,12 @@ class _Turn {
  * const ctxA = () => createRuntimeContext({ self: selfFromIdentity(a), peer: b.fingerprint, store: storeA });
  * const ctxB = () => createRuntimeContext({ self: selfFromIdentity(b), peer: a.fingerprint, store: storeB });
  * const sign = (from: Identity, spec: ReplySpec) =>
- *   createEnvelope("cip", spec.type as "HELLO", { ...spec, payload: spec.payload as never, identity: from, random: () => msgIdBytes(spec.msg_id) }) as Promise<CipEnvelope>;
+ *   createEnvelope("cip", spec.type as "HELLO", {
+ *     identity: from,
+ *     receiver: spec.receiver,
+ *     payload: spec.payload as never,
+ *     random: () => msgIdBytes(spec.msg_id),
+ *   }) as Promise<CipEnvelope>;
  *
  * const open = cip.open({ agent_id: "b", fingerprint: b.fingerprint }, ctxA());
  * storeA.commit(open.changes);
@@ -198,11 +209,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
    * @throws {TypeError} If `receiver.fingerprint` is not `ctx.peer`.
    */
   open(receiver: EnvelopeReceiver, ctx: RuntimeContext): Outcome {
-    if (receiver.fingerprint !== ctx.peer) {
-      throw new TypeError(
-        `Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`,
-      );
-    }
+    _checkReceiver(receiver, ctx);
     const turn = new _Turn(ctx);
     if (turn.peerTrust === "blacklisted") {
       return turn.done("refused", {
@@ -237,9 +244,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
     intent: Omit<IntentPayload, "in_reply_to" | "decision">,
     ctx: RuntimeContext,
   ): Outcome {
-    if (receiver.fingerprint !== ctx.peer) {
-      throw new TypeError(`Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`);
-    }
+    _checkReceiver(receiver, ctx);
     const turn = new _Turn(ctx);
     const presence = ctx.store.presence(ctx.peer);
     if (presence !== undefined && isOverloaded(presence, ctx.config)) {
@@ -434,16 +439,17 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
     return await verifyEd25519(Uint8Array.fromBase64(envelope.sender.pubkey), data, signature);
   }
 
-  /** A failed handshake: sanction for a bad response, forget the handshake, refuse. */
+  /** A failed handshake: sanction a bad response, forget the handshake if it was ours, refuse. */
   #failHandshake(
     turn: _Turn,
     envelope: CipEnvelope,
     code: string,
     reason: string,
-    sanction: boolean,
+    effect: "keep" | "clear" | "sanction",
   ) {
-    if (sanction) turn.trustEvent("invalid_signature", [envelope.msg_id], reason);
-    turn.changes.push({ kind: "handshake.clear", peer: turn.ctx.peer });
+    // An envelope that answers nothing we sent leaves the live handshake alone.
+    if (effect === "sanction") turn.trustEvent("invalid_signature", [envelope.msg_id], reason);
+    if (effect !== "keep") turn.changes.push({ kind: "handshake.clear", peer: turn.ctx.peer });
     turn.event("cip.handshake", { step: "failed", code, msg_id: envelope.msg_id }, "warn");
     return turn.done("refused", { code, reason });
   }
@@ -510,7 +516,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         expired
           ? `The handshake with ${ctx.peer} timed out`
           : `HELLO answers ${p.in_reply_to}, not our open HELLO`,
-        false,
+        expired ? "clear" : "keep",
       );
     }
     if (!(await this.#responseValid(turn, envelope, current.ourChallenge, p.challenge_response))) {
@@ -519,7 +525,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "bad_challenge_response",
         "The answering HELLO's challenge response does not verify",
-        true,
+        "sanction",
       );
     }
     const response = await this.#respond(turn, p.challenge);
@@ -554,7 +560,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "unexpected_verify",
         `VERIFY answers ${p.in_reply_to}, not our open HELLO`,
-        false,
+        "keep",
       );
     }
     if (p.session_nonces[0] !== current.theirNonce || p.session_nonces[1] !== current.ourNonce) {
@@ -563,7 +569,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "nonce_mismatch",
         "VERIFY's session_nonces are not this handshake's",
-        false,
+        "clear",
       );
     }
     if (!(await this.#responseValid(turn, envelope, current.ourChallenge, p.challenge_response))) {
@@ -572,7 +578,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "bad_challenge_response",
         "VERIFY's challenge response does not verify",
-        true,
+        "sanction",
       );
     }
     this.#gate(turn, envelope, current);
@@ -671,7 +677,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
       seen.add(c.id);
       if (!conflicts(me, { ...c, contradicts: _contradicts(c) })) continue;
       if (c.peer === claim.peer) own.push(c);
-      else if (c.status === "pending" || c.status === "disputed") others.push(c);
+      else if (c.status === "pending") others.push(c); // a disputed claim has already lost
     }
     return { accepted: [...accepted], own, others };
   }

@@ -188,7 +188,9 @@ export class SqliteStore implements Store {
    * @throws {TypeError} If `name` is not one of these.
    */
   pragma(name: "journal_mode" | "synchronous" | "foreign_keys" | "user_version"): string | number {
-    if (!_PRAGMAS.includes(name)) throw new TypeError(`Unknown store pragma ${JSON.stringify(name)}`);
+    if (!_PRAGMAS.includes(name)) {
+      throw new TypeError(`Unknown store pragma ${JSON.stringify(name)}`);
+    }
     const row = this.#stmt(`PRAGMA ${name}`).get() as Row;
     return row[name] as string | number;
   }

@@ -281,6 +281,8 @@ export interface LipQueueItem {
   reason: string;
   /** Fingerprints of trusted peers that corroborated it. */
   corroborators: string[];
+  /** Fingerprints of trusted peers that disputed it (`LIP_CONFLICT`, `LIP_REJECT`). */
+  disputers?: string[] | undefined;
   /** When it was queued. */
   createdMs: number;
   /** When a pending item expires (as rejected). */

@@ -19,7 +19,7 @@ import { pairedRates } from "./envelope.ts";
 import { type BenchSection, formatSections } from "./report.ts";
 
 /** Envelopes prepared for dispatch (each can be dispatched once). */
-const _PREPARED = 40_000;
+const _PREPARED = 30_000;
 /** Messages in flight at once in the pipelined figure (several sessions at once). */
 const _IN_FLIGHT = 8;
 

@@ -13,6 +13,7 @@ import {
   TimestampError,
   TrustViolationError,
 } from "./errors.ts";
+import { checkJsonText } from "./json_text.ts";
 import {
   fingerprintOfBase64,
   isBytes,
@@ -26,6 +27,7 @@ import type { ReplayEntry, ReplayGuard } from "./replay_guard.ts";
 import {
   DEFAULT_MAX_ENVELOPE_BYTES,
   prepare,
+  type Prepared,
   show,
   SIGN_BLOCK_BYTES,
   validateEnvelope,
@@ -35,6 +37,47 @@ import {
 export const DEFAULT_MAX_SKEW_MS = 120_000;
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Step 1 for text: {@linkcode prepare} on what `JSON.parse` returned, and
+ * the text's own checks. When the text is the canonical form (the
+ * speculation holds: the text without its `sign` member is the canonical
+ * JSON of the parsed envelope without `sign`), it cannot repeat a key and
+ * `JSON.parse` read it right, so nothing more is needed. Otherwise the text
+ * is scanned: a repeated key is refused, and a misread escaped key makes the
+ * text be parsed again exactly (see `json_text.ts`).
+ */
+function _prepareText(
+  text: string,
+  value: unknown,
+  spec: Speculation | null,
+  maxBytes: number,
+): { prepared: Prepared; speculated: boolean } {
+  let prepared: Prepared | undefined;
+  let failure: { error: unknown } | undefined;
+  try {
+    prepared = prepare(value, maxBytes, true);
+  } catch (error) {
+    failure = { error };
+  }
+  if (prepared !== undefined && spec !== null && usesSpeculation(spec, text, prepared)) {
+    return { prepared, speculated: true };
+  }
+  const checked = checkJsonText(text, value);
+  if (checked.duplicate !== null) {
+    // JSON.parse keeps the last of two equal keys; the text is refused instead.
+    const { key, path } = checked.duplicate;
+    throw new InvalidEnvelopeError(
+      `Envelope has the key ${show(key)} twice in one object, at ${path}`,
+      path,
+    );
+  }
+  if (checked.reparsed) {
+    return { prepared: prepare(checked.value, maxBytes, true), speculated: false };
+  }
+  if (failure !== undefined) throw failure.error;
+  return { prepared: prepared!, speculated: false };
+}
 
 /** Who an envelope must come from or go to: a fingerprint, or a fingerprint and agent id. */
 export type ExpectedParty = string | { fingerprint: string; agent_id?: string | undefined };
@@ -130,7 +173,8 @@ function _checkParty(
  * UTF-8 bytes) and returns it typed. The checks run in this fixed order,
  * each with its own error class:
  *
- * 1. size and structure (`InvalidEnvelopeError`);
+ * 1. size and structure, and for text or bytes: UTF-8 JSON with no key
+ *    repeated in any object (`InvalidEnvelopeError`);
  * 2. the payload schema of its type (`PayloadSchemaError`);
  * 3. `sender.fingerprint` is the SHA-256 of `sender.pubkey`
  *    (`FingerprintMismatchError`);
@@ -205,8 +249,9 @@ export async function verifyEnvelope(
       );
     }
   }
-  const prepared = prepare(value, maxBytes, parsed);
-  const speculated = spec !== null && usesSpeculation(spec, text, prepared);
+  const { prepared, speculated } = parsed
+    ? _prepareText(text, value, spec, maxBytes)
+    : { prepared: prepare(value, maxBytes, false), speculated: false };
   const signingBytes = speculated ? spec!.signingBytes : _encoder.encode(prepared.signingText);
   const size = signingBytes.length + SIGN_BLOCK_BYTES;
   if (size > maxBytes) {

@@ -25,7 +25,7 @@ export interface ReplayGuardOptions {
   capacity?: number;
   /**
    * The most pairs remembered at once, all senders together (the memory
-   * bound: about 190 bytes per pair). Beyond it, the oldest pair of the
+   * bound: about 120 bytes per pair). Beyond it, the oldest pair of the
    * sender holding the most pairs is forgotten and that sender's floor
    * rises; a sender's fresh envelopes are never refused by this.
    *
@@ -199,7 +199,7 @@ function _checkPositiveInteger(name: string, value: number): void {
  *   verification (in a router: authenticated sessions) within one window
  *   can delay new senders this way, and only until that floor (at most
  *   `maxSkewMs` ahead of now) passes.
- * - **Memory.** At most `maxEntries` pairs in all (about 19 MB by default).
+ * - **Memory.** At most `maxEntries` pairs in all (about 12 MB by default).
  *   Beyond that, the sender holding the most pairs forgets its oldest one
  *   and its own floor rises to it; that only ever refuses envelopes older
  *   than pairs it still holds, never its fresh ones, and never touches

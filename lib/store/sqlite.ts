@@ -50,6 +50,9 @@ export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = Object.freeze({
   replayWindowMs: 240_000,
 });
 
+/** Trust records kept in memory at most (the most recently used). */
+const _TRUST_CACHE_MAX = 4096;
+
 /** Options of {@linkcode openStore}. */
 export interface StoreOptions {
   /** Per-peer quotas; missing ones take {@linkcode DEFAULT_QUOTAS}. */
@@ -139,6 +142,14 @@ export class SqliteStore implements Store {
   #db: DatabaseSync | null;
   readonly #now: () => number;
   readonly #statements = new Map<string, StatementSync>();
+  /**
+   * Trust records by `machine\nsubject`, as last read or written (`null`:
+   * no row). Cleared whenever a transaction rolls back, so it never holds
+   * state that was not committed.
+   */
+  readonly #trustCache = new Map<string, TrustRecord | null>();
+  /** When the last time-based pruning ran: at most once per second. */
+  #lastPruneMs = -Infinity;
   #schemaVersion = 0;
 
   /**
@@ -306,6 +317,7 @@ export class SqliteStore implements Store {
         } catch (error) {
           db.exec("ROLLBACK TO change_list");
           db.exec("RELEASE change_list");
+          this.#trustCache.clear();
           if (!(error instanceof StoreError)) throw error;
           results[index] = error;
         }
@@ -314,12 +326,19 @@ export class SqliteStore implements Store {
       return results;
     } catch (error) {
       db.exec("ROLLBACK");
+      this.#trustCache.clear();
+      this.#lastPruneMs = -Infinity;
       throw error;
     }
   }
 
   /** Time-based retention, before the lists that touch the trust log or the replay pairs. */
   #prune(batches: readonly (readonly StoreChange[])[], nowMs: number): number {
+    // Rows just past their age harm nothing for a second (a restored guard
+    // skips expired pairs), so pruning runs at most once per second rather
+    // than in every transaction.
+    if (nowMs - this.#lastPruneMs < 1000 && nowMs >= this.#lastPruneMs) return 0;
+    this.#lastPruneMs = nowMs;
     const kinds = new Set(batches.flatMap((b) => b.map((c) => c.kind)));
     let pruned = 0;
     if (kinds.has("trust.log")) {
@@ -379,6 +398,7 @@ export class SqliteStore implements Store {
     switch (change.kind) {
       case "trust.state": {
         const r = change.record;
+        this.#cacheTrust(`${r.machine}\n${r.subject}`, { ...r, strikesMs: [...r.strikesMs] });
         this.#stmt(
           `INSERT INTO trust (machine, subject, state, since_ms, cooldown_until_ms, malice_count, strikes_json)
            VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -601,22 +621,34 @@ export class SqliteStore implements Store {
 
   /** {@inheritDoc StoreView.trust} */
   trust(machine: TrustMachine, subject: string): TrustRecord | undefined {
-    const r = this.#stmt("SELECT * FROM trust WHERE machine = ? AND subject = ?").get(
-      machine,
-      subject,
-    ) as
-      | Row
-      | undefined;
-    if (r === undefined) return undefined;
-    return {
-      machine,
-      subject,
-      state: r.state as TrustState,
-      sinceMs: Number(r.since_ms),
-      cooldownUntilMs: Number(r.cooldown_until_ms),
-      maliceCount: Number(r.malice_count),
-      strikesMs: _parse<number[]>(r.strikes_json),
-    };
+    const key = `${machine}\n${subject}`;
+    let record = this.#trustCache.get(key);
+    if (record === undefined) {
+      const r = this.#stmt("SELECT * FROM trust WHERE machine = ? AND subject = ?").get(
+        machine,
+        subject,
+      ) as Row | undefined;
+      record = r === undefined ? null : {
+        machine,
+        subject,
+        state: r.state as TrustState,
+        sinceMs: Number(r.since_ms),
+        cooldownUntilMs: Number(r.cooldown_until_ms),
+        maliceCount: Number(r.malice_count),
+        strikesMs: _parse<number[]>(r.strikes_json),
+      };
+      this.#cacheTrust(key, record);
+    }
+    // A copy: callers may build on it without touching the cache.
+    return record === null ? undefined : { ...record, strikesMs: [...record.strikesMs] };
+  }
+
+  #cacheTrust(key: string, record: TrustRecord | null): void {
+    this.#trustCache.delete(key);
+    this.#trustCache.set(key, record);
+    if (this.#trustCache.size > _TRUST_CACHE_MAX) {
+      this.#trustCache.delete(this.#trustCache.keys().next().value!);
+    }
   }
 
   /** {@inheritDoc StoreView.trustLog} */

@@ -372,3 +372,43 @@ Deno.test("Store's trust cache never keeps a state whose transaction was rolled 
   copy.strikesMs.push(5);
   assert.deepEqual(store.trust("cip", P1)?.strikesMs, [], "callers get copies");
 });
+
+Deno.test("Store write groups: lists share one transaction, a refused list leaves nothing, endGroup makes the rest durable", async () => {
+  await using tmp = await tempDb();
+  const replay = (msgId: string) => [{
+    kind: "replay.add" as const,
+    entry: { sender: P1, msgId, timestampMs: 10 },
+  }];
+  {
+    using store = openStore(tmp.path, { quotas: { replay: 2 } });
+    store.beginGroup({ nowMs: 10 });
+    assert.equal(store.inGroup, true);
+    store.commit(replay("m-1"));
+    assert.equal(store.replayEntries(0).length, 1, "visible inside the group");
+    store.commit(replay("m-2"));
+    assert.throws(() => store.commit(replay("m-3")), QuotaExceededError);
+    assert.throws(
+      () => store.beginGroup(),
+      (e) => e instanceof StoreError && /already/.test(e.message),
+    );
+    store.endGroup();
+    assert.equal(store.inGroup, false);
+    assert.throws(
+      () => store.endGroup(),
+      (e) => e instanceof StoreError && /no group/.test(e.message),
+    );
+  }
+  using reopened = openStore(tmp.path);
+  assert.deepEqual(reopened.replayEntries(0).map((e) => e.msgId).sort(), ["m-1", "m-2"]);
+});
+
+Deno.test("Store abortGroup rolls every list of the group back", () => {
+  using store = openStore(":memory:");
+  store.beginGroup({ nowMs: 10 });
+  store.commit([{ kind: "trust.state", record: trustRecord(P1, "probing") }]);
+  assert.equal(store.trust("cip", P1)?.state, "probing");
+  store.abortGroup();
+  assert.equal(store.trust("cip", P1), undefined);
+  store.commit([{ kind: "trust.state", record: trustRecord(P2, "probing") }], { nowMs: 11 });
+  assert.equal(store.trust("cip", P2)?.state, "probing", "plain commits work after an abort");
+});

@@ -491,7 +491,11 @@ export class ProtocolRouter {
    *
    * @param input The message as received (UTF-8 JSON bytes or text).
    * @param from The authenticated party it came from.
-   * @returns What happened and what to send back.
+   * @returns What happened and what to send back; settled only once the
+   *   store transaction holding its changes has committed.
+   * @throws {Error} The store's error when the transaction holding this
+   *   message could not commit (a local failure such as a full disk): then
+   *   nothing of it was applied and the same message is accepted again.
    */
   async dispatch(input: Uint8Array | string, from: Inbound): Promise<DispatchResult> {
     const started = performance.now();

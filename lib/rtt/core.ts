@@ -10,9 +10,11 @@
  * deadline, and turns the core's event records into typed events. Every
  * native call is synchronous; nothing runs on another thread.
  *
- * Keep-alive: sockets, listeners and the timer are `unref`'d while nothing
- * is awaited, so an idle node does not keep the process alive, and `ref`'d
- * while something is (accept, receive, connect, flush, a blocked send).
+ * Keep-alive: like any open Deno socket, an open connection keeps the
+ * process alive (so a peer's last frames are still read). Listeners and the
+ * timer are `unref`'d while nothing is awaited, so a node that only listens
+ * does not keep the process alive, and `ref`'d while something is (accept,
+ * receive, connect, flush, a blocked send, a session waiting to resume).
  *
  * @module
  */
@@ -208,7 +210,6 @@ export class NodeCore {
   #pinned: object | undefined;
 
   #setRef(on: boolean): void {
-    for (const io of this.#conns.values()) on ? io.stream.ref() : io.stream.unref();
     for (const l of this.#listeners) on ? l.ref() : l.unref();
     if (this.#timer !== undefined) on ? Deno.refTimer(this.#timer) : Deno.unrefTimer(this.#timer);
   }
@@ -314,7 +315,6 @@ export class NodeCore {
       closing: false,
       ended: false,
     };
-    this.#busy > 0 ? stream.ref() : stream.unref();
     this.#conns.set(id, io);
     this.#track(this.#readLoop(io));
   }

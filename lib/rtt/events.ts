@@ -171,3 +171,124 @@ export function decodeMessageRecords(
   }
   return out;
 }
+
+/**
+ * A native event, decoded once into its typed form (the only place where
+ * event payloads are read). `session` is the native session handle.
+ */
+export type NativeEvent =
+  | { type: "accepted"; session: bigint; id: string; peer: string }
+  | { type: "connected"; conn: number; session: bigint; id: string; peer: string }
+  | { type: "connect_failed"; conn: number; code: string; message: string }
+  | { type: "session_open"; session: bigint; resumed: boolean; reconnects: number }
+  | { type: "connection_lost"; session: bigint; reason: string }
+  | { type: "heartbeat_timeout"; session: bigint }
+  | {
+    type: "session_close";
+    session: bigint;
+    reason: string;
+    message: string | undefined;
+    undelivered: number;
+  }
+  | { type: "readable"; session: bigint; channel: number }
+  | { type: "writable"; session: bigint; channel: number }
+  | { type: "drop"; session: bigint; channel: string; cause: string; count: number }
+  | { type: "replay"; session: bigint; channel: string; sequence: bigint }
+  | { type: "flushed"; session: bigint; op: number }
+  | { type: "flush_failed"; session: bigint; op: number; undelivered: number; reason: string }
+  | { type: "rekey"; session: bigint; rekeys: number }
+  | { type: "verification_failure"; code: string; peer: string; message: string }
+  | { type: "dial"; session: bigint }
+  | { type: "close_conn"; conn: number };
+
+function _str(p: Record<string, unknown> | undefined, key: string, fallback: string): string {
+  const v = p?.[key];
+  return typeof v === "string" ? v : fallback;
+}
+
+/**
+ * Turns one raw record into its typed event.
+ *
+ * @param r The record.
+ * @returns The event, or `undefined` for a kind this module does not know.
+ */
+export function toNativeEvent(r: EventRecord): NativeEvent | undefined {
+  const p = r.payload;
+  switch (r.kind) {
+    case 1:
+      return { type: "accepted", session: r.session, id: _str(p, "id", ""), peer: _str(p, "peer_fingerprint", "") };
+    case 2:
+      return {
+        type: "connected",
+        conn: Number(r.op),
+        session: r.session,
+        id: _str(p, "id", ""),
+        peer: _str(p, "peer_fingerprint", ""),
+      };
+    case 3:
+      return { type: "connect_failed", conn: Number(r.op), code: _str(p, "code", "IO"), message: _str(p, "message", "") };
+    case 4:
+      return {
+        type: "session_open",
+        session: r.session,
+        resumed: p?.["resumed"] === true,
+        reconnects: Number(r.value),
+      };
+    case 5:
+      return { type: "connection_lost", session: r.session, reason: _str(p, "reason", "io") };
+    case 6:
+      return { type: "heartbeat_timeout", session: r.session };
+    case 7:
+      return {
+        type: "session_close",
+        session: r.session,
+        reason: _str(p, "reason", "manual"),
+        message: typeof p?.["message"] === "string" ? p["message"] as string : undefined,
+        undelivered: Number(r.value),
+      };
+    case 8:
+      return { type: "readable", session: r.session, channel: Number(r.op) };
+    case 9:
+      return { type: "writable", session: r.session, channel: Number(r.op) };
+    case 10:
+      return {
+        type: "drop",
+        session: r.session,
+        channel: _str(p, "channel", ""),
+        cause: _str(p, "cause", "drop"),
+        count: Number(r.value),
+      };
+    case 11:
+      return {
+        type: "replay",
+        session: r.session,
+        channel: _str(p, "channel", ""),
+        sequence: BigInt.asUintN(64, r.value),
+      };
+    case 12:
+      return { type: "flushed", session: r.session, op: Number(r.op) };
+    case 13:
+      return {
+        type: "flush_failed",
+        session: r.session,
+        op: Number(r.op),
+        undelivered: Number(r.value),
+        reason: _str(p, "reason", "session closed"),
+      };
+    case 14:
+      return { type: "rekey", session: r.session, rekeys: Number(r.value) };
+    case 15:
+      return {
+        type: "verification_failure",
+        code: _str(p, "code", "TLS_FAILED"),
+        peer: _str(p, "peer_fingerprint", ""),
+        message: _str(p, "message", ""),
+      };
+    case 16:
+      return { type: "dial", session: r.session };
+    case 17:
+      return { type: "close_conn", conn: Number(r.op) };
+    default:
+      return undefined;
+  }
+}

@@ -22,6 +22,10 @@ const MAX_CONTROL_BACKLOG: usize = 1024;
 /// deferring them never changes what is delivered.
 pub const ACK_EVERY_FRAMES: u64 = 32;
 
+/// The lowest scheduling class; channels the peer declared start there
+/// until the application opens them with its own priority.
+pub const LOWEST_PRIORITY: u8 = 2;
+
 /// Engine limits.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -228,6 +232,8 @@ impl Sent {
 #[derive(Debug)]
 struct Channel {
     kind: String,
+    /// Scheduling class given by the application: 0 first, 2 last.
+    priority: u8,
     local_opened: bool,
     remote_id: Option<u32>,
     policy: Policy,
@@ -270,11 +276,7 @@ struct Channel {
 
 impl Channel {
     fn class(&self) -> usize {
-        match self.kind.as_str() {
-            "control" => 0,
-            "state" => 1,
-            _ => 2,
-        }
+        usize::from(self.priority)
     }
 
     fn queue_full(&self, len: usize) -> bool {
@@ -427,6 +429,7 @@ impl Engine {
         let id = self.channels.len() as u32 + 1;
         self.channels.push(Channel {
             kind: kind.to_string(),
+            priority: LOWEST_PRIORITY,
             local_opened: false,
             remote_id: None,
             policy: self.cfg.policy,
@@ -505,6 +508,14 @@ impl Engine {
             self.events.push(EngineEvent::Readable(id));
         }
         Ok(id)
+    }
+
+    /// Sets channel `id`'s scheduling class (0 first, [`LOWEST_PRIORITY`] last;
+    /// larger values are clamped).
+    pub fn set_priority(&mut self, id: u32, priority: u8) {
+        if let Some(c) = self.ch_mut(id) {
+            c.priority = priority.min(LOWEST_PRIORITY);
+        }
     }
 
     /// Queues a message on channel `id`, applying the channel's policy.
@@ -1362,11 +1373,13 @@ mod tests {
     }
 
     #[test]
-    fn priority_prefers_control_without_starving_knowledge() {
+    fn priority_prefers_the_first_class_without_starving_the_last() {
         let mut a = Engine::new(cfg(Policy::Block, 10_000));
         let mut b = Engine::new(cfg(Policy::Block, 10_000));
         let k = a.open_channel("knowledge", None, None, None).unwrap();
         let c = a.open_channel("control", None, None, None).unwrap();
+        // The priority is the caller's explicit choice, not the kind's name.
+        a.set_priority(c, 0);
         b.open_channel("knowledge", None, None, None).unwrap();
         b.open_channel("control", None, None, None).unwrap();
         settle(&mut a, &mut b);

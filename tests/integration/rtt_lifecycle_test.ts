@@ -172,46 +172,47 @@ Deno.test("Heartbeats feed the latency statistics", async () => {
   assert.ok(p.client.metrics().latencyP50Us > 0);
 });
 
-for (const [mode, ffi] of [["wait", `--allow-ffi=${libDir}`], ["callback", "--allow-ffi"]]) {
-  Deno.test(`wakeMode ${mode}: a process whose node is idle exits; one awaiting accept() stays alive`, async () => {
-    const flags = [ffi!, "--allow-read", "--allow-net=127.0.0.1"];
-    const idle = await runDeno(
-      `import { Identity } from "./../../lib/identity/mod.ts";
-       import { RttNode } from "./../../lib/rtt/mod.ts";
-       const node = await RttNode.create({ identity: await Identity.generate() });
-       await node.listen({ hostname: "127.0.0.1", port: 0 });
-       console.log(node.wakeMode);`,
-      flags,
-    );
-    assert.equal(idle.code, 0, idle.stderr);
-    assert.equal(idle.stdout.trim(), mode);
-    const waiting = await runDeno(
-      `import { Identity } from "./../../lib/identity/mod.ts";
-       import { RttNode } from "./../../lib/rtt/mod.ts";
-       const node = await RttNode.create({ identity: await Identity.generate() });
-       await node.listen({ hostname: "127.0.0.1", port: 0 });
-       const started = Date.now();
-       // No timer keeps the process alive: only the pending accept does.
-       const ac = new AbortController();
-       const t = setTimeout(() => ac.abort(), 400);
-       Deno.unrefTimer(t);
-       try { await node.accept({ signal: ac.signal }); } catch { /* aborted */ }
-       console.log(Date.now() - started >= 390 ? "waited" : "exited early");
-       await node.shutdown();`,
-      flags,
-    );
-    assert.equal(waiting.code, 0, waiting.stderr);
-    assert.equal(waiting.stdout.trim(), "waited");
-  });
-}
+Deno.test("A process whose node is idle exits; one awaiting accept() stays alive", async () => {
+  const flags = [`--allow-ffi=${libDir}`, "--allow-read", "--allow-net=127.0.0.1"];
+  const idle = await runDeno(
+    `import { Identity } from "./../../lib/identity/mod.ts";
+     import { RttNode } from "./../../lib/rtt/mod.ts";
+     const node = await RttNode.create({ identity: await Identity.generate() });
+     await node.listen({ hostname: "127.0.0.1", port: 0 });
+     console.log("idle");`,
+    flags,
+  );
+  assert.equal(idle.code, 0, idle.stderr);
+  assert.equal(idle.stdout.trim(), "idle");
+  const waiting = await runDeno(
+    `import { Identity } from "./../../lib/identity/mod.ts";
+     import { RttNode } from "./../../lib/rtt/mod.ts";
+     const node = await RttNode.create({ identity: await Identity.generate() });
+     await node.listen({ hostname: "127.0.0.1", port: 0 });
+     const started = Date.now();
+     // No timer keeps the process alive: only the pending accept does.
+     const ac = new AbortController();
+     const t = setTimeout(() => ac.abort(), 400);
+     Deno.unrefTimer(t);
+     try { await node.accept({ signal: ac.signal }); } catch { /* aborted */ }
+     console.log(Date.now() - started >= 390 ? "waited" : "exited early");
+     await node.shutdown();`,
+    flags,
+  );
+  assert.equal(waiting.code, 0, waiting.stderr);
+  assert.equal(waiting.stdout.trim(), "waited");
+});
 
-Deno.test({
-  name: "wakeMode callback (unscoped --allow-ffi) delivers events through the thread-safe waker",
-  async fn() {
-    const result = await runDeno(
-      `import { Identity } from "./../../lib/identity/mod.ts";
-       import { RttNode } from "./../../lib/rtt/mod.ts";
-       const guard = setTimeout(() => { console.log("deadlock"); Deno.exit(3); }, 5000);
+Deno.test("Creating 20 nodes with sessions and traffic starts no OS thread; shutdown leaves none", async () => {
+  const result = await runDeno(
+    `import { Identity } from "./../../lib/identity/mod.ts";
+     import { RttNode } from "./../../lib/rtt/mod.ts";
+     // Reading /proc needs --allow-all in Deno; ls does it for us.
+     const tasks = async () => {
+       const out = await new Deno.Command("ls", { args: [\`/proc/\${Deno.pid}/task\`] }).output();
+       return new TextDecoder().decode(out.stdout).trim().split("\\n").length;
+     };
+     async function pairUp() {
        const [a, b] = await Promise.all([Identity.generate(), Identity.generate()]);
        const server = await RttNode.create({ identity: a });
        const client = await RttNode.create({ identity: b });
@@ -222,17 +223,25 @@ Deno.test({
        ]);
        const tx = await o.openChannel("state");
        const rx = await i.openChannel("state");
-       for (let n = 0; n < 100; n++) await tx.send(new Uint8Array([n]));
+       await tx.send(new Uint8Array(1000));
+       await rx.receive();
        await tx.flush();
-       let n = 0;
-       while (n < 100) { const m = await rx.receive(); if (m?.[0] !== n) throw new Error("order"); n++; }
-       await client.shutdown();
-       await server.shutdown();
-       console.log(server.wakeMode, n);
-       clearTimeout(guard); // the process must now exit by itself, without crashing`,
-      ["--allow-ffi", "--allow-read", "--allow-net=127.0.0.1"],
-    );
-    assert.equal(result.stdout.trim(), "callback 100", result.stderr);
-    assert.equal(result.code, 0, result.stderr);
-  },
+       return [server, client];
+     }
+     // Warm-up: the first pair loads the library and anything Deno starts lazily.
+     for (const n of await pairUp()) await n.shutdown();
+     await tasks();
+     const before = await tasks();
+     const nodes = [];
+     for (let k = 0; k < 10; k++) nodes.push(...await pairUp());
+     const during = await tasks();
+     for (const n of nodes) await n.shutdown();
+     console.log(JSON.stringify({ before, during, after: await tasks(), nodes: nodes.length }));`,
+    [`--allow-ffi=${libDir}`, "--allow-read", "--allow-net=127.0.0.1", "--allow-run=ls"],
+  );
+  assert.equal(result.code, 0, result.stderr);
+  const { before, during, after, nodes } = JSON.parse(result.stdout.trim());
+  assert.equal(nodes, 20);
+  assert.equal(during, before, "no thread started by 20 nodes with sessions");
+  assert.equal(after, before);
 });

@@ -35,3 +35,14 @@ export {
   type TelemetryOptions,
 } from "./telemetry.ts";
 export { MemorySink, type MemorySinkOptions } from "./memory_sink.ts";
+export {
+  type HistogramSummary,
+  type MetricsMirror,
+  MetricsRegistry,
+  type MetricsRegistryOptions,
+  type MetricsSnapshot,
+  quantile,
+} from "./metrics.ts";
+export { otelMirror, type OtelMirrorOptions } from "./otel.ts";
+export { JsonlFileSink, type JsonlFileSinkOptions } from "./file_sink.ts";
+export { ConsoleSink, type ConsoleSinkOptions, formatEventLine } from "./console_sink.ts";

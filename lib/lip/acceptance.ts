@@ -145,7 +145,12 @@ export function judgeClaim(
         reason: `${corroborators} trusted corroborators against ${disputers} disputers`,
       };
     }
-    return { event: null, reason: "dispute unresolved" };
+    return {
+      event: null,
+      reason: conflicts.length > 0
+        ? `dispute unresolved: conflicts with local knowledge ${conflicts.join(", ")}`
+        : `dispute unresolved: ${corroborators} trusted corroborators, ${disputers} disputers`,
+    };
   }
   if (tierAtLeast(tier, "medium")) return { event: "verified", reason: `source tier is ${tier}` };
   if (corroborators >= min) {

@@ -305,6 +305,9 @@ export interface LipSourceRecord {
   updatedMs: number;
 }
 
+/** One remembered `(sender, msg_id)` of the replay guard: the envelope layer's type. */
+export type { ReplayEntry };
+
 /**
  * One state change a runtime (or the router) asks for. A list of them is
  * applied by {@linkcode Store.commit} in one transaction: all or nothing.

@@ -434,16 +434,17 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
     return await verifyEd25519(Uint8Array.fromBase64(envelope.sender.pubkey), data, signature);
   }
 
-  /** A failed handshake: sanction for a bad response, forget the handshake, refuse. */
+  /** A failed handshake: sanction a bad response, forget the handshake if it was ours, refuse. */
   #failHandshake(
     turn: _Turn,
     envelope: CipEnvelope,
     code: string,
     reason: string,
-    sanction: boolean,
+    effect: "keep" | "clear" | "sanction",
   ) {
-    if (sanction) turn.trustEvent("invalid_signature", [envelope.msg_id], reason);
-    turn.changes.push({ kind: "handshake.clear", peer: turn.ctx.peer });
+    // An envelope that answers nothing we sent leaves the live handshake alone.
+    if (effect === "sanction") turn.trustEvent("invalid_signature", [envelope.msg_id], reason);
+    if (effect !== "keep") turn.changes.push({ kind: "handshake.clear", peer: turn.ctx.peer });
     turn.event("cip.handshake", { step: "failed", code, msg_id: envelope.msg_id }, "warn");
     return turn.done("refused", { code, reason });
   }
@@ -510,7 +511,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         expired
           ? `The handshake with ${ctx.peer} timed out`
           : `HELLO answers ${p.in_reply_to}, not our open HELLO`,
-        false,
+        expired ? "clear" : "keep",
       );
     }
     if (!(await this.#responseValid(turn, envelope, current.ourChallenge, p.challenge_response))) {
@@ -519,7 +520,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "bad_challenge_response",
         "The answering HELLO's challenge response does not verify",
-        true,
+        "sanction",
       );
     }
     const response = await this.#respond(turn, p.challenge);
@@ -554,7 +555,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "unexpected_verify",
         `VERIFY answers ${p.in_reply_to}, not our open HELLO`,
-        false,
+        "keep",
       );
     }
     if (p.session_nonces[0] !== current.theirNonce || p.session_nonces[1] !== current.ourNonce) {
@@ -563,7 +564,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "nonce_mismatch",
         "VERIFY's session_nonces are not this handshake's",
-        false,
+        "clear",
       );
     }
     if (!(await this.#responseValid(turn, envelope, current.ourChallenge, p.challenge_response))) {
@@ -572,7 +573,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         "bad_challenge_response",
         "VERIFY's challenge response does not verify",
-        true,
+        "sanction",
       );
     }
     this.#gate(turn, envelope, current);
@@ -671,7 +672,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
       seen.add(c.id);
       if (!conflicts(me, { ...c, contradicts: _contradicts(c) })) continue;
       if (c.peer === claim.peer) own.push(c);
-      else if (c.status === "pending" || c.status === "disputed") others.push(c);
+      else if (c.status === "pending") others.push(c); // a disputed claim has already lost
     }
     return { accepted: [...accepted], own, others };
   }

@@ -344,3 +344,23 @@ Deno.test("CipRuntime checks its options and the receiver it is given", async ()
   );
   assert.equal(unknown.code, "unknown_type");
 });
+
+Deno.test("CIP handshake: a stray VERIFY after the handshake is refused and leaves the verified handshake alone", async () => {
+  const { net, alice, bob } = await pair();
+  await net.handshake(alice, bob);
+  const stray: ReplySpec = {
+    protocol: "cip",
+    type: "VERIFY",
+    msg_id: "6f9619ff-8b86-4d11-b42d-00c04fc96408",
+    receiver: { agent_id: "bob", fingerprint: bob.fp },
+    payload: {
+      challenge_response: "A".repeat(86) + "==",
+      in_reply_to: "6f9619ff-8b86-4d11-b42d-00c04fc96409",
+      session_nonces: ["AAAAAAAAAAAAAAAAAAAAAA==", "AQAAAAAAAAAAAAAAAAAAAA=="],
+    },
+  };
+  const out = await bob.receive(encodeEnvelope(await alice.sign(stray)), alice);
+  assert.deepEqual([out.status, out.code], ["refused", "unexpected_verify"]);
+  assert.equal(bob.store.handshake(alice.fp)?.stage, "verified");
+  assert.equal(bob.trustIn(alice), "probing");
+});

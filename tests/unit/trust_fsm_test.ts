@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   applyTrustEvent,
   CIP_TRUST_EVENTS,
@@ -319,4 +320,30 @@ Deno.test("trustConfig fills defaults and refuses bad thresholds and durations",
   assert.throws(() => trustConfig({ unverifiableThreshold: 1.5 }), /unverifiableThreshold/);
   assert.throws(() => trustConfig({ misunderstandingWindowMs: -1 }), /misunderstandingWindowMs/);
   assert.throws(() => trustConfig({ cooldownMs: Infinity }), /cooldownMs/);
+});
+
+Deno.test("TrustFSM invariants hold over random event sequences (property)", () => {
+  const cipEvents = fc.constantFrom(...CIP_TRUST_EVENTS);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(cipEvents, fc.nat(120_000)), { maxLength: 60 }), (steps) => {
+      let r = initialTrustRecord("cip", PEER, 0);
+      let now = 0;
+      for (const [type, dt] of steps) {
+        now += dt;
+        const t = applyTrustEvent(r, { type, actor: ACTOR }, { nowMs: now });
+        // Trust is only ever entered by verified knowledge or a declared anchor.
+        if (t.to === "trusted" && t.changed) {
+          assert.ok(type === "verified_knowledge" || type === "anchor_declared");
+        }
+        // Only a named human's override leaves blacklisted.
+        if (t.from === "blacklisted" && t.changed) assert.equal(type, "manual_override");
+        // A valid handshake never promotes during a cooldown.
+        if (type === "valid_handshake" && now < r.cooldownUntilMs) assert.equal(t.changed, false);
+        assert.ok(t.record.maliceCount >= 0 && t.record.strikesMs.every((s) => s <= now));
+        assert.equal(t.changed, t.from !== t.to);
+        r = t.record;
+      }
+    }),
+    { numRuns: 300, seed: 42 },
+  );
 });

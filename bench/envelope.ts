@@ -2,7 +2,8 @@
  * Envelope benchmark: envelopes created and signed per second, and fully
  * verified per second (every step of `verifyEnvelope`, replay guard and
  * session binding included), against bare WebCrypto Ed25519 sign and verify
- * of the same bytes in the same run.
+ * of the same bytes in the same run; and the duplicate-key scan of a wire
+ * text against `JSON.parse` of the same text.
  *
  * Run alone: `deno run bench/envelope.ts`.
  *
@@ -19,6 +20,7 @@ import {
   ReplayGuard,
   verifyEnvelope,
 } from "../lib/envelope/mod.ts";
+import { scanKeys } from "../lib/envelope/json_text.ts";
 
 /** Rounds per pair; each round times one slice of each operation. */
 const _ROUNDS = 12;
@@ -123,6 +125,14 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
     _IN_FLIGHT,
   );
 
+  // The duplicate-key scan (step 1, for text and bytes) against the
+  // JSON.parse it follows, on the same wire text.
+  const wireText = new TextDecoder().decode(wires[0]);
+  const [scanRate, parseRate] = await _pairedRates(
+    () => Promise.resolve(scanKeys(wireText)),
+    () => Promise.resolve(JSON.parse(wireText)),
+  );
+
   return {
     section: `Envelopes vs bare WebCrypto Ed25519 (${bytes.length}-byte signing input)`,
     rows: [
@@ -150,6 +160,14 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
         baseline: `WebCrypto verify, ${_IN_FLIGHT} in flight`,
         baselineValue: bareVerifyPipelined,
         ratio: verifyPipelined / bareVerifyPipelined,
+      },
+      {
+        name: `duplicate-key scan (${wireText.length} chars)`,
+        value: scanRate,
+        unit: "op/s",
+        baseline: "JSON.parse of the same text",
+        baselineValue: parseRate,
+        ratio: scanRate / parseRate,
       },
     ],
   };

@@ -13,6 +13,7 @@ import {
   TimestampError,
   TrustViolationError,
 } from "./errors.ts";
+import { parseJsonText } from "./json_text.ts";
 import {
   fingerprintOfBase64,
   isBytes,
@@ -130,7 +131,8 @@ function _checkParty(
  * UTF-8 bytes) and returns it typed. The checks run in this fixed order,
  * each with its own error class:
  *
- * 1. size and structure (`InvalidEnvelopeError`);
+ * 1. size and structure, and for text or bytes: UTF-8 JSON with no key
+ *    repeated in any object (`InvalidEnvelopeError`);
  * 2. the payload schema of its type (`PayloadSchemaError`);
  * 3. `sender.fingerprint` is the SHA-256 of `sender.pubkey`
  *    (`FingerprintMismatchError`);
@@ -187,6 +189,7 @@ export async function verifyEnvelope(
         "",
       );
     }
+    let parsedText: ReturnType<typeof parseJsonText>;
     try {
       text = typeof input === "string" ? input : _decoder.decode(input);
       // Step 4 is started here when the text looks canonical, so that the
@@ -195,8 +198,7 @@ export async function verifyEnvelope(
       // in step 4, and only if the canonical signing input, key and
       // signature turn out to be the very ones it checked.
       spec = speculate(text, bytes);
-      value = JSON.parse(text);
-      parsed = true;
+      parsedText = parseJsonText(text);
     } catch (cause) {
       throw new InvalidEnvelopeError(
         `Envelope is not UTF-8 JSON: ${(cause as Error).message}`,
@@ -204,6 +206,16 @@ export async function verifyEnvelope(
         { cause },
       );
     }
+    // JSON.parse keeps the last of two equal keys; the text is refused instead.
+    const { duplicate } = parsedText;
+    if (duplicate !== null) {
+      throw new InvalidEnvelopeError(
+        `Envelope has the key ${show(duplicate.key)} twice in one object, at ${duplicate.path}`,
+        duplicate.path,
+      );
+    }
+    value = parsedText.value;
+    parsed = true;
   }
   const prepared = prepare(value, maxBytes, parsed);
   const speculated = spec !== null && usesSpeculation(spec, text, prepared);

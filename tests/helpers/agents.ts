@@ -5,6 +5,7 @@
  */
 import "../../lib/rtt/mod.ts";
 import { Agent, type AgentOptions, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
+import type { HumanState } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
 
@@ -25,7 +26,9 @@ export interface WorldOptions {
   /** Each agent anchors every other agent. @default {true} */
   anchors?: boolean;
   mission?: string;
-  person?: { of: string; name: string; consentScope?: string[] } | undefined;
+  person?:
+    | { of: string; name: string; consentScope?: string[]; human?: Partial<HumanState> }
+    | undefined;
   stores?: Record<string, string>;
   identities?: Record<string, Identity>;
   extra?: Partial<AgentOptions>;
@@ -56,6 +59,7 @@ export class World implements AsyncDisposable {
         transport: o.transport,
         ...(o.transportOptions === undefined ? {} : { transportOptions: o.transportOptions }),
         sinks: [w.personSink],
+        ...(o.person.human === undefined ? {} : { human: o.person.human }),
       });
     }
     return w;

@@ -3,6 +3,7 @@
  * sources (so the machine's load never flips presence), memory sinks, and
  * the event-contract check of every event seen.
  */
+import assert from "node:assert/strict";
 import "../../lib/rtt/mod.ts";
 import { Agent, type AgentOptions, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
 import type { HumanState } from "../../lib/envelope/mod.ts";
@@ -25,6 +26,8 @@ export interface WorldOptions {
   transportOptions?: Record<string, unknown>;
   /** Each agent anchors every other agent. @default {true} */
   anchors?: boolean;
+  /** Per agent: the names it anchors (overrides `anchors`). */
+  anchorsOf?: Record<string, string[]>;
   mission?: string;
   person?:
     | { of: string; name: string; consentScope?: string[]; human?: Partial<HumanState> }
@@ -75,7 +78,11 @@ export class World implements AsyncDisposable {
       identity,
       mission: o.mission ?? "verify water quality facts",
       store: o.stores?.[name] ?? ":memory:",
-      trustAnchors: o.anchors === false ? [] : others,
+      trustAnchors: o.anchorsOf?.[name] !== undefined
+        ? o.anchorsOf[name]!.map((n) => this.ids.get(n)!.fingerprint)
+        : o.anchors === false
+        ? []
+        : others,
       transport: o.transport,
       transportOptions: o.transportOptions,
       load,
@@ -127,4 +134,14 @@ export class World implements AsyncDisposable {
     await this.person?.close();
     await Promise.all([...this.agents.values()].map((a) => a.agent.stop()));
   }
+}
+
+/**
+ * Asserts every event validates against the event contract v1.0.
+ *
+ * @param events The events.
+ */
+export function assertEventContract(events: readonly Web4Event[]): void {
+  assert.ok(events.length > 0, "no events");
+  for (const e of events) assert.equal(e.v, "1.0");
 }

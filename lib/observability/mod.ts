@@ -46,3 +46,14 @@ export {
 export { otelMirror, type OtelMirrorOptions } from "./otel.ts";
 export { JsonlFileSink, type JsonlFileSinkOptions } from "./file_sink.ts";
 export { ConsoleSink, type ConsoleSinkOptions, formatEventLine } from "./console_sink.ts";
+export {
+  checkEvent,
+  checkEvents,
+  EVENT_DATA,
+  EVENT_DESCRIPTIONS,
+  EVENT_KINDS,
+  eventContractJsonSchema,
+  type EventKind,
+  type EventProblem,
+  eventSchema,
+} from "./contract.ts";

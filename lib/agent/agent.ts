@@ -818,12 +818,7 @@ export class Agent implements AsyncDisposable {
     options: { to?: readonly string[]; causalLinks?: FactProposePayload["causal_links"] } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    const dmp = {
-      decision_id: trace.decision_id ?? crypto.randomUUID(),
-      steps: trace.steps,
-      evidence: trace.evidence,
-      ...(trace.counterfactuals === undefined ? {} : { counterfactuals: trace.counterfactuals }),
-    };
+    const dmp = _dmpTrace(trace);
     return await this.#each(options.to, (fp) =>
       this.#outcomeOf("cip", "FACT_PROPOSE", fp, {
         fact,
@@ -906,11 +901,7 @@ export class Agent implements AsyncDisposable {
     options: { to?: readonly string[]; retrospective?: string } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    const dmp = {
-      decision_id: trace.decision_id ?? crypto.randomUUID(),
-      steps: trace.steps,
-      evidence: trace.evidence,
-    };
+    const { counterfactuals: _c, ...dmp } = _dmpTrace(trace);
     return await this.#each(options.to, (fp) =>
       this.#outcomeOf("cip", "DECISION_SHARE", fp, {
         decision,
@@ -1396,5 +1387,15 @@ function _humanOf(record: { humanState?: HumanState | undefined } | undefined): 
     pressure: 50,
     intent: "unknown",
     consent: "limited",
+  };
+}
+
+/** The wire form of a {@linkcode Trace} (a fresh decision id when none is given). */
+function _dmpTrace(trace: Trace) {
+  return {
+    decision_id: trace.decision_id ?? crypto.randomUUID(),
+    steps: trace.steps,
+    evidence: trace.evidence,
+    ...(trace.counterfactuals === undefined ? {} : { counterfactuals: trace.counterfactuals }),
   };
 }

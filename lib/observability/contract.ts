@@ -30,6 +30,15 @@ const status = z.enum(["handled", "deferred", "refused", "ignored", "dropped"]);
 const claimStatus = z.enum(["pending", "accepted", "disputed", "rejected"]);
 const protocol = z.enum(["cip", "hcp", "lip"]);
 const o = z.strictObject;
+const _transition = o({
+  machine: z.enum(["cip", "hcp"]),
+  event: str,
+  from: trustState,
+  to: trustState,
+  reason: str,
+  evidence: z.array(str),
+  actor: str.optional(),
+});
 
 /** Every kind of the contract, with the schema of its `data`. */
 export const EVENT_DATA = {
@@ -43,24 +52,8 @@ export const EVENT_DATA = {
   "rtt.rekey": o({ rekeys: nat }),
   "rtt.verification_failure": o({ code: str, message: str }),
   // ---- trust ----
-  "trust.transition": o({
-    machine: z.enum(["cip", "hcp"]),
-    event: str,
-    from: trustState,
-    to: trustState,
-    reason: str,
-    evidence: z.array(str),
-    actor: str.optional(),
-  }),
-  "trust.ignored": o({
-    machine: z.enum(["cip", "hcp"]),
-    event: str,
-    from: trustState,
-    to: trustState,
-    reason: str,
-    evidence: z.array(str),
-    actor: str.optional(),
-  }),
+  "trust.transition": _transition,
+  "trust.ignored": _transition,
   // ---- CIP ----
   "cip.handshake": o({
     step: z.enum(["hello_sent", "hello_answered", "verified", "simultaneous_open", "failed"]),

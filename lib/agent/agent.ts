@@ -197,7 +197,8 @@ export interface Trace {
   counterfactuals?: string[] | undefined;
 }
 
-type _HookName = keyof AgentHooks;
+/** The name of a cognitive-cycle hook. */
+export type AgentHookName = keyof AgentHooks;
 
 /** Maps a person's HCP goal to the CIP goal of the intent propagated to peers. */
 export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze({
@@ -252,7 +253,7 @@ export class Agent implements AsyncDisposable {
   readonly #ownsStore: boolean;
   readonly #loadSource: LoadSource;
   readonly #queueCapacity: number;
-  readonly #hooks = new Map<_HookName, Set<(...args: never[]) => void>>();
+  readonly #hooks = new Map<AgentHookName, Set<(...args: never[]) => void>>();
   readonly #drift: DriftDetector;
   readonly #relevant: AgentOptions["relevantPeers"];
   readonly #fetcher: LipFetcher;
@@ -313,7 +314,7 @@ export class Agent implements AsyncDisposable {
     this.hcp = new HcpRuntime(options.hcp);
     this.lip = new LipRuntime(options.lip);
     for (const [name, fn] of Object.entries(options.hooks ?? {})) {
-      this.on(name as _HookName, fn as never);
+      this.on(name as AgentHookName, fn as never);
     }
     this.#load = this.#readLoad();
     this.router = new ProtocolRouter({
@@ -409,14 +410,14 @@ export class Agent implements AsyncDisposable {
    * @param fn The hook.
    * @returns Its unregister function.
    */
-  on<K extends _HookName>(name: K, fn: AgentHooks[K]): () => void {
+  on<K extends AgentHookName>(name: K, fn: AgentHooks[K]): () => void {
     let set = this.#hooks.get(name);
     if (set === undefined) this.#hooks.set(name, set = new Set());
     set.add(fn as never);
     return () => set.delete(fn as never);
   }
 
-  #call<K extends _HookName>(name: K, ...args: Parameters<AgentHooks[K]>): void {
+  #call<K extends AgentHookName>(name: K, ...args: Parameters<AgentHooks[K]>): void {
     for (const fn of this.#hooks.get(name) ?? []) {
       try {
         (fn as (...a: unknown[]) => void)(...args);

@@ -191,7 +191,7 @@ const _base = {
 };
 
 /** The zod schema of one event of the contract v1.0 (a union over its kinds). */
-export const eventSchema = z.discriminatedUnion(
+const _eventSchema = z.discriminatedUnion(
   "kind",
   EVENT_KINDS.map((kind) =>
     z.strictObject({ ..._base, kind: z.literal(kind), data: EVENT_DATA[kind] })
@@ -235,7 +235,7 @@ export function checkEvent(event: unknown): EventProblem | null {
   if (!(kind in EVENT_DATA)) {
     return { kind, message: `Unknown event kind ${JSON.stringify(kind)} (not in contract v1.0)` };
   }
-  const r = eventSchema.safeParse(event);
+  const r = _eventSchema.safeParse(event);
   if (r.success) return null;
   const issue = r.error.issues[0]!;
   return { kind, message: `${issue.path.join(".") || "(event)"}: ${issue.message}` };
@@ -266,7 +266,7 @@ export function eventContractJsonSchema(): Record<string, unknown> {
   return {
     $id: "urn:web4-runtime:schema:event:1.0",
     title: "web4-runtime event contract v1.0",
-    ...z.toJSONSchema(eventSchema),
+    ...z.toJSONSchema(_eventSchema),
   };
 }
 

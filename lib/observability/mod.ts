@@ -55,5 +55,4 @@ export {
   eventContractJsonSchema,
   type EventKind,
   type EventProblem,
-  eventSchema,
 } from "./contract.ts";

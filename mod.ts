@@ -121,13 +121,15 @@ export {
 export {
   assertNetPermission,
   type BackpressurePolicy,
-  createMemoryTransport,
   createTransport,
   defaultMemoryNetwork,
+  type DropConnectionOptions,
   EXPECTED_ABI_VERSION,
   LIBRARY_ENV_VAR,
   libraryFileName,
   MemoryNetwork,
+  MemoryTransport,
+  type MemoryTransportEvent,
   type MemoryTransportOptions,
   NativeLibraryError,
   type NativeLibraryInfo,
@@ -167,23 +169,14 @@ export {
   type SessionHook,
   type SessionHookEvent,
   type Transport,
-  type TransportAcceptOptions,
   type TransportAddress,
   type TransportChannel,
   type TransportChannelOptions,
   type TransportConnectOptions,
-  type TransportEvent,
   type TransportFactory,
-  type TransportMetrics,
   transportNames,
-  type TransportObserver,
   type TransportOptions,
-  type TransportReceiveOptions,
   type TransportSession,
-  type TransportSessionCloseOptions,
-  type TransportSessionState,
-  type TransportShutdownOptions,
-  type TransportStats,
   unregisterTransport,
 } from "./lib/rtt/mod.ts";
 export {
@@ -226,6 +219,16 @@ export {
   type TelemetryOptions,
   type Web4Event,
 } from "./lib/observability/mod.ts";
+export {
+  defaultCacheDir,
+  DOWNLOAD_URL_ENV_VAR,
+  ensurePrebuiltLibrary,
+  type EnsurePrebuiltOptions,
+  platformKey,
+  PREBUILT_MANIFEST,
+  type PrebuiltFile,
+  type PrebuiltManifest,
+} from "./lib/rtt/prebuilt.ts";
 export {
   type CausalFact,
   type CausalLink,
@@ -312,15 +315,18 @@ export {
   type SelfInfo,
 } from "./lib/runtime/mod.ts";
 export {
-  defaultCacheDir,
-  DOWNLOAD_URL_ENV_VAR,
-  ensurePrebuiltLibrary,
-  type EnsurePrebuiltOptions,
-  platformKey,
-  PREBUILT_MANIFEST,
-  type PrebuiltFile,
-  type PrebuiltManifest,
-} from "./lib/rtt/prebuilt.ts";
+  causalLinksOf,
+  CHALLENGE_DOMAIN,
+  challengeResponseBytes,
+  CIP_TYPES,
+  CipRuntime,
+  type CipRuntimeOptions,
+  conflicts,
+  type FactSubject,
+  factSubject,
+  type Knowable,
+  traceProblem,
+} from "./lib/cip/mod.ts";
 export {
   type ActionDecision,
   actionTopic,
@@ -420,6 +426,24 @@ export {
   tierInForce,
 } from "./lib/lip/mod.ts";
 export {
+  type AnyProtocolRuntime,
+  CHANNEL_OF,
+  channelOf,
+  type DispatchResult,
+  type DispatchStatus,
+  type Inbound,
+  type OutboundEnvelope,
+  ProtocolRouter,
+  RateLimiter,
+  type RateLimitOptions,
+  type RateVerdict,
+  type RouteChannel,
+  type RouterOptions,
+  RoutingError,
+  type RoutingErrorCode,
+  type SanctionRule,
+} from "./lib/router/mod.ts";
+export {
   type Activity,
   Agent,
   AgentError,
@@ -456,22 +480,3 @@ export {
   systemLoadSource,
   type Trace,
 } from "./lib/agent/mod.ts";
-export { CIP_TYPES, CipRuntime, type CipRuntimeOptions } from "./lib/cip/mod.ts";
-export {
-  type AnyProtocolRuntime,
-  CHANNEL_OF,
-  channelOf,
-  type DispatchResult,
-  type DispatchStatus,
-  type Inbound,
-  type OutboundEnvelope,
-  ProtocolRouter,
-  RateLimiter,
-  type RateLimitOptions,
-  type RateVerdict,
-  type RouteChannel,
-  type RouterOptions,
-  RoutingError,
-  type RoutingErrorCode,
-  type SanctionRule,
-} from "./lib/router/mod.ts";

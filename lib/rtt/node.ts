@@ -396,7 +396,8 @@ export class RttNode implements Transport {
     for (const w of this.#acceptWaiters.splice(0)) w.reject(this.#shutDownError("accept on"));
     const open = [...this.#sessions.values()].filter((s) => s.state !== "closed");
     if (open.length > 0 && !this.#core.freed) {
-      const closing = Promise.all(open.map((s) => s.close({ flushDeadlineMs: deadlineMs })));
+      const { shutdown } = sessionInternals();
+      const closing = Promise.all(open.map((s) => shutdown(s, deadlineMs)));
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         closing.catch(() => {}),

@@ -738,12 +738,24 @@ pub unsafe extern "C" fn web4_rtt_session_open_channel(
     })
 }
 
-/// Starts a graceful close; SESSION_CLOSE (reason `manual`) follows.
+/// Starts a graceful close; SESSION_CLOSE follows with reason `manual`
+/// (`why` 0) or `shutdown` (`why` 1).
 #[no_mangle]
-pub extern "C" fn web4_rtt_session_close(node: u64, session: u64, flush_deadline_ms: u32, now_ms: f64) -> i32 {
+pub extern "C" fn web4_rtt_session_close(
+    node: u64,
+    session: u64,
+    flush_deadline_ms: u32,
+    why: u32,
+    now_ms: f64,
+) -> i32 {
     guard(|| {
+        let reason = match why {
+            0 => "manual",
+            1 => "shutdown",
+            _ => return Err(invalid(format!("Unknown close reason {why}"))),
+        };
         with_node(node, |n| {
-            n.close_session(session, flush_deadline_ms, "manual", us(now_ms))?;
+            n.close_session(session, flush_deadline_ms, reason, us(now_ms))?;
             Ok(status::OK)
         })
     })

@@ -174,6 +174,7 @@ export {
   type TransportReceiveOptions,
   type TransportSession,
   type TransportSessionCloseOptions,
+  type TransportSessionEventBase,
   type TransportSessionState,
   type TransportShutdownOptions,
   type TransportStats,

@@ -7,8 +7,13 @@
 import { Status } from "./ffi.ts";
 import { byteLengthOf, type NodeCore } from "./core.ts";
 import { decodeMessageRecords, type NativeEvent } from "./events.ts";
-import { errorFromStatus, RTTBackpressureError, RTTDisconnectedError, RTTTransportError } from "./errors.ts";
-import { emptyStats, type TransportStats as RttStats, toStats } from "../transport/stats.ts";
+import {
+  errorFromStatus,
+  RTTBackpressureError,
+  RTTDisconnectedError,
+  RTTTransportError,
+} from "./errors.ts";
+import { emptyStats, toStats, type TransportStats as RttStats } from "../transport/stats.ts";
 import type {
   TransportChannel,
   TransportChannelOptions,
@@ -207,14 +212,15 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     // The length comes from the intrinsic getter, never from a property the
     // caller could have redefined (it bounds what the library reads).
     const { core, handle } = this.#link;
-    const status = (retry ? core.symbols.web4_rtt_channel_retry_send : core.symbols.web4_rtt_channel_send)(
-      core.handle,
-      handle,
-      this.#id,
-      bytes,
-      0,
-      byteLengthOf(bytes),
-    );
+    const status =
+      (retry ? core.symbols.web4_rtt_channel_retry_send : core.symbols.web4_rtt_channel_send)(
+        core.handle,
+        handle,
+        this.#id,
+        bytes,
+        0,
+        byteLengthOf(bytes),
+      );
     if (status === Status.OK) core.schedulePump();
     return status;
   }
@@ -256,7 +262,9 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         if (!woke) break;
       }
       const { core, handle } = this.#link;
-      if (!this.#link.released()) core.symbols.web4_rtt_channel_block_timeout(core.handle, handle, this.#id);
+      if (!this.#link.released()) {
+        core.symbols.web4_rtt_channel_block_timeout(core.handle, handle, this.#id);
+      }
       throw new RTTBackpressureError(
         "BLOCK_TIMEOUT",
         `Send queue of channel "${this.kind}" of the session with peer ${this.#link.peer} stayed full for ${this.#blockTimeoutMs} ms (policy "block")`,

@@ -284,7 +284,11 @@ export class NodeCore {
     );
     if (id <= 0) {
       stream.close();
-      throw errorFromStatus(id, { operation: "connect from", peer: fingerprint, detail: this.lastError() });
+      throw errorFromStatus(id, {
+        operation: "connect from",
+        peer: fingerprint,
+        detail: this.lastError(),
+      });
     }
     this.attach(stream, id);
     return id;
@@ -357,7 +361,11 @@ export class NodeCore {
         if (n <= 0) break;
         if ((this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) this.schedulePump();
         let off = 0;
-        while (off < n) off += await io.stream.write(off === 0 && n === io.out.length ? io.out : io.out.subarray(off, n));
+        while (off < n) {
+          off += await io.stream.write(
+            off === 0 && n === io.out.length ? io.out : io.out.subarray(off, n),
+          );
+        }
       }
     } catch {
       io.writing = false;
@@ -445,7 +453,15 @@ export class NodeCore {
               this.#startWrite(io);
             } else {
               // No socket (never attached): let the core drop the output.
-              while (this.symbols.web4_rtt_conn_transmit(this.handle, id, this.#pollBuf, this.#pollBuf.length, 0) > 0) {
+              while (
+                this.symbols.web4_rtt_conn_transmit(
+                  this.handle,
+                  id,
+                  this.#pollBuf,
+                  this.#pollBuf.length,
+                  0,
+                ) > 0
+              ) {
                 // Discard.
               }
             }

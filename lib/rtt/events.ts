@@ -216,7 +216,12 @@ export function toNativeEvent(r: EventRecord): NativeEvent | undefined {
   const p = r.payload;
   switch (r.kind) {
     case 1:
-      return { type: "accepted", session: r.session, id: _str(p, "id", ""), peer: _str(p, "peer_fingerprint", "") };
+      return {
+        type: "accepted",
+        session: r.session,
+        id: _str(p, "id", ""),
+        peer: _str(p, "peer_fingerprint", ""),
+      };
     case 2:
       return {
         type: "connected",
@@ -226,7 +231,12 @@ export function toNativeEvent(r: EventRecord): NativeEvent | undefined {
         peer: _str(p, "peer_fingerprint", ""),
       };
     case 3:
-      return { type: "connect_failed", conn: Number(r.op), code: _str(p, "code", "IO"), message: _str(p, "message", "") };
+      return {
+        type: "connect_failed",
+        conn: Number(r.op),
+        code: _str(p, "code", "IO"),
+        message: _str(p, "message", ""),
+      };
     case 4:
       return {
         type: "session_open",

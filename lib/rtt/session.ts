@@ -27,7 +27,7 @@ import {
   type RttChannelOptions,
   type SessionLink,
 } from "./channel.ts";
-import { emptyStats, type TransportStats as RttStats, toStats } from "../transport/stats.ts";
+import { emptyStats, toStats, type TransportStats as RttStats } from "../transport/stats.ts";
 
 /** The state of a session (the contract's {@linkcode TransportSessionState}). */
 export type RttSessionState = TransportSessionState;
@@ -425,7 +425,11 @@ export class RttSession implements TransportSession {
         if (this.#state === "open" && !event.resumed) return;
         this.#state = "open";
         this.#reconnects = event.reconnects;
-        this.#lastOpen = { sessionId: this.id, resumed: event.resumed, reconnects: event.reconnects };
+        this.#lastOpen = {
+          sessionId: this.id,
+          resumed: event.resumed,
+          reconnects: event.reconnects,
+        };
         this.#emit("session_open", this.#lastOpen);
         return;
       }

@@ -71,7 +71,9 @@ pub fn classify(e: &rustls::Error, client: bool, peer: &str) -> HandshakeFailure
     match e {
         R::InvalidCertificate(C::ApplicationVerificationFailure) if client => counted(
             "FINGERPRINT_MISMATCH",
-            format!("Peer {peer} presented a certificate whose fingerprint differs from the pinned one"),
+            format!(
+                "Peer {peer} presented a certificate whose fingerprint differs from the pinned one"
+            ),
         ),
         R::InvalidCertificate(C::ApplicationVerificationFailure) => counted(
             "PEER_NOT_ALLOWED",
@@ -89,7 +91,10 @@ pub fn classify(e: &rustls::Error, client: bool, peer: &str) -> HandshakeFailure
             "TLS_FAILED",
             format!("Peer {peer} certificate refused: {c:?}"),
         ),
-        r => HandshakeFailure::new("TLS_FAILED", format!("TLS handshake with {peer} failed: {r}")),
+        r => HandshakeFailure::new(
+            "TLS_FAILED",
+            format!("TLS handshake with {peer} failed: {r}"),
+        ),
     }
 }
 
@@ -198,7 +203,10 @@ impl Conn {
 
     /// Whether the connection is still in a handshake.
     pub fn handshaking(&self) -> bool {
-        matches!(self.phase, Phase::Tls | Phase::AwaitAccept | Phase::AwaitHello)
+        matches!(
+            self.phase,
+            Phase::Tls | Phase::AwaitAccept | Phase::AwaitHello
+        )
     }
 
     fn peer_label(&self) -> String {
@@ -328,7 +336,10 @@ impl Conn {
         if self.tls.alpn_protocol() != Some(tls::ALPN) {
             return Err(HandshakeFailure::new(
                 "TLS_FAILED",
-                format!("Peer {} did not negotiate ALPN web4-rtt/1", self.peer_label()),
+                format!(
+                    "Peer {} did not negotiate ALPN web4-rtt/1",
+                    self.peer_label()
+                ),
             ));
         }
         let fp = self
@@ -337,7 +348,9 @@ impl Conn {
             .and_then(|c| c.first())
             .and_then(|c| tls::cert_ed25519_key(c.as_ref()))
             .map(|k| tls::fingerprint_of(&k))
-            .ok_or_else(|| HandshakeFailure::new("TLS_FAILED", "Peer presented no Ed25519 certificate"))?;
+            .ok_or_else(|| {
+                HandshakeFailure::new("TLS_FAILED", "Peer presented no Ed25519 certificate")
+            })?;
         self.peer_fp = fp;
         Ok(())
     }

@@ -117,9 +117,13 @@ async function receiveAll(rx: TransportChannel, count: number): Promise<number[]
 }
 
 async function until(what: string, cond: () => boolean): Promise<void> {
-  await within(10_000, what, (async () => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 5));
-  })());
+  await within(
+    10_000,
+    what,
+    (async () => {
+      while (!cond()) await new Promise((r) => setTimeout(r, 5));
+    })(),
+  );
 }
 
 /** The receiving node grants a window of 16 messages; the sending channel queues 4. */
@@ -159,8 +163,7 @@ async function saturated(
  * @param backend The backend under test.
  */
 export function describeTransportContract(backend: ContractBackend): void {
-  const t = (name: string, fn: () => Promise<void>) =>
-    Deno.test(`[${backend.name}] ${name}`, fn);
+  const t = (name: string, fn: () => Promise<void>) => Deno.test(`[${backend.name}] ${name}`, fn);
 
   t("sessions carry each side's authenticated peer and one id", async () => {
     await using p = await makePair(backend);
@@ -178,11 +181,21 @@ export function describeTransportContract(backend: ContractBackend): void {
     const link = await backend.expose(server);
     try {
       await assert.rejects(
-        () => client.connect({ hostname: link.hostname, port: link.port, fingerprint: idC.fingerprint }),
+        () =>
+          client.connect({
+            hostname: link.hostname,
+            port: link.port,
+            fingerprint: idC.fingerprint,
+          }),
         (e: unknown) => e instanceof RTTHandshakeError && e.code === "FINGERPRINT_MISMATCH",
       );
       await assert.rejects(
-        () => client.connect({ hostname: link.hostname, port: link.port, fingerprint: idA.fingerprint }),
+        () =>
+          client.connect({
+            hostname: link.hostname,
+            port: link.port,
+            fingerprint: idA.fingerprint,
+          }),
         (e: unknown) => e instanceof RTTHandshakeError && e.code === "PEER_NOT_ALLOWED",
       );
       assert.ok(client.metrics().verificationFailures >= 1);
@@ -193,25 +206,28 @@ export function describeTransportContract(backend: ContractBackend): void {
     }
   });
 
-  t("channels keep their own order; a late opener gets what came before, exactly once", async () => {
-    await using p = await makePair(backend);
-    const kinds = ["control", "state", "knowledge"];
-    const N = 200;
-    await Promise.all(kinds.map(async (kind) => {
-      const ch = await p.outbound.openChannel(kind);
-      for (let i = 0; i < N; i++) await ch.send(msg(i, 16 + (i % 300)));
-      await within(5000, `flush of ${kind}`, ch.flush());
-      await ch.close();
-    }));
-    for (const kind of kinds) {
-      const ch = await p.inbound.openChannel(kind);
-      const got: number[] = [];
-      for await (const m of ch) got.push(num(m));
-      assert.deepEqual(got, range(0, N), kind);
-    }
-    assert.equal(p.outbound.stats().messagesOut, 3 * N);
-    assert.equal(p.inbound.stats().messagesIn, 3 * N);
-  });
+  t(
+    "channels keep their own order; a late opener gets what came before, exactly once",
+    async () => {
+      await using p = await makePair(backend);
+      const kinds = ["control", "state", "knowledge"];
+      const N = 200;
+      await Promise.all(kinds.map(async (kind) => {
+        const ch = await p.outbound.openChannel(kind);
+        for (let i = 0; i < N; i++) await ch.send(msg(i, 16 + (i % 300)));
+        await within(5000, `flush of ${kind}`, ch.flush());
+        await ch.close();
+      }));
+      for (const kind of kinds) {
+        const ch = await p.inbound.openChannel(kind);
+        const got: number[] = [];
+        for await (const m of ch) got.push(num(m));
+        assert.deepEqual(got, range(0, N), kind);
+      }
+      assert.equal(p.outbound.stats().messagesOut, 3 * N);
+      assert.equal(p.inbound.stats().messagesIn, 3 * N);
+    },
+  );
 
   t("flush resolves on the peer's acknowledgement, before its application reads", async () => {
     await using p = await makePair(backend);
@@ -311,7 +327,10 @@ export function describeTransportContract(backend: ContractBackend): void {
   });
 
   t("limits: MESSAGE_TOO_LARGE, TOO_MANY_CHANNELS and a full session table", async () => {
-    await using p = await makePair(backend, { maxSessions: 1 }, { maxMessageBytes: 1000, maxChannels: 2 });
+    await using p = await makePair(backend, { maxSessions: 1 }, {
+      maxMessageBytes: 1000,
+      maxChannels: 2,
+    });
     const tx = await p.outbound.openChannel("state");
     await assert.rejects(
       () => tx.send(new Uint8Array(1001)),
@@ -325,7 +344,12 @@ export function describeTransportContract(backend: ContractBackend): void {
     const other = await backend.create({ identity: idC });
     try {
       await assert.rejects(
-        () => other.connect({ hostname: p.link.hostname, port: p.link.port, fingerprint: idA.fingerprint }),
+        () =>
+          other.connect({
+            hostname: p.link.hostname,
+            port: p.link.port,
+            fingerprint: idA.fingerprint,
+          }),
         (e: unknown) => e instanceof RTTHandshakeError && e.code === "TOO_MANY_HANDSHAKES",
       );
     } finally {
@@ -339,7 +363,9 @@ export function describeTransportContract(backend: ContractBackend): void {
     const rx = await p.inbound.openChannel("state");
     const reasons: string[] = [];
     p.outbound.onSessionClose((e) => reasons.push(`out:${e.reason}`));
-    const peerClosed = new Promise<string | undefined>((r) => p.inbound.onSessionClose((e) => r(e.reason)));
+    const peerClosed = new Promise<string | undefined>((r) =>
+      p.inbound.onSessionClose((e) => r(e.reason))
+    );
     await tx.send(msg(7));
     await p.outbound.close();
     assert.equal(p.outbound.state, "closed");
@@ -352,7 +378,9 @@ export function describeTransportContract(backend: ContractBackend): void {
 
   t("shutdown closes sessions with reason shutdown and is safe twice", async () => {
     const p = await makePair(backend);
-    const reason = new Promise<string | undefined>((r) => p.outbound.onSessionClose((e) => r(e.reason)));
+    const reason = new Promise<string | undefined>((r) =>
+      p.outbound.onSessionClose((e) => r(e.reason))
+    );
     await p.client.shutdown();
     await p.client.shutdown();
     assert.equal(await reason, "shutdown");
@@ -362,7 +390,10 @@ export function describeTransportContract(backend: ContractBackend): void {
   });
 
   t("resumption through cuts delivers every message exactly once, in order", async () => {
-    await using p = await makePair(backend, {}, { reconnectInitialDelayMs: 5, reconnectMaxDelayMs: 20 });
+    await using p = await makePair(backend, {}, {
+      reconnectInitialDelayMs: 5,
+      reconnectMaxDelayMs: 20,
+    });
     const tx = await p.outbound.openChannel("state");
     const rx = await p.inbound.openChannel("state");
     const opens: boolean[] = [];
@@ -384,25 +415,28 @@ export function describeTransportContract(backend: ContractBackend): void {
     assert.ok(lost >= 3, `connection_lost ${lost}`);
   });
 
-  t("a silent link times out: heartbeat_timeout, then session_close without resumption", async () => {
-    await using p = await makePair(
-      backend,
-      { resumeWindowMs: 0 },
-      { resumeWindowMs: 0, heartbeatIntervalMs: 20, heartbeatTimeoutMs: 150 },
-    );
-    const seen: string[] = [];
-    p.outbound.onHeartbeatTimeout(() => seen.push("heartbeat_timeout"));
-    const closed = new Promise<void>((r) =>
-      p.outbound.onSessionClose((e) => {
-        seen.push(`session_close:${e.reason}`);
-        r();
-      })
-    );
-    p.link.stall(p.client);
-    await within(5000, "close", closed);
-    p.link.heal();
-    assert.deepEqual(seen, ["heartbeat_timeout", "session_close:heartbeat_timeout"]);
-  });
+  t(
+    "a silent link times out: heartbeat_timeout, then session_close without resumption",
+    async () => {
+      await using p = await makePair(
+        backend,
+        { resumeWindowMs: 0 },
+        { resumeWindowMs: 0, heartbeatIntervalMs: 20, heartbeatTimeoutMs: 150 },
+      );
+      const seen: string[] = [];
+      p.outbound.onHeartbeatTimeout(() => seen.push("heartbeat_timeout"));
+      const closed = new Promise<void>((r) =>
+        p.outbound.onSessionClose((e) => {
+          seen.push(`session_close:${e.reason}`);
+          r();
+        })
+      );
+      p.link.stall(p.client);
+      await within(5000, "close", closed);
+      p.link.heal();
+      assert.deepEqual(seen, ["heartbeat_timeout", "session_close:heartbeat_timeout"]);
+    },
+  );
 
   t("a throwing hook is contained; the other hooks and the session go on", async () => {
     const errors: unknown[] = [];

@@ -38,9 +38,13 @@ async function nodes(a: Partial<RttNodeOptions> = {}, b: Partial<RttNodeOptions>
 }
 
 async function until(what: string, cond: () => boolean): Promise<void> {
-  await within(10_000, what, (async () => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 5));
-  })());
+  await within(
+    10_000,
+    what,
+    (async () => {
+      while (!cond()) await new Promise((r) => setTimeout(r, 5));
+    })(),
+  );
 }
 
 Deno.test("RttNode.connect validates its arguments before opening anything", async () => {
@@ -80,7 +84,13 @@ Deno.test("A connect that gets no answer fails with HANDSHAKE_TIMEOUT", async ()
   await using n = await nodes();
   n.network.stall(n.server, n.client);
   await assert.rejects(
-    () => n.client.connect({ hostname: "srv", port: n.port, fingerprint: idA.fingerprint, timeoutMs: 100 }),
+    () =>
+      n.client.connect({
+        hostname: "srv",
+        port: n.port,
+        fingerprint: idA.fingerprint,
+        timeoutMs: 100,
+      }),
     (e: unknown) => e instanceof RTTHandshakeError && e.code === "HANDSHAKE_TIMEOUT",
   );
   n.network.heal();
@@ -113,7 +123,10 @@ Deno.test("openChannel validates the kind and its options", async () => {
     () => s.openChannel("state", { priority: 5 as unknown as 0 }),
     RangeError,
   );
-  await assert.rejects(() => s.openChannel("state", { backpressurePolicy: "nope" as "block" }), RangeError);
+  await assert.rejects(
+    () => s.openChannel("state", { backpressurePolicy: "nope" as "block" }),
+    RangeError,
+  );
 });
 
 Deno.test("A length property defined by JavaScript never makes the library read past the buffer", async () => {

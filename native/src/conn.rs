@@ -241,24 +241,13 @@ impl Conn {
     }
 
     fn drain_plaintext(&mut self) -> Result<(), ConnError> {
-        loop {
-            let n = self.plain.len();
-            self.plain.resize(n + 16 * 1024, 0);
-            match self.tls.reader().read(&mut self.plain[n..]) {
-                Ok(0) => {
-                    self.plain.truncate(n);
-                    return Err(ConnError::PeerClosedTls);
-                }
-                Ok(k) => self.plain.truncate(n + k),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.plain.truncate(n);
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.plain.truncate(n);
-                    return Err(ConnError::Tls(e.to_string()));
-                }
-            }
+        // `read_to_end` appends what is readable (into spare capacity, no
+        // zero-filling) and stops at `WouldBlock`, keeping what it read; it
+        // returns `Ok` only at close_notify.
+        match self.tls.reader().read_to_end(&mut self.plain) {
+            Ok(_) => Err(ConnError::PeerClosedTls),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(ConnError::Tls(e.to_string())),
         }
     }
 

@@ -326,7 +326,9 @@ pub struct Node {
     events: VecDeque<Event>,
     sessions: HashMap<u64, Session>,
     by_id: HashMap<[u8; 16], u64>,
-    conns: HashMap<u32, Conn>,
+    /// Boxed: a connection (rustls state included) is large, and the hot
+    /// paths take it out of the table and put it back.
+    conns: HashMap<u32, Box<Conn>>,
     /// Inbound connections in their handshake, oldest first.
     pending: VecDeque<u32>,
     dirty: VecDeque<u32>,
@@ -478,12 +480,12 @@ impl Node {
         let tls = rustls::ServerConnection::new(self.server_cfg.clone())
             .map_err(|e| NodeError::Config(e.to_string()))?;
         let id = self.conn_id();
-        let c = Conn::new(
+        let c = Box::new(Conn::new(
             rustls::Connection::Server(tls),
             Role::Server,
             now,
             ms(self.cfg.handshake_timeout_ms),
-        );
+        ));
         self.conns.insert(id, c);
         self.pending.push_back(id);
         while self.pending.len() > self.cfg.max_pending_handshakes {
@@ -510,7 +512,7 @@ impl Node {
         let tls = rustls::ClientConnection::new(cfg, name)
             .map_err(|e| NodeError::Config(e.to_string()))?;
         let id = self.conn_id();
-        let c = Conn::new(
+        let c = Box::new(Conn::new(
             rustls::Connection::Client(tls),
             Role::Client {
                 fingerprint: fingerprint.to_string(),
@@ -518,7 +520,7 @@ impl Node {
             },
             now,
             hs_us,
-        );
+        ));
         self.conns.insert(id, c);
         self.mark_dirty(id);
         Ok(id)
@@ -656,7 +658,7 @@ impl Node {
     fn finish_input(
         &mut self,
         id: u32,
-        c: Conn,
+        c: Box<Conn>,
         end: Option<End>,
         now: u64,
     ) -> Result<(), NodeError> {

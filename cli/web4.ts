@@ -1,83 +1,61 @@
 /**
- * `web4`: the command-line entry point of web4-runtime.
- *
- * Subcommands:
- * - `info`: opens the native RTT library and prints where it was found, its
- *   version and ABI version (exit code 1 with the reason when it cannot be
- *   loaded).
- * - `loopback [--rounds N]`: two agents on 127.0.0.1 exchange signed CIP
- *   envelopes over a pinned TLS 1.3 RTT session (see `cli/loopback.ts`).
+ * `web4`: the command-line tool of web4-runtime. `web4 help` lists the
+ * subcommands; every subcommand has `--help`. Usage errors print one line
+ * and exit 2; other failures print one line and exit 1.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
-import denoJson from "../deno.json" with { type: "json" };
-import { NativeLibraryError, nativeLibraryInfo } from "../lib/rtt/mod.ts";
-import { runLoopback } from "./loopback.ts";
+import { type Command, type Io, runCommand } from "./command.ts";
+import { eventsCommand } from "./commands/events.ts";
+import { infoCommand } from "./commands/info.ts";
+import { loopbackCommand } from "./commands/loopback.ts";
 
-const USAGE = `Usage: web4 <command>
+/** Every subcommand, in the order `web4 help` lists them. */
+export const COMMANDS: readonly Command[] = [infoCommand, loopbackCommand, eventsCommand];
 
-Commands:
-  info                  Load the native transport and print its version and ABI
-  loopback [--rounds N] Two agents on 127.0.0.1 exchange signed envelopes over RTT
-  help                  Show this text`;
+function _usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "Usage: web4 <command> [options]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${"help".padEnd(width)}  Show this text (web4 <command> --help for one command)`,
+  ].join("\n");
+}
+
+const _stdio: Io = {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+};
 
 /**
  * Runs the CLI with `args` and returns the process exit code.
  *
  * @param args Command-line arguments, without the program name.
+ * @param io Where output goes. @default {console}
  * @returns The exit code.
  */
-export async function main(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      help: { type: "boolean", short: "h" },
-      rounds: { type: "string", default: "20" },
-    },
-  });
-  const command = positionals[0] ?? "help";
-  if (values.help || command === "help") {
-    console.log(USAGE);
+export async function main(args: string[], io: Io = _stdio): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    io.out(_usage());
     return 0;
   }
-  if (command === "info") {
-    try {
-      const lib = nativeLibraryInfo();
-      console.log(`web4-runtime ${denoJson.version}`);
-      console.log(`native library: ${lib.path}`);
-      console.log(`native version: ${lib.version}`);
-      console.log(`native ABI:     ${lib.abiVersion}`);
-      return 0;
-    } catch (err) {
-      if (err instanceof NativeLibraryError) {
-        console.error(`error: ${err.message}`);
-        return 1;
-      }
-      throw err;
-    }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    io.err(`error: unknown command "${name}"\n\n${_usage()}`);
+    return 2;
   }
-  if (command === "loopback") {
-    const rounds = Number(values.rounds);
-    if (!Number.isInteger(rounds) || rounds < 1) {
-      console.error(`error: --rounds must be a positive integer, got "${values.rounds}"`);
-      return 2;
-    }
-    try {
-      const result = await runLoopback({ rounds });
-      return result.replayRefused && result.wrongPinRefused ? 0 : 1;
-    } catch (err) {
-      if (err instanceof NativeLibraryError) {
-        console.error(`error: ${err.message}`);
-        return 1;
-      }
-      throw err;
-    }
-  }
-  console.error(`error: unknown command "${command}"\n\n${USAGE}`);
-  return 2;
+  return await runCommand(command, rest, io);
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  Deno.addSignalListener("SIGINT", stop);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
+  const code = await main(Deno.args, { ..._stdio, signal: controller.signal });
+  Deno.exit(code);
+}

@@ -227,12 +227,14 @@ let _cached: NativeLibrary | undefined;
 /**
  * Returns the process-wide native library, opening it on first use.
  *
+ * @param path Open this file instead of looking one up (used by the
+ * prebuilt fallback); ignored once a library is open.
  * @returns The opened, ABI-checked library.
  * @throws {NativeLibraryError} When it cannot be found, opened or is of
  * another ABI version.
  */
-export function loadNativeLibrary(): NativeLibrary {
-  if (_cached === undefined) _cached = openNativeLibrary(resolveLibraryPath());
+export function loadNativeLibrary(path?: string): NativeLibrary {
+  if (_cached === undefined) _cached = openNativeLibrary(path ?? resolveLibraryPath());
   return _cached;
 }
 

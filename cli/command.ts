@@ -1,0 +1,155 @@
+/**
+ * The shape of a `web4` subcommand and the shared plumbing: `parseArgs`
+ * with strict options, `--help` on every subcommand, usage errors as one
+ * line and exit code 2.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+
+/** Where a command writes: injectable so tests can capture it. */
+export interface Io {
+  /**
+   * Writes one line to standard output.
+   *
+   * @param line The line, without a newline.
+   */
+  out(line: string): void;
+  /**
+   * Writes one line to standard error.
+   *
+   * @param line The line, without a newline.
+   */
+  err(line: string): void;
+  /** Aborted on SIGINT/SIGTERM, for long-running commands. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The parsed arguments a command receives. */
+export interface Parsed {
+  /** Flag values by name. */
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  /** Positional arguments. */
+  positionals: string[];
+}
+
+/** One `web4` subcommand. */
+export interface Command {
+  /** Its name (`events`). */
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** The full `--help` text. */
+  usage: string;
+  /** Its flags (`--help` is added). */
+  options: ParseArgsOptionsConfig;
+  /**
+   * Runs it.
+   *
+   * @param args The parsed arguments.
+   * @param io Output.
+   * @returns The exit code.
+   */
+  run(args: Parsed, io: Io): Promise<number>;
+}
+
+/** A mistake in how the command was called: exit code 2, one line. */
+export class UsageError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message One line naming the offending flag or value.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Parses `args` for `command` and runs it; prints `--help`; turns a
+ * {@linkcode UsageError} (or a parse error) into one line and exit code 2.
+ *
+ * @param command The command.
+ * @param args Its arguments.
+ * @param io Output.
+ * @returns The exit code.
+ */
+export async function runCommand(command: Command, args: string[], io: Io): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: { ...command.options, help: { type: "boolean", short: "h" } },
+    }) as Parsed;
+  } catch (err) {
+    io.err(`error: ${(err as Error).message.split("\n")[0]} (see web4 ${command.name} --help)`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.out(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(parsed, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`error: ${err.message} (see web4 ${command.name} --help)`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/**
+ * A string flag's value, or `undefined`.
+ *
+ * @param parsed The parsed arguments.
+ * @param name The flag.
+ * @returns Its value.
+ */
+export function stringFlag(parsed: Parsed, name: string): string | undefined {
+  const value = parsed.values[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * A required string flag.
+ *
+ * @param parsed The parsed arguments.
+ * @param name The flag.
+ * @returns Its value.
+ * @throws {UsageError} When it is missing.
+ */
+export function requiredFlag(parsed: Parsed, name: string): string {
+  const value = stringFlag(parsed, name);
+  if (value === undefined || value === "") throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/**
+ * A repeatable string flag's values.
+ *
+ * @param parsed The parsed arguments.
+ * @param name The flag.
+ * @returns The values, in order (empty when absent).
+ */
+export function listFlag(parsed: Parsed, name: string): string[] {
+  const value = parsed.values[name];
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === "string");
+}
+
+/**
+ * The one line to print for an error that ends a command.
+ *
+ * @param err The error.
+ * @returns `error: <message>`, first line only.
+ */
+export function errorLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return `error: ${message.split("\n")[0]}`;
+}

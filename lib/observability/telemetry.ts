@@ -1,0 +1,182 @@
+/**
+ * The `Telemetry` port every layer takes (`telemetry?` in its options), a
+ * no-op default, and `createTelemetry`, which stamps events and hands them to
+ * sinks.
+ *
+ * @module
+ */
+
+import {
+  EVENT_CONTRACT_VERSION,
+  type EventData,
+  isEventKind,
+  type Severity,
+  type Web4Event,
+} from "./event.ts";
+
+/** Labels of a metric sample: a flat map of strings. */
+export type MetricLabels = { readonly [name: string]: string };
+
+/** Optional fields of an emitted event. */
+export interface EmitOptions {
+  /**
+   * How much the event matters.
+   *
+   * @default {"info"}
+   */
+  severity?: Severity;
+  /** The peer fingerprint the event concerns. */
+  peer?: string;
+  /** The transport session id the event concerns. */
+  session?: string;
+}
+
+/**
+ * What a layer needs to report: events, counters and histograms. Layers
+ * depend on this port only, never on a sink; calls never throw and never
+ * block the message path.
+ */
+export interface Telemetry {
+  /**
+   * Reports one event.
+   *
+   * @param kind Dotted kind, area first (`trust.transition`).
+   * @param data Kind-specific fields.
+   * @param options Severity, peer, session.
+   */
+  emit(kind: string, data: EventData, options?: EmitOptions): void;
+  /**
+   * Adds to a counter.
+   *
+   * @param name Metric name (`router_messages_total`).
+   * @param value Amount to add. @default {1}
+   * @param labels Metric labels.
+   */
+  counter(name: string, value?: number, labels?: MetricLabels): void;
+  /**
+   * Records one sample of a distribution (a latency in milliseconds, a size).
+   *
+   * @param name Metric name (`router_dispatch_ms`).
+   * @param value The sample.
+   * @param labels Metric labels.
+   */
+  histogram(name: string, value: number, labels?: MetricLabels): void;
+}
+
+/** Receives stamped events. A sink must not block; a throwing sink is counted and skipped. */
+export interface EventSink {
+  /**
+   * Takes one event.
+   *
+   * @param event The stamped event.
+   */
+  write(event: Web4Event): void;
+}
+
+/**
+ * A `Telemetry` that does nothing: the default of every layer.
+ *
+ * @example
+ * ```ts
+ * import { noopTelemetry } from "./telemetry.ts";
+ *
+ * noopTelemetry.emit("trust.transition", { from: "untrusted", to: "probing" });
+ * ```
+ */
+export const noopTelemetry: Telemetry = Object.freeze({
+  emit() {},
+  counter() {},
+  histogram() {},
+});
+
+/** Options of {@linkcode createTelemetry}. */
+export interface TelemetryOptions {
+  /** The node name stamped on every event (agent id or fingerprint). */
+  node: string;
+  /** Where events go. @default {[]} */
+  sinks?: readonly EventSink[];
+  /** Clock in milliseconds since the epoch. @default {Date.now} */
+  now?: () => number;
+  /** Event id source. @default {crypto.randomUUID} */
+  newId?: () => string;
+  /** Receives counter and histogram samples (a metrics registry). */
+  metrics?: Pick<Telemetry, "counter" | "histogram">;
+}
+
+/** A `Telemetry` that stamps events and fans them out to sinks. */
+export interface StampingTelemetry extends Telemetry {
+  /** Events whose sink threw, counted per sink index. */
+  readonly sinkFailures: readonly number[];
+  /** The `seq` of the last event emitted (0 before the first). */
+  readonly lastSeq: number;
+}
+
+/**
+ * Builds a `Telemetry` that stamps each event (`v`, `id`, `ts`, `seq`,
+ * `node`) and writes it to every sink. A sink that throws is counted in
+ * `sinkFailures` and never stops the others or the caller.
+ *
+ * @param options Node name, sinks, clock, id source, metrics receiver.
+ * @returns The telemetry port.
+ * @throws {TypeError} When an emitted kind is not a dotted lowercase name.
+ *
+ * @example Collecting events in memory
+ * ```ts
+ * import { createTelemetry, MemorySink } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const sink = new MemorySink({ capacity: 100 });
+ * const telemetry = createTelemetry({ node: "alice", sinks: [sink] });
+ * telemetry.emit("trust.transition", { from: "untrusted", to: "probing" }, { peer: "ab".repeat(32) });
+ * const [event] = sink.events();
+ * assert.equal(event?.v, "1.0");
+ * assert.equal(event?.seq, 1);
+ * assert.equal(event?.node, "alice");
+ * ```
+ */
+export function createTelemetry(options: TelemetryOptions): StampingTelemetry {
+  const sinks = [...(options.sinks ?? [])];
+  const now = options.now ?? Date.now;
+  const newId = options.newId ?? (() => crypto.randomUUID());
+  const failures = sinks.map(() => 0);
+  let seq = 0;
+  return {
+    get sinkFailures() {
+      return failures;
+    },
+    get lastSeq() {
+      return seq;
+    },
+    emit(kind, data, emitOptions = {}) {
+      if (!isEventKind(kind)) {
+        throw new TypeError(`Event kind "${kind}" is not a dotted lowercase name`);
+      }
+      seq += 1;
+      const event: Web4Event = {
+        v: EVENT_CONTRACT_VERSION,
+        id: newId(),
+        ts: new Date(now()).toISOString(),
+        seq,
+        node: options.node,
+        kind,
+        severity: emitOptions.severity ?? "info",
+        ...(emitOptions.peer === undefined ? {} : { peer: emitOptions.peer }),
+        ...(emitOptions.session === undefined ? {} : { session: emitOptions.session }),
+        data,
+      };
+      for (let i = 0; i < sinks.length; i++) {
+        try {
+          sinks[i]!.write(event);
+        } catch {
+          failures[i] = (failures[i] ?? 0) + 1;
+        }
+      }
+    },
+    counter(name, value = 1, labels) {
+      options.metrics?.counter(name, value, labels);
+    },
+    histogram(name, value, labels) {
+      options.metrics?.histogram(name, value, labels);
+    },
+  };
+}

@@ -690,7 +690,8 @@ impl Node {
     ) -> Result<Option<End>, HandshakeFailure> {
         loop {
             match c.phase {
-                Phase::AwaitHello => {
+                Phase::AwaitHello | Phase::AwaitAccept => {
+                    // One handshake frame at a time: it changes the phase.
                     let mut first = None;
                     if let Err(e) = c.frames(|f| {
                         first = Some(f.to_frame());
@@ -699,18 +700,11 @@ impl Node {
                         return Err(HandshakeFailure::new("TLS_FAILED", e.to_string()));
                     }
                     let Some(f) = first else { return Ok(None) };
-                    self.on_hello(id, c, f, now)?;
-                }
-                Phase::AwaitAccept => {
-                    let mut first = None;
-                    if let Err(e) = c.frames(|f| {
-                        first = Some(f.to_frame());
-                        false
-                    }) {
-                        return Err(HandshakeFailure::new("TLS_FAILED", e.to_string()));
+                    if c.phase == Phase::AwaitHello {
+                        self.on_hello(id, c, f, now)?;
+                    } else {
+                        self.on_accept(id, c, f, now)?;
                     }
-                    let Some(f) = first else { return Ok(None) };
-                    self.on_accept(id, c, f, now)?;
                 }
                 Phase::Open(key) => {
                     let Some(s) = self.sessions.get_mut(&key) else {

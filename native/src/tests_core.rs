@@ -166,6 +166,19 @@ fn pair(a: serde_json::Value, b: serde_json::Value) -> (Net, u64, u64, u32) {
     (net, s0, s1, c)
 }
 
+/// Node 0 connects to node 1 and must see `ConnectFailed` with `code`.
+fn assert_connect_fails(net: &mut Net, code: &str) {
+    let fp = net.fp(1);
+    net.connect(0, 1, &fp);
+    net.run();
+    assert!(
+        net.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::ConnectFailed { code: c, .. } if *c == code)),
+        "expected ConnectFailed {code}"
+    );
+}
+
 fn none() -> serde_json::Value {
     serde_json::json!({})
 }
@@ -230,16 +243,7 @@ fn an_allow_list_miss_is_peer_not_allowed() {
         none(),
         serde_json::json!({"allow_peers": ["cd".repeat(32)]}),
     );
-    let fp = net.fp(1);
-    net.connect(0, 1, &fp);
-    net.run();
-    assert!(net.events[0].iter().any(|e| matches!(
-        e,
-        Event::ConnectFailed {
-            code: "PEER_NOT_ALLOWED",
-            ..
-        }
-    )));
+    assert_connect_fails(&mut net, "PEER_NOT_ALLOWED");
 }
 
 #[test]
@@ -333,21 +337,9 @@ fn a_fresh_session_replaces_the_disconnected_one_of_the_same_peer() {
 #[test]
 fn a_full_session_table_refuses_with_too_many_handshakes() {
     let (mut net, _, _, _) = pair(none(), serde_json::json!({"max_sessions": 1}));
-    let mut third = Net::new(none(), none());
-    let _ = &mut third;
-    // A second client identity: a third node connecting to node 1.
-    let fp = net.fp(1);
-    let extra = make_node(none());
-    net.nodes[0] = extra;
-    net.connect(0, 1, &fp);
-    net.run();
-    assert!(net.events[0].iter().any(|e| matches!(
-        e,
-        Event::ConnectFailed {
-            code: "TOO_MANY_HANDSHAKES",
-            ..
-        }
-    )));
+    // A second client identity: a fresh node connecting to node 1.
+    net.nodes[0] = make_node(none());
+    assert_connect_fails(&mut net, "TOO_MANY_HANDSHAKES");
 }
 
 #[test]

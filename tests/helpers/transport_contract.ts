@@ -24,7 +24,7 @@ import {
   type TransportEvent,
   type TransportSession,
 } from "../../lib/rtt/mod.ts";
-import { within } from "./rtt.ts";
+import { waitFor, within } from "./rtt.ts";
 
 /** A path from a client to a listening transport, with faults on it. */
 export interface ContractLink {
@@ -114,16 +114,6 @@ async function receiveAll(rx: TransportChannel, count: number): Promise<number[]
   const got: number[] = [];
   for (let i = 0; i < count; i++) got.push(num(await within(5000, `message ${i}`, rx.receive())));
   return got;
-}
-
-async function until(what: string, cond: () => boolean): Promise<void> {
-  await within(
-    10_000,
-    what,
-    (async () => {
-      while (!cond()) await new Promise((r) => setTimeout(r, 5));
-    })(),
-  );
 }
 
 /** The receiving node grants a window of 16 messages; the sending channel queues 4. */
@@ -267,7 +257,7 @@ export function describeTransportContract(backend: ContractBackend): void {
     assert.equal(s.droppedNewest, 2);
     assert.equal(s.dropped, 2);
     assert.deepEqual(await receiveAll(r.rx, WINDOW + QUEUE), range(0, WINDOW + QUEUE));
-    await until("drop events", () => r.clientEvents.some((e) => e.type === "drop"));
+    await waitFor("drop events", () => r.clientEvents.some((e) => e.type === "drop"));
     const total = r.clientEvents.reduce((n, e) => n + (e.type === "drop" ? e.count : 0), 0);
     assert.equal(total, 2);
     assert.ok(
@@ -404,7 +394,7 @@ export function describeTransportContract(backend: ContractBackend): void {
       await tx.send(msg(i, 200));
       if (i % 200 === 100) {
         p.link.cut(p.client);
-        await until("resumed", () => opens.filter((r) => r).length >= Math.ceil(i / 200));
+        await waitFor("resumed", () => opens.filter((r) => r).length >= Math.ceil(i / 200));
       }
     }
     assert.deepEqual(await received, range(0, N));

@@ -13,7 +13,7 @@ import {
   type RttNodeOptions,
   type TransportEvent,
 } from "../../lib/rtt/mod.ts";
-import { within } from "../helpers/rtt.ts";
+import { waitFor, within } from "../helpers/rtt.ts";
 
 const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -35,16 +35,6 @@ async function nodes(a: Partial<RttNodeOptions> = {}, b: Partial<RttNodeOptions>
       await server.shutdown({ deadlineMs: 100 });
     },
   };
-}
-
-async function until(what: string, cond: () => boolean): Promise<void> {
-  await within(
-    10_000,
-    what,
-    (async () => {
-      while (!cond()) await new Promise((r) => setTimeout(r, 5));
-    })(),
-  );
 }
 
 Deno.test("RttNode.connect validates its arguments before opening anything", async () => {
@@ -74,7 +64,7 @@ Deno.test("RttNode.connect aborted by its signal during the handshake rejects wi
     fingerprint: idA.fingerprint,
     signal: ac.signal,
   });
-  await until("handshake started", () => n.server.metrics().pendingHandshakes === 1);
+  await waitFor("handshake started", () => n.server.metrics().pendingHandshakes === 1);
   ac.abort(new Error("stop"));
   await assert.rejects(pending, /stop/);
   n.network.heal();
@@ -103,7 +93,7 @@ Deno.test("RttNode.accept hands out sessions in order, queued or awaited; sessio
   assert.equal((await waiting).id, first.id);
   const second = await n.connect();
   const third = await n.connect();
-  await until("both accepted", () => n.server.metrics().sessions === 3);
+  await waitFor("both accepted", () => n.server.metrics().sessions === 3);
   assert.equal((await n.server.accept()).id, second.id);
   const it = n.server.sessions();
   assert.equal((await it.next()).value?.id, third.id);
@@ -161,9 +151,9 @@ Deno.test("Hooks see heartbeat_timeout -> connection_lost -> session_open{resume
   n.client.onEvent((e) => events.push(e));
   n.network.stall(n.server, n.client);
   await tx.send(enc("during the stall"));
-  await until("connection lost", () => out.state === "reconnecting");
+  await waitFor("connection lost", () => out.state === "reconnecting");
   n.network.heal();
-  await until("resumed", () => seen.some((s) => s.startsWith("session_open:true")));
+  await waitFor("resumed", () => seen.some((s) => s.startsWith("session_open:true")));
   assert.deepEqual(seen, ["session_open:false:0", "heartbeat_timeout", "session_open:true:1"]);
   assert.deepEqual(
     events.map((e) => e.type).filter((t) => t !== "rekey"),
@@ -179,7 +169,7 @@ Deno.test("A fresh session from a peer that holds a disconnected one replaces it
   const old = await n.server.accept();
   const reason = new Promise<string | undefined>((r) => old.onSessionClose((e) => r(e.reason)));
   n.network.dropConnection(n.server, n.client);
-  await until("disconnected", () => old.state === "reconnecting");
+  await waitFor("disconnected", () => old.state === "reconnecting");
   const fresh = await n.connect();
   assert.notEqual(fresh.id, old.id);
   assert.equal(await within(5000, "replaced", reason), "replaced");
@@ -191,10 +181,10 @@ Deno.test("MemoryNetwork.partition refuses new connections across it until heal"
   const out = await n.connect();
   await n.server.accept();
   n.network.partition([n.client as RttNode]);
-  await until("connection lost", () => out.state === "reconnecting");
+  await waitFor("connection lost", () => out.state === "reconnecting");
   await assert.rejects(() => n.connect(), (e: unknown) => e instanceof Error);
   n.network.heal();
-  await until("resumed", () => out.state === "open");
+  await waitFor("resumed", () => out.state === "open");
 });
 
 Deno.test("MemoryNetwork.delay slows delivery but keeps order; cut refuses until heal", async () => {
@@ -210,9 +200,9 @@ Deno.test("MemoryNetwork.delay slows delivery but keeps order; cut refuses until
   assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => String(i)));
   assert.throws(() => n.network.delay(n.server, n.client, -1), RangeError);
   n.network.cut(n.server, n.client);
-  await until("connection lost", () => out.state === "reconnecting");
+  await waitFor("connection lost", () => out.state === "reconnecting");
   n.network.heal();
-  await until("resumed", () => out.state === "open");
+  await waitFor("resumed", () => out.state === "open");
 });
 
 Deno.test("Stats are camelCase and survive the session's end as a snapshot", async () => {

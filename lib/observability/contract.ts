@@ -40,8 +40,75 @@ const _transition = o({
   actor: str.optional(),
 });
 
+/** Every kind of the contract v1.0, sorted. */
+export const EVENT_KINDS = [
+  "agent.error",
+  "agent.hook_error",
+  "agent.intent",
+  "agent.intent_propagated",
+  "agent.listening",
+  "agent.mission_drift",
+  "agent.peer_connected",
+  "agent.peer_disconnected",
+  "agent.presence",
+  "agent.send_held",
+  "agent.session_duplicate",
+  "agent.started",
+  "agent.stopping",
+  "agent.undeliverable",
+  "agent.verify_evidence",
+  "cip.claim",
+  "cip.decision",
+  "cip.dropped",
+  "cip.error_received",
+  "cip.handshake",
+  "cip.intent",
+  "cip.intent_answered",
+  "cip.state_update",
+  "cip.verification_failed",
+  "cip.vote",
+  "hcp.check_in_answered",
+  "hcp.check_in_opened",
+  "hcp.check_in_required",
+  "hcp.consent_changed",
+  "hcp.error_received",
+  "hcp.intent_delivered",
+  "hcp.paced",
+  "hcp.pacing_ended",
+  "hcp.pacing_started",
+  "hcp.refused",
+  "lip.claim",
+  "lip.error_received",
+  "lip.fetch_failed",
+  "lip.fetch_requested",
+  "lip.fetched",
+  "lip.refused",
+  "person.received",
+  "person.refused",
+  "person.sent",
+  "router.dispatched",
+  "router.dropped",
+  "router.error",
+  "router.rate_limited",
+  "router.refused",
+  "router.replay",
+  "rtt.backpressure",
+  "rtt.connection_lost",
+  "rtt.heartbeat_timeout",
+  "rtt.rekey",
+  "rtt.replay",
+  "rtt.session_close",
+  "rtt.session_open",
+  "rtt.verification_failure",
+  "trust.ignored",
+  "trust.transition",
+] as const;
+
+/** A kind of the event contract v1.0. */
+export type EventKind = typeof EVENT_KINDS[number];
+
 /** Every kind of the contract, with the schema of its `data`. */
-export const EVENT_DATA = {
+const _DATA: Record<EventKind, z.ZodObject> = {
   // ---- RTT lifecycle and telemetry (bridged by the agent from the transport) ----
   "rtt.session_open": o({ resumed: z.boolean(), reconnects: nat }),
   "rtt.session_close": o({ reason: str }),
@@ -169,15 +236,7 @@ export const EVENT_DATA = {
   "person.sent": o({ type: str, msg_id: uuid }),
   "person.received": o({ type: str, msg_id: uuid, code: str.nullable() }),
   "person.refused": o({ reason: str }),
-} as const;
-
-/** A kind of the event contract v1.0. */
-export type EventKind = keyof typeof EVENT_DATA;
-
-/** Every kind of the contract, sorted. */
-export const EVENT_KINDS: readonly EventKind[] = Object.freeze(
-  (Object.keys(EVENT_DATA) as EventKind[]).sort(),
-);
+};
 
 const _base = {
   v: z.literal(EVENT_CONTRACT_VERSION),
@@ -194,7 +253,7 @@ const _base = {
 const _eventSchema = z.discriminatedUnion(
   "kind",
   EVENT_KINDS.map((kind) =>
-    z.strictObject({ ..._base, kind: z.literal(kind), data: EVENT_DATA[kind] })
+    z.strictObject({ ..._base, kind: z.literal(kind), data: _DATA[kind] })
   ) as unknown as [
     z.ZodObject,
     ...z.ZodObject[],
@@ -232,7 +291,7 @@ export function checkEvent(event: unknown): EventProblem | null {
   const kind = typeof (event as { kind?: unknown })?.kind === "string"
     ? (event as { kind: string }).kind
     : "";
-  if (!(kind in EVENT_DATA)) {
+  if (!(kind in _DATA)) {
     return { kind, message: `Unknown event kind ${JSON.stringify(kind)} (not in contract v1.0)` };
   }
   const r = _eventSchema.safeParse(event);
@@ -354,3 +413,32 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventKind, string>> = Object.fr
   "person.received": "The person's client received a verified HCP message from its agent.",
   "person.refused": "The person's client refused a message from its agent (verification failed).",
 });
+
+/**
+ * Whether a string is a kind of the contract v1.0.
+ *
+ * @param kind The kind.
+ * @returns `true` for a listed kind.
+ *
+ * @example
+ * ```ts
+ * import { isContractKind } from "./contract.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isContractKind("trust.transition"), true);
+ * assert.equal(isContractKind("trust.whatever"), false);
+ * ```
+ */
+export function isContractKind(kind: string): kind is EventKind {
+  return Object.hasOwn(_DATA, kind);
+}
+
+/**
+ * The JSON Schema of one kind's `data` (for documentation).
+ *
+ * @param kind The kind.
+ * @returns The JSON Schema object.
+ */
+export function eventDataJsonSchema(kind: EventKind): Record<string, unknown> {
+  return z.toJSONSchema(_DATA[kind]) as Record<string, unknown>;
+}

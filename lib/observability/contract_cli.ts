@@ -7,12 +7,11 @@
  * @module
  */
 
-import { z } from "zod";
 import {
-  EVENT_DATA,
   EVENT_DESCRIPTIONS,
   EVENT_KINDS,
   eventContractJsonSchema,
+  eventDataJsonSchema,
   type EventKind,
 } from "./contract.ts";
 
@@ -106,7 +105,7 @@ export function renderEventContractDoc(examples: Readonly<Record<string, unknown
       lines.push(`### ${a}`, "");
     }
     lines.push(`#### \`${kind}\``, "", EVENT_DESCRIPTIONS[kind], "");
-    const json = z.toJSONSchema(EVENT_DATA[kind as EventKind]) as {
+    const json = eventDataJsonSchema(kind as EventKind) as {
       properties?: Record<string, Record<string, unknown>>;
       required?: string[];
     };

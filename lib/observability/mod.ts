@@ -49,10 +49,11 @@ export { ConsoleSink, type ConsoleSinkOptions, formatEventLine } from "./console
 export {
   checkEvent,
   checkEvents,
-  EVENT_DATA,
   EVENT_DESCRIPTIONS,
   EVENT_KINDS,
   eventContractJsonSchema,
+  eventDataJsonSchema,
   type EventKind,
   type EventProblem,
+  isContractKind,
 } from "./contract.ts";

@@ -272,6 +272,7 @@ export class Agent implements AsyncDisposable {
   readonly #pending = new Set<Promise<unknown>>();
   readonly #replays = new Map<string, { count: number; lastMs: number }>();
   #pumping: Promise<void> | undefined;
+  #running = false;
   #cycle = 0;
   #openIntents = 0;
   #load: LocalLoad = { presence: "diffuse", lri: 0 };
@@ -592,11 +593,20 @@ export class Agent implements AsyncDisposable {
     if (this.stopped) return;
     this.#queue.push({ bytes, link, channel });
     this.metrics.gauge("agent_queue_depth", this.#queue.length, {});
-    this.#pumping ??= this.#pump().finally(() => this.#pumping = undefined);
+    if (!this.#running) {
+      this.#running = true;
+      this.#pumping = this.#pump();
+    }
   }
 
   async #pump(): Promise<void> {
-    while (this.#queue.length > 0 && !this.stopped) {
+    for (;;) {
+      // Checked and cleared in one step with no await in between, so a message
+      // enqueued while the pump finishes is never left behind.
+      if (this.#queue.length === 0 || this.stopped) {
+        this.#running = false;
+        return;
+      }
       const item = this.#queue.shift()!;
       try {
         await this.#cycleOnce(item.bytes, item.link, item.channel);

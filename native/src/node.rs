@@ -23,6 +23,9 @@ use crate::tls::{self, AllowPolicy, Identity};
 /// still counted), so a flood of bad connections cannot grow memory.
 const MAX_DIAGNOSTIC_BACKLOG: usize = 4096;
 
+/// Client TLS configurations kept (one per pinned peer fingerprint).
+const MAX_CACHED_CLIENT_CONFIGS: usize = 64;
+
 /// How long a deferred ACK or credit grant may wait for a frame to ride
 /// along with before it is written on its own (us).
 const DEFER_ACK_US: u64 = 2_000;
@@ -332,6 +335,7 @@ pub struct Node {
     /// Inbound connections in their handshake, oldest first.
     pending: VecDeque<u32>,
     dirty: VecDeque<u32>,
+    client_cfgs: HashMap<String, Arc<rustls::ClientConfig>>,
     next_key: u64,
     next_conn: u32,
     live: usize,
@@ -380,6 +384,7 @@ impl Node {
             conns: HashMap::new(),
             pending: VecDeque::new(),
             dirty: VecDeque::new(),
+            client_cfgs: HashMap::new(),
             next_key: 1,
             next_conn: 1,
             live: 0,
@@ -506,8 +511,7 @@ impl Node {
         hs_us: u64,
         now: u64,
     ) -> Result<u32, NodeError> {
-        let cfg =
-            tls::client_config(&self.identity, fingerprint).map_err(|e| NodeError::Config(e.0))?;
+        let cfg = self.client_config(fingerprint)?;
         let name = rustls::pki_types::ServerName::try_from("web4-rtt").expect("valid name");
         let tls = rustls::ClientConnection::new(cfg, name)
             .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -524,6 +528,22 @@ impl Node {
         self.conns.insert(id, c);
         self.mark_dirty(id);
         Ok(id)
+    }
+
+    /// The client TLS configuration pinned to `fingerprint`, built once per
+    /// peer (building one parses our key and sets up the signer).
+    fn client_config(&mut self, fingerprint: &str) -> Result<Arc<rustls::ClientConfig>, NodeError> {
+        if let Some(c) = self.client_cfgs.get(fingerprint) {
+            return Ok(c.clone());
+        }
+        let cfg =
+            tls::client_config(&self.identity, fingerprint).map_err(|e| NodeError::Config(e.0))?;
+        if self.client_cfgs.len() >= MAX_CACHED_CLIENT_CONFIGS {
+            self.client_cfgs.clear();
+        }
+        self.client_cfgs
+            .insert(fingerprint.to_string(), cfg.clone());
+        Ok(cfg)
     }
 
     /// A new outbound connection for a new session pinned to `fingerprint`

@@ -743,7 +743,7 @@ impl Node {
                             false
                         }
                         Err(e) => {
-                            result = Some(End::Protocol(e));
+                            result = Some(End::Protocol(e.to_string()));
                             false
                         }
                     });

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::codec::{Accept, Frame, FrameType, Hello, Prng};
@@ -33,6 +34,36 @@ const DEFER_ACK_US: u64 = 2_000;
 fn ms(v: u64) -> u64 {
     v.saturating_mul(1000)
 }
+
+/// A hasher for the node's own sequential keys (session keys, connection
+/// ids): they are not chosen by peers, so the identity is a fine hash and
+/// much cheaper than SipHash on every call.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        // Spread the low bits, which hashbrown uses for buckets and tags.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by the node's own sequential keys.
+pub type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// Errors of the node layer (converted to status codes only by `ffi`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,11 +358,11 @@ pub struct Node {
     identity: Arc<Identity>,
     server_cfg: Arc<rustls::ServerConfig>,
     events: VecDeque<Event>,
-    sessions: HashMap<u64, Session>,
+    sessions: KeyMap<u64, Session>,
     by_id: HashMap<[u8; 16], u64>,
     /// Boxed: a connection (rustls state included) is large, and the hot
     /// paths take it out of the table and put it back.
-    conns: HashMap<u32, Box<Conn>>,
+    conns: KeyMap<u32, Box<Conn>>,
     /// Inbound connections in their handshake, oldest first.
     pending: VecDeque<u32>,
     dirty: VecDeque<u32>,
@@ -342,6 +373,8 @@ pub struct Node {
     totals: Totals,
     verification_failures: u64,
     shut_down: bool,
+    /// Set by the FFI layer when the node's handle is freed.
+    pub freed: bool,
     rng: Prng,
 }
 
@@ -379,9 +412,9 @@ impl Node {
             identity: Arc::new(identity),
             server_cfg,
             events: VecDeque::new(),
-            sessions: HashMap::new(),
+            sessions: KeyMap::default(),
             by_id: HashMap::new(),
-            conns: HashMap::new(),
+            conns: KeyMap::default(),
             pending: VecDeque::new(),
             dirty: VecDeque::new(),
             client_cfgs: HashMap::new(),
@@ -391,6 +424,7 @@ impl Node {
             totals: Totals::default(),
             verification_failures: 0,
             shut_down: false,
+            freed: false,
             rng: Prng::new(seed),
         })
     }
@@ -1212,8 +1246,11 @@ impl Node {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
-        let events = s.engine.take_events();
         let _ = s.engine.take_room_freed();
+        if !s.engine.has_events() {
+            return;
+        }
+        let events = s.engine.take_events();
         for e in events {
             let s = self.sessions.get(&key).expect("exists");
             let kind_of = |c: u32| s.engine.kind(c).unwrap_or("").to_string();

@@ -146,14 +146,41 @@ fn next_handle() -> u64 {
 
 /// Runs `f` on node `handle`.
 fn with_node<R>(handle: u64, f: impl FnOnce(&mut Node) -> Result<R, Error>) -> Result<R, Error> {
-    let n = lock(nodes()).get(&handle).cloned().ok_or_else(|| {
-        Error(
-            status::UNKNOWN_HANDLE,
-            format!("Unknown node handle {handle}"),
-        )
-    })?;
+    // The node a thread used last is remembered, so the hot path skips the
+    // global table; a freed node is refused (its `freed` flag), wherever it
+    // is still remembered.
+    let cached = LAST_NODE.with(|c| match &*c.borrow() {
+        Some((h, n)) if *h == handle => Some(n.clone()),
+        _ => None,
+    });
+    let n = match cached {
+        Some(n) => n,
+        None => {
+            let n = lock(nodes())
+                .get(&handle)
+                .cloned()
+                .ok_or_else(|| unknown_node(handle))?;
+            LAST_NODE.with(|c| *c.borrow_mut() = Some((handle, n.clone())));
+            n
+        }
+    };
     let mut g = lock(&n);
+    if g.freed {
+        return Err(unknown_node(handle));
+    }
     f(&mut g)
+}
+
+fn unknown_node(handle: u64) -> Error {
+    Error(
+        status::UNKNOWN_HANDLE,
+        format!("Unknown node handle {handle}"),
+    )
+}
+
+thread_local! {
+    /// The last node this thread called, with its handle.
+    static LAST_NODE: RefCell<Option<(u64, Shared)>> = const { RefCell::new(None) };
 }
 
 fn us(now_ms: f64) -> u64 {
@@ -506,13 +533,19 @@ pub unsafe extern "C" fn web4_rtt_node_create(
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_free(node: u64) -> i32 {
     guard(|| {
-        let n = lock(nodes()).remove(&node).ok_or_else(|| {
-            Error(
-                status::UNKNOWN_HANDLE,
-                format!("Unknown node handle {node}"),
-            )
-        })?;
-        lock(&n).shutdown();
+        let n = lock(nodes())
+            .remove(&node)
+            .ok_or_else(|| unknown_node(node))?;
+        let mut g = lock(&n);
+        g.shutdown();
+        g.freed = true;
+        drop(g);
+        LAST_NODE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref().is_some_and(|(h, _)| *h == node) {
+                *c = None;
+            }
+        });
         Ok(status::OK)
     })
 }

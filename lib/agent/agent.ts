@@ -214,16 +214,39 @@ export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze(
  * cognitive loop. Build it with {@linkcode Agent.create}; stop it with
  * {@linkcode Agent.stop}, `await using`, or the `signal`.
  *
- * @example Two agents on the in-memory transport
- * ```ts ignore
- * import { Agent, Identity, MemoryNetwork } from "@web4/runtime";
+ * @example Two agents and a person on the in-memory transport
+ * ```ts
+ * import "../rtt/mod.ts"; // registers the `rtt` and `memory` backends
+ * import { Agent, FixedLoadSource, HcpClient } from "./mod.ts";
+ * import { Identity } from "../identity/mod.ts";
+ * import { MemoryNetwork } from "../rtt/mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const network = new MemoryNetwork();
- * const [ia, ib] = await Promise.all([Identity.generate({ agentId: "a" }), Identity.generate({ agentId: "b" })]);
- * await using a = await Agent.create({ identity: ia, mission: "water", store: ":memory:", transport: "memory", transportOptions: { network } });
- * await using b = await Agent.create({ identity: ib, mission: "water", store: ":memory:", transport: "memory", transportOptions: { network } });
- * const { port } = await b.listen({ hostname: "b", port: 1 });
- * await a.connect({ hostname: "b", port, fingerprint: ib.fingerprint }); // RTT session, then HELLO/HELLO/VERIFY
+ * const [ia, ib, ada] = await Promise.all(
+ *   ["a", "b", "ada"].map((agentId) => Identity.generate({ agentId })),
+ * );
+ * const common = {
+ *   mission: "verify water quality facts",
+ *   store: ":memory:",
+ *   transport: "memory",
+ *   transportOptions: { network },
+ *   load: new FixedLoadSource({ cpu: 0.1 }),
+ *   loadIntervalMs: 0,
+ * };
+ * await using a = await Agent.create({ ...common, identity: ia!, person: ada!.fingerprint });
+ * await using b = await Agent.create({ ...common, identity: ib!, trustAnchors: [ia!.fingerprint] });
+ * const bAddr = await b.listen({ hostname: "b", port: 1 });
+ * const peer = await a.connect({ ...bAddr, fingerprint: ib!.fingerprint }); // RTT, then HELLO/HELLO/VERIFY
+ * assert.equal(peer.verified, true);
+ *
+ * // The person speaks HCP to a; her consented intent reaches b's loop as a CIP INTENT.
+ * await using me = await HcpClient.create({ identity: ada!, name: "Ada", transport: "memory", transportOptions: { network } });
+ * const aAddr = await a.listen({ hostname: "a", port: 1 });
+ * await me.connect({ ...aAddr, fingerprint: ia!.fingerprint });
+ * const atB = b.nextEvent("agent.intent");
+ * await me.intent({ goal: "request", topic: "topic:water" });
+ * assert.equal((await atB).data.topic, "topic:water");
  * ```
  */
 export class Agent implements AsyncDisposable {

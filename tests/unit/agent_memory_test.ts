@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import { createTransport, MemoryNetwork } from "../../lib/rtt/mod.ts";
+import { createTransport, MemoryNetwork, RTTHandshakeError } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
 import {
   intentScenario,
@@ -179,5 +179,22 @@ Deno.test("Garbage from a connected stranger is refused by the router; the loop 
   const answered = a.nextEvent("cip.intent_answered");
   await a.declareIntent({ goal: "ask", topic: "water" });
   assert.equal((await answered).data.decision, "accept");
+  assertEventContract(w.events());
+});
+
+Deno.test("connect with a wrong pinned fingerprint fails with the transport's typed handshake error; nothing is adopted", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta"],
+    transport: "memory",
+    transportOptions: { network },
+  });
+  const a = w.get("alpha").agent;
+  const impostor = await Identity.generate({ agentId: "impostor" });
+  await assert.rejects(
+    a.connect({ hostname: "beta", port: w.get("beta").port, fingerprint: impostor.fingerprint }),
+    (err: Error) => err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH",
+  );
+  assert.deepEqual(a.peers(), []);
   assertEventContract(w.events());
 });

@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { createTransport, MemoryNetwork, RTTHandshakeError } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
+import { AgentError } from "../../lib/agent/mod.ts";
 import {
+  connectPerson,
   intentScenario,
   pacingScenario,
   personScenario,
@@ -196,5 +198,29 @@ Deno.test("connect with a wrong pinned fingerprint fails with the transport's ty
     (err: Error) => err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH",
   );
   assert.deepEqual(a.peers(), []);
+  assertEventContract(w.events());
+});
+
+Deno.test("The agent tells its person a decision (HCP_DECISION with rationale and alternatives), signed and verified on the person's side", async () => {
+  await using w = await World.create(
+    personWorld("memory", { transportOptions: { network: new MemoryNetwork() } }),
+  );
+  const a = w.get("alpha").agent;
+  await assert.rejects(
+    a.toPerson("HCP_CONTEXT", { context: "x", constraints: [], shared_history: [] }),
+    (err: Error) => err instanceof AgentError && err.code === "NO_PERSON",
+  );
+  await connectPerson(w);
+  await a.until(() => a.peer(w.fp("ada")) !== undefined);
+  const got = w.person!.next((e) => e.type === "HCP_DECISION");
+  const msgId = await a.toPerson("HCP_DECISION", {
+    decision: "sample the lake weekly",
+    rationale: "nitrate rose twice this month",
+    alternatives: ["monthly sampling", "no change"],
+    follow_up: "report in two weeks",
+  });
+  const env = await got;
+  assert.equal(env.msg_id, msgId);
+  assert.equal(env.sender.fingerprint, w.fp("alpha"));
   assertEventContract(w.events());
 });

@@ -73,6 +73,8 @@ export interface AgentOptions {
   load?: LoadSource | undefined;
   /** How often load is read (and a changed presence sent); 0 reads it only on {@linkcode Agent.refreshLoad}. @default {1000} */
   loadIntervalMs?: number | undefined;
+  /** Least lri change peers are told of (a presence change is always told). @default {5} */
+  lriStep?: number | undefined;
   /** Inbound messages that count as a full queue (lri 100). @default {256} */
   queueCapacity?: number | undefined;
   /** Event sinks (console, file, memory). @default {[]} */
@@ -299,7 +301,8 @@ export class Agent implements AsyncDisposable {
   #cycle = 0;
   #openIntents = 0;
   #load: LocalLoad = { presence: "diffuse", lri: 0 };
-  #sentLoad: LocalLoad | undefined;
+  #sentLoad: LocalLoad;
+  readonly #lriStep: number;
   #loadTimer: ReturnType<typeof setInterval> | undefined;
   #accepting: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
@@ -324,6 +327,7 @@ export class Agent implements AsyncDisposable {
     this.#relevant = options.relevantPeers;
     this.#fetcher = options.fetcher ?? new HttpFetcher();
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    this.#lriStep = options.lriStep ?? 5;
     this.metrics = new MetricsRegistry(
       options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
     );
@@ -341,6 +345,7 @@ export class Agent implements AsyncDisposable {
       this.on(name as AgentHookName, fn as never);
     }
     this.#load = this.#readLoad();
+    this.#sentLoad = this.#load;
     this.router = new ProtocolRouter({
       identity: options.identity,
       store,
@@ -759,18 +764,21 @@ export class Agent implements AsyncDisposable {
   }
 
   /**
-   * Reads the load source now and, when presence or lri changed, sends a
-   * STATE_UPDATE to every verified peer (the load timer calls this).
+   * Reads the load source now and, when presence changed or lri moved by at
+   * least `lriStep` since peers were last told, sends a STATE_UPDATE to
+   * every verified peer (the load timer calls this).
    *
    * @returns The sends' completion.
    */
   async refreshLoad(): Promise<void> {
     if (this.stopped) return;
     const next = this.#readLoad();
-    const prev = this.#load;
-    this.#load = next;
+    const prev = this.#sentLoad;
+    this.#load = next; // local decisions always use the latest reading
     this.metrics.gauge("agent_lri", next.lri, {});
-    if (prev.presence === next.presence && prev.lri === next.lri) return;
+    // Peers hear of a change of presence, or of lri by at least `lriStep`.
+    if (prev.presence === next.presence && Math.abs(prev.lri - next.lri) < this.#lriStep) return;
+    this.#sentLoad = next;
     this.telemetry.emit("agent.presence", {
       presence: next.presence,
       lri: next.lri,

@@ -224,3 +224,31 @@ Deno.test("The agent tells its person a decision (HCP_DECISION with rationale an
   assert.equal(env.sender.fingerprint, w.fp("alpha"));
   assertEventContract(w.events());
 });
+
+Deno.test("Presence: peers hear of a presence change or an lri move of at least lriStep, not of every wiggle", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta"],
+    transport: "memory",
+    transportOptions: { network },
+  });
+  await w.link("alpha", "beta");
+  const a = w.get("alpha");
+  const b = w.get("beta").agent;
+  await b.until(() => b.store.presence(w.fp("alpha"))?.lri === 10);
+  a.load.set({ cpu: 0.13 }); // lri 13: a wiggle
+  await a.agent.refreshLoad();
+  assert.equal(a.agent.load.lri, 13, "local decisions see the latest reading");
+  assert.equal(w.get("alpha").sink.events("agent.presence").length, 0);
+  a.load.set({ cpu: 0.16 }); // lri 16: 6 from what beta knows
+  await a.agent.refreshLoad();
+  await b.until(() => b.store.presence(w.fp("alpha"))?.lri === 16);
+  a.load.set({ cpu: 0.55 }); // engaged: a presence change
+  await a.agent.refreshLoad();
+  await b.until(() => b.store.presence(w.fp("alpha"))?.presence === "engaged");
+  assert.deepEqual(
+    w.get("alpha").sink.events("agent.presence").map((e) => [e.data.presence, e.data.lri]),
+    [["diffuse", 16], ["engaged", 55]],
+  );
+  assertEventContract(w.events());
+});

@@ -42,8 +42,14 @@ const decoder = new TextDecoder();
 /** Smallest and largest event poll buffer. */
 const POLL_BUFFER_MIN = 64 * 1024;
 const POLL_BUFFER_MAX = 16 * 1024 * 1024;
+/** A poll that leaves less than this free in the buffer may have left events behind. */
+const POLL_FULL_MARGIN = 8 * 1024;
 /** Per-connection read buffer (reused for every read). */
 const READ_BUFFER = 64 * 1024;
+/** Bit 30 of `web4_rtt_conn_transmit`'s result: events are queued. */
+const TRANSMIT_EVENTS = 1 << 30;
+/** Bit 30 of `web4_rtt_node_next_transmit`'s result: more connections wait. */
+const TRANSMIT_MORE = 1 << 30;
 /** Per-connection write buffer (one batch of TLS records per write). */
 const WRITE_BUFFER = 256 * 1024;
 
@@ -341,8 +347,9 @@ export class NodeCore {
         this.#ended(io);
         return;
       }
-      this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, performance.now());
-      this.pump();
+      this.pump(
+        this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, performance.now()),
+      );
     }
   }
 
@@ -354,19 +361,21 @@ export class NodeCore {
   }
 
   #writeNext(io: ConnIo): void {
-    const n = io.ended || this.#freed ? 0 : this.symbols.web4_rtt_conn_transmit(
+    const r = io.ended || this.#freed ? 0 : this.symbols.web4_rtt_conn_transmit(
       this.handle,
       io.id,
       io.out,
       io.out.length,
       performance.now(),
     );
+    // Bit 30: preparing the batch queued events (WRITABLE, REKEY, a close).
+    if (r > 0 && (r & TRANSMIT_EVENTS) !== 0) this.schedulePump();
+    const n = r > 0 ? r & ~TRANSMIT_EVENTS : r;
     if (n <= 0) {
       io.writing = false;
       if (io.closing) this.#ended(io);
       return;
     }
-    if ((this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) this.schedulePump();
     this.#writeFrom(io, 0, n);
   }
 
@@ -434,8 +443,11 @@ export class NodeCore {
    * sockets; then re-arms the timer. Called after every native call that
    * can produce either. Re-entrant calls (from a callback) are folded into
    * the running one.
+   *
+   * @param known The status bits, when the caller has them (from
+   * `conn_input` or `node_timeout`); otherwise they are asked for.
    */
-  pump(): void {
+  pump(known = -1): void {
     if (this.#freed) return;
     if (this.#pumping) {
       this.#pumpAgain = true;
@@ -443,38 +455,42 @@ export class NodeCore {
     }
     this.#pumping = true;
     try {
+      let first = known;
       do {
         this.#pumpAgain = false;
-        const flags = this.symbols.web4_rtt_node_status(this.handle);
+        // The status bits, unless the call that led here returned them.
+        const flags = first >= 0 ? first : this.symbols.web4_rtt_node_status(this.handle);
+        first = -1;
         if (flags < 0) return;
         if (flags & 1) this.#drainEvents();
         if (flags & 2 || (flags & 1 && this.#transmitPending())) {
-          for (;;) {
-            const id = this.symbols.web4_rtt_node_next_transmit(this.handle);
+          for (let more = true; more;) {
+            const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
+            // Bit 30: more connections wait after this one.
+            more = r > 0 && (r & TRANSMIT_MORE) !== 0;
+            const id = r > 0 ? r & ~TRANSMIT_MORE : 0;
             if (id <= 0) break;
             const io = this.#conns.get(id);
             if (io !== undefined) {
               this.#startWrite(io);
             } else {
               // No socket (never attached): let the core drop the output.
-              while (
-                this.symbols.web4_rtt_conn_transmit(
+              let r: number;
+              do {
+                r = this.symbols.web4_rtt_conn_transmit(
                   this.handle,
                   id,
                   this.#pollBuf,
                   this.#pollBuf.length,
                   0,
-                ) > 0
-              ) {
-                // Discard.
-              }
+                );
+              } while (r > 0 && (r & ~TRANSMIT_EVENTS) > 0);
             }
           }
         }
-        // Handling events or writing may have produced more events.
-        if (flags !== 0 && (this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) {
-          this.#pumpAgain = true;
-        }
+        // Every native call made while handling events or writing asks for
+        // its own pump (folded into this loop, or a microtask), and a batch
+        // of events that filled the poll buffer sets #pumpAgain.
       } while (this.#pumpAgain && !this.#freed);
     } finally {
       this.#pumping = false;
@@ -526,8 +542,7 @@ export class NodeCore {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#freed) return;
-    this.symbols.web4_rtt_node_timeout(this.handle, performance.now());
-    this.pump();
+    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, performance.now()));
   }
 
   /** One batch of events (the pump loops while the core reports more). */
@@ -540,6 +555,9 @@ export class NodeCore {
         continue;
       }
       if (n < 0) return;
+      // Records are small: a batch that did not nearly fill the buffer took
+      // every queued event.
+      if (n > this.#pollBuf.length - POLL_FULL_MARGIN) this.#pumpAgain = true;
       try {
         decodeNativeEvents(this.#pollBuf, n, this.#dispatch);
       } catch (error) {

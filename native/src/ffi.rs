@@ -565,12 +565,16 @@ pub extern "C" fn web4_rtt_node_shutdown(node: u64) -> i32 {
 /// Bit 0: events are queued; bit 1: a connection waits to transmit.
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_status(node: u64) -> i32 {
-    guard(|| {
-        with_node(node, |n| {
-            Ok(i32::from(n.has_events()) | (i32::from(n.has_transmit()) << 1))
-        })
-    })
+    guard(|| with_node(node, |n| Ok(flags(n))))
 }
+
+/// The status bits of `web4_rtt_node_status`.
+fn flags(n: &Node) -> i32 {
+    i32::from(n.has_events()) | (i32::from(n.has_transmit()) << 1)
+}
+
+/// Set in `web4_rtt_conn_transmit`'s result when events are queued.
+const TRANSMIT_EVENTS: i32 = 1 << 30;
 
 /// Copies out queued event records; returns bytes written (0: none).
 ///
@@ -591,13 +595,14 @@ pub unsafe extern "C" fn web4_rtt_node_poll(node: u64, buf: *mut u8, cap: u32) -
     })
 }
 
-/// Handles every timer due at `now_ms`.
+/// Handles every timer due at `now_ms`; returns the status bits (as
+/// `web4_rtt_node_status`).
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_timeout(node: u64, now_ms: f64) -> i32 {
     guard(|| {
         with_node(node, |n| {
             n.handle_timeout(us(now_ms));
-            Ok(status::OK)
+            Ok(flags(n))
         })
     })
 }
@@ -616,11 +621,21 @@ pub extern "C" fn web4_rtt_node_next_deadline(node: u64) -> f64 {
 }
 
 /// The next connection with output to write (busy until
-/// `web4_rtt_conn_transmit` returns 0), or 0.
+/// `web4_rtt_conn_transmit` returns 0), or 0; bit 30 is set when more
+/// connections wait (call again).
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_next_transmit(node: u64) -> i32 {
-    guard(|| with_node(node, |n| Ok(n.next_transmit() as i32)))
+    guard(|| {
+        with_node(node, |n| {
+            let id = n.next_transmit() as i32;
+            let more = if n.has_transmit() { TRANSMIT_MORE } else { 0 };
+            Ok(id | more)
+        })
+    })
 }
+
+/// Set in `web4_rtt_node_next_transmit`'s result when more connections wait.
+const TRANSMIT_MORE: i32 = 1 << 30;
 
 /// Node metrics JSON; returns its full length.
 ///
@@ -688,7 +703,8 @@ pub extern "C" fn web4_rtt_dial_failed(node: u64, session: u64, now_ms: f64) -> 
     })
 }
 
-/// Bytes received on a connection: `buf[off .. off + len]`.
+/// Bytes received on a connection: `buf[off .. off + len]`; returns the
+/// status bits (as `web4_rtt_node_status`), saving the driver that call.
 ///
 /// # Safety
 /// `buf` valid for reads of `off + len` bytes.
@@ -706,13 +722,15 @@ pub unsafe extern "C" fn web4_rtt_conn_input(
         let bytes = unsafe { input(buf, off, len) }?;
         with_node(node, |n| {
             n.conn_input(conn, bytes, us(now_ms))?;
-            Ok(status::OK)
+            Ok(flags(n))
         })
     })
 }
 
 /// Copies bytes to write on a connection into `buf`; returns the count (0:
-/// nothing left, the connection is no longer busy).
+/// nothing left, the connection is no longer busy), with bit 30 set when
+/// events are queued (preparing a batch can produce some: WRITABLE, REKEY,
+/// a finished close).
 ///
 /// # Safety
 /// `buf` valid for writes of `cap` bytes.
@@ -727,7 +745,14 @@ pub unsafe extern "C" fn web4_rtt_conn_transmit(
     guard(|| {
         // SAFETY: caller guarantees.
         let out = unsafe { output(buf, cap) };
-        with_node(node, |n| len_i32(n.conn_transmit(conn, out, us(now_ms))?))
+        with_node(node, |n| {
+            let written = n.conn_transmit(conn, out, us(now_ms))?;
+            if written >= TRANSMIT_EVENTS as usize {
+                return Err(invalid("Transmit buffer above 1 GiB"));
+            }
+            let events = if n.has_events() { TRANSMIT_EVENTS } else { 0 };
+            Ok(written as i32 | events)
+        })
     })
 }
 

@@ -717,8 +717,34 @@ impl Node {
         now: u64,
     ) -> Result<(), NodeError> {
         let phase = c.phase;
+        let mut c = c;
+        // Transmit only when there is something to write: most reads of a
+        // request/response leave only a deferred ACK, which waits for the
+        // reply or the deferral deadline.
+        let wants = c.tls.wants_write()
+            || c.rekey_bytes >= self.cfg.rekey_after_bytes
+            || match phase {
+                Phase::Open(key) => self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|s| !matches!(s.state, State::Open) || s.engine.has_output()),
+                _ => true,
+            };
+        if !wants {
+            if let Phase::Open(key) = phase {
+                let deferred = self
+                    .sessions
+                    .get(&key)
+                    .is_some_and(|s| s.engine.has_deferred());
+                if deferred && c.deferred_at.is_none() {
+                    c.deferred_at = Some(now + DEFER_ACK_US);
+                }
+            }
+        }
         self.conns.insert(id, c);
-        self.mark_dirty(id);
+        if wants {
+            self.mark_dirty(id);
+        }
         if let Some(end) = end {
             match phase {
                 Phase::Open(s) => self.connection_ended(s, id, end, now),

@@ -48,6 +48,8 @@ const POLL_FULL_MARGIN = 8 * 1024;
 const READ_BUFFER = 64 * 1024;
 /** Bit 30 of `web4_rtt_conn_transmit`'s result: events are queued. */
 const TRANSMIT_EVENTS = 1 << 30;
+/** Bit 29 of `web4_rtt_conn_transmit`'s result: more output waits after the batch. */
+const TRANSMIT_MORE_OUTPUT = 1 << 29;
 /** Bit 30 of `web4_rtt_node_next_transmit`'s result: more connections wait. */
 const TRANSMIT_MORE = 1 << 30;
 /** Per-connection write buffer (one batch of TLS records per write). */
@@ -85,6 +87,10 @@ interface ConnIo {
   stream: ByteStream;
   out: Uint8Array<ArrayBuffer>;
   writing: boolean;
+  /** The core has more output after the batch being written. */
+  more: boolean;
+  /** The core asked for a writer while a write was in flight. */
+  again: boolean;
   closing: boolean;
   ended: boolean;
 }
@@ -326,6 +332,8 @@ export class NodeCore {
       stream,
       out: new Uint8Array(WRITE_BUFFER),
       writing: false,
+      more: false,
+      again: false,
       closing: false,
       ended: false,
     };
@@ -355,7 +363,13 @@ export class NodeCore {
 
   /** Writes what connection `io` has to send, batch after batch, until it has nothing. */
   #startWrite(io: ConnIo): void {
-    if (io.writing || io.ended) return;
+    if (io.ended) return;
+    if (io.writing) {
+      // The core marked the connection busy again while a write is in
+      // flight: transmit once it completes.
+      io.again = true;
+      return;
+    }
     io.writing = true;
     this.#writeNext(io);
   }
@@ -368,9 +382,13 @@ export class NodeCore {
       io.out.length,
       performance.now(),
     );
+    io.again = false;
     // Bit 30: preparing the batch queued events (WRITABLE, REKEY, a close).
     if (r > 0 && (r & TRANSMIT_EVENTS) !== 0) this.schedulePump();
-    const n = r > 0 ? r & ~TRANSMIT_EVENTS : r;
+    // Bit 29: more output waits after this batch (else the core already
+    // ended the busy state, and new output will ask for a writer).
+    io.more = r > 0 && (r & TRANSMIT_MORE_OUTPUT) !== 0;
+    const n = r > 0 ? r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT) : r;
     if (n <= 0) {
       io.writing = false;
       if (io.closing) this.#ended(io);
@@ -379,9 +397,18 @@ export class NodeCore {
     this.#writeFrom(io, 0, n);
   }
 
+  /** A batch was written: transmit again only if the core has more. */
+  #written(io: ConnIo): void {
+    if (io.more || io.again || io.closing) {
+      this.#writeNext(io);
+    } else {
+      io.writing = false;
+    }
+  }
+
   #writeFrom(io: ConnIo, off: number, n: number): void {
     io.stream.write(io.out.subarray(off, n)).then(
-      (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#writeNext(io),
+      (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#written(io),
       () => {
         io.writing = false;
         this.#ended(io);
@@ -484,7 +511,7 @@ export class NodeCore {
                   this.#pollBuf.length,
                   0,
                 );
-              } while (r > 0 && (r & ~TRANSMIT_EVENTS) > 0);
+              } while (r > 0 && (r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT)) > 0);
             }
           }
         }

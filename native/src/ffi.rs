@@ -576,6 +576,11 @@ fn flags(n: &Node) -> i32 {
 /// Set in `web4_rtt_conn_transmit`'s result when events are queued.
 const TRANSMIT_EVENTS: i32 = 1 << 30;
 
+/// Set in `web4_rtt_conn_transmit`'s result when more output is pending
+/// after this batch; when clear (and bytes were written), the connection is
+/// no longer busy.
+const TRANSMIT_MORE_OUTPUT: i32 = 1 << 29;
+
 /// Copies out queued event records; returns bytes written (0: none).
 ///
 /// # Safety
@@ -730,7 +735,8 @@ pub unsafe extern "C" fn web4_rtt_conn_input(
 /// Copies bytes to write on a connection into `buf`; returns the count (0:
 /// nothing left, the connection is no longer busy), with bit 30 set when
 /// events are queued (preparing a batch can produce some: WRITABLE, REKEY,
-/// a finished close).
+/// a finished close) and bit 29 set when more output is pending after this
+/// batch (when clear, the connection is no longer busy either).
 ///
 /// # Safety
 /// `buf` valid for writes of `cap` bytes.
@@ -746,12 +752,13 @@ pub unsafe extern "C" fn web4_rtt_conn_transmit(
         // SAFETY: caller guarantees.
         let out = unsafe { output(buf, cap) };
         with_node(node, |n| {
-            let written = n.conn_transmit(conn, out, us(now_ms))?;
-            if written >= TRANSMIT_EVENTS as usize {
-                return Err(invalid("Transmit buffer above 1 GiB"));
+            let (written, more) = n.conn_transmit_more(conn, out, us(now_ms))?;
+            if written >= TRANSMIT_MORE_OUTPUT as usize {
+                return Err(invalid("Transmit buffer of 512 MiB or more"));
             }
             let events = if n.has_events() { TRANSMIT_EVENTS } else { 0 };
-            Ok(written as i32 | events)
+            let more = if more { TRANSMIT_MORE_OUTPUT } else { 0 };
+            Ok(written as i32 | events | more)
         })
     })
 }

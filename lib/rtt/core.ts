@@ -490,7 +490,8 @@ export class NodeCore {
         first = -1;
         if (flags < 0) return;
         if (flags & 1) this.#drainEvents();
-        if (flags & 2 || (flags & 1 && this.#transmitPending())) {
+        if ((flags & 2) !== 0 || this.#transmitRequested) {
+          this.#transmitRequested = false;
           for (let more = true; more;) {
             const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
             // Bit 30: more connections wait after this one.
@@ -525,33 +526,39 @@ export class NodeCore {
     this.#schedule();
   }
 
-  #transmitPending(): boolean {
-    return (this.symbols.web4_rtt_node_status(this.handle) & 2) !== 0;
+  /**
+   * A call reported that a connection has output (reading returned credit
+   * due at once): transmit in the running pump, or pump soon.
+   */
+  outputPending(): void {
+    if (this.#pumping) this.#transmitRequested = true;
+    else this.schedulePump(2);
   }
 
-  /**
-   * Pumps only if the core has output waiting (cheaper than a pump when,
-   * as after most reads, it has none).
-   */
-  pumpIfOutput(): void {
-    if (this.#freed || this.#pumping || this.#pumpScheduled) return;
-    if (this.#transmitPending()) this.schedulePump();
-  }
+  #transmitRequested = false;
 
   /**
    * Pumps once at the end of the current task (several API calls in a row
    * share one pump, so their frames share one write).
+   *
+   * @param flags The status bits the call returned, if it did (they save
+   * the pump a status call); -1 when unknown.
    */
-  schedulePump(): void {
+  schedulePump(flags = -1): void {
+    this.#pendingFlags = flags < 0 || this.#pendingFlags < 0 ? -1 : this.#pendingFlags | flags;
     if (this.#pumpScheduled || this.#freed) return;
     this.#pumpScheduled = true;
-    queueMicrotask(() => {
-      this.#pumpScheduled = false;
-      this.pump();
-    });
+    queueMicrotask(this.#scheduledPump);
   }
 
   #pumpScheduled = false;
+  #pendingFlags = 0;
+  #scheduledPump = (): void => {
+    this.#pumpScheduled = false;
+    const flags = this.#pendingFlags;
+    this.#pendingFlags = 0;
+    this.pump(flags);
+  };
 
   #schedule(): void {
     if (this.#freed) return;

@@ -717,8 +717,34 @@ impl Node {
         now: u64,
     ) -> Result<(), NodeError> {
         let phase = c.phase;
+        let mut c = c;
+        // Transmit only when there is something to write: most reads of a
+        // request/response leave only a deferred ACK, which waits for the
+        // reply or the deferral deadline.
+        let wants = c.tls.wants_write()
+            || c.rekey_bytes >= self.cfg.rekey_after_bytes
+            || match phase {
+                Phase::Open(key) => self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|s| !matches!(s.state, State::Open) || s.engine.has_output()),
+                _ => true,
+            };
+        if !wants {
+            if let Phase::Open(key) = phase {
+                let deferred = self
+                    .sessions
+                    .get(&key)
+                    .is_some_and(|s| s.engine.has_deferred());
+                if deferred && c.deferred_at.is_none() {
+                    c.deferred_at = Some(now + DEFER_ACK_US);
+                }
+            }
+        }
         self.conns.insert(id, c);
-        self.mark_dirty(id);
+        if wants {
+            self.mark_dirty(id);
+        }
         if let Some(end) = end {
             match phase {
                 Phase::Open(s) => self.connection_ended(s, id, end, now),
@@ -1169,6 +1195,18 @@ impl Node {
     /// Copies bytes to write on connection `id` into `buf`; 0 when there is
     /// nothing (the connection is then no longer busy).
     pub fn conn_transmit(&mut self, id: u32, buf: &mut [u8], now: u64) -> Result<usize, NodeError> {
+        Ok(self.conn_transmit_more(id, buf, now)?.0)
+    }
+
+    /// [`Node::conn_transmit`], also saying whether more output is pending
+    /// after this batch. When none is, the connection stops being busy at
+    /// once (the driver need not call again; new output marks it again).
+    pub fn conn_transmit_more(
+        &mut self,
+        id: u32,
+        buf: &mut [u8],
+        now: u64,
+    ) -> Result<(usize, bool), NodeError> {
         let Some(mut c) = self.conns.remove(&id) else {
             return Err(NodeError::Unknown(format!("Unknown connection {id}")));
         };
@@ -1178,11 +1216,19 @@ impl Node {
             }
         }
         let n = c.drain_tls(buf);
-        if n == 0 {
+        let more = c.tls.wants_write()
+            || match c.phase {
+                Phase::Open(key) => self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|s| !matches!(s.state, State::Open) || s.engine.has_output()),
+                _ => false,
+            };
+        if n == 0 || !more {
             c.busy = false;
         }
         self.conns.insert(id, c);
-        Ok(n)
+        Ok((n, more))
     }
 
     /// Encrypts the next batch of session `key`'s frames on `c`.

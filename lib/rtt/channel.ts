@@ -4,30 +4,27 @@
  * @module
  */
 
-import { EventKind, Status } from "./ffi.ts";
-import type { NodeCore } from "./core.ts";
-import { decodeMessageRecords, type EventRecord } from "./events.ts";
-import { errorFromStatus, RTTDisconnectedError, RTTTransportError } from "./errors.ts";
-import type { BackpressurePolicy } from "./options.ts";
-import { emptyStats, type RttStats, toStats } from "./stats.ts";
+import { Status } from "./ffi.ts";
+import { byteLengthOf, type NodeCore } from "./core.ts";
+import { decodeMessageRecords, type NativeEvent } from "./events.ts";
+import {
+  errorFromStatus,
+  RTTBackpressureError,
+  RTTDisconnectedError,
+  RTTTransportError,
+} from "./errors.ts";
+import { emptyStats, toStats, type TransportStats as RttStats } from "../transport/stats.ts";
+import type {
+  TransportChannel,
+  TransportChannelOptions,
+  TransportReceiveOptions,
+} from "../transport/types.ts";
 
-/** Options of `session.openChannel`. */
-export interface RttChannelOptions {
-  /** Overrides the node's policy for this channel. */
-  backpressurePolicy?: BackpressurePolicy;
-  /** Overrides the node's `maxQueue` for this channel. */
-  maxQueue?: number;
-  /** Overrides the node's `maxQueueBytes` for this channel. */
-  maxQueueBytes?: number;
-  /** Overrides the node's `blockTimeoutMs` for this channel's `block` policy. */
-  blockTimeoutMs?: number;
-}
+/** Options of `session.openChannel` (the contract's {@linkcode TransportChannelOptions}). */
+export type RttChannelOptions = TransportChannelOptions;
 
 /** Options of {@linkcode RttChannel.receive}. */
-export interface ReceiveOptions {
-  /** Aborts the wait; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
+export type ReceiveOptions = TransportReceiveOptions;
 
 /** What a channel needs to know about its session. Internal. */
 export interface SessionLink {
@@ -54,6 +51,9 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/** Bit 31 of `channel_recv`'s `*out_left`: a connection has output to write. */
+const RECV_TRANSMIT = 0x8000_0000;
+
 /** Receive buffer size: the read-ahead (credit returns as the app reads). */
 const RECV_BUFFER_BYTES = 64 * 1024;
 /**
@@ -77,7 +77,7 @@ const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
 const CLEAN_CLOSE_REASONS: ReadonlySet<string> = new Set(["manual", "peer_closed", "shutdown"]);
 
 let _create: (link: SessionLink, id: number, kind: string, blockTimeoutMs: number) => RttChannel;
-let _event: (channel: RttChannel, record: EventRecord) => void;
+let _event: (channel: RttChannel, event: NativeEvent) => void;
 let _sessionClosed: (channel: RttChannel) => void;
 
 /**
@@ -105,7 +105,7 @@ export function channelInternals(): {
  * const reply = await ch.receive(); // Uint8Array, or null once the peer closed it
  * ```
  */
-export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
+export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** The channel kind (`control`, `state`, `knowledge` or a custom name). */
   readonly kind: string;
   #link: SessionLink;
@@ -120,11 +120,13 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   #blockedTail: Promise<void> | undefined;
   #lastStats: RttStats | undefined;
   #recvBuf = new Uint8Array(RECV_BUFFER_BYTES);
-  #needed = new BigUint64Array(1);
+  #needed = new Uint32Array(1);
+  #roomWaiters: (() => void)[] = [];
+  #maybeReady = true;
 
   static {
     _create = (link, id, kind, blockTimeoutMs) => new RttChannel(link, id, kind, blockTimeoutMs);
-    _event = (channel, record) => channel.#onEvent(record);
+    _event = (channel, event) => channel.#onEvent(event);
     _sessionClosed = (channel) => channel.#onSessionClosed();
   }
 
@@ -195,27 +197,40 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       throw this.#error(Status.SESSION_CLOSED, "send on", 1);
     }
     const max = this.#link.core.options.maxMessageBytes;
-    if (data.length > max) {
+    const length = byteLengthOf(data);
+    if (length > max) {
       throw new RTTTransportError(
         "MESSAGE_TOO_LARGE",
-        `Message of ${data.length} bytes is larger than maxMessageBytes (${max}) on channel "${this.kind}" of the session with peer ${this.#link.peer}`,
+        `Message of ${length} bytes is larger than maxMessageBytes (${max}) on channel "${this.kind}" of the session with peer ${this.#link.peer}`,
         { peer: this.#link.peer, channel: this.kind },
       );
     }
   }
 
-  #trySend(data: Uint8Array): number {
+  #trySend(data: Uint8Array, retry = false): number {
     if (this.#link.released()) return Status.SESSION_CLOSED;
     // FFI buffers must be backed by a plain ArrayBuffer (not a SharedArrayBuffer).
     const bytes = data.buffer instanceof ArrayBuffer
       ? data as Uint8Array<ArrayBuffer>
       : data.slice();
-    return this.#link.core.symbols.web4_rtt_channel_send(
-      this.#link.handle,
-      this.#id,
-      bytes,
-      BigInt(bytes.length),
-    );
+    // The length comes from the intrinsic getter, never from a property the
+    // caller could have redefined (it bounds what the library reads).
+    const { core, handle } = this.#link;
+    const status =
+      (retry ? core.symbols.web4_rtt_channel_retry_send : core.symbols.web4_rtt_channel_send)(
+        core.handle,
+        handle,
+        this.#id,
+        bytes,
+        0,
+        byteLengthOf(bytes),
+      );
+    // `channel_send` returns the status bits (>= 0) on success.
+    if (status >= 0) {
+      core.schedulePump(retry ? -1 : status);
+      return Status.OK;
+    }
+    return status;
   }
 
   async #sendNow(data: Uint8Array<ArrayBuffer>, recheck: boolean): Promise<void> {
@@ -226,18 +241,43 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     await this.#sendBlocking(data);
   }
 
+  /** Policy `block`: waits for room (WRITABLE) and retries, up to the block timeout. */
   async #sendBlocking(data: Uint8Array<ArrayBuffer>): Promise<void> {
     const release = this.#link.core.hold();
+    const deadline = performance.now() + this.#blockTimeoutMs;
     try {
-      // `data` stays referenced by this frame until the call resolves.
-      const status = await this.#link.core.symbols.web4_rtt_channel_send_blocking(
-        this.#link.handle,
-        this.#id,
-        data,
-        BigInt(data.length),
-        this.#blockTimeoutMs,
+      for (;;) {
+        const left = deadline - performance.now();
+        if (left <= 0) break;
+        const woke = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            const i = this.#roomWaiters.indexOf(wake);
+            if (i >= 0) this.#roomWaiters.splice(i, 1);
+            resolve(false);
+          }, Math.ceil(left));
+          const wake = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          this.#roomWaiters.push(wake);
+        });
+        if (this.#link.closedReason() !== undefined || this.#link.released()) {
+          throw this.#error(Status.SESSION_CLOSED, "send on", 1);
+        }
+        const status = this.#trySend(data, true);
+        if (status === Status.OK) return;
+        if (status !== Status.WOULD_BLOCK) throw this.#error(status, "send on", 1);
+        if (!woke) break;
+      }
+      const { core, handle } = this.#link;
+      if (!this.#link.released()) {
+        core.symbols.web4_rtt_channel_block_timeout(core.handle, handle, this.#id);
+      }
+      throw new RTTBackpressureError(
+        "BLOCK_TIMEOUT",
+        `Send queue of channel "${this.kind}" of the session with peer ${this.#link.peer} stayed full for ${this.#blockTimeoutMs} ms (policy "block")`,
+        { peer: this.#link.peer, channel: this.kind },
       );
-      if (status !== Status.OK) throw this.#error(status, "send on", 1);
     } finally {
       release();
     }
@@ -255,22 +295,22 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     if (this.#link.closedReason() !== undefined || this.#link.released()) {
       throw this.#error(Status.SESSION_CLOSED, "flush", 0);
     }
-    const out = new BigUint64Array(1);
-    const status = this.#link.core.symbols.web4_rtt_channel_flush(this.#link.handle, this.#id, out);
-    if (status !== Status.OK) throw this.#error(status, "flush", 0);
-    const record = await this.#link.core.waitOp(out[0]!, this.#link.handle);
-    if (record.kind === EventKind.FLUSH_FAILED) {
-      const reason = typeof record.payload?.["reason"] === "string"
-        ? record.payload["reason"] as string
-        : this.#link.closedReason();
+    const { core, handle } = this.#link;
+    const op = core.symbols.web4_rtt_channel_flush(core.handle, handle, this.#id);
+    if (op <= 0) throw this.#error(op, "flush", 0);
+    const done = core.waitOp(`flush:${op}`, handle);
+    core.pump();
+    const event = await done;
+    if (event.type === "flush_failed") {
+      const reason = this.#link.closedReason() ?? event.reason;
       throw new RTTDisconnectedError(
         reason === "resume_timeout" ? "RESUME_TIMEOUT" : "SESSION_CLOSED",
         `Flush of channel "${this.kind}" of the session with peer ${this.#link.peer} failed: ` +
-          `${record.value} message(s) undelivered${reason === undefined ? "" : ` (${reason})`}`,
+          `${event.undelivered} message(s) undelivered (${reason})`,
         {
           peer: this.#link.peer,
           channel: this.kind,
-          undelivered: Number(record.value),
+          undelivered: event.undelivered,
           reason,
         },
       );
@@ -321,8 +361,6 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#waiters.push(waiter);
-      // A message may have arrived between the check above and now.
-      this.#serve();
     });
   }
 
@@ -351,7 +389,9 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     if (this.#localClosed) return Promise.resolve();
     this.#localClosed = true;
     if (this.#link.released() || this.#link.closedReason() !== undefined) return Promise.resolve();
-    const status = this.#link.core.symbols.web4_rtt_channel_close(this.#link.handle, this.#id);
+    const { core, handle } = this.#link;
+    const status = core.symbols.web4_rtt_channel_close(core.handle, handle, this.#id);
+    if (status === Status.OK) core.schedulePump();
     if (
       status !== Status.OK && status !== Status.CHANNEL_CLOSED &&
       status !== Status.SESSION_CLOSED && status !== Status.UNKNOWN_HANDLE &&
@@ -370,8 +410,9 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    */
   stats(): RttStats {
     if (this.#link.released()) return { ...(this.#lastStats ?? emptyStats()) };
-    const raw = this.#link.core.readJson((buf, cap) =>
-      this.#link.core.symbols.web4_rtt_channel_stats(this.#link.handle, this.#id, buf, cap)
+    const { core, handle } = this.#link;
+    const raw = core.readJson((buf, cap) =>
+      core.symbols.web4_rtt_channel_stats(core.handle, handle, this.#id, buf, cap)
     );
     if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };
     this.#lastStats = toStats(raw);
@@ -408,7 +449,9 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     }
     if (this.#peerClosed) return null;
     if (!this.#sessionEnded && !this.#link.released()) {
-      if (this.#pull()) return this.#next();
+      // Pull only when the library may hold something (READABLE since the
+      // last empty pull): an empty pull per receive is a wasted call.
+      if (this.#maybeReady && this.#pull()) return this.#next();
       if (this.#peerClosed) return null;
       return undefined;
     }
@@ -427,23 +470,30 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     const core = this.#link.core;
     let buf = this.#recvBuf;
     for (let attempt = 0; attempt < 2; attempt++) {
-      this.#needed[0] = 0n;
-      const n = Number(
-        core.symbols.web4_rtt_channel_recv(
-          this.#link.handle,
-          this.#id,
-          buf,
-          BigInt(buf.length),
-          this.#needed,
-        ),
+      this.#needed[0] = 0;
+      const n = core.symbols.web4_rtt_channel_recv(
+        core.handle,
+        this.#link.handle,
+        this.#id,
+        buf,
+        buf.length,
+        this.#needed,
       );
+      const left = this.#needed[0]! & ~RECV_TRANSMIT;
+      // Reading returned credit: a grant due at once must go out.
+      if ((this.#needed[0]! & RECV_TRANSMIT) !== 0) core.outputPending();
       if (n > 0) {
+        // `left` says whether anything is still in the library.
+        if (left === 0) this.#maybeReady = false;
         for (const msg of decodeMessageRecords(buf, n)) this.#inbox.push(msg);
         return true;
       }
       if (n === 0) {
-        const needed = Number(this.#needed[0]);
-        if (needed === 0) return false;
+        const needed = left;
+        if (needed === 0) {
+          this.#maybeReady = false;
+          return false;
+        }
         if (needed <= RECV_BUFFER_MAX_BYTES) {
           // Keep the larger buffer for the messages that follow.
           let size = buf.length * 2;
@@ -485,8 +535,15 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     }
   }
 
-  #onEvent(record: EventRecord): void {
-    if (record.kind === EventKind.READABLE) this.#serve();
+  #onEvent(event: NativeEvent): void {
+    if (event.type === "readable") {
+      this.#maybeReady = true;
+      this.#serve();
+    } else if (event.type === "writable") this.#wakeSenders();
+  }
+
+  #wakeSenders(): void {
+    for (const wake of this.#roomWaiters.splice(0)) wake();
   }
 
   #onSessionClosed(): void {
@@ -502,5 +559,6 @@ export class RttChannel implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     }
     this.#sessionEnded = true;
     this.#serve();
+    this.#wakeSenders();
   }
 }

@@ -1,38 +1,40 @@
 /**
- * Internal: the state shared by a node, its sessions and its channels (the
- * native symbols and node handle, the hook dispatcher, operations waiting
- * for an event) and the wake-up path. Not exported from `mod.ts`.
+ * Internal: the I/O driver of one native node, shared by the node, its
+ * sessions and its channels. Not exported from `mod.ts`.
  *
- * Wake-up path (see `docs/rtt.md`, "Wake-up"): when the process holds
- * unscoped `--allow-ffi`, a `Deno.UnsafeCallback.threadSafe` waker is
- * registered with the library; it is `ref()`ed only while something is
- * awaited (accept, receive, connect, flush, a blocking send), so an idle
- * node does not keep the process alive. With `--allow-ffi` scoped to the
- * library path (the project's own tasks), Deno refuses `UnsafeCallback`, so
- * the node instead loops on the nonblocking `web4_rtt_node_wait` while
- * something is awaited, and polls from an unref'd timer while idle.
+ * The native core is sans-I/O (see `docs/rtt.md`): this driver owns every
+ * socket (through a {@linkcode ByteNetwork}: Deno's TCP for `rtt`,
+ * in-process pipes for `memory`), reads each connection in one loop into a
+ * reused buffer and feeds the bytes in, writes what the core has to send
+ * (one `write` per batch of TLS records), keeps one timer at the core's next
+ * deadline, and turns the core's event records into typed events. Every
+ * native call is synchronous; nothing runs on another thread.
+ *
+ * Keep-alive: like any open Deno socket, an open connection keeps the
+ * process alive (so a peer's last frames are still read). Listeners and the
+ * timer are `unref`'d while nothing is awaited, so a node that only listens
+ * does not keep the process alive, and `ref`'d while something is (accept,
+ * receive, connect, flush, a blocked send, a session waiting to resume).
  *
  * @module
  */
 
-import { EventKind, type NativeSymbols, Status } from "./ffi.ts";
-import { decodeEventRecords, type EventRecord } from "./events.ts";
+import { type NativeSymbols, Status } from "./ffi.ts";
+import { decodeNativeEvents, type NativeEvent } from "./events.ts";
 import { errorFromStatus, RTTDisconnectedError } from "./errors.ts";
-import { HookDispatcher } from "./hooks.ts";
+import { HookDispatcher } from "../transport/hooks.ts";
 import type { ResolvedRttNodeOptions } from "./options.ts";
+import type { ByteListener, ByteNetwork, ByteStream } from "./network.ts";
 
-/** The subset of native symbols the core calls (a fake can stand in for tests). */
+/** The native symbols the driver calls. */
 export type CoreSymbols = NativeSymbols;
 
 /** An operation waiting for its completion event. */
 interface PendingOp {
   session: bigint;
-  resolve(record: EventRecord): void;
+  resolve(event: NativeEvent): void;
   reject(error: Error): void;
 }
-
-/** How JavaScript learns that native events are queued. */
-export type WakeMode = "callback" | "wait";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -40,14 +42,18 @@ const decoder = new TextDecoder();
 /** Smallest and largest event poll buffer. */
 const POLL_BUFFER_MIN = 64 * 1024;
 const POLL_BUFFER_MAX = 16 * 1024 * 1024;
-/** Batches drained per wake-up before yielding to the event loop. */
-const MAX_BATCHES_PER_DRAIN = 64;
-/** Poll period while idle in `wait` mode (unref'd timer). */
-const IDLE_POLL_MS = 25;
-/** How long a freed node's callback stays open for a wake-up already in flight. */
-const CALLBACK_CLOSE_DELAY_MS = 50;
-/** Upper bound of one `web4_rtt_node_wait` call in `wait` mode. */
-const WAIT_SLICE_MS = 200;
+/** A poll that leaves less than this free in the buffer may have left events behind. */
+const POLL_FULL_MARGIN = 8 * 1024;
+/** Per-connection read buffer (reused for every read). */
+const READ_BUFFER = 64 * 1024;
+/** Bit 30 of `web4_rtt_conn_transmit`'s result: events are queued. */
+const TRANSMIT_EVENTS = 1 << 30;
+/** Bit 29 of `web4_rtt_conn_transmit`'s result: more output waits after the batch. */
+const TRANSMIT_MORE_OUTPUT = 1 << 29;
+/** Bit 30 of `web4_rtt_node_next_transmit`'s result: more connections wait. */
+const TRANSMIT_MORE = 1 << 30;
+/** Per-connection write buffer (one batch of TLS records per write). */
+const WRITE_BUFFER = 256 * 1024;
 
 /**
  * Encodes a string as UTF-8 bytes for a `(pointer, length)` argument.
@@ -59,7 +65,37 @@ export function utf8(s: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(s);
 }
 
-/** The shared internal state of one native node. */
+/** The intrinsic `byteLength` getter: a length no own property can fake. */
+const _byteLength = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype),
+  "byteLength",
+)!.get! as (this: Uint8Array) => number;
+
+/**
+ * The real length of a byte array (never an overridable property).
+ *
+ * @param bytes The bytes.
+ * @returns Their length.
+ */
+export function byteLengthOf(bytes: Uint8Array): number {
+  return _byteLength.call(bytes);
+}
+
+/** One connection: its stream and buffers. */
+interface ConnIo {
+  id: number;
+  stream: ByteStream;
+  out: Uint8Array<ArrayBuffer>;
+  writing: boolean;
+  /** The core has more output after the batch being written. */
+  more: boolean;
+  /** The core asked for a writer while a write was in flight. */
+  again: boolean;
+  closing: boolean;
+  ended: boolean;
+}
+
+/** The driver of one native node. */
 export class NodeCore {
   /** The native symbols. */
   readonly symbols: CoreSymbols;
@@ -69,75 +105,58 @@ export class NodeCore {
   readonly options: ResolvedRttNodeOptions;
   /** Runs every user callback one at a time. */
   readonly dispatcher: HookDispatcher;
-  /** How this node is woken. */
-  readonly wakeMode: WakeMode;
-  /** Called with each decoded event record. Set by the node. */
-  onRecord: (record: EventRecord) => void = () => {};
+  /** Where sockets come from. */
+  readonly network: ByteNetwork;
+  /** Called with each typed event the driver does not handle itself. Set by the node. */
+  onEvent: (event: NativeEvent) => void = () => {};
+  /** Where each dialing session reconnects to. */
+  readonly dialAddresses: Map<bigint, { hostname: string; port: number }> = new Map();
 
   #freed = false;
   #onError: (error: unknown) => void;
   #busy = 0;
-  #ops = new Map<bigint, PendingOp>();
+  #ops = new Map<string, PendingOp>();
   #pollBuf = new Uint8Array(POLL_BUFFER_MIN);
-  #draining = false;
-  #drainScheduled = false;
-  #callback: Deno.UnsafeCallback<{ readonly parameters: []; readonly result: "void" }> | undefined;
-  #idleTimer: ReturnType<typeof setInterval> | undefined;
-  #waitLoop: Promise<void> | undefined;
+  #conns = new Map<number, ConnIo>();
+  #listeners = new Set<ByteListener>();
+  #tasks = new Set<Promise<void>>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #pumping = false;
+  #pumpAgain = false;
 
   /**
-   * Creates the core and starts the wake-up path.
+   * Creates the driver.
    *
    * @param symbols The native symbols.
    * @param handle The node handle.
    * @param options The resolved options.
    * @param onHookError Receives what a user callback throws.
-   * @param wakeMode Which wake-up path to use.
+   * @param network Where sockets come from.
    */
   constructor(
     symbols: CoreSymbols,
     handle: bigint,
     options: ResolvedRttNodeOptions,
     onHookError: (error: unknown) => void,
-    wakeMode: WakeMode,
+    network: ByteNetwork,
   ) {
     this.symbols = symbols;
     this.handle = handle;
     this.options = options;
     this.dispatcher = new HookDispatcher(onHookError);
     this.#onError = onHookError;
-    this.wakeMode = wakeMode;
-    if (wakeMode === "callback") {
-      // The callback holds the core weakly, so a forgotten node can be
-      // collected (its FinalizationRegistry entry then frees it).
-      const weak = new WeakRef(this);
-      this.#callback = Deno.UnsafeCallback.threadSafe(
-        { parameters: [], result: "void" } as const,
-        () => weak.deref()?.drain(),
-      );
-      this.#callback.unref();
-      const status = symbols.web4_rtt_node_set_waker(handle, this.#callback.pointer);
-      if (status !== Status.OK) {
-        this.#callback.close();
-        this.#callback = undefined;
-        throw errorFromStatus(status, {
-          operation: "register the waker of",
-          detail: this.lastError(),
-        });
-      }
-    } else {
-      const weak = new WeakRef(this);
-      const timer = setInterval(() => weak.deref()?.drain(), IDLE_POLL_MS);
-      Deno.unrefTimer(timer);
-      this.#idleTimer = timer;
-    }
-    // Anything queued before the waker was registered.
-    this.drain();
+    this.network = network;
   }
 
   /** Whether {@linkcode free} ran. */
   get freed(): boolean {
     return this.#freed;
+  }
+
+  /** Open connections (diagnostics and tests). */
+  get connectionCount(): number {
+    return this.#conns.size;
   }
 
   /**
@@ -146,13 +165,7 @@ export class NodeCore {
    * @returns The text, possibly empty.
    */
   lastError(): string {
-    let buf = new Uint8Array(256);
-    let len = Number(this.symbols.web4_rtt_last_error(buf, BigInt(buf.length)));
-    if (len > buf.length) {
-      buf = new Uint8Array(len);
-      len = Number(this.symbols.web4_rtt_last_error(buf, BigInt(buf.length)));
-    }
-    return decoder.decode(buf.subarray(0, Math.min(len, buf.length)));
+    return lastErrorOf(this.symbols);
   }
 
   /**
@@ -163,13 +176,13 @@ export class NodeCore {
    * @returns The parsed object, or the negative status.
    */
   readJson(
-    call: (buf: Uint8Array<ArrayBuffer>, cap: bigint) => number | bigint,
+    call: (buf: Uint8Array<ArrayBuffer>, cap: number) => number,
   ): Record<string, unknown> | number {
     let buf = new Uint8Array(1024);
-    let len = Number(call(buf, BigInt(buf.length)));
+    let len = call(buf, buf.length);
     if (len > buf.length) {
       buf = new Uint8Array(len);
-      len = Number(call(buf, BigInt(buf.length)));
+      len = call(buf, buf.length);
     }
     if (len < 0) return len;
     const parsed = JSON.parse(decoder.decode(buf.subarray(0, Math.min(len, buf.length))));
@@ -177,133 +190,461 @@ export class NodeCore {
   }
 
   /**
-   * Marks that something is awaited (keeps the process alive and the wake-up
-   * path active) until the returned function is called.
+   * Marks that something is awaited (keeps the process alive) until the
+   * returned function is called.
    *
    * @returns Releases the hold (safe to call twice).
    */
   hold(): () => void {
     if (this.#freed) return () => {};
     this.#busy++;
-    if (this.#busy === 1) {
+    if (this.#busy === 1 && !this.#refd) {
       // While something is awaited the owning node must stay reachable, or
       // its FinalizationRegistry entry could free the native node under the
       // wait (the awaiting code may hold only a promise).
+      this.#refd = true;
       this.#pinned = this.ownerRef?.deref();
-      this.#activate();
+      this.#setRef(true);
     }
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.#busy--;
-      if (this.#busy === 0) {
+      if (this.#busy === 0 && this.#refd) {
+        this.#refd = false;
         this.#pinned = undefined;
-        this.#deactivate();
+        this.#setRef(false);
       }
     };
   }
+
+  #refd = false;
 
   /** The owning node, set by it; pinned strongly while something is awaited. */
   ownerRef: WeakRef<object> | undefined;
   #pinned: object | undefined;
 
-  #activate(): void {
-    if (this.#freed) return;
-    // Never drain synchronously here: the caller of hold() registers what it
-    // waits for (an op, a waiter) right after, and must see the event.
-    if (this.#callback !== undefined) {
-      this.#callback.ref();
-      queueMicrotask(() => this.drain());
-    } else if (this.#waitLoop === undefined) {
-      this.#waitLoop = Promise.resolve().then(() => this.#runWaitLoop()).finally(() => {
-        this.#waitLoop = undefined;
-        if (this.#busy > 0 && !this.#freed) this.#activate();
+  #setRef(on: boolean): void {
+    for (const l of this.#listeners) on ? l.ref() : l.unref();
+    if (this.#timer !== undefined) on ? Deno.refTimer(this.#timer) : Deno.unrefTimer(this.#timer);
+  }
+
+  #track(p: Promise<void>): void {
+    const t = p.catch((error) => this.#onError(error)).finally(() => this.#tasks.delete(t));
+    this.#tasks.add(t);
+  }
+
+  // ----- sockets -----
+
+  /**
+   * Listens and accepts inbound connections until {@linkcode free}.
+   *
+   * @param hostname The host.
+   * @param port The port (0 picks one).
+   * @returns The bound port.
+   */
+  async listen(hostname: string, port: number): Promise<number> {
+    const listener = await this.network.listen(hostname, port);
+    if (this.#freed) {
+      listener.close();
+      throw new RTTDisconnectedError("SESSION_CLOSED", "The node was shut down while listening");
+    }
+    this.#refd ? listener.ref() : listener.unref();
+    this.#listeners.add(listener);
+    this.#track(this.#acceptLoop(listener));
+    return listener.port;
+  }
+
+  async #acceptLoop(listener: ByteListener): Promise<void> {
+    while (!this.#freed && this.#listeners.has(listener)) {
+      let stream: ByteStream;
+      try {
+        stream = await listener.accept();
+      } catch {
+        if (this.#freed || !this.#listeners.has(listener)) return;
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      if (this.#freed) {
+        stream.close();
+        return;
+      }
+      const id = this.symbols.web4_rtt_conn_accept(this.handle, performance.now());
+      if (id <= 0) {
+        stream.close();
+        continue;
+      }
+      this.attach(stream, id);
+      this.pump();
+    }
+  }
+
+  /**
+   * Starts an outbound connection for a new session: the stream is already
+   * connected; the TLS handshake and HELLO run from here.
+   *
+   * @param stream The connected stream.
+   * @param fingerprint The pinned fingerprint.
+   * @param timeoutMs The handshake deadline.
+   * @returns The connection id (the connect's operation id).
+   */
+  startConnect(stream: ByteStream, fingerprint: string, timeoutMs: number): number {
+    const fp = utf8(fingerprint);
+    const id = this.symbols.web4_rtt_conn_connect(
+      this.handle,
+      fp,
+      fp.length,
+      timeoutMs,
+      performance.now(),
+    );
+    if (id <= 0) {
+      stream.close();
+      throw errorFromStatus(id, {
+        operation: "connect from",
+        peer: fingerprint,
+        detail: this.lastError(),
       });
     }
-  }
-
-  #deactivate(): void {
-    this.#callback?.unref();
-  }
-
-  async #runWaitLoop(): Promise<void> {
-    while (this.#busy > 0 && !this.#freed) {
-      this.drain();
-      if (this.#busy === 0 || this.#freed) break;
-      const status = await this.symbols.web4_rtt_node_wait(this.handle, WAIT_SLICE_MS);
-      if (this.#freed) break;
-      if (status < 0) {
-        // The node is gone or broken; poll from timers from now on.
-        await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
-      }
-    }
+    this.attach(stream, id);
+    return id;
   }
 
   /**
-   * Copies queued events out of the library in batches and dispatches them.
-   * Re-entrant calls are ignored; a long backlog continues in a later task.
+   * Abandons connection `id` (a cancelled connect): its socket is closed.
+   *
+   * @param id The connection id.
    */
-  drain(): void {
-    if (this.#draining || this.#freed) return;
-    this.#draining = true;
+  abandon(id: number): void {
+    const io = this.#conns.get(id);
+    if (io !== undefined) this.#ended(io);
+  }
+
+  /**
+   * Takes over a connected stream as connection `id` and starts reading it.
+   *
+   * @param stream The stream.
+   * @param id The native connection id.
+   */
+  attach(stream: ByteStream, id: number): void {
+    const io: ConnIo = {
+      id,
+      stream,
+      out: new Uint8Array(WRITE_BUFFER),
+      writing: false,
+      more: false,
+      again: false,
+      closing: false,
+      ended: false,
+    };
+    this.#conns.set(id, io);
+    this.#track(this.#readLoop(io));
+  }
+
+  async #readLoop(io: ConnIo): Promise<void> {
+    const buf = new Uint8Array(READ_BUFFER);
+    while (!io.ended) {
+      let n: number | null;
+      try {
+        n = await io.stream.read(buf);
+      } catch {
+        n = null;
+      }
+      if (io.ended || this.#freed) return;
+      if (n === null) {
+        this.#ended(io);
+        return;
+      }
+      this.pump(
+        this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, performance.now()),
+      );
+    }
+  }
+
+  /** Writes what connection `io` has to send, batch after batch, until it has nothing. */
+  #startWrite(io: ConnIo): void {
+    if (io.ended) return;
+    if (io.writing) {
+      // The core marked the connection busy again while a write is in
+      // flight: transmit once it completes.
+      io.again = true;
+      return;
+    }
+    io.writing = true;
+    this.#writeNext(io);
+  }
+
+  #writeNext(io: ConnIo): void {
+    const r = io.ended || this.#freed ? 0 : this.symbols.web4_rtt_conn_transmit(
+      this.handle,
+      io.id,
+      io.out,
+      io.out.length,
+      performance.now(),
+    );
+    io.again = false;
+    // Bit 30: preparing the batch queued events (WRITABLE, REKEY, a close).
+    if (r > 0 && (r & TRANSMIT_EVENTS) !== 0) this.schedulePump();
+    // Bit 29: more output waits after this batch (else the core already
+    // ended the busy state, and new output will ask for a writer).
+    io.more = r > 0 && (r & TRANSMIT_MORE_OUTPUT) !== 0;
+    const n = r > 0 ? r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT) : r;
+    if (n <= 0) {
+      io.writing = false;
+      if (io.closing) this.#ended(io);
+      return;
+    }
+    this.#writeFrom(io, 0, n);
+  }
+
+  /** A batch was written: transmit again only if the core has more. */
+  #written(io: ConnIo): void {
+    if (io.more || io.again || io.closing) {
+      this.#writeNext(io);
+    } else {
+      io.writing = false;
+    }
+  }
+
+  #writeFrom(io: ConnIo, off: number, n: number): void {
+    io.stream.write(io.out.subarray(off, n)).then(
+      (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#written(io),
+      () => {
+        io.writing = false;
+        this.#ended(io);
+      },
+    );
+  }
+
+  /** The stream of `io` ended (or is closed by us): tells the core. */
+  #ended(io: ConnIo): void {
+    if (io.ended) return;
+    io.ended = true;
+    this.#conns.delete(io.id);
     try {
-      for (let batch = 0; batch < MAX_BATCHES_PER_DRAIN; batch++) {
-        const n = Number(
-          this.symbols.web4_rtt_node_poll(
-            this.handle,
-            this.#pollBuf,
-            BigInt(this.#pollBuf.length),
-          ),
-        );
-        if (n === 0) return;
-        if (n === Status.BUFFER_TOO_SMALL && this.#pollBuf.length < POLL_BUFFER_MAX) {
-          this.#pollBuf = new Uint8Array(this.#pollBuf.length * 2);
-          continue;
-        }
-        if (n < 0) return;
-        let records: EventRecord[];
-        try {
-          records = decodeEventRecords(this.#pollBuf, n);
-        } catch (error) {
-          // A malformed batch (a library bug) is reported, never thrown into
-          // a timer or an FFI callback, where it would end the process.
-          this.#onError(error);
-          continue;
-        }
-        for (const record of records) {
-          try {
-            this.onRecord(record);
-          } catch (error) {
-            this.#onError(error);
+      // The pending read must complete (with an error) for its loop to end.
+      io.stream.ref();
+      io.stream.close();
+    } catch {
+      // Already closed.
+    }
+    if (this.#freed) return;
+    this.symbols.web4_rtt_conn_closed(this.handle, io.id, performance.now());
+    this.pump();
+  }
+
+  #dial(session: bigint): void {
+    const address = this.dialAddresses.get(session);
+    if (address === undefined) {
+      this.symbols.web4_rtt_dial_failed(this.handle, session, performance.now());
+      return;
+    }
+    this.#track(
+      this.network.connect(address.hostname, address.port).then(
+        (stream) => {
+          if (this.#freed) {
+            stream.close();
+            return;
+          }
+          const id = this.symbols.web4_rtt_conn_resume(this.handle, session, performance.now());
+          if (id <= 0) {
+            stream.close();
+          } else {
+            this.attach(stream, id);
+          }
+          this.pump();
+        },
+        () => {
+          if (this.#freed) return;
+          this.symbols.web4_rtt_dial_failed(this.handle, session, performance.now());
+          this.pump();
+        },
+      ),
+    );
+  }
+
+  // ----- the pump -----
+
+  /**
+   * Moves what the core produced: events to their owners, output to the
+   * sockets; then re-arms the timer. Called after every native call that
+   * can produce either. Re-entrant calls (from a callback) are folded into
+   * the running one.
+   *
+   * @param known The status bits, when the caller has them (from
+   * `conn_input` or `node_timeout`); otherwise they are asked for.
+   */
+  pump(known = -1): void {
+    if (this.#freed) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      let first = known;
+      do {
+        this.#pumpAgain = false;
+        // The status bits, unless the call that led here returned them.
+        const flags = first >= 0 ? first : this.symbols.web4_rtt_node_status(this.handle);
+        first = -1;
+        if (flags < 0) return;
+        if (flags & 1) this.#drainEvents();
+        if ((flags & 2) !== 0 || this.#transmitRequested) {
+          this.#transmitRequested = false;
+          for (let more = true; more;) {
+            const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
+            // Bit 30: more connections wait after this one.
+            more = r > 0 && (r & TRANSMIT_MORE) !== 0;
+            const id = r > 0 ? r & ~TRANSMIT_MORE : 0;
+            if (id <= 0) break;
+            const io = this.#conns.get(id);
+            if (io !== undefined) {
+              this.#startWrite(io);
+            } else {
+              // No socket (never attached): let the core drop the output.
+              let r: number;
+              do {
+                r = this.symbols.web4_rtt_conn_transmit(
+                  this.handle,
+                  id,
+                  this.#pollBuf,
+                  this.#pollBuf.length,
+                  0,
+                );
+              } while (r > 0 && (r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT)) > 0);
+            }
           }
         }
-        if (this.#freed) return;
-      }
-      // More is queued: come back after other tasks had their turn.
-      if (!this.#drainScheduled) {
-        this.#drainScheduled = true;
-        setTimeout(() => {
-          this.#drainScheduled = false;
-          this.drain();
-        }, 0);
-      }
+        // Every native call made while handling events or writing asks for
+        // its own pump (folded into this loop, or a microtask), and a batch
+        // of events that filled the poll buffer sets #pumpAgain.
+      } while (this.#pumpAgain && !this.#freed);
     } finally {
-      this.#draining = false;
+      this.#pumping = false;
     }
+    this.#schedule();
   }
 
   /**
-   * Waits for the completion event of operation `op`.
-   *
-   * @param op The operation id the library returned.
-   * @param session The session it belongs to (0n for connects).
-   * @returns The completion record (CONNECTED, FLUSHED, ...).
+   * A call reported that a connection has output (reading returned credit
+   * due at once): transmit in the running pump, or pump soon.
    */
-  waitOp(op: bigint, session: bigint): Promise<EventRecord> {
+  outputPending(): void {
+    if (this.#pumping) this.#transmitRequested = true;
+    else this.schedulePump(2);
+  }
+
+  #transmitRequested = false;
+
+  /**
+   * Pumps once at the end of the current task (several API calls in a row
+   * share one pump, so their frames share one write).
+   *
+   * @param flags The status bits the call returned, if it did (they save
+   * the pump a status call); -1 when unknown.
+   */
+  schedulePump(flags = -1): void {
+    this.#pendingFlags = flags < 0 || this.#pendingFlags < 0 ? -1 : this.#pendingFlags | flags;
+    if (this.#pumpScheduled || this.#freed) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(this.#scheduledPump);
+  }
+
+  #pumpScheduled = false;
+  #pendingFlags = 0;
+  #scheduledPump = (): void => {
+    this.#pumpScheduled = false;
+    const flags = this.#pendingFlags;
+    this.#pendingFlags = 0;
+    this.pump(flags);
+  };
+
+  #schedule(): void {
+    if (this.#freed) return;
+    const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
+    if (at < 0) return;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    const timer = setTimeout(() => this.#onTimer(), Math.max(0, Math.ceil(at - performance.now())));
+    this.#timer = timer;
+    if (!this.#refd) Deno.unrefTimer(timer);
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#freed) return;
+    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, performance.now()));
+  }
+
+  /** One batch of events (the pump loops while the core reports more). */
+  #drainEvents(): void {
+    for (;;) {
+      const n = this.symbols.web4_rtt_node_poll(this.handle, this.#pollBuf, this.#pollBuf.length);
+      if (n === 0) return;
+      if (n === Status.BUFFER_TOO_SMALL && this.#pollBuf.length < POLL_BUFFER_MAX) {
+        this.#pollBuf = new Uint8Array(this.#pollBuf.length * 2);
+        continue;
+      }
+      if (n < 0) return;
+      // Records are small: a batch that did not nearly fill the buffer took
+      // every queued event.
+      if (n > this.#pollBuf.length - POLL_FULL_MARGIN) this.#pumpAgain = true;
+      try {
+        decodeNativeEvents(this.#pollBuf, n, this.#dispatch);
+      } catch (error) {
+        // A malformed batch (a library bug) is reported, never thrown into
+        // a socket loop or a timer.
+        this.#onError(error);
+      }
+      return;
+    }
+  }
+
+  #dispatch = (event: NativeEvent): void => {
+    if (this.#freed) return;
+    try {
+      this.#onNativeEvent(event);
+    } catch (error) {
+      this.#onError(error);
+    }
+  };
+
+  #onNativeEvent(event: NativeEvent): void {
+    switch (event.type) {
+      case "dial":
+        this.#dial(event.session);
+        return;
+      case "close_conn": {
+        const io = this.#conns.get(event.conn);
+        if (io === undefined) {
+          this.symbols.web4_rtt_conn_closed(this.handle, event.conn, performance.now());
+          return;
+        }
+        io.closing = true;
+        if (!io.writing) this.#startWrite(io);
+        return;
+      }
+      default:
+        this.onEvent(event);
+    }
+  }
+
+  // ----- operations -----
+
+  /**
+   * Waits for the completion event of an operation.
+   *
+   * @param key `connect:<conn>` or `flush:<op>`.
+   * @param session The session it belongs to (0n for connects).
+   * @returns The completion event.
+   */
+  waitOp(key: string, session: bigint): Promise<NativeEvent> {
     let release: () => void = () => {};
-    const promise = new Promise<EventRecord>((resolve, reject) => {
-      this.#ops.set(op, {
+    const promise = new Promise<NativeEvent>((resolve, reject) => {
+      this.#ops.set(key, {
         session,
         resolve: (r) => {
           release();
@@ -320,14 +661,14 @@ export class NodeCore {
   }
 
   /**
-   * Completes operation `record.op`, if one waits.
+   * Removes and returns the operation waiting under `key`, if any.
    *
-   * @param record The completion record.
-   * @returns The pending operation's callbacks, removed from the table.
+   * @param key The operation key.
+   * @returns Its callbacks.
    */
-  takeOp(record: EventRecord): PendingOp | undefined {
-    const op = this.#ops.get(record.op);
-    if (op !== undefined) this.#ops.delete(record.op);
+  takeOp(key: string): PendingOp | undefined {
+    const op = this.#ops.get(key);
+    if (op !== undefined) this.#ops.delete(key);
     return op;
   }
 
@@ -338,40 +679,36 @@ export class NodeCore {
    * @param error Makes the error for each.
    */
   failOps(session: bigint | undefined, error: () => Error): void {
-    for (const [id, op] of [...this.#ops]) {
+    for (const [key, op] of [...this.#ops]) {
       if (session !== undefined && op.session !== session) continue;
-      this.#ops.delete(id);
+      this.#ops.delete(key);
       op.reject(error());
     }
   }
 
   /**
-   * Frees the native node (blocking up to `deadlineMs`) and closes the
-   * wake-up path. Safe to call twice; a second call resolves once the first
-   * has finished.
+   * Ends every remaining session (`shutdown`), delivers the last events,
+   * closes every socket and listener, and frees the native node. Safe to
+   * call twice.
    *
-   * In `callback` mode the library may answer `WOULD_BLOCK` while a wake-up
-   * it started is still queued for this thread (running it needs this
-   * thread, so the library cannot wait for it): everything else is already
-   * shut down, and the call is repeated after a turn of the event loop until
-   * it succeeds. Only then is the callback closed.
-   *
-   * @param deadlineMs How long the library may spend flushing.
-   * @returns A promise that resolves once the native node is gone.
+   * @returns Resolves once every socket loop has ended.
    */
-  free(deadlineMs: number): Promise<void> {
+  free(): Promise<void> {
     if (this.#freeing !== undefined) return this.#freeing;
-    // Last events before the handle goes away.
-    this.drain();
+    // The pending reads and accepts must complete (with an error) before the
+    // process may exit: keep them ref'd while they unwind.
+    this.#setRef(true);
+    if (this.symbols.web4_rtt_node_shutdown(this.handle) === Status.OK) this.pump();
     this.#freed = true;
-    this.#freeing = this.#freeNative(deadlineMs);
+    this.#freeing = this.#freeAll();
     return this.#freeing;
   }
 
   #freeing: Promise<void> | undefined;
 
-  async #freeNative(deadlineMs: number): Promise<void> {
-    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
+  async #freeAll(): Promise<void> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.failOps(
       undefined,
       () =>
@@ -381,34 +718,29 @@ export class NodeCore {
           { reason: "shutdown" },
         ),
     );
-    let status = this.symbols.web4_rtt_node_free(this.handle, deadlineMs);
-    for (let tries = 0; status === Status.WOULD_BLOCK && tries < FREE_RETRY_LIMIT; tries++) {
-      // Let the queued wake-up run (drain() sees #freed and returns at once).
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      status = this.symbols.web4_rtt_node_free(this.handle, 0);
+    for (const l of this.#listeners) {
+      l.ref();
+      l.close();
     }
-    const callback = this.#callback;
-    this.#callback = undefined;
-    if (callback !== undefined) {
-      callback.unref();
-      if (status === Status.WOULD_BLOCK) {
-        // The wake-up never ran: closing the callback under it would crash.
-        // Leave it open; it is unref'd, so the process can still exit.
-        return;
-      }
-      // A wake-up may still sit in Deno's callback queue: close after it.
-      setTimeout(() => callback.close(), CALLBACK_CLOSE_DELAY_MS);
-    }
+    this.#listeners.clear();
+    for (const io of [...this.#conns.values()]) this.#ended(io);
+    this.symbols.web4_rtt_node_free(this.handle);
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
   }
 }
 
-/** How many times {@linkcode NodeCore.free} repeats a `WOULD_BLOCK` answer. */
-const FREE_RETRY_LIMIT = 5000;
-
-/** Event kinds that complete an operation waiting in {@linkcode NodeCore.waitOp}. */
-export const OP_EVENT_KINDS: ReadonlySet<number> = new Set([
-  EventKind.CONNECTED,
-  EventKind.CONNECT_FAILED,
-  EventKind.FLUSHED,
-  EventKind.FLUSH_FAILED,
-]);
+/**
+ * The calling thread's last native error text.
+ *
+ * @param symbols The native symbols.
+ * @returns The text.
+ */
+export function lastErrorOf(symbols: CoreSymbols): string {
+  let buf = new Uint8Array(256);
+  let len = symbols.web4_rtt_last_error(buf, buf.length);
+  if (len > buf.length) {
+    buf = new Uint8Array(len);
+    len = symbols.web4_rtt_last_error(buf, buf.length);
+  }
+  return decoder.decode(buf.subarray(0, Math.min(len, buf.length)));
+}

@@ -1,210 +1,35 @@
 /**
- * Typed errors of the RTT transport, and the one place where native status
- * codes become errors ({@linkcode errorFromStatus}).
+ * The one place where native status codes become the transport's typed
+ * errors ({@linkcode errorFromStatus}); the error classes themselves belong
+ * to the transport contract (`lib/transport/errors.ts`) and are re-exported
+ * here.
  *
  * @module
  */
 
-import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
+import {
+  RTTBackpressureError,
+  RTTDisconnectedError,
+  RTTHandshakeError,
+  type RTTHandshakeErrorCode,
+  RTTTransportError,
+} from "../transport/errors.ts";
 import { Status } from "./ffi.ts";
 
-/** Options shared by the RTT error classes. */
-export interface RttErrorOptions extends Web4ErrorOptions {
-  /** Fingerprint of the peer involved, when known. */
-  peer?: string | undefined;
-  /** Kind of the channel involved, when there is one. */
-  channel?: string | undefined;
-}
-
-/** Codes of {@linkcode RTTHandshakeError}. */
-export type RTTHandshakeErrorCode =
-  | "FINGERPRINT_MISMATCH"
-  | "PEER_NOT_ALLOWED"
-  | "TLS_FAILED"
-  | "HANDSHAKE_TIMEOUT"
-  | "TOO_MANY_HANDSHAKES";
-
-/**
- * A session could not be established: the peer presented another
- * fingerprint than the pinned one (`FINGERPRINT_MISMATCH`), the server
- * refused us (`PEER_NOT_ALLOWED`), TLS failed (`TLS_FAILED`), the handshake
- * took too long (`HANDSHAKE_TIMEOUT`) or the server had too many handshakes
- * in flight (`TOO_MANY_HANDSHAKES`).
- *
- * @example Telling a wrong pin apart
- * ```ts ignore
- * try {
- *   await node.connect({ hostname: "127.0.0.1", port, fingerprint });
- * } catch (err) {
- *   if (err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH") {
- *     console.error(`Peer at port ${port} is not ${err.peer}`);
- *   }
- * }
- * ```
- */
-export class RTTHandshakeError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTHandshakeErrorCode;
-  /** The fingerprint that was expected or refused, when known. */
-  readonly peer: string | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Which condition occurred.
-   * @param message Message naming the peer.
-   * @param options `peer` and `cause`.
-   */
-  constructor(code: RTTHandshakeErrorCode, message: string, options?: RttErrorOptions) {
-    super(code, message, options);
-    this.peer = options?.peer;
-  }
-}
-
-/** Codes of {@linkcode RTTTransportError}. */
-export type RTTTransportErrorCode = "MESSAGE_TOO_LARGE" | "TOO_MANY_CHANNELS" | "IO" | "PROTOCOL";
-
-/**
- * The transport failed an operation: a message above `maxMessageBytes`
- * (`MESSAGE_TOO_LARGE`), more than `maxChannels` channels
- * (`TOO_MANY_CHANNELS`), a socket error (`IO`) or a broken protocol or
- * internal fault (`PROTOCOL`).
- */
-export class RTTTransportError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTTransportErrorCode;
-  /** Fingerprint of the peer involved, when known. */
-  readonly peer: string | undefined;
-  /** Kind of the channel involved, when there is one. */
-  readonly channel: string | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Which condition occurred.
-   * @param message Message naming the peer or channel.
-   * @param options `peer`, `channel` and `cause`.
-   */
-  constructor(code: RTTTransportErrorCode, message: string, options?: RttErrorOptions) {
-    super(code, message, options);
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-  }
-}
-
-/** Codes of {@linkcode RTTBackpressureError}. */
-export type RTTBackpressureErrorCode = "QUEUE_FULL" | "BLOCK_TIMEOUT";
-
-/**
- * A channel's send queue is full: at once under the `error` policy
- * (`QUEUE_FULL`), or after `blockTimeoutMs` under `block` (`BLOCK_TIMEOUT`).
- */
-export class RTTBackpressureError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTBackpressureErrorCode;
-  /** Fingerprint of the peer, when known. */
-  readonly peer: string | undefined;
-  /** Kind of the full channel. */
-  readonly channel: string | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Which condition occurred.
-   * @param message Message naming the channel.
-   * @param options `peer`, `channel` and `cause`.
-   */
-  constructor(code: RTTBackpressureErrorCode, message: string, options?: RttErrorOptions) {
-    super(code, message, options);
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-  }
-}
-
-/** Options of {@linkcode RTTReplayError}. */
-export interface RTTReplayErrorOptions extends RttErrorOptions {
-  /** The replayed sequence number. */
-  sequence?: bigint | undefined;
-}
-
-/**
- * A frame with an already acknowledged sequence number arrived on an
- * established connection. It was dropped and counted and the session kept;
- * this error is delivered as an event (`node.onEvent`, type `replay`), never
- * thrown by a call.
- */
-export class RTTReplayError extends Web4Error {
-  /** Always `"REPLAY"`. */
-  declare readonly code: "REPLAY";
-  /** Fingerprint of the peer. */
-  readonly peer: string | undefined;
-  /** Kind of the channel the frame arrived on. */
-  readonly channel: string | undefined;
-  /** The replayed sequence number. */
-  readonly sequence: bigint | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param message Message naming the peer and channel.
-   * @param options `peer`, `channel`, `sequence` and `cause`.
-   */
-  constructor(message: string, options?: RTTReplayErrorOptions) {
-    super("REPLAY", message, options);
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-    this.sequence = options?.sequence;
-  }
-}
-
-/** Codes of {@linkcode RTTDisconnectedError}. */
-export type RTTDisconnectedErrorCode = "SESSION_CLOSED" | "CHANNEL_CLOSED" | "RESUME_TIMEOUT";
-
-/** Options of {@linkcode RTTDisconnectedError}. */
-export interface RTTDisconnectedErrorOptions extends RttErrorOptions {
-  /** How many messages were not delivered. */
-  undelivered?: number;
-  /** The session's close reason, when known. */
-  reason?: string | undefined;
-}
-
-/**
- * The session or channel is gone: closed (`SESSION_CLOSED`,
- * `CHANNEL_CLOSED`) or not resumed within the resume window
- * (`RESUME_TIMEOUT`). `undelivered` counts the messages that will never
- * reach the peer (for a refused `send`, that message).
- */
-export class RTTDisconnectedError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTDisconnectedErrorCode;
-  /** Number of messages that were not delivered. */
-  readonly undelivered: number;
-  /** Fingerprint of the peer, when known. */
-  readonly peer: string | undefined;
-  /** Kind of the channel involved, when there is one. */
-  readonly channel: string | undefined;
-  /** The session's close reason (`manual`, `resume_timeout`, ...), when known. */
-  readonly reason: string | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Which condition occurred.
-   * @param message Message naming the peer or channel.
-   * @param options `undelivered`, `reason`, `peer`, `channel` and `cause`.
-   */
-  constructor(
-    code: RTTDisconnectedErrorCode,
-    message: string,
-    options?: RTTDisconnectedErrorOptions,
-  ) {
-    super(code, message, options);
-    this.undelivered = options?.undelivered ?? 0;
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-    this.reason = options?.reason;
-  }
-}
+export {
+  RTTBackpressureError,
+  type RTTBackpressureErrorCode,
+  RTTDisconnectedError,
+  type RTTDisconnectedErrorCode,
+  type RTTDisconnectedErrorOptions,
+  type RttErrorOptions,
+  RTTHandshakeError,
+  type RTTHandshakeErrorCode,
+  RTTReplayError,
+  type RTTReplayErrorOptions,
+  RTTTransportError,
+  type RTTTransportErrorCode,
+} from "../transport/errors.ts";
 
 /** What an operation was doing when a status came back; names it in messages. */
 export interface StatusContext {

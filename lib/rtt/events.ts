@@ -171,3 +171,189 @@ export function decodeMessageRecords(
   }
   return out;
 }
+
+/**
+ * A native event, decoded once into its typed form (the only place where
+ * event payloads are read). `session` is the native session handle.
+ */
+export type NativeEvent =
+  | { type: "accepted"; session: bigint; id: string; peer: string }
+  | { type: "connected"; conn: number; session: bigint; id: string; peer: string }
+  | { type: "connect_failed"; conn: number; code: string; message: string }
+  | { type: "session_open"; session: bigint; resumed: boolean; reconnects: number }
+  | { type: "connection_lost"; session: bigint; reason: string }
+  | { type: "heartbeat_timeout"; session: bigint }
+  | {
+    type: "session_close";
+    session: bigint;
+    reason: string;
+    message: string | undefined;
+    undelivered: number;
+  }
+  | { type: "readable"; session: bigint; channel: number }
+  | { type: "writable"; session: bigint; channel: number }
+  | { type: "drop"; session: bigint; channel: string; cause: string; count: number }
+  | { type: "replay"; session: bigint; channel: string; sequence: bigint }
+  | { type: "flushed"; session: bigint; op: number }
+  | { type: "flush_failed"; session: bigint; op: number; undelivered: number; reason: string }
+  | { type: "rekey"; session: bigint; rekeys: number }
+  | { type: "verification_failure"; code: string; peer: string; message: string }
+  | { type: "dial"; session: bigint }
+  | { type: "close_conn"; conn: number };
+
+function _str(p: Record<string, unknown> | undefined, key: string, fallback: string): string {
+  const v = p?.[key];
+  return typeof v === "string" ? v : fallback;
+}
+
+/**
+ * Turns one raw record into its typed event.
+ *
+ * @param r The record.
+ * @returns The event, or `undefined` for a kind this module does not know.
+ */
+export function toNativeEvent(r: EventRecord): NativeEvent | undefined {
+  return _typed(r.kind, r.session, r.op, r.value, r.payload);
+}
+
+function _typed(
+  kind: number,
+  session: bigint,
+  op: bigint,
+  value: bigint,
+  p: Record<string, unknown> | undefined,
+): NativeEvent | undefined {
+  const r = { session, op, value };
+  switch (kind) {
+    case 1:
+      return {
+        type: "accepted",
+        session: r.session,
+        id: _str(p, "id", ""),
+        peer: _str(p, "peer_fingerprint", ""),
+      };
+    case 2:
+      return {
+        type: "connected",
+        conn: Number(r.op),
+        session: r.session,
+        id: _str(p, "id", ""),
+        peer: _str(p, "peer_fingerprint", ""),
+      };
+    case 3:
+      return {
+        type: "connect_failed",
+        conn: Number(r.op),
+        code: _str(p, "code", "IO"),
+        message: _str(p, "message", ""),
+      };
+    case 4:
+      return {
+        type: "session_open",
+        session: r.session,
+        resumed: p?.["resumed"] === true,
+        reconnects: Number(r.value),
+      };
+    case 5:
+      return { type: "connection_lost", session: r.session, reason: _str(p, "reason", "io") };
+    case 6:
+      return { type: "heartbeat_timeout", session: r.session };
+    case 7:
+      return {
+        type: "session_close",
+        session: r.session,
+        reason: _str(p, "reason", "manual"),
+        message: typeof p?.["message"] === "string" ? p["message"] as string : undefined,
+        undelivered: Number(r.value),
+      };
+    case 8:
+      return { type: "readable", session: r.session, channel: Number(r.op) };
+    case 9:
+      return { type: "writable", session: r.session, channel: Number(r.op) };
+    case 10:
+      return {
+        type: "drop",
+        session: r.session,
+        channel: _str(p, "channel", ""),
+        cause: _str(p, "cause", "drop"),
+        count: Number(r.value),
+      };
+    case 11:
+      return {
+        type: "replay",
+        session: r.session,
+        channel: _str(p, "channel", ""),
+        sequence: BigInt.asUintN(64, r.value),
+      };
+    case 12:
+      return { type: "flushed", session: r.session, op: Number(r.op) };
+    case 13:
+      return {
+        type: "flush_failed",
+        session: r.session,
+        op: Number(r.op),
+        undelivered: Number(r.value),
+        reason: _str(p, "reason", "session closed"),
+      };
+    case 14:
+      return { type: "rekey", session: r.session, rekeys: Number(r.value) };
+    case 15:
+      return {
+        type: "verification_failure",
+        code: _str(p, "code", "TLS_FAILED"),
+        peer: _str(p, "peer_fingerprint", ""),
+        message: _str(p, "message", ""),
+      };
+    case 16:
+      return { type: "dial", session: r.session };
+    case 17:
+      return { type: "close_conn", conn: Number(r.op) };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Decodes the event records in `bytes[0, length)` straight into typed
+ * events, calling `emit` with each (one pass, no intermediate records: this
+ * runs for every message received).
+ *
+ * @param bytes The poll buffer.
+ * @param length How many bytes the poll wrote.
+ * @param emit Receives each event in order.
+ * @throws {RTTTransportError} `PROTOCOL` when the bytes are not well-formed records.
+ */
+export function decodeNativeEvents(
+  bytes: Uint8Array,
+  length: number,
+  emit: (event: NativeEvent) => void,
+): void {
+  if (length <= 0) return;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  let at = 0;
+  while (at < length) {
+    if (length - at < EVENT_HEADER_BYTES) {
+      throw new RTTTransportError("PROTOCOL", `Truncated event record header at byte ${at}`);
+    }
+    const kind = view.getUint32(at, true);
+    const payloadLen = view.getUint32(at + 4, true);
+    const start = at + EVENT_HEADER_BYTES;
+    if (payloadLen > length - start) {
+      // The slow path reports the exact problem.
+      decodeEventRecords(bytes, length);
+    }
+    const payload = payloadLen === 0
+      ? undefined
+      : decodeEventRecords(bytes.subarray(at, start + payloadLen), start + payloadLen - at)[0]
+        ?.payload;
+    const event = _typed(
+      kind,
+      view.getBigUint64(at + 8, true),
+      view.getBigUint64(at + 16, true),
+      view.getBigInt64(at + 24, true),
+      payload,
+    );
+    if (event !== undefined) emit(event);
+    at = Math.min(length, start + Math.ceil(payloadLen / 8) * 8);
+  }
+}

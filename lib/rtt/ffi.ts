@@ -1,12 +1,15 @@
 /**
  * Every native symbol of the `web4_rtt` library, in one table.
  *
- * Each parameter carries a comment with its C type. Buffer ownership follows
- * one rule (see `docs/rtt.md`, "FFI ABI"): every buffer is owned by the
- * caller and only used during the call, except the data buffer of
- * `web4_rtt_channel_send_blocking`, which the caller keeps alive until that
- * nonblocking call resolves. The library never hands out pointers to its own
- * memory, so nothing here needs `Deno.UnsafePointerView`.
+ * Each parameter carries a comment with its C type. Every call is
+ * synchronous (the library starts no thread and opens no socket: this
+ * module's driver owns the I/O, see `core.ts`). Buffers are owned by the
+ * caller and only used during the call; the library never hands out
+ * pointers to its own memory, so nothing here needs
+ * `Deno.UnsafePointerView`. Lengths are `u32` and results `i32` (V8's fast
+ * call path); handles of nodes and sessions are `u64` (BigInt); connection
+ * ids and channel ids are `u32`; time is `f64` milliseconds of
+ * `performance.now()`.
  *
  * @module
  */
@@ -15,8 +18,7 @@
  * The ABI version this TypeScript module was written against. A library that
  * reports another version is refused at load time.
  */
-export const EXPECTED_ABI_VERSION = 2;
-
+export const EXPECTED_ABI_VERSION = 3;
 /**
  * The two symbols every ABI version has: enough to check the version before
  * the full table is bound (so an older library is reported as an ABI
@@ -33,277 +35,214 @@ export const probeSymbols = {
   web4_rtt_version: { parameters: ["buffer", "usize"], result: "usize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The FFI symbol table of `web4_rtt` (ABI version 2). */
+/** The FFI symbol table of `web4_rtt` (ABI version 3). */
 export const symbols = {
   ...probeSymbols,
+  /** `uint32_t web4_rtt_last_error(uint8_t *buf, uint32_t cap)`: this thread's last error text; full length. */
+  web4_rtt_last_error: { parameters: ["buffer", "u32"], result: "u32" },
   /**
-   * `size_t web4_rtt_last_error(uint8_t *buf, size_t cap)`: this thread's
-   * last error text, copied into `buf`; returns its full length.
-   */
-  web4_rtt_last_error: { parameters: ["buffer", "usize"], result: "usize" },
-  /**
-   * `int32_t web4_rtt_key_fingerprint(const uint8_t *pem, size_t len,
-   * uint8_t *out_hex64)`: fingerprint of a PKCS#8 v1 Ed25519 PEM, written as
-   * 64 lowercase hex characters into the caller's 64-byte `out_hex64`.
+   * `int32_t web4_rtt_key_fingerprint(const uint8_t *pem, uint32_t len,
+   * uint8_t *out_hex64)`: fingerprint of a PKCS#8 Ed25519 PEM, written as 64
+   * lowercase hex characters into the caller's 64-byte `out_hex64`.
    */
   web4_rtt_key_fingerprint: {
     parameters: [
       "buffer", // const uint8_t *pem
-      "usize", // size_t len
+      "u32", // uint32_t len
       "buffer", // uint8_t *out_hex64 (64 bytes)
     ],
     result: "i32",
   },
-  /**
-   * `int32_t web4_rtt_node_create(const uint8_t *json, size_t len,
-   * uint64_t *out_node)`: creates a node from its config JSON.
-   */
+  /** `int32_t web4_rtt_node_create(const uint8_t *json, uint32_t len, uint64_t *out_node)`. */
   web4_rtt_node_create: {
     parameters: [
       "buffer", // const uint8_t *json
-      "usize", // size_t len
+      "u32", // uint32_t len
       "buffer", // uint64_t *out_node
     ],
     result: "i32",
   },
-  /**
-   * `int32_t web4_rtt_node_free(uint64_t node, uint32_t deadline_ms)`: closes
-   * every session, joins every thread, closes every socket, unregisters the
-   * waker. Blocks up to the deadline.
-   */
-  web4_rtt_node_free: {
-    parameters: [
-      "u64", // uint64_t node
-      "u32", // uint32_t deadline_ms
-    ],
-    result: "i32",
-  },
-  /**
-   * `int32_t web4_rtt_node_listen(uint64_t node, const uint8_t *host,
-   * size_t host_len, uint16_t port, uint16_t *out_port)`: binds synchronously.
-   */
-  web4_rtt_node_listen: {
-    parameters: [
-      "u64", // uint64_t node
-      "buffer", // const uint8_t *host
-      "usize", // size_t host_len
-      "u16", // uint16_t port
-      "buffer", // uint16_t *out_port
-    ],
-    result: "i32",
-  },
-  /**
-   * `int32_t web4_rtt_node_connect(uint64_t node, const uint8_t *json,
-   * size_t len, uint64_t *out_op)`: starts a connect; completes with event
-   * CONNECTED or CONNECT_FAILED carrying `*out_op`.
-   */
-  web4_rtt_node_connect: {
-    parameters: [
-      "u64", // uint64_t node
-      "buffer", // const uint8_t *json
-      "usize", // size_t len
-      "buffer", // uint64_t *out_op
-    ],
-    result: "i32",
-  },
-  /** `int32_t web4_rtt_node_cancel(uint64_t node, uint64_t op)`: cancels a pending connect. */
-  web4_rtt_node_cancel: {
-    parameters: [
-      "u64", // uint64_t node
-      "u64", // uint64_t op
-    ],
-    result: "i32",
-  },
-  /**
-   * `int32_t web4_rtt_node_set_waker(uint64_t node, void (*waker)(void))`:
-   * registers (or, with `NULL`, removes) the wake-up callback.
-   */
-  web4_rtt_node_set_waker: {
-    parameters: [
-      "u64", // uint64_t node
-      "function", // void (*waker)(void)
-    ],
-    result: "i32",
-  },
-  /**
-   * `int32_t web4_rtt_node_wait(uint64_t node, uint32_t timeout_ms)`: blocks
-   * until an event is queued (1) or the timeout passes (0). Nonblocking call.
-   */
-  web4_rtt_node_wait: {
-    parameters: [
-      "u64", // uint64_t node
-      "u32", // uint32_t timeout_ms
-    ],
-    result: "i32",
-    nonblocking: true,
-  },
-  /**
-   * `int64_t web4_rtt_node_poll(uint64_t node, uint8_t *buf, size_t cap)`:
-   * copies out as many queued event records as fit; returns bytes written.
-   */
+  /** `int32_t web4_rtt_node_free(uint64_t node)`: ends every session (`shutdown`) and frees the node. */
+  web4_rtt_node_free: { parameters: ["u64"], result: "i32" },
+  /** `int32_t web4_rtt_node_shutdown(uint64_t node)`: ends every session (`shutdown`); the node stays pollable. */
+  web4_rtt_node_shutdown: { parameters: ["u64"], result: "i32" },
+  /** `int32_t web4_rtt_node_status(uint64_t node)`: bit 0 events queued, bit 1 output waiting. */
+  web4_rtt_node_status: { parameters: ["u64"], result: "i32" },
+  /** `int32_t web4_rtt_node_poll(uint64_t node, uint8_t *buf, uint32_t cap)`: event records; bytes written. */
   web4_rtt_node_poll: {
     parameters: [
       "u64", // uint64_t node
       "buffer", // uint8_t *buf
-      "usize", // size_t cap
+      "u32", // uint32_t cap
     ],
-    result: "i64",
+    result: "i32",
   },
-  /**
-   * `int64_t web4_rtt_node_metrics(uint64_t node, uint8_t *buf, size_t cap)`:
-   * metrics JSON; returns its full length.
-   */
+  /** `int32_t web4_rtt_node_timeout(uint64_t node, double now_ms)`: runs the timers due. */
+  web4_rtt_node_timeout: { parameters: ["u64", "f64"], result: "i32" },
+  /** `double web4_rtt_node_next_deadline(uint64_t node)`: next timer (ms), -1 for none. */
+  web4_rtt_node_next_deadline: { parameters: ["u64"], result: "f64" },
+  /** `int32_t web4_rtt_node_next_transmit(uint64_t node)`: a connection with output (now busy), or 0. */
+  web4_rtt_node_next_transmit: { parameters: ["u64"], result: "i32" },
+  /** `int32_t web4_rtt_node_metrics(uint64_t node, uint8_t *buf, uint32_t cap)`: JSON; full length. */
   web4_rtt_node_metrics: {
     parameters: [
       "u64", // uint64_t node
       "buffer", // uint8_t *buf
-      "usize", // size_t cap
+      "u32", // uint32_t cap
     ],
-    result: "i64",
+    result: "i32",
   },
+  /** `int32_t web4_rtt_conn_accept(uint64_t node, double now_ms)`: a new inbound connection's id. */
+  web4_rtt_conn_accept: { parameters: ["u64", "f64"], result: "i32" },
   /**
-   * `int64_t web4_rtt_session_info(uint64_t session, uint8_t *buf, size_t cap)`:
-   * JSON `{"id","peer_fingerprint","local_fingerprint","state"}`; full length.
+   * `int32_t web4_rtt_conn_connect(uint64_t node, const uint8_t *fp,
+   * uint32_t len, uint32_t timeout_ms, double now_ms)`: a new outbound
+   * connection's id; CONNECTED or CONNECT_FAILED follows with it as `op`.
    */
-  web4_rtt_session_info: {
+  web4_rtt_conn_connect: {
     parameters: [
-      "u64", // uint64_t session
-      "buffer", // uint8_t *buf
-      "usize", // size_t cap
+      "u64", // uint64_t node
+      "buffer", // const uint8_t *fp (64 ASCII hex bytes)
+      "u32", // uint32_t len
+      "u32", // uint32_t timeout_ms
+      "f64", // double now_ms
     ],
-    result: "i64",
+    result: "i32",
+  },
+  /** `int32_t web4_rtt_conn_resume(uint64_t node, uint64_t session, double now_ms)`: after DIAL. */
+  web4_rtt_conn_resume: { parameters: ["u64", "u64", "f64"], result: "i32" },
+  /** `int32_t web4_rtt_dial_failed(uint64_t node, uint64_t session, double now_ms)`. */
+  web4_rtt_dial_failed: { parameters: ["u64", "u64", "f64"], result: "i32" },
+  /**
+   * `int32_t web4_rtt_conn_input(uint64_t node, uint32_t conn, const uint8_t
+   * *buf, uint32_t off, uint32_t len, double now_ms)`: received bytes.
+   */
+  web4_rtt_conn_input: {
+    parameters: [
+      "u64", // uint64_t node
+      "u32", // uint32_t conn
+      "buffer", // const uint8_t *buf
+      "u32", // uint32_t off
+      "u32", // uint32_t len
+      "f64", // double now_ms
+    ],
+    result: "i32",
   },
   /**
-   * `int64_t web4_rtt_session_stats(uint64_t session, uint8_t *buf, size_t cap)`:
-   * stats JSON; full length.
+   * `int32_t web4_rtt_conn_transmit(uint64_t node, uint32_t conn, uint8_t
+   * *buf, uint32_t cap, double now_ms)`: bytes to write; 0 ends the busy state.
    */
+  web4_rtt_conn_transmit: {
+    parameters: [
+      "u64", // uint64_t node
+      "u32", // uint32_t conn
+      "buffer", // uint8_t *buf
+      "u32", // uint32_t cap
+      "f64", // double now_ms
+    ],
+    result: "i32",
+  },
+  /** `int32_t web4_rtt_conn_closed(uint64_t node, uint32_t conn, double now_ms)`: the socket ended. */
+  web4_rtt_conn_closed: { parameters: ["u64", "u32", "f64"], result: "i32" },
+  /** `int32_t web4_rtt_session_stats(uint64_t node, uint64_t session, uint8_t *buf, uint32_t cap)`. */
   web4_rtt_session_stats: {
     parameters: [
+      "u64", // uint64_t node
       "u64", // uint64_t session
       "buffer", // uint8_t *buf
-      "usize", // size_t cap
+      "u32", // uint32_t cap
     ],
-    result: "i64",
+    result: "i32",
   },
   /**
-   * `int32_t web4_rtt_session_open_channel(uint64_t session,
-   * const uint8_t *json, size_t len, uint32_t *out_channel)`.
+   * `int32_t web4_rtt_session_open_channel(uint64_t node, uint64_t session,
+   * const uint8_t *json, uint32_t len, uint32_t *out_channel)`.
    */
   web4_rtt_session_open_channel: {
     parameters: [
+      "u64", // uint64_t node
       "u64", // uint64_t session
       "buffer", // const uint8_t *json
-      "usize", // size_t len
+      "u32", // uint32_t len
       "buffer", // uint32_t *out_channel
     ],
     result: "i32",
   },
   /**
-   * `int32_t web4_rtt_session_close(uint64_t session, uint32_t
-   * flush_deadline_ms)`: starts a graceful close; SESSION_CLOSE follows.
+   * `int32_t web4_rtt_session_close(uint64_t node, uint64_t session, uint32_t
+   * deadline_ms, uint32_t why, double now_ms)`: graceful close; `why` 0 gives
+   * reason `manual`, 1 `shutdown`.
    */
-  web4_rtt_session_close: {
-    parameters: [
-      "u64", // uint64_t session
-      "u32", // uint32_t flush_deadline_ms
-    ],
-    result: "i32",
-  },
-  /** `int32_t web4_rtt_session_release(uint64_t session)`: frees a closed session's handle. */
-  web4_rtt_session_release: {
-    parameters: [
-      "u64", // uint64_t session
-    ],
-    result: "i32",
-  },
+  web4_rtt_session_close: { parameters: ["u64", "u64", "u32", "u32", "f64"], result: "i32" },
+  /** `int32_t web4_rtt_session_release(uint64_t node, uint64_t session)`: frees a closed session. */
+  web4_rtt_session_release: { parameters: ["u64", "u64"], result: "i32" },
   /**
-   * `int32_t web4_rtt_channel_send(uint64_t session, uint32_t channel,
-   * const uint8_t *data, size_t len)`: copies `data` into the send queue.
+   * `int32_t web4_rtt_channel_send(uint64_t node, uint64_t session, uint32_t
+   * channel, const uint8_t *buf, uint32_t off, uint32_t len)`: copies the bytes.
    */
   web4_rtt_channel_send: {
     parameters: [
+      "u64", // uint64_t node
       "u64", // uint64_t session
       "u32", // uint32_t channel
-      "buffer", // const uint8_t *data
-      "usize", // size_t len
+      "buffer", // const uint8_t *buf
+      "u32", // uint32_t off
+      "u32", // uint32_t len
     ],
     result: "i32",
   },
-  /**
-   * `int32_t web4_rtt_channel_send_blocking(uint64_t session, uint32_t
-   * channel, const uint8_t *data, size_t len, uint32_t timeout_ms)`: after
-   * WOULD_BLOCK only; waits for room. Nonblocking call: the caller keeps
-   * `data` alive until it resolves.
-   */
-  web4_rtt_channel_send_blocking: {
+  /** As `web4_rtt_channel_send`, after WOULD_BLOCK: OK or WOULD_BLOCK again. */
+  web4_rtt_channel_retry_send: {
     parameters: [
+      "u64", // uint64_t node
       "u64", // uint64_t session
       "u32", // uint32_t channel
-      "buffer", // const uint8_t *data (kept alive by the caller)
-      "usize", // size_t len
-      "u32", // uint32_t timeout_ms
+      "buffer", // const uint8_t *buf
+      "u32", // uint32_t off
+      "u32", // uint32_t len
     ],
     result: "i32",
-    nonblocking: true,
   },
+  /** `int32_t web4_rtt_channel_block_timeout(uint64_t node, uint64_t session, uint32_t channel)`. */
+  web4_rtt_channel_block_timeout: { parameters: ["u64", "u64", "u32"], result: "i32" },
   /**
-   * `int64_t web4_rtt_channel_recv(uint64_t session, uint32_t channel,
-   * uint8_t *buf, size_t cap, uint64_t *out_needed)`: copies out whole
-   * messages as `[u32 len LE][bytes]` records; returns bytes written.
+   * `int32_t web4_rtt_channel_recv(uint64_t node, uint64_t session, uint32_t
+   * channel, uint8_t *buf, uint32_t cap, uint32_t *out_needed)`: whole
+   * messages as `[u32 len LE][bytes]` records; bytes written.
    */
   web4_rtt_channel_recv: {
     parameters: [
+      "u64", // uint64_t node
       "u64", // uint64_t session
       "u32", // uint32_t channel
       "buffer", // uint8_t *buf
-      "usize", // size_t cap
-      "buffer", // uint64_t *out_needed
-    ],
-    result: "i64",
-  },
-  /**
-   * `int32_t web4_rtt_channel_flush(uint64_t session, uint32_t channel,
-   * uint64_t *out_op)`: FLUSHED or FLUSH_FAILED follows with `*out_op`.
-   */
-  web4_rtt_channel_flush: {
-    parameters: [
-      "u64", // uint64_t session
-      "u32", // uint32_t channel
-      "buffer", // uint64_t *out_op
+      "u32", // uint32_t cap
+      "buffer", // uint32_t *out_needed
     ],
     result: "i32",
   },
-  /**
-   * `int64_t web4_rtt_channel_stats(uint64_t session, uint32_t channel,
-   * uint8_t *buf, size_t cap)`: stats JSON; full length.
-   */
+  /** `int32_t web4_rtt_channel_flush(uint64_t node, uint64_t session, uint32_t channel)`: op id (> 0). */
+  web4_rtt_channel_flush: { parameters: ["u64", "u64", "u32"], result: "i32" },
+  /** `int32_t web4_rtt_channel_stats(uint64_t node, uint64_t session, uint32_t channel, uint8_t *buf, uint32_t cap)`. */
   web4_rtt_channel_stats: {
     parameters: [
+      "u64", // uint64_t node
       "u64", // uint64_t session
       "u32", // uint32_t channel
       "buffer", // uint8_t *buf
-      "usize", // size_t cap
-    ],
-    result: "i64",
-  },
-  /** `int32_t web4_rtt_channel_close(uint64_t session, uint32_t channel)`: half-close. */
-  web4_rtt_channel_close: {
-    parameters: [
-      "u64", // uint64_t session
-      "u32", // uint32_t channel
+      "u32", // uint32_t cap
     ],
     result: "i32",
   },
-  /**
-   * `int32_t web4_rtt_test_inject(uint64_t session, const uint8_t *json,
-   * size_t len)`: test hook; INVALID_ARGUMENT unless the node was created
-   * with `"test_hooks": true`.
-   */
+  /** `int32_t web4_rtt_channel_close(uint64_t node, uint64_t session, uint32_t channel)`: half-close. */
+  web4_rtt_channel_close: { parameters: ["u64", "u64", "u32"], result: "i32" },
+  /** `int32_t web4_rtt_test_inject(uint64_t node, uint64_t session, const uint8_t *json, uint32_t len)`. */
   web4_rtt_test_inject: {
     parameters: [
+      "u64", // uint64_t node
       "u64", // uint64_t session
       "buffer", // const uint8_t *json
-      "usize", // size_t len
+      "u32", // uint32_t len
     ],
     result: "i32",
   },
@@ -312,7 +251,7 @@ export const symbols = {
 /** The opened library, typed by {@linkcode symbols}. */
 export type NativeSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
-/** Native status codes (ABI version 2). */
+/** Native status codes (ABI version 3). */
 export const Status = {
   OK: 0,
   INVALID_ARGUMENT: -1,
@@ -331,7 +270,7 @@ export const Status = {
   BUFFER_TOO_SMALL: -14,
 } as const;
 
-/** Event record kinds of `web4_rtt_node_poll` (ABI version 2). */
+/** Event record kinds of `web4_rtt_node_poll` (ABI version 3). */
 export const EventKind = {
   ACCEPTED: 1,
   CONNECTED: 2,
@@ -348,4 +287,6 @@ export const EventKind = {
   FLUSH_FAILED: 13,
   REKEY: 14,
   VERIFICATION_FAILURE: 15,
+  DIAL: 16,
+  CLOSE_CONN: 17,
 } as const;

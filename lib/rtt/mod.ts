@@ -2,8 +2,10 @@
  * RTT, the Rust Transport Tunnel, seen from TypeScript: nodes, sessions and
  * channels over the native library (loaded lazily, on the first
  * `RttNode.create`; nothing here touches FFI at import time), their typed
- * errors, the permission-scoped networking check, and the
- * transport-agnostic facade with its `rtt` and `memory` backends.
+ * errors, the permission-scoped networking check, and the two backends it
+ * registers into the transport registry (`lib/transport/`): `rtt` (Deno
+ * TCP) and `memory` (the same native core and driver over in-process
+ * pipes, with fault injection).
  *
  * @example A session on loopback
  * ```ts ignore
@@ -21,6 +23,8 @@
  * @module
  */
 
+import "./backends.ts";
+
 export {
   LIBRARY_ENV_VAR,
   libraryFileName,
@@ -31,20 +35,6 @@ export {
 } from "./native.ts";
 export { EXPECTED_ABI_VERSION } from "./ffi.ts";
 export { assertNetPermission } from "./permissions.ts";
-export {
-  RTTBackpressureError,
-  type RTTBackpressureErrorCode,
-  RTTDisconnectedError,
-  type RTTDisconnectedErrorCode,
-  type RTTDisconnectedErrorOptions,
-  type RttErrorOptions,
-  RTTHandshakeError,
-  type RTTHandshakeErrorCode,
-  RTTReplayError,
-  type RTTReplayErrorOptions,
-  RTTTransportError,
-  type RTTTransportErrorCode,
-} from "./errors.ts";
 export { type BackpressurePolicy, type RttIdentity, type RttNodeOptions } from "./options.ts";
 export {
   type RttAcceptOptions,
@@ -57,27 +47,52 @@ export {
 } from "./node.ts";
 export { RttSession, type RttSessionState, type SessionCloseOptions } from "./session.ts";
 export { type ReceiveOptions, RttChannel, type RttChannelOptions } from "./channel.ts";
-export type { SessionEventType, SessionHook, SessionHookEvent } from "./hooks.ts";
-export type { RttMetrics, RttStats } from "./stats.ts";
+export {
+  createMemoryTransport,
+  defaultMemoryNetwork,
+  MemoryNetwork,
+  type MemoryTransportOptions,
+} from "./memory.ts";
+export type {
+  TransportMetrics as RttMetrics,
+  TransportStats as RttStats,
+} from "../transport/stats.ts";
 export {
   createTransport,
   registerTransport,
+  RTTBackpressureError,
+  type RTTBackpressureErrorCode,
+  RTTDisconnectedError,
+  type RTTDisconnectedErrorCode,
+  type RTTDisconnectedErrorOptions,
+  type RttErrorOptions,
+  RTTHandshakeError,
+  type RTTHandshakeErrorCode,
+  RTTReplayError,
+  type RTTReplayErrorOptions,
+  RTTTransportError,
+  type RTTTransportErrorCode,
+  type SessionEventType,
+  type SessionHook,
+  type SessionHookEvent,
   type Transport,
+  type TransportAcceptOptions,
   type TransportAddress,
   type TransportChannel,
   type TransportChannelOptions,
   type TransportConnectOptions,
+  type TransportEvent,
   type TransportFactory,
+  type TransportMetrics,
   transportNames,
+  type TransportObserver,
   type TransportOptions,
+  type TransportReceiveOptions,
   type TransportSession,
+  type TransportSessionCloseOptions,
+  type TransportSessionEventBase,
+  type TransportSessionState,
+  type TransportShutdownOptions,
+  type TransportStats,
   unregisterTransport,
-} from "./transport.ts";
-export {
-  defaultMemoryNetwork,
-  type DropConnectionOptions,
-  MemoryNetwork,
-  MemoryTransport,
-  type MemoryTransportEvent,
-  type MemoryTransportOptions,
-} from "./memory.ts";
+} from "../transport/mod.ts";

@@ -5,10 +5,16 @@
  * @module
  */
 
-import { EventKind, Status } from "./ffi.ts";
-import { type CoreSymbols, NodeCore, utf8, type WakeMode } from "./core.ts";
-import type { EventRecord } from "./events.ts";
-import { connectError, errorFromStatus, RTTDisconnectedError, RTTReplayError } from "./errors.ts";
+import { Status } from "./ffi.ts";
+import { type CoreSymbols, lastErrorOf, NodeCore, utf8 } from "./core.ts";
+import type { NativeEvent } from "./events.ts";
+import {
+  connectError,
+  errorFromStatus,
+  RTTDisconnectedError,
+  RTTReplayError,
+  RTTTransportError,
+} from "./errors.ts";
 import { loadNativeLibrary } from "./native.ts";
 import {
   checkFingerprint,
@@ -20,9 +26,9 @@ import {
 } from "./options.ts";
 import { assertNetPermission } from "./permissions.ts";
 import { type RttSession, sessionInternals, type SessionNotice } from "./session.ts";
-import type { SessionEventType } from "./hooks.ts";
-import type { Transport } from "./transport.ts";
-import { emptyStats, type RttMetrics, toMetrics } from "./stats.ts";
+import type { Transport, TransportEvent, TransportObserver } from "../transport/types.ts";
+import { emptyStats, toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
+import { type ByteNetwork, tcpNetwork } from "./network.ts";
 
 /** A listening address. */
 export interface RttAddress {
@@ -54,67 +60,11 @@ export interface RttShutdownOptions {
   deadlineMs?: number;
 }
 
-/** An event seen by {@linkcode RttNode.onEvent}: lifecycle events of every session, and more. */
-export type RttNodeEvent =
-  | {
-    /** A session lifecycle event (the same as the session hooks see). */
-    type: SessionEventType;
-    /** The session's id. */
-    sessionId: string;
-    /** The peer's fingerprint. */
-    peerFingerprint: string;
-    /** Close or loss reason. */
-    reason?: string;
-    /** For `session_open`: whether the session was resumed. */
-    resumed?: boolean;
-    /** Reconnects of the session so far. */
-    reconnects?: number;
-  }
-  | {
-    /** Messages were dropped by a `drop_oldest`/`drop_newest` policy. */
-    type: "drop";
-    sessionId: string;
-    peerFingerprint: string;
-    /** The channel kind. */
-    channel: string;
-    /** `drop_oldest` or `drop_newest`. */
-    cause: string;
-    /** Messages dropped. */
-    count: number;
-  }
-  | {
-    /** A replayed frame was dropped; the session is kept. */
-    type: "replay";
-    sessionId: string;
-    peerFingerprint: string;
-    /** The channel kind. */
-    channel: string;
-    /** The replayed sequence number. */
-    sequence: bigint;
-    /** The typed error (code `REPLAY`), for logging. */
-    error: RTTReplayError;
-  }
-  | {
-    /** A TLS key update happened. */
-    type: "rekey";
-    sessionId: string;
-    peerFingerprint: string;
-    /** Key updates of this session so far. */
-    rekeys: number;
-  }
-  | {
-    /** An inbound handshake was refused. */
-    type: "verification_failure";
-    /** `FINGERPRINT_MISMATCH`, `PEER_NOT_ALLOWED`, `TLS_FAILED`, ... */
-    code: string;
-    /** The refused peer's fingerprint, when it got that far. */
-    peerFingerprint?: string;
-    /** The native message. */
-    message: string;
-  };
+/** An event seen by {@linkcode RttNode.onEvent}: the transport contract's {@linkcode TransportEvent}. */
+export type RttNodeEvent = TransportEvent;
 
 /** Observer of {@linkcode RttNode.onEvent}. */
-export type RttNodeObserver = (event: RttNodeEvent) => void;
+export type RttNodeObserver = TransportObserver;
 
 interface AcceptWaiter {
   resolve(session: RttSession): void;
@@ -127,7 +77,7 @@ interface FinalizerHeld {
 
 const finalizer = new FinalizationRegistry<FinalizerHeld>((held) => {
   // Safety net only: a node that was never shut down.
-  held.core.free(0).catch(() => {
+  held.core.free().catch(() => {
     // Nothing can be reported from a finalizer.
   });
 });
@@ -136,11 +86,13 @@ const finalizer = new FinalizationRegistry<FinalizerHeld>((held) => {
 export interface CreateNodeInternals {
   /** The native symbols to use. */
   symbols: CoreSymbols;
-  /** Forces a wake-up path. */
-  wakeMode?: WakeMode;
+  /** Where sockets come from (Deno TCP for `rtt`, pipes for `memory`). */
+  network: ByteNetwork;
+  /** The backend name the node reports. */
+  backend: string;
 }
 
-let _construct: (core: NodeCore, fingerprint: string) => RttNode;
+let _construct: (core: NodeCore, fingerprint: string, backend: string) => RttNode;
 
 /**
  * An RTT endpoint: listens, connects, accepts authenticated sessions.
@@ -163,8 +115,8 @@ let _construct: (core: NodeCore, fingerprint: string) => RttNode;
  * ```
  */
 export class RttNode implements Transport {
-  /** The transport backend name: always `"rtt"`. */
-  readonly backend = "rtt";
+  /** The transport backend name: `"rtt"` (Deno TCP), or `"memory"` (in-process pipes). */
+  readonly backend: string;
   /** This node's fingerprint. */
   readonly fingerprint: string;
   #core: NodeCore;
@@ -177,17 +129,18 @@ export class RttNode implements Transport {
   #listeners: RttAddress[] = [];
 
   static {
-    _construct = (core, fingerprint) => new RttNode(core, fingerprint);
+    _construct = (core, fingerprint, backend) => new RttNode(core, fingerprint, backend);
   }
 
-  private constructor(core: NodeCore, fingerprint: string) {
+  private constructor(core: NodeCore, fingerprint: string, backend: string) {
     this.#core = core;
     this.fingerprint = fingerprint;
+    this.backend = backend;
     const weak = new WeakRef(this);
     core.ownerRef = weak;
-    core.onRecord = (record) => {
+    core.onEvent = (event) => {
       const node = weak.deref();
-      if (node !== undefined) node.#onRecord(record);
+      if (node !== undefined) node.#onNativeEvent(event);
     };
     finalizer.register(this, { core }, this);
   }
@@ -204,16 +157,11 @@ export class RttNode implements Transport {
   static async create(options: RttNodeOptions): Promise<RttNode> {
     const resolved = resolveNodeOptions(options);
     const lib = loadNativeLibrary();
-    const requested = options.wakeMode ?? "auto";
-    const wakeMode = requested === "auto"
-      ? (Deno.permissions.querySync({ name: "ffi" }).state === "granted" ? "callback" : "wait")
-      : requested;
-    return await createNodeWith(options, resolved, { symbols: lib.symbols, wakeMode });
-  }
-
-  /** How this node learns about native events (`callback` or `wait`). */
-  get wakeMode(): "callback" | "wait" {
-    return this.#core.wakeMode;
+    return await createNodeWith(options, resolved, {
+      symbols: lib.symbols,
+      network: tcpNetwork,
+      backend: "rtt",
+    });
   }
 
   /** The addresses this node listens on. */
@@ -232,26 +180,28 @@ export class RttNode implements Transport {
    */
   async listen(address: RttAddress): Promise<RttAddress> {
     const { hostname, port } = _checkAddress(address);
-    await assertNetPermission(hostname, port === 0 ? undefined : port);
-    this.#assertRunning("listen on");
-    const host = utf8(hostname);
-    const out = new Uint16Array(1);
-    const status = this.#core.symbols.web4_rtt_node_listen(
-      this.#core.handle,
-      host,
-      BigInt(host.length),
-      port,
-      out,
-    );
-    if (status !== Status.OK) {
-      throw errorFromStatus(status, {
-        operation: `listen on ${hostname}:${port} with`,
-        detail: this.#core.lastError(),
-      });
+    if (this.#core.network.kind === "tcp") {
+      await assertNetPermission(hostname, port === 0 ? undefined : port);
     }
-    const bound = { hostname, port: out[0]! };
-    this.#listeners.push(bound);
-    return { ...bound };
+    this.#assertRunning("listen on");
+    let bound: number;
+    try {
+      bound = await this.#core.listen(hostname, port);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable || error instanceof RTTDisconnectedError) {
+        throw error;
+      }
+      throw new RTTTransportError(
+        "IO",
+        `Cannot listen on ${hostname}:${port} with node ${this.fingerprint}: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    const result = { hostname, port: bound };
+    this.#listeners.push(result);
+    return { ...result };
   }
 
   /**
@@ -273,33 +223,57 @@ export class RttNode implements Transport {
       ? this.#core.options.handshakeTimeoutMs
       : checkInteger("timeoutMs", options.timeoutMs, 1, 3_600_000);
     const { signal } = options;
-    await assertNetPermission(hostname, port);
+    if (this.#core.network.kind === "tcp") await assertNetPermission(hostname, port);
     signal?.throwIfAborted();
     this.#assertRunning("connect from");
-    const json = utf8(JSON.stringify({ host: hostname, port, fingerprint, timeout_ms: timeoutMs }));
-    const out = new BigUint64Array(1);
-    const status = this.#core.symbols.web4_rtt_node_connect(
-      this.#core.handle,
-      json,
-      BigInt(json.length),
-      out,
-    );
-    if (status !== Status.OK) {
-      throw errorFromStatus(status, {
-        operation: `connect to ${hostname}:${port} from`,
-        peer: fingerprint,
-        detail: this.#core.lastError(),
-      });
-    }
-    const op = out[0]!;
-    const onAbort = () => {
-      if (!this.#core.freed) this.#core.symbols.web4_rtt_node_cancel(this.#core.handle, op);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const started = performance.now();
+    const target = `${hostname}:${port}`;
+    const release = this.#core.hold();
     try {
-      const record = await this.#core.waitOp(op, 0n);
-      if (record.kind === EventKind.CONNECTED) {
-        const session = this.#sessions.get(record.session);
+      const stream = await _withDeadline(
+        this.#core.network.connect(hostname, port),
+        timeoutMs,
+        signal,
+      ).catch((error) => {
+        if (signal?.aborted) throw signal.reason;
+        if (error instanceof Deno.errors.NotCapable) throw error;
+        if (error === _TIMED_OUT) {
+          throw connectError(
+            "HANDSHAKE_TIMEOUT",
+            `No TCP connection within ${timeoutMs} ms`,
+            target,
+            fingerprint,
+          );
+        }
+        throw connectError(
+          "IO",
+          error instanceof Error ? error.message : String(error),
+          target,
+          fingerprint,
+        );
+      });
+      if (this.#core.freed || this.#shutdown !== undefined) {
+        stream.close();
+        throw this.#shutDownError("connect from");
+      }
+      const left = Math.max(1, Math.round(timeoutMs - (performance.now() - started)));
+      const id = this.#core.startConnect(stream, fingerprint, left);
+      const done = this.#core.waitOp(`connect:${id}`, 0n);
+      this.#core.pump();
+      const onAbort = () => {
+        const op = this.#core.takeOp(`connect:${id}`);
+        this.#core.abandon(id);
+        op?.reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      let event: NativeEvent;
+      try {
+        event = await done;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+      }
+      if (event.type === "connected") {
+        const session = this.#sessions.get(event.session);
         if (session === undefined) {
           throw new RTTDisconnectedError(
             "SESSION_CLOSED",
@@ -307,18 +281,15 @@ export class RttNode implements Transport {
             { peer: fingerprint },
           );
         }
+        this.#core.dialAddresses.set(event.session, { hostname, port });
         return session;
       }
-      const code = typeof record.payload?.["code"] === "string"
-        ? record.payload["code"] as string
-        : "IO";
-      if (code === "CANCELLED" && signal?.aborted) throw signal.reason;
-      const message = typeof record.payload?.["message"] === "string"
-        ? record.payload["message"] as string
-        : undefined;
-      throw connectError(code, message, `${hostname}:${port}`, fingerprint);
+      if (event.type === "connect_failed") {
+        throw connectError(event.code, event.message, target, fingerprint);
+      }
+      throw new RTTTransportError("PROTOCOL", `Unexpected completion of a connect to ${target}`);
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      release();
     }
   }
 
@@ -443,7 +414,8 @@ export class RttNode implements Transport {
     for (const w of this.#acceptWaiters.splice(0)) w.reject(this.#shutDownError("accept on"));
     const open = [...this.#sessions.values()].filter((s) => s.state !== "closed");
     if (open.length > 0 && !this.#core.freed) {
-      const closing = Promise.all(open.map((s) => s.close({ flushDeadlineMs: deadlineMs })));
+      const { shutdown } = sessionInternals();
+      const closing = Promise.all(open.map((s) => shutdown(s, deadlineMs)));
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         closing.catch(() => {}),
@@ -453,7 +425,8 @@ export class RttNode implements Transport {
     }
     this.metrics();
     finalizer.unregister(this);
-    await this.#core.free(Math.max(0, deadlineMs - (Date.now() - start)));
+    void start;
+    await this.#core.free();
     const { forceClose } = sessionInternals();
     for (const s of this.#sessions.values()) forceClose(s, "shutdown");
     this.#sessions.clear();
@@ -492,51 +465,43 @@ export class RttNode implements Transport {
       }
       return;
     }
-    const { record, session } = notice;
-    const p = record.payload ?? {};
-    const channel = typeof p["channel"] === "string" ? p["channel"] as string : "";
+    const { event, session } = notice;
     const base = { sessionId: session.id, peerFingerprint: session.peerFingerprint };
-    switch (record.kind) {
-      case EventKind.DROP:
+    switch (event.type) {
+      case "drop":
         this.#observe({
           type: "drop",
           ...base,
-          channel,
-          cause: typeof p["cause"] === "string" ? p["cause"] as string : "drop",
-          count: Number(record.value),
+          channel: event.channel,
+          cause: event.cause,
+          count: event.count,
         });
         return;
-      case EventKind.REPLAY:
+      case "replay":
         this.#observe({
           type: "replay",
           ...base,
-          channel,
-          sequence: BigInt.asUintN(64, record.value),
+          channel: event.channel,
+          sequence: event.sequence,
           error: new RTTReplayError(
-            `Replayed frame (sequence ${
-              BigInt.asUintN(64, record.value)
-            }) on channel "${channel}" of the session with peer ${session.peerFingerprint} was dropped`,
-            { peer: session.peerFingerprint, channel, sequence: BigInt.asUintN(64, record.value) },
+            `Replayed frame (sequence ${event.sequence}) on channel "${event.channel}" of the session with peer ${session.peerFingerprint} was dropped`,
+            { peer: session.peerFingerprint, channel: event.channel, sequence: event.sequence },
           ),
         });
         return;
-      case EventKind.REKEY:
-        this.#observe({ type: "rekey", ...base, rekeys: Number(record.value) });
+      case "rekey":
+        this.#observe({ type: "rekey", ...base, rekeys: event.rekeys });
         return;
     }
   }
 
-  #newSession(record: EventRecord): RttSession | undefined {
-    const p = record.payload ?? {};
-    const id = typeof p["id"] === "string" ? p["id"] as string : String(record.session);
-    const peer = typeof p["peer_fingerprint"] === "string" ? p["peer_fingerprint"] as string : "";
-    if (record.session === 0n) return undefined;
-    const existing = this.#sessions.get(record.session);
+  #newSession(handle: bigint, id: string, peer: string): RttSession {
+    const existing = this.#sessions.get(handle);
     if (existing !== undefined) return existing;
     const weak = new WeakRef(this);
     const session = sessionInternals().create(
       this.#core,
-      record.session,
+      handle,
       id,
       peer,
       (notice) => {
@@ -545,7 +510,7 @@ export class RttNode implements Transport {
       },
       this,
     );
-    this.#sessions.set(record.session, session);
+    this.#sessions.set(handle, session);
     this.#observe({
       type: "session_open",
       sessionId: id,
@@ -556,44 +521,46 @@ export class RttNode implements Transport {
     return session;
   }
 
-  #onRecord(record: EventRecord): void {
-    switch (record.kind) {
-      case EventKind.ACCEPTED: {
-        const session = this.#newSession(record);
-        if (session === undefined) return;
+  #onNativeEvent(event: NativeEvent): void {
+    switch (event.type) {
+      case "accepted": {
+        const session = this.#newSession(event.session, event.id, event.peer);
         const waiter = this.#acceptWaiters.shift();
         if (waiter !== undefined) waiter.resolve(session);
         else this.#acceptQueue.push(session);
         return;
       }
-      case EventKind.CONNECTED: {
-        const session = this.#newSession(record);
-        const op = this.#core.takeOp(record);
-        if (op !== undefined) op.resolve(record);
-        else if (session !== undefined) void session.close(); // The connect was abandoned.
+      case "connected": {
+        const session = this.#newSession(event.session, event.id, event.peer);
+        const op = this.#core.takeOp(`connect:${event.conn}`);
+        if (op !== undefined) op.resolve(event);
+        else void session.close(); // The connect was abandoned.
         return;
       }
-      case EventKind.CONNECT_FAILED:
-      case EventKind.FLUSHED:
-      case EventKind.FLUSH_FAILED:
-        this.#core.takeOp(record)?.resolve(record);
+      case "connect_failed":
+        this.#core.takeOp(`connect:${event.conn}`)?.resolve(event);
         return;
-      case EventKind.VERIFICATION_FAILURE: {
-        const p = record.payload ?? {};
-        const event: RttNodeEvent = {
+      case "flushed":
+      case "flush_failed":
+        this.#core.takeOp(`flush:${event.op}`)?.resolve(event);
+        return;
+      case "verification_failure": {
+        const observed: RttNodeEvent = {
           type: "verification_failure",
-          code: typeof p["code"] === "string" ? p["code"] as string : "TLS_FAILED",
-          message: typeof p["message"] === "string" ? p["message"] as string : "",
+          code: event.code,
+          message: event.message,
         };
-        if (typeof p["peer_fingerprint"] === "string" && p["peer_fingerprint"] !== "") {
-          event.peerFingerprint = p["peer_fingerprint"] as string;
-        }
-        this.#observe(event);
+        if (event.peer !== "") observed.peerFingerprint = event.peer;
+        this.#observe(observed);
         return;
       }
+      case "dial":
+      case "close_conn":
+        return;
       default: {
-        const session = this.#sessions.get(record.session);
-        if (session !== undefined) sessionInternals().event(session, record);
+        const session = this.#sessions.get(event.session);
+        if (session !== undefined) sessionInternals().event(session, event);
+        if (event.type === "session_close") this.#core.dialAddresses.delete(event.session);
       }
     }
   }
@@ -628,31 +595,47 @@ export async function createNodeWith(
   const pem = await options.identity.toPkcs8Pem();
   const json = utf8(JSON.stringify(nodeConfigJson(resolved, pem)));
   const out = new BigUint64Array(1);
-  const status = symbols.web4_rtt_node_create(json, BigInt(json.length), out);
+  const status = symbols.web4_rtt_node_create(json, json.length, out);
   json.fill(0); // The buffer held the private key.
   if (status !== Status.OK) {
-    const detail = _lastError(symbols);
-    throw errorFromStatus(status, { operation: "create", detail });
+    throw errorFromStatus(status, { operation: "create", detail: lastErrorOf(symbols) });
   }
-  const handle = out[0]!;
-  let core: NodeCore;
-  try {
-    core = new NodeCore(
-      symbols,
-      handle,
-      resolved,
-      options.onHookError ?? ((error) => console.error("RTT hook threw:", error)),
-      internals.wakeMode ?? "wait",
-    );
-  } catch (error) {
-    symbols.web4_rtt_node_free(handle, 0);
-    throw error;
-  }
-  return _construct(core, options.identity.fingerprint);
+  const core = new NodeCore(
+    symbols,
+    out[0]!,
+    resolved,
+    options.onHookError ?? ((error) => console.error("RTT hook threw:", error)),
+    internals.network,
+  );
+  return _construct(core, options.identity.fingerprint, internals.backend);
 }
 
-function _lastError(symbols: CoreSymbols): string {
-  const buf = new Uint8Array(1024);
-  const len = Number(symbols.web4_rtt_last_error(buf, BigInt(buf.length)));
-  return new TextDecoder().decode(buf.subarray(0, Math.min(len, buf.length)));
+const _TIMED_OUT = Symbol("timed out");
+
+/** `p`, or a rejection with `_TIMED_OUT` after `ms`, or with the signal's reason. */
+function _withDeadline<T extends { close(): void }>(
+  p: Promise<T>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => finish(() => reject(_TIMED_OUT)), ms);
+    const onAbort = () => finish(() => reject(signal?.reason));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    function finish(f: () => void): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      f();
+    }
+    p.then(
+      (v) => {
+        if (settled) v.close();
+        else finish(() => resolve(v));
+      },
+      (e) => finish(() => reject(e)),
+    );
+  });
 }

@@ -5,8 +5,9 @@
  * @module
  */
 
-/** What a full channel send queue does with one more message. */
-export type BackpressurePolicy = "block" | "error" | "drop_oldest" | "drop_newest";
+import type { BackpressurePolicy } from "../transport/types.ts";
+
+export type { BackpressurePolicy };
 
 /** The policies, in documentation order. */
 export const BACKPRESSURE_POLICIES: readonly BackpressurePolicy[] = [
@@ -66,16 +67,6 @@ export interface RttNodeOptions {
   allowPeers?: "any" | readonly string[];
   /** Enables `session.testInject` (tests only). @default {false} */
   testHooks?: boolean;
-  /**
-   * How the node learns about native events: `"wait"` (a nonblocking
-   * `web4_rtt_node_wait` call while something is awaited, a timer poll while
-   * idle; works with `--allow-ffi` scoped to the library), `"callback"` (a
-   * thread-safe FFI callback; needs unscoped `--allow-ffi`), or `"auto"`
-   * (`callback` when unscoped `--allow-ffi` is granted, else `wait`).
-   * See `lib/rtt/README.md`, "Wake-up path".
-   * @default {"auto"}
-   */
-  wakeMode?: "auto" | "callback" | "wait";
   /**
    * Called when a lifecycle hook or event observer throws (the throw never
    * reaches the transport), and with an `RTTTransportError` `PROTOCOL` if
@@ -300,15 +291,6 @@ export function resolveNodeOptions(options: RttNodeOptions): ResolvedRttNodeOpti
     }
     allowPeers = Object.freeze(
       options.allowPeers.map((fp, i) => checkFingerprint(fp, `Option allowPeers[${i}]`)),
-    );
-  }
-  if (
-    options.wakeMode !== undefined && !["auto", "callback", "wait"].includes(options.wakeMode)
-  ) {
-    throw new RangeError(
-      `Option wakeMode must be "auto", "callback" or "wait", got ${
-        JSON.stringify(options.wakeMode)
-      }`,
     );
   }
   if (options.testHooks !== undefined && typeof options.testHooks !== "boolean") {

@@ -5,16 +5,21 @@
  * @module
  */
 
-import { EventKind, Status } from "./ffi.ts";
+import { Status } from "./ffi.ts";
 import { type NodeCore, utf8 } from "./core.ts";
-import type { EventRecord } from "./events.ts";
+import type { NativeEvent } from "./events.ts";
 import { errorFromStatus, RTTDisconnectedError } from "./errors.ts";
 import {
   type SessionEventType,
   type SessionHook,
   type SessionHookEvent,
   SessionHooks,
-} from "./hooks.ts";
+} from "../transport/hooks.ts";
+import type {
+  TransportSession,
+  TransportSessionCloseOptions,
+  TransportSessionState,
+} from "../transport/types.ts";
 import { checkChannelKind, checkInteger, checkPolicy, NUMERIC_OPTIONS } from "./options.ts";
 import {
   channelInternals,
@@ -22,15 +27,17 @@ import {
   type RttChannelOptions,
   type SessionLink,
 } from "./channel.ts";
-import { emptyStats, type RttStats, toStats } from "./stats.ts";
+import { emptyStats, toStats, type TransportStats as RttStats } from "../transport/stats.ts";
 
-/** The state of a session. */
-export type RttSessionState = "open" | "reconnecting" | "closed";
+/** The state of a session (the contract's {@linkcode TransportSessionState}). */
+export type RttSessionState = TransportSessionState;
 
 /** Options of {@linkcode RttSession.close}. */
-export interface SessionCloseOptions {
-  /** How long queued messages may take to be delivered before the close. @default {5000} */
-  flushDeadlineMs?: number;
+export type SessionCloseOptions = TransportSessionCloseOptions;
+
+/** Default scheduling class per channel kind: control > state > the rest. */
+function _defaultPriority(kind: string): 0 | 1 | 2 {
+  return kind === "control" ? 0 : kind === "state" ? 1 : 2;
 }
 
 /** A lifecycle event as the node's observer sees it (see `RttNodeEvent`). Internal. */
@@ -44,7 +51,7 @@ export interface SessionLifecycleEvent extends SessionHookEvent {
 /** Non-lifecycle events a session reports to the node. Internal. */
 export type SessionNotice =
   | { kind: "lifecycle"; event: SessionLifecycleEvent }
-  | { kind: "record"; record: EventRecord; session: RttSession };
+  | { kind: "event"; event: NativeEvent; session: RttSession };
 
 let _create: (
   core: NodeCore,
@@ -54,8 +61,9 @@ let _create: (
   notify: (notice: SessionNotice) => void,
   owner: object,
 ) => RttSession;
-let _event: (session: RttSession, record: EventRecord) => void;
+let _event: (session: RttSession, event: NativeEvent) => void;
 let _forceClose: (session: RttSession, reason: string) => void;
+let _shutdown: (session: RttSession, deadlineMs: number) => Promise<void>;
 
 /**
  * Internal constructor and event entry points, for `node.ts`.
@@ -66,8 +74,9 @@ export function sessionInternals(): {
   create: typeof _create;
   event: typeof _event;
   forceClose: typeof _forceClose;
+  shutdown: typeof _shutdown;
 } {
-  return { create: _create, event: _event, forceClose: _forceClose };
+  return { create: _create, event: _event, forceClose: _forceClose, shutdown: _shutdown };
 }
 
 /**
@@ -82,7 +91,7 @@ export function sessionInternals(): {
  * off();
  * ```
  */
-export class RttSession implements AsyncDisposable {
+export class RttSession implements TransportSession {
   /** The session id (the same on both sides and across reconnects). */
   readonly id: string;
   /** The peer's authenticated fingerprint. */
@@ -99,6 +108,8 @@ export class RttSession implements AsyncDisposable {
   #channels = new Map<number, RttChannel>();
   #released = false;
   #closeRequested = false;
+  /** 0: `manual`; 1: `shutdown` (the node is shutting down). */
+  #closeWhy = 0;
   #closedHeld = false;
   #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -108,8 +119,12 @@ export class RttSession implements AsyncDisposable {
   static {
     _create = (core, handle, id, peer, notify, owner) =>
       new RttSession(core, handle, id, peer, notify, owner);
-    _event = (session, record) => session.#onEvent(record);
+    _event = (session, event) => session.#onEvent(event);
     _forceClose = (session, reason) => session.#onClose(reason, 0, false);
+    _shutdown = (session, deadlineMs) => {
+      session.#closeWhy = 1;
+      return session.close({ flushDeadlineMs: deadlineMs });
+    };
   }
 
   private constructor(
@@ -202,6 +217,9 @@ export class RttSession implements AsyncDisposable {
       const { min, max } = NUMERIC_OPTIONS.blockTimeoutMs;
       blockTimeoutMs = checkInteger("blockTimeoutMs", options.blockTimeoutMs, min, max);
     }
+    json["priority"] = options.priority === undefined
+      ? _defaultPriority(kind)
+      : checkInteger("priority", options.priority, 0, 2);
     if (this.#state === "closed" || this.#released) {
       throw errorFromStatus(Status.SESSION_CLOSED, {
         operation: "open",
@@ -213,11 +231,13 @@ export class RttSession implements AsyncDisposable {
     const out = new Uint32Array(1);
     const bytes = utf8(JSON.stringify(json));
     const status = this.#core.symbols.web4_rtt_session_open_channel(
+      this.#core.handle,
       this.#handle,
       bytes,
-      BigInt(bytes.length),
+      bytes.length,
       out,
     );
+    this.#core.schedulePump();
     if (status !== Status.OK) {
       throw errorFromStatus(status, {
         operation: "open",
@@ -252,7 +272,14 @@ export class RttSession implements AsyncDisposable {
       this.#closeRequested = true;
       const status = this.#core.freed
         ? Status.SHUT_DOWN
-        : this.#core.symbols.web4_rtt_session_close(this.#handle, deadline);
+        : this.#core.symbols.web4_rtt_session_close(
+          this.#core.handle,
+          this.#handle,
+          deadline,
+          this.#closeWhy,
+          performance.now(),
+        );
+      this.#core.pump();
       if (status !== Status.OK) {
         // Already closing or gone natively: close locally.
         this.#onClose(this.#closeReason ?? "manual", 0, true);
@@ -276,7 +303,7 @@ export class RttSession implements AsyncDisposable {
   stats(): RttStats {
     if (this.#released || this.#core.freed) return { ...(this.#lastStats ?? emptyStats()) };
     const raw = this.#core.readJson((buf, cap) =>
-      this.#core.symbols.web4_rtt_session_stats(this.#handle, buf, cap)
+      this.#core.symbols.web4_rtt_session_stats(this.#core.handle, this.#handle, buf, cap)
     );
     if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };
     this.#lastStats = toStats(raw);
@@ -293,10 +320,12 @@ export class RttSession implements AsyncDisposable {
   testInject(action: Record<string, unknown>): void {
     const bytes = utf8(JSON.stringify(action));
     const status = this.#core.symbols.web4_rtt_test_inject(
+      this.#core.handle,
       this.#handle,
       bytes,
-      BigInt(bytes.length),
+      bytes.length,
     );
+    this.#core.schedulePump();
     if (status !== Status.OK) {
       throw errorFromStatus(status, {
         operation: "inject a test action into",
@@ -388,33 +417,32 @@ export class RttSession implements AsyncDisposable {
     });
   }
 
-  #onEvent(record: EventRecord): void {
-    const p = record.payload ?? {};
-    switch (record.kind) {
-      case EventKind.SESSION_OPEN: {
-        const resumed = p["resumed"] === true;
-        const reconnects = typeof p["reconnects"] === "number"
-          ? p["reconnects"] as number
-          : Number(record.value);
+  #onEvent(event: NativeEvent): void {
+    switch (event.type) {
+      case "session_open": {
         if (this.#state === "closed") return;
         // The initial open is represented by the session's creation.
-        if (this.#state === "open" && !resumed) return;
+        if (this.#state === "open" && !event.resumed) return;
         this.#state = "open";
-        this.#reconnects = reconnects;
-        this.#lastOpen = { sessionId: this.id, resumed, reconnects };
+        this.#reconnects = event.reconnects;
+        this.#lastOpen = {
+          sessionId: this.id,
+          resumed: event.resumed,
+          reconnects: event.reconnects,
+        };
         this.#emit("session_open", this.#lastOpen);
         return;
       }
-      case EventKind.CONNECTION_LOST:
+      case "connection_lost":
         if (this.#state === "closed") return;
         this.#state = "reconnecting";
         this.#emit("connection_lost", {
           sessionId: this.id,
-          reason: typeof p["reason"] === "string" ? p["reason"] as string : "io",
+          reason: event.reason,
           reconnects: this.#reconnects,
         });
         return;
-      case EventKind.HEARTBEAT_TIMEOUT:
+      case "heartbeat_timeout":
         if (this.#state === "closed") return;
         this.#emit("heartbeat_timeout", {
           sessionId: this.id,
@@ -422,21 +450,17 @@ export class RttSession implements AsyncDisposable {
           reconnects: this.#reconnects,
         });
         return;
-      case EventKind.SESSION_CLOSE:
-        this.#onClose(
-          typeof p["reason"] === "string" ? p["reason"] as string : "manual",
-          Number(record.value),
-          true,
-        );
+      case "session_close":
+        this.#onClose(event.reason, event.undelivered, true);
         return;
-      case EventKind.READABLE:
-      case EventKind.WRITABLE: {
-        const channel = this.#channels.get(Number(record.op));
-        if (channel !== undefined) channelInternals().event(channel, record);
+      case "readable":
+      case "writable": {
+        const channel = this.#channels.get(event.channel);
+        if (channel !== undefined) channelInternals().event(channel, event);
         return;
       }
       default:
-        this.#notify({ kind: "record", record, session: this });
+        this.#notify({ kind: "event", event, session: this });
     }
   }
 
@@ -454,7 +478,7 @@ export class RttSession implements AsyncDisposable {
         `The session with peer ${this.peerFingerprint} closed (${reason}) before the operation completed`,
         { peer: this.peerFingerprint, undelivered: this.#undelivered, reason },
       ));
-    if (canCall) this.#core.symbols.web4_rtt_session_release(this.#handle);
+    if (canCall) this.#core.symbols.web4_rtt_session_release(this.#core.handle, this.#handle);
     this.#released = true;
     this.#resolveClosed();
     this.#emit("session_close", { sessionId: this.id, reason, reconnects: this.#reconnects });

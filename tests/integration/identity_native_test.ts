@@ -9,7 +9,7 @@ function nativeFingerprint(pem: string): string {
   const lib = loadNativeLibrary();
   const bytes = new TextEncoder().encode(pem);
   const out = new Uint8Array(64);
-  const status = lib.symbols.web4_rtt_key_fingerprint(bytes, BigInt(bytes.length), out);
+  const status = lib.symbols.web4_rtt_key_fingerprint(bytes, bytes.length, out);
   assert.equal(status, 0, `web4_rtt_key_fingerprint failed with status ${status}`);
   return new TextDecoder().decode(out);
 }
@@ -67,7 +67,7 @@ Deno.test("The native library refuses a PEM that is not an Ed25519 PKCS#8 key", 
   );
   const status = lib.symbols.web4_rtt_key_fingerprint(
     bytes,
-    BigInt(bytes.length),
+    bytes.length,
     new Uint8Array(64),
   );
   assert.notEqual(status, 0);

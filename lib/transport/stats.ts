@@ -1,12 +1,12 @@
 /**
- * Statistics objects: the native snake_case JSON converted into plain
- * camelCase objects.
+ * Statistics objects of every transport backend (the native snake_case
+ * JSON converted into plain camelCase objects).
  *
  * @module
  */
 
 /** Queue and traffic statistics of a channel or a session. */
-export interface RttStats {
+export interface TransportStats {
   /** Sends attempted. */
   attempted: number;
   /** Messages accepted into the send queue. */
@@ -47,15 +47,15 @@ export interface RttStats {
   verificationFailures: number;
 }
 
-/** Node-wide metrics: {@linkcode RttStats} summed over sessions, plus gauges. */
-export interface RttMetrics extends RttStats {
+/** Node-wide metrics: {@linkcode TransportStats} summed over sessions, plus gauges. */
+export interface TransportMetrics extends TransportStats {
   /** Sessions currently open. */
   sessions: number;
   /** Inbound handshakes in flight. */
   pendingHandshakes: number;
 }
 
-const STAT_KEYS: readonly (keyof RttStats)[] = [
+const STAT_KEYS: readonly (keyof TransportStats)[] = [
   "attempted",
   "enqueued",
   "droppedOldest",
@@ -87,16 +87,16 @@ function _num(raw: Record<string, unknown>, key: string): number {
 }
 
 /**
- * An all-zero {@linkcode RttStats}.
+ * An all-zero {@linkcode TransportStats}.
  *
  * @returns A fresh object.
  */
-export function emptyStats(): RttStats {
+export function emptyStats(): TransportStats {
   return toStats({});
 }
 
 /**
- * Converts native stats JSON (snake_case) into {@linkcode RttStats}. Missing
+ * Converts native stats JSON (snake_case) into {@linkcode TransportStats}. Missing
  * or non-numeric fields count as 0; `dropped` is derived when absent.
  *
  * @param raw The parsed JSON object.
@@ -113,20 +113,20 @@ export function emptyStats(): RttStats {
  * assert.equal(s.latencyP50Us, 40);
  * ```
  */
-export function toStats(raw: Record<string, unknown>): RttStats {
-  const out = {} as RttStats;
+export function toStats(raw: Record<string, unknown>): TransportStats {
+  const out = {} as TransportStats;
   for (const key of STAT_KEYS) out[key] = _num(raw, key);
   if (raw["dropped"] === undefined) out.dropped = out.droppedOldest + out.droppedNewest;
   return out;
 }
 
 /**
- * Converts native node metrics JSON into {@linkcode RttMetrics}.
+ * Converts native node metrics JSON into {@linkcode TransportMetrics}.
  *
  * @param raw The parsed JSON object.
  * @returns The camelCase metrics.
  */
-export function toMetrics(raw: Record<string, unknown>): RttMetrics {
+export function toMetrics(raw: Record<string, unknown>): TransportMetrics {
   return {
     ...toStats(raw),
     sessions: _num(raw, "sessions"),

@@ -1,0 +1,104 @@
+/**
+ * Internal: the byte streams the driver moves TLS bytes over. The `rtt`
+ * backend uses Deno's own TCP sockets; the `memory` backend uses
+ * in-process pipes (`memory.ts`). Nothing above the driver sees the
+ * difference: the same native core and the same driver run on both.
+ *
+ * @module
+ */
+
+/** One bidirectional byte stream (the subset of `Deno.Conn` the driver uses). */
+export interface ByteStream {
+  /** Reads into `p`; resolves to the count, or `null` at the end of the stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`; resolves to the count written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes both directions; a pending read ends. */
+  close(): void;
+  /** Lets the process exit while this stream is open. */
+  unref(): void;
+  /** Keeps the process alive while this stream is open. */
+  ref(): void;
+}
+
+/** A listening endpoint. */
+export interface ByteListener {
+  /** The bound port. */
+  readonly port: number;
+  /** The next inbound stream; rejects once closed. */
+  accept(): Promise<ByteStream>;
+  /** Stops listening; a pending accept ends. */
+  close(): void;
+  /** Lets the process exit while listening. */
+  unref(): void;
+  /** Keeps the process alive while listening. */
+  ref(): void;
+}
+
+/** Where byte streams come from. */
+export interface ByteNetwork {
+  /** `"tcp"` or `"memory"`. */
+  readonly kind: string;
+  /**
+   * Listens on `hostname:port` (0 picks a port).
+   *
+   * @param hostname The host.
+   * @param port The port.
+   * @returns The listener.
+   */
+  listen(hostname: string, port: number): Promise<ByteListener>;
+  /**
+   * Opens a stream to `hostname:port`.
+   *
+   * @param hostname The host.
+   * @param port The port.
+   * @returns The stream.
+   */
+  connect(hostname: string, port: number): Promise<ByteStream>;
+}
+
+class TcpListener implements ByteListener {
+  #l: Deno.TcpListener;
+  readonly port: number;
+
+  constructor(l: Deno.TcpListener) {
+    this.#l = l;
+    this.port = l.addr.port;
+  }
+
+  async accept(): Promise<ByteStream> {
+    const c = await this.#l.accept();
+    c.setNoDelay(true);
+    return c;
+  }
+
+  close(): void {
+    try {
+      this.#l.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  unref(): void {
+    this.#l.unref();
+  }
+
+  ref(): void {
+    this.#l.ref();
+  }
+}
+
+/** Deno's TCP sockets: `Deno.listen` / `Deno.connect`. */
+export const tcpNetwork: ByteNetwork = {
+  kind: "tcp",
+  async listen(hostname: string, port: number): Promise<ByteListener> {
+    await Promise.resolve();
+    return new TcpListener(Deno.listen({ hostname, port, transport: "tcp" }));
+  },
+  async connect(hostname: string, port: number): Promise<ByteStream> {
+    const c = await Deno.connect({ hostname, port, transport: "tcp" });
+    c.setNoDelay(true);
+    return c;
+  },
+};

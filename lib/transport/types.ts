@@ -1,0 +1,219 @@
+/**
+ * The transport contract: what the layers above need from a transport,
+ * independent of any backend. Backends (`rtt`, `memory`, your own)
+ * implement these interfaces and register a factory (`registry.ts`).
+ *
+ * @module
+ */
+
+import type { RTTReplayError } from "./errors.ts";
+import type { SessionEventType, SessionHook } from "./hooks.ts";
+import type { TransportMetrics, TransportStats } from "./stats.ts";
+
+/** What a full send queue does with a new message. */
+export type BackpressurePolicy = "block" | "error" | "drop_oldest" | "drop_newest";
+
+/**
+ * The state of a session: `open` (a connection carries it), `reconnecting`
+ * (the connection was lost, resumption pending) or `closed` (final).
+ */
+export type TransportSessionState = "open" | "reconnecting" | "closed";
+
+/** A host and port. */
+export interface TransportAddress {
+  /** Host name or address. */
+  hostname: string;
+  /** Port. */
+  port: number;
+}
+
+/** Options of {@linkcode Transport.connect}. */
+export interface TransportConnectOptions extends TransportAddress {
+  /** The peer's expected fingerprint (64 hex digits): the session is pinned to it. */
+  fingerprint: string;
+  /** Aborts the connect; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Overall deadline of the connect. @default {handshakeTimeoutMs} */
+  timeoutMs?: number;
+}
+
+/** Options of {@linkcode Transport.accept}. */
+export interface TransportAcceptOptions {
+  /** Aborts the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode TransportChannel.receive}. */
+export interface TransportReceiveOptions {
+  /** Aborts the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Per-channel options of {@linkcode TransportSession.openChannel}. */
+export interface TransportChannelOptions {
+  /** What a full send queue does. @default {the node's backpressurePolicy} */
+  backpressurePolicy?: BackpressurePolicy;
+  /** Messages per send queue. @default {the node's maxQueue} */
+  maxQueue?: number;
+  /** Bytes per send queue. @default {the node's maxQueueBytes} */
+  maxQueueBytes?: number;
+  /** How long a `block`ed send waits. @default {the node's blockTimeoutMs} */
+  blockTimeoutMs?: number;
+  /**
+   * Scheduling class of this side's sends: 0 goes first, 2 last (a share is
+   * kept for lower classes so none starves). @default {0 for `control`, 1
+   * for `state`, 2 for every other kind}
+   */
+  priority?: 0 | 1 | 2;
+}
+
+/** One ordered, flow-controlled channel of a session. */
+export interface TransportChannel extends AsyncIterable<Uint8Array> {
+  /** The channel kind. */
+  readonly kind: string;
+  /** Queues a message (the policy decides what a full queue does). */
+  send(data: Uint8Array): Promise<void>;
+  /** Resolves once the peer acknowledged everything sent so far. */
+  flush(): Promise<void>;
+  /** The next message, or `null` once the channel ended. */
+  receive(options?: TransportReceiveOptions): Promise<Uint8Array | null>;
+  /** Half-closes our side. */
+  close(): Promise<void>;
+  /** Queue and traffic statistics. */
+  stats(): TransportStats;
+}
+
+/** Options of {@linkcode TransportSession.close}. */
+export interface TransportSessionCloseOptions {
+  /** How long queued messages may take to be delivered before the close. @default {5000} */
+  flushDeadlineMs?: number;
+}
+
+/** One authenticated session with a peer. */
+export interface TransportSession extends AsyncDisposable {
+  /** Session id (the same on both sides and across reconnects). */
+  readonly id: string;
+  /** The peer's authenticated fingerprint. */
+  readonly peerFingerprint: string;
+  /** The lifecycle state. */
+  readonly state: TransportSessionState;
+  /** Why the session closed, once it has. */
+  readonly closeReason: string | undefined;
+  /** Opens or joins a channel. */
+  openChannel(kind: string, options?: TransportChannelOptions): Promise<TransportChannel>;
+  /** Closes the session (flushing up to the deadline). */
+  close(options?: TransportSessionCloseOptions): Promise<void>;
+  /** Session-wide statistics. */
+  stats(): TransportStats;
+  /** Lifecycle hook; returns its unregister function. */
+  onSessionOpen(fn: SessionHook): () => void;
+  /** Lifecycle hook; returns its unregister function. */
+  onSessionClose(fn: SessionHook): () => void;
+  /** Lifecycle hook; returns its unregister function. */
+  onHeartbeatTimeout(fn: SessionHook): () => void;
+  /** Unregisters an open hook. */
+  offSessionOpen(fn: SessionHook): void;
+  /** Unregisters a close hook. */
+  offSessionClose(fn: SessionHook): void;
+  /** Unregisters a heartbeat-timeout hook. */
+  offHeartbeatTimeout(fn: SessionHook): void;
+  /** Unregisters every hook. */
+  clearSessionHooks(): void;
+}
+
+/** Fields every session event of {@linkcode TransportEvent} carries. */
+export interface TransportSessionEventBase {
+  /** The session's id. */
+  sessionId: string;
+  /** The peer's fingerprint. */
+  peerFingerprint: string;
+}
+
+/**
+ * Everything a transport reports, as one typed union: session lifecycle
+ * (`session_open`, `connection_lost`, `heartbeat_timeout`, `session_close`),
+ * drops by a dropping policy (backpressure), replays, rekeys, refused
+ * handshakes (verification failures).
+ */
+export type TransportEvent =
+  | (TransportSessionEventBase & {
+    /** A session lifecycle event (the same as the session hooks see). */
+    type: SessionEventType;
+    /** Close or loss reason. */
+    reason?: string;
+    /** For `session_open`: whether the session was resumed. */
+    resumed?: boolean;
+    /** Reconnects of the session so far. */
+    reconnects?: number;
+  })
+  | (TransportSessionEventBase & {
+    /** Messages were dropped by a `drop_oldest`/`drop_newest` policy. */
+    type: "drop";
+    /** The channel kind. */
+    channel: string;
+    /** `drop_oldest` or `drop_newest`. */
+    cause: string;
+    /** Messages dropped. */
+    count: number;
+  })
+  | (TransportSessionEventBase & {
+    /** A replayed frame was dropped; the session is kept. */
+    type: "replay";
+    /** The channel kind. */
+    channel: string;
+    /** The replayed sequence number. */
+    sequence: bigint;
+    /** The typed error (code `REPLAY`), for logging. */
+    error: RTTReplayError;
+  })
+  | (TransportSessionEventBase & {
+    /** A TLS key update happened. */
+    type: "rekey";
+    /** Key updates of this session so far. */
+    rekeys: number;
+  })
+  | {
+    /** An inbound handshake was refused. */
+    type: "verification_failure";
+    /** `FINGERPRINT_MISMATCH`, `PEER_NOT_ALLOWED`, `TLS_FAILED`, ... */
+    code: string;
+    /** The refused peer's fingerprint, when it got that far. */
+    peerFingerprint?: string;
+    /** The backend's message. */
+    message: string;
+  };
+
+/** Observer of {@linkcode Transport.onEvent}. */
+export type TransportObserver = (event: TransportEvent) => void;
+
+/** Options of {@linkcode Transport.shutdown}. */
+export interface TransportShutdownOptions {
+  /** How long sessions may take to flush before they are cut. @default {2000} */
+  deadlineMs?: number;
+}
+
+/** A transport: one local endpoint of one backend. */
+export interface Transport extends AsyncDisposable {
+  /** The backend's registry name. */
+  readonly backend: string;
+  /** This endpoint's fingerprint. */
+  readonly fingerprint: string;
+  /** Listens for inbound sessions; resolves to the bound address. */
+  listen(address: TransportAddress): Promise<TransportAddress>;
+  /** Connects to a pinned peer; resolves once the peer accepted. */
+  connect(options: TransportConnectOptions): Promise<TransportSession>;
+  /** The next inbound session. */
+  accept(options?: TransportAcceptOptions): Promise<TransportSession>;
+  /** Observes every event of the endpoint; returns the unregister function. */
+  onEvent(fn: TransportObserver): () => void;
+  /** Endpoint-wide metrics. */
+  metrics(): TransportMetrics;
+  /** Closes every session and releases everything. Safe to call twice. */
+  shutdown(options?: TransportShutdownOptions): Promise<void>;
+}
+
+/** Options a backend factory receives: the identity and limits, plus backend-specific extras. */
+export type TransportOptions = Record<string, unknown>;
+
+/** Creates a transport of one backend. */
+export type TransportFactory = (options: TransportOptions) => Promise<Transport>;

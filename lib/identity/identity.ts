@@ -350,6 +350,47 @@ export class Identity {
   }
 
   /**
+   * Makes an identity of a WebCrypto key pair whose private key may be
+   * non-extractable (the person's key in the console page, kept in
+   * IndexedDB): signing works; {@linkcode Identity.toPkcs8Pem} and
+   * {@linkcode Identity.save} throw for a non-extractable key.
+   *
+   * @param pair An Ed25519 key pair (its public key extractable, as WebCrypto makes it).
+   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @returns The identity.
+   * @throws {TypeError} If the keys are not an Ed25519 pair, or `agentId` is not a string.
+   * @throws {RangeError} If `agentId` is not 1-128 characters long.
+   *
+   * @example
+   * ```ts
+   * import { Identity } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as CryptoKeyPair;
+   * const person = await Identity.fromKeyPair(pair, { agentId: "ada" });
+   * assert.equal((await person.sign(new Uint8Array([1]))).length, 64);
+   * ```
+   */
+  static async fromKeyPair(pair: CryptoKeyPair, options?: IdentityOptions): Promise<Identity> {
+    const agentId = options?.agentId === undefined ? undefined : _checkAgentId(options.agentId);
+    if (
+      pair?.privateKey?.algorithm?.name !== "Ed25519" ||
+      pair.publicKey?.algorithm?.name !== "Ed25519"
+    ) {
+      throw new TypeError("Expected an Ed25519 CryptoKeyPair");
+    }
+    const publicKeyRaw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    _checkRawPublicKey(publicKeyRaw, "the public key");
+    const fingerprint = await fingerprintOf(publicKeyRaw);
+    return new Identity(
+      pair.privateKey,
+      publicKeyRaw,
+      fingerprint,
+      agentId ?? `agent-${fingerprint.slice(0, 12)}`,
+    );
+  }
+
+  /**
    * Reads an identity from PKCS#8 v1 PEM text. Explanatory text before the
    * `-----BEGIN` boundary (RFC 7468 §5.2, ignored by openssl) is skipped,
    * except an `Agent-Id: NAME` line, which names the agent when `agentId`

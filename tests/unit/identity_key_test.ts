@@ -121,3 +121,18 @@ Deno.test("Identity inspection shows names, never key material", async () => {
   const pem = await id.toPkcs8Pem();
   assert.ok(!shown.includes(pem.split("\n")[1]!.slice(-20)));
 });
+
+Deno.test("Identity.fromKeyPair signs with a non-extractable WebCrypto key and names it by its fingerprint", async () => {
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const person = await Identity.fromKeyPair(pair);
+  const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  assert.equal(person.publicKeyBase64, raw.toBase64());
+  assert.equal(person.agentId, `agent-${person.fingerprint.slice(0, 12)}`);
+  const data = new TextEncoder().encode("consent");
+  assert.equal(await verifyEd25519(person.publicKeyRaw, data, await person.sign(data)), true);
+  await assert.rejects(() => person.toPkcs8Pem());
+  await assert.rejects(() => Identity.fromKeyPair({} as CryptoKeyPair), TypeError);
+});

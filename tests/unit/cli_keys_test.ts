@@ -110,8 +110,8 @@ Deno.test("web4 trust prints subjects, transitions, --json, --dot and --mermaid 
     }
     const text = await web4(["trust", "--store", path]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /1 subject\(s\)\n  cip  abababababababab… +probing/);
-    assert.match(text.stdout, /untrusted -> probing  valid_handshake: handshake verified/);
+    assert.match(text.stdout, /1 subject\(s\)\n {2}cip {2}abababababababab… +probing/);
+    assert.match(text.stdout, /untrusted -> probing {2}valid_handshake: handshake verified/);
     const json = JSON.parse((await web4(["trust", "--store", path, "--json"])).stdout);
     assert.equal(json.subjects[0].state, "probing");
     assert.equal(json.log[0].event, "valid_handshake");
@@ -119,7 +119,7 @@ Deno.test("web4 trust prints subjects, transitions, --json, --dot and --mermaid 
     assert.match(dot, /^digraph trust \{/);
     assert.match(dot, /"cip_untrusted" -> "cip_probing" \[label="valid_handshake"\];/);
     const mermaid = (await web4(["trust", "--store", path, "--mermaid"])).stdout;
-    assert.match(mermaid, /^stateDiagram-v2\n  cip_untrusted --> cip_probing : valid_handshake/);
+    assert.match(mermaid, /^stateDiagram-v2\n {2}cip_untrusted --> cip_probing : valid_handshake/);
     // Read-only: the store is unchanged and still opens.
     using store = openStore(path);
     assert.equal(store.trust("cip", peer)?.state, "probing");

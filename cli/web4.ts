@@ -13,12 +13,16 @@ import { idCommand } from "./commands/id.ts";
 import { infoCommand } from "./commands/info.ts";
 import { keygenCommand } from "./commands/keygen.ts";
 import { loopbackCommand } from "./commands/loopback.ts";
+import { sendCommand } from "./commands/send.ts";
+import { serveCommand } from "./commands/serve.ts";
 import { trustCommand } from "./commands/trust.ts";
 
 /** Every subcommand, in the order `web4 help` lists them. */
 export const COMMANDS: readonly Command[] = [
   keygenCommand,
   idCommand,
+  serveCommand,
+  sendCommand,
   trustCommand,
   eventsCommand,
   benchCommand,

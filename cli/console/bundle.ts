@@ -1,0 +1,64 @@
+/**
+ * The console page's script: `./page.ts` (the project's envelope and
+ * identity code plus the page logic) bundled for the browser with
+ * `deno bundle`. `deno task console:bundle` writes it to
+ * `cli/console/dist/console.js` (what `deno compile` includes); without that
+ * file, `serve --console` bundles it once at start.
+ *
+ * @module
+ */
+
+let _cached: Promise<Uint8Array<ArrayBuffer>> | undefined;
+
+/** Where `deno task console:bundle` writes the bundle. */
+export const BUNDLE_URL: URL = new URL("./dist/console.js", import.meta.url);
+
+/**
+ * Bundles `./page.ts` with `deno bundle --platform browser`.
+ *
+ * @param out Where to write it.
+ * @returns Once written.
+ * @throws {Error} When `deno bundle` fails (its first error line).
+ */
+export async function buildBundle(out: string): Promise<void> {
+  const entry = new URL("./page.ts", import.meta.url);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--platform", "browser", "--minify", "-o", out, entry.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (r.code !== 0) {
+    const msg = new TextDecoder().decode(r.stderr).split("\n").find((l) => l.trim() !== "");
+    throw new Error(`deno bundle of the console page failed: ${msg ?? `exit ${r.code}`}`);
+  }
+}
+
+/**
+ * The page's script: the prebuilt bundle, else bundled now (once per process).
+ *
+ * @returns The JavaScript.
+ */
+export function consoleBundle(): Promise<Uint8Array<ArrayBuffer>> {
+  _cached ??= (async () => {
+    try {
+      return await Deno.readFile(BUNDLE_URL);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    const tmp = await Deno.makeTempFile({ prefix: "web4_console_", suffix: ".js" });
+    try {
+      await buildBundle(tmp);
+      return await Deno.readFile(tmp);
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  })();
+  _cached.catch(() => _cached = undefined);
+  return _cached;
+}
+
+if (import.meta.main) {
+  await Deno.mkdir(new URL("./dist/", import.meta.url), { recursive: true });
+  await buildBundle(BUNDLE_URL.pathname);
+  console.log(`wrote ${BUNDLE_URL.pathname}`);
+}

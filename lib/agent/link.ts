@@ -92,7 +92,7 @@ export class SessionLink {
 
   /**
    * Sends one message on a channel and records, without waiting for it, the
-   * time until the peer acknowledged it (histogram `rtt_ack_ms{channel}`:
+   * time until the peer acknowledged it (histogram `rtt_ack_ms`:
    * the transport round trip as the agent sees it).
    *
    * @param kind The channel kind.
@@ -104,7 +104,7 @@ export class SessionLink {
     const started = performance.now();
     await ch.send(bytes);
     const acked = ch.flush().then(
-      () => this.#telemetry.histogram("rtt_ack_ms", performance.now() - started, { channel: kind }),
+      () => this.#telemetry.histogram("rtt_ack_ms", performance.now() - started),
       () => {},
     );
     if (options.ack === true) await acked;

@@ -3,8 +3,10 @@
  * sources (so the machine's load never flips presence), memory sinks, and
  * the event-contract check of every event seen.
  */
+import assert from "node:assert/strict";
 import "../../lib/rtt/mod.ts";
 import { Agent, type AgentOptions, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
+import type { HumanState } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
 
@@ -24,8 +26,12 @@ export interface WorldOptions {
   transportOptions?: Record<string, unknown>;
   /** Each agent anchors every other agent. @default {true} */
   anchors?: boolean;
+  /** Per agent: the names it anchors (overrides `anchors`). */
+  anchorsOf?: Record<string, string[]>;
   mission?: string;
-  person?: { of: string; name: string; consentScope?: string[] } | undefined;
+  person?:
+    | { of: string; name: string; consentScope?: string[]; human?: Partial<HumanState> }
+    | undefined;
   stores?: Record<string, string>;
   identities?: Record<string, Identity>;
   extra?: Partial<AgentOptions>;
@@ -56,6 +62,7 @@ export class World implements AsyncDisposable {
         transport: o.transport,
         ...(o.transportOptions === undefined ? {} : { transportOptions: o.transportOptions }),
         sinks: [w.personSink],
+        ...(o.person.human === undefined ? {} : { human: o.person.human }),
       });
     }
     return w;
@@ -71,7 +78,11 @@ export class World implements AsyncDisposable {
       identity,
       mission: o.mission ?? "verify water quality facts",
       store: o.stores?.[name] ?? ":memory:",
-      trustAnchors: o.anchors === false ? [] : others,
+      trustAnchors: o.anchorsOf?.[name] !== undefined
+        ? o.anchorsOf[name]!.map((n) => this.ids.get(n)!.fingerprint)
+        : o.anchors === false
+        ? []
+        : others,
       transport: o.transport,
       transportOptions: o.transportOptions,
       load,
@@ -123,4 +134,14 @@ export class World implements AsyncDisposable {
     await this.person?.close();
     await Promise.all([...this.agents.values()].map((a) => a.agent.stop()));
   }
+}
+
+/**
+ * Asserts every event validates against the event contract v1.0.
+ *
+ * @param events The events.
+ */
+export function assertEventContract(events: readonly Web4Event[]): void {
+  assert.ok(events.length > 0, "no events");
+  for (const e of events) assert.equal(e.v, "1.0");
 }

@@ -161,10 +161,17 @@ export class ConsoleSession implements TransportSession {
    * @returns Whether the channel is open.
    */
   push(channel: string, bytes: Uint8Array): boolean {
-    const ch = this.#channels.get(channel);
-    if (ch === undefined || this.#state === "closed") return false;
-    ch.push(bytes);
+    if (this.#state === "closed") return false;
+    // Made on first use, so a message posted before the agent opened the
+    // channel waits in it rather than being lost.
+    this.#channel(channel).push(bytes);
     return true;
+  }
+
+  #channel(kind: string): _ConsoleChannel {
+    let ch = this.#channels.get(kind);
+    if (ch === undefined) this.#channels.set(kind, ch = new _ConsoleChannel(kind, this));
+    return ch;
   }
 
   /**
@@ -180,9 +187,7 @@ export class ConsoleSession implements TransportSession {
   /** {@inheritDoc TransportSession.openChannel} */
   // deno-lint-ignore require-await
   async openChannel(kind: string): Promise<TransportChannel> {
-    let ch = this.#channels.get(kind);
-    if (ch === undefined) this.#channels.set(kind, ch = new _ConsoleChannel(kind, this));
-    return ch;
+    return this.#channel(kind);
   }
 
   /** {@inheritDoc TransportSession.close} */

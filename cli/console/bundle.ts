@@ -31,6 +31,28 @@ export async function buildBundle(out: string): Promise<void> {
     const msg = new TextDecoder().decode(r.stderr).split("\n").find((l) => l.trim() !== "");
     throw new Error(`deno bundle of the console page failed: ${msg ?? `exit ${r.code}`}`);
   }
+  await Deno.writeTextFile(out, browserSafe(await Deno.readTextFile(out)));
+}
+
+/**
+ * Replaces the bundle's one Node built-in import, `node:url`'s
+ * `fileURLToPath` (used by `Identity.load`/`save` for `file:` URLs, which the
+ * page never calls), with a function that throws; any other `node:` import
+ * is an error, so a new one cannot slip into the page unnoticed.
+ *
+ * @param js The bundled JavaScript.
+ * @returns It, without `node:` imports.
+ * @throws {Error} Naming a `node:` import it cannot replace.
+ */
+export function browserSafe(js: string): string {
+  const out = js.replace(
+    /import\s*\{\s*fileURLToPath as ([\w$]+)\s*\}\s*from\s*"node:url";?/g,
+    (_m, name: string) =>
+      `const ${name}=()=>{throw new Error("file paths are not available in the browser")};`,
+  );
+  const left = /from\s*"(node:[^"]+)"/.exec(out);
+  if (left !== null) throw new Error(`The console bundle imports ${left[1]}, which browsers lack`);
+  return out;
 }
 
 /**

@@ -292,6 +292,9 @@ function _onEvent(
   const refusal = e.kind === "hcp.refused" || e.kind === "hcp.paced" ||
     e.kind === "hcp.check_in_required";
   _li($("events"), _eventLine(e), refusal || e.severity === "warn" ? "warn" : "", 200);
+  if (e.kind === "hcp.intent_delivered") {
+    _li($("replies"), `your intent on ${String(e.data.topic)} reached the agent`, "accepted");
+  }
   if (e.kind === "hcp.refused" || e.kind === "hcp.paced") {
     _li(
       $("replies"),

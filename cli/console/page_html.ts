@@ -44,7 +44,7 @@ export function pageHtml(token: string): string {
   .pill.untrusted, .pill.restricted, .pill.revoked, .pill.rejected, .pill.disputed { background:#fbe0e0; color:var(--bad); }
   ul.list { list-style:none; margin:0; padding:0; max-height:260px; overflow:auto; }
   ul.list li { padding:5px 0; border-bottom:1px solid var(--line); }
-  li.refused { color:var(--bad); } li.warn { color:var(--warn); }
+  li.refused { color:var(--bad); } li.warn { color:var(--warn); } li.accepted { color:var(--ok); }
   #events li { font-family: ui-monospace, monospace; font-size:12px; }
   table { width:100%; border-collapse:collapse; } td, th { text-align:left; padding:4px 6px; border-bottom:1px solid var(--line); font-size:13px; }
   #checkin { display:none; border-color:var(--warn); background:#fffaf0; }

@@ -165,6 +165,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
 
   const handler = async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
+    if (url.pathname === "/favicon.ico") return new Response(null, { status: 204 });
     // DNS rebinding: only our own Host.
     if (req.headers.get("host") !== hostHeader) return deny(req, 403, "wrong Host header");
     const given = url.searchParams.get("token") ??
@@ -268,14 +269,12 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     return new Response("not found\n", { status: 404 });
   };
 
-  const server = await new Promise<Deno.HttpServer<Deno.NetAddr>>((resolve) => {
-    const s: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
-      hostname: options.address.hostname,
-      port: options.address.port,
-      ...(options.tls === undefined ? {} : { cert: options.tls.cert, key: options.tls.key }),
-      onListen: () => resolve(s),
-    }, handler);
-  });
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: options.address.hostname,
+    port: options.address.port,
+    ...(options.tls === undefined ? {} : { cert: options.tls.cert, key: options.tls.key }),
+    onListen: () => {},
+  }, handler);
   const bound = server.addr;
   const hostPart = bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname;
   hostHeader = `${hostPart}:${bound.port}`;

@@ -1,9 +1,9 @@
 /**
  * The console page's script: `./page.ts` (the project's envelope and
  * identity code plus the page logic) bundled for the browser with
- * `deno bundle`. `deno task console:bundle` writes it to
- * `cli/console/dist/console.js` (what `deno compile` includes); without that
- * file, `serve --console` bundles it once at start.
+ * `deno bundle`. Run by `deno`, `serve --console` bundles it once at
+ * start; `deno task compile` writes it to `cli/console/dist/console.js` and
+ * includes it in the binary, which reads it from there.
  *
  * @module
  */
@@ -56,17 +56,18 @@ export function browserSafe(js: string): string {
 }
 
 /**
- * The page's script: the prebuilt bundle, else bundled now (once per process).
+ * The page's script: bundled now (once per process) when run by `deno`,
+ * else (a compiled binary) the bundle included at compile time.
  *
  * @returns The JavaScript.
  */
 export function consoleBundle(): Promise<Uint8Array<ArrayBuffer>> {
   _cached ??= (async () => {
-    try {
-      return await Deno.readFile(BUNDLE_URL);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
+    // From a checkout (run by `deno`): always bundle the current source, so
+    // the page never runs stale code. A compiled binary has no `deno` to
+    // bundle with: it reads the bundle `deno task compile` included.
+    const isDeno = /^deno(\.exe)?$/.test(Deno.execPath().split(/[\\/]/).pop() ?? "");
+    if (!isDeno) return await Deno.readFile(BUNDLE_URL);
     const tmp = await Deno.makeTempFile({ prefix: "web4_console_", suffix: ".js" });
     try {
       await buildBundle(tmp);

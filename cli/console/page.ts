@@ -295,14 +295,8 @@ function _onEvent(
   if (e.kind === "hcp.intent_delivered") {
     _li($("replies"), `your intent on ${String(e.data.topic)} reached the agent`, "accepted");
   }
-  if (e.kind === "hcp.refused" || e.kind === "hcp.paced") {
-    _li(
-      $("replies"),
-      `your ${String(e.data.topic ?? "action")} was ${
-        e.kind === "hcp.paced" ? "paced (slow down)" : "refused"
-      }: ${String(e.data.code ?? "")}`,
-      "refused",
-    );
+  if (e.kind === "hcp.check_in_required") {
+    _li($("replies"), `your ${String(e.data.topic ?? "action")} waits for a check-in`, "warn");
   }
 }
 
@@ -327,6 +321,13 @@ async function start(): Promise<void> {
       body: JSON.stringify({ fingerprint: me.fingerprint }),
     });
     if (!r.ok) _status(`enrolment refused: ${(await r.json()).error}`, true);
+  } else if (s.person !== me.fingerprint) {
+    _status(
+      `This browser's key is not this agent's person (${
+        s.person.slice(0, 16)
+      }…): it cannot act for it.`,
+      true,
+    );
   }
   await refresh();
   const events = new EventSource(`/api/events?token=${encodeURIComponent(token)}`);

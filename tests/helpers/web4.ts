@@ -81,7 +81,9 @@ export class Web4Process implements AsyncDisposable {
 
   async #pump(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
     let carry = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const decoder = new TextDecoder();
+    for await (const bytes of stream) {
+      const chunk = decoder.decode(bytes, { stream: true });
       const parts = (carry + chunk).split("\n");
       carry = parts.pop() ?? "";
       for (const line of parts) {

@@ -15,6 +15,7 @@
  */
 
 import {
+  cpuMicros,
   mbPerSec,
   type NetFigures,
   type NetWorkload,
@@ -261,15 +262,18 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
       const smallFrame = _frame(payload(w.smallSize, 2));
       await _sinkRun(small, smallFrame, Math.ceil(w.smallMessages / 8));
       let smallMs = Infinity;
+      const smallCpu0 = cpuMicros();
       for (let r = 0; r < w.runs; r++) {
         smallMs = Math.min(smallMs, await _sinkRun(small, smallFrame, w.smallMessages));
       }
+      const smallCpu = (cpuMicros() - smallCpu0) / (w.runs * w.smallMessages);
 
       // Request/response latency.
       const echo = await _open(t, port, MODE_ECHO);
       clients.push(echo.conn);
       const request = _frame(payload(w.rtSize, 3));
       const samples: number[] = [];
+      const rtCpu0 = cpuMicros();
       for (let i = 0; i < w.rtWarmup + w.rtRounds; i++) {
         const t0 = performance.now();
         await _writeAll(echo.conn, request);
@@ -280,6 +284,7 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
         }
         if (i >= w.rtWarmup) samples.push(dt * 1000);
       }
+      const rtCpu = (cpuMicros() - rtCpu0) / (w.rtWarmup + w.rtRounds);
 
       // Connection set-up (TLS: until the handshake completed).
       const setups: number[] = [];
@@ -297,6 +302,8 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
         latencyP50Us: quantile(samples, 0.5),
         latencyP95Us: quantile(samples, 0.95),
         setupP50Us: quantile(setups, 0.5),
+        cpuUsPerSmallMsg: smallCpu,
+        cpuUsPerRoundTrip: rtCpu,
       };
     });
   } finally {

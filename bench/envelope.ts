@@ -37,11 +37,11 @@ type _Op = (i: number) => Promise<unknown>;
 
 /**
  * Measures two operations in alternating slices, so load from other
- * processes on a shared machine falls on both alike.
+ * processes on a shared machine falls on both alike. Shared by the router bench.
  *
  * @returns Operations per second of `a` and of `b`.
  */
-async function _pairedRates(a: _Op, b: _Op, inFlight = 1): Promise<[number, number]> {
+export async function pairedRates(a: _Op, b: _Op, inFlight = 1): Promise<[number, number]> {
   for (let i = 0; i < 50; i++) {
     await a(i);
     await b(i);
@@ -92,7 +92,7 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
   ]) as CryptoKeyPair;
   const bareSig = await crypto.subtle.sign("Ed25519", pair.privateKey, bytes);
 
-  const [createRate, bareSignRate] = await _pairedRates(
+  const [createRate, bareSignRate] = await pairedRates(
     () => build(),
     () => crypto.subtle.sign("Ed25519", pair.privateKey, bytes),
   );
@@ -118,8 +118,8 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
       throw new Error("Bare verification failed");
     }
   };
-  const [verifyRate, bareVerifyRate] = await _pairedRates(verifyOne, bareVerify);
-  const [verifyPipelined, bareVerifyPipelined] = await _pairedRates(
+  const [verifyRate, bareVerifyRate] = await pairedRates(verifyOne, bareVerify);
+  const [verifyPipelined, bareVerifyPipelined] = await pairedRates(
     verifyOne,
     bareVerify,
     _IN_FLIGHT,
@@ -128,7 +128,7 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
   // The duplicate-key scan (step 1, for text and bytes) against the
   // JSON.parse it follows, on the same wire text.
   const wireText = new TextDecoder().decode(wires[0]);
-  const [scanRate, parseRate] = await _pairedRates(
+  const [scanRate, parseRate] = await pairedRates(
     () => Promise.resolve(scanKeys(wireText)),
     () => Promise.resolve(JSON.parse(wireText)),
   );

@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { type BenchRow, type BenchSection, formatSections } from "./report.ts";
 import { type BaselineFigures, runBaselines } from "./baseline_net.ts";
 import { runEnvelopeBench } from "./envelope.ts";
+import { runRouterBench } from "./router.ts";
 import { runFfiBench } from "./ffi.ts";
 import { runRttBench } from "./rtt.ts";
 import { DEFAULT_WORKLOAD, type NetFigures } from "./net_common.ts";
@@ -58,6 +59,14 @@ function _baselineSection(b: BaselineFigures): BenchSection {
       _less(`latency p50 ${w.rtSize} B`, tls.latencyP50Us, "us", "Deno TCP", tcp.latencyP50Us),
       _less(`latency p95 ${w.rtSize} B`, tls.latencyP95Us, "us", "Deno TCP", tcp.latencyP95Us),
       _less("connection set-up p50", tls.setupP50Us, "us", "Deno TCP", tcp.setupP50Us),
+      _less(
+        `CPU per small message (${w.smallSize} B)`,
+        tls.cpuUsPerSmallMsg,
+        "us",
+        "Deno TCP",
+        tcp.cpuUsPerSmallMsg,
+      ),
+      _less("CPU per round trip", tls.cpuUsPerRoundTrip, "us", "Deno TCP", tcp.cpuUsPerRoundTrip),
     ],
   };
 }
@@ -81,7 +90,7 @@ function _rttSection(rtt: NetFigures, b: BaselineFigures): BenchSection {
         "MB/s",
         "Deno TLS",
         tls.bulkMBps,
-        "ratio >= 1",
+        "ratio >= 1.2",
       ),
       _more(
         `small ${w.smallSize} B`,
@@ -89,7 +98,7 @@ function _rttSection(rtt: NetFigures, b: BaselineFigures): BenchSection {
         "msg/s",
         "Deno TLS",
         tls.smallMsgPerSec,
-        "ratio >= 1",
+        "ratio >= 1.0",
       ),
       _less(
         `latency p50 ${w.rtSize} B`,
@@ -97,10 +106,33 @@ function _rttSection(rtt: NetFigures, b: BaselineFigures): BenchSection {
         "us",
         "Deno TCP",
         tcp.latencyP50Us,
-        "ratio >= 0.5",
+        "p50 <= 1.3x: ratio >= 0.77",
       ),
       _less(`latency p95 ${w.rtSize} B`, rtt.latencyP95Us, "us", "Deno TCP", tcp.latencyP95Us),
-      _less("connection set-up p50", rtt.setupP50Us, "us", "Deno TLS", tls.setupP50Us),
+      _less(
+        "connection set-up p50",
+        rtt.setupP50Us,
+        "us",
+        "Deno TLS",
+        tls.setupP50Us,
+        "p50 <= 1.3x: ratio >= 0.77",
+      ),
+      _less(
+        `CPU per small message (${w.smallSize} B)`,
+        rtt.cpuUsPerSmallMsg,
+        "us",
+        "Deno TLS",
+        tls.cpuUsPerSmallMsg,
+        "reported",
+      ),
+      _less(
+        "CPU per round trip",
+        rtt.cpuUsPerRoundTrip,
+        "us",
+        "Deno TCP",
+        tcp.cpuUsPerRoundTrip,
+        "reported",
+      ),
     ],
   };
 }
@@ -129,6 +161,7 @@ async function main(): Promise<number> {
   });
   await run("FFI call", async () => [await runFfiBench()]);
   await run("envelope", async () => [await runEnvelopeBench()]);
+  await run("router", async () => [await runRouterBench()]);
 
   const seconds = (performance.now() - started) / 1000;
   if (values.json) {

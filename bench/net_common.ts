@@ -1,3 +1,5 @@
+import process from "node:process";
+
 /**
  * Shared pieces of the network benchmarks: the workload sizes (one table, so
  * RTT and the Deno TCP/TLS baselines always run the same work), the figures
@@ -59,6 +61,21 @@ export interface NetFigures {
   latencyP95Us: number;
   /** Connection set-up time (until usable), median, microseconds. */
   setupP50Us: number;
+  /** Process CPU time (user + system, both ends) per small message, microseconds. */
+  cpuUsPerSmallMsg: number;
+  /** Process CPU time (user + system, both ends) per request/response round trip, microseconds. */
+  cpuUsPerRoundTrip: number;
+}
+
+/**
+ * This process's CPU time so far (user + system), in microseconds. Both ends
+ * of every benchmark run in this process, so a difference covers both.
+ *
+ * @returns Microseconds of CPU time.
+ */
+export function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 /**

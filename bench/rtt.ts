@@ -10,6 +10,7 @@
 import { Identity } from "../lib/identity/mod.ts";
 import { type RttChannel, RttNode, type RttSession } from "../lib/rtt/mod.ts";
 import {
+  cpuMicros,
   mbPerSec,
   type NetFigures,
   type NetWorkload,
@@ -99,9 +100,11 @@ export async function runRttBench(workload: NetWorkload): Promise<NetFigures> {
       const smallMsg = payload(w.smallSize, 2);
       await _stream(smallTx, smallRx, smallMsg, Math.ceil(w.smallMessages / 8));
       let smallMs = Infinity;
+      const smallCpu0 = cpuMicros();
       for (let r = 0; r < w.runs; r++) {
         smallMs = Math.min(smallMs, await _stream(smallTx, smallRx, smallMsg, w.smallMessages));
       }
+      const smallCpu = (cpuMicros() - smallCpu0) / (w.runs * w.smallMessages);
 
       // Request/response latency: the server side echoes every request.
       const [req, echo] = await _pair(cs, ss, "bench.rt");
@@ -115,6 +118,7 @@ export async function runRttBench(workload: NetWorkload): Promise<NetFigures> {
       })();
       const request = payload(w.rtSize, 3);
       const samples: number[] = [];
+      const rtCpu0 = cpuMicros();
       for (let i = 0; i < rounds; i++) {
         const t0 = performance.now();
         await req.send(request);
@@ -126,6 +130,7 @@ export async function runRttBench(workload: NetWorkload): Promise<NetFigures> {
         if (i >= w.rtWarmup) samples.push(rt * 1000);
       }
       await echoing;
+      const rtCpu = (cpuMicros() - rtCpu0) / rounds;
       await Promise.all([cs.close(), ss.close()]);
 
       // Connection set-up: until connect() resolved (server accepted us).
@@ -142,6 +147,8 @@ export async function runRttBench(workload: NetWorkload): Promise<NetFigures> {
         latencyP50Us: quantile(samples, 0.5),
         latencyP95Us: quantile(samples, 0.95),
         setupP50Us: quantile(setups, 0.5),
+        cpuUsPerSmallMsg: smallCpu,
+        cpuUsPerRoundTrip: rtCpu,
       };
     });
   } finally {

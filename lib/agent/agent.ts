@@ -197,7 +197,8 @@ export interface Trace {
   counterfactuals?: string[] | undefined;
 }
 
-type _HookName = keyof AgentHooks;
+/** The name of a cognitive-cycle hook. */
+export type AgentHookName = keyof AgentHooks;
 
 /** Maps a person's HCP goal to the CIP goal of the intent propagated to peers. */
 export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze({
@@ -252,7 +253,7 @@ export class Agent implements AsyncDisposable {
   readonly #ownsStore: boolean;
   readonly #loadSource: LoadSource;
   readonly #queueCapacity: number;
-  readonly #hooks = new Map<_HookName, Set<(...args: never[]) => void>>();
+  readonly #hooks = new Map<AgentHookName, Set<(...args: never[]) => void>>();
   readonly #drift: DriftDetector;
   readonly #relevant: AgentOptions["relevantPeers"];
   readonly #fetcher: LipFetcher;
@@ -313,7 +314,7 @@ export class Agent implements AsyncDisposable {
     this.hcp = new HcpRuntime(options.hcp);
     this.lip = new LipRuntime(options.lip);
     for (const [name, fn] of Object.entries(options.hooks ?? {})) {
-      this.on(name as _HookName, fn as never);
+      this.on(name as AgentHookName, fn as never);
     }
     this.#load = this.#readLoad();
     this.router = new ProtocolRouter({
@@ -409,14 +410,14 @@ export class Agent implements AsyncDisposable {
    * @param fn The hook.
    * @returns Its unregister function.
    */
-  on<K extends _HookName>(name: K, fn: AgentHooks[K]): () => void {
+  on<K extends AgentHookName>(name: K, fn: AgentHooks[K]): () => void {
     let set = this.#hooks.get(name);
     if (set === undefined) this.#hooks.set(name, set = new Set());
     set.add(fn as never);
     return () => set.delete(fn as never);
   }
 
-  #call<K extends _HookName>(name: K, ...args: Parameters<AgentHooks[K]>): void {
+  #call<K extends AgentHookName>(name: K, ...args: Parameters<AgentHooks[K]>): void {
     for (const fn of this.#hooks.get(name) ?? []) {
       try {
         (fn as (...a: unknown[]) => void)(...args);
@@ -818,12 +819,7 @@ export class Agent implements AsyncDisposable {
     options: { to?: readonly string[]; causalLinks?: FactProposePayload["causal_links"] } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    const dmp = {
-      decision_id: trace.decision_id ?? crypto.randomUUID(),
-      steps: trace.steps,
-      evidence: trace.evidence,
-      ...(trace.counterfactuals === undefined ? {} : { counterfactuals: trace.counterfactuals }),
-    };
+    const dmp = _dmpTrace(trace);
     return await this.#each(options.to, (fp) =>
       this.#outcomeOf("cip", "FACT_PROPOSE", fp, {
         fact,
@@ -906,11 +902,7 @@ export class Agent implements AsyncDisposable {
     options: { to?: readonly string[]; retrospective?: string } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    const dmp = {
-      decision_id: trace.decision_id ?? crypto.randomUUID(),
-      steps: trace.steps,
-      evidence: trace.evidence,
-    };
+    const { counterfactuals: _c, ...dmp } = _dmpTrace(trace);
     return await this.#each(options.to, (fp) =>
       this.#outcomeOf("cip", "DECISION_SHARE", fp, {
         decision,
@@ -1396,5 +1388,15 @@ function _humanOf(record: { humanState?: HumanState | undefined } | undefined): 
     pressure: 50,
     intent: "unknown",
     consent: "limited",
+  };
+}
+
+/** The wire form of a {@linkcode Trace} (a fresh decision id when none is given). */
+function _dmpTrace(trace: Trace) {
+  return {
+    decision_id: trace.decision_id ?? crypto.randomUUID(),
+    steps: trace.steps,
+    evidence: trace.evidence,
+    ...(trace.counterfactuals === undefined ? {} : { counterfactuals: trace.counterfactuals }),
   };
 }

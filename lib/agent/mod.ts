@@ -20,6 +20,7 @@
 export {
   Agent,
   type AgentFact,
+  type AgentHookName,
   type AgentHooks,
   type AgentIntent,
   type AgentOptions,

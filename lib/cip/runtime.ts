@@ -70,6 +70,12 @@ export const CIP_TYPES: readonly CipType[] = Object.freeze([
 
 const _PROTOCOL = "cip/1.0";
 
+function _checkReceiver(receiver: EnvelopeReceiver, ctx: RuntimeContext): void {
+  if (receiver.fingerprint !== ctx.peer) {
+    throw new TypeError(`Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`);
+  }
+}
+
 function _positive(name: string, value: number): number {
   if (!(Number.isSafeInteger(value) && value >= 1)) {
     throw new RangeError(`Expected ${name} to be a positive integer, got ${value}`);
@@ -141,7 +147,12 @@ class _Turn {
  * const ctxA = () => createRuntimeContext({ self: selfFromIdentity(a), peer: b.fingerprint, store: storeA });
  * const ctxB = () => createRuntimeContext({ self: selfFromIdentity(b), peer: a.fingerprint, store: storeB });
  * const sign = (from: Identity, spec: ReplySpec) =>
- *   createEnvelope("cip", spec.type as "HELLO", { ...spec, payload: spec.payload as never, identity: from, random: () => msgIdBytes(spec.msg_id) }) as Promise<CipEnvelope>;
+ *   createEnvelope("cip", spec.type as "HELLO", {
+ *     identity: from,
+ *     receiver: spec.receiver,
+ *     payload: spec.payload as never,
+ *     random: () => msgIdBytes(spec.msg_id),
+ *   }) as Promise<CipEnvelope>;
  *
  * const open = cip.open({ agent_id: "b", fingerprint: b.fingerprint }, ctxA());
  * storeA.commit(open.changes);
@@ -198,11 +209,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
    * @throws {TypeError} If `receiver.fingerprint` is not `ctx.peer`.
    */
   open(receiver: EnvelopeReceiver, ctx: RuntimeContext): Outcome {
-    if (receiver.fingerprint !== ctx.peer) {
-      throw new TypeError(
-        `Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`,
-      );
-    }
+    _checkReceiver(receiver, ctx);
     const turn = new _Turn(ctx);
     if (turn.peerTrust === "blacklisted") {
       return turn.done("refused", {
@@ -237,9 +244,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
     intent: Omit<IntentPayload, "in_reply_to" | "decision">,
     ctx: RuntimeContext,
   ): Outcome {
-    if (receiver.fingerprint !== ctx.peer) {
-      throw new TypeError(`Receiver ${receiver.fingerprint} is not the context's peer ${ctx.peer}`);
-    }
+    _checkReceiver(receiver, ctx);
     const turn = new _Turn(ctx);
     const presence = ctx.store.presence(ctx.peer);
     if (presence !== undefined && isOverloaded(presence, ctx.config)) {

@@ -340,8 +340,15 @@ const _cipBase = {
   state: _cipState.optional(),
 };
 
+// Same members as the base, `type` second (zod reports the first failing member).
 /** The CIP envelope structure: every header field checked, the payload only an object. */
-export const CIP_STRUCTURE = z.strictObject({ ..._cipBase, type: z.enum(CIP_TYPES) });
+export const CIP_STRUCTURE = z.strictObject({
+  cip: _cipBase.cip,
+  type: z.enum(CIP_TYPES),
+  ...C.header,
+  trust: _cipTrust.optional(),
+  state: _cipState.optional(),
+});
 
 /** The complete CIP message schema (for the JSON Schema export). */
 export const CIP_MESSAGE: z.ZodType = C.messageSchema(

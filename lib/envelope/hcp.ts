@@ -224,8 +224,14 @@ export const HCP_TYPES = Object.keys(HCP_PAYLOADS) as HcpType[];
 
 const _hcpBase = { hcp: z.literal("1.0"), ...C.header, state: _hcpState };
 
+// Same members as the base, `type` second (zod reports the first failing member).
 /** The HCP envelope structure: every header field checked, the payload only an object. */
-export const HCP_STRUCTURE = z.strictObject({ ..._hcpBase, type: z.enum(HCP_TYPES) });
+export const HCP_STRUCTURE = z.strictObject({
+  hcp: _hcpBase.hcp,
+  type: z.enum(HCP_TYPES),
+  ...C.header,
+  state: _hcpState,
+});
 
 /** The complete HCP message schema (for the JSON Schema export). */
 export const HCP_MESSAGE: z.ZodType = C.messageSchema(

@@ -329,19 +329,35 @@ export function parseJsonExact(text: string): unknown {
 }
 
 /**
- * Parses envelope text: `JSON.parse`, then {@linkcode scanKeys}; when an
- * escaped key is missing from `JSON.parse`'s result, the text is parsed
- * again by {@linkcode parseJsonExact}.
+ * Checks the result of `JSON.parse(text)` against the text:
+ * {@linkcode scanKeys} for a repeated key, and every escaped key looked up
+ * in the result; if one is missing (the V8 bug in the module notes), the
+ * text is parsed again by {@linkcode parseJsonExact}.
+ *
+ * @param text Valid JSON text.
+ * @param parsed What `JSON.parse(text)` returned.
+ * @returns The first repeated key (`null` if none) and the value: `parsed`,
+ *   or the exact re-parse (`reparsed: true`).
+ */
+export function checkJsonText(
+  text: string,
+  parsed: unknown,
+): { duplicate: DuplicateKey | null; value: unknown; reparsed: boolean } {
+  const { duplicate, escaped } = scanKeys(text);
+  if (duplicate === null && escaped.length > 0 && !_escapedKeysFound(parsed, escaped)) {
+    return { duplicate, value: parseJsonExact(text), reparsed: true };
+  }
+  return { duplicate, value: parsed, reparsed: false };
+}
+
+/**
+ * Parses JSON text: `JSON.parse`, then {@linkcode checkJsonText}.
  *
  * @param text The text.
  * @returns The value, and the first repeated key (`null` if none).
  * @throws {SyntaxError} If the text is not JSON.
  */
 export function parseJsonText(text: string): { value: unknown; duplicate: DuplicateKey | null } {
-  let value: unknown = JSON.parse(text);
-  const { duplicate, escaped } = scanKeys(text);
-  if (duplicate === null && escaped.length > 0 && !_escapedKeysFound(value, escaped)) {
-    value = parseJsonExact(text);
-  }
+  const { duplicate, value } = checkJsonText(text, JSON.parse(text));
   return { value, duplicate };
 }

@@ -166,10 +166,12 @@ export const LIP_SOURCE_OPTIONAL: ReadonlySet<string> = new Set<LipType>([
 
 const _lipBase = { lip: z.literal("1.0"), ...C.header };
 
+// Same members as the base, `type` second (zod reports the first failing member).
 /** The LIP envelope structure: every header field checked, the payload only an object. */
 export const LIP_STRUCTURE = z.strictObject({
-  ..._lipBase,
+  lip: _lipBase.lip,
   type: z.enum(LIP_TYPES),
+  ...C.header,
   source: _lipSource.optional(),
 }).refine((e) => LIP_SOURCE_OPTIONAL.has(e.type) || e.source !== undefined, {
   error: "A LIP envelope other than LIP_FETCH and LIP_ERROR needs a source block",

@@ -20,9 +20,18 @@ export interface ReplayGuardOptions {
    * memory is full, its oldest pairs are forgotten and that sender's time
    * floor rises to their timestamp; other senders are not affected.
    *
-   * @default {4096}
+   * @default {10000}
    */
   capacity?: number;
+  /**
+   * The most pairs remembered at once, all senders together (the memory
+   * bound: about 120 bytes per pair). Beyond it, the oldest pair of the
+   * sender holding the most pairs is forgotten and that sender's floor
+   * rises; a sender's fresh envelopes are never refused by this.
+   *
+   * @default {100000}
+   */
+  maxEntries?: number;
   /**
    * The most senders remembered at once. When a new sender arrives and the
    * table is full, the least recently recorded sender is forgotten (see
@@ -87,14 +96,17 @@ class _SenderMemory {
     // After this, a pair with the same msg_id is gone (it was outside the
     // window, or the verdict would have been "duplicate").
     this.expire(horizon);
-    while (this.seen.size >= capacity) {
-      const [ts, oldKey] = this.#pop();
-      this.seen.delete(oldKey);
-      if (ts > this.floorMs) this.floorMs = ts;
-    }
+    while (this.seen.size >= capacity) this.evictOldest();
     this.seen.set(msgId, timestampMs);
     this.#push(timestampMs, msgId);
     if (timestampMs > this.newestMs) this.newestMs = timestampMs;
+  }
+
+  /** Forgets the oldest pair, raising the floor to its timestamp. */
+  evictOldest(): void {
+    const [ts, oldKey] = this.#pop();
+    this.seen.delete(oldKey);
+    if (ts > this.floorMs) this.floorMs = ts;
   }
 
   expire(horizon: number): void {
@@ -186,8 +198,12 @@ function _checkPositiveInteger(name: string, value: number): void {
  *   holding more than `maxSenders` keys that each get envelopes through
  *   verification (in a router: authenticated sessions) within one window
  *   can delay new senders this way, and only until that floor (at most
- *   `maxSkewMs` ahead of now) passes. Worst-case memory is
- *   `maxSenders * capacity` pairs (about 4.2 million by default).
+ *   `maxSkewMs` ahead of now) passes.
+ * - **Memory.** At most `maxEntries` pairs in all (about 12 MB by default).
+ *   Beyond that, the sender holding the most pairs forgets its oldest one
+ *   and its own floor rises to it; that only ever refuses envelopes older
+ *   than pairs it still holds, never its fresh ones, and never touches
+ *   another sender's pairs while that sender holds fewer.
  *
  * **Check, then record.** {@linkcode check} is pure: it returns the verdict
  * and changes nothing. {@linkcode record} checks again and, when the verdict
@@ -233,6 +249,8 @@ export class ReplayGuard {
   readonly capacity: number;
   /** The most senders remembered at once. */
   readonly maxSenders: number;
+  /** The most pairs remembered at once, all senders together. */
+  readonly maxEntries: number;
   /** Senders, least recently recorded first. */
   readonly #senders = new Map<string, _SenderMemory>();
   /** Floor of senders not in the table: the newest pair of any forgotten sender. */
@@ -242,22 +260,26 @@ export class ReplayGuard {
   /**
    * Creates a guard.
    *
-   * @param options `windowMs`, `capacity` (per sender) and `maxSenders`.
+   * @param options `windowMs`, `capacity` (per sender), `maxSenders` and
+   *   `maxEntries`.
    * @throws {RangeError} If `windowMs` is not a positive finite number, or
-   *   `capacity` or `maxSenders` is not a positive integer.
+   *   `capacity`, `maxSenders` or `maxEntries` is not a positive integer.
    */
   constructor(options: ReplayGuardOptions = {}) {
     const windowMs = options.windowMs ?? 120_000;
-    const capacity = options.capacity ?? 4096;
+    const capacity = options.capacity ?? 10_000;
     const maxSenders = options.maxSenders ?? 1024;
+    const maxEntries = options.maxEntries ?? 100_000;
     if (typeof windowMs !== "number" || !Number.isFinite(windowMs) || windowMs <= 0) {
       throw new RangeError(`Expected windowMs to be a positive number, got ${windowMs}`);
     }
     _checkPositiveInteger("capacity", capacity);
     _checkPositiveInteger("maxSenders", maxSenders);
+    _checkPositiveInteger("maxEntries", maxEntries);
     this.windowMs = windowMs;
     this.capacity = capacity;
     this.maxSenders = maxSenders;
+    this.maxEntries = maxEntries;
   }
 
   /** Number of pairs currently remembered, all senders together. */
@@ -358,6 +380,7 @@ export class ReplayGuard {
     this.#size -= memory.seen.size;
     memory.add(msgId, timestampMs, horizon, this.capacity);
     this.#size += memory.seen.size;
+    if (this.#size > this.maxEntries) this.#shrink(horizon);
     return verdict;
   }
 
@@ -417,6 +440,20 @@ export class ReplayGuard {
     this.#senders.clear();
     this.#forgottenFloorMs = -Infinity;
     this.#size = 0;
+  }
+
+  /** Back within `maxEntries`: the sender holding the most pairs gives up its oldest. */
+  #shrink(horizon: number): void {
+    while (this.#size > this.maxEntries) {
+      let largest: _SenderMemory | undefined;
+      for (const memory of this.#senders.values()) {
+        if (largest === undefined || memory.seen.size > largest.seen.size) largest = memory;
+      }
+      const before = largest!.seen.size;
+      largest!.expire(horizon);
+      if (largest!.seen.size === before) largest!.evictOldest();
+      this.#size -= before - largest!.seen.size;
+    }
   }
 
   /** Drops the least recently recorded sender if all its pairs have left the window. */

@@ -13,7 +13,7 @@ import {
   TimestampError,
   TrustViolationError,
 } from "./errors.ts";
-import { parseJsonText } from "./json_text.ts";
+import { checkJsonText } from "./json_text.ts";
 import {
   fingerprintOfBase64,
   isBytes,
@@ -27,6 +27,7 @@ import type { ReplayEntry, ReplayGuard } from "./replay_guard.ts";
 import {
   DEFAULT_MAX_ENVELOPE_BYTES,
   prepare,
+  type Prepared,
   show,
   SIGN_BLOCK_BYTES,
   validateEnvelope,
@@ -36,6 +37,47 @@ import {
 export const DEFAULT_MAX_SKEW_MS = 120_000;
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Step 1 for text: {@linkcode prepare} on what `JSON.parse` returned, and
+ * the text's own checks. When the text is the canonical form (the
+ * speculation holds: the text without its `sign` member is the canonical
+ * JSON of the parsed envelope without `sign`), it cannot repeat a key and
+ * `JSON.parse` read it right, so nothing more is needed. Otherwise the text
+ * is scanned: a repeated key is refused, and a misread escaped key makes the
+ * text be parsed again exactly (see `json_text.ts`).
+ */
+function _prepareText(
+  text: string,
+  value: unknown,
+  spec: Speculation | null,
+  maxBytes: number,
+): { prepared: Prepared; speculated: boolean } {
+  let prepared: Prepared | undefined;
+  let failure: { error: unknown } | undefined;
+  try {
+    prepared = prepare(value, maxBytes, true);
+  } catch (error) {
+    failure = { error };
+  }
+  if (prepared !== undefined && spec !== null && usesSpeculation(spec, text, prepared)) {
+    return { prepared, speculated: true };
+  }
+  const checked = checkJsonText(text, value);
+  if (checked.duplicate !== null) {
+    // JSON.parse keeps the last of two equal keys; the text is refused instead.
+    const { key, path } = checked.duplicate;
+    throw new InvalidEnvelopeError(
+      `Envelope has the key ${show(key)} twice in one object, at ${path}`,
+      path,
+    );
+  }
+  if (checked.reparsed) {
+    return { prepared: prepare(checked.value, maxBytes, true), speculated: false };
+  }
+  if (failure !== undefined) throw failure.error;
+  return { prepared: prepared!, speculated: false };
+}
 
 /** Who an envelope must come from or go to: a fingerprint, or a fingerprint and agent id. */
 export type ExpectedParty = string | { fingerprint: string; agent_id?: string | undefined };
@@ -189,7 +231,6 @@ export async function verifyEnvelope(
         "",
       );
     }
-    let parsedText: ReturnType<typeof parseJsonText>;
     try {
       text = typeof input === "string" ? input : _decoder.decode(input);
       // Step 4 is started here when the text looks canonical, so that the
@@ -198,7 +239,8 @@ export async function verifyEnvelope(
       // in step 4, and only if the canonical signing input, key and
       // signature turn out to be the very ones it checked.
       spec = speculate(text, bytes);
-      parsedText = parseJsonText(text);
+      value = JSON.parse(text);
+      parsed = true;
     } catch (cause) {
       throw new InvalidEnvelopeError(
         `Envelope is not UTF-8 JSON: ${(cause as Error).message}`,
@@ -206,19 +248,10 @@ export async function verifyEnvelope(
         { cause },
       );
     }
-    // JSON.parse keeps the last of two equal keys; the text is refused instead.
-    const { duplicate } = parsedText;
-    if (duplicate !== null) {
-      throw new InvalidEnvelopeError(
-        `Envelope has the key ${show(duplicate.key)} twice in one object, at ${duplicate.path}`,
-        duplicate.path,
-      );
-    }
-    value = parsedText.value;
-    parsed = true;
   }
-  const prepared = prepare(value, maxBytes, parsed);
-  const speculated = spec !== null && usesSpeculation(spec, text, prepared);
+  const { prepared, speculated } = parsed
+    ? _prepareText(text, value, spec, maxBytes)
+    : { prepared: prepare(value, maxBytes, false), speculated: false };
   const signingBytes = speculated ? spec!.signingBytes : _encoder.encode(prepared.signingText);
   const size = signingBytes.length + SIGN_BLOCK_BYTES;
   if (size > maxBytes) {

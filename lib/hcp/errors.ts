@@ -71,7 +71,19 @@ export class HcpError extends Web4Error {
   }
 }
 
-/** Code `not_person`: an HCP envelope from someone other than the enrolled person. */
+/**
+ * Code `not_person`: an HCP envelope from someone other than the enrolled person.
+ *
+ * @example
+ * ```ts
+ * import { HcpPersonError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new HcpPersonError("cd".repeat(32), "ab".repeat(32));
+ * assert.equal(err.code, "not_person");
+ * assert.match(err.message, /cdcd/);
+ * ```
+ */
 export class HcpPersonError extends HcpError {
   /** The fingerprint the envelope came from. */
   readonly sender: string;
@@ -96,7 +108,20 @@ export class HcpPersonError extends HcpError {
   }
 }
 
-/** Codes `no_consent`, `consent_revoked`, `out_of_scope`: consent forbids the action. */
+/**
+ * Codes `no_consent`, `consent_revoked`, `out_of_scope`: consent forbids the action.
+ *
+ * @example
+ * ```ts
+ * import { HcpConsentError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new HcpConsentError("out_of_scope", 'Action "topic:health" is outside the scope', {
+ *   topic: "topic:health",
+ * });
+ * assert.equal(err.topic, "topic:health");
+ * ```
+ */
 export class HcpConsentError extends HcpError {
   /**
    * Creates an error.
@@ -114,7 +139,17 @@ export class HcpConsentError extends HcpError {
   }
 }
 
-/** Codes `restricted`, `untrusted`: the relation's social trust forbids the action. */
+/**
+ * Codes `restricted`, `untrusted`: the relation's social trust forbids the action.
+ *
+ * @example
+ * ```ts
+ * import { HcpSocialTrustError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new HcpSocialTrustError("restricted", "Relation is restricted").code, "restricted");
+ * ```
+ */
 export class HcpSocialTrustError extends HcpError {
   /**
    * Creates an error.
@@ -128,7 +163,18 @@ export class HcpSocialTrustError extends HcpError {
   }
 }
 
-/** Code `decision_incomplete`: an `HCP_DECISION` without a rationale or alternatives. */
+/**
+ * Code `decision_incomplete`: an `HCP_DECISION` without a rationale or alternatives.
+ *
+ * @example
+ * ```ts
+ * import { HcpDecisionError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new HcpDecisionError("alternatives", 'HCP_DECISION "Ship" lists no alternatives');
+ * assert.equal(err.field, "alternatives");
+ * ```
+ */
 export class HcpDecisionError extends HcpError {
   /** The missing field: `"rationale"` or `"alternatives"`. */
   readonly field: "rationale" | "alternatives";

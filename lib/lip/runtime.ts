@@ -362,6 +362,18 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    * @param uri A source URI.
    * @param ctx A context (its store).
    * @returns The tier.
+   *
+   * @example
+   * ```ts
+   * import { LipRuntime } from "./runtime.ts";
+   * import { openStore } from "../store/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = openStore(":memory:");
+   * const lip = new LipRuntime({ sourceTiers: { "https://spam.example": "blocked" } });
+   * assert.equal(lip.tierOf("https://spam.example/page", { store }), "blocked");
+   * assert.equal(lip.tierOf("https://new.example/page", { store }), "unknown");
+   * ```
    */
   tierOf(uri: string, ctx: Pick<RuntimeContext, "store">): SourceTrustTier {
     const key = sourceKey(uri);

@@ -7,8 +7,13 @@
 import { Status } from "./ffi.ts";
 import { byteLengthOf, type NodeCore } from "./core.ts";
 import { decodeMessageRecords, type NativeEvent } from "./events.ts";
-import { errorFromStatus, RTTBackpressureError, RTTDisconnectedError, RTTTransportError } from "./errors.ts";
-import { emptyStats, type TransportStats as RttStats, toStats } from "../transport/stats.ts";
+import {
+  errorFromStatus,
+  RTTBackpressureError,
+  RTTDisconnectedError,
+  RTTTransportError,
+} from "./errors.ts";
+import { emptyStats, toStats, type TransportStats as RttStats } from "../transport/stats.ts";
 import type {
   TransportChannel,
   TransportChannelOptions,
@@ -114,6 +119,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #recvBuf = new Uint8Array(RECV_BUFFER_BYTES);
   #needed = new Uint32Array(1);
   #roomWaiters: (() => void)[] = [];
+  #maybeReady = true;
 
   static {
     _create = (link, id, kind, blockTimeoutMs) => new RttChannel(link, id, kind, blockTimeoutMs);
@@ -207,14 +213,15 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     // The length comes from the intrinsic getter, never from a property the
     // caller could have redefined (it bounds what the library reads).
     const { core, handle } = this.#link;
-    const status = (retry ? core.symbols.web4_rtt_channel_retry_send : core.symbols.web4_rtt_channel_send)(
-      core.handle,
-      handle,
-      this.#id,
-      bytes,
-      0,
-      byteLengthOf(bytes),
-    );
+    const status =
+      (retry ? core.symbols.web4_rtt_channel_retry_send : core.symbols.web4_rtt_channel_send)(
+        core.handle,
+        handle,
+        this.#id,
+        bytes,
+        0,
+        byteLengthOf(bytes),
+      );
     if (status === Status.OK) core.schedulePump();
     return status;
   }
@@ -256,7 +263,9 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         if (!woke) break;
       }
       const { core, handle } = this.#link;
-      if (!this.#link.released()) core.symbols.web4_rtt_channel_block_timeout(core.handle, handle, this.#id);
+      if (!this.#link.released()) {
+        core.symbols.web4_rtt_channel_block_timeout(core.handle, handle, this.#id);
+      }
       throw new RTTBackpressureError(
         "BLOCK_TIMEOUT",
         `Send queue of channel "${this.kind}" of the session with peer ${this.#link.peer} stayed full for ${this.#blockTimeoutMs} ms (policy "block")`,
@@ -345,8 +354,6 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#waiters.push(waiter);
-      // A message may have arrived between the check above and now.
-      this.#serve();
     });
   }
 
@@ -435,7 +442,9 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     }
     if (this.#peerClosed) return null;
     if (!this.#sessionEnded && !this.#link.released()) {
-      if (this.#pull()) return this.#next();
+      // Pull only when the library may hold something (READABLE since the
+      // last empty pull): an empty pull per receive is a wasted call.
+      if (this.#maybeReady && this.#pull()) return this.#next();
       if (this.#peerClosed) return null;
       return undefined;
     }
@@ -464,14 +473,19 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         this.#needed,
       );
       if (n > 0) {
+        // `needed` now says whether anything is left in the library.
+        if (this.#needed[0] === 0) this.#maybeReady = false;
         for (const msg of decodeMessageRecords(buf, n)) this.#inbox.push(msg);
-        // Reading returned credit: the grant may have to go out.
-        core.schedulePump();
+        // Reading returned credit: a grant due at once must go out.
+        core.pumpIfOutput();
         return true;
       }
       if (n === 0) {
         const needed = Number(this.#needed[0]);
-        if (needed === 0) return false;
+        if (needed === 0) {
+          this.#maybeReady = false;
+          return false;
+        }
         if (needed <= RECV_BUFFER_MAX_BYTES) {
           // Keep the larger buffer for the messages that follow.
           let size = buf.length * 2;
@@ -514,8 +528,10 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   }
 
   #onEvent(event: NativeEvent): void {
-    if (event.type === "readable") this.#serve();
-    else if (event.type === "writable") this.#wakeSenders();
+    if (event.type === "readable") {
+      this.#maybeReady = true;
+      this.#serve();
+    } else if (event.type === "writable") this.#wakeSenders();
   }
 
   #wakeSenders(): void {

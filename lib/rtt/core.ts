@@ -20,7 +20,7 @@
  */
 
 import { type NativeSymbols, Status } from "./ffi.ts";
-import { decodeEventRecords, type NativeEvent, toNativeEvent } from "./events.ts";
+import { decodeNativeEvents, type NativeEvent } from "./events.ts";
 import { errorFromStatus, RTTDisconnectedError } from "./errors.ts";
 import { HookDispatcher } from "../transport/hooks.ts";
 import type { ResolvedRttNodeOptions } from "./options.ts";
@@ -186,10 +186,11 @@ export class NodeCore {
   hold(): () => void {
     if (this.#freed) return () => {};
     this.#busy++;
-    if (this.#busy === 1) {
+    if (this.#busy === 1 && !this.#refd) {
       // While something is awaited the owning node must stay reachable, or
       // its FinalizationRegistry entry could free the native node under the
       // wait (the awaiting code may hold only a promise).
+      this.#refd = true;
       this.#pinned = this.ownerRef?.deref();
       this.#setRef(true);
     }
@@ -198,12 +199,15 @@ export class NodeCore {
       if (released) return;
       released = true;
       this.#busy--;
-      if (this.#busy === 0) {
+      if (this.#busy === 0 && this.#refd) {
+        this.#refd = false;
         this.#pinned = undefined;
         this.#setRef(false);
       }
     };
   }
+
+  #refd = false;
 
   /** The owning node, set by it; pinned strongly while something is awaited. */
   ownerRef: WeakRef<object> | undefined;
@@ -234,7 +238,7 @@ export class NodeCore {
       listener.close();
       throw new RTTDisconnectedError("SESSION_CLOSED", "The node was shut down while listening");
     }
-    this.#busy > 0 ? listener.ref() : listener.unref();
+    this.#refd ? listener.ref() : listener.unref();
     this.#listeners.add(listener);
     this.#track(this.#acceptLoop(listener));
     return listener.port;
@@ -284,7 +288,11 @@ export class NodeCore {
     );
     if (id <= 0) {
       stream.close();
-      throw errorFromStatus(id, { operation: "connect from", peer: fingerprint, detail: this.lastError() });
+      throw errorFromStatus(id, {
+        operation: "connect from",
+        peer: fingerprint,
+        detail: this.lastError(),
+      });
     }
     this.attach(stream, id);
     return id;
@@ -338,34 +346,38 @@ export class NodeCore {
     }
   }
 
+  /** Writes what connection `io` has to send, batch after batch, until it has nothing. */
   #startWrite(io: ConnIo): void {
     if (io.writing || io.ended) return;
     io.writing = true;
-    this.#track(this.#writeLoop(io));
+    this.#writeNext(io);
   }
 
-  async #writeLoop(io: ConnIo): Promise<void> {
-    try {
-      while (!io.ended && !this.#freed) {
-        const n = this.symbols.web4_rtt_conn_transmit(
-          this.handle,
-          io.id,
-          io.out,
-          io.out.length,
-          performance.now(),
-        );
-        if (n <= 0) break;
-        if ((this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) this.schedulePump();
-        let off = 0;
-        while (off < n) off += await io.stream.write(off === 0 && n === io.out.length ? io.out : io.out.subarray(off, n));
-      }
-    } catch {
+  #writeNext(io: ConnIo): void {
+    const n = io.ended || this.#freed ? 0 : this.symbols.web4_rtt_conn_transmit(
+      this.handle,
+      io.id,
+      io.out,
+      io.out.length,
+      performance.now(),
+    );
+    if (n <= 0) {
       io.writing = false;
-      this.#ended(io);
+      if (io.closing) this.#ended(io);
       return;
     }
-    io.writing = false;
-    if (io.closing) this.#ended(io);
+    if ((this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) this.schedulePump();
+    this.#writeFrom(io, 0, n);
+  }
+
+  #writeFrom(io: ConnIo, off: number, n: number): void {
+    io.stream.write(io.out.subarray(off, n)).then(
+      (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#writeNext(io),
+      () => {
+        io.writing = false;
+        this.#ended(io);
+      },
+    );
   }
 
   /** The stream of `io` ended (or is closed by us): tells the core. */
@@ -436,7 +448,7 @@ export class NodeCore {
         const flags = this.symbols.web4_rtt_node_status(this.handle);
         if (flags < 0) return;
         if (flags & 1) this.#drainEvents();
-        if (flags & 2) {
+        if (flags & 2 || (flags & 1 && this.#transmitPending())) {
           for (;;) {
             const id = this.symbols.web4_rtt_node_next_transmit(this.handle);
             if (id <= 0) break;
@@ -445,19 +457,42 @@ export class NodeCore {
               this.#startWrite(io);
             } else {
               // No socket (never attached): let the core drop the output.
-              while (this.symbols.web4_rtt_conn_transmit(this.handle, id, this.#pollBuf, this.#pollBuf.length, 0) > 0) {
+              while (
+                this.symbols.web4_rtt_conn_transmit(
+                  this.handle,
+                  id,
+                  this.#pollBuf,
+                  this.#pollBuf.length,
+                  0,
+                ) > 0
+              ) {
                 // Discard.
               }
             }
           }
         }
-        // Writing may have produced events (a session that finished closing).
-        if ((this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) this.#pumpAgain = true;
+        // Handling events or writing may have produced more events.
+        if (flags !== 0 && (this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) {
+          this.#pumpAgain = true;
+        }
       } while (this.#pumpAgain && !this.#freed);
     } finally {
       this.#pumping = false;
     }
     this.#schedule();
+  }
+
+  #transmitPending(): boolean {
+    return (this.symbols.web4_rtt_node_status(this.handle) & 2) !== 0;
+  }
+
+  /**
+   * Pumps only if the core has output waiting (cheaper than a pump when,
+   * as after most reads, it has none).
+   */
+  pumpIfOutput(): void {
+    if (this.#freed || this.#pumping || this.#pumpScheduled) return;
+    if (this.#transmitPending()) this.schedulePump();
   }
 
   /**
@@ -484,7 +519,7 @@ export class NodeCore {
     this.#timerAt = at;
     const timer = setTimeout(() => this.#onTimer(), Math.max(0, Math.ceil(at - performance.now())));
     this.#timer = timer;
-    if (this.#busy === 0) Deno.unrefTimer(timer);
+    if (!this.#refd) Deno.unrefTimer(timer);
   }
 
   #onTimer(): void {
@@ -495,6 +530,7 @@ export class NodeCore {
     this.pump();
   }
 
+  /** One batch of events (the pump loops while the core reports more). */
   #drainEvents(): void {
     for (;;) {
       const n = this.symbols.web4_rtt_node_poll(this.handle, this.#pollBuf, this.#pollBuf.length);
@@ -504,25 +540,25 @@ export class NodeCore {
         continue;
       }
       if (n < 0) return;
-      let events: NativeEvent[];
       try {
-        events = decodeEventRecords(this.#pollBuf, n).flatMap((r) => toNativeEvent(r) ?? []);
+        decodeNativeEvents(this.#pollBuf, n, this.#dispatch);
       } catch (error) {
         // A malformed batch (a library bug) is reported, never thrown into
         // a socket loop or a timer.
         this.#onError(error);
-        continue;
       }
-      for (const event of events) {
-        try {
-          this.#onNativeEvent(event);
-        } catch (error) {
-          this.#onError(error);
-        }
-        if (this.#freed) return;
-      }
+      return;
     }
   }
+
+  #dispatch = (event: NativeEvent): void => {
+    if (this.#freed) return;
+    try {
+      this.#onNativeEvent(event);
+    } catch (error) {
+      this.#onError(error);
+    }
+  };
 
   #onNativeEvent(event: NativeEvent): void {
     switch (event.type) {

@@ -213,10 +213,25 @@ function _str(p: Record<string, unknown> | undefined, key: string, fallback: str
  * @returns The event, or `undefined` for a kind this module does not know.
  */
 export function toNativeEvent(r: EventRecord): NativeEvent | undefined {
-  const p = r.payload;
-  switch (r.kind) {
+  return _typed(r.kind, r.session, r.op, r.value, r.payload);
+}
+
+function _typed(
+  kind: number,
+  session: bigint,
+  op: bigint,
+  value: bigint,
+  p: Record<string, unknown> | undefined,
+): NativeEvent | undefined {
+  const r = { session, op, value };
+  switch (kind) {
     case 1:
-      return { type: "accepted", session: r.session, id: _str(p, "id", ""), peer: _str(p, "peer_fingerprint", "") };
+      return {
+        type: "accepted",
+        session: r.session,
+        id: _str(p, "id", ""),
+        peer: _str(p, "peer_fingerprint", ""),
+      };
     case 2:
       return {
         type: "connected",
@@ -226,7 +241,12 @@ export function toNativeEvent(r: EventRecord): NativeEvent | undefined {
         peer: _str(p, "peer_fingerprint", ""),
       };
     case 3:
-      return { type: "connect_failed", conn: Number(r.op), code: _str(p, "code", "IO"), message: _str(p, "message", "") };
+      return {
+        type: "connect_failed",
+        conn: Number(r.op),
+        code: _str(p, "code", "IO"),
+        message: _str(p, "message", ""),
+      };
     case 4:
       return {
         type: "session_open",
@@ -290,5 +310,50 @@ export function toNativeEvent(r: EventRecord): NativeEvent | undefined {
       return { type: "close_conn", conn: Number(r.op) };
     default:
       return undefined;
+  }
+}
+
+/**
+ * Decodes the event records in `bytes[0, length)` straight into typed
+ * events, calling `emit` with each (one pass, no intermediate records: this
+ * runs for every message received).
+ *
+ * @param bytes The poll buffer.
+ * @param length How many bytes the poll wrote.
+ * @param emit Receives each event in order.
+ * @throws {RTTTransportError} `PROTOCOL` when the bytes are not well-formed records.
+ */
+export function decodeNativeEvents(
+  bytes: Uint8Array,
+  length: number,
+  emit: (event: NativeEvent) => void,
+): void {
+  if (length <= 0) return;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  let at = 0;
+  while (at < length) {
+    if (length - at < EVENT_HEADER_BYTES) {
+      throw new RTTTransportError("PROTOCOL", `Truncated event record header at byte ${at}`);
+    }
+    const kind = view.getUint32(at, true);
+    const payloadLen = view.getUint32(at + 4, true);
+    const start = at + EVENT_HEADER_BYTES;
+    if (payloadLen > length - start) {
+      // The slow path reports the exact problem.
+      decodeEventRecords(bytes, length);
+    }
+    const payload = payloadLen === 0
+      ? undefined
+      : decodeEventRecords(bytes.subarray(at, start + payloadLen), start + payloadLen - at)[0]
+        ?.payload;
+    const event = _typed(
+      kind,
+      view.getBigUint64(at + 8, true),
+      view.getBigUint64(at + 16, true),
+      view.getBigInt64(at + 24, true),
+      payload,
+    );
+    if (event !== undefined) emit(event);
+    at = Math.min(length, start + Math.ceil(payloadLen / 8) * 8);
   }
 }

@@ -168,8 +168,12 @@ export const symbols = {
     ],
     result: "i32",
   },
-  /** `int32_t web4_rtt_session_close(uint64_t node, uint64_t session, uint32_t deadline_ms, double now_ms)`. */
-  web4_rtt_session_close: { parameters: ["u64", "u64", "u32", "f64"], result: "i32" },
+  /**
+   * `int32_t web4_rtt_session_close(uint64_t node, uint64_t session, uint32_t
+   * deadline_ms, uint32_t why, double now_ms)`: graceful close; `why` 0 gives
+   * reason `manual`, 1 `shutdown`.
+   */
+  web4_rtt_session_close: { parameters: ["u64", "u64", "u32", "u32", "f64"], result: "i32" },
   /** `int32_t web4_rtt_session_release(uint64_t node, uint64_t session)`: frees a closed session. */
   web4_rtt_session_release: { parameters: ["u64", "u64"], result: "i32" },
   /**

@@ -34,7 +34,7 @@ class _End implements ByteStream {
   #net: MemoryNetwork;
   /** Bytes held back by a stall. */
   held: Uint8Array[] = [];
-  timers = new Set<ReturnType<typeof setTimeout>>();
+  timers: Set<ReturnType<typeof setTimeout>> = new Set();
 
   constructor(net: MemoryNetwork, local: string, remote: string) {
     this.#net = net;
@@ -63,7 +63,7 @@ class _End implements ByteStream {
     if (this.#closed || this.peer.#closed) {
       return Promise.reject(new Deno.errors.BrokenPipe("Memory pipe closed"));
     }
-    this.#net._send(this, p.slice());
+    _net.send(this.#net, this, p.slice());
     return Promise.resolve(p.length);
   }
 
@@ -93,7 +93,7 @@ class _End implements ByteStream {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.#wake();
-    this.#net._closed(this);
+    _net.closed(this.#net, this);
     this.peer.endOfStream();
   }
 
@@ -136,7 +136,7 @@ class _Listener implements ByteListener {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#net._unlisten(this);
+    _net.unlisten(this.#net, this);
     for (const s of this.#queue.splice(0)) s.close();
     const w = this.#waiter;
     this.#waiter = undefined;
@@ -146,6 +146,14 @@ class _Listener implements ByteListener {
   ref(): void {}
   unref(): void {}
 }
+
+/** Module-internal access to a network's private methods. */
+let _net: {
+  bind(net: MemoryNetwork, local: string): ByteNetwork;
+  unlisten(net: MemoryNetwork, l: _Listener): void;
+  closed(net: MemoryNetwork, e: _End): void;
+  send(net: MemoryNetwork, from: _End, bytes: Uint8Array): void;
+};
 
 /** How the bytes between two nodes currently travel. */
 interface _LinkFault {
@@ -175,14 +183,17 @@ export class MemoryNetwork {
   #blocked = new Set<string>();
   #groups: Set<string>[] = [];
 
-  /**
-   * The view of the network a node with this fingerprint uses (streams are
-   * tagged with it, for faults between named nodes).
-   *
-   * @param local The node's fingerprint.
-   * @returns A byte network.
-   */
-  bind(local: string): ByteNetwork {
+  static {
+    _net = {
+      bind: (net, local) => net.#bind(local),
+      unlisten: (net, l) => net.#unlisten(l),
+      closed: (net, e) => net.#ends.delete(e),
+      send: (net, from, bytes) => net.#send(from, bytes),
+    };
+  }
+
+  /** The view of the network a node with this fingerprint uses (streams are tagged with it). */
+  #bind(local: string): ByteNetwork {
     return {
       kind: "memory",
       listen: (hostname, port) => Promise.resolve(this.#listen(local, hostname, port)),
@@ -205,8 +216,7 @@ export class MemoryNetwork {
     return l;
   }
 
-  /** Internal: a listener closed. */
-  _unlisten(l: _Listener): void {
+  #unlisten(l: _Listener): void {
     if (this.#listeners.get(l.key) === l) this.#listeners.delete(l.key);
   }
 
@@ -228,13 +238,7 @@ export class MemoryNetwork {
     return a;
   }
 
-  /** Internal: an end closed. */
-  _closed(e: _End): void {
-    this.#ends.delete(e);
-  }
-
-  /** Internal: bytes written on `from`, for its peer. */
-  _send(from: _End, bytes: Uint8Array): void {
+  #send(from: _End, bytes: Uint8Array): void {
     const f = this.#faults.get(_pair(from.local, from.remote));
     if (f?.stalled) {
       from.held.push(bytes);
@@ -374,7 +378,7 @@ export async function createMemoryTransport(options: TransportOptions): Promise<
   const lib = loadNativeLibrary();
   return await createNodeWith(rest, resolved, {
     symbols: lib.symbols,
-    network: network.bind(rest.identity.fingerprint),
+    network: _net.bind(network, rest.identity.fingerprint),
     backend: "memory",
   });
 }

@@ -8,7 +8,13 @@
 import { Status } from "./ffi.ts";
 import { type CoreSymbols, lastErrorOf, NodeCore, utf8 } from "./core.ts";
 import type { NativeEvent } from "./events.ts";
-import { connectError, errorFromStatus, RTTDisconnectedError, RTTReplayError, RTTTransportError } from "./errors.ts";
+import {
+  connectError,
+  errorFromStatus,
+  RTTDisconnectedError,
+  RTTReplayError,
+  RTTTransportError,
+} from "./errors.ts";
 import { loadNativeLibrary } from "./native.ts";
 import {
   checkFingerprint,
@@ -21,7 +27,7 @@ import {
 import { assertNetPermission } from "./permissions.ts";
 import { type RttSession, sessionInternals, type SessionNotice } from "./session.ts";
 import type { Transport, TransportEvent, TransportObserver } from "../transport/types.ts";
-import { emptyStats, type TransportMetrics as RttMetrics, toMetrics } from "../transport/stats.ts";
+import { emptyStats, toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
 import { type ByteNetwork, tcpNetwork } from "./network.ts";
 
 /** A listening address. */
@@ -182,7 +188,9 @@ export class RttNode implements Transport {
     try {
       bound = await this.#core.listen(hostname, port);
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable || error instanceof RTTDisconnectedError) throw error;
+      if (error instanceof Deno.errors.NotCapable || error instanceof RTTDisconnectedError) {
+        throw error;
+      }
       throw new RTTTransportError(
         "IO",
         `Cannot listen on ${hostname}:${port} with node ${this.fingerprint}: ${
@@ -230,9 +238,19 @@ export class RttNode implements Transport {
         if (signal?.aborted) throw signal.reason;
         if (error instanceof Deno.errors.NotCapable) throw error;
         if (error === _TIMED_OUT) {
-          throw connectError("HANDSHAKE_TIMEOUT", `No TCP connection within ${timeoutMs} ms`, target, fingerprint);
+          throw connectError(
+            "HANDSHAKE_TIMEOUT",
+            `No TCP connection within ${timeoutMs} ms`,
+            target,
+            fingerprint,
+          );
         }
-        throw connectError("IO", error instanceof Error ? error.message : String(error), target, fingerprint);
+        throw connectError(
+          "IO",
+          error instanceof Error ? error.message : String(error),
+          target,
+          fingerprint,
+        );
       });
       if (this.#core.freed || this.#shutdown !== undefined) {
         stream.close();
@@ -396,7 +414,8 @@ export class RttNode implements Transport {
     for (const w of this.#acceptWaiters.splice(0)) w.reject(this.#shutDownError("accept on"));
     const open = [...this.#sessions.values()].filter((s) => s.state !== "closed");
     if (open.length > 0 && !this.#core.freed) {
-      const closing = Promise.all(open.map((s) => s.close({ flushDeadlineMs: deadlineMs })));
+      const { shutdown } = sessionInternals();
+      const closing = Promise.all(open.map((s) => shutdown(s, deadlineMs)));
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         closing.catch(() => {}),
@@ -450,7 +469,13 @@ export class RttNode implements Transport {
     const base = { sessionId: session.id, peerFingerprint: session.peerFingerprint };
     switch (event.type) {
       case "drop":
-        this.#observe({ type: "drop", ...base, channel: event.channel, cause: event.cause, count: event.count });
+        this.#observe({
+          type: "drop",
+          ...base,
+          channel: event.channel,
+          cause: event.cause,
+          count: event.count,
+        });
         return;
       case "replay":
         this.#observe({

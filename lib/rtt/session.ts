@@ -27,7 +27,7 @@ import {
   type RttChannelOptions,
   type SessionLink,
 } from "./channel.ts";
-import { emptyStats, type TransportStats as RttStats, toStats } from "../transport/stats.ts";
+import { emptyStats, toStats, type TransportStats as RttStats } from "../transport/stats.ts";
 
 /** The state of a session (the contract's {@linkcode TransportSessionState}). */
 export type RttSessionState = TransportSessionState;
@@ -63,6 +63,7 @@ let _create: (
 ) => RttSession;
 let _event: (session: RttSession, event: NativeEvent) => void;
 let _forceClose: (session: RttSession, reason: string) => void;
+let _shutdown: (session: RttSession, deadlineMs: number) => Promise<void>;
 
 /**
  * Internal constructor and event entry points, for `node.ts`.
@@ -73,8 +74,9 @@ export function sessionInternals(): {
   create: typeof _create;
   event: typeof _event;
   forceClose: typeof _forceClose;
+  shutdown: typeof _shutdown;
 } {
-  return { create: _create, event: _event, forceClose: _forceClose };
+  return { create: _create, event: _event, forceClose: _forceClose, shutdown: _shutdown };
 }
 
 /**
@@ -106,6 +108,8 @@ export class RttSession implements TransportSession {
   #channels = new Map<number, RttChannel>();
   #released = false;
   #closeRequested = false;
+  /** 0: `manual`; 1: `shutdown` (the node is shutting down). */
+  #closeWhy = 0;
   #closedHeld = false;
   #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -117,6 +121,10 @@ export class RttSession implements TransportSession {
       new RttSession(core, handle, id, peer, notify, owner);
     _event = (session, event) => session.#onEvent(event);
     _forceClose = (session, reason) => session.#onClose(reason, 0, false);
+    _shutdown = (session, deadlineMs) => {
+      session.#closeWhy = 1;
+      return session.close({ flushDeadlineMs: deadlineMs });
+    };
   }
 
   private constructor(
@@ -268,6 +276,7 @@ export class RttSession implements TransportSession {
           this.#core.handle,
           this.#handle,
           deadline,
+          this.#closeWhy,
           performance.now(),
         );
       this.#core.pump();
@@ -416,7 +425,11 @@ export class RttSession implements TransportSession {
         if (this.#state === "open" && !event.resumed) return;
         this.#state = "open";
         this.#reconnects = event.reconnects;
-        this.#lastOpen = { sessionId: this.id, resumed: event.resumed, reconnects: event.reconnects };
+        this.#lastOpen = {
+          sessionId: this.id,
+          resumed: event.resumed,
+          reconnects: event.reconnects,
+        };
         this.#emit("session_open", this.#lastOpen);
         return;
       }

@@ -148,7 +148,10 @@ export interface Outcome {
   reason?: string | undefined;
   /** For `deferred`/`refused`: when the sender may try again. */
   retryAfterMs?: number | undefined;
-  /** State changes, committed by the router in one transaction with the replay entry. */
+  /**
+   * State changes, committed by the router in one transaction with the
+   * replay entry, whatever the status (a refusal may carry trust sanctions).
+   */
   changes: StoreChange[];
   /** Envelopes to sign and send, in order. */
   replies: ReplySpec[];

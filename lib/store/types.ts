@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { StoreError } from "./errors.ts";
 import type {
   DmpTrace,
   Fact,
@@ -305,9 +306,6 @@ export interface LipSourceRecord {
   updatedMs: number;
 }
 
-/** One remembered `(sender, msg_id)` of the replay guard: the envelope layer's type. */
-export type { ReplayEntry };
-
 /**
  * One state change a runtime (or the router) asks for. A list of them is
  * applied by {@linkcode Store.commit} in one transaction: all or nothing.
@@ -451,12 +449,24 @@ export interface Store extends StoreView, Disposable {
   readonly quotas: Readonly<StoreQuotas>;
   /**
    * Applies every change in one transaction, checks the quotas, and
-   * commits; on any error nothing is stored.
+   * commits; on any error nothing of `changes` is stored (time-based
+   * retention of old ignored log entries and replay pairs may still run).
    *
    * @throws {QuotaExceededError} If a peer would go over a quota.
    * @throws {StoreError} If the store is closed or a change is invalid.
    */
   commit(changes: readonly StoreChange[], options?: CommitOptions): CommitResult;
+  /**
+   * Group commit: several change lists (one per message) in one
+   * transaction, each all or nothing on its own; a refused list's error is
+   * returned in its place and the others commit.
+   *
+   * @throws {StoreError} If the store is closed.
+   */
+  commitBatch(
+    batches: readonly (readonly StoreChange[])[],
+    options?: CommitOptions,
+  ): (CommitResult | StoreError)[];
   /** `PRAGMA integrity_check`: `"ok"` or the problems found. */
   integrityCheck(): string;
   /** Closes the database; safe to call twice. */

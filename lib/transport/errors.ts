@@ -205,4 +205,3 @@ export class RTTDisconnectedError extends Web4Error {
     this.reason = options?.reason;
   }
 }
-

@@ -13,4 +13,9 @@ export * from "./types.ts";
 export * from "./errors.ts";
 export type { TransportMetrics, TransportStats } from "./stats.ts";
 export type { SessionEventType, SessionHook, SessionHookEvent } from "./hooks.ts";
-export { createTransport, registerTransport, transportNames, unregisterTransport } from "./registry.ts";
+export {
+  createTransport,
+  registerTransport,
+  transportNames,
+  unregisterTransport,
+} from "./registry.ts";

@@ -83,4 +83,3 @@ export function createTransport(name: string, options: TransportOptions): Promis
   }
   return factory(options);
 }
-

@@ -121,8 +121,8 @@ export interface TransportSession extends AsyncDisposable {
   clearSessionHooks(): void;
 }
 
-/** Fields every session event carries. */
-interface SessionEventBase {
+/** Fields every session event of {@linkcode TransportEvent} carries. */
+export interface TransportSessionEventBase {
   /** The session's id. */
   sessionId: string;
   /** The peer's fingerprint. */
@@ -136,7 +136,7 @@ interface SessionEventBase {
  * handshakes (verification failures).
  */
 export type TransportEvent =
-  | (SessionEventBase & {
+  | (TransportSessionEventBase & {
     /** A session lifecycle event (the same as the session hooks see). */
     type: SessionEventType;
     /** Close or loss reason. */
@@ -146,7 +146,7 @@ export type TransportEvent =
     /** Reconnects of the session so far. */
     reconnects?: number;
   })
-  | (SessionEventBase & {
+  | (TransportSessionEventBase & {
     /** Messages were dropped by a `drop_oldest`/`drop_newest` policy. */
     type: "drop";
     /** The channel kind. */
@@ -156,7 +156,7 @@ export type TransportEvent =
     /** Messages dropped. */
     count: number;
   })
-  | (SessionEventBase & {
+  | (TransportSessionEventBase & {
     /** A replayed frame was dropped; the session is kept. */
     type: "replay";
     /** The channel kind. */
@@ -166,7 +166,7 @@ export type TransportEvent =
     /** The typed error (code `REPLAY`), for logging. */
     error: RTTReplayError;
   })
-  | (SessionEventBase & {
+  | (TransportSessionEventBase & {
     /** A TLS key update happened. */
     type: "rekey";
     /** Key updates of this session so far. */

@@ -6,7 +6,7 @@
  */
 
 import type { EventData, Severity } from "../observability/mod.ts";
-import type { SocialTrust, TrustMachine, TrustRecord, TrustState } from "../store/mod.ts";
+import type { SocialTrust, TrustLogEntry, TrustMachine, TrustRecord } from "../store/mod.ts";
 import type { PeerTrust } from "../envelope/mod.ts";
 
 /**
@@ -102,28 +102,12 @@ export interface TrustContext {
   config?: Partial<TrustConfig> | undefined;
 }
 
-/** What one event did to one subject: a transition, a count, or nothing (all logged). */
-export interface Transition {
-  /** Which machine. */
-  machine: TrustMachine;
-  /** The subject (authenticated peer or person fingerprint). */
-  subject: string;
-  /** The event's type. */
-  event: string;
-  /** State before. */
-  from: TrustState;
-  /** State after. */
-  to: TrustState;
-  /** Whether the state changed. */
-  changed: boolean;
-  /** Why, for the log. */
-  reason: string;
-  /** The human actor, if any. */
-  actor?: string | undefined;
-  /** Evidence `msg_id`s. */
-  evidence: string[];
-  /** When. */
-  atMs: number;
+/**
+ * What one event did to one subject: a transition, a count, or nothing
+ * (all logged). It is the trust-log entry to store, plus the subject's
+ * record after the event.
+ */
+export interface Transition extends TrustLogEntry {
   /** The subject's record after the event (counters updated even when ignored). */
   record: TrustRecord;
 }

@@ -40,19 +40,17 @@ import type {
  * ```
  */
 export function transitionChanges(t: Transition): StoreChange[] {
-  const entry = {
-    machine: t.machine,
-    subject: t.subject,
-    atMs: t.atMs,
-    event: t.event,
-    from: t.from,
-    to: t.to,
-    changed: t.changed,
-    reason: t.reason,
-    evidence: [...t.evidence],
-    ...(t.actor === undefined ? {} : { actor: t.actor }),
-  };
-  return [{ kind: "trust.state", record: t.record }, { kind: "trust.log", entry }];
+  const { record, ...entry } = t;
+  return [{ kind: "trust.state", record }, {
+    kind: "trust.log",
+    entry: { ...entry, evidence: [...entry.evidence] },
+  }];
+}
+
+/** The log fields an event carries (not the record, the subject or the time). */
+function _logData(t: Transition) {
+  const { record: _record, subject: _subject, atMs: _atMs, changed: _changed, ...data } = t;
+  return data;
 }
 
 const _SANCTIONS = new Set(["untrusted", "blacklisted", "restricted"]);
@@ -79,15 +77,7 @@ export function transitionEvent(t: Transition): TrustTelemetryEvent {
     kind: t.changed ? "trust.transition" : "trust.ignored",
     severity: t.changed ? (_SANCTIONS.has(t.to) ? "warn" : "info") : "debug",
     peer: t.subject,
-    data: {
-      machine: t.machine,
-      event: t.event,
-      from: t.from,
-      to: t.to,
-      reason: t.reason,
-      evidence: [...t.evidence],
-      ...(t.actor === undefined ? {} : { actor: t.actor }),
-    },
+    data: { ..._logData(t), evidence: [...t.evidence] },
   };
 }
 

@@ -71,7 +71,9 @@ pub fn classify(e: &rustls::Error, client: bool, peer: &str) -> HandshakeFailure
     match e {
         R::InvalidCertificate(C::ApplicationVerificationFailure) if client => counted(
             "FINGERPRINT_MISMATCH",
-            format!("Peer {peer} presented a certificate whose fingerprint differs from the pinned one"),
+            format!(
+                "Peer {peer} presented a certificate whose fingerprint differs from the pinned one"
+            ),
         ),
         R::InvalidCertificate(C::ApplicationVerificationFailure) => counted(
             "PEER_NOT_ALLOWED",
@@ -89,7 +91,10 @@ pub fn classify(e: &rustls::Error, client: bool, peer: &str) -> HandshakeFailure
             "TLS_FAILED",
             format!("Peer {peer} certificate refused: {c:?}"),
         ),
-        r => HandshakeFailure::new("TLS_FAILED", format!("TLS handshake with {peer} failed: {r}")),
+        r => HandshakeFailure::new(
+            "TLS_FAILED",
+            format!("TLS handshake with {peer} failed: {r}"),
+        ),
     }
 }
 
@@ -198,7 +203,10 @@ impl Conn {
 
     /// Whether the connection is still in a handshake.
     pub fn handshaking(&self) -> bool {
-        matches!(self.phase, Phase::Tls | Phase::AwaitAccept | Phase::AwaitHello)
+        matches!(
+            self.phase,
+            Phase::Tls | Phase::AwaitAccept | Phase::AwaitHello
+        )
     }
 
     fn peer_label(&self) -> String {
@@ -233,24 +241,13 @@ impl Conn {
     }
 
     fn drain_plaintext(&mut self) -> Result<(), ConnError> {
-        loop {
-            let n = self.plain.len();
-            self.plain.resize(n + 16 * 1024, 0);
-            match self.tls.reader().read(&mut self.plain[n..]) {
-                Ok(0) => {
-                    self.plain.truncate(n);
-                    return Err(ConnError::PeerClosedTls);
-                }
-                Ok(k) => self.plain.truncate(n + k),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.plain.truncate(n);
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.plain.truncate(n);
-                    return Err(ConnError::Tls(e.to_string()));
-                }
-            }
+        // `read_to_end` appends what is readable (into spare capacity, no
+        // zero-filling) and stops at `WouldBlock`, keeping what it read; it
+        // returns `Ok` only at close_notify.
+        match self.tls.reader().read_to_end(&mut self.plain) {
+            Ok(_) => Err(ConnError::PeerClosedTls),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(ConnError::Tls(e.to_string())),
         }
     }
 
@@ -328,7 +325,10 @@ impl Conn {
         if self.tls.alpn_protocol() != Some(tls::ALPN) {
             return Err(HandshakeFailure::new(
                 "TLS_FAILED",
-                format!("Peer {} did not negotiate ALPN web4-rtt/1", self.peer_label()),
+                format!(
+                    "Peer {} did not negotiate ALPN web4-rtt/1",
+                    self.peer_label()
+                ),
             ));
         }
         let fp = self
@@ -337,7 +337,9 @@ impl Conn {
             .and_then(|c| c.first())
             .and_then(|c| tls::cert_ed25519_key(c.as_ref()))
             .map(|k| tls::fingerprint_of(&k))
-            .ok_or_else(|| HandshakeFailure::new("TLS_FAILED", "Peer presented no Ed25519 certificate"))?;
+            .ok_or_else(|| {
+                HandshakeFailure::new("TLS_FAILED", "Peer presented no Ed25519 certificate")
+            })?;
         self.peer_fp = fp;
         Ok(())
     }

@@ -615,8 +615,9 @@ impl Engine {
     }
 
     /// Copies whole received messages into `out` as `[u32 len LE][bytes]`
-    /// records. Returns (bytes written, size needed by the next message if
-    /// nothing fit). `Err(())` means the peer closed the channel and it is drained.
+    /// records. Returns (bytes written, what is left: the record size of the
+    /// next message, 1 when only the channel's end is left, 0 for nothing).
+    /// `Err(ChannelClosed)` means the peer closed the channel and it is drained.
     #[allow(clippy::result_unit_err)]
     pub fn recv_into(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
         let c = self.local(id)?;
@@ -639,7 +640,13 @@ impl Engine {
         if pos == 0 && c.peer_fin && c.ready.is_empty() {
             return Err(SendError::ChannelClosed);
         }
-        Ok((pos, 0))
+        // What is left: the next message's record size, or 1 when only the
+        // end of the channel is left to report, or 0 when nothing is.
+        let more = match c.ready.front() {
+            Some(m) => 4 + m.len() as u64,
+            None => u64::from(c.peer_fin),
+        };
+        Ok((pos, more))
     }
 
     /// Whether channel `id` has unread messages.

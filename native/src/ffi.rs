@@ -146,10 +146,12 @@ fn next_handle() -> u64 {
 
 /// Runs `f` on node `handle`.
 fn with_node<R>(handle: u64, f: impl FnOnce(&mut Node) -> Result<R, Error>) -> Result<R, Error> {
-    let n = lock(nodes())
-        .get(&handle)
-        .cloned()
-        .ok_or_else(|| Error(status::UNKNOWN_HANDLE, format!("Unknown node handle {handle}")))?;
+    let n = lock(nodes()).get(&handle).cloned().ok_or_else(|| {
+        Error(
+            status::UNKNOWN_HANDLE,
+            format!("Unknown node handle {handle}"),
+        )
+    })?;
     let mut g = lock(&n);
     f(&mut g)
 }
@@ -237,7 +239,13 @@ fn len_i32(n: usize) -> Result<i32, Error> {
 
 // ----- JSON and event records -----
 
-fn stats_json(s: &Stats, lat: &Latency, reconnects: u64, rekeys: u64, vf: u64) -> serde_json::Value {
+fn stats_json(
+    s: &Stats,
+    lat: &Latency,
+    reconnects: u64,
+    rekeys: u64,
+    vf: u64,
+) -> serde_json::Value {
     json!({
         "attempted": s.attempted,
         "enqueued": s.enqueued,
@@ -449,7 +457,11 @@ pub unsafe extern "C" fn web4_rtt_last_error(buf: *mut u8, cap: u32) -> u32 {
 /// # Safety
 /// `pem` valid for `len` bytes; `out_hex64` valid for 64 bytes.
 #[no_mangle]
-pub unsafe extern "C" fn web4_rtt_key_fingerprint(pem: *const u8, len: u32, out_hex64: *mut u8) -> i32 {
+pub unsafe extern "C" fn web4_rtt_key_fingerprint(
+    pem: *const u8,
+    len: u32,
+    out_hex64: *mut u8,
+) -> i32 {
     guard(|| {
         // SAFETY: caller guarantees.
         let pem = unsafe { input(pem, 0, len) }?;
@@ -469,7 +481,11 @@ pub unsafe extern "C" fn web4_rtt_key_fingerprint(pem: *const u8, len: u32, out_
 /// # Safety
 /// `json` valid for `len` bytes; `out_node` valid for a `u64` write.
 #[no_mangle]
-pub unsafe extern "C" fn web4_rtt_node_create(json: *const u8, len: u32, out_node: *mut u64) -> i32 {
+pub unsafe extern "C" fn web4_rtt_node_create(
+    json: *const u8,
+    len: u32,
+    out_node: *mut u64,
+) -> i32 {
     guard(|| {
         // SAFETY: caller guarantees.
         let json = unsafe { input(json, 0, len) }?;
@@ -490,9 +506,12 @@ pub unsafe extern "C" fn web4_rtt_node_create(json: *const u8, len: u32, out_nod
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_free(node: u64) -> i32 {
     guard(|| {
-        let n = lock(nodes())
-            .remove(&node)
-            .ok_or_else(|| Error(status::UNKNOWN_HANDLE, format!("Unknown node handle {node}")))?;
+        let n = lock(nodes()).remove(&node).ok_or_else(|| {
+            Error(
+                status::UNKNOWN_HANDLE,
+                format!("Unknown node handle {node}"),
+            )
+        })?;
         lock(&n).shutdown();
         Ok(status::OK)
     })
@@ -513,7 +532,11 @@ pub extern "C" fn web4_rtt_node_shutdown(node: u64) -> i32 {
 /// Bit 0: events are queued; bit 1: a connection waits to transmit.
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_status(node: u64) -> i32 {
-    guard(|| with_node(node, |n| Ok(i32::from(n.has_events()) | (i32::from(n.has_transmit()) << 1))))
+    guard(|| {
+        with_node(node, |n| {
+            Ok(i32::from(n.has_events()) | (i32::from(n.has_transmit()) << 1))
+        })
+    })
 }
 
 /// Copies out queued event records; returns bytes written (0: none).
@@ -609,7 +632,9 @@ pub unsafe extern "C" fn web4_rtt_conn_connect(
         // SAFETY: caller guarantees.
         let fp = unsafe { input(fp, 0, len) }?;
         let fp = std::str::from_utf8(fp).map_err(|_| invalid("Fingerprint is not UTF-8"))?;
-        with_node(node, |n| Ok(n.conn_connect(fp, timeout_ms, us(now_ms))? as i32))
+        with_node(node, |n| {
+            Ok(n.conn_connect(fp, timeout_ms, us(now_ms))? as i32)
+        })
     })
 }
 
@@ -659,7 +684,13 @@ pub unsafe extern "C" fn web4_rtt_conn_input(
 /// # Safety
 /// `buf` valid for writes of `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn web4_rtt_conn_transmit(node: u64, conn: u32, buf: *mut u8, cap: u32, now_ms: f64) -> i32 {
+pub unsafe extern "C" fn web4_rtt_conn_transmit(
+    node: u64,
+    conn: u32,
+    buf: *mut u8,
+    cap: u32,
+    now_ms: f64,
+) -> i32 {
     guard(|| {
         // SAFETY: caller guarantees.
         let out = unsafe { output(buf, cap) };
@@ -683,7 +714,12 @@ pub extern "C" fn web4_rtt_conn_closed(node: u64, conn: u32, now_ms: f64) -> i32
 /// # Safety
 /// `buf` valid for writes of `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn web4_rtt_session_stats(node: u64, session: u64, buf: *mut u8, cap: u32) -> i32 {
+pub unsafe extern "C" fn web4_rtt_session_stats(
+    node: u64,
+    session: u64,
+    buf: *mut u8,
+    cap: u32,
+) -> i32 {
     guard(|| {
         let s = with_node(node, |n| {
             let (st, lat, rc, rk) = n.session_stats(session)?;
@@ -720,8 +756,8 @@ pub unsafe extern "C" fn web4_rtt_session_open_channel(
     guard(|| {
         // SAFETY: caller guarantees.
         let json = unsafe { input(json, 0, len) }?;
-        let o: OpenJson =
-            serde_json::from_slice(json).map_err(|e| invalid(format!("Invalid channel JSON: {e}")))?;
+        let o: OpenJson = serde_json::from_slice(json)
+            .map_err(|e| invalid(format!("Invalid channel JSON: {e}")))?;
         let id = with_node(node, |n| {
             Ok(n.open_channel(
                 session,
@@ -738,12 +774,24 @@ pub unsafe extern "C" fn web4_rtt_session_open_channel(
     })
 }
 
-/// Starts a graceful close; SESSION_CLOSE (reason `manual`) follows.
+/// Starts a graceful close; SESSION_CLOSE follows with reason `manual`
+/// (`why` 0) or `shutdown` (`why` 1).
 #[no_mangle]
-pub extern "C" fn web4_rtt_session_close(node: u64, session: u64, flush_deadline_ms: u32, now_ms: f64) -> i32 {
+pub extern "C" fn web4_rtt_session_close(
+    node: u64,
+    session: u64,
+    flush_deadline_ms: u32,
+    why: u32,
+    now_ms: f64,
+) -> i32 {
     guard(|| {
+        let reason = match why {
+            0 => "manual",
+            1 => "shutdown",
+            _ => return Err(invalid(format!("Unknown close reason {why}"))),
+        };
         with_node(node, |n| {
-            n.close_session(session, flush_deadline_ms, "manual", us(now_ms))?;
+            n.close_session(session, flush_deadline_ms, reason, us(now_ms))?;
             Ok(status::OK)
         })
     })
@@ -901,7 +949,12 @@ pub extern "C" fn web4_rtt_channel_close(node: u64, session: u64, channel: u32) 
 /// # Safety
 /// `json` valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn web4_rtt_test_inject(node: u64, session: u64, json: *const u8, len: u32) -> i32 {
+pub unsafe extern "C" fn web4_rtt_test_inject(
+    node: u64,
+    session: u64,
+    json: *const u8,
+    len: u32,
+) -> i32 {
     guard(|| {
         // SAFETY: caller guarantees.
         let json = unsafe { input(json, 0, len) }?;

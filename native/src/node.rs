@@ -326,7 +326,9 @@ pub struct Node {
     events: VecDeque<Event>,
     sessions: HashMap<u64, Session>,
     by_id: HashMap<[u8; 16], u64>,
-    conns: HashMap<u32, Conn>,
+    /// Boxed: a connection (rustls state included) is large, and the hot
+    /// paths take it out of the table and put it back.
+    conns: HashMap<u32, Box<Conn>>,
     /// Inbound connections in their handshake, oldest first.
     pending: VecDeque<u32>,
     dirty: VecDeque<u32>,
@@ -358,8 +360,8 @@ impl Node {
     /// Creates a node from its JSON configuration.
     pub fn create(json: &[u8]) -> Result<Node, NodeError> {
         let cfg = Config::from_json(json).map_err(NodeError::Invalid)?;
-        let identity = Identity::from_pem(cfg.key_pem.as_bytes())
-            .map_err(|e| NodeError::Invalid(e.0))?;
+        let identity =
+            Identity::from_pem(cfg.key_pem.as_bytes()).map_err(|e| NodeError::Invalid(e.0))?;
         let policy = match &cfg.allow_peers {
             AllowPeers::List(l) => AllowPolicy::List(l.clone()),
             AllowPeers::Word(_) => AllowPolicy::Any,
@@ -478,12 +480,12 @@ impl Node {
         let tls = rustls::ServerConnection::new(self.server_cfg.clone())
             .map_err(|e| NodeError::Config(e.to_string()))?;
         let id = self.conn_id();
-        let c = Conn::new(
+        let c = Box::new(Conn::new(
             rustls::Connection::Server(tls),
             Role::Server,
             now,
             ms(self.cfg.handshake_timeout_ms),
-        );
+        ));
         self.conns.insert(id, c);
         self.pending.push_back(id);
         while self.pending.len() > self.cfg.max_pending_handshakes {
@@ -497,14 +499,20 @@ impl Node {
         Ok(id)
     }
 
-    fn client_conn(&mut self, fingerprint: &str, purpose: Purpose, hs_us: u64, now: u64) -> Result<u32, NodeError> {
-        let cfg = tls::client_config(&self.identity, fingerprint)
-            .map_err(|e| NodeError::Config(e.0))?;
+    fn client_conn(
+        &mut self,
+        fingerprint: &str,
+        purpose: Purpose,
+        hs_us: u64,
+        now: u64,
+    ) -> Result<u32, NodeError> {
+        let cfg =
+            tls::client_config(&self.identity, fingerprint).map_err(|e| NodeError::Config(e.0))?;
         let name = rustls::pki_types::ServerName::try_from("web4-rtt").expect("valid name");
         let tls = rustls::ClientConnection::new(cfg, name)
             .map_err(|e| NodeError::Config(e.to_string()))?;
         let id = self.conn_id();
-        let c = Conn::new(
+        let c = Box::new(Conn::new(
             rustls::Connection::Client(tls),
             Role::Client {
                 fingerprint: fingerprint.to_string(),
@@ -512,7 +520,7 @@ impl Node {
             },
             now,
             hs_us,
-        );
+        ));
         self.conns.insert(id, c);
         self.mark_dirty(id);
         Ok(id)
@@ -521,7 +529,12 @@ impl Node {
     /// A new outbound connection for a new session pinned to `fingerprint`
     /// (the driver connected a socket). `Connected` or `ConnectFailed`
     /// with this connection id follows.
-    pub fn conn_connect(&mut self, fingerprint: &str, timeout_ms: u32, now: u64) -> Result<u32, NodeError> {
+    pub fn conn_connect(
+        &mut self,
+        fingerprint: &str,
+        timeout_ms: u32,
+        now: u64,
+    ) -> Result<u32, NodeError> {
         self.check_running()?;
         if !tls::valid_fingerprint(fingerprint) {
             return Err(NodeError::Invalid(format!(
@@ -547,7 +560,12 @@ impl Node {
             )));
         }
         let fp = s.peer_fp.clone();
-        self.client_conn(&fp, Purpose::Resume(session), ms(self.cfg.handshake_timeout_ms), now)
+        self.client_conn(
+            &fp,
+            Purpose::Resume(session),
+            ms(self.cfg.handshake_timeout_ms),
+            now,
+        )
     }
 
     /// The driver could not open the socket a `Dial` asked for.
@@ -637,7 +655,13 @@ impl Node {
         }
     }
 
-    fn finish_input(&mut self, id: u32, c: Conn, end: Option<End>, now: u64) -> Result<(), NodeError> {
+    fn finish_input(
+        &mut self,
+        id: u32,
+        c: Box<Conn>,
+        end: Option<End>,
+        now: u64,
+    ) -> Result<(), NodeError> {
         let phase = c.phase;
         self.conns.insert(id, c);
         self.mark_dirty(id);
@@ -666,7 +690,8 @@ impl Node {
     ) -> Result<Option<End>, HandshakeFailure> {
         loop {
             match c.phase {
-                Phase::AwaitHello => {
+                Phase::AwaitHello | Phase::AwaitAccept => {
+                    // One handshake frame at a time: it changes the phase.
                     let mut first = None;
                     if let Err(e) = c.frames(|f| {
                         first = Some(f.to_frame());
@@ -675,18 +700,11 @@ impl Node {
                         return Err(HandshakeFailure::new("TLS_FAILED", e.to_string()));
                     }
                     let Some(f) = first else { return Ok(None) };
-                    self.on_hello(id, c, f, now)?;
-                }
-                Phase::AwaitAccept => {
-                    let mut first = None;
-                    if let Err(e) = c.frames(|f| {
-                        first = Some(f.to_frame());
-                        false
-                    }) {
-                        return Err(HandshakeFailure::new("TLS_FAILED", e.to_string()));
+                    if c.phase == Phase::AwaitHello {
+                        self.on_hello(id, c, f, now)?;
+                    } else {
+                        self.on_accept(id, c, f, now)?;
                     }
-                    let Some(f) = first else { return Ok(None) };
-                    self.on_accept(id, c, f, now)?;
                 }
                 Phase::Open(key) => {
                     let Some(s) = self.sessions.get_mut(&key) else {
@@ -727,7 +745,13 @@ impl Node {
         }
     }
 
-    fn on_hello(&mut self, id: u32, c: &mut Conn, f: Frame, now: u64) -> Result<(), HandshakeFailure> {
+    fn on_hello(
+        &mut self,
+        id: u32,
+        c: &mut Conn,
+        f: Frame,
+        now: u64,
+    ) -> Result<(), HandshakeFailure> {
         let peer = c.peer_fp.clone();
         if f.kind != FrameType::Hello {
             return Err(HandshakeFailure::new(
@@ -748,7 +772,10 @@ impl Node {
                 .values()
                 .any(|s| s.peer_fp == peer && matches!(s.state, State::Disconnected { .. }));
             if self.shut_down || !replaceable {
-                c.write_frame(&Conn::reject_frame("TOO_MANY_HANDSHAKES", "session limit reached"));
+                c.write_frame(&Conn::reject_frame(
+                    "TOO_MANY_HANDSHAKES",
+                    "session limit reached",
+                ));
                 return Err(HandshakeFailure::new(
                     "TOO_MANY_HANDSHAKES",
                     format!("Session limit reached; peer {peer} refused"),
@@ -803,7 +830,10 @@ impl Node {
         };
         let s = self.sessions.get(&key).expect("indexed session");
         if s.peer_fp != peer {
-            c.write_frame(&Conn::reject_frame("RESUME_REJECTED", "session belongs to another peer"));
+            c.write_frame(&Conn::reject_frame(
+                "RESUME_REJECTED",
+                "session belongs to another peer",
+            ));
             return Err(HandshakeFailure {
                 code: "FINGERPRINT_MISMATCH",
                 message: format!("Peer {peer} tried to resume session of peer {}", s.peer_fp),
@@ -852,8 +882,18 @@ impl Node {
         Ok(())
     }
 
-    fn on_accept(&mut self, id: u32, c: &mut Conn, f: Frame, now: u64) -> Result<(), HandshakeFailure> {
-        let Role::Client { fingerprint, purpose } = c.role.clone() else {
+    fn on_accept(
+        &mut self,
+        id: u32,
+        c: &mut Conn,
+        f: Frame,
+        now: u64,
+    ) -> Result<(), HandshakeFailure> {
+        let Role::Client {
+            fingerprint,
+            purpose,
+        } = c.role.clone()
+        else {
             unreachable!("only clients await ACCEPT");
         };
         let peer = fingerprint.clone();
@@ -861,7 +901,9 @@ impl Node {
             FrameType::Accept => {}
             FrameType::Reject => {
                 let text = String::from_utf8_lossy(&f.payload).to_string();
-                let (code, msg) = text.split_once('\n').unwrap_or(("TLS_FAILED", text.as_str()));
+                let (code, msg) = text
+                    .split_once('\n')
+                    .unwrap_or(("TLS_FAILED", text.as_str()));
                 let code = match code {
                     "RESUME_REJECTED" => "RESUME_REJECTED",
                     "TOO_MANY_HANDSHAKES" => "TOO_MANY_HANDSHAKES",
@@ -885,7 +927,10 @@ impl Node {
         match purpose {
             Purpose::Connect => {
                 if self.by_id.contains_key(&a.session_id) {
-                    return Err(HandshakeFailure::new("TLS_FAILED", "Peer reused a session id"));
+                    return Err(HandshakeFailure::new(
+                        "TLS_FAILED",
+                        "Peer reused a session id",
+                    ));
                 }
                 let key = self.register(a.session_id, fingerprint, true, id);
                 c.phase = Phase::Open(key);
@@ -900,7 +945,9 @@ impl Node {
             }
             Purpose::Resume(key) => {
                 let ok = self.sessions.get(&key).is_some_and(|s| {
-                    matches!(s.state, State::Disconnected { .. }) && a.resumed && a.session_id == s.id
+                    matches!(s.state, State::Disconnected { .. })
+                        && a.resumed
+                        && a.session_id == s.id
                 });
                 if !ok {
                     return Err(HandshakeFailure::new(
@@ -986,7 +1033,11 @@ impl Node {
                 ..
             } => {
                 if f.code == "RESUME_REJECTED" || f.counted {
-                    if self.sessions.get(&key).is_some_and(|s| matches!(s.state, State::Disconnected { .. })) {
+                    if self
+                        .sessions
+                        .get(&key)
+                        .is_some_and(|s| matches!(s.state, State::Disconnected { .. }))
+                    {
                         self.finish_close(key, "resume_rejected", None);
                     }
                 } else {
@@ -1024,7 +1075,9 @@ impl Node {
         };
         match c.phase {
             Phase::Ended => {}
-            Phase::Open(s) => self.connection_ended(s, id, End::Io("connection closed by peer".into()), now),
+            Phase::Open(s) => {
+                self.connection_ended(s, id, End::Io("connection closed by peer".into()), now)
+            }
             _ => {
                 let role = c.role.clone();
                 self.pending.retain(|p| *p != id);
@@ -1080,7 +1133,9 @@ impl Node {
 
     /// Encrypts the next batch of session `key`'s frames on `c`.
     fn prepare(&mut self, id: u32, key: u64, c: &mut Conn, now: u64) {
-        let Some(s) = self.sessions.get_mut(&key) else { return };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
         if let State::Closing { deadline, reason } = s.state {
             if s.engine.all_acked() || now >= deadline {
                 s.engine.queue_close();
@@ -1094,8 +1149,8 @@ impl Node {
                 return;
             }
         }
-        let flush = std::mem::take(&mut c.flush_deferred)
-            || c.deferred_at.is_some_and(|t| now >= t);
+        let flush =
+            std::mem::take(&mut c.flush_deferred) || c.deferred_at.is_some_and(|t| now >= t);
         s.engine.fill_lazy(&mut c.scratch, OUT_BATCH, flush);
         c.write_scratch();
         if s.engine.has_deferred() {
@@ -1134,7 +1189,9 @@ impl Node {
 
     /// Forwards the engine's events of session `key`.
     fn pump(&mut self, key: u64) {
-        let Some(s) = self.sessions.get_mut(&key) else { return };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
         let events = s.engine.take_events();
         let _ = s.engine.take_room_freed();
         for e in events {
@@ -1179,7 +1236,9 @@ impl Node {
 
     /// Ends session `key` for good (events: failed flushes, then `SessionClose`).
     fn finish_close(&mut self, key: u64, reason: &'static str, detail: Option<String>) {
-        let Some(s) = self.sessions.get_mut(&key) else { return };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
         if s.state == State::Closed {
             return;
         }
@@ -1209,7 +1268,9 @@ impl Node {
 
     /// The connection `conn` of session `key` ended.
     fn connection_ended(&mut self, key: u64, conn: u32, end: End, now: u64) {
-        let Some(s) = self.sessions.get_mut(&key) else { return };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
         if s.conn != Some(conn) || s.state == State::Closed {
             return;
         }
@@ -1269,8 +1330,12 @@ impl Node {
         let max_attempts = self.cfg.reconnect_max_attempts;
         let max_delay = ms(self.cfg.reconnect_max_delay_ms);
         let jitter = 500 + self.rng.below(501);
-        let Some(s) = self.sessions.get_mut(&key) else { return };
-        let Some(r) = s.reconnect.as_mut() else { return };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let Some(r) = s.reconnect.as_mut() else {
+            return;
+        };
         if r.attempts >= max_attempts {
             s.reconnect = None;
             self.finish_close(key, "reconnect_failed", None);
@@ -1282,7 +1347,9 @@ impl Node {
     }
 
     fn reconnect_failed(&mut self, key: u64, now: u64) {
-        let Some(s) = self.sessions.get_mut(&key) else { return };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
         if !matches!(s.state, State::Disconnected { .. }) {
             return;
         }
@@ -1297,7 +1364,9 @@ impl Node {
         let hb_int = ms(self.cfg.heartbeat_interval_ms);
         let ids: Vec<u32> = self.conns.keys().copied().collect();
         for id in ids {
-            let Some(c) = self.conns.get_mut(&id) else { continue };
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
             match c.phase {
                 Phase::Ended => {}
                 Phase::Open(key) => {
@@ -1331,7 +1400,10 @@ impl Node {
                 _ => {
                     if now >= c.handshake_deadline {
                         let f = match c.role {
-                            Role::Server => HandshakeFailure::new("HANDSHAKE_TIMEOUT", "Inbound handshake timed out"),
+                            Role::Server => HandshakeFailure::new(
+                                "HANDSHAKE_TIMEOUT",
+                                "Inbound handshake timed out",
+                            ),
                             Role::Client { .. } => HandshakeFailure::new(
                                 "HANDSHAKE_TIMEOUT",
                                 "Connecting timed out during the handshake",
@@ -1349,7 +1421,9 @@ impl Node {
                 State::Closing { deadline, .. } if now >= deadline => match s.conn {
                     Some(c) => self.mark_dirty(c),
                     None => {
-                        let State::Closing { reason, .. } = s.state else { unreachable!() };
+                        let State::Closing { reason, .. } = s.state else {
+                            unreachable!()
+                        };
                         self.finish_close(key, reason, None);
                     }
                 },
@@ -1428,7 +1502,9 @@ impl Node {
             SendError::SessionClosed => format!("Session {sid} with peer {} is closed", s.peer_fp),
             SendError::TooLarge => format!("Message on channel {kind:?} exceeds max_message_bytes"),
             SendError::QueueFull => format!("Send queue of channel {kind:?} is full"),
-            SendError::WouldBlock => format!("Send queue of channel {kind:?} is full; wait for room"),
+            SendError::WouldBlock => {
+                format!("Send queue of channel {kind:?} is full; wait for room")
+            }
         };
         NodeError::Send(e, msg)
     }
@@ -1450,7 +1526,9 @@ impl Node {
                 tls::hex(&s.id)
             )));
         }
-        let r = s.engine.open_channel(kind, policy, max_queue, max_queue_bytes);
+        let r = s
+            .engine
+            .open_channel(kind, policy, max_queue, max_queue_bytes);
         if let Ok(id) = r {
             s.engine.set_priority(id, priority);
         }
@@ -1458,18 +1536,25 @@ impl Node {
         self.pump(key);
         self.mark_session_dirty(key);
         r.map_err(|e| match e {
-            OpenError::InvalidKind => NodeError::Invalid(format!("Channel kind {kind:?} is not valid")),
+            OpenError::InvalidKind => {
+                NodeError::Invalid(format!("Channel kind {kind:?} is not valid"))
+            }
             OpenError::TooManyChannels => NodeError::TooManyChannels(format!(
                 "Cannot open channel {kind:?}: max_channels reached"
             )),
-            OpenError::SessionClosed => NodeError::SessionClosed(format!("Session {sid} is closed")),
+            OpenError::SessionClosed => {
+                NodeError::SessionClosed(format!("Session {sid} is closed"))
+            }
         })
     }
 
     /// Queues a message (policy applied).
     pub fn send(&mut self, key: u64, ch: u32, data: &[u8]) -> Result<(), NodeError> {
         let s = self.session_mut(key)?;
-        let r = s.engine.send(ch, data).map_err(|e| Self::chan_err(s, ch, e));
+        let r = s
+            .engine
+            .send(ch, data)
+            .map_err(|e| Self::chan_err(s, ch, e));
         self.pump(key);
         if r.is_ok() {
             self.mark_session_dirty(key);
@@ -1480,7 +1565,10 @@ impl Node {
     /// Retries a blocked send: `Ok(true)` queued, `Ok(false)` still full.
     pub fn retry_send(&mut self, key: u64, ch: u32, data: &[u8]) -> Result<bool, NodeError> {
         let s = self.session_mut(key)?;
-        let r = s.engine.try_enqueue(ch, data).map_err(|e| Self::chan_err(s, ch, e));
+        let r = s
+            .engine
+            .try_enqueue(ch, data)
+            .map_err(|e| Self::chan_err(s, ch, e));
         if matches!(r, Ok(true)) {
             self.mark_session_dirty(key);
         }
@@ -1496,7 +1584,10 @@ impl Node {
     /// Copies out received messages; see [`Engine::recv_into`].
     pub fn recv(&mut self, key: u64, ch: u32, out: &mut [u8]) -> Result<(usize, u64), NodeError> {
         let s = self.session_mut(key)?;
-        let r = s.engine.recv_into(ch, out).map_err(|e| Self::chan_err(s, ch, e));
+        let r = s
+            .engine
+            .recv_into(ch, out)
+            .map_err(|e| Self::chan_err(s, ch, e));
         // Reading frees credit: a grant due at once is written now, a
         // deferred one by the deferral timer.
         if matches!(r, Ok((n, _)) if n > 0) {
@@ -1520,7 +1611,9 @@ impl Node {
     pub fn flush(&mut self, key: u64, ch: u32) -> Result<u64, NodeError> {
         let op = self.key();
         let s = self.session_mut(key)?;
-        s.engine.flush(ch, op).map_err(|e| Self::chan_err(s, ch, e))?;
+        s.engine
+            .flush(ch, op)
+            .map_err(|e| Self::chan_err(s, ch, e))?;
         self.pump(key);
         Ok(op)
     }
@@ -1528,13 +1621,21 @@ impl Node {
     /// Half-closes a channel.
     pub fn close_channel(&mut self, key: u64, ch: u32) -> Result<(), NodeError> {
         let s = self.session_mut(key)?;
-        s.engine.close_channel(ch).map_err(|e| Self::chan_err(s, ch, e))?;
+        s.engine
+            .close_channel(ch)
+            .map_err(|e| Self::chan_err(s, ch, e))?;
         self.mark_session_dirty(key);
         Ok(())
     }
 
     /// Starts a graceful close: queued data is flushed until the deadline.
-    pub fn close_session(&mut self, key: u64, deadline_ms: u32, reason: &'static str, now: u64) -> Result<(), NodeError> {
+    pub fn close_session(
+        &mut self,
+        key: u64,
+        deadline_ms: u32,
+        reason: &'static str,
+        now: u64,
+    ) -> Result<(), NodeError> {
         let s = self.session_mut(key)?;
         match s.state {
             State::Closed | State::Closing { .. } => {}
@@ -1591,7 +1692,11 @@ impl Node {
     }
 
     /// Channel statistics: (stats, kind, queue length, queue bytes).
-    pub fn channel_stats(&self, key: u64, ch: u32) -> Result<(Stats, String, usize, usize), NodeError> {
+    pub fn channel_stats(
+        &self,
+        key: u64,
+        ch: u32,
+    ) -> Result<(Stats, String, usize, usize), NodeError> {
         let s = self.session(key)?;
         let (st, ql, qb) = s
             .engine

@@ -121,7 +121,9 @@ impl Net {
         self.events[i]
             .iter()
             .find_map(|e| match e {
-                Event::Accepted { session, .. } | Event::Connected { session, .. } => Some(*session),
+                Event::Accepted { session, .. } | Event::Connected { session, .. } => {
+                    Some(*session)
+                }
                 _ => None,
             })
             .expect("a session")
@@ -164,6 +166,19 @@ fn pair(a: serde_json::Value, b: serde_json::Value) -> (Net, u64, u64, u32) {
     (net, s0, s1, c)
 }
 
+/// Node 0 connects to node 1 and must see `ConnectFailed` with `code`.
+fn assert_connect_fails(net: &mut Net, code: &str) {
+    let fp = net.fp(1);
+    net.connect(0, 1, &fp);
+    net.run();
+    assert!(
+        net.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::ConnectFailed { code: c, .. } if *c == code)),
+        "expected ConnectFailed {code}"
+    );
+}
+
 fn none() -> serde_json::Value {
     serde_json::json!({})
 }
@@ -171,21 +186,36 @@ fn none() -> serde_json::Value {
 #[test]
 fn handshake_data_flush_and_graceful_close() {
     let (mut net, s0, s1, _) = pair(none(), none());
-    assert!(net.events[0].iter().any(|e| matches!(e, Event::Connected { peer, .. } if *peer == net.fp(1))));
-    assert!(net.events[1].iter().any(|e| matches!(e, Event::Accepted { peer, .. } if *peer == net.fp(0))));
-    let a = net.nodes[0].open_channel(s0, "state", None, None, None, 1).unwrap();
+    assert!(net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::Connected { peer, .. } if *peer == net.fp(1))));
+    assert!(net.events[1]
+        .iter()
+        .any(|e| matches!(e, Event::Accepted { peer, .. } if *peer == net.fp(0))));
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
     for i in 0..100u32 {
         net.nodes[0].send(s0, a, &i.to_le_bytes()).unwrap();
     }
     let op = net.nodes[0].flush(s0, a).unwrap();
     net.run();
-    let b = net.nodes[1].open_channel(s1, "state", None, None, None, 1).unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
     let got = net.recv_all(1, s1, b);
     assert_eq!(got.len(), 100);
-    assert!(got.iter().enumerate().all(|(i, m)| m == &(i as u32).to_le_bytes()));
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m == &(i as u32).to_le_bytes()));
     net.advance(5);
-    assert!(net.events[0].iter().any(|e| matches!(e, Event::Flushed { op: o, .. } if *o == op)));
-    net.nodes[0].close_session(s0, 1000, "manual", net.now).unwrap();
+    assert!(net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::Flushed { op: o, .. } if *o == op)));
+    net.nodes[0]
+        .close_session(s0, 1000, "manual", net.now)
+        .unwrap();
     net.run();
     assert_eq!(net.closes(0), vec!["manual"]);
     assert_eq!(net.closes(1), vec!["peer_closed"]);
@@ -201,33 +231,39 @@ fn a_wrong_pin_fails_with_fingerprint_mismatch() {
     assert!(net.events[0].iter().any(
         |e| matches!(e, Event::ConnectFailed { conn, code: "FINGERPRINT_MISMATCH", .. } if *conn == c)
     ));
-    assert!(net.events[1].iter().any(|e| matches!(e, Event::VerificationFailure { .. })));
+    assert!(net.events[1]
+        .iter()
+        .any(|e| matches!(e, Event::VerificationFailure { .. })));
     assert_eq!(net.nodes[0].metrics().4, 1, "counted on the client");
 }
 
 #[test]
 fn an_allow_list_miss_is_peer_not_allowed() {
-    let mut net = Net::new(none(), serde_json::json!({"allow_peers": ["cd".repeat(32)]}));
-    let fp = net.fp(1);
-    net.connect(0, 1, &fp);
-    net.run();
-    assert!(net.events[0]
-        .iter()
-        .any(|e| matches!(e, Event::ConnectFailed { code: "PEER_NOT_ALLOWED", .. })));
+    let mut net = Net::new(
+        none(),
+        serde_json::json!({"allow_peers": ["cd".repeat(32)]}),
+    );
+    assert_connect_fails(&mut net, "PEER_NOT_ALLOWED");
 }
 
 #[test]
 fn a_cut_connection_resumes_and_loses_nothing() {
     let (mut net, s0, s1, c) = pair(none(), none());
-    let a = net.nodes[0].open_channel(s0, "state", None, None, None, 1).unwrap();
-    let b = net.nodes[1].open_channel(s1, "state", None, None, None, 1).unwrap();
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
     for i in 0..50u32 {
         net.nodes[0].send(s0, a, &i.to_le_bytes()).unwrap();
     }
     // Cut before anything moves: every message must come through the resumed connection.
     net.cut(0, c);
     net.run();
-    assert!(net.events[0].iter().any(|e| matches!(e, Event::ConnectionLost { .. })));
+    assert!(net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::ConnectionLost { .. })));
     for i in 50..100u32 {
         net.nodes[0].send(s0, a, &i.to_le_bytes()).unwrap();
     }
@@ -245,12 +281,20 @@ fn a_cut_connection_resumes_and_loses_nothing() {
             break;
         }
     }
-    assert!(net.events[0]
-        .iter()
-        .any(|e| matches!(e, Event::SessionOpen { resumed: true, reconnects: 1, .. })));
+    assert!(net.events[0].iter().any(|e| matches!(
+        e,
+        Event::SessionOpen {
+            resumed: true,
+            reconnects: 1,
+            ..
+        }
+    )));
     let got = net.recv_all(1, s1, b);
     assert_eq!(got.len(), 100, "exactly once");
-    assert!(got.iter().enumerate().all(|(i, m)| m == &(i as u32).to_le_bytes()));
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m == &(i as u32).to_le_bytes()));
 }
 
 #[test]
@@ -267,9 +311,13 @@ fn heartbeat_timeout_without_resumption_closes_the_session() {
         .iter()
         .position(|e| matches!(e, Event::HeartbeatTimeout { .. }))
         .expect("heartbeat_timeout");
-    assert!(net.events[0][i..]
-        .iter()
-        .any(|e| matches!(e, Event::SessionClose { reason: "heartbeat_timeout", .. })));
+    assert!(net.events[0][i..].iter().any(|e| matches!(
+        e,
+        Event::SessionClose {
+            reason: "heartbeat_timeout",
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -281,25 +329,17 @@ fn a_fresh_session_replaces_the_disconnected_one_of_the_same_peer() {
     let fp = net.fp(1);
     net.connect(0, 1, &fp);
     net.run();
-    assert!(net.events[1]
-        .iter()
-        .any(|e| matches!(e, Event::SessionClose { session, reason: "replaced", .. } if *session == s1)));
+    assert!(net.events[1].iter().any(
+        |e| matches!(e, Event::SessionClose { session, reason: "replaced", .. } if *session == s1)
+    ));
 }
 
 #[test]
 fn a_full_session_table_refuses_with_too_many_handshakes() {
     let (mut net, _, _, _) = pair(none(), serde_json::json!({"max_sessions": 1}));
-    let mut third = Net::new(none(), none());
-    let _ = &mut third;
-    // A second client identity: a third node connecting to node 1.
-    let fp = net.fp(1);
-    let extra = make_node(none());
-    net.nodes[0] = extra;
-    net.connect(0, 1, &fp);
-    net.run();
-    assert!(net.events[0]
-        .iter()
-        .any(|e| matches!(e, Event::ConnectFailed { code: "TOO_MANY_HANDSHAKES", .. })));
+    // A second client identity: a fresh node connecting to node 1.
+    net.nodes[0] = make_node(none());
+    assert_connect_fails(&mut net, "TOO_MANY_HANDSHAKES");
 }
 
 #[test]
@@ -310,9 +350,13 @@ fn pending_handshakes_beyond_the_limit_shed_the_oldest() {
     }
     net.run();
     assert_eq!(net.nodes[1].metrics().6, 2);
-    assert!(net.events[1]
-        .iter()
-        .any(|e| matches!(e, Event::VerificationFailure { code: "TOO_MANY_HANDSHAKES", .. })));
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::VerificationFailure {
+            code: "TOO_MANY_HANDSHAKES",
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -320,36 +364,52 @@ fn a_silent_inbound_connection_times_out() {
     let mut net = Net::new(none(), serde_json::json!({"handshake_timeout_ms": 100}));
     net.nodes[1].conn_accept(net.now).unwrap();
     net.advance(150);
-    assert!(net.events[1]
-        .iter()
-        .any(|e| matches!(e, Event::VerificationFailure { code: "HANDSHAKE_TIMEOUT", .. })));
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::VerificationFailure {
+            code: "HANDSHAKE_TIMEOUT",
+            ..
+        }
+    )));
     assert_eq!(net.nodes[1].conn_count(), 0);
 }
 
 #[test]
 fn rekey_after_bytes_is_counted_and_delivery_goes_on() {
     let (mut net, s0, s1, _) = pair(serde_json::json!({"rekey_after_bytes": 4096}), none());
-    let a = net.nodes[0].open_channel(s0, "knowledge", None, None, None, 2).unwrap();
-    let b = net.nodes[1].open_channel(s1, "knowledge", None, None, None, 2).unwrap();
+    let a = net.nodes[0]
+        .open_channel(s0, "knowledge", None, None, None, 2)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "knowledge", None, None, None, 2)
+        .unwrap();
     for _ in 0..20 {
         net.nodes[0].send(s0, a, &[7u8; 2000]).unwrap();
         net.run();
     }
-    assert!(net.events[0].iter().any(|e| matches!(e, Event::Rekey { .. })));
+    assert!(net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::Rekey { .. })));
     assert_eq!(net.recv_all(1, s1, b).len(), 20);
 }
 
 #[test]
 fn a_replayed_frame_is_dropped_and_reported() {
     let (mut net, s0, s1, _) = pair(none(), none());
-    let a = net.nodes[0].open_channel(s0, "state", None, None, None, 1).unwrap();
-    let b = net.nodes[1].open_channel(s1, "state", None, None, None, 1).unwrap();
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
     net.nodes[0].send(s0, a, b"x").unwrap();
     net.run();
     net.advance(5);
     net.nodes[0].inject_replay(s0, "state").unwrap();
     net.run();
-    assert!(net.events[1].iter().any(|e| matches!(e, Event::Replay { .. })));
+    assert!(net.events[1]
+        .iter()
+        .any(|e| matches!(e, Event::Replay { .. })));
     assert_eq!(net.recv_all(1, s1, b), vec![b"x".to_vec()]);
     assert_eq!(net.nodes[1].state_name(s1), Some("open"));
 }

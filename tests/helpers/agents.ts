@@ -8,7 +8,7 @@ import "../../lib/rtt/mod.ts";
 import { Agent, type AgentOptions, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
 import type { HumanState } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
-import { MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
+import { checkEvents, MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
 
 /** One agent of a test world. */
 export interface TestAgent {
@@ -143,5 +143,10 @@ export class World implements AsyncDisposable {
  */
 export function assertEventContract(events: readonly Web4Event[]): void {
   assert.ok(events.length > 0, "no events");
-  for (const e of events) assert.equal(e.v, "1.0");
+  const problems = checkEvents(events);
+  assert.deepEqual(
+    problems.slice(0, 5),
+    [],
+    `${problems.length} of ${events.length} events break the contract`,
+  );
 }

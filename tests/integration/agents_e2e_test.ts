@@ -9,6 +9,12 @@
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
+import {
+  intentScenario,
+  pacingScenario,
+  personScenario,
+  personWorld,
+} from "../helpers/scenarios.ts";
 
 const PAGE = "Lake Aral water samples of 2026 show nitrate at 12 mg/l.";
 
@@ -20,16 +26,7 @@ function pageServer() {
 }
 
 Deno.test("e2e (rtt): three agents and a person: handshakes, STATE_UPDATE, INTENT accepted and deferred for overload, HCP_INTENT through consent, refusal after revocation, pacing under pressure", async () => {
-  await using w = await World.create({
-    names: ["alpha", "beta", "gamma"],
-    transport: "rtt",
-    person: {
-      of: "alpha",
-      name: "ada",
-      consentScope: ["topic:water"],
-      human: { consent: "limited" },
-    },
-  });
+  await using w = await World.create(personWorld("rtt", { names: ["alpha", "beta", "gamma"] }));
   const [a, b, c] = [w.get("alpha"), w.get("beta"), w.get("gamma")];
   await w.link("alpha", "beta");
   await w.link("alpha", "gamma");
@@ -42,84 +39,15 @@ Deno.test("e2e (rtt): three agents and a person: handshakes, STATE_UPDATE, INTEN
   await b.agent.until(() => b.agent.store.presence(w.fp("alpha")) !== undefined);
   assert.equal(b.agent.store.presence(w.fp("alpha"))?.presence, "diffuse");
 
-  // INTENT accepted.
-  const accepted = a.agent.nextEvent("cip.intent_answered");
-  const [sent] = await a.agent.declareIntent({ goal: "ask", topic: "water nitrate" }, {
-    to: [w.fp("beta")],
-  });
-  assert.equal(sent?.status, "sent");
-  assert.equal((await accepted).data.decision, "accept");
-
-  // INTENT deferred for overload: gamma announces overload, alpha holds its intent.
-  c.load.set({ cpu: 0.97 });
-  await c.agent.refreshLoad();
-  await a.agent.until(() => a.agent.store.presence(w.fp("gamma"))?.presence === "overloaded");
-  const [deferred] = await a.agent.declareIntent({ goal: "ask", topic: "water" }, {
-    to: [w.fp("gamma")],
-  });
-  assert.equal(deferred?.status, "deferred");
-  assert.equal(deferred?.code, "peer_overloaded");
-  c.load.set({ cpu: 0.1 });
-  await c.agent.refreshLoad();
-  await a.agent.until(() => a.agent.store.presence(w.fp("gamma"))?.presence !== "overloaded");
-
+  await intentScenario(w, "alpha", "gamma");
   // The person: HCP over the same transport, enrolled as alpha's person.
-  const person = w.person!;
-  await person.connect({
-    hostname: a.hostname,
-    port: a.port,
-    fingerprint: w.fp("alpha"),
-    agentId: "alpha",
-  });
-  const atBeta = b.agent.nextEvent("agent.intent", (e) => e.data.topic === "topic:water");
-  const atGamma = c.agent.nextEvent("agent.intent", (e) => e.data.topic === "topic:water");
-  await person.intent({ goal: "request", topic: "topic:water", priority: "high" });
-  assert.equal((await atBeta).data.source, "peer");
-  assert.equal((await atGamma).data.decision, "accept");
-
-  // Revoked consent: refused with HCP_ERROR naming the rule; nothing reaches the peers.
-  await person.revokeConsent();
-  const refusal = person.next((e) => e.type === "HCP_ERROR");
-  await person.intent({ goal: "request", topic: "topic:water" });
-  const err = await refusal;
-  assert.ok(err.type === "HCP_ERROR");
-  assert.equal(err.payload.code, "consent_revoked");
-  assert.equal(
-    b.sink.events("agent.intent").filter((e) => e.data.topic === "topic:water").length,
-    1,
-    "nothing more reached beta",
-  );
-
-  assertEventContract(w.events());
+  await personScenario(w);
 });
 
 Deno.test("e2e (rtt): high pressure slows the agent: with pressure >= 80 the person's next intent is paced", async () => {
-  await using w = await World.create({
-    names: ["alpha", "beta"],
-    transport: "rtt",
-    person: { of: "alpha", name: "ada" },
-  });
+  await using w = await World.create(personWorld("rtt"));
   await w.link("alpha", "beta");
-  const a = w.get("alpha");
-  const person = w.person!;
-  await person.connect({
-    hostname: a.hostname,
-    port: a.port,
-    fingerprint: w.fp("alpha"),
-    agentId: "alpha",
-  });
-  const propagated = a.agent.nextEvent("agent.intent_propagated");
-  await person.intent({ goal: "request", topic: "topic:water" });
-  assert.deepEqual((await propagated).data.sent, [w.fp("beta")]);
-  await person.updateState({ pressure: 92 });
-  const paced = person.next((e) => e.type === "HCP_ERROR");
-  await person.intent({ goal: "request", topic: "topic:water" });
-  const err = await paced;
-  assert.ok(err.type === "HCP_ERROR");
-  assert.equal(err.payload.code, "paced");
-  assert.ok((err.payload.retry_after_ms ?? 0) > 0);
-  assert.equal(a.sink.events("agent.intent_propagated").length, 1, "the paced intent went nowhere");
-  assertEventContract(w.events());
+  await pacingScenario(w);
 });
 
 Deno.test("e2e (rtt): a LIP fetch from a local server stays pending, is accepted on two trusted corroborations, and a restart keeps trust and knowledge", async () => {

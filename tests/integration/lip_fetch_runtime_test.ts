@@ -3,7 +3,6 @@ import { verifyEnvelope } from "../../lib/envelope/mod.ts";
 import { LipFetchError } from "../../lib/lip/errors.ts";
 import { HttpFetcher } from "../../lib/lip/fetcher.ts";
 import { LipRuntime } from "../../lib/lip/runtime.ts";
-import { createTrustView, declareAnchors } from "../../lib/trust/mod.ts";
 import { parties, World } from "../unit/hcp_lip_fixture.ts";
 
 const PAGE = "Water boils at 100 C at sea level.";
@@ -19,10 +18,7 @@ Deno.test("LIP_FETCH end to end: request, fetch from a loopback page, LIP_EVIDEN
   const base = `http://127.0.0.1:${server.addr.port}`;
   const p = await parties();
   using world = new World(p, { trust: { anchors: [p.peerA.fingerprint] } });
-  world.store.commit(
-    declareAnchors(createTrustView(world.store, world.options.trust), world.store, world.clock.now)
-      .changes,
-  );
+  world.declareAnchors();
   const lip = new LipRuntime();
   const fetcher = new HttpFetcher({ clock: () => new Date(world.clock.now) });
 
@@ -71,10 +67,7 @@ Deno.test("LIP_FETCH that breaks its constraints ends in a LIP_ERROR to the requ
   );
   const p = await parties();
   using world = new World(p, { trust: { anchors: [p.peerA.fingerprint] } });
-  world.store.commit(
-    declareAnchors(createTrustView(world.store, world.options.trust), world.store, world.clock.now)
-      .changes,
-  );
+  world.declareAnchors();
   const lip = new LipRuntime();
   const request = await world.envelope("lip", "LIP_FETCH", p.peerA, {
     query: `http://127.0.0.1:${server.addr.port}/page`,

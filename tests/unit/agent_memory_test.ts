@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { MemoryNetwork } from "../../lib/rtt/mod.ts";
-import { World } from "../helpers/agents.ts";
+import { assertEventContract, World } from "../helpers/agents.ts";
+import {
+  intentScenario,
+  pacingScenario,
+  personScenario,
+  personWorld,
+} from "../helpers/scenarios.ts";
 
 Deno.test("Agent on the memory transport: connect runs the CIP handshake, then STATE_UPDATE reaches the peer", async () => {
   const network = new MemoryNetwork();
@@ -25,128 +31,31 @@ Deno.test("Agent on the memory transport: connect runs the CIP handshake, then S
   assert.equal(b.store.presence(w.fp("alpha"))?.lri, 10);
 });
 
-Deno.test("Agent intents: accepted by an idle peer; held (deferred) for a peer that announced overload", async () => {
-  const network = new MemoryNetwork();
+Deno.test("Agent intents (memory): accepted by an idle peer, held for a peer that announced overload, deferred by a peer when the sender is overloaded", async () => {
   await using w = await World.create({
     names: ["alpha", "beta"],
     transport: "memory",
-    transportOptions: { network },
+    transportOptions: { network: new MemoryNetwork() },
   });
   await w.link("alpha", "beta");
-  const a = w.get("alpha").agent;
-  const b = w.get("beta");
-  const answered = a.nextEvent("cip.intent_answered");
-  const [sent] = await a.declareIntent({ goal: "ask", topic: "water quality" });
-  assert.equal(sent?.status, "sent");
-  assert.equal((await answered).data.decision, "accept");
-
-  b.load.set({ cpu: 0.95 });
-  await b.agent.refreshLoad();
-  assert.equal(b.agent.load.presence, "overloaded");
-  await a.until(() => a.store.presence(w.fp("beta"))?.presence === "overloaded");
-  const [held] = await a.declareIntent({ goal: "ask", topic: "water quality" });
-  assert.equal(held?.status, "deferred");
-  assert.equal(held?.code, "peer_overloaded");
+  await intentScenario(w, "alpha", "beta");
+  assertEventContract(w.events());
 });
 
-Deno.test("Agent defers an intent itself while it is overloaded", async () => {
-  const network = new MemoryNetwork();
-  await using w = await World.create({
-    names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
-  });
+Deno.test("Person (memory): consented HCP_INTENT reaches another agent's loop as a CIP INTENT; out of scope and after revocation refused with HCP_ERROR", async () => {
+  await using w = await World.create(
+    personWorld("memory", { transportOptions: { network: new MemoryNetwork() } }),
+  );
   await w.link("alpha", "beta");
-  const a = w.get("alpha").agent;
-  const b = w.get("beta");
-  // Overloaded, but alpha has not heard of it yet: beta answers defer.
-  b.load.set({ cpu: 0.9 });
-  const gotIt = b.agent.nextEvent("agent.intent");
-  const answered = a.nextEvent("cip.intent_answered");
-  // refreshLoad would announce it; here only the local state changes.
-  const announce = b.agent.refreshLoad();
-  const [sent] = await a.declareIntent({ goal: "learn", topic: "water" });
-  await announce;
-  assert.equal(sent?.status, "sent");
-  assert.equal((await gotIt).data.decision, "defer");
-  assert.equal((await answered).data.decision, "defer");
+  await personScenario(w);
 });
 
-Deno.test("Person's consented HCP_INTENT reaches another agent's loop as a CIP INTENT; refused with HCP_ERROR after revocation", async () => {
-  const network = new MemoryNetwork();
-  await using w = await World.create({
-    names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
-    person: {
-      of: "alpha",
-      name: "ada",
-      consentScope: ["topic:water"],
-      human: { consent: "limited" },
-    },
-  });
+Deno.test("Person (memory): high pressure slows the agent down, the next intent is paced", async () => {
+  await using w = await World.create(
+    personWorld("memory", { transportOptions: { network: new MemoryNetwork() } }),
+  );
   await w.link("alpha", "beta");
-  const a = w.get("alpha");
-  const person = w.person!;
-  const intents: string[] = [];
-  w.get("beta").agent.on("intent", (i) => intents.push(`${i.source}:${i.goal}:${i.topic}`));
-  await person.connect({
-    hostname: a.hostname,
-    port: a.port,
-    fingerprint: w.fp("alpha"),
-    agentId: "alpha",
-  });
-  await a.agent.until(() => a.agent.store.person(person.fingerprint) !== undefined);
-
-  const atBeta = w.get("beta").agent.nextEvent("agent.intent");
-  await person.intent({ goal: "request", topic: "topic:water", priority: "high" });
-  const seen = await atBeta;
-  assert.equal(seen.data.source, "peer");
-  assert.equal(seen.data.topic, "topic:water");
-  assert.deepEqual(intents, ["peer:ask:topic:water"]);
-
-  const outOfScope = person.next((e) => e.type === "HCP_ERROR");
-  await person.intent({ goal: "request", topic: "topic:finance" });
-  const err1 = await outOfScope;
-  assert.ok(err1.type === "HCP_ERROR");
-  assert.match(err1.payload.code, /consent|scope/);
-
-  await person.revokeConsent();
-  const refused = person.next((e) => e.type === "HCP_ERROR");
-  await person.intent({ goal: "request", topic: "topic:water" });
-  const err2 = await refused;
-  assert.ok(err2.type === "HCP_ERROR");
-  assert.equal(err2.payload.code, "consent_revoked");
-  assert.equal(intents.length, 1, "nothing more reached beta");
-});
-
-Deno.test("High pressure slows the agent down: the next intent is paced (HCP_ERROR paced with retry_after_ms)", async () => {
-  const network = new MemoryNetwork();
-  await using w = await World.create({
-    names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
-    person: { of: "alpha", name: "ada" },
-  });
-  await w.link("alpha", "beta");
-  const a = w.get("alpha");
-  const person = w.person!;
-  await person.connect({
-    hostname: a.hostname,
-    port: a.port,
-    fingerprint: w.fp("alpha"),
-    agentId: "alpha",
-  });
-  const first = a.agent.nextEvent("agent.intent_propagated");
-  await person.intent({ goal: "request", topic: "topic:water" });
-  await first;
-  await person.updateState({ pressure: 90 });
-  const paced = person.next((e) => e.type === "HCP_ERROR");
-  await person.intent({ goal: "request", topic: "topic:water" });
-  const err = await paced;
-  assert.ok(err.type === "HCP_ERROR");
-  assert.equal(err.payload.code, "paced");
-  assert.ok((err.payload.retry_after_ms ?? 0) > 0);
+  await pacingScenario(w);
 });
 
 Deno.test("One session per pair: when both dial at once the lower fingerprint's dial survives and the other closes as duplicate", async () => {

@@ -15,6 +15,40 @@ async function pair(): Promise<{ net: Net; alice: Node; bob: Node }> {
   return { net, alice: await net.add("alice"), bob: await net.add("bob") };
 }
 
+const ZERO_SIGNATURE = "A".repeat(86) + "==";
+const NONCES: [string, string] = ["AAAAAAAAAAAAAAAAAAAAAA==", "AQAAAAAAAAAAAAAAAAAAAA=="];
+
+/** A VERIFY to `to` answering `inReplyTo`. */
+function verifySpec(
+  to: Node,
+  msgId: string,
+  inReplyTo: string,
+  options: { nonces?: [string, string]; response?: string } = {},
+): ReplySpec {
+  return {
+    protocol: "cip",
+    type: "VERIFY",
+    msg_id: msgId,
+    receiver: { agent_id: to.name, fingerprint: to.fp },
+    payload: {
+      challenge_response: options.response ?? ZERO_SIGNATURE,
+      in_reply_to: inReplyTo,
+      session_nonces: options.nonces ?? NONCES,
+    },
+  };
+}
+
+/** A STATE_UPDATE to `to`. */
+function stateSpec(to: Node, msgId: string): ReplySpec {
+  return {
+    protocol: "cip",
+    type: "STATE_UPDATE",
+    msg_id: msgId,
+    receiver: { agent_id: to.name, fingerprint: to.fp },
+    payload: { presence: "focused", lri: 5, ltppeerstate: "probing" },
+  };
+}
+
 const types = (net: Net) =>
   net.transcript.map((s) => `${s.from}>${s.to} ${JSON.parse(s.wire).type} ${s.outcome}`);
 
@@ -133,13 +167,7 @@ Deno.test("CIP: a fingerprint mismatch blacklists only the session's authenticat
   await net.handshake(alice, bob);
   await net.handshake(carol, bob);
   // Carol's session delivers an envelope signed by Alice (a third party).
-  const spec = {
-    protocol: "cip",
-    type: "STATE_UPDATE",
-    msg_id: "6f9619ff-8b86-4d11-b42d-00c04fc964ff",
-    receiver: { agent_id: "bob", fingerprint: bob.fp },
-    payload: { presence: "focused", lri: 5, ltppeerstate: "probing" },
-  } as ReplySpec;
+  const spec = stateSpec(bob, "6f9619ff-8b86-4d11-b42d-00c04fc964ff");
   const out = await bob.receive(encodeEnvelope(await alice.sign(spec)), carol);
   assert.equal(out.code, "fingerprint_mismatch");
   assert.equal(bob.trustIn(carol), "blacklisted");
@@ -170,13 +198,7 @@ Deno.test("CIP: replayed and stale envelopes never change trust", async () => {
   const replayed = await bob.receive(verify, alice);
   assert.deepEqual([replayed.status, replayed.code], ["ignored", "invalid_envelope"]);
   net.now += 10 * 60_000;
-  const spec = {
-    protocol: "cip",
-    type: "STATE_UPDATE",
-    msg_id: "6f9619ff-8b86-4d11-b42d-00c04fc964ff",
-    receiver: { agent_id: "bob", fingerprint: bob.fp },
-    payload: { presence: "focused", lri: 5, ltppeerstate: "probing" },
-  } as ReplySpec;
+  const spec = stateSpec(bob, "6f9619ff-8b86-4d11-b42d-00c04fc964ff");
   const stale = await alice.sign(spec);
   net.now += 200_000;
   const late = await bob.receive(encodeEnvelope(stale), alice);
@@ -205,7 +227,7 @@ Deno.test("CIP handshake times out: a late answering HELLO is refused and change
 });
 
 Deno.test("CIP handshake refuses an unexpected HELLO answer, an unexpected VERIFY and foreign nonces", async () => {
-  const { net, alice, bob } = await pair();
+  const { alice, bob } = await pair();
   const hello: ReplySpec = {
     protocol: "cip",
     type: "HELLO",
@@ -217,23 +239,17 @@ Deno.test("CIP handshake refuses an unexpected HELLO answer, an unexpected VERIF
       session_nonce: "AAAAAAAAAAAAAAAAAAAAAA==",
       challenge: "A".repeat(43) + "=",
       features: { supports_mesh: false, supports_multiplex: true },
-      challenge_response: "A".repeat(86) + "==",
+      challenge_response: ZERO_SIGNATURE,
       in_reply_to: "6f9619ff-8b86-4d11-b42d-00c04fc96402",
     },
   };
   const out1 = await alice.receive(encodeEnvelope(await bob.sign(hello)), bob);
   assert.deepEqual([out1.status, out1.code], ["refused", "unexpected_hello"]);
-  const verify: ReplySpec = {
-    protocol: "cip",
-    type: "VERIFY",
-    msg_id: "6f9619ff-8b86-4d11-b42d-00c04fc96403",
-    receiver: { agent_id: "alice", fingerprint: alice.fp },
-    payload: {
-      challenge_response: "A".repeat(86) + "==",
-      in_reply_to: "6f9619ff-8b86-4d11-b42d-00c04fc96404",
-      session_nonces: ["AAAAAAAAAAAAAAAAAAAAAA==", "AQAAAAAAAAAAAAAAAAAAAA=="],
-    },
-  };
+  const verify = verifySpec(
+    alice,
+    "6f9619ff-8b86-4d11-b42d-00c04fc96403",
+    "6f9619ff-8b86-4d11-b42d-00c04fc96404",
+  );
   const out2 = await alice.receive(encodeEnvelope(await bob.sign(verify)), bob);
   assert.deepEqual([out2.status, out2.code], ["refused", "unexpected_verify"]);
   // A VERIFY with the right reference but another session's nonces.
@@ -241,20 +257,11 @@ Deno.test("CIP handshake refuses an unexpected HELLO answer, an unexpected VERIF
   bob.store.commit(open.changes);
   const answered = await alice.receive(encodeEnvelope(await bob.sign(open.replies[0]!)), bob);
   const ourHello = answered.replies[0]!;
-  const wrong: ReplySpec = {
-    ...verify,
-    msg_id: "6f9619ff-8b86-4d11-b42d-00c04fc96405",
-    payload: {
-      challenge_response: "A".repeat(86) + "==",
-      in_reply_to: ourHello.msg_id,
-      session_nonces: ["AAAAAAAAAAAAAAAAAAAAAA==", "AQAAAAAAAAAAAAAAAAAAAA=="],
-    },
-  } as ReplySpec;
+  const wrong = verifySpec(alice, "6f9619ff-8b86-4d11-b42d-00c04fc96405", ourHello.msg_id);
   const out3 = await alice.receive(encodeEnvelope(await bob.sign(wrong)), bob);
   assert.deepEqual([out3.status, out3.code], ["refused", "nonce_mismatch"]);
   assert.equal(alice.trustIn(bob), "untrusted");
   assert.equal(alice.store.trustLog(bob.fp).length, 0, "no sanction without a bad signature");
-  void net;
 });
 
 Deno.test("CIP handshake: a VERIFY whose challenge response does not verify is a bad signature", async () => {
@@ -264,20 +271,9 @@ Deno.test("CIP handshake: a VERIFY whose challenge response does not verify is a
   const openingHello = await bob.sign(open.replies[0]!);
   const answered = await alice.receive(encodeEnvelope(openingHello), bob);
   const answer = answered.replies[0]! as Extract<ReplySpec, { type: "HELLO" }>;
-  const verify: ReplySpec = {
-    protocol: "cip",
-    type: "VERIFY",
-    msg_id: "6f9619ff-8b86-4d11-b42d-00c04fc96406",
-    receiver: { agent_id: "alice", fingerprint: alice.fp },
-    payload: {
-      challenge_response: "A".repeat(86) + "==",
-      in_reply_to: answer.msg_id,
-      session_nonces: [
-        (openingHello.payload as HelloPayload).session_nonce,
-        answer.payload.session_nonce,
-      ],
-    },
-  };
+  const verify = verifySpec(alice, "6f9619ff-8b86-4d11-b42d-00c04fc96406", answer.msg_id, {
+    nonces: [(openingHello.payload as HelloPayload).session_nonce, answer.payload.session_nonce],
+  });
   const out = await alice.receive(encodeEnvelope(await bob.sign(verify)), bob);
   assert.deepEqual([out.status, out.code], ["refused", "bad_challenge_response"]);
   const [logged] = alice.store.trustLog(bob.fp);
@@ -348,17 +344,11 @@ Deno.test("CipRuntime checks its options and the receiver it is given", async ()
 Deno.test("CIP handshake: a stray VERIFY after the handshake is refused and leaves the verified handshake alone", async () => {
   const { net, alice, bob } = await pair();
   await net.handshake(alice, bob);
-  const stray: ReplySpec = {
-    protocol: "cip",
-    type: "VERIFY",
-    msg_id: "6f9619ff-8b86-4d11-b42d-00c04fc96408",
-    receiver: { agent_id: "bob", fingerprint: bob.fp },
-    payload: {
-      challenge_response: "A".repeat(86) + "==",
-      in_reply_to: "6f9619ff-8b86-4d11-b42d-00c04fc96409",
-      session_nonces: ["AAAAAAAAAAAAAAAAAAAAAA==", "AQAAAAAAAAAAAAAAAAAAAA=="],
-    },
-  };
+  const stray = verifySpec(
+    bob,
+    "6f9619ff-8b86-4d11-b42d-00c04fc96408",
+    "6f9619ff-8b86-4d11-b42d-00c04fc96409",
+  );
   const out = await bob.receive(encodeEnvelope(await alice.sign(stray)), alice);
   assert.deepEqual([out.status, out.code], ["refused", "unexpected_verify"]);
   assert.equal(bob.store.handshake(alice.fp)?.stage, "verified");

@@ -12,6 +12,7 @@ import {
   createEnvelope,
   type Envelope,
   type EnvelopeOf,
+  type HumanState,
   type MessageType,
   type PayloadOf,
   type Protocol,
@@ -27,10 +28,20 @@ import {
   selfFromIdentity,
 } from "../../lib/runtime/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
-import type { TrustConfig } from "../../lib/trust/mod.ts";
+import { createTrustView, declareAnchors, type TrustConfig } from "../../lib/trust/mod.ts";
 
 /** 2026-11-28T10:00:00Z. */
 export const T0 = Date.parse("2026-11-28T10:00:00.000Z");
+
+/** A calm, clear, consenting person. */
+export const CALM: HumanState = {
+  presence: "focused",
+  affect: "calm",
+  clarity: 80,
+  pressure: 20,
+  intent: "plan the week",
+  consent: "granted",
+};
 
 /** A settable clock. */
 export class Clock {
@@ -97,6 +108,12 @@ export class World implements Disposable {
 
   constructor(readonly p: Parties, readonly options: WorldOptions = {}) {
     this.store = openStore(options.path ?? ":memory:", { now: () => this.clock.now });
+  }
+
+  /** Commits the declared trust anchors (`options.trust.anchors`): they start trusted. */
+  declareAnchors(): void {
+    const view = createTrustView(this.store, this.options.trust, () => this.clock.now);
+    this.store.commit(declareAnchors(view, this.store, this.clock.now).changes);
   }
 
   /** A context for one dispatch, as the router builds it. */

@@ -15,16 +15,9 @@ import {
   type PersonState,
   recordAction,
 } from "../../lib/hcp/human_state.ts";
+import { CALM } from "./hcp_lip_fixture.ts";
 
 const PERSON = "ab".repeat(32);
-const CALM: HumanState = {
-  presence: "focused",
-  affect: "calm",
-  clarity: 80,
-  pressure: 20,
-  intent: "plan the week",
-  consent: "granted",
-};
 
 function person(human: Partial<HumanState> = {}, scope: string[] = [], at = 0): PersonState {
   const hello = applyHello(initialPersonState(PERSON, at), {
@@ -141,7 +134,12 @@ Deno.test("anxious or tense affect opens a check-in that only feedback >= 50 clo
   const s = person();
   const { state: anxious, notes } = applyHumanVector(s, { ...CALM, affect: "anxious" }, "m5", 10);
   assert.deepEqual(notes.map((n) => n.kind), ["check_in_opened"]);
-  assert.deepEqual(anxious.checkIn, { openedAtMs: 10, affect: "anxious", openedBy: "m5" });
+  assert.deepEqual(anxious.checkIn, {
+    openedAtMs: 10,
+    affect: "anxious",
+    openedBy: "m5",
+    askedAtMs: null,
+  });
   assert.equal(code(gateAction(anxious, "trusted", "topic:work", 11)), "check_in_required");
   // A calm state update is not an answer.
   const calmer = applyHumanVector(anxious, CALM, "m6", 12).state;

@@ -2,16 +2,8 @@ import assert from "node:assert/strict";
 import type { HcpPayloads, HcpType, HumanState } from "../../lib/envelope/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
 import { HcpRuntime } from "../../lib/hcp/runtime.ts";
-import { parties, World, type WorldOptions } from "./hcp_lip_fixture.ts";
+import { CALM, parties, World, type WorldOptions } from "./hcp_lip_fixture.ts";
 
-const CALM: HumanState = {
-  presence: "focused",
-  affect: "calm",
-  clarity: 80,
-  pressure: 20,
-  intent: "plan the week",
-  consent: "granted",
-};
 const HELLO: HcpPayloads["HCP_HELLO"] = {
   identity: { name: "Ada", role: "owner" },
   consent_scope: ["topic:work", "calendar:*"],
@@ -140,13 +132,7 @@ Deno.test("HCP consent revoked mid-conversation stops the next automated action"
   assert.equal((await say("HCP_INTENT", WORK)).status, "handled");
   assert.equal(hcp.mayAct(world.ctx(fp), "topic:work").verdict, "allowed");
 
-  const revoke = await say("HCP_STATE_UPDATE", {
-    presence: "focused",
-    affect: "calm",
-    clarity: 80,
-    pressure: 20,
-    consent: "revoked",
-  });
+  const revoke = await say("HCP_STATE_UPDATE", { ...UPDATE, consent: "revoked" });
   assert.equal(revoke.status, "handled");
   assert.ok(revoke.events.some((e) => e.kind === "hcp.consent_changed" && e.severity === "warn"));
   assert.equal(world.ctx(fp).trust.person(fp), "restricted");
@@ -217,13 +203,7 @@ Deno.test("HCP anxious affect requires a check-in; feedback >= 50 answers it", a
   using _ = world;
   const fp = world.p.person.fingerprint;
   await say("HCP_HELLO", HELLO);
-  const anxious = await say("HCP_STATE_UPDATE", {
-    presence: "focused",
-    affect: "anxious",
-    clarity: 70,
-    pressure: 30,
-    consent: "granted",
-  });
+  const anxious = await say("HCP_STATE_UPDATE", { ...UPDATE, affect: "anxious" });
   assert.ok(anxious.events.some((e) => e.kind === "hcp.check_in_opened"));
   assert.equal(world.store.person(fp)?.checkInRequired, true);
 

@@ -4,7 +4,7 @@ import type { Identity } from "../../lib/identity/mod.ts";
 import { claimId } from "../../lib/lip/claims.ts";
 import { LipRuntime, type LipRuntimeOptions } from "../../lib/lip/runtime.ts";
 import { openStore, QuotaExceededError } from "../../lib/store/mod.ts";
-import { createTrustView, declareAnchors, TrustBatch } from "../../lib/trust/mod.ts";
+import { createTrustView, TrustBatch } from "../../lib/trust/mod.ts";
 import { parties, World } from "./hcp_lip_fixture.ts";
 
 const WATER = "https://water.example/boiling";
@@ -22,8 +22,8 @@ async function setup(options: LipRuntimeOptions & { path?: string; quota?: numbe
     ...(options.path === undefined ? {} : { path: options.path }),
     trust: { anchors: [p.peerA.fingerprint, p.peerB.fingerprint], owner: "Ada" },
   });
+  world.declareAnchors();
   const view = createTrustView(world.store, world.options.trust, () => world.clock.now);
-  world.store.commit(declareAnchors(view, world.store, world.clock.now).changes);
   const batch = new TrustBatch(view, world.clock.now);
   batch.apply("cip", p.peerC.fingerprint, { type: "valid_handshake" });
   world.store.commit(batch.changes);
@@ -371,4 +371,45 @@ Deno.test("LIP queue and tiers survive a restart", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("LIP the agent's own fetch waits for trusted peers that fetched the same claim", async () => {
+  const { world, lip, evidence, p } = await setup();
+  using _ = world;
+  const doc = {
+    url: WATER,
+    finalUrl: WATER,
+    redirects: [],
+    status: 200,
+    contentType: "text/plain",
+    text: "Water boils at 100 C.",
+    bytes: 21,
+    sha256: "cd".repeat(32),
+    retrievedAt: new Date(world.clock.now).toISOString(),
+    topics: ["chem"],
+  };
+  const request = {
+    query: WATER,
+    constraints: [],
+    requestId: "",
+    requester: p.agent.fingerprint,
+    requesterAgentId: "agent",
+  };
+  const own = await world.commit(lip.fetched(request, doc, world.ctx(p.agent), {
+    extract: (d) => (d.text.includes("100 C") ? [BP] : []),
+    confidence: 0.9,
+  }));
+  assert.deepEqual(own.replies, [], "nobody else asked: no LIP_EVIDENCE is sent");
+  const id = claimId(BP, WATER);
+  assert.equal(world.store.lipItem(id)?.status, "pending");
+  assert.equal(world.store.lipItem(id)?.confidence, 0.9);
+  // The same claim from the same source has the same id on every agent.
+  await evidence(p.peerA);
+  assert.equal(world.store.lipItem(id)?.status, "pending");
+  await evidence(p.peerB);
+  assert.equal(world.store.lipItem(id)?.status, "accepted");
+  assert.deepEqual(world.store.lipItem(id)?.corroborators, [
+    p.peerA.fingerprint,
+    p.peerB.fingerprint,
+  ]);
 });

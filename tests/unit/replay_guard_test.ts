@@ -178,6 +178,28 @@ Deno.test("ReplayGuard forgets a sender whose pairs all left the window without 
   assert.equal(guard.record(FP_A, "a1", T0, T0 + 1600), "expired");
 });
 
+Deno.test("ReplayGuard keeps at most maxEntries pairs; the sender holding the most gives up its oldest", () => {
+  const guard = new ReplayGuard({ windowMs: 60_000, capacity: 8, maxEntries: 10 });
+  for (let i = 1; i <= 8; i++) assert.equal(guard.record(FP_A, `a${i}`, T0 + i, T0), "accepted");
+  assert.equal(guard.record(FP_B, "b1", T0 + 1, T0), "accepted");
+  assert.equal(guard.record(FP_B, "b2", T0 + 2, T0), "accepted");
+  assert.equal(guard.size, 10);
+  // One more pair: A, holding the most, forgets its oldest; B keeps all.
+  assert.equal(guard.record(FP_B, "b3", T0 + 3, T0), "accepted");
+  assert.equal(guard.size, 10);
+  assert.equal(guard.floorOf(FP_A), T0 + 1);
+  assert.equal(guard.floorOf(FP_B), -Infinity);
+  assert.equal(guard.record(FP_A, "a1", T0 + 1, T0), "below_floor");
+  for (const id of ["b1", "b2", "b3"]) assert.equal(guard.has(FP_B, id), true);
+  // A's fresh traffic still passes.
+  assert.equal(guard.record(FP_A, "a9", T0 + 9, T0), "accepted");
+  // Pairs out of the window are given up before anything in it.
+  const later = T0 + 60_005;
+  assert.equal(guard.record(FP_C, "c1", later, later), "accepted");
+  assert.ok(guard.size <= 10);
+  assert.equal(guard.floorOf(FP_C), -Infinity);
+});
+
 Deno.test("ReplayGuard.snapshot and restore carry pairs and floors across a restart", () => {
   const guard = new ReplayGuard({ windowMs: 60_000, capacity: 3 });
   // What a store keeps: every recorded pair still inside the window.
@@ -249,6 +271,7 @@ Deno.test("ReplayGuard validates its options and arguments", () => {
   assert.throws(() => new ReplayGuard({ capacity: 0 }), RangeError);
   assert.throws(() => new ReplayGuard({ capacity: 1.5 }), RangeError);
   assert.throws(() => new ReplayGuard({ maxSenders: 0 }), RangeError);
+  assert.throws(() => new ReplayGuard({ maxEntries: -1 }), RangeError);
   assert.throws(() => new ReplayGuard().check(FP_A, "m", NaN, T0), TypeError);
   assert.throws(() => new ReplayGuard().record(FP_A, "m", T0, Infinity), TypeError);
   assert.throws(() => new ReplayGuard().restore([], NaN), TypeError);

@@ -90,3 +90,16 @@ Deno.test("Every CIP message type has a route once the CIP runtime is registered
   const { ra } = await pair();
   assert.deepEqual(ra.missingRoutes().filter((r) => r.startsWith("cip/")), []);
 });
+
+Deno.test("With the CIP, HCP and LIP runtimes registered, every message type of the three protocols has a route", async () => {
+  const { HcpRuntime } = await import("../../lib/hcp/mod.ts");
+  const { LipRuntime } = await import("../../lib/lip/mod.ts");
+  const router = new ProtocolRouter({
+    identity: await Identity.generate({ agentId: "all" }),
+    store: openStore(":memory:"),
+    runtimes: [new CipRuntime(), new HcpRuntime(), new LipRuntime()],
+    now: () => T0,
+  });
+  assert.deepEqual(router.missingRoutes(), []);
+  assert.equal(router.routes().length, 23);
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HookDispatcher, type SessionHookEvent, SessionHooks } from "../../lib/rtt/hooks.ts";
+import { HookDispatcher, type SessionHookEvent, SessionHooks } from "../../lib/transport/hooks.ts";
 
 function setup(
   open: SessionHookEvent | undefined = { sessionId: "s", resumed: false, reconnects: 0 },

@@ -296,3 +296,36 @@ Deno.test("openStore checks its arguments", () => {
     /replayWindowMs/,
   );
 });
+
+Deno.test("Store commitBatch commits several change lists at once, each all or nothing on its own", () => {
+  using store = openStore(":memory:", { quotas: { claims: 1 } });
+  const bad: StoreChange = {
+    kind: "presence.set",
+    record: { peer: P2, presence: "focused", lri: 500, kernelSignals: [], updatedMs: 1 },
+  };
+  const results = store.commitBatch([
+    [{ kind: "claim.upsert", claim: claim("c-1", P1) }],
+    [{ kind: "trust.state", record: trustRecord(P2) }, bad], // invalid: rolled back alone
+    [],
+    [{ kind: "trust.state", record: trustRecord(P1) }, {
+      kind: "claim.upsert",
+      claim: claim("c-2", P1),
+    }], // over quota
+    [{ kind: "replay.add", entry: { sender: P2, msgId: "r-1", timestampMs: 9 } }],
+  ], { nowMs: 10 });
+  assert.deepEqual(results[0], { applied: 1, pruned: 0 });
+  assert.ok(results[1] instanceof StoreError && results[1].code === "STORE_INVALID_CHANGE");
+  assert.deepEqual(results[2], { applied: 0, pruned: 0 });
+  assert.ok(results[3] instanceof QuotaExceededError && results[3].peer === P1);
+  assert.deepEqual(results[4], { applied: 1, pruned: 0 });
+  assert.ok(store.claim("c-1") !== undefined);
+  assert.equal(store.trust("cip", P2), undefined);
+  assert.equal(store.trust("cip", P1), undefined);
+  assert.equal(store.claim("c-2"), undefined);
+  assert.equal(store.usage(P1, "claims"), 1);
+  assert.equal(store.replayEntries(0).length, 1);
+  assert.deepEqual(store.commitBatch([[], []]), [{ applied: 0, pruned: 0 }, {
+    applied: 0,
+    pruned: 0,
+  }]);
+});

@@ -1,0 +1,444 @@
+/**
+ * The transport contract kit: `describeTransportContract(backend)` registers
+ * the same tests for any backend, so every backend is held to the same
+ * rules (flush semantics, queue bounds and the four policies, statistics,
+ * limits and their errors, close reasons, resumption through cuts,
+ * exactly-once delivery, lifecycle hooks). The `rtt` backend runs it over
+ * Deno TCP through a fault proxy, the `memory` backend over in-process
+ * pipes with the network's own faults.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Identity } from "../../lib/identity/mod.ts";
+import {
+  type BackpressurePolicy,
+  RTTBackpressureError,
+  RTTDisconnectedError,
+  RTTHandshakeError,
+  type RttNodeOptions,
+  RTTTransportError,
+  type Transport,
+  type TransportChannel,
+  type TransportEvent,
+  type TransportSession,
+} from "../../lib/rtt/mod.ts";
+import { waitFor, within } from "./rtt.ts";
+
+/** A path from a client to a listening transport, with faults on it. */
+export interface ContractLink {
+  /** Where the client dials. */
+  hostname: string;
+  /** Where the client dials. */
+  port: number;
+  /** Drops the connection(s) on the path; new ones may be made at once. */
+  cut(client: Transport): void;
+  /** Silences the path (nothing delivered, nothing closed) until `heal`. */
+  stall(client: Transport): void;
+  /** Ends `stall`. */
+  heal(): void;
+  /** Releases the path. */
+  close(): Promise<void>;
+}
+
+/** What the kit needs from a backend. */
+export interface ContractBackend {
+  /** The backend name, used in test names. */
+  name: string;
+  /** Creates one endpoint. */
+  create(options: RttNodeOptions): Promise<Transport>;
+  /** Makes `server` listen and returns the path a client dials. */
+  expose(server: Transport): Promise<ContractLink>;
+}
+
+const [idA, idB, idC] = await Promise.all([
+  Identity.generate(),
+  Identity.generate(),
+  Identity.generate(),
+]);
+
+const msg = (i: number, size = 64) => {
+  const m = new Uint8Array(size);
+  new DataView(m.buffer).setUint32(0, i);
+  return m;
+};
+const num = (m: Uint8Array | null) =>
+  m === null ? -1 : new DataView(m.buffer, m.byteOffset).getUint32(0);
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+/** A connected pair of endpoints. */
+interface Pair extends AsyncDisposable {
+  server: Transport;
+  client: Transport;
+  link: ContractLink;
+  outbound: TransportSession;
+  inbound: TransportSession;
+  clientEvents: TransportEvent[];
+  serverEvents: TransportEvent[];
+}
+
+async function makePair(
+  backend: ContractBackend,
+  server: Partial<RttNodeOptions> = {},
+  client: Partial<RttNodeOptions> = {},
+): Promise<Pair> {
+  const s = await backend.create({ ...server, identity: idA });
+  const c = await backend.create({ ...client, identity: idB });
+  const serverEvents: TransportEvent[] = [];
+  const clientEvents: TransportEvent[] = [];
+  s.onEvent((e) => serverEvents.push(e));
+  c.onEvent((e) => clientEvents.push(e));
+  const link = await backend.expose(s);
+  const [outbound, inbound] = await Promise.all([
+    c.connect({ hostname: link.hostname, port: link.port, fingerprint: idA.fingerprint }),
+    s.accept(),
+  ]);
+  return {
+    server: s,
+    client: c,
+    link,
+    outbound,
+    inbound,
+    clientEvents,
+    serverEvents,
+    async [Symbol.asyncDispose]() {
+      await c.shutdown({ deadlineMs: 200 });
+      await s.shutdown({ deadlineMs: 200 });
+      await link.close();
+    },
+  };
+}
+
+async function receiveAll(rx: TransportChannel, count: number): Promise<number[]> {
+  const got: number[] = [];
+  for (let i = 0; i < count; i++) got.push(num(await within(5000, `message ${i}`, rx.receive())));
+  return got;
+}
+
+/** The receiving node grants a window of 16 messages; the sending channel queues 4. */
+const WINDOW = 16;
+const QUEUE = 4;
+
+interface Saturated extends Pair {
+  tx: TransportChannel;
+  rx: TransportChannel;
+}
+
+/** A channel whose window is used up and whose send queue is full. */
+async function saturated(
+  backend: ContractBackend,
+  policy: BackpressurePolicy,
+  blockTimeoutMs = 30000,
+): Promise<Saturated> {
+  const p = await makePair(backend, { maxQueue: WINDOW });
+  const tx = await p.outbound.openChannel("knowledge", {
+    backpressurePolicy: policy,
+    maxQueue: QUEUE,
+    blockTimeoutMs,
+  });
+  const rx = await p.inbound.openChannel("knowledge");
+  // One at a time, so the small send queue never overflows while the window fills.
+  for (let i = 0; i < WINDOW; i++) {
+    await tx.send(msg(i));
+    await within(5000, `flush of message ${i}`, tx.flush());
+  }
+  for (let i = WINDOW; i < WINDOW + QUEUE; i++) await tx.send(msg(i)); // no credit: queued
+  return Object.assign(p, { tx, rx });
+}
+
+/**
+ * Registers the contract tests for `backend`.
+ *
+ * @param backend The backend under test.
+ */
+export function describeTransportContract(backend: ContractBackend): void {
+  const t = (name: string, fn: () => Promise<void>) => Deno.test(`[${backend.name}] ${name}`, fn);
+
+  t("sessions carry each side's authenticated peer and one id", async () => {
+    await using p = await makePair(backend);
+    assert.equal(p.client.backend, backend.name);
+    assert.equal(p.outbound.peerFingerprint, idA.fingerprint);
+    assert.equal(p.inbound.peerFingerprint, idB.fingerprint);
+    assert.equal(p.outbound.id, p.inbound.id);
+    assert.equal(p.outbound.state, "open");
+    assert.equal(p.server.metrics().sessions, 1);
+  });
+
+  t("a wrong pin is FINGERPRINT_MISMATCH and an allow-list miss PEER_NOT_ALLOWED", async () => {
+    const server = await backend.create({ identity: idA, allowPeers: [idC.fingerprint] });
+    const client = await backend.create({ identity: idB });
+    const link = await backend.expose(server);
+    try {
+      await assert.rejects(
+        () =>
+          client.connect({
+            hostname: link.hostname,
+            port: link.port,
+            fingerprint: idC.fingerprint,
+          }),
+        (e: unknown) => e instanceof RTTHandshakeError && e.code === "FINGERPRINT_MISMATCH",
+      );
+      await assert.rejects(
+        () =>
+          client.connect({
+            hostname: link.hostname,
+            port: link.port,
+            fingerprint: idA.fingerprint,
+          }),
+        (e: unknown) => e instanceof RTTHandshakeError && e.code === "PEER_NOT_ALLOWED",
+      );
+      assert.ok(client.metrics().verificationFailures >= 1);
+    } finally {
+      await client.shutdown();
+      await server.shutdown();
+      await link.close();
+    }
+  });
+
+  t(
+    "channels keep their own order; a late opener gets what came before, exactly once",
+    async () => {
+      await using p = await makePair(backend);
+      const kinds = ["control", "state", "knowledge"];
+      const N = 200;
+      await Promise.all(kinds.map(async (kind) => {
+        const ch = await p.outbound.openChannel(kind);
+        for (let i = 0; i < N; i++) await ch.send(msg(i, 16 + (i % 300)));
+        await within(5000, `flush of ${kind}`, ch.flush());
+        await ch.close();
+      }));
+      for (const kind of kinds) {
+        const ch = await p.inbound.openChannel(kind);
+        const got: number[] = [];
+        for await (const m of ch) got.push(num(m));
+        assert.deepEqual(got, range(0, N), kind);
+      }
+      assert.equal(p.outbound.stats().messagesOut, 3 * N);
+      assert.equal(p.inbound.stats().messagesIn, 3 * N);
+    },
+  );
+
+  t("flush resolves on the peer's acknowledgement, before its application reads", async () => {
+    await using p = await makePair(backend);
+    const tx = await p.outbound.openChannel("state");
+    for (let i = 0; i < 10; i++) await tx.send(msg(i));
+    await within(5000, "flush", tx.flush());
+    const s = tx.stats();
+    assert.equal(s.messagesOut, 10, "counted at transmission");
+    assert.equal(s.attempted, 10);
+    assert.equal(s.enqueued, 10);
+    const rx = await p.inbound.openChannel("state");
+    assert.deepEqual(await receiveAll(rx, 10), range(0, 10));
+  });
+
+  t("policy error: a full queue rejects with QUEUE_FULL and counts it", async () => {
+    await using r = await saturated(backend, "error");
+    await assert.rejects(() => r.tx.send(msg(99)), (err: unknown) => {
+      assert.ok(err instanceof RTTBackpressureError, String(err));
+      assert.equal(err.code, "QUEUE_FULL");
+      assert.equal(err.channel, "knowledge");
+      return true;
+    });
+    const s = r.tx.stats();
+    assert.equal(s.attempted, WINDOW + QUEUE + 1);
+    assert.equal(s.enqueued, WINDOW + QUEUE);
+    assert.equal(s.errors, 1);
+    assert.equal(s.overflowEvents, 1);
+    assert.ok(s.maxQueueLen >= QUEUE, `maxQueueLen ${s.maxQueueLen}`);
+    assert.deepEqual(await receiveAll(r.rx, WINDOW + QUEUE), range(0, WINDOW + QUEUE));
+  });
+
+  t("policy drop_newest: new messages are dropped, counted and reported", async () => {
+    await using r = await saturated(backend, "drop_newest");
+    await r.tx.send(msg(100));
+    await r.tx.send(msg(101));
+    const s = r.tx.stats();
+    assert.equal(s.droppedNewest, 2);
+    assert.equal(s.dropped, 2);
+    assert.deepEqual(await receiveAll(r.rx, WINDOW + QUEUE), range(0, WINDOW + QUEUE));
+    await waitFor("drop events", () => r.clientEvents.some((e) => e.type === "drop"));
+    const total = r.clientEvents.reduce((n, e) => n + (e.type === "drop" ? e.count : 0), 0);
+    assert.equal(total, 2);
+    assert.ok(
+      r.clientEvents.every((e) =>
+        e.type !== "drop" || (e.cause === "drop_newest" && e.channel === "knowledge")
+      ),
+    );
+  });
+
+  t("policy drop_oldest: the oldest queued messages make room", async () => {
+    await using r = await saturated(backend, "drop_oldest");
+    await r.tx.send(msg(100));
+    await r.tx.send(msg(101));
+    const s = r.tx.stats();
+    assert.equal(s.droppedOldest, 2);
+    assert.equal(s.enqueued, WINDOW + QUEUE + 2);
+    const got = await receiveAll(r.rx, WINDOW + QUEUE);
+    assert.deepEqual(got, [...range(0, WINDOW), WINDOW + 2, WINDOW + 3, 100, 101]);
+  });
+
+  t("policy block: a send waits for the reader, losing nothing and keeping order", async () => {
+    await using r = await saturated(backend, "block");
+    let settled = false;
+    const late = Promise.all([r.tx.send(msg(100)), r.tx.send(msg(101))]).then(() => settled = true);
+    await r.tx.stats();
+    assert.equal(settled, false, "the sends wait while nobody reads");
+    const got = await receiveAll(r.rx, WINDOW + QUEUE + 2);
+    await within(5000, "blocked sends", late);
+    assert.deepEqual(got, [...range(0, WINDOW + QUEUE), 100, 101]);
+    const s = r.tx.stats();
+    assert.ok(s.blocked >= 1, `blocked ${s.blocked}`);
+    assert.equal(s.dropped, 0);
+    assert.equal(s.errors, 0);
+  });
+
+  t("policy block: still blocked after blockTimeoutMs rejects with BLOCK_TIMEOUT", async () => {
+    await using r = await saturated(backend, "block", 100);
+    await assert.rejects(() => r.tx.send(msg(100)), (err: unknown) => {
+      assert.ok(err instanceof RTTBackpressureError, String(err));
+      assert.equal(err.code, "BLOCK_TIMEOUT");
+      return true;
+    });
+    const s = r.tx.stats();
+    assert.equal(s.blocked, 1);
+    assert.equal(s.errors, 1);
+  });
+
+  t("a flush pending at close rejects with the undelivered count", async () => {
+    await using r = await saturated(backend, "block");
+    const pending = r.tx.flush(); // 4 messages are queued with no credit
+    await r.outbound.close({ flushDeadlineMs: 50 });
+    await assert.rejects(within(5000, "flush", pending), (err: unknown) => {
+      assert.ok(err instanceof RTTDisconnectedError, String(err));
+      assert.equal(err.undelivered, QUEUE);
+      return true;
+    });
+  });
+
+  t("limits: MESSAGE_TOO_LARGE, TOO_MANY_CHANNELS and a full session table", async () => {
+    await using p = await makePair(backend, { maxSessions: 1 }, {
+      maxMessageBytes: 1000,
+      maxChannels: 2,
+    });
+    const tx = await p.outbound.openChannel("state");
+    await assert.rejects(
+      () => tx.send(new Uint8Array(1001)),
+      (e: unknown) => e instanceof RTTTransportError && e.code === "MESSAGE_TOO_LARGE",
+    );
+    await p.outbound.openChannel("control");
+    await assert.rejects(
+      () => p.outbound.openChannel("knowledge"),
+      (e: unknown) => e instanceof RTTTransportError && e.code === "TOO_MANY_CHANNELS",
+    );
+    const other = await backend.create({ identity: idC });
+    try {
+      await assert.rejects(
+        () =>
+          other.connect({
+            hostname: p.link.hostname,
+            port: p.link.port,
+            fingerprint: idA.fingerprint,
+          }),
+        (e: unknown) => e instanceof RTTHandshakeError && e.code === "TOO_MANY_HANDSHAKES",
+      );
+    } finally {
+      await other.shutdown();
+    }
+  });
+
+  t("close reasons: manual here, peer_closed there; what was queued arrives first", async () => {
+    await using p = await makePair(backend);
+    const tx = await p.outbound.openChannel("state");
+    const rx = await p.inbound.openChannel("state");
+    const reasons: string[] = [];
+    p.outbound.onSessionClose((e) => reasons.push(`out:${e.reason}`));
+    const peerClosed = new Promise<string | undefined>((r) =>
+      p.inbound.onSessionClose((e) => r(e.reason))
+    );
+    await tx.send(msg(7));
+    await p.outbound.close();
+    assert.equal(p.outbound.state, "closed");
+    assert.deepEqual(reasons, ["out:manual"]);
+    await assert.rejects(() => tx.send(msg(8)), RTTDisconnectedError);
+    assert.equal(await within(5000, "peer close", peerClosed), "peer_closed");
+    assert.equal(num(await rx.receive()), 7);
+    assert.equal(await rx.receive(), null);
+  });
+
+  t("shutdown closes sessions with reason shutdown and is safe twice", async () => {
+    const p = await makePair(backend);
+    const reason = new Promise<string | undefined>((r) =>
+      p.outbound.onSessionClose((e) => r(e.reason))
+    );
+    await p.client.shutdown();
+    await p.client.shutdown();
+    assert.equal(await reason, "shutdown");
+    await assert.rejects(() => p.client.accept(), RTTDisconnectedError);
+    await p.server.shutdown();
+    await p.link.close();
+  });
+
+  t("resumption through cuts delivers every message exactly once, in order", async () => {
+    await using p = await makePair(backend, {}, {
+      reconnectInitialDelayMs: 5,
+      reconnectMaxDelayMs: 20,
+    });
+    const tx = await p.outbound.openChannel("state");
+    const rx = await p.inbound.openChannel("state");
+    const opens: boolean[] = [];
+    p.outbound.onSessionOpen((e) => opens.push(e.resumed === true));
+    const N = 600;
+    const received = (async () => await receiveAll(rx, N))();
+    for (let i = 0; i < N; i++) {
+      await tx.send(msg(i, 200));
+      if (i % 200 === 100) {
+        p.link.cut(p.client);
+        await waitFor("resumed", () => opens.filter((r) => r).length >= Math.ceil(i / 200));
+      }
+    }
+    assert.deepEqual(await received, range(0, N));
+    await within(5000, "flush", tx.flush());
+    assert.ok(p.outbound.stats().reconnects >= 3, `reconnects ${p.outbound.stats().reconnects}`);
+    assert.equal(p.inbound.stats().messagesIn, N);
+    const lost = p.clientEvents.filter((e) => e.type === "connection_lost").length;
+    assert.ok(lost >= 3, `connection_lost ${lost}`);
+  });
+
+  t(
+    "a silent link times out: heartbeat_timeout, then session_close without resumption",
+    async () => {
+      await using p = await makePair(
+        backend,
+        { resumeWindowMs: 0 },
+        { resumeWindowMs: 0, heartbeatIntervalMs: 20, heartbeatTimeoutMs: 150 },
+      );
+      const seen: string[] = [];
+      p.outbound.onHeartbeatTimeout(() => seen.push("heartbeat_timeout"));
+      const closed = new Promise<void>((r) =>
+        p.outbound.onSessionClose((e) => {
+          seen.push(`session_close:${e.reason}`);
+          r();
+        })
+      );
+      p.link.stall(p.client);
+      await within(5000, "close", closed);
+      p.link.heal();
+      assert.deepEqual(seen, ["heartbeat_timeout", "session_close:heartbeat_timeout"]);
+    },
+  );
+
+  t("a throwing hook is contained; the other hooks and the session go on", async () => {
+    const errors: unknown[] = [];
+    await using p = await makePair(backend, {}, { onHookError: (e) => errors.push(e) });
+    const seen: string[] = [];
+    p.outbound.onSessionClose(() => {
+      throw new Error("boom");
+    });
+    p.outbound.onSessionClose((e) => seen.push(e.reason ?? ""));
+    await p.outbound.close();
+    assert.deepEqual(seen, ["manual"]);
+    assert.equal(errors.length, 1);
+    assert.equal(p.outbound.state, "closed");
+  });
+}

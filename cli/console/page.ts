@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The console page's script (bundled for the browser by `./bundle.ts`).
  * The person's Ed25519 key is made here with WebCrypto, non-extractable,
@@ -20,9 +18,12 @@ import {
   verifyEnvelope,
 } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
+import { dom, type El, type IdbDatabase } from "./dom.ts";
+
+const { document, location, indexedDB, EventSource } = dom;
 
 const token = new URLSearchParams(location.search).get("token") ?? "";
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const $ = (id: string): El => document.getElementById(id)!;
 const guard = new ReplayGuard();
 
 interface _State {
@@ -53,7 +54,7 @@ function _api(path: string, init: RequestInit = {}): Promise<Response> {
   });
 }
 
-function _idb(): Promise<IDBDatabase> {
+function _idb(): Promise<IdbDatabase> {
   return new Promise((resolve, reject) => {
     const req = indexedDB.open("web4-console", 1);
     req.onupgradeneeded = () => req.result.createObjectStore("keys");
@@ -85,13 +86,13 @@ async function _keyPair(): Promise<CryptoKeyPair> {
 }
 
 function _human(): HumanState {
-  const consent = (document.querySelector("input[name=consent]:checked") as HTMLInputElement).value;
+  const consent = document.querySelector("input[name=consent]:checked")!.value;
   return {
     presence: "focused",
-    affect: $<HTMLSelectElement>("affect").value as HumanState["affect"],
-    clarity: Number($<HTMLInputElement>("clarity").value),
-    pressure: Number($<HTMLInputElement>("pressure").value),
-    intent: $<HTMLInputElement>("intent-topic").value || "work with my agent",
+    affect: $("affect").value as HumanState["affect"],
+    clarity: Number($("clarity").value),
+    pressure: Number($("pressure").value),
+    intent: $("intent-topic").value || "work with my agent",
     consent: consent as HumanState["consent"],
   };
 }
@@ -125,9 +126,7 @@ async function send(type: string, payload: Record<string, unknown>): Promise<str
 }
 
 async function hello(): Promise<void> {
-  const scope = $<HTMLInputElement>("scope").value.split(",").map((s) => s.trim()).filter((s) =>
-    s !== ""
-  );
+  const scope = $("scope").value.split(",").map((s) => s.trim()).filter((s) => s !== "");
   lastScope = scope.join(",");
   await send("HCP_HELLO", {
     identity: { name: "person", role: "owner" },
@@ -138,9 +137,7 @@ async function hello(): Promise<void> {
 }
 
 async function updateState(): Promise<void> {
-  const scope = $<HTMLInputElement>("scope").value.split(",").map((s) => s.trim()).filter((s) =>
-    s !== ""
-  ).join(",");
+  const scope = $("scope").value.split(",").map((s) => s.trim()).filter((s) => s !== "").join(",");
   if (!helloSent || scope !== lastScope) await hello();
   const h = _human();
   await send("HCP_STATE_UPDATE", {
@@ -152,7 +149,7 @@ async function updateState(): Promise<void> {
   });
 }
 
-function _li(list: HTMLElement, text: string, cls = "", max = 100): void {
+function _li(list: El, text: string, cls = "", max = 100): void {
   list.querySelector(".empty")?.remove();
   const li = document.createElement("li");
   li.textContent = text;
@@ -192,7 +189,7 @@ async function onEnvelope(text: string): Promise<void> {
   }
 }
 
-function _pill(el: HTMLElement, value: string | null): void {
+function _pill(el: El, value: string | null): void {
   el.textContent = value ?? "–";
   el.className = `pill ${value ?? ""}`;
 }
@@ -332,15 +329,15 @@ async function start(): Promise<void> {
   await refresh();
   const events = new EventSource(`/api/events?token=${encodeURIComponent(token)}`);
   events.addEventListener("hello", (m) => {
-    for (const e of JSON.parse((m as MessageEvent).data).recent) _onEvent(e);
+    for (const e of JSON.parse(m.data).recent) _onEvent(e);
   });
   events.addEventListener("web4", (m) => {
-    _onEvent(JSON.parse((m as MessageEvent).data));
+    _onEvent(JSON.parse(m.data));
     _soon();
   });
   events.addEventListener(
     "envelope",
-    (m) => void onEnvelope(JSON.parse((m as MessageEvent).data).text),
+    (m) => void onEnvelope(JSON.parse(m.data).text),
   );
   events.addEventListener("state", () => _soon());
   if (enrolled) await hello();
@@ -348,26 +345,26 @@ async function start(): Promise<void> {
 }
 
 for (const id of ["pressure", "clarity", "satisfaction"]) {
-  $(id).addEventListener("input", () => $(`${id}-v`).textContent = $<HTMLInputElement>(id).value);
+  $(id).addEventListener("input", () => $(`${id}-v`).textContent = $(id).value);
 }
 $("update-state").addEventListener("click", () => void updateState());
 $("send-intent").addEventListener("click", () =>
   void send("HCP_INTENT", {
-    goal: $<HTMLSelectElement>("intent-goal").value,
-    topic: $<HTMLInputElement>("intent-topic").value,
-    priority: $<HTMLSelectElement>("intent-priority").value,
+    goal: $("intent-goal").value,
+    topic: $("intent-topic").value,
+    priority: $("intent-priority").value,
   }));
 $("send-context").addEventListener("click", () =>
   void send("HCP_CONTEXT", {
-    context: { note: $<HTMLInputElement>("context-text").value },
+    context: { note: $("context-text").value },
     constraints: [],
     shared_history: [],
   }));
 $("send-feedback").addEventListener("click", () =>
   void send("HCP_FEEDBACK", {
-    feedback: $<HTMLInputElement>("feedback-text").value || "ok",
+    feedback: $("feedback-text").value || "ok",
     corrections: [],
-    satisfaction: Number($<HTMLInputElement>("satisfaction").value),
+    satisfaction: Number($("satisfaction").value),
   }));
 const _answer = (satisfaction: number) => {
   $("checkin").style.display = "none";

@@ -3,7 +3,8 @@
  * `WEB4_CHROMIUM`) driven by `npm:puppeteer-core`. Loads the page with the
  * token, enrols the browser's key, grants consent, sends an intent that
  * reaches the agent's loop, revokes consent and sees the next intent
- * refused; checks the token and origin rules; writes screenshots to docs/.
+ * refused; checks the token and origin rules; takes screenshots (into docs/
+ * with WEB4_UPDATE_SCREENSHOTS=1).
  *
  * Without a browser the test is skipped with a message, except when
  * `CI=true`, where it fails.
@@ -74,7 +75,10 @@ Deno.test({
     }
     const { default: puppeteer } = await import("npm:puppeteer-core@25");
     const dir = await Deno.makeTempDir({ prefix: "web4_console_" });
-    const docs = new URL("../../docs/", import.meta.url).pathname;
+    // Screenshots go to docs/ with WEB4_UPDATE_SCREENSHOTS=1, else next to the test's files.
+    const docs = Deno.env.get("WEB4_UPDATE_SCREENSHOTS") === "1"
+      ? new URL("../../docs/", import.meta.url).pathname
+      : `${dir}/`;
     const key = `${dir}/a.pem`;
     assert.equal((await web4(["keygen", "--out", key, "--agent-id", "alice"])).code, 0);
     const events = `${dir}/a.jsonl`;

@@ -63,7 +63,7 @@ async function untilEvent(
 
 Deno.test({
   name:
-    "Console in Chromium: token required, key enrolled, consent granted, intent reaches the loop, revoked intent refused",
+    "Console in Chromium: token required, key enrolled, consent granted, intent reaches the loop, check-in answered, revoked intent refused",
   ignore: browserPath === undefined && !inCi,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -205,6 +205,20 @@ Deno.test({
         `document.getElementById("peers").textContent.includes("bob")`,
       );
       await page.screenshot({ path: `${docs}console.png` });
+
+      // Anxious: the agent checks in before the next action; the person answers "go on".
+      await page.select("#affect", "anxious");
+      await page.click("#update-state");
+      await untilEvent(events, (e) => e.kind === "hcp.check_in_opened" && e.peer === fp);
+      await page.click("#send-intent");
+      await untilEvent(events, (e) => e.kind === "hcp.check_in_required" && e.peer === fp);
+      await page.waitForFunction(`document.getElementById("checkin").style.display === "block"`);
+      await page.click("#checkin-go");
+      await untilEvent(
+        events,
+        (e) => e.kind === "hcp.check_in_answered" && e.peer === fp && e.data.goOn === true,
+      );
+      await page.select("#affect", "calm");
 
       // Revoke consent: the next intent is refused, and the page says why.
       await page.click("input[name=consent][value=revoked]");

@@ -7,9 +7,10 @@
  * code, bundled with `deno bundle` (`./page.ts`).
  *
  * Access: loopback by default (TLS needed otherwise); every request needs the
- * per-run token (`?token=` or `Authorization: Bearer`), state-changing
- * requests need the console's own `Origin`, and every request the console's
- * own `Host`; a refusal is 401 (or 403) and logged.
+ * per-run token (`?token=` or `Authorization: Bearer`); state-changing
+ * requests need the console's own `Origin`; over plain HTTP every request
+ * needs the console's own `Host` (DNS rebinding; over TLS the certificate
+ * binds the name); a refusal is 401 (or 403) and logged.
  *
  * @module
  */
@@ -87,7 +88,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const shutdownStreams = new AbortController();
   let origin = "";
-  let hostHeader = "";
+  /** The Host values accepted over plain HTTP (loopback only): the bound address and localhost. */
+  let loopbackHosts = new Set<string>();
 
   const deny = (req: Request, status: 401 | 403, why: string): Response => {
     const addr = new URL(req.url);
@@ -167,16 +169,23 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     const url = new URL(req.url);
     if (url.pathname === "/favicon.ico") return new Response(null, { status: 204 });
     // DNS rebinding: only our own Host.
-    if (req.headers.get("host") !== hostHeader) return deny(req, 403, "wrong Host header");
+    // DNS rebinding: over plain HTTP (loopback only) only our own Host; over
+    // TLS the certificate binds the name.
+    // The request's authority: the Host header, or HTTP/2's :authority.
+    const hostName = url.host;
+    if (options.tls === undefined && !loopbackHosts.has(hostName)) {
+      return deny(req, 403, `Host ${hostName || "(none)"} is not this console's`);
+    }
+    const own = `${scheme}://${hostName}`;
     const given = url.searchParams.get("token") ??
       req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ?? null;
     if (given === null) return deny(req, 401, "missing token");
     if (!_timingSafeEqual(given, token)) return deny(req, 401, "wrong token");
     const o = req.headers.get("origin");
     if (req.method !== "GET" && req.method !== "HEAD") {
-      if (o !== origin) return deny(req, 403, `origin ${o ?? "(none)"} is not ${origin}`);
-    } else if (o !== null && o !== origin) {
-      return deny(req, 403, `origin ${o} is not ${origin}`);
+      if (o !== own) return deny(req, 403, `origin ${o ?? "(none)"} is not ${own}`);
+    } else if (o !== null && o !== own) {
+      return deny(req, 403, `origin ${o} is not ${own}`);
     }
     switch (`${req.method} ${url.pathname}`) {
       case "GET /":
@@ -277,8 +286,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   }, handler);
   const bound = server.addr;
   const hostPart = bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname;
-  hostHeader = `${hostPart}:${bound.port}`;
-  origin = `${scheme}://${hostHeader}`;
+  loopbackHosts = new Set([`${hostPart}:${bound.port}`, `localhost:${bound.port}`]);
+  origin = `${scheme}://${hostPart}:${bound.port}`;
   return {
     url: `${origin}/?token=${encodeURIComponent(token)}`,
     address: { hostname: bound.hostname, port: bound.port },

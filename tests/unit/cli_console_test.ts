@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { web4, Web4Process } from "../helpers/web4.ts";
+
+async function openssl(args: string[]): Promise<boolean> {
+  try {
+    return (await new Deno.Command("openssl", { args, stdout: "null", stderr: "null" }).output())
+      .code === 0;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("web4 serve --console over TLS with --console-token-file: the token, Host and Origin rules; bad token files exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "web4_console_tls_" });
+  try {
+    assert.equal((await web4(["keygen", "--out", `${dir}/a.pem`])).code, 0);
+    const made = await openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      `${dir}/tls.key`,
+      "-out",
+      `${dir}/tls.crt`,
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-days",
+      "1",
+    ]);
+    assert.ok(made, "openssl could not make a test certificate");
+    const token = "a-console-token-from-a-file";
+    await Deno.writeTextFile(`${dir}/token`, `${token}\n`);
+    await Deno.writeTextFile(`${dir}/short`, "short\n");
+    const base = [
+      "serve",
+      "--key",
+      `${dir}/a.pem`,
+      "--listen",
+      "127.0.0.1:0",
+      "--console",
+      "127.0.0.1:0",
+    ];
+
+    const short = await web4([...base, "--console-token-file", `${dir}/short`]);
+    assert.equal(short.code, 1);
+    assert.match(short.stderr, /^error: the token in .* is shorter than 16 characters\n$/);
+    const missing = await web4([...base, "--console-token-file", `${dir}/none`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error: No such token file: /);
+    const half = await web4([...base, "--console-cert", `${dir}/tls.crt`]);
+    assert.equal(half.code, 2);
+    assert.match(half.stderr, /--console-cert and --console-key go together/);
+
+    await using serve = new Web4Process([
+      ...base,
+      "--console-token-file",
+      `${dir}/token`,
+      "--console-cert",
+      `${dir}/tls.crt`,
+      "--console-key",
+      `${dir}/tls.key`,
+    ]);
+    const url = (await serve.line(/^console on (https:\/\/127\.0\.0\.1:\d+\/\?token=\S+)$/))[1]!;
+    assert.equal(new URL(url).searchParams.get("token"), token);
+    assert.ok(
+      !serve.lines.some((l) => l.startsWith("console token")),
+      "a file token is not printed",
+    );
+    const origin = new URL(url).origin;
+    using client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/tls.crt`)] });
+    const get = async (path: string, headers: Record<string, string> = {}) => {
+      const r = await fetch(`${origin}${path}`, { client, headers });
+      const body = await r.text();
+      return { status: r.status, body };
+    };
+    const state = await get("/api/state", { authorization: `Bearer ${token}` });
+    assert.equal(state.status, 200);
+    assert.equal(JSON.parse(state.body).person, null);
+    assert.equal((await get("/api/state")).status, 401);
+    assert.equal((await get("/api/state?token=wrong-token-wrong-token")).status, 401);
+    assert.equal((await get(`/?token=${token}`)).status, 200);
+    const enrol = (o: string, fingerprint = "cd".repeat(32)) =>
+      fetch(`${origin}/api/enrol`, {
+        client,
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          origin: o,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ fingerprint }),
+      });
+    const foreign = await enrol("https://evil.example");
+    await foreign.body?.cancel();
+    assert.equal(foreign.status, 403);
+    const ok = await enrol(origin);
+    assert.deepEqual(await ok.json(), { person: "cd".repeat(32), enrolled: true });
+    await serve.line(new RegExp(`^person ${"cd".repeat(32)} enrolled$`));
+    assert.deepEqual(await (await enrol(origin)).json(), {
+      person: "cd".repeat(32),
+      enrolled: false,
+    });
+    const again = await enrol(origin, "ef".repeat(32));
+    assert.equal(again.status, 409);
+    assert.match((await again.json()).error, /this agent's person is cdcd/);
+    assert.equal((await serve.stop("SIGTERM")).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -478,7 +478,8 @@ export class Agent implements AsyncDisposable {
     this.#assertRunning();
     const fp = options.fingerprint;
     if (options.agentId !== undefined) this.#names.set(fp, options.agentId);
-    if (!this.#links.get(fp)?.open) {
+    const fresh = !this.#links.get(fp)?.open;
+    if (fresh) {
       const session = await this.transport.connect({
         hostname: options.hostname,
         port: options.port,
@@ -487,7 +488,8 @@ export class Agent implements AsyncDisposable {
       });
       await this.#adopt(session, this.fingerprint);
     }
-    if (this.store.handshake(fp)?.stage !== "verified") {
+    // A new session gets a new handshake; a verified one from an earlier session does not count.
+    if (fresh || this.store.handshake(fp)?.stage !== "verified") {
       const opened = this.cip.open(this.#receiver(fp), this.router.context(fp));
       if (opened.status === "refused") {
         throw new AgentError(
@@ -510,7 +512,7 @@ export class Agent implements AsyncDisposable {
         );
       }
     }
-    await this.#announce(fp);
+    this.#markVerified(fp);
     return this.peer(fp)!;
   }
 
@@ -660,7 +662,7 @@ export class Agent implements AsyncDisposable {
       if (fetch !== undefined) this.#track(this.#runFetch(fetch, peer));
     }
     if (this.store.handshake(peer)?.stage === "verified" && !this.#announced.has(peer)) {
-      await this.#announce(peer);
+      this.#markVerified(peer);
     }
     this.#wake();
     this.#call("afterCycle", info, result);
@@ -747,11 +749,12 @@ export class Agent implements AsyncDisposable {
     await all;
   }
 
-  /** The first STATE_UPDATE after a verified handshake (handshake step 5). */
-  async #announce(fp: string): Promise<void> {
-    if (this.#announced.has(fp) || fp === this.person) return;
-    this.#announced.add(fp);
-    await this.#stateUpdate(fp);
+  /**
+   * A verified peer gets our STATE_UPDATEs from now on (the first one, handshake
+   * step 5, is the CIP runtime's reply at verification).
+   */
+  #markVerified(fp: string): void {
+    if (fp !== this.person) this.#announced.add(fp);
   }
 
   async #stateUpdate(fp: string): Promise<void> {

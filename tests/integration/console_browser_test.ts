@@ -63,7 +63,7 @@ async function untilEvent(
 
 Deno.test({
   name:
-    "Console in Chromium: token required, key enrolled, consent granted, intent reaches the loop, check-in answered, revoked intent refused",
+    "Console in Chromium: token required, key enrolled, consent granted, intent reaches the loop, check-in answered, drift shown, revoked intent refused",
   ignore: browserPath === undefined && !inCi,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -219,6 +219,14 @@ Deno.test({
         (e) => e.kind === "hcp.check_in_answered" && e.peer === fp && e.data.goOn === true,
       );
       await page.select("#affect", "calm");
+
+      // Intents far from the mission: the drift warning reaches the page.
+      await page.evaluate(`document.getElementById("intent-topic").value = "topic:football"`);
+      for (let i = 0; i < 4; i++) await page.click("#send-intent");
+      await untilEvent(events, (e) => e.kind === "agent.mission_drift");
+      await page.waitForFunction(
+        `document.getElementById("drift").textContent.startsWith("drifting from the mission")`,
+      );
 
       // Revoke consent: the next intent is refused, and the page says why.
       await page.click("input[name=consent][value=revoked]");

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { verifyEnvelope } from "../../lib/envelope/mod.ts";
 import type { Web4Event } from "../../lib/observability/mod.ts";
 import { channelOf } from "../../lib/router/mod.ts";
 import type { ClaimStatus } from "../../lib/store/mod.ts";
@@ -269,7 +270,29 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         } catch {
           return _json({ error: "the console carries signed HCP/1.0 envelopes only" }, 400);
         }
-        // Verified and bound to the enrolled person by the agent's router, like any envelope.
+        // The console authenticates its session per envelope: it must be signed
+        // by the enrolled person (what TLS key possession is for an RTT peer).
+        // A post that is not is refused here, so it cannot count against the
+        // person's trust; the agent's router then verifies it like any envelope
+        // and binds it to the person.
+        try {
+          await verifyEnvelope(bytes, {
+            expectedSender: person,
+            expectedReceiver: host.agent.fingerprint,
+          });
+        } catch (err) {
+          const why = (err as Error).message.split("\n")[0];
+          io.err(
+            `warning: console refused POST /api/envelope: not signed by the enrolled person (${why})`,
+          );
+          host.agent.telemetry.emit("console.unauthorized", {
+            path: url.pathname,
+            method: req.method,
+            status: 403,
+            why: `not signed by the enrolled person: ${why}`,
+          }, { severity: "warn" });
+          return _json({ error: `not signed by the enrolled person: ${why}` }, 403);
+        }
         const session = bridge.sessionFor(person);
         session.push(channelOf("hcp", String(type)), bytes);
         return _json({ accepted: true, type }, 202);

@@ -126,6 +126,29 @@ export class Web4Process implements AsyncDisposable {
   }
 
   /**
+   * Resolves once `count` output lines (stdout or stderr) match `re`;
+   * rejects if the process ends first.
+   *
+   * @param re The pattern.
+   * @param count How many matching lines.
+   * @returns Once there are that many.
+   */
+  async countLines(re: RegExp, count: number): Promise<void> {
+    const seen = () => [...this.lines, ...this.errLines].filter((l) => re.test(l)).length;
+    while (seen() < count) {
+      let ended = false;
+      await Promise.race([
+        new Promise((r) => setTimeout(r, 50)),
+        this.child.status.then(() => ended = true),
+      ]);
+      if (ended && seen() < count) {
+        await this.#done;
+        if (seen() < count) throw new Error(`web4 exited before ${count} lines matching ${re}`);
+      }
+    }
+  }
+
+  /**
    * Sends a signal and waits for the exit.
    *
    * @param signal The signal. @default {"SIGTERM"}

@@ -46,7 +46,7 @@ async function until(check: () => Promise<boolean>): Promise<void> {
   while (!(await check())) await new Promise((r) => setTimeout(r, 50));
 }
 
-Deno.test("web4 serve + send: two agents on loopback, the person's intent reaches the loop, metrics, events, SIGTERM keeps the store", async () => {
+Deno.test("web4 serve + send: two agents on loopback, the person's intent reaches the loop, metrics, events, SIGTERM keeps the store, the peer reconnects", async () => {
   await withDir(async (dir) => {
     const fa = await keygen(`${dir}/a.pem`, "alice");
     await keygen(`${dir}/b.pem`, "bob");
@@ -184,6 +184,21 @@ Deno.test("web4 serve + send: two agents on loopback, the person's intent reache
     assert.deepEqual(subjects.sort(), ["cip", "hcp"]);
     // bob notices and keeps trying to reconnect; SIGINT stops it too.
     await b.line(/^warning: peer \w{16} at 127\.0\.0\.1:\d+ unreachable \(.*\); retrying$/);
+    // alice comes back on the same port with the same store: bob reconnects by itself.
+    await using again = new Web4Process([
+      "serve",
+      "--key",
+      `${dir}/a.pem`,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--store",
+      `${dir}/a.db`,
+      "--person",
+      fp,
+    ]);
+    await again.line(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}$`));
+    await b.countLines(new RegExp(`^connected to ${fa.slice(0, 16)} at `), 2);
+    assert.equal((await again.stop("SIGTERM")).code, 0);
     assert.equal((await b.stop("SIGINT")).code, 0);
   });
 });

@@ -4,7 +4,8 @@
  * one session per pair, hooks, clean stop.
  */
 import assert from "node:assert/strict";
-import { MemoryNetwork } from "../../lib/rtt/mod.ts";
+import { Identity } from "../../lib/identity/mod.ts";
+import { createTransport, MemoryNetwork } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
 import {
   intentScenario,
@@ -125,4 +126,58 @@ Deno.test("Aborting the agent's signal stops it: no sessions, timers or handles 
   await a.stop();
   assert.equal(a.stopped, true);
   await w[Symbol.asyncDispose]();
+});
+
+Deno.test("Transport events reach the agent's telemetry: a dropped connection is lost, then resumed, and messages still flow", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta"],
+    transport: "memory",
+    transportOptions: { network },
+  });
+  await w.link("alpha", "beta");
+  const a = w.get("alpha").agent;
+  const b = w.get("beta").agent;
+  const lost = a.nextEvent("rtt.connection_lost");
+  const resumed = a.nextEvent("rtt.session_open", (e) => e.data.resumed === true);
+  network.dropConnection(a.transport, b.transport);
+  await lost;
+  const open = await resumed;
+  assert.ok((open.data.reconnects as number) >= 1);
+  const answered = a.nextEvent("cip.intent_answered");
+  await a.declareIntent({ goal: "ask", topic: "water after a reconnect" });
+  assert.equal((await answered).data.decision, "accept");
+  assert.equal(a.peers().length, 1, "still one session with beta");
+  assertEventContract(w.events());
+});
+
+Deno.test("Garbage from a connected stranger is refused by the router; the loop goes on", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta"],
+    transport: "memory",
+    transportOptions: { network },
+  });
+  await w.link("alpha", "beta");
+  const a = w.get("alpha").agent;
+  const b = w.get("beta").agent;
+  const refused = b.nextEvent("router.refused");
+  await using stranger = await createTransport("memory", {
+    identity: await Identity.generate({ agentId: "stranger" }),
+    network,
+  });
+  const session = await stranger.connect({
+    hostname: "beta",
+    port: w.get("beta").port,
+    fingerprint: w.fp("beta"),
+  });
+  const ch = await session.openChannel("control");
+  await ch.send(new TextEncoder().encode("{not json"));
+  const e = await refused;
+  assert.equal(e.data.code, "invalid_envelope");
+  assert.equal(b.router.trust.peer(stranger.fingerprint), "untrusted", "garbage sanctions nobody");
+  const answered = a.nextEvent("cip.intent_answered");
+  await a.declareIntent({ goal: "ask", topic: "water" });
+  assert.equal((await answered).data.decision, "accept");
+  assertEventContract(w.events());
 });

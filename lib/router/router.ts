@@ -170,13 +170,85 @@ const _NEUTRAL_HUMAN: HumanState = {
   consent: "limited",
 };
 
-/** A promise chain that runs tasks one at a time. */
-class _Serial {
-  #tail: Promise<unknown> = Promise.resolve();
+/** Messages handled in one store transaction at most (one write group). */
+const _GROUP_MAX = 64;
+
+/**
+ * Runs state-changing tasks one at a time, in write groups: tasks queued
+ * while one runs join the same store transaction (up to `_GROUP_MAX`), and
+ * none of them settles before the group commits. One commit for many
+ * messages is the store's fast path; nothing is answered before it is
+ * durable.
+ */
+interface _Queued {
+  task: () => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+interface _GroupHooks {
+  /** A group opened. */
+  begin(): void;
+  /** The group committed (`true`) or was rolled back (`false`). */
+  end(committed: boolean): void;
+}
+
+class _GroupRunner {
+  #queue: _Queued[] = [];
+  #draining = false;
+  #store: Store;
+  #now: () => number;
+  #hooks: _GroupHooks;
+
+  constructor(store: Store, now: () => number, hooks: _GroupHooks) {
+    this.#store = store;
+    this.#now = now;
+    this.#hooks = hooks;
+  }
+
   run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(task, task);
-    this.#tail = result.catch(() => {});
-    return result;
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ task, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#draining) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) {
+        try {
+          this.#store.beginGroup({ nowMs: this.#now() });
+        } catch (err) {
+          for (const item of this.#queue.splice(0)) item.reject(err);
+          return;
+        }
+        this.#hooks.begin();
+        const done: { item: _Queued; ok: boolean; value: unknown }[] = [];
+        while (this.#queue.length > 0 && done.length < _GROUP_MAX) {
+          const item = this.#queue.shift()!;
+          try {
+            done.push({ item, ok: true, value: await item.task() });
+          } catch (err) {
+            done.push({ item, ok: false, value: err });
+          }
+        }
+        let failure: unknown;
+        try {
+          this.#store.endGroup();
+        } catch (err) {
+          failure = err ?? new Error("Store commit failed");
+        }
+        this.#hooks.end(failure === undefined);
+        for (const { item, ok, value } of done) {
+          if (failure !== undefined) item.reject(failure);
+          else if (ok) item.resolve(value);
+          else item.reject(value);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
   }
 }
 
@@ -222,7 +294,9 @@ export class ProtocolRouter {
   #limiter: RateLimiter | undefined;
   #lastRefusalReply = new Map<string, number>();
   #guard: ReplayGuard;
-  #serial = new _Serial();
+  #runner: _GroupRunner;
+  /** Events held back while a write group is open, emitted once it commits. */
+  #held: (() => void)[] | undefined;
   #config: Partial<RuntimeConfig>;
   #capabilities: string[];
   #maxEnvelopeBytes: number | undefined;
@@ -261,8 +335,31 @@ export class ProtocolRouter {
       for (const e of anchors.events) this.#telemetry.emit(e.kind, e.data, e);
     }
     this.#guard = new ReplayGuard(options.replayGuard);
-    const windowMs = this.#guard.windowMs;
-    this.#guard.restore(this.store.replayEntries(nowMs - windowMs), nowMs);
+    this.#restoreGuard(nowMs);
+    this.#runner = new _GroupRunner(this.store, this.#now, {
+      begin: () => {
+        this.#held = [];
+      },
+      end: (committed) => {
+        const held = this.#held ?? [];
+        this.#held = undefined;
+        if (committed) {
+          for (const emit of held) emit();
+          return;
+        }
+        // Nothing of the group is stored: forget what the guard recorded for it.
+        this.#restoreGuard(this.#now());
+        this.#telemetry.emit("router.error", {
+          code: "commit_failed",
+          message: "A store commit failed; the messages of its group were not applied",
+        }, { severity: "error" });
+      },
+    });
+  }
+
+  #restoreGuard(nowMs: number): void {
+    this.#guard.clear();
+    this.#guard.restore(this.store.replayEntries(nowMs - this.#guard.windowMs), nowMs);
   }
 
   /**
@@ -354,7 +451,7 @@ export class ProtocolRouter {
    * @throws {QuotaExceededError} When a quota refuses the changes (nothing stored).
    */
   apply(outcome: Outcome, to: Inbound): Promise<OutboundEnvelope[]> {
-    return this.#serial.run(async () => {
+    return this.#runner.run(async () => {
       this.store.commit(outcome.changes, { nowMs: this.#now() });
       for (const e of outcome.events) this.#emit(e.kind, e.data, e.severity, e.peer ?? to.peer, to);
       return await Promise.all(outcome.replies.map((spec) => this.sign(spec)));
@@ -394,7 +491,11 @@ export class ProtocolRouter {
    *
    * @param input The message as received (UTF-8 JSON bytes or text).
    * @param from The authenticated party it came from.
-   * @returns What happened and what to send back.
+   * @returns What happened and what to send back; settled only once the
+   *   store transaction holding its changes has committed.
+   * @throws {Error} The store's error when the transaction holding this
+   *   message could not commit (a local failure such as a full disk): then
+   *   nothing of it was applied and the same message is accepted again.
    */
   async dispatch(input: Uint8Array | string, from: Inbound): Promise<DispatchResult> {
     const started = performance.now();
@@ -494,7 +595,7 @@ export class ProtocolRouter {
       return result;
     }
 
-    return await this.#serial.run(() => this.#handle(envelope, runtime, header, from));
+    return await this.#runner.run(() => this.#handle(envelope, runtime, header, from));
   }
 
   async #handle(
@@ -628,7 +729,9 @@ export class ProtocolRouter {
       const event = err instanceof SignatureMismatchError
         ? "invalid_signature"
         : "fingerprint_mismatch";
-      const transitions = this.#sanction(error, header.msgId, from);
+      const transitions = await this.#runner.run(() =>
+        Promise.resolve(this.#sanction(error, header.msgId, from))
+      );
       this.#emit(
         "router.dropped",
         { code: event, msg_id: header.msgId ?? null },
@@ -781,11 +884,14 @@ export class ProtocolRouter {
     peer: string,
     from: Inbound,
   ): void {
-    this.#telemetry.emit(kind, data, {
-      ...(severity === undefined ? {} : { severity }),
-      peer,
-      ...(from.session === undefined ? {} : { session: from.session }),
-    });
+    const emit = () =>
+      this.#telemetry.emit(kind, data, {
+        ...(severity === undefined ? {} : { severity }),
+        peer,
+        ...(from.session === undefined ? {} : { session: from.session }),
+      });
+    if (this.#held === undefined) emit();
+    else this.#held.push(emit);
   }
 }
 

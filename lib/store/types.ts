@@ -467,6 +467,27 @@ export interface Store extends StoreView, Disposable {
     batches: readonly (readonly StoreChange[])[],
     options?: CommitOptions,
   ): (CommitResult | StoreError)[];
+  /** Whether a write group is open. */
+  readonly inGroup: boolean;
+  /**
+   * Opens a write group: later `commit`s share one transaction (each list
+   * all or nothing on its own) and become durable together at `endGroup`.
+   *
+   * @throws {StoreError} If the store is closed or a group is already open.
+   */
+  beginGroup(options?: CommitOptions): void;
+  /**
+   * Commits the open group.
+   *
+   * @throws {StoreError} If no group is open; the database's error if the commit fails.
+   */
+  endGroup(): void;
+  /**
+   * Rolls the open group back.
+   *
+   * @throws {StoreError} If no group is open.
+   */
+  abortGroup(): void;
   /** `PRAGMA integrity_check`: `"ok"` or the problems found. */
   integrityCheck(): string;
   /** Closes the database; safe to call twice. */

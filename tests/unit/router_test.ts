@@ -406,3 +406,44 @@ Deno.test("CHANNEL_OF gives every message type of the three protocols a channel"
   const batch = new TrustBatch(setup().router.trust, T0);
   assert.equal(batch.changes.length, 0);
 });
+
+Deno.test("ProtocolRouter groups concurrent messages in one commit and, if that commit fails, applies none and accepts them again later", async () => {
+  const store = openStore(":memory:");
+  let failNext = false;
+  let groups = 0;
+  const flaky = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === "endGroup") {
+        return () => {
+          groups += 1;
+          if (failNext) {
+            failNext = false;
+            target.abortGroup();
+            throw new Error("disk full");
+          }
+          target.endGroup();
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const seen: Envelope[] = [];
+  const { router, sink } = setup({ store: flaky, seen });
+  setTrust(store, bob.fingerprint, "probing");
+  const envs = await Promise.all([1, 2, 3].map(() => stateUpdate()));
+  failNext = true;
+  const failed = await Promise.allSettled(
+    envs.map((e) => router.dispatch(encodeEnvelope(e), { peer: bob.fingerprint })),
+  );
+  assert.deepEqual(failed.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+  assert.equal(groups, 1, "the three messages shared one group");
+  assert.deepEqual(store.replayEntries(0), [], "nothing of the failed group is stored");
+  assert.equal(sink.events("router.dispatched").length, 0, "no event for what was not applied");
+  assert.equal(sink.events("router.error").length, 1);
+  const retried = await Promise.all(
+    envs.map((e) => router.dispatch(encodeEnvelope(e), { peer: bob.fingerprint })),
+  );
+  assert.deepEqual(retried.map((r) => r.status), ["handled", "handled", "handled"]);
+  assert.equal(store.replayEntries(0).length, 3);
+});

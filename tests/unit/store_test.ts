@@ -198,9 +198,10 @@ Deno.test("Store retention drops old ignored trust-log entries, then the oldest 
     { kind: "trust.log", entry: logEntry(P1, 200, true) },
   ], { nowMs: 300 });
   assert.equal(store.trustLog(P1).length, 2);
-  // Age: the ignored entry at 100 is older than 1 s at t = 1 200.
+  // Age: the ignored entry at 100 is older than 1 s at t = 1 300 (and the
+  // time-based pass, which runs at most once a second, last ran at 300).
   const r1 = store.commit([{ kind: "trust.log", entry: logEntry(P1, 1_200, false) }], {
-    nowMs: 1_200,
+    nowMs: 1_300,
   });
   assert.equal(r1.pruned, 1);
   assert.deepEqual(store.trustLog(P1).map((e) => e.atMs), [200, 1_200]);
@@ -328,4 +329,86 @@ Deno.test("Store commitBatch commits several change lists at once, each all or n
     applied: 0,
     pruned: 0,
   }]);
+});
+
+Deno.test("Store runs time-based pruning at most once per second, and again after a rollback", () => {
+  using store = openStore(":memory:", { retention: { ignoredMaxAgeMs: 100 } });
+  store.commit([{ kind: "trust.log", entry: logEntry(P1, 0, false) }], { nowMs: 0 });
+  store.commit([{ kind: "trust.log", entry: logEntry(P1, 50, false) }], { nowMs: 500 });
+  assert.equal(store.trustLog(P1).length, 2, "no second pass within the same second");
+  const r = store.commit([{ kind: "trust.log", entry: logEntry(P1, 1_000, false) }], {
+    nowMs: 1_000,
+  });
+  assert.equal(r.pruned, 2);
+  assert.deepEqual(store.trustLog(P1).map((e) => e.atMs), [1_000]);
+});
+
+Deno.test("Store's trust cache never keeps a state whose transaction was rolled back", () => {
+  using store = openStore(":memory:", { quotas: { replay: 1 } });
+  const record = (state: "probing" | "trusted") => ({
+    kind: "trust.state" as const,
+    record: {
+      machine: "cip" as const,
+      subject: P1,
+      state,
+      sinceMs: 1,
+      cooldownUntilMs: 0,
+      maliceCount: 0,
+      strikesMs: [],
+    },
+  });
+  const replay = (msgId: string) => ({
+    kind: "replay.add" as const,
+    entry: { sender: P1, msgId, timestampMs: 1 },
+  });
+  store.commit([record("probing"), replay("m-1")], { nowMs: 1 });
+  assert.equal(store.trust("cip", P1)?.state, "probing");
+  assert.throws(
+    () => store.commit([record("trusted"), replay("m-2")], { nowMs: 1 }),
+    QuotaExceededError,
+  );
+  assert.equal(store.trust("cip", P1)?.state, "probing", "the refused list's trust change is gone");
+  const copy = store.trust("cip", P1)!;
+  copy.strikesMs.push(5);
+  assert.deepEqual(store.trust("cip", P1)?.strikesMs, [], "callers get copies");
+});
+
+Deno.test("Store write groups: lists share one transaction, a refused list leaves nothing, endGroup makes the rest durable", async () => {
+  await using tmp = await tempDb();
+  const replay = (msgId: string) => [{
+    kind: "replay.add" as const,
+    entry: { sender: P1, msgId, timestampMs: 10 },
+  }];
+  {
+    using store = openStore(tmp.path, { quotas: { replay: 2 } });
+    store.beginGroup({ nowMs: 10 });
+    assert.equal(store.inGroup, true);
+    store.commit(replay("m-1"));
+    assert.equal(store.replayEntries(0).length, 1, "visible inside the group");
+    store.commit(replay("m-2"));
+    assert.throws(() => store.commit(replay("m-3")), QuotaExceededError);
+    assert.throws(
+      () => store.beginGroup(),
+      (e) => e instanceof StoreError && /already/.test(e.message),
+    );
+    store.endGroup();
+    assert.equal(store.inGroup, false);
+    assert.throws(
+      () => store.endGroup(),
+      (e) => e instanceof StoreError && /no group/.test(e.message),
+    );
+  }
+  using reopened = openStore(tmp.path);
+  assert.deepEqual(reopened.replayEntries(0).map((e) => e.msgId).sort(), ["m-1", "m-2"]);
+});
+
+Deno.test("Store abortGroup rolls every list of the group back", () => {
+  using store = openStore(":memory:");
+  store.beginGroup({ nowMs: 10 });
+  store.commit([{ kind: "trust.state", record: trustRecord(P1, "probing") }]);
+  assert.equal(store.trust("cip", P1)?.state, "probing");
+  store.abortGroup();
+  assert.equal(store.trust("cip", P1), undefined);
+  store.commit([{ kind: "trust.state", record: trustRecord(P2, "probing") }], { nowMs: 11 });
+  assert.equal(store.trust("cip", P2)?.state, "probing", "plain commits work after an abort");
 });

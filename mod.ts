@@ -489,3 +489,19 @@ export {
   systemLoadSource,
   type Trace,
 } from "./lib/agent/mod.ts";
+export type { AgentRelay } from "./lib/agent/mod.ts";
+export {
+  type ClusterOptions,
+  type Judge,
+  LinkTable,
+  MeshCluster,
+  type MeshDeliveryError,
+  MeshError,
+  type MeshErrorCode,
+  type MeshFrame,
+  MeshNode,
+  type MeshOptions,
+  type MeshPeer,
+  type RelayFrame,
+  SeenCache,
+} from "./lib/mesh/mod.ts";

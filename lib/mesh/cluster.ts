@@ -184,25 +184,30 @@ export class MeshCluster implements AsyncDisposable {
     await this.get(x).connect({ ...this.address(y), fingerprint: this.fp(y), agentId: y });
   }
 
-  /** Connects every edge, then waits until every node has a route to every other. */
+  /** Connects every edge, then waits until every node sees the whole topology. */
   async linkAll(): Promise<void> {
     for (const [x, y] of this.edges) await this.link(x, y);
     await this.converged();
   }
 
   /**
-   * Waits until every node has a route to every other (or, given, to those).
+   * Waits until every running node's link table holds exactly the links of
+   * the running topology (so every node routes over the same graph).
    *
    * @param timeoutMs How long.
+   * @param down Nodes that are down (their links are left out).
    */
-  async converged(timeoutMs = 10_000): Promise<void> {
-    const all = [...this.nodes.values()];
-    await Promise.all(all.map((n) =>
-      n.until(
-        () => all.every((m) => m === n || n.route(m.fingerprint) !== undefined),
-        timeoutMs,
-      )
-    ));
+  async converged(timeoutMs = 10_000, down: readonly string[] = []): Promise<void> {
+    const want = this.edges
+      .filter(([x, y]) => !down.includes(x) && !down.includes(y))
+      .map(([x, y]) => [this.fp(x), this.fp(y)].sort().join("|"))
+      .sort().join(",");
+    const up = [...this.nodes].filter(([n]) => !down.includes(n)).map(([, node]) => node);
+    await Promise.all(
+      up.map((n) =>
+        n.until(() => n.links().map((l) => l.join("|")).sort().join(",") === want, timeoutMs)
+      ),
+    );
   }
 
   /** Every pair not directly linked runs the CIP handshake through the mesh (the lower name starts). */

@@ -952,9 +952,14 @@ export class MeshNode implements AsyncDisposable {
       case "agent.peer_disconnected":
         if (peer !== undefined) this.#down.add(peer);
         break;
-      case "cip.handshake":
       case "trust.transition":
         break;
+      case "router.dispatched": {
+        // The acceptor's side of a handshake is verified once VERIFY is dispatched.
+        const type = (e.data as { type?: string }).type;
+        if (type !== "VERIFY" && type !== "HELLO") return;
+        break;
+      }
       default:
         return;
     }

@@ -5,7 +5,7 @@
  * introductions, a liar, partition and heal, consensus on ten nodes.
  */
 import assert from "node:assert/strict";
-import { MeshCluster } from "../../lib/mesh/mod.ts";
+import { decodeFrame, encodeFrame, MeshCluster, type RelayFrame } from "../../lib/mesh/mod.ts";
 import { MemoryNetwork } from "../../lib/rtt/mod.ts";
 import { MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
 import { assertEventContract } from "../helpers/agents.ts";
@@ -57,4 +57,116 @@ Deno.test("Mesh (memory): a -- b -- c -- d, a reaches d over two relays; the han
   assert.equal(row.link, "relayed");
   assert.deepEqual(a.peers().find((p) => p.fingerprint === mesh.fp("b"))!.link, "up");
   assertEventContract(sink.events());
+});
+
+/** Rewrites the relay frames a node sends (a misbehaving node, for the test). */
+function rewriteFrames(
+  node: ReturnType<MeshCluster["get"]>,
+  rewrite: (frame: RelayFrame) => RelayFrame | undefined,
+) {
+  const send = node.agent.sendFrame.bind(node.agent);
+  node.agent.sendFrame = (fp, channel, bytes) => {
+    const frame = decodeFrame(bytes);
+    if (frame.kind !== "relay") return send(fp, channel, bytes);
+    const out = rewrite(frame);
+    return out === undefined ? Promise.resolve() : send(fp, channel, encodeFrame(out));
+  };
+  return { send };
+}
+
+/** A counter's total over all its labels. */
+const counter = (node: ReturnType<MeshCluster["get"]>, name: string) =>
+  Object.entries(node.agent.metrics.snapshot().counters)
+    .filter(([k]) => k === name || k.startsWith(`${name}{`))
+    .reduce((sum, [, v]) => sum + v, 0);
+
+Deno.test("Mesh (memory): a replayed frame is a duplicate, a frame whose hop list names the relay is a loop, an exhausted hop limit is dropped and counted", async () => {
+  const { mesh, sink } = await cluster(["a", "b", "c"], [["a", "b"], ["b", "c"]]);
+  await using _ = mesh;
+  await mesh.linkAll();
+  const [a, b, c] = [mesh.get("a"), mesh.get("b"), mesh.get("c")];
+  const frames: RelayFrame[] = [];
+  let mode: "pass" | "loop" | "expire" = "pass";
+  const { send } = rewriteFrames(a, (f) => {
+    frames.push(f);
+    if (mode === "loop") return { ...f, hops: [...f.hops, b.fingerprint] };
+    if (mode === "expire") return { ...f, hop_limit: 0 };
+    return f;
+  });
+  const delivered = c.agent.nextEvent("mesh.delivered");
+  await a.agent.declareIntent({ goal: "ask", topic: "t1" }, { to: [c.fingerprint] });
+  await delivered;
+  // The same frame again, straight from a: b has seen its id.
+  const dup = b.agent.nextEvent("mesh.dropped", (e) => e.data.reason === "duplicate");
+  await send(b.fingerprint, "state", encodeFrame(frames[0]!));
+  assert.equal((await dup).data.origin, a.fingerprint);
+  mode = "loop";
+  const loop = b.agent.nextEvent("mesh.dropped", (e) => e.data.reason === "loop");
+  await a.agent.declareIntent({ goal: "ask", topic: "t2" }, { to: [c.fingerprint] });
+  await loop;
+  mode = "expire";
+  const expired = b.agent.nextEvent("mesh.hop_expired");
+  await a.agent.declareIntent({ goal: "ask", topic: "t3" }, { to: [c.fingerprint] });
+  assert.equal((await expired).data.destination, c.fingerprint);
+  assert.equal(of(sink, "mesh.delivered", "c").length, 1, "only the first reached c");
+  assert.equal(counter(b, "mesh_hop_expired_total"), 1);
+});
+
+Deno.test("Mesh (memory): a diamond a -- {b, c} -- d; a blocks its first hop and the route goes through the other; a relay never forwards through a peer it blocked", async () => {
+  const { mesh, sink } = await cluster(["a", "b", "c", "d"], [
+    ["a", "b"],
+    ["b", "d"],
+    ["a", "c"],
+    ["c", "d"],
+  ]);
+  await using _ = mesh;
+  await mesh.linkAll();
+  const a = mesh.get("a");
+  const first = a.route(mesh.fp("d"))![0]!;
+  const other = first === mesh.fp("b") ? mesh.fp("c") : mesh.fp("b");
+  await a.block(first);
+  assert.deepEqual(a.route(mesh.fp("d")), [other, mesh.fp("d")]);
+  const got = mesh.get("d").agent.nextEvent("agent.intent");
+  const [sent] = await a.agent.declareIntent({ goal: "ask", topic: "x" }, { to: [mesh.fp("d")] });
+  await got;
+  const via = of(sink, "mesh.forwarded").filter((e) => e.data.msg_id === sent!.msgId);
+  assert.deepEqual(via.map((e) => e.peer), [other, mesh.fp("d")]);
+  // Blocking both relays leaves no route: the message is held, never sent through a blocked peer.
+  await a.block(other);
+  assert.equal(a.route(mesh.fp("d")), undefined);
+  const held = a.agent.nextEvent("mesh.held");
+  await a.agent.declareIntent({ goal: "ask", topic: "y" }, { to: [mesh.fp("d")] });
+  assert.equal((await held).peer, mesh.fp("d"));
+  assert.equal(a.heldCount, 1);
+  await a.unblock(other);
+  await a.until(() => a.heldCount === 0);
+});
+
+Deno.test("Mesh (memory): a relay verifies before forwarding: a bad inner envelope sanctions the neighbour that delivered it, at the first relay and at the destination", async () => {
+  const { mesh, sink } = await cluster(["a", "b", "c"], [["a", "b"], ["b", "c"]]);
+  await using _ = mesh;
+  await mesh.linkAll();
+  const [a, b, c] = [mesh.get("a"), mesh.get("b"), mesh.get("c")];
+  // 1. The origin's own frame is altered on its way out: b catches it and sanctions a.
+  const tamper = (f: RelayFrame) => ({ ...f, envelope: f.envelope.replace('"t1"', '"t1!"') });
+  let on = true;
+  rewriteFrames(a, (f) => on ? tamper(f) : f);
+  const caught = b.agent.nextEvent("mesh.tampered");
+  await a.agent.declareIntent({ goal: "ask", topic: "t1" }, { to: [c.fingerprint] });
+  assert.equal((await caught).peer, a.fingerprint);
+  assert.equal(b.agent.router.trust.peer(a.fingerprint), "untrusted", "a delivered it");
+  assert.equal(of(sink, "mesh.delivered", "c").length, 0, "never forwarded");
+  on = false;
+  // 2. The relay b alters what it forwards: c's router sanctions b, never the origin a.
+  rewriteFrames(b, tamper);
+  const dropped = c.agent.nextEvent("router.dropped");
+  const atC = c.agent.nextEvent("mesh.delivered");
+  // b verifies a's frame (it is intact now), then alters it on its way to c.
+  await a.agent.declareIntent({ goal: "ask", topic: "t1" }, { to: [c.fingerprint] });
+  await atC;
+  const d = await dropped;
+  assert.equal(d.data.code, "invalid_signature");
+  assert.equal(d.peer, b.fingerprint);
+  assert.equal(c.agent.router.trust.peer(b.fingerprint), "untrusted");
+  assert.equal(c.agent.router.trust.peer(a.fingerprint), "trusted", "the origin is untouched");
 });

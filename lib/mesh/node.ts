@@ -100,6 +100,8 @@ interface _Held {
   timestampMs: number;
 }
 
+const _VOTE_RETRIES = 5;
+const _VOTE_RETRY_MS = 50;
 const _enc = new TextEncoder();
 const _dec = new TextDecoder();
 
@@ -455,6 +457,8 @@ export class MeshNode implements AsyncDisposable {
   /** Stops the node and its agent. */
   async stop(): Promise<void> {
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    for (const t of this.#retryTimers) clearTimeout(t);
+    this.#retryTimers.clear();
     this.#sweepTimer = undefined;
     await this.agent.stop();
     await this.#chain;
@@ -482,10 +486,11 @@ export class MeshNode implements AsyncDisposable {
       if (this.agent.router.trust.peer(fp) === "blacklisted") avoid.add(fp);
     }
     const ok: PeerTrust[] = this.#relayTrust === "trusted" ? ["trusted"] : ["trusted", "probing"];
+    const live = this.#liveNeighbours();
     const firstHops = new Set(
-      this.#liveNeighbours().filter((fp) => ok.includes(this.agent.router.trust.peer(fp))),
+      live.filter((fp) => ok.includes(this.agent.router.trust.peer(fp))),
     );
-    return { firstHops, avoid };
+    return { firstHops, avoid, neighbours: new Set(live) };
   }
 
   #reachable(fp: string): boolean {
@@ -822,9 +827,7 @@ export class MeshNode implements AsyncDisposable {
       fp !== this.fingerprint && fp !== map.origin &&
       this.agent.store.handshake(fp)?.stage === "verified"
     );
-    for (const [fp, ref] of targets) {
-      await this.agent.vote(fp, ref, { vote: mine.vote });
-    }
+    for (const [fp, ref] of targets) await this.#vote(fp, ref, mine.vote, 0);
     this.agent.telemetry.emit("mesh.vote", {
       claim: mine.claim,
       decision_id: decisionId,
@@ -832,6 +835,38 @@ export class MeshNode implements AsyncDisposable {
       to: targets.length,
     }, { peer: map.origin });
   }
+
+  /**
+   * One vote. A copy may travel a longer path than a vote about it, so a
+   * vote answered `unknown_fact` is sent again a little later (a few times).
+   */
+  async #vote(fp: string, ref: string, vote: "confirm" | "challenge", tries: number) {
+    const r = await this.agent.vote(fp, ref, { vote });
+    if (r.msgId !== undefined && tries < _VOTE_RETRIES) {
+      this.#sentVotes.set(r.msgId, { fp, ref, vote, tries: tries + 1 });
+      if (this.#sentVotes.size > 4096) {
+        this.#sentVotes.delete(this.#sentVotes.keys().next().value!);
+      }
+    }
+  }
+
+  readonly #sentVotes = new Map<
+    string,
+    { fp: string; ref: string; vote: "confirm" | "challenge"; tries: number }
+  >();
+
+  #voteRefused(inReplyTo: string): void {
+    const v = this.#sentVotes.get(inReplyTo);
+    if (v === undefined) return;
+    this.#sentVotes.delete(inReplyTo);
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (!this.agent.stopped) this.#track(this.#vote(v.fp, v.ref, v.vote, v.tries));
+    }, _VOTE_RETRY_MS * v.tries);
+    this.#retryTimers.add(timer);
+  }
+
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
 
   /** Keeps the signed text of proposals (evidence for reports); reports a proposer found malicious. */
   #afterCycle(result: DispatchResult): void {
@@ -954,6 +989,11 @@ export class MeshNode implements AsyncDisposable {
         break;
       case "trust.transition":
         break;
+      case "cip.error_received": {
+        const d = e.data as { in_reply_to: string; code: string };
+        if (d.code === "unknown_fact") this.#voteRefused(d.in_reply_to);
+        return;
+      }
       case "router.dispatched": {
         // The acceptor's side of a handshake is verified once VERIFY is dispatched.
         const type = (e.data as { type?: string }).type;

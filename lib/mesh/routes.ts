@@ -9,8 +9,10 @@
 
 /** What a node may route through, in this node's own view. */
 export interface RoutePolicy {
-  /** The next hop must be one of these (live sessions to peers trusted enough to relay). */
+  /** A relaying next hop must be one of these (live sessions to peers trusted enough to relay). */
   firstHops: ReadonlySet<string>;
+  /** Live neighbours: a destination among them is sent to directly, whatever its trust. */
+  neighbours?: ReadonlySet<string> | undefined;
   /** Never route through these (blocked or blacklisted), as a relay or as a first hop. */
   avoid: ReadonlySet<string>;
 }
@@ -90,6 +92,7 @@ export class LinkTable {
    */
   path(destination: string, policy: RoutePolicy): string[] | undefined {
     if (policy.avoid.has(destination)) return undefined;
+    if (policy.neighbours?.has(destination) === true) return [destination];
     const prev = new Map<string, string>();
     let frontier = [...policy.firstHops].filter((n) => !policy.avoid.has(n)).sort();
     for (const n of frontier) prev.set(n, this.#self);

@@ -170,3 +170,119 @@ Deno.test("Mesh (memory): a relay verifies before forwarding: a bad inner envelo
   assert.equal(c.agent.router.trust.peer(b.fingerprint), "untrusted");
   assert.equal(c.agent.router.trust.peer(a.fingerprint), "trusted", "the origin is untouched");
 });
+
+const nitrate = (value: number) => ({
+  statement: `Nitrate at station 7 is ${value} mg/l`,
+  domain: "water",
+  confidence: 0.9,
+  sources: ["https://example.org/station7"],
+  context: { subject: "station7.nitrate", value },
+});
+const trace = { steps: ["sampled and measured"], evidence: ["lab report 7"] };
+
+/** Waits until every named node holds its copy of a fact with that status. */
+async function settled(
+  mesh: MeshCluster,
+  copies: Record<string, string>,
+  names: string[],
+  status: string,
+) {
+  await Promise.all(names.map((n) => {
+    const node = mesh.get(n);
+    return node.until(() => node.agent.store.claim(copies[node.fingerprint]!)?.status === status);
+  }));
+}
+
+Deno.test("Mesh (memory): consensus in a ring of five with one liar: a fact is accepted everywhere on two trusted confirmations; the liar falls to untrusted, then blacklisted, its malice is reported and its later messages are not relayed", async () => {
+  const names = ["a", "b", "c", "d", "e"]; // a ring; d lies
+  const honest = names.filter((n) => n !== "d");
+  const { mesh, sink } = await cluster(names, [["a", "b"], ["b", "c"], ["c", "d"], [
+    "d",
+    "e",
+  ], ["e", "a"]], {
+    anchors: (n) => n === "d" ? names.filter((m) => m !== n) : honest.filter((m) => m !== n),
+  });
+  await using _ = mesh;
+  await mesh.linkAll();
+  await mesh.meetAll();
+  const d = mesh.get("d");
+  for (const n of honest) {
+    assert.equal(mesh.get(n).agent.router.trust.peer(d.fingerprint), "probing");
+  }
+
+  // 1. An honest fact: one signed copy per node; every node counts every other node's vote.
+  const f1 = await mesh.get("a").proposeFact(nitrate(12), trace);
+  assert.equal(Object.keys(f1).length, 4);
+  await settled(mesh, f1, ["b", "c", "e"], "accepted");
+  assert.equal(new Set(Object.values(f1)).size, 4, "four copies, four msg_ids");
+
+  // 2. The liar contradicts accepted knowledge: disputed everywhere; where the fact was accepted
+  //    (every node but its proposer, whose own fact is never its knowledge) d falls to untrusted.
+  const f2 = await d.proposeFact(nitrate(50), trace);
+  await settled(mesh, f2, honest, "disputed");
+  for (const n of ["b", "c", "e"]) {
+    const node = mesh.get(n);
+    await node.until(() => node.agent.router.trust.peer(d.fingerprint) === "untrusted");
+  }
+  assert.equal(mesh.get("a").agent.router.trust.peer(d.fingerprint), "probing");
+  // 3. It lies again: proven malice at its neighbours (c, e), which stop relaying for it and
+  //    report the signed evidence; the others (a, b) blacklist it on that evidence.
+  await d.proposeFact(nitrate(51), trace);
+  for (const n of honest) {
+    const node = mesh.get(n);
+    await node.until(() => node.agent.router.trust.peer(d.fingerprint) === "blacklisted");
+  }
+  for (const n of ["b", "c", "e"]) {
+    const log = mesh.get(n).agent.store.trustLog(d.fingerprint)
+      .filter((t) => t.from !== t.to).map((t) => t.to);
+    assert.deepEqual(log.slice(-2), ["untrusted", "blacklisted"], n);
+  }
+  assert.ok(of(sink, "mesh.malice_report").some((e) => e.data.applied === "sent"));
+  assert.ok(
+    of(sink, "mesh.malice_report", "a").some((e) => e.data.applied === "proven_malice"),
+    "a blacklisted d on its neighbours' signed evidence",
+  );
+  // 4. Its later messages are dropped by the first relay, never forwarded.
+  const dropped = mesh.get("c").agent.nextEvent(
+    "mesh.dropped",
+    (e) => e.data.reason === "blocked_origin" && e.data.origin === d.fingerprint,
+  );
+  const droppedE = mesh.get("e").agent.nextEvent(
+    "mesh.dropped",
+    (e) => e.data.reason === "blocked_origin" && e.data.origin === d.fingerprint,
+  );
+  const [sent] = await d.agent.declareIntent({ goal: "ask", topic: "more lies" }, {
+    to: [mesh.fp("a")],
+  });
+  await Promise.race([dropped, droppedE]);
+  assert.equal(
+    of(sink, "mesh.delivered", "a").filter((e) => e.data.msg_id === sent!.msgId).length,
+    0,
+  );
+  // The honest fact stays accepted; the liar's never are.
+  for (const n of ["b", "c", "e"]) {
+    assert.equal(mesh.get(n).agent.store.claim(f1[mesh.fp(n)]!)?.status, "accepted");
+  }
+  assertEventContract(sink.events());
+});
+
+Deno.test("Mesh (memory): ten nodes (a ring with two chords) reach consensus on a fact proposed by one of them", async () => {
+  const names = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"];
+  const edges: [string, string][] = names.map((n, i) => [n, names[(i + 1) % 10]!]);
+  edges.push(["n0", "n5"], ["n2", "n7"]);
+  const { mesh } = await cluster(names, edges);
+  await using _ = mesh;
+  await mesh.linkAll();
+  await mesh.meetAll();
+  const copies = await mesh.get("n3").proposeFact(nitrate(12), trace);
+  assert.equal(Object.keys(copies).length, 9);
+  await settled(mesh, copies, names.filter((n) => n !== "n3"), "accepted");
+  for (const n of names.filter((m) => m !== "n3")) {
+    const node = mesh.get(n);
+    assert.equal(
+      node.agent.store.causalFactsAbout("water", "station7.nitrate").length,
+      1,
+      `${n} remembers it`,
+    );
+  }
+});

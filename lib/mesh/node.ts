@@ -433,7 +433,7 @@ export class MeshNode implements AsyncDisposable {
    * the window (local `ERROR` `expired`). Runs on a timer and on link changes.
    */
   sweep(): void {
-    if (this.agent.stopped) return;
+    if (this.agent.stopped || this.#stopping) return;
     const nowMs = this.#now();
     for (const h of [...this.#held]) {
       if (Math.abs(nowMs - h.timestampMs) > this.#windowMs) {
@@ -456,13 +456,21 @@ export class MeshNode implements AsyncDisposable {
 
   /** Stops the node and its agent. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();
     this.#sweepTimer = undefined;
+    // Work already started finishes before the agent (and its store) stops.
+    let chain: Promise<void>;
+    do {
+      chain = this.#chain;
+      await chain;
+    } while (chain !== this.#chain);
     await this.agent.stop();
-    await this.#chain;
   }
+
+  #stopping = false;
 
   /** Stops the node. */
   async [Symbol.asyncDispose](): Promise<void> {
@@ -587,6 +595,7 @@ export class MeshNode implements AsyncDisposable {
     from: { peer: string; session: string; channel: ChannelKind },
   ): boolean {
     if (!isMeshFrame(bytes)) return false;
+    if (this.#stopping) return true; // claimed and ignored: the node is stopping
     this.#track(this.#inbound(bytes, from));
     return true;
   }
@@ -602,7 +611,7 @@ export class MeshNode implements AsyncDisposable {
   }
 
   async #inbound(bytes: Uint8Array, from: { peer: string; channel: ChannelKind }): Promise<void> {
-    if (this.agent.stopped) return;
+    if (this.agent.stopped || this.#stopping) return;
     let frame;
     try {
       frame = decodeFrame(bytes);

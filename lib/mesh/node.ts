@@ -237,7 +237,8 @@ export class MeshNode implements AsyncDisposable {
 
   /**
    * Runs the CIP handshake with a node reached through the mesh (signed end
-   * to end; the relays only carry it). The node then counts as `probing`.
+   * to end; the relays only carry it). The node then counts as `probing`;
+   * under an allow-list it is admitted (its answers must get in).
    *
    * @param fp The node.
    * @param agentId Its agent id, when known.
@@ -245,6 +246,8 @@ export class MeshNode implements AsyncDisposable {
    */
   async meet(fp: string, agentId?: string): Promise<void> {
     if (agentId !== undefined) this.#names.set(fp, agentId);
+    // Whom this node's owner asks it to meet is admitted (its answers must get in).
+    if (this.#allow !== "any") this.#allow.add(fp);
     await this.agent.handshakeVia(fp, agentId === undefined ? {} : { agentId });
   }
 

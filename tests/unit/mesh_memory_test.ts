@@ -288,3 +288,90 @@ Deno.test("Mesh (memory): ten nodes (a ring with two chords) reach consensus on 
     );
   }
 });
+
+Deno.test("Mesh (memory): introductions under allow-lists: a stranger is not admitted, a trusted neighbour's signed introduction admits it (probing, never more); an untrusted introducer, or an allow-list of any, changes nothing", async () => {
+  const { mesh, sink } = await cluster(["a", "b", "c"], [["a", "b"], ["b", "c"]], {
+    anchors: "neighbours",
+    allowPeers: "neighbours",
+  });
+  await using _ = mesh;
+  await mesh.linkAll();
+  const [a, b, c] = [mesh.get("a"), mesh.get("b"), mesh.get("c")];
+  const refused = c.agent.nextEvent("mesh.dropped", (e) => e.data.reason === "not_admitted");
+  await a.agent.declareIntent({ goal: "ask", topic: "let me in" }, { to: [c.fingerprint] });
+  assert.equal((await refused).data.origin, a.fingerprint);
+  const admitted = c.agent.nextEvent("mesh.introduction", (e) => e.data.subject === a.fingerprint);
+  await b.introduce(a.fingerprint, "a");
+  assert.equal((await admitted).data.admitted, true);
+  await a.meet(c.fingerprint, "c");
+  await c.until(() => c.agent.store.handshake(a.fingerprint)?.stage === "verified");
+  assert.equal(c.agent.router.trust.peer(a.fingerprint), "probing", "introduced, never trusted");
+  // c is not trusted at a (a's owner anchored only b): c's introduction is logged, nothing more.
+  const ignored = a.agent.nextEvent("mesh.introduction", (e) => e.peer === c.fingerprint);
+  await c.introduce("e".repeat(64), "stranger");
+  const e = await ignored;
+  assert.equal(e.data.admitted, false);
+  assert.match(String(e.data.reason), /not trusted/);
+  assertEventContract(sink.events());
+});
+
+Deno.test("Mesh (memory): with allow-list any, an introduction is logged and changes nothing", async () => {
+  const { mesh } = await cluster(["a", "b"], [["a", "b"]]);
+  await using _ = mesh;
+  await mesh.linkAll();
+  const logged = mesh.get("b").agent.nextEvent("mesh.introduction");
+  await mesh.get("a").introduce("e".repeat(64), "stranger");
+  const e = await logged;
+  assert.equal(e.data.admitted, false);
+  assert.match(String(e.data.reason), /any/);
+  assert.equal(mesh.get("b").agent.router.trust.peer("e".repeat(64)), "untrusted");
+});
+
+Deno.test("Mesh (memory): partition and heal in a square: routes avoid the cut node; with no route left the message is held and delivered on heal; held past the window it expires with a local ERROR (expired)", async () => {
+  let skewMs = 0;
+  const { mesh, network, sink } = await cluster(["a", "b", "c", "d"], [
+    ["a", "b"],
+    ["b", "c"],
+    ["c", "d"],
+    ["d", "a"],
+  ], { mesh: (n) => n === "a" ? { now: () => Date.now() + skewMs, sweepMs: 0 } : {} });
+  await using _ = mesh;
+  await mesh.linkAll();
+  const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => mesh.get(n));
+  // 1. b goes down: a and c route around it through d.
+  network.partition([b!.agent.transport]);
+  await mesh.converged(10_000, ["b"]);
+  assert.deepEqual(a!.route(c!.fingerprint), [d!.fingerprint, c!.fingerprint]);
+  const got1 = c!.agent.nextEvent("agent.intent", (e) => e.data.topic === "around");
+  await a!.agent.declareIntent({ goal: "ask", topic: "around" }, { to: [c!.fingerprint] });
+  await got1;
+  // 2. b and d both down: no route; the message is held, then delivered when the mesh heals.
+  network.partition([b!.agent.transport, d!.agent.transport]);
+  await a!.until(() => a!.route(c!.fingerprint) === undefined);
+  const [held] = await a!.agent.declareIntent({ goal: "ask", topic: "held" }, {
+    to: [c!.fingerprint],
+  });
+  assert.equal(a!.heldCount, 1);
+  const got2 = c!.agent.nextEvent("agent.intent", (e) => e.data.topic === "held");
+  network.heal();
+  await mesh.converged();
+  a!.sweep();
+  await got2;
+  assert.equal(a!.heldCount, 0);
+  assert.ok(of(sink, "mesh.delivered", "c").some((e) => e.data.msg_id === held!.msgId));
+  // 3. Down again; this time the message stays held past the +/-120 s window: expired.
+  network.partition([b!.agent.transport, d!.agent.transport]);
+  await a!.until(() => a!.route(c!.fingerprint) === undefined);
+  const [late] = await a!.agent.declareIntent({ goal: "ask", topic: "late" }, {
+    to: [c!.fingerprint],
+  });
+  skewMs = 121_000;
+  const expired = a!.agent.nextEvent("mesh.error");
+  a!.sweep();
+  assert.equal((await expired).data.code, "expired");
+  assert.deepEqual(a!.deliveryErrors.map((e) => [e.code, e.inReplyTo]), [["expired", late!.msgId]]);
+  assert.equal(a!.heldCount, 0);
+  skewMs = 0;
+  network.heal();
+  assertEventContract(sink.events());
+});

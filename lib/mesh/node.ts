@@ -442,12 +442,18 @@ export class MeshNode implements AsyncDisposable {
       if (Math.abs(nowMs - h.timestampMs) > this.#windowMs) {
         this.#held.splice(this.#held.indexOf(h), 1);
         this.agent.metrics.counter("mesh_expired_total", 1, {});
-        this.#deliveryError({
-          inReplyTo: h.msgId,
-          code: "expired",
-          reason: `Held without a route until it left the ${this.#windowMs / 1000} s window`,
-          destination: h.frame.destination,
-        });
+        const reason = `held without a route until it left the ${this.#windowMs / 1000} s window`;
+        if (h.frame.origin === this.fingerprint) {
+          this.#deliveryError({
+            inReplyTo: h.msgId,
+            code: "expired",
+            reason,
+            destination: h.frame.destination,
+          });
+        } else {
+          const inner = JSON.parse(h.frame.envelope) as Envelope;
+          this.#track(this.#undeliverable(h.frame, inner, reason, "expired"));
+        }
         continue;
       }
       const next = this.route(h.frame.destination)?.[0];
@@ -563,15 +569,26 @@ export class MeshNode implements AsyncDisposable {
     } catch {
       // The session went away between routing and sending: hold it.
       const envelope = JSON.parse(frame.envelope) as Envelope;
-      if (frame.origin === this.fingerprint) this.#hold(frame, envelope);
-      else await this.#undeliverable(frame, envelope, `next hop ${next} went away`);
+      this.#hold(frame, envelope);
     }
   }
 
   /** A relay without a route answers the origin with a signed `ERROR` (`undeliverable`). */
-  async #undeliverable(frame: RelayFrame, envelope: Envelope, why: string): Promise<void> {
-    this.agent.metrics.counter("mesh_dropped_total", 1, { reason: "no_route" });
-    this.#dropped("no_route", frame.origin, envelope.msg_id);
+  /**
+   * A relay that cannot deliver answers the origin with a signed `ERROR`:
+   * `undeliverable` (the destination cannot be reached at all) or `expired`
+   * (held until it left the window).
+   */
+  async #undeliverable(
+    frame: RelayFrame,
+    envelope: Pick<Envelope, "msg_id" | "type" | "sender">,
+    why: string,
+    code: "undeliverable" | "expired" = "undeliverable",
+  ): Promise<void> {
+    if (code === "undeliverable") {
+      this.agent.metrics.counter("mesh_dropped_total", 1, { reason: "no_route" });
+      this.#dropped("no_route", frame.origin, envelope.msg_id);
+    }
     if (envelope.type === "ERROR" || frame.origin === this.fingerprint) return;
     const spec = {
       protocol: "cip",
@@ -580,8 +597,8 @@ export class MeshNode implements AsyncDisposable {
       receiver: { agent_id: envelope.sender.agent_id, fingerprint: frame.origin },
       payload: {
         in_reply_to: envelope.msg_id,
-        code: "undeliverable",
-        reason: `No route from relay ${this.fingerprint} to ${frame.destination}: ${why}`,
+        code,
+        reason: `Relay ${this.fingerprint} could not deliver to ${frame.destination}: ${why}`,
       },
     } as unknown as ReplySpec;
     const out = await this.agent.router.apply(outcome("handled", { replies: [spec] }), {
@@ -687,7 +704,10 @@ export class MeshNode implements AsyncDisposable {
       hops: [...frame.hops, this.fingerprint],
     };
     if (next === undefined) {
-      await this.#undeliverable(onward, envelope, "no route");
+      // Reachable in principle (known, not blocked): held here until a route appears or the
+      // window closes; otherwise the origin is told at once.
+      if (this.#reachable(frame.destination)) this.#hold(onward, envelope);
+      else await this.#undeliverable(onward, envelope, "no route");
       return;
     }
     await this.#sendFrame(next, onward, envelope.msg_id);

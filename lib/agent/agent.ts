@@ -1270,7 +1270,10 @@ export class Agent implements AsyncDisposable {
   async #send(fp: string, out: readonly OutboundEnvelope[]): Promise<void> {
     if (out.length === 0) return;
     const link = this.#links.get(fp);
-    if ((link === undefined || !link.open) && await this.#relay?.send(fp, out) === true) return;
+    // Without a live connection (none, or one still trying to resume), a relay
+    // that can carry the envelopes (or hold them until a route appears) takes them.
+    const live = link !== undefined && link.open && link.session.state === "open";
+    if (!live && await this.#relay?.send(fp, out) === true) return;
     if (link === undefined || !link.open) {
       this.telemetry.emit("agent.undeliverable", {
         count: out.length,

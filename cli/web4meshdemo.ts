@@ -395,7 +395,7 @@ export async function runMeshDemo(o: Options, out: (line: string) => void): Prom
 
     step(`${names[victim]}'s process is killed`);
     await H(victim).kill();
-    const others = names.map((_, i) => i).filter((i) => i !== victim);
+    const others = honest.filter((i) => i !== victim);
     await waitFor(
       `the others route around ${names[victim]}`,
       async () => {

@@ -330,10 +330,14 @@ export class MeshNode implements AsyncDisposable {
     ).sort();
   }
 
-  /** Every node the link table knows, but this one. */
+  /** Every node the link table knows (and every blacklisted node heard of), but this one. */
   knownNodes(): string[] {
-    return this.#table.nodes().filter((fp) => fp !== this.fingerprint).sort();
+    return [...new Set([...this.#table.nodes(), ...this.#shunned])]
+      .filter((fp) => fp !== this.fingerprint).sort();
   }
+
+  /** Blacklisted signers whose frames were refused: still rows of the peer table. */
+  readonly #shunned = new Set<string>();
 
   /**
    * The route to a node (first hop first), `undefined` without one.
@@ -786,6 +790,7 @@ export class MeshNode implements AsyncDisposable {
     }
     if (frame.signer === this.fingerprint) return;
     if (this.agent.router.trust.peer(frame.signer) === "blacklisted") {
+      this.#shunned.add(frame.signer);
       this.#dropped("blocked_origin", frame.signer, null, from);
       return;
     }

@@ -1048,8 +1048,17 @@ export class MeshNode implements AsyncDisposable {
     });
   }
 
-  async #advertise(): Promise<void> {
-    if (this.agent.stopped) return;
+  /** Advertisements are made one at a time, so a newer one is never overtaken by an older one. */
+  #advertise(): Promise<void> {
+    const next = this.#advertising.then(() => this.#advertiseNow());
+    this.#advertising = next.catch(() => {});
+    return next;
+  }
+
+  #advertising: Promise<void> = Promise.resolve();
+
+  async #advertiseNow(): Promise<void> {
+    if (this.agent.stopped || this.#stopping) return;
     const neighbours = this.#liveNeighbours().sort();
     const key = neighbours.join(",");
     if (key === this.#lastNeighbours && this.#seq > 0) return;

@@ -8,6 +8,7 @@
 import { FixedLoadSource } from "../agent/mod.ts";
 import { Identity } from "../identity/mod.ts";
 import type { EventSink } from "../observability/mod.ts";
+import { MeshError } from "./errors.ts";
 import { MeshNode, type MeshOptions } from "./node.ts";
 
 /** Options of {@linkcode MeshCluster.create}. */
@@ -203,11 +204,20 @@ export class MeshCluster implements AsyncDisposable {
       .map(([x, y]) => [this.fp(x), this.fp(y)].sort().join("|"))
       .sort().join(",");
     const up = [...this.nodes].filter(([n]) => !down.includes(n)).map(([, node]) => node);
-    await Promise.all(
-      up.map((n) =>
-        n.until(() => n.links().map((l) => l.join("|")).sort().join(",") === want, timeoutMs)
-      ),
-    );
+    const have = (n: MeshNode) => n.links().map((l) => l.join("|")).sort().join(",");
+    try {
+      await Promise.all(up.map((n) => n.until(() => have(n) === want, timeoutMs)));
+    } catch (err) {
+      const short = (t: string) =>
+        t.split(",").map((l) => l.split("|").map((fp) => this.nameOf(fp)).join("-")).join(" ");
+      throw new MeshError(
+        "TIMEOUT",
+        `Mesh did not converge on ${short(want)}: ${
+          up.map((n) => `${this.nameOf(n.fingerprint)} sees ${short(have(n))}`).join("; ")
+        }`,
+        { cause: err },
+      );
+    }
   }
 
   /** Every pair not directly linked runs the CIP handshake through the mesh (the lower name starts). */

@@ -130,6 +130,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         fingerprint: fp(to),
         agentId: to,
       });
+      // The answering side is verified once it has handled the VERIFY.
+      const other = get(to).agent;
+      await other.until(() => other.peer(fp(from))?.verified === true);
     };
 
     step("RTT handshakes (TLS 1.3, pinned fingerprints), then CIP HELLO / HELLO / VERIFY");

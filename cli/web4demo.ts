@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { formatEventLine, type Web4Event } from "../lib/observability/mod.ts";
-import { LIBRARY_ENV_VAR, NativeLibraryError, resolveLibraryPath } from "../lib/rtt/mod.ts";
+import { LIBRARY_ENV_VAR } from "../lib/rtt/mod.ts";
 import { type DemoSummary, runDemo } from "./demo.ts";
 
 const USAGE = `Usage: deno run -P cli/web4demo.ts [--json]
@@ -32,14 +32,17 @@ Options:
 const FLAGS =
   `--allow-net=127.0.0.1 --allow-env=${LIBRARY_ENV_VAR} --allow-ffi=./target/release --allow-read=./target/release`;
 
+/** The folder of the native library, found without touching the file system (no extra prompt). */
 function _libDir(): string {
+  let explicit: string | undefined;
   try {
-    const path = resolveLibraryPath();
-    return path.slice(0, Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))) || ".";
-  } catch (err) {
-    if (err instanceof NativeLibraryError) throw err;
-    return new URL("../target/release", import.meta.url).pathname;
+    explicit = Deno.env.get(LIBRARY_ENV_VAR);
+  } catch { /* no env permission: unset */ }
+  if (explicit !== undefined && explicit !== "") {
+    const cut = Math.max(explicit.lastIndexOf("/"), explicit.lastIndexOf("\\"));
+    return cut > 0 ? explicit.slice(0, cut) : ".";
   }
+  return decodeURIComponent(new URL("../target/release", import.meta.url).pathname);
 }
 
 /** Makes sure every permission the demo needs is granted; returns a one-line failure otherwise. */

@@ -73,6 +73,8 @@ export interface AgentOptions {
   load?: LoadSource | undefined;
   /** How often load is read (and a changed presence sent); 0 reads it only on {@linkcode Agent.refreshLoad}. @default {1000} */
   loadIntervalMs?: number | undefined;
+  /** Least lri change peers are told of (a presence change is always told). @default {5} */
+  lriStep?: number | undefined;
   /** Inbound messages that count as a full queue (lri 100). @default {256} */
   queueCapacity?: number | undefined;
   /** Event sinks (console, file, memory). @default {[]} */
@@ -233,16 +235,39 @@ export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze(
  * cognitive loop. Build it with {@linkcode Agent.create}; stop it with
  * {@linkcode Agent.stop}, `await using`, or the `signal`.
  *
- * @example Two agents on the in-memory transport
- * ```ts ignore
- * import { Agent, Identity, MemoryNetwork } from "@web4/runtime";
+ * @example Two agents and a person on the in-memory transport
+ * ```ts
+ * import "../rtt/mod.ts"; // registers the `rtt` and `memory` backends
+ * import { Agent, FixedLoadSource, HcpClient } from "./mod.ts";
+ * import { Identity } from "../identity/mod.ts";
+ * import { MemoryNetwork } from "../rtt/mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const network = new MemoryNetwork();
- * const [ia, ib] = await Promise.all([Identity.generate({ agentId: "a" }), Identity.generate({ agentId: "b" })]);
- * await using a = await Agent.create({ identity: ia, mission: "water", store: ":memory:", transport: "memory", transportOptions: { network } });
- * await using b = await Agent.create({ identity: ib, mission: "water", store: ":memory:", transport: "memory", transportOptions: { network } });
- * const { port } = await b.listen({ hostname: "b", port: 1 });
- * await a.connect({ hostname: "b", port, fingerprint: ib.fingerprint }); // RTT session, then HELLO/HELLO/VERIFY
+ * const [ia, ib, ada] = await Promise.all(
+ *   ["a", "b", "ada"].map((agentId) => Identity.generate({ agentId })),
+ * );
+ * const common = {
+ *   mission: "verify water quality facts",
+ *   store: ":memory:",
+ *   transport: "memory",
+ *   transportOptions: { network },
+ *   load: new FixedLoadSource({ cpu: 0.1 }),
+ *   loadIntervalMs: 0,
+ * };
+ * await using a = await Agent.create({ ...common, identity: ia!, person: ada!.fingerprint });
+ * await using b = await Agent.create({ ...common, identity: ib!, trustAnchors: [ia!.fingerprint] });
+ * const bAddr = await b.listen({ hostname: "b", port: 1 });
+ * const peer = await a.connect({ ...bAddr, fingerprint: ib!.fingerprint }); // RTT, then HELLO/HELLO/VERIFY
+ * assert.equal(peer.verified, true);
+ *
+ * // The person speaks HCP to a; her consented intent reaches b's loop as a CIP INTENT.
+ * await using me = await HcpClient.create({ identity: ada!, name: "Ada", transport: "memory", transportOptions: { network } });
+ * const aAddr = await a.listen({ hostname: "a", port: 1 });
+ * await me.connect({ ...aAddr, fingerprint: ia!.fingerprint });
+ * const atB = b.nextEvent("agent.intent");
+ * await me.intent({ goal: "request", topic: "topic:water" });
+ * assert.equal((await atB).data.topic, "topic:water");
  * ```
  */
 export class Agent implements AsyncDisposable {
@@ -297,10 +322,12 @@ export class Agent implements AsyncDisposable {
   readonly #pending = new Set<Promise<unknown>>();
   readonly #replays = new Map<string, { count: number; lastMs: number }>();
   #pumping: Promise<void> | undefined;
+  #running = false;
   #cycle = 0;
   #openIntents = 0;
   #load: LocalLoad = { presence: "diffuse", lri: 0 };
-  #sentLoad: LocalLoad | undefined;
+  #sentLoad: LocalLoad;
+  readonly #lriStep: number;
   #loadTimer: ReturnType<typeof setInterval> | undefined;
   #accepting: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
@@ -325,6 +352,7 @@ export class Agent implements AsyncDisposable {
     this.#relevant = options.relevantPeers;
     this.#fetcher = options.fetcher ?? new HttpFetcher();
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    this.#lriStep = options.lriStep ?? 5;
     this.metrics = new MetricsRegistry(
       options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
     );
@@ -342,6 +370,7 @@ export class Agent implements AsyncDisposable {
       this.on(name as AgentHookName, fn as never);
     }
     this.#load = this.#readLoad();
+    this.#sentLoad = this.#load;
     this.router = new ProtocolRouter({
       identity: options.identity,
       store,
@@ -689,11 +718,20 @@ export class Agent implements AsyncDisposable {
     if (this.stopped) return;
     this.#queue.push({ bytes, link, channel, origin });
     this.metrics.gauge("agent_queue_depth", this.#queue.length, {});
-    this.#pumping ??= this.#pump().finally(() => this.#pumping = undefined);
+    if (!this.#running) {
+      this.#running = true;
+      this.#pumping = this.#pump();
+    }
   }
 
   async #pump(): Promise<void> {
-    while (this.#queue.length > 0 && !this.stopped) {
+    for (;;) {
+      // Checked and cleared in one step with no await in between, so a message
+      // enqueued while the pump finishes is never left behind.
+      if (this.#queue.length === 0 || this.stopped) {
+        this.#running = false;
+        return;
+      }
       const item = this.#queue.shift()!;
       try {
         await this.#cycleOnce(item.bytes, item.link, item.channel, item.origin);
@@ -837,18 +875,21 @@ export class Agent implements AsyncDisposable {
   }
 
   /**
-   * Reads the load source now and, when presence or lri changed, sends a
-   * STATE_UPDATE to every verified peer (the load timer calls this).
+   * Reads the load source now and, when presence changed or lri moved by at
+   * least `lriStep` since peers were last told, sends a STATE_UPDATE to
+   * every verified peer (the load timer calls this).
    *
    * @returns The sends' completion.
    */
   async refreshLoad(): Promise<void> {
     if (this.stopped) return;
     const next = this.#readLoad();
-    const prev = this.#load;
-    this.#load = next;
+    const prev = this.#sentLoad;
+    this.#load = next; // local decisions always use the latest reading
     this.metrics.gauge("agent_lri", next.lri, {});
-    if (prev.presence === next.presence && prev.lri === next.lri) return;
+    // Peers hear of a change of presence, or of lri by at least `lriStep`.
+    if (prev.presence === next.presence && Math.abs(prev.lri - next.lri) < this.#lriStep) return;
+    this.#sentLoad = next;
     this.telemetry.emit("agent.presence", {
       presence: next.presence,
       lri: next.lri,

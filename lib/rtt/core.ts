@@ -42,8 +42,16 @@ const decoder = new TextDecoder();
 /** Smallest and largest event poll buffer. */
 const POLL_BUFFER_MIN = 64 * 1024;
 const POLL_BUFFER_MAX = 16 * 1024 * 1024;
+/** A poll that leaves less than this free in the buffer may have left events behind. */
+const POLL_FULL_MARGIN = 8 * 1024;
 /** Per-connection read buffer (reused for every read). */
 const READ_BUFFER = 64 * 1024;
+/** Bit 30 of `web4_rtt_conn_transmit`'s result: events are queued. */
+const TRANSMIT_EVENTS = 1 << 30;
+/** Bit 29 of `web4_rtt_conn_transmit`'s result: more output waits after the batch. */
+const TRANSMIT_MORE_OUTPUT = 1 << 29;
+/** Bit 30 of `web4_rtt_node_next_transmit`'s result: more connections wait. */
+const TRANSMIT_MORE = 1 << 30;
 /** Per-connection write buffer (one batch of TLS records per write). */
 const WRITE_BUFFER = 256 * 1024;
 
@@ -79,6 +87,10 @@ interface ConnIo {
   stream: ByteStream;
   out: Uint8Array<ArrayBuffer>;
   writing: boolean;
+  /** The core has more output after the batch being written. */
+  more: boolean;
+  /** The core asked for a writer while a write was in flight. */
+  again: boolean;
   closing: boolean;
   ended: boolean;
 }
@@ -320,6 +332,8 @@ export class NodeCore {
       stream,
       out: new Uint8Array(WRITE_BUFFER),
       writing: false,
+      more: false,
+      again: false,
       closing: false,
       ended: false,
     };
@@ -341,38 +355,60 @@ export class NodeCore {
         this.#ended(io);
         return;
       }
-      this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, performance.now());
-      this.pump();
+      this.pump(
+        this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, performance.now()),
+      );
     }
   }
 
   /** Writes what connection `io` has to send, batch after batch, until it has nothing. */
   #startWrite(io: ConnIo): void {
-    if (io.writing || io.ended) return;
+    if (io.ended) return;
+    if (io.writing) {
+      // The core marked the connection busy again while a write is in
+      // flight: transmit once it completes.
+      io.again = true;
+      return;
+    }
     io.writing = true;
     this.#writeNext(io);
   }
 
   #writeNext(io: ConnIo): void {
-    const n = io.ended || this.#freed ? 0 : this.symbols.web4_rtt_conn_transmit(
+    const r = io.ended || this.#freed ? 0 : this.symbols.web4_rtt_conn_transmit(
       this.handle,
       io.id,
       io.out,
       io.out.length,
       performance.now(),
     );
+    io.again = false;
+    // Bit 30: preparing the batch queued events (WRITABLE, REKEY, a close).
+    if (r > 0 && (r & TRANSMIT_EVENTS) !== 0) this.schedulePump();
+    // Bit 29: more output waits after this batch (else the core already
+    // ended the busy state, and new output will ask for a writer).
+    io.more = r > 0 && (r & TRANSMIT_MORE_OUTPUT) !== 0;
+    const n = r > 0 ? r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT) : r;
     if (n <= 0) {
       io.writing = false;
       if (io.closing) this.#ended(io);
       return;
     }
-    if ((this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) this.schedulePump();
     this.#writeFrom(io, 0, n);
+  }
+
+  /** A batch was written: transmit again only if the core has more. */
+  #written(io: ConnIo): void {
+    if (io.more || io.again || io.closing) {
+      this.#writeNext(io);
+    } else {
+      io.writing = false;
+    }
   }
 
   #writeFrom(io: ConnIo, off: number, n: number): void {
     io.stream.write(io.out.subarray(off, n)).then(
-      (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#writeNext(io),
+      (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#written(io),
       () => {
         io.writing = false;
         this.#ended(io);
@@ -434,8 +470,11 @@ export class NodeCore {
    * sockets; then re-arms the timer. Called after every native call that
    * can produce either. Re-entrant calls (from a callback) are folded into
    * the running one.
+   *
+   * @param known The status bits, when the caller has them (from
+   * `conn_input` or `node_timeout`); otherwise they are asked for.
    */
-  pump(): void {
+  pump(known = -1): void {
     if (this.#freed) return;
     if (this.#pumping) {
       this.#pumpAgain = true;
@@ -443,38 +482,43 @@ export class NodeCore {
     }
     this.#pumping = true;
     try {
+      let first = known;
       do {
         this.#pumpAgain = false;
-        const flags = this.symbols.web4_rtt_node_status(this.handle);
+        // The status bits, unless the call that led here returned them.
+        const flags = first >= 0 ? first : this.symbols.web4_rtt_node_status(this.handle);
+        first = -1;
         if (flags < 0) return;
         if (flags & 1) this.#drainEvents();
-        if (flags & 2 || (flags & 1 && this.#transmitPending())) {
-          for (;;) {
-            const id = this.symbols.web4_rtt_node_next_transmit(this.handle);
+        if ((flags & 2) !== 0 || this.#transmitRequested) {
+          this.#transmitRequested = false;
+          for (let more = true; more;) {
+            const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
+            // Bit 30: more connections wait after this one.
+            more = r > 0 && (r & TRANSMIT_MORE) !== 0;
+            const id = r > 0 ? r & ~TRANSMIT_MORE : 0;
             if (id <= 0) break;
             const io = this.#conns.get(id);
             if (io !== undefined) {
               this.#startWrite(io);
             } else {
               // No socket (never attached): let the core drop the output.
-              while (
-                this.symbols.web4_rtt_conn_transmit(
+              let r: number;
+              do {
+                r = this.symbols.web4_rtt_conn_transmit(
                   this.handle,
                   id,
                   this.#pollBuf,
                   this.#pollBuf.length,
                   0,
-                ) > 0
-              ) {
-                // Discard.
-              }
+                );
+              } while (r > 0 && (r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT)) > 0);
             }
           }
         }
-        // Handling events or writing may have produced more events.
-        if (flags !== 0 && (this.symbols.web4_rtt_node_status(this.handle) & 1) !== 0) {
-          this.#pumpAgain = true;
-        }
+        // Every native call made while handling events or writing asks for
+        // its own pump (folded into this loop, or a microtask), and a batch
+        // of events that filled the poll buffer sets #pumpAgain.
       } while (this.#pumpAgain && !this.#freed);
     } finally {
       this.#pumping = false;
@@ -482,33 +526,39 @@ export class NodeCore {
     this.#schedule();
   }
 
-  #transmitPending(): boolean {
-    return (this.symbols.web4_rtt_node_status(this.handle) & 2) !== 0;
+  /**
+   * A call reported that a connection has output (reading returned credit
+   * due at once): transmit in the running pump, or pump soon.
+   */
+  outputPending(): void {
+    if (this.#pumping) this.#transmitRequested = true;
+    else this.schedulePump(2);
   }
 
-  /**
-   * Pumps only if the core has output waiting (cheaper than a pump when,
-   * as after most reads, it has none).
-   */
-  pumpIfOutput(): void {
-    if (this.#freed || this.#pumping || this.#pumpScheduled) return;
-    if (this.#transmitPending()) this.schedulePump();
-  }
+  #transmitRequested = false;
 
   /**
    * Pumps once at the end of the current task (several API calls in a row
    * share one pump, so their frames share one write).
+   *
+   * @param flags The status bits the call returned, if it did (they save
+   * the pump a status call); -1 when unknown.
    */
-  schedulePump(): void {
+  schedulePump(flags = -1): void {
+    this.#pendingFlags = flags < 0 || this.#pendingFlags < 0 ? -1 : this.#pendingFlags | flags;
     if (this.#pumpScheduled || this.#freed) return;
     this.#pumpScheduled = true;
-    queueMicrotask(() => {
-      this.#pumpScheduled = false;
-      this.pump();
-    });
+    queueMicrotask(this.#scheduledPump);
   }
 
   #pumpScheduled = false;
+  #pendingFlags = 0;
+  #scheduledPump = (): void => {
+    this.#pumpScheduled = false;
+    const flags = this.#pendingFlags;
+    this.#pendingFlags = 0;
+    this.pump(flags);
+  };
 
   #schedule(): void {
     if (this.#freed) return;
@@ -526,8 +576,7 @@ export class NodeCore {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#freed) return;
-    this.symbols.web4_rtt_node_timeout(this.handle, performance.now());
-    this.pump();
+    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, performance.now()));
   }
 
   /** One batch of events (the pump loops while the core reports more). */
@@ -540,6 +589,9 @@ export class NodeCore {
         continue;
       }
       if (n < 0) return;
+      // Records are small: a batch that did not nearly fill the buffer took
+      // every queued event.
+      if (n > this.#pollBuf.length - POLL_FULL_MARGIN) this.#pumpAgain = true;
       try {
         decodeNativeEvents(this.#pollBuf, n, this.#dispatch);
       } catch (error) {

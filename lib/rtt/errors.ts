@@ -16,7 +16,20 @@ import {
 } from "../transport/errors.ts";
 import { Status } from "./ffi.ts";
 
-export * from "../transport/errors.ts";
+export {
+  RTTBackpressureError,
+  type RTTBackpressureErrorCode,
+  RTTDisconnectedError,
+  type RTTDisconnectedErrorCode,
+  type RTTDisconnectedErrorOptions,
+  type RttErrorOptions,
+  RTTHandshakeError,
+  type RTTHandshakeErrorCode,
+  RTTReplayError,
+  type RTTReplayErrorOptions,
+  RTTTransportError,
+  type RTTTransportErrorCode,
+} from "../transport/errors.ts";
 
 /** What an operation was doing when a status came back; names it in messages. */
 export interface StatusContext {

@@ -9,8 +9,39 @@
  * @module
  */
 
-export * from "./types.ts";
-export * from "./errors.ts";
+export type {
+  BackpressurePolicy,
+  Transport,
+  TransportAcceptOptions,
+  TransportAddress,
+  TransportChannel,
+  TransportChannelOptions,
+  TransportConnectOptions,
+  TransportEvent,
+  TransportFactory,
+  TransportObserver,
+  TransportOptions,
+  TransportReceiveOptions,
+  TransportSession,
+  TransportSessionCloseOptions,
+  TransportSessionEventBase,
+  TransportSessionState,
+  TransportShutdownOptions,
+} from "./types.ts";
+export {
+  RTTBackpressureError,
+  type RTTBackpressureErrorCode,
+  RTTDisconnectedError,
+  type RTTDisconnectedErrorCode,
+  type RTTDisconnectedErrorOptions,
+  type RttErrorOptions,
+  RTTHandshakeError,
+  type RTTHandshakeErrorCode,
+  RTTReplayError,
+  type RTTReplayErrorOptions,
+  RTTTransportError,
+  type RTTTransportErrorCode,
+} from "./errors.ts";
 export type { TransportMetrics, TransportStats } from "./stats.ts";
 export type { SessionEventType, SessionHook, SessionHookEvent } from "./hooks.ts";
 export {

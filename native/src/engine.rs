@@ -138,6 +138,77 @@ pub enum OpenError {
     SessionClosed,
 }
 
+/// A frame the peer should not have sent: the connection ends and the
+/// session closes with `protocol_error` (resuming would meet it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// OPEN whose kind is not valid UTF-8 / not a valid kind, or channel 0.
+    BadOpen(String),
+    /// The peer declared one id for two kinds, or two ids for one kind.
+    ChannelIdReused(String),
+    /// A frame for a channel the peer never declared.
+    UnknownChannel(u32),
+    /// ACK of a sequence number never sent.
+    AckBeyondSent {
+        /// Channel kind.
+        kind: String,
+        /// The acknowledged sequence.
+        seq: u64,
+    },
+    /// A sequence gap.
+    SequenceGap {
+        /// Channel kind.
+        kind: String,
+        /// Received.
+        got: u64,
+        /// Expected.
+        expected: u64,
+    },
+    /// Data after the peer's FIN, or FIN inside a message.
+    AfterFin(String),
+    /// FIN inside a message.
+    FinInsideMessage(String),
+    /// More than the credit granted (messages or bytes), or a message above the maximum.
+    CreditExceeded(String),
+    /// A malformed payload (CREDIT).
+    Codec(codec::CodecError),
+    /// A handshake frame on an established connection.
+    Unexpected(FrameType),
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProtocolError::BadOpen(k) => write!(f, "OPEN with invalid kind {k:?}"),
+            ProtocolError::ChannelIdReused(k) => {
+                write!(f, "peer reused or changed the channel id of {k:?}")
+            }
+            ProtocolError::UnknownChannel(c) => write!(f, "frame for unknown channel {c}"),
+            ProtocolError::AckBeyondSent { kind, seq } => {
+                write!(f, "ACK {seq} for a frame never sent on {kind:?}")
+            }
+            ProtocolError::SequenceGap {
+                kind,
+                got,
+                expected,
+            } => write!(
+                f,
+                "sequence gap on {kind:?}: got {got}, expected {expected}"
+            ),
+            ProtocolError::AfterFin(k) => write!(f, "frame after FIN on {k:?}"),
+            ProtocolError::FinInsideMessage(k) => write!(f, "FIN inside a message on {k:?}"),
+            ProtocolError::CreditExceeded(k) => write!(f, "peer exceeded its credit on {k:?}"),
+            ProtocolError::Codec(e) => write!(f, "{e}"),
+            ProtocolError::Unexpected(t) => {
+                write!(f, "unexpected {t:?} frame on an established connection")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
 /// Queue and traffic statistics of one channel (summed for sessions).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -229,6 +300,28 @@ impl Sent {
     }
 }
 
+/// Our sending side of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendState {
+    /// Sends are accepted.
+    Open,
+    /// Closed by the application: FIN goes out after what is queued.
+    FinRequested,
+    /// FIN sent (it is sequenced and resent like data until acknowledged).
+    FinSent,
+}
+
+/// The peer's sending side, as we receive it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecvState {
+    /// Between messages.
+    Idle,
+    /// Fragments of a message are arriving.
+    InMessage,
+    /// The peer's FIN arrived: nothing more will.
+    Ended,
+}
+
 #[derive(Debug)]
 struct Channel {
     kind: String,
@@ -252,8 +345,7 @@ struct Channel {
     credit_msgs: u64,
     sent_bytes: u64,
     sent_msgs: u64,
-    fin_requested: bool,
-    fin_sent: bool,
+    send_state: SendState,
     want_writable: bool,
     flushes: Vec<(u64, u64)>,
     // receive side
@@ -262,7 +354,7 @@ struct Channel {
     ack_pending: bool,
     ack_now: bool,
     reassembly: Vec<u8>,
-    in_message: bool,
+    recv_state: RecvState,
     ready: VecDeque<Vec<u8>>,
     recv_bytes: u64,
     recv_msgs: u64,
@@ -270,7 +362,6 @@ struct Channel {
     consumed_msgs: u64,
     announced: Option<(u64, u64)>,
     granted: (u64, u64),
-    peer_fin: bool,
     stats: Stats,
 }
 
@@ -292,7 +383,7 @@ impl Channel {
             return self.sent_bytes + m.data.len() as u64 <= self.credit_bytes
                 && self.sent_msgs < self.credit_msgs;
         }
-        self.fin_requested && !self.fin_sent
+        self.send_state == SendState::FinRequested
     }
 
     fn outstanding_min(&self) -> Option<u64> {
@@ -367,6 +458,11 @@ impl Engine {
         }
     }
 
+    /// Whether events are waiting to be taken.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Takes the events produced so far.
     pub fn take_events(&mut self) -> Vec<EngineEvent> {
         std::mem::take(&mut self.events)
@@ -406,7 +502,7 @@ impl Engine {
     /// send on it.
     fn sendable(&mut self, id: u32) -> Result<&mut Channel, SendError> {
         let c = self.opened(id)?;
-        if c.fin_requested {
+        if c.send_state != SendState::Open {
             return Err(SendError::ChannelClosed);
         }
         Ok(c)
@@ -447,8 +543,7 @@ impl Engine {
             credit_msgs: 0,
             sent_bytes: 0,
             sent_msgs: 0,
-            fin_requested: false,
-            fin_sent: false,
+            send_state: SendState::Open,
             want_writable: false,
             flushes: Vec::new(),
             last_received: 0,
@@ -456,7 +551,7 @@ impl Engine {
             ack_pending: false,
             ack_now: false,
             reassembly: Vec::new(),
-            in_message: false,
+            recv_state: RecvState::Idle,
             ready: VecDeque::new(),
             recv_bytes: 0,
             recv_msgs: 0,
@@ -464,7 +559,6 @@ impl Engine {
             consumed_msgs: 0,
             announced: None,
             granted: (0, 0),
-            peer_fin: false,
             stats: Stats::default(),
         });
         self.by_kind.insert(kind.to_string(), id);
@@ -504,7 +598,7 @@ impl Engine {
             c.max_queue_bytes = b.max(1);
         }
         let was_opened = std::mem::replace(&mut c.local_opened, true);
-        if !was_opened && (!c.ready.is_empty() || c.peer_fin) {
+        if !was_opened && (!c.ready.is_empty() || c.recv_state == RecvState::Ended) {
             self.events.push(EngineEvent::Readable(id));
         }
         Ok(id)
@@ -637,14 +731,15 @@ impl Engine {
             c.consumed_msgs += 1;
             c.ready.pop_front();
         }
-        if pos == 0 && c.peer_fin && c.ready.is_empty() {
+        let ended = c.recv_state == RecvState::Ended;
+        if pos == 0 && ended && c.ready.is_empty() {
             return Err(SendError::ChannelClosed);
         }
         // What is left: the next message's record size, or 1 when only the
         // end of the channel is left to report, or 0 when nothing is.
         let more = match c.ready.front() {
             Some(m) => 4 + m.len() as u64,
-            None => u64::from(c.peer_fin),
+            None => u64::from(ended),
         };
         Ok((pos, more))
     }
@@ -657,7 +752,9 @@ impl Engine {
     /// Half-closes our side of the channel once its queue is sent.
     pub fn close_channel(&mut self, id: u32) -> Result<(), SendError> {
         let c = self.local(id)?;
-        c.fin_requested = true;
+        if c.send_state == SendState::Open {
+            c.send_state = SendState::FinRequested;
+        }
         Ok(())
     }
 
@@ -721,7 +818,7 @@ impl Engine {
             c.queue.is_empty()
                 && c.cur.is_none()
                 && c.unacked.is_empty()
-                && (!c.fin_requested || c.fin_sent)
+                && c.send_state != SendState::FinRequested
         })
     }
 
@@ -925,10 +1022,10 @@ impl Engine {
                     self.events.push(EngineEvent::Writable(id));
                 }
                 self.room_freed = true;
-            } else if c.fin_requested && !c.fin_sent {
+            } else if c.send_state == SendState::FinRequested {
                 let f = Frame::empty(FrameType::Fin, id, c.next_seq);
                 c.next_seq += 1;
-                c.fin_sent = true;
+                c.send_state = SendState::FinSent;
                 codec::encode(&f, out);
                 c.unacked.push_back(Sent {
                     frame: f,
@@ -966,7 +1063,7 @@ impl Engine {
 
     /// [`Engine::handle_frame`] for a frame still in the receive buffer:
     /// DATA and FIN payloads are copied once, straight into the message.
-    pub fn handle_frame_ref(&mut self, f: &FrameRef<'_>) -> Result<Option<Signal>, String> {
+    pub fn handle_frame_ref(&mut self, f: &FrameRef<'_>) -> Result<Option<Signal>, ProtocolError> {
         match f.kind {
             FrameType::Data | FrameType::Fin => self.on_data(f).map(|_| None),
             _ => self.handle_frame(f.to_frame()),
@@ -974,13 +1071,14 @@ impl Engine {
     }
 
     /// Handles one frame received on an established connection.
-    pub fn handle_frame(&mut self, f: Frame) -> Result<Option<Signal>, String> {
+    pub fn handle_frame(&mut self, f: Frame) -> Result<Option<Signal>, ProtocolError> {
         match f.kind {
             FrameType::Open => {
-                let kind = std::str::from_utf8(&f.payload)
-                    .map_err(|_| "OPEN kind is not UTF-8".to_string())?;
+                let kind = std::str::from_utf8(&f.payload).map_err(|_| {
+                    ProtocolError::BadOpen(String::from_utf8_lossy(&f.payload).into())
+                })?;
                 if !codec::valid_kind(kind) || f.channel == 0 {
-                    return Err(format!("OPEN with invalid kind {kind:?}"));
+                    return Err(ProtocolError::BadOpen(kind.into()));
                 }
                 let id = match self.by_kind.get(kind) {
                     Some(&id) => id,
@@ -993,12 +1091,12 @@ impl Engine {
                 };
                 if let Some(&other) = self.remote.get(&f.channel) {
                     if other != id {
-                        return Err(format!("peer reused channel id {} for {kind:?}", f.channel));
+                        return Err(ProtocolError::ChannelIdReused(kind.into()));
                     }
                 }
                 let c = self.ch_mut(id).expect("exists");
                 if c.remote_id.is_some_and(|r| r != f.channel) {
-                    return Err(format!("peer changed the id of channel {kind:?}"));
+                    return Err(ProtocolError::ChannelIdReused(kind.into()));
                 }
                 c.remote_id = Some(f.channel);
                 self.remote.insert(f.channel, id);
@@ -1015,7 +1113,7 @@ impl Engine {
                 let Ok(id) = self.local_of(f.channel) else {
                     return Ok(None);
                 };
-                let (b, m) = codec::decode_credit(&f.payload).map_err(|e| e.to_string())?;
+                let (b, m) = codec::decode_credit(&f.payload).map_err(ProtocolError::Codec)?;
                 let c = self.ch_mut(id).expect("exists");
                 c.credit_bytes = c.credit_bytes.max(b);
                 c.credit_msgs = c.credit_msgs.max(m);
@@ -1031,24 +1129,26 @@ impl Engine {
             }
             FrameType::Pong => Ok(Some(Signal::Pong(f.seq))),
             FrameType::Close => Ok(Some(Signal::Close)),
-            FrameType::Hello | FrameType::Accept | FrameType::Reject => Err(format!(
-                "unexpected {:?} frame on an established connection",
-                f.kind
-            )),
+            FrameType::Hello | FrameType::Accept | FrameType::Reject => {
+                Err(ProtocolError::Unexpected(f.kind))
+            }
         }
     }
 
-    fn local_of(&self, remote: u32) -> Result<u32, String> {
+    fn local_of(&self, remote: u32) -> Result<u32, ProtocolError> {
         self.remote
             .get(&remote)
             .copied()
-            .ok_or_else(|| format!("frame for unknown channel {remote}"))
+            .ok_or(ProtocolError::UnknownChannel(remote))
     }
 
-    fn on_ack(&mut self, id: u32, seq: u64) -> Result<(), String> {
+    fn on_ack(&mut self, id: u32, seq: u64) -> Result<(), ProtocolError> {
         let c = self.ch_mut(id).expect("exists");
         if seq >= c.next_seq {
-            return Err(format!("ACK {seq} for a frame never sent on {:?}", c.kind));
+            return Err(ProtocolError::AckBeyondSent {
+                kind: c.kind.clone(),
+                seq,
+            });
         }
         let mut popped = 0;
         while c.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
@@ -1061,7 +1161,7 @@ impl Engine {
         Ok(())
     }
 
-    fn on_data(&mut self, f: &FrameRef<'_>) -> Result<(), String> {
+    fn on_data(&mut self, f: &FrameRef<'_>) -> Result<(), ProtocolError> {
         let id = self.local_of(f.channel)?;
         let max_message = self.cfg.max_message;
         let c = self.ch_mut(id).expect("exists");
@@ -1076,41 +1176,40 @@ impl Engine {
             return Ok(());
         }
         if f.seq != c.last_received + 1 {
-            return Err(format!(
-                "sequence gap on {:?}: got {}, expected {}",
-                c.kind,
-                f.seq,
-                c.last_received + 1
-            ));
+            return Err(ProtocolError::SequenceGap {
+                kind: c.kind.clone(),
+                got: f.seq,
+                expected: c.last_received + 1,
+            });
         }
-        if c.peer_fin {
-            return Err(format!("frame after FIN on {:?}", c.kind));
+        if c.recv_state == RecvState::Ended {
+            return Err(ProtocolError::AfterFin(c.kind.clone()));
         }
         let (granted_b, granted_m) = c.granted;
         if f.kind == FrameType::Fin {
-            if c.in_message {
-                return Err(format!("FIN inside a message on {:?}", c.kind));
+            if c.recv_state == RecvState::InMessage {
+                return Err(ProtocolError::FinInsideMessage(c.kind.clone()));
             }
             c.last_received = f.seq;
             c.ack_pending = true;
             c.ack_now = true;
-            c.peer_fin = true;
+            c.recv_state = RecvState::Ended;
             if c.local_opened {
                 self.events.push(EngineEvent::Readable(id));
             }
             return Ok(());
         }
-        if !c.in_message {
+        if c.recv_state == RecvState::Idle {
             if c.recv_msgs + 1 > granted_m {
-                return Err(format!("peer exceeded its message credit on {:?}", c.kind));
+                return Err(ProtocolError::CreditExceeded(c.kind.clone()));
             }
             c.recv_msgs += 1;
-            c.in_message = true;
+            c.recv_state = RecvState::InMessage;
         }
         if c.recv_bytes + f.payload.len() as u64 > granted_b
             || c.reassembly.len() + f.payload.len() > max_message
         {
-            return Err(format!("peer exceeded its byte credit on {:?}", c.kind));
+            return Err(ProtocolError::CreditExceeded(c.kind.clone()));
         }
         c.recv_bytes += f.payload.len() as u64;
         c.last_received = f.seq;
@@ -1128,7 +1227,7 @@ impl Engine {
         }
         if f.flags & FLAG_END != 0 {
             let msg = std::mem::take(&mut c.reassembly);
-            c.in_message = false;
+            c.recv_state = RecvState::Idle;
             c.stats.messages_in += 1;
             c.stats.bytes_in += msg.len() as u64;
             let was_empty = c.ready.is_empty();

@@ -146,14 +146,41 @@ fn next_handle() -> u64 {
 
 /// Runs `f` on node `handle`.
 fn with_node<R>(handle: u64, f: impl FnOnce(&mut Node) -> Result<R, Error>) -> Result<R, Error> {
-    let n = lock(nodes()).get(&handle).cloned().ok_or_else(|| {
-        Error(
-            status::UNKNOWN_HANDLE,
-            format!("Unknown node handle {handle}"),
-        )
-    })?;
+    // The node a thread used last is remembered, so the hot path skips the
+    // global table; a freed node is refused (its `freed` flag), wherever it
+    // is still remembered.
+    let cached = LAST_NODE.with(|c| match &*c.borrow() {
+        Some((h, n)) if *h == handle => Some(n.clone()),
+        _ => None,
+    });
+    let n = match cached {
+        Some(n) => n,
+        None => {
+            let n = lock(nodes())
+                .get(&handle)
+                .cloned()
+                .ok_or_else(|| unknown_node(handle))?;
+            LAST_NODE.with(|c| *c.borrow_mut() = Some((handle, n.clone())));
+            n
+        }
+    };
     let mut g = lock(&n);
+    if g.freed {
+        return Err(unknown_node(handle));
+    }
     f(&mut g)
+}
+
+fn unknown_node(handle: u64) -> Error {
+    Error(
+        status::UNKNOWN_HANDLE,
+        format!("Unknown node handle {handle}"),
+    )
+}
+
+thread_local! {
+    /// The last node this thread called, with its handle.
+    static LAST_NODE: RefCell<Option<(u64, Shared)>> = const { RefCell::new(None) };
 }
 
 fn us(now_ms: f64) -> u64 {
@@ -506,13 +533,19 @@ pub unsafe extern "C" fn web4_rtt_node_create(
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_free(node: u64) -> i32 {
     guard(|| {
-        let n = lock(nodes()).remove(&node).ok_or_else(|| {
-            Error(
-                status::UNKNOWN_HANDLE,
-                format!("Unknown node handle {node}"),
-            )
-        })?;
-        lock(&n).shutdown();
+        let n = lock(nodes())
+            .remove(&node)
+            .ok_or_else(|| unknown_node(node))?;
+        let mut g = lock(&n);
+        g.shutdown();
+        g.freed = true;
+        drop(g);
+        LAST_NODE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref().is_some_and(|(h, _)| *h == node) {
+                *c = None;
+            }
+        });
         Ok(status::OK)
     })
 }
@@ -532,12 +565,25 @@ pub extern "C" fn web4_rtt_node_shutdown(node: u64) -> i32 {
 /// Bit 0: events are queued; bit 1: a connection waits to transmit.
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_status(node: u64) -> i32 {
-    guard(|| {
-        with_node(node, |n| {
-            Ok(i32::from(n.has_events()) | (i32::from(n.has_transmit()) << 1))
-        })
-    })
+    guard(|| with_node(node, |n| Ok(flags(n))))
 }
+
+/// The status bits of `web4_rtt_node_status`.
+fn flags(n: &Node) -> i32 {
+    i32::from(n.has_events()) | (i32::from(n.has_transmit()) << 1)
+}
+
+/// Set in `web4_rtt_channel_recv`'s `*out_left` when a connection has output
+/// to write (reading returned credit that is due at once).
+const RECV_TRANSMIT: u32 = 1 << 31;
+
+/// Set in `web4_rtt_conn_transmit`'s result when events are queued.
+const TRANSMIT_EVENTS: i32 = 1 << 30;
+
+/// Set in `web4_rtt_conn_transmit`'s result when more output is pending
+/// after this batch; when clear (and bytes were written), the connection is
+/// no longer busy.
+const TRANSMIT_MORE_OUTPUT: i32 = 1 << 29;
 
 /// Copies out queued event records; returns bytes written (0: none).
 ///
@@ -558,13 +604,14 @@ pub unsafe extern "C" fn web4_rtt_node_poll(node: u64, buf: *mut u8, cap: u32) -
     })
 }
 
-/// Handles every timer due at `now_ms`.
+/// Handles every timer due at `now_ms`; returns the status bits (as
+/// `web4_rtt_node_status`).
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_timeout(node: u64, now_ms: f64) -> i32 {
     guard(|| {
         with_node(node, |n| {
             n.handle_timeout(us(now_ms));
-            Ok(status::OK)
+            Ok(flags(n))
         })
     })
 }
@@ -583,11 +630,21 @@ pub extern "C" fn web4_rtt_node_next_deadline(node: u64) -> f64 {
 }
 
 /// The next connection with output to write (busy until
-/// `web4_rtt_conn_transmit` returns 0), or 0.
+/// `web4_rtt_conn_transmit` returns 0), or 0; bit 30 is set when more
+/// connections wait (call again).
 #[no_mangle]
 pub extern "C" fn web4_rtt_node_next_transmit(node: u64) -> i32 {
-    guard(|| with_node(node, |n| Ok(n.next_transmit() as i32)))
+    guard(|| {
+        with_node(node, |n| {
+            let id = n.next_transmit() as i32;
+            let more = if n.has_transmit() { TRANSMIT_MORE } else { 0 };
+            Ok(id | more)
+        })
+    })
 }
+
+/// Set in `web4_rtt_node_next_transmit`'s result when more connections wait.
+const TRANSMIT_MORE: i32 = 1 << 30;
 
 /// Node metrics JSON; returns its full length.
 ///
@@ -655,7 +712,8 @@ pub extern "C" fn web4_rtt_dial_failed(node: u64, session: u64, now_ms: f64) -> 
     })
 }
 
-/// Bytes received on a connection: `buf[off .. off + len]`.
+/// Bytes received on a connection: `buf[off .. off + len]`; returns the
+/// status bits (as `web4_rtt_node_status`), saving the driver that call.
 ///
 /// # Safety
 /// `buf` valid for reads of `off + len` bytes.
@@ -673,13 +731,16 @@ pub unsafe extern "C" fn web4_rtt_conn_input(
         let bytes = unsafe { input(buf, off, len) }?;
         with_node(node, |n| {
             n.conn_input(conn, bytes, us(now_ms))?;
-            Ok(status::OK)
+            Ok(flags(n))
         })
     })
 }
 
 /// Copies bytes to write on a connection into `buf`; returns the count (0:
-/// nothing left, the connection is no longer busy).
+/// nothing left, the connection is no longer busy), with bit 30 set when
+/// events are queued (preparing a batch can produce some: WRITABLE, REKEY,
+/// a finished close) and bit 29 set when more output is pending after this
+/// batch (when clear, the connection is no longer busy either).
 ///
 /// # Safety
 /// `buf` valid for writes of `cap` bytes.
@@ -694,7 +755,15 @@ pub unsafe extern "C" fn web4_rtt_conn_transmit(
     guard(|| {
         // SAFETY: caller guarantees.
         let out = unsafe { output(buf, cap) };
-        with_node(node, |n| len_i32(n.conn_transmit(conn, out, us(now_ms))?))
+        with_node(node, |n| {
+            let (written, more) = n.conn_transmit_more(conn, out, us(now_ms))?;
+            if written >= TRANSMIT_MORE_OUTPUT as usize {
+                return Err(invalid("Transmit buffer of 512 MiB or more"));
+            }
+            let events = if n.has_events() { TRANSMIT_EVENTS } else { 0 };
+            let more = if more { TRANSMIT_MORE_OUTPUT } else { 0 };
+            Ok(written as i32 | events | more)
+        })
     })
 }
 
@@ -808,7 +877,9 @@ pub extern "C" fn web4_rtt_session_release(node: u64, session: u64) -> i32 {
     })
 }
 
-/// Copies `buf[off .. off + len]` into the channel's send queue (policy applied).
+/// Copies `buf[off .. off + len]` into the channel's send queue (policy
+/// applied); returns the status bits (as `web4_rtt_node_status`, so >= 0) on
+/// success.
 ///
 /// # Safety
 /// `buf` valid for reads of `off + len` bytes.
@@ -826,7 +897,7 @@ pub unsafe extern "C" fn web4_rtt_channel_send(
         let data = unsafe { input(buf, off, len) }?;
         with_node(node, |n| {
             n.send(session, channel, data)?;
-            Ok(status::OK)
+            Ok(flags(n))
         })
     })
 }
@@ -870,7 +941,9 @@ pub extern "C" fn web4_rtt_channel_block_timeout(node: u64, session: u64, channe
 }
 
 /// Copies out whole messages as `[u32 len LE][bytes]` records; returns bytes
-/// written. If 0 and `*out_needed > 0`, the next message needs that much.
+/// written. `*out_needed` (low 31 bits): the next record's size (so 0 written
+/// and a size means a larger buffer is needed), 1 when only the channel's end
+/// is left, 0 for nothing; bit 31: a connection has output to write.
 ///
 /// # Safety
 /// `buf` valid for writes of `cap` bytes; `out_needed` for a `u32` write.
@@ -886,10 +959,17 @@ pub unsafe extern "C" fn web4_rtt_channel_recv(
     guard(|| {
         // SAFETY: caller guarantees.
         let out = unsafe { output(buf, cap) };
-        let (n, need) = with_node(node, |n| Ok(n.recv(session, channel, out)?))?;
-        let need = u32::try_from(need).map_err(|_| invalid("Message too large"))?;
+        let (n, need, transmit) = with_node(node, |n| {
+            let (k, need) = n.recv(session, channel, out)?;
+            Ok((k, need, n.has_transmit()))
+        })?;
+        let need = u32::try_from(need)
+            .ok()
+            .filter(|v| *v < RECV_TRANSMIT)
+            .ok_or_else(|| invalid("Message too large"))?;
+        let bits = if transmit { RECV_TRANSMIT } else { 0 };
         // SAFETY: caller guarantees.
-        unsafe { put(out_needed, need) }?;
+        unsafe { put(out_needed, need | bits) }?;
         len_i32(n)
     })
 }

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::codec::{Accept, Frame, FrameType, Hello, Prng};
@@ -23,6 +24,9 @@ use crate::tls::{self, AllowPolicy, Identity};
 /// still counted), so a flood of bad connections cannot grow memory.
 const MAX_DIAGNOSTIC_BACKLOG: usize = 4096;
 
+/// Client TLS configurations kept (one per pinned peer fingerprint).
+const MAX_CACHED_CLIENT_CONFIGS: usize = 64;
+
 /// How long a deferred ACK or credit grant may wait for a frame to ride
 /// along with before it is written on its own (us).
 const DEFER_ACK_US: u64 = 2_000;
@@ -30,6 +34,36 @@ const DEFER_ACK_US: u64 = 2_000;
 fn ms(v: u64) -> u64 {
     v.saturating_mul(1000)
 }
+
+/// A hasher for the node's own sequential keys (session keys, connection
+/// ids): they are not chosen by peers, so the identity is a fine hash and
+/// much cheaper than SipHash on every call.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        // Spread the low bits, which hashbrown uses for buckets and tags.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by the node's own sequential keys.
+pub type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// Errors of the node layer (converted to status codes only by `ffi`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,20 +358,23 @@ pub struct Node {
     identity: Arc<Identity>,
     server_cfg: Arc<rustls::ServerConfig>,
     events: VecDeque<Event>,
-    sessions: HashMap<u64, Session>,
+    sessions: KeyMap<u64, Session>,
     by_id: HashMap<[u8; 16], u64>,
     /// Boxed: a connection (rustls state included) is large, and the hot
     /// paths take it out of the table and put it back.
-    conns: HashMap<u32, Box<Conn>>,
+    conns: KeyMap<u32, Box<Conn>>,
     /// Inbound connections in their handshake, oldest first.
     pending: VecDeque<u32>,
     dirty: VecDeque<u32>,
+    client_cfgs: HashMap<String, Arc<rustls::ClientConfig>>,
     next_key: u64,
     next_conn: u32,
     live: usize,
     totals: Totals,
     verification_failures: u64,
     shut_down: bool,
+    /// Set by the FFI layer when the node's handle is freed.
+    pub freed: bool,
     rng: Prng,
 }
 
@@ -375,17 +412,19 @@ impl Node {
             identity: Arc::new(identity),
             server_cfg,
             events: VecDeque::new(),
-            sessions: HashMap::new(),
+            sessions: KeyMap::default(),
             by_id: HashMap::new(),
-            conns: HashMap::new(),
+            conns: KeyMap::default(),
             pending: VecDeque::new(),
             dirty: VecDeque::new(),
+            client_cfgs: HashMap::new(),
             next_key: 1,
             next_conn: 1,
             live: 0,
             totals: Totals::default(),
             verification_failures: 0,
             shut_down: false,
+            freed: false,
             rng: Prng::new(seed),
         })
     }
@@ -506,8 +545,7 @@ impl Node {
         hs_us: u64,
         now: u64,
     ) -> Result<u32, NodeError> {
-        let cfg =
-            tls::client_config(&self.identity, fingerprint).map_err(|e| NodeError::Config(e.0))?;
+        let cfg = self.client_config(fingerprint)?;
         let name = rustls::pki_types::ServerName::try_from("web4-rtt").expect("valid name");
         let tls = rustls::ClientConnection::new(cfg, name)
             .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -524,6 +562,22 @@ impl Node {
         self.conns.insert(id, c);
         self.mark_dirty(id);
         Ok(id)
+    }
+
+    /// The client TLS configuration pinned to `fingerprint`, built once per
+    /// peer (building one parses our key and sets up the signer).
+    fn client_config(&mut self, fingerprint: &str) -> Result<Arc<rustls::ClientConfig>, NodeError> {
+        if let Some(c) = self.client_cfgs.get(fingerprint) {
+            return Ok(c.clone());
+        }
+        let cfg =
+            tls::client_config(&self.identity, fingerprint).map_err(|e| NodeError::Config(e.0))?;
+        if self.client_cfgs.len() >= MAX_CACHED_CLIENT_CONFIGS {
+            self.client_cfgs.clear();
+        }
+        self.client_cfgs
+            .insert(fingerprint.to_string(), cfg.clone());
+        Ok(cfg)
     }
 
     /// A new outbound connection for a new session pinned to `fingerprint`
@@ -663,8 +717,34 @@ impl Node {
         now: u64,
     ) -> Result<(), NodeError> {
         let phase = c.phase;
+        let mut c = c;
+        // Transmit only when there is something to write: most reads of a
+        // request/response leave only a deferred ACK, which waits for the
+        // reply or the deferral deadline.
+        let wants = c.tls.wants_write()
+            || c.rekey_bytes >= self.cfg.rekey_after_bytes
+            || match phase {
+                Phase::Open(key) => self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|s| !matches!(s.state, State::Open) || s.engine.has_output()),
+                _ => true,
+            };
+        if !wants {
+            if let Phase::Open(key) = phase {
+                let deferred = self
+                    .sessions
+                    .get(&key)
+                    .is_some_and(|s| s.engine.has_deferred());
+                if deferred && c.deferred_at.is_none() {
+                    c.deferred_at = Some(now + DEFER_ACK_US);
+                }
+            }
+        }
         self.conns.insert(id, c);
-        self.mark_dirty(id);
+        if wants {
+            self.mark_dirty(id);
+        }
         if let Some(end) = end {
             match phase {
                 Phase::Open(s) => self.connection_ended(s, id, end, now),
@@ -723,7 +803,7 @@ impl Node {
                             false
                         }
                         Err(e) => {
-                            result = Some(End::Protocol(e));
+                            result = Some(End::Protocol(e.to_string()));
                             false
                         }
                     });
@@ -1115,6 +1195,18 @@ impl Node {
     /// Copies bytes to write on connection `id` into `buf`; 0 when there is
     /// nothing (the connection is then no longer busy).
     pub fn conn_transmit(&mut self, id: u32, buf: &mut [u8], now: u64) -> Result<usize, NodeError> {
+        Ok(self.conn_transmit_more(id, buf, now)?.0)
+    }
+
+    /// [`Node::conn_transmit`], also saying whether more output is pending
+    /// after this batch. When none is, the connection stops being busy at
+    /// once (the driver need not call again; new output marks it again).
+    pub fn conn_transmit_more(
+        &mut self,
+        id: u32,
+        buf: &mut [u8],
+        now: u64,
+    ) -> Result<(usize, bool), NodeError> {
         let Some(mut c) = self.conns.remove(&id) else {
             return Err(NodeError::Unknown(format!("Unknown connection {id}")));
         };
@@ -1124,11 +1216,19 @@ impl Node {
             }
         }
         let n = c.drain_tls(buf);
-        if n == 0 {
+        let more = c.tls.wants_write()
+            || match c.phase {
+                Phase::Open(key) => self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|s| !matches!(s.state, State::Open) || s.engine.has_output()),
+                _ => false,
+            };
+        if n == 0 || !more {
             c.busy = false;
         }
         self.conns.insert(id, c);
-        Ok(n)
+        Ok((n, more))
     }
 
     /// Encrypts the next batch of session `key`'s frames on `c`.
@@ -1192,8 +1292,11 @@ impl Node {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
-        let events = s.engine.take_events();
         let _ = s.engine.take_room_freed();
+        if !s.engine.has_events() {
+            return;
+        }
+        let events = s.engine.take_events();
         for e in events {
             let s = self.sessions.get(&key).expect("exists");
             let kind_of = |c: u32| s.engine.kind(c).unwrap_or("").to_string();

@@ -413,3 +413,30 @@ fn a_replayed_frame_is_dropped_and_reported() {
     assert_eq!(net.recv_all(1, s1, b), vec![b"x".to_vec()]);
     assert_eq!(net.nodes[1].state_name(s1), Some("open"));
 }
+
+#[test]
+#[ignore = "timing, run by hand: cargo test --release -- --ignored --nocapture"]
+fn round_trip_cost_of_the_core() {
+    let (mut net, s0, s1, _) = pair(none(), none());
+    let a = net.nodes[0]
+        .open_channel(s0, "bench", None, None, None, 2)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "bench", None, None, None, 2)
+        .unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = 20_000;
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        net.nodes[0].send(s0, a, &[7u8; 64]).unwrap();
+        net.run();
+        let (k, _) = net.nodes[1].recv(s1, b, &mut buf).unwrap();
+        assert_eq!(k, 68);
+        net.nodes[1].send(s1, b, &[8u8; 64]).unwrap();
+        net.run();
+        let (k, _) = net.nodes[0].recv(s0, a, &mut buf).unwrap();
+        assert_eq!(k, 68);
+    }
+    let us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    println!("core round trip: {us:.2} us");
+}

@@ -120,6 +120,10 @@ export class World implements AsyncDisposable {
       fingerprint: this.fp(to),
       agentId: to,
     });
+    // The answering side is verified once it has handled the VERIFY.
+    const other = t.agent;
+    const me = this.fp(from);
+    await other.until(() => other.peer(me)?.verified === true);
   }
 
   /** Every event of every agent and the person so far. */

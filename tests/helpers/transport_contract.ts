@@ -18,6 +18,7 @@ import {
   RTTDisconnectedError,
   RTTHandshakeError,
   type RttNodeOptions,
+  type RttSession,
   RTTTransportError,
   type Transport,
   type TransportChannel,
@@ -403,6 +404,50 @@ export function describeTransportContract(backend: ContractBackend): void {
     assert.equal(p.inbound.stats().messagesIn, N);
     const lost = p.clientEvents.filter((e) => e.type === "connection_lost").length;
     assert.ok(lost >= 3, `connection_lost ${lost}`);
+  });
+
+  t(
+    "a replayed frame is dropped, counted and reported as RTTReplayError; the session goes on",
+    async () => {
+      await using p = await makePair(backend, { testHooks: true }, { testHooks: true });
+      const tx = await p.outbound.openChannel("state");
+      const rx = await p.inbound.openChannel("state");
+      await tx.send(msg(1));
+      await within(3000, "flush", tx.flush());
+      assert.equal(num(await within(3000, "receive", rx.receive())), 1);
+      (p.outbound as RttSession).testInject({ replay_last: "state" });
+      await waitFor("a replay event", () => p.serverEvents.some((e) => e.type === "replay"));
+      const replay = p.serverEvents.find((e) => e.type === "replay");
+      assert.ok(replay !== undefined && replay.type === "replay");
+      assert.equal(replay.channel, "state");
+      assert.equal(replay.error.code, "REPLAY");
+      assert.equal(replay.error.name, "RTTReplayError");
+      assert.match(replay.error.message, new RegExp(idB.fingerprint));
+      assert.equal(p.inbound.stats().replays, 1);
+      assert.equal(p.server.metrics().replays, 1);
+      assert.equal(p.inbound.state, "open");
+      await tx.send(msg(2));
+      assert.equal(num(await within(3000, "next", rx.receive())), 2, "no duplicate was delivered");
+      assert.throws(
+        () => (p.inbound as RttSession).testInject({ replay_last: "nothing-here" }),
+        RangeError,
+      );
+    },
+  );
+
+  t("rekey by bytes and by time: counted, reported, and delivery goes on", async () => {
+    await using p = await makePair(backend, {}, { rekeyAfterBytes: 4096, rekeyAfterMs: 50 });
+    const tx = await p.outbound.openChannel("knowledge");
+    const rx = await p.inbound.openChannel("knowledge");
+    for (let i = 0; i < 20; i++) await tx.send(msg(i, 1000));
+    assert.deepEqual(await receiveAll(rx, 20), range(0, 20));
+    await waitFor("a rekey event", () => p.clientEvents.some((e) => e.type === "rekey"));
+    const byBytes = p.outbound.stats().rekeys;
+    assert.ok(byBytes >= 1, `rekeys ${byBytes}`);
+    // With no traffic, the time-based rekey still happens.
+    await waitFor("a time-based rekey", () => p.outbound.stats().rekeys > byBytes);
+    await tx.send(msg(99));
+    assert.equal(num(await within(5000, "after rekeys", rx.receive())), 99);
   });
 
   t(

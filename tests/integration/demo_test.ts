@@ -58,3 +58,35 @@ Deno.test("web4demo with the deno.json permission set (-P) runs with no prompt a
   assert.equal(last.summary.lip.alpha.accepted, 1);
   assertEventContract(events);
 });
+
+const python = await (async () => {
+  try {
+    const out = await new Deno.Command("python3", { args: ["-c", "import pty"] }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "web4demo in a terminal says why in one line, then asks for exactly four permissions (env, net, read, ffi) and runs",
+  ignore: !python,
+  async fn() {
+    const driver = new URL("../helpers/pty_answer.py", import.meta.url).pathname;
+    const out = await new Deno.Command("python3", {
+      args: [driver, Deno.execPath(), "run", "cli/web4demo.ts"],
+      cwd: ROOT.pathname,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, text.slice(-500));
+    const why = text.split("\n").filter((l) => l.startsWith("web4demo needs:"));
+    assert.equal(why.length, 1);
+    const asked = [...text.matchAll(/Deno requests (\w+) access to "([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(asked, ["env", "net", "read", "ffi"]);
+    assert.match(text, /summary/);
+  },
+});

@@ -120,41 +120,6 @@ Deno.test("receive() and accept() honour an abort signal", async () => {
   assert.equal(dec(await within(3000, "receive", rx.receive())), "after abort");
 });
 
-Deno.test("A replayed frame is dropped, counted and reported as RTTReplayError; the session goes on", async () => {
-  await using p = await pair({ server: { testHooks: true }, client: { testHooks: true } });
-  const events: RttNodeEvent[] = [];
-  p.server.onEvent((e) => events.push(e));
-  const tx = await p.outbound.openChannel("state");
-  const rx = await p.inbound.openChannel("state");
-  await tx.send(enc("once"));
-  await within(3000, "flush", tx.flush());
-  assert.equal(dec(await within(3000, "receive", rx.receive())), "once");
-  p.outbound.testInject({ replay_last: "state" });
-  await within(
-    3000,
-    "replay event",
-    (async () => {
-      while (!events.some((e) => e.type === "replay")) await new Promise((r) => setTimeout(r, 10));
-    })(),
-  );
-  const replay = events.find((e) => e.type === "replay");
-  assert.ok(replay !== undefined && replay.type === "replay");
-  assert.equal(replay.channel, "state");
-  assert.equal(replay.error.code, "REPLAY");
-  assert.equal(replay.error.name, "RTTReplayError");
-  assert.match(replay.error.message, new RegExp(idB.fingerprint));
-  assert.equal(p.inbound.stats().replays, 1);
-  assert.equal(p.server.metrics().replays, 1);
-  assert.equal(p.inbound.state, "open");
-  await tx.send(enc("twice?"));
-  assert.equal(
-    dec(await within(3000, "next", rx.receive())),
-    "twice?",
-    "no duplicate was delivered",
-  );
-  assert.throws(() => p.inbound.testInject({ replay_last: "nothing-here" }), RangeError);
-});
-
 Deno.test("testInject is refused unless the node was created with testHooks", async () => {
   await using p = await pair();
   assert.throws(() => p.outbound.testInject({ replay_last: "state" }), RangeError);
@@ -212,8 +177,9 @@ Deno.test("Creating 20 nodes with sessions and traffic starts no OS thread; shut
        const out = await new Deno.Command("ls", { args: [\`/proc/\${Deno.pid}/task\`] }).output();
        return new TextDecoder().decode(out.stdout).trim().split("\\n").length;
      };
-     async function pairUp() {
-       const [a, b] = await Promise.all([Identity.generate(), Identity.generate()]);
+     // Keys first: WebCrypto may use Deno's blocking threads.
+     const ids = await Promise.all(Array.from({ length: 40 }, () => Identity.generate()));
+     async function pairUp(a, b) {
        const server = await RttNode.create({ identity: a });
        const client = await RttNode.create({ identity: b });
        const { port } = await server.listen({ hostname: "127.0.0.1", port: 0 });
@@ -223,17 +189,22 @@ Deno.test("Creating 20 nodes with sessions and traffic starts no OS thread; shut
        ]);
        const tx = await o.openChannel("state");
        const rx = await i.openChannel("state");
-       await tx.send(new Uint8Array(1000));
-       await rx.receive();
+       for (let k = 0; k < 200; k++) await tx.send(new Uint8Array(1000));
+       for (let k = 0; k < 200; k++) await rx.receive();
        await tx.flush();
        return [server, client];
      }
-     // Warm-up: the first pair loads the library and anything Deno starts lazily.
-     for (const n of await pairUp()) await n.shutdown();
+     async function round(from) {
+       const nodes = [];
+       for (let k = 0; k < 10; k++) nodes.push(...await pairUp(ids[from + 2 * k], ids[from + 2 * k + 1]));
+       return nodes;
+     }
+     // Warm-up: the same work once, so the library is loaded and anything
+     // Deno or V8 starts lazily (compiler and GC helpers) is running.
+     for (const n of await round(0)) await n.shutdown();
      await tasks();
      const before = await tasks();
-     const nodes = [];
-     for (let k = 0; k < 10; k++) nodes.push(...await pairUp());
+     const nodes = await round(20);
      const during = await tasks();
      for (const n of nodes) await n.shutdown();
      console.log(JSON.stringify({ before, during, after: await tasks(), nodes: nodes.length }));`,

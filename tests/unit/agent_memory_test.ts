@@ -5,9 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import { createTransport, MemoryNetwork } from "../../lib/rtt/mod.ts";
+import { createTransport, MemoryNetwork, RTTHandshakeError } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
+import { AgentError } from "../../lib/agent/mod.ts";
 import {
+  connectPerson,
   intentScenario,
   pacingScenario,
   personScenario,
@@ -179,5 +181,74 @@ Deno.test("Garbage from a connected stranger is refused by the router; the loop 
   const answered = a.nextEvent("cip.intent_answered");
   await a.declareIntent({ goal: "ask", topic: "water" });
   assert.equal((await answered).data.decision, "accept");
+  assertEventContract(w.events());
+});
+
+Deno.test("connect with a wrong pinned fingerprint fails with the transport's typed handshake error; nothing is adopted", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta"],
+    transport: "memory",
+    transportOptions: { network },
+  });
+  const a = w.get("alpha").agent;
+  const impostor = await Identity.generate({ agentId: "impostor" });
+  await assert.rejects(
+    a.connect({ hostname: "beta", port: w.get("beta").port, fingerprint: impostor.fingerprint }),
+    (err: Error) => err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH",
+  );
+  assert.deepEqual(a.peers(), []);
+  assertEventContract(w.events());
+});
+
+Deno.test("The agent tells its person a decision (HCP_DECISION with rationale and alternatives), signed and verified on the person's side", async () => {
+  await using w = await World.create(
+    personWorld("memory", { transportOptions: { network: new MemoryNetwork() } }),
+  );
+  const a = w.get("alpha").agent;
+  await assert.rejects(
+    a.toPerson("HCP_CONTEXT", { context: "x", constraints: [], shared_history: [] }),
+    (err: Error) => err instanceof AgentError && err.code === "NO_PERSON",
+  );
+  await connectPerson(w);
+  await a.until(() => a.peer(w.fp("ada")) !== undefined);
+  const got = w.person!.next((e) => e.type === "HCP_DECISION");
+  const msgId = await a.toPerson("HCP_DECISION", {
+    decision: "sample the lake weekly",
+    rationale: "nitrate rose twice this month",
+    alternatives: ["monthly sampling", "no change"],
+    follow_up: "report in two weeks",
+  });
+  const env = await got;
+  assert.equal(env.msg_id, msgId);
+  assert.equal(env.sender.fingerprint, w.fp("alpha"));
+  assertEventContract(w.events());
+});
+
+Deno.test("Presence: peers hear of a presence change or an lri move of at least lriStep, not of every wiggle", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta"],
+    transport: "memory",
+    transportOptions: { network },
+  });
+  await w.link("alpha", "beta");
+  const a = w.get("alpha");
+  const b = w.get("beta").agent;
+  await b.until(() => b.store.presence(w.fp("alpha"))?.lri === 10);
+  a.load.set({ cpu: 0.13 }); // lri 13: a wiggle
+  await a.agent.refreshLoad();
+  assert.equal(a.agent.load.lri, 13, "local decisions see the latest reading");
+  assert.equal(w.get("alpha").sink.events("agent.presence").length, 0);
+  a.load.set({ cpu: 0.16 }); // lri 16: 6 from what beta knows
+  await a.agent.refreshLoad();
+  await b.until(() => b.store.presence(w.fp("alpha"))?.lri === 16);
+  a.load.set({ cpu: 0.55 }); // engaged: a presence change
+  await a.agent.refreshLoad();
+  await b.until(() => b.store.presence(w.fp("alpha"))?.presence === "engaged");
+  assert.deepEqual(
+    w.get("alpha").sink.events("agent.presence").map((e) => [e.data.presence, e.data.lri]),
+    [["diffuse", 16], ["engaged", 55]],
+  );
   assertEventContract(w.events());
 });

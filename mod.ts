@@ -492,8 +492,14 @@ export {
 export type { AgentRelay } from "./lib/agent/mod.ts";
 export {
   type ClusterOptions,
+  type ControlFrame,
+  type CopiesFrame,
+  type IntroduceFrame,
   type Judge,
+  type LinksFrame,
   LinkTable,
+  type MaliceFrame,
+  type MeshChannel,
   MeshCluster,
   type MeshDeliveryError,
   MeshError,
@@ -503,5 +509,7 @@ export {
   type MeshOptions,
   type MeshPeer,
   type RelayFrame,
+  type RoutePolicy,
   SeenCache,
+  type SignedBase,
 } from "./lib/mesh/mod.ts";

@@ -27,7 +27,9 @@ export type MeshChannel = "control" | "state" | "knowledge";
 
 /** The forwarding header and the inner envelope. */
 export interface RelayFrame {
+  /** The frame version. */
   mesh: "1.0";
+  /** A relay frame. */
   kind: "relay";
   /** The inner envelope's sender (its signer). */
   origin: string;
@@ -44,7 +46,8 @@ export interface RelayFrame {
 }
 
 /** Fields every signed control frame has. */
-interface SignedBase {
+export interface SignedBase {
+  /** The frame version. */
   mesh: "1.0";
   /** A UUID: the flood's de-duplication key. */
   id: string;
@@ -60,15 +63,19 @@ interface SignedBase {
 
 /** A node's link-state advertisement: its verified, live neighbours. */
 export interface LinksFrame extends SignedBase {
+  /** A link-state advertisement. */
   kind: "links";
   /** Newer replaces older (ms-based, so a restarted node's is newer). */
   seq: number;
+  /** The signer's live, verified neighbours. */
   neighbours: string[];
 }
 
 /** A signed introduction of `subject` by `signer`. */
 export interface IntroduceFrame extends SignedBase {
+  /** An introduction. */
   kind: "introduce";
+  /** The introduced fingerprint. */
   subject: string;
   /** The subject's agent id, informative. */
   agent_id: string;
@@ -76,6 +83,7 @@ export interface IntroduceFrame extends SignedBase {
 
 /** Which msg_id each node's copy of one fact has (the origin's map). */
 export interface CopiesFrame extends SignedBase {
+  /** The map of a fact's copies. */
   kind: "copies";
   /** The fact's DMP decision id, shared by every copy. */
   decision_id: string;
@@ -85,7 +93,9 @@ export interface CopiesFrame extends SignedBase {
 
 /** Evidence of malice: the subject's own signed envelopes. */
 export interface MaliceFrame extends SignedBase {
+  /** A malice report. */
   kind: "malice";
+  /** The reported fingerprint. */
   subject: string;
   /** The subject's signed FACT_PROPOSE envelopes (canonical JSON), as received by the signer. */
   evidence: string[];

@@ -27,6 +27,7 @@ export {
   type MeshFrame,
   type RelayFrame,
   signControl,
+  type SignedBase,
   verifyControl,
 } from "./frame.ts";
 export {

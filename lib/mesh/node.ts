@@ -460,7 +460,8 @@ export class MeshNode implements AsyncDisposable {
         }
         continue;
       }
-      const next = this.route(h.frame.destination)?.[0];
+      // A relay never sends a held frame back along its hop list.
+      const next = this.#table.path(h.frame.destination, this.#policy(h.frame.hops))?.[0];
       if (next === undefined) continue;
       this.#held.splice(this.#held.indexOf(h), 1);
       this.#track(this.#sendFrame(next, h.frame, h.msgId));
@@ -511,7 +512,8 @@ export class MeshNode implements AsyncDisposable {
     const firstHops = new Set(
       live.filter((fp) => ok.includes(this.agent.router.trust.peer(fp))),
     );
-    return { firstHops, avoid, neighbours: new Set(live) };
+    const canRelay = (fp: string) => ok.includes(this.agent.router.trust.peer(fp));
+    return { firstHops, avoid, neighbours: new Set(live), canRelay };
   }
 
   #reachable(fp: string): boolean {

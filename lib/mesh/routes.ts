@@ -13,6 +13,11 @@ export interface RoutePolicy {
   firstHops: ReadonlySet<string>;
   /** Live neighbours: a destination among them is sent to directly, whatever its trust. */
   neighbours?: ReadonlySet<string> | undefined;
+  /**
+   * Whether a node may relay on the path (this node's view: trusted enough, not
+   * blocked); a node that may not is still reachable as a destination. @default {every node}
+   */
+  canRelay?: ((fp: string) => boolean) | undefined;
   /** Never route through these (blocked or blacklisted), as a relay or as a first hop. */
   avoid: ReadonlySet<string>;
 }
@@ -32,6 +37,10 @@ export interface RoutePolicy {
  * const policy = { firstHops: new Set(["b"]), avoid: new Set<string>() };
  * assert.deepEqual(t.path("c", policy), ["b", "c"]);
  * assert.equal(t.path("c", { ...policy, avoid: new Set(["b"]) }), undefined);
+ * // b may be reached, but not relay through (this node does not trust it enough):
+ * const strict = { ...policy, canRelay: (fp: string) => fp !== "b" };
+ * assert.deepEqual(t.path("b", strict), ["b"]);
+ * assert.equal(t.path("c", { ...strict, firstHops: new Set<string>() }), undefined);
  * ```
  */
 export class LinkTable {
@@ -108,7 +117,7 @@ export class LinkTable {
           if (this.#adverts.get(m)?.neighbours.has(n) !== true) continue; // both ends
           seen.add(m);
           prev.set(m, n);
-          next.push(m);
+          if (m !== destination && (policy.canRelay?.(m) ?? true)) next.push(m);
         }
       }
       frontier = next;

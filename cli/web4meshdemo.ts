@@ -237,7 +237,9 @@ export async function runMeshDemo(o: Options, out: (line: string) => void): Prom
   const names = NAMES.slice(0, n);
   const liar = n - 1; // the newcomer that later lies
   const victim = 1; // the node killed and restarted
-  const dir = await Deno.makeTempDir({ prefix: "web4-mesh-" });
+  // Keys and stores live under target/ (removed at the end), so the task needs no wider access.
+  const dir = `${Deno.cwd()}/target/mesh-demo/run-${Deno.pid}-${Date.now()}`;
+  await Deno.mkdir(dir, { recursive: true });
   const ids = await Promise.all(names.map((name) => Identity.generate({ agentId: name })));
   const fps = ids.map((i) => i.fingerprint);
   const name = (fp: string) => names[fps.indexOf(fp)] ?? fp.slice(0, 8);

@@ -18,7 +18,7 @@
 import { RTTTransportError } from "./errors.ts";
 import type { ByteListener, ByteNetwork, ByteStream } from "./network.ts";
 import { createNodeWith, type RttNode } from "./node.ts";
-import { loadNativeLibrary } from "./native.ts";
+import { loadNativeLibraryAsync } from "./prebuilt.ts";
 import { resolveNodeOptions, type RttNodeOptions } from "./options.ts";
 import type { Transport, TransportOptions } from "../transport/types.ts";
 
@@ -375,7 +375,7 @@ export async function createMemoryTransport(options: TransportOptions): Promise<
     throw new TypeError("Option network must be a MemoryNetwork");
   }
   const resolved = resolveNodeOptions(rest);
-  const lib = loadNativeLibrary();
+  const lib = await loadNativeLibraryAsync();
   return await createNodeWith(rest, resolved, {
     symbols: lib.symbols,
     network: _net.bind(network, rest.identity.fingerprint),

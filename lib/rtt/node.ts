@@ -15,7 +15,7 @@ import {
   RTTReplayError,
   RTTTransportError,
 } from "./errors.ts";
-import { loadNativeLibrary } from "./native.ts";
+import { loadNativeLibraryAsync } from "./prebuilt.ts";
 import {
   checkFingerprint,
   checkInteger,
@@ -156,7 +156,7 @@ export class RttNode implements Transport {
    */
   static async create(options: RttNodeOptions): Promise<RttNode> {
     const resolved = resolveNodeOptions(options);
-    const lib = loadNativeLibrary();
+    const lib = await loadNativeLibraryAsync();
     return await createNodeWith(options, resolved, {
       symbols: lib.symbols,
       network: tcpNetwork,

@@ -21,7 +21,8 @@
 
 import { type NativeSymbols, Status } from "./ffi.ts";
 import { decodeNativeEvents, type NativeEvent } from "./events.ts";
-import { errorFromStatus, RTTDisconnectedError } from "./errors.ts";
+import { errorFromStatus } from "./errors.ts";
+import { RTTDisconnectedError } from "../transport/errors.ts";
 import { HookDispatcher } from "../transport/hooks.ts";
 import type { ResolvedRttNodeOptions } from "./options.ts";
 import type { ByteListener, ByteNetwork, ByteStream } from "./network.ts";
@@ -42,6 +43,8 @@ const decoder = new TextDecoder();
 /** Smallest and largest event poll buffer. */
 const POLL_BUFFER_MIN = 64 * 1024;
 const POLL_BUFFER_MAX = 16 * 1024 * 1024;
+/** How late a timer may run: the native ACK deferral (2 ms). */
+const SCHEDULE_SLACK_MS = 2;
 /** A poll that leaves less than this free in the buffer may have left events behind. */
 const POLL_FULL_MARGIN = 8 * 1024;
 /** Per-connection read buffer (reused for every read). */
@@ -562,6 +565,10 @@ export class NodeCore {
 
   #schedule(): void {
     if (this.#freed) return;
+    // A timer due within the deferral slack will ask again when it fires:
+    // no deadline can need it sooner than that (a timer up to 2 ms late is
+    // within every deadline's tolerance), so skip the call.
+    if (this.#timer !== undefined && this.#timerAt <= performance.now() + SCHEDULE_SLACK_MS) return;
     const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
     if (at < 0) return;
     if (this.#timer !== undefined && this.#timerAt <= at) return;

@@ -412,3 +412,41 @@ Deno.test("Mesh (memory): partition and heal in a square: routes avoid the cut n
   network.heal();
   assertEventContract(sink.events());
 });
+
+Deno.test("Mesh (memory): a relay with no onward route holds the frame; when it leaves the window the relay answers the origin with a signed ERROR expired", async () => {
+  let skewMs = 0;
+  const { mesh, network } = await cluster(["a", "b", "c", "d"], [["a", "b"], ["b", "c"], [
+    "c",
+    "d",
+  ]], {
+    mesh: (n) => n === "b" ? { now: () => Date.now() + skewMs, windowMs: 60_000, sweepMs: 0 } : {},
+  });
+  await using _ = mesh;
+  await mesh.linkAll();
+  const [a, b, c, d] = [mesh.get("a"), mesh.get("b"), mesh.get("c"), mesh.get("d")];
+  // Capture a's frame for d instead of sending it.
+  let captured: RelayFrame | undefined;
+  const { send } = rewriteFrames(a, (f) => {
+    captured = f;
+    return undefined;
+  });
+  await a.agent.declareIntent({ goal: "ask", topic: "far away" }, { to: [d.fingerprint] });
+  assert.ok(captured !== undefined);
+  // c and d go down; b knows d but has no route to it any more.
+  network.partition([c.agent.transport, d.agent.transport]);
+  await b.until(() => b.route(d.fingerprint) === undefined);
+  const held = next(b, "mesh.held");
+  await send(b.fingerprint, "state", encodeFrame(captured));
+  assert.equal((await held).data.destination, d.fingerprint);
+  assert.equal(b.heldCount, 1);
+  // Past b's window: b expires it and tells the origin, signed, that it expired.
+  skewMs = 61_000;
+  const error = next(a, "cip.error_received");
+  b.sweep();
+  const e = await error;
+  assert.equal(e.data.code, "expired");
+  assert.equal(e.peer, b.fingerprint);
+  assert.equal(b.heldCount, 0);
+  skewMs = 0;
+  network.heal();
+});

@@ -6,12 +6,22 @@
  * transport library; that happens on first use of the transport, which then
  * needs `--allow-ffi` for the library path.
  *
- * @example Checking the native transport
- * ```ts ignore
- * import { nativeLibraryInfo } from "@web4/runtime";
+ * @example Two agents, a signed envelope, and the native transport's version
+ * ```ts
+ * import { createEnvelope, Identity, nativeLibraryInfo, verifyEnvelope } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
- * const lib = nativeLibraryInfo(); // needs --allow-ffi and a built library
- * console.log(lib.version, lib.abiVersion);
+ * const [alice, bob] = await Promise.all([Identity.generate(), Identity.generate()]);
+ * const env = await createEnvelope("cip", "STATE_UPDATE", {
+ *   identity: alice,
+ *   receiver: { agent_id: bob.agentId, fingerprint: bob.fingerprint },
+ *   payload: { presence: "focused", lri: 20, ltppeerstate: "probing" },
+ * });
+ * const checked = await verifyEnvelope(env, { expectedSender: alice.fingerprint });
+ * assert.equal(checked.msg_id, env.msg_id);
+ *
+ * const lib = nativeLibraryInfo(); // needs --allow-ffi for the library's folder
+ * assert.ok(lib.abiVersion > 0);
  * ```
  *
  * @module

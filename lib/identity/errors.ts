@@ -29,17 +29,21 @@ export interface IdentityErrorOptions extends Web4ErrorOptions {
  *   not the public key of its private key.
  *
  * @example Telling a permissions problem from a bad file
- * ```ts ignore
- * import { Identity, IdentityError } from "@web4/runtime";
+ * ```ts
+ * import { Identity, IdentityError } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
+ * const path = `${await Deno.makeTempDir()}/agent.pem`;
+ * await (await Identity.generate()).save(path);
+ * await Deno.chmod(path, 0o644); // readable by others: refused
  * try {
- *   await Identity.load("./agent.pem");
+ *   await Identity.load(path);
+ *   assert.fail("a group/other-readable key file must be refused");
  * } catch (err) {
- *   if (err instanceof IdentityError && err.code === "KEY_FILE_PERMISSIONS") {
- *     console.error(`Run: chmod 600 ${err.path}`);
- *   }
- *   throw err;
+ *   assert.ok(err instanceof IdentityError && err.code === "KEY_FILE_PERMISSIONS");
+ *   assert.equal(err.path, path); // so the message can say: chmod 600 <path>
  * }
+ * await Deno.remove(path);
  * ```
  */
 export class IdentityError extends Web4Error {

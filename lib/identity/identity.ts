@@ -303,12 +303,16 @@ function _decodePem(pem: string): Uint8Array {
  * ```
  *
  * @example Key files
- * ```ts ignore
- * import { Identity } from "@web4/runtime";
+ * ```ts
+ * import { Identity } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
+ * const path = `${await Deno.makeTempDir()}/agent.pem`;
  * const id = await Identity.generate();
- * await id.save("./agent.pem"); // mode 0600
- * const same = await Identity.load("./agent.pem", { agentId: "alice" });
+ * await id.save(path); // PKCS#8 v1 PEM, mode 0600
+ * const same = await Identity.load(path, { agentId: "alice" });
+ * assert.equal(same.fingerprint, id.fingerprint);
+ * await Deno.remove(path);
  * ```
  */
 export class Identity {

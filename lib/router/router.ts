@@ -281,11 +281,34 @@ class _GroupRunner {
  * 9. replies signed; a refusal answered with `ERROR`/`HCP_ERROR`/`LIP_ERROR`
  *    (never in answer to an error); events emitted.
  *
- * @example A HELLO from an unknown peer is routed to the CIP runtime
- * ```ts ignore
- * const router = new ProtocolRouter({ identity, store, runtimes: [cip, hcp, lip] });
- * const result = await router.dispatch(bytes, { peer: session.peerFingerprint });
- * for (const reply of result.replies) await channels[reply.channel].send(reply.bytes);
+ * @example A peer's HELLO is routed to the CIP runtime, which answers it
+ * ```ts
+ * import { ProtocolRouter } from "./mod.ts";
+ * import { CipRuntime } from "../cip/mod.ts";
+ * import { createEnvelope, encodeEnvelope } from "../envelope/mod.ts";
+ * import { Identity } from "../identity/mod.ts";
+ * import { openStore } from "../store/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [me, peer] = await Promise.all([Identity.generate(), Identity.generate()]);
+ * using store = openStore(":memory:");
+ * const router = new ProtocolRouter({ identity: me, store, runtimes: [new CipRuntime()] });
+ * const hello = await createEnvelope("cip", "HELLO", {
+ *   identity: peer,
+ *   receiver: { agent_id: me.agentId, fingerprint: me.fingerprint },
+ *   payload: {
+ *     protocols: ["cip/1.0"],
+ *     capabilities: ["state_exchange"],
+ *     session_nonce: btoa("0123456789abcdef"),
+ *     challenge: btoa("0123456789abcdef0123456789abcdef"),
+ *     features: { supports_mesh: false, supports_multiplex: true },
+ *   },
+ * });
+ * // `peer` is the fingerprint the transport authenticated for this session.
+ * const result = await router.dispatch(encodeEnvelope(hello), { peer: peer.fingerprint });
+ * assert.equal(result.status, "handled");
+ * assert.equal(result.replies[0]?.envelope.type, "HELLO"); // the answering HELLO
+ * assert.equal(result.replies[0]?.channel, "control"); // send it on this channel kind
  * ```
  */
 export class ProtocolRouter {

@@ -98,11 +98,27 @@ export function channelInternals(): {
  * both directions. Made by `session.openChannel(kind)`; both sides opening
  * the same kind hold the same channel.
  *
- * @example Echo one message
- * ```ts ignore
+ * @example One message each way
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * import { createTransport, MemoryNetwork } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const network = new MemoryNetwork();
+ * const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
+ * await using a = await createTransport("memory", { identity: ia, network });
+ * await using b = await createTransport("memory", { identity: ib, network });
+ * const { port } = await a.listen({ hostname: "a", port: 0 });
+ * const [session, peer] = await Promise.all([
+ *   b.connect({ hostname: "a", port, fingerprint: ia.fingerprint }),
+ *   a.accept(),
+ * ]);
  * const ch = await session.openChannel("state");
+ * const other = await peer.openChannel("state");
  * await ch.send(new TextEncoder().encode("hello"));
- * const reply = await ch.receive(); // Uint8Array, or null once the peer closed it
+ * assert.equal(new TextDecoder().decode((await other.receive())!), "hello");
+ * await other.close();
+ * assert.equal(await ch.receive(), null); // null once the peer closed its side
  * ```
  */
 export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<ArrayBuffer>> {

@@ -165,13 +165,28 @@ interface _LinkFault {
  * A process-local network that memory transports listen and connect on,
  * with fault injection. Nodes are named by their fingerprints.
  *
- * @example Partition a mesh, then heal it
- * ```ts ignore
+ * @example Partition a mesh, then heal it: nothing sent is lost
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * import { createTransport, MemoryNetwork } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
  * const network = new MemoryNetwork();
- * const a = await createTransport("memory", { identity: idA, network });
- * const b = await createTransport("memory", { identity: idB, network });
+ * const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
+ * await using a = await createTransport("memory", { identity: ia, network });
+ * await using b = await createTransport("memory", { identity: ib, network });
+ * const { port } = await a.listen({ hostname: "a", port: 0 });
+ * const [toA, atA] = await Promise.all([
+ *   b.connect({ hostname: "a", port, fingerprint: ia.fingerprint }),
+ *   a.accept(),
+ * ]);
+ * const out = await toA.openChannel("state");
+ * const inbox = await atA.openChannel("state");
  * network.partition([a]); // a is cut off from everyone; its sessions start resuming
- * network.heal(); // reconnects succeed; nothing sent is lost
+ * const sent = out.send(new TextEncoder().encode("during the partition"));
+ * network.heal(); // the session resumes; the message arrives once
+ * await sent;
+ * assert.equal(new TextDecoder().decode((await inbox.receive())!), "during the partition");
  * ```
  */
 export class MemoryNetwork {

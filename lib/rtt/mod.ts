@@ -8,15 +8,26 @@
  * pipes, with fault injection).
  *
  * @example A session on loopback
- * ```ts ignore
- * import { Identity, RttNode } from "@web4/runtime";
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * import { RttNode } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const server = await RttNode.create({ identity: await Identity.generate() });
+ * const client = await RttNode.create({ identity: await Identity.generate() });
  * const { port } = await server.listen({ hostname: "127.0.0.1", port: 0 });
- * // ... a peer connects with { hostname: "127.0.0.1", port, fingerprint: server.fingerprint }
- * const session = await server.accept();
+ * const [outbound, session] = await Promise.all([
+ *   client.connect({ hostname: "127.0.0.1", port, fingerprint: server.fingerprint }),
+ *   server.accept(),
+ * ]);
  * const state = await session.openChannel("state");
- * for await (const msg of state) console.log(msg.length);
+ * const sender = await outbound.openChannel("state");
+ * await sender.send(new Uint8Array(3));
+ * await sender.close(); // ends the iteration below once the message is read
+ * const lengths: number[] = [];
+ * for await (const msg of state) lengths.push(msg.length);
+ * assert.deepEqual(lengths, [3]);
+ * await client.shutdown();
  * await server.shutdown();
  * ```
  *

@@ -277,10 +277,14 @@ export function loadNativeLibrary(path?: string): NativeLibrary {
  * another ABI version.
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for its path.
  *
- * @example Printing the native version
- * ```ts ignore
+ * @example The native version
+ * ```ts
+ * import { EXPECTED_ABI_VERSION, nativeLibraryInfo } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
  * const { version, abiVersion } = nativeLibraryInfo();
- * console.log(`web4_rtt ${version} (ABI ${abiVersion})`);
+ * assert.equal(abiVersion, EXPECTED_ABI_VERSION);
+ * assert.match(version, /^\d+\.\d+\.\d+/);
  * ```
  */
 export function nativeLibraryInfo(): NativeLibraryInfo {

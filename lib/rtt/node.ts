@@ -93,8 +93,10 @@ let _construct: (core: NodeCore, fingerprint: string, backend: string) => RttNod
  * An RTT endpoint: listens, connects, accepts authenticated sessions.
  *
  * @example Two nodes on loopback
- * ```ts ignore
- * import { Identity, RttNode } from "@web4/runtime";
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * import { RttNode } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const [a, b] = await Promise.all([Identity.generate(), Identity.generate()]);
  * await using server = await RttNode.create({ identity: a });
@@ -104,9 +106,11 @@ let _construct: (core: NodeCore, fingerprint: string, backend: string) => RttNod
  *   client.connect({ hostname: "127.0.0.1", port, fingerprint: a.fingerprint }),
  *   server.accept(),
  * ]);
+ * assert.equal(inbound.peerFingerprint, b.fingerprint); // authenticated by TLS
  * const ch = await outbound.openChannel("state");
  * await ch.send(new TextEncoder().encode("hi"));
- * console.log(await (await inbound.openChannel("state")).receive());
+ * const got = await (await inbound.openChannel("state")).receive();
+ * assert.equal(new TextDecoder().decode(got!), "hi");
  * ```
  */
 export class RttNode implements Transport {

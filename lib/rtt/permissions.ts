@@ -17,9 +17,13 @@
  * @throws {Deno.errors.NotCapable} When the permission is not granted.
  * @throws {TypeError} When `hostname` is empty.
  *
- * @example Refusing an ungranted host
- * ```ts ignore
- * await assertNetPermission("127.0.0.1", 4433);
+ * @example A granted host passes; an ungranted one is refused before any socket
+ * ```ts
+ * import { assertNetPermission } from "./permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await assertNetPermission("127.0.0.1", 4433); // the tests run with --allow-net=127.0.0.1
+ * await assert.rejects(assertNetPermission("192.0.2.1", 4433), Deno.errors.NotCapable);
  * ```
  */
 export async function assertNetPermission(hostname: string, port?: number): Promise<void> {

@@ -85,11 +85,26 @@ export function sessionInternals(): {
  * `node.accept()`.
  *
  * @example Lifecycle hooks
- * ```ts ignore
- * const off = session.onSessionClose(({ reason }) => console.log("closed:", reason));
- * session.onSessionOpen(({ resumed, reconnects }) => console.log({ resumed, reconnects }));
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * import { createTransport, MemoryNetwork } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const network = new MemoryNetwork();
+ * const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
+ * await using a = await createTransport("memory", { identity: ia, network });
+ * await using b = await createTransport("memory", { identity: ib, network });
+ * const { port } = await a.listen({ hostname: "a", port: 0 });
+ * const [session] = await Promise.all([
+ *   b.connect({ hostname: "a", port, fingerprint: ia.fingerprint }),
+ *   a.accept(),
+ * ]);
+ * const seen: string[] = [];
+ * session.onSessionOpen(({ resumed }) => seen.push(`open resumed=${resumed}`)); // called at once
+ * const off = session.onSessionClose(({ reason }) => seen.push(`closed ${reason}`));
  * await session.close();
  * off();
+ * assert.deepEqual(seen, ["open resumed=false", "closed manual"]);
  * ```
  */
 export class RttSession implements TransportSession {

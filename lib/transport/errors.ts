@@ -32,13 +32,24 @@ export type RTTHandshakeErrorCode =
  * in flight (`TOO_MANY_HANDSHAKES`).
  *
  * @example Telling a wrong pin apart
- * ```ts ignore
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * import { RTTHandshakeError, RttNode } from "../rtt/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [ia, ib, stranger] = await Promise.all([
+ *   Identity.generate(),
+ *   Identity.generate(),
+ *   Identity.generate(),
+ * ]);
+ * await using server = await RttNode.create({ identity: ia });
+ * await using node = await RttNode.create({ identity: ib });
+ * const { port } = await server.listen({ hostname: "127.0.0.1", port: 0 });
  * try {
- *   await node.connect({ hostname: "127.0.0.1", port, fingerprint });
+ *   await node.connect({ hostname: "127.0.0.1", port, fingerprint: stranger.fingerprint });
+ *   assert.fail("a wrong pin must be refused");
  * } catch (err) {
- *   if (err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH") {
- *     console.error(`Peer at port ${port} is not ${err.peer}`);
- *   }
+ *   assert.ok(err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH");
  * }
  * ```
  */

@@ -59,7 +59,12 @@ export function transportNames(): string[] {
  * @throws {RangeError} When no backend has that name.
  *
  * @example An in-memory pair for a unit test
- * ```ts ignore
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * import { createTransport, MemoryNetwork } from "../rtt/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
  * const network = new MemoryNetwork();
  * const a = await createTransport("memory", { identity: idA, network });
  * const b = await createTransport("memory", { identity: idB, network });
@@ -68,6 +73,9 @@ export function transportNames(): string[] {
  *   b.connect({ hostname: "a", port, fingerprint: idA.fingerprint }),
  *   a.accept(),
  * ]);
+ * assert.equal(s2.peerFingerprint, idB.fingerprint);
+ * await s1.close();
+ * await Promise.all([a.shutdown(), b.shutdown()]);
  * ```
  */
 export function createTransport(name: string, options: TransportOptions): Promise<Transport> {

@@ -272,9 +272,12 @@ Deno.test("Mesh (memory): consensus in a ring of five with one liar: a fact is a
     await node.until(() => node.agent.router.trust.peer(d.fingerprint) === "blacklisted");
   }
   for (const n of ["b", "c", "e"]) {
+    // untrusted first, blacklisted after (a report and the node's own evidence may both log the
+    // last step).
     const log = mesh.get(n).agent.store.trustLog(d.fingerprint)
       .filter((t) => t.from !== t.to).map((t) => t.to);
-    assert.deepEqual(log.slice(-2), ["untrusted", "blacklisted"], n);
+    const untrusted = log.indexOf("untrusted");
+    assert.ok(untrusted >= 0 && untrusted < log.indexOf("blacklisted"), `${n}: ${log.join(" ")}`);
   }
   await sink.seen((e) => e.kind === "mesh.malice_report" && e.data.applied === "sent");
   // b checks a neighbour's signed evidence: two contradicting claims signed by d.

@@ -136,6 +136,7 @@ export {
   defaultMemoryNetwork,
   EXPECTED_ABI_VERSION,
   LIBRARY_ENV_VAR,
+  libraryBesideExecutable,
   libraryFileName,
   MemoryNetwork,
   type MemoryTransportOptions,

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { CipRuntime } from "../../lib/cip/mod.ts";
 import { createEnvelope, encodeEnvelope, type HumanState } from "../../lib/envelope/mod.ts";
+import { CALM } from "./hcp_lip_fixture.ts";
 import { HcpRuntime } from "../../lib/hcp/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { LipRuntime } from "../../lib/lip/mod.ts";
@@ -17,14 +18,6 @@ const [agent, person, stranger] = await Promise.all([
   Identity.generate({ agentId: "ada" }),
   Identity.generate({ agentId: "stranger" }),
 ]);
-const CALM: HumanState = {
-  presence: "focused",
-  affect: "calm",
-  clarity: 80,
-  pressure: 20,
-  intent: "plan the week",
-  consent: "granted",
-};
 
 function router() {
   return new ProtocolRouter({

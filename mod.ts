@@ -500,3 +500,27 @@ export {
   systemLoadSource,
   type Trace,
 } from "./lib/agent/mod.ts";
+export type { AgentRelay } from "./lib/agent/mod.ts";
+export {
+  type ClusterOptions,
+  type ControlFrame,
+  type CopiesFrame,
+  type IntroduceFrame,
+  type Judge,
+  type LinksFrame,
+  LinkTable,
+  type MaliceFrame,
+  type MeshChannel,
+  MeshCluster,
+  type MeshDeliveryError,
+  MeshError,
+  type MeshErrorCode,
+  type MeshFrame,
+  MeshNode,
+  type MeshOptions,
+  type MeshPeer,
+  type RelayFrame,
+  type RoutePolicy,
+  SeenCache,
+  type SignedBase,
+} from "./lib/mesh/mod.ts";

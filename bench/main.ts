@@ -4,7 +4,8 @@
  *
  * Sections: Deno TLS against Deno TCP (the baselines themselves), RTT
  * against them (goals from the RTT issue), the FFI call cost, and the
- * envelope figures. A failing section is reported and makes the run exit
+ * envelope figures, the router, and the mesh (consensus time on 4 and 10
+ * nodes, per-hop latency next to a direct send). A failing section is reported and makes the run exit
  * non-zero; the others still print.
  *
  * Flags: `--json` prints the sections as JSON instead of tables.
@@ -17,6 +18,7 @@ import { type BenchRow, type BenchSection, formatSections } from "./report.ts";
 import { type BaselineFigures, runBaselines } from "./baseline_net.ts";
 import { runEnvelopeBench } from "./envelope.ts";
 import { runRouterBench } from "./router.ts";
+import { runMeshBench } from "./mesh.ts";
 import { runFfiBench } from "./ffi.ts";
 import { runRttBench } from "./rtt.ts";
 import { DEFAULT_WORKLOAD, type NetFigures } from "./net_common.ts";
@@ -162,6 +164,7 @@ async function main(): Promise<number> {
   await run("FFI call", async () => [await runFfiBench()]);
   await run("envelope", async () => [await runEnvelopeBench()]);
   await run("router", async () => [await runRouterBench()]);
+  await run("mesh", async () => [await runMeshBench()]);
 
   const seconds = (performance.now() - started) / 1000;
   if (values.json) {

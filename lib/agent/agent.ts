@@ -103,6 +103,25 @@ export interface AgentOptions {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * A relay for peers the agent has no session with (the mesh, `lib/mesh/`,
+ * attaches one with {@linkcode Agent.setRelay}). The agent never imports it:
+ * it only asks it to claim frames that are not envelopes, to say whether a
+ * peer is reachable, and to carry signed envelopes to such a peer.
+ */
+export interface AgentRelay {
+  /**
+   * Offered every inbound frame from a session before the router sees it;
+   * `true` claims it (a relay frame: the relay forwards it or hands the inner
+   * envelope back with {@linkcode Agent.deliverRelayed}).
+   */
+  frame(bytes: Uint8Array, from: { peer: string; session: string; channel: ChannelKind }): boolean;
+  /** Whether `fp`, with no session to it, can be reached through the relay. */
+  reachable(fp: string): boolean;
+  /** Carries signed envelopes to `fp` (no session to it); `false` when it cannot. */
+  send(fp: string, out: readonly OutboundEnvelope[]): Promise<boolean>;
+}
+
 /** One cognitive cycle: one inbound message. */
 export interface CycleInfo {
   /** The cycle number, from 1. */
@@ -288,7 +307,13 @@ export class Agent implements AsyncDisposable {
   readonly #allLinks = new Set<SessionLink>();
   readonly #names = new Map<string, string>();
   readonly #announced = new Set<string>();
-  readonly #queue: { bytes: Uint8Array; link: SessionLink; channel: ChannelKind }[] = [];
+  readonly #queue: {
+    bytes: Uint8Array;
+    link: SessionLink;
+    channel: ChannelKind;
+    origin?: string | undefined;
+  }[] = [];
+  #relay: AgentRelay | undefined;
   readonly #waiters = new Set<{ check: () => boolean; resolve: () => void }>();
   readonly #eventWaiters = new Set<
     { match: (e: Web4Event) => boolean; resolve: (e: Web4Event) => void }
@@ -519,30 +544,102 @@ export class Agent implements AsyncDisposable {
     }
     // A new session gets a new handshake; a verified one from an earlier session does not count.
     if (fresh || this.store.handshake(fp)?.stage !== "verified") {
-      const opened = this.cip.open(this.#receiver(fp), this.router.context(fp));
-      if (opened.status === "refused") {
-        throw new AgentError(
-          "HANDSHAKE_FAILED",
-          `CIP handshake with ${fp} refused: ${opened.reason}`,
-        );
-      }
-      await this.#send(fp, await this.router.apply(opened, { peer: fp }));
-      try {
-        await this.#until(
-          () => this.store.handshake(fp)?.stage === "verified",
-          this.#handshakeTimeoutMs,
-          options.signal,
-        );
-      } catch (err) {
-        throw new AgentError(
-          "HANDSHAKE_FAILED",
-          `CIP handshake with ${fp} did not complete: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
+      await this.#handshake(fp, options.signal);
     }
     this.#markVerified(fp);
     return this.peer(fp)!;
+  }
+
+  /**
+   * Runs the CIP handshake (HELLO, HELLO, VERIFY) with a peer the agent has
+   * no session with, through the attached relay (the mesh): the envelopes are
+   * signed end to end, so the peer is verified by its own key, not by the
+   * relays.
+   *
+   * @param fp The peer's fingerprint.
+   * @param options Its agent id if known, a signal.
+   * @throws {AgentError} `NOT_CONNECTED` (no session and no route), `HANDSHAKE_FAILED`, `STOPPED`.
+   */
+  async handshakeVia(
+    fp: string,
+    options: { agentId?: string; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    this.#assertRunning();
+    if (options.agentId !== undefined) this.#names.set(fp, options.agentId);
+    if (this.#relay?.reachable(fp) !== true) {
+      throw new AgentError("NOT_CONNECTED", `No session and no relay route to ${fp}`);
+    }
+    if (this.store.handshake(fp)?.stage !== "verified") await this.#handshake(fp, options.signal);
+    this.#markVerified(fp);
+  }
+
+  /**
+   * Hands back the inner envelope of a relay frame addressed to this agent:
+   * it joins the one inbound queue and is dispatched with the origin as the
+   * signer and the delivering session's peer as the relay
+   * (`router.dispatch(bytes, { peer: origin, relay })`).
+   *
+   * @param bytes The inner envelope.
+   * @param origin Its origin (the fingerprint that must have signed it).
+   * @param from The session's peer that delivered the frame and the channel.
+   */
+  deliverRelayed(
+    bytes: Uint8Array,
+    origin: string,
+    from: { peer: string; channel: ChannelKind },
+  ): void {
+    const link = this.#links.get(from.peer);
+    if (link === undefined) return;
+    this.#enqueue(bytes, link, from.channel, origin);
+  }
+
+  /**
+   * Sends raw bytes (a relay frame) on a session's channel.
+   *
+   * @param fp The peer with a session.
+   * @param channel The channel kind.
+   * @param bytes The frame.
+   * @throws {AgentError} `NOT_CONNECTED` without an open session.
+   */
+  async sendFrame(fp: string, channel: ChannelKind, bytes: Uint8Array): Promise<void> {
+    const link = this.#links.get(fp);
+    if (link === undefined || !link.open) {
+      throw new AgentError("NOT_CONNECTED", `No open session to ${fp}`);
+    }
+    await link.send(channel, bytes);
+  }
+
+  /**
+   * Attaches (or, with `undefined`, detaches) the relay for peers without a session.
+   *
+   * @param relay The relay (the mesh).
+   */
+  setRelay(relay: AgentRelay | undefined): void {
+    this.#relay = relay;
+  }
+
+  async #handshake(fp: string, signal: AbortSignal | undefined): Promise<void> {
+    const opened = this.cip.open(this.#receiver(fp), this.router.context(fp));
+    if (opened.status === "refused") {
+      throw new AgentError(
+        "HANDSHAKE_FAILED",
+        `CIP handshake with ${fp} refused: ${opened.reason}`,
+      );
+    }
+    await this.#send(fp, await this.router.apply(opened, { peer: fp }));
+    try {
+      await this.#until(
+        () => this.store.handshake(fp)?.stage === "verified",
+        this.#handshakeTimeoutMs,
+        signal,
+      );
+    } catch (err) {
+      throw new AgentError(
+        "HANDSHAKE_FAILED",
+        `CIP handshake with ${fp} did not complete: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   async #adopt(session: TransportSession, dialer: string): Promise<void> {
@@ -617,9 +714,9 @@ export class Agent implements AsyncDisposable {
 
   // ---- the loop -----------------------------------------------------------
 
-  #enqueue(bytes: Uint8Array, link: SessionLink, channel: ChannelKind): void {
+  #enqueue(bytes: Uint8Array, link: SessionLink, channel: ChannelKind, origin?: string): void {
     if (this.stopped) return;
-    this.#queue.push({ bytes, link, channel });
+    this.#queue.push({ bytes, link, channel, origin });
     this.metrics.gauge("agent_queue_depth", this.#queue.length, {});
     if (!this.#running) {
       this.#running = true;
@@ -637,7 +734,7 @@ export class Agent implements AsyncDisposable {
       }
       const item = this.#queue.shift()!;
       try {
-        await this.#cycleOnce(item.bytes, item.link, item.channel);
+        await this.#cycleOnce(item.bytes, item.link, item.channel, item.origin);
       } catch (err) {
         this.telemetry.emit("agent.error", {
           where: "cycle",
@@ -647,11 +744,25 @@ export class Agent implements AsyncDisposable {
     }
   }
 
-  async #cycleOnce(bytes: Uint8Array, link: SessionLink, channel: ChannelKind): Promise<void> {
-    const info: CycleInfo = { cycle: ++this.#cycle, peer: link.peer, channel };
+  async #cycleOnce(
+    bytes: Uint8Array,
+    link: SessionLink,
+    channel: ChannelKind,
+    origin?: string,
+  ): Promise<void> {
+    if (
+      origin === undefined &&
+      this.#relay?.frame(bytes, { peer: link.peer, session: link.session.id, channel }) === true
+    ) return;
+    // A relayed envelope is signed by its origin; the session's peer only carried it.
+    const peer = origin ?? link.peer;
+    const info: CycleInfo = { cycle: ++this.#cycle, peer, channel };
     this.#call("beforeCycle", info);
-    const peer = link.peer;
-    const result = await this.router.dispatch(bytes, { peer, session: link.session.id });
+    const result = await this.router.dispatch(bytes, {
+      peer,
+      session: link.session.id,
+      ...(origin === undefined ? {} : { relay: link.peer }),
+    });
     if (result.envelope !== undefined) this.#names.set(peer, result.envelope.sender.agent_id);
     await this.#send(peer, result.replies);
     for (const t of result.transitions) if (t.changed) this.#call("trustChange", t);
@@ -1171,7 +1282,7 @@ export class Agent implements AsyncDisposable {
   ): Promise<SendResult[]> {
     const results: SendResult[] = [];
     for (const fp of to ?? this.#agentPeers()) {
-      if (!this.#links.get(fp)?.open) {
+      if (!this.#links.get(fp)?.open && this.#relay?.reachable(fp) !== true) {
         results.push({ peer: fp, status: "refused", code: "not_connected" });
         continue;
       }
@@ -1200,6 +1311,10 @@ export class Agent implements AsyncDisposable {
   async #send(fp: string, out: readonly OutboundEnvelope[]): Promise<void> {
     if (out.length === 0) return;
     const link = this.#links.get(fp);
+    // Without a live connection (none, or one still trying to resume), a relay
+    // that can carry the envelopes (or hold them until a route appears) takes them.
+    const live = link !== undefined && link.open && link.session.state === "open";
+    if (!live && await this.#relay?.send(fp, out) === true) return;
     if (link === undefined || !link.open) {
       this.telemetry.emit("agent.undeliverable", {
         count: out.length,

@@ -24,6 +24,7 @@ export {
   type AgentHooks,
   type AgentIntent,
   type AgentOptions,
+  type AgentRelay,
   type CipGoal,
   type CycleInfo,
   HCP_TO_CIP_GOAL,

@@ -103,8 +103,17 @@ export type SanctionRule = (error: unknown, ctx: RuntimeContext, msgId?: string)
 
 /** Where an inbound message came from: always an authenticated party. */
 export interface Inbound {
-  /** The fingerprint the transport authenticated (the session's peer). */
+  /**
+   * The fingerprint the envelope must be signed by: the session's peer, or,
+   * for a relayed envelope, its origin.
+   */
   peer: string;
+  /**
+   * For a relayed envelope (the mesh): the session's peer that delivered it.
+   * Rate limits and verification sanctions fall on it, never on the origin
+   * the envelope names; a blacklisted relay is dropped like a blacklisted peer.
+   */
+  relay?: string | undefined;
   /** The transport session id, for events. */
   session?: string | undefined;
 }
@@ -534,12 +543,14 @@ export class ProtocolRouter {
   async #dispatch(input: Uint8Array | string, from: Inbound): Promise<DispatchResult> {
     const nowMs = this.#now();
     const peer = from.peer;
+    // The session's authenticated peer: the relay for a relayed envelope.
+    const sessionPeer = from.relay ?? peer;
 
-    // 1. Rate limit.
+    // 1. Rate limit (per session peer).
     if (this.#limiter !== undefined) {
-      const verdict = this.#limiter.take(peer, nowMs);
+      const verdict = this.#limiter.take(sessionPeer, nowMs);
       if (!verdict.allowed) {
-        const last = this.#lastRefusalReply.get(peer) ?? -Infinity;
+        const last = this.#lastRefusalReply.get(sessionPeer) ?? -Infinity;
         const header = _peek(input);
         const result = this.#result("dropped", header, {
           code: "quota",
@@ -548,7 +559,7 @@ export class ProtocolRouter {
         });
         if (nowMs - last >= 1000) {
           // One answer per second at most: a flood must not make us sign a flood.
-          this.#lastRefusalReply.set(peer, nowMs);
+          this.#lastRefusalReply.set(sessionPeer, nowMs);
           if (this.#lastRefusalReply.size > 4096) {
             this.#lastRefusalReply.delete(this.#lastRefusalReply.keys().next().value!);
           }
@@ -560,8 +571,9 @@ export class ProtocolRouter {
       }
     }
 
-    // 2. Blacklisted peers are dropped, unanswered.
-    if (this.trust.peer(peer) === "blacklisted") {
+    // 2. Blacklisted peers (origin or relay) are dropped, unanswered.
+    const blacklisted = [peer, sessionPeer].find((fp) => this.trust.peer(fp) === "blacklisted");
+    if (blacklisted !== undefined) {
       const header = _peek(input);
       this.#emit(
         "router.dropped",
@@ -572,11 +584,11 @@ export class ProtocolRouter {
       );
       return this.#result("dropped", header, {
         code: "blacklisted",
-        reason: `Peer ${peer} is blacklisted`,
+        reason: `Peer ${blacklisted} is blacklisted`,
       });
     }
 
-    // 3. Verify, bound to the session's peer and to us.
+    // 3. Verify, bound to the session's peer (a relayed envelope: its origin) and to us.
     let envelope: Envelope;
     try {
       envelope = await verifyEnvelope(input, {
@@ -747,8 +759,9 @@ export class ProtocolRouter {
       err instanceof SignatureMismatchError || err instanceof FingerprintMismatchError ||
       senderMismatch
     ) {
-      // Sanctions fall on the session's authenticated peer, never on a
-      // fingerprint the envelope claims.
+      // Sanctions fall on the session's authenticated peer (for a relayed
+      // envelope, the relay that delivered it), never on a fingerprint the
+      // envelope claims.
       const event = err instanceof SignatureMismatchError
         ? "invalid_signature"
         : "fingerprint_mismatch";
@@ -759,7 +772,7 @@ export class ProtocolRouter {
         "router.dropped",
         { code: event, msg_id: header.msgId ?? null },
         "warn",
-        peer,
+        from.relay ?? peer,
         from,
       );
       const result = this.#result("dropped", header, {
@@ -836,10 +849,11 @@ export class ProtocolRouter {
   #sanction(error: Error, msgId: string | undefined, from: Inbound): Transition[] {
     const rule = this.#sanctions ?? this.#defaultSanctions();
     if (rule === undefined) return [];
-    const result = rule(error, this.context(from.peer, from.session), msgId);
+    const sanctioned = from.relay ?? from.peer;
+    const result = rule(error, this.context(sanctioned, from.session), msgId);
     this.store.commit(result.changes, { nowMs: this.#now() });
     for (const e of result.events) {
-      this.#emit(e.kind, e.data, e.severity, e.peer ?? from.peer, from);
+      this.#emit(e.kind, e.data, e.severity, e.peer ?? sanctioned, from);
     }
     return _transitionsIn(result.changes);
   }

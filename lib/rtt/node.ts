@@ -483,8 +483,9 @@ export class RttNode implements Transport {
           ...base,
           channel: event.channel,
           sequence: event.sequence,
+          count: event.count,
           error: new RTTReplayError(
-            `Replayed frame (sequence ${event.sequence}) on channel "${event.channel}" of the session with peer ${session.peerFingerprint} was dropped`,
+            `${event.count} replayed frame(s) (last sequence ${event.sequence}) on channel "${event.channel}" of the session with peer ${session.peerFingerprint} dropped`,
             { peer: session.peerFingerprint, channel: event.channel, sequence: event.sequence },
           ),
         });

@@ -63,6 +63,16 @@ export interface RttNodeOptions {
   rekeyAfterBytes?: number;
   /** TLS KeyUpdate after this much time. @default {600000} */
   rekeyAfterMs?: number;
+  /** Replays tolerated per `replayFloodWindowMs`; one more closes the session (`replay_flood`). @default {64} */
+  replayFloodLimit?: number;
+  /** The replay-counting window. @default {10_000} */
+  replayFloodWindowMs?: number;
+  /** Shortest interval between two (coalesced) replay events of a channel. @default {1000} */
+  replayReportIntervalMs?: number;
+  /** Unacknowledged bytes per channel (the retransmit buffer); no new fragment goes out beyond it. @default {16 * MiB} */
+  maxUnackedBytes?: number;
+  /** Data unacknowledged this long on a live connection ends the session (`ack_timeout`). @default {20_000} */
+  ackTimeoutMs?: number;
   /** Who may connect in: `"any"` authenticated peer, or these fingerprints. @default {"any"} */
   allowPeers?: "any" | readonly string[];
   /** Enables `session.testInject` (tests only). @default {false} */
@@ -112,6 +122,16 @@ export interface ResolvedRttNodeOptions {
   rekeyAfterBytes: number;
   /** See {@linkcode RttNodeOptions.rekeyAfterMs}. */
   rekeyAfterMs: number;
+  /** See {@linkcode RttNodeOptions.replayFloodLimit}. */
+  replayFloodLimit: number;
+  /** See {@linkcode RttNodeOptions.replayFloodWindowMs}. */
+  replayFloodWindowMs: number;
+  /** See {@linkcode RttNodeOptions.replayReportIntervalMs}. */
+  replayReportIntervalMs: number;
+  /** See {@linkcode RttNodeOptions.maxUnackedBytes}. */
+  maxUnackedBytes: number;
+  /** See {@linkcode RttNodeOptions.ackTimeoutMs}. */
+  ackTimeoutMs: number;
   /** See {@linkcode RttNodeOptions.allowPeers}. */
   allowPeers: "any" | readonly string[];
   /** See {@linkcode RttNodeOptions.testHooks}. */
@@ -146,6 +166,11 @@ export const NUMERIC_OPTIONS: Readonly<
   handshakeTimeoutMs: { def: 5000, min: 1, max: 3_600_000 },
   rekeyAfterBytes: { def: 1024 * MiB, min: 1, max: Number.MAX_SAFE_INTEGER },
   rekeyAfterMs: { def: 600_000, min: 1, max: 30 * DAY_MS },
+  replayFloodLimit: { def: 64, min: 0, max: 1_000_000 },
+  replayFloodWindowMs: { def: 10_000, min: 1, max: DAY_MS },
+  replayReportIntervalMs: { def: 1000, min: 0, max: DAY_MS },
+  maxUnackedBytes: { def: 16 * MiB, min: 16_384, max: 16_384 * MiB },
+  ackTimeoutMs: { def: 20_000, min: 1, max: DAY_MS },
 };
 
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
@@ -329,6 +354,11 @@ export function nodeConfigJson(
     handshake_timeout_ms: resolved.handshakeTimeoutMs,
     rekey_after_bytes: resolved.rekeyAfterBytes,
     rekey_after_ms: resolved.rekeyAfterMs,
+    replay_flood_limit: resolved.replayFloodLimit,
+    replay_flood_window_ms: resolved.replayFloodWindowMs,
+    replay_report_interval_ms: resolved.replayReportIntervalMs,
+    max_unacked_bytes: resolved.maxUnackedBytes,
+    ack_timeout_ms: resolved.ackTimeoutMs,
     allow_peers: resolved.allowPeers === "any" ? "any" : [...resolved.allowPeers],
     test_hooks: resolved.testHooks,
   };

@@ -68,6 +68,16 @@ pub struct Config {
     pub rekey_after_bytes: u64,
     /// Rekey after this long (ms).
     pub rekey_after_ms: u64,
+    /// Replays tolerated per window; one more closes the session (`replay_flood`).
+    pub replay_flood_limit: u64,
+    /// The replay-counting window (ms).
+    pub replay_flood_window_ms: u64,
+    /// Shortest interval between two replay reports of a session (ms).
+    pub replay_report_interval_ms: u64,
+    /// Unacknowledged DATA bytes per channel (retransmit buffer bound).
+    pub max_unacked_bytes: u64,
+    /// Data unacknowledged this long on a live connection: the peer is dead (`ack_timeout`).
+    pub ack_timeout_ms: u64,
     /// Who may connect in.
     pub allow_peers: AllowPeers,
     /// Enables `web4_rtt_test_inject`.
@@ -95,6 +105,11 @@ impl Default for Config {
             handshake_timeout_ms: 5000,
             rekey_after_bytes: 1 << 30,
             rekey_after_ms: 600_000,
+            replay_flood_limit: 64,
+            replay_flood_window_ms: 10_000,
+            replay_report_interval_ms: 1000,
+            max_unacked_bytes: 16 << 20,
+            ack_timeout_ms: 20_000,
             allow_peers: AllowPeers::Word("any".into()),
             test_hooks: false,
         }
@@ -165,6 +180,26 @@ impl Config {
         range("handshake_timeout_ms", self.handshake_timeout_ms, 1, DAY)?;
         range("rekey_after_bytes", self.rekey_after_bytes, 1, u64::MAX)?;
         range("rekey_after_ms", self.rekey_after_ms, 1, u64::MAX)?;
+        range("replay_flood_limit", self.replay_flood_limit, 0, 1 << 32)?;
+        range(
+            "max_unacked_bytes",
+            self.max_unacked_bytes,
+            crate::codec::FRAGMENT_SIZE as u64,
+            1 << 34,
+        )?;
+        range("ack_timeout_ms", self.ack_timeout_ms, 1, DAY)?;
+        range(
+            "replay_flood_window_ms",
+            self.replay_flood_window_ms,
+            1,
+            DAY,
+        )?;
+        range(
+            "replay_report_interval_ms",
+            self.replay_report_interval_ms,
+            0,
+            DAY,
+        )?;
         match &self.allow_peers {
             AllowPeers::Word(w) if w == "any" => {}
             AllowPeers::Word(w) => {

@@ -173,6 +173,9 @@ pub struct Conn {
     pub dirty: bool,
     /// Deferred frames must go out with the next transmit.
     pub flush_deferred: bool,
+    /// ACK-stall watch: the session's ACK count when last seen moving, and
+    /// since when (us; 0 until the first check).
+    pub ack_watch: (u64, u64),
 }
 
 impl Conn {
@@ -198,6 +201,7 @@ impl Conn {
             busy: false,
             dirty: false,
             flush_deferred: false,
+            ack_watch: (0, 0),
         }
     }
 

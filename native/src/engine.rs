@@ -43,7 +43,17 @@ pub struct EngineConfig {
     pub max_queue_bytes: usize,
     /// Default full-queue policy.
     pub policy: Policy,
+    /// Unacknowledged DATA bytes per channel (the retransmit buffer): no new
+    /// fragment goes out at or above it.
+    pub max_unacked_bytes: u64,
 }
+
+/// The largest credit window (bytes) a peer may grant beyond what we have
+/// sent: the largest receive window any configuration allows. More is a
+/// protocol error, not a promise we would keep in memory.
+pub const MAX_CREDIT_WINDOW_BYTES: u64 = 1 << 34;
+/// The largest credit window in messages (the largest `max_queue`).
+pub const MAX_CREDIT_WINDOW_MSGS: u64 = 1 << 24;
 
 impl EngineConfig {
     /// Limits derived from the node configuration.
@@ -56,6 +66,7 @@ impl EngineConfig {
             max_queue: c.max_queue,
             max_queue_bytes: c.max_queue_bytes,
             policy: c.backpressure_policy,
+            max_unacked_bytes: c.max_unacked_bytes,
         }
     }
 }
@@ -76,12 +87,15 @@ pub enum EngineEvent {
         /// How many.
         count: u64,
     },
-    /// A replayed frame was dropped.
+    /// Replayed frames were dropped (coalesced: one event per channel per
+    /// report, see [`Engine::report_replays`]).
     Replay {
         /// Channel id.
         channel: u32,
-        /// Its sequence number.
+        /// The sequence number of the last one.
         seq: u64,
+        /// How many since the previous report.
+        count: u64,
     },
     /// A flush completed.
     Flushed {
@@ -171,6 +185,8 @@ pub enum ProtocolError {
     FinInsideMessage(String),
     /// More than the credit granted (messages or bytes), or a message above the maximum.
     CreditExceeded(String),
+    /// A CREDIT granting more than any receive window can hold.
+    CreditTooLarge(String),
     /// A malformed payload (CREDIT).
     Codec(codec::CodecError),
     /// A handshake frame on an established connection.
@@ -199,6 +215,10 @@ impl std::fmt::Display for ProtocolError {
             ProtocolError::AfterFin(k) => write!(f, "frame after FIN on {k:?}"),
             ProtocolError::FinInsideMessage(k) => write!(f, "FIN inside a message on {k:?}"),
             ProtocolError::CreditExceeded(k) => write!(f, "peer exceeded its credit on {k:?}"),
+            ProtocolError::CreditTooLarge(k) => write!(
+                f,
+                "CREDIT on {k:?} grants more than {MAX_CREDIT_WINDOW_BYTES} bytes or {MAX_CREDIT_WINDOW_MSGS} messages beyond what was sent"
+            ),
             ProtocolError::Codec(e) => write!(f, "{e}"),
             ProtocolError::Unexpected(t) => {
                 write!(f, "unexpected {t:?} frame on an established connection")
@@ -339,6 +359,8 @@ struct Channel {
     next_seq: u64,
     next_msg_id: u64,
     unacked: VecDeque<Sent>,
+    /// Payload bytes held in `unacked`.
+    unacked_bytes: u64,
     resend_pos: usize,
     last_acked: Option<Sent>,
     credit_bytes: u64,
@@ -349,6 +371,8 @@ struct Channel {
     want_writable: bool,
     flushes: Vec<(u64, u64)>,
     // receive side
+    /// Replays not yet reported, and the sequence of the last one.
+    unreported_replays: (u64, u64),
     last_received: u64,
     acked_to_peer: u64,
     ack_pending: bool,
@@ -375,15 +399,40 @@ impl Channel {
             && (self.queue.len() >= self.max_queue || self.queue_bytes + len > self.max_queue_bytes)
     }
 
-    fn sendable(&self) -> bool {
-        if self.resend_pos < self.unacked.len() || self.cur.is_some() {
+    fn sendable(&self, max_unacked: u64) -> bool {
+        if self.resend_pos < self.unacked.len() {
             return true;
         }
+        // A peer that grants credit and never acknowledges stops getting new
+        // fragments here: the retransmit buffer is bounded.
+        let room = self.unacked_bytes < max_unacked;
+        if self.cur.is_some() {
+            return room;
+        }
         if let Some(m) = self.queue.front() {
-            return self.sent_bytes + m.data.len() as u64 <= self.credit_bytes
+            return room
+                && self.sent_bytes + m.data.len() as u64 <= self.credit_bytes
                 && self.sent_msgs < self.credit_msgs;
         }
         self.send_state == SendState::FinRequested
+    }
+
+    fn push_unacked(&mut self, s: Sent) {
+        self.unacked_bytes += s.payload().len() as u64;
+        self.unacked.push_back(s);
+        self.resend_pos = self.unacked.len();
+    }
+
+    /// Drops the frames acknowledged through `seq`; returns how many.
+    fn pop_acked(&mut self, seq: u64) -> usize {
+        let mut popped = 0;
+        while self.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
+            let s = self.unacked.pop_front().expect("front");
+            self.unacked_bytes -= s.payload().len() as u64;
+            self.last_acked = Some(s);
+            popped += 1;
+        }
+        popped
     }
 
     fn outstanding_min(&self) -> Option<u64> {
@@ -438,6 +487,12 @@ pub struct Engine {
     rr: [usize; 3],
     room_freed: bool,
     ping_nonce: u64,
+    /// Replayed frames dropped over the session's life.
+    replays_seen: u64,
+    /// Whether some channel has unreported replays.
+    replays_unreported: bool,
+    /// ACK frames that acknowledged something new.
+    acks_received: u64,
 }
 
 impl Engine {
@@ -455,6 +510,56 @@ impl Engine {
             rr: [0; 3],
             room_freed: false,
             ping_nonce: 0,
+            replays_seen: 0,
+            replays_unreported: false,
+            acks_received: 0,
+        }
+    }
+
+    /// Replayed frames dropped over the session's life (the node counts the
+    /// flood window from it).
+    pub fn replays_seen(&self) -> u64 {
+        self.replays_seen
+    }
+
+    /// ACKs that acknowledged something new (the node watches it for stalls).
+    pub fn acks_received(&self) -> u64 {
+        self.acks_received
+    }
+
+    /// Unacknowledged DATA bytes, summed over channels and the largest of one channel.
+    pub fn unacked_bytes(&self) -> (u64, u64) {
+        self.channels.iter().fold((0, 0), |(sum, max), c| {
+            (sum + c.unacked_bytes, max.max(c.unacked_bytes))
+        })
+    }
+
+    /// Whether something sent waits for an acknowledgement.
+    pub fn awaits_ack(&self) -> bool {
+        self.channels.iter().any(|c| !c.unacked.is_empty())
+    }
+
+    /// Whether replays wait to be reported.
+    pub fn replays_unreported(&self) -> bool {
+        self.replays_unreported
+    }
+
+    /// Queues one coalesced [`EngineEvent::Replay`] per channel with
+    /// replays since the last report. A replay never queues an event by
+    /// itself: a peer replaying at line rate costs a counter, not memory.
+    pub fn report_replays(&mut self) {
+        if !std::mem::take(&mut self.replays_unreported) {
+            return;
+        }
+        for (i, c) in self.channels.iter_mut().enumerate() {
+            let (count, seq) = std::mem::take(&mut c.unreported_replays);
+            if count > 0 {
+                self.events.push(EngineEvent::Replay {
+                    channel: i as u32 + 1,
+                    seq,
+                    count,
+                });
+            }
         }
     }
 
@@ -537,6 +642,7 @@ impl Engine {
             next_seq: 1,
             next_msg_id: 1,
             unacked: VecDeque::new(),
+            unacked_bytes: 0,
             resend_pos: 0,
             last_acked: None,
             credit_bytes: 0,
@@ -546,6 +652,7 @@ impl Engine {
             send_state: SendState::Open,
             want_writable: false,
             flushes: Vec::new(),
+            unreported_replays: (0, 0),
             last_received: 0,
             acked_to_peer: 0,
             ack_pending: false,
@@ -877,7 +984,7 @@ impl Engine {
             || self.channels.iter().any(|c| {
                 Self::ack_urgent(c)
                     || self.credit_due(c) == Due::Now
-                    || (c.remote_id.is_some() && c.sendable())
+                    || (c.remote_id.is_some() && c.sendable(self.cfg.max_unacked_bytes))
             })
     }
 
@@ -990,11 +1097,12 @@ impl Engine {
             [0, 1, 2]
         };
         let n = self.channels.len();
+        let max_unacked = self.cfg.max_unacked_bytes;
         for class in order {
             for k in 0..n {
                 let i = (self.rr[class] + k) % n;
                 let c = &self.channels[i];
-                if c.class() == class && c.remote_id.is_some() && c.sendable() {
+                if c.class() == class && c.remote_id.is_some() && c.sendable(max_unacked) {
                     self.rr[class] = i + 1;
                     return Some(i);
                 }
@@ -1027,12 +1135,11 @@ impl Engine {
                 c.next_seq += 1;
                 c.send_state = SendState::FinSent;
                 codec::encode(&f, out);
-                c.unacked.push_back(Sent {
+                c.push_unacked(Sent {
                     frame: f,
                     body: None,
                     msg: None,
                 });
-                c.resend_pos = c.unacked.len();
                 return;
             } else {
                 return;
@@ -1057,8 +1164,7 @@ impl Engine {
             c.stats.bytes_out += m.data.len() as u64;
             c.cur = None;
         }
-        c.unacked.push_back(sent);
-        c.resend_pos = c.unacked.len();
+        c.push_unacked(sent);
     }
 
     /// [`Engine::handle_frame`] for a frame still in the receive buffer:
@@ -1115,6 +1221,11 @@ impl Engine {
                 };
                 let (b, m) = codec::decode_credit(&f.payload).map_err(ProtocolError::Codec)?;
                 let c = self.ch_mut(id).expect("exists");
+                if b > c.sent_bytes.saturating_add(MAX_CREDIT_WINDOW_BYTES)
+                    || m > c.sent_msgs.saturating_add(MAX_CREDIT_WINDOW_MSGS)
+                {
+                    return Err(ProtocolError::CreditTooLarge(c.kind.clone()));
+                }
                 c.credit_bytes = c.credit_bytes.max(b);
                 c.credit_msgs = c.credit_msgs.max(m);
                 Ok(None)
@@ -1150,12 +1261,11 @@ impl Engine {
                 seq,
             });
         }
-        let mut popped = 0;
-        while c.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
-            let s = c.unacked.pop_front().expect("front");
-            c.last_acked = Some(s);
-            popped += 1;
+        let popped = c.pop_acked(seq);
+        if popped > 0 {
+            self.acks_received += 1;
         }
+        let c = self.ch_mut(id).expect("exists");
         c.resend_pos = c.resend_pos.saturating_sub(popped);
         self.check_flushes(id);
         Ok(())
@@ -1168,10 +1278,10 @@ impl Engine {
         if f.seq <= c.last_received {
             if f.seq <= c.acked_to_peer {
                 c.stats.replays += 1;
-                self.events.push(EngineEvent::Replay {
-                    channel: id,
-                    seq: f.seq,
-                });
+                c.unreported_replays.0 += 1;
+                c.unreported_replays.1 = f.seq;
+                self.replays_seen += 1;
+                self.replays_unreported = true;
             }
             return Ok(());
         }
@@ -1260,10 +1370,7 @@ impl Engine {
             let c = &mut self.channels[i];
             if let Some(&l) = peer.get(&id) {
                 let l = l.min(c.next_seq - 1);
-                while c.unacked.front().is_some_and(|s| s.frame.seq <= l) {
-                    let s = c.unacked.pop_front().expect("front");
-                    c.last_acked = Some(s);
-                }
+                c.pop_acked(l);
             }
             c.resend_pos = 0;
             c.acked_to_peer = c.last_received;
@@ -1294,6 +1401,7 @@ mod tests {
             max_queue,
             max_queue_bytes: 1 << 22,
             policy,
+            max_unacked_bytes: 1 << 30,
         }
     }
 
@@ -1358,6 +1466,82 @@ mod tests {
         assert_eq!(b.take_events(), vec![EngineEvent::Readable(cb)]);
         assert_eq!(read_all(&mut b, cb), vec![b"one".to_vec(), big, vec![]]);
         assert!(a.all_acked());
+    }
+
+    /// An engine whose peer (faked with raw frames) declared "state" as its
+    /// channel 9 and granted `credit` bytes and messages.
+    fn engine_with_peer_credit(c: EngineConfig, credit: (u64, u64)) -> (Engine, u32) {
+        let mut a = Engine::new(c);
+        let id = a.open_channel("state", None, None, None).unwrap();
+        a.handle_frame(Frame {
+            payload: b"state".to_vec(),
+            ..Frame::empty(FrameType::Open, 9, 0)
+        })
+        .unwrap();
+        let r = a.handle_frame(Frame {
+            payload: codec::encode_credit(credit.0, credit.1),
+            ..Frame::empty(FrameType::Credit, 9, 0)
+        });
+        r.unwrap();
+        (a, id)
+    }
+
+    #[test]
+    fn a_peer_that_never_acknowledges_gets_no_more_than_the_unacked_cap() {
+        let mut c = cfg(Policy::DropOldest, 100_000);
+        c.max_unacked_bytes = 64 * 1024;
+        c.max_queue_bytes = 1 << 30;
+        let (mut a, id) = engine_with_peer_credit(c, (1 << 33, 1 << 23));
+        for _ in 0..100 {
+            a.send(id, &[7u8; 10_000]).unwrap();
+        }
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            a.fill(&mut out, 1 << 20);
+        }
+        let (sum, max) = a.unacked_bytes();
+        assert!(max >= 64 * 1024, "the cap is used: {max}");
+        assert!(
+            max < 64 * 1024 + FRAGMENT_SIZE as u64,
+            "unacked {max} beyond the cap plus one fragment"
+        );
+        assert_eq!(sum, max);
+        // An ACK of everything frees the buffer and sending resumes.
+        let last = frames_of(&out)
+            .iter()
+            .filter(|f| f.kind == FrameType::Data)
+            .map(|f| f.seq)
+            .max()
+            .unwrap();
+        a.handle_frame(Frame::empty(FrameType::Ack, 9, last))
+            .unwrap();
+        assert_eq!(a.unacked_bytes().0, 0);
+        assert_eq!(a.acks_received(), 1);
+        out.clear();
+        a.fill(&mut out, 1 << 20);
+        assert!(frames_of(&out).iter().any(|f| f.kind == FrameType::Data));
+    }
+
+    #[test]
+    fn a_credit_beyond_any_window_is_a_protocol_error() {
+        let (mut a, _) = engine_with_peer_credit(
+            cfg(Policy::Block, 10),
+            (MAX_CREDIT_WINDOW_BYTES, MAX_CREDIT_WINDOW_MSGS),
+        );
+        for (b, m) in [
+            (u64::MAX, 1),
+            (MAX_CREDIT_WINDOW_BYTES + 1, 1),
+            (1, MAX_CREDIT_WINDOW_MSGS + 1),
+        ] {
+            let r = a.handle_frame(Frame {
+                payload: codec::encode_credit(b, m),
+                ..Frame::empty(FrameType::Credit, 9, 0)
+            });
+            assert!(
+                matches!(r, Err(ProtocolError::CreditTooLarge(_))),
+                "{b} {m}: {r:?}"
+            );
+        }
     }
 
     #[test]
@@ -1706,10 +1890,12 @@ mod tests {
         assert_eq!(read_all(&mut b, cb).len(), 2);
         assert!(a.inject_replay("state"));
         settle(&mut a, &mut b);
+        b.report_replays();
         let ev = b.take_events();
         assert!(
-            ev.iter()
-                .any(|e| matches!(e, EngineEvent::Replay { channel, seq: 2 } if *channel == cb)),
+            ev.iter().any(
+                |e| matches!(e, EngineEvent::Replay { channel, seq: 2, count: 1 } if *channel == cb)
+            ),
             "{ev:?}"
         );
         assert_eq!(b.total_stats().replays, 1);
@@ -1742,10 +1928,33 @@ mod tests {
         b.fill(&mut out, 1 << 16); // ACK 1 goes out
         b.handle_frame(data(1)).unwrap(); // now a replay
         assert_eq!(b.total_stats().replays, 1);
-        assert!(b.take_events().contains(&EngineEvent::Replay {
-            channel: id,
-            seq: 1
-        }));
+        assert!(
+            !b.take_events()
+                .iter()
+                .any(|e| matches!(e, EngineEvent::Replay { .. })),
+            "a replay queues no event by itself"
+        );
+        for _ in 0..9_999 {
+            b.handle_frame(data(1)).unwrap();
+        }
+        assert_eq!(
+            (b.total_stats().replays, b.replays_seen()),
+            (10_000, 10_000)
+        );
+        assert!(b.replays_unreported());
+        b.report_replays();
+        assert_eq!(
+            b.take_events(),
+            vec![EngineEvent::Replay {
+                channel: id,
+                seq: 1,
+                count: 10_000
+            }],
+            "ten thousand replays, one coalesced event"
+        );
+        b.report_replays();
+        assert!(b.take_events().is_empty());
+        assert!(!b.replays_unreported());
         let mut buf = [0u8; 64];
         assert_eq!(
             b.recv_into(id, &mut buf).unwrap(),

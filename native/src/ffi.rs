@@ -382,10 +382,15 @@ fn record(e: &Event) -> (u32, u64, u64, i64, serde_json::Value) {
             *count as i64,
             json!({"cause": cause, "channel": kind}),
         ),
-        Event::Replay { session, kind, seq } => (
+        Event::Replay {
+            session,
+            kind,
+            seq,
+            count,
+        } => (
             ev::REPLAY,
             *session,
-            0,
+            *count,
             *seq as i64,
             json!({ "channel": kind }),
         ),

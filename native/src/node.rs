@@ -190,14 +190,17 @@ pub enum Event {
         /// How many.
         count: u64,
     },
-    /// A replayed frame was dropped.
+    /// Replayed frames were dropped (coalesced: at most one event per
+    /// channel per `replay_report_interval_ms`).
     Replay {
         /// Session key.
         session: u64,
         /// Channel kind.
         kind: String,
-        /// Its sequence.
+        /// The sequence of the last one.
         seq: u64,
+        /// How many since the previous report.
+        count: u64,
     },
     /// A flush completed.
     Flushed {
@@ -340,6 +343,12 @@ pub struct Session {
     reconnects: u64,
     rekeys: u64,
     latency: Latency,
+    /// Replay flood window: its start (us) and the replays counted in it.
+    replay_window: (u64, u64),
+    /// Replays of the engine already counted into a window.
+    replays_counted: u64,
+    /// Earliest time (us) of the next replay report.
+    next_replay_report: u64,
 }
 
 #[derive(Default)]
@@ -390,6 +399,8 @@ enum End {
     Heartbeat,
     Io(String),
     Protocol(String),
+    /// A limit the peer broke: the session ends with this reason (no resumption).
+    Violation(&'static str, String),
     PeerClosed,
 }
 
@@ -751,7 +762,7 @@ impl Node {
                 Phase::Ended => {}
                 _ => {
                     let msg = match end {
-                        End::Io(m) | End::Protocol(m) => m,
+                        End::Io(m) | End::Protocol(m) | End::Violation(_, m) => m,
                         _ => "connection closed during the handshake".into(),
                     };
                     self.handshake_failed(id, HandshakeFailure::new("TLS_FAILED", msg), now);
@@ -816,6 +827,9 @@ impl Node {
                     }
                     if let Err(e) = r {
                         result = result.or(Some(End::Protocol(e.to_string())));
+                    }
+                    if let Some(v) = self.count_replays(key, now) {
+                        result = result.or(Some(v));
                     }
                     self.pump(key);
                     return Ok(result);
@@ -1076,6 +1090,9 @@ impl Node {
                 reconnects: 0,
                 rekeys: 0,
                 latency: Latency::default(),
+                replay_window: (0, 0),
+                replays_counted: 0,
+                next_replay_report: 0,
             },
         );
         self.live += 1;
@@ -1287,6 +1304,39 @@ impl Node {
         }
     }
 
+    /// Counts the replays of session `key` into its flood window (a fixed
+    /// window starting at the first replay after the previous one expired)
+    /// and queues the coalesced report when due. More than
+    /// `replay_flood_limit` in a window is a violation.
+    fn count_replays(&mut self, key: u64, now: u64) -> Option<End> {
+        let s = self.sessions.get_mut(&key)?;
+        let seen = s.engine.replays_seen();
+        let new = seen - s.replays_counted;
+        if new == 0 {
+            return None;
+        }
+        s.replays_counted = seen;
+        let window = ms(self.cfg.replay_flood_window_ms);
+        if s.replay_window.1 == 0 || now >= s.replay_window.0.saturating_add(window) {
+            s.replay_window = (now, 0);
+        }
+        s.replay_window.1 += new;
+        let flood = s.replay_window.1 > self.cfg.replay_flood_limit;
+        if flood || now >= s.next_replay_report {
+            s.engine.report_replays();
+            s.next_replay_report = now.saturating_add(ms(self.cfg.replay_report_interval_ms));
+        }
+        flood.then(|| {
+            End::Violation(
+                "replay_flood",
+                format!(
+                    "{} replayed frames within {} ms (limit {})",
+                    s.replay_window.1, self.cfg.replay_flood_window_ms, self.cfg.replay_flood_limit
+                ),
+            )
+        })
+    }
+
     /// Forwards the engine's events of session `key`.
     fn pump(&mut self, key: u64) {
         let Some(s) = self.sessions.get_mut(&key) else {
@@ -1319,10 +1369,15 @@ impl Node {
                     cause,
                     count,
                 },
-                EngineEvent::Replay { channel, seq } => Event::Replay {
+                EngineEvent::Replay {
+                    channel,
+                    seq,
+                    count,
+                } => Event::Replay {
                     session: key,
                     kind: kind_of(channel),
                     seq,
+                    count,
                 },
                 EngineEvent::Flushed { op, .. } => Event::Flushed { session: key, op },
                 EngineEvent::FlushFailed {
@@ -1399,6 +1454,10 @@ impl Node {
                 self.finish_close(key, "protocol_error", Some(e));
                 return;
             }
+            End::Violation(reason, e) => {
+                self.finish_close(key, reason, Some(e));
+                return;
+            }
         };
         if self.cfg.resume_window_ms == 0 || self.shut_down {
             let r = if reason == "heartbeat_timeout" {
@@ -1465,6 +1524,7 @@ impl Node {
     pub fn handle_timeout(&mut self, now: u64) {
         let hb_to = ms(self.cfg.heartbeat_timeout_ms);
         let hb_int = ms(self.cfg.heartbeat_interval_ms);
+        let ack_to = ms(self.cfg.ack_timeout_ms);
         let ids: Vec<u32> = self.conns.keys().copied().collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -1476,6 +1536,22 @@ impl Node {
                     if now.saturating_sub(c.last_rx) > hb_to {
                         self.end_conn(id, Some(End::Heartbeat), now);
                         continue;
+                    }
+                    if let Some(s) = self.sessions.get(&key) {
+                        // Pongs prove the peer reads; ACKs prove it keeps what we
+                        // send. A peer that stops acknowledging would make us hold
+                        // a retransmit buffer for it forever.
+                        let acks = s.engine.acks_received();
+                        if c.ack_watch.1 == 0 || acks != c.ack_watch.0 || !s.engine.awaits_ack() {
+                            c.ack_watch = (acks, now);
+                        } else if now.saturating_sub(c.ack_watch.1) > ack_to {
+                            let msg = format!(
+                                "no acknowledgement for {} ms with data outstanding",
+                                self.cfg.ack_timeout_ms
+                            );
+                            self.end_conn(id, Some(End::Violation("ack_timeout", msg)), now);
+                            continue;
+                        }
                     }
                     let mut dirty = false;
                     if now >= c.next_ping {
@@ -1520,6 +1596,12 @@ impl Node {
         let keys: Vec<u64> = self.sessions.keys().copied().collect();
         for key in keys {
             let s = self.sessions.get_mut(&key).expect("exists");
+            if s.engine.replays_unreported() && now >= s.next_replay_report {
+                s.engine.report_replays();
+                s.next_replay_report = now.saturating_add(ms(self.cfg.replay_report_interval_ms));
+                self.pump(key);
+            }
+            let s = self.sessions.get_mut(&key).expect("exists");
             match s.state {
                 State::Closing { deadline, .. } if now >= deadline => match s.conn {
                     Some(c) => self.mark_dirty(c),
@@ -1557,6 +1639,9 @@ impl Node {
                 Phase::Open(_) => {
                     at(c.last_rx.saturating_add(hb_to).saturating_add(1));
                     at(c.next_ping);
+                    if c.ack_watch.1 != 0 {
+                        at(c.ack_watch.1.saturating_add(ms(self.cfg.ack_timeout_ms)) + 1);
+                    }
                     if let Some(d) = c.deferred_at {
                         at(d);
                     }
@@ -1566,6 +1651,9 @@ impl Node {
             }
         }
         for s in self.sessions.values() {
+            if s.engine.replays_unreported() {
+                at(s.next_replay_report);
+            }
             match s.state {
                 State::Closing { deadline, .. } => at(deadline),
                 State::Disconnected { until } => {

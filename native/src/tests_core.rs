@@ -23,6 +23,8 @@ struct Net {
     now: u64,
     /// Sessions that asked to dial, per node.
     dials: Vec<(usize, u64)>,
+    /// A node whose output is dropped (a peer that reads and never answers).
+    muted: Option<usize>,
 }
 
 impl Net {
@@ -33,6 +35,7 @@ impl Net {
             events: [Vec::new(), Vec::new()],
             now: 1_000_000,
             dials: Vec::new(),
+            muted: None,
         }
     }
 
@@ -76,6 +79,9 @@ impl Net {
                             break;
                         }
                         progress = true;
+                        if self.muted == Some(i) {
+                            continue;
+                        }
                         if let Some(&(j, d)) = self.links.get(&(i, c)) {
                             let now = self.now;
                             let _ = self.nodes[j].conn_input(d, &buf[..n], now);
@@ -412,6 +418,132 @@ fn a_replayed_frame_is_dropped_and_reported() {
         .any(|e| matches!(e, Event::Replay { .. })));
     assert_eq!(net.recv_all(1, s1, b), vec![b"x".to_vec()]);
     assert_eq!(net.nodes[1].state_name(s1), Some("open"));
+}
+
+/// A pair with a "state" channel open on both sides and one message delivered
+/// and acknowledged, so node 0 can replay it.
+fn replay_pair(b_cfg: serde_json::Value) -> (Net, u64, u64) {
+    let (mut net, s0, s1, _) = pair(none(), b_cfg);
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    net.nodes[0].send(s0, a, b"x").unwrap();
+    net.run();
+    net.advance(5);
+    assert_eq!(net.recv_all(1, s1, b), vec![b"x".to_vec()]);
+    (net, s0, s1)
+}
+
+fn replay_events(net: &Net) -> Vec<(u64, u64)> {
+    net.events[1]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Replay { seq, count, .. } => Some((*seq, *count)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn replays_are_coalesced_into_one_event_per_channel_per_interval() {
+    let (mut net, s0, s1) = replay_pair(serde_json::json!({"replay_report_interval_ms": 1000}));
+    for _ in 0..40 {
+        net.nodes[0].inject_replay(s0, "state").unwrap();
+        net.run();
+    }
+    // The first is reported at once, the other 39 wait for the interval.
+    assert_eq!(replay_events(&net), vec![(1, 1)]);
+    net.advance(1000);
+    assert_eq!(replay_events(&net), vec![(1, 1), (1, 39)]);
+    assert_eq!(net.nodes[1].state_name(s1), Some("open"));
+}
+
+#[test]
+fn a_replay_flood_closes_the_session_with_replay_flood() {
+    let (mut net, s0, s1) = replay_pair(serde_json::json!({"replay_flood_limit": 5}));
+    for _ in 0..5 {
+        net.nodes[0].inject_replay(s0, "state").unwrap();
+        net.run();
+    }
+    assert_eq!(
+        net.nodes[1].state_name(s1),
+        Some("open"),
+        "5 is within the limit"
+    );
+    net.nodes[0].inject_replay(s0, "state").unwrap();
+    net.run();
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::SessionClose { session, reason: "replay_flood", .. } if *session == s1
+    )));
+    let total: u64 = replay_events(&net).iter().map(|r| r.1).sum();
+    assert_eq!(total, 6, "every replay is reported before the close");
+}
+
+#[test]
+fn replays_in_separate_windows_do_not_add_up() {
+    let (mut net, s0, s1) = replay_pair(serde_json::json!({
+        "replay_flood_limit": 5, "replay_flood_window_ms": 2000
+    }));
+    for round in 0..3 {
+        for _ in 0..5 {
+            net.nodes[0].inject_replay(s0, "state").unwrap();
+            net.run();
+        }
+        assert_eq!(net.nodes[1].state_name(s1), Some("open"), "round {round}");
+        net.advance(2001);
+    }
+}
+
+#[test]
+fn a_peer_that_stops_acknowledging_is_dead_after_the_ack_timeout() {
+    // Heartbeats are answered by node 0 itself here (node 1's pongs are lost
+    // too), so the heartbeat timeout is set far beyond the ACK timeout.
+    let slow_hb = serde_json::json!({"heartbeat_timeout_ms": 1_000_000, "ack_timeout_ms": 3000});
+    let (mut net, s0, s1, _) = pair(slow_hb.clone(), slow_hb);
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    net.run();
+    net.muted = Some(1);
+    net.nodes[0].send(s0, a, b"never acknowledged").unwrap();
+    net.run();
+    net.advance(2500);
+    assert_eq!(
+        net.nodes[0].state_name(s0),
+        Some("open"),
+        "within the timeout"
+    );
+    net.advance(2000);
+    assert!(net.events[0].iter().any(|e| matches!(
+        e,
+        Event::SessionClose { session, reason: "ack_timeout", .. } if *session == s0
+    )));
+}
+
+#[test]
+fn acknowledged_traffic_never_meets_the_ack_timeout() {
+    let cfg = serde_json::json!({"ack_timeout_ms": 50});
+    let (mut net, s0, s1, _) = pair(cfg.clone(), cfg);
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    for i in 0..20u8 {
+        net.nodes[0].send(s0, a, &[i; 100]).unwrap();
+        net.advance(30);
+    }
+    assert_eq!(net.recv_all(1, s1, b).len(), 20);
+    net.advance(500);
+    assert_eq!(net.nodes[0].state_name(s0), Some("open"));
 }
 
 #[test]

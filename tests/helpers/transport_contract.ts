@@ -435,6 +435,35 @@ export function describeTransportContract(backend: ContractBackend): void {
     },
   );
 
+  t(
+    "replays are coalesced (one event per channel per interval) and a flood closes the session with replay_flood",
+    async () => {
+      await using p = await makePair(
+        backend,
+        { testHooks: true, replayFloodLimit: 20, replayReportIntervalMs: 3_600_000 },
+        { testHooks: true },
+      );
+      const tx = await p.outbound.openChannel("state");
+      const rx = await p.inbound.openChannel("state");
+      await tx.send(msg(1));
+      await within(3000, "flush", tx.flush());
+      assert.equal(num(await within(3000, "receive", rx.receive())), 1);
+      for (let i = 0; i < 20; i++) (p.outbound as RttSession).testInject({ replay_last: "state" });
+      await waitFor("20 replays counted", () => p.inbound.stats().replays === 20);
+      const events = () => p.serverEvents.filter((e) => e.type === "replay");
+      assert.ok(events().length <= 1, `${events().length} replay events for 20 replays`);
+      assert.equal(p.inbound.state, "open", "20 is within the limit");
+      (p.outbound as RttSession).testInject({ replay_last: "state" });
+      await waitFor(
+        "the replay_flood close",
+        () => p.serverEvents.some((e) => e.type === "session_close" && e.reason === "replay_flood"),
+      );
+      const total = events().reduce((n, e) => n + (e.type === "replay" ? e.count : 0), 0);
+      assert.equal(total, 21, "every replay is reported, coalesced, before the close");
+      assert.ok(events().length <= 2);
+    },
+  );
+
   t("rekey by bytes and by time: counted, reported, and delivery goes on", async () => {
     await using p = await makePair(backend, {}, { rekeyAfterBytes: 4096, rekeyAfterMs: 50 });
     const tx = await p.outbound.openChannel("knowledge");

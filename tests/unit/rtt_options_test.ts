@@ -111,6 +111,7 @@ Deno.test("RttNode.create rejects bad options with RangeError before loading the
 Deno.test("nodeConfigJson uses the snake_case keys of docs/rtt.md", () => {
   const json = nodeConfigJson(resolveNodeOptions({ identity, testHooks: true }), "PEM");
   assert.deepEqual(Object.keys(json).sort(), [
+    "ack_timeout_ms",
     "allow_peers",
     "backpressure_policy",
     "block_timeout_ms",
@@ -124,11 +125,15 @@ Deno.test("nodeConfigJson uses the snake_case keys of docs/rtt.md", () => {
     "max_queue",
     "max_queue_bytes",
     "max_sessions",
+    "max_unacked_bytes",
     "reconnect_initial_delay_ms",
     "reconnect_max_attempts",
     "reconnect_max_delay_ms",
     "rekey_after_bytes",
     "rekey_after_ms",
+    "replay_flood_limit",
+    "replay_flood_window_ms",
+    "replay_report_interval_ms",
     "resume_window_ms",
     "test_hooks",
   ]);

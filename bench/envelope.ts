@@ -2,7 +2,8 @@
  * Envelope benchmark: envelopes created and signed per second, and fully
  * verified per second (every step of `verifyEnvelope`, replay guard and
  * session binding included), against bare WebCrypto Ed25519 sign and verify
- * of the same bytes in the same run.
+ * of the same bytes in the same run; and the duplicate-key scan of a wire
+ * text against `JSON.parse` of the same text.
  *
  * Run alone: `deno run bench/envelope.ts`.
  *
@@ -19,6 +20,7 @@ import {
   ReplayGuard,
   verifyEnvelope,
 } from "../lib/envelope/mod.ts";
+import { scanKeys } from "../lib/envelope/json_text.ts";
 
 /** Rounds per pair; each round times one slice of each operation. */
 const _ROUNDS = 12;
@@ -35,11 +37,11 @@ type _Op = (i: number) => Promise<unknown>;
 
 /**
  * Measures two operations in alternating slices, so load from other
- * processes on a shared machine falls on both alike.
+ * processes on a shared machine falls on both alike. Shared by the router bench.
  *
  * @returns Operations per second of `a` and of `b`.
  */
-async function _pairedRates(a: _Op, b: _Op, inFlight = 1): Promise<[number, number]> {
+export async function pairedRates(a: _Op, b: _Op, inFlight = 1): Promise<[number, number]> {
   for (let i = 0; i < 50; i++) {
     await a(i);
     await b(i);
@@ -90,7 +92,7 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
   ]) as CryptoKeyPair;
   const bareSig = await crypto.subtle.sign("Ed25519", pair.privateKey, bytes);
 
-  const [createRate, bareSignRate] = await _pairedRates(
+  const [createRate, bareSignRate] = await pairedRates(
     () => build(),
     () => crypto.subtle.sign("Ed25519", pair.privateKey, bytes),
   );
@@ -116,11 +118,19 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
       throw new Error("Bare verification failed");
     }
   };
-  const [verifyRate, bareVerifyRate] = await _pairedRates(verifyOne, bareVerify);
-  const [verifyPipelined, bareVerifyPipelined] = await _pairedRates(
+  const [verifyRate, bareVerifyRate] = await pairedRates(verifyOne, bareVerify);
+  const [verifyPipelined, bareVerifyPipelined] = await pairedRates(
     verifyOne,
     bareVerify,
     _IN_FLIGHT,
+  );
+
+  // The duplicate-key scan (step 1, for text and bytes) against the
+  // JSON.parse it follows, on the same wire text.
+  const wireText = new TextDecoder().decode(wires[0]);
+  const [scanRate, parseRate] = await pairedRates(
+    () => Promise.resolve(scanKeys(wireText)),
+    () => Promise.resolve(JSON.parse(wireText)),
   );
 
   return {
@@ -150,6 +160,14 @@ export async function runEnvelopeBench(): Promise<BenchSection> {
         baseline: `WebCrypto verify, ${_IN_FLIGHT} in flight`,
         baselineValue: bareVerifyPipelined,
         ratio: verifyPipelined / bareVerifyPipelined,
+      },
+      {
+        name: `duplicate-key scan (${wireText.length} chars)`,
+        value: scanRate,
+        unit: "op/s",
+        baseline: "JSON.parse of the same text",
+        baselineValue: parseRate,
+        ratio: scanRate / parseRate,
       },
     ],
   };

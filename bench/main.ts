@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { type BenchRow, type BenchSection, formatSections } from "./report.ts";
 import { type BaselineFigures, runBaselines } from "./baseline_net.ts";
 import { runEnvelopeBench } from "./envelope.ts";
+import { runRouterBench } from "./router.ts";
 import { runFfiBench } from "./ffi.ts";
 import { runRttBench } from "./rtt.ts";
 import { DEFAULT_WORKLOAD, type NetFigures } from "./net_common.ts";
@@ -160,6 +161,7 @@ async function main(): Promise<number> {
   });
   await run("FFI call", async () => [await runFfiBench()]);
   await run("envelope", async () => [await runEnvelopeBench()]);
+  await run("router", async () => [await runRouterBench()]);
 
   const seconds = (performance.now() - started) / 1000;
   if (values.json) {

@@ -6,7 +6,7 @@
  */
 
 import { envelopeJsonSchema } from "./public_schemas.ts";
-import type { Protocol } from "./types.ts";
+import type { Protocol } from "./common.ts";
 
 /** File name of each protocol's schema under `docs/schemas/`. */
 export const SCHEMA_FILES: Readonly<Record<Protocol, string>> = {

@@ -41,16 +41,18 @@ export { canonicalize } from "./canonical.ts";
 export {
   createEnvelope,
   type CreateEnvelopeOptions,
-  DEFAULT_MAX_ENVELOPE_BYTES,
-  DEFAULT_MAX_SKEW_MS,
   encodeEnvelope,
   envelopeSigningBytes,
-  type ExpectedParty,
   signEnvelope,
-  validatePayload,
+} from "./sign.ts";
+export { DEFAULT_MAX_ENVELOPE_BYTES, validatePayload } from "./validate.ts";
+export {
+  DEFAULT_MAX_SKEW_MS,
+  type ExpectedParty,
+  replayEntryOf,
   verifyEnvelope,
   type VerifyEnvelopeOptions,
-} from "./envelope.ts";
+} from "./verify.ts";
 export {
   EnvelopeError,
   type EnvelopeErrorCode,
@@ -62,30 +64,48 @@ export {
   TimestampError,
   TrustViolationError,
 } from "./errors.ts";
-export { ReplayGuard, type ReplayGuardOptions, type ReplayVerdict } from "./replay_guard.ts";
+export {
+  type ReplayEntry,
+  ReplayGuard,
+  type ReplayGuardOptions,
+  type ReplayVerdict,
+} from "./replay_guard.ts";
 export { envelopeJsonSchema, messageTypes } from "./public_schemas.ts";
 export type {
-  Affect,
+  EnvelopeHeader,
+  EnvelopeReceiver,
+  EnvelopeSender,
+  EnvelopeSignature,
+  ErrorPayload,
+  FreeForm,
+  JsonObject,
+  JsonValue,
+  Presence,
+  Priority,
+  Protocol,
+} from "./common.ts";
+export type {
   CipEnvelope,
   CipPayloads,
   CipState,
   CipTrust,
   CipType,
-  Consent,
   DecisionSharePayload,
   DmpTrace,
-  Envelope,
-  EnvelopeHeader,
-  EnvelopeOf,
-  EnvelopeReceiver,
-  EnvelopeSender,
-  EnvelopeSignature,
   Fact,
   FactChallengePayload,
   FactConfirmPayload,
   FactProposePayload,
   FactRejectPayload,
-  FreeForm,
+  HelloPayload,
+  IntentPayload,
+  PeerTrust,
+  StateUpdatePayload,
+  VerifyPayload,
+} from "./cip.ts";
+export type {
+  Affect,
+  Consent,
   HcpContextPayload,
   HcpDecisionPayload,
   HcpEnvelope,
@@ -96,11 +116,9 @@ export type {
   HcpState,
   HcpStateUpdatePayload,
   HcpType,
-  HelloPayload,
   HumanState,
-  IntentPayload,
-  JsonObject,
-  JsonValue,
+} from "./hcp.ts";
+export type {
   LipAcceptPayload,
   LipConflictPayload,
   LipEnvelope,
@@ -110,15 +128,17 @@ export type {
   LipRejectPayload,
   LipSource,
   LipType,
-  MessageType,
-  PayloadOf,
-  PeerTrust,
-  Presence,
-  Priority,
-  Protocol,
-  ProtocolPayloads,
   SourceTrustTier,
-  StateUpdatePayload,
-  UnsignedEnvelope,
-  VerifyPayload,
-} from "./types.ts";
+} from "./lip.ts";
+export {
+  type Envelope,
+  type EnvelopeOf,
+  type ErrorType,
+  errorTypeOf,
+  type ErrorTypes,
+  isErrorType,
+  type MessageType,
+  type PayloadOf,
+  type ProtocolPayloads,
+  type UnsignedEnvelope,
+} from "./protocols.ts";

@@ -6,14 +6,8 @@
  */
 
 import { z } from "zod";
-import { MESSAGE_SCHEMAS, MESSAGE_TYPES } from "./schemas.ts";
-import type { MessageType, Protocol } from "./types.ts";
-
-function _checkProtocol(protocol: unknown): asserts protocol is Protocol {
-  if (protocol !== "cip" && protocol !== "hcp" && protocol !== "lip") {
-    throw new TypeError(`Unknown protocol ${String(protocol)}: expected "cip", "hcp" or "lip"`);
-  }
-}
+import type { Protocol } from "./common.ts";
+import { checkProtocol, MESSAGE_SCHEMAS, MESSAGE_TYPES, type MessageType } from "./protocols.ts";
 
 /**
  * The message types of a protocol, in the spec's order.
@@ -33,11 +27,12 @@ function _checkProtocol(protocol: unknown): asserts protocol is Protocol {
  *   "LIP_CONFLICT",
  *   "LIP_ACCEPT",
  *   "LIP_REJECT",
+ *   "LIP_ERROR",
  * ]);
  * ```
  */
 export function messageTypes<P extends Protocol>(protocol: P): MessageType<P>[] {
-  _checkProtocol(protocol);
+  checkProtocol(protocol);
   return [...MESSAGE_TYPES[protocol]] as MessageType<P>[];
 }
 
@@ -51,7 +46,7 @@ export function messageTypes<P extends Protocol>(protocol: P): MessageType<P>[] 
  * @throws {TypeError} If `protocol` is unknown.
  */
 export function envelopeJsonSchema(protocol: Protocol): Record<string, unknown> {
-  _checkProtocol(protocol);
+  checkProtocol(protocol);
   return z.toJSONSchema(MESSAGE_SCHEMAS[protocol], { target: "draft-2020-12" }) as Record<
     string,
     unknown

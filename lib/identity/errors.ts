@@ -7,7 +7,7 @@
 import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
 
 /** The codes an {@linkcode IdentityError} carries. */
-export type IdentityErrorCode = "KEY_FILE_PERMISSIONS" | "INVALID_KEY_FILE";
+export type IdentityErrorCode = "KEY_FILE_PERMISSIONS" | "INVALID_KEY_FILE" | "PUBLIC_KEY_MISMATCH";
 
 /** Options of {@linkcode IdentityError}. */
 export interface IdentityErrorOptions extends Web4ErrorOptions {
@@ -22,8 +22,11 @@ export interface IdentityErrorOptions extends Web4ErrorOptions {
  *
  * - `KEY_FILE_PERMISSIONS`: the file is accessible to group or others
  *   (its mode allows more than `0600`); `path` and `mode` say which and how.
- * - `INVALID_KEY_FILE`: the file (or PEM text) is not a PKCS#8 v1
- *   `PRIVATE KEY` holding an Ed25519 key.
+ * - `INVALID_KEY_FILE`: the file (or PEM text) is not a PKCS#8
+ *   `PRIVATE KEY` holding an Ed25519 key, or the path is not a regular file
+ *   (a FIFO, device, socket or directory).
+ * - `PUBLIC_KEY_MISMATCH`: a PKCS#8 version 2 key whose public-key field is
+ *   not the public key of its private key.
  *
  * @example Telling a permissions problem from a bad file
  * ```ts ignore

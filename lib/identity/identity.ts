@@ -7,6 +7,7 @@
 
 import { fileURLToPath } from "node:url";
 import { IdentityError } from "./errors.ts";
+import { pkcs8PublicKeyField } from "./pkcs8.ts";
 
 const _PEM_LABEL = "PRIVATE KEY";
 const _PEM_RE =
@@ -55,6 +56,26 @@ function _checkAgentId(agentId: unknown): string {
     );
   }
   return agentId;
+}
+
+function _kindOf(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a FIFO";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  return "not a regular file";
+}
+
+function _checkRegularFile(info: Deno.FileInfo, name: string): void {
+  if (!info.isFile) {
+    const kind = _kindOf(info);
+    throw new IdentityError(
+      "INVALID_KEY_FILE",
+      `Key file ${name} is ${kind === "not a regular file" ? kind : `${kind}, not a regular file`}`,
+      { path: name },
+    );
+  }
 }
 
 function _pathName(path: string | URL): string {
@@ -333,13 +354,16 @@ export class Identity {
   }
 
   /**
-   * Reads an identity from PKCS#8 v1 PEM text.
+   * Reads an identity from PKCS#8 PEM text: version 1, or version 2 whose
+   * public-key field is the key derived from the private key (WebCrypto
+   * ignores that field; this method checks it).
    *
    * @param pem The PEM text (`-----BEGIN PRIVATE KEY-----` ...).
    * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
    * @returns The identity.
    * @throws {IdentityError} Code `INVALID_KEY_FILE` if the text is not an
-   *   unencrypted PKCS#8 Ed25519 private key.
+   *   unencrypted PKCS#8 Ed25519 private key; code `PUBLIC_KEY_MISMATCH` if
+   *   its public-key field is another key than its private key's.
    * @throws {TypeError} If `pem` or `agentId` is not a string.
    * @throws {RangeError} If `agentId` is not 1-128 characters long.
    */
@@ -356,7 +380,17 @@ export class Identity {
         { cause },
       );
     }
-    return await Identity.#fromPrivateKey(privateKey, options);
+    const field = pkcs8PublicKeyField(der);
+    const identity = await Identity.#fromPrivateKey(privateKey, options);
+    if (field !== null && field.toHex() !== identity.#publicKeyRaw.toHex()) {
+      throw new IdentityError(
+        "PUBLIC_KEY_MISMATCH",
+        `The PKCS#8 key's public-key field ${field.toBase64()} (fingerprint ${await fingerprintOf(
+          field,
+        )}) is not the public key of its private key, ${identity.publicKeyBase64} (fingerprint ${identity.fingerprint})`,
+      );
+    }
+    return identity;
   }
 
   /**
@@ -371,7 +405,10 @@ export class Identity {
    * @returns The identity.
    * @throws {IdentityError} Code `KEY_FILE_PERMISSIONS` if the file's mode
    *   allows group or other access; code `INVALID_KEY_FILE` if it is not an
-   *   unencrypted PKCS#8 Ed25519 private key or is not a regular file.
+   *   unencrypted PKCS#8 Ed25519 private key, or is not a regular file (a
+   *   FIFO, device, socket or directory is refused before it is opened, so
+   *   loading never blocks on one); code `PUBLIC_KEY_MISMATCH` as in
+   *   {@linkcode Identity.fromPkcs8Pem}.
    * @throws {Deno.errors.NotFound} If the file does not exist.
    * @throws {TypeError} If `agentId` is not a string.
    * @throws {RangeError} If `agentId` is not 1-128 characters long.
@@ -379,13 +416,12 @@ export class Identity {
   static async load(path: string | URL, options?: IdentityOptions): Promise<Identity> {
     if (options?.agentId !== undefined) _checkAgentId(options.agentId);
     const name = _pathName(path);
+    // Look before opening: opening a FIFO for reading blocks until a writer
+    // comes, and a device may never end.
+    _checkRegularFile(await Deno.stat(path), name);
     using file = await Deno.open(path, { read: true });
     const info = await file.stat();
-    if (!info.isFile) {
-      throw new IdentityError("INVALID_KEY_FILE", `Key file ${name} is not a regular file`, {
-        path: name,
-      });
-    }
+    _checkRegularFile(info, name);
     if (info.mode !== null && (info.mode & 0o077) !== 0) {
       const mode = info.mode & 0o777;
       throw new IdentityError(

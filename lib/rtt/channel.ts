@@ -51,6 +51,9 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/** Bit 31 of `channel_recv`'s `*out_left`: a connection has output to write. */
+const RECV_TRANSMIT = 0x8000_0000;
+
 /** Receive buffer size: the read-ahead (credit returns as the app reads). */
 const RECV_BUFFER_BYTES = 64 * 1024;
 /**
@@ -222,7 +225,11 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         0,
         byteLengthOf(bytes),
       );
-    if (status === Status.OK) core.schedulePump();
+    // `channel_send` returns the status bits (>= 0) on success.
+    if (status >= 0) {
+      core.schedulePump(retry ? -1 : status);
+      return Status.OK;
+    }
     return status;
   }
 
@@ -472,16 +479,17 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         buf.length,
         this.#needed,
       );
+      const left = this.#needed[0]! & ~RECV_TRANSMIT;
+      // Reading returned credit: a grant due at once must go out.
+      if ((this.#needed[0]! & RECV_TRANSMIT) !== 0) core.outputPending();
       if (n > 0) {
-        // `needed` now says whether anything is left in the library.
-        if (this.#needed[0] === 0) this.#maybeReady = false;
+        // `left` says whether anything is still in the library.
+        if (left === 0) this.#maybeReady = false;
         for (const msg of decodeMessageRecords(buf, n)) this.#inbox.push(msg);
-        // Reading returned credit: a grant due at once must go out.
-        core.pumpIfOutput();
         return true;
       }
       if (n === 0) {
-        const needed = Number(this.#needed[0]);
+        const needed = left;
         if (needed === 0) {
           this.#maybeReady = false;
           return false;

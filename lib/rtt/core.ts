@@ -42,6 +42,8 @@ const decoder = new TextDecoder();
 /** Smallest and largest event poll buffer. */
 const POLL_BUFFER_MIN = 64 * 1024;
 const POLL_BUFFER_MAX = 16 * 1024 * 1024;
+/** How late a timer may run: the native ACK deferral (2 ms). */
+const SCHEDULE_SLACK_MS = 2;
 /** A poll that leaves less than this free in the buffer may have left events behind. */
 const POLL_FULL_MARGIN = 8 * 1024;
 /** Per-connection read buffer (reused for every read). */
@@ -490,7 +492,8 @@ export class NodeCore {
         first = -1;
         if (flags < 0) return;
         if (flags & 1) this.#drainEvents();
-        if (flags & 2 || (flags & 1 && this.#transmitPending())) {
+        if ((flags & 2) !== 0 || this.#transmitRequested) {
+          this.#transmitRequested = false;
           for (let more = true; more;) {
             const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
             // Bit 30: more connections wait after this one.
@@ -525,36 +528,46 @@ export class NodeCore {
     this.#schedule();
   }
 
-  #transmitPending(): boolean {
-    return (this.symbols.web4_rtt_node_status(this.handle) & 2) !== 0;
+  /**
+   * A call reported that a connection has output (reading returned credit
+   * due at once): transmit in the running pump, or pump soon.
+   */
+  outputPending(): void {
+    if (this.#pumping) this.#transmitRequested = true;
+    else this.schedulePump(2);
   }
 
-  /**
-   * Pumps only if the core has output waiting (cheaper than a pump when,
-   * as after most reads, it has none).
-   */
-  pumpIfOutput(): void {
-    if (this.#freed || this.#pumping || this.#pumpScheduled) return;
-    if (this.#transmitPending()) this.schedulePump();
-  }
+  #transmitRequested = false;
 
   /**
    * Pumps once at the end of the current task (several API calls in a row
    * share one pump, so their frames share one write).
+   *
+   * @param flags The status bits the call returned, if it did (they save
+   * the pump a status call); -1 when unknown.
    */
-  schedulePump(): void {
+  schedulePump(flags = -1): void {
+    this.#pendingFlags = flags < 0 || this.#pendingFlags < 0 ? -1 : this.#pendingFlags | flags;
     if (this.#pumpScheduled || this.#freed) return;
     this.#pumpScheduled = true;
-    queueMicrotask(() => {
-      this.#pumpScheduled = false;
-      this.pump();
-    });
+    queueMicrotask(this.#scheduledPump);
   }
 
   #pumpScheduled = false;
+  #pendingFlags = 0;
+  #scheduledPump = (): void => {
+    this.#pumpScheduled = false;
+    const flags = this.#pendingFlags;
+    this.#pendingFlags = 0;
+    this.pump(flags);
+  };
 
   #schedule(): void {
     if (this.#freed) return;
+    // A timer due within the deferral slack will ask again when it fires:
+    // no deadline can need it sooner than that (a timer up to 2 ms late is
+    // within every deadline's tolerance), so skip the call.
+    if (this.#timer !== undefined && this.#timerAt <= performance.now() + SCHEDULE_SLACK_MS) return;
     const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
     if (at < 0) return;
     if (this.#timer !== undefined && this.#timerAt <= at) return;

@@ -578,6 +578,10 @@ fn flags(n: &Node) -> i32 {
     i32::from(n.has_events()) | (i32::from(n.has_transmit()) << 1)
 }
 
+/// Set in `web4_rtt_channel_recv`'s `*out_left` when a connection has output
+/// to write (reading returned credit that is due at once).
+const RECV_TRANSMIT: u32 = 1 << 31;
+
 /// Set in `web4_rtt_conn_transmit`'s result when events are queued.
 const TRANSMIT_EVENTS: i32 = 1 << 30;
 
@@ -878,7 +882,9 @@ pub extern "C" fn web4_rtt_session_release(node: u64, session: u64) -> i32 {
     })
 }
 
-/// Copies `buf[off .. off + len]` into the channel's send queue (policy applied).
+/// Copies `buf[off .. off + len]` into the channel's send queue (policy
+/// applied); returns the status bits (as `web4_rtt_node_status`, so >= 0) on
+/// success.
 ///
 /// # Safety
 /// `buf` valid for reads of `off + len` bytes.
@@ -896,7 +902,7 @@ pub unsafe extern "C" fn web4_rtt_channel_send(
         let data = unsafe { input(buf, off, len) }?;
         with_node(node, |n| {
             n.send(session, channel, data)?;
-            Ok(status::OK)
+            Ok(flags(n))
         })
     })
 }
@@ -940,7 +946,9 @@ pub extern "C" fn web4_rtt_channel_block_timeout(node: u64, session: u64, channe
 }
 
 /// Copies out whole messages as `[u32 len LE][bytes]` records; returns bytes
-/// written. If 0 and `*out_needed > 0`, the next message needs that much.
+/// written. `*out_needed` (low 31 bits): the next record's size (so 0 written
+/// and a size means a larger buffer is needed), 1 when only the channel's end
+/// is left, 0 for nothing; bit 31: a connection has output to write.
 ///
 /// # Safety
 /// `buf` valid for writes of `cap` bytes; `out_needed` for a `u32` write.
@@ -956,10 +964,17 @@ pub unsafe extern "C" fn web4_rtt_channel_recv(
     guard(|| {
         // SAFETY: caller guarantees.
         let out = unsafe { output(buf, cap) };
-        let (n, need) = with_node(node, |n| Ok(n.recv(session, channel, out)?))?;
-        let need = u32::try_from(need).map_err(|_| invalid("Message too large"))?;
+        let (n, need, transmit) = with_node(node, |n| {
+            let (k, need) = n.recv(session, channel, out)?;
+            Ok((k, need, n.has_transmit()))
+        })?;
+        let need = u32::try_from(need)
+            .ok()
+            .filter(|v| *v < RECV_TRANSMIT)
+            .ok_or_else(|| invalid("Message too large"))?;
+        let bits = if transmit { RECV_TRANSMIT } else { 0 };
         // SAFETY: caller guarantees.
-        unsafe { put(out_needed, need) }?;
+        unsafe { put(out_needed, need | bits) }?;
         len_i32(n)
     })
 }

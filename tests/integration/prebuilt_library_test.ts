@@ -30,7 +30,7 @@ async function failure(promise: Promise<unknown>): Promise<NativeLibraryError> {
   throw new assert.AssertionError({ message: "expected a rejection" });
 }
 
-async function serve(bytes: () => Uint8Array<ArrayBuffer>) {
+function serve(bytes: () => Uint8Array<ArrayBuffer>) {
   let hits = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     hits += 1;
@@ -69,7 +69,7 @@ async function manifestFor(
 
 Deno.test("ensurePrebuiltLibrary downloads once, verifies, caches, and the library passes the ABI check", async () => {
   const bytes = await Deno.readFile(built);
-  const http = await serve(() => bytes);
+  const http = serve(() => bytes);
   const cacheDir = await tempCache();
   try {
     const manifest = await manifestFor(bytes, http.pattern);
@@ -97,7 +97,7 @@ Deno.test("ensurePrebuiltLibrary downloads once, verifies, caches, and the libra
 Deno.test("ensurePrebuiltLibrary refuses and deletes a download or cached file that does not match", async () => {
   const bytes = await Deno.readFile(built);
   let corrupt = true;
-  const http = await serve(() => {
+  const http = serve(() => {
     if (!corrupt) return bytes;
     const copy = bytes.slice();
     copy[copy.length >> 1]! ^= 0xff;
@@ -131,7 +131,7 @@ Deno.test("ensurePrebuiltLibrary refuses and deletes a download or cached file t
 
 Deno.test("ensurePrebuiltLibrary offline without a cached copy, or for an unknown platform, says what to do", async () => {
   const bytes = await Deno.readFile(built);
-  const http = await serve(() => bytes);
+  const http = serve(() => bytes);
   const manifest = await manifestFor(bytes, http.pattern);
   await http.server.shutdown();
   const cacheDir = await tempCache();

@@ -177,8 +177,9 @@ Deno.test("Creating 20 nodes with sessions and traffic starts no OS thread; shut
        const out = await new Deno.Command("ls", { args: [\`/proc/\${Deno.pid}/task\`] }).output();
        return new TextDecoder().decode(out.stdout).trim().split("\\n").length;
      };
-     async function pairUp() {
-       const [a, b] = await Promise.all([Identity.generate(), Identity.generate()]);
+     // Keys first: WebCrypto may use Deno's blocking threads.
+     const ids = await Promise.all(Array.from({ length: 40 }, () => Identity.generate()));
+     async function pairUp(a, b) {
        const server = await RttNode.create({ identity: a });
        const client = await RttNode.create({ identity: b });
        const { port } = await server.listen({ hostname: "127.0.0.1", port: 0 });
@@ -188,17 +189,22 @@ Deno.test("Creating 20 nodes with sessions and traffic starts no OS thread; shut
        ]);
        const tx = await o.openChannel("state");
        const rx = await i.openChannel("state");
-       await tx.send(new Uint8Array(1000));
-       await rx.receive();
+       for (let k = 0; k < 200; k++) await tx.send(new Uint8Array(1000));
+       for (let k = 0; k < 200; k++) await rx.receive();
        await tx.flush();
        return [server, client];
      }
-     // Warm-up: the first pair loads the library and anything Deno starts lazily.
-     for (const n of await pairUp()) await n.shutdown();
+     async function round(from) {
+       const nodes = [];
+       for (let k = 0; k < 10; k++) nodes.push(...await pairUp(ids[from + 2 * k], ids[from + 2 * k + 1]));
+       return nodes;
+     }
+     // Warm-up: the same work once, so the library is loaded and anything
+     // Deno or V8 starts lazily (compiler and GC helpers) is running.
+     for (const n of await round(0)) await n.shutdown();
      await tasks();
      const before = await tasks();
-     const nodes = [];
-     for (let k = 0; k < 10; k++) nodes.push(...await pairUp());
+     const nodes = await round(20);
      const during = await tasks();
      for (const n of nodes) await n.shutdown();
      console.log(JSON.stringify({ before, during, after: await tasks(), nodes: nodes.length }));`,

@@ -49,6 +49,7 @@ Deno.test("Message type lists match the spec's wire names", () => {
     "FACT_REJECT",
     "DECISION_SHARE",
     "STATE_UPDATE",
+    "ERROR",
   ]);
   assert.deepEqual(messageTypes("hcp"), [
     "HCP_HELLO",
@@ -57,7 +58,20 @@ Deno.test("Message type lists match the spec's wire names", () => {
     "HCP_DECISION",
     "HCP_FEEDBACK",
     "HCP_STATE_UPDATE",
+    "HCP_ERROR",
   ]);
+  assert.deepEqual(messageTypes("lip"), [
+    "LIP_FETCH",
+    "LIP_EVIDENCE",
+    "LIP_CONFLICT",
+    "LIP_ACCEPT",
+    "LIP_REJECT",
+    "LIP_ERROR",
+  ]);
+  assert.deepEqual(
+    (["cip", "hcp", "lip"] as const).map((p) => messageTypes(p).length),
+    [10, 7, 6],
+  );
   assert.throws(() => messageTypes("xip" as never), TypeError);
 });
 

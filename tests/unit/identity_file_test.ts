@@ -152,3 +152,85 @@ Deno.test({
     });
   },
 });
+
+/** Runs `fn` with `Deno.open` refusing (instead of blocking on) `path`. */
+async function neverOpening(path: string, fn: () => Promise<void>): Promise<void> {
+  const open = Deno.open;
+  Deno.open = ((p: string | URL, o?: Deno.OpenOptions) => {
+    if (String(p) === path) throw new Error(`Deno.open was called on ${path}`);
+    return open(p, o);
+  }) as typeof Deno.open;
+  try {
+    await fn();
+  } finally {
+    Deno.open = open;
+  }
+}
+
+Deno.test({
+  name: "Identity.load refuses a FIFO, or a link to one, with INVALID_KEY_FILE without opening it",
+  ignore: isWindows,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const fifo = `${dir}/key.pem`;
+      const made = await new Deno.Command("mkfifo", { args: ["-m", "600", fifo] }).output();
+      assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+      const link = `${dir}/link.pem`;
+      await Deno.symlink(fifo, link);
+      for (const path of [fifo, link]) {
+        // Opening a FIFO for reading with no writer would block forever;
+        // here it would throw instead, and the test would fail.
+        await neverOpening(path, async () => {
+          const err = await Identity.load(path).then(() => null, (e: unknown) => e);
+          assert.ok(err instanceof IdentityError, `expected IdentityError, got ${err}`);
+          assert.equal(err.code, "INVALID_KEY_FILE");
+          assert.equal(err.path, path);
+          assert.match(err.message, /is a FIFO, not a regular file/);
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Identity.load refuses a character device and a directory before opening them",
+  ignore: isWindows,
+  fn: async () => {
+    await neverOpening("/dev/null", async () => {
+      const err = await Identity.load("/dev/null").then(() => null, (e: unknown) => e);
+      assert.ok(err instanceof IdentityError);
+      assert.equal(err.code, "INVALID_KEY_FILE");
+      assert.match(err.message, /\/dev\/null is a character device, not a regular file/);
+    });
+    await withTempDir(async (dir) => {
+      await neverOpening(dir, async () => {
+        const err = await Identity.load(dir).then(() => null, (e: unknown) => e);
+        assert.ok(err instanceof IdentityError);
+        assert.match(err.message, /is a directory, not a regular file/);
+      });
+    });
+  },
+});
+
+Deno.test("Identity.load refuses a PKCS#8 v2 key file whose public-key field is another key", async () => {
+  await withTempDir(async (dir) => {
+    const id = await Identity.generate();
+    const other = await Identity.generate();
+    const v1 = Uint8Array.fromBase64((await id.toPkcs8Pem()).split("\n").slice(1, -2).join(""));
+    const v2 = (pub: Uint8Array) =>
+      new Uint8Array([0x30, 0x51, 0x02, 0x01, 0x01, ...v1.subarray(5), 0x81, 0x21, 0x00, ...pub]);
+    const pem = (der: Uint8Array) =>
+      `-----BEGIN PRIVATE KEY-----\n${der.toBase64()}\n-----END PRIVATE KEY-----\n`;
+    const good = `${dir}/good.pem`;
+    await Deno.writeTextFile(good, pem(v2(id.publicKeyRaw)), { mode: 0o600 });
+    assert.equal((await Identity.load(good)).fingerprint, id.fingerprint);
+    const bad = `${dir}/bad.pem`;
+    await Deno.writeTextFile(bad, pem(v2(other.publicKeyRaw)), { mode: 0o600 });
+    const err = await Identity.load(bad).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof IdentityError);
+    assert.equal(err.code, "PUBLIC_KEY_MISMATCH");
+    assert.equal(err.path, bad);
+    assert.ok(err.message.includes(other.fingerprint), err.message);
+    assert.ok(err.message.includes(id.fingerprint), err.message);
+  });
+});

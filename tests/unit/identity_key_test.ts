@@ -121,3 +121,35 @@ Deno.test("Identity inspection shows names, never key material", async () => {
   const pem = await id.toPkcs8Pem();
   assert.ok(!shown.includes(pem.split("\n")[1]!.slice(-20)));
 });
+
+Deno.test("Identity.fromPkcs8Pem checks the public-key field of PKCS#8 v2 keys, which WebCrypto ignores", async () => {
+  const id = await Identity.generate();
+  const other = await Identity.generate();
+  const v1 = Uint8Array.fromBase64((await id.toPkcs8Pem()).split("\n").slice(1, -2).join(""));
+  const seed = v1.subarray(16);
+  const pem = (der: number[]) =>
+    `-----BEGIN PRIVATE KEY-----\n${new Uint8Array(der).toBase64()}\n-----END PRIVATE KEY-----\n`;
+  // RFC 5958 OneAsymmetricKey: version 1, algorithm, private key, then
+  // optional [0] attributes and [1] publicKey (a BIT STRING, 0 unused bits).
+  const head = (length: number) => [0x30, length, 0x02, 0x01, 0x01, ...v1.subarray(5, 16)];
+  const field = (pub: Uint8Array) => [0x81, 0x21, 0x00, ...pub];
+  const v2 = (pub: Uint8Array) => pem([...head(0x51), ...seed, ...field(pub)]);
+  // WebCrypto alone would accept the mismatching key (the field is ignored).
+  const der = Uint8Array.fromBase64(v2(other.publicKeyRaw).split("\n")[1]!);
+  await crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, true, ["sign"]);
+
+  assert.equal((await Identity.fromPkcs8Pem(v2(id.publicKeyRaw))).fingerprint, id.fingerprint);
+  const withAttributes = pem([...head(0x53), ...seed, 0xa0, 0x00, ...field(id.publicKeyRaw)]);
+  assert.equal((await Identity.fromPkcs8Pem(withAttributes)).fingerprint, id.fingerprint);
+
+  const err = await Identity.fromPkcs8Pem(v2(other.publicKeyRaw)).then(() => null, (e) => e);
+  assert.ok(err instanceof IdentityError);
+  assert.equal(err.code, "PUBLIC_KEY_MISMATCH");
+  assert.match(err.message, new RegExp(`fingerprint ${other.fingerprint}\\).*${id.fingerprint}`));
+
+  // A field of the wrong size is malformed, whatever WebCrypto thinks of it.
+  const short = pem([...head(0x50), ...seed, 0x81, 0x20, 0x00, ...id.publicKeyRaw.subarray(1)]);
+  const err2 = await Identity.fromPkcs8Pem(short).then(() => null, (e) => e);
+  assert.ok(err2 instanceof IdentityError);
+  assert.equal(err2.code, "INVALID_KEY_FILE");
+});

@@ -1,0 +1,93 @@
+/**
+ * LIP/1.0, the Liminal Internet Protocol: claims from the internet wait in
+ * a deferred-acceptance queue until their source's tier or trusted peers
+ * vouch for them. {@linkcode LipRuntime} handles LIP envelopes on the
+ * runtime contract; fetching goes through the {@linkcode LipFetcher} port
+ * ({@linkcode HttpFetcher} by default), which the router or agent calls,
+ * never the runtime; the rules underneath (queue, tiers, acceptance) are
+ * pure functions.
+ *
+ * @example Judging a claim
+ * ```ts
+ * import { judgeClaim } from "./mod.ts";
+ * import type { LipQueueItem } from "../store/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const now = Date.parse("2026-11-28T10:00:00Z");
+ * const item = {
+ *   status: "pending", createdMs: now, expiresMs: now + 60_000, evidence: ["page"],
+ *   retrievedAt: "2026-11-28T09:59:00Z", corroborators: ["a".repeat(64), "b".repeat(64)], disputers: [],
+ * } as unknown as LipQueueItem;
+ * const v = judgeClaim(item, { tier: "low", fetcherTrust: "probing", overloaded: false, nowMs: now, conflictsWith: [] });
+ * assert.equal(v.event, "verified");
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type AcceptanceOptions,
+  type ClaimSituation,
+  type ClaimVerdict,
+  DEFAULT_CLAIM_TTL_MS,
+  judgeClaim,
+  MIN_CORROBORATORS,
+} from "./acceptance.ts";
+export {
+  claimId,
+  claimRefsInReason,
+  claimsConflict,
+  type ClaimSubject,
+  claimSubject,
+} from "./claims.ts";
+export {
+  LipError,
+  type LipErrorCode,
+  LipFetchError,
+  type LipFetchErrorCode,
+  type LipFetchErrorOptions,
+} from "./errors.ts";
+export {
+  type ClaimExtractor,
+  DEFAULT_EXCERPT_CHARS,
+  documentText,
+  evidenceFromDocument,
+  type EvidenceOptions,
+} from "./evidence.ts";
+export {
+  type FetchCallOptions,
+  type FetchConstraints,
+  type FetchedDocument,
+  type FetchRequest,
+  HttpFetcher,
+  type HttpFetcherOptions,
+  type LipFetcher,
+  parseFetchConstraints,
+} from "./fetcher.ts";
+export {
+  CLAIM_TRANSITIONS,
+  type ClaimEvent,
+  type ClaimState,
+  moveClaim,
+  nextClaimState,
+} from "./queue.ts";
+export {
+  DEFAULT_MAX_CLAIMS_PER_EVIDENCE,
+  type FetchedOptions,
+  type LipFetchRequest,
+  type LipOutcome,
+  LipRuntime,
+  type LipRuntimeOptions,
+} from "./runtime.ts";
+export {
+  applySourceEvent,
+  earnedTier,
+  newSource,
+  type ProvenanceOptions,
+  type ProvenanceQuality,
+  provenanceQuality,
+  type SourceEvent,
+  sourceKey,
+  tierAtLeast,
+  tierInForce,
+} from "./tiers.ts";

@@ -1,0 +1,750 @@
+/**
+ * The LIP runtime: the deferred-acceptance queue for claims from the
+ * internet. Pure: it reads the store and trust through the context and
+ * returns a {@linkcode LipOutcome} (store changes, unsigned replies, events,
+ * and in `fetch` a fetch for the router or agent to run with a
+ * {@linkcode LipFetcher}).
+ *
+ * @module
+ */
+
+import {
+  canonicalize,
+  type EnvelopeOf,
+  type LipSource,
+  type LipType,
+  type PeerTrust,
+  type SourceTrustTier,
+} from "../envelope/mod.ts";
+import {
+  isOverloaded,
+  newMsgId,
+  type Outcome,
+  outcome,
+  type OutcomeEvent,
+  type ProtocolRuntime,
+  type ReplySpec,
+  type RuntimeContext,
+} from "../runtime/mod.ts";
+import type { CausalFact, LipQueueItem, LipSourceRecord, StoreChange } from "../store/mod.ts";
+import {
+  type AcceptanceOptions,
+  DEFAULT_CLAIM_TTL_MS,
+  judgeClaim,
+  MIN_CORROBORATORS,
+} from "./acceptance.ts";
+import { claimId, claimRefsInReason, claimSubject } from "./claims.ts";
+import { LipError, LipFetchError } from "./errors.ts";
+import { type ClaimExtractor, evidenceFromDocument } from "./evidence.ts";
+import { type FetchedDocument, type FetchRequest, parseFetchConstraints } from "./fetcher.ts";
+import { type ClaimEvent, moveClaim } from "./queue.ts";
+import {
+  applySourceEvent,
+  newSource,
+  type ProvenanceOptions,
+  provenanceQuality,
+  sourceKey,
+  tierInForce,
+} from "./tiers.ts";
+
+/** Default most claims one `LIP_EVIDENCE` may carry. */
+export const DEFAULT_MAX_CLAIMS_PER_EVIDENCE = 64;
+
+/**
+ * An {@linkcode Outcome} of the LIP runtime: the contract's fields plus
+ * `fetch`, a fetch to run (after an accepted `LIP_FETCH`).
+ */
+export interface LipOutcome extends Outcome {
+  /** The fetch to hand to a `LipFetcher`, then to {@linkcode LipRuntime.fetched}. */
+  fetch?: LipFetchRequest | undefined;
+}
+
+/** A {@linkcode FetchRequest} with the requester's agent id, for the reply. */
+export interface LipFetchRequest extends FetchRequest {
+  /** The requester's `agent_id` (the `LIP_EVIDENCE` reply is addressed to it). */
+  readonly requesterAgentId: string;
+}
+
+/** Options of {@linkcode LipRuntime}. */
+export interface LipRuntimeOptions extends ProvenanceOptions {
+  /** How long a claim may wait (pending or disputed) before it is rejected as expired. @default {86400000} */
+  claimTtlMs?: number | undefined;
+  /** Trusted corroborators that accept a claim without a `medium` source. @default {2} */
+  minCorroborators?: number | undefined;
+  /**
+   * Tiers the owner pins, by source key (the origin of an http(s) URL, see
+   * `sourceKey`), e.g. `{ "https://spam.example": "blocked" }`. A pinned
+   * tier never moves.
+   */
+  sourceTiers?: Readonly<Record<string, SourceTrustTier>> | undefined;
+  /** Most claims one `LIP_EVIDENCE` may carry. @default {64} */
+  maxClaimsPerEvidence?: number | undefined;
+}
+
+/** Options of {@linkcode LipRuntime.fetched}. */
+export interface FetchedOptions {
+  /** Extracts claims from the document. @default {one `{ query, excerpt }` claim} */
+  extract?: ClaimExtractor | undefined;
+  /** The confidence reported. @default {0.5} */
+  confidence?: number | undefined;
+}
+
+const _TYPES: readonly LipType[] = Object.freeze([
+  "LIP_FETCH",
+  "LIP_EVIDENCE",
+  "LIP_CONFLICT",
+  "LIP_ACCEPT",
+  "LIP_REJECT",
+  "LIP_ERROR",
+]);
+
+/** Everything one envelope (or call) changes, collected as it is handled. */
+class _Turn {
+  readonly items = new Map<string, LipQueueItem>();
+  readonly touched = new Set<string>();
+  readonly sources = new Map<string, LipSourceRecord>();
+  readonly sourcesTouched = new Set<string>();
+  readonly accepted: CausalFact[] = [];
+  readonly changes: StoreChange[] = [];
+  readonly events: OutcomeEvent[] = [];
+  readonly replies: ReplySpec[] = [];
+  readonly nowMs: number;
+
+  constructor(readonly ctx: RuntimeContext, readonly rt: LipRuntime) {
+    this.nowMs = ctx.now();
+  }
+
+  item(id: string): LipQueueItem | undefined {
+    return this.items.get(id) ?? this.ctx.store.lipItem(id);
+  }
+
+  put(item: LipQueueItem): void {
+    this.items.set(item.id, item);
+    this.touched.add(item.id);
+  }
+
+  /** Pending and disputed items of a source URI. */
+  openItemsOf(uri: string): LipQueueItem[] {
+    const out = new Map<string, LipQueueItem>();
+    for (const status of ["pending", "disputed"] as const) {
+      for (const i of this.ctx.store.lipItems(status)) if (i.sourceUri === uri) out.set(i.id, i);
+    }
+    for (const i of this.items.values()) {
+      if (i.sourceUri !== uri) continue;
+      if (i.status === "pending" || i.status === "disputed") out.set(i.id, i);
+      else out.delete(i.id);
+    }
+    return [...out.values()];
+  }
+
+  source(key: string): LipSourceRecord {
+    return this.sources.get(key) ?? this.ctx.store.lipSource(key) ?? newSource(key, this.nowMs);
+  }
+
+  sourceEvent(key: string, event: "good_provenance" | "accurate" | "inaccurate"): void {
+    this.sources.set(key, applySourceEvent(this.source(key), event, this.nowMs));
+    this.sourcesTouched.add(key);
+  }
+
+  tier(uri: string): SourceTrustTier {
+    const key = sourceKey(uri);
+    return tierInForce(key, this.sources.get(key) ?? this.ctx.store.lipSource(key), this.rt.pins);
+  }
+
+  /** CIP trust of whoever delivered an item: `self` for this agent and its person. */
+  trustOf(fingerprint: string): PeerTrust | "self" {
+    if (fingerprint === this.ctx.self.fingerprint || fingerprint === this.ctx.config.person) {
+      return "self";
+    }
+    return this.ctx.trust.peer(fingerprint);
+  }
+
+  /** Accepted knowledge the item contradicts (causal memory and this turn's acceptances). */
+  conflictsOf(item: LipQueueItem): string[] {
+    const s = claimSubject(item.claim);
+    if (s === null) return [];
+    const known = [
+      ...this.ctx.store.causalFactsAbout(s.domain, s.subject),
+      ...this.accepted.filter((f) => f.fact.domain === s.domain && f.subject === s.subject),
+    ];
+    return known.filter((f) => f.id !== item.id && f.valueCanon !== s.value).map((f) => f.id);
+  }
+
+  /** Judges an item until the rules leave it, applying each move. */
+  settle(item: LipQueueItem): LipQueueItem {
+    let current = item;
+    for (let step = 0; step < 4; step++) {
+      const verdict = judgeClaim(current, {
+        tier: this.tier(current.sourceUri),
+        fetcherTrust: this.trustOf(current.peer),
+        overloaded: isOverloaded(this.ctx.load, this.ctx.config),
+        nowMs: this.nowMs,
+        conflictsWith: this.conflictsOf(current),
+      }, this.rt.acceptance);
+      if (verdict.event === null) {
+        // Record why it waits (never for a final state: its reason is its verdict).
+        if (current.status === "pending" || current.status === "disputed") {
+          current = { ...current, reason: verdict.reason };
+        }
+        break;
+      }
+      current = this.move(current, verdict.event, verdict.reason);
+    }
+    this.put(current);
+    return current;
+  }
+
+  /** One queue move, with its consequences for causal memory and the source's record. */
+  move(item: LipQueueItem, event: ClaimEvent, reason: string): LipQueueItem {
+    const moved = moveClaim(item, event, reason, this.nowMs);
+    const key = sourceKey(item.sourceUri);
+    this.events.push({
+      kind: "lip.claim",
+      data: { id: item.id, from: item.status, to: moved.status, event, reason, source: key },
+      severity: moved.status === "rejected" ? "warn" : "info",
+      peer: item.peer,
+    });
+    if (moved.status === "accepted") {
+      const fact = _causalFact(moved, this.nowMs);
+      this.accepted.push(fact);
+      this.changes.push({
+        kind: "causal.add",
+        fact,
+        links: [{ from: moved.id, relation: "derived_from", ref: moved.sourceUri }],
+      });
+      if (moved.corroborators.length > 0) this.sourceEvent(key, "accurate");
+    } else if (event === "refuted") {
+      this.sourceEvent(key, "inaccurate");
+    }
+    return moved;
+  }
+
+  finish(status: Outcome["status"], parts: Partial<LipOutcome> = {}): LipOutcome {
+    const changes: StoreChange[] = [];
+    for (const key of this.sourcesTouched) {
+      changes.push({ kind: "lip.source", source: this.sources.get(key)! });
+    }
+    for (const id of this.touched) changes.push({ kind: "lip.upsert", item: this.items.get(id)! });
+    const result: LipOutcome = outcome(status, {
+      ...parts,
+      changes: [...changes, ...this.changes],
+      replies: [...this.replies, ...(parts.replies ?? [])],
+      events: [...this.events, ...(parts.events ?? [])],
+    });
+    if (parts.fetch !== undefined) result.fetch = parts.fetch;
+    return result;
+  }
+}
+
+/** The `source` block (the schema requires it on every type but `LIP_FETCH` and `LIP_ERROR`). */
+function _sourceOf(env: { source?: LipSource | undefined }): LipSource | undefined {
+  return env.source;
+}
+
+function _causalFact(item: LipQueueItem, nowMs: number): CausalFact {
+  const s = claimSubject(item.claim);
+  const claim = item.claim;
+  const fact: CausalFact = {
+    id: item.id,
+    origin: "lip",
+    fact: {
+      statement: typeof claim === "string" ? claim : canonicalize(claim),
+      domain: s?.domain ?? "",
+      confidence: item.confidence,
+      sources: [item.sourceUri],
+      ...(s === null || typeof claim === "string"
+        ? {}
+        : { context: { subject: s.subject, value: claim.value ?? null } }),
+    },
+    acceptedMs: nowMs,
+  };
+  if (s !== null) {
+    fact.subject = s.subject;
+    fact.valueCanon = s.value;
+  }
+  return fact;
+}
+
+function _positiveInt(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`Expected ${name} to be an integer >= ${min}, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * The LIP runtime.
+ *
+ * - `LIP_FETCH` from the person or a `probing`/`trusted` peer, with
+ *   constraints the default fetcher can honour: `deferred` (code
+ *   `fetch_requested`) with `fetch` set; the router or agent runs it with a
+ *   `LipFetcher` and calls {@linkcode LipRuntime.fetched} (or
+ *   {@linkcode LipRuntime.fetchFailed}).
+ * - `LIP_EVIDENCE`: each claim is queued `pending` under its content id
+ *   (`claimId`) and judged at once (`judgeClaim`); a trusted peer's
+ *   evidence for a claim already queued corroborates it.
+ * - `LIP_ACCEPT` / `LIP_REJECT` / `LIP_CONFLICT` from a peer `trusted` at
+ *   that moment corroborate / dispute the claims they name (`claim:<id>`
+ *   tokens in `reason`, or `local_refs`; otherwise the open claims of
+ *   `source.uri`); from anyone else they are ignored (code `untrusted`).
+ * - `LIP_ERROR` is recorded and never answered.
+ *
+ * Accepted claims go to causal memory (`causal.add`); rejected ones stay
+ * in the queue with their reason. {@linkcode LipRuntime.sweep} expires
+ * and re-judges waiting claims; {@linkcode LipRuntime.resolve} lets a
+ * named human settle a dispute.
+ *
+ * @example Evidence from a medium source is accepted into causal memory
+ * ```ts
+ * import { LipRuntime } from "./runtime.ts";
+ * import { createEnvelope } from "../envelope/mod.ts";
+ * import { Identity } from "../identity/mod.ts";
+ * import { createRuntimeContext, selfFromIdentity } from "../runtime/mod.ts";
+ * import { openStore } from "../store/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using store = openStore(":memory:");
+ * const me = await Identity.generate({ agentId: "me" });
+ * const lip = new LipRuntime({ sourceTiers: { "https://example.org": "medium" } });
+ * const env = await createEnvelope("lip", "LIP_EVIDENCE", {
+ *   identity: me,
+ *   receiver: { agent_id: "me", fingerprint: me.fingerprint },
+ *   source: { uri: "https://example.org/water", trust_tier: "medium", retrieved_at: new Date().toISOString() },
+ *   payload: { claims: [{ subject: "bp", value: 100 }], evidence: ["page"], confidence: 0.9, extraction_notes: "by hand" },
+ * });
+ * const ctx = createRuntimeContext({ self: selfFromIdentity(me), peer: me.fingerprint, store });
+ * const o = lip.handle(env, ctx);
+ * store.commit(o.changes);
+ * assert.equal(o.status, "handled");
+ * assert.equal(store.causalFactsAbout("", "bp").length, 1);
+ * ```
+ */
+export class LipRuntime implements ProtocolRuntime<"lip"> {
+  /** Always `"lip"`. */
+  readonly protocol = "lip" as const;
+  /** Every LIP type, `LIP_ERROR` included. */
+  readonly types: readonly LipType[] = _TYPES;
+  /** The owner's pinned tiers, by source key. */
+  readonly pins: Readonly<Record<string, SourceTrustTier>>;
+  /** The acceptance rules' parameters. */
+  readonly acceptance: Readonly<AcceptanceOptions>;
+  readonly #ttlMs: number;
+  readonly #maxClaims: number;
+
+  /**
+   * Creates the runtime.
+   *
+   * @param options Time to live, corroborators, pins, provenance bounds, claim limit.
+   * @throws {RangeError} When a number is not a positive integer.
+   */
+  constructor(options: LipRuntimeOptions = {}) {
+    this.#ttlMs = _positiveInt("claimTtlMs", options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS, 1);
+    this.#maxClaims = _positiveInt(
+      "maxClaimsPerEvidence",
+      options.maxClaimsPerEvidence ?? DEFAULT_MAX_CLAIMS_PER_EVIDENCE,
+      1,
+    );
+    this.pins = Object.freeze({ ...options.sourceTiers });
+    this.acceptance = Object.freeze({
+      minCorroborators: _positiveInt(
+        "minCorroborators",
+        options.minCorroborators ?? MIN_CORROBORATORS,
+        1,
+      ),
+      maxAgeMs: options.maxAgeMs,
+      maxSkewMs: options.maxSkewMs,
+    });
+  }
+
+  /**
+   * The tier in force for a source URI: the owner's pin, else the earned tier.
+   *
+   * @param uri A source URI.
+   * @param ctx A context (its store).
+   * @returns The tier.
+   *
+   * @example
+   * ```ts
+   * import { LipRuntime } from "./runtime.ts";
+   * import { openStore } from "../store/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = openStore(":memory:");
+   * const lip = new LipRuntime({ sourceTiers: { "https://spam.example": "blocked" } });
+   * assert.equal(lip.tierOf("https://spam.example/page", { store }), "blocked");
+   * assert.equal(lip.tierOf("https://new.example/page", { store }), "unknown");
+   * ```
+   */
+  tierOf(uri: string, ctx: Pick<RuntimeContext, "store">): SourceTrustTier {
+    const key = sourceKey(uri);
+    return tierInForce(key, ctx.store.lipSource(key), this.pins);
+  }
+
+  /**
+   * Handles one verified LIP envelope.
+   *
+   * @param envelope The envelope (its sender is `ctx.peer`).
+   * @param ctx The context.
+   * @returns The outcome; `fetch` is set after an accepted `LIP_FETCH`.
+   */
+  handle(envelope: EnvelopeOf<"lip">, ctx: RuntimeContext): LipOutcome {
+    const turn = new _Turn(ctx, this);
+    switch (envelope.type) {
+      case "LIP_FETCH":
+        return this.#fetch(envelope, turn);
+      case "LIP_EVIDENCE":
+        return this.#evidence(envelope, turn);
+      case "LIP_ACCEPT":
+      case "LIP_REJECT":
+      case "LIP_CONFLICT":
+        return this.#vote(envelope, turn);
+      case "LIP_ERROR":
+        return turn.finish("handled", {
+          events: [{
+            kind: "lip.error_received",
+            data: { msg_id: envelope.msg_id, ...envelope.payload },
+            severity: "warn",
+            peer: ctx.peer,
+          }],
+        });
+    }
+  }
+
+  #refuse(turn: _Turn, msgId: string, code: string, reason: string): LipOutcome {
+    return turn.finish("refused", {
+      code,
+      reason,
+      events: [{
+        kind: "lip.refused",
+        data: { msg_id: msgId, code, reason },
+        severity: "warn",
+        peer: turn.ctx.peer,
+      }],
+    });
+  }
+
+  #fetch(env: EnvelopeOf<"lip", "LIP_FETCH">, turn: _Turn): LipOutcome {
+    const peer = turn.ctx.peer;
+    const trust = turn.trustOf(peer);
+    if (trust !== "self" && trust !== "probing" && trust !== "trusted") {
+      return this.#refuse(
+        turn,
+        env.msg_id,
+        "untrusted",
+        `LIP_FETCH from ${peer} refused: peer is ${trust}`,
+      );
+    }
+    try {
+      parseFetchConstraints(env.payload.constraints);
+    } catch (err) {
+      if (!(err instanceof LipFetchError)) throw err;
+      return this.#refuse(turn, env.msg_id, err.code, err.message);
+    }
+    const fetch: LipFetchRequest = {
+      query: env.payload.query,
+      constraints: [...env.payload.constraints],
+      requestId: env.msg_id,
+      requester: peer,
+      requesterAgentId: env.sender.agent_id,
+    };
+    return turn.finish("deferred", {
+      code: "fetch_requested",
+      reason: `Fetch of ${JSON.stringify(fetch.query)} requested by ${peer}`,
+      fetch,
+      events: [{
+        kind: "lip.fetch_requested",
+        data: { msg_id: env.msg_id, query: fetch.query, constraints: [...fetch.constraints] },
+        peer,
+      }],
+    });
+  }
+
+  #evidence(env: EnvelopeOf<"lip", "LIP_EVIDENCE">, turn: _Turn): LipOutcome {
+    const peer = turn.ctx.peer;
+    const trust = turn.trustOf(peer);
+    if (trust === "blacklisted") {
+      return this.#refuse(
+        turn,
+        env.msg_id,
+        "untrusted_sender",
+        `LIP_EVIDENCE from ${peer} refused: peer is blacklisted`,
+      );
+    }
+    const source = _sourceOf(env);
+    if (source === undefined) {
+      return this.#refuse(turn, env.msg_id, "no_provenance", "LIP_EVIDENCE has no source block");
+    }
+    const { claims } = env.payload;
+    if (claims.length > this.#maxClaims) {
+      return this.#refuse(
+        turn,
+        env.msg_id,
+        "too_many_claims",
+        `LIP_EVIDENCE carries ${claims.length} claims, more than ${this.#maxClaims}`,
+      );
+    }
+    if (claims.length === 0) {
+      return turn.finish("ignored", {
+        code: "no_claims",
+        reason: "LIP_EVIDENCE carries no claims",
+      });
+    }
+    return this.#ingest(turn, {
+      msgId: env.msg_id,
+      source,
+      claims,
+      evidence: env.payload.evidence,
+      confidence: env.payload.confidence,
+    });
+  }
+
+  #ingest(
+    turn: _Turn,
+    e: {
+      msgId: string;
+      source: { uri: string; retrieved_at: string };
+      claims: EnvelopeOf<"lip", "LIP_EVIDENCE">["payload"]["claims"];
+      evidence: EnvelopeOf<"lip", "LIP_EVIDENCE">["payload"]["evidence"];
+      confidence: number;
+    },
+  ): LipOutcome {
+    const peer = turn.ctx.peer;
+    const counts = turn.trustOf(peer) === "trusted";
+    const key = sourceKey(e.source.uri);
+    const quality = provenanceQuality(
+      e.evidence,
+      e.source.retrieved_at,
+      turn.nowMs,
+      this.acceptance,
+    );
+    if (quality === "good") turn.sourceEvent(key, "good_provenance");
+    const settled: LipQueueItem[] = [];
+    for (const claim of e.claims) {
+      const id = claimId(claim, e.source.uri);
+      const known = turn.item(id);
+      // A rejected claim is judged afresh on new evidence; an open or accepted one is not.
+      if (known !== undefined && known.status !== "rejected") {
+        if (counts && known.peer !== peer && !known.corroborators.includes(peer)) {
+          settled.push(turn.settle({
+            ...known,
+            corroborators: [...known.corroborators, peer],
+            disputers: (known.disputers ?? []).filter((d) => d !== peer),
+            updatedMs: turn.nowMs,
+          }));
+        } else {
+          settled.push(known);
+        }
+        continue;
+      }
+      settled.push(turn.settle({
+        id,
+        peer,
+        msgId: e.msgId,
+        sourceUri: e.source.uri,
+        tier: turn.tier(e.source.uri),
+        retrievedAt: e.source.retrieved_at,
+        claim,
+        evidence: [...e.evidence],
+        confidence: e.confidence,
+        status: "pending",
+        reason: "queued",
+        corroborators: counts ? [peer] : [],
+        disputers: [],
+        createdMs: turn.nowMs,
+        expiresMs: turn.nowMs + this.#ttlMs,
+        updatedMs: turn.nowMs,
+      }));
+    }
+    const open = settled.filter((i) => i.status === "pending" || i.status === "disputed");
+    const rejected = settled.filter((i) => i.status === "rejected");
+    if (open.length === 0 && rejected.length === settled.length) {
+      const first = turn.events.find((ev) => ev.data.to === "rejected");
+      const code = typeof first?.data.event === "string" ? first.data.event : "rejected";
+      return turn.finish("refused", { code, reason: rejected[0]!.reason });
+    }
+    if (open.length > 0) {
+      return turn.finish("deferred", {
+        code: "pending",
+        reason: `${open.length} of ${settled.length} claims wait: ${open[0]!.reason}`,
+      });
+    }
+    return turn.finish("handled");
+  }
+
+  #vote(
+    env: EnvelopeOf<"lip", "LIP_ACCEPT" | "LIP_REJECT" | "LIP_CONFLICT">,
+    turn: _Turn,
+  ): LipOutcome {
+    const peer = turn.ctx.peer;
+    const trust = turn.trustOf(peer);
+    if (trust !== "trusted") {
+      return turn.finish("ignored", {
+        code: "untrusted",
+        reason: `${env.type} from ${peer} not counted: peer is ${trust}, not trusted`,
+      });
+    }
+    const refs = env.type === "LIP_CONFLICT"
+      ? env.payload.local_refs
+      : claimRefsInReason(env.payload.reason);
+    const named = refs.map((r) => turn.item(r)).filter((i): i is LipQueueItem =>
+      i !== undefined && (i.status === "pending" || i.status === "disputed")
+    );
+    const uri = _sourceOf(env)?.uri;
+    const targets = named.length > 0 || uri === undefined ? named : turn.openItemsOf(uri);
+    if (targets.length === 0) {
+      return turn.finish("ignored", {
+        code: "unknown_claim",
+        reason: `${env.type} names no open claim (refs ${JSON.stringify(refs)}, source ${
+          uri ?? "none"
+        })`,
+      });
+    }
+    const corroborate = env.type === "LIP_ACCEPT";
+    for (const item of targets) {
+      const corroborators = item.corroborators.filter((c) => c !== peer);
+      const disputers = (item.disputers ?? []).filter((d) => d !== peer);
+      if (corroborate) corroborators.push(peer);
+      else disputers.push(peer);
+      turn.settle({ ...item, corroborators, disputers, updatedMs: turn.nowMs });
+    }
+    return turn.finish("handled");
+  }
+
+  /**
+   * Takes the result of a fetch the runtime asked for: queues its claims
+   * as this agent's own (no corroboration value) and, when someone else
+   * asked, answers them with the `LIP_EVIDENCE`.
+   *
+   * @param request The `fetch` of an earlier outcome (or the agent's own request).
+   * @param document What the fetcher returned.
+   * @param ctx The context (`ctx.self` is the fetcher).
+   * @param options An extractor and the confidence.
+   * @returns The outcome: queue changes and the `LIP_EVIDENCE` reply.
+   */
+  fetched(
+    request: LipFetchRequest,
+    document: FetchedDocument,
+    ctx: RuntimeContext,
+    options: FetchedOptions = {},
+  ): LipOutcome {
+    const self = { ...ctx, peer: ctx.self.fingerprint };
+    const turn = new _Turn(self, this);
+    const tier = turn.tier(document.finalUrl);
+    const { payload, source } = evidenceFromDocument(document, request.query, {
+      tier,
+      extract: options.extract,
+      confidence: options.confidence,
+    });
+    const msgId = newMsgId(ctx.random);
+    if (request.requester !== ctx.self.fingerprint) {
+      turn.replies.push({
+        protocol: "lip",
+        type: "LIP_EVIDENCE",
+        msg_id: msgId,
+        receiver: { agent_id: request.requesterAgentId, fingerprint: request.requester },
+        payload,
+        source,
+      });
+    }
+    turn.events.push({
+      kind: "lip.fetched",
+      data: { request: request.requestId, uri: source.uri, sha256: document.sha256 },
+      peer: request.requester,
+    });
+    if (payload.claims.length === 0) return turn.finish("handled");
+    return this.#ingest(turn, {
+      msgId,
+      source,
+      claims: payload.claims.slice(0, this.#maxClaims),
+      evidence: payload.evidence,
+      confidence: payload.confidence,
+    });
+  }
+
+  /**
+   * Reports a failed fetch: a `LIP_ERROR` (the fetcher's code and reason)
+   * to the requester when it was not this agent.
+   *
+   * @param request The fetch that failed.
+   * @param error Why.
+   * @param ctx The context.
+   * @returns The outcome (`handled`, with the reply).
+   */
+  fetchFailed(request: LipFetchRequest, error: LipFetchError, ctx: RuntimeContext): LipOutcome {
+    const turn = new _Turn(ctx, this);
+    if (request.requester !== ctx.self.fingerprint && request.requestId !== "") {
+      turn.replies.push({
+        protocol: "lip",
+        type: "LIP_ERROR",
+        msg_id: newMsgId(ctx.random),
+        receiver: { agent_id: request.requesterAgentId, fingerprint: request.requester },
+        payload: { in_reply_to: request.requestId, code: error.code, reason: error.message },
+      });
+    }
+    return turn.finish("handled", {
+      code: error.code,
+      reason: error.message,
+      events: [{
+        kind: "lip.fetch_failed",
+        data: { request: request.requestId, code: error.code, reason: error.message },
+        severity: "warn",
+        peer: request.requester,
+      }],
+    });
+  }
+
+  /**
+   * Expires and re-judges every waiting claim (pending or disputed): claims
+   * past their time to live are rejected (`expired`), claims deferred for
+   * an overloaded state are accepted once it clears, sources blocked since
+   * are rejected. Call it periodically (the router's or agent's timer).
+   *
+   * @param ctx The context.
+   * @param limit Most claims of each state looked at. @default {1000}
+   * @returns The outcome (`handled`), with the moves as changes and events.
+   */
+  sweep(ctx: RuntimeContext, limit = 1000): LipOutcome {
+    const turn = new _Turn(ctx, this);
+    for (const status of ["pending", "disputed"] as const) {
+      for (const item of ctx.store.lipItems(status, limit)) {
+        const after = turn.settle(item);
+        if (after.status === item.status) turn.touched.delete(item.id);
+      }
+    }
+    return turn.finish("handled");
+  }
+
+  /**
+   * Settles a disputed claim by a named human's decision: `accept` moves it
+   * to accepted (and causal memory), `reject` to rejected (refuted).
+   *
+   * @param id The claim id.
+   * @param decision `"accept"` or `"reject"`.
+   * @param actor Who decided (logged in the reason).
+   * @param ctx The context.
+   * @returns The outcome with the move.
+   * @throws {LipError} Code `unknown_claim` when no such claim is queued,
+   *   `invalid_transition` when it is not disputed.
+   * @throws {TypeError} When `actor` is empty.
+   */
+  resolve(
+    id: string,
+    decision: "accept" | "reject",
+    actor: string,
+    ctx: RuntimeContext,
+  ): LipOutcome {
+    if (typeof actor !== "string" || actor.trim() === "") {
+      throw new TypeError("A dispute is resolved by a named human: actor must not be empty");
+    }
+    const turn = new _Turn(ctx, this);
+    const item = turn.item(id);
+    if (item === undefined) {
+      throw new LipError("unknown_claim", `No LIP claim ${JSON.stringify(id)} is queued`);
+    }
+    const event: ClaimEvent = decision === "accept" ? "resolved" : "refuted";
+    turn.put(
+      turn.move(item, event, `${decision === "accept" ? "accepted" : "rejected"} by ${actor}`),
+    );
+    return turn.finish("handled");
+  }
+}

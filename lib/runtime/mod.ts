@@ -1,0 +1,48 @@
+/**
+ * The runtime contract: a protocol runtime takes a verified envelope and a
+ * {@linkcode RuntimeContext} and returns an {@linkcode Outcome} (status,
+ * store changes, unsigned replies, events). Runtimes are pure; the router
+ * commits, signs, sends and emits. See `README.md` in this folder.
+ *
+ * @example A minimal runtime
+ * ```ts
+ * import { outcome, type ProtocolRuntime } from "./mod.ts";
+ *
+ * const echo: ProtocolRuntime<"cip"> = {
+ *   protocol: "cip",
+ *   types: ["STATE_UPDATE"],
+ *   handle: (env, ctx) =>
+ *     outcome("handled", {
+ *       changes: [{
+ *         kind: "presence.set",
+ *         record: { peer: ctx.peer, presence: "focused", lri: 0, kernelSignals: [], updatedMs: ctx.now() },
+ *       }],
+ *       events: [{ kind: "cip.state_update", data: { msg_id: env.msg_id }, peer: ctx.peer }],
+ *     }),
+ * };
+ * ```
+ *
+ * @module
+ */
+
+export {
+  createRuntimeContext,
+  DEFAULT_RUNTIME_CONFIG,
+  isOverloaded,
+  msgIdBytes,
+  newMsgId,
+  outcome,
+  type RuntimeContextOptions,
+  selfFromIdentity,
+} from "./helpers.ts";
+export type {
+  LocalLoad,
+  Outcome,
+  OutcomeEvent,
+  OutcomeStatus,
+  ProtocolRuntime,
+  ReplySpec,
+  RuntimeConfig,
+  RuntimeContext,
+  SelfInfo,
+} from "./types.ts";

@@ -1,0 +1,247 @@
+/**
+ * From transitions to store changes and telemetry events, a read view of
+ * trust over a store, a batch that chains several events in one outcome,
+ * and the declaration of trust anchors.
+ *
+ * @module
+ */
+
+import type { PeerTrust } from "../envelope/mod.ts";
+import type {
+  SocialTrust,
+  StoreChange,
+  StoreView,
+  TrustMachine,
+  TrustRecord,
+} from "../store/mod.ts";
+import { applyTrustEvent, initialTrustRecord, trustConfig } from "./fsm.ts";
+import type {
+  Transition,
+  TrustConfig,
+  TrustEvent,
+  TrustTelemetryEvent,
+  TrustView,
+} from "./types.ts";
+
+/**
+ * The store changes that record a transition: the subject's record and one
+ * trust-log entry (with its evidence rows), to be committed together.
+ *
+ * @param t A transition from {@linkcode applyTrustEvent}.
+ * @returns `[trust.state, trust.log]`.
+ *
+ * @example
+ * ```ts
+ * import { applyTrustEvent, initialTrustRecord, transitionChanges } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const t = applyTrustEvent(initialTrustRecord("hcp", "ab".repeat(32), 0), { type: "valid_hello" }, { nowMs: 5 });
+ * assert.deepEqual(transitionChanges(t).map((c) => c.kind), ["trust.state", "trust.log"]);
+ * ```
+ */
+export function transitionChanges(t: Transition): StoreChange[] {
+  const { record, ...entry } = t;
+  return [{ kind: "trust.state", record }, {
+    kind: "trust.log",
+    entry: { ...entry, evidence: [...entry.evidence] },
+  }];
+}
+
+/** The log fields an event carries (not the record, the subject or the time). */
+function _logData(t: Transition) {
+  const { record: _record, subject: _subject, atMs: _atMs, changed: _changed, ...data } = t;
+  return data;
+}
+
+const _SANCTIONS = new Set(["untrusted", "blacklisted", "restricted"]);
+
+/**
+ * The telemetry event of a transition: `trust.transition` (severity `warn`
+ * for a move to untrusted, blacklisted or restricted, else `info`) or
+ * `trust.ignored` (severity `debug`).
+ *
+ * @param t A transition.
+ * @returns The event to emit.
+ *
+ * @example
+ * ```ts
+ * import { applyTrustEvent, initialTrustRecord, transitionEvent } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const t = applyTrustEvent(initialTrustRecord("cip", "ab".repeat(32), 0), { type: "fingerprint_mismatch" }, { nowMs: 5 });
+ * assert.equal(transitionEvent(t).severity, "warn");
+ * ```
+ */
+export function transitionEvent(t: Transition): TrustTelemetryEvent {
+  return {
+    kind: t.changed ? "trust.transition" : "trust.ignored",
+    severity: t.changed ? (_SANCTIONS.has(t.to) ? "warn" : "info") : "debug",
+    peer: t.subject,
+    data: { ..._logData(t), evidence: [...t.evidence] },
+  };
+}
+
+/**
+ * A {@linkcode TrustView} over a store: unknown subjects read as a fresh
+ * `untrusted` record.
+ *
+ * @param store Read access to the store.
+ * @param config Trust settings (anchors, thresholds).
+ * @param nowMs Clock for fresh records. @default {Date.now}
+ * @returns The view.
+ *
+ * @example
+ * ```ts
+ * import { createTrustView } from "./mod.ts";
+ * import { openStore } from "../store/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using store = openStore(":memory:");
+ * const view = createTrustView(store, { anchors: ["ab".repeat(32)] });
+ * assert.equal(view.peer("cd".repeat(32)), "untrusted");
+ * assert.ok(view.isAnchor("ab".repeat(32)));
+ * ```
+ */
+export function createTrustView(
+  store: StoreView,
+  config: Partial<TrustConfig> = {},
+  nowMs: () => number = Date.now,
+): TrustView {
+  const settings = trustConfig(config);
+  const anchors = new Set(settings.anchors);
+  const record = (machine: TrustMachine, subject: string): TrustRecord =>
+    store.trust(machine, subject) ?? initialTrustRecord(machine, subject, nowMs());
+  return {
+    config: settings,
+    record,
+    peer: (fp) => record("cip", fp).state as PeerTrust,
+    person: (fp) => record("hcp", fp).state as SocialTrust,
+    isAnchor: (fp) => anchors.has(fp),
+  };
+}
+
+/**
+ * Applies several trust events within one outcome, each seeing the records
+ * the earlier ones produced, and collects their store changes and
+ * telemetry events.
+ *
+ * @example A handshake, then a fingerprint mismatch, in one batch
+ * ```ts
+ * import { TrustBatch, createTrustView } from "./mod.ts";
+ * import { openStore } from "../store/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using store = openStore(":memory:");
+ * const peer = "ab".repeat(32);
+ * const batch = new TrustBatch(createTrustView(store), 1_000);
+ * batch.apply("cip", peer, { type: "valid_handshake" });
+ * batch.apply("cip", peer, { type: "fingerprint_mismatch" });
+ * assert.equal(batch.state("cip", peer), "blacklisted");
+ * store.commit(batch.changes);
+ * assert.deepEqual(store.trustLog(peer).map((e) => e.to), ["probing", "blacklisted"]);
+ * ```
+ */
+export class TrustBatch {
+  /** The store changes so far, in order. */
+  readonly changes: StoreChange[] = [];
+  /** The telemetry events so far, in order. */
+  readonly events: TrustTelemetryEvent[] = [];
+  /** The transitions so far, in order. */
+  readonly transitions: Transition[] = [];
+  readonly #view: TrustView;
+  readonly #nowMs: number;
+  readonly #pending = new Map<string, TrustRecord>();
+
+  /**
+   * Starts an empty batch.
+   *
+   * @param view Where current records come from.
+   * @param nowMs The time every event of the batch is applied at.
+   */
+  constructor(view: TrustView, nowMs: number) {
+    this.#view = view;
+    this.#nowMs = nowMs;
+  }
+
+  /**
+   * The subject's record as the batch has it now.
+   *
+   * @param machine Which machine.
+   * @param subject The subject.
+   * @returns Its record.
+   */
+  record(machine: TrustMachine, subject: string): TrustRecord {
+    return this.#pending.get(`${machine}\n${subject}`) ?? this.#view.record(machine, subject);
+  }
+
+  /**
+   * The subject's state as the batch has it now.
+   *
+   * @param machine Which machine.
+   * @param subject The subject.
+   * @returns Its state.
+   */
+  state(machine: TrustMachine, subject: string): TrustRecord["state"] {
+    return this.record(machine, subject).state;
+  }
+
+  /**
+   * Applies one event to one subject and records the result.
+   *
+   * @param machine Which machine.
+   * @param subject The authenticated subject (never a fingerprint an envelope claims).
+   * @param event What happened.
+   * @returns The transition.
+   * @throws {TypeError} As {@linkcode applyTrustEvent}.
+   */
+  apply(machine: TrustMachine, subject: string, event: TrustEvent): Transition {
+    const t = applyTrustEvent(this.record(machine, subject), event, {
+      nowMs: this.#nowMs,
+      config: this.#view.config,
+    });
+    this.#pending.set(`${machine}\n${subject}`, t.record);
+    this.transitions.push(t);
+    this.changes.push(...transitionChanges(t));
+    this.events.push(transitionEvent(t));
+    return t;
+  }
+}
+
+/**
+ * The changes that declare the configured anchors: each anchor without a
+ * trust record starts `trusted`, logged with the owner as human actor. An
+ * anchor that already has a record keeps it (the machine governs it from
+ * then on; a blacklisted anchor needs a manual override).
+ *
+ * @param view The trust view (its config names the anchors and the owner).
+ * @param store Read access, to see which anchors have records.
+ * @param nowMs Now.
+ * @returns The batch holding the changes and events (empty if nothing to do).
+ *
+ * @example
+ * ```ts
+ * import { createTrustView, declareAnchors } from "./mod.ts";
+ * import { openStore } from "../store/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using store = openStore(":memory:");
+ * const anchor = "ab".repeat(32);
+ * const view = createTrustView(store, { anchors: [anchor], owner: "Ada" });
+ * store.commit(declareAnchors(view, store, 0).changes);
+ * assert.equal(view.peer(anchor), "trusted");
+ * assert.equal(store.trustLog(anchor)[0]?.actor, "Ada");
+ * assert.equal(declareAnchors(view, store, 1).changes.length, 0);
+ * ```
+ */
+export function declareAnchors(view: TrustView, store: StoreView, nowMs: number): TrustBatch {
+  const batch = new TrustBatch(view, nowMs);
+  for (const anchor of view.config.anchors) {
+    if (store.trust("cip", anchor) !== undefined) continue;
+    batch.apply("cip", anchor, {
+      type: "anchor_declared",
+      actor: view.config.owner,
+      note: "declared in the agent's configuration",
+    });
+  }
+  return batch;
+}

@@ -73,6 +73,14 @@ export interface RttNodeOptions {
   maxUnackedBytes?: number;
   /** Data unacknowledged this long on a live connection ends the session (`ack_timeout`). @default {20_000} */
   ackTimeoutMs?: number;
+  /** Receive window (bytes) of a channel the peer declared and the application has not opened yet. @default {64 * 1024} */
+  unopenedWindowBytes?: number;
+  /** Receive window (messages) of such a channel. @default {16} */
+  unopenedWindowMsgs?: number;
+  /** Receive bytes granted and not yet read, per session (each channel gets at most an even share). @default {256 * MiB} */
+  maxSessionReceiveBytes?: number;
+  /** Receive bytes granted and not yet read, per node (each session gets at most an even share). @default {512 * MiB} */
+  maxNodeReceiveBytes?: number;
   /** Who may connect in: `"any"` authenticated peer, or these fingerprints. @default {"any"} */
   allowPeers?: "any" | readonly string[];
   /** Enables `session.testInject` (tests only). @default {false} */
@@ -132,6 +140,14 @@ export interface ResolvedRttNodeOptions {
   maxUnackedBytes: number;
   /** See {@linkcode RttNodeOptions.ackTimeoutMs}. */
   ackTimeoutMs: number;
+  /** See {@linkcode RttNodeOptions.unopenedWindowBytes}. */
+  unopenedWindowBytes: number;
+  /** See {@linkcode RttNodeOptions.unopenedWindowMsgs}. */
+  unopenedWindowMsgs: number;
+  /** See {@linkcode RttNodeOptions.maxSessionReceiveBytes}. */
+  maxSessionReceiveBytes: number;
+  /** See {@linkcode RttNodeOptions.maxNodeReceiveBytes}. */
+  maxNodeReceiveBytes: number;
   /** See {@linkcode RttNodeOptions.allowPeers}. */
   allowPeers: "any" | readonly string[];
   /** See {@linkcode RttNodeOptions.testHooks}. */
@@ -171,6 +187,10 @@ export const NUMERIC_OPTIONS: Readonly<
   replayReportIntervalMs: { def: 1000, min: 0, max: DAY_MS },
   maxUnackedBytes: { def: 16 * MiB, min: 16_384, max: 16_384 * MiB },
   ackTimeoutMs: { def: 20_000, min: 1, max: DAY_MS },
+  unopenedWindowBytes: { def: 64 * 1024, min: 0, max: 16_384 * MiB },
+  unopenedWindowMsgs: { def: 16, min: 0, max: 16_777_216 },
+  maxSessionReceiveBytes: { def: 256 * MiB, min: 1, max: 1_048_576 * MiB },
+  maxNodeReceiveBytes: { def: 512 * MiB, min: 1, max: 4_194_304 * MiB },
 };
 
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
@@ -359,6 +379,10 @@ export function nodeConfigJson(
     replay_report_interval_ms: resolved.replayReportIntervalMs,
     max_unacked_bytes: resolved.maxUnackedBytes,
     ack_timeout_ms: resolved.ackTimeoutMs,
+    unopened_window_bytes: resolved.unopenedWindowBytes,
+    unopened_window_msgs: resolved.unopenedWindowMsgs,
+    max_session_receive_bytes: resolved.maxSessionReceiveBytes,
+    max_node_receive_bytes: resolved.maxNodeReceiveBytes,
     allow_peers: resolved.allowPeers === "any" ? "any" : [...resolved.allowPeers],
     test_hooks: resolved.testHooks,
   };

@@ -78,6 +78,14 @@ pub struct Config {
     pub max_unacked_bytes: u64,
     /// Data unacknowledged this long on a live connection: the peer is dead (`ack_timeout`).
     pub ack_timeout_ms: u64,
+    /// Receive window (bytes) of a channel the peer declared and the application has not opened.
+    pub unopened_window_bytes: u64,
+    /// Receive window (messages) of such a channel.
+    pub unopened_window_msgs: u64,
+    /// Receive bytes granted and unread per session (at least one channel's window).
+    pub max_session_receive_bytes: u64,
+    /// Receive bytes granted and unread per node (at least one channel's window).
+    pub max_node_receive_bytes: u64,
     /// Who may connect in.
     pub allow_peers: AllowPeers,
     /// Enables `web4_rtt_test_inject`.
@@ -110,6 +118,10 @@ impl Default for Config {
             replay_report_interval_ms: 1000,
             max_unacked_bytes: 16 << 20,
             ack_timeout_ms: 20_000,
+            unopened_window_bytes: 64 << 10,
+            unopened_window_msgs: 16,
+            max_session_receive_bytes: 256 << 20,
+            max_node_receive_bytes: 512 << 20,
             allow_peers: AllowPeers::Word("any".into()),
             test_hooks: false,
         }
@@ -188,6 +200,30 @@ impl Config {
             1 << 34,
         )?;
         range("ack_timeout_ms", self.ack_timeout_ms, 1, DAY)?;
+        range(
+            "unopened_window_bytes",
+            self.unopened_window_bytes,
+            0,
+            1 << 34,
+        )?;
+        range(
+            "unopened_window_msgs",
+            self.unopened_window_msgs,
+            0,
+            1 << 24,
+        )?;
+        range(
+            "max_session_receive_bytes",
+            self.max_session_receive_bytes,
+            1,
+            1 << 40,
+        )?;
+        range(
+            "max_node_receive_bytes",
+            self.max_node_receive_bytes,
+            1,
+            1 << 42,
+        )?;
         range(
             "replay_flood_window_ms",
             self.replay_flood_window_ms,

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::codec::{self, Frame, FrameRef, FrameType, FLAG_END, FRAGMENT_SIZE};
@@ -46,6 +47,25 @@ pub struct EngineConfig {
     /// Unacknowledged DATA bytes per channel (the retransmit buffer): no new
     /// fragment goes out at or above it.
     pub max_unacked_bytes: u64,
+    /// Receive window (bytes, messages) of a channel the peer declared and
+    /// the application has not opened.
+    pub unopened_window: (u64, u64),
+    /// Receive bytes one session may have granted and not yet had read.
+    pub session_recv_budget: u64,
+    /// The node's receive budget, shared by its sessions.
+    pub node_recv: Arc<RecvBudget>,
+}
+
+/// Receive bytes granted (CREDIT) and not yet read by the application,
+/// summed over a node's sessions, and its bound.
+#[derive(Debug, Default)]
+pub struct RecvBudget {
+    /// The bound.
+    pub limit: u64,
+    /// Granted and unread, now.
+    pub used: AtomicU64,
+    /// Live sessions sharing it (each is granted at most an even share).
+    pub sessions: AtomicU64,
 }
 
 /// The largest credit window (bytes) a peer may grant beyond what we have
@@ -58,15 +78,24 @@ pub const MAX_CREDIT_WINDOW_MSGS: u64 = 1 << 24;
 impl EngineConfig {
     /// Limits derived from the node configuration.
     pub fn from_config(c: &crate::config::Config) -> Self {
+        let window_bytes = c.max_message_bytes.max(c.max_queue_bytes) as u64;
         EngineConfig {
             max_channels: c.max_channels,
             max_message: c.max_message_bytes,
-            window_bytes: c.max_message_bytes.max(c.max_queue_bytes) as u64,
+            window_bytes,
             window_msgs: c.max_queue.max(16) as u64,
             max_queue: c.max_queue,
             max_queue_bytes: c.max_queue_bytes,
             policy: c.backpressure_policy,
             max_unacked_bytes: c.max_unacked_bytes,
+            unopened_window: (c.unopened_window_bytes, c.unopened_window_msgs),
+            // Never below one channel's window: a largest message must fit.
+            session_recv_budget: c.max_session_receive_bytes.max(window_bytes),
+            node_recv: Arc::new(RecvBudget {
+                limit: c.max_node_receive_bytes.max(window_bytes),
+                used: AtomicU64::new(0),
+                sessions: AtomicU64::new(0),
+            }),
         }
     }
 }
@@ -460,8 +489,9 @@ impl Channel {
         n
     }
 
-    fn grant(&self, w_bytes: u64, w_msgs: u64) -> (u64, u64) {
-        (self.consumed_bytes + w_bytes, self.consumed_msgs + w_msgs)
+    /// Granted and not yet read by the application (bytes).
+    fn outstanding(&self) -> u64 {
+        self.granted.0.saturating_sub(self.consumed_bytes)
     }
 }
 
@@ -493,6 +523,14 @@ pub struct Engine {
     replays_unreported: bool,
     /// ACK frames that acknowledged something new.
     acks_received: u64,
+    /// The session's share of the node receive budget was given back.
+    budget_returned: bool,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.return_recv_budget();
+    }
 }
 
 impl Engine {
@@ -513,6 +551,21 @@ impl Engine {
             replays_seen: 0,
             replays_unreported: false,
             acks_received: 0,
+            budget_returned: false,
+        }
+    }
+
+    /// Whether [`Engine::return_recv_budget`] ran.
+    pub fn recv_budget_returned(&self) -> bool {
+        self.budget_returned
+    }
+
+    /// Gives what this session granted and nobody read back to the node's
+    /// receive budget (the session ended; once only).
+    pub fn return_recv_budget(&mut self) {
+        if !std::mem::replace(&mut self.budget_returned, true) {
+            let unread = self.recv_outstanding();
+            self.cfg.node_recv.used.fetch_sub(unread, Ordering::Relaxed);
         }
     }
 
@@ -821,8 +874,10 @@ impl Engine {
     /// `Err(ChannelClosed)` means the peer closed the channel and it is drained.
     #[allow(clippy::result_unit_err)]
     pub fn recv_into(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
+        let budget = (!self.budget_returned).then(|| self.cfg.node_recv.clone());
         let c = self.local(id)?;
         let mut pos = 0;
+        let mut read = 0;
         while let Some(m) = c.ready.front() {
             let need = 4 + m.len();
             if pos + need > out.len() {
@@ -836,7 +891,11 @@ impl Engine {
             pos += need;
             c.consumed_bytes += m.len() as u64;
             c.consumed_msgs += 1;
+            read += m.len() as u64;
             c.ready.pop_front();
+        }
+        if let Some(b) = budget {
+            b.used.fetch_sub(read, Ordering::Relaxed);
         }
         let ended = c.recv_state == RecvState::Ended;
         if pos == 0 && ended && c.ready.is_empty() {
@@ -1011,12 +1070,13 @@ impl Engine {
     /// grant moved less than that (a sender waiting for that small grant
     /// gets it when the deferral timer fires).
     fn credit_due(&self, c: &Channel) -> Due {
-        let (b, m) = c.grant(self.cfg.window_bytes, self.cfg.window_msgs);
+        let (b, m) = self.grant(c);
+        let (wb, wm) = self.window(c);
         match c.announced {
             None => Due::Now,
             Some((ab, am)) => {
-                if b.saturating_sub(ab) >= self.cfg.window_bytes / 4
-                    || m.saturating_sub(am) >= self.cfg.window_msgs / 4
+                if b.saturating_sub(ab) >= (wb / 4).max(1)
+                    || m.saturating_sub(am) >= (wm / 4).max(1)
                 {
                     Due::Now
                 } else if (b > ab || m > am) && c.ready.is_empty() {
@@ -1074,12 +1134,61 @@ impl Engine {
         c.ack_now = false;
     }
 
+    /// The receive window of channel `c`: small until the application opens it.
+    fn window(&self, c: &Channel) -> (u64, u64) {
+        if c.local_opened {
+            (self.cfg.window_bytes, self.cfg.window_msgs)
+        } else {
+            self.cfg.unopened_window
+        }
+    }
+
+    /// Granted and unread bytes over the session's channels.
+    pub fn recv_outstanding(&self) -> u64 {
+        self.channels.iter().map(Channel::outstanding).sum()
+    }
+
+    /// The cumulative grant (bytes, messages) for channel `c`: what was read
+    /// plus the window, the byte part bounded by the session's and the
+    /// node's receive budgets (grants never shrink). The window is at most
+    /// an even share of the session budget over its channels and of the node
+    /// budget over its sessions, so idle grants cannot starve the others:
+    /// whatever a channel holds beyond its share is not renewed as it is read.
+    fn grant(&self, c: &Channel) -> (u64, u64) {
+        let (wb, wm) = self.window(c);
+        let node = &self.cfg.node_recv;
+        let share = (self.cfg.session_recv_budget / self.channels.len().max(1) as u64)
+            .min(node.limit / node.sessions.load(Ordering::Relaxed).max(1))
+            .max(FRAGMENT_SIZE as u64);
+        let wb = wb.min(share);
+        let want = c.consumed_bytes + wb;
+        let have = c.granted.0.max(c.consumed_bytes);
+        let b = if want > have {
+            let session_room = self
+                .cfg
+                .session_recv_budget
+                .saturating_sub(self.recv_outstanding());
+            let node_room = node.limit.saturating_sub(node.used.load(Ordering::Relaxed));
+            have + (want - have).min(session_room).min(node_room)
+        } else {
+            have
+        };
+        (b, (c.consumed_msgs + wm).max(c.granted.1))
+    }
+
     fn write_credit(&mut self, i: usize, out: &mut Vec<u8>) {
-        let (wb, wm) = (self.cfg.window_bytes, self.cfg.window_msgs);
+        if self.budget_returned {
+            return;
+        }
+        let (b, m) = self.grant(&self.channels[i]);
         let c = &mut self.channels[i];
-        let (b, m) = c.grant(wb, wm);
+        let old = c.granted.0;
         c.announced = Some((b, m));
         c.granted = (c.granted.0.max(b), c.granted.1.max(m));
+        self.cfg
+            .node_recv
+            .used
+            .fetch_add(c.granted.0 - old, Ordering::Relaxed);
         let payload = codec::encode_credit(b, m);
         codec::encode_header(out, FrameType::Credit, 0, i as u32 + 1, 0, payload.len());
         out.extend_from_slice(&payload);
@@ -1402,6 +1511,13 @@ mod tests {
             max_queue_bytes: 1 << 22,
             policy,
             max_unacked_bytes: 1 << 30,
+            unopened_window: (1 << 20, 64),
+            session_recv_budget: 1 << 40,
+            node_recv: Arc::new(RecvBudget {
+                limit: 1 << 40,
+                used: AtomicU64::new(0),
+                sessions: AtomicU64::new(0),
+            }),
         }
     }
 

@@ -1096,6 +1096,10 @@ impl Node {
             },
         );
         self.live += 1;
+        self.ecfg
+            .node_recv
+            .sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.by_id.insert(id, key);
         key
     }
@@ -1397,6 +1401,13 @@ impl Node {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
+        if !s.engine.recv_budget_returned() {
+            s.engine.return_recv_budget();
+            self.ecfg
+                .node_recv
+                .sessions
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if s.state == State::Closed {
             return;
         }
@@ -1943,5 +1954,18 @@ impl Node {
     /// Session state name (tests, diagnostics).
     pub fn state_name(&self, key: u64) -> Option<&'static str> {
         self.sessions.get(&key).map(|s| s.state.name())
+    }
+
+    /// Receive bytes session `key` granted and the application has not read.
+    pub fn session_recv_outstanding(&self, key: u64) -> Option<u64> {
+        self.sessions.get(&key).map(|s| s.engine.recv_outstanding())
+    }
+
+    /// Receive bytes granted and unread over the node's live sessions.
+    pub fn node_recv_outstanding(&self) -> u64 {
+        self.ecfg
+            .node_recv
+            .used
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -209,6 +209,8 @@ fn handshake_data_flush_and_graceful_close() {
     let b = net.nodes[1]
         .open_channel(s1, "state", None, None, None, 1)
         .unwrap();
+    // Until the open, only the small window of an unopened channel crossed.
+    net.run();
     let got = net.recv_all(1, s1, b);
     assert_eq!(got.len(), 100);
     assert!(got
@@ -544,6 +546,90 @@ fn acknowledged_traffic_never_meets_the_ack_timeout() {
     assert_eq!(net.recv_all(1, s1, b).len(), 20);
     net.advance(500);
     assert_eq!(net.nodes[0].state_name(s0), Some("open"));
+}
+
+#[test]
+fn a_channel_nobody_opened_gets_only_the_small_window() {
+    let (mut net, s0, s1, _) = pair(
+        none(),
+        serde_json::json!({"unopened_window_bytes": 4096, "unopened_window_msgs": 1000}),
+    );
+    let a = net.nodes[0]
+        .open_channel(s0, "knowledge", None, None, None, 2)
+        .unwrap();
+    for _ in 0..20 {
+        net.nodes[0].send(s0, a, &[1u8; 1000]).unwrap();
+    }
+    net.run();
+    let before = net.nodes[1].session_recv_outstanding(s1).unwrap();
+    assert_eq!(before, 4096, "the unopened window, not the full one");
+    let b = net.nodes[1]
+        .open_channel(s1, "knowledge", None, None, None, 2)
+        .unwrap();
+    net.run();
+    assert_eq!(
+        net.recv_all(1, s1, b).len(),
+        20,
+        "opening grants the full window"
+    );
+}
+
+#[test]
+fn the_session_and_node_receive_budgets_bound_what_peers_may_send_unread() {
+    // One channel's window is max(max_message, max_queue_bytes) = 64 KiB here.
+    let cfg = serde_json::json!({
+        "max_message_bytes": 65536, "max_queue_bytes": 65536, "unopened_window_bytes": 65536,
+        "max_session_receive_bytes": 100_000, "max_node_receive_bytes": 150_000
+    });
+    let (mut net, s0, s1, _) = pair(none(), cfg);
+    for k in ["c1", "c2", "c3"] {
+        let a = net.nodes[0]
+            .open_channel(s0, k, None, None, None, 2)
+            .unwrap();
+        for _ in 0..100 {
+            net.nodes[0].send(s0, a, &[1u8; 1000]).unwrap();
+        }
+    }
+    net.run();
+    let granted = net.nodes[1].session_recv_outstanding(s1).unwrap();
+    assert!((99_000..=100_000).contains(&granted), "{granted}");
+    let mut read = 0;
+    for k in ["c1", "c2", "c3"] {
+        let b = net.nodes[1]
+            .open_channel(s1, k, None, None, None, 2)
+            .unwrap();
+        for _ in 0..40 {
+            net.advance(3); // deferred grants go out after 2 ms
+            read += net.recv_all(1, s1, b).len();
+            assert!(net.nodes[1].session_recv_outstanding(s1).unwrap() <= 100_000);
+        }
+    }
+    assert_eq!(read, 300, "reading frees the budget: everything arrives");
+}
+
+#[test]
+fn the_node_receive_budget_bounds_every_session_and_comes_back_when_a_session_ends() {
+    let cfg = serde_json::json!({
+        "max_message_bytes": 65536, "max_queue_bytes": 65536, "unopened_window_bytes": 65536,
+        "max_session_receive_bytes": 1_000_000, "max_node_receive_bytes": 80_000
+    });
+    let (mut net, s0, s1, _) = pair(none(), cfg);
+    for k in ["c1", "c2"] {
+        let a = net.nodes[0]
+            .open_channel(s0, k, None, None, None, 2)
+            .unwrap();
+        for _ in 0..100 {
+            net.nodes[0].send(s0, a, &[1u8; 1000]).unwrap();
+        }
+    }
+    net.run();
+    assert_eq!(net.nodes[1].node_recv_outstanding(), 80_000);
+    net.nodes[1]
+        .close_session(s1, 0, "manual", net.now)
+        .unwrap();
+    net.advance(100);
+    assert_eq!(net.nodes[1].state_name(s1), Some("closed"));
+    assert_eq!(net.nodes[1].node_recv_outstanding(), 0);
 }
 
 #[test]

@@ -121,9 +121,11 @@ Deno.test("nodeConfigJson uses the snake_case keys of docs/rtt.md", () => {
     "key_pem",
     "max_channels",
     "max_message_bytes",
+    "max_node_receive_bytes",
     "max_pending_handshakes",
     "max_queue",
     "max_queue_bytes",
+    "max_session_receive_bytes",
     "max_sessions",
     "max_unacked_bytes",
     "reconnect_initial_delay_ms",
@@ -136,6 +138,8 @@ Deno.test("nodeConfigJson uses the snake_case keys of docs/rtt.md", () => {
     "replay_report_interval_ms",
     "resume_window_ms",
     "test_hooks",
+    "unopened_window_bytes",
+    "unopened_window_msgs",
   ]);
   assert.equal(json["test_hooks"], true);
 });

@@ -95,6 +95,20 @@ export const symbols = {
   /** `int32_t web4_rtt_conn_accept(uint64_t node, double now_ms)`: a new inbound connection's id. */
   web4_rtt_conn_accept: { parameters: ["u64", "f64"], result: "i32" },
   /**
+   * `int32_t web4_rtt_conn_accept_from(uint64_t node, double now_ms, const
+   * uint8_t *addr, uint32_t len)`: a new inbound connection's id; the
+   * per-address limits key on `addr` (UTF-8, at most 256 bytes).
+   */
+  web4_rtt_conn_accept_from: {
+    parameters: [
+      "u64", // uint64_t node
+      "f64", // double now_ms
+      "buffer", // const uint8_t *addr
+      "u32", // uint32_t len
+    ],
+    result: "i32",
+  },
+  /**
    * `int32_t web4_rtt_conn_connect(uint64_t node, const uint8_t *fp,
    * uint32_t len, uint32_t timeout_ms, double now_ms)`: a new outbound
    * connection's id; CONNECTED or CONNECT_FAILED follows with it as `op`.

@@ -27,7 +27,7 @@ import {
 import { assertNetPermission } from "./permissions.ts";
 import { type RttSession, sessionInternals, type SessionNotice } from "./session.ts";
 import type { Transport, TransportEvent, TransportObserver } from "../transport/types.ts";
-import { emptyStats, toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
+import { toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
 import { type ByteNetwork, tcpNetwork } from "./network.ts";
 
 /** A listening address. */
@@ -374,13 +374,13 @@ export class RttNode implements Transport {
    */
   metrics(): RttMetrics {
     if (this.#core.freed) {
-      return { ...(this.#lastMetrics ?? { ...emptyStats(), sessions: 0, pendingHandshakes: 0 }) };
+      return { ...(this.#lastMetrics ?? toMetrics({})) };
     }
     const raw = this.#core.readJson((buf, cap) =>
       this.#core.symbols.web4_rtt_node_metrics(this.#core.handle, buf, cap)
     );
     if (typeof raw !== "number") this.#lastMetrics = toMetrics(raw);
-    return { ...(this.#lastMetrics ?? { ...emptyStats(), sessions: 0, pendingHandshakes: 0 }) };
+    return { ...(this.#lastMetrics ?? toMetrics({})) };
   }
 
   /**

@@ -81,6 +81,14 @@ export interface RttNodeOptions {
   maxSessionReceiveBytes?: number;
   /** Receive bytes granted and not yet read, per node (each session gets at most an even share). @default {512 * MiB} */
   maxNodeReceiveBytes?: number;
+  /** Live sessions per peer fingerprint (a fresh session replaces the peer's disconnected ones). @default {8} */
+  maxSessionsPerPeer?: number;
+  /** Inbound sessions per remote address (a 10-agent mesh on one host needs 9). @default {128} */
+  maxSessionsPerAddress?: number;
+  /** Inbound handshakes in flight per remote address; beyond it one of that address's is shed (idle first, at random). @default {32} */
+  maxPendingHandshakesPerAddress?: number;
+  /** Deadline of an inbound connection that has sent no byte (no ClientHello) yet. @default {2000} */
+  clientHelloTimeoutMs?: number;
   /** Who may connect in: `"any"` authenticated peer, or these fingerprints. @default {"any"} */
   allowPeers?: "any" | readonly string[];
   /** Enables `session.testInject` (tests only). @default {false} */
@@ -148,6 +156,14 @@ export interface ResolvedRttNodeOptions {
   maxSessionReceiveBytes: number;
   /** See {@linkcode RttNodeOptions.maxNodeReceiveBytes}. */
   maxNodeReceiveBytes: number;
+  /** See {@linkcode RttNodeOptions.maxSessionsPerPeer}. */
+  maxSessionsPerPeer: number;
+  /** See {@linkcode RttNodeOptions.maxSessionsPerAddress}. */
+  maxSessionsPerAddress: number;
+  /** See {@linkcode RttNodeOptions.maxPendingHandshakesPerAddress}. */
+  maxPendingHandshakesPerAddress: number;
+  /** See {@linkcode RttNodeOptions.clientHelloTimeoutMs}. */
+  clientHelloTimeoutMs: number;
   /** See {@linkcode RttNodeOptions.allowPeers}. */
   allowPeers: "any" | readonly string[];
   /** See {@linkcode RttNodeOptions.testHooks}. */
@@ -191,6 +207,10 @@ export const NUMERIC_OPTIONS: Readonly<
   unopenedWindowMsgs: { def: 16, min: 0, max: 16_777_216 },
   maxSessionReceiveBytes: { def: 256 * MiB, min: 1, max: 1_048_576 * MiB },
   maxNodeReceiveBytes: { def: 512 * MiB, min: 1, max: 4_194_304 * MiB },
+  maxSessionsPerPeer: { def: 8, min: 1, max: 65_535 },
+  maxSessionsPerAddress: { def: 128, min: 1, max: 65_535 },
+  maxPendingHandshakesPerAddress: { def: 32, min: 1, max: 65_535 },
+  clientHelloTimeoutMs: { def: 2000, min: 1, max: 3_600_000 },
 };
 
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
@@ -383,6 +403,10 @@ export function nodeConfigJson(
     unopened_window_msgs: resolved.unopenedWindowMsgs,
     max_session_receive_bytes: resolved.maxSessionReceiveBytes,
     max_node_receive_bytes: resolved.maxNodeReceiveBytes,
+    max_sessions_per_peer: resolved.maxSessionsPerPeer,
+    max_sessions_per_address: resolved.maxSessionsPerAddress,
+    max_pending_handshakes_per_address: resolved.maxPendingHandshakesPerAddress,
+    client_hello_timeout_ms: resolved.clientHelloTimeoutMs,
     allow_peers: resolved.allowPeers === "any" ? "any" : [...resolved.allowPeers],
     test_hooks: resolved.testHooks,
   };

@@ -86,6 +86,14 @@ pub struct Config {
     pub max_session_receive_bytes: u64,
     /// Receive bytes granted and unread per node (at least one channel's window).
     pub max_node_receive_bytes: u64,
+    /// Live sessions per peer fingerprint (disconnected ones of a peer are replaced).
+    pub max_sessions_per_peer: usize,
+    /// Inbound sessions per remote address.
+    pub max_sessions_per_address: usize,
+    /// Inbound handshakes in flight per remote address.
+    pub max_pending_handshakes_per_address: usize,
+    /// Deadline (ms) of an inbound connection that has sent no byte (no ClientHello) yet.
+    pub client_hello_timeout_ms: u64,
     /// Who may connect in.
     pub allow_peers: AllowPeers,
     /// Enables `web4_rtt_test_inject`.
@@ -122,6 +130,10 @@ impl Default for Config {
             unopened_window_msgs: 16,
             max_session_receive_bytes: 256 << 20,
             max_node_receive_bytes: 512 << 20,
+            max_sessions_per_peer: 8,
+            max_sessions_per_address: 128,
+            max_pending_handshakes_per_address: 32,
+            client_hello_timeout_ms: 2000,
             allow_peers: AllowPeers::Word("any".into()),
             test_hooks: false,
         }
@@ -200,6 +212,30 @@ impl Config {
             1 << 34,
         )?;
         range("ack_timeout_ms", self.ack_timeout_ms, 1, DAY)?;
+        range(
+            "max_sessions_per_peer",
+            self.max_sessions_per_peer as u64,
+            1,
+            1 << 20,
+        )?;
+        range(
+            "max_sessions_per_address",
+            self.max_sessions_per_address as u64,
+            1,
+            1 << 20,
+        )?;
+        range(
+            "max_pending_handshakes_per_address",
+            self.max_pending_handshakes_per_address as u64,
+            1,
+            1 << 16,
+        )?;
+        range(
+            "client_hello_timeout_ms",
+            self.client_hello_timeout_ms,
+            1,
+            DAY,
+        )?;
         range(
             "unopened_window_bytes",
             self.unopened_window_bytes,

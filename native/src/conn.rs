@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use crate::codec::{self, Frame, FrameRef, FrameType, MAX_FRAME_PAYLOAD};
 use crate::tls;
@@ -176,6 +177,12 @@ pub struct Conn {
     /// ACK-stall watch: the session's ACK count when last seen moving, and
     /// since when (us; 0 until the first check).
     pub ack_watch: (u64, u64),
+    /// The remote address as the driver gave it ("" if unknown).
+    pub addr: Arc<str>,
+    /// When the connection started (us).
+    pub started: u64,
+    /// Whether any byte arrived (a ClientHello, for an inbound one).
+    pub got_input: bool,
 }
 
 impl Conn {
@@ -202,6 +209,9 @@ impl Conn {
             dirty: false,
             flush_deferred: false,
             ack_watch: (0, 0),
+            addr: Arc::from(""),
+            started: now,
+            got_input: false,
         }
     }
 

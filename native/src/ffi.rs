@@ -663,6 +663,13 @@ pub unsafe extern "C" fn web4_rtt_node_metrics(node: u64, buf: *mut u8, cap: u32
             let mut v = stats_json(&stats, &lat, reconnects, rekeys, vf);
             v["sessions"] = json!(live);
             v["pending_handshakes"] = json!(pending);
+            let g = n.gauges();
+            v["handshakes_shed"] = json!(g.handshakes_shed);
+            v["max_pending_per_address"] = json!(g.max_pending_per_address);
+            v["max_sessions_per_address"] = json!(g.max_sessions_per_address);
+            v["receive_bytes_outstanding"] = json!(g.receive_bytes_outstanding);
+            v["max_unacked_bytes"] = json!(g.max_unacked_bytes);
+            v["queued_events"] = json!(g.queued_events);
             Ok(v.to_string())
         })?;
         // SAFETY: caller guarantees.
@@ -674,6 +681,29 @@ pub unsafe extern "C" fn web4_rtt_node_metrics(node: u64, buf: *mut u8, cap: u32
 #[no_mangle]
 pub extern "C" fn web4_rtt_conn_accept(node: u64, now_ms: f64) -> i32 {
     guard(|| with_node(node, |n| Ok(n.conn_accept(us(now_ms))? as i32)))
+}
+
+/// A new inbound connection from a remote address (UTF-8, at most 256
+/// bytes; the per-address limits key on it); returns its id.
+///
+/// # Safety
+/// `addr` valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn web4_rtt_conn_accept_from(
+    node: u64,
+    now_ms: f64,
+    addr: *const u8,
+    len: u32,
+) -> i32 {
+    guard(|| {
+        if len > 256 {
+            return Err(invalid("Remote address longer than 256 bytes"));
+        }
+        // SAFETY: caller guarantees.
+        let addr = unsafe { input(addr, 0, len) }?;
+        let addr = std::str::from_utf8(addr).map_err(|_| invalid("Remote address is not UTF-8"))?;
+        with_node(node, |n| Ok(n.conn_accept_from(us(now_ms), addr)? as i32))
+    })
 }
 
 /// A new outbound connection for a new session pinned to the fingerprint

@@ -343,6 +343,8 @@ pub struct Session {
     reconnects: u64,
     rekeys: u64,
     latency: Latency,
+    /// The remote address of an inbound session's first connection ("" otherwise).
+    addr: Arc<str>,
     /// Replay flood window: its start (us) and the replays counted in it.
     replay_window: (u64, u64),
     /// Replays of the engine already counted into a window.
@@ -357,6 +359,23 @@ struct Totals {
     reconnects: u64,
     rekeys: u64,
     latency: Latency,
+}
+
+/// Gauges of the limits against abuse ([`Node::gauges`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Pending handshakes shed so far.
+    pub handshakes_shed: u64,
+    /// Most pending handshakes of one remote address, now.
+    pub max_pending_per_address: u64,
+    /// Most live inbound sessions of one remote address, now.
+    pub max_sessions_per_address: u64,
+    /// Receive bytes granted and unread over the node, now.
+    pub receive_bytes_outstanding: u64,
+    /// Most unacknowledged bytes of one channel, now.
+    pub max_unacked_bytes: u64,
+    /// Events queued for the driver, now.
+    pub queued_events: u64,
 }
 
 /// An RTT node.
@@ -381,6 +400,8 @@ pub struct Node {
     live: usize,
     totals: Totals,
     verification_failures: u64,
+    /// Pending handshakes shed.
+    shed: u64,
     shut_down: bool,
     /// Set by the FFI layer when the node's handle is freed.
     pub freed: bool,
@@ -434,6 +455,7 @@ impl Node {
             live: 0,
             totals: Totals::default(),
             verification_failures: 0,
+            shed: 0,
             shut_down: false,
             freed: false,
             rng: Prng::new(seed),
@@ -524,29 +546,104 @@ impl Node {
 
     // ----- connections -----
 
-    /// A new inbound connection (the driver accepted a socket).
+    /// A new inbound connection (the driver accepted a socket), address unknown.
     pub fn conn_accept(&mut self, now: u64) -> Result<u32, NodeError> {
+        self.conn_accept_from(now, "")
+    }
+
+    /// A new inbound connection from remote address `addr` (any stable text,
+    /// e.g. the IP; "" if unknown, then only the node-wide limits apply).
+    /// Beyond `max_pending_handshakes_per_address` one of that address's
+    /// pending handshakes is shed, beyond `max_pending_handshakes` one of the
+    /// address holding the most: an idle one (no byte received) at random if
+    /// there is one, else any at random. A slow legitimate handshake from
+    /// another address is therefore never the one shed by a flood.
+    pub fn conn_accept_from(&mut self, now: u64, addr: &str) -> Result<u32, NodeError> {
         self.check_running()?;
         let tls = rustls::ServerConnection::new(self.server_cfg.clone())
             .map_err(|e| NodeError::Config(e.to_string()))?;
         let id = self.conn_id();
-        let c = Box::new(Conn::new(
+        let mut c = Box::new(Conn::new(
             rustls::Connection::Server(tls),
             Role::Server,
             now,
             ms(self.cfg.handshake_timeout_ms),
         ));
+        c.addr = Arc::from(addr);
         self.conns.insert(id, c);
         self.pending.push_back(id);
+        if !addr.is_empty() && self.pending_from(addr) > self.cfg.max_pending_handshakes_per_address
+        {
+            self.shed_pending(addr, now, "too many handshakes in flight from this address");
+        }
         while self.pending.len() > self.cfg.max_pending_handshakes {
-            let old = self.pending.pop_front().expect("non-empty");
-            self.diagnostic(HandshakeFailure::new(
-                "TOO_MANY_HANDSHAKES",
-                "Oldest pending handshake shed: too many handshakes in flight",
-            ));
-            self.end_conn(old, None, now);
+            let busiest = self.busiest_pending_address();
+            self.shed_pending(&busiest, now, "too many handshakes in flight");
         }
         Ok(id)
+    }
+
+    /// Pending inbound handshakes from `addr`.
+    pub fn pending_from(&self, addr: &str) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| self.conns.get(p).is_some_and(|c| &*c.addr == addr))
+            .count()
+    }
+
+    /// Live (not closed) inbound sessions from `addr`.
+    pub fn sessions_from(&self, addr: &str) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| s.state != State::Closed && &*s.addr == addr)
+            .count()
+    }
+
+    fn busiest_pending_address(&mut self) -> String {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for p in &self.pending {
+            if let Some(c) = self.conns.get(p) {
+                *counts.entry(&c.addr).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Sheds one pending handshake of `addr`: idle first, at random.
+    fn shed_pending(&mut self, addr: &str, now: u64, why: &str) {
+        let of_addr: Vec<(u32, bool)> = self
+            .pending
+            .iter()
+            .filter_map(|p| {
+                let c = self.conns.get(p)?;
+                (&*c.addr == addr).then_some((*p, c.got_input))
+            })
+            .collect();
+        let idle: Vec<u32> = of_addr.iter().filter(|p| !p.1).map(|p| p.0).collect();
+        let pool: Vec<u32> = if idle.is_empty() {
+            of_addr.iter().map(|p| p.0).collect()
+        } else {
+            idle
+        };
+        if pool.is_empty() {
+            // Unreachable while the counts hold; never loop on it.
+            if let Some(old) = self.pending.pop_front() {
+                self.end_conn(old, None, now);
+            }
+            return;
+        }
+        let victim = pool[self.rng.below(pool.len() as u64) as usize];
+        self.pending.retain(|p| *p != victim);
+        self.shed += 1;
+        self.diagnostic(HandshakeFailure::new(
+            "TOO_MANY_HANDSHAKES",
+            format!("Pending handshake shed: {why}"),
+        ));
+        self.end_conn(victim, None, now);
     }
 
     fn client_conn(
@@ -650,6 +747,7 @@ impl Node {
             return Ok(());
         }
         c.last_rx = now;
+        c.got_input |= !bytes.is_empty();
         let r = c.feed(bytes);
         let done_tls = match r {
             Ok(d) => d,
@@ -859,24 +957,8 @@ impl Node {
         if let Some(sid) = hello.resume {
             return self.on_resume_hello(id, c, sid, hello.last_received);
         }
-        if self.shut_down || self.live >= self.cfg.max_sessions {
-            // A disconnected session of the same peer is replaced below; others count.
-            let replaceable = self
-                .sessions
-                .values()
-                .any(|s| s.peer_fp == peer && matches!(s.state, State::Disconnected { .. }));
-            if self.shut_down || !replaceable {
-                c.write_frame(&Conn::reject_frame(
-                    "TOO_MANY_HANDSHAKES",
-                    "session limit reached",
-                ));
-                return Err(HandshakeFailure::new(
-                    "TOO_MANY_HANDSHAKES",
-                    format!("Session limit reached; peer {peer} refused"),
-                ));
-            }
-        }
-        // A fresh session from a peer holding a disconnected one replaces it.
+        // A fresh session from a peer holding a disconnected one replaces it
+        // (spec decision): the restarted peer can never resume it.
         let old: Vec<u64> = self
             .sessions
             .iter()
@@ -885,6 +967,53 @@ impl Node {
             .collect();
         for k in old {
             self.finish_close(k, "replaced", None);
+        }
+        let refuse = |c: &mut Conn, code: &'static str, why: String| {
+            c.write_frame(&Conn::reject_frame(code, &why));
+            Err(HandshakeFailure::new(
+                code,
+                format!("Peer {peer} refused: {why}"),
+            ))
+        };
+        let of_peer = self
+            .sessions
+            .values()
+            .filter(|s| s.peer_fp == peer && s.state != State::Closed)
+            .count();
+        if of_peer >= self.cfg.max_sessions_per_peer {
+            return refuse(
+                c,
+                "TOO_MANY_SESSIONS",
+                format!("{of_peer} sessions of this peer (max_sessions_per_peer)"),
+            );
+        }
+        if !c.addr.is_empty() {
+            let of_addr = self.sessions_from(&c.addr);
+            if of_addr >= self.cfg.max_sessions_per_address {
+                return refuse(
+                    c,
+                    "TOO_MANY_SESSIONS",
+                    format!("{of_addr} sessions from this address (max_sessions_per_address)"),
+                );
+            }
+        }
+        if !self.shut_down && self.live >= self.cfg.max_sessions {
+            // Full: a disconnected (resumable) session makes room first, the
+            // longest disconnected one; live sessions are never evicted.
+            let evict = self
+                .sessions
+                .iter()
+                .filter_map(|(k, s)| match s.state {
+                    State::Disconnected { until } => Some((until, *k)),
+                    _ => None,
+                })
+                .min();
+            if let Some((_, k)) = evict {
+                self.finish_close(k, "evicted", None);
+            }
+        }
+        if self.shut_down || self.live >= self.cfg.max_sessions {
+            return refuse(c, "TOO_MANY_HANDSHAKES", "session limit reached".into());
         }
         let sid = random_id();
         c.write_frame(&Frame {
@@ -896,7 +1025,7 @@ impl Node {
             .encode(),
             ..Frame::empty(FrameType::Accept, 0, 0)
         });
-        let key = self.register(sid, peer.clone(), false, id);
+        let key = self.register(sid, peer.clone(), c.addr.clone(), false, id);
         c.phase = Phase::Open(key);
         self.start_conn_timers(c, now);
         self.emit(Event::Accepted {
@@ -1001,6 +1130,7 @@ impl Node {
                 let code = match code {
                     "RESUME_REJECTED" => "RESUME_REJECTED",
                     "TOO_MANY_HANDSHAKES" => "TOO_MANY_HANDSHAKES",
+                    "TOO_MANY_SESSIONS" => "TOO_MANY_SESSIONS",
                     "PEER_NOT_ALLOWED" => "PEER_NOT_ALLOWED",
                     _ => "TLS_FAILED",
                 };
@@ -1026,7 +1156,7 @@ impl Node {
                         "Peer reused a session id",
                     ));
                 }
-                let key = self.register(a.session_id, fingerprint, true, id);
+                let key = self.register(a.session_id, fingerprint, Arc::from(""), true, id);
                 c.phase = Phase::Open(key);
                 self.start_conn_timers(c, now);
                 self.emit(Event::Connected {
@@ -1075,7 +1205,14 @@ impl Node {
         c.rekey_bytes = 0;
     }
 
-    fn register(&mut self, id: [u8; 16], peer_fp: String, dialer: bool, conn: u32) -> u64 {
+    fn register(
+        &mut self,
+        id: [u8; 16],
+        peer_fp: String,
+        addr: Arc<str>,
+        dialer: bool,
+        conn: u32,
+    ) -> u64 {
         let key = self.key();
         self.sessions.insert(
             key,
@@ -1090,6 +1227,7 @@ impl Node {
                 reconnects: 0,
                 rekeys: 0,
                 latency: Latency::default(),
+                addr,
                 replay_window: (0, 0),
                 replays_counted: 0,
                 next_replay_report: 0,
@@ -1536,6 +1674,7 @@ impl Node {
         let hb_to = ms(self.cfg.heartbeat_timeout_ms);
         let hb_int = ms(self.cfg.heartbeat_interval_ms);
         let ack_to = ms(self.cfg.ack_timeout_ms);
+        let hello_to = ms(self.cfg.client_hello_timeout_ms);
         let ids: Vec<u32> = self.conns.keys().copied().collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -1588,7 +1727,19 @@ impl Node {
                     }
                 }
                 _ => {
-                    if now >= c.handshake_deadline {
+                    let silent = matches!(c.role, Role::Server)
+                        && !c.got_input
+                        && now >= c.started.saturating_add(hello_to);
+                    if silent {
+                        self.handshake_failed(
+                            id,
+                            HandshakeFailure::new(
+                                "HANDSHAKE_TIMEOUT",
+                                "Inbound connection sent no ClientHello in time",
+                            ),
+                            now,
+                        );
+                    } else if now >= c.handshake_deadline {
                         let f = match c.role {
                             Role::Server => HandshakeFailure::new(
                                 "HANDSHAKE_TIMEOUT",
@@ -1658,7 +1809,13 @@ impl Node {
                     }
                     at(c.rekey_at);
                 }
-                _ => at(c.handshake_deadline),
+                _ => {
+                    at(c.handshake_deadline);
+                    if matches!(c.role, Role::Server) && !c.got_input {
+                        at(c.started
+                            .saturating_add(ms(self.cfg.client_hello_timeout_ms)));
+                    }
+                }
             }
         }
         for s in self.sessions.values() {
@@ -1909,6 +2066,35 @@ impl Node {
 
     /// Node-wide metrics: (stats, latency, reconnects, rekeys,
     /// verification failures, live sessions, pending handshakes).
+    /// Gauges of the limits against abuse, for tests and monitoring.
+    pub fn gauges(&self) -> Gauges {
+        let mut pending: HashMap<&str, u64> = HashMap::new();
+        for p in &self.pending {
+            if let Some(c) = self.conns.get(p) {
+                *pending.entry(&c.addr).or_default() += 1;
+            }
+        }
+        let mut by_addr: HashMap<&str, u64> = HashMap::new();
+        let mut max_unacked = 0;
+        for s in self.sessions.values() {
+            if s.state == State::Closed {
+                continue;
+            }
+            if !s.addr.is_empty() {
+                *by_addr.entry(&s.addr).or_default() += 1;
+            }
+            max_unacked = max_unacked.max(s.engine.unacked_bytes().1);
+        }
+        Gauges {
+            handshakes_shed: self.shed,
+            max_pending_per_address: pending.values().copied().max().unwrap_or(0),
+            max_sessions_per_address: by_addr.values().copied().max().unwrap_or(0),
+            receive_bytes_outstanding: self.node_recv_outstanding(),
+            max_unacked_bytes: max_unacked,
+            queued_events: self.events.len() as u64,
+        }
+    }
+
     pub fn metrics(&self) -> (Stats, Latency, u64, u64, u64, usize, usize) {
         let mut stats = Stats::default();
         let (mut reconnects, mut rekeys) = (0, 0);

@@ -16,10 +16,10 @@ fn make_node(extra: serde_json::Value) -> Node {
 
 /// Two nodes and the links between their connections.
 struct Net {
-    nodes: [Node; 2],
+    nodes: Vec<Node>,
     /// (node, conn) -> (other node, other conn); absent once cut.
     links: HashMap<(usize, u32), (usize, u32)>,
-    events: [Vec<Event>; 2],
+    events: Vec<Vec<Event>>,
     now: u64,
     /// Sessions that asked to dial, per node.
     dials: Vec<(usize, u64)>,
@@ -30,9 +30,9 @@ struct Net {
 impl Net {
     fn new(a: serde_json::Value, b: serde_json::Value) -> Self {
         Net {
-            nodes: [make_node(a), make_node(b)],
+            nodes: vec![make_node(a), make_node(b)],
             links: HashMap::new(),
-            events: [Vec::new(), Vec::new()],
+            events: vec![Vec::new(), Vec::new()],
             now: 1_000_000,
             dials: Vec::new(),
             muted: None,
@@ -43,10 +43,22 @@ impl Net {
         self.nodes[i].fingerprint().to_string()
     }
 
+    /// Adds a node; returns its index.
+    fn add(&mut self, cfg: serde_json::Value) -> usize {
+        self.nodes.push(make_node(cfg));
+        self.events.push(Vec::new());
+        self.nodes.len() - 1
+    }
+
     /// Node `from` connects to node `to`; returns the client's conn id.
     fn connect(&mut self, from: usize, to: usize, fp: &str) -> u32 {
+        self.connect_from(from, to, fp, "")
+    }
+
+    /// [`Net::connect`] with the remote address node `to` sees.
+    fn connect_from(&mut self, from: usize, to: usize, fp: &str, addr: &str) -> u32 {
         let c = self.nodes[from].conn_connect(fp, 0, self.now).unwrap();
-        let s = self.nodes[to].conn_accept(self.now).unwrap();
+        let s = self.nodes[to].conn_accept_from(self.now, addr).unwrap();
         self.links.insert((from, c), (to, s));
         self.links.insert((to, s), (from, c));
         c
@@ -67,7 +79,7 @@ impl Net {
         let mut buf = vec![0u8; 64 * 1024];
         for _ in 0..10_000 {
             let mut progress = false;
-            for i in 0..2 {
+            for i in 0..self.nodes.len() {
                 loop {
                     let c = self.nodes[i].next_transmit();
                     if c == 0 {
@@ -630,6 +642,139 @@ fn the_node_receive_budget_bounds_every_session_and_comes_back_when_a_session_en
     net.advance(100);
     assert_eq!(net.nodes[1].state_name(s1), Some("closed"));
     assert_eq!(net.nodes[1].node_recv_outstanding(), 0);
+}
+
+fn closes(net: &Net, i: usize, reason: &str) -> usize {
+    net.events[i]
+        .iter()
+        .filter(|e| matches!(e, Event::SessionClose { reason: r, .. } if *r == reason))
+        .count()
+}
+
+fn connect_failures(net: &Net, i: usize, code: &str) -> usize {
+    net.events[i]
+        .iter()
+        .filter(|e| matches!(e, Event::ConnectFailed { code: c, .. } if *c == code))
+        .count()
+}
+
+#[test]
+fn sessions_per_peer_and_per_address_are_limited_with_a_typed_reject() {
+    let (mut net, _, _, _) = pair(
+        none(),
+        serde_json::json!({"max_sessions_per_peer": 2, "max_sessions_per_address": 3}),
+    );
+    let fp1 = net.fp(1);
+    net.connect(0, 1, &fp1);
+    net.run();
+    net.connect(0, 1, &fp1);
+    net.run();
+    assert_eq!(
+        connect_failures(&net, 0, "TOO_MANY_SESSIONS"),
+        1,
+        "third of one peer"
+    );
+    // Per address: three peers from 10.0.0.9 fit, the fourth does not.
+    let mut refused = 0;
+    for _ in 0..4 {
+        let k = net.add(none());
+        net.connect_from(k, 1, &fp1, "10.0.0.9");
+        net.run();
+        refused += connect_failures(&net, k, "TOO_MANY_SESSIONS");
+    }
+    assert_eq!(refused, 1);
+    assert_eq!(net.nodes[1].sessions_from("10.0.0.9"), 3);
+    assert_eq!(net.nodes[1].gauges().max_sessions_per_address, 3);
+    // Another address is not affected.
+    let k = net.add(none());
+    net.connect_from(k, 1, &fp1, "10.0.0.10");
+    net.run();
+    assert_eq!(net.nodes[1].sessions_from("10.0.0.10"), 1);
+}
+
+#[test]
+fn a_full_table_evicts_a_disconnected_session_before_refusing() {
+    let (mut net, _, _, c) = pair(none(), serde_json::json!({"max_sessions": 2}));
+    let fp1 = net.fp(1);
+    let k = net.add(none());
+    net.connect(k, 1, &fp1);
+    net.run();
+    // Node 0's session drops (resumable on node 1); node 0 does not redial.
+    net.cut(0, c);
+    net.run();
+    assert_eq!(
+        net.nodes[1].metrics().5,
+        2,
+        "full, one of them disconnected"
+    );
+    let j = net.add(none());
+    net.connect(j, 1, &fp1);
+    net.run();
+    assert_eq!(closes(&net, 1, "evicted"), 1);
+    assert!(net.events[j]
+        .iter()
+        .any(|e| matches!(e, Event::Connected { .. })));
+    // Full of live sessions: refused with the full table's code.
+    let l = net.add(none());
+    net.connect(l, 1, &fp1);
+    net.run();
+    assert_eq!(connect_failures(&net, l, "TOO_MANY_HANDSHAKES"), 1);
+}
+
+#[test]
+fn a_flood_from_one_address_sheds_its_own_idle_handshakes_not_a_slow_legitimate_one() {
+    let mut net = Net::new(
+        none(),
+        serde_json::json!({
+            "max_pending_handshakes": 8, "max_pending_handshakes_per_address": 4
+        }),
+    );
+    let fp1 = net.fp(1);
+    // A legitimate client from another address starts its handshake and is slow.
+    let legit = net.nodes[0].conn_connect(&fp1, 0, net.now).unwrap();
+    let server_side = net.nodes[1].conn_accept_from(net.now, "10.0.0.1").unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let n = net.nodes[0]
+        .conn_transmit(legit, &mut buf, net.now)
+        .unwrap();
+    net.nodes[1]
+        .conn_input(server_side, &buf[..n], net.now)
+        .unwrap();
+    // 100 bare connects (no byte) from the attacker's address.
+    for _ in 0..100 {
+        net.nodes[1].conn_accept_from(net.now, "10.0.0.66").unwrap();
+        assert!(net.nodes[1].pending_from("10.0.0.66") <= 4);
+    }
+    let g = net.nodes[1].gauges();
+    assert_eq!(g.max_pending_per_address, 4);
+    assert!(g.handshakes_shed >= 96);
+    // The slow one is still pending and completes.
+    net.links.insert((0, legit), (1, server_side));
+    net.links.insert((1, server_side), (0, legit));
+    net.run();
+    assert!(net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::Connected { .. })));
+}
+
+#[test]
+fn a_connection_that_sends_no_client_hello_meets_its_own_short_deadline() {
+    let mut net = Net::new(
+        none(),
+        serde_json::json!({
+            "client_hello_timeout_ms": 100, "handshake_timeout_ms": 10_000
+        }),
+    );
+    net.nodes[1].conn_accept_from(net.now, "10.0.0.66").unwrap();
+    assert_eq!(net.nodes[1].metrics().6, 1);
+    net.advance(99);
+    assert_eq!(net.nodes[1].metrics().6, 1, "not before its deadline");
+    net.advance(5);
+    assert_eq!(net.nodes[1].metrics().6, 0);
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::VerificationFailure { code: "HANDSHAKE_TIMEOUT", message, .. } if message.contains("ClientHello")
+    )));
 }
 
 #[test]

@@ -224,6 +224,32 @@ export function describeTransportContract(backend: ContractBackend): void {
     },
   );
 
+  t(
+    "a byte array whose length and byteLength own properties lie sends only its real bytes (no FFI over-read)",
+    async () => {
+      await using p = await makePair(backend);
+      const tx = await p.outbound.openChannel("state");
+      const rx = await p.inbound.openChannel("state");
+      for (const claimed of [4096, 65_536, 1 << 20]) {
+        const liar = new Uint8Array(16).fill(7);
+        Object.defineProperty(liar, "length", { value: claimed });
+        Object.defineProperty(liar, "byteLength", { value: claimed });
+        assert.equal(liar.length, claimed, "the lie is in place");
+        await tx.send(liar);
+        const got = await within(3000, "receive", rx.receive());
+        assert.ok(got !== null);
+        assert.equal(got.byteLength, 16, `claimed ${claimed}`);
+        assert.deepEqual([...got], new Array(16).fill(7));
+      }
+      // A view into a larger buffer sends its own window only.
+      const big = new Uint8Array(1024).fill(9);
+      const view = big.subarray(100, 110);
+      Object.defineProperty(view, "byteLength", { value: 1024 });
+      await tx.send(view);
+      assert.equal((await within(3000, "receive", rx.receive()))?.byteLength, 10);
+    },
+  );
+
   t("flush resolves on the peer's acknowledgement, before its application reads", async () => {
     await using p = await makePair(backend);
     const tx = await p.outbound.openChannel("state");

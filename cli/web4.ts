@@ -7,12 +7,28 @@
  */
 
 import { type Command, type Io, runCommand } from "./command.ts";
+import { benchCommand } from "./commands/bench.ts";
 import { eventsCommand } from "./commands/events.ts";
+import { idCommand } from "./commands/id.ts";
 import { infoCommand } from "./commands/info.ts";
+import { keygenCommand } from "./commands/keygen.ts";
 import { loopbackCommand } from "./commands/loopback.ts";
+import { sendCommand } from "./commands/send.ts";
+import { serveCommand } from "./commands/serve.ts";
+import { trustCommand } from "./commands/trust.ts";
 
 /** Every subcommand, in the order `web4 help` lists them. */
-export const COMMANDS: readonly Command[] = [infoCommand, loopbackCommand, eventsCommand];
+export const COMMANDS: readonly Command[] = [
+  keygenCommand,
+  idCommand,
+  serveCommand,
+  sendCommand,
+  trustCommand,
+  eventsCommand,
+  benchCommand,
+  infoCommand,
+  loopbackCommand,
+];
 
 function _usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

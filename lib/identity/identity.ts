@@ -243,11 +243,28 @@ export async function verifyEd25519(
   return await _verify(_importPublicKey(publicKeyRaw.toBase64(), publicKeyRaw), data, signature);
 }
 
+/**
+ * The `Agent-Id:` line of a key file's explanatory text (RFC 7468 §5.2:
+ * text before the encapsulation boundary, which parsers such as openssl
+ * ignore), or `undefined`.
+ */
+function _agentIdLine(pem: string): string | undefined {
+  const begin = pem.indexOf("-----BEGIN ");
+  if (begin <= 0) return undefined;
+  for (const line of pem.slice(0, begin).split(/\r?\n/)) {
+    const m = /^Agent-Id:[ \t]*(.*?)[ \t]*$/i.exec(line);
+    if (m !== null) return m[1];
+  }
+  return undefined;
+}
+
 function _decodePem(pem: string): Uint8Array {
   if (typeof pem !== "string") {
     throw new TypeError(`Expected the PEM text to be a string, got ${typeof pem}`);
   }
-  const match = _PEM_RE.exec(pem.trim());
+  // Explanatory text before the boundary (RFC 7468 §5.2) is allowed and skipped.
+  const begin = pem.indexOf("-----BEGIN ");
+  const match = _PEM_RE.exec((begin > 0 ? pem.slice(begin) : pem).trim());
   if (match === null) {
     throw new IdentityError(
       "INVALID_KEY_FILE",
@@ -354,12 +371,56 @@ export class Identity {
   }
 
   /**
+   * Makes an identity of a WebCrypto key pair whose private key may be
+   * non-extractable (the person's key in the console page, kept in
+   * IndexedDB): signing works; {@linkcode Identity.toPkcs8Pem} and
+   * {@linkcode Identity.save} throw for a non-extractable key.
+   *
+   * @param pair An Ed25519 key pair (its public key extractable, as WebCrypto makes it).
+   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @returns The identity.
+   * @throws {TypeError} If the keys are not an Ed25519 pair, or `agentId` is not a string.
+   * @throws {RangeError} If `agentId` is not 1-128 characters long.
+   *
+   * @example
+   * ```ts
+   * import { Identity } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as CryptoKeyPair;
+   * const person = await Identity.fromKeyPair(pair, { agentId: "ada" });
+   * assert.equal((await person.sign(new Uint8Array([1]))).length, 64);
+   * ```
+   */
+  static async fromKeyPair(pair: CryptoKeyPair, options?: IdentityOptions): Promise<Identity> {
+    const agentId = options?.agentId === undefined ? undefined : _checkAgentId(options.agentId);
+    if (
+      pair?.privateKey?.algorithm?.name !== "Ed25519" ||
+      pair.publicKey?.algorithm?.name !== "Ed25519"
+    ) {
+      throw new TypeError("Expected an Ed25519 CryptoKeyPair");
+    }
+    const publicKeyRaw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    _checkRawPublicKey(publicKeyRaw, "the public key");
+    const fingerprint = await fingerprintOf(publicKeyRaw);
+    return new Identity(
+      pair.privateKey,
+      publicKeyRaw,
+      fingerprint,
+      agentId ?? `agent-${fingerprint.slice(0, 12)}`,
+    );
+  }
+
+  /**
    * Reads an identity from PKCS#8 PEM text: version 1, or version 2 whose
    * public-key field is the key derived from the private key (WebCrypto
-   * ignores that field; this method checks it).
+   * ignores that field; this method checks it). Explanatory text before the
+   * `-----BEGIN` boundary (RFC 7468 §5.2, ignored by openssl) is skipped,
+   * except an `Agent-Id: NAME` line, which names the agent when `agentId`
+   * is not given ({@linkcode Identity.save} with `{ agentId: true }` writes it).
    *
    * @param pem The PEM text (`-----BEGIN PRIVATE KEY-----` ...).
-   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @param options `agentId` (default: the `Agent-Id:` line, else `agent-` + 12 hex digits of the fingerprint).
    * @returns The identity.
    * @throws {IdentityError} Code `INVALID_KEY_FILE` if the text is not an
    *   unencrypted PKCS#8 Ed25519 private key; code `PUBLIC_KEY_MISMATCH` if
@@ -370,6 +431,10 @@ export class Identity {
   static async fromPkcs8Pem(pem: string, options?: IdentityOptions): Promise<Identity> {
     if (options?.agentId !== undefined) _checkAgentId(options.agentId);
     const der = _decodePem(pem);
+    if (options?.agentId === undefined) {
+      const named = _agentIdLine(pem);
+      if (named !== undefined) options = { ...options, agentId: _checkAgentId(named) };
+    }
     let privateKey: CryptoKey;
     try {
       privateKey = await crypto.subtle.importKey("pkcs8", _bytes(der), _ALGORITHM, true, ["sign"]);
@@ -401,7 +466,7 @@ export class Identity {
    * `0o077` mode bits set) is refused before its contents are read.
    *
    * @param path The key file.
-   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @param options `agentId` (default: the file's `Agent-Id:` line, else `agent-` + 12 hex digits of the fingerprint).
    * @returns The identity.
    * @throws {IdentityError} Code `KEY_FILE_PERMISSIONS` if the file's mode
    *   allows group or other access; code `INVALID_KEY_FILE` if it is not an
@@ -489,13 +554,25 @@ export class Identity {
    * file created with mode `0600` next to `path`, which is then renamed over
    * `path`; an existing file at `path` is replaced and its mode is not kept.
    *
+   * With `agentId: true` the file starts with an `Agent-Id: NAME` line of
+   * RFC 7468 explanatory text (openssl ignores it; {@linkcode Identity.load}
+   * reads the name back).
+   *
    * @param path Where to write the key.
+   * @param options `agentId`: keep the agent id in the file. @default {{ agentId: false }}
    * @returns Once the file is written and synced.
    * @throws {Deno.errors.NotFound} If the directory does not exist.
+   * @throws {RangeError} With `agentId: true`, if the agent id has a line break.
    */
-  async save(path: string | URL): Promise<void> {
+  async save(path: string | URL, options: { agentId?: boolean } = {}): Promise<void> {
     const target = _pathName(path);
-    const pem = new TextEncoder().encode(await this.toPkcs8Pem());
+    if (options.agentId === true && /[\r\n]/.test(this.agentId)) {
+      throw new RangeError(
+        `Cannot keep an agent id with a line break in a key file: ${JSON.stringify(this.agentId)}`,
+      );
+    }
+    const header = options.agentId === true ? `Agent-Id: ${this.agentId}\n` : "";
+    const pem = new TextEncoder().encode(header + await this.toPkcs8Pem());
     const tmp = `${target}.${crypto.randomUUID()}.tmp`;
     try {
       {

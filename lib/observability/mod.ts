@@ -46,3 +46,14 @@ export {
 export { otelMirror, type OtelMirrorOptions } from "./otel.ts";
 export { JsonlFileSink, type JsonlFileSinkOptions } from "./file_sink.ts";
 export { ConsoleSink, type ConsoleSinkOptions, formatEventLine } from "./console_sink.ts";
+export {
+  checkEvent,
+  checkEvents,
+  EVENT_DESCRIPTIONS,
+  EVENT_KINDS,
+  eventContractJsonSchema,
+  eventDataJsonSchema,
+  type EventKind,
+  type EventProblem,
+  isContractKind,
+} from "./contract.ts";

@@ -7,12 +7,12 @@
 import { Status } from "./ffi.ts";
 import { byteLengthOf, type NodeCore } from "./core.ts";
 import { decodeMessageRecords, type NativeEvent } from "./events.ts";
+import { errorFromStatus } from "./errors.ts";
 import {
-  errorFromStatus,
   RTTBackpressureError,
   RTTDisconnectedError,
   RTTTransportError,
-} from "./errors.ts";
+} from "../transport/errors.ts";
 import { emptyStats, toStats, type TransportStats as RttStats } from "../transport/stats.ts";
 import type {
   TransportChannel,

@@ -21,7 +21,8 @@
 
 import { type NativeSymbols, Status } from "./ffi.ts";
 import { decodeNativeEvents, type NativeEvent } from "./events.ts";
-import { errorFromStatus, RTTDisconnectedError } from "./errors.ts";
+import { errorFromStatus } from "./errors.ts";
+import { RTTDisconnectedError } from "../transport/errors.ts";
 import { HookDispatcher } from "../transport/hooks.ts";
 import type { ResolvedRttNodeOptions } from "./options.ts";
 import type { ByteListener, ByteNetwork, ByteStream } from "./network.ts";

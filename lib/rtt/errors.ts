@@ -1,8 +1,7 @@
 /**
  * The one place where native status codes become the transport's typed
  * errors ({@linkcode errorFromStatus}); the error classes themselves belong
- * to the transport contract (`lib/transport/errors.ts`) and are re-exported
- * here.
+ * to the transport contract (`lib/transport/errors.ts`).
  *
  * @module
  */
@@ -15,21 +14,6 @@ import {
   RTTTransportError,
 } from "../transport/errors.ts";
 import { Status } from "./ffi.ts";
-
-export {
-  RTTBackpressureError,
-  type RTTBackpressureErrorCode,
-  RTTDisconnectedError,
-  type RTTDisconnectedErrorCode,
-  type RTTDisconnectedErrorOptions,
-  type RttErrorOptions,
-  RTTHandshakeError,
-  type RTTHandshakeErrorCode,
-  RTTReplayError,
-  type RTTReplayErrorOptions,
-  RTTTransportError,
-  type RTTTransportErrorCode,
-} from "../transport/errors.ts";
 
 /** What an operation was doing when a status came back; names it in messages. */
 export interface StatusContext {
@@ -73,7 +57,8 @@ export function describeSubject(ctx: Pick<StatusContext, "peer" | "channel">): s
  *
  * @example Mapping a full queue
  * ```ts
- * import { errorFromStatus, RTTBackpressureError } from "./errors.ts";
+ * import { errorFromStatus } from "./errors.ts";
+ * import { RTTBackpressureError } from "../transport/errors.ts";
  * import assert from "node:assert/strict";
  *
  * const err = errorFromStatus(-3, { operation: "send on", channel: "state" });

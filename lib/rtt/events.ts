@@ -5,7 +5,7 @@
  * @module
  */
 
-import { RTTTransportError } from "./errors.ts";
+import { RTTTransportError } from "../transport/errors.ts";
 
 /** Size of a record header in bytes. */
 export const EVENT_HEADER_BYTES = 32;

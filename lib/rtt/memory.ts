@@ -15,7 +15,7 @@
  * @module
  */
 
-import { RTTTransportError } from "./errors.ts";
+import { RTTTransportError } from "../transport/errors.ts";
 import type { ByteListener, ByteNetwork, ByteStream } from "./network.ts";
 import { createNodeWith, type RttNode } from "./node.ts";
 import { loadNativeLibrary } from "./native.ts";

@@ -27,6 +27,7 @@ import "./backends.ts";
 
 export {
   LIBRARY_ENV_VAR,
+  libraryBesideExecutable,
   libraryFileName,
   NativeLibraryError,
   type NativeLibraryInfo,

@@ -3,7 +3,9 @@
  *
  * Lookup order: the `WEB4_RTT_LIB` environment variable (an explicit path),
  * then the local cargo build next to this module (`target/release/` at the
- * repository root, for `file:` imports). The library is opened lazily, the
+ * repository root, for `file:` imports), then the executable's own folder
+ * (a `deno compile` binary carries its modules inside itself, so
+ * `deno task compile` places the library next to the binary). The library is opened lazily, the
  * first time the transport is used, so importing `mod.ts` never needs
  * `--allow-ffi`.
  *
@@ -90,6 +92,33 @@ function _localBuildPath(): string | undefined {
   return Deno.build.os === "windows" ? path.replace(/^\/([A-Za-z]:)/, "$1") : path;
 }
 
+/**
+ * Where a compiled binary looks for the library: its own folder.
+ *
+ * @param execPath The executable's path. @default {Deno.execPath()}
+ * @returns The library path beside it, or `undefined` when the executable's path cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { libraryBesideExecutable, libraryFileName } from "./native.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(libraryBesideExecutable("/opt/web4/web4"), `/opt/web4/${libraryFileName()}`);
+ * ```
+ */
+export function libraryBesideExecutable(execPath?: string): string | undefined {
+  let exe = execPath;
+  if (exe === undefined) {
+    try {
+      exe = Deno.execPath();
+    } catch {
+      return undefined; // no read permission: counts as "not there"
+    }
+  }
+  const cut = Math.max(exe.lastIndexOf("/"), exe.lastIndexOf("\\"));
+  return `${cut < 0 ? "." : exe.slice(0, cut)}${cut < 0 ? "/" : exe[cut]}${libraryFileName()}`;
+}
+
 function _exists(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
@@ -122,6 +151,8 @@ export function resolveLibraryPath(): string {
   }
   const local = _localBuildPath();
   if (local !== undefined && _exists(local)) return local;
+  const beside = libraryBesideExecutable();
+  if (beside !== undefined && _exists(beside)) return beside;
   throw new NativeLibraryError(
     "NATIVE_LIBRARY_NOT_FOUND",
     `Native library ${libraryFileName()} not found${

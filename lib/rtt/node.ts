@@ -8,13 +8,8 @@
 import { Status } from "./ffi.ts";
 import { type CoreSymbols, lastErrorOf, NodeCore, utf8 } from "./core.ts";
 import type { NativeEvent } from "./events.ts";
-import {
-  connectError,
-  errorFromStatus,
-  RTTDisconnectedError,
-  RTTReplayError,
-  RTTTransportError,
-} from "./errors.ts";
+import { connectError, errorFromStatus } from "./errors.ts";
+import { RTTDisconnectedError, RTTReplayError, RTTTransportError } from "../transport/errors.ts";
 import { loadNativeLibrary } from "./native.ts";
 import {
   checkFingerprint,

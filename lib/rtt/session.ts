@@ -8,7 +8,8 @@
 import { Status } from "./ffi.ts";
 import { type NodeCore, utf8 } from "./core.ts";
 import type { NativeEvent } from "./events.ts";
-import { errorFromStatus, RTTDisconnectedError } from "./errors.ts";
+import { errorFromStatus } from "./errors.ts";
+import { RTTDisconnectedError } from "../transport/errors.ts";
 import {
   type SessionEventType,
   type SessionHook,

@@ -153,6 +153,38 @@ Deno.test({
   },
 });
 
+Deno.test("Identity.save with agentId keeps an Agent-Id line that Identity.load reads and openssl ignores", async () => {
+  await withTempDir(async (dir) => {
+    const id = await Identity.generate({ agentId: "alice the agent" });
+    const path = `${dir}/alice.pem`;
+    await id.save(path, { agentId: true });
+    const text = await Deno.readTextFile(path);
+    assert.ok(text.startsWith("Agent-Id: alice the agent\n-----BEGIN PRIVATE KEY-----\n"));
+    if (!isWindows) assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const back = await Identity.load(path);
+    assert.equal(back.agentId, "alice the agent");
+    assert.equal(back.fingerprint, id.fingerprint);
+    assert.equal((await Identity.load(path, { agentId: "bob" })).agentId, "bob");
+    // Without the line, the default name.
+    await id.save(path);
+    assert.equal((await Identity.load(path)).agentId, `agent-${id.fingerprint.slice(0, 12)}`);
+    await assert.rejects(
+      () =>
+        Identity.generate({ agentId: "a\nb" }).then((x) =>
+          x.save(`${dir}/x.pem`, { agentId: true })
+        ),
+      RangeError,
+    );
+    if (opensslAvailable) {
+      await id.save(path, { agentId: true });
+      const out = await openssl(["pkey", "-in", path, "-pubout", "-outform", "DER"]);
+      assert.equal(out.code, 0, out.stderr);
+      // The DER SubjectPublicKeyInfo ends with the raw 32-byte key.
+      assert.deepEqual(out.stdout.slice(-32), id.publicKeyRaw);
+    }
+  });
+});
+
 /** Runs `fn` with `Deno.open` refusing (instead of blocking on) `path`. */
 async function neverOpening(path: string, fn: () => Promise<void>): Promise<void> {
   const open = Deno.open;

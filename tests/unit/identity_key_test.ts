@@ -122,6 +122,21 @@ Deno.test("Identity inspection shows names, never key material", async () => {
   assert.ok(!shown.includes(pem.split("\n")[1]!.slice(-20)));
 });
 
+Deno.test("Identity.fromKeyPair signs with a non-extractable WebCrypto key and names it by its fingerprint", async () => {
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const person = await Identity.fromKeyPair(pair);
+  const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  assert.equal(person.publicKeyBase64, raw.toBase64());
+  assert.equal(person.agentId, `agent-${person.fingerprint.slice(0, 12)}`);
+  const data = new TextEncoder().encode("consent");
+  assert.equal(await verifyEd25519(person.publicKeyRaw, data, await person.sign(data)), true);
+  await assert.rejects(() => person.toPkcs8Pem());
+  await assert.rejects(() => Identity.fromKeyPair({} as CryptoKeyPair), TypeError);
+});
+
 Deno.test("Identity.fromPkcs8Pem checks the public-key field of PKCS#8 v2 keys, which WebCrypto ignores", async () => {
   const id = await Identity.generate();
   const other = await Identity.generate();

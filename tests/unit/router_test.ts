@@ -407,7 +407,7 @@ Deno.test("CHANNEL_OF gives every message type of the three protocols a channel"
   assert.equal(batch.changes.length, 0);
 });
 
-Deno.test("ProtocolRouter groups concurrent messages in one commit and, if that commit fails, applies none and accepts them again later", async () => {
+Deno.test("ProtocolRouter groups queued work in one commit; a failed commit applies none of it, and a failed message is accepted again", async () => {
   const store = openStore(":memory:");
   let failNext = false;
   let groups = 0;
@@ -428,22 +428,41 @@ Deno.test("ProtocolRouter groups concurrent messages in one commit and, if that 
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  const seen: Envelope[] = [];
-  const { router, sink } = setup({ store: flaky, seen });
+  const { router, sink } = setup({ store: flaky });
   setTrust(store, bob.fingerprint, "probing");
-  const envs = await Promise.all([1, 2, 3].map(() => stateUpdate()));
+  const presence = (lri: number) =>
+    outcome("handled", {
+      changes: [{
+        kind: "presence.set",
+        record: {
+          peer: bob.fingerprint,
+          presence: "focused",
+          lri,
+          kernelSignals: [],
+          updatedMs: T0,
+        },
+      }],
+      events: [{ kind: "cip.state_update", data: { lri } }],
+    });
+  // Three outcomes queued in one tick share one group, and that commit fails.
   failNext = true;
   const failed = await Promise.allSettled(
-    envs.map((e) => router.dispatch(encodeEnvelope(e), { peer: bob.fingerprint })),
+    [1, 2, 3].map((lri) => router.apply(presence(lri), { peer: bob.fingerprint })),
   );
   assert.deepEqual(failed.map((r) => r.status), ["rejected", "rejected", "rejected"]);
-  assert.equal(groups, 1, "the three messages shared one group");
-  assert.deepEqual(store.replayEntries(0), [], "nothing of the failed group is stored");
-  assert.equal(sink.events("router.dispatched").length, 0, "no event for what was not applied");
+  assert.equal(groups, 1, "the three shared one group");
+  assert.equal(store.presence(bob.fingerprint), undefined, "nothing of the failed group is stored");
+  assert.equal(sink.events("cip.state_update").length, 0, "no event for what was not applied");
   assert.equal(sink.events("router.error").length, 1);
-  const retried = await Promise.all(
-    envs.map((e) => router.dispatch(encodeEnvelope(e), { peer: bob.fingerprint })),
+  // A dispatched message whose commit fails is not remembered as seen: it is accepted again.
+  const env = await stateUpdate();
+  failNext = true;
+  await assert.rejects(
+    router.dispatch(encodeEnvelope(env), { peer: bob.fingerprint }),
+    /disk full/,
   );
-  assert.deepEqual(retried.map((r) => r.status), ["handled", "handled", "handled"]);
-  assert.equal(store.replayEntries(0).length, 3);
+  assert.deepEqual(store.replayEntries(0), []);
+  const retried = await router.dispatch(encodeEnvelope(env), { peer: bob.fingerprint });
+  assert.equal(retried.status, "handled");
+  assert.equal(store.replayEntries(0).length, 1);
 });

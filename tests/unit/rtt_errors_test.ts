@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
+import { connectError, errorFromStatus } from "../../lib/rtt/errors.ts";
 import {
-  connectError,
-  errorFromStatus,
   RTTBackpressureError,
   RTTDisconnectedError,
   RTTHandshakeError,
   RTTReplayError,
   RTTTransportError,
-} from "../../lib/rtt/errors.ts";
+} from "../../lib/transport/errors.ts";
 import { Status } from "../../lib/rtt/ffi.ts";
 import { Web4Error } from "../../lib/errors/mod.ts";
 

@@ -5,7 +5,7 @@ import {
   encodeEventRecords,
   type EventRecord,
 } from "../../lib/rtt/events.ts";
-import { RTTTransportError } from "../../lib/rtt/errors.ts";
+import { RTTTransportError } from "../../lib/transport/errors.ts";
 import { EventKind } from "../../lib/rtt/ffi.ts";
 
 function header(kind: number, payloadLen: number, session: bigint, op: bigint, value: bigint) {

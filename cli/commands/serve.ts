@@ -1,0 +1,441 @@
+/**
+ * `web4 serve`: a long-running agent. Listens (RTT), connects to its peers
+ * and keeps reconnecting, writes events and serves metrics and the person's
+ * console; SIGINT/SIGTERM stop it gracefully (sessions closed, store closed,
+ * exit 0).
+ *
+ * @module
+ */
+
+import { Agent } from "../../lib/agent/mod.ts";
+import type { Identity } from "../../lib/identity/mod.ts";
+import { type EventSink, JsonlFileSink, type Web4Event } from "../../lib/observability/mod.ts";
+import { openStore, type Store } from "../../lib/store/mod.ts";
+import { createTransport, registerTransport, transportNames } from "../../lib/transport/mod.ts";
+import "../../lib/rtt/mod.ts";
+import {
+  aborted,
+  type HostPort,
+  isLoopback,
+  loadKey,
+  parseFingerprint,
+  parseHostPort,
+  parsePeer,
+  type PeerSpec,
+} from "../args.ts";
+import {
+  type Command,
+  errorLine,
+  type Io,
+  listFlag,
+  requiredFlag,
+  stringFlag,
+  UsageError,
+} from "../command.ts";
+import { ConsoleBridge, withConsole } from "../console/bridge.ts";
+import { type ConsoleServer, startConsole } from "../console/server.ts";
+import { type MetricsServer, serveMetrics } from "../metrics_server.ts";
+
+const USAGE = `Usage: web4 serve --key FILE --listen HOST:PORT [options]
+
+Runs an agent until SIGINT or SIGTERM: listens for agents (RTT, TLS 1.3),
+connects to every --peer and keeps reconnecting, and stops gracefully
+(sessions closed, store closed, exit 0). Prints "listening on HOST:PORT",
+"metrics on URL" and "console on URL" lines as they start.
+
+Options:
+  --key FILE                The agent's key file (web4 keygen)
+  --listen HOST:PORT        Where to accept sessions (port 0: any free port)
+  --store FILE              The agent's SQLite store (default: in memory)
+  --mission TEXT            The declared mission (default: "act for my person")
+  --allow-peer FP           Accept sessions only from these fingerprints (repeatable;
+                            --peer, --trust and --person fingerprints are added)
+  --trust FP                Peers trusted from the start (repeatable)
+  --peer HOST:PORT=FP       Connect to this agent and keep reconnecting (repeatable)
+  --person FP               The enrolled person (else the first console use enrols one)
+  --events FILE             Append every event as JSON Lines (see web4 events)
+  --metrics HOST:PORT       Serve /metrics (Prometheus) and /healthz
+  --console HOST:PORT       Serve the person's console (loopback unless --console-cert)
+  --console-token-file F    Read the console token from F (default: a fresh one, printed)
+  --console-cert FILE       TLS certificate (PEM) for a non-loopback console
+  --console-key FILE        Its private key (PEM)
+  --allow-remote-metrics    Allow a non-loopback --metrics address
+  -h, --help                Show this text
+
+Without --person, the enrolled person is kept next to the store in
+FILE.person (so it survives restarts); enrolling restarts the agent loop once.
+
+Exit codes: 0 stopped by a signal, 1 failed to start (key, store, address),
+2 usage error.`;
+
+const _CONSOLE_TRANSPORT = "rtt.console";
+if (!transportNames().includes(_CONSOLE_TRANSPORT)) {
+  registerTransport(_CONSOLE_TRANSPORT, async (options) => {
+    const { consoleBridge, ...rest } = options as { consoleBridge: ConsoleBridge };
+    return withConsole(await createTransport("rtt", rest), consoleBridge);
+  });
+}
+
+/** What `serve` runs: the agent, restarted once when a person enrols. */
+export class AgentHost {
+  /** The current agent. */
+  agent!: Agent;
+  /** The enrolled person, if any. */
+  person: string | undefined;
+  /** Where it listens (the bound port after the first start). */
+  address: HostPort;
+  readonly #options: _HostOptions;
+  #restarting: Promise<void> | undefined;
+
+  private constructor(options: _HostOptions) {
+    this.#options = options;
+    this.person = options.person;
+    this.address = options.listen;
+  }
+
+  /**
+   * Creates the agent and listens.
+   *
+   * @param options What the agent needs.
+   * @returns The host.
+   */
+  static async start(options: _HostOptions): Promise<AgentHost> {
+    const host = new AgentHost(options);
+    await host.#create();
+    return host;
+  }
+
+  async #create(): Promise<void> {
+    const o = this.#options;
+    const allow = o.allowPeers.length === 0 ? "any" : [
+      ...new Set([...o.allowPeers, ...(this.person === undefined ? [] : [this.person])]),
+    ];
+    this.agent = await Agent.create({
+      identity: o.identity,
+      mission: o.mission,
+      store: o.store,
+      person: this.person,
+      trustAnchors: o.trust,
+      transport: o.bridge === undefined ? "rtt" : _CONSOLE_TRANSPORT,
+      transportOptions: {
+        allowPeers: allow,
+        ...(o.bridge === undefined ? {} : { consoleBridge: o.bridge }),
+      },
+      sinks: o.sinks,
+    });
+    const bound = await this.agent.listen(this.address);
+    this.address = { hostname: bound.hostname, port: bound.port };
+  }
+
+  /**
+   * Enrols `person` and restarts the agent loop with it (sessions reconnect).
+   *
+   * @param person The person's fingerprint.
+   * @returns Once the new agent listens.
+   */
+  enrol(person: string): Promise<void> {
+    this.#restarting ??= (async () => {
+      this.person = person;
+      await this.agent.stop();
+      this.#options.bridge?.reset();
+      await this.#create();
+    })().finally(() => this.#restarting = undefined);
+    return this.#restarting;
+  }
+
+  /** Stops the agent. */
+  async stop(): Promise<void> {
+    await this.#restarting?.catch(() => {});
+    await this.agent.stop();
+  }
+}
+
+interface _HostOptions {
+  identity: Identity;
+  mission: string;
+  store: Store;
+  listen: HostPort;
+  person: string | undefined;
+  trust: string[];
+  allowPeers: string[];
+  sinks: EventSink[];
+  bridge: ConsoleBridge | undefined;
+}
+
+function _sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+/** Connects to one peer and keeps reconnecting with backoff (250 ms .. 5 s). */
+async function _keepConnected(host: AgentHost, peer: PeerSpec, signal: AbortSignal, io: Io) {
+  const name = `${peer.fingerprint.slice(0, 16)} at ${peer.hostname}:${peer.port}`;
+  let delay = 250;
+  let failing = false;
+  while (!signal.aborted) {
+    const agent = host.agent;
+    if (!agent.stopped && agent.peer(peer.fingerprint)?.verified === true) {
+      const disconnected = agent.nextEvent(
+        "agent.peer_disconnected",
+        (e: Web4Event) => e.peer === peer.fingerprint,
+        { signal },
+      ).catch(() => undefined);
+      await Promise.race([disconnected, _sleep(2000, signal)]);
+      continue;
+    }
+    try {
+      await agent.connect({
+        hostname: peer.hostname,
+        port: peer.port,
+        fingerprint: peer.fingerprint,
+        signal,
+      });
+      io.out(`connected to ${name}`);
+      failing = false;
+      delay = 250;
+    } catch (err) {
+      if (signal.aborted) return;
+      if (!failing) {
+        io.err(`warning: peer ${name} unreachable (${errorLine(err).slice(7)}); retrying`);
+      }
+      failing = true;
+      await _sleep(delay, signal);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+/** `web4 serve`. */
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "Run an agent: listen, connect to peers, serve metrics and the person's console",
+  usage: USAGE,
+  options: {
+    key: { type: "string" },
+    listen: { type: "string" },
+    store: { type: "string" },
+    mission: { type: "string" },
+    "allow-peer": { type: "string", multiple: true },
+    trust: { type: "string", multiple: true },
+    peer: { type: "string", multiple: true },
+    person: { type: "string" },
+    events: { type: "string" },
+    metrics: { type: "string" },
+    console: { type: "string" },
+    "console-token-file": { type: "string" },
+    "console-cert": { type: "string" },
+    "console-key": { type: "string" },
+    "allow-remote-metrics": { type: "boolean" },
+  },
+  async run(args, io) {
+    if (args.positionals.length > 0) {
+      throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
+    }
+    const keyPath = requiredFlag(args, "key");
+    const listen = parseHostPort(requiredFlag(args, "listen"), "listen");
+    const storePath = stringFlag(args, "store") ?? ":memory:";
+    const mission = stringFlag(args, "mission") ?? "act for my person";
+    if (mission.trim() === "") throw new UsageError("--mission must not be empty");
+    const trust = listFlag(args, "trust").map((v) => parseFingerprint(v, "trust"));
+    const peers = listFlag(args, "peer").map(parsePeer);
+    const personFlag = stringFlag(args, "person");
+    let person = personFlag === undefined ? undefined : parseFingerprint(personFlag, "person");
+    const allowPeers = listFlag(args, "allow-peer").map((v) => parseFingerprint(v, "allow-peer"));
+    if (allowPeers.length > 0) allowPeers.push(...trust, ...peers.map((p) => p.fingerprint));
+    const metricsAt = stringFlag(args, "metrics");
+    const metricsAddr = metricsAt === undefined ? undefined : parseHostPort(metricsAt, "metrics");
+    if (
+      metricsAddr !== undefined && !isLoopback(metricsAddr.hostname) &&
+      args.values["allow-remote-metrics"] !== true
+    ) {
+      throw new UsageError(
+        `--metrics ${metricsAt} is not a loopback address (add --allow-remote-metrics)`,
+      );
+    }
+    const consoleAt = stringFlag(args, "console");
+    const consoleAddr = consoleAt === undefined ? undefined : parseHostPort(consoleAt, "console");
+    const cert = stringFlag(args, "console-cert");
+    const certKey = stringFlag(args, "console-key");
+    if ((cert === undefined) !== (certKey === undefined)) {
+      throw new UsageError("--console-cert and --console-key go together");
+    }
+    if (consoleAddr !== undefined && !isLoopback(consoleAddr.hostname) && cert === undefined) {
+      throw new UsageError(
+        `--console ${consoleAt} is not a loopback address: it needs --console-cert and --console-key (WebCrypto needs a secure context)`,
+      );
+    }
+    if (
+      consoleAddr === undefined &&
+      (cert !== undefined || stringFlag(args, "console-token-file") !== undefined)
+    ) {
+      throw new UsageError("--console-cert, --console-key and --console-token-file need --console");
+    }
+
+    let identity: Identity;
+    try {
+      identity = await loadKey(keyPath);
+    } catch (err) {
+      io.err(errorLine(err));
+      return 1;
+    }
+    const personFile = storePath === ":memory:" ? undefined : `${storePath}.person`;
+    if (person === undefined && personFile !== undefined) {
+      try {
+        person = parseFingerprint((await Deno.readTextFile(personFile)).trim(), "person");
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) {
+          io.err(errorLine(new Error(`${personFile}: ${(err as Error).message}`)));
+          return 1;
+        }
+      }
+    }
+    let token: string | undefined;
+    const tokenFile = stringFlag(args, "console-token-file");
+    if (consoleAddr !== undefined) {
+      if (tokenFile !== undefined) {
+        try {
+          token = (await Deno.readTextFile(tokenFile)).trim();
+        } catch (err) {
+          io.err(
+            errorLine(
+              err instanceof Deno.errors.NotFound
+                ? new Error(`No such token file: ${tokenFile}`)
+                : err,
+            ),
+          );
+          return 1;
+        }
+        if (token.length < 16) {
+          io.err(`error: the token in ${tokenFile} is shorter than 16 characters`);
+          return 1;
+        }
+      } else {
+        token = crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" });
+      }
+    }
+
+    const stop = new AbortController();
+    const signal = io.signal;
+    signal?.addEventListener("abort", () => stop.abort(), { once: true });
+
+    let store: Store;
+    try {
+      store = openStore(storePath);
+    } catch (err) {
+      io.err(errorLine(new Error(`Cannot open store ${storePath}: ${(err as Error).message}`)));
+      return 1;
+    }
+    const sinks: EventSink[] = [];
+    const closers: (() => Promise<void> | void)[] = [() => store.close()];
+    const cleanup = async () => {
+      for (const c of closers.reverse()) await c();
+    };
+    let host: AgentHost | undefined;
+    let consoleServer: ConsoleServer | undefined;
+    let metricsServer: MetricsServer | undefined;
+    try {
+      if (stringFlag(args, "events") !== undefined) {
+        const sink = await JsonlFileSink.open(stringFlag(args, "events")!);
+        sinks.push(sink);
+        closers.push(() => sink.close());
+      }
+      const bridge = consoleAddr === undefined ? undefined : new ConsoleBridge();
+      const hub = consoleAddr === undefined ? undefined : new EventHub();
+      if (hub !== undefined) sinks.push(hub);
+      host = await AgentHost.start({
+        identity,
+        mission,
+        store,
+        listen,
+        person,
+        trust,
+        allowPeers,
+        sinks,
+        bridge,
+      });
+      const h = host;
+      closers.push(() => h.stop());
+      io.out(`agent ${identity.agentId} fingerprint ${identity.fingerprint}`);
+      io.out(`listening on ${h.address.hostname}:${h.address.port}`);
+      if (person !== undefined) io.out(`person ${person}`);
+      if (metricsAddr !== undefined) {
+        metricsServer = await serveMetrics(metricsAddr, () => h.agent.metrics);
+        const m = metricsServer;
+        closers.push(() => m.shutdown());
+        io.out(`metrics on http://${_hostOf(m.address)}/metrics`);
+      }
+      if (consoleAddr !== undefined) {
+        consoleServer = await startConsole({
+          address: consoleAddr,
+          token: token!,
+          host: h,
+          bridge: bridge!,
+          hub: hub!,
+          io,
+          personFixed: personFlag !== undefined,
+          tls: cert === undefined
+            ? undefined
+            : { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(certKey!) },
+          onEnrol: async (fp) => {
+            if (personFile !== undefined) await Deno.writeTextFile(personFile, `${fp}\n`);
+            await h.enrol(fp);
+            io.out(`person ${fp} enrolled`);
+          },
+        });
+        const c = consoleServer;
+        closers.push(() => c.shutdown());
+        io.out(`console on ${c.url}`);
+        if (tokenFile === undefined) io.out(`console token ${token}`);
+      }
+    } catch (err) {
+      io.err(errorLine(err));
+      await cleanup().catch(() => {});
+      return 1;
+    }
+    const loops = peers.map((p) => _keepConnected(host!, p, stop.signal, io));
+    await aborted(stop.signal);
+    io.out("stopping");
+    await Promise.allSettled(loops);
+    await cleanup();
+    io.out("stopped");
+    return 0;
+  },
+};
+
+function _hostOf(a: HostPort): string {
+  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
+/** Keeps recent events and fans them out to the console's streams. */
+export class EventHub implements EventSink {
+  /** The most recent events (at most 500). */
+  readonly recent: Web4Event[] = [];
+  readonly #listeners = new Set<(e: Web4Event) => void>();
+
+  /**
+   * Takes one event.
+   *
+   * @param event The event.
+   */
+  write(event: Web4Event): void {
+    this.recent.push(event);
+    if (this.recent.length > 500) this.recent.shift();
+    for (const fn of this.#listeners) fn(event);
+  }
+
+  /**
+   * Listens to new events.
+   *
+   * @param fn The listener.
+   * @returns Its unregister function.
+   */
+  subscribe(fn: (e: Web4Event) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+}

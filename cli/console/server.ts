@@ -1,0 +1,324 @@
+/**
+ * The person's console: a local web page served by `web4 serve --console`
+ * (`Deno.serve`). It shows the agent's live events (Server-Sent Events),
+ * peers and trust, facts and LIP claims by state, mission-drift warnings;
+ * its HCP panel signs envelopes in the browser with the person's key
+ * (WebCrypto, non-extractable, IndexedDB) using the project's own envelope
+ * code, bundled with `deno bundle` (`./page.ts`).
+ *
+ * Access: loopback by default (TLS needed otherwise); every request needs the
+ * per-run token (`?token=` or `Authorization: Bearer`); state-changing
+ * requests need the console's own `Origin`; over plain HTTP every request
+ * needs the console's own `Host` (DNS rebinding; over TLS the certificate
+ * binds the name); a refusal is 401 (or 403) and logged.
+ *
+ * @module
+ */
+
+import { verifyEnvelope } from "../../lib/envelope/mod.ts";
+import type { Web4Event } from "../../lib/observability/mod.ts";
+import { channelOf } from "../../lib/router/mod.ts";
+import type { ClaimStatus } from "../../lib/store/mod.ts";
+import type { HostPort } from "../args.ts";
+import type { Io } from "../command.ts";
+import type { AgentHost, EventHub } from "../commands/serve.ts";
+import type { ConsoleBridge } from "./bridge.ts";
+import { consoleBundle } from "./bundle.ts";
+import { pageHtml } from "./page_html.ts";
+
+/** Options of {@linkcode startConsole}. */
+export interface ConsoleOptions {
+  /** Where to listen. */
+  address: HostPort;
+  /** The per-run token. */
+  token: string;
+  /** The agent host (the current agent and the enrolled person). */
+  host: AgentHost;
+  /** The console's transport session bridge. */
+  bridge: ConsoleBridge;
+  /** The agent's events. */
+  hub: EventHub;
+  /** Where refusals are logged. */
+  io: Io;
+  /** Whether `--person` fixed the person (no enrolment). */
+  personFixed: boolean;
+  /** TLS for a non-loopback console. */
+  tls?: { cert: string; key: string } | undefined;
+  /** Enrols a fingerprint as the person. */
+  onEnrol(fingerprint: string): Promise<void>;
+}
+
+/** A running console. */
+export interface ConsoleServer {
+  /** The page's URL (with the token). */
+  url: string;
+  /** The bound address. */
+  address: HostPort;
+  /** Stops serving (streams end). */
+  shutdown(): Promise<void>;
+}
+
+const _STATUSES: readonly ClaimStatus[] = ["pending", "accepted", "disputed", "rejected"];
+const _enc = new TextEncoder();
+
+function _timingSafeEqual(a: string, b: string): boolean {
+  const x = _enc.encode(a);
+  const y = _enc.encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+function _json(value: unknown, status = 200): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+/**
+ * Starts the console.
+ *
+ * @param options Address, token, agent host, bridge, events, TLS.
+ * @returns The running console.
+ */
+export async function startConsole(options: ConsoleOptions): Promise<ConsoleServer> {
+  const { token, host, bridge, hub, io } = options;
+  const bundle = await consoleBundle();
+  const scheme = options.tls === undefined ? "http" : "https";
+  const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const shutdownStreams = new AbortController();
+  let origin = "";
+  /** The Host values accepted over plain HTTP (loopback only): the bound address and localhost. */
+  let loopbackHosts = new Set<string>();
+
+  const deny = (req: Request, status: 401 | 403, why: string): Response => {
+    const addr = new URL(req.url);
+    host.agent.telemetry.emit("console.unauthorized", {
+      path: addr.pathname,
+      method: req.method,
+      status,
+      why,
+    }, { severity: "warn" });
+    io.err(`warning: console refused ${req.method} ${addr.pathname}: ${why} (${status})`);
+    return new Response(`${status === 401 ? "Unauthorized" : "Forbidden"}: ${why}\n`, {
+      status,
+      headers: {
+        "content-type": "text/plain",
+        ...(status === 401 ? { "www-authenticate": "Bearer" } : {}),
+      },
+    });
+  };
+
+  const state = () => {
+    const agent = host.agent;
+    const person = host.person;
+    const peers = agent.peers().filter((p) => !p.person);
+    const cip: Record<string, unknown[]> = {};
+    const lip: Record<string, unknown[]> = {};
+    for (const status of _STATUSES) {
+      cip[status] = peers.flatMap((p) => agent.store.claimsBy(p.fingerprint, status)).map((c) => ({
+        id: c.id,
+        peer: c.peer,
+        statement: (c.fact as { statement?: string }).statement ?? "",
+        domain: c.fact.domain,
+      }));
+      lip[status] = agent.store.lipItems(status, 50).map((i) => ({
+        id: i.id,
+        source: i.sourceUri,
+        tier: i.tier,
+        claim: i.claim,
+      }));
+    }
+    const record = person === undefined ? undefined : agent.store.person(person);
+    return {
+      agent: {
+        agentId: agent.identity.agentId,
+        fingerprint: agent.fingerprint,
+        mission: agent.mission,
+        listen: host.address,
+        presence: agent.load.presence,
+        lri: agent.load.lri,
+      },
+      person: person ?? null,
+      personFixed: options.personFixed,
+      personTrust: person === undefined ? null : agent.router.trust.person(person),
+      human: record?.humanState ?? null,
+      consentScope: record?.consentScope ?? null,
+      peers: peers.map((p) => ({ ...p })),
+      facts: { cip, lip },
+      drift: hub.recent.filter((e) => e.kind === "agent.mission_drift").slice(-5),
+    };
+  };
+
+  const broadcast = (event: string, data: unknown) => {
+    const bytes = _enc.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    for (const c of streams) {
+      try {
+        c.enqueue(bytes);
+      } catch {
+        streams.delete(c);
+      }
+    }
+  };
+  const unsubscribe = hub.subscribe((e: Web4Event) => broadcast("web4", e));
+  const unlisten = bridge.onMessage((channel, bytes) =>
+    broadcast("envelope", { channel, text: new TextDecoder().decode(bytes) })
+  );
+
+  const handler = async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    if (url.pathname === "/favicon.ico") return new Response(null, { status: 204 });
+    // DNS rebinding: only our own Host.
+    // DNS rebinding: over plain HTTP (loopback only) only our own Host; over
+    // TLS the certificate binds the name.
+    // The request's authority: the Host header, or HTTP/2's :authority.
+    const hostName = url.host;
+    if (options.tls === undefined && !loopbackHosts.has(hostName)) {
+      return deny(req, 403, `Host ${hostName || "(none)"} is not this console's`);
+    }
+    const own = `${scheme}://${hostName}`;
+    const given = url.searchParams.get("token") ??
+      req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ?? null;
+    if (given === null) return deny(req, 401, "missing token");
+    if (!_timingSafeEqual(given, token)) return deny(req, 401, "wrong token");
+    const o = req.headers.get("origin");
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      if (o !== own) return deny(req, 403, `origin ${o ?? "(none)"} is not ${own}`);
+    } else if (o !== null && o !== own) {
+      return deny(req, 403, `origin ${o} is not ${own}`);
+    }
+    switch (`${req.method} ${url.pathname}`) {
+      case "GET /":
+        return new Response(pageHtml(token), {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            "content-security-policy":
+              "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+            "referrer-policy": "no-referrer",
+          },
+        });
+      case "GET /console.js":
+        return new Response(bundle, {
+          headers: {
+            "content-type": "text/javascript; charset=utf-8",
+            "cache-control": "no-store",
+          },
+        });
+      case "GET /api/state":
+        return _json(state());
+      case "GET /api/events": {
+        let me: ReadableStreamDefaultController<Uint8Array>;
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            me = c;
+            streams.add(c);
+            c.enqueue(
+              _enc.encode(
+                `event: hello\ndata: ${JSON.stringify({ recent: hub.recent.slice(-100) })}\n\n`,
+              ),
+            );
+            shutdownStreams.signal.addEventListener("abort", () => {
+              streams.delete(c);
+              try {
+                c.close();
+              } catch { /* closed */ }
+            }, { once: true });
+          },
+          cancel() {
+            streams.delete(me);
+          },
+        });
+        return new Response(body, {
+          headers: { "content-type": "text/event-stream", "cache-control": "no-store" },
+        });
+      }
+      case "POST /api/enrol": {
+        let fp: unknown;
+        try {
+          fp = (await req.json()).fingerprint;
+        } catch {
+          return _json({ error: 'body must be {"fingerprint": ...}' }, 400);
+        }
+        if (typeof fp !== "string" || !/^[0-9a-f]{64}$/.test(fp)) {
+          return _json({ error: "fingerprint must be 64 lowercase hex digits" }, 400);
+        }
+        if (host.person === fp) return _json({ person: fp, enrolled: false });
+        if (host.person !== undefined) {
+          return _json({
+            error: `this agent's person is ${host.person}${
+              options.personFixed ? " (set with --person)" : ""
+            }`,
+            person: host.person,
+          }, 409);
+        }
+        await options.onEnrol(fp);
+        broadcast("state", state());
+        return _json({ person: fp, enrolled: true });
+      }
+      case "POST /api/envelope": {
+        const person = host.person;
+        if (person === undefined) return _json({ error: "no person is enrolled" }, 409);
+        const bytes = new Uint8Array(await req.arrayBuffer());
+        let type: unknown;
+        try {
+          const parsed = JSON.parse(new TextDecoder().decode(bytes));
+          if (parsed?.hcp !== "1.0") throw new Error("not HCP");
+          type = parsed.type;
+          channelOf("hcp", String(type));
+        } catch {
+          return _json({ error: "the console carries signed HCP/1.0 envelopes only" }, 400);
+        }
+        // The console authenticates its session per envelope: it must be signed
+        // by the enrolled person (what TLS key possession is for an RTT peer).
+        // A post that is not is refused here, so it cannot count against the
+        // person's trust; the agent's router then verifies it like any envelope
+        // and binds it to the person.
+        try {
+          await verifyEnvelope(bytes, {
+            expectedSender: person,
+            expectedReceiver: host.agent.fingerprint,
+          });
+        } catch (err) {
+          const why = (err as Error).message.split("\n")[0];
+          io.err(
+            `warning: console refused POST /api/envelope: not signed by the enrolled person (${why})`,
+          );
+          host.agent.telemetry.emit("console.unauthorized", {
+            path: url.pathname,
+            method: req.method,
+            status: 403,
+            why: `not signed by the enrolled person: ${why}`,
+          }, { severity: "warn" });
+          return _json({ error: `not signed by the enrolled person: ${why}` }, 403);
+        }
+        const session = bridge.sessionFor(person);
+        session.push(channelOf("hcp", String(type)), bytes);
+        return _json({ accepted: true, type }, 202);
+      }
+    }
+    return new Response("not found\n", { status: 404 });
+  };
+
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: options.address.hostname,
+    port: options.address.port,
+    ...(options.tls === undefined ? {} : { cert: options.tls.cert, key: options.tls.key }),
+    onListen: () => {},
+  }, handler);
+  const bound = server.addr;
+  const hostPart = bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname;
+  loopbackHosts = new Set([`${hostPart}:${bound.port}`, `localhost:${bound.port}`]);
+  origin = `${scheme}://${hostPart}:${bound.port}`;
+  return {
+    url: `${origin}/?token=${encodeURIComponent(token)}`,
+    address: { hostname: bound.hostname, port: bound.port },
+    async shutdown() {
+      unsubscribe();
+      unlisten();
+      shutdownStreams.abort();
+      await server.shutdown();
+    },
+  };
+}

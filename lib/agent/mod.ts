@@ -1,0 +1,54 @@
+/**
+ * The AgentLoop: {@linkcode Agent} composes an identity, a transport (by
+ * registry name), the store, trust, the CIP/HCP/LIP runtimes, the router and
+ * telemetry; {@linkcode HcpClient} is the person's side of HCP. Presence and
+ * lri come from an injectable {@linkcode LoadSource}; mission drift is
+ * scored by the documented {@linkcode DriftDetector}.
+ *
+ * @example
+ * ```ts
+ * import { DriftDetector, presenceOf } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(presenceOf({ cpu: 0.9, memory: 0 }, { queueDepth: 0, queueCapacity: 10, openIntents: 0 }).presence, "overloaded");
+ * assert.equal(new DriftDetector("water quality").observe("topic:water").drifting, false);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  Agent,
+  type AgentFact,
+  type AgentHookName,
+  type AgentHooks,
+  type AgentIntent,
+  type AgentOptions,
+  type CipGoal,
+  type CycleInfo,
+  HCP_TO_CIP_GOAL,
+  type PeerInfo,
+  type Priority,
+  type SendResult,
+  type Trace,
+} from "./agent.ts";
+export { HcpClient, type HcpClientOptions, type HcpGoal } from "./person.ts";
+export { AgentError, type AgentErrorCode } from "./errors.ts";
+export {
+  type Activity,
+  ENGAGED_LRI,
+  FixedLoadSource,
+  type LoadReading,
+  type LoadSource,
+  OVERLOADED_LRI,
+  presenceOf,
+  systemLoadSource,
+} from "./load.ts";
+export {
+  alignment,
+  DriftDetector,
+  type DriftOptions,
+  type DriftVerdict,
+  missionWords,
+} from "./drift.ts";
+export { CHANNEL_KINDS, type ChannelKind, type LinkHandlers, SessionLink } from "./link.ts";

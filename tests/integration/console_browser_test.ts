@@ -1,0 +1,270 @@
+/**
+ * The person's console in a real browser: Debian's `chromium` (or
+ * `WEB4_CHROMIUM`) driven by `npm:puppeteer-core`. Loads the page with the
+ * token, enrols the browser's key, grants consent, sends an intent that
+ * reaches the agent's loop, revokes consent and sees the next intent
+ * refused; checks the token and origin rules; takes screenshots (into docs/
+ * with WEB4_UPDATE_SCREENSHOTS=1).
+ *
+ * Without a browser the test is skipped with a message, except when
+ * `CI=true`, where it fails.
+ */
+import assert from "node:assert/strict";
+import { web4, Web4Process } from "../helpers/web4.ts";
+
+function _findBrowser(): string | undefined {
+  const candidates = [
+    Deno.env.get("WEB4_CHROMIUM"),
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+  ];
+  for (const c of candidates) {
+    if (c === undefined || c === "") continue;
+    try {
+      if (Deno.statSync(c).isFile) return c;
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+const browserPath = _findBrowser();
+const inCi = Deno.env.get("CI") === "true";
+if (browserPath === undefined && !inCi) {
+  console.warn(
+    "console_browser_test: skipped, no Chromium found (apt-get install -y chromium, or set WEB4_CHROMIUM)",
+  );
+}
+
+/** A property of the first element matching `selector` (default its text). */
+async function text(
+  page: { evaluate(js: string): Promise<unknown> },
+  selector: string,
+  property = "textContent",
+): Promise<string> {
+  return String(
+    await page.evaluate(`document.querySelector(${JSON.stringify(selector)}).${property}`),
+  );
+}
+
+async function untilEvent(
+  path: string,
+  match: (e: { kind: string; peer?: string; data: Record<string, unknown> }) => boolean,
+): Promise<void> {
+  for (;;) {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(path);
+    } catch { /* not yet */ }
+    if (text.split("\n").some((l) => l.trim() !== "" && match(JSON.parse(l)))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test({
+  name:
+    "Console in Chromium: token required, key enrolled, consent granted, intent reaches the loop, check-in answered, drift shown, revoked intent refused",
+  ignore: browserPath === undefined && !inCi,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    if (browserPath === undefined) {
+      throw new Error(
+        "CI=true but no Chromium: .ci/run installs Debian's chromium; set WEB4_CHROMIUM",
+      );
+    }
+    const { default: puppeteer } = await import("npm:puppeteer-core@25");
+    const dir = await Deno.makeTempDir({ prefix: "web4_console_" });
+    // Screenshots go to docs/ with WEB4_UPDATE_SCREENSHOTS=1, else next to the test's files.
+    const docs = Deno.env.get("WEB4_UPDATE_SCREENSHOTS") === "1"
+      ? new URL("../../docs/", import.meta.url).pathname
+      : `${dir}/`;
+    const key = `${dir}/a.pem`;
+    assert.equal((await web4(["keygen", "--out", key, "--agent-id", "alice"])).code, 0);
+    const events = `${dir}/a.jsonl`;
+    await using serve = new Web4Process([
+      "serve",
+      "--key",
+      key,
+      "--listen",
+      "127.0.0.1:0",
+      "--store",
+      `${dir}/a.db`,
+      "--mission",
+      "water quality for the river",
+      "--events",
+      events,
+      "--console",
+      "127.0.0.1:0",
+    ]);
+    const url = (await serve.line(/^console on (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)$/))[1]!;
+    const token = (await serve.line(/^console token (\S+)$/))[1]!;
+    const base = url.slice(0, url.indexOf("/?"));
+
+    // No one else gets in: missing or wrong token 401, foreign origin 403, all logged.
+    assert.equal((await (await fetch(`${base}/`)).text()).startsWith("Unauthorized"), true);
+    for (const path of ["/", "/api/state", "/api/events", "/console.js"]) {
+      const none = await fetch(`${base}${path}`);
+      await none.body?.cancel();
+      assert.equal(none.status, 401, path);
+      const wrong = await fetch(`${base}${path}?token=not-the-token`);
+      await wrong.body?.cancel();
+      assert.equal(wrong.status, 401, path);
+    }
+    const foreign = await fetch(`${base}/api/enrol`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, origin: "http://evil.example" },
+      body: JSON.stringify({ fingerprint: "ab".repeat(32) }),
+    });
+    await foreign.body?.cancel();
+    assert.equal(foreign.status, 403);
+    await serve.line(/^warning: console refused GET \/api\/events: wrong token \(401\)$/);
+    await serve.line(/^warning: console refused POST \/api\/enrol: origin http:\/\/evil\.example/);
+    await untilEvent(events, (e) => e.kind === "console.unauthorized" && e.data.status === 401);
+
+    // A peer agent, so the live view has a peer and its trust.
+    assert.equal((await web4(["keygen", "--out", `${dir}/b.pem`, "--agent-id", "bob"])).code, 0);
+    const fa = (await serve.line(/^agent alice fingerprint ([0-9a-f]{64})$/))[1]!;
+    const port = (await serve.line(/^listening on 127\.0\.0\.1:(\d+)$/))[1]!;
+    await using bob = new Web4Process([
+      "serve",
+      "--key",
+      `${dir}/b.pem`,
+      "--listen",
+      "127.0.0.1:0",
+      "--peer",
+      `127.0.0.1:${port}=${fa}`,
+    ]);
+
+    const browser = await puppeteer.launch({
+      executablePath: browserPath,
+      headless: true,
+      args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e: unknown) => errors.push(String(e)));
+      await page.setViewport({ width: 1280, height: 1000 });
+      await page.goto(url);
+      await page.waitForSelector("body[data-ready]");
+      assert.equal(await text(page, "body", "dataset.ready"), "true", errors.join("\n"));
+      const fp = await text(page, "#fingerprint");
+      assert.match(fp, /^[0-9a-f]{64}$/);
+      await serve.line(new RegExp(`^person ${fp} enrolled$`));
+      await page.waitForFunction(
+        `document.getElementById("enrolled")?.textContent === "you are this agent's person"`,
+      );
+      // The key is a non-extractable Ed25519 key in IndexedDB.
+      const stored = await page.evaluate(`new Promise((resolve, reject) => {
+        const req = indexedDB.open("web4-console", 1);
+        req.onsuccess = () => {
+          const get = req.result.transaction("keys").objectStore("keys").get("person");
+          get.onsuccess = () => resolve({
+            extractable: get.result.privateKey.extractable,
+            algorithm: get.result.privateKey.algorithm.name,
+          });
+          get.onerror = () => reject(get.error);
+        };
+        req.onerror = () => reject(req.error);
+      })`);
+      assert.deepEqual(stored, { extractable: false, algorithm: "Ed25519" });
+      // The HELLO the page signed was verified and bound to the person.
+      await untilEvent(
+        events,
+        (e) => e.kind === "trust.transition" && e.peer === fp && e.data.event === "valid_hello",
+      );
+
+      // Grant consent (state update), then an intent that reaches the agent's loop.
+      await page.click("input[name=consent][value=granted]");
+      await page.click("#update-state");
+      await untilEvent(
+        events,
+        (e) =>
+          e.kind === "router.dispatched" && e.peer === fp && e.data.type === "HCP_STATE_UPDATE" &&
+          e.data.status === "handled",
+      );
+      await page.evaluate(`document.getElementById("intent-topic").value = ""`);
+      await page.type("#intent-topic", "topic:water");
+      await page.click("#send-intent");
+      await untilEvent(
+        events,
+        (e) =>
+          e.kind === "agent.intent" && e.peer === fp && e.data.source === "person" &&
+          e.data.topic === "topic:water",
+      );
+      await page.waitForFunction(
+        `document.getElementById("replies").textContent.includes("reached the agent")`,
+      );
+      await page.waitForFunction(
+        `document.getElementById("events").textContent.includes("agent.intent")`,
+      );
+      // The live view shows the peer (it reconnects after the enrolment restart) and its trust.
+      await bob.line(/^connected to /);
+      await page.waitForFunction(
+        `document.getElementById("peers").textContent.includes("bob")`,
+      );
+      await page.screenshot({ path: `${docs}console.png` });
+
+      // Anxious: the agent checks in before the next action; the person answers "go on".
+      await page.select("#affect", "anxious");
+      await page.click("#update-state");
+      await untilEvent(events, (e) => e.kind === "hcp.check_in_opened" && e.peer === fp);
+      await page.click("#send-intent");
+      await untilEvent(events, (e) => e.kind === "hcp.check_in_required" && e.peer === fp);
+      await page.waitForFunction(`document.getElementById("checkin").style.display === "block"`);
+      await page.click("#checkin-go");
+      await untilEvent(
+        events,
+        (e) => e.kind === "hcp.check_in_answered" && e.peer === fp && e.data.goOn === true,
+      );
+      await page.select("#affect", "calm");
+
+      // Intents far from the mission: the drift warning reaches the page.
+      await page.evaluate(`document.getElementById("intent-topic").value = "topic:football"`);
+      for (let i = 0; i < 4; i++) await page.click("#send-intent");
+      await untilEvent(events, (e) => e.kind === "agent.mission_drift");
+      await page.waitForFunction(
+        `document.getElementById("drift").textContent.startsWith("drifting from the mission")`,
+      );
+
+      // Revoke consent: the next intent is refused, and the page says why.
+      await page.click("input[name=consent][value=revoked]");
+      await page.click("#update-state");
+      await untilEvent(
+        events,
+        (e) => e.kind === "hcp.consent_changed" && e.peer === fp && e.data.to === "revoked",
+      );
+      await page.click("#send-intent");
+      await untilEvent(events, (e) => e.kind === "hcp.refused" && e.peer === fp);
+      await page.waitForFunction(
+        `/refused \\(consent_revoked\\)/.test(document.getElementById("replies").textContent)`,
+      );
+      await page.waitForFunction(
+        `document.getElementById("person-trust").textContent === "restricted"`,
+      );
+      await page.screenshot({ path: `${docs}console-refused.png` });
+
+      // Another browser (its own key) is not the person: it is told so and cannot act.
+      const other = await browser.createBrowserContext();
+      const page2 = await other.newPage();
+      await page2.goto(url);
+      await page2.waitForSelector("body[data-ready]");
+      await page2.waitForFunction(
+        `document.getElementById("enrolled").textContent === "another key is this agent's person"`,
+      );
+      assert.match(
+        await text(page2, "#status"),
+        /This browser's key is not this agent's person/,
+      );
+      await other.close();
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+    assert.equal((await bob.stop("SIGTERM")).code, 0);
+    const status = await serve.stop("SIGTERM");
+    assert.equal(status.code, 0);
+    await Deno.remove(dir, { recursive: true });
+  },
+});

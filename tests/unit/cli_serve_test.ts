@@ -1,0 +1,298 @@
+import assert from "node:assert/strict";
+import { openStore } from "../../lib/store/mod.ts";
+import { web4, Web4Process } from "../helpers/web4.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "web4_serve_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function keygen(path: string, agentId: string): Promise<string> {
+  const r = await web4(["keygen", "--out", path, "--agent-id", agentId, "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).fingerprint;
+}
+
+/** Checks Prometheus text exposition format 0.0.4 line by line; returns the samples. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const types = new Set<string>();
+  assert.ok(text.endsWith("\n"), "ends with a newline");
+  for (const line of text.slice(0, -1).split("\n")) {
+    if (line.startsWith("# TYPE ")) {
+      const m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/
+        .exec(line);
+      assert.ok(m !== null, `bad TYPE line: ${line}`);
+      types.add(m[1]!);
+      continue;
+    }
+    if (line.startsWith("#")) continue;
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)$/
+        .exec(line);
+    assert.ok(m !== null, `bad sample line: ${line}`);
+    const base = m[1]!.replace(/_(bucket|sum|count)$/, "");
+    assert.ok(types.has(m[1]!) || types.has(base), `sample before its TYPE: ${line}`);
+    samples.set(`${m[1]}${m[2] ?? ""}`, Number(m[3]));
+  }
+  return samples;
+}
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, 50));
+}
+
+Deno.test("web4 serve + send: two agents on loopback, the person's intent reaches the loop, metrics, events, SIGTERM keeps the store, the peer reconnects", async () => {
+  await withDir(async (dir) => {
+    const fa = await keygen(`${dir}/a.pem`, "alice");
+    await keygen(`${dir}/b.pem`, "bob");
+    const fp = await keygen(`${dir}/p.pem`, "ada");
+    await using a = new Web4Process([
+      "serve",
+      "--key",
+      `${dir}/a.pem`,
+      "--listen",
+      "127.0.0.1:0",
+      "--store",
+      `${dir}/a.db`,
+      "--person",
+      fp,
+      "--mission",
+      "water quality",
+      "--events",
+      `${dir}/a.jsonl`,
+      "--metrics",
+      "127.0.0.1:0",
+    ]);
+    const port = (await a.line(/^listening on 127\.0\.0\.1:(\d+)$/))[1]!;
+    const metricsUrl = (await a.line(/^metrics on (http:\S+)$/))[1]!;
+    await using b = new Web4Process([
+      "serve",
+      "--key",
+      `${dir}/b.pem`,
+      "--listen",
+      "127.0.0.1:0",
+      "--store",
+      `${dir}/b.db`,
+      "--peer",
+      `127.0.0.1:${port}=${fa}`,
+    ]);
+    await b.line(new RegExp(`^connected to ${fa.slice(0, 16)} at 127\\.0\\.0\\.1:${port}$`));
+
+    const common = ["--to", `127.0.0.1:${port}`, "--fingerprint", fa, "--timeout", "0"];
+    const hello = await web4([
+      "send",
+      "--key",
+      `${dir}/p.pem`,
+      ...common,
+      "--protocol",
+      "hcp",
+      "--type",
+      "HCP_HELLO",
+      "--payload",
+      '{"identity":{"name":"Ada","role":"owner"},"consent_scope":["topic:*"],"safety_flags":[]}',
+    ]);
+    assert.equal(hello.code, 0, hello.stderr);
+    assert.match(hello.stdout, /^delivered HCP_HELLO /);
+    await Deno.writeTextFile(
+      `${dir}/intent.json`,
+      '{"goal":"request","topic":"topic:water","priority":"high"}',
+    );
+    const intent = await web4([
+      "send",
+      "--key",
+      `${dir}/p.pem`,
+      ...common,
+      "--protocol",
+      "hcp",
+      "--type",
+      "HCP_INTENT",
+      "--payload",
+      `@${dir}/intent.json`,
+      "--json",
+    ]);
+    assert.equal(intent.code, 0, intent.stderr);
+    const sent = JSON.parse(intent.stdout);
+    assert.equal(sent.outcome, "delivered");
+
+    // The intent reached the agent's loop (events file) and was propagated to bob.
+    const events = async () =>
+      (await Deno.readTextFile(`${dir}/a.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+    await until(async () =>
+      (await events()).some((e) =>
+        e.kind === "agent.intent_propagated" && e.data.hcp_msg_id === sent.msg_id
+      )
+    );
+    const reached = (await events()).find((e) => e.kind === "agent.intent");
+    assert.deepEqual(
+      { source: reached.data.source, topic: reached.data.topic, peer: reached.peer },
+      { source: "person", topic: "topic:water", peer: fp },
+    );
+
+    // A stranger's STATE_UPDATE is refused with an ERROR envelope: exit 1, one line.
+    await keygen(`${dir}/c.pem`, "carol");
+    const stranger = await web4([
+      "send",
+      "--key",
+      `${dir}/c.pem`,
+      "--to",
+      `127.0.0.1:${port}`,
+      "--fingerprint",
+      fa,
+      "--timeout",
+      "30000",
+      "--protocol",
+      "cip",
+      "--type",
+      "STATE_UPDATE",
+      "--payload",
+      '{"presence":"focused","lri":10,"ltppeerstate":"probing"}',
+    ]);
+    assert.equal(stranger.code, 1, stranger.stdout + stranger.stderr);
+    assert.match(stranger.stdout, /^refused STATE_UPDATE \S+: ERROR \w+/);
+
+    // /metrics is Prometheus text; /healthz answers.
+    const text = await (await fetch(metricsUrl)).text();
+    const samples = parsePrometheus(text);
+    assert.ok(
+      [...samples.keys()].some((k) => k.startsWith("router_messages_total")),
+      text,
+    );
+    assert.equal(await (await fetch(metricsUrl.replace("/metrics", "/healthz"))).text(), "ok\n");
+
+    // The events file pretty-prints.
+    const pretty = await web4(["events", `${dir}/a.jsonl`, "--kind", "agent.intent"]);
+    assert.equal(pretty.code, 0, pretty.stderr);
+    assert.match(pretty.stdout, /alice agent\.intent peer=\w{8} .*topic=topic:water/);
+
+    // SIGTERM: graceful, exit 0, store intact with the trust it learned.
+    const status = await a.stop("SIGTERM");
+    assert.equal(status.code, 0, a.errLines.join("\n"));
+    assert.deepEqual(a.lines.slice(-2), ["stopping", "stopped"]);
+    {
+      using store = openStore(`${dir}/a.db`);
+      assert.equal(store.integrityCheck(), "ok");
+      assert.equal(store.trust("hcp", fp)?.state, "probing");
+    }
+    const trust = await web4(["trust", "--store", `${dir}/a.db`, "--json"]);
+    assert.equal(trust.code, 0, trust.stderr);
+    const subjects = JSON.parse(trust.stdout).subjects.map((s: { machine: string }) => s.machine);
+    assert.deepEqual(subjects.sort(), ["cip", "hcp"]);
+    // bob notices and keeps trying to reconnect; SIGINT stops it too.
+    await b.line(/^warning: peer \w{16} at 127\.0\.0\.1:\d+ unreachable \(.*\); retrying$/);
+    // alice comes back on the same port with the same store: bob reconnects by itself.
+    await using again = new Web4Process([
+      "serve",
+      "--key",
+      `${dir}/a.pem`,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--store",
+      `${dir}/a.db`,
+      "--person",
+      fp,
+    ]);
+    await again.line(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}$`));
+    await b.countLines(new RegExp(`^connected to ${fa.slice(0, 16)} at `), 2);
+    assert.equal((await again.stop("SIGTERM")).code, 0);
+    assert.equal((await b.stop("SIGINT")).code, 0);
+  });
+});
+
+Deno.test("web4 serve and send give one-line errors with exit codes for bad flags, missing files and unreachable peers", async () => {
+  await withDir(async (dir) => {
+    const fa = await keygen(`${dir}/a.pem`, "alice");
+    const base = [
+      "--to",
+      "127.0.0.1:1",
+      "--fingerprint",
+      fa,
+      "--protocol",
+      "cip",
+      "--type",
+      "HELLO",
+    ];
+    const cases: [string[], number, RegExp][] = [
+      [["serve", "--key", `${dir}/a.pem`], 2, /--listen is required/],
+      [["serve", "--key", `${dir}/a.pem`, "--listen", "nope"], 2, /--listen must be HOST:PORT/],
+      [["serve", "--key", `${dir}/missing.pem`, "--listen", "127.0.0.1:0"], 1, /No such key file/],
+      [
+        ["serve", "--key", `${dir}/a.pem`, "--listen", "127.0.0.1:0", "--peer", "127.0.0.1:9"],
+        2,
+        /--peer must be HOST:PORT=FINGERPRINT/,
+      ],
+      [
+        ["serve", "--key", `${dir}/a.pem`, "--listen", "127.0.0.1:0", "--person", "xyz"],
+        2,
+        /--person must be a 64-hex-digit fingerprint/,
+      ],
+      [
+        ["serve", "--key", `${dir}/a.pem`, "--listen", "127.0.0.1:0", "--console", "0.0.0.0:0"],
+        2,
+        /needs --console-cert and --console-key/,
+      ],
+      [
+        ["serve", "--key", `${dir}/a.pem`, "--listen", "127.0.0.1:0", "--metrics", "0.0.0.0:0"],
+        2,
+        /not a loopback address/,
+      ],
+      [["send", "--key", `${dir}/a.pem`, ...base], 2, /--payload is required/],
+      [
+        [
+          "send",
+          "--key",
+          `${dir}/a.pem`,
+          ...base.slice(0, 4),
+          "--protocol",
+          "xyz",
+          "--type",
+          "HELLO",
+          "--payload",
+          "{}",
+        ],
+        2,
+        /--protocol must be cip, hcp or lip/,
+      ],
+      [
+        ["send", "--key", `${dir}/a.pem`, ...base.slice(0, 6), "--type", "NOPE", "--payload", "{}"],
+        2,
+        /--type NOPE is not a CIP message type/,
+      ],
+      [
+        ["send", "--key", `${dir}/a.pem`, ...base, "--payload", "{not json"],
+        2,
+        /--payload is not valid JSON/,
+      ],
+      [
+        ["send", "--key", `${dir}/a.pem`, ...base, "--payload", `@${dir}/none.json`],
+        2,
+        /--payload: no such file/,
+      ],
+      [["send", "--key", `${dir}/a.pem`, ...base, "--payload", "{}"], 1, /invalid HELLO envelope/],
+      [
+        [
+          "send",
+          "--key",
+          `${dir}/a.pem`,
+          ...base.slice(0, 6),
+          "--type",
+          "STATE_UPDATE",
+          "--payload",
+          '{"presence":"focused","lri":1,"ltppeerstate":"probing"}',
+        ],
+        1,
+        /cannot reach 127\.0\.0\.1:1: .*refused/i,
+      ],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await web4(args);
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
+  });
+});

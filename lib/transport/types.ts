@@ -145,6 +145,8 @@ export type TransportEvent =
     resumed?: boolean;
     /** Reconnects of the session so far. */
     reconnects?: number;
+    /** For `session_close`: the detail (a peer's refusal code and message, or ours). */
+    message?: string;
   })
   | (TransportSessionEventBase & {
     /** Messages were dropped by a `drop_oldest`/`drop_newest` policy. */

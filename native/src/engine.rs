@@ -149,8 +149,9 @@ pub enum EngineEvent {
 pub enum Signal {
     /// A heartbeat answer with its nonce.
     Pong(u64),
-    /// The peer closed the session.
-    Close,
+    /// The peer closed the session; with `CODE\nmessage` when it refused
+    /// something we sent.
+    Close(Option<String>),
 }
 
 /// Why a send was refused.
@@ -525,6 +526,8 @@ pub struct Engine {
     acks_received: u64,
     /// The session's share of the node receive budget was given back.
     budget_returned: bool,
+    /// Test hook: ACKs are never written (an attacker withholding them).
+    pub test_no_acks: bool,
 }
 
 impl Drop for Engine {
@@ -552,6 +555,7 @@ impl Engine {
             replays_unreported: false,
             acks_received: 0,
             budget_returned: false,
+            test_no_acks: false,
         }
     }
 
@@ -590,6 +594,27 @@ impl Engine {
     /// Whether something sent waits for an acknowledgement.
     pub fn awaits_ack(&self) -> bool {
         self.channels.iter().any(|c| !c.unacked.is_empty())
+    }
+
+    /// Checks a peer's resume list: every entry names one of our channels
+    /// (once) with a sequence we sent (at most the last one).
+    pub fn check_resume_list(&self, list: &[(u32, u64)]) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for &(id, seq) in list {
+            let Some(c) = self.ch(id) else {
+                return Err(format!("resume list names unknown channel {id}"));
+            };
+            if !seen.insert(id) {
+                return Err(format!("resume list names channel {id} twice"));
+            }
+            if seq >= c.next_seq {
+                return Err(format!(
+                    "resume list claims sequence {seq} on channel {id}, beyond the {} sent",
+                    c.next_seq - 1
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether replays wait to be reported.
@@ -1036,6 +1061,14 @@ impl Engine {
         true
     }
 
+    /// Test hook: queues `repeat` copies of a raw frame (any fields, even
+    /// forbidden ones) ahead of everything else.
+    pub fn inject_raw(&mut self, f: Frame, repeat: usize) {
+        for _ in 0..repeat {
+            self.ctrl.push_back(f.clone());
+        }
+    }
+
     /// Whether anything is waiting to be written at once (deferred ACKs and
     /// credit excluded: see [`Engine::has_deferred`]).
     pub fn has_output(&self) -> bool {
@@ -1128,7 +1161,9 @@ impl Engine {
 
     fn write_ack(&mut self, i: usize, out: &mut Vec<u8>) {
         let c = &mut self.channels[i];
-        codec::encode_header(out, FrameType::Ack, 0, i as u32 + 1, c.last_received, 0);
+        if !self.test_no_acks {
+            codec::encode_header(out, FrameType::Ack, 0, i as u32 + 1, c.last_received, 0);
+        }
         c.acked_to_peer = c.last_received;
         c.ack_pending = false;
         c.ack_now = false;
@@ -1280,13 +1315,17 @@ impl Engine {
     /// DATA and FIN payloads are copied once, straight into the message.
     pub fn handle_frame_ref(&mut self, f: &FrameRef<'_>) -> Result<Option<Signal>, ProtocolError> {
         match f.kind {
-            FrameType::Data | FrameType::Fin => self.on_data(f).map(|_| None),
+            FrameType::Data | FrameType::Fin => {
+                codec::check_fields(f).map_err(ProtocolError::Codec)?;
+                self.on_data(f).map(|_| None)
+            }
             _ => self.handle_frame(f.to_frame()),
         }
     }
 
     /// Handles one frame received on an established connection.
     pub fn handle_frame(&mut self, f: Frame) -> Result<Option<Signal>, ProtocolError> {
+        codec::check_fields(&f.borrowed()).map_err(ProtocolError::Codec)?;
         match f.kind {
             FrameType::Open => {
                 let kind = std::str::from_utf8(&f.payload).map_err(|_| {
@@ -1348,7 +1387,11 @@ impl Engine {
                 Ok(None)
             }
             FrameType::Pong => Ok(Some(Signal::Pong(f.seq))),
-            FrameType::Close => Ok(Some(Signal::Close)),
+            FrameType::Close => {
+                Ok(Some(Signal::Close((!f.payload.is_empty()).then(|| {
+                    String::from_utf8_lossy(&f.payload).into_owned()
+                }))))
+            }
             FrameType::Hello | FrameType::Accept | FrameType::Reject => {
                 Err(ProtocolError::Unexpected(f.kind))
             }

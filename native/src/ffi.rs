@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::codec::Frame;
 use crate::config::Policy;
 use crate::engine::{SendError, Stats};
 use crate::node::{Event, Latency, Node, NodeError};
@@ -421,6 +422,31 @@ fn record(e: &Event) -> (u32, u64, u64, i64, serde_json::Value) {
         Event::Dial { session } => (ev::DIAL, *session, 0, 0, Null),
         Event::CloseConn { conn } => (ev::CLOSE_CONN, 0, u64::from(*conn), 0, Null),
     }
+}
+
+/// A raw frame for `web4_rtt_test_inject`: `{"type": 1-11, "flags", "seq",
+/// "channel": id or our kind, "payload": text or byte array, "repeat": n}`.
+#[allow(clippy::type_complexity)]
+fn raw_frame(v: &serde_json::Value) -> Result<(Frame, Option<String>, usize), Error> {
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let kind = crate::codec::FrameType::from_u8(num("type") as u8)
+        .ok_or_else(|| invalid(format!("Unknown frame type in {v}")))?;
+    let payload = match v.get("payload") {
+        Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
+        Some(serde_json::Value::Array(a)) => {
+            a.iter().map(|b| b.as_u64().unwrap_or(0) as u8).collect()
+        }
+        _ => Vec::new(),
+    };
+    let channel_kind = v.get("channel").and_then(|c| c.as_str()).map(String::from);
+    let f = Frame {
+        kind,
+        flags: num("flags") as u8,
+        channel: num("channel") as u32,
+        seq: num("seq"),
+        payload,
+    };
+    Ok((f, channel_kind, num("repeat").clamp(1, 1_000_000) as usize))
 }
 
 /// Writes whole event records into `buf`; `Err(needed)` if the first does not fit.
@@ -1075,6 +1101,19 @@ pub unsafe extern "C" fn web4_rtt_test_inject(
         let json = unsafe { input(json, 0, len) }?;
         let v: serde_json::Value =
             serde_json::from_slice(json).map_err(|e| invalid(format!("Invalid JSON: {e}")))?;
+        if let Some(on) = v.get("no_acks").and_then(serde_json::Value::as_bool) {
+            return with_node(node, |n| {
+                n.inject_no_acks(session, on)?;
+                Ok(status::OK)
+            });
+        }
+        if let Some(raw) = v.get("raw") {
+            let (f, kind, repeat) = raw_frame(raw)?;
+            return with_node(node, |n| {
+                n.inject_raw(session, f, kind.as_deref(), repeat)?;
+                Ok(status::OK)
+            });
+        }
         let Some(kind) = v.get("replay_last").and_then(|k| k.as_str()) else {
             return Err(invalid(format!("Unknown test injection {v}")));
         };

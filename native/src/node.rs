@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::codec::{Accept, Frame, FrameType, Hello, Prng};
+use crate::codec::{self, Accept, Frame, FrameType, Hello, Prng};
 use crate::config::{AllowPeers, Config, Policy};
 use crate::conn::{Conn, ConnError, HandshakeFailure, Phase, Purpose, Role, OUT_BATCH};
 use crate::engine::{Engine, EngineConfig, EngineEvent, OpenError, SendError, Signal, Stats};
@@ -422,7 +422,7 @@ enum End {
     Protocol(String),
     /// A limit the peer broke: the session ends with this reason (no resumption).
     Violation(&'static str, String),
-    PeerClosed,
+    PeerClosed(Option<String>),
 }
 
 impl Node {
@@ -907,8 +907,8 @@ impl Node {
                             pongs.push(n);
                             true
                         }
-                        Ok(Some(Signal::Close)) => {
-                            result = Some(End::PeerClosed);
+                        Ok(Some(Signal::Close(why))) => {
+                            result = Some(End::PeerClosed(why));
                             false
                         }
                         Err(e) => {
@@ -946,13 +946,25 @@ impl Node {
     ) -> Result<(), HandshakeFailure> {
         let peer = c.peer_fp.clone();
         if f.kind != FrameType::Hello {
+            c.write_frame(&Conn::reject_frame(
+                "PROTOCOL_ERROR",
+                &format!("{:?} instead of HELLO", f.kind),
+            ));
             return Err(HandshakeFailure::new(
                 "TLS_FAILED",
                 format!("Peer {peer} sent {:?} instead of HELLO", f.kind),
             ));
         }
-        let hello = Hello::decode(&f.payload)
-            .map_err(|e| HandshakeFailure::new("TLS_FAILED", format!("Peer {peer}: {e}")))?;
+        let hello = codec::check_fields(&f.borrowed())
+            .and_then(|()| Hello::decode(&f.payload))
+            .map_err(|e| {
+                // Refused with a reason the peer can read, not a bare close.
+                c.write_frame(&Conn::reject_frame(
+                    "PROTOCOL_ERROR",
+                    &format!("HELLO refused: {e}"),
+                ));
+                HandshakeFailure::new("TLS_FAILED", format!("Peer {peer}: {e}"))
+            })?;
         self.pending.retain(|p| *p != id);
         if let Some(sid) = hello.resume {
             return self.on_resume_hello(id, c, sid, hello.last_received);
@@ -1068,6 +1080,13 @@ impl Node {
             return Err(HandshakeFailure::new(
                 "RESUME_REJECTED",
                 format!("Peer {peer} asked to resume a closed session"),
+            ));
+        }
+        if let Err(why) = s.engine.check_resume_list(&peer_last) {
+            c.write_frame(&Conn::reject_frame("RESUME_REJECTED", &why));
+            return Err(HandshakeFailure::new(
+                "RESUME_REJECTED",
+                format!("Peer {peer}: {why}"),
             ));
         }
         if let Some(old) = s.conn {
@@ -1287,6 +1306,26 @@ impl Node {
     }
 
     /// Detaches connection `id` from everything and asks the driver to close it.
+    /// Writes CLOSE `CODE\nmessage` and close_notify on connection `id`,
+    /// still being detached: its remaining output is written before the
+    /// socket closes.
+    fn send_refusal(&mut self, id: u32, code: &str, message: &str) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            let mut text = format!("{code}\n{message}");
+            let mut n = text.len().min(1024);
+            while !text.is_char_boundary(n) {
+                n -= 1;
+            }
+            text.truncate(n);
+            c.write_frame(&Frame {
+                payload: text.into_bytes(),
+                ..Frame::empty(FrameType::Close, 0, 0)
+            });
+            c.tls.send_close_notify();
+            self.mark_dirty(id);
+        }
+    }
+
     fn detach_conn(&mut self, id: u32) {
         if let Some(c) = self.conns.get_mut(&id) {
             if c.phase != Phase::Ended {
@@ -1589,8 +1628,8 @@ impl Node {
             return;
         }
         let reason = match end {
-            End::PeerClosed => {
-                self.finish_close(key, "peer_closed", None);
+            End::PeerClosed(why) => {
+                self.finish_close(key, "peer_closed", why);
                 return;
             }
             End::Heartbeat => {
@@ -1599,11 +1638,15 @@ impl Node {
             }
             End::Io(e) => format!("io: {e}"),
             End::Protocol(e) => {
-                // Resuming would meet the same violation again.
+                // Resuming would meet the same violation again. The peer
+                // learns why: CLOSE with a code, then TLS close_notify.
+                self.send_refusal(conn, "PROTOCOL_ERROR", &e);
                 self.finish_close(key, "protocol_error", Some(e));
                 return;
             }
             End::Violation(reason, e) => {
+                let code = reason.to_ascii_uppercase();
+                self.send_refusal(conn, &code, &e);
                 self.finish_close(key, reason, Some(e));
                 return;
             }
@@ -2028,12 +2071,46 @@ impl Node {
     }
 
     /// Test hook: re-sends the last acknowledged frame of `kind`.
-    pub fn inject_replay(&mut self, key: u64, kind: &str) -> Result<(), NodeError> {
+    fn check_test_hooks(&self) -> Result<(), NodeError> {
         if !self.cfg.test_hooks {
             return Err(NodeError::Invalid(
                 "Test hooks are disabled (node config test_hooks is false)".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Test hook: an attacker's raw frame, `repeat` times; `channel_kind`
+    /// names one of our channels whose id replaces `f.channel`.
+    pub fn inject_raw(
+        &mut self,
+        key: u64,
+        mut f: Frame,
+        channel_kind: Option<&str>,
+        repeat: usize,
+    ) -> Result<(), NodeError> {
+        self.check_test_hooks()?;
+        let s = self.session_mut(key)?;
+        if let Some(kind) = channel_kind {
+            f.channel = s
+                .engine
+                .channel_by_kind(kind)
+                .ok_or_else(|| NodeError::Invalid(format!("No channel {kind:?}")))?;
+        }
+        s.engine.inject_raw(f, repeat);
+        self.mark_session_dirty(key);
+        Ok(())
+    }
+
+    /// Test hook: stop (or resume) writing ACKs on session `key`.
+    pub fn inject_no_acks(&mut self, key: u64, on: bool) -> Result<(), NodeError> {
+        self.check_test_hooks()?;
+        self.session_mut(key)?.engine.test_no_acks = on;
+        Ok(())
+    }
+
+    pub fn inject_replay(&mut self, key: u64, kind: &str) -> Result<(), NodeError> {
+        self.check_test_hooks()?;
         let s = self.session_mut(key)?;
         if !s.engine.inject_replay(kind) {
             return Err(NodeError::Invalid(format!(

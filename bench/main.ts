@@ -3,7 +3,7 @@
  * figures with their same-run baselines and ratios (`bench/report.ts`).
  *
  * Sections: Deno TLS against Deno TCP (the baselines themselves), RTT
- * against them (goals from the RTT issue), the FFI call cost, and the
+ * against them (goals from the RTT issue), RTT under attack (issue 9), the FFI call cost, and the
  * envelope figures. A failing section is reported and makes the run exit
  * non-zero; the others still print.
  *
@@ -19,6 +19,7 @@ import { runEnvelopeBench } from "./envelope.ts";
 import { runRouterBench } from "./router.ts";
 import { runFfiBench } from "./ffi.ts";
 import { runRttBench } from "./rtt.ts";
+import { runAttackBench } from "./attack.ts";
 import { DEFAULT_WORKLOAD, type NetFigures } from "./net_common.ts";
 
 /**
@@ -159,6 +160,7 @@ async function main(): Promise<number> {
     if (baselines === undefined) throw new Error("Skipped: the baselines failed");
     return [_rttSection(await runRttBench(DEFAULT_WORKLOAD), baselines)];
   });
+  await run("under attack", async () => [await runAttackBench()]);
   await run("FFI call", async () => [await runFfiBench()]);
   await run("envelope", async () => [await runEnvelopeBench()]);
   await run("router", async () => [await runRouterBench()]);

@@ -4,7 +4,6 @@
 // address. Each test asserts the victim's own counters against the
 // configured bounds and that a legitimate peer's connect and echo still work.
 import assert from "node:assert/strict";
-import * as net from "node:net";
 import { Identity } from "../../lib/identity/mod.ts";
 import {
   RTTHandshakeError,
@@ -221,38 +220,63 @@ Deno.test("attack: sessions per peer and per address are limited, with TOO_MANY_
   void b;
 });
 
-Deno.test("attack: bare connects from 127.0.0.2 shed their own handshakes; a legitimate peer still connects", async () => {
-  await using v = await victim({ maxPendingHandshakesPerAddress: 8, clientHelloTimeoutMs: 60_000 });
-  const sockets: net.Socket[] = [];
-  try {
-    for (let i = 0; i < 100; i++) {
-      const s = net.connect({ host: HOST, port: v.port, localAddress: "127.0.0.2" });
+/**
+ * Bare TCP connects (no byte sent) from 127.0.0.2, held open by a child
+ * process (binding 127.0.0.2 needs a net permission the test run does not
+ * grant), until the returned function is called.
+ */
+async function bareConnects(port: number, count: number): Promise<AsyncDisposable> {
+  const code = `
+        const net = await import("node:net");
+    const sockets = [];
+    for (let i = 0; i < ${count}; i++) {
+      const s = net.connect({ host: "${HOST}", port: ${port}, localAddress: "127.0.0.2" });
       s.on("error", () => {});
       sockets.push(s);
     }
-    await waitFor("the flood shed", () => v.node.metrics().handshakesShed >= 50);
-    assert.ok(
-      v.node.metrics().maxPendingPerAddress <= 8,
-      `${v.node.metrics().maxPendingPerAddress}`,
-    );
-    await legitimateEcho(v);
-    assert.ok(v.node.metrics().pendingHandshakes <= 64);
-  } finally {
+    await Promise.all(sockets.map((s) => new Promise((r) => { s.on("connect", r); s.on("close", r); })));
+    console.log("ready");
+    for await (const _ of Deno.stdin.readable) { /* until the parent closes stdin */ }
     for (const s of sockets) s.destroy();
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("ready")) {
+    const { value, done } = await within(20_000, "the flood child", reader.read());
+    if (done) throw new Error("The flood child ended early");
+    out += value;
   }
+  return {
+    async [Symbol.asyncDispose]() {
+      await child.stdin.close();
+      reader.releaseLock();
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
+Deno.test("attack: bare connects from 127.0.0.2 shed their own handshakes; a legitimate peer still connects", async () => {
+  await using v = await victim({ maxPendingHandshakesPerAddress: 8, clientHelloTimeoutMs: 60_000 });
+  await using _flood = await bareConnects(v.port, 100);
+  await waitFor("the flood shed", () => v.node.metrics().handshakesShed >= 50);
+  assert.ok(v.node.metrics().maxPendingPerAddress <= 8, `${v.node.metrics().maxPendingPerAddress}`);
+  await legitimateEcho(v);
+  assert.ok(v.node.metrics().pendingHandshakes <= 64);
 });
 
 Deno.test("attack: a connection that never sends a ClientHello meets the short deadline", async () => {
   await using v = await victim({ clientHelloTimeoutMs: 100, handshakeTimeoutMs: 60_000 });
-  const s = net.connect({ host: HOST, port: v.port, localAddress: "127.0.0.2" });
-  s.on("error", () => {});
-  try {
-    await waitFor("a pending handshake", () => v.node.metrics().pendingHandshakes === 1);
-    await waitFor("the ClientHello deadline", () => v.node.metrics().pendingHandshakes === 0);
-    assert.ok(
-      v.events.some((e) => e.type === "verification_failure" && /ClientHello/.test(e.message)),
-    );
-  } finally {
-    s.destroy();
-  }
+  await using _flood = await bareConnects(v.port, 1);
+  await waitFor(
+    "the ClientHello deadline",
+    () => v.events.some((e) => e.type === "verification_failure" && /ClientHello/.test(e.message)),
+  );
+  assert.equal(v.node.metrics().pendingHandshakes, 0);
 });

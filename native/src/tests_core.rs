@@ -363,7 +363,7 @@ fn a_full_session_table_refuses_with_too_many_handshakes() {
 }
 
 #[test]
-fn pending_handshakes_beyond_the_limit_shed_the_oldest() {
+fn pending_handshakes_beyond_the_limit_shed_one() {
     let mut net = Net::new(none(), serde_json::json!({"max_pending_handshakes": 2}));
     for _ in 0..3 {
         net.nodes[1].conn_accept(net.now).unwrap();

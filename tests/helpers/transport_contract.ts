@@ -378,6 +378,81 @@ export function describeTransportContract(backend: ContractBackend): void {
     }
   });
 
+  t("maxSessions is never exceeded under concurrent opens from fresh keys", async () => {
+    await using p = await makePair(backend, { maxSessions: 4 });
+    let peak = 0;
+    const watch = setInterval(() => peak = Math.max(peak, p.server.metrics().sessions), 1);
+    const clients = await Promise.all(
+      range(0, 10).map(async () => backend.create({ identity: await Identity.generate() })),
+    );
+    try {
+      const results = await Promise.allSettled(
+        clients.map((c) =>
+          c.connect({ hostname: p.link.hostname, port: p.link.port, fingerprint: idA.fingerprint })
+        ),
+      );
+      peak = Math.max(peak, p.server.metrics().sessions);
+      const ok = results.filter((r) => r.status === "fulfilled").length;
+      assert.equal(ok, 3, "the pair's session plus 3");
+      for (const r of results) {
+        if (r.status === "rejected") {
+          assert.ok(
+            r.reason instanceof RTTHandshakeError && r.reason.code === "TOO_MANY_HANDSHAKES",
+            String(r.reason),
+          );
+        }
+      }
+      assert.ok(peak <= 4, `peak ${peak}`);
+    } finally {
+      clearInterval(watch);
+      await Promise.all(clients.map((c) => c.shutdown({ deadlineMs: 50 })));
+    }
+  });
+
+  t(
+    "shutting a node down during a blocked send and a pending receive gives typed errors",
+    async () => {
+      const s = await backend.create({ identity: idA });
+      const c = await backend.create({
+        identity: idB,
+        backpressurePolicy: "block",
+        maxQueue: 1,
+        blockTimeoutMs: 60_000,
+      });
+      const link = await backend.expose(s);
+      try {
+        const [outbound, inbound] = await Promise.all([
+          c.connect({ hostname: link.hostname, port: link.port, fingerprint: idA.fingerprint }),
+          s.accept(),
+        ]);
+        const tx = await outbound.openChannel("knowledge");
+        const rx = await outbound.openChannel("state");
+        void inbound;
+        // Nobody reads "knowledge" on the server: the unopened window fills,
+        // then the one-slot queue, then a send blocks.
+        const sends: Promise<void>[] = [];
+        for (let i = 0; i < 40; i++) sends.push(tx.send(msg(i, 8192)));
+        const receive = rx.receive();
+        await c.shutdown({ deadlineMs: 0 });
+        const outcomes = await Promise.allSettled([...sends, receive]);
+        for (const o of outcomes) {
+          if (o.status === "rejected") {
+            assert.ok(
+              o.reason instanceof RTTDisconnectedError || o.reason instanceof RTTTransportError,
+              String(o.reason),
+            );
+          }
+        }
+        assert.ok(outcomes.some((o) => o.status === "rejected"), "the blocked send failed typed");
+        await assert.rejects(() => tx.send(msg(99)), RTTDisconnectedError);
+      } finally {
+        await c.shutdown();
+        await s.shutdown({ deadlineMs: 50 });
+        await link.close();
+      }
+    },
+  );
+
   t("close reasons: manual here, peer_closed there; what was queued arrives first", async () => {
     await using p = await makePair(backend);
     const tx = await p.outbound.openChannel("state");

@@ -2219,6 +2219,16 @@ impl Node {
         self.sessions.get(&key).map(|s| s.state.name())
     }
 
+    /// Test only: the session id of session `key`, and a way to forge it.
+    #[cfg(test)]
+    pub(crate) fn test_session_id(&mut self, key: u64, forge: Option<[u8; 16]>) -> [u8; 16] {
+        let s = self.sessions.get_mut(&key).expect("session");
+        if let Some(id) = forge {
+            s.id = id;
+        }
+        s.id
+    }
+
     /// Receive bytes session `key` granted and the application has not read.
     pub fn session_recv_outstanding(&self, key: u64) -> Option<u64> {
         self.sessions.get(&key).map(|s| s.engine.recv_outstanding())

@@ -778,6 +778,44 @@ fn a_connection_that_sends_no_client_hello_meets_its_own_short_deadline() {
 }
 
 #[test]
+fn a_resume_with_another_key_is_refused_and_the_real_session_keeps_working() {
+    let (mut net, s0, s1, _) = pair(none(), none());
+    let fp1 = net.fp(1);
+    let victim_id = net.nodes[0].test_session_id(s0, None);
+    // An attacker with its own key and its own session to node 1...
+    let k = net.add(none());
+    let c = net.connect(k, 1, &fp1);
+    net.run();
+    let sk = net.session_of(k);
+    net.cut(k, c);
+    net.run();
+    // ...resumes with the victim's session id.
+    net.nodes[k].test_session_id(sk, Some(victim_id));
+    let d = net.nodes[k].conn_resume(sk, net.now).unwrap();
+    let e = net.nodes[1].conn_accept(net.now).unwrap();
+    net.links.insert((k, d), (1, e));
+    net.links.insert((1, e), (k, d));
+    net.run();
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::VerificationFailure {
+            code: "FINGERPRINT_MISMATCH",
+            ..
+        }
+    )));
+    assert_eq!(net.nodes[1].state_name(s1), Some("open"));
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    net.nodes[0].send(s0, a, b"still mine").unwrap();
+    net.run();
+    assert_eq!(net.recv_all(1, s1, b), vec![b"still mine".to_vec()]);
+}
+
+#[test]
 #[ignore = "timing, run by hand: cargo test --release -- --ignored --nocapture"]
 fn round_trip_cost_of_the_core() {
     let (mut net, s0, s1, _) = pair(none(), none());

@@ -65,6 +65,8 @@ export interface TransportMetrics extends TransportStats {
   maxUnackedBytes: number;
   /** Events queued by the library for the driver, now. */
   queuedEvents: number;
+  /** Optional events (replay, drop, refused handshake) not queued: the queue was full. */
+  eventsDropped: number;
 }
 
 const STAT_KEYS: readonly (keyof TransportStats)[] = [
@@ -149,5 +151,6 @@ export function toMetrics(raw: Record<string, unknown>): TransportMetrics {
     receiveBytesOutstanding: _num(raw, "receiveBytesOutstanding"),
     maxUnackedBytes: _num(raw, "maxUnackedBytes"),
     queuedEvents: _num(raw, "queuedEvents"),
+    eventsDropped: _num(raw, "eventsDropped"),
   };
 }

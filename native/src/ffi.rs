@@ -696,6 +696,7 @@ pub unsafe extern "C" fn web4_rtt_node_metrics(node: u64, buf: *mut u8, cap: u32
             v["receive_bytes_outstanding"] = json!(g.receive_bytes_outstanding);
             v["max_unacked_bytes"] = json!(g.max_unacked_bytes);
             v["queued_events"] = json!(g.queued_events);
+            v["events_dropped"] = json!(g.events_dropped);
             Ok(v.to_string())
         })?;
         // SAFETY: caller guarantees.

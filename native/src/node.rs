@@ -24,6 +24,13 @@ use crate::tls::{self, AllowPolicy, Identity};
 /// still counted), so a flood of bad connections cannot grow memory.
 const MAX_DIAGNOSTIC_BACKLOG: usize = 4096;
 
+/// Events queued for the driver at most, counting only those a peer can
+/// cause at will (REPLAY, DROP, VERIFICATION_FAILURE); beyond it they are
+/// counted (`events_dropped`), not queued. Lifecycle and I/O events are
+/// never dropped: they are bounded by sessions, connections and channels,
+/// and the driver drains the queue after every call.
+pub const MAX_QUEUED_EVENTS: usize = 65_536;
+
 /// Client TLS configurations kept (one per pinned peer fingerprint).
 const MAX_CACHED_CLIENT_CONFIGS: usize = 64;
 
@@ -376,6 +383,8 @@ pub struct Gauges {
     pub max_unacked_bytes: u64,
     /// Events queued for the driver, now.
     pub queued_events: u64,
+    /// Optional events not queued because the queue was full.
+    pub events_dropped: u64,
 }
 
 /// An RTT node.
@@ -402,6 +411,8 @@ pub struct Node {
     verification_failures: u64,
     /// Pending handshakes shed.
     shed: u64,
+    /// Optional events not queued (queue at [`MAX_QUEUED_EVENTS`]).
+    events_dropped: u64,
     shut_down: bool,
     /// Set by the FFI layer when the node's handle is freed.
     pub freed: bool,
@@ -456,6 +467,7 @@ impl Node {
             totals: Totals::default(),
             verification_failures: 0,
             shed: 0,
+            events_dropped: 0,
             shut_down: false,
             freed: false,
             rng: Prng::new(seed),
@@ -513,7 +525,28 @@ impl Node {
     }
 
     fn emit(&mut self, e: Event) {
+        let optional = matches!(
+            e,
+            Event::Replay { .. } | Event::Drop { .. } | Event::VerificationFailure { .. }
+        );
+        if optional && self.events.len() >= MAX_QUEUED_EVENTS {
+            self.events_dropped += 1;
+            return;
+        }
         self.events.push_back(e);
+    }
+
+    /// Test only: emits `n` replay reports for session `key`.
+    #[cfg(test)]
+    pub(crate) fn test_emit_replays(&mut self, key: u64, n: usize) {
+        for seq in 0..n as u64 {
+            self.emit(Event::Replay {
+                session: key,
+                kind: "state".into(),
+                seq,
+                count: 1,
+            });
+        }
     }
 
     fn diagnostic(&mut self, f: HandshakeFailure) {
@@ -2169,6 +2202,7 @@ impl Node {
             receive_bytes_outstanding: self.node_recv_outstanding(),
             max_unacked_bytes: max_unacked,
             queued_events: self.events.len() as u64,
+            events_dropped: self.events_dropped,
         }
     }
 

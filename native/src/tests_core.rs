@@ -816,6 +816,27 @@ fn a_resume_with_another_key_is_refused_and_the_real_session_keeps_working() {
 }
 
 #[test]
+fn the_event_queue_is_bounded_but_never_drops_a_lifecycle_event() {
+    let (mut net, _, s1, _) = pair(none(), none());
+    let n = crate::node::MAX_QUEUED_EVENTS + 1000;
+    net.nodes[1].test_emit_replays(s1, n);
+    let g = net.nodes[1].gauges();
+    assert_eq!(g.queued_events, crate::node::MAX_QUEUED_EVENTS as u64);
+    assert_eq!(g.events_dropped, 1000);
+    net.nodes[1]
+        .close_session(s1, 0, "manual", net.now)
+        .unwrap();
+    net.advance(10);
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::SessionClose {
+            reason: "manual",
+            ..
+        }
+    )));
+}
+
+#[test]
 #[ignore = "timing, run by hand: cargo test --release -- --ignored --nocapture"]
 fn round_trip_cost_of_the_core() {
     let (mut net, s0, s1, _) = pair(none(), none());

@@ -280,3 +280,83 @@ Deno.test("attack: a connection that never sends a ClientHello meets the short d
   );
   assert.equal(v.node.metrics().pendingHandshakes, 0);
 });
+
+/** Runs openssl with `args`; resolves to its combined output (never throws on a failed handshake). */
+async function openssl(args: string[], cwd: string): Promise<string> {
+  const out = await new Deno.Command("openssl", {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  return dec.decode(out.stdout) + dec.decode(out.stderr);
+}
+
+Deno.test("attack: TLS 1.2, no client certificate, an RSA certificate and a missing ALPN are refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await openssl(["genpkey", "-algorithm", "ed25519", "-out", "ed.key"], dir);
+    await openssl([
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ed.key",
+      "-out",
+      "ed.crt",
+      "-subj",
+      "/CN=x",
+      "-days",
+      "1",
+    ], dir);
+    await openssl(
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "rsa.key",
+        "-out",
+        "rsa.crt",
+        "-subj",
+        "/CN=x",
+        "-days",
+        "1",
+      ],
+      dir,
+    );
+    await using v = await victim();
+    const target = ["s_client", "-connect", `${HOST}:${v.port}`];
+    const ed = ["-cert", "ed.crt", "-key", "ed.key"];
+    const alpn = ["-alpn", "web4-rtt/1"];
+    // (The server asks for Ed25519 client certificates only, so openssl
+    // withholds the RSA one: refused as "no certificates".)
+    const rsa = ["-cert", "rsa.crt", "-key", "rsa.key"];
+    const cases: [string, string[], RegExp][] = [
+      ["TLS 1.2", [...target, "-tls1_2", ...ed, ...alpn], /SupportedVersions|version/i],
+      ["no client certificate", [...target, "-tls1_3", ...alpn], /no certificates/],
+      ["an RSA certificate", [...target, "-tls1_3", ...rsa, ...alpn], /certificate/i],
+      ["no ALPN", [...target, "-tls1_3", ...ed], /ALPN/],
+    ];
+    for (const [what, args, expected] of cases) {
+      const before = v.events.filter((e) => e.type === "verification_failure").length;
+      await openssl(args, dir);
+      await waitFor(
+        `the refusal of ${what}`,
+        () => v.events.filter((e) => e.type === "verification_failure").length > before,
+      );
+      assert.equal(v.node.metrics().sessions, 0, what);
+      const refusal = v.events.filter((e) => e.type === "verification_failure").slice(before)[0];
+      assert.ok(refusal?.type === "verification_failure");
+      assert.match(refusal.message, expected, what);
+    }
+    await legitimateEcho(v);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1682,6 +1682,21 @@ mod tests {
     }
 
     #[test]
+    fn a_resume_list_may_name_only_our_channels_and_sequences_we_sent() {
+        let (mut a, id) = engine_with_peer_credit(cfg(Policy::Block, 10), (1 << 20, 100));
+        a.send(id, b"one").unwrap();
+        a.send(id, b"two").unwrap();
+        let mut out = Vec::new();
+        a.fill(&mut out, 1 << 20);
+        assert_eq!(a.check_resume_list(&[]), Ok(()));
+        assert_eq!(a.check_resume_list(&[(id, 0)]), Ok(()));
+        assert_eq!(a.check_resume_list(&[(id, 2)]), Ok(()));
+        for bad in [vec![(id, 3)], vec![(id + 7, 0)], vec![(id, 1), (id, 1)]] {
+            assert!(a.check_resume_list(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_credit_beyond_any_window_is_a_protocol_error() {
         let (mut a, _) = engine_with_peer_credit(
             cfg(Policy::Block, 10),

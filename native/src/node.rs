@@ -1198,8 +1198,15 @@ impl Node {
                 ))
             }
         }
-        let a = Accept::decode(&f.payload)
+        let a = codec::check_fields(&f.borrowed())
+            .and_then(|()| Accept::decode(&f.payload))
             .map_err(|e| HandshakeFailure::new("TLS_FAILED", format!("Peer {peer}: {e}")))?;
+        if a.resumed != matches!(purpose, Purpose::Resume(_)) {
+            return Err(HandshakeFailure::new(
+                "TLS_FAILED",
+                format!("Peer {peer} answered with the wrong kind of ACCEPT"),
+            ));
+        }
         match purpose {
             Purpose::Connect => {
                 if self.by_id.contains_key(&a.session_id) {
@@ -1232,6 +1239,12 @@ impl Node {
                     ));
                 }
                 let s = self.sessions.get_mut(&key).expect("exists");
+                if let Err(why) = s.engine.check_resume_list(&a.last_received) {
+                    return Err(HandshakeFailure::new(
+                        "RESUME_REJECTED",
+                        format!("Peer {peer}: {why}"),
+                    ));
+                }
                 s.engine.on_new_connection(&a.last_received);
                 s.conn = Some(id);
                 s.reconnect = None;

@@ -3,9 +3,9 @@
  * figures with their same-run baselines and ratios (`bench/report.ts`).
  *
  * Sections: Deno TLS against Deno TCP (the baselines themselves), RTT
- * against them (goals from the RTT issue), the FFI call cost, and the
- * envelope figures, the router, and the mesh (consensus time on 4 and 10
- * nodes, per-hop latency next to a direct send). A failing section is reported and makes the run exit
+ * against them (goals from the RTT issue), RTT under attack (issue 9), the FFI call cost, the
+ * envelope figures, the router, and the mesh (consensus time on 4 and 10 nodes, per-hop latency
+ * next to a direct send). A failing section is reported and makes the run exit
  * non-zero; the others still print.
  *
  * Flags: `--json` prints the sections as JSON instead of tables.
@@ -21,6 +21,7 @@ import { runRouterBench } from "./router.ts";
 import { runMeshBench } from "./mesh.ts";
 import { runFfiBench } from "./ffi.ts";
 import { runRttBench } from "./rtt.ts";
+import { runAttackBench } from "./attack.ts";
 import { DEFAULT_WORKLOAD, type NetFigures } from "./net_common.ts";
 
 /**
@@ -161,6 +162,7 @@ async function main(): Promise<number> {
     if (baselines === undefined) throw new Error("Skipped: the baselines failed");
     return [_rttSection(await runRttBench(DEFAULT_WORKLOAD), baselines)];
   });
+  await run("under attack", async () => [await runAttackBench()]);
   await run("FFI call", async () => [await runFfiBench()]);
   await run("envelope", async () => [await runEnvelopeBench()]);
   await run("router", async () => [await runRouterBench()]);

@@ -84,6 +84,20 @@ export function byteLengthOf(bytes: Uint8Array): number {
   return _byteLength.call(bytes);
 }
 
+/**
+ * The remote host of an accepted stream (the key of the per-address
+ * limits), or "" when the stream has none (in-process pipes).
+ *
+ * @param stream The stream.
+ * @returns The host, at most 256 characters.
+ */
+export function remoteHost(stream: ByteStream): string {
+  const addr = (stream as { remoteAddr?: unknown }).remoteAddr;
+  if (addr === null || typeof addr !== "object") return "";
+  const host = (addr as { hostname?: unknown }).hostname;
+  return typeof host === "string" ? host.slice(0, 256) : "";
+}
+
 /** One connection: its stream and buffers. */
 interface ConnIo {
   id: number;
@@ -273,7 +287,13 @@ export class NodeCore {
         stream.close();
         return;
       }
-      const id = this.symbols.web4_rtt_conn_accept(this.handle, performance.now());
+      const addr = utf8(remoteHost(stream));
+      const id = this.symbols.web4_rtt_conn_accept_from(
+        this.handle,
+        performance.now(),
+        addr,
+        addr.length,
+      );
       if (id <= 0) {
         stream.close();
         continue;

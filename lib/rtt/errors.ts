@@ -147,6 +147,7 @@ const HANDSHAKE_CODES: ReadonlySet<string> = new Set([
   "TLS_FAILED",
   "HANDSHAKE_TIMEOUT",
   "TOO_MANY_HANDSHAKES",
+  "TOO_MANY_SESSIONS",
 ]);
 
 /**
@@ -174,6 +175,7 @@ export function connectError(
       TLS_FAILED: `the TLS handshake with ${target} failed`,
       HANDSHAKE_TIMEOUT: `the handshake with ${target} timed out`,
       TOO_MANY_HANDSHAKES: `the peer at ${target} has too many handshakes in flight`,
+      TOO_MANY_SESSIONS: `the peer at ${target} holds too many sessions of ours or of our address`,
     };
     return new RTTHandshakeError(
       code as RTTHandshakeErrorCode,

@@ -193,7 +193,7 @@ export type NativeEvent =
   | { type: "readable"; session: bigint; channel: number }
   | { type: "writable"; session: bigint; channel: number }
   | { type: "drop"; session: bigint; channel: string; cause: string; count: number }
-  | { type: "replay"; session: bigint; channel: string; sequence: bigint }
+  | { type: "replay"; session: bigint; channel: string; sequence: bigint; count: number }
   | { type: "flushed"; session: bigint; op: number }
   | { type: "flush_failed"; session: bigint; op: number; undelivered: number; reason: string }
   | { type: "rekey"; session: bigint; rekeys: number }
@@ -284,6 +284,7 @@ function _typed(
         session: r.session,
         channel: _str(p, "channel", ""),
         sequence: BigInt.asUintN(64, r.value),
+        count: Number(r.op),
       };
     case 12:
       return { type: "flushed", session: r.session, op: Number(r.op) };

@@ -18,7 +18,7 @@
  * The ABI version this TypeScript module was written against. A library that
  * reports another version is refused at load time.
  */
-export const EXPECTED_ABI_VERSION = 3;
+export const EXPECTED_ABI_VERSION = 4;
 /**
  * The two symbols every ABI version has: enough to check the version before
  * the full table is bound (so an older library is reported as an ABI
@@ -35,7 +35,7 @@ export const probeSymbols = {
   web4_rtt_version: { parameters: ["buffer", "usize"], result: "usize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The FFI symbol table of `web4_rtt` (ABI version 3). */
+/** The FFI symbol table of `web4_rtt` (ABI version 4). */
 export const symbols = {
   ...probeSymbols,
   /** `uint32_t web4_rtt_last_error(uint8_t *buf, uint32_t cap)`: this thread's last error text; full length. */
@@ -94,6 +94,20 @@ export const symbols = {
   },
   /** `int32_t web4_rtt_conn_accept(uint64_t node, double now_ms)`: a new inbound connection's id. */
   web4_rtt_conn_accept: { parameters: ["u64", "f64"], result: "i32" },
+  /**
+   * `int32_t web4_rtt_conn_accept_from(uint64_t node, double now_ms, const
+   * uint8_t *addr, uint32_t len)`: a new inbound connection's id; the
+   * per-address limits key on `addr` (UTF-8, at most 256 bytes).
+   */
+  web4_rtt_conn_accept_from: {
+    parameters: [
+      "u64", // uint64_t node
+      "f64", // double now_ms
+      "buffer", // const uint8_t *addr
+      "u32", // uint32_t len
+    ],
+    result: "i32",
+  },
   /**
    * `int32_t web4_rtt_conn_connect(uint64_t node, const uint8_t *fp,
    * uint32_t len, uint32_t timeout_ms, double now_ms)`: a new outbound
@@ -251,7 +265,7 @@ export const symbols = {
 /** The opened library, typed by {@linkcode symbols}. */
 export type NativeSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
-/** Native status codes (ABI version 3). */
+/** Native status codes (ABI version 4). */
 export const Status = {
   OK: 0,
   INVALID_ARGUMENT: -1,
@@ -270,7 +284,7 @@ export const Status = {
   BUFFER_TOO_SMALL: -14,
 } as const;
 
-/** Event record kinds of `web4_rtt_node_poll` (ABI version 3). */
+/** Event record kinds of `web4_rtt_node_poll` (ABI version 4). */
 export const EventKind = {
   ACCEPTED: 1,
   CONNECTED: 2,

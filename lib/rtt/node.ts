@@ -22,7 +22,7 @@ import {
 import { assertNetPermission } from "./permissions.ts";
 import { type RttSession, sessionInternals, type SessionNotice } from "./session.ts";
 import type { Transport, TransportEvent, TransportObserver } from "../transport/types.ts";
-import { emptyStats, toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
+import { toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
 import { type ByteNetwork, tcpNetwork } from "./network.ts";
 
 /** A listening address. */
@@ -373,13 +373,13 @@ export class RttNode implements Transport {
    */
   metrics(): RttMetrics {
     if (this.#core.freed) {
-      return { ...(this.#lastMetrics ?? { ...emptyStats(), sessions: 0, pendingHandshakes: 0 }) };
+      return { ...(this.#lastMetrics ?? toMetrics({})) };
     }
     const raw = this.#core.readJson((buf, cap) =>
       this.#core.symbols.web4_rtt_node_metrics(this.#core.handle, buf, cap)
     );
     if (typeof raw !== "number") this.#lastMetrics = toMetrics(raw);
-    return { ...(this.#lastMetrics ?? { ...emptyStats(), sessions: 0, pendingHandshakes: 0 }) };
+    return { ...(this.#lastMetrics ?? toMetrics({})) };
   }
 
   /**
@@ -482,8 +482,9 @@ export class RttNode implements Transport {
           ...base,
           channel: event.channel,
           sequence: event.sequence,
+          count: event.count,
           error: new RTTReplayError(
-            `Replayed frame (sequence ${event.sequence}) on channel "${event.channel}" of the session with peer ${session.peerFingerprint} was dropped`,
+            `${event.count} replayed frame(s) (last sequence ${event.sequence}) on channel "${event.channel}" of the session with peer ${session.peerFingerprint} dropped`,
             { peer: session.peerFingerprint, channel: event.channel, sequence: event.sequence },
           ),
         });

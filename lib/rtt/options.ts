@@ -63,6 +63,32 @@ export interface RttNodeOptions {
   rekeyAfterBytes?: number;
   /** TLS KeyUpdate after this much time. @default {600000} */
   rekeyAfterMs?: number;
+  /** Replays tolerated per `replayFloodWindowMs`; one more closes the session (`replay_flood`). @default {64} */
+  replayFloodLimit?: number;
+  /** The replay-counting window. @default {10_000} */
+  replayFloodWindowMs?: number;
+  /** Shortest interval between two (coalesced) replay events of a channel. @default {1000} */
+  replayReportIntervalMs?: number;
+  /** Unacknowledged bytes per channel (the retransmit buffer); no new fragment goes out beyond it. @default {16 * MiB} */
+  maxUnackedBytes?: number;
+  /** Data unacknowledged this long on a live connection ends the session (`ack_timeout`). @default {20_000} */
+  ackTimeoutMs?: number;
+  /** Receive window (bytes) of a channel the peer declared and the application has not opened yet. @default {64 * 1024} */
+  unopenedWindowBytes?: number;
+  /** Receive window (messages) of such a channel. @default {16} */
+  unopenedWindowMsgs?: number;
+  /** Receive bytes granted and not yet read, per session (each channel gets at most an even share). @default {256 * MiB} */
+  maxSessionReceiveBytes?: number;
+  /** Receive bytes granted and not yet read, per node (each session gets at most an even share). @default {512 * MiB} */
+  maxNodeReceiveBytes?: number;
+  /** Live sessions per peer fingerprint (a fresh session replaces the peer's disconnected ones). @default {8} */
+  maxSessionsPerPeer?: number;
+  /** Inbound sessions per remote address (a 10-agent mesh on one host needs 9). @default {128} */
+  maxSessionsPerAddress?: number;
+  /** Inbound handshakes in flight per remote address; beyond it one of that address's is shed (idle first, at random). @default {32} */
+  maxPendingHandshakesPerAddress?: number;
+  /** Deadline of an inbound connection that has sent no byte (no ClientHello) yet. @default {2000} */
+  clientHelloTimeoutMs?: number;
   /** Who may connect in: `"any"` authenticated peer, or these fingerprints. @default {"any"} */
   allowPeers?: "any" | readonly string[];
   /** Enables `session.testInject` (tests only). @default {false} */
@@ -112,6 +138,32 @@ export interface ResolvedRttNodeOptions {
   rekeyAfterBytes: number;
   /** See {@linkcode RttNodeOptions.rekeyAfterMs}. */
   rekeyAfterMs: number;
+  /** See {@linkcode RttNodeOptions.replayFloodLimit}. */
+  replayFloodLimit: number;
+  /** See {@linkcode RttNodeOptions.replayFloodWindowMs}. */
+  replayFloodWindowMs: number;
+  /** See {@linkcode RttNodeOptions.replayReportIntervalMs}. */
+  replayReportIntervalMs: number;
+  /** See {@linkcode RttNodeOptions.maxUnackedBytes}. */
+  maxUnackedBytes: number;
+  /** See {@linkcode RttNodeOptions.ackTimeoutMs}. */
+  ackTimeoutMs: number;
+  /** See {@linkcode RttNodeOptions.unopenedWindowBytes}. */
+  unopenedWindowBytes: number;
+  /** See {@linkcode RttNodeOptions.unopenedWindowMsgs}. */
+  unopenedWindowMsgs: number;
+  /** See {@linkcode RttNodeOptions.maxSessionReceiveBytes}. */
+  maxSessionReceiveBytes: number;
+  /** See {@linkcode RttNodeOptions.maxNodeReceiveBytes}. */
+  maxNodeReceiveBytes: number;
+  /** See {@linkcode RttNodeOptions.maxSessionsPerPeer}. */
+  maxSessionsPerPeer: number;
+  /** See {@linkcode RttNodeOptions.maxSessionsPerAddress}. */
+  maxSessionsPerAddress: number;
+  /** See {@linkcode RttNodeOptions.maxPendingHandshakesPerAddress}. */
+  maxPendingHandshakesPerAddress: number;
+  /** See {@linkcode RttNodeOptions.clientHelloTimeoutMs}. */
+  clientHelloTimeoutMs: number;
   /** See {@linkcode RttNodeOptions.allowPeers}. */
   allowPeers: "any" | readonly string[];
   /** See {@linkcode RttNodeOptions.testHooks}. */
@@ -146,6 +198,19 @@ export const NUMERIC_OPTIONS: Readonly<
   handshakeTimeoutMs: { def: 5000, min: 1, max: 3_600_000 },
   rekeyAfterBytes: { def: 1024 * MiB, min: 1, max: Number.MAX_SAFE_INTEGER },
   rekeyAfterMs: { def: 600_000, min: 1, max: 30 * DAY_MS },
+  replayFloodLimit: { def: 64, min: 0, max: 1_000_000 },
+  replayFloodWindowMs: { def: 10_000, min: 1, max: DAY_MS },
+  replayReportIntervalMs: { def: 1000, min: 0, max: DAY_MS },
+  maxUnackedBytes: { def: 16 * MiB, min: 16_384, max: 16_384 * MiB },
+  ackTimeoutMs: { def: 20_000, min: 1, max: DAY_MS },
+  unopenedWindowBytes: { def: 64 * 1024, min: 0, max: 16_384 * MiB },
+  unopenedWindowMsgs: { def: 16, min: 0, max: 16_777_216 },
+  maxSessionReceiveBytes: { def: 256 * MiB, min: 1, max: 1_048_576 * MiB },
+  maxNodeReceiveBytes: { def: 512 * MiB, min: 1, max: 4_194_304 * MiB },
+  maxSessionsPerPeer: { def: 8, min: 1, max: 65_535 },
+  maxSessionsPerAddress: { def: 128, min: 1, max: 65_535 },
+  maxPendingHandshakesPerAddress: { def: 32, min: 1, max: 65_535 },
+  clientHelloTimeoutMs: { def: 2000, min: 1, max: 3_600_000 },
 };
 
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
@@ -329,6 +394,19 @@ export function nodeConfigJson(
     handshake_timeout_ms: resolved.handshakeTimeoutMs,
     rekey_after_bytes: resolved.rekeyAfterBytes,
     rekey_after_ms: resolved.rekeyAfterMs,
+    replay_flood_limit: resolved.replayFloodLimit,
+    replay_flood_window_ms: resolved.replayFloodWindowMs,
+    replay_report_interval_ms: resolved.replayReportIntervalMs,
+    max_unacked_bytes: resolved.maxUnackedBytes,
+    ack_timeout_ms: resolved.ackTimeoutMs,
+    unopened_window_bytes: resolved.unopenedWindowBytes,
+    unopened_window_msgs: resolved.unopenedWindowMsgs,
+    max_session_receive_bytes: resolved.maxSessionReceiveBytes,
+    max_node_receive_bytes: resolved.maxNodeReceiveBytes,
+    max_sessions_per_peer: resolved.maxSessionsPerPeer,
+    max_sessions_per_address: resolved.maxSessionsPerAddress,
+    max_pending_handshakes_per_address: resolved.maxPendingHandshakesPerAddress,
+    client_hello_timeout_ms: resolved.clientHelloTimeoutMs,
     allow_peers: resolved.allowPeers === "any" ? "any" : [...resolved.allowPeers],
     test_hooks: resolved.testHooks,
   };

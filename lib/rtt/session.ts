@@ -467,7 +467,7 @@ export class RttSession implements TransportSession {
         });
         return;
       case "session_close":
-        this.#onClose(event.reason, event.undelivered, true);
+        this.#onClose(event.reason, event.undelivered, true, event.message);
         return;
       case "readable":
       case "writable": {
@@ -480,7 +480,7 @@ export class RttSession implements TransportSession {
     }
   }
 
-  #onClose(reason: string, undelivered: number, native: boolean): void {
+  #onClose(reason: string, undelivered: number, native: boolean, message?: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#closeReason = reason;
@@ -497,6 +497,11 @@ export class RttSession implements TransportSession {
     if (canCall) this.#core.symbols.web4_rtt_session_release(this.#core.handle, this.#handle);
     this.#released = true;
     this.#resolveClosed();
-    this.#emit("session_close", { sessionId: this.id, reason, reconnects: this.#reconnects });
+    this.#emit("session_close", {
+      sessionId: this.id,
+      reason,
+      reconnects: this.#reconnects,
+      ...(message === undefined ? {} : { message }),
+    });
   }
 }

@@ -22,14 +22,17 @@ export type RTTHandshakeErrorCode =
   | "PEER_NOT_ALLOWED"
   | "TLS_FAILED"
   | "HANDSHAKE_TIMEOUT"
-  | "TOO_MANY_HANDSHAKES";
+  | "TOO_MANY_HANDSHAKES"
+  | "TOO_MANY_SESSIONS";
 
 /**
  * A session could not be established: the peer presented another
  * fingerprint than the pinned one (`FINGERPRINT_MISMATCH`), the server
  * refused us (`PEER_NOT_ALLOWED`), TLS failed (`TLS_FAILED`), the handshake
- * took too long (`HANDSHAKE_TIMEOUT`) or the server had too many handshakes
- * in flight (`TOO_MANY_HANDSHAKES`).
+ * took too long (`HANDSHAKE_TIMEOUT`), the server had too many handshakes
+ * in flight or a full session table (`TOO_MANY_HANDSHAKES`), or it holds
+ * `maxSessionsPerPeer` sessions of ours or `maxSessionsPerAddress` of our
+ * address (`TOO_MANY_SESSIONS`).
  *
  * @example Telling a wrong pin apart
  * ```ts

@@ -28,6 +28,11 @@ export interface SessionHookEvent {
   resumed?: boolean;
   /** Reconnects of this session so far. */
   reconnects?: number;
+  /**
+   * For `session_close`: the detail, e.g. the peer's refusal
+   * (`PROTOCOL_ERROR\n...` from its CLOSE) or the limit we enforced.
+   */
+  message?: string;
 }
 
 /** A lifecycle hook. Its return value is ignored. */

@@ -53,6 +53,20 @@ export interface TransportMetrics extends TransportStats {
   sessions: number;
   /** Inbound handshakes in flight. */
   pendingHandshakes: number;
+  /** Pending inbound handshakes shed so far (limits against floods). */
+  handshakesShed: number;
+  /** Most pending inbound handshakes of one remote address, now. */
+  maxPendingPerAddress: number;
+  /** Most live inbound sessions of one remote address, now. */
+  maxSessionsPerAddress: number;
+  /** Receive bytes granted (credit) and not yet read, over the node, now. */
+  receiveBytesOutstanding: number;
+  /** Most unacknowledged bytes of one channel (its retransmit buffer), now. */
+  maxUnackedBytes: number;
+  /** Events queued by the library for the driver, now. */
+  queuedEvents: number;
+  /** Optional events (replay, drop, refused handshake) not queued: the queue was full. */
+  eventsDropped: number;
 }
 
 const STAT_KEYS: readonly (keyof TransportStats)[] = [
@@ -131,5 +145,12 @@ export function toMetrics(raw: Record<string, unknown>): TransportMetrics {
     ...toStats(raw),
     sessions: _num(raw, "sessions"),
     pendingHandshakes: _num(raw, "pendingHandshakes"),
+    handshakesShed: _num(raw, "handshakesShed"),
+    maxPendingPerAddress: _num(raw, "maxPendingPerAddress"),
+    maxSessionsPerAddress: _num(raw, "maxSessionsPerAddress"),
+    receiveBytesOutstanding: _num(raw, "receiveBytesOutstanding"),
+    maxUnackedBytes: _num(raw, "maxUnackedBytes"),
+    queuedEvents: _num(raw, "queuedEvents"),
+    eventsDropped: _num(raw, "eventsDropped"),
   };
 }

@@ -145,6 +145,8 @@ export type TransportEvent =
     resumed?: boolean;
     /** Reconnects of the session so far. */
     reconnects?: number;
+    /** For `session_close`: the detail (a peer's refusal code and message, or ours). */
+    message?: string;
   })
   | (TransportSessionEventBase & {
     /** Messages were dropped by a `drop_oldest`/`drop_newest` policy. */
@@ -157,12 +159,19 @@ export type TransportEvent =
     count: number;
   })
   | (TransportSessionEventBase & {
-    /** A replayed frame was dropped; the session is kept. */
+    /**
+     * Replayed frames were dropped; the session is kept. Coalesced: at most
+     * one event per channel per `replayReportIntervalMs`; more than
+     * `replayFloodLimit` replays in `replayFloodWindowMs` close the session
+     * (`session_close` reason `replay_flood`).
+     */
     type: "replay";
     /** The channel kind. */
     channel: string;
-    /** The replayed sequence number. */
+    /** The sequence number of the last replayed frame. */
     sequence: bigint;
+    /** Replayed frames since the previous event of this channel (>= 1). */
+    count: number;
     /** The typed error (code `REPLAY`), for logging. */
     error: RTTReplayError;
   })

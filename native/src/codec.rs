@@ -57,7 +57,8 @@ pub enum FrameType {
 }
 
 impl FrameType {
-    fn from_u8(v: u8) -> Option<Self> {
+    /// The type of a type byte.
+    pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             1 => Self::Hello,
             2 => Self::Accept,
@@ -131,6 +132,8 @@ pub enum CodecError {
     TooLarge(usize),
     /// A payload whose content does not parse.
     BadPayload(&'static str),
+    /// A header field or payload the frame type does not allow.
+    Forbidden(&'static str),
 }
 
 impl fmt::Display for CodecError {
@@ -140,6 +143,7 @@ impl fmt::Display for CodecError {
             CodecError::BadHeader => write!(f, "malformed frame header"),
             CodecError::TooLarge(n) => write!(f, "frame payload of {n} bytes exceeds the maximum"),
             CodecError::BadPayload(what) => write!(f, "malformed {what} payload"),
+            CodecError::Forbidden(what) => write!(f, "forbidden frame field: {what}"),
         }
     }
 }
@@ -313,6 +317,43 @@ fn get_list(buf: &[u8], what: &'static str) -> Result<Vec<(u32, u64)>, CodecErro
         .collect())
 }
 
+/// Refuses every header field and payload the frame's type does not allow
+/// (docs/rtt.md, "Fields per frame type"): `END` only on DATA; channel 0
+/// exactly on session-wide frames (HELLO, ACCEPT, REJECT, PING, PONG,
+/// CLOSE); sequence 0 on HELLO, ACCEPT, REJECT, OPEN, CREDIT and CLOSE, at
+/// least 1 on DATA and FIN; empty payloads on FIN, ACK, PING and PONG;
+/// CREDIT exactly 16 bytes; OPEN 1-64 bytes; DATA at most one fragment.
+pub fn check_fields(f: &FrameRef<'_>) -> Result<(), CodecError> {
+    use FrameType as T;
+    let e = |what| Err(CodecError::Forbidden(what));
+    if f.flags != 0 && f.kind != T::Data {
+        return e("END flag on a frame other than DATA");
+    }
+    let session_wide = matches!(
+        f.kind,
+        T::Hello | T::Accept | T::Reject | T::Ping | T::Pong | T::Close
+    );
+    if session_wide && f.channel != 0 {
+        return e("non-zero channel on a session-wide frame");
+    }
+    if !session_wide && f.channel == 0 {
+        return e("channel 0 on a channel frame");
+    }
+    match f.kind {
+        T::Hello | T::Accept | T::Reject | T::Open | T::Credit | T::Close if f.seq != 0 => {
+            e("non-zero sequence on a frame without one")
+        }
+        T::Data | T::Fin if f.seq == 0 => e("sequence 0 on DATA or FIN"),
+        T::Fin | T::Ack | T::Ping | T::Pong if !f.payload.is_empty() => {
+            e("payload on FIN, ACK, PING or PONG")
+        }
+        T::Credit if f.payload.len() != 16 => e("CREDIT payload not 16 bytes"),
+        T::Open if f.payload.is_empty() || f.payload.len() > 64 => e("OPEN kind not 1-64 bytes"),
+        T::Data if f.payload.len() > FRAGMENT_SIZE => e("DATA fragment above 16 KiB"),
+        _ => Ok(()),
+    }
+}
+
 impl Hello {
     /// Encodes the payload.
     pub fn encode(&self) -> Vec<u8> {
@@ -328,9 +369,16 @@ impl Hello {
             return Err(CodecError::BadPayload("HELLO"));
         }
         let id: [u8; 16] = buf[2..18].try_into().expect("16");
+        let last_received = get_list(&buf[18..], "HELLO")?;
+        if buf[1] == 0 && (id != [0; 16] || !last_received.is_empty()) {
+            // A new session has no id and nothing received yet.
+            return Err(CodecError::Forbidden(
+                "new-session HELLO with a session id or resume list",
+            ));
+        }
         Ok(Hello {
             resume: (buf[1] == 1).then_some(id),
-            last_received: get_list(&buf[18..], "HELLO")?,
+            last_received,
         })
     }
 }
@@ -349,10 +397,16 @@ impl Accept {
         if buf.len() < 18 || buf[0] != WIRE_VERSION || buf[1] > 1 {
             return Err(CodecError::BadPayload("ACCEPT"));
         }
+        let last_received = get_list(&buf[18..], "ACCEPT")?;
+        if buf[1] == 0 && !last_received.is_empty() {
+            return Err(CodecError::Forbidden(
+                "new-session ACCEPT with a resume list",
+            ));
+        }
         Ok(Accept {
             session_id: buf[2..18].try_into().expect("16"),
             resumed: buf[1] == 1,
-            last_received: get_list(&buf[18..], "ACCEPT")?,
+            last_received,
         })
     }
 }
@@ -508,6 +562,89 @@ mod tests {
         );
         buf[16..20].copy_from_slice(&101u32.to_le_bytes());
         assert_eq!(decode(&buf, 100), Err(CodecError::TooLarge(101)));
+    }
+
+    #[test]
+    fn fields_the_format_forbids_are_refused() {
+        let f = |kind, flags, channel, seq, payload: &'static [u8]| FrameRef {
+            kind,
+            flags,
+            channel,
+            seq,
+            payload,
+        };
+        use FrameType as T;
+        const CREDIT: &[u8] = &[0u8; 16];
+        for ok in [
+            f(T::Ping, 0, 0, 7, b""),
+            f(T::Ack, 0, 3, 9, b""),
+            f(T::Data, FLAG_END, 3, 1, b"x"),
+            f(T::Credit, 0, 3, 0, CREDIT),
+            f(T::Open, 0, 3, 0, b"state"),
+            f(T::Close, 0, 0, 0, b"PROTOCOL_ERROR\nwhy"),
+        ] {
+            assert_eq!(check_fields(&ok), Ok(()), "{:?}", ok.kind);
+        }
+        for bad in [
+            f(T::Ping, 0, 0, 7, b"x"),
+            f(T::Pong, 0, 0, 7, b"x"),
+            f(T::Ack, 0, 3, 9, b"x"),
+            f(T::Fin, 0, 3, 2, b"x"),
+            f(T::Hello, FLAG_END, 0, 0, b""),
+            f(T::Hello, 0, 5, 0, b""),
+            f(T::Hello, 0, 0, 1, b""),
+            f(T::Ping, 0, 4, 7, b""),
+            f(T::Ack, FLAG_END, 3, 9, b""),
+            f(T::Data, 0, 0, 1, b"x"),
+            f(T::Data, 0, 3, 0, b"x"),
+            f(T::Credit, 0, 3, 0, b"short"),
+            f(T::Open, 0, 3, 1, b"state"),
+            f(T::Open, 0, 3, 0, b""),
+        ] {
+            assert!(
+                matches!(check_fields(&bad), Err(CodecError::Forbidden(_))),
+                "{:?} {} {} {} {:?}",
+                bad.kind,
+                bad.flags,
+                bad.channel,
+                bad.seq,
+                bad.payload
+            );
+        }
+        let big = vec![0u8; FRAGMENT_SIZE + 1];
+        assert!(check_fields(&FrameRef {
+            kind: T::Data,
+            flags: 0,
+            channel: 1,
+            seq: 1,
+            payload: &big
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn a_new_session_hello_carries_no_id_and_no_resume_list() {
+        let fresh = Hello {
+            resume: None,
+            last_received: Vec::new(),
+        };
+        assert_eq!(Hello::decode(&fresh.encode()).unwrap(), fresh);
+        let mut with_list = fresh.encode();
+        with_list.truncate(18);
+        with_list.extend_from_slice(&[1, 0, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            Hello::decode(&with_list),
+            Err(CodecError::Forbidden(_))
+        ));
+        let mut with_id = fresh.encode();
+        with_id[5] = 1;
+        assert!(matches!(
+            Hello::decode(&with_id),
+            Err(CodecError::Forbidden(_))
+        ));
+        let mut bad_version = fresh.encode();
+        bad_version[0] = 9;
+        assert!(Hello::decode(&bad_version).is_err());
     }
 
     #[test]

@@ -68,6 +68,32 @@ pub struct Config {
     pub rekey_after_bytes: u64,
     /// Rekey after this long (ms).
     pub rekey_after_ms: u64,
+    /// Replays tolerated per window; one more closes the session (`replay_flood`).
+    pub replay_flood_limit: u64,
+    /// The replay-counting window (ms).
+    pub replay_flood_window_ms: u64,
+    /// Shortest interval between two replay reports of a session (ms).
+    pub replay_report_interval_ms: u64,
+    /// Unacknowledged DATA bytes per channel (retransmit buffer bound).
+    pub max_unacked_bytes: u64,
+    /// Data unacknowledged this long on a live connection: the peer is dead (`ack_timeout`).
+    pub ack_timeout_ms: u64,
+    /// Receive window (bytes) of a channel the peer declared and the application has not opened.
+    pub unopened_window_bytes: u64,
+    /// Receive window (messages) of such a channel.
+    pub unopened_window_msgs: u64,
+    /// Receive bytes granted and unread per session (at least one channel's window).
+    pub max_session_receive_bytes: u64,
+    /// Receive bytes granted and unread per node (at least one channel's window).
+    pub max_node_receive_bytes: u64,
+    /// Live sessions per peer fingerprint (disconnected ones of a peer are replaced).
+    pub max_sessions_per_peer: usize,
+    /// Inbound sessions per remote address.
+    pub max_sessions_per_address: usize,
+    /// Inbound handshakes in flight per remote address.
+    pub max_pending_handshakes_per_address: usize,
+    /// Deadline (ms) of an inbound connection that has sent no byte (no ClientHello) yet.
+    pub client_hello_timeout_ms: u64,
     /// Who may connect in.
     pub allow_peers: AllowPeers,
     /// Enables `web4_rtt_test_inject`.
@@ -95,6 +121,19 @@ impl Default for Config {
             handshake_timeout_ms: 5000,
             rekey_after_bytes: 1 << 30,
             rekey_after_ms: 600_000,
+            replay_flood_limit: 64,
+            replay_flood_window_ms: 10_000,
+            replay_report_interval_ms: 1000,
+            max_unacked_bytes: 16 << 20,
+            ack_timeout_ms: 20_000,
+            unopened_window_bytes: 64 << 10,
+            unopened_window_msgs: 16,
+            max_session_receive_bytes: 256 << 20,
+            max_node_receive_bytes: 512 << 20,
+            max_sessions_per_peer: 8,
+            max_sessions_per_address: 128,
+            max_pending_handshakes_per_address: 32,
+            client_hello_timeout_ms: 2000,
             allow_peers: AllowPeers::Word("any".into()),
             test_hooks: false,
         }
@@ -165,6 +204,74 @@ impl Config {
         range("handshake_timeout_ms", self.handshake_timeout_ms, 1, DAY)?;
         range("rekey_after_bytes", self.rekey_after_bytes, 1, u64::MAX)?;
         range("rekey_after_ms", self.rekey_after_ms, 1, u64::MAX)?;
+        range("replay_flood_limit", self.replay_flood_limit, 0, 1 << 32)?;
+        range(
+            "max_unacked_bytes",
+            self.max_unacked_bytes,
+            crate::codec::FRAGMENT_SIZE as u64,
+            1 << 34,
+        )?;
+        range("ack_timeout_ms", self.ack_timeout_ms, 1, DAY)?;
+        range(
+            "max_sessions_per_peer",
+            self.max_sessions_per_peer as u64,
+            1,
+            1 << 20,
+        )?;
+        range(
+            "max_sessions_per_address",
+            self.max_sessions_per_address as u64,
+            1,
+            1 << 20,
+        )?;
+        range(
+            "max_pending_handshakes_per_address",
+            self.max_pending_handshakes_per_address as u64,
+            1,
+            1 << 16,
+        )?;
+        range(
+            "client_hello_timeout_ms",
+            self.client_hello_timeout_ms,
+            1,
+            DAY,
+        )?;
+        range(
+            "unopened_window_bytes",
+            self.unopened_window_bytes,
+            0,
+            1 << 34,
+        )?;
+        range(
+            "unopened_window_msgs",
+            self.unopened_window_msgs,
+            0,
+            1 << 24,
+        )?;
+        range(
+            "max_session_receive_bytes",
+            self.max_session_receive_bytes,
+            1,
+            1 << 40,
+        )?;
+        range(
+            "max_node_receive_bytes",
+            self.max_node_receive_bytes,
+            1,
+            1 << 42,
+        )?;
+        range(
+            "replay_flood_window_ms",
+            self.replay_flood_window_ms,
+            1,
+            DAY,
+        )?;
+        range(
+            "replay_report_interval_ms",
+            self.replay_report_interval_ms,
+            0,
+            DAY,
+        )?;
         match &self.allow_peers {
             AllowPeers::Word(w) if w == "any" => {}
             AllowPeers::Word(w) => {

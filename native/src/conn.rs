@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use crate::codec::{self, Frame, FrameRef, FrameType, MAX_FRAME_PAYLOAD};
 use crate::tls;
@@ -173,6 +174,15 @@ pub struct Conn {
     pub dirty: bool,
     /// Deferred frames must go out with the next transmit.
     pub flush_deferred: bool,
+    /// ACK-stall watch: the session's ACK count when last seen moving, and
+    /// since when (us; 0 until the first check).
+    pub ack_watch: (u64, u64),
+    /// The remote address as the driver gave it ("" if unknown).
+    pub addr: Arc<str>,
+    /// When the connection started (us).
+    pub started: u64,
+    /// Whether any byte arrived (a ClientHello, for an inbound one).
+    pub got_input: bool,
 }
 
 impl Conn {
@@ -198,6 +208,10 @@ impl Conn {
             busy: false,
             dirty: false,
             flush_deferred: false,
+            ack_watch: (0, 0),
+            addr: Arc::from(""),
+            started: now,
+            got_input: false,
         }
     }
 

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::codec::{self, Frame, FrameRef, FrameType, FLAG_END, FRAGMENT_SIZE};
@@ -43,19 +44,58 @@ pub struct EngineConfig {
     pub max_queue_bytes: usize,
     /// Default full-queue policy.
     pub policy: Policy,
+    /// Unacknowledged DATA bytes per channel (the retransmit buffer): no new
+    /// fragment goes out at or above it.
+    pub max_unacked_bytes: u64,
+    /// Receive window (bytes, messages) of a channel the peer declared and
+    /// the application has not opened.
+    pub unopened_window: (u64, u64),
+    /// Receive bytes one session may have granted and not yet had read.
+    pub session_recv_budget: u64,
+    /// The node's receive budget, shared by its sessions.
+    pub node_recv: Arc<RecvBudget>,
 }
+
+/// Receive bytes granted (CREDIT) and not yet read by the application,
+/// summed over a node's sessions, and its bound.
+#[derive(Debug, Default)]
+pub struct RecvBudget {
+    /// The bound.
+    pub limit: u64,
+    /// Granted and unread, now.
+    pub used: AtomicU64,
+    /// Live sessions sharing it (each is granted at most an even share).
+    pub sessions: AtomicU64,
+}
+
+/// The largest credit window (bytes) a peer may grant beyond what we have
+/// sent: the largest receive window any configuration allows. More is a
+/// protocol error, not a promise we would keep in memory.
+pub const MAX_CREDIT_WINDOW_BYTES: u64 = 1 << 34;
+/// The largest credit window in messages (the largest `max_queue`).
+pub const MAX_CREDIT_WINDOW_MSGS: u64 = 1 << 24;
 
 impl EngineConfig {
     /// Limits derived from the node configuration.
     pub fn from_config(c: &crate::config::Config) -> Self {
+        let window_bytes = c.max_message_bytes.max(c.max_queue_bytes) as u64;
         EngineConfig {
             max_channels: c.max_channels,
             max_message: c.max_message_bytes,
-            window_bytes: c.max_message_bytes.max(c.max_queue_bytes) as u64,
+            window_bytes,
             window_msgs: c.max_queue.max(16) as u64,
             max_queue: c.max_queue,
             max_queue_bytes: c.max_queue_bytes,
             policy: c.backpressure_policy,
+            max_unacked_bytes: c.max_unacked_bytes,
+            unopened_window: (c.unopened_window_bytes, c.unopened_window_msgs),
+            // Never below one channel's window: a largest message must fit.
+            session_recv_budget: c.max_session_receive_bytes.max(window_bytes),
+            node_recv: Arc::new(RecvBudget {
+                limit: c.max_node_receive_bytes.max(window_bytes),
+                used: AtomicU64::new(0),
+                sessions: AtomicU64::new(0),
+            }),
         }
     }
 }
@@ -76,12 +116,15 @@ pub enum EngineEvent {
         /// How many.
         count: u64,
     },
-    /// A replayed frame was dropped.
+    /// Replayed frames were dropped (coalesced: one event per channel per
+    /// report, see [`Engine::report_replays`]).
     Replay {
         /// Channel id.
         channel: u32,
-        /// Its sequence number.
+        /// The sequence number of the last one.
         seq: u64,
+        /// How many since the previous report.
+        count: u64,
     },
     /// A flush completed.
     Flushed {
@@ -106,8 +149,9 @@ pub enum EngineEvent {
 pub enum Signal {
     /// A heartbeat answer with its nonce.
     Pong(u64),
-    /// The peer closed the session.
-    Close,
+    /// The peer closed the session; with `CODE\nmessage` when it refused
+    /// something we sent.
+    Close(Option<String>),
 }
 
 /// Why a send was refused.
@@ -171,6 +215,8 @@ pub enum ProtocolError {
     FinInsideMessage(String),
     /// More than the credit granted (messages or bytes), or a message above the maximum.
     CreditExceeded(String),
+    /// A CREDIT granting more than any receive window can hold.
+    CreditTooLarge(String),
     /// A malformed payload (CREDIT).
     Codec(codec::CodecError),
     /// A handshake frame on an established connection.
@@ -199,6 +245,10 @@ impl std::fmt::Display for ProtocolError {
             ProtocolError::AfterFin(k) => write!(f, "frame after FIN on {k:?}"),
             ProtocolError::FinInsideMessage(k) => write!(f, "FIN inside a message on {k:?}"),
             ProtocolError::CreditExceeded(k) => write!(f, "peer exceeded its credit on {k:?}"),
+            ProtocolError::CreditTooLarge(k) => write!(
+                f,
+                "CREDIT on {k:?} grants more than {MAX_CREDIT_WINDOW_BYTES} bytes or {MAX_CREDIT_WINDOW_MSGS} messages beyond what was sent"
+            ),
             ProtocolError::Codec(e) => write!(f, "{e}"),
             ProtocolError::Unexpected(t) => {
                 write!(f, "unexpected {t:?} frame on an established connection")
@@ -339,6 +389,8 @@ struct Channel {
     next_seq: u64,
     next_msg_id: u64,
     unacked: VecDeque<Sent>,
+    /// Payload bytes held in `unacked`.
+    unacked_bytes: u64,
     resend_pos: usize,
     last_acked: Option<Sent>,
     credit_bytes: u64,
@@ -349,6 +401,8 @@ struct Channel {
     want_writable: bool,
     flushes: Vec<(u64, u64)>,
     // receive side
+    /// Replays not yet reported, and the sequence of the last one.
+    unreported_replays: (u64, u64),
     last_received: u64,
     acked_to_peer: u64,
     ack_pending: bool,
@@ -375,15 +429,40 @@ impl Channel {
             && (self.queue.len() >= self.max_queue || self.queue_bytes + len > self.max_queue_bytes)
     }
 
-    fn sendable(&self) -> bool {
-        if self.resend_pos < self.unacked.len() || self.cur.is_some() {
+    fn sendable(&self, max_unacked: u64) -> bool {
+        if self.resend_pos < self.unacked.len() {
             return true;
         }
+        // A peer that grants credit and never acknowledges stops getting new
+        // fragments here: the retransmit buffer is bounded.
+        let room = self.unacked_bytes < max_unacked;
+        if self.cur.is_some() {
+            return room;
+        }
         if let Some(m) = self.queue.front() {
-            return self.sent_bytes + m.data.len() as u64 <= self.credit_bytes
+            return room
+                && self.sent_bytes + m.data.len() as u64 <= self.credit_bytes
                 && self.sent_msgs < self.credit_msgs;
         }
         self.send_state == SendState::FinRequested
+    }
+
+    fn push_unacked(&mut self, s: Sent) {
+        self.unacked_bytes += s.payload().len() as u64;
+        self.unacked.push_back(s);
+        self.resend_pos = self.unacked.len();
+    }
+
+    /// Drops the frames acknowledged through `seq`; returns how many.
+    fn pop_acked(&mut self, seq: u64) -> usize {
+        let mut popped = 0;
+        while self.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
+            let s = self.unacked.pop_front().expect("front");
+            self.unacked_bytes -= s.payload().len() as u64;
+            self.last_acked = Some(s);
+            popped += 1;
+        }
+        popped
     }
 
     fn outstanding_min(&self) -> Option<u64> {
@@ -411,8 +490,9 @@ impl Channel {
         n
     }
 
-    fn grant(&self, w_bytes: u64, w_msgs: u64) -> (u64, u64) {
-        (self.consumed_bytes + w_bytes, self.consumed_msgs + w_msgs)
+    /// Granted and not yet read by the application (bytes).
+    fn outstanding(&self) -> u64 {
+        self.granted.0.saturating_sub(self.consumed_bytes)
     }
 }
 
@@ -438,6 +518,22 @@ pub struct Engine {
     rr: [usize; 3],
     room_freed: bool,
     ping_nonce: u64,
+    /// Replayed frames dropped over the session's life.
+    replays_seen: u64,
+    /// Whether some channel has unreported replays.
+    replays_unreported: bool,
+    /// ACK frames that acknowledged something new.
+    acks_received: u64,
+    /// The session's share of the node receive budget was given back.
+    budget_returned: bool,
+    /// Test hook: ACKs are never written (an attacker withholding them).
+    pub test_no_acks: bool,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.return_recv_budget();
+    }
 }
 
 impl Engine {
@@ -455,6 +551,93 @@ impl Engine {
             rr: [0; 3],
             room_freed: false,
             ping_nonce: 0,
+            replays_seen: 0,
+            replays_unreported: false,
+            acks_received: 0,
+            budget_returned: false,
+            test_no_acks: false,
+        }
+    }
+
+    /// Whether [`Engine::return_recv_budget`] ran.
+    pub fn recv_budget_returned(&self) -> bool {
+        self.budget_returned
+    }
+
+    /// Gives what this session granted and nobody read back to the node's
+    /// receive budget (the session ended; once only).
+    pub fn return_recv_budget(&mut self) {
+        if !std::mem::replace(&mut self.budget_returned, true) {
+            let unread = self.recv_outstanding();
+            self.cfg.node_recv.used.fetch_sub(unread, Ordering::Relaxed);
+        }
+    }
+
+    /// Replayed frames dropped over the session's life (the node counts the
+    /// flood window from it).
+    pub fn replays_seen(&self) -> u64 {
+        self.replays_seen
+    }
+
+    /// ACKs that acknowledged something new (the node watches it for stalls).
+    pub fn acks_received(&self) -> u64 {
+        self.acks_received
+    }
+
+    /// Unacknowledged DATA bytes, summed over channels and the largest of one channel.
+    pub fn unacked_bytes(&self) -> (u64, u64) {
+        self.channels.iter().fold((0, 0), |(sum, max), c| {
+            (sum + c.unacked_bytes, max.max(c.unacked_bytes))
+        })
+    }
+
+    /// Whether something sent waits for an acknowledgement.
+    pub fn awaits_ack(&self) -> bool {
+        self.channels.iter().any(|c| !c.unacked.is_empty())
+    }
+
+    /// Checks a peer's resume list: every entry names one of our channels
+    /// (once) with a sequence we sent (at most the last one).
+    pub fn check_resume_list(&self, list: &[(u32, u64)]) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for &(id, seq) in list {
+            let Some(c) = self.ch(id) else {
+                return Err(format!("resume list names unknown channel {id}"));
+            };
+            if !seen.insert(id) {
+                return Err(format!("resume list names channel {id} twice"));
+            }
+            if seq >= c.next_seq {
+                return Err(format!(
+                    "resume list claims sequence {seq} on channel {id}, beyond the {} sent",
+                    c.next_seq - 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether replays wait to be reported.
+    pub fn replays_unreported(&self) -> bool {
+        self.replays_unreported
+    }
+
+    /// Queues one coalesced [`EngineEvent::Replay`] per channel with
+    /// replays since the last report. A replay never queues an event by
+    /// itself: a peer replaying at line rate costs a counter, not memory.
+    pub fn report_replays(&mut self) {
+        if !std::mem::take(&mut self.replays_unreported) {
+            return;
+        }
+        for (i, c) in self.channels.iter_mut().enumerate() {
+            let (count, seq) = std::mem::take(&mut c.unreported_replays);
+            if count > 0 {
+                self.events.push(EngineEvent::Replay {
+                    channel: i as u32 + 1,
+                    seq,
+                    count,
+                });
+            }
         }
     }
 
@@ -537,6 +720,7 @@ impl Engine {
             next_seq: 1,
             next_msg_id: 1,
             unacked: VecDeque::new(),
+            unacked_bytes: 0,
             resend_pos: 0,
             last_acked: None,
             credit_bytes: 0,
@@ -546,6 +730,7 @@ impl Engine {
             send_state: SendState::Open,
             want_writable: false,
             flushes: Vec::new(),
+            unreported_replays: (0, 0),
             last_received: 0,
             acked_to_peer: 0,
             ack_pending: false,
@@ -714,8 +899,10 @@ impl Engine {
     /// `Err(ChannelClosed)` means the peer closed the channel and it is drained.
     #[allow(clippy::result_unit_err)]
     pub fn recv_into(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
+        let budget = (!self.budget_returned).then(|| self.cfg.node_recv.clone());
         let c = self.local(id)?;
         let mut pos = 0;
+        let mut read = 0;
         while let Some(m) = c.ready.front() {
             let need = 4 + m.len();
             if pos + need > out.len() {
@@ -729,7 +916,11 @@ impl Engine {
             pos += need;
             c.consumed_bytes += m.len() as u64;
             c.consumed_msgs += 1;
+            read += m.len() as u64;
             c.ready.pop_front();
+        }
+        if let Some(b) = budget {
+            b.used.fetch_sub(read, Ordering::Relaxed);
         }
         let ended = c.recv_state == RecvState::Ended;
         if pos == 0 && ended && c.ready.is_empty() {
@@ -870,6 +1061,14 @@ impl Engine {
         true
     }
 
+    /// Test hook: queues `repeat` copies of a raw frame (any fields, even
+    /// forbidden ones) ahead of everything else.
+    pub fn inject_raw(&mut self, f: Frame, repeat: usize) {
+        for _ in 0..repeat {
+            self.ctrl.push_back(f.clone());
+        }
+    }
+
     /// Whether anything is waiting to be written at once (deferred ACKs and
     /// credit excluded: see [`Engine::has_deferred`]).
     pub fn has_output(&self) -> bool {
@@ -877,7 +1076,7 @@ impl Engine {
             || self.channels.iter().any(|c| {
                 Self::ack_urgent(c)
                     || self.credit_due(c) == Due::Now
-                    || (c.remote_id.is_some() && c.sendable())
+                    || (c.remote_id.is_some() && c.sendable(self.cfg.max_unacked_bytes))
             })
     }
 
@@ -904,12 +1103,13 @@ impl Engine {
     /// grant moved less than that (a sender waiting for that small grant
     /// gets it when the deferral timer fires).
     fn credit_due(&self, c: &Channel) -> Due {
-        let (b, m) = c.grant(self.cfg.window_bytes, self.cfg.window_msgs);
+        let (b, m) = self.grant(c);
+        let (wb, wm) = self.window(c);
         match c.announced {
             None => Due::Now,
             Some((ab, am)) => {
-                if b.saturating_sub(ab) >= self.cfg.window_bytes / 4
-                    || m.saturating_sub(am) >= self.cfg.window_msgs / 4
+                if b.saturating_sub(ab) >= (wb / 4).max(1)
+                    || m.saturating_sub(am) >= (wm / 4).max(1)
                 {
                     Due::Now
                 } else if (b > ab || m > am) && c.ready.is_empty() {
@@ -961,18 +1161,69 @@ impl Engine {
 
     fn write_ack(&mut self, i: usize, out: &mut Vec<u8>) {
         let c = &mut self.channels[i];
-        codec::encode_header(out, FrameType::Ack, 0, i as u32 + 1, c.last_received, 0);
+        if !self.test_no_acks {
+            codec::encode_header(out, FrameType::Ack, 0, i as u32 + 1, c.last_received, 0);
+        }
         c.acked_to_peer = c.last_received;
         c.ack_pending = false;
         c.ack_now = false;
     }
 
+    /// The receive window of channel `c`: small until the application opens it.
+    fn window(&self, c: &Channel) -> (u64, u64) {
+        if c.local_opened {
+            (self.cfg.window_bytes, self.cfg.window_msgs)
+        } else {
+            self.cfg.unopened_window
+        }
+    }
+
+    /// Granted and unread bytes over the session's channels.
+    pub fn recv_outstanding(&self) -> u64 {
+        self.channels.iter().map(Channel::outstanding).sum()
+    }
+
+    /// The cumulative grant (bytes, messages) for channel `c`: what was read
+    /// plus the window, the byte part bounded by the session's and the
+    /// node's receive budgets (grants never shrink). The window is at most
+    /// an even share of the session budget over its channels and of the node
+    /// budget over its sessions, so idle grants cannot starve the others:
+    /// whatever a channel holds beyond its share is not renewed as it is read.
+    fn grant(&self, c: &Channel) -> (u64, u64) {
+        let (wb, wm) = self.window(c);
+        let node = &self.cfg.node_recv;
+        let share = (self.cfg.session_recv_budget / self.channels.len().max(1) as u64)
+            .min(node.limit / node.sessions.load(Ordering::Relaxed).max(1))
+            .max(FRAGMENT_SIZE as u64);
+        let wb = wb.min(share);
+        let want = c.consumed_bytes + wb;
+        let have = c.granted.0.max(c.consumed_bytes);
+        let b = if want > have {
+            let session_room = self
+                .cfg
+                .session_recv_budget
+                .saturating_sub(self.recv_outstanding());
+            let node_room = node.limit.saturating_sub(node.used.load(Ordering::Relaxed));
+            have + (want - have).min(session_room).min(node_room)
+        } else {
+            have
+        };
+        (b, (c.consumed_msgs + wm).max(c.granted.1))
+    }
+
     fn write_credit(&mut self, i: usize, out: &mut Vec<u8>) {
-        let (wb, wm) = (self.cfg.window_bytes, self.cfg.window_msgs);
+        if self.budget_returned {
+            return;
+        }
+        let (b, m) = self.grant(&self.channels[i]);
         let c = &mut self.channels[i];
-        let (b, m) = c.grant(wb, wm);
+        let old = c.granted.0;
         c.announced = Some((b, m));
         c.granted = (c.granted.0.max(b), c.granted.1.max(m));
+        self.cfg
+            .node_recv
+            .used
+            .fetch_add(c.granted.0 - old, Ordering::Relaxed);
         let payload = codec::encode_credit(b, m);
         codec::encode_header(out, FrameType::Credit, 0, i as u32 + 1, 0, payload.len());
         out.extend_from_slice(&payload);
@@ -990,11 +1241,12 @@ impl Engine {
             [0, 1, 2]
         };
         let n = self.channels.len();
+        let max_unacked = self.cfg.max_unacked_bytes;
         for class in order {
             for k in 0..n {
                 let i = (self.rr[class] + k) % n;
                 let c = &self.channels[i];
-                if c.class() == class && c.remote_id.is_some() && c.sendable() {
+                if c.class() == class && c.remote_id.is_some() && c.sendable(max_unacked) {
                     self.rr[class] = i + 1;
                     return Some(i);
                 }
@@ -1027,12 +1279,11 @@ impl Engine {
                 c.next_seq += 1;
                 c.send_state = SendState::FinSent;
                 codec::encode(&f, out);
-                c.unacked.push_back(Sent {
+                c.push_unacked(Sent {
                     frame: f,
                     body: None,
                     msg: None,
                 });
-                c.resend_pos = c.unacked.len();
                 return;
             } else {
                 return;
@@ -1057,21 +1308,24 @@ impl Engine {
             c.stats.bytes_out += m.data.len() as u64;
             c.cur = None;
         }
-        c.unacked.push_back(sent);
-        c.resend_pos = c.unacked.len();
+        c.push_unacked(sent);
     }
 
     /// [`Engine::handle_frame`] for a frame still in the receive buffer:
     /// DATA and FIN payloads are copied once, straight into the message.
     pub fn handle_frame_ref(&mut self, f: &FrameRef<'_>) -> Result<Option<Signal>, ProtocolError> {
         match f.kind {
-            FrameType::Data | FrameType::Fin => self.on_data(f).map(|_| None),
+            FrameType::Data | FrameType::Fin => {
+                codec::check_fields(f).map_err(ProtocolError::Codec)?;
+                self.on_data(f).map(|_| None)
+            }
             _ => self.handle_frame(f.to_frame()),
         }
     }
 
     /// Handles one frame received on an established connection.
     pub fn handle_frame(&mut self, f: Frame) -> Result<Option<Signal>, ProtocolError> {
+        codec::check_fields(&f.borrowed()).map_err(ProtocolError::Codec)?;
         match f.kind {
             FrameType::Open => {
                 let kind = std::str::from_utf8(&f.payload).map_err(|_| {
@@ -1115,6 +1369,11 @@ impl Engine {
                 };
                 let (b, m) = codec::decode_credit(&f.payload).map_err(ProtocolError::Codec)?;
                 let c = self.ch_mut(id).expect("exists");
+                if b > c.sent_bytes.saturating_add(MAX_CREDIT_WINDOW_BYTES)
+                    || m > c.sent_msgs.saturating_add(MAX_CREDIT_WINDOW_MSGS)
+                {
+                    return Err(ProtocolError::CreditTooLarge(c.kind.clone()));
+                }
                 c.credit_bytes = c.credit_bytes.max(b);
                 c.credit_msgs = c.credit_msgs.max(m);
                 Ok(None)
@@ -1128,7 +1387,11 @@ impl Engine {
                 Ok(None)
             }
             FrameType::Pong => Ok(Some(Signal::Pong(f.seq))),
-            FrameType::Close => Ok(Some(Signal::Close)),
+            FrameType::Close => {
+                Ok(Some(Signal::Close((!f.payload.is_empty()).then(|| {
+                    String::from_utf8_lossy(&f.payload).into_owned()
+                }))))
+            }
             FrameType::Hello | FrameType::Accept | FrameType::Reject => {
                 Err(ProtocolError::Unexpected(f.kind))
             }
@@ -1150,12 +1413,11 @@ impl Engine {
                 seq,
             });
         }
-        let mut popped = 0;
-        while c.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
-            let s = c.unacked.pop_front().expect("front");
-            c.last_acked = Some(s);
-            popped += 1;
+        let popped = c.pop_acked(seq);
+        if popped > 0 {
+            self.acks_received += 1;
         }
+        let c = self.ch_mut(id).expect("exists");
         c.resend_pos = c.resend_pos.saturating_sub(popped);
         self.check_flushes(id);
         Ok(())
@@ -1168,10 +1430,10 @@ impl Engine {
         if f.seq <= c.last_received {
             if f.seq <= c.acked_to_peer {
                 c.stats.replays += 1;
-                self.events.push(EngineEvent::Replay {
-                    channel: id,
-                    seq: f.seq,
-                });
+                c.unreported_replays.0 += 1;
+                c.unreported_replays.1 = f.seq;
+                self.replays_seen += 1;
+                self.replays_unreported = true;
             }
             return Ok(());
         }
@@ -1260,10 +1522,7 @@ impl Engine {
             let c = &mut self.channels[i];
             if let Some(&l) = peer.get(&id) {
                 let l = l.min(c.next_seq - 1);
-                while c.unacked.front().is_some_and(|s| s.frame.seq <= l) {
-                    let s = c.unacked.pop_front().expect("front");
-                    c.last_acked = Some(s);
-                }
+                c.pop_acked(l);
             }
             c.resend_pos = 0;
             c.acked_to_peer = c.last_received;
@@ -1294,6 +1553,14 @@ mod tests {
             max_queue,
             max_queue_bytes: 1 << 22,
             policy,
+            max_unacked_bytes: 1 << 30,
+            unopened_window: (1 << 20, 64),
+            session_recv_budget: 1 << 40,
+            node_recv: Arc::new(RecvBudget {
+                limit: 1 << 40,
+                used: AtomicU64::new(0),
+                sessions: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -1358,6 +1625,97 @@ mod tests {
         assert_eq!(b.take_events(), vec![EngineEvent::Readable(cb)]);
         assert_eq!(read_all(&mut b, cb), vec![b"one".to_vec(), big, vec![]]);
         assert!(a.all_acked());
+    }
+
+    /// An engine whose peer (faked with raw frames) declared "state" as its
+    /// channel 9 and granted `credit` bytes and messages.
+    fn engine_with_peer_credit(c: EngineConfig, credit: (u64, u64)) -> (Engine, u32) {
+        let mut a = Engine::new(c);
+        let id = a.open_channel("state", None, None, None).unwrap();
+        a.handle_frame(Frame {
+            payload: b"state".to_vec(),
+            ..Frame::empty(FrameType::Open, 9, 0)
+        })
+        .unwrap();
+        let r = a.handle_frame(Frame {
+            payload: codec::encode_credit(credit.0, credit.1),
+            ..Frame::empty(FrameType::Credit, 9, 0)
+        });
+        r.unwrap();
+        (a, id)
+    }
+
+    #[test]
+    fn a_peer_that_never_acknowledges_gets_no_more_than_the_unacked_cap() {
+        let mut c = cfg(Policy::DropOldest, 100_000);
+        c.max_unacked_bytes = 64 * 1024;
+        c.max_queue_bytes = 1 << 30;
+        let (mut a, id) = engine_with_peer_credit(c, (1 << 33, 1 << 23));
+        for _ in 0..100 {
+            a.send(id, &[7u8; 10_000]).unwrap();
+        }
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            a.fill(&mut out, 1 << 20);
+        }
+        let (sum, max) = a.unacked_bytes();
+        assert!(max >= 64 * 1024, "the cap is used: {max}");
+        assert!(
+            max < 64 * 1024 + FRAGMENT_SIZE as u64,
+            "unacked {max} beyond the cap plus one fragment"
+        );
+        assert_eq!(sum, max);
+        // An ACK of everything frees the buffer and sending resumes.
+        let last = frames_of(&out)
+            .iter()
+            .filter(|f| f.kind == FrameType::Data)
+            .map(|f| f.seq)
+            .max()
+            .unwrap();
+        a.handle_frame(Frame::empty(FrameType::Ack, 9, last))
+            .unwrap();
+        assert_eq!(a.unacked_bytes().0, 0);
+        assert_eq!(a.acks_received(), 1);
+        out.clear();
+        a.fill(&mut out, 1 << 20);
+        assert!(frames_of(&out).iter().any(|f| f.kind == FrameType::Data));
+    }
+
+    #[test]
+    fn a_resume_list_may_name_only_our_channels_and_sequences_we_sent() {
+        let (mut a, id) = engine_with_peer_credit(cfg(Policy::Block, 10), (1 << 20, 100));
+        a.send(id, b"one").unwrap();
+        a.send(id, b"two").unwrap();
+        let mut out = Vec::new();
+        a.fill(&mut out, 1 << 20);
+        assert_eq!(a.check_resume_list(&[]), Ok(()));
+        assert_eq!(a.check_resume_list(&[(id, 0)]), Ok(()));
+        assert_eq!(a.check_resume_list(&[(id, 2)]), Ok(()));
+        for bad in [vec![(id, 3)], vec![(id + 7, 0)], vec![(id, 1), (id, 1)]] {
+            assert!(a.check_resume_list(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_credit_beyond_any_window_is_a_protocol_error() {
+        let (mut a, _) = engine_with_peer_credit(
+            cfg(Policy::Block, 10),
+            (MAX_CREDIT_WINDOW_BYTES, MAX_CREDIT_WINDOW_MSGS),
+        );
+        for (b, m) in [
+            (u64::MAX, 1),
+            (MAX_CREDIT_WINDOW_BYTES + 1, 1),
+            (1, MAX_CREDIT_WINDOW_MSGS + 1),
+        ] {
+            let r = a.handle_frame(Frame {
+                payload: codec::encode_credit(b, m),
+                ..Frame::empty(FrameType::Credit, 9, 0)
+            });
+            assert!(
+                matches!(r, Err(ProtocolError::CreditTooLarge(_))),
+                "{b} {m}: {r:?}"
+            );
+        }
     }
 
     #[test]
@@ -1706,10 +2064,12 @@ mod tests {
         assert_eq!(read_all(&mut b, cb).len(), 2);
         assert!(a.inject_replay("state"));
         settle(&mut a, &mut b);
+        b.report_replays();
         let ev = b.take_events();
         assert!(
-            ev.iter()
-                .any(|e| matches!(e, EngineEvent::Replay { channel, seq: 2 } if *channel == cb)),
+            ev.iter().any(
+                |e| matches!(e, EngineEvent::Replay { channel, seq: 2, count: 1 } if *channel == cb)
+            ),
             "{ev:?}"
         );
         assert_eq!(b.total_stats().replays, 1);
@@ -1742,10 +2102,33 @@ mod tests {
         b.fill(&mut out, 1 << 16); // ACK 1 goes out
         b.handle_frame(data(1)).unwrap(); // now a replay
         assert_eq!(b.total_stats().replays, 1);
-        assert!(b.take_events().contains(&EngineEvent::Replay {
-            channel: id,
-            seq: 1
-        }));
+        assert!(
+            !b.take_events()
+                .iter()
+                .any(|e| matches!(e, EngineEvent::Replay { .. })),
+            "a replay queues no event by itself"
+        );
+        for _ in 0..9_999 {
+            b.handle_frame(data(1)).unwrap();
+        }
+        assert_eq!(
+            (b.total_stats().replays, b.replays_seen()),
+            (10_000, 10_000)
+        );
+        assert!(b.replays_unreported());
+        b.report_replays();
+        assert_eq!(
+            b.take_events(),
+            vec![EngineEvent::Replay {
+                channel: id,
+                seq: 1,
+                count: 10_000
+            }],
+            "ten thousand replays, one coalesced event"
+        );
+        b.report_replays();
+        assert!(b.take_events().is_empty());
+        assert!(!b.replays_unreported());
         let mut buf = [0u8; 64];
         assert_eq!(
             b.recv_into(id, &mut buf).unwrap(),

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::codec::Frame;
 use crate::config::Policy;
 use crate::engine::{SendError, Stats};
 use crate::node::{Event, Latency, Node, NodeError};
@@ -382,10 +383,15 @@ fn record(e: &Event) -> (u32, u64, u64, i64, serde_json::Value) {
             *count as i64,
             json!({"cause": cause, "channel": kind}),
         ),
-        Event::Replay { session, kind, seq } => (
+        Event::Replay {
+            session,
+            kind,
+            seq,
+            count,
+        } => (
             ev::REPLAY,
             *session,
-            0,
+            *count,
             *seq as i64,
             json!({ "channel": kind }),
         ),
@@ -416,6 +422,31 @@ fn record(e: &Event) -> (u32, u64, u64, i64, serde_json::Value) {
         Event::Dial { session } => (ev::DIAL, *session, 0, 0, Null),
         Event::CloseConn { conn } => (ev::CLOSE_CONN, 0, u64::from(*conn), 0, Null),
     }
+}
+
+/// A raw frame for `web4_rtt_test_inject`: `{"type": 1-11, "flags", "seq",
+/// "channel": id or our kind, "payload": text or byte array, "repeat": n}`.
+#[allow(clippy::type_complexity)]
+fn raw_frame(v: &serde_json::Value) -> Result<(Frame, Option<String>, usize), Error> {
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let kind = crate::codec::FrameType::from_u8(num("type") as u8)
+        .ok_or_else(|| invalid(format!("Unknown frame type in {v}")))?;
+    let payload = match v.get("payload") {
+        Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
+        Some(serde_json::Value::Array(a)) => {
+            a.iter().map(|b| b.as_u64().unwrap_or(0) as u8).collect()
+        }
+        _ => Vec::new(),
+    };
+    let channel_kind = v.get("channel").and_then(|c| c.as_str()).map(String::from);
+    let f = Frame {
+        kind,
+        flags: num("flags") as u8,
+        channel: num("channel") as u32,
+        seq: num("seq"),
+        payload,
+    };
+    Ok((f, channel_kind, num("repeat").clamp(1, 1_000_000) as usize))
 }
 
 /// Writes whole event records into `buf`; `Err(needed)` if the first does not fit.
@@ -658,6 +689,14 @@ pub unsafe extern "C" fn web4_rtt_node_metrics(node: u64, buf: *mut u8, cap: u32
             let mut v = stats_json(&stats, &lat, reconnects, rekeys, vf);
             v["sessions"] = json!(live);
             v["pending_handshakes"] = json!(pending);
+            let g = n.gauges();
+            v["handshakes_shed"] = json!(g.handshakes_shed);
+            v["max_pending_per_address"] = json!(g.max_pending_per_address);
+            v["max_sessions_per_address"] = json!(g.max_sessions_per_address);
+            v["receive_bytes_outstanding"] = json!(g.receive_bytes_outstanding);
+            v["max_unacked_bytes"] = json!(g.max_unacked_bytes);
+            v["queued_events"] = json!(g.queued_events);
+            v["events_dropped"] = json!(g.events_dropped);
             Ok(v.to_string())
         })?;
         // SAFETY: caller guarantees.
@@ -669,6 +708,29 @@ pub unsafe extern "C" fn web4_rtt_node_metrics(node: u64, buf: *mut u8, cap: u32
 #[no_mangle]
 pub extern "C" fn web4_rtt_conn_accept(node: u64, now_ms: f64) -> i32 {
     guard(|| with_node(node, |n| Ok(n.conn_accept(us(now_ms))? as i32)))
+}
+
+/// A new inbound connection from a remote address (UTF-8, at most 256
+/// bytes; the per-address limits key on it); returns its id.
+///
+/// # Safety
+/// `addr` valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn web4_rtt_conn_accept_from(
+    node: u64,
+    now_ms: f64,
+    addr: *const u8,
+    len: u32,
+) -> i32 {
+    guard(|| {
+        if len > 256 {
+            return Err(invalid("Remote address longer than 256 bytes"));
+        }
+        // SAFETY: caller guarantees.
+        let addr = unsafe { input(addr, 0, len) }?;
+        let addr = std::str::from_utf8(addr).map_err(|_| invalid("Remote address is not UTF-8"))?;
+        with_node(node, |n| Ok(n.conn_accept_from(us(now_ms), addr)? as i32))
+    })
 }
 
 /// A new outbound connection for a new session pinned to the fingerprint
@@ -1040,6 +1102,19 @@ pub unsafe extern "C" fn web4_rtt_test_inject(
         let json = unsafe { input(json, 0, len) }?;
         let v: serde_json::Value =
             serde_json::from_slice(json).map_err(|e| invalid(format!("Invalid JSON: {e}")))?;
+        if let Some(on) = v.get("no_acks").and_then(serde_json::Value::as_bool) {
+            return with_node(node, |n| {
+                n.inject_no_acks(session, on)?;
+                Ok(status::OK)
+            });
+        }
+        if let Some(raw) = v.get("raw") {
+            let (f, kind, repeat) = raw_frame(raw)?;
+            return with_node(node, |n| {
+                n.inject_raw(session, f, kind.as_deref(), repeat)?;
+                Ok(status::OK)
+            });
+        }
         let Some(kind) = v.get("replay_last").and_then(|k| k.as_str()) else {
             return Err(invalid(format!("Unknown test injection {v}")));
         };

@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::codec::{Accept, Frame, FrameType, Hello, Prng};
+use crate::codec::{self, Accept, Frame, FrameType, Hello, Prng};
 use crate::config::{AllowPeers, Config, Policy};
 use crate::conn::{Conn, ConnError, HandshakeFailure, Phase, Purpose, Role, OUT_BATCH};
 use crate::engine::{Engine, EngineConfig, EngineEvent, OpenError, SendError, Signal, Stats};
@@ -23,6 +23,13 @@ use crate::tls::{self, AllowPolicy, Identity};
 /// Refused-handshake events are not queued beyond this backlog (they are
 /// still counted), so a flood of bad connections cannot grow memory.
 const MAX_DIAGNOSTIC_BACKLOG: usize = 4096;
+
+/// Events queued for the driver at most, counting only those a peer can
+/// cause at will (REPLAY, DROP, VERIFICATION_FAILURE); beyond it they are
+/// counted (`events_dropped`), not queued. Lifecycle and I/O events are
+/// never dropped: they are bounded by sessions, connections and channels,
+/// and the driver drains the queue after every call.
+pub const MAX_QUEUED_EVENTS: usize = 65_536;
 
 /// Client TLS configurations kept (one per pinned peer fingerprint).
 const MAX_CACHED_CLIENT_CONFIGS: usize = 64;
@@ -190,14 +197,17 @@ pub enum Event {
         /// How many.
         count: u64,
     },
-    /// A replayed frame was dropped.
+    /// Replayed frames were dropped (coalesced: at most one event per
+    /// channel per `replay_report_interval_ms`).
     Replay {
         /// Session key.
         session: u64,
         /// Channel kind.
         kind: String,
-        /// Its sequence.
+        /// The sequence of the last one.
         seq: u64,
+        /// How many since the previous report.
+        count: u64,
     },
     /// A flush completed.
     Flushed {
@@ -340,6 +350,14 @@ pub struct Session {
     reconnects: u64,
     rekeys: u64,
     latency: Latency,
+    /// The remote address of an inbound session's first connection ("" otherwise).
+    addr: Arc<str>,
+    /// Replay flood window: its start (us) and the replays counted in it.
+    replay_window: (u64, u64),
+    /// Replays of the engine already counted into a window.
+    replays_counted: u64,
+    /// Earliest time (us) of the next replay report.
+    next_replay_report: u64,
 }
 
 #[derive(Default)]
@@ -348,6 +366,25 @@ struct Totals {
     reconnects: u64,
     rekeys: u64,
     latency: Latency,
+}
+
+/// Gauges of the limits against abuse ([`Node::gauges`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Pending handshakes shed so far.
+    pub handshakes_shed: u64,
+    /// Most pending handshakes of one remote address, now.
+    pub max_pending_per_address: u64,
+    /// Most live inbound sessions of one remote address, now.
+    pub max_sessions_per_address: u64,
+    /// Receive bytes granted and unread over the node, now.
+    pub receive_bytes_outstanding: u64,
+    /// Most unacknowledged bytes of one channel, now.
+    pub max_unacked_bytes: u64,
+    /// Events queued for the driver, now.
+    pub queued_events: u64,
+    /// Optional events not queued because the queue was full.
+    pub events_dropped: u64,
 }
 
 /// An RTT node.
@@ -372,6 +409,10 @@ pub struct Node {
     live: usize,
     totals: Totals,
     verification_failures: u64,
+    /// Pending handshakes shed.
+    shed: u64,
+    /// Optional events not queued (queue at [`MAX_QUEUED_EVENTS`]).
+    events_dropped: u64,
     shut_down: bool,
     /// Set by the FFI layer when the node's handle is freed.
     pub freed: bool,
@@ -390,7 +431,9 @@ enum End {
     Heartbeat,
     Io(String),
     Protocol(String),
-    PeerClosed,
+    /// A limit the peer broke: the session ends with this reason (no resumption).
+    Violation(&'static str, String),
+    PeerClosed(Option<String>),
 }
 
 impl Node {
@@ -423,6 +466,8 @@ impl Node {
             live: 0,
             totals: Totals::default(),
             verification_failures: 0,
+            shed: 0,
+            events_dropped: 0,
             shut_down: false,
             freed: false,
             rng: Prng::new(seed),
@@ -480,7 +525,28 @@ impl Node {
     }
 
     fn emit(&mut self, e: Event) {
+        let optional = matches!(
+            e,
+            Event::Replay { .. } | Event::Drop { .. } | Event::VerificationFailure { .. }
+        );
+        if optional && self.events.len() >= MAX_QUEUED_EVENTS {
+            self.events_dropped += 1;
+            return;
+        }
         self.events.push_back(e);
+    }
+
+    /// Test only: emits `n` replay reports for session `key`.
+    #[cfg(test)]
+    pub(crate) fn test_emit_replays(&mut self, key: u64, n: usize) {
+        for seq in 0..n as u64 {
+            self.emit(Event::Replay {
+                session: key,
+                kind: "state".into(),
+                seq,
+                count: 1,
+            });
+        }
     }
 
     fn diagnostic(&mut self, f: HandshakeFailure) {
@@ -513,29 +579,104 @@ impl Node {
 
     // ----- connections -----
 
-    /// A new inbound connection (the driver accepted a socket).
+    /// A new inbound connection (the driver accepted a socket), address unknown.
     pub fn conn_accept(&mut self, now: u64) -> Result<u32, NodeError> {
+        self.conn_accept_from(now, "")
+    }
+
+    /// A new inbound connection from remote address `addr` (any stable text,
+    /// e.g. the IP; "" if unknown, then only the node-wide limits apply).
+    /// Beyond `max_pending_handshakes_per_address` one of that address's
+    /// pending handshakes is shed, beyond `max_pending_handshakes` one of the
+    /// address holding the most: an idle one (no byte received) at random if
+    /// there is one, else any at random. A slow legitimate handshake from
+    /// another address is therefore never the one shed by a flood.
+    pub fn conn_accept_from(&mut self, now: u64, addr: &str) -> Result<u32, NodeError> {
         self.check_running()?;
         let tls = rustls::ServerConnection::new(self.server_cfg.clone())
             .map_err(|e| NodeError::Config(e.to_string()))?;
         let id = self.conn_id();
-        let c = Box::new(Conn::new(
+        let mut c = Box::new(Conn::new(
             rustls::Connection::Server(tls),
             Role::Server,
             now,
             ms(self.cfg.handshake_timeout_ms),
         ));
+        c.addr = Arc::from(addr);
         self.conns.insert(id, c);
         self.pending.push_back(id);
+        if !addr.is_empty() && self.pending_from(addr) > self.cfg.max_pending_handshakes_per_address
+        {
+            self.shed_pending(addr, now, "too many handshakes in flight from this address");
+        }
         while self.pending.len() > self.cfg.max_pending_handshakes {
-            let old = self.pending.pop_front().expect("non-empty");
-            self.diagnostic(HandshakeFailure::new(
-                "TOO_MANY_HANDSHAKES",
-                "Oldest pending handshake shed: too many handshakes in flight",
-            ));
-            self.end_conn(old, None, now);
+            let busiest = self.busiest_pending_address();
+            self.shed_pending(&busiest, now, "too many handshakes in flight");
         }
         Ok(id)
+    }
+
+    /// Pending inbound handshakes from `addr`.
+    pub fn pending_from(&self, addr: &str) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| self.conns.get(p).is_some_and(|c| &*c.addr == addr))
+            .count()
+    }
+
+    /// Live (not closed) inbound sessions from `addr`.
+    pub fn sessions_from(&self, addr: &str) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| s.state != State::Closed && &*s.addr == addr)
+            .count()
+    }
+
+    fn busiest_pending_address(&mut self) -> String {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for p in &self.pending {
+            if let Some(c) = self.conns.get(p) {
+                *counts.entry(&c.addr).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Sheds one pending handshake of `addr`: idle first, at random.
+    fn shed_pending(&mut self, addr: &str, now: u64, why: &str) {
+        let of_addr: Vec<(u32, bool)> = self
+            .pending
+            .iter()
+            .filter_map(|p| {
+                let c = self.conns.get(p)?;
+                (&*c.addr == addr).then_some((*p, c.got_input))
+            })
+            .collect();
+        let idle: Vec<u32> = of_addr.iter().filter(|p| !p.1).map(|p| p.0).collect();
+        let pool: Vec<u32> = if idle.is_empty() {
+            of_addr.iter().map(|p| p.0).collect()
+        } else {
+            idle
+        };
+        if pool.is_empty() {
+            // Unreachable while the counts hold; never loop on it.
+            if let Some(old) = self.pending.pop_front() {
+                self.end_conn(old, None, now);
+            }
+            return;
+        }
+        let victim = pool[self.rng.below(pool.len() as u64) as usize];
+        self.pending.retain(|p| *p != victim);
+        self.shed += 1;
+        self.diagnostic(HandshakeFailure::new(
+            "TOO_MANY_HANDSHAKES",
+            format!("Pending handshake shed: {why}"),
+        ));
+        self.end_conn(victim, None, now);
     }
 
     fn client_conn(
@@ -639,6 +780,7 @@ impl Node {
             return Ok(());
         }
         c.last_rx = now;
+        c.got_input |= !bytes.is_empty();
         let r = c.feed(bytes);
         let done_tls = match r {
             Ok(d) => d,
@@ -751,7 +893,7 @@ impl Node {
                 Phase::Ended => {}
                 _ => {
                     let msg = match end {
-                        End::Io(m) | End::Protocol(m) => m,
+                        End::Io(m) | End::Protocol(m) | End::Violation(_, m) => m,
                         _ => "connection closed during the handshake".into(),
                     };
                     self.handshake_failed(id, HandshakeFailure::new("TLS_FAILED", msg), now);
@@ -798,8 +940,8 @@ impl Node {
                             pongs.push(n);
                             true
                         }
-                        Ok(Some(Signal::Close)) => {
-                            result = Some(End::PeerClosed);
+                        Ok(Some(Signal::Close(why))) => {
+                            result = Some(End::PeerClosed(why));
                             false
                         }
                         Err(e) => {
@@ -816,6 +958,9 @@ impl Node {
                     }
                     if let Err(e) = r {
                         result = result.or(Some(End::Protocol(e.to_string())));
+                    }
+                    if let Some(v) = self.count_replays(key, now) {
+                        result = result.or(Some(v));
                     }
                     self.pump(key);
                     return Ok(result);
@@ -834,35 +979,31 @@ impl Node {
     ) -> Result<(), HandshakeFailure> {
         let peer = c.peer_fp.clone();
         if f.kind != FrameType::Hello {
+            c.write_frame(&Conn::reject_frame(
+                "PROTOCOL_ERROR",
+                &format!("{:?} instead of HELLO", f.kind),
+            ));
             return Err(HandshakeFailure::new(
                 "TLS_FAILED",
                 format!("Peer {peer} sent {:?} instead of HELLO", f.kind),
             ));
         }
-        let hello = Hello::decode(&f.payload)
-            .map_err(|e| HandshakeFailure::new("TLS_FAILED", format!("Peer {peer}: {e}")))?;
+        let hello = codec::check_fields(&f.borrowed())
+            .and_then(|()| Hello::decode(&f.payload))
+            .map_err(|e| {
+                // Refused with a reason the peer can read, not a bare close.
+                c.write_frame(&Conn::reject_frame(
+                    "PROTOCOL_ERROR",
+                    &format!("HELLO refused: {e}"),
+                ));
+                HandshakeFailure::new("TLS_FAILED", format!("Peer {peer}: {e}"))
+            })?;
         self.pending.retain(|p| *p != id);
         if let Some(sid) = hello.resume {
             return self.on_resume_hello(id, c, sid, hello.last_received);
         }
-        if self.shut_down || self.live >= self.cfg.max_sessions {
-            // A disconnected session of the same peer is replaced below; others count.
-            let replaceable = self
-                .sessions
-                .values()
-                .any(|s| s.peer_fp == peer && matches!(s.state, State::Disconnected { .. }));
-            if self.shut_down || !replaceable {
-                c.write_frame(&Conn::reject_frame(
-                    "TOO_MANY_HANDSHAKES",
-                    "session limit reached",
-                ));
-                return Err(HandshakeFailure::new(
-                    "TOO_MANY_HANDSHAKES",
-                    format!("Session limit reached; peer {peer} refused"),
-                ));
-            }
-        }
-        // A fresh session from a peer holding a disconnected one replaces it.
+        // A fresh session from a peer holding a disconnected one replaces it
+        // (spec decision): the restarted peer can never resume it.
         let old: Vec<u64> = self
             .sessions
             .iter()
@@ -871,6 +1012,53 @@ impl Node {
             .collect();
         for k in old {
             self.finish_close(k, "replaced", None);
+        }
+        let refuse = |c: &mut Conn, code: &'static str, why: String| {
+            c.write_frame(&Conn::reject_frame(code, &why));
+            Err(HandshakeFailure::new(
+                code,
+                format!("Peer {peer} refused: {why}"),
+            ))
+        };
+        let of_peer = self
+            .sessions
+            .values()
+            .filter(|s| s.peer_fp == peer && s.state != State::Closed)
+            .count();
+        if of_peer >= self.cfg.max_sessions_per_peer {
+            return refuse(
+                c,
+                "TOO_MANY_SESSIONS",
+                format!("{of_peer} sessions of this peer (max_sessions_per_peer)"),
+            );
+        }
+        if !c.addr.is_empty() {
+            let of_addr = self.sessions_from(&c.addr);
+            if of_addr >= self.cfg.max_sessions_per_address {
+                return refuse(
+                    c,
+                    "TOO_MANY_SESSIONS",
+                    format!("{of_addr} sessions from this address (max_sessions_per_address)"),
+                );
+            }
+        }
+        if !self.shut_down && self.live >= self.cfg.max_sessions {
+            // Full: a disconnected (resumable) session makes room first, the
+            // longest disconnected one; live sessions are never evicted.
+            let evict = self
+                .sessions
+                .iter()
+                .filter_map(|(k, s)| match s.state {
+                    State::Disconnected { until } => Some((until, *k)),
+                    _ => None,
+                })
+                .min();
+            if let Some((_, k)) = evict {
+                self.finish_close(k, "evicted", None);
+            }
+        }
+        if self.shut_down || self.live >= self.cfg.max_sessions {
+            return refuse(c, "TOO_MANY_HANDSHAKES", "session limit reached".into());
         }
         let sid = random_id();
         c.write_frame(&Frame {
@@ -882,7 +1070,7 @@ impl Node {
             .encode(),
             ..Frame::empty(FrameType::Accept, 0, 0)
         });
-        let key = self.register(sid, peer.clone(), false, id);
+        let key = self.register(sid, peer.clone(), c.addr.clone(), false, id);
         c.phase = Phase::Open(key);
         self.start_conn_timers(c, now);
         self.emit(Event::Accepted {
@@ -925,6 +1113,13 @@ impl Node {
             return Err(HandshakeFailure::new(
                 "RESUME_REJECTED",
                 format!("Peer {peer} asked to resume a closed session"),
+            ));
+        }
+        if let Err(why) = s.engine.check_resume_list(&peer_last) {
+            c.write_frame(&Conn::reject_frame("RESUME_REJECTED", &why));
+            return Err(HandshakeFailure::new(
+                "RESUME_REJECTED",
+                format!("Peer {peer}: {why}"),
             ));
         }
         if let Some(old) = s.conn {
@@ -987,6 +1182,7 @@ impl Node {
                 let code = match code {
                     "RESUME_REJECTED" => "RESUME_REJECTED",
                     "TOO_MANY_HANDSHAKES" => "TOO_MANY_HANDSHAKES",
+                    "TOO_MANY_SESSIONS" => "TOO_MANY_SESSIONS",
                     "PEER_NOT_ALLOWED" => "PEER_NOT_ALLOWED",
                     _ => "TLS_FAILED",
                 };
@@ -1002,8 +1198,15 @@ impl Node {
                 ))
             }
         }
-        let a = Accept::decode(&f.payload)
+        let a = codec::check_fields(&f.borrowed())
+            .and_then(|()| Accept::decode(&f.payload))
             .map_err(|e| HandshakeFailure::new("TLS_FAILED", format!("Peer {peer}: {e}")))?;
+        if a.resumed != matches!(purpose, Purpose::Resume(_)) {
+            return Err(HandshakeFailure::new(
+                "TLS_FAILED",
+                format!("Peer {peer} answered with the wrong kind of ACCEPT"),
+            ));
+        }
         match purpose {
             Purpose::Connect => {
                 if self.by_id.contains_key(&a.session_id) {
@@ -1012,7 +1215,7 @@ impl Node {
                         "Peer reused a session id",
                     ));
                 }
-                let key = self.register(a.session_id, fingerprint, true, id);
+                let key = self.register(a.session_id, fingerprint, Arc::from(""), true, id);
                 c.phase = Phase::Open(key);
                 self.start_conn_timers(c, now);
                 self.emit(Event::Connected {
@@ -1036,6 +1239,12 @@ impl Node {
                     ));
                 }
                 let s = self.sessions.get_mut(&key).expect("exists");
+                if let Err(why) = s.engine.check_resume_list(&a.last_received) {
+                    return Err(HandshakeFailure::new(
+                        "RESUME_REJECTED",
+                        format!("Peer {peer}: {why}"),
+                    ));
+                }
                 s.engine.on_new_connection(&a.last_received);
                 s.conn = Some(id);
                 s.reconnect = None;
@@ -1061,7 +1270,14 @@ impl Node {
         c.rekey_bytes = 0;
     }
 
-    fn register(&mut self, id: [u8; 16], peer_fp: String, dialer: bool, conn: u32) -> u64 {
+    fn register(
+        &mut self,
+        id: [u8; 16],
+        peer_fp: String,
+        addr: Arc<str>,
+        dialer: bool,
+        conn: u32,
+    ) -> u64 {
         let key = self.key();
         self.sessions.insert(
             key,
@@ -1076,9 +1292,17 @@ impl Node {
                 reconnects: 0,
                 rekeys: 0,
                 latency: Latency::default(),
+                addr,
+                replay_window: (0, 0),
+                replays_counted: 0,
+                next_replay_report: 0,
             },
         );
         self.live += 1;
+        self.ecfg
+            .node_recv
+            .sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.by_id.insert(id, key);
         key
     }
@@ -1128,6 +1352,26 @@ impl Node {
     }
 
     /// Detaches connection `id` from everything and asks the driver to close it.
+    /// Writes CLOSE `CODE\nmessage` and close_notify on connection `id`,
+    /// still being detached: its remaining output is written before the
+    /// socket closes.
+    fn send_refusal(&mut self, id: u32, code: &str, message: &str) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            let mut text = format!("{code}\n{message}");
+            let mut n = text.len().min(1024);
+            while !text.is_char_boundary(n) {
+                n -= 1;
+            }
+            text.truncate(n);
+            c.write_frame(&Frame {
+                payload: text.into_bytes(),
+                ..Frame::empty(FrameType::Close, 0, 0)
+            });
+            c.tls.send_close_notify();
+            self.mark_dirty(id);
+        }
+    }
+
     fn detach_conn(&mut self, id: u32) {
         if let Some(c) = self.conns.get_mut(&id) {
             if c.phase != Phase::Ended {
@@ -1287,6 +1531,39 @@ impl Node {
         }
     }
 
+    /// Counts the replays of session `key` into its flood window (a fixed
+    /// window starting at the first replay after the previous one expired)
+    /// and queues the coalesced report when due. More than
+    /// `replay_flood_limit` in a window is a violation.
+    fn count_replays(&mut self, key: u64, now: u64) -> Option<End> {
+        let s = self.sessions.get_mut(&key)?;
+        let seen = s.engine.replays_seen();
+        let new = seen - s.replays_counted;
+        if new == 0 {
+            return None;
+        }
+        s.replays_counted = seen;
+        let window = ms(self.cfg.replay_flood_window_ms);
+        if s.replay_window.1 == 0 || now >= s.replay_window.0.saturating_add(window) {
+            s.replay_window = (now, 0);
+        }
+        s.replay_window.1 += new;
+        let flood = s.replay_window.1 > self.cfg.replay_flood_limit;
+        if flood || now >= s.next_replay_report {
+            s.engine.report_replays();
+            s.next_replay_report = now.saturating_add(ms(self.cfg.replay_report_interval_ms));
+        }
+        flood.then(|| {
+            End::Violation(
+                "replay_flood",
+                format!(
+                    "{} replayed frames within {} ms (limit {})",
+                    s.replay_window.1, self.cfg.replay_flood_window_ms, self.cfg.replay_flood_limit
+                ),
+            )
+        })
+    }
+
     /// Forwards the engine's events of session `key`.
     fn pump(&mut self, key: u64) {
         let Some(s) = self.sessions.get_mut(&key) else {
@@ -1319,10 +1596,15 @@ impl Node {
                     cause,
                     count,
                 },
-                EngineEvent::Replay { channel, seq } => Event::Replay {
+                EngineEvent::Replay {
+                    channel,
+                    seq,
+                    count,
+                } => Event::Replay {
                     session: key,
                     kind: kind_of(channel),
                     seq,
+                    count,
                 },
                 EngineEvent::Flushed { op, .. } => Event::Flushed { session: key, op },
                 EngineEvent::FlushFailed {
@@ -1342,6 +1624,13 @@ impl Node {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
+        if !s.engine.recv_budget_returned() {
+            s.engine.return_recv_budget();
+            self.ecfg
+                .node_recv
+                .sessions
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if s.state == State::Closed {
             return;
         }
@@ -1385,8 +1674,8 @@ impl Node {
             return;
         }
         let reason = match end {
-            End::PeerClosed => {
-                self.finish_close(key, "peer_closed", None);
+            End::PeerClosed(why) => {
+                self.finish_close(key, "peer_closed", why);
                 return;
             }
             End::Heartbeat => {
@@ -1395,8 +1684,16 @@ impl Node {
             }
             End::Io(e) => format!("io: {e}"),
             End::Protocol(e) => {
-                // Resuming would meet the same violation again.
+                // Resuming would meet the same violation again. The peer
+                // learns why: CLOSE with a code, then TLS close_notify.
+                self.send_refusal(conn, "PROTOCOL_ERROR", &e);
                 self.finish_close(key, "protocol_error", Some(e));
+                return;
+            }
+            End::Violation(reason, e) => {
+                let code = reason.to_ascii_uppercase();
+                self.send_refusal(conn, &code, &e);
+                self.finish_close(key, reason, Some(e));
                 return;
             }
         };
@@ -1465,6 +1762,8 @@ impl Node {
     pub fn handle_timeout(&mut self, now: u64) {
         let hb_to = ms(self.cfg.heartbeat_timeout_ms);
         let hb_int = ms(self.cfg.heartbeat_interval_ms);
+        let ack_to = ms(self.cfg.ack_timeout_ms);
+        let hello_to = ms(self.cfg.client_hello_timeout_ms);
         let ids: Vec<u32> = self.conns.keys().copied().collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -1476,6 +1775,22 @@ impl Node {
                     if now.saturating_sub(c.last_rx) > hb_to {
                         self.end_conn(id, Some(End::Heartbeat), now);
                         continue;
+                    }
+                    if let Some(s) = self.sessions.get(&key) {
+                        // Pongs prove the peer reads; ACKs prove it keeps what we
+                        // send. A peer that stops acknowledging would make us hold
+                        // a retransmit buffer for it forever.
+                        let acks = s.engine.acks_received();
+                        if c.ack_watch.1 == 0 || acks != c.ack_watch.0 || !s.engine.awaits_ack() {
+                            c.ack_watch = (acks, now);
+                        } else if now.saturating_sub(c.ack_watch.1) > ack_to {
+                            let msg = format!(
+                                "no acknowledgement for {} ms with data outstanding",
+                                self.cfg.ack_timeout_ms
+                            );
+                            self.end_conn(id, Some(End::Violation("ack_timeout", msg)), now);
+                            continue;
+                        }
                     }
                     let mut dirty = false;
                     if now >= c.next_ping {
@@ -1501,7 +1816,19 @@ impl Node {
                     }
                 }
                 _ => {
-                    if now >= c.handshake_deadline {
+                    let silent = matches!(c.role, Role::Server)
+                        && !c.got_input
+                        && now >= c.started.saturating_add(hello_to);
+                    if silent {
+                        self.handshake_failed(
+                            id,
+                            HandshakeFailure::new(
+                                "HANDSHAKE_TIMEOUT",
+                                "Inbound connection sent no ClientHello in time",
+                            ),
+                            now,
+                        );
+                    } else if now >= c.handshake_deadline {
                         let f = match c.role {
                             Role::Server => HandshakeFailure::new(
                                 "HANDSHAKE_TIMEOUT",
@@ -1519,6 +1846,12 @@ impl Node {
         }
         let keys: Vec<u64> = self.sessions.keys().copied().collect();
         for key in keys {
+            let s = self.sessions.get_mut(&key).expect("exists");
+            if s.engine.replays_unreported() && now >= s.next_replay_report {
+                s.engine.report_replays();
+                s.next_replay_report = now.saturating_add(ms(self.cfg.replay_report_interval_ms));
+                self.pump(key);
+            }
             let s = self.sessions.get_mut(&key).expect("exists");
             match s.state {
                 State::Closing { deadline, .. } if now >= deadline => match s.conn {
@@ -1557,15 +1890,27 @@ impl Node {
                 Phase::Open(_) => {
                     at(c.last_rx.saturating_add(hb_to).saturating_add(1));
                     at(c.next_ping);
+                    if c.ack_watch.1 != 0 {
+                        at(c.ack_watch.1.saturating_add(ms(self.cfg.ack_timeout_ms)) + 1);
+                    }
                     if let Some(d) = c.deferred_at {
                         at(d);
                     }
                     at(c.rekey_at);
                 }
-                _ => at(c.handshake_deadline),
+                _ => {
+                    at(c.handshake_deadline);
+                    if matches!(c.role, Role::Server) && !c.got_input {
+                        at(c.started
+                            .saturating_add(ms(self.cfg.client_hello_timeout_ms)));
+                    }
+                }
             }
         }
         for s in self.sessions.values() {
+            if s.engine.replays_unreported() {
+                at(s.next_replay_report);
+            }
             match s.state {
                 State::Closing { deadline, .. } => at(deadline),
                 State::Disconnected { until } => {
@@ -1772,12 +2117,46 @@ impl Node {
     }
 
     /// Test hook: re-sends the last acknowledged frame of `kind`.
-    pub fn inject_replay(&mut self, key: u64, kind: &str) -> Result<(), NodeError> {
+    fn check_test_hooks(&self) -> Result<(), NodeError> {
         if !self.cfg.test_hooks {
             return Err(NodeError::Invalid(
                 "Test hooks are disabled (node config test_hooks is false)".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Test hook: an attacker's raw frame, `repeat` times; `channel_kind`
+    /// names one of our channels whose id replaces `f.channel`.
+    pub fn inject_raw(
+        &mut self,
+        key: u64,
+        mut f: Frame,
+        channel_kind: Option<&str>,
+        repeat: usize,
+    ) -> Result<(), NodeError> {
+        self.check_test_hooks()?;
+        let s = self.session_mut(key)?;
+        if let Some(kind) = channel_kind {
+            f.channel = s
+                .engine
+                .channel_by_kind(kind)
+                .ok_or_else(|| NodeError::Invalid(format!("No channel {kind:?}")))?;
+        }
+        s.engine.inject_raw(f, repeat);
+        self.mark_session_dirty(key);
+        Ok(())
+    }
+
+    /// Test hook: stop (or resume) writing ACKs on session `key`.
+    pub fn inject_no_acks(&mut self, key: u64, on: bool) -> Result<(), NodeError> {
+        self.check_test_hooks()?;
+        self.session_mut(key)?.engine.test_no_acks = on;
+        Ok(())
+    }
+
+    pub fn inject_replay(&mut self, key: u64, kind: &str) -> Result<(), NodeError> {
+        self.check_test_hooks()?;
         let s = self.session_mut(key)?;
         if !s.engine.inject_replay(kind) {
             return Err(NodeError::Invalid(format!(
@@ -1810,6 +2189,36 @@ impl Node {
 
     /// Node-wide metrics: (stats, latency, reconnects, rekeys,
     /// verification failures, live sessions, pending handshakes).
+    /// Gauges of the limits against abuse, for tests and monitoring.
+    pub fn gauges(&self) -> Gauges {
+        let mut pending: HashMap<&str, u64> = HashMap::new();
+        for p in &self.pending {
+            if let Some(c) = self.conns.get(p) {
+                *pending.entry(&c.addr).or_default() += 1;
+            }
+        }
+        let mut by_addr: HashMap<&str, u64> = HashMap::new();
+        let mut max_unacked = 0;
+        for s in self.sessions.values() {
+            if s.state == State::Closed {
+                continue;
+            }
+            if !s.addr.is_empty() {
+                *by_addr.entry(&s.addr).or_default() += 1;
+            }
+            max_unacked = max_unacked.max(s.engine.unacked_bytes().1);
+        }
+        Gauges {
+            handshakes_shed: self.shed,
+            max_pending_per_address: pending.values().copied().max().unwrap_or(0),
+            max_sessions_per_address: by_addr.values().copied().max().unwrap_or(0),
+            receive_bytes_outstanding: self.node_recv_outstanding(),
+            max_unacked_bytes: max_unacked,
+            queued_events: self.events.len() as u64,
+            events_dropped: self.events_dropped,
+        }
+    }
+
     pub fn metrics(&self) -> (Stats, Latency, u64, u64, u64, usize, usize) {
         let mut stats = Stats::default();
         let (mut reconnects, mut rekeys) = (0, 0);
@@ -1855,5 +2264,28 @@ impl Node {
     /// Session state name (tests, diagnostics).
     pub fn state_name(&self, key: u64) -> Option<&'static str> {
         self.sessions.get(&key).map(|s| s.state.name())
+    }
+
+    /// Test only: the session id of session `key`, and a way to forge it.
+    #[cfg(test)]
+    pub(crate) fn test_session_id(&mut self, key: u64, forge: Option<[u8; 16]>) -> [u8; 16] {
+        let s = self.sessions.get_mut(&key).expect("session");
+        if let Some(id) = forge {
+            s.id = id;
+        }
+        s.id
+    }
+
+    /// Receive bytes session `key` granted and the application has not read.
+    pub fn session_recv_outstanding(&self, key: u64) -> Option<u64> {
+        self.sessions.get(&key).map(|s| s.engine.recv_outstanding())
+    }
+
+    /// Receive bytes granted and unread over the node's live sessions.
+    pub fn node_recv_outstanding(&self) -> u64 {
+        self.ecfg
+            .node_recv
+            .used
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

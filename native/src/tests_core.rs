@@ -16,23 +16,26 @@ fn make_node(extra: serde_json::Value) -> Node {
 
 /// Two nodes and the links between their connections.
 struct Net {
-    nodes: [Node; 2],
+    nodes: Vec<Node>,
     /// (node, conn) -> (other node, other conn); absent once cut.
     links: HashMap<(usize, u32), (usize, u32)>,
-    events: [Vec<Event>; 2],
+    events: Vec<Vec<Event>>,
     now: u64,
     /// Sessions that asked to dial, per node.
     dials: Vec<(usize, u64)>,
+    /// A node whose output is dropped (a peer that reads and never answers).
+    muted: Option<usize>,
 }
 
 impl Net {
     fn new(a: serde_json::Value, b: serde_json::Value) -> Self {
         Net {
-            nodes: [make_node(a), make_node(b)],
+            nodes: vec![make_node(a), make_node(b)],
             links: HashMap::new(),
-            events: [Vec::new(), Vec::new()],
+            events: vec![Vec::new(), Vec::new()],
             now: 1_000_000,
             dials: Vec::new(),
+            muted: None,
         }
     }
 
@@ -40,10 +43,22 @@ impl Net {
         self.nodes[i].fingerprint().to_string()
     }
 
+    /// Adds a node; returns its index.
+    fn add(&mut self, cfg: serde_json::Value) -> usize {
+        self.nodes.push(make_node(cfg));
+        self.events.push(Vec::new());
+        self.nodes.len() - 1
+    }
+
     /// Node `from` connects to node `to`; returns the client's conn id.
     fn connect(&mut self, from: usize, to: usize, fp: &str) -> u32 {
+        self.connect_from(from, to, fp, "")
+    }
+
+    /// [`Net::connect`] with the remote address node `to` sees.
+    fn connect_from(&mut self, from: usize, to: usize, fp: &str, addr: &str) -> u32 {
         let c = self.nodes[from].conn_connect(fp, 0, self.now).unwrap();
-        let s = self.nodes[to].conn_accept(self.now).unwrap();
+        let s = self.nodes[to].conn_accept_from(self.now, addr).unwrap();
         self.links.insert((from, c), (to, s));
         self.links.insert((to, s), (from, c));
         c
@@ -64,7 +79,7 @@ impl Net {
         let mut buf = vec![0u8; 64 * 1024];
         for _ in 0..10_000 {
             let mut progress = false;
-            for i in 0..2 {
+            for i in 0..self.nodes.len() {
                 loop {
                     let c = self.nodes[i].next_transmit();
                     if c == 0 {
@@ -76,6 +91,9 @@ impl Net {
                             break;
                         }
                         progress = true;
+                        if self.muted == Some(i) {
+                            continue;
+                        }
                         if let Some(&(j, d)) = self.links.get(&(i, c)) {
                             let now = self.now;
                             let _ = self.nodes[j].conn_input(d, &buf[..n], now);
@@ -203,6 +221,8 @@ fn handshake_data_flush_and_graceful_close() {
     let b = net.nodes[1]
         .open_channel(s1, "state", None, None, None, 1)
         .unwrap();
+    // Until the open, only the small window of an unopened channel crossed.
+    net.run();
     let got = net.recv_all(1, s1, b);
     assert_eq!(got.len(), 100);
     assert!(got
@@ -343,7 +363,7 @@ fn a_full_session_table_refuses_with_too_many_handshakes() {
 }
 
 #[test]
-fn pending_handshakes_beyond_the_limit_shed_the_oldest() {
+fn pending_handshakes_beyond_the_limit_shed_one() {
     let mut net = Net::new(none(), serde_json::json!({"max_pending_handshakes": 2}));
     for _ in 0..3 {
         net.nodes[1].conn_accept(net.now).unwrap();
@@ -412,6 +432,408 @@ fn a_replayed_frame_is_dropped_and_reported() {
         .any(|e| matches!(e, Event::Replay { .. })));
     assert_eq!(net.recv_all(1, s1, b), vec![b"x".to_vec()]);
     assert_eq!(net.nodes[1].state_name(s1), Some("open"));
+}
+
+/// A pair with a "state" channel open on both sides and one message delivered
+/// and acknowledged, so node 0 can replay it.
+fn replay_pair(b_cfg: serde_json::Value) -> (Net, u64, u64) {
+    let (mut net, s0, s1, _) = pair(none(), b_cfg);
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    net.nodes[0].send(s0, a, b"x").unwrap();
+    net.run();
+    net.advance(5);
+    assert_eq!(net.recv_all(1, s1, b), vec![b"x".to_vec()]);
+    (net, s0, s1)
+}
+
+fn replay_events(net: &Net) -> Vec<(u64, u64)> {
+    net.events[1]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Replay { seq, count, .. } => Some((*seq, *count)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn replays_are_coalesced_into_one_event_per_channel_per_interval() {
+    let (mut net, s0, s1) = replay_pair(serde_json::json!({"replay_report_interval_ms": 1000}));
+    for _ in 0..40 {
+        net.nodes[0].inject_replay(s0, "state").unwrap();
+        net.run();
+    }
+    // The first is reported at once, the other 39 wait for the interval.
+    assert_eq!(replay_events(&net), vec![(1, 1)]);
+    net.advance(1000);
+    assert_eq!(replay_events(&net), vec![(1, 1), (1, 39)]);
+    assert_eq!(net.nodes[1].state_name(s1), Some("open"));
+}
+
+#[test]
+fn a_replay_flood_closes_the_session_with_replay_flood() {
+    let (mut net, s0, s1) = replay_pair(serde_json::json!({"replay_flood_limit": 5}));
+    for _ in 0..5 {
+        net.nodes[0].inject_replay(s0, "state").unwrap();
+        net.run();
+    }
+    assert_eq!(
+        net.nodes[1].state_name(s1),
+        Some("open"),
+        "5 is within the limit"
+    );
+    net.nodes[0].inject_replay(s0, "state").unwrap();
+    net.run();
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::SessionClose { session, reason: "replay_flood", .. } if *session == s1
+    )));
+    let total: u64 = replay_events(&net).iter().map(|r| r.1).sum();
+    assert_eq!(total, 6, "every replay is reported before the close");
+}
+
+#[test]
+fn replays_in_separate_windows_do_not_add_up() {
+    let (mut net, s0, s1) = replay_pair(serde_json::json!({
+        "replay_flood_limit": 5, "replay_flood_window_ms": 2000
+    }));
+    for round in 0..3 {
+        for _ in 0..5 {
+            net.nodes[0].inject_replay(s0, "state").unwrap();
+            net.run();
+        }
+        assert_eq!(net.nodes[1].state_name(s1), Some("open"), "round {round}");
+        net.advance(2001);
+    }
+}
+
+#[test]
+fn a_peer_that_stops_acknowledging_is_dead_after_the_ack_timeout() {
+    // Heartbeats are answered by node 0 itself here (node 1's pongs are lost
+    // too), so the heartbeat timeout is set far beyond the ACK timeout.
+    let slow_hb = serde_json::json!({"heartbeat_timeout_ms": 1_000_000, "ack_timeout_ms": 3000});
+    let (mut net, s0, s1, _) = pair(slow_hb.clone(), slow_hb);
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    net.run();
+    net.muted = Some(1);
+    net.nodes[0].send(s0, a, b"never acknowledged").unwrap();
+    net.run();
+    net.advance(2500);
+    assert_eq!(
+        net.nodes[0].state_name(s0),
+        Some("open"),
+        "within the timeout"
+    );
+    net.advance(2000);
+    assert!(net.events[0].iter().any(|e| matches!(
+        e,
+        Event::SessionClose { session, reason: "ack_timeout", .. } if *session == s0
+    )));
+}
+
+#[test]
+fn acknowledged_traffic_never_meets_the_ack_timeout() {
+    let cfg = serde_json::json!({"ack_timeout_ms": 50});
+    let (mut net, s0, s1, _) = pair(cfg.clone(), cfg);
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    for i in 0..20u8 {
+        net.nodes[0].send(s0, a, &[i; 100]).unwrap();
+        net.advance(30);
+    }
+    assert_eq!(net.recv_all(1, s1, b).len(), 20);
+    net.advance(500);
+    assert_eq!(net.nodes[0].state_name(s0), Some("open"));
+}
+
+#[test]
+fn a_channel_nobody_opened_gets_only_the_small_window() {
+    let (mut net, s0, s1, _) = pair(
+        none(),
+        serde_json::json!({"unopened_window_bytes": 4096, "unopened_window_msgs": 1000}),
+    );
+    let a = net.nodes[0]
+        .open_channel(s0, "knowledge", None, None, None, 2)
+        .unwrap();
+    for _ in 0..20 {
+        net.nodes[0].send(s0, a, &[1u8; 1000]).unwrap();
+    }
+    net.run();
+    let before = net.nodes[1].session_recv_outstanding(s1).unwrap();
+    assert_eq!(before, 4096, "the unopened window, not the full one");
+    let b = net.nodes[1]
+        .open_channel(s1, "knowledge", None, None, None, 2)
+        .unwrap();
+    net.run();
+    assert_eq!(
+        net.recv_all(1, s1, b).len(),
+        20,
+        "opening grants the full window"
+    );
+}
+
+#[test]
+fn the_session_and_node_receive_budgets_bound_what_peers_may_send_unread() {
+    // One channel's window is max(max_message, max_queue_bytes) = 64 KiB here.
+    let cfg = serde_json::json!({
+        "max_message_bytes": 65536, "max_queue_bytes": 65536, "unopened_window_bytes": 65536,
+        "max_session_receive_bytes": 100_000, "max_node_receive_bytes": 150_000
+    });
+    let (mut net, s0, s1, _) = pair(none(), cfg);
+    for k in ["c1", "c2", "c3"] {
+        let a = net.nodes[0]
+            .open_channel(s0, k, None, None, None, 2)
+            .unwrap();
+        for _ in 0..100 {
+            net.nodes[0].send(s0, a, &[1u8; 1000]).unwrap();
+        }
+    }
+    net.run();
+    let granted = net.nodes[1].session_recv_outstanding(s1).unwrap();
+    assert!((99_000..=100_000).contains(&granted), "{granted}");
+    let mut read = 0;
+    for k in ["c1", "c2", "c3"] {
+        let b = net.nodes[1]
+            .open_channel(s1, k, None, None, None, 2)
+            .unwrap();
+        for _ in 0..40 {
+            net.advance(3); // deferred grants go out after 2 ms
+            read += net.recv_all(1, s1, b).len();
+            assert!(net.nodes[1].session_recv_outstanding(s1).unwrap() <= 100_000);
+        }
+    }
+    assert_eq!(read, 300, "reading frees the budget: everything arrives");
+}
+
+#[test]
+fn the_node_receive_budget_bounds_every_session_and_comes_back_when_a_session_ends() {
+    let cfg = serde_json::json!({
+        "max_message_bytes": 65536, "max_queue_bytes": 65536, "unopened_window_bytes": 65536,
+        "max_session_receive_bytes": 1_000_000, "max_node_receive_bytes": 80_000
+    });
+    let (mut net, s0, s1, _) = pair(none(), cfg);
+    for k in ["c1", "c2"] {
+        let a = net.nodes[0]
+            .open_channel(s0, k, None, None, None, 2)
+            .unwrap();
+        for _ in 0..100 {
+            net.nodes[0].send(s0, a, &[1u8; 1000]).unwrap();
+        }
+    }
+    net.run();
+    assert_eq!(net.nodes[1].node_recv_outstanding(), 80_000);
+    net.nodes[1]
+        .close_session(s1, 0, "manual", net.now)
+        .unwrap();
+    net.advance(100);
+    assert_eq!(net.nodes[1].state_name(s1), Some("closed"));
+    assert_eq!(net.nodes[1].node_recv_outstanding(), 0);
+}
+
+fn closes(net: &Net, i: usize, reason: &str) -> usize {
+    net.events[i]
+        .iter()
+        .filter(|e| matches!(e, Event::SessionClose { reason: r, .. } if *r == reason))
+        .count()
+}
+
+fn connect_failures(net: &Net, i: usize, code: &str) -> usize {
+    net.events[i]
+        .iter()
+        .filter(|e| matches!(e, Event::ConnectFailed { code: c, .. } if *c == code))
+        .count()
+}
+
+#[test]
+fn sessions_per_peer_and_per_address_are_limited_with_a_typed_reject() {
+    let (mut net, _, _, _) = pair(
+        none(),
+        serde_json::json!({"max_sessions_per_peer": 2, "max_sessions_per_address": 3}),
+    );
+    let fp1 = net.fp(1);
+    net.connect(0, 1, &fp1);
+    net.run();
+    net.connect(0, 1, &fp1);
+    net.run();
+    assert_eq!(
+        connect_failures(&net, 0, "TOO_MANY_SESSIONS"),
+        1,
+        "third of one peer"
+    );
+    // Per address: three peers from 10.0.0.9 fit, the fourth does not.
+    let mut refused = 0;
+    for _ in 0..4 {
+        let k = net.add(none());
+        net.connect_from(k, 1, &fp1, "10.0.0.9");
+        net.run();
+        refused += connect_failures(&net, k, "TOO_MANY_SESSIONS");
+    }
+    assert_eq!(refused, 1);
+    assert_eq!(net.nodes[1].sessions_from("10.0.0.9"), 3);
+    assert_eq!(net.nodes[1].gauges().max_sessions_per_address, 3);
+    // Another address is not affected.
+    let k = net.add(none());
+    net.connect_from(k, 1, &fp1, "10.0.0.10");
+    net.run();
+    assert_eq!(net.nodes[1].sessions_from("10.0.0.10"), 1);
+}
+
+#[test]
+fn a_full_table_evicts_a_disconnected_session_before_refusing() {
+    let (mut net, _, _, c) = pair(none(), serde_json::json!({"max_sessions": 2}));
+    let fp1 = net.fp(1);
+    let k = net.add(none());
+    net.connect(k, 1, &fp1);
+    net.run();
+    // Node 0's session drops (resumable on node 1); node 0 does not redial.
+    net.cut(0, c);
+    net.run();
+    assert_eq!(
+        net.nodes[1].metrics().5,
+        2,
+        "full, one of them disconnected"
+    );
+    let j = net.add(none());
+    net.connect(j, 1, &fp1);
+    net.run();
+    assert_eq!(closes(&net, 1, "evicted"), 1);
+    assert!(net.events[j]
+        .iter()
+        .any(|e| matches!(e, Event::Connected { .. })));
+    // Full of live sessions: refused with the full table's code.
+    let l = net.add(none());
+    net.connect(l, 1, &fp1);
+    net.run();
+    assert_eq!(connect_failures(&net, l, "TOO_MANY_HANDSHAKES"), 1);
+}
+
+#[test]
+fn a_flood_from_one_address_sheds_its_own_idle_handshakes_not_a_slow_legitimate_one() {
+    let mut net = Net::new(
+        none(),
+        serde_json::json!({
+            "max_pending_handshakes": 8, "max_pending_handshakes_per_address": 4
+        }),
+    );
+    let fp1 = net.fp(1);
+    // A legitimate client from another address starts its handshake and is slow.
+    let legit = net.nodes[0].conn_connect(&fp1, 0, net.now).unwrap();
+    let server_side = net.nodes[1].conn_accept_from(net.now, "10.0.0.1").unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let n = net.nodes[0]
+        .conn_transmit(legit, &mut buf, net.now)
+        .unwrap();
+    net.nodes[1]
+        .conn_input(server_side, &buf[..n], net.now)
+        .unwrap();
+    // 100 bare connects (no byte) from the attacker's address.
+    for _ in 0..100 {
+        net.nodes[1].conn_accept_from(net.now, "10.0.0.66").unwrap();
+        assert!(net.nodes[1].pending_from("10.0.0.66") <= 4);
+    }
+    let g = net.nodes[1].gauges();
+    assert_eq!(g.max_pending_per_address, 4);
+    assert!(g.handshakes_shed >= 96);
+    // The slow one is still pending and completes.
+    net.links.insert((0, legit), (1, server_side));
+    net.links.insert((1, server_side), (0, legit));
+    net.run();
+    assert!(net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::Connected { .. })));
+}
+
+#[test]
+fn a_connection_that_sends_no_client_hello_meets_its_own_short_deadline() {
+    let mut net = Net::new(
+        none(),
+        serde_json::json!({
+            "client_hello_timeout_ms": 100, "handshake_timeout_ms": 10_000
+        }),
+    );
+    net.nodes[1].conn_accept_from(net.now, "10.0.0.66").unwrap();
+    assert_eq!(net.nodes[1].metrics().6, 1);
+    net.advance(99);
+    assert_eq!(net.nodes[1].metrics().6, 1, "not before its deadline");
+    net.advance(5);
+    assert_eq!(net.nodes[1].metrics().6, 0);
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::VerificationFailure { code: "HANDSHAKE_TIMEOUT", message, .. } if message.contains("ClientHello")
+    )));
+}
+
+#[test]
+fn a_resume_with_another_key_is_refused_and_the_real_session_keeps_working() {
+    let (mut net, s0, s1, _) = pair(none(), none());
+    let fp1 = net.fp(1);
+    let victim_id = net.nodes[0].test_session_id(s0, None);
+    // An attacker with its own key and its own session to node 1...
+    let k = net.add(none());
+    let c = net.connect(k, 1, &fp1);
+    net.run();
+    let sk = net.session_of(k);
+    net.cut(k, c);
+    net.run();
+    // ...resumes with the victim's session id.
+    net.nodes[k].test_session_id(sk, Some(victim_id));
+    let d = net.nodes[k].conn_resume(sk, net.now).unwrap();
+    let e = net.nodes[1].conn_accept(net.now).unwrap();
+    net.links.insert((k, d), (1, e));
+    net.links.insert((1, e), (k, d));
+    net.run();
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::VerificationFailure {
+            code: "FINGERPRINT_MISMATCH",
+            ..
+        }
+    )));
+    assert_eq!(net.nodes[1].state_name(s1), Some("open"));
+    let a = net.nodes[0]
+        .open_channel(s0, "state", None, None, None, 1)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "state", None, None, None, 1)
+        .unwrap();
+    net.nodes[0].send(s0, a, b"still mine").unwrap();
+    net.run();
+    assert_eq!(net.recv_all(1, s1, b), vec![b"still mine".to_vec()]);
+}
+
+#[test]
+fn the_event_queue_is_bounded_but_never_drops_a_lifecycle_event() {
+    let (mut net, _, s1, _) = pair(none(), none());
+    let n = crate::node::MAX_QUEUED_EVENTS + 1000;
+    net.nodes[1].test_emit_replays(s1, n);
+    let g = net.nodes[1].gauges();
+    assert_eq!(g.queued_events, crate::node::MAX_QUEUED_EVENTS as u64);
+    assert_eq!(g.events_dropped, 1000);
+    net.nodes[1]
+        .close_session(s1, 0, "manual", net.now)
+        .unwrap();
+    net.advance(10);
+    assert!(net.events[1].iter().any(|e| matches!(
+        e,
+        Event::SessionClose {
+            reason: "manual",
+            ..
+        }
+    )));
 }
 
 #[test]

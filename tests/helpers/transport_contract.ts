@@ -203,20 +203,50 @@ export function describeTransportContract(backend: ContractBackend): void {
       await using p = await makePair(backend);
       const kinds = ["control", "state", "knowledge"];
       const N = 200;
-      await Promise.all(kinds.map(async (kind) => {
+      const senders = await Promise.all(kinds.map(async (kind) => {
         const ch = await p.outbound.openChannel(kind);
         for (let i = 0; i < N; i++) await ch.send(msg(i, 16 + (i % 300)));
-        await within(5000, `flush of ${kind}`, ch.flush());
         await ch.close();
+        return ch;
       }));
+      // Until the application opens a channel, the peer only gets its small
+      // unopened window (16 messages by default): the rest waits at the sender.
+      await waitFor("the unopened windows filled", () => p.inbound.stats().messagesIn === 3 * 16);
       for (const kind of kinds) {
         const ch = await p.inbound.openChannel(kind);
         const got: number[] = [];
         for await (const m of ch) got.push(num(m));
         assert.deepEqual(got, range(0, N), kind);
       }
+      for (const ch of senders) await within(5000, `flush of ${ch.kind}`, ch.flush());
       assert.equal(p.outbound.stats().messagesOut, 3 * N);
       assert.equal(p.inbound.stats().messagesIn, 3 * N);
+    },
+  );
+
+  t(
+    "a byte array whose length and byteLength own properties lie sends only its real bytes (no FFI over-read)",
+    async () => {
+      await using p = await makePair(backend);
+      const tx = await p.outbound.openChannel("state");
+      const rx = await p.inbound.openChannel("state");
+      for (const claimed of [4096, 65_536, 1 << 20]) {
+        const liar = new Uint8Array(16).fill(7);
+        Object.defineProperty(liar, "length", { value: claimed });
+        Object.defineProperty(liar, "byteLength", { value: claimed });
+        assert.equal(liar.length, claimed, "the lie is in place");
+        await tx.send(liar);
+        const got = await within(3000, "receive", rx.receive());
+        assert.ok(got !== null);
+        assert.equal(got.byteLength, 16, `claimed ${claimed}`);
+        assert.deepEqual([...got], new Array(16).fill(7));
+      }
+      // A view into a larger buffer sends its own window only.
+      const big = new Uint8Array(1024).fill(9);
+      const view = big.subarray(100, 110);
+      Object.defineProperty(view, "byteLength", { value: 1024 });
+      await tx.send(view);
+      assert.equal((await within(3000, "receive", rx.receive()))?.byteLength, 10);
     },
   );
 
@@ -348,6 +378,81 @@ export function describeTransportContract(backend: ContractBackend): void {
     }
   });
 
+  t("maxSessions is never exceeded under concurrent opens from fresh keys", async () => {
+    await using p = await makePair(backend, { maxSessions: 4 });
+    let peak = 0;
+    const watch = setInterval(() => peak = Math.max(peak, p.server.metrics().sessions), 1);
+    const clients = await Promise.all(
+      range(0, 10).map(async () => backend.create({ identity: await Identity.generate() })),
+    );
+    try {
+      const results = await Promise.allSettled(
+        clients.map((c) =>
+          c.connect({ hostname: p.link.hostname, port: p.link.port, fingerprint: idA.fingerprint })
+        ),
+      );
+      peak = Math.max(peak, p.server.metrics().sessions);
+      const ok = results.filter((r) => r.status === "fulfilled").length;
+      assert.equal(ok, 3, "the pair's session plus 3");
+      for (const r of results) {
+        if (r.status === "rejected") {
+          assert.ok(
+            r.reason instanceof RTTHandshakeError && r.reason.code === "TOO_MANY_HANDSHAKES",
+            String(r.reason),
+          );
+        }
+      }
+      assert.ok(peak <= 4, `peak ${peak}`);
+    } finally {
+      clearInterval(watch);
+      await Promise.all(clients.map((c) => c.shutdown({ deadlineMs: 50 })));
+    }
+  });
+
+  t(
+    "shutting a node down during a blocked send and a pending receive gives typed errors",
+    async () => {
+      const s = await backend.create({ identity: idA });
+      const c = await backend.create({
+        identity: idB,
+        backpressurePolicy: "block",
+        maxQueue: 1,
+        blockTimeoutMs: 60_000,
+      });
+      const link = await backend.expose(s);
+      try {
+        const [outbound, inbound] = await Promise.all([
+          c.connect({ hostname: link.hostname, port: link.port, fingerprint: idA.fingerprint }),
+          s.accept(),
+        ]);
+        const tx = await outbound.openChannel("knowledge");
+        const rx = await outbound.openChannel("state");
+        void inbound;
+        // Nobody reads "knowledge" on the server: the unopened window fills,
+        // then the one-slot queue, then a send blocks.
+        const sends: Promise<void>[] = [];
+        for (let i = 0; i < 40; i++) sends.push(tx.send(msg(i, 8192)));
+        const receive = rx.receive();
+        await c.shutdown({ deadlineMs: 0 });
+        const outcomes = await Promise.allSettled([...sends, receive]);
+        for (const o of outcomes) {
+          if (o.status === "rejected") {
+            assert.ok(
+              o.reason instanceof RTTDisconnectedError || o.reason instanceof RTTTransportError,
+              String(o.reason),
+            );
+          }
+        }
+        assert.ok(outcomes.some((o) => o.status === "rejected"), "the blocked send failed typed");
+        await assert.rejects(() => tx.send(msg(99)), RTTDisconnectedError);
+      } finally {
+        await c.shutdown();
+        await s.shutdown({ deadlineMs: 50 });
+        await link.close();
+      }
+    },
+  );
+
   t("close reasons: manual here, peer_closed there; what was queued arrives first", async () => {
     await using p = await makePair(backend);
     const tx = await p.outbound.openChannel("state");
@@ -432,6 +537,35 @@ export function describeTransportContract(backend: ContractBackend): void {
         () => (p.inbound as RttSession).testInject({ replay_last: "nothing-here" }),
         RangeError,
       );
+    },
+  );
+
+  t(
+    "replays are coalesced (one event per channel per interval) and a flood closes the session with replay_flood",
+    async () => {
+      await using p = await makePair(
+        backend,
+        { testHooks: true, replayFloodLimit: 20, replayReportIntervalMs: 3_600_000 },
+        { testHooks: true },
+      );
+      const tx = await p.outbound.openChannel("state");
+      const rx = await p.inbound.openChannel("state");
+      await tx.send(msg(1));
+      await within(3000, "flush", tx.flush());
+      assert.equal(num(await within(3000, "receive", rx.receive())), 1);
+      for (let i = 0; i < 20; i++) (p.outbound as RttSession).testInject({ replay_last: "state" });
+      await waitFor("20 replays counted", () => p.inbound.stats().replays === 20);
+      const events = () => p.serverEvents.filter((e) => e.type === "replay");
+      assert.ok(events().length <= 1, `${events().length} replay events for 20 replays`);
+      assert.equal(p.inbound.state, "open", "20 is within the limit");
+      (p.outbound as RttSession).testInject({ replay_last: "state" });
+      await waitFor(
+        "the replay_flood close",
+        () => p.serverEvents.some((e) => e.type === "session_close" && e.reason === "replay_flood"),
+      );
+      const total = events().reduce((n, e) => n + (e.type === "replay" ? e.count : 0), 0);
+      assert.equal(total, 21, "every replay is reported, coalesced, before the close");
+      assert.ok(events().length <= 2);
     },
   );
 

@@ -219,3 +219,29 @@ Deno.test("Stats are camelCase and survive the session's end as a snapshot", asy
   assert.ok("droppedOldest" in s && "latencyP50Us" in s);
   assert.equal(n.client.metrics().messagesOut, 1);
 });
+
+Deno.test("byteLengthOf reads the intrinsic length, never an own property", async () => {
+  const { byteLengthOf } = await import("../../lib/rtt/core.ts");
+  const a = new Uint8Array(16);
+  Object.defineProperty(a, "length", { value: 1 << 20 });
+  Object.defineProperty(a, "byteLength", { value: 1 << 20 });
+  assert.equal(byteLengthOf(a), 16);
+  assert.equal(byteLengthOf(new Uint8Array(64).subarray(8, 12)), 4);
+  assert.throws(() => byteLengthOf({ byteLength: 5 } as unknown as Uint8Array), TypeError);
+});
+
+Deno.test("remoteHost keys the per-address limits on the peer's host, or nothing", async () => {
+  const { remoteHost } = await import("../../lib/rtt/core.ts");
+  const stream = { read: () => Promise.resolve(null), write: () => Promise.resolve(0) };
+  const base = { ...stream, close() {}, ref() {}, unref() {} };
+  assert.equal(
+    remoteHost({ ...base, remoteAddr: { hostname: "127.0.0.2", port: 1 } } as never),
+    "127.0.0.2",
+  );
+  assert.equal(remoteHost(base), "");
+  assert.equal(remoteHost({ ...base, remoteAddr: { path: "/x" } } as never), "");
+  assert.equal(
+    remoteHost({ ...base, remoteAddr: { hostname: "h".repeat(300) } } as never).length,
+    256,
+  );
+});

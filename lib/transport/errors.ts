@@ -34,26 +34,20 @@ export type RTTHandshakeErrorCode =
  * `maxSessionsPerPeer` sessions of ours or `maxSessionsPerAddress` of our
  * address (`TOO_MANY_SESSIONS`).
  *
- * @example Telling a wrong pin apart
+ * @example Telling a wrong pin apart by class and code
  * ```ts
- * import { Identity } from "../identity/mod.ts";
- * import { RTTHandshakeError, RttNode } from "../rtt/mod.ts";
+ * import { RTTHandshakeError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * const [ia, ib, stranger] = await Promise.all([
- *   Identity.generate(),
- *   Identity.generate(),
- *   Identity.generate(),
- * ]);
- * await using server = await RttNode.create({ identity: ia });
- * await using node = await RttNode.create({ identity: ib });
- * const { port } = await server.listen({ hostname: "127.0.0.1", port: 0 });
- * try {
- *   await node.connect({ hostname: "127.0.0.1", port, fingerprint: stranger.fingerprint });
- *   assert.fail("a wrong pin must be refused");
- * } catch (err) {
- *   assert.ok(err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH");
+ * function explain(err: unknown): string {
+ *   if (err instanceof RTTHandshakeError && err.code === "FINGERPRINT_MISMATCH") {
+ *     return `The peer is not ${err.peer}: check the pinned fingerprint`;
+ *   }
+ *   return "Connection failed";
  * }
+ * const peer = "ab".repeat(32);
+ * const err = new RTTHandshakeError("FINGERPRINT_MISMATCH", "Wrong peer", { peer });
+ * assert.equal(explain(err), `The peer is not ${peer}: check the pinned fingerprint`);
  * ```
  */
 export class RTTHandshakeError extends Web4Error {

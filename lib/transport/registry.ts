@@ -58,24 +58,22 @@ export function transportNames(): string[] {
  * @returns The transport.
  * @throws {RangeError} When no backend has that name.
  *
- * @example An in-memory pair for a unit test
+ * @example Backends are factories registered by name
  * ```ts
- * import { Identity } from "../identity/mod.ts";
- * import { createTransport, MemoryNetwork } from "../rtt/mod.ts";
+ * import {
+ *   createTransport,
+ *   registerTransport,
+ *   transportNames,
+ *   unregisterTransport,
+ * } from "./registry.ts";
  * import assert from "node:assert/strict";
  *
- * const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);
- * const network = new MemoryNetwork();
- * const a = await createTransport("memory", { identity: idA, network });
- * const b = await createTransport("memory", { identity: idB, network });
- * const { port } = await a.listen({ hostname: "a", port: 0 });
- * const [s1, s2] = await Promise.all([
- *   b.connect({ hostname: "a", port, fingerprint: idA.fingerprint }),
- *   a.accept(),
- * ]);
- * assert.equal(s2.peerFingerprint, idB.fingerprint);
- * await s1.close();
- * await Promise.all([a.shutdown(), b.shutdown()]);
+ * // A backend that only refuses, to show the plumbing (lib/rtt registers the real ones).
+ * registerTransport("refusing", () => Promise.reject(new Error("refusing backend: no network")));
+ * assert.ok(transportNames().includes("refusing"));
+ * await assert.rejects(createTransport("refusing", {}), /no network/);
+ * await assert.rejects(createTransport("no-such-backend", {}), RangeError);
+ * assert.equal(unregisterTransport("refusing"), true);
  * ```
  */
 export function createTransport(name: string, options: TransportOptions): Promise<Transport> {

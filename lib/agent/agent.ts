@@ -34,7 +34,7 @@ import {
 } from "../observability/mod.ts";
 import { type DispatchResult, type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import { type LocalLoad, newMsgId, type Outcome, outcome, type ReplySpec } from "../runtime/mod.ts";
-import { openStore, type Store } from "../store/mod.ts";
+import { openStore, type Store, type TrustLogEntry } from "../store/mod.ts";
 import {
   createTransport,
   type Transport,
@@ -42,7 +42,6 @@ import {
   type TransportEvent,
   type TransportSession,
 } from "../transport/mod.ts";
-import type { Transition } from "../trust/mod.ts";
 import { DriftDetector, type DriftOptions } from "./drift.ts";
 import { AgentError } from "./errors.ts";
 import { type ChannelKind, type LinkHandlers, SessionLink } from "./link.ts";
@@ -176,8 +175,8 @@ export interface AgentHooks {
   fact(fact: AgentFact): void;
   /** The person's human-state vector arrived. */
   humanState(person: string, human: HumanState): void;
-  /** A trust transition (peer or person). */
-  trustChange(transition: Transition): void;
+  /** A trust transition (peer or person), as it was logged. */
+  trustChange(transition: TrustLogEntry): void;
 }
 
 /** What the agent knows of a connected peer. */

@@ -40,14 +40,13 @@ import {
   type RuntimeContext,
   selfFromIdentity,
 } from "../runtime/mod.ts";
-import { QuotaExceededError, type Store, type StoreChange } from "../store/mod.ts";
 import {
-  createTrustView,
-  declareAnchors,
-  type Transition,
-  type TrustConfig,
-  type TrustView,
-} from "../trust/mod.ts";
+  QuotaExceededError,
+  type Store,
+  type StoreChange,
+  type TrustLogEntry,
+} from "../store/mod.ts";
+import { createTrustView, declareAnchors, type TrustConfig, type TrustView } from "../trust/mod.ts";
 import { channelOf, type RouteChannel } from "./channels.ts";
 import { RoutingError } from "./errors.ts";
 import { RateLimiter, type RateLimitOptions } from "./rate_limit.ts";
@@ -159,7 +158,7 @@ export interface DispatchResult {
   /** The runtime's outcome, if a runtime handled it. */
   outcome?: Outcome | undefined;
   /** Trust transitions committed for this message (sanctions included). */
-  transitions: Transition[];
+  transitions: TrustLogEntry[];
   /** Envelopes to send back to the peer, in order. */
   replies: OutboundEnvelope[];
 }
@@ -846,7 +845,7 @@ export class ProtocolRouter {
     throw err;
   }
 
-  #sanction(error: Error, msgId: string | undefined, from: Inbound): Transition[] {
+  #sanction(error: Error, msgId: string | undefined, from: Inbound): TrustLogEntry[] {
     const rule = this.#sanctions ?? this.#defaultSanctions();
     if (rule === undefined) return [];
     const sanctioned = from.relay ?? from.peer;
@@ -974,10 +973,10 @@ function _peek(input: Uint8Array | string): _Header {
   };
 }
 
-function _transitionsIn(changes: readonly StoreChange[]): Transition[] {
-  const out: Transition[] = [];
+function _transitionsIn(changes: readonly StoreChange[]): TrustLogEntry[] {
+  const out: TrustLogEntry[] = [];
   for (const change of changes) {
-    if (change.kind === "trust.log") out.push(change.entry as unknown as Transition);
+    if (change.kind === "trust.log") out.push(change.entry);
   }
   return out;
 }

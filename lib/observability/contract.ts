@@ -209,7 +209,7 @@ const _DATA: Record<EventKind, z.ZodObject> = {
     type: str.nullable().optional(),
     msg_id: str.nullable().optional(),
   }),
-  "router.rate_limited": o({ msg_id: str.nullable() }),
+  "router.rate_limited": o({ msg_id: str.nullable(), dropped: nat }),
   "router.replay": o({ msg_id: uuid, verdict: str }),
   "router.error": o({ code: str, type: str, message: str }),
   // ---- the agent ----
@@ -432,7 +432,8 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventKind, string>> = Object.fr
     "The router refused a message before or after its runtime (code names the rule).",
   "router.dropped":
     "The router dropped a message unanswered (blacklisted peer, bad signature, fingerprint mismatch).",
-  "router.rate_limited": "A peer exceeded its rate limit.",
+  "router.rate_limited":
+    "A peer exceeded its rate limit (at most one event per peer per second; `dropped` counts the messages refused or dropped since the last one).",
   "router.replay": "A replayed envelope (msg_id seen before, or outside the window) was dropped.",
   "router.error": "A runtime threw while handling a message (answered `internal_error`).",
   "agent.started": "The agent started: its id, mission, transport backend and enrolled person.",

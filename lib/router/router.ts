@@ -324,6 +324,8 @@ export class ProtocolRouter {
   #telemetry: Telemetry;
   #limiter: RateLimiter | undefined;
   #lastRefusalReply = new Map<string, number>();
+  /** Messages refused or dropped by the rate limit since the last `router.rate_limited` event. */
+  #limited = 0;
   #guard: ReplayGuard;
   #runner: _GroupRunner;
   /** Events held back while a write group is open, emitted once it commits. */
@@ -549,23 +551,43 @@ export class ProtocolRouter {
     if (this.#limiter !== undefined) {
       const verdict = this.#limiter.take(sessionPeer, nowMs);
       if (!verdict.allowed) {
+        const reason = `Rate limit of ${this.#limiter.perSecond} messages/s exceeded`;
         const last = this.#lastRefusalReply.get(sessionPeer) ?? -Infinity;
+        if (nowMs - last < 1000) {
+          // One answer (and one event) per second at most: a flood must not
+          // make us parse, sign or log a flood. The drops are counted.
+          this.#limited += 1;
+          this.#telemetry.counter("router_rate_limited_total");
+          return this.#result("dropped", {}, {
+            code: "quota",
+            reason,
+            retryAfterMs: verdict.retryAfterMs,
+          });
+        }
+        this.#lastRefusalReply.set(sessionPeer, nowMs);
+        if (this.#lastRefusalReply.size > 4096) {
+          this.#lastRefusalReply.delete(this.#lastRefusalReply.keys().next().value!);
+        }
         const header = _peek(input);
-        const result = this.#result("dropped", header, {
+        const result = this.#result("refused", header, {
           code: "quota",
-          reason: `Rate limit of ${this.#limiter.perSecond} messages/s exceeded`,
+          reason,
           retryAfterMs: verdict.retryAfterMs,
         });
-        if (nowMs - last >= 1000) {
-          // One answer per second at most: a flood must not make us sign a flood.
-          this.#lastRefusalReply.set(sessionPeer, nowMs);
-          if (this.#lastRefusalReply.size > 4096) {
-            this.#lastRefusalReply.delete(this.#lastRefusalReply.keys().next().value!);
-          }
-          result.status = "refused";
-          await this.#refuse(result, header, from);
-        }
-        this.#emit("router.rate_limited", { msg_id: header.msgId ?? null }, "warn", peer, from);
+        await this.#refuse(result, header, from);
+        this.#limited += 1;
+        this.#telemetry.counter("router_rate_limited_total");
+        this.#emit(
+          "router.rate_limited",
+          {
+            msg_id: header.msgId ?? null,
+            dropped: this.#limited,
+          },
+          "warn",
+          sessionPeer,
+          from,
+        );
+        this.#limited = 0;
         return result;
       }
     }

@@ -305,7 +305,7 @@ Deno.test("ProtocolRouter lets an untrusted peer only handshake, and drops a bla
 });
 
 Deno.test("ProtocolRouter rate-limits per peer: one signed refusal, then silent drops", async () => {
-  const { router, store } = setup({ rateLimit: { burst: 2, perSecond: 1 } });
+  const { router, store, sink } = setup({ rateLimit: { burst: 2, perSecond: 1 } });
   setTrust(store, bob.fingerprint, "probing");
   setTrust(store, carol.fingerprint, "probing");
   const statuses: string[] = [];
@@ -316,6 +316,7 @@ Deno.test("ProtocolRouter rate-limits per peer: one signed refusal, then silent 
     if (r.status === "refused") refusal = r;
   }
   assert.deepEqual(statuses, ["handled", "handled", "refused", "dropped"]);
+  assert.equal(sink.events("router.rate_limited").length, 1, "one event, not one per message");
   assert.equal(refusal?.code, "quota");
   assert.equal(refusal?.retryAfterMs, 1000);
   const payload = refusal?.replies[0]?.envelope.payload as { code: string; retry_after_ms: number };

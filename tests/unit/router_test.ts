@@ -10,9 +10,10 @@ import { CipRuntime } from "../../lib/cip/mod.ts";
 import { createTelemetry, MemorySink } from "../../lib/observability/mod.ts";
 import { newMsgId, outcome, type ProtocolRuntime } from "../../lib/runtime/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
-import { TrustBatch } from "../../lib/trust/mod.ts";
+import { MESSAGE_TYPES, PROTOCOLS } from "../../lib/envelope/protocols.ts";
 import {
   CHANNEL_OF,
+  channelOf,
   ProtocolRouter,
   type RouterOptions,
   RoutingError,
@@ -400,12 +401,27 @@ Deno.test("ProtocolRouter declares trust anchors once, logged with the owner as 
   assert.equal(log[0]?.actor, "Ada");
 });
 
-Deno.test("CHANNEL_OF gives every message type of the three protocols a channel", () => {
-  assert.equal(Object.keys(CHANNEL_OF.cip).length, 10);
-  assert.equal(Object.keys(CHANNEL_OF.hcp).length, 7);
-  assert.equal(Object.keys(CHANNEL_OF.lip).length, 6);
-  const batch = new TrustBatch(setup().router.trust, T0);
-  assert.equal(batch.changes.length, 0);
+Deno.test("CHANNEL_OF gives every message type of the three protocols a channel, errors and handshakes on control", () => {
+  for (const protocol of PROTOCOLS) {
+    assert.deepEqual(
+      Object.keys(CHANNEL_OF[protocol]).sort(),
+      [...MESSAGE_TYPES[protocol]].sort(),
+      `${protocol}: the table and the protocol's types are the same set`,
+    );
+  }
+  for (
+    const [protocol, type] of [
+      ["cip", "HELLO"],
+      ["cip", "VERIFY"],
+      ["cip", "ERROR"],
+      ["hcp", "HCP_HELLO"],
+      ["hcp", "HCP_ERROR"],
+      ["lip", "LIP_ERROR"],
+    ] as const
+  ) {
+    assert.equal(channelOf(protocol, type), "control", `${protocol} ${type}`);
+  }
+  assert.throws(() => channelOf("cip", "HCP_HELLO"), TypeError);
 });
 
 Deno.test("ProtocolRouter groups queued work in one commit; a failed commit applies none of it, and a failed message is accepted again", async () => {

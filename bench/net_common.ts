@@ -1,3 +1,4 @@
+import { quantile as sortedQuantile } from "../lib/observability/metrics.ts";
 import process from "node:process";
 
 /**
@@ -79,7 +80,8 @@ export function cpuMicros(): number {
 }
 
 /**
- * The `q` quantile of `values` (nearest rank).
+ * The `q` quantile of `values` (nearest rank, the observability layer's
+ * rule), for unsorted samples.
  *
  * @param values Samples; not modified.
  * @param q Quantile in [0, 1].
@@ -87,9 +89,7 @@ export function cpuMicros(): number {
  */
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[rank]!;
+  return sortedQuantile([...values].sort((a, b) => a - b), q);
 }
 
 /**

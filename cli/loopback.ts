@@ -17,6 +17,7 @@ import {
   createEnvelope,
   encodeEnvelope,
   Identity,
+  quantile,
   ReplayError,
   ReplayGuard,
   RTTHandshakeError,
@@ -44,11 +45,6 @@ export interface LoopbackResult {
   replayRefused: boolean;
   /** Whether the wrong pin was refused with `FINGERPRINT_MISMATCH`. */
   wrongPinRefused: boolean;
-}
-
-function _percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /**
@@ -122,8 +118,8 @@ export async function runLoopback(options: LoopbackOptions = {}): Promise<Loopba
     rtts.push((performance.now() - started) * 1000);
   }
   rtts.sort((a, b) => a - b);
-  const p50Us = _percentile(rtts, 50);
-  const p95Us = _percentile(rtts, 95);
+  const p50Us = quantile(rtts, 0.5);
+  const p95Us = quantile(rtts, 0.95);
   log(
     `${rounds} signed STATE_UPDATE round trips, each envelope verified: ` +
       `p50 ${p50Us.toFixed(0)} us, p95 ${p95Us.toFixed(0)} us`,

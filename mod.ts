@@ -201,6 +201,7 @@ export {
 export {
   checkEvent,
   checkEvents,
+  colorByDefault,
   ConsoleSink,
   type ConsoleSinkOptions,
   createTelemetry,

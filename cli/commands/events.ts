@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatEventLine, type Web4Event } from "../../lib/observability/mod.ts";
+import { colorByDefault, formatEventLine, type Web4Event } from "../../lib/observability/mod.ts";
 import { type Command, errorLine, listFlag, stringFlag, UsageError } from "../command.ts";
 
 const USAGE = `Usage: web4 events FILE [--follow] [--kind K]... [--peer FP] [--json]
@@ -60,7 +60,7 @@ export const eventsCommand: Command = {
     const peer = stringFlag(args, "peer");
     const json = args.values.json === true;
     const color = args.values.color === true ||
-      (args.values.color === undefined && Deno.stdout.isTerminal() && !_noColor());
+      (args.values.color === undefined && colorByDefault());
     let offset = 0;
     let lineNo = 0;
     let malformed = 0;
@@ -143,12 +143,3 @@ export const eventsCommand: Command = {
     return malformed > 0 ? 1 : 0;
   },
 };
-
-function _noColor(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "env", variable: "NO_COLOR" }).state === "granted" &&
-      !!Deno.env.get("NO_COLOR");
-  } catch {
-    return false;
-  }
-}

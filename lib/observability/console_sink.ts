@@ -70,12 +70,24 @@ export function formatEventLine(event: Web4Event, color: boolean): string {
     .trimEnd();
 }
 
-function defaultColor(): boolean {
-  try {
-    if (Deno.env.get("NO_COLOR")) return false;
-  } catch {
-    // no env permission: NO_COLOR counts as unset
-  }
+/**
+ * Whether a console should colour its output: stdout is a terminal and
+ * `NO_COLOR` is not set (a missing env permission counts as not set; it is
+ * queried, never prompted for).
+ *
+ * @returns `true` to colour.
+ *
+ * @example
+ * ```ts
+ * import { colorByDefault } from "./console_sink.ts";
+ *
+ * const lines = colorByDefault() ? "coloured" : "plain";
+ * ```
+ */
+export function colorByDefault(): boolean {
+  const granted =
+    Deno.permissions.querySync({ name: "env", variable: "NO_COLOR" }).state === "granted";
+  if (granted && Deno.env.get("NO_COLOR")) return false;
   return Deno.stdout.isTerminal();
 }
 
@@ -106,7 +118,7 @@ export class ConsoleSink implements EventSink {
    */
   constructor(options: ConsoleSinkOptions = {}) {
     this.#print = options.print ?? ((line) => console.log(line));
-    this.#color = options.color ?? defaultColor();
+    this.#color = options.color ?? colorByDefault();
     this.#min = RANK[options.minSeverity ?? "info"];
   }
 

@@ -45,7 +45,12 @@ export {
 } from "./metrics.ts";
 export { otelMirror, type OtelMirrorOptions } from "./otel.ts";
 export { JsonlFileSink, type JsonlFileSinkOptions } from "./file_sink.ts";
-export { ConsoleSink, type ConsoleSinkOptions, formatEventLine } from "./console_sink.ts";
+export {
+  colorByDefault,
+  ConsoleSink,
+  type ConsoleSinkOptions,
+  formatEventLine,
+} from "./console_sink.ts";
 export {
   checkEvent,
   checkEvents,

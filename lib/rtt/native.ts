@@ -76,11 +76,18 @@ export function libraryFileName(os: typeof Deno.build.os = Deno.build.os): strin
   }
 }
 
-function _envPath(): string | undefined {
-  // A missing env permission counts as "not set", never as an error.
-  const status = Deno.permissions.querySync({ name: "env", variable: LIBRARY_ENV_VAR });
-  if (status.state !== "granted") return undefined;
-  const value = Deno.env.get(LIBRARY_ENV_VAR);
+/**
+ * An environment variable's value; a missing env permission (or an empty
+ * value) counts as "not set", never as an error or a prompt.
+ *
+ * @param name The variable.
+ * @returns Its value, or `undefined`.
+ */
+export function readEnv(name: string): string | undefined {
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  const value = Deno.env.get(name);
   return value === undefined || value === "" ? undefined : value;
 }
 
@@ -138,7 +145,7 @@ const BUILD_HINT =
  * @throws {NativeLibraryError} `NATIVE_LIBRARY_NOT_FOUND` when no candidate exists.
  */
 export function resolveLibraryPath(): string {
-  const explicit = _envPath();
+  const explicit = readEnv(LIBRARY_ENV_VAR);
   if (explicit !== undefined) {
     if (!_exists(explicit)) {
       throw new NativeLibraryError(

@@ -15,6 +15,7 @@ import {
   loadNativeLibrary,
   type NativeLibrary,
   NativeLibraryError,
+  readEnv,
 } from "./native.ts";
 import bundledManifest from "./prebuilt_manifest.json" with { type: "json" };
 
@@ -92,15 +93,6 @@ export function platformKey(): string {
   return `${Deno.build.os}-${Deno.build.arch}`;
 }
 
-function _env(name: string): string | undefined {
-  // A missing env permission counts as "not set", never as an error.
-  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
-    return undefined;
-  }
-  const value = Deno.env.get(name);
-  return value === undefined || value === "" ? undefined : value;
-}
-
 /**
  * Where prebuilt libraries are cached, following Deno's own cache location:
  * `$DENO_DIR/web4_rtt`, else `$XDG_CACHE_HOME/deno/web4_rtt`, else the
@@ -110,15 +102,15 @@ function _env(name: string): string | undefined {
  * @returns The folder, or `undefined` when no variable is readable.
  */
 export function defaultCacheDir(): string | undefined {
-  const denoDir = _env("DENO_DIR");
+  const denoDir = readEnv("DENO_DIR");
   if (denoDir) return `${denoDir}/web4_rtt`;
-  const xdg = _env("XDG_CACHE_HOME");
+  const xdg = readEnv("XDG_CACHE_HOME");
   if (xdg) return `${xdg}/deno/web4_rtt`;
   if (Deno.build.os === "windows") {
-    const local = _env("LOCALAPPDATA");
+    const local = readEnv("LOCALAPPDATA");
     return local ? `${local}\\deno\\web4_rtt` : undefined;
   }
-  const home = _env("HOME");
+  const home = readEnv("HOME");
   if (!home) return undefined;
   return Deno.build.os === "darwin"
     ? `${home}/Library/Caches/deno/web4_rtt`
@@ -191,7 +183,7 @@ export async function ensurePrebuiltLibrary(options: EnsurePrebuiltOptions = {})
   const path = `${dir}/${want.file}`;
   if (await _readIfValid(path, want)) return path;
 
-  const pattern = options.urlPattern ?? _env(DOWNLOAD_URL_ENV_VAR) ?? manifest.urlPattern;
+  const pattern = options.urlPattern ?? readEnv(DOWNLOAD_URL_ENV_VAR) ?? manifest.urlPattern;
   const url = pattern.replaceAll("{version}", manifest.version)
     .replaceAll("{file}", want.file)
     .replaceAll("{platform}", platform);
@@ -259,7 +251,7 @@ export async function loadNativeLibraryAsync(
     const manifest = options.manifest ?? PREBUILT_MANIFEST;
     const fallback = err instanceof NativeLibraryError &&
       err.code === "NATIVE_LIBRARY_NOT_FOUND" &&
-      _env(LIBRARY_ENV_VAR) === undefined &&
+      readEnv(LIBRARY_ENV_VAR) === undefined &&
       manifest.platforms[options.platform ?? platformKey()] !== undefined;
     if (!fallback) throw err;
   }

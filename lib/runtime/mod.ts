@@ -46,3 +46,12 @@ export type {
   RuntimeContext,
   SelfInfo,
 } from "./types.ts";
+export {
+  type Delivery,
+  type Effect,
+  type EffectOf,
+  effectsOf,
+  type EffectType,
+  type FetchRequest,
+} from "./effects.ts";
+export { type ReplyParts, replySpec } from "./reply.ts";

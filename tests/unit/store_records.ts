@@ -8,6 +8,7 @@ import type {
   ClaimRecord,
   LipQueueItem,
   StoreChange,
+  StoreChangeKind,
   TrustLogEntry,
   TrustRecord,
 } from "../../lib/store/mod.ts";
@@ -93,13 +94,21 @@ export function lipItem(id: string, peer: string): LipQueueItem {
   };
 }
 
-/** One change of every kind, for peer `P1`. */
-export function everyKind(): StoreChange[] {
-  return [
-    { kind: "trust.state", record: trustRecord(P1) },
-    { kind: "trust.log", entry: logEntry(P1, 10) },
-    { kind: "claim.upsert", claim: claim("c-1", P1) },
-    {
+/** The {@linkcode StoreChange} of kind `K`. */
+export type ChangeOf<K extends StoreChangeKind> = Extract<StoreChange, { kind: K }>;
+
+/**
+ * One sample change of every kind, keyed by kind, in an order in which
+ * they apply one by one (the vote after its claim, the clear after the
+ * set). Typed so that a kind added to the union without a sample here
+ * does not compile.
+ */
+export function sampleOfEveryKind(): { [K in StoreChangeKind]: ChangeOf<K> } {
+  return {
+    "trust.state": { kind: "trust.state", record: trustRecord(P1) },
+    "trust.log": { kind: "trust.log", entry: logEntry(P1, 10) },
+    "claim.upsert": { kind: "claim.upsert", claim: claim("c-1", P1) },
+    "claim.vote": {
       kind: "claim.vote",
       vote: {
         claimId: "c-1",
@@ -112,7 +121,7 @@ export function everyKind(): StoreChange[] {
         atMs: 6,
       },
     },
-    {
+    "causal.add": {
       kind: "causal.add",
       fact: {
         id: "c-1",
@@ -124,7 +133,7 @@ export function everyKind(): StoreChange[] {
       },
       links: [{ from: "c-1", relation: "supports", ref: "c-0" }],
     },
-    {
+    "decision.add": {
       kind: "decision.add",
       decision: {
         decisionId: "0b5a4f4e-2d7c-4b8e-9a41-6f0d8c1e2a3b",
@@ -136,11 +145,11 @@ export function everyKind(): StoreChange[] {
         atMs: 8,
       },
     },
-    {
+    "presence.set": {
       kind: "presence.set",
       record: { peer: P1, presence: "engaged", lri: 40, kernelSignals: ["k"], updatedMs: 9 },
     },
-    {
+    "handshake.set": {
       kind: "handshake.set",
       record: {
         peer: P1,
@@ -153,7 +162,8 @@ export function everyKind(): StoreChange[] {
         deadlineMs: 30_001,
       },
     },
-    {
+    "handshake.clear": { kind: "handshake.clear", peer: P1 },
+    "person.upsert": {
       kind: "person.upsert",
       person: {
         person: P2,
@@ -165,8 +175,8 @@ export function everyKind(): StoreChange[] {
         updatedMs: 3,
       },
     },
-    { kind: "lip.upsert", item: lipItem("q-1", P1) },
-    {
+    "lip.upsert": { kind: "lip.upsert", item: lipItem("q-1", P1) },
+    "lip.source": {
       kind: "lip.source",
       source: {
         uri: "https://example.org",
@@ -176,6 +186,18 @@ export function everyKind(): StoreChange[] {
         updatedMs: 2,
       },
     },
-    { kind: "replay.add", entry: { sender: P1, msgId: "r-1", timestampMs: 1_000 } },
-  ];
+    "replay.add": {
+      kind: "replay.add",
+      entry: { sender: P1, msgId: "r-1", timestampMs: 1_000 },
+    },
+  };
+}
+
+/**
+ * One change of every kind that leaves a row behind (all but
+ * `handshake.clear`), for peer `P1`, in the order of
+ * {@linkcode sampleOfEveryKind}.
+ */
+export function everyKind(): StoreChange[] {
+  return Object.values(sampleOfEveryKind()).filter((c) => c.kind !== "handshake.clear");
 }

@@ -1,0 +1,89 @@
+/**
+ * The `handshakes` table: the per-peer CIP handshake state, written by
+ * `handshake.set` and `handshake.clear`. Internal to the store.
+ *
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { optional, type Row, setDefined } from "./rows.ts";
+import type { HandshakeRecord } from "./types.ts";
+import type { Writers } from "./writers.ts";
+
+/** At most one handshake per peer, replaced by each step and deleted when done with. */
+export class HandshakesTable {
+  /** The writers of `handshake.set` and `handshake.clear`. */
+  readonly writers: Writers<"handshake.set" | "handshake.clear"> = {
+    "handshake.set": (change) => this.set(change.record),
+    "handshake.clear": (change) => this.clear(change.peer),
+  };
+  readonly #replace: StatementSync;
+  readonly #delete: StatementSync;
+  readonly #get: StatementSync;
+
+  /**
+   * Prepares the table's statements.
+   *
+   * @param db The migrated connection.
+   */
+  constructor(db: DatabaseSync) {
+    this.#replace = db.prepare(
+      `INSERT OR REPLACE INTO handshakes (peer, role, stage, our_nonce, our_challenge, our_hello_id,
+         their_nonce, their_hello_id, started_ms, deadline_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#delete = db.prepare("DELETE FROM handshakes WHERE peer = ?");
+    this.#get = db.prepare("SELECT * FROM handshakes WHERE peer = ?");
+  }
+
+  /**
+   * Sets a peer's handshake state.
+   *
+   * @param record The state.
+   */
+  set(record: HandshakeRecord): void {
+    this.#replace.run(
+      record.peer,
+      record.role,
+      record.stage,
+      record.ourNonce,
+      record.ourChallenge,
+      record.ourHelloId,
+      record.theirNonce ?? null,
+      record.theirHelloId ?? null,
+      record.startedMs,
+      record.deadlineMs,
+    );
+  }
+
+  /**
+   * Forgets a peer's handshake state (nothing happens if there is none).
+   *
+   * @param peer The peer.
+   */
+  clear(peer: string): void {
+    this.#delete.run(peer);
+  }
+
+  /**
+   * A peer's handshake state.
+   *
+   * @param peer The peer.
+   * @returns The state, or `undefined`.
+   */
+  get(peer: string): HandshakeRecord | undefined {
+    const r = this.#get.get(peer) as Row | undefined;
+    if (r === undefined) return undefined;
+    const record: HandshakeRecord = {
+      peer,
+      role: r.role as HandshakeRecord["role"],
+      stage: r.stage as HandshakeRecord["stage"],
+      ourNonce: r.our_nonce as string,
+      ourChallenge: r.our_challenge as string,
+      ourHelloId: r.our_hello_id as string,
+      startedMs: Number(r.started_ms),
+      deadlineMs: Number(r.deadline_ms),
+    };
+    setDefined(record, "theirNonce", optional<string>(r.their_nonce));
+    return setDefined(record, "theirHelloId", optional<string>(r.their_hello_id));
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The store's one transaction helper: `BEGIN IMMEDIATE` at the outside,
+ * savepoints inside, rollback on throw. Migrations, commits, group
+ * commits and write groups all go through it. Internal to the store.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+
+/** Options of {@linkcode Transactions}. */
+export interface TransactionsOptions {
+  /**
+   * Called after every rollback, with `true` when the whole transaction
+   * was rolled back and `false` when only a savepoint was: the place to
+   * drop in-memory state that may hold what was just undone.
+   */
+  onRollback?: ((outermost: boolean) => void) | undefined;
+}
+
+/**
+ * Nested transactions on one connection. The outermost level is a
+ * `BEGIN IMMEDIATE` transaction (the write lock is taken at once, so a
+ * commit never fails half way for a lock); every level inside it is a
+ * savepoint, which rolls back alone.
+ *
+ * @example Rollback on throw, at any depth
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Transactions } from "./transaction.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const db = new DatabaseSync(":memory:");
+ * db.exec("CREATE TABLE t (x INTEGER)");
+ * const tx = new Transactions(db);
+ * tx.run(() => {
+ *   db.exec("INSERT INTO t VALUES (1)");
+ *   assert.throws(() =>
+ *     tx.run(() => {
+ *       db.exec("INSERT INTO t VALUES (2)");
+ *       throw new Error("refused");
+ *     })
+ *   );
+ * });
+ * assert.deepEqual(db.prepare("SELECT x FROM t").all().map((r) => r.x), [1]);
+ * db.close();
+ * ```
+ */
+export class Transactions {
+  readonly #db: DatabaseSync;
+  readonly #onRollback: (outermost: boolean) => void;
+  #depth = 0;
+
+  /**
+   * Wraps a connection; opens nothing yet.
+   *
+   * @param db The connection (not in a transaction).
+   * @param options What to do after a rollback.
+   */
+  constructor(db: DatabaseSync, options: TransactionsOptions = {}) {
+    this.#db = db;
+    this.#onRollback = options.onRollback ?? (() => {});
+  }
+
+  /** How many levels are open: 0 outside a transaction, 1 in it, 2+ in savepoints. */
+  get depth(): number {
+    return this.#depth;
+  }
+
+  /**
+   * Runs `fn` in one more level: a transaction when none is open, a
+   * savepoint otherwise. Its writes are kept when it returns and rolled
+   * back when it throws (the error is thrown again).
+   *
+   * @param fn The work; it may call `run` again.
+   * @returns What `fn` returned.
+   * @throws What `fn` threw; or the database's error if the commit
+   *   fails (then the transaction is rolled back).
+   */
+  run<T>(fn: () => T): T {
+    this.begin();
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+    this.commit();
+    return result;
+  }
+
+  /**
+   * Opens one level (`BEGIN IMMEDIATE`, or a savepoint inside a
+   * transaction). Pair it with {@linkcode Transactions.commit} or
+   * {@linkcode Transactions.rollback}; prefer {@linkcode Transactions.run}
+   * unless the level outlives one call (a write group).
+   *
+   * @throws The database's error if the level cannot be opened.
+   */
+  begin(): void {
+    this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT ${this.#savepoint()}`);
+    this.#depth++;
+  }
+
+  /**
+   * Closes the innermost level, keeping its writes: `COMMIT` for the
+   * transaction, `RELEASE` for a savepoint. A failing `COMMIT` rolls the
+   * transaction back before its error is thrown.
+   *
+   * @throws {RangeError} If no level is open.
+   * @throws The database's error if the commit fails.
+   */
+  commit(): void {
+    this.#requireOpen("commit");
+    if (this.#depth > 1) {
+      this.#depth--;
+      this.#db.exec(`RELEASE ${this.#savepoint()}`);
+      return;
+    }
+    try {
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+    this.#depth = 0;
+  }
+
+  /**
+   * Closes the innermost level, undoing its writes: `ROLLBACK` for the
+   * transaction, `ROLLBACK TO` and `RELEASE` for a savepoint. The
+   * `onRollback` hook runs even if the database fails to roll back.
+   *
+   * @throws {RangeError} If no level is open.
+   * @throws The database's error if the rollback fails.
+   */
+  rollback(): void {
+    this.#requireOpen("roll back");
+    this.#depth--;
+    const outermost = this.#depth === 0;
+    try {
+      if (outermost) {
+        // SQLite may have rolled back already (a failed COMMIT on a full disk).
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } else {
+        const name = this.#savepoint();
+        this.#db.exec(`ROLLBACK TO ${name}`);
+        this.#db.exec(`RELEASE ${name}`);
+      }
+    } finally {
+      this.#onRollback(outermost);
+    }
+  }
+
+  /** The name of the savepoint at the current depth (1 = the first savepoint). */
+  #savepoint(): string {
+    return `level_${this.#depth}`;
+  }
+
+  #requireOpen(what: string): void {
+    if (this.#depth === 0) throw new RangeError(`No transaction is open to ${what}`);
+  }
+}

@@ -141,6 +141,7 @@ export {
   MemoryNetwork,
   type MemoryTransportOptions,
   NativeLibraryError,
+  type NativeLibraryErrorCode,
   type NativeLibraryInfo,
   nativeLibraryInfo,
   type ReceiveOptions,

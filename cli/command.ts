@@ -7,6 +7,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { Web4Error } from "../lib/errors/mod.ts";
 
 /** Where a command writes: injectable so tests can capture it. */
 export interface Io {
@@ -54,16 +55,15 @@ export interface Command {
   run(args: Parsed, io: Io): Promise<number>;
 }
 
-/** A mistake in how the command was called: exit code 2, one line. */
-export class UsageError extends Error {
+/** A mistake in how the command was called: exit code 2, one line. Code `USAGE`. */
+export class UsageError extends Web4Error<"USAGE"> {
   /**
    * Creates the error.
    *
    * @param message One line naming the offending flag or value.
    */
   constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
+    super("USAGE", message);
   }
 }
 

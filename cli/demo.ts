@@ -17,6 +17,7 @@
 import "../lib/rtt/mod.ts";
 import { Agent, FixedLoadSource, HcpClient } from "../lib/agent/mod.ts";
 import { Identity } from "../lib/identity/mod.ts";
+import { Web4Error } from "../lib/errors/mod.ts";
 import { MetricsRegistry, type Web4Event } from "../lib/observability/mod.ts";
 
 /** Options of {@linkcode runDemo}. */
@@ -29,16 +30,15 @@ export interface DemoOptions {
   transport?: string;
 }
 
-/** One failed expectation of the story. */
-export class DemoError extends Error {
+/** One failed expectation of the story. Code `DEMO_STEP_FAILED`. */
+export class DemoError extends Web4Error<"DEMO_STEP_FAILED"> {
   /**
    * Creates the error.
    *
    * @param message What did not happen.
    */
   constructor(message: string) {
-    super(message);
-    this.name = "DemoError";
+    super("DEMO_STEP_FAILED", message);
   }
 }
 

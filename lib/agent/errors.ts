@@ -4,7 +4,19 @@
  * @module
  */
 
-/** Why an agent operation failed. */
+import { Web4Error } from "../errors/mod.ts";
+
+/**
+ * Why an agent operation failed.
+ *
+ * - `STOPPED`: the agent was stopped (before or while the operation waited).
+ * - `NOT_CONNECTED`: no session (and no relay route) to the peer, or the
+ *   person's client is not connected to its agent.
+ * - `HANDSHAKE_FAILED`: the CIP handshake was refused or did not complete.
+ * - `NO_PERSON`: no enrolled person is connected.
+ * - `TIMEOUT`: a wait ran out.
+ * - `REFUSED`: the operation names a claim the agent does not hold.
+ */
 export type AgentErrorCode =
   | "STOPPED"
   | "NOT_CONNECTED"
@@ -21,26 +33,12 @@ export type AgentErrorCode =
  * @example
  * ```ts
  * import { AgentError } from "./errors.ts";
+ * import { Web4Error } from "../errors/mod.ts";
  * import assert from "node:assert/strict";
  *
  * const err = new AgentError("NOT_CONNECTED", "No session with ab12");
  * assert.equal(err.code, "NOT_CONNECTED");
+ * assert.ok(err instanceof Web4Error);
  * ```
  */
-export class AgentError extends Error {
-  /** The machine-readable reason. */
-  readonly code: AgentErrorCode;
-
-  /**
-   * Creates the error.
-   *
-   * @param code The reason.
-   * @param message What happened, naming the offending value.
-   * @param options The cause, if any.
-   */
-  constructor(code: AgentErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "AgentError";
-    this.code = code;
-  }
-}
+export class AgentError extends Web4Error<AgentErrorCode> {}

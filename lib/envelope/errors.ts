@@ -21,9 +21,7 @@ export type EnvelopeErrorCode =
  * that failed and `path` is a JSON Pointer (RFC 6901) to the offending field,
  * such as `/payload/lri` (`""` for the envelope as a whole).
  */
-export class EnvelopeError extends Web4Error {
-  /** The step that failed. */
-  declare readonly code: EnvelopeErrorCode;
+export class EnvelopeError extends Web4Error<EnvelopeErrorCode> {
   /** JSON Pointer to the offending field (`""` for the whole envelope). */
   readonly path: string;
 
@@ -43,6 +41,9 @@ export class EnvelopeError extends Web4Error {
 
 /** Code `INVALID_ENVELOPE`: too large, not JSON, or a malformed envelope field. */
 export class InvalidEnvelopeError extends EnvelopeError {
+  /** Always `"INVALID_ENVELOPE"`. */
+  declare readonly code: "INVALID_ENVELOPE";
+
   /**
    * Creates an error.
    *
@@ -57,6 +58,9 @@ export class InvalidEnvelopeError extends EnvelopeError {
 
 /** Code `PAYLOAD_SCHEMA`: the payload does not match its message type's schema. */
 export class PayloadSchemaError extends EnvelopeError {
+  /** Always `"PAYLOAD_SCHEMA"`. */
+  declare readonly code: "PAYLOAD_SCHEMA";
+
   /**
    * Creates an error.
    *
@@ -71,6 +75,9 @@ export class PayloadSchemaError extends EnvelopeError {
 
 /** Code `FINGERPRINT_MISMATCH`: `sender.fingerprint` is not the SHA-256 of `sender.pubkey`. */
 export class FingerprintMismatchError extends EnvelopeError {
+  /** Always `"FINGERPRINT_MISMATCH"`. */
+  declare readonly code: "FINGERPRINT_MISMATCH";
+
   /**
    * Creates an error.
    *
@@ -85,6 +92,9 @@ export class FingerprintMismatchError extends EnvelopeError {
 
 /** Code `SIGNATURE_MISMATCH`: the signature does not verify under `sender.pubkey`. */
 export class SignatureMismatchError extends EnvelopeError {
+  /** Always `"SIGNATURE_MISMATCH"`. */
+  declare readonly code: "SIGNATURE_MISMATCH";
+
   /**
    * Creates an error.
    *
@@ -99,6 +109,9 @@ export class SignatureMismatchError extends EnvelopeError {
 
 /** Code `TIMESTAMP`: the timestamp is outside the allowed clock skew. */
 export class TimestampError extends EnvelopeError {
+  /** Always `"TIMESTAMP"`. */
+  declare readonly code: "TIMESTAMP";
+
   /**
    * Creates an error.
    *
@@ -113,6 +126,9 @@ export class TimestampError extends EnvelopeError {
 
 /** Code `TRUST_VIOLATION`: the sender or receiver is not the one the session expects. */
 export class TrustViolationError extends EnvelopeError {
+  /** Always `"TRUST_VIOLATION"`. */
+  declare readonly code: "TRUST_VIOLATION";
+
   /**
    * Creates an error.
    *
@@ -127,6 +143,9 @@ export class TrustViolationError extends EnvelopeError {
 
 /** Code `REPLAY`: this sender's `msg_id` was seen before, or is below the replay guard's floor. */
 export class ReplayError extends EnvelopeError {
+  /** Always `"REPLAY"`. */
+  declare readonly code: "REPLAY";
+
   /**
    * Creates an error.
    *

@@ -52,23 +52,9 @@ export interface HcpErrorOptions extends Web4ErrorOptions {
  * assert.equal(err.topic, "topic:work");
  * ```
  */
-export class HcpError extends Web4Error {
-  /** The rule that refused. */
-  declare readonly code: HcpErrorCode;
+export class HcpError extends Web4Error<HcpErrorCode, HcpErrorOptions> {
   /** The topic of the refused action, if any. */
-  readonly topic: string | undefined;
-
-  /**
-   * Creates an error.
-   *
-   * @param code The rule that refused.
-   * @param message Human-readable message naming the offending value.
-   * @param options `topic` and `cause`.
-   */
-  constructor(code: HcpErrorCode, message: string, options?: HcpErrorOptions) {
-    super(code, message, options);
-    this.topic = options?.topic;
-  }
+  declare readonly topic: string | undefined;
 }
 
 /**
@@ -85,6 +71,8 @@ export class HcpError extends Web4Error {
  * ```
  */
 export class HcpPersonError extends HcpError {
+  /** Always `"not_person"`. */
+  declare readonly code: "not_person";
   /** The fingerprint the envelope came from. */
   readonly sender: string;
   /** The enrolled person's fingerprint (`null` when none is enrolled). */
@@ -123,6 +111,9 @@ export class HcpPersonError extends HcpError {
  * ```
  */
 export class HcpConsentError extends HcpError {
+  /** Which consent rule refused. */
+  declare readonly code: "no_consent" | "consent_revoked" | "out_of_scope";
+
   /**
    * Creates an error.
    *
@@ -130,11 +121,7 @@ export class HcpConsentError extends HcpError {
    * @param message Human-readable message naming the topic.
    * @param options `topic` and `cause`.
    */
-  constructor(
-    code: "no_consent" | "consent_revoked" | "out_of_scope",
-    message: string,
-    options?: HcpErrorOptions,
-  ) {
+  constructor(code: HcpConsentError["code"], message: string, options?: HcpErrorOptions) {
     super(code, message, options);
   }
 }
@@ -151,6 +138,9 @@ export class HcpConsentError extends HcpError {
  * ```
  */
 export class HcpSocialTrustError extends HcpError {
+  /** The social trust state that refused. */
+  declare readonly code: "restricted" | "untrusted";
+
   /**
    * Creates an error.
    *
@@ -158,7 +148,7 @@ export class HcpSocialTrustError extends HcpError {
    * @param message Human-readable message naming the topic.
    * @param options `topic` and `cause`.
    */
-  constructor(code: "restricted" | "untrusted", message: string, options?: HcpErrorOptions) {
+  constructor(code: HcpSocialTrustError["code"], message: string, options?: HcpErrorOptions) {
     super(code, message, options);
   }
 }
@@ -176,6 +166,8 @@ export class HcpSocialTrustError extends HcpError {
  * ```
  */
 export class HcpDecisionError extends HcpError {
+  /** Always `"decision_incomplete"`. */
+  declare readonly code: "decision_incomplete";
   /** The missing field: `"rationale"` or `"alternatives"`. */
   readonly field: "rationale" | "alternatives";
 

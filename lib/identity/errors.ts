@@ -46,24 +46,9 @@ export interface IdentityErrorOptions extends Web4ErrorOptions {
  * await Deno.remove(path);
  * ```
  */
-export class IdentityError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: IdentityErrorCode;
+export class IdentityError extends Web4Error<IdentityErrorCode, IdentityErrorOptions> {
   /** The key file involved, when there is one. */
-  readonly path: string | undefined;
+  declare readonly path: string | undefined;
   /** The key file's permission bits (`0o777` part), for `KEY_FILE_PERMISSIONS`. */
-  readonly mode: number | undefined;
-
-  /**
-   * Creates an error.
-   *
-   * @param code Which condition occurred.
-   * @param message Human-readable message naming the file or value.
-   * @param options `path`, `mode` and `cause`.
-   */
-  constructor(code: IdentityErrorCode, message: string, options?: IdentityErrorOptions) {
-    super(code, message, options);
-    this.path = options?.path;
-    this.mode = options?.mode;
-  }
+  declare readonly mode: number | undefined;
 }

@@ -40,21 +40,7 @@ export type LipErrorCode =
  * assert.equal(err.code, "blocked_source");
  * ```
  */
-export class LipError extends Web4Error {
-  /** The rule that refused. */
-  declare readonly code: LipErrorCode;
-
-  /**
-   * Creates an error.
-   *
-   * @param code The rule that refused.
-   * @param message Human-readable message naming the offending value.
-   * @param options Optional `cause`.
-   */
-  constructor(code: LipErrorCode, message: string, options?: Web4ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class LipError extends Web4Error<LipErrorCode> {}
 
 /**
  * Why the default fetcher did not fetch.
@@ -100,21 +86,7 @@ export interface LipFetchErrorOptions extends Web4ErrorOptions {
  * assert.equal(err.url, "http://127.0.0.1/x");
  * ```
  */
-export class LipFetchError extends Web4Error {
-  /** What went wrong. */
-  declare readonly code: LipFetchErrorCode;
+export class LipFetchError extends Web4Error<LipFetchErrorCode, LipFetchErrorOptions> {
   /** The URL involved, if any. */
-  readonly url: string | undefined;
-
-  /**
-   * Creates an error.
-   *
-   * @param code What went wrong.
-   * @param message Human-readable message naming the URL or constraint.
-   * @param options `url` and `cause`.
-   */
-  constructor(code: LipFetchErrorCode, message: string, options?: LipFetchErrorOptions) {
-    super(code, message, options);
-    this.url = options?.url;
-  }
+  declare readonly url: string | undefined;
 }

@@ -4,7 +4,18 @@
  * @module
  */
 
-/** Why a mesh operation or frame failed. */
+import { Web4Error } from "../errors/mod.ts";
+
+/**
+ * Why a mesh operation or frame failed.
+ *
+ * - `INVALID_FRAME`: a mesh frame is not JSON or breaks the frame format.
+ * - `BAD_SIGNATURE`: a frame's public key or signature does not verify.
+ * - `NO_ROUTE`: no route to the destination.
+ * - `EXPIRED`: a held message outlived its window.
+ * - `TIMEOUT`: a mesh condition was not met in time.
+ * - `STOPPED`: the node was stopped.
+ */
 export type MeshErrorCode =
   | "INVALID_FRAME"
   | "BAD_SIGNATURE"
@@ -20,26 +31,12 @@ export type MeshErrorCode =
  * @example
  * ```ts
  * import { MeshError } from "./errors.ts";
+ * import { Web4Error } from "../errors/mod.ts";
  * import assert from "node:assert/strict";
  *
  * const err = new MeshError("NO_ROUTE", "No route to ab12");
  * assert.equal(err.code, "NO_ROUTE");
+ * assert.ok(err instanceof Web4Error);
  * ```
  */
-export class MeshError extends Error {
-  /** The machine-readable reason. */
-  readonly code: MeshErrorCode;
-
-  /**
-   * Creates the error.
-   *
-   * @param code The reason.
-   * @param message What happened, naming the offending value.
-   * @param options The cause, if any.
-   */
-  constructor(code: MeshErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "MeshError";
-    this.code = code;
-  }
-}
+export class MeshError extends Web4Error<MeshErrorCode> {}

@@ -15,13 +15,11 @@ import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
 export type RoutingErrorCode = "UNKNOWN_PROTOCOL" | "UNKNOWN_TYPE" | "NO_ROUTE" | "DUPLICATE_ROUTE";
 
 /** A message the router cannot route, or a route table that cannot be built. */
-export class RoutingError extends Web4Error {
+export class RoutingError extends Web4Error<RoutingErrorCode> {
   /** The protocol concerned, when known. */
   readonly protocol: string | undefined;
   /** The message type concerned, when known. */
   readonly type: string | undefined;
-  /** Stable machine-readable code. */
-  declare readonly code: RoutingErrorCode;
 
   /**
    * Creates the error.

@@ -141,14 +141,19 @@ export function errorFromStatus(status: number, ctx: StatusContext): Error {
   }
 }
 
-const HANDSHAKE_CODES: ReadonlySet<string> = new Set([
-  "FINGERPRINT_MISMATCH",
-  "PEER_NOT_ALLOWED",
-  "TLS_FAILED",
-  "HANDSHAKE_TIMEOUT",
-  "TOO_MANY_HANDSHAKES",
-  "TOO_MANY_SESSIONS",
-]);
+/** What each handshake code of a CONNECT_FAILED event means, for the message. */
+const HANDSHAKE_FAILURES: Readonly<Record<RTTHandshakeErrorCode, (target: string) => string>> = {
+  FINGERPRINT_MISMATCH: (t) => `the peer at ${t} did not present the pinned fingerprint`,
+  PEER_NOT_ALLOWED: (t) => `the peer at ${t} does not allow our fingerprint`,
+  TLS_FAILED: (t) => `the TLS handshake with ${t} failed`,
+  HANDSHAKE_TIMEOUT: (t) => `the handshake with ${t} timed out`,
+  TOO_MANY_HANDSHAKES: (t) => `the peer at ${t} has too many handshakes in flight`,
+  TOO_MANY_SESSIONS: (t) => `the peer at ${t} holds too many sessions of ours or of our address`,
+};
+
+function _isHandshakeCode(code: string): code is RTTHandshakeErrorCode {
+  return Object.hasOwn(HANDSHAKE_FAILURES, code);
+}
 
 /**
  * Turns a CONNECT_FAILED event's `{code, message}` into a typed error.
@@ -168,18 +173,10 @@ export function connectError(
   fingerprint: string,
 ): Error {
   const detail = message === undefined || message === "" ? "" : `: ${message}`;
-  if (HANDSHAKE_CODES.has(code)) {
-    const what: Record<string, string> = {
-      FINGERPRINT_MISMATCH: `the peer at ${target} did not present the pinned fingerprint`,
-      PEER_NOT_ALLOWED: `the peer at ${target} does not allow our fingerprint`,
-      TLS_FAILED: `the TLS handshake with ${target} failed`,
-      HANDSHAKE_TIMEOUT: `the handshake with ${target} timed out`,
-      TOO_MANY_HANDSHAKES: `the peer at ${target} has too many handshakes in flight`,
-      TOO_MANY_SESSIONS: `the peer at ${target} holds too many sessions of ours or of our address`,
-    };
+  if (_isHandshakeCode(code)) {
     return new RTTHandshakeError(
-      code as RTTHandshakeErrorCode,
-      `Cannot connect to peer ${fingerprint}: ${what[code]}${detail}`,
+      code,
+      `Cannot connect to peer ${fingerprint}: ${HANDSHAKE_FAILURES[code](target)}${detail}`,
       { peer: fingerprint },
     );
   }

@@ -41,6 +41,7 @@ export {
   libraryBesideExecutable,
   libraryFileName,
   NativeLibraryError,
+  type NativeLibraryErrorCode,
   type NativeLibraryInfo,
   nativeLibraryInfo,
   resolveLibraryPath,

@@ -19,23 +19,51 @@ import { EXPECTED_ABI_VERSION, type NativeSymbols, probeSymbols, symbols } from 
 export const LIBRARY_ENV_VAR = "WEB4_RTT_LIB";
 
 /**
- * The native library cannot be found, opened, or is of another ABI version.
- * `code` is `"NATIVE_LIBRARY_NOT_FOUND"`, `"NATIVE_LIBRARY_LOAD_FAILED"` or
- * `"NATIVE_ABI_MISMATCH"`; `path` is the file that was tried, if any.
+ * Why the native library cannot be used.
+ *
+ * - `NATIVE_LIBRARY_NOT_FOUND`: no library at `WEB4_RTT_LIB`, none beside the
+ *   module or the executable, or no prebuilt one for this platform (or it
+ *   cannot be downloaded or cached).
+ * - `NATIVE_LIBRARY_LOAD_FAILED`: the file exists but cannot be opened as a
+ *   library, or lacks a symbol.
+ * - `NATIVE_ABI_MISMATCH`: the library is of another ABI version.
+ * - `NATIVE_LIBRARY_CHECKSUM_MISMATCH`: a downloaded prebuilt library does
+ *   not match the package's manifest.
  */
-export class NativeLibraryError extends Web4Error {
+export type NativeLibraryErrorCode =
+  | "NATIVE_LIBRARY_NOT_FOUND"
+  | "NATIVE_LIBRARY_LOAD_FAILED"
+  | "NATIVE_ABI_MISMATCH"
+  | "NATIVE_LIBRARY_CHECKSUM_MISMATCH";
+
+/**
+ * The native library cannot be found, opened, checked, or is of another
+ * ABI version (see {@linkcode NativeLibraryErrorCode}); `path` is the file
+ * that was tried, if any.
+ *
+ * @example
+ * ```ts
+ * import { NativeLibraryError } from "./native.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new NativeLibraryError("NATIVE_LIBRARY_NOT_FOUND", "Build it first", "/x.so");
+ * assert.equal(err.code, "NATIVE_LIBRARY_NOT_FOUND");
+ * assert.equal(err.path, "/x.so");
+ * ```
+ */
+export class NativeLibraryError extends Web4Error<NativeLibraryErrorCode> {
   /** The library path that was tried, or `undefined` when none was found. */
   readonly path: string | undefined;
 
   /**
    * Creates the error.
    *
-   * @param code One of the codes listed on the class.
+   * @param code Which condition occurred.
    * @param message Human-readable message saying what to do.
    * @param path The path that was tried.
    * @param cause The underlying error.
    */
-  constructor(code: string, message: string, path?: string, cause?: unknown) {
+  constructor(code: NativeLibraryErrorCode, message: string, path?: string, cause?: unknown) {
     super(code, message, { cause });
     this.path = path;
   }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
+import { Web4Error } from "../errors/mod.ts";
 import type { QuotaName } from "./types.ts";
 
 /** The codes a {@linkcode StoreError} carries. */
@@ -25,21 +25,7 @@ export type StoreErrorCode = "STORE_CLOSED" | "STORE_SCHEMA" | "STORE_INVALID_CH
  * assert.equal(err.code, "STORE_CLOSED");
  * ```
  */
-export class StoreError extends Web4Error {
-  /** What went wrong. */
-  declare readonly code: StoreErrorCode;
-
-  /**
-   * Creates an error.
-   *
-   * @param code What went wrong.
-   * @param message Human-readable message naming the offending value.
-   * @param options Optional `cause`.
-   */
-  constructor(code: StoreErrorCode, message: string, options?: Web4ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class StoreError extends Web4Error<StoreErrorCode> {}
 
 /**
  * Code `QUOTA`: a commit would put a peer over one of its quotas, so
@@ -57,6 +43,8 @@ export class StoreError extends Web4Error {
  * ```
  */
 export class QuotaExceededError extends StoreError {
+  /** Always `"QUOTA"`. */
+  declare readonly code: "QUOTA";
   /** The code to put in the `ERROR` answer. */
   readonly wireCode = "quota" as const;
   /** The peer over quota. */

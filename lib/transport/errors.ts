@@ -50,23 +50,9 @@ export type RTTHandshakeErrorCode =
  * assert.equal(explain(err), `The peer is not ${peer}: check the pinned fingerprint`);
  * ```
  */
-export class RTTHandshakeError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTHandshakeErrorCode;
+export class RTTHandshakeError extends Web4Error<RTTHandshakeErrorCode, RttErrorOptions> {
   /** The fingerprint that was expected or refused, when known. */
-  readonly peer: string | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Which condition occurred.
-   * @param message Message naming the peer.
-   * @param options `peer` and `cause`.
-   */
-  constructor(code: RTTHandshakeErrorCode, message: string, options?: RttErrorOptions) {
-    super(code, message, options);
-    this.peer = options?.peer;
-  }
+  declare readonly peer: string | undefined;
 }
 
 /** Codes of {@linkcode RTTTransportError}. */
@@ -78,26 +64,11 @@ export type RTTTransportErrorCode = "MESSAGE_TOO_LARGE" | "TOO_MANY_CHANNELS" | 
  * (`TOO_MANY_CHANNELS`), a socket error (`IO`) or a broken protocol or
  * internal fault (`PROTOCOL`).
  */
-export class RTTTransportError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTTransportErrorCode;
+export class RTTTransportError extends Web4Error<RTTTransportErrorCode, RttErrorOptions> {
   /** Fingerprint of the peer involved, when known. */
-  readonly peer: string | undefined;
+  declare readonly peer: string | undefined;
   /** Kind of the channel involved, when there is one. */
-  readonly channel: string | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Which condition occurred.
-   * @param message Message naming the peer or channel.
-   * @param options `peer`, `channel` and `cause`.
-   */
-  constructor(code: RTTTransportErrorCode, message: string, options?: RttErrorOptions) {
-    super(code, message, options);
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-  }
+  declare readonly channel: string | undefined;
 }
 
 /** Codes of {@linkcode RTTBackpressureError}. */
@@ -107,26 +78,11 @@ export type RTTBackpressureErrorCode = "QUEUE_FULL" | "BLOCK_TIMEOUT";
  * A channel's send queue is full: at once under the `error` policy
  * (`QUEUE_FULL`), or after `blockTimeoutMs` under `block` (`BLOCK_TIMEOUT`).
  */
-export class RTTBackpressureError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTBackpressureErrorCode;
+export class RTTBackpressureError extends Web4Error<RTTBackpressureErrorCode, RttErrorOptions> {
   /** Fingerprint of the peer, when known. */
-  readonly peer: string | undefined;
+  declare readonly peer: string | undefined;
   /** Kind of the full channel. */
-  readonly channel: string | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Which condition occurred.
-   * @param message Message naming the channel.
-   * @param options `peer`, `channel` and `cause`.
-   */
-  constructor(code: RTTBackpressureErrorCode, message: string, options?: RttErrorOptions) {
-    super(code, message, options);
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-  }
+  declare readonly channel: string | undefined;
 }
 
 /** Options of {@linkcode RTTReplayError}. */
@@ -141,15 +97,13 @@ export interface RTTReplayErrorOptions extends RttErrorOptions {
  * this error is delivered as an event (`node.onEvent`, type `replay`), never
  * thrown by a call.
  */
-export class RTTReplayError extends Web4Error {
-  /** Always `"REPLAY"`. */
-  declare readonly code: "REPLAY";
+export class RTTReplayError extends Web4Error<"REPLAY", RTTReplayErrorOptions> {
   /** Fingerprint of the peer. */
-  readonly peer: string | undefined;
+  declare readonly peer: string | undefined;
   /** Kind of the channel the frame arrived on. */
-  readonly channel: string | undefined;
+  declare readonly channel: string | undefined;
   /** The replayed sequence number. */
-  readonly sequence: bigint | undefined;
+  declare readonly sequence: bigint | undefined;
 
   /**
    * Creates the error.
@@ -159,9 +113,6 @@ export class RTTReplayError extends Web4Error {
    */
   constructor(message: string, options?: RTTReplayErrorOptions) {
     super("REPLAY", message, options);
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-    this.sequence = options?.sequence;
   }
 }
 
@@ -182,34 +133,29 @@ export interface RTTDisconnectedErrorOptions extends RttErrorOptions {
  * (`RESUME_TIMEOUT`). `undelivered` counts the messages that will never
  * reach the peer (for a refused `send`, that message).
  */
-export class RTTDisconnectedError extends Web4Error {
-  /** Which condition occurred. */
-  declare readonly code: RTTDisconnectedErrorCode;
+export class RTTDisconnectedError
+  extends Web4Error<RTTDisconnectedErrorCode, RTTDisconnectedErrorOptions> {
   /** Number of messages that were not delivered. */
-  readonly undelivered: number;
+  declare readonly undelivered: number;
   /** Fingerprint of the peer, when known. */
-  readonly peer: string | undefined;
+  declare readonly peer: string | undefined;
   /** Kind of the channel involved, when there is one. */
-  readonly channel: string | undefined;
+  declare readonly channel: string | undefined;
   /** The session's close reason (`manual`, `resume_timeout`, ...), when known. */
-  readonly reason: string | undefined;
+  declare readonly reason: string | undefined;
 
   /**
    * Creates the error.
    *
    * @param code Which condition occurred.
    * @param message Message naming the peer or channel.
-   * @param options `undelivered`, `reason`, `peer`, `channel` and `cause`.
+   * @param options `undelivered` (default 0), `reason`, `peer`, `channel` and `cause`.
    */
   constructor(
     code: RTTDisconnectedErrorCode,
     message: string,
     options?: RTTDisconnectedErrorOptions,
   ) {
-    super(code, message, options);
-    this.undelivered = options?.undelivered ?? 0;
-    this.peer = options?.peer;
-    this.channel = options?.channel;
-    this.reason = options?.reason;
+    super(code, message, { ...options, undelivered: options?.undelivered ?? 0 });
   }
 }

@@ -65,6 +65,7 @@ Deno.test("connectError gives RTTHandshakeError for handshake codes and names th
       "TLS_FAILED",
       "HANDSHAKE_TIMEOUT",
       "TOO_MANY_HANDSHAKES",
+      "TOO_MANY_SESSIONS",
     ]
   ) {
     const err = connectError(code, "detail", "127.0.0.1:9", PEER);
@@ -77,6 +78,12 @@ Deno.test("connectError gives RTTHandshakeError for handshake codes and names th
   const io = connectError("IO", "refused", "127.0.0.1:9", PEER);
   assert.ok(io instanceof RTTTransportError);
   assert.equal(io.code, "IO");
+  for (const unknown of ["NOPE", "toString", "__proto__", ""]) {
+    const err = connectError(unknown, undefined, "127.0.0.1:9", PEER);
+    assert.ok(err instanceof RTTTransportError, `${JSON.stringify(unknown)} is no handshake code`);
+    assert.equal(err.code, "PROTOCOL");
+    assert.match(err.message, /127\.0\.0\.1:9/);
+  }
 });
 
 Deno.test("RTT error classes extend Web4Error and carry their name", () => {

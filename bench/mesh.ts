@@ -13,7 +13,7 @@
  * @module
  */
 import { MeshCluster } from "../lib/mesh/mod.ts";
-import "../lib/rtt/mod.ts";
+import { rtt } from "../lib/rtt/mod.ts";
 import type { BenchRow, BenchSection } from "./report.ts";
 
 const FACTS = 5;
@@ -33,7 +33,7 @@ function _ring(n: number): [string, string][] {
 /** Median time (ms) for a fact to be accepted by every other node. */
 async function _consensusMs(n: number): Promise<number> {
   const names = Array.from({ length: n }, (_, i) => `n${i}`);
-  await using mesh = await MeshCluster.create({ names, edges: _ring(n), transport: "rtt" });
+  await using mesh = await MeshCluster.create({ names, edges: _ring(n), transport: rtt() });
   await mesh.linkAll();
   await mesh.meetAll();
   const times: number[] = [];
@@ -94,7 +94,7 @@ export async function runMeshBench(): Promise<BenchSection> {
   await using line = await MeshCluster.create({
     names: ["a", "b", "c", "d"],
     edges: [["a", "b"], ["b", "c"], ["c", "d"]],
-    transport: "rtt",
+    transport: rtt(),
   });
   await line.linkAll();
   await line.meetAll();

@@ -14,11 +14,12 @@
  * @module
  */
 
-import "../lib/rtt/mod.ts";
 import { Agent, FixedLoadSource, HcpClient } from "../lib/agent/mod.ts";
 import { Identity } from "../lib/identity/mod.ts";
 import { Web4Error } from "../lib/errors/mod.ts";
 import { MetricsRegistry, type Web4Event } from "../lib/observability/mod.ts";
+import { rtt } from "../lib/rtt/mod.ts";
+import type { TransportFactory } from "../lib/transport/mod.ts";
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
@@ -26,8 +27,8 @@ export interface DemoOptions {
   onEvent?: (event: Web4Event, names: ReadonlyMap<string, string>) => void;
   /** Receives the story's narration lines. */
   onStep?: (line: string) => void;
-  /** The transport backend. @default {"rtt"} */
-  transport?: string;
+  /** The transport factory of every agent and the person (each owns what it makes). @default {rtt()} */
+  transport?: TransportFactory;
 }
 
 /** One failed expectation of the story. Code `DEMO_STEP_FAILED`. */
@@ -76,7 +77,7 @@ function _expect(ok: boolean, what: string): void {
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const step = options.onStep ?? (() => {});
-  const transport = options.transport ?? "rtt";
+  const transport = options.transport ?? rtt();
   const names = new Map<string, string>();
   const ids = new Map<string, Identity>();
   for (const n of [...NAMES, "ada"]) {

@@ -11,7 +11,8 @@ import { FixedLoadSource } from "../lib/agent/mod.ts";
 import { Identity } from "../lib/identity/mod.ts";
 import { MeshNode } from "../lib/mesh/mod.ts";
 import type { EventSink, Web4Event } from "../lib/observability/mod.ts";
-import "../lib/rtt/mod.ts";
+import { rtt, type RttOptions } from "../lib/rtt/mod.ts";
+import type { TransportFactory } from "../lib/transport/mod.ts";
 
 /** How a node is started. */
 export interface HostConfig {
@@ -27,10 +28,8 @@ export interface HostConfig {
   anchors: string[];
   /** Its allow-list. */
   allowPeers: "any" | string[];
-  /** The transport backend. @default {"rtt"} */
-  transport?: string;
-  /** Extra transport options (heartbeats, the memory network). */
-  transportOptions?: Record<string, unknown>;
+  /** Options of the node's `rtt` transport (heartbeats, resume window); JSON, as the config crosses to a child process. */
+  rtt?: RttOptions;
   /** Whether this node lies about facts (the demo's dishonest node): it never confirms, it proposes what it is told. */
   liar?: boolean;
 }
@@ -83,18 +82,22 @@ export class NodeHost {
   /**
    * Starts a node from its configuration.
    *
-   * @param config Key, store, port, anchors, allow-list.
+   * @param config Key, store, port, anchors, allow-list, rtt options.
    * @param sinks Where its events go.
+   * @param transport The node's transport factory (the node owns what it makes). @default {rtt(config.rtt)}
    * @returns The host.
    */
-  static async start(config: HostConfig, sinks: readonly EventSink[]): Promise<NodeHost> {
+  static async start(
+    config: HostConfig,
+    sinks: readonly EventSink[],
+    transport: TransportFactory = rtt(config.rtt),
+  ): Promise<NodeHost> {
     const identity = await Identity.load(config.keyFile, { agentId: config.name });
     const node = await MeshNode.create({
       identity,
       mission: "verify shared facts about water quality",
       store: config.storeFile,
-      transport: config.transport ?? "rtt",
-      transportOptions: config.transportOptions,
+      transport,
       trustAnchors: config.anchors,
       allowPeers: config.allowPeers,
       load: new FixedLoadSource({ cpu: 0.1, memory: 0.1 }),
@@ -102,7 +105,7 @@ export class NodeHost {
       sinks,
       judge: config.liar === true ? () => "abstain" : () => "confirm",
     });
-    const hostname = (config.transport ?? "rtt") === "memory" ? config.name : "127.0.0.1";
+    const hostname = node.agent.transport.backend === "memory" ? config.name : "127.0.0.1";
     const bound = await node.listen({ hostname, port: config.port });
     return new NodeHost(node, bound.port);
   }

@@ -21,7 +21,7 @@
 import { parseArgs } from "node:util";
 import { Identity } from "../lib/identity/mod.ts";
 import { formatEventLine, type Web4Event } from "../lib/observability/mod.ts";
-import { LIBRARY_ENV_VAR, resolveLibraryPath } from "../lib/rtt/mod.ts";
+import { LIBRARY_ENV_VAR, resolveLibraryPath, type RttOptions } from "../lib/rtt/mod.ts";
 import { type HostCommand, type HostConfig, type HostStatus, NodeHost } from "./mesh_host.ts";
 
 const USAGE =
@@ -53,7 +53,7 @@ const NAMES = [
 ];
 
 /** Heartbeats short enough that a killed process is noticed in about a second. */
-const TRANSPORT_OPTIONS = {
+const RTT_OPTIONS: RttOptions = {
   heartbeatIntervalMs: 200,
   heartbeatTimeoutMs: 1000,
   resumeWindowMs: 1500,
@@ -286,7 +286,7 @@ export async function runMeshDemo(o: Options, out: (line: string) => void): Prom
           ? fps.filter((_, j) => j !== i)
           : honest.filter((j) => j !== i).map((j) => fps[j]!),
         allowPeers: i === liar ? "any" : honest.filter((j) => j !== i).map((j) => fps[j]!),
-        transportOptions: TRANSPORT_OPTIONS,
+        rtt: RTT_OPTIONS,
       };
       const h = o.inProcess
         ? new InProcess(names[i]!, config, emit)

@@ -16,8 +16,8 @@ import {
 } from "../../lib/envelope/mod.ts";
 import { createTelemetry } from "../../lib/observability/mod.ts";
 import { channelOf } from "../../lib/router/mod.ts";
-import "../../lib/rtt/mod.ts";
-import { createTransport, type Transport } from "../../lib/transport/mod.ts";
+import { RttNode } from "../../lib/rtt/mod.ts";
+import type { Transport } from "../../lib/transport/mod.ts";
 import { loadKey, parseFingerprint, parseHostPort, readJsonFlag } from "../args.ts";
 import { type Command, errorLine, requiredFlag, stringFlag, UsageError } from "../command.ts";
 
@@ -126,7 +126,7 @@ export const sendCommand: Command = {
     let transport: Transport | undefined;
     let link: SessionLink | undefined;
     try {
-      transport = await createTransport("rtt", { identity, allowPeers: [fp] });
+      transport = await RttNode.create({ identity, allowPeers: [fp] });
       const answers: Uint8Array[] = [];
       let wake: (() => void) | undefined;
       let session;

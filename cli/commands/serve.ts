@@ -10,9 +10,9 @@
 import { Agent } from "../../lib/agent/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
 import { type EventSink, JsonlFileSink, type Web4Event } from "../../lib/observability/mod.ts";
+import { RttNode } from "../../lib/rtt/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
-import { createTransport, registerTransport, transportNames } from "../../lib/transport/mod.ts";
-import "../../lib/rtt/mod.ts";
+import type { Transport } from "../../lib/transport/mod.ts";
 import {
   aborted,
   type HostPort,
@@ -68,15 +68,12 @@ FILE.person (so it survives restarts); enrolling restarts the agent loop once.
 Exit codes: 0 stopped by a signal, 1 failed to start (key, store, address),
 2 usage error.`;
 
-const _CONSOLE_TRANSPORT = "rtt.console";
-if (!transportNames().includes(_CONSOLE_TRANSPORT)) {
-  registerTransport(_CONSOLE_TRANSPORT, async (options) => {
-    const { consoleBridge, ...rest } = options as { consoleBridge: ConsoleBridge };
-    return withConsole(await createTransport("rtt", rest), consoleBridge);
-  });
-}
-
-/** What `serve` runs: the agent, restarted once when a person enrols. */
+/**
+ * What `serve` runs: the agent, restarted once when a person enrols. The
+ * host makes each agent's transport (an `RttNode`, wrapped by
+ * `withConsole` when the console is served) and shuts it down after the
+ * agent stopped.
+ */
 export class AgentHost {
   /** The current agent. */
   agent!: Agent;
@@ -86,6 +83,7 @@ export class AgentHost {
   address: HostPort;
   readonly #options: _HostOptions;
   #restarting: Promise<void> | undefined;
+  #transport: Transport | undefined;
 
   private constructor(options: _HostOptions) {
     this.#options = options;
@@ -110,21 +108,38 @@ export class AgentHost {
     const allow = o.allowPeers.length === 0 ? "any" : [
       ...new Set([...o.allowPeers, ...(this.person === undefined ? [] : [this.person])]),
     ];
-    this.agent = await Agent.create({
-      identity: o.identity,
-      mission: o.mission,
-      store: o.store,
-      person: this.person,
-      trustAnchors: o.trust,
-      transport: o.bridge === undefined ? "rtt" : _CONSOLE_TRANSPORT,
-      transportOptions: {
-        allowPeers: allow,
-        ...(o.bridge === undefined ? {} : { consoleBridge: o.bridge }),
-      },
-      sinks: o.sinks,
-    });
-    const bound = await this.agent.listen(this.address);
-    this.address = { hostname: bound.hostname, port: bound.port };
+    const node = await RttNode.create({ identity: o.identity, allowPeers: allow });
+    const transport = o.bridge === undefined ? node : withConsole(node, o.bridge);
+    this.#transport = transport;
+    try {
+      this.agent = await Agent.create({
+        identity: o.identity,
+        mission: o.mission,
+        store: o.store,
+        person: this.person,
+        trustAnchors: o.trust,
+        transport,
+        sinks: o.sinks,
+      });
+    } catch (err) {
+      await this.#release();
+      throw err;
+    }
+    try {
+      const bound = await this.agent.listen(this.address);
+      this.address = { hostname: bound.hostname, port: bound.port };
+    } catch (err) {
+      await this.agent.stop();
+      await this.#release();
+      throw err;
+    }
+  }
+
+  /** Shuts down the current transport (after its agent stopped). */
+  async #release(): Promise<void> {
+    const transport = this.#transport;
+    this.#transport = undefined;
+    await transport?.shutdown({ deadlineMs: 200 }).catch(() => {});
   }
 
   /**
@@ -137,16 +152,18 @@ export class AgentHost {
     this.#restarting ??= (async () => {
       this.person = person;
       await this.agent.stop();
+      await this.#release();
       this.#options.bridge?.reset();
       await this.#create();
     })().finally(() => this.#restarting = undefined);
     return this.#restarting;
   }
 
-  /** Stops the agent. */
+  /** Stops the agent, then shuts its transport down. */
   async stop(): Promise<void> {
     await this.#restarting?.catch(() => {});
     await this.agent.stop();
+    await this.#release();
   }
 }
 

@@ -8,7 +8,9 @@
  * goes to the page's event stream.
  *
  * {@linkcode withConsole} wraps a transport (RTT) so that `accept()` also
- * yields the console's session.
+ * yields the console's session: `web4 serve` makes the agent's transport,
+ * wraps it, and passes the wrapper to `Agent.create({ transport })` (an
+ * instance: the CLI shuts it down after the agent stopped).
  *
  * @module
  */
@@ -323,11 +325,13 @@ export class ConsoleBridge {
 }
 
 /**
- * Wraps a transport so that its `accept()` also yields the console's sessions.
+ * Wraps a transport so that its `accept()` also yields the console's
+ * sessions; everything else goes to `inner`, and shutting the wrapper down
+ * stops its pending accepts and shuts `inner` down.
  *
  * @param inner The transport (RTT).
  * @param bridge The console bridge.
- * @returns The wrapped transport.
+ * @returns The wrapped transport (same fingerprint as `inner`).
  */
 export function withConsole(inner: Transport, bridge: ConsoleBridge): Transport {
   const stop = new AbortController();

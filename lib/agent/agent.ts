@@ -1,6 +1,6 @@
 /**
- * The AgentLoop: an {@linkcode Agent} composes an identity, a transport (by
- * registry name), the store, trust, the three protocol runtimes, the
+ * The AgentLoop: an {@linkcode Agent} composes an identity, a transport (an
+ * instance or a typed factory), the store, trust, the three protocol runtimes, the
  * ProtocolRouter and telemetry, and runs the cognitive cycle: every inbound
  * message of every session goes through `router.dispatch`, its replies go
  * back on their channels, and the loop's hooks, presence, intent
@@ -34,13 +34,15 @@ import {
 } from "../observability/mod.ts";
 import { type DispatchResult, type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import { type LocalLoad, newMsgId, type Outcome, outcome, type ReplySpec } from "../runtime/mod.ts";
+import { rtt } from "../rtt/mod.ts";
 import { openStore, type Store, type TrustLogEntry } from "../store/mod.ts";
 import {
-  createTransport,
+  resolveTransport,
   type Transport,
   type TransportAddress,
   type TransportEvent,
   type TransportSession,
+  type TransportSource,
 } from "../transport/mod.ts";
 import { DriftDetector, type DriftOptions } from "./drift.ts";
 import { AgentError } from "./errors.ts";
@@ -64,10 +66,14 @@ export interface AgentOptions {
   person?: string | undefined;
   /** Peers the owner declares trusted from the start. @default {[]} */
   trustAnchors?: readonly string[] | undefined;
-  /** The transport backend's registry name. @default {"rtt"} */
-  transport?: string | undefined;
-  /** Extra options of the transport backend (e.g. `network` for `memory`, heartbeat settings). */
-  transportOptions?: Record<string, unknown> | undefined;
+  /**
+   * The transport: a factory (`rtt(options)`, `memory({ network })`, your
+   * own), which the agent calls with its identity and shuts down when it
+   * stops; or a `Transport` instance for this identity, which stays yours:
+   * the agent closes its sessions and stops accepting, and you shut the
+   * transport down after the agent stopped. @default {rtt()}
+   */
+  transport?: TransportSource | undefined;
   /** Where the machine's load is read. @default {systemLoadSource()} */
   load?: LoadSource | undefined;
   /** How often load is read (and a changed presence sent); 0 reads it only on {@linkcode Agent.refreshLoad}. @default {1000} */
@@ -236,10 +242,9 @@ export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze(
  *
  * @example Two agents and a person on the in-memory transport
  * ```ts
- * import "../rtt/mod.ts"; // registers the `rtt` and `memory` backends
  * import { Agent, FixedLoadSource, HcpClient } from "./mod.ts";
  * import { Identity } from "../identity/mod.ts";
- * import { MemoryNetwork } from "../rtt/mod.ts";
+ * import { memory, MemoryNetwork } from "../rtt/mod.ts";
  * import assert from "node:assert/strict";
  *
  * const network = new MemoryNetwork();
@@ -249,8 +254,7 @@ export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze(
  * const common = {
  *   mission: "verify water quality facts",
  *   store: ":memory:",
- *   transport: "memory",
- *   transportOptions: { network },
+ *   transport: memory({ network }),
  *   load: new FixedLoadSource({ cpu: 0.1 }),
  *   loadIntervalMs: 0,
  * };
@@ -261,7 +265,7 @@ export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze(
  * assert.equal(peer.verified, true);
  *
  * // The person speaks HCP to a; her consented intent reaches b's loop as a CIP INTENT.
- * await using me = await HcpClient.create({ identity: ada!, name: "Ada", transport: "memory", transportOptions: { network } });
+ * await using me = await HcpClient.create({ identity: ada!, name: "Ada", transport: memory({ network }) });
  * const aAddr = await a.listen({ hostname: "a", port: 1 });
  * await me.connect({ ...aAddr, fingerprint: ia!.fingerprint });
  * const atB = b.nextEvent("agent.intent");
@@ -294,6 +298,7 @@ export class Agent implements AsyncDisposable {
   readonly person: string | undefined;
 
   readonly #ownsStore: boolean;
+  readonly #ownsTransport: boolean;
   readonly #loadSource: LoadSource;
   readonly #queueCapacity: number;
   readonly #hooks = new Map<AgentHookName, Set<(...args: never[]) => void>>();
@@ -337,12 +342,14 @@ export class Agent implements AsyncDisposable {
     store: Store,
     ownsStore: boolean,
     transport: Transport,
+    ownsTransport: boolean,
   ) {
     this.identity = options.identity;
     this.mission = options.mission;
     this.store = store;
     this.#ownsStore = ownsStore;
     this.transport = transport;
+    this.#ownsTransport = ownsTransport;
     this.person = options.person;
     this.#now = options.now ?? Date.now;
     this.#loadSource = options.load ?? systemLoadSource();
@@ -385,14 +392,14 @@ export class Agent implements AsyncDisposable {
 
   /**
    * Creates an agent: opens the store (when given a path), creates the
-   * transport by registry name, builds the router with the CIP, HCP and LIP
+   * transport (when given a factory), builds the router with the CIP, HCP and LIP
    * runtimes, declares the anchors, and starts the load timer. Call
    * {@linkcode Agent.listen} to accept sessions.
    *
    * @param options Identity, mission, store, person, anchors, transport, load, sinks, hooks.
    * @returns The running agent.
-   * @throws {TypeError} For a missing identity or an empty mission.
-   * @throws {RangeError} For an unknown transport name.
+   * @throws {TypeError} For a missing identity, an empty mission, or a transport that is neither a `Transport` nor a factory.
+   * @throws {RangeError} For a transport that does not authenticate as the identity.
    */
   static async create(options: AgentOptions): Promise<Agent> {
     if (options?.identity === undefined) throw new TypeError("Agent.create needs an identity");
@@ -403,17 +410,14 @@ export class Agent implements AsyncDisposable {
     }
     const owns = typeof options.store === "string";
     const store = typeof options.store === "string" ? openStore(options.store) : options.store;
-    let transport: Transport;
+    let resolved;
     try {
-      transport = await createTransport(options.transport ?? "rtt", {
-        ...options.transportOptions,
-        identity: options.identity,
-      });
+      resolved = await resolveTransport(options.transport ?? rtt(), { identity: options.identity });
     } catch (err) {
       if (owns) store[Symbol.dispose]();
       throw err;
     }
-    const agent = new Agent(options, store, owns, transport);
+    const agent = new Agent(options, store, owns, resolved.transport, resolved.owned);
     agent.#start(options);
     return agent;
   }
@@ -1524,7 +1528,7 @@ export class Agent implements AsyncDisposable {
     if (this.#loadTimer !== undefined) clearInterval(this.#loadTimer);
     this.#queue.length = 0;
     await Promise.allSettled([...this.#allLinks].map((l) => l.close(200)));
-    await this.transport.shutdown({ deadlineMs: 200 }).catch(() => {});
+    if (this.#ownsTransport) await this.transport.shutdown({ deadlineMs: 200 }).catch(() => {});
     this.#unobserve();
     await this.#accepting;
     await this.#pumping;

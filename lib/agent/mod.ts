@@ -1,6 +1,6 @@
 /**
- * The AgentLoop: {@linkcode Agent} composes an identity, a transport (by
- * registry name), the store, trust, the CIP/HCP/LIP runtimes, the router and
+ * The AgentLoop: {@linkcode Agent} composes an identity, a transport (an
+ * instance or a typed factory), the store, trust, the CIP/HCP/LIP runtimes, the router and
  * telemetry; {@linkcode HcpClient} is the person's side of HCP. Presence and
  * lri come from an injectable {@linkcode LoadSource}; mission drift is
  * scored by the documented {@linkcode DriftDetector}.

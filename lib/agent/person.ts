@@ -18,7 +18,13 @@ import {
 import type { Identity } from "../identity/mod.ts";
 import { createTelemetry, type EventSink, type StampingTelemetry } from "../observability/mod.ts";
 import { channelOf } from "../router/mod.ts";
-import { createTransport, type Transport, type TransportAddress } from "../transport/mod.ts";
+import { rtt } from "../rtt/mod.ts";
+import {
+  resolveTransport,
+  type Transport,
+  type TransportAddress,
+  type TransportSource,
+} from "../transport/mod.ts";
 import { AgentError } from "./errors.ts";
 import { type ChannelKind, SessionLink } from "./link.ts";
 
@@ -36,10 +42,14 @@ export interface HcpClientOptions {
   safetyFlags?: readonly string[] | undefined;
   /** The initial human-state vector. @default {calm, clarity 80, pressure 20, consent granted} */
   human?: Partial<HumanState> | undefined;
-  /** The transport backend's registry name. @default {"rtt"} */
-  transport?: string | undefined;
-  /** Extra options of the transport backend. */
-  transportOptions?: Record<string, unknown> | undefined;
+  /**
+   * The transport: a factory (`rtt(options)`, `memory({ network })`), which
+   * the client calls with the person's identity and shuts down on
+   * {@linkcode HcpClient.close}; or a `Transport` instance for that
+   * identity, which stays yours to shut down after the client closed.
+   * @default {rtt()}
+   */
+  transport?: TransportSource | undefined;
   /** Event sinks (the person's events: `person.sent`, `person.received`). */
   sinks?: readonly EventSink[] | undefined;
 }
@@ -69,6 +79,7 @@ export class HcpClient implements AsyncDisposable {
   /** Every verified envelope the agent sent, in order. */
   readonly received: Envelope[] = [];
   readonly #options: HcpClientOptions;
+  readonly #ownsTransport: boolean;
   readonly #guard = new ReplayGuard();
   readonly #taken = new Set<string>();
   readonly #waiters = new Set<
@@ -79,10 +90,11 @@ export class HcpClient implements AsyncDisposable {
   #agent: { agent_id: string; fingerprint: string } | undefined;
   #closed: Promise<void> | undefined;
 
-  private constructor(options: HcpClientOptions, transport: Transport) {
+  private constructor(options: HcpClientOptions, transport: Transport, ownsTransport: boolean) {
     this.identity = options.identity;
     this.#options = options;
     this.transport = transport;
+    this.#ownsTransport = ownsTransport;
     this.telemetry = createTelemetry({
       node: options.identity.agentId,
       sinks: options.sinks ?? [],
@@ -99,11 +111,12 @@ export class HcpClient implements AsyncDisposable {
   }
 
   /**
-   * Creates the client and its transport endpoint.
+   * Creates the client and (from a factory) its transport endpoint.
    *
    * @param options Identity, name, consent scope, human state, transport.
    * @returns The client (not yet connected).
-   * @throws {TypeError} For a missing identity or an empty name.
+   * @throws {TypeError} For a missing identity, an empty name, or a transport that is neither a `Transport` nor a factory.
+   * @throws {RangeError} For a transport that does not authenticate as the identity.
    */
   static async create(options: HcpClientOptions): Promise<HcpClient> {
     if (options?.identity === undefined) throw new TypeError("HcpClient needs an identity");
@@ -112,11 +125,10 @@ export class HcpClient implements AsyncDisposable {
         `HcpClient name must be a non-empty string, got ${JSON.stringify(options.name)}`,
       );
     }
-    const transport = await createTransport(options.transport ?? "rtt", {
-      ...options.transportOptions,
+    const { transport, owned } = await resolveTransport(options.transport ?? rtt(), {
       identity: options.identity,
     });
-    return new HcpClient(options, transport);
+    return new HcpClient(options, transport, owned);
   }
 
   /** The person's fingerprint (what the agent enrolls). */
@@ -286,14 +298,15 @@ export class HcpClient implements AsyncDisposable {
   }
 
   /**
-   * Closes the session and the transport. Safe to call twice.
+   * Closes the session, and the transport when the client made it (from a
+   * factory). Safe to call twice.
    *
    * @returns Once released.
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#link?.close(200);
-      await this.transport.shutdown({ deadlineMs: 200 }).catch(() => {});
+      if (this.#ownsTransport) await this.transport.shutdown({ deadlineMs: 200 }).catch(() => {});
     })();
     return this.#closed;
   }

@@ -8,6 +8,8 @@
 import { FixedLoadSource } from "../agent/mod.ts";
 import { Identity } from "../identity/mod.ts";
 import type { EventSink } from "../observability/mod.ts";
+import { memory, MemoryNetwork } from "../rtt/mod.ts";
+import type { TransportFactory } from "../transport/mod.ts";
 import { MeshError } from "./errors.ts";
 import { MeshNode, type MeshOptions } from "./node.ts";
 
@@ -17,10 +19,12 @@ export interface ClusterOptions {
   names: readonly string[];
   /** Direct links, by name; every other pair is reached through the mesh. */
   edges: readonly (readonly [string, string])[];
-  /** The transport backend's registry name. @default {"memory"} */
-  transport?: string | undefined;
-  /** Extra transport options for every node (e.g. `{ network }` for `memory`). */
-  transportOptions?: Record<string, unknown> | undefined;
+  /**
+   * The transport factory every node is made with (each node owns its
+   * transport). Nodes of a `memory` backend listen on their names, others
+   * on 127.0.0.1. @default {memory({ network: new MemoryNetwork() })}
+   */
+  transport?: TransportFactory | undefined;
   /**
    * Which peers each owner declares as trust anchors: every other node's
    * (`"all"`), the direct neighbours', or a function of the name. @default {"all"}
@@ -43,10 +47,10 @@ export interface ClusterOptions {
  *
  * @example A line of three on the memory backend
  * ```ts ignore
- * import { MemoryNetwork } from "@web4/runtime";
+ * import { memory, MemoryNetwork } from "@web4/runtime";
  * await using mesh = await MeshCluster.create({
  *   names: ["a", "b", "c"], edges: [["a", "b"], ["b", "c"]],
- *   transportOptions: { network: new MemoryNetwork() },
+ *   transport: memory({ network: new MemoryNetwork() }),
  * });
  * await mesh.linkAll();
  * await mesh.meetAll();
@@ -98,7 +102,7 @@ export class MeshCluster implements AsyncDisposable {
         : [...a(n)];
       return list.map((m) => ids.get(m)!.fingerprint);
     };
-    const transport = options.transport ?? "memory";
+    const transport = options.transport ?? memory({ network: new MemoryNetwork() });
     const nodes = new Map<string, MeshNode>();
     const ports = new Map<string, { hostname: string; port: number }>();
     try {
@@ -109,7 +113,6 @@ export class MeshCluster implements AsyncDisposable {
           mission: "verify shared facts about water quality",
           store: options.store?.(n) ?? ":memory:",
           transport,
-          transportOptions: options.transportOptions,
           trustAnchors: anchorsOf(n),
           load: new FixedLoadSource({ cpu: 0.1, memory: 0.1 }),
           loadIntervalMs: 0,
@@ -120,7 +123,7 @@ export class MeshCluster implements AsyncDisposable {
           ...extra,
         });
         nodes.set(n, node);
-        const hostname = transport === "memory" ? n : "127.0.0.1";
+        const hostname = node.agent.transport.backend === "memory" ? n : "127.0.0.1";
         const bound = await node.listen({ hostname, port: 0 });
         ports.set(n, { hostname, port: bound.port });
       }

@@ -110,8 +110,8 @@ const _dec = new TextDecoder();
  *
  * @example Three nodes in a line: a reaches c through b
  * ```ts ignore
- * const a = await MeshNode.create({ identity: ia, mission: "m", store: ":memory:", transport: "memory",
- *   transportOptions: { network }, trustAnchors: [ib.fingerprint] });
+ * const a = await MeshNode.create({ identity: ia, mission: "m", store: ":memory:",
+ *   transport: memory({ network }), trustAnchors: [ib.fingerprint] });
  * // ... b and c likewise; a -- b -- c
  * await a.connect({ hostname: "b", port: pb, fingerprint: ib.fingerprint });
  * await c.connect({ hostname: "b", port: pb, fingerprint: ib.fingerprint });

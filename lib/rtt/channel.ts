@@ -101,13 +101,13 @@ export function channelInternals(): {
  * @example One message each way
  * ```ts
  * import { Identity } from "../identity/mod.ts";
- * import { createTransport, MemoryNetwork } from "./mod.ts";
+ * import { memory, MemoryNetwork } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
  * const network = new MemoryNetwork();
  * const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
- * await using a = await createTransport("memory", { identity: ia, network });
- * await using b = await createTransport("memory", { identity: ib, network });
+ * await using a = await memory({ network })({ identity: ia });
+ * await using b = await memory({ network })({ identity: ib });
  * const { port } = await a.listen({ hostname: "a", port: 0 });
  * const [session, peer] = await Promise.all([
  *   b.connect({ hostname: "a", port, fingerprint: ia.fingerprint }),

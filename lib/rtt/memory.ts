@@ -19,8 +19,8 @@ import { RTTTransportError } from "../transport/errors.ts";
 import type { ByteListener, ByteNetwork, ByteStream } from "./network.ts";
 import { createNodeWith, type RttNode } from "./node.ts";
 import { loadNativeLibraryAsync } from "./prebuilt.ts";
-import { resolveNodeOptions, type RttNodeOptions } from "./options.ts";
-import type { Transport, TransportOptions } from "../transport/types.ts";
+import { type ResolvedRttNodeOptions, resolveRttOptions, type RttOptions } from "./options.ts";
+import type { Transport, TransportContext } from "../transport/types.ts";
 
 /** One direction of a pipe: chunks in flight to one end. */
 class _End implements ByteStream {
@@ -168,13 +168,14 @@ interface _LinkFault {
  * @example Partition a mesh, then heal it: nothing sent is lost
  * ```ts
  * import { Identity } from "../identity/mod.ts";
- * import { createTransport, MemoryNetwork } from "./mod.ts";
+ * import { memory, MemoryNetwork } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
  * const network = new MemoryNetwork();
+ * const transport = memory({ network });
  * const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
- * await using a = await createTransport("memory", { identity: ia, network });
- * await using b = await createTransport("memory", { identity: ib, network });
+ * await using a = await transport({ identity: ia });
+ * await using b = await transport({ identity: ib });
  * const { port } = await a.listen({ hostname: "a", port: 0 });
  * const [toA, atA] = await Promise.all([
  *   b.connect({ hostname: "a", port, fingerprint: ia.fingerprint }),
@@ -367,33 +368,47 @@ function _pair(a: string, b: string): string {
   return a < b ? `${a}|${b}` : `${b}|${a}`;
 }
 
-/** The shared network used when a memory transport is given none. */
-export const defaultMemoryNetwork: MemoryNetwork = new MemoryNetwork();
-
-/** Options of the `memory` backend: the node options plus the network. */
-export interface MemoryTransportOptions extends RttNodeOptions {
-  /** The network to join. @default {defaultMemoryNetwork} */
-  network?: MemoryNetwork;
+/** Options of the `memory` backend: the node's {@linkcode RttOptions} and the network it joins. */
+export interface MemoryOptions extends RttOptions {
+  /** The network to join (required: each test or simulation makes its own). */
+  network: MemoryNetwork;
 }
 
 /**
- * Creates a memory transport: an `RttNode` (backend `"memory"`) whose
- * streams are pipes of `options.network`.
+ * Checks `options.network` and resolves the rest (used by `memory(options)`).
  *
- * @param options The node options and the network.
- * @returns The transport.
- * @throws {TypeError} When `network` is not a {@linkcode MemoryNetwork}.
+ * @param options The memory backend's options.
+ * @returns The resolved node options.
+ * @throws {TypeError} When `network` is not a {@linkcode MemoryNetwork} or an option has the wrong type.
+ * @throws {RangeError} When an option is out of range.
  */
-export async function createMemoryTransport(options: TransportOptions): Promise<RttNode> {
-  const { network = defaultMemoryNetwork, ...rest } = options as unknown as MemoryTransportOptions;
-  if (!(network instanceof MemoryNetwork)) {
-    throw new TypeError("Option network must be a MemoryNetwork");
+export function resolveMemoryOptions(options: MemoryOptions): ResolvedRttNodeOptions {
+  if (!(options?.network instanceof MemoryNetwork)) {
+    throw new TypeError("Option network of the memory backend must be a MemoryNetwork");
   }
-  const resolved = resolveNodeOptions(rest);
+  const { network: _, ...rest } = options;
+  return resolveRttOptions(rest);
+}
+
+/**
+ * Creates a memory node: an `RttNode` (backend `"memory"`) whose streams are
+ * pipes of `options.network`. Internal: `memory(options)` is the public way.
+ *
+ * @param options The node's options and the network.
+ * @param resolved The options resolved by {@linkcode resolveMemoryOptions}.
+ * @param context The identity the node authenticates as.
+ * @returns The node.
+ */
+export async function createMemoryNode(
+  options: MemoryOptions,
+  resolved: ResolvedRttNodeOptions,
+  context: TransportContext,
+): Promise<RttNode> {
+  const { network, ...rest } = options;
   const lib = await loadNativeLibraryAsync();
-  return await createNodeWith(rest, resolved, {
+  return await createNodeWith({ ...rest, identity: context.identity }, resolved, {
     symbols: lib.symbols,
-    network: _net.bind(network, rest.identity.fingerprint),
+    network: _net.bind(network, context.identity.fingerprint),
     backend: "memory",
   });
 }

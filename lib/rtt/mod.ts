@@ -1,11 +1,11 @@
 /**
  * RTT, the Rust Transport Tunnel, seen from TypeScript: nodes, sessions and
- * channels over the native library (loaded lazily, on the first
- * `RttNode.create`; nothing here touches FFI at import time), their typed
- * errors, the permission-scoped networking check, and the two backends it
- * registers into the transport registry (`lib/transport/`): `rtt` (Deno
- * TCP) and `memory` (the same native core and driver over in-process
- * pipes, with fault injection).
+ * channels over the native library (loaded lazily, on the first node;
+ * nothing here touches FFI or registers anything at import time), their
+ * typed errors, the permission-scoped networking check, and the typed
+ * factories of its two backends: {@linkcode rtt} (Deno TCP) and
+ * {@linkcode memory} (the same native core and driver over in-process pipes,
+ * with fault injection).
  *
  * @example A session on loopback
  * ```ts
@@ -34,8 +34,6 @@
  * @module
  */
 
-import "./backends.ts";
-
 export {
   LIBRARY_ENV_VAR,
   libraryBesideExecutable,
@@ -48,7 +46,8 @@ export {
 } from "./native.ts";
 export { EXPECTED_ABI_VERSION } from "./ffi.ts";
 export { assertNetPermission } from "./permissions.ts";
-export { type BackpressurePolicy, type RttIdentity, type RttNodeOptions } from "./options.ts";
+export { type BackpressurePolicy, type RttNodeOptions, type RttOptions } from "./options.ts";
+export { memory, rtt } from "./backends.ts";
 export {
   type RttAcceptOptions,
   type RttAddress,
@@ -60,19 +59,14 @@ export {
 } from "./node.ts";
 export { RttSession, type RttSessionState, type SessionCloseOptions } from "./session.ts";
 export { type ReceiveOptions, RttChannel, type RttChannelOptions } from "./channel.ts";
-export {
-  createMemoryTransport,
-  defaultMemoryNetwork,
-  MemoryNetwork,
-  type MemoryTransportOptions,
-} from "./memory.ts";
+export { MemoryNetwork, type MemoryOptions } from "./memory.ts";
 export type {
   TransportMetrics as RttMetrics,
   TransportStats as RttStats,
 } from "../transport/stats.ts";
 export {
-  createTransport,
-  registerTransport,
+  type ResolvedTransport,
+  resolveTransport,
   RTTBackpressureError,
   type RTTBackpressureErrorCode,
   RTTDisconnectedError,
@@ -94,18 +88,18 @@ export {
   type TransportChannel,
   type TransportChannelOptions,
   type TransportConnectOptions,
+  type TransportContext,
   type TransportEvent,
   type TransportFactory,
+  type TransportIdentity,
   type TransportMetrics,
-  transportNames,
   type TransportObserver,
-  type TransportOptions,
   type TransportReceiveOptions,
   type TransportSession,
   type TransportSessionCloseOptions,
   type TransportSessionEventBase,
   type TransportSessionState,
   type TransportShutdownOptions,
+  type TransportSource,
   type TransportStats,
-  unregisterTransport,
 } from "../transport/mod.ts";

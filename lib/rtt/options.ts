@@ -1,11 +1,12 @@
 /**
- * Options of {@linkcode RttNode.create}: names, defaults, ranges, and their
- * translation into the native config JSON (snake_case keys).
+ * Options of the `rtt` and `memory` backends ({@linkcode RttOptions}) and of
+ * `RttNode.create` (the same plus the identity): names, defaults, ranges,
+ * and their translation into the native config JSON (snake_case keys).
  *
  * @module
  */
 
-import type { BackpressurePolicy } from "../transport/types.ts";
+import type { BackpressurePolicy, TransportIdentity } from "../transport/types.ts";
 
 export type { BackpressurePolicy };
 
@@ -17,18 +18,11 @@ export const BACKPRESSURE_POLICIES: readonly BackpressurePolicy[] = [
   "drop_newest",
 ];
 
-/** The part of an `Identity` the transport needs. */
-export interface RttIdentity {
-  /** Lowercase hex SHA-256 of the raw public key. */
-  readonly fingerprint: string;
-  /** The private key as a PKCS#8 v1 PEM. */
-  toPkcs8Pem(): Promise<string>;
-}
-
-/** Options of `RttNode.create`. Every number is an integer. */
-export interface RttNodeOptions {
-  /** This node's key (required). */
-  identity: RttIdentity;
+/**
+ * The limits and policies of an RTT node, shared by the `rtt` and `memory`
+ * backends (`rtt(options)`, `memory(options)`). Every number is an integer.
+ */
+export interface RttOptions {
   /** Heartbeat ping interval. @default {1000} */
   heartbeatIntervalMs?: number;
   /** A connection without a pong for this long is lost. @default {5000} */
@@ -102,71 +96,77 @@ export interface RttNodeOptions {
   onHookError?: (error: unknown) => void;
 }
 
-/** {@linkcode RttNodeOptions} with every default applied, minus the identity. */
+/** Options of `RttNode.create`: the node's identity and its {@linkcode RttOptions}. */
+export interface RttNodeOptions extends RttOptions {
+  /** This node's key (required): what it authenticates as. */
+  identity: TransportIdentity;
+}
+
+/** {@linkcode RttOptions} (but `onHookError`) with every default applied. */
 export interface ResolvedRttNodeOptions {
-  /** See {@linkcode RttNodeOptions.heartbeatIntervalMs}. */
+  /** See {@linkcode RttOptions.heartbeatIntervalMs}. */
   heartbeatIntervalMs: number;
-  /** See {@linkcode RttNodeOptions.heartbeatTimeoutMs}. */
+  /** See {@linkcode RttOptions.heartbeatTimeoutMs}. */
   heartbeatTimeoutMs: number;
-  /** See {@linkcode RttNodeOptions.resumeWindowMs}. */
+  /** See {@linkcode RttOptions.resumeWindowMs}. */
   resumeWindowMs: number;
-  /** See {@linkcode RttNodeOptions.reconnectInitialDelayMs}. */
+  /** See {@linkcode RttOptions.reconnectInitialDelayMs}. */
   reconnectInitialDelayMs: number;
-  /** See {@linkcode RttNodeOptions.reconnectMaxDelayMs}. */
+  /** See {@linkcode RttOptions.reconnectMaxDelayMs}. */
   reconnectMaxDelayMs: number;
-  /** See {@linkcode RttNodeOptions.reconnectMaxAttempts}. */
+  /** See {@linkcode RttOptions.reconnectMaxAttempts}. */
   reconnectMaxAttempts: number;
-  /** See {@linkcode RttNodeOptions.maxQueue}. */
+  /** See {@linkcode RttOptions.maxQueue}. */
   maxQueue: number;
-  /** See {@linkcode RttNodeOptions.maxQueueBytes}. */
+  /** See {@linkcode RttOptions.maxQueueBytes}. */
   maxQueueBytes: number;
-  /** See {@linkcode RttNodeOptions.backpressurePolicy}. */
+  /** See {@linkcode RttOptions.backpressurePolicy}. */
   backpressurePolicy: BackpressurePolicy;
-  /** See {@linkcode RttNodeOptions.blockTimeoutMs}. */
+  /** See {@linkcode RttOptions.blockTimeoutMs}. */
   blockTimeoutMs: number;
-  /** See {@linkcode RttNodeOptions.maxMessageBytes}. */
+  /** See {@linkcode RttOptions.maxMessageBytes}. */
   maxMessageBytes: number;
-  /** See {@linkcode RttNodeOptions.maxChannels}. */
+  /** See {@linkcode RttOptions.maxChannels}. */
   maxChannels: number;
-  /** See {@linkcode RttNodeOptions.maxSessions}. */
+  /** See {@linkcode RttOptions.maxSessions}. */
   maxSessions: number;
-  /** See {@linkcode RttNodeOptions.maxPendingHandshakes}. */
+  /** See {@linkcode RttOptions.maxPendingHandshakes}. */
   maxPendingHandshakes: number;
-  /** See {@linkcode RttNodeOptions.handshakeTimeoutMs}. */
+  /** See {@linkcode RttOptions.handshakeTimeoutMs}. */
   handshakeTimeoutMs: number;
-  /** See {@linkcode RttNodeOptions.rekeyAfterBytes}. */
+  /** See {@linkcode RttOptions.rekeyAfterBytes}. */
   rekeyAfterBytes: number;
-  /** See {@linkcode RttNodeOptions.rekeyAfterMs}. */
+  /** See {@linkcode RttOptions.rekeyAfterMs}. */
   rekeyAfterMs: number;
-  /** See {@linkcode RttNodeOptions.replayFloodLimit}. */
+  /** See {@linkcode RttOptions.replayFloodLimit}. */
   replayFloodLimit: number;
-  /** See {@linkcode RttNodeOptions.replayFloodWindowMs}. */
+  /** See {@linkcode RttOptions.replayFloodWindowMs}. */
   replayFloodWindowMs: number;
-  /** See {@linkcode RttNodeOptions.replayReportIntervalMs}. */
+  /** See {@linkcode RttOptions.replayReportIntervalMs}. */
   replayReportIntervalMs: number;
-  /** See {@linkcode RttNodeOptions.maxUnackedBytes}. */
+  /** See {@linkcode RttOptions.maxUnackedBytes}. */
   maxUnackedBytes: number;
-  /** See {@linkcode RttNodeOptions.ackTimeoutMs}. */
+  /** See {@linkcode RttOptions.ackTimeoutMs}. */
   ackTimeoutMs: number;
-  /** See {@linkcode RttNodeOptions.unopenedWindowBytes}. */
+  /** See {@linkcode RttOptions.unopenedWindowBytes}. */
   unopenedWindowBytes: number;
-  /** See {@linkcode RttNodeOptions.unopenedWindowMsgs}. */
+  /** See {@linkcode RttOptions.unopenedWindowMsgs}. */
   unopenedWindowMsgs: number;
-  /** See {@linkcode RttNodeOptions.maxSessionReceiveBytes}. */
+  /** See {@linkcode RttOptions.maxSessionReceiveBytes}. */
   maxSessionReceiveBytes: number;
-  /** See {@linkcode RttNodeOptions.maxNodeReceiveBytes}. */
+  /** See {@linkcode RttOptions.maxNodeReceiveBytes}. */
   maxNodeReceiveBytes: number;
-  /** See {@linkcode RttNodeOptions.maxSessionsPerPeer}. */
+  /** See {@linkcode RttOptions.maxSessionsPerPeer}. */
   maxSessionsPerPeer: number;
-  /** See {@linkcode RttNodeOptions.maxSessionsPerAddress}. */
+  /** See {@linkcode RttOptions.maxSessionsPerAddress}. */
   maxSessionsPerAddress: number;
-  /** See {@linkcode RttNodeOptions.maxPendingHandshakesPerAddress}. */
+  /** See {@linkcode RttOptions.maxPendingHandshakesPerAddress}. */
   maxPendingHandshakesPerAddress: number;
-  /** See {@linkcode RttNodeOptions.clientHelloTimeoutMs}. */
+  /** See {@linkcode RttOptions.clientHelloTimeoutMs}. */
   clientHelloTimeoutMs: number;
-  /** See {@linkcode RttNodeOptions.allowPeers}. */
+  /** See {@linkcode RttOptions.allowPeers}. */
   allowPeers: "any" | readonly string[];
-  /** See {@linkcode RttNodeOptions.testHooks}. */
+  /** See {@linkcode RttOptions.testHooks}. */
   testHooks: boolean;
 }
 
@@ -316,13 +316,32 @@ export function resolveNodeOptions(options: RttNodeOptions): ResolvedRttNodeOpti
   if (options === null || typeof options !== "object") {
     throw new TypeError("RttNode.create needs an options object with an identity");
   }
-  const id = options.identity as Partial<RttIdentity> | undefined;
+  const id = options.identity as Partial<TransportIdentity> | undefined;
   if (
     id === undefined || id === null || typeof id.fingerprint !== "string" ||
     typeof id.toPkcs8Pem !== "function"
   ) {
     throw new TypeError(
       "Option identity is required: an Identity (with fingerprint and toPkcs8Pem())",
+    );
+  }
+  return resolveRttOptions(options);
+}
+
+/**
+ * Validates {@linkcode RttOptions} (no identity) and fills in the defaults.
+ * The backends' factories call it when they are made, so a bad option fails
+ * there, before any library is loaded.
+ *
+ * @param options The caller's options.
+ * @returns Every option, resolved.
+ * @throws {TypeError} When `options` is not an object or a value has the wrong type.
+ * @throws {RangeError} When a value is out of range.
+ */
+export function resolveRttOptions(options: RttOptions): ResolvedRttNodeOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `RTT options must be an object, got ${options === null ? "null" : typeof options}`,
     );
   }
   const out: Partial<Record<NumericKey, number>> = {};

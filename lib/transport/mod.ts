@@ -2,9 +2,11 @@
  * The transport contract shared by every backend: the `Transport`,
  * `TransportSession` and `TransportChannel` interfaces, the session state,
  * one typed `TransportEvent` union, the typed errors, statistics, lifecycle
- * hooks and the registry of backends by name. It imports no backend;
- * `rtt` (native, Deno TCP) and `memory` (the same native core over
- * in-process pipes) register themselves.
+ * hooks, and how a user gets its transport: a {@linkcode TransportSource}
+ * (an instance or a typed {@linkcode TransportFactory}) resolved by
+ * {@linkcode resolveTransport}. It imports no backend; `lib/rtt/` exports
+ * the factories of its two, `rtt(options)` (native, Deno TCP) and
+ * `memory(options)` (the same native core over in-process pipes).
  *
  * @module
  */
@@ -17,10 +19,11 @@ export type {
   TransportChannel,
   TransportChannelOptions,
   TransportConnectOptions,
+  TransportContext,
   TransportEvent,
   TransportFactory,
+  TransportIdentity,
   TransportObserver,
-  TransportOptions,
   TransportReceiveOptions,
   TransportSession,
   TransportSessionCloseOptions,
@@ -44,9 +47,4 @@ export {
 } from "./errors.ts";
 export type { TransportMetrics, TransportStats } from "./stats.ts";
 export type { SessionEventType, SessionHook, SessionHookEvent } from "./hooks.ts";
-export {
-  createTransport,
-  registerTransport,
-  transportNames,
-  unregisterTransport,
-} from "./registry.ts";
+export { type ResolvedTransport, resolveTransport, type TransportSource } from "./source.ts";

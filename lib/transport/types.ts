@@ -1,7 +1,7 @@
 /**
  * The transport contract: what the layers above need from a transport,
  * independent of any backend. Backends (`rtt`, `memory`, your own)
- * implement these interfaces and register a factory (`registry.ts`).
+ * implement these interfaces and export a typed {@linkcode TransportFactory}.
  *
  * @module
  */
@@ -203,7 +203,7 @@ export interface TransportShutdownOptions {
 
 /** A transport: one local endpoint of one backend. */
 export interface Transport extends AsyncDisposable {
-  /** The backend's registry name. */
+  /** The backend's name (`"rtt"`, `"memory"`, ...), for logs and telemetry. */
   readonly backend: string;
   /** This endpoint's fingerprint. */
   readonly fingerprint: string;
@@ -221,8 +221,36 @@ export interface Transport extends AsyncDisposable {
   shutdown(options?: TransportShutdownOptions): Promise<void>;
 }
 
-/** Options a backend factory receives: the identity and limits, plus backend-specific extras. */
-export type TransportOptions = Record<string, unknown>;
+/**
+ * The part of an identity a transport needs: the fingerprint it
+ * authenticates as and the private key its certificate is made from. An
+ * `Identity` (`lib/identity/`) is one.
+ */
+export interface TransportIdentity {
+  /** Lowercase hex SHA-256 of the raw public key. */
+  readonly fingerprint: string;
+  /** The private key as a PKCS#8 v1 PEM. */
+  toPkcs8Pem(): Promise<string>;
+}
 
-/** Creates a transport of one backend. */
-export type TransportFactory = (options: TransportOptions) => Promise<Transport>;
+/**
+ * What the owner of a transport (an agent, a person's client) supplies when
+ * it creates one from a {@linkcode TransportFactory}. Everything else a
+ * backend needs is bound into the factory by the backend's own typed
+ * function (`rtt(options)`, `memory(options)` in `lib/rtt/`).
+ */
+export interface TransportContext {
+  /** The identity the new endpoint authenticates as. */
+  readonly identity: TransportIdentity;
+}
+
+/**
+ * Creates one endpoint of one backend for the given context. Backends export
+ * a typed function returning one (`rtt(options)`, `memory(options)`); the
+ * caller of a factory owns the transport it made and shuts it down.
+ *
+ * @typeParam T The transport type the factory makes.
+ */
+export type TransportFactory<T extends Transport = Transport> = (
+  context: TransportContext,
+) => Promise<T>;

@@ -4,11 +4,11 @@
  * the event-contract check of every event seen.
  */
 import assert from "node:assert/strict";
-import "../../lib/rtt/mod.ts";
 import { Agent, type AgentOptions, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
 import type { HumanState } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { checkEvents, MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
+import type { TransportFactory } from "../../lib/transport/mod.ts";
 
 /** One agent of a test world. */
 export interface TestAgent {
@@ -22,8 +22,8 @@ export interface TestAgent {
 /** Options of {@linkcode world}. */
 export interface WorldOptions {
   names: string[];
-  transport: "rtt" | "memory";
-  transportOptions?: Record<string, unknown>;
+  /** Every agent's and the person's transport (`rtt()`, `memory({ network })`); on `memory` agents listen on their names. */
+  transport: TransportFactory;
   /** Each agent anchors every other agent. @default {true} */
   anchors?: boolean;
   /** Per agent: the names it anchors (overrides `anchors`). */
@@ -60,7 +60,6 @@ export class World implements AsyncDisposable {
         name: o.person.name,
         consentScope: o.person.consentScope ?? ["topic:*"],
         transport: o.transport,
-        ...(o.transportOptions === undefined ? {} : { transportOptions: o.transportOptions }),
         sinks: [w.personSink],
         ...(o.person.human === undefined ? {} : { human: o.person.human }),
       });
@@ -84,18 +83,15 @@ export class World implements AsyncDisposable {
         ? []
         : others,
       transport: o.transport,
-      transportOptions: o.transportOptions,
       load,
       loadIntervalMs: 0,
       sinks: [sink],
       person,
       ...o.extra,
     });
-    const hostname = o.transport === "memory" ? name : "127.0.0.1";
-    const bound = await agent.listen({
-      hostname,
-      port: o.transport === "memory" ? 4000 + index : 0,
-    });
+    const onMemory = agent.transport.backend === "memory";
+    const hostname = onMemory ? name : "127.0.0.1";
+    const bound = await agent.listen({ hostname, port: onMemory ? 4000 + index : 0 });
     const t = { agent, load, sink, port: bound.port, hostname };
     this.agents.set(name, t);
     return t;

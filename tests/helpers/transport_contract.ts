@@ -3,9 +3,10 @@
  * the same tests for any backend, so every backend is held to the same
  * rules (flush semantics, queue bounds and the four policies, statistics,
  * limits and their errors, close reasons, resumption through cuts,
- * exactly-once delivery, lifecycle hooks). The `rtt` backend runs it over
- * Deno TCP through a fault proxy, the `memory` backend over in-process
- * pipes with the network's own faults.
+ * exactly-once delivery, lifecycle hooks). Endpoints are made through the
+ * backend's typed factory, as an agent makes them: `rtt(options)` runs it
+ * over Deno TCP through a fault proxy, `memory({ ...options, network })`
+ * over in-process pipes with the network's own faults.
  *
  * @module
  */
@@ -17,12 +18,14 @@ import {
   RTTBackpressureError,
   RTTDisconnectedError,
   RTTHandshakeError,
-  type RttNodeOptions,
+  type RttOptions,
   type RttSession,
   RTTTransportError,
   type Transport,
   type TransportChannel,
   type TransportEvent,
+  type TransportFactory,
+  type TransportIdentity,
   type TransportSession,
 } from "../../lib/rtt/mod.ts";
 import { waitFor, within } from "./rtt.ts";
@@ -47,8 +50,8 @@ export interface ContractLink {
 export interface ContractBackend {
   /** The backend name, used in test names. */
   name: string;
-  /** Creates one endpoint. */
-  create(options: RttNodeOptions): Promise<Transport>;
+  /** The backend's typed factory with these limits (`rtt(options)`, `memory({ ...options, network })`). */
+  transport(options: RttOptions): TransportFactory;
   /** Makes `server` listen and returns the path a client dials. */
   expose(server: Transport): Promise<ContractLink>;
 }
@@ -79,13 +82,22 @@ interface Pair extends AsyncDisposable {
   serverEvents: TransportEvent[];
 }
 
+/** One endpoint of `backend` for `identity`, made through the backend's factory. */
+function endpoint(
+  backend: ContractBackend,
+  identity: TransportIdentity,
+  options: RttOptions = {},
+): Promise<Transport> {
+  return backend.transport(options)({ identity });
+}
+
 async function makePair(
   backend: ContractBackend,
-  server: Partial<RttNodeOptions> = {},
-  client: Partial<RttNodeOptions> = {},
+  server: RttOptions = {},
+  client: RttOptions = {},
 ): Promise<Pair> {
-  const s = await backend.create({ ...server, identity: idA });
-  const c = await backend.create({ ...client, identity: idB });
+  const s = await endpoint(backend, idA, server);
+  const c = await endpoint(backend, idB, client);
   const serverEvents: TransportEvent[] = [];
   const clientEvents: TransportEvent[] = [];
   s.onEvent((e) => serverEvents.push(e));
@@ -167,8 +179,8 @@ export function describeTransportContract(backend: ContractBackend): void {
   });
 
   t("a wrong pin is FINGERPRINT_MISMATCH and an allow-list miss PEER_NOT_ALLOWED", async () => {
-    const server = await backend.create({ identity: idA, allowPeers: [idC.fingerprint] });
-    const client = await backend.create({ identity: idB });
+    const server = await endpoint(backend, idA, { allowPeers: [idC.fingerprint] });
+    const client = await endpoint(backend, idB);
     const link = await backend.expose(server);
     try {
       await assert.rejects(
@@ -362,7 +374,7 @@ export function describeTransportContract(backend: ContractBackend): void {
       () => p.outbound.openChannel("knowledge"),
       (e: unknown) => e instanceof RTTTransportError && e.code === "TOO_MANY_CHANNELS",
     );
-    const other = await backend.create({ identity: idC });
+    const other = await endpoint(backend, idC);
     try {
       await assert.rejects(
         () =>
@@ -383,7 +395,7 @@ export function describeTransportContract(backend: ContractBackend): void {
     let peak = 0;
     const watch = setInterval(() => peak = Math.max(peak, p.server.metrics().sessions), 1);
     const clients = await Promise.all(
-      range(0, 10).map(async () => backend.create({ identity: await Identity.generate() })),
+      range(0, 10).map(async () => endpoint(backend, await Identity.generate())),
     );
     try {
       const results = await Promise.allSettled(
@@ -412,9 +424,8 @@ export function describeTransportContract(backend: ContractBackend): void {
   t(
     "shutting a node down during a blocked send and a pending receive gives typed errors",
     async () => {
-      const s = await backend.create({ identity: idA });
-      const c = await backend.create({
-        identity: idB,
+      const s = await endpoint(backend, idA);
+      const c = await endpoint(backend, idB, {
         backpressurePolicy: "block",
         maxQueue: 1,
         blockTimeoutMs: 60_000,

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
+import { rtt } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
 import {
   intentScenario,
@@ -26,7 +27,7 @@ function pageServer() {
 }
 
 Deno.test("e2e (rtt): three agents and a person: handshakes, STATE_UPDATE, INTENT accepted and deferred for overload, HCP_INTENT through consent, refusal after revocation, pacing under pressure", async () => {
-  await using w = await World.create(personWorld("rtt", { names: ["alpha", "beta", "gamma"] }));
+  await using w = await World.create(personWorld(rtt(), { names: ["alpha", "beta", "gamma"] }));
   const [a, b, c] = [w.get("alpha"), w.get("beta"), w.get("gamma")];
   await w.link("alpha", "beta");
   await w.link("alpha", "gamma");
@@ -45,7 +46,7 @@ Deno.test("e2e (rtt): three agents and a person: handshakes, STATE_UPDATE, INTEN
 });
 
 Deno.test("e2e (rtt): high pressure slows the agent: with pressure >= 80 the person's next intent is paced", async () => {
-  await using w = await World.create(personWorld("rtt"));
+  await using w = await World.create(personWorld(rtt()));
   await w.link("alpha", "beta");
   await pacingScenario(w);
 });
@@ -61,7 +62,7 @@ Deno.test("e2e (rtt): a LIP fetch from a local server stays pending, is accepted
     const stores = { alpha: `${dir}/alpha.db` };
     const w = await World.create({
       names,
-      transport: "rtt",
+      transport: rtt(),
       stores,
       identities,
       anchorsOf: { delta: [], alpha: ["beta", "gamma"] },
@@ -113,7 +114,7 @@ Deno.test("e2e (rtt): a LIP fetch from a local server stays pending, is accepted
       await a.agent.stop();
       const again = await w.start("alpha", {
         names,
-        transport: "rtt",
+        transport: rtt(),
         stores,
         identities,
         anchorsOf: { alpha: ["beta", "gamma"] },
@@ -136,7 +137,7 @@ Deno.test("e2e (rtt): a LIP fetch from a local server stays pending, is accepted
 Deno.test("e2e (rtt): a fact needs two trusted confirmations; one leaves it pending and out of causal memory", async () => {
   await using w = await World.create({
     names: ["alpha", "beta", "gamma", "delta"],
-    transport: "rtt",
+    transport: rtt(),
   });
   for (const [x, y] of [["alpha", "delta"], ["beta", "delta"], ["gamma", "delta"]] as const) {
     await w.link(x, y);
@@ -183,7 +184,7 @@ Deno.test("e2e (rtt): without anchors nobody becomes trusted: handshakes give pr
   await using server = pageServer();
   await using w = await World.create({
     names: ["alpha", "beta", "gamma"],
-    transport: "rtt",
+    transport: rtt(),
     anchors: false,
   });
   await w.link("alpha", "beta");

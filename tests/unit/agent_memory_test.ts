@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import { createTransport, MemoryNetwork, RTTHandshakeError } from "../../lib/rtt/mod.ts";
+import { memory, MemoryNetwork, RTTHandshakeError } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
 import { AgentError } from "../../lib/agent/mod.ts";
 import {
@@ -20,8 +20,7 @@ Deno.test("Agent on the memory transport: connect runs the CIP handshake, then S
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
   });
   await w.link("alpha", "beta");
   const a = w.get("alpha").agent;
@@ -37,8 +36,7 @@ Deno.test("Agent on the memory transport: connect runs the CIP handshake, then S
 Deno.test("Agent intents (memory): accepted by an idle peer, held for a peer that announced overload, deferred by a peer when the sender is overloaded", async () => {
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network: new MemoryNetwork() },
+    transport: memory({ network: new MemoryNetwork() }),
   });
   await w.link("alpha", "beta");
   await intentScenario(w, "alpha", "beta");
@@ -47,7 +45,7 @@ Deno.test("Agent intents (memory): accepted by an idle peer, held for a peer tha
 
 Deno.test("Person (memory): consented HCP_INTENT reaches another agent's loop as a CIP INTENT; out of scope and after revocation refused with HCP_ERROR", async () => {
   await using w = await World.create(
-    personWorld("memory", { transportOptions: { network: new MemoryNetwork() } }),
+    personWorld(memory({ network: new MemoryNetwork() })),
   );
   await w.link("alpha", "beta");
   await personScenario(w);
@@ -55,7 +53,7 @@ Deno.test("Person (memory): consented HCP_INTENT reaches another agent's loop as
 
 Deno.test("Person (memory): high pressure slows the agent down, the next intent is paced", async () => {
   await using w = await World.create(
-    personWorld("memory", { transportOptions: { network: new MemoryNetwork() } }),
+    personWorld(memory({ network: new MemoryNetwork() })),
   );
   await w.link("alpha", "beta");
   await pacingScenario(w);
@@ -65,8 +63,7 @@ Deno.test("One session per pair: when both dial at once the lower fingerprint's 
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
   });
   const a = w.get("alpha").agent;
   const b = w.get("beta").agent;
@@ -92,8 +89,7 @@ Deno.test("A throwing hook is reported and the loop goes on; mission drift is de
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
     mission: "verify water quality facts",
   });
   await w.link("alpha", "beta");
@@ -118,8 +114,7 @@ Deno.test("Aborting the agent's signal stops it: no sessions, timers or handles 
   const controller = new AbortController();
   const w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
     extra: { signal: controller.signal, loadIntervalMs: 50 },
   });
   await w.link("alpha", "beta");
@@ -134,8 +129,7 @@ Deno.test("Transport events reach the agent's telemetry: a dropped connection is
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
   });
   await w.link("alpha", "beta");
   const a = w.get("alpha").agent;
@@ -157,16 +151,14 @@ Deno.test("Garbage from a connected stranger is refused by the router; the loop 
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
   });
   await w.link("alpha", "beta");
   const a = w.get("alpha").agent;
   const b = w.get("beta").agent;
   const refused = b.nextEvent("router.refused");
-  await using stranger = await createTransport("memory", {
+  await using stranger = await memory({ network })({
     identity: await Identity.generate({ agentId: "stranger" }),
-    network,
   });
   const session = await stranger.connect({
     hostname: "beta",
@@ -188,8 +180,7 @@ Deno.test("connect with a wrong pinned fingerprint fails with the transport's ty
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
   });
   const a = w.get("alpha").agent;
   const impostor = await Identity.generate({ agentId: "impostor" });
@@ -203,7 +194,7 @@ Deno.test("connect with a wrong pinned fingerprint fails with the transport's ty
 
 Deno.test("The agent tells its person a decision (HCP_DECISION with rationale and alternatives), signed and verified on the person's side", async () => {
   await using w = await World.create(
-    personWorld("memory", { transportOptions: { network: new MemoryNetwork() } }),
+    personWorld(memory({ network: new MemoryNetwork() })),
   );
   const a = w.get("alpha").agent;
   await assert.rejects(
@@ -229,8 +220,7 @@ Deno.test("Presence: peers hear of a presence change or an lri move of at least 
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
-    transport: "memory",
-    transportOptions: { network },
+    transport: memory({ network }),
   });
   await w.link("alpha", "beta");
   const a = w.get("alpha");

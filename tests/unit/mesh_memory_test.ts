@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { decodeFrame, encodeFrame, MeshCluster, type RelayFrame } from "../../lib/mesh/mod.ts";
-import { MemoryNetwork } from "../../lib/rtt/mod.ts";
+import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
 import { MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
 import { assertEventContract } from "../helpers/agents.ts";
 
@@ -52,7 +52,7 @@ async function cluster(
   const mesh = await MeshCluster.create({
     names,
     edges,
-    transportOptions: { network },
+    transport: memory({ network }),
     sinks: [sink],
     ...options,
   });

@@ -5,12 +5,11 @@
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import {
-  createMemoryTransport,
+  memory,
   MemoryNetwork,
   RTTDisconnectedError,
   RTTHandshakeError,
-  type RttNode,
-  type RttNodeOptions,
+  type RttOptions,
   type TransportEvent,
 } from "../../lib/rtt/mod.ts";
 import { waitFor, within } from "../helpers/rtt.ts";
@@ -19,10 +18,10 @@ const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()])
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
 
-async function nodes(a: Partial<RttNodeOptions> = {}, b: Partial<RttNodeOptions> = {}) {
+async function nodes(a: RttOptions = {}, b: RttOptions = {}) {
   const network = new MemoryNetwork();
-  const server = await createMemoryTransport({ ...a, identity: idA, network });
-  const client = await createMemoryTransport({ ...b, identity: idB, network });
+  const server = await memory({ ...a, network })({ identity: idA });
+  const client = await memory({ ...b, network })({ identity: idB });
   const { port } = await server.listen({ hostname: "srv", port: 0 });
   return {
     network,
@@ -180,7 +179,7 @@ Deno.test("MemoryNetwork.partition refuses new connections across it until heal"
   await using n = await nodes();
   const out = await n.connect();
   await n.server.accept();
-  n.network.partition([n.client as RttNode]);
+  n.network.partition([n.client]);
   await waitFor("connection lost", () => out.state === "reconnecting");
   await assert.rejects(() => n.connect(), (e: unknown) => e instanceof Error);
   n.network.heal();

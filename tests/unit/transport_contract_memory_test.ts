@@ -1,13 +1,13 @@
 // The transport contract on the memory backend: the same native core and
 // driver over in-process pipes, with the memory network's own faults.
-import { createMemoryTransport, MemoryNetwork } from "../../lib/rtt/mod.ts";
+import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
 import { describeTransportContract } from "../helpers/transport_contract.ts";
 
 const network = new MemoryNetwork();
 
 describeTransportContract({
   name: "memory",
-  create: (options) => createMemoryTransport({ ...options, network }),
+  transport: (options) => memory({ ...options, network }),
   async expose(server) {
     const { port } = await server.listen({ hostname: "srv", port: 0 });
     return {

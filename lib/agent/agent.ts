@@ -10,8 +10,8 @@
  */
 
 import { CipRuntime, type CipRuntimeOptions } from "../cip/mod.ts";
-import type { FactProposePayload, HumanState, IntentPayload, Presence } from "../envelope/mod.ts";
-import { HcpRuntime, type HcpRuntimeOptions } from "../hcp/mod.ts";
+import type { FactProposePayload, HumanState, IntentPayload } from "../envelope/mod.ts";
+import { HcpRuntime, type HcpRuntimeOptions, NEUTRAL_HUMAN_STATE } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
 import {
   claimId,
@@ -1554,14 +1554,7 @@ export class Agent implements AsyncDisposable {
 }
 
 function _humanOf(record: { humanState?: HumanState | undefined } | undefined): HumanState {
-  return record?.humanState ?? {
-    presence: "focused" as Presence,
-    affect: "neutral",
-    clarity: 50,
-    pressure: 50,
-    intent: "unknown",
-    consent: "limited",
-  };
+  return record?.humanState ?? { ...NEUTRAL_HUMAN_STATE };
 }
 
 /** The wire form of a {@linkcode Trace} (a fresh decision id when none is given). */

@@ -54,6 +54,7 @@ export {
   initialPersonState,
   markCheckInAsked,
   needsCheckIn,
+  NEUTRAL_HUMAN_STATE,
   PACING_CLARITY,
   PACING_PRESSURE,
   pacingApplies,

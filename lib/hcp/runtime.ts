@@ -2,8 +2,9 @@
  * The HCP runtime: the agent's side of the Human Connection Protocol with
  * its one enrolled person. Pure: it reads the store and trust through the
  * context and returns an {@linkcode Outcome} (store changes, unsigned
- * replies, events, and its effects: what reaches the agent loop as a
- * `deliver` effect, the person's `humanState`, an `errorReceived`).
+ * replies, and its effects: what reaches the agent loop as a `deliver`
+ * effect, the person's `humanState`, what changed in the person's state,
+ * the gate's holds and refusals, an `errorReceived`).
  *
  * @module
  */
@@ -21,7 +22,6 @@ import {
   newMsgId,
   type Outcome,
   outcome,
-  type OutcomeEvent,
   type ProtocolRuntime,
   type ReplySpec,
   type RuntimeContext,
@@ -88,7 +88,6 @@ const _TYPES: readonly HcpType[] = Object.freeze([
 class _Turn {
   state: PersonState;
   readonly batch: TrustBatch;
-  readonly events: OutcomeEvent[] = [];
   readonly replies: ReplySpec[] = [];
   readonly effects: Effect[] = [];
   /** The human state the envelope carried (reported unless the envelope is refused). */
@@ -99,16 +98,10 @@ class _Turn {
     this.batch = new TrustBatch(ctx.trust, nowMs);
   }
 
-  /** Applies notes: events, and trust events for consent changes. */
+  /** Applies notes: their effects, and trust events for consent changes. */
   notes(notes: readonly PersonNote[], msgId: string): void {
     for (const note of notes) {
-      const { kind, ...data } = note;
-      this.events.push({
-        kind: `hcp.${kind}`,
-        data: { msg_id: msgId, ...data },
-        peer: this.person,
-        severity: note.kind === "consent_changed" && note.to === "revoked" ? "warn" : "info",
-      });
+      this.effects.push(_noteEffect(note, this.person, msgId));
       if (note.kind !== "consent_changed") continue;
       if (note.to === "revoked") {
         this.trust("consent_revoked", msgId);
@@ -162,7 +155,6 @@ class _Turn {
       changes: [...changes, ...(rest.changes ?? [])],
       replies: [...this.replies, ...(rest.replies ?? [])],
       effects,
-      events: [...this.events, ...this.batch.events, ...(rest.events ?? [])],
     });
   }
 }
@@ -207,6 +199,42 @@ export function checkInQuestion(
     payload: { goal: "clarify", topic: CHECK_IN_TOPIC, priority: "high" },
     state: { human: { ...state.human } },
   };
+}
+
+/** The effect of a person note. */
+function _noteEffect(note: PersonNote, person: string, msgId: string): Effect {
+  switch (note.kind) {
+    case "consent_changed":
+      return { type: "consentChanged", person, msgId, from: note.from, to: note.to };
+    case "check_in_opened":
+      return { type: "checkInOpened", person, msgId, affect: note.affect };
+    case "check_in_answered":
+      return { type: "checkInAnswered", person, msgId, goOn: note.goOn };
+    case "pacing_started":
+    case "pacing_ended":
+      return { type: "pacingChanged", person, msgId, paced: note.kind === "pacing_started" };
+  }
+}
+
+/** A refusal by rule, whose state is not taken either. */
+function _refused(
+  envelope: EnvelopeOf<"hcp">,
+  peer: string,
+  err: { code: string; message: string },
+): Outcome {
+  return outcome("refused", {
+    code: err.code,
+    reason: err.message,
+    effects: [{
+      type: "refused",
+      protocol: "hcp",
+      peer,
+      msgId: envelope.msg_id,
+      code: err.code,
+      reason: err.message,
+      messageType: envelope.type,
+    }],
+  });
 }
 
 function _decisionProblem(d: HcpDecisionPayload): HcpDecisionError | null {
@@ -316,16 +344,7 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
     const sender = envelope.sender.fingerprint;
     if (person === undefined || sender !== person || ctx.peer !== person) {
       const err = new HcpPersonError(sender === ctx.peer ? sender : ctx.peer, person ?? null);
-      return outcome("refused", {
-        code: err.code,
-        reason: err.message,
-        events: [{
-          kind: "hcp.refused",
-          data: { msg_id: envelope.msg_id, type: envelope.type, code: err.code },
-          severity: "warn",
-          peer: ctx.peer,
-        }],
-      });
+      return _refused(envelope, ctx.peer, err);
     }
     const turn = new _Turn(ctx, person, ctx.now());
     const msgId = envelope.msg_id;
@@ -334,16 +353,7 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
     } catch (err) {
       if (!(err instanceof HcpError)) throw err;
       // A refusal by rule: the envelope's state is not taken either.
-      return outcome("refused", {
-        code: err.code,
-        reason: err.message,
-        events: [{
-          kind: "hcp.refused",
-          data: { msg_id: msgId, type: envelope.type, code: err.code },
-          severity: "warn",
-          peer: person,
-        }],
-      });
+      return _refused(envelope, person, err);
     }
   }
 
@@ -378,15 +388,11 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
             type: "errorReceived",
             protocol: "hcp",
             peer: person,
+            msgId,
             inReplyTo: envelope.payload.in_reply_to,
             code: envelope.payload.code,
             reason: envelope.payload.reason,
-          }],
-          events: [{
-            kind: "hcp.error_received",
-            data: { msg_id: msgId, ...envelope.payload },
-            severity: "warn",
-            peer: person,
+            retryAfterMs: envelope.payload.retry_after_ms,
           }],
         });
       case "HCP_CONTEXT":
@@ -424,12 +430,11 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
     const verdict = gateAction(turn.state, turn.socialTrust(), topic, turn.nowMs, {
       pacingDelayMs: this.#pacingDelayMs,
     });
-    const data = { msg_id: msgId, topic, verdict: verdict.verdict };
+    const person = turn.person;
     switch (verdict.verdict) {
       case "allowed":
         turn.state = recordAction(turn.state, turn.nowMs);
         return turn.finish("handled", {
-          events: [{ kind: "hcp.intent_delivered", data, peer: turn.person }],
           deliver: {
             kind: "intent",
             msgId,
@@ -443,11 +448,14 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
         return turn.finish("refused", {
           code: verdict.code,
           reason: verdict.reason,
-          events: [{
-            kind: "hcp.refused",
-            data: { ...data, code: verdict.code },
-            severity: "warn",
-            peer: turn.person,
+          effects: [{
+            type: "refused",
+            protocol: "hcp",
+            peer: person,
+            msgId,
+            code: verdict.code,
+            reason: verdict.reason,
+            topic,
           }],
         });
       case "paced":
@@ -455,10 +463,12 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
           code: "paced",
           reason: verdict.reason,
           retryAfterMs: verdict.retryAfterMs,
-          events: [{
-            kind: "hcp.paced",
-            data: { ...data, retry_after_ms: verdict.retryAfterMs },
-            peer: turn.person,
+          effects: [{
+            type: "intentPaced",
+            person,
+            msgId,
+            topic,
+            retryAfterMs: verdict.retryAfterMs,
           }],
           replies: [{
             protocol: "hcp",
@@ -479,7 +489,7 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
         return turn.finish("deferred", {
           code: verdict.code,
           reason: verdict.reason,
-          events: [{ kind: "hcp.check_in_required", data, peer: turn.person }],
+          effects: [{ type: "checkInRequired", person, msgId, topic }],
         });
     }
   }

@@ -1002,12 +1002,10 @@ export class MeshNode implements AsyncDisposable {
       evidence: facts.map((f) => f.id),
       note: `malice report by ${reporter}`,
     });
-    await this.agent.router.apply(
-      outcome("handled", { changes: batch.changes, events: batch.events }),
-      {
-        peer: subject,
-      },
-    );
+    // The router renders the committed trust-log entries (`trust.transition`).
+    await this.agent.router.apply(outcome("handled", { changes: batch.changes }), {
+      peer: subject,
+    });
     log(event, `${facts.length} signed claims verified`);
   }
 

@@ -25,7 +25,7 @@ export const DEFAULT_RUNTIME_CONFIG: Readonly<RuntimeConfig> = Object.freeze({ o
  * Builds an outcome; missing lists are empty.
  *
  * @param status What happened.
- * @param parts Code, reason, retry delay, changes, replies, effects, events.
+ * @param parts Code, reason, retry delay, changes, replies, effects.
  * @returns The outcome.
  *
  * @example
@@ -48,7 +48,6 @@ export function outcome(
     changes: parts.changes ?? [],
     replies: parts.replies ?? [],
     effects: parts.effects ?? [],
-    events: parts.events ?? [],
   };
   if (parts.code !== undefined) result.code = parts.code;
   if (parts.reason !== undefined) result.reason = parts.reason;

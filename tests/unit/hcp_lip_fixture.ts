@@ -22,10 +22,13 @@ import { Identity } from "../../lib/identity/mod.ts";
 import {
   createRuntimeContext,
   type Delivery,
+  type Effect,
+  type EffectEvent,
   effectsOf,
   type FetchRequest,
   msgIdBytes,
   type Outcome,
+  renderEffect,
   type RuntimeConfig,
   type RuntimeContext,
   selfFromIdentity,
@@ -45,6 +48,17 @@ export const CALM: HumanState = {
   intent: "plan the week",
   consent: "granted",
 };
+
+/**
+ * The v1.0 events the router would emit for an outcome once committed: its
+ * effects, then one `trustChanged` per trust-log entry, rendered.
+ */
+export function eventsOf(o: Pick<Outcome, "effects" | "changes">): EffectEvent[] {
+  const trust: Effect[] = o.changes.flatMap((c) =>
+    c.kind === "trust.log" ? [{ type: "trustChanged" as const, entry: c.entry }] : []
+  );
+  return [...o.effects, ...trust].map(renderEffect).filter((e) => e !== null);
+}
 
 /** What an outcome hands to the agent loop (its one `deliver` effect), if anything. */
 export function deliveryOf(o: Pick<Outcome, "effects">): Delivery | undefined {

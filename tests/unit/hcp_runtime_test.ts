@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import type { HcpPayloads, HcpType, HumanState } from "../../lib/envelope/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
 import { HcpRuntime } from "../../lib/hcp/runtime.ts";
-import { CALM, deliveryOf, parties, World, type WorldOptions } from "./hcp_lip_fixture.ts";
+import {
+  CALM,
+  deliveryOf,
+  eventsOf,
+  parties,
+  World,
+  type WorldOptions,
+} from "./hcp_lip_fixture.ts";
 
 const HELLO: HcpPayloads["HCP_HELLO"] = {
   identity: { name: "Ada", role: "owner" },
@@ -31,7 +38,7 @@ async function setup(options: WorldOptions & { pacingDelayMs?: number } = {}) {
     const env = await world.envelope("hcp", type, from, payload, {
       state: { human: { ...CALM, ...human } },
     });
-    return await world.commit(hcp.handle(env, world.ctx(from)));
+    return { ...await world.commit(hcp.handle(env, world.ctx(from))), msgId: env.msg_id };
   };
   return { world, hcp, say };
 }
@@ -134,7 +141,9 @@ Deno.test("HCP consent revoked mid-conversation stops the next automated action"
 
   const revoke = await say("HCP_STATE_UPDATE", { ...UPDATE, consent: "revoked" });
   assert.equal(revoke.status, "handled");
-  assert.ok(revoke.events.some((e) => e.kind === "hcp.consent_changed" && e.severity === "warn"));
+  assert.ok(
+    eventsOf(revoke).some((e) => e.kind === "hcp.consent_changed" && e.severity === "warn"),
+  );
   assert.equal(world.ctx(fp).trust.person(fp), "restricted");
 
   // The agent's own next action, and the person's next request, are both refused.
@@ -175,12 +184,18 @@ Deno.test("HCP pacing defers intents under pressure with retry_after_ms and neve
   const [err] = first.signed;
   assert.equal(err?.type, "HCP_ERROR");
   assert.deepEqual(err?.payload, {
-    in_reply_to: err?.type === "HCP_ERROR" ? err.payload.in_reply_to : "",
+    in_reply_to: first.msgId,
     code: "paced",
     reason: first.reason,
     retry_after_ms: 10_000,
   });
   assert.equal(err?.receiver.fingerprint, world.p.person.fingerprint);
+  // Held, not dropped: the runtime reports it as paced, and nothing reaches the agent yet.
+  assert.deepEqual(
+    first.effects.flatMap((e) => e.type === "intentPaced" ? [[e.msgId, e.retryAfterMs]] : []),
+    [[first.msgId, 10_000]],
+  );
+  assert.equal(deliveryOf(first), undefined);
 
   world.clock.advance(4_000);
   const again = await say("HCP_INTENT", WORK, pressed);
@@ -204,7 +219,7 @@ Deno.test("HCP anxious affect requires a check-in; feedback >= 50 answers it", a
   const fp = world.p.person.fingerprint;
   await say("HCP_HELLO", HELLO);
   const anxious = await say("HCP_STATE_UPDATE", { ...UPDATE, affect: "anxious" });
-  assert.ok(anxious.events.some((e) => e.kind === "hcp.check_in_opened"));
+  assert.ok(eventsOf(anxious).some((e) => e.kind === "hcp.check_in_opened"));
   assert.equal(world.store.person(fp)?.checkInRequired, true);
 
   const held = await say("HCP_INTENT", WORK, { affect: "anxious" });
@@ -255,7 +270,6 @@ Deno.test("HCP mayAct asks the check-in question once when the agent wants to ac
     changes: first.changes,
     replies: first.replies,
     effects: [],
-    events: [],
   });
   assert.deepEqual(hcp.mayAct(world.ctx(fp), "topic:work").replies, []);
 });
@@ -347,7 +361,7 @@ Deno.test("HCP_ERROR from the person is recorded, never answered", async () => {
   });
   assert.equal(o.status, "handled");
   assert.deepEqual(o.replies, []);
-  assert.ok(o.events.some((e) => e.kind === "hcp.error_received" && e.data.code === "busy"));
+  assert.ok(eventsOf(o).some((e) => e.kind === "hcp.error_received" && e.data.code === "busy"));
 });
 
 Deno.test("HCP state survives a restart: a revoked consent still refuses after reopening", async () => {
@@ -389,7 +403,8 @@ Deno.test("HCP runtime is deterministic: the same inputs, clock and random give 
     JSON.parse(
       JSON.stringify(
         o,
-        (k, v) => (k === "msg_id" || k === "in_reply_to" || k === "openedBy" || k === "evidence"
+        (k, v) => (k === "msg_id" || k === "msgId" || k === "in_reply_to" || k === "openedBy" ||
+            k === "evidence"
           ? undefined
           : v),
       ),

@@ -61,10 +61,10 @@ Deno.test("Two routers with the CIP runtime complete HELLO -> HELLO -> VERIFY an
   const effects = await pump("a", hello);
   // Each side's dispatch result says the handshake verified, once, and which trust moved.
   assert.deepEqual(effectsOf(effects.a, "handshakeVerified"), [
-    { type: "handshakeVerified", peer: b.fingerprint },
+    { type: "handshakeVerified", peer: b.fingerprint, trust: "probing" },
   ]);
   assert.deepEqual(effectsOf(effects.b, "handshakeVerified"), [
-    { type: "handshakeVerified", peer: a.fingerprint },
+    { type: "handshakeVerified", peer: a.fingerprint, trust: "probing" },
   ]);
   assert.deepEqual(
     effectsOf(effects.a, "trustChanged").map((e) => [e.entry.subject, e.entry.to]),

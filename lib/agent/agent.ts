@@ -10,8 +10,8 @@
  */
 
 import { CipRuntime, type CipRuntimeOptions } from "../cip/mod.ts";
-import type { FactProposePayload, HumanState, IntentPayload, Presence } from "../envelope/mod.ts";
-import { HcpRuntime, type HcpRuntimeOptions } from "../hcp/mod.ts";
+import type { FactProposePayload, HumanState, IntentPayload } from "../envelope/mod.ts";
+import { HcpRuntime, type HcpRuntimeOptions, NEUTRAL_HUMAN_STATE } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
 import {
   claimId,
@@ -20,7 +20,6 @@ import {
   HttpFetcher,
   type LipFetcher,
   LipFetchError,
-  type LipFetchRequest,
   LipRuntime,
   type LipRuntimeOptions,
 } from "../lip/mod.ts";
@@ -33,7 +32,15 @@ import {
   type Web4Event,
 } from "../observability/mod.ts";
 import { type DispatchResult, type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
-import { type LocalLoad, newMsgId, type Outcome, outcome, type ReplySpec } from "../runtime/mod.ts";
+import {
+  type Effect,
+  type FetchRequest,
+  type LocalLoad,
+  newMsgId,
+  type Outcome,
+  outcome,
+  type ReplySpec,
+} from "../runtime/mod.ts";
 import { rtt } from "../rtt/mod.ts";
 import { openStore, type Store, type TrustLogEntry } from "../store/mod.ts";
 import {
@@ -629,7 +636,7 @@ export class Agent implements AsyncDisposable {
         `CIP handshake with ${fp} refused: ${opened.reason}`,
       );
     }
-    await this.#send(fp, await this.router.apply(opened, { peer: fp }));
+    await this.#send(fp, await this.#apply(opened, { peer: fp }));
     try {
       await this.#until(
         () => this.store.handshake(fp)?.stage === "verified",
@@ -767,57 +774,75 @@ export class Agent implements AsyncDisposable {
       ...(origin === undefined ? {} : { relay: link.peer }),
     });
     if (result.envelope !== undefined) this.#names.set(peer, result.envelope.sender.agent_id);
+    this.#committed(result.effects);
     await this.#send(peer, result.replies);
-    for (const t of result.transitions) if (t.changed) this.#call("trustChange", t);
-    const env = result.envelope;
-    if (env !== undefined && result.status !== "dropped") {
-      if (env.type === "INTENT" && result.outcome !== undefined) {
-        const p = env.payload as IntentPayload;
-        if (p.in_reply_to === undefined) {
-          const reply = result.replies.find((r) => r.envelope.type === "INTENT");
-          const decision = (reply?.envelope.payload as IntentPayload | undefined)?.decision;
+    for (const effect of result.effects) {
+      if (effect.type === "trustChanged" && effect.entry.changed) {
+        this.#call("trustChange", effect.entry);
+      }
+    }
+    for (const effect of result.effects) {
+      switch (effect.type) {
+        case "intentReceived":
           this.#intentReached({
             source: "peer",
             from: peer,
-            msgId: env.msg_id,
-            goal: p.goal,
-            topic: p.topic,
-            priority: p.priority,
-            context: p.context,
-            decision,
+            msgId: effect.msgId,
+            goal: effect.goal,
+            topic: effect.topic,
+            priority: effect.priority,
+            context: effect.context,
+            decision: effect.decision,
           });
+          break;
+        case "humanState":
+          this.#call("humanState", peer, effect.human);
+          break;
+        case "deliver": {
+          const d = effect.delivery;
+          if (d.kind !== "intent") break;
+          const intent: AgentIntent = {
+            source: "person",
+            from: peer,
+            msgId: d.msgId,
+            goal: d.goal,
+            topic: d.topic,
+            priority: d.priority,
+          };
+          this.#intentReached(intent);
+          await this.#propagate(intent);
+          break;
         }
+        case "fetch":
+          this.#track(this.#runFetch(effect.request, peer));
+          break;
       }
-      if ("hcp" in env && result.status !== "refused") {
-        this.#call("humanState", peer, (env.state as { human: HumanState }).human);
-      }
-      const deliver = (result.outcome as { deliver?: { kind: string } } | undefined)?.deliver;
-      if (deliver?.kind === "intent") {
-        const d = deliver as unknown as {
-          msgId: string;
-          goal: string;
-          topic: string;
-          priority: Priority;
-        };
-        const intent: AgentIntent = {
-          source: "person",
-          from: peer,
-          msgId: d.msgId,
-          goal: d.goal,
-          topic: d.topic,
-          priority: d.priority,
-        };
-        this.#intentReached(intent);
-        await this.#propagate(intent);
-      }
-      const fetch = (result.outcome as { fetch?: LipFetchRequest } | undefined)?.fetch;
-      if (fetch !== undefined) this.#track(this.#runFetch(fetch, peer));
     }
     if (this.store.handshake(peer)?.stage === "verified" && !this.#announced.has(peer)) {
       this.#markVerified(peer);
     }
     this.#wake();
     this.#call("afterCycle", info, result);
+  }
+
+  /** Commits an outcome through the router; reports its committed effects; returns its replies. */
+  async #apply(o: Outcome, to: { peer: string }): Promise<OutboundEnvelope[]> {
+    const applied = await this.router.apply(o, to);
+    this.#committed(applied.effects);
+    return applied.replies;
+  }
+
+  /** The hooks fed by committed effects wherever they came from (a dispatch or an apply). */
+  #committed(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      if (effect.type !== "claimChanged") continue;
+      this.#call("fact", {
+        origin: effect.origin,
+        claim: effect.claim,
+        status: effect.status,
+        reason: effect.reason,
+      });
+    }
   }
 
   #intentReached(intent: AgentIntent): void {
@@ -924,7 +949,7 @@ export class Agent implements AsyncDisposable {
     };
     await this.#send(
       fp,
-      await this.router.apply(outcome("handled", { replies: [spec] }), { peer: fp }),
+      await this.#apply(outcome("handled", { replies: [spec] }), { peer: fp }),
     );
   }
 
@@ -1098,7 +1123,7 @@ export class Agent implements AsyncDisposable {
     } as unknown as ReplySpec;
     await this.#send(
       person,
-      await this.router.apply(outcome("handled", { replies: [spec] }), { peer: person }),
+      await this.#apply(outcome("handled", { replies: [spec] }), { peer: person }),
     );
     return msgId;
   }
@@ -1118,7 +1143,7 @@ export class Agent implements AsyncDisposable {
     options: { constraints?: string[]; share?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<{ claims: string[]; sharedWith: SendResult[] }> {
     this.#assertRunning();
-    const request: LipFetchRequest = {
+    const request: FetchRequest = {
       query,
       constraints: options.constraints ?? [],
       requestId: "",
@@ -1131,7 +1156,7 @@ export class Agent implements AsyncDisposable {
     );
     const ctx = this.router.context(this.fingerprint);
     const done = this.lip.fetched(request, doc, ctx);
-    await this.router.apply(done, { peer: this.fingerprint });
+    await this.#apply(done, { peer: this.fingerprint });
     const { payload, source } = evidenceFromDocument(doc, query, {
       tier: this.lip.tierOf(doc.finalUrl, ctx),
     });
@@ -1182,6 +1207,7 @@ export class Agent implements AsyncDisposable {
         constraints: [],
         requestId: "",
         requester: this.fingerprint,
+        requesterAgentId: this.identity.agentId,
       }, options.signal === undefined ? {} : { signal: options.signal });
     } catch (err) {
       if (!(err instanceof LipFetchError)) throw err;
@@ -1214,7 +1240,7 @@ export class Agent implements AsyncDisposable {
   }
 
   /** Runs a fetch a peer asked for and answers it with the evidence. */
-  async #runFetch(request: LipFetchRequest, peer: string): Promise<void> {
+  async #runFetch(request: FetchRequest, peer: string): Promise<void> {
     const ctx = () => this.router.context(peer);
     let o: Outcome;
     try {
@@ -1231,7 +1257,7 @@ export class Agent implements AsyncDisposable {
       o = this.lip.fetchFailed(request, err, ctx());
     }
     if (this.stopped) return;
-    await this.#send(peer, await this.router.apply(o, { peer }));
+    await this.#send(peer, await this.#apply(o, { peer }));
   }
 
   /**
@@ -1242,7 +1268,7 @@ export class Agent implements AsyncDisposable {
    */
   async settle(claim: string): Promise<Outcome["status"]> {
     const o = this.cip.settle(claim, this.router.context(this.fingerprint));
-    await this.router.apply(o, { peer: this.fingerprint });
+    await this.#apply(o, { peer: this.fingerprint });
     return o.status;
   }
 
@@ -1291,7 +1317,7 @@ export class Agent implements AsyncDisposable {
       }
       const o = make(fp);
       if (o.status !== "handled") {
-        await this.router.apply(o, { peer: fp });
+        await this.#apply(o, { peer: fp });
         this.telemetry.emit(
           "agent.send_held",
           { code: o.code ?? o.status, reason: o.reason ?? "" },
@@ -1304,7 +1330,7 @@ export class Agent implements AsyncDisposable {
         });
         continue;
       }
-      const out = await this.router.apply(o, { peer: fp });
+      const out = await this.#apply(o, { peer: fp });
       await this.#send(fp, out);
       results.push({ peer: fp, status: "sent", msgId: out[0]?.envelope.msg_id });
     }
@@ -1414,17 +1440,6 @@ export class Agent implements AsyncDisposable {
   }
 
   #onEvent(e: Web4Event): void {
-    if (e.kind === "cip.claim" || e.kind === "lip.claim") {
-      const d = e.data as Record<string, unknown>;
-      const claim = String(d.claim ?? d.id ?? "");
-      const status = String(d.status ?? d.to ?? "");
-      this.#call("fact", {
-        origin: e.kind === "cip.claim" ? "cip" : "lip",
-        claim,
-        status,
-        reason: String(d.reason ?? d.event ?? ""),
-      });
-    }
     for (const w of [...this.#eventWaiters]) {
       if (w.match(e)) {
         this.#eventWaiters.delete(w);
@@ -1543,14 +1558,7 @@ export class Agent implements AsyncDisposable {
 }
 
 function _humanOf(record: { humanState?: HumanState | undefined } | undefined): HumanState {
-  return record?.humanState ?? {
-    presence: "focused" as Presence,
-    affect: "neutral",
-    clarity: 50,
-    pressure: 50,
-    intent: "unknown",
-    consent: "limited",
-  };
+  return record?.humanState ?? { ...NEUTRAL_HUMAN_STATE };
 }
 
 /** The wire form of a {@linkcode Trace} (a fresh decision id when none is given). */

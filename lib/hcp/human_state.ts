@@ -22,6 +22,30 @@ export const SLOW_PACING_FLAG = "slow_pacing";
  */
 export const CHECK_IN_GO_ON = 50;
 
+/**
+ * The human state the agent assumes of a person it has heard nothing from:
+ * focused, neutral affect, middling clarity and pressure, unknown intent,
+ * limited consent. An `HCP_ERROR` or an agent's HCP envelope echoes it until
+ * the person's first vector arrives.
+ *
+ * @example
+ * ```ts
+ * import { NEUTRAL_HUMAN_STATE } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(NEUTRAL_HUMAN_STATE.consent, "limited");
+ * assert.ok(Object.isFrozen(NEUTRAL_HUMAN_STATE));
+ * ```
+ */
+export const NEUTRAL_HUMAN_STATE: Readonly<HumanState> = Object.freeze({
+  presence: "focused",
+  affect: "neutral",
+  clarity: 50,
+  pressure: 50,
+  intent: "unknown",
+  consent: "limited",
+});
+
 /** Affects that require an explicit check-in before the next automated action. */
 export type CheckInAffect = Extract<Affect, "anxious" | "tense">;
 

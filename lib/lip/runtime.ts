@@ -1,69 +1,34 @@
 /**
  * The LIP runtime: the deferred-acceptance queue for claims from the
  * internet. Pure: it reads the store and trust through the context and
- * returns a {@linkcode LipOutcome} (store changes, unsigned replies, events,
- * and in `fetch` a fetch for the router or agent to run with a
- * {@linkcode LipFetcher}).
+ * returns an {@linkcode Outcome} (store changes, unsigned replies, and
+ * effects: `claimChanged` for every queue move, `fetch` for a fetch the
+ * agent runs with a `LipFetcher`, `fetched`/`fetchFailed` for its result,
+ * `refused` for a refusal by rule, `errorReceived` for a `LIP_ERROR`).
  *
  * @module
  */
 
+import type { EnvelopeOf, LipType, SourceTrustTier } from "../envelope/mod.ts";
 import {
-  canonicalize,
-  type EnvelopeOf,
-  type LipSource,
-  type LipType,
-  type PeerTrust,
-  type SourceTrustTier,
-} from "../envelope/mod.ts";
-import {
-  isOverloaded,
+  type FetchRequest,
   newMsgId,
   type Outcome,
-  outcome,
-  type OutcomeEvent,
   type ProtocolRuntime,
-  type ReplySpec,
   type RuntimeContext,
 } from "../runtime/mod.ts";
-import type { CausalFact, LipQueueItem, LipSourceRecord, StoreChange } from "../store/mod.ts";
-import {
-  type AcceptanceOptions,
-  DEFAULT_CLAIM_TTL_MS,
-  judgeClaim,
-  MIN_CORROBORATORS,
-} from "./acceptance.ts";
-import { claimId, claimRefsInReason, claimSubject } from "./claims.ts";
+import type { LipQueueItem } from "../store/mod.ts";
+import { type AcceptanceOptions, DEFAULT_CLAIM_TTL_MS, MIN_CORROBORATORS } from "./acceptance.ts";
+import { claimId, claimRefsInReason } from "./claims.ts";
 import { LipError, LipFetchError } from "./errors.ts";
 import { type ClaimExtractor, evidenceFromDocument } from "./evidence.ts";
-import { type FetchedDocument, type FetchRequest, parseFetchConstraints } from "./fetcher.ts";
-import { type ClaimEvent, moveClaim } from "./queue.ts";
-import {
-  applySourceEvent,
-  newSource,
-  type ProvenanceOptions,
-  provenanceQuality,
-  sourceKey,
-  tierInForce,
-} from "./tiers.ts";
+import { type FetchedDocument, parseFetchConstraints } from "./fetcher.ts";
+import type { ClaimEvent } from "./queue.ts";
+import { type ProvenanceOptions, provenanceQuality, sourceKey, tierInForce } from "./tiers.ts";
+import { LipTurn, sourceOf } from "./turn.ts";
 
 /** Default most claims one `LIP_EVIDENCE` may carry. */
 export const DEFAULT_MAX_CLAIMS_PER_EVIDENCE = 64;
-
-/**
- * An {@linkcode Outcome} of the LIP runtime: the contract's fields plus
- * `fetch`, a fetch to run (after an accepted `LIP_FETCH`).
- */
-export interface LipOutcome extends Outcome {
-  /** The fetch to hand to a `LipFetcher`, then to {@linkcode LipRuntime.fetched}. */
-  fetch?: LipFetchRequest | undefined;
-}
-
-/** A {@linkcode FetchRequest} with the requester's agent id, for the reply. */
-export interface LipFetchRequest extends FetchRequest {
-  /** The requester's `agent_id` (the `LIP_EVIDENCE` reply is addressed to it). */
-  readonly requesterAgentId: string;
-}
 
 /** Options of {@linkcode LipRuntime}. */
 export interface LipRuntimeOptions extends ProvenanceOptions {
@@ -98,173 +63,6 @@ const _TYPES: readonly LipType[] = Object.freeze([
   "LIP_ERROR",
 ]);
 
-/** Everything one envelope (or call) changes, collected as it is handled. */
-class _Turn {
-  readonly items = new Map<string, LipQueueItem>();
-  readonly touched = new Set<string>();
-  readonly sources = new Map<string, LipSourceRecord>();
-  readonly sourcesTouched = new Set<string>();
-  readonly accepted: CausalFact[] = [];
-  readonly changes: StoreChange[] = [];
-  readonly events: OutcomeEvent[] = [];
-  readonly replies: ReplySpec[] = [];
-  readonly nowMs: number;
-
-  constructor(readonly ctx: RuntimeContext, readonly rt: LipRuntime) {
-    this.nowMs = ctx.now();
-  }
-
-  item(id: string): LipQueueItem | undefined {
-    return this.items.get(id) ?? this.ctx.store.lipItem(id);
-  }
-
-  put(item: LipQueueItem): void {
-    this.items.set(item.id, item);
-    this.touched.add(item.id);
-  }
-
-  /** Pending and disputed items of a source URI. */
-  openItemsOf(uri: string): LipQueueItem[] {
-    const out = new Map<string, LipQueueItem>();
-    for (const status of ["pending", "disputed"] as const) {
-      for (const i of this.ctx.store.lipItems(status)) if (i.sourceUri === uri) out.set(i.id, i);
-    }
-    for (const i of this.items.values()) {
-      if (i.sourceUri !== uri) continue;
-      if (i.status === "pending" || i.status === "disputed") out.set(i.id, i);
-      else out.delete(i.id);
-    }
-    return [...out.values()];
-  }
-
-  source(key: string): LipSourceRecord {
-    return this.sources.get(key) ?? this.ctx.store.lipSource(key) ?? newSource(key, this.nowMs);
-  }
-
-  sourceEvent(key: string, event: "good_provenance" | "accurate" | "inaccurate"): void {
-    this.sources.set(key, applySourceEvent(this.source(key), event, this.nowMs));
-    this.sourcesTouched.add(key);
-  }
-
-  tier(uri: string): SourceTrustTier {
-    const key = sourceKey(uri);
-    return tierInForce(key, this.sources.get(key) ?? this.ctx.store.lipSource(key), this.rt.pins);
-  }
-
-  /** CIP trust of whoever delivered an item: `self` for this agent and its person. */
-  trustOf(fingerprint: string): PeerTrust | "self" {
-    if (fingerprint === this.ctx.self.fingerprint || fingerprint === this.ctx.config.person) {
-      return "self";
-    }
-    return this.ctx.trust.peer(fingerprint);
-  }
-
-  /** Accepted knowledge the item contradicts (causal memory and this turn's acceptances). */
-  conflictsOf(item: LipQueueItem): string[] {
-    const s = claimSubject(item.claim);
-    if (s === null) return [];
-    const known = [
-      ...this.ctx.store.causalFactsAbout(s.domain, s.subject),
-      ...this.accepted.filter((f) => f.fact.domain === s.domain && f.subject === s.subject),
-    ];
-    return known.filter((f) => f.id !== item.id && f.valueCanon !== s.value).map((f) => f.id);
-  }
-
-  /** Judges an item until the rules leave it, applying each move. */
-  settle(item: LipQueueItem): LipQueueItem {
-    let current = item;
-    for (let step = 0; step < 4; step++) {
-      const verdict = judgeClaim(current, {
-        tier: this.tier(current.sourceUri),
-        fetcherTrust: this.trustOf(current.peer),
-        overloaded: isOverloaded(this.ctx.load, this.ctx.config),
-        nowMs: this.nowMs,
-        conflictsWith: this.conflictsOf(current),
-      }, this.rt.acceptance);
-      if (verdict.event === null) {
-        // Record why it waits (never for a final state: its reason is its verdict).
-        if (current.status === "pending" || current.status === "disputed") {
-          current = { ...current, reason: verdict.reason };
-        }
-        break;
-      }
-      current = this.move(current, verdict.event, verdict.reason);
-    }
-    this.put(current);
-    return current;
-  }
-
-  /** One queue move, with its consequences for causal memory and the source's record. */
-  move(item: LipQueueItem, event: ClaimEvent, reason: string): LipQueueItem {
-    const moved = moveClaim(item, event, reason, this.nowMs);
-    const key = sourceKey(item.sourceUri);
-    this.events.push({
-      kind: "lip.claim",
-      data: { id: item.id, from: item.status, to: moved.status, event, reason, source: key },
-      severity: moved.status === "rejected" ? "warn" : "info",
-      peer: item.peer,
-    });
-    if (moved.status === "accepted") {
-      const fact = _causalFact(moved, this.nowMs);
-      this.accepted.push(fact);
-      this.changes.push({
-        kind: "causal.add",
-        fact,
-        links: [{ from: moved.id, relation: "derived_from", ref: moved.sourceUri }],
-      });
-      if (moved.corroborators.length > 0) this.sourceEvent(key, "accurate");
-    } else if (event === "refuted") {
-      this.sourceEvent(key, "inaccurate");
-    }
-    return moved;
-  }
-
-  finish(status: Outcome["status"], parts: Partial<LipOutcome> = {}): LipOutcome {
-    const changes: StoreChange[] = [];
-    for (const key of this.sourcesTouched) {
-      changes.push({ kind: "lip.source", source: this.sources.get(key)! });
-    }
-    for (const id of this.touched) changes.push({ kind: "lip.upsert", item: this.items.get(id)! });
-    const result: LipOutcome = outcome(status, {
-      ...parts,
-      changes: [...changes, ...this.changes],
-      replies: [...this.replies, ...(parts.replies ?? [])],
-      events: [...this.events, ...(parts.events ?? [])],
-    });
-    if (parts.fetch !== undefined) result.fetch = parts.fetch;
-    return result;
-  }
-}
-
-/** The `source` block (the schema requires it on every type but `LIP_FETCH` and `LIP_ERROR`). */
-function _sourceOf(env: { source?: LipSource | undefined }): LipSource | undefined {
-  return env.source;
-}
-
-function _causalFact(item: LipQueueItem, nowMs: number): CausalFact {
-  const s = claimSubject(item.claim);
-  const claim = item.claim;
-  const fact: CausalFact = {
-    id: item.id,
-    origin: "lip",
-    fact: {
-      statement: typeof claim === "string" ? claim : canonicalize(claim),
-      domain: s?.domain ?? "",
-      confidence: item.confidence,
-      sources: [item.sourceUri],
-      ...(s === null || typeof claim === "string"
-        ? {}
-        : { context: { subject: s.subject, value: claim.value ?? null } }),
-    },
-    acceptedMs: nowMs,
-  };
-  if (s !== null) {
-    fact.subject = s.subject;
-    fact.valueCanon = s.value;
-  }
-  return fact;
-}
-
 function _positiveInt(name: string, value: number, min: number): number {
   if (!Number.isSafeInteger(value) || value < min) {
     throw new RangeError(`Expected ${name} to be an integer >= ${min}, got ${value}`);
@@ -277,7 +75,7 @@ function _positiveInt(name: string, value: number, min: number): number {
  *
  * - `LIP_FETCH` from the person or a `probing`/`trusted` peer, with
  *   constraints the default fetcher can honour: `deferred` (code
- *   `fetch_requested`) with `fetch` set; the router or agent runs it with a
+ *   `fetch_requested`) with a `fetch` effect; the agent runs it with a
  *   `LipFetcher` and calls {@linkcode LipRuntime.fetched} (or
  *   {@linkcode LipRuntime.fetchFailed}).
  * - `LIP_EVIDENCE`: each claim is queued `pending` under its content id
@@ -385,10 +183,10 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    *
    * @param envelope The envelope (its sender is `ctx.peer`).
    * @param ctx The context.
-   * @returns The outcome; `fetch` is set after an accepted `LIP_FETCH`.
+   * @returns The outcome; a `fetch` effect follows an accepted `LIP_FETCH`.
    */
-  handle(envelope: EnvelopeOf<"lip">, ctx: RuntimeContext): LipOutcome {
-    const turn = new _Turn(ctx, this);
+  handle(envelope: EnvelopeOf<"lip">, ctx: RuntimeContext): Outcome {
+    const turn = new LipTurn(ctx, this);
     switch (envelope.type) {
       case "LIP_FETCH":
         return this.#fetch(envelope, turn);
@@ -400,30 +198,29 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
         return this.#vote(envelope, turn);
       case "LIP_ERROR":
         return turn.finish("handled", {
-          events: [{
-            kind: "lip.error_received",
-            data: { msg_id: envelope.msg_id, ...envelope.payload },
-            severity: "warn",
+          effects: [{
+            type: "errorReceived",
+            protocol: "lip",
             peer: ctx.peer,
+            msgId: envelope.msg_id,
+            inReplyTo: envelope.payload.in_reply_to,
+            code: envelope.payload.code,
+            reason: envelope.payload.reason,
+            retryAfterMs: envelope.payload.retry_after_ms,
           }],
         });
     }
   }
 
-  #refuse(turn: _Turn, msgId: string, code: string, reason: string): LipOutcome {
+  #refuse(turn: LipTurn, msgId: string, code: string, reason: string): Outcome {
     return turn.finish("refused", {
       code,
       reason,
-      events: [{
-        kind: "lip.refused",
-        data: { msg_id: msgId, code, reason },
-        severity: "warn",
-        peer: turn.ctx.peer,
-      }],
+      effects: [{ type: "refused", protocol: "lip", peer: turn.ctx.peer, msgId, code, reason }],
     });
   }
 
-  #fetch(env: EnvelopeOf<"lip", "LIP_FETCH">, turn: _Turn): LipOutcome {
+  #fetch(env: EnvelopeOf<"lip", "LIP_FETCH">, turn: LipTurn): Outcome {
     const peer = turn.ctx.peer;
     const trust = turn.trustOf(peer);
     if (trust !== "self" && trust !== "probing" && trust !== "trusted") {
@@ -440,7 +237,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
       if (!(err instanceof LipFetchError)) throw err;
       return this.#refuse(turn, env.msg_id, err.code, err.message);
     }
-    const fetch: LipFetchRequest = {
+    const fetch: FetchRequest = {
       query: env.payload.query,
       constraints: [...env.payload.constraints],
       requestId: env.msg_id,
@@ -450,16 +247,11 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     return turn.finish("deferred", {
       code: "fetch_requested",
       reason: `Fetch of ${JSON.stringify(fetch.query)} requested by ${peer}`,
-      fetch,
-      events: [{
-        kind: "lip.fetch_requested",
-        data: { msg_id: env.msg_id, query: fetch.query, constraints: [...fetch.constraints] },
-        peer,
-      }],
+      effects: [{ type: "fetch", request: fetch }],
     });
   }
 
-  #evidence(env: EnvelopeOf<"lip", "LIP_EVIDENCE">, turn: _Turn): LipOutcome {
+  #evidence(env: EnvelopeOf<"lip", "LIP_EVIDENCE">, turn: LipTurn): Outcome {
     const peer = turn.ctx.peer;
     const trust = turn.trustOf(peer);
     if (trust === "blacklisted") {
@@ -470,7 +262,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
         `LIP_EVIDENCE from ${peer} refused: peer is blacklisted`,
       );
     }
-    const source = _sourceOf(env);
+    const source = sourceOf(env);
     if (source === undefined) {
       return this.#refuse(turn, env.msg_id, "no_provenance", "LIP_EVIDENCE has no source block");
     }
@@ -499,7 +291,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
   }
 
   #ingest(
-    turn: _Turn,
+    turn: LipTurn,
     e: {
       msgId: string;
       source: { uri: string; retrieved_at: string };
@@ -507,7 +299,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
       evidence: EnvelopeOf<"lip", "LIP_EVIDENCE">["payload"]["evidence"];
       confidence: number;
     },
-  ): LipOutcome {
+  ): Outcome {
     const peer = turn.ctx.peer;
     const counts = turn.trustOf(peer) === "trusted";
     const key = sourceKey(e.source.uri);
@@ -558,9 +350,10 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     const open = settled.filter((i) => i.status === "pending" || i.status === "disputed");
     const rejected = settled.filter((i) => i.status === "rejected");
     if (open.length === 0 && rejected.length === settled.length) {
-      const first = turn.events.find((ev) => ev.data.to === "rejected");
-      const code = typeof first?.data.event === "string" ? first.data.event : "rejected";
-      return turn.finish("refused", { code, reason: rejected[0]!.reason });
+      return turn.finish("refused", {
+        code: turn.firstRejection ?? "rejected",
+        reason: rejected[0]!.reason,
+      });
     }
     if (open.length > 0) {
       return turn.finish("deferred", {
@@ -573,8 +366,8 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
 
   #vote(
     env: EnvelopeOf<"lip", "LIP_ACCEPT" | "LIP_REJECT" | "LIP_CONFLICT">,
-    turn: _Turn,
-  ): LipOutcome {
+    turn: LipTurn,
+  ): Outcome {
     const peer = turn.ctx.peer;
     const trust = turn.trustOf(peer);
     if (trust !== "trusted") {
@@ -589,7 +382,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     const named = refs.map((r) => turn.item(r)).filter((i): i is LipQueueItem =>
       i !== undefined && (i.status === "pending" || i.status === "disputed")
     );
-    const uri = _sourceOf(env)?.uri;
+    const uri = sourceOf(env)?.uri;
     const targets = named.length > 0 || uri === undefined ? named : turn.openItemsOf(uri);
     if (targets.length === 0) {
       return turn.finish("ignored", {
@@ -615,20 +408,20 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    * as this agent's own (no corroboration value) and, when someone else
    * asked, answers them with the `LIP_EVIDENCE`.
    *
-   * @param request The `fetch` of an earlier outcome (or the agent's own request).
+   * @param request The request of an earlier `fetch` effect (or the agent's own request).
    * @param document What the fetcher returned.
    * @param ctx The context (`ctx.self` is the fetcher).
    * @param options An extractor and the confidence.
    * @returns The outcome: queue changes and the `LIP_EVIDENCE` reply.
    */
   fetched(
-    request: LipFetchRequest,
+    request: FetchRequest,
     document: FetchedDocument,
     ctx: RuntimeContext,
     options: FetchedOptions = {},
-  ): LipOutcome {
+  ): Outcome {
     const self = { ...ctx, peer: ctx.self.fingerprint };
-    const turn = new _Turn(self, this);
+    const turn = new LipTurn(self, this);
     const tier = turn.tier(document.finalUrl);
     const { payload, source } = evidenceFromDocument(document, request.query, {
       tier,
@@ -646,10 +439,12 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
         source,
       });
     }
-    turn.events.push({
-      kind: "lip.fetched",
-      data: { request: request.requestId, uri: source.uri, sha256: document.sha256 },
-      peer: request.requester,
+    turn.effects.push({
+      type: "fetched",
+      requester: request.requester,
+      requestId: request.requestId,
+      uri: source.uri,
+      sha256: document.sha256,
     });
     if (payload.claims.length === 0) return turn.finish("handled");
     return this.#ingest(turn, {
@@ -670,8 +465,8 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    * @param ctx The context.
    * @returns The outcome (`handled`, with the reply).
    */
-  fetchFailed(request: LipFetchRequest, error: LipFetchError, ctx: RuntimeContext): LipOutcome {
-    const turn = new _Turn(ctx, this);
+  fetchFailed(request: FetchRequest, error: LipFetchError, ctx: RuntimeContext): Outcome {
+    const turn = new LipTurn(ctx, this);
     if (request.requester !== ctx.self.fingerprint && request.requestId !== "") {
       turn.replies.push({
         protocol: "lip",
@@ -684,11 +479,12 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     return turn.finish("handled", {
       code: error.code,
       reason: error.message,
-      events: [{
-        kind: "lip.fetch_failed",
-        data: { request: request.requestId, code: error.code, reason: error.message },
-        severity: "warn",
-        peer: request.requester,
+      effects: [{
+        type: "fetchFailed",
+        requester: request.requester,
+        requestId: request.requestId,
+        code: error.code,
+        reason: error.message,
       }],
     });
   }
@@ -701,10 +497,10 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    *
    * @param ctx The context.
    * @param limit Most claims of each state looked at. @default {1000}
-   * @returns The outcome (`handled`), with the moves as changes and events.
+   * @returns The outcome (`handled`), with the moves as changes and `claimChanged` effects.
    */
-  sweep(ctx: RuntimeContext, limit = 1000): LipOutcome {
-    const turn = new _Turn(ctx, this);
+  sweep(ctx: RuntimeContext, limit = 1000): Outcome {
+    const turn = new LipTurn(ctx, this);
     for (const status of ["pending", "disputed"] as const) {
       for (const item of ctx.store.lipItems(status, limit)) {
         const after = turn.settle(item);
@@ -732,11 +528,11 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     decision: "accept" | "reject",
     actor: string,
     ctx: RuntimeContext,
-  ): LipOutcome {
+  ): Outcome {
     if (typeof actor !== "string" || actor.trim() === "") {
       throw new TypeError("A dispute is resolved by a named human: actor must not be empty");
     }
-    const turn = new _Turn(ctx, this);
+    const turn = new LipTurn(ctx, this);
     const item = turn.item(id);
     if (item === undefined) {
       throw new LipError("unknown_claim", `No LIP claim ${JSON.stringify(id)} is queued`);

@@ -607,9 +607,10 @@ export class MeshNode implements AsyncDisposable {
         reason: `Relay ${this.fingerprint} could not deliver to ${frame.destination}: ${why}`,
       },
     } as unknown as ReplySpec;
-    const out = await this.agent.router.apply(outcome("handled", { replies: [spec] }), {
-      peer: frame.origin,
-    });
+    const { replies: out } = await this.agent.router.apply(
+      outcome("handled", { replies: [spec] }),
+      { peer: frame.origin },
+    );
     const next = this.route(frame.origin)?.[0];
     if (next !== undefined) await this.#send(frame.origin, out);
   }
@@ -1001,12 +1002,10 @@ export class MeshNode implements AsyncDisposable {
       evidence: facts.map((f) => f.id),
       note: `malice report by ${reporter}`,
     });
-    await this.agent.router.apply(
-      outcome("handled", { changes: batch.changes, events: batch.events }),
-      {
-        peer: subject,
-      },
-    );
+    // The router renders the committed trust-log entries (`trust.transition`).
+    await this.agent.router.apply(outcome("handled", { changes: batch.changes }), {
+      peer: subject,
+    });
     log(event, `${facts.length} signed claims verified`);
   }
 

@@ -1,8 +1,9 @@
 /**
  * The ProtocolRouter: one route per (protocol, message type), the channel
- * table, the per-peer rate limit, and the fixed dispatch pipeline (verify,
- * bind to the session's peer, replay, trust gate, runtime, one transaction,
- * signed replies and refusals, events).
+ * table, the per-peer rate limit, the refusal table, the write groups, and
+ * the fixed dispatch pipeline (verify, bind to the session's peer, replay,
+ * trust gate, runtime, one transaction, signed replies and refusals, the
+ * committed effects and their events).
  *
  * @example
  * ```ts
@@ -18,13 +19,16 @@
 export { CHANNEL_OF, channelOf, type RouteChannel } from "./channels.ts";
 export { RoutingError, type RoutingErrorCode } from "./errors.ts";
 export { RateLimiter, type RateLimitOptions, type RateVerdict } from "./rate_limit.ts";
-export {
-  type AnyProtocolRuntime,
-  type DispatchResult,
-  type DispatchStatus,
-  type Inbound,
-  type OutboundEnvelope,
-  ProtocolRouter,
-  type RouterOptions,
-  type SanctionRule,
-} from "./router.ts";
+export { type Refusal, type RefusalReason, REFUSALS } from "./refusals.ts";
+export { ProtocolRouter } from "./router.ts";
+export type {
+  AnyProtocolRuntime,
+  Applied,
+  DispatchResult,
+  DispatchStatus,
+  Inbound,
+  OutboundEnvelope,
+  RouterOptions,
+} from "./types.ts";
+/** The sanction rule type (declared by the runtime contract, where runtimes declare theirs). */
+export type { SanctionRule } from "../runtime/mod.ts";

@@ -114,3 +114,75 @@ export class RateLimiter {
     };
   }
 }
+
+/** The answer of {@linkcode RateGate.take}. */
+export type RateGateVerdict =
+  | { readonly verdict: "allowed" }
+  | {
+    /** Over the limit: `refuse` (answer it, once a second per peer) or `flood` (drop it, counted). */
+    readonly verdict: "refuse" | "flood";
+    /** When the peer may send again. */
+    readonly retryAfterMs: number;
+    /** For `refuse`: the messages over the limit since the last refusal, this one included. */
+    readonly dropped: number;
+  };
+
+/**
+ * The router's rate limit: a {@linkcode RateLimiter}, and over it one
+ * answered refusal per second per peer at most, the rest dropped and
+ * counted, so a flood cannot make the router parse, sign or log a flood.
+ *
+ * @example
+ * ```ts
+ * import { RateGate } from "./rate_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gate = new RateGate({ burst: 1, perSecond: 0.5 });
+ * assert.equal(gate.take("peer", 0).verdict, "allowed");
+ * assert.deepEqual(gate.take("peer", 0), { verdict: "refuse", retryAfterMs: 2000, dropped: 1 });
+ * assert.equal(gate.take("peer", 10).verdict, "flood"); // within the second: dropped, counted
+ * const next = gate.take("peer", 1010); // a second later: answered again, reporting both
+ * assert.equal(next.verdict === "refuse" && next.dropped, 2);
+ * ```
+ */
+export class RateGate {
+  /** The token buckets. */
+  readonly limiter: RateLimiter;
+  #lastRefusal = new Map<string, number>();
+  /** Messages over the limit since the last refusal was answered. */
+  #limited = 0;
+
+  /**
+   * Creates the gate.
+   *
+   * @param options Burst, rate, peer bound.
+   * @throws {RangeError} On non-positive values.
+   */
+  constructor(options: RateLimitOptions = {}) {
+    this.limiter = new RateLimiter(options);
+  }
+
+  /**
+   * Takes one token for `peer` and says what to do with its message.
+   *
+   * @param peer The authenticated session peer.
+   * @param nowMs The clock.
+   * @returns `allowed`, `refuse` (with the count to report) or `flood`.
+   */
+  take(peer: string, nowMs: number): RateGateVerdict {
+    const verdict = this.limiter.take(peer, nowMs);
+    if (verdict.allowed) return { verdict: "allowed" };
+    this.#limited += 1;
+    const last = this.#lastRefusal.get(peer) ?? -Infinity;
+    if (nowMs - last < 1000) {
+      return { verdict: "flood", retryAfterMs: verdict.retryAfterMs, dropped: 0 };
+    }
+    this.#lastRefusal.set(peer, nowMs);
+    if (this.#lastRefusal.size > this.limiter.maxPeers) {
+      this.#lastRefusal.delete(this.#lastRefusal.keys().next().value!);
+    }
+    const dropped = this.#limited;
+    this.#limited = 0;
+    return { verdict: "refuse", retryAfterMs: verdict.retryAfterMs, dropped };
+  }
+}

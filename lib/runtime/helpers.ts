@@ -25,7 +25,7 @@ export const DEFAULT_RUNTIME_CONFIG: Readonly<RuntimeConfig> = Object.freeze({ o
  * Builds an outcome; missing lists are empty.
  *
  * @param status What happened.
- * @param parts Code, reason, retry delay, changes, replies, events.
+ * @param parts Code, reason, retry delay, changes, replies, effects.
  * @returns The outcome.
  *
  * @example
@@ -35,6 +35,7 @@ export const DEFAULT_RUNTIME_CONFIG: Readonly<RuntimeConfig> = Object.freeze({ o
  *
  * const o = outcome("refused", { code: "untrusted", reason: "Peer is untrusted" });
  * assert.deepEqual(o.changes, []);
+ * assert.deepEqual(o.effects, []);
  * assert.equal(o.code, "untrusted");
  * ```
  */
@@ -46,7 +47,7 @@ export function outcome(
     status,
     changes: parts.changes ?? [],
     replies: parts.replies ?? [],
-    events: parts.events ?? [],
+    effects: parts.effects ?? [],
   };
   if (parts.code !== undefined) result.code = parts.code;
   if (parts.reason !== undefined) result.reason = parts.reason;

@@ -1,8 +1,9 @@
 /**
  * The runtime contract: a protocol runtime takes a verified envelope and a
  * {@linkcode RuntimeContext} and returns an {@linkcode Outcome} (status,
- * store changes, unsigned replies, events). Runtimes are pure; the router
- * commits, signs, sends and emits. See `README.md` in this folder.
+ * store changes, unsigned replies, typed effects). Runtimes are pure; the
+ * router commits, signs, returns the effects and renders them as events
+ * ({@linkcode renderEffect}). See `README.md` in this folder.
  *
  * @example A minimal runtime
  * ```ts
@@ -11,13 +12,13 @@
  * const echo: ProtocolRuntime<"cip"> = {
  *   protocol: "cip",
  *   types: ["STATE_UPDATE"],
- *   handle: (env, ctx) =>
+ *   handle: (_env, ctx) =>
  *     outcome("handled", {
  *       changes: [{
  *         kind: "presence.set",
  *         record: { peer: ctx.peer, presence: "focused", lri: 0, kernelSignals: [], updatedMs: ctx.now() },
  *       }],
- *       events: [{ kind: "cip.state_update", data: { msg_id: env.msg_id }, peer: ctx.peer }],
+ *       effects: [{ type: "presenceReceived", peer: ctx.peer, presence: "focused", lri: 0, peerView: "probing" }],
  *     }),
  * };
  * ```
@@ -38,12 +39,12 @@ export {
 export type {
   LocalLoad,
   Outcome,
-  OutcomeEvent,
   OutcomeStatus,
   ProtocolRuntime,
   ReplySpec,
   RuntimeConfig,
   RuntimeContext,
+  SanctionRule,
   SelfInfo,
 } from "./types.ts";
 export {
@@ -54,4 +55,5 @@ export {
   type EffectType,
   type FetchRequest,
 } from "./effects.ts";
+export { type EffectEvent, renderEffect } from "./render.ts";
 export { type ReplyParts, replySpec } from "./reply.ts";

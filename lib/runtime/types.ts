@@ -5,9 +5,10 @@
  *
  * A runtime is pure: it imports no transport, writes nothing, and sends
  * nothing. It reads the store and trust through the context and returns the
- * changes it wants and the unsigned replies. The router commits the changes
- * together with the envelope's replay entry in one transaction, then signs
- * and sends the replies, and emits the events.
+ * changes it wants, the unsigned replies and what it decided as typed
+ * effects. The router commits the changes together with the envelope's
+ * replay entry in one transaction, then signs the replies, renders the
+ * effects as telemetry events and returns them.
  *
  * @module
  */
@@ -24,9 +25,10 @@ import type {
   Presence,
   Protocol,
 } from "../envelope/mod.ts";
-import type { EventData, Severity, Telemetry } from "../observability/mod.ts";
+import type { Telemetry } from "../observability/mod.ts";
 import type { StoreChange, StoreView } from "../store/mod.ts";
 import type { TrustView } from "../trust/mod.ts";
+import type { Effect } from "./effects.ts";
 
 /** Who we are: the agent's public identity and its signing port. */
 export interface SelfInfo {
@@ -83,7 +85,7 @@ export interface RuntimeContext {
   trust: TrustView;
   /** Our load. */
   load: LocalLoad;
-  /** Where the runtime may report metrics (events go in the outcome). */
+  /** Where the runtime may report metrics (what it decided goes in the outcome, as effects). */
   telemetry: Telemetry;
   /** Agent-wide settings. */
   config: Readonly<RuntimeConfig>;
@@ -126,18 +128,6 @@ export type ReplySpec = {
   }[MessageType<P>];
 }[Protocol];
 
-/** A telemetry event the router emits for the runtime. */
-export interface OutcomeEvent {
-  /** Dotted kind, area first (`cip.handshake`, `trust.transition`). */
-  kind: string;
-  /** Kind-specific fields. */
-  data: EventData;
-  /** How much it matters. @default {"info"} */
-  severity?: Severity | undefined;
-  /** The peer concerned (the authenticated one). */
-  peer?: string | undefined;
-}
-
 /** What a runtime returns for one envelope. */
 export interface Outcome {
   /** What happened. */
@@ -155,9 +145,26 @@ export interface Outcome {
   changes: StoreChange[];
   /** Envelopes to sign and send, in order. */
   replies: ReplySpec[];
-  /** Events to emit, in order. */
-  events: OutcomeEvent[];
+  /**
+   * What the runtime decided, as typed effects (deliver, fetch, claim
+   * changed, ...), in order. The router returns them once the changes have
+   * committed (nothing of them happens if the commit fails), and renders
+   * them as the v1.0 telemetry events: a runtime never spells an event.
+   */
+  effects: Effect[];
 }
+
+/**
+ * The rule for an envelope that failed verification on a session (a bad
+ * signature, a fingerprint mismatch): the trust changes for `ctx.peer`, the
+ * session's authenticated peer (never a fingerprint the envelope claims).
+ *
+ * @param error What `verifyEnvelope` threw.
+ * @param ctx The context, for the session's peer.
+ * @param msgId The envelope's `msg_id`, if it could be read (evidence).
+ * @returns The outcome whose changes the router commits.
+ */
+export type SanctionRule = (error: unknown, ctx: RuntimeContext, msgId?: string) => Outcome;
 
 /** A protocol runtime: one object handling the message types of one protocol. */
 export interface ProtocolRuntime<P extends Protocol = Protocol> {
@@ -174,4 +181,11 @@ export interface ProtocolRuntime<P extends Protocol = Protocol> {
    * @returns The outcome.
    */
   handle(envelope: EnvelopeOf<P>, ctx: RuntimeContext): Outcome | Promise<Outcome>;
+  /**
+   * The sanction rule this runtime owns, if any (the CIP runtime's: peer
+   * trust is the CIP machine). The router applies the one registered
+   * runtime's rule to envelopes that fail verification, unless its options
+   * name another.
+   */
+  readonly sanctions?: SanctionRule | undefined;
 }

@@ -7,10 +7,12 @@
  */
 
 import type { PeerTrust } from "../envelope/mod.ts";
+import type { EventData } from "../observability/mod.ts";
 import type {
   SocialTrust,
   StoreChange,
   StoreView,
+  TrustLogEntry,
   TrustMachine,
   TrustRecord,
 } from "../store/mod.ts";
@@ -48,19 +50,27 @@ export function transitionChanges(t: Transition): StoreChange[] {
 }
 
 /** The log fields an event carries (not the record, the subject or the time). */
-function _logData(t: Transition) {
-  const { record: _record, subject: _subject, atMs: _atMs, changed: _changed, ...data } = t;
-  return data;
+function _logData(t: TrustLogEntry): EventData {
+  return {
+    machine: t.machine,
+    event: t.event,
+    from: t.from,
+    to: t.to,
+    reason: t.reason,
+    evidence: [...t.evidence],
+    ...(t.actor === undefined ? {} : { actor: t.actor }),
+  };
 }
 
 const _SANCTIONS = new Set(["untrusted", "blacklisted", "restricted"]);
 
 /**
- * The telemetry event of a transition: `trust.transition` (severity `warn`
- * for a move to untrusted, blacklisted or restricted, else `info`) or
- * `trust.ignored` (severity `debug`).
+ * The telemetry event of a transition, or of a trust-log entry as
+ * committed: `trust.transition` (severity `warn` for a move to untrusted,
+ * blacklisted or restricted, else `info`) or `trust.ignored` (severity
+ * `debug`).
  *
- * @param t A transition.
+ * @param t A transition, or its log entry.
  * @returns The event to emit.
  *
  * @example
@@ -72,12 +82,12 @@ const _SANCTIONS = new Set(["untrusted", "blacklisted", "restricted"]);
  * assert.equal(transitionEvent(t).severity, "warn");
  * ```
  */
-export function transitionEvent(t: Transition): TrustTelemetryEvent {
+export function transitionEvent(t: TrustLogEntry): TrustTelemetryEvent {
   return {
     kind: t.changed ? "trust.transition" : "trust.ignored",
     severity: t.changed ? (_SANCTIONS.has(t.to) ? "warn" : "info") : "debug",
     peer: t.subject,
-    data: { ..._logData(t), evidence: [...t.evidence] },
+    data: _logData(t),
   };
 }
 

@@ -7,7 +7,7 @@ import {
 } from "../../lib/envelope/mod.ts";
 import { verifyEd25519 } from "../../lib/identity/mod.ts";
 import { challengeResponseBytes, CipRuntime } from "../../lib/cip/mod.ts";
-import type { ReplySpec } from "../../lib/runtime/mod.ts";
+import { effectsOf, type ReplySpec } from "../../lib/runtime/mod.ts";
 import { Net, type Node } from "../fixtures/cip/harness.ts";
 
 async function pair(): Promise<{ net: Net; alice: Node; bob: Node }> {
@@ -311,7 +311,12 @@ Deno.test("CIP: a HELLO without cip/1.0 is refused; an ERROR answering our HELLO
   } as ReplySpec;
   const out = await alice.receive(encodeEnvelope(await bob.sign(error)), bob);
   assert.equal(out.status, "handled");
-  assert.equal(out.events[0]?.kind, "cip.error_received");
+  assert.deepEqual(
+    effectsOf(out.effects, "errorReceived").map((e) => [e.peer, e.inReplyTo, e.code]),
+    [
+      [bob.fp, hello.msg_id, "unsupported_protocol"],
+    ],
+  );
   assert.equal(alice.store.handshake(bob.fp), undefined);
 });
 

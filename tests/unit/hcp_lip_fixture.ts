@@ -21,8 +21,14 @@ import {
 import { Identity } from "../../lib/identity/mod.ts";
 import {
   createRuntimeContext,
+  type Delivery,
+  type Effect,
+  type EffectEvent,
+  effectsOf,
+  type FetchRequest,
   msgIdBytes,
   type Outcome,
+  renderEffect,
   type RuntimeConfig,
   type RuntimeContext,
   selfFromIdentity,
@@ -42,6 +48,31 @@ export const CALM: HumanState = {
   intent: "plan the week",
   consent: "granted",
 };
+
+/**
+ * The v1.0 events the router would emit for an outcome once committed: its
+ * effects, then one `trustChanged` per trust-log entry, rendered.
+ */
+export function eventsOf(o: Pick<Outcome, "effects" | "changes">): EffectEvent[] {
+  const trust: Effect[] = o.changes.flatMap((c) =>
+    c.kind === "trust.log" ? [{ type: "trustChanged" as const, entry: c.entry }] : []
+  );
+  return [...o.effects, ...trust].map(renderEffect).filter((e) => e !== null);
+}
+
+/** What an outcome hands to the agent loop (its one `deliver` effect), if anything. */
+export function deliveryOf(o: Pick<Outcome, "effects">): Delivery | undefined {
+  const delivered = effectsOf(o.effects, "deliver");
+  assert.ok(delivered.length <= 1, "at most one delivery per envelope");
+  return delivered[0]?.delivery;
+}
+
+/** The fetch an outcome asks for (its one `fetch` effect), if any. */
+export function fetchOf(o: Pick<Outcome, "effects">): FetchRequest | undefined {
+  const fetches = effectsOf(o.effects, "fetch");
+  assert.ok(fetches.length <= 1, "at most one fetch per envelope");
+  return fetches[0]?.request;
+}
 
 /** A settable clock. */
 export class Clock {

@@ -5,7 +5,7 @@ import { claimId } from "../../lib/lip/claims.ts";
 import { LipRuntime, type LipRuntimeOptions } from "../../lib/lip/runtime.ts";
 import { openStore, QuotaExceededError } from "../../lib/store/mod.ts";
 import { createTrustView, TrustBatch } from "../../lib/trust/mod.ts";
-import { parties, World } from "./hcp_lip_fixture.ts";
+import { eventsOf, fetchOf, parties, World } from "./hcp_lip_fixture.ts";
 
 const WATER = "https://water.example/boiling";
 const OTHER = "https://other.example/boiling";
@@ -113,7 +113,7 @@ Deno.test("LIP corroboration: two trusted peers accept a claim into causal memor
     ref: WATER,
   }]);
   assert.equal(world.store.lipSource("https://water.example")?.accurate, 1);
-  assert.ok(b.events.some((e) => e.kind === "lip.claim" && e.data.to === "accepted"));
+  assert.ok(eventsOf(b).some((e) => e.kind === "lip.claim" && e.data.to === "accepted"));
 });
 
 Deno.test("LIP a source of tier >= medium is accepted without corroboration", async () => {
@@ -182,7 +182,7 @@ Deno.test("LIP conflict resolution: a claim contradicting accepted knowledge is 
   assert.equal(world.store.lipItem(id)?.status, "rejected");
   assert.equal(world.store.lipItem(id)?.reason, "rejected by Ada");
   assert.equal(world.store.lipSource("https://other.example")?.inaccurate, 1);
-  assert.ok(r.events.some((e) => e.data.event === "refuted"));
+  assert.ok(eventsOf(r).some((e) => e.data.event === "refuted"));
   assert.throws(() => lip.resolve(id, "accept", "Ada", world.ctx(p.agent)), {
     code: "invalid_transition",
   });
@@ -253,7 +253,7 @@ Deno.test("LIP pending claims expire after the configured time as rejected with 
   const item = world.store.lipItem(id)!;
   assert.equal(item.status, "rejected");
   assert.match(item.reason, /pending for 60000 ms \(limit 60000 ms\)/);
-  assert.ok(o.events.some((e) => e.data.event === "expired" && e.severity === "warn"));
+  assert.ok(eventsOf(o).some((e) => e.data.event === "expired" && e.severity === "warn"));
   // Fresh evidence queues it again.
   await evidence(p.peerC);
   assert.equal(world.store.lipItem(id)?.status, "pending");
@@ -300,10 +300,10 @@ Deno.test("LIP_FETCH: trusted and probing peers may ask, with constraints the fe
   }, null);
   assert.equal(ok.status, "deferred");
   assert.equal(ok.code, "fetch_requested");
-  assert.deepEqual(ok.fetch, {
+  assert.deepEqual(fetchOf(ok), {
     query: "https://water.example/boiling",
     constraints: ["domain:water.example", "no_personal_data"],
-    requestId: ok.fetch?.requestId,
+    requestId: fetchOf(ok)?.requestId,
     requester: p.peerC.fingerprint,
     requesterAgentId: "peer-c",
   });
@@ -325,6 +325,15 @@ Deno.test("LIP_ERROR is recorded and never answered; oversized evidence is refus
   }, null);
   assert.equal(e.status, "handled");
   assert.deepEqual(e.replies, []);
+  // Recorded: the error reaches the agent as an effect, and telemetry as lip.error_received.
+  assert.deepEqual(
+    e.effects.map((x) => x.type === "errorReceived" && [x.protocol, x.peer, x.code]),
+    [["lip", p.peerA.fingerprint, "quota"]],
+  );
+  assert.deepEqual(eventsOf(e).map((x) => [x.kind, x.data.reason]), [[
+    "lip.error_received",
+    "too much",
+  ]]);
   const big = await evidence(p.peerA, ["a", "b", "c"]);
   assert.equal(big.code, "too_many_claims");
   assert.deepEqual(big.changes, []);

@@ -5,6 +5,7 @@ import {
   encodeEnvelope,
   type Envelope,
   Identity,
+  verifyEnvelope,
 } from "../../mod.ts";
 import { CipRuntime } from "../../lib/cip/mod.ts";
 import { createTelemetry, MemorySink } from "../../lib/observability/mod.ts";
@@ -54,7 +55,13 @@ function echoRuntime(seen: Envelope[] = []): ProtocolRuntime<"cip"> {
           receiver: { agent_id: envelope.sender.agent_id, fingerprint: ctx.peer },
           payload: { presence: "focused", lri: 1, ltppeerstate: "probing" },
         }],
-        events: [{ kind: "cip.hello", data: { from: ctx.peer } }],
+        effects: [{
+          type: "presenceReceived",
+          peer: ctx.peer,
+          presence: "focused",
+          lri: 1,
+          peerView: "probing",
+        }],
       });
     },
   };
@@ -146,7 +153,12 @@ Deno.test("ProtocolRouter routes a HELLO to its runtime, commits its changes wit
   assert.equal(reply.envelope.type, "STATE_UPDATE");
   assert.equal(reply.channel, "state");
   assert.equal(reply.envelope.sender.fingerprint, alice.fingerprint);
-  assert.ok(sink.events("cip.hello").length === 1);
+  // The runtime's effect is returned and rendered once, naming the peer and the session.
+  assert.deepEqual(result.effects.map((e) => e.type), ["presenceReceived"]);
+  assert.deepEqual(
+    sink.events("cip.state_update").map((e) => [e.peer, e.session, e.data.lri]),
+    [[bob.fingerprint, "s1", 1]],
+  );
   assert.equal(sink.events("router.dispatched")[0]?.session, "s1");
 });
 
@@ -215,7 +227,10 @@ Deno.test("ProtocolRouter moves a probing peer to untrusted on a bad signature a
   assert.equal(result.status, "dropped");
   assert.equal(result.code, "invalid_signature");
   assert.equal(router.trust.peer(bob.fingerprint), "untrusted");
-  assert.deepEqual(result.transitions.map((t) => [t.from, t.to]), [["probing", "untrusted"]]);
+  assert.deepEqual(
+    result.effects.map((e) => e.type === "trustChanged" && [e.entry.from, e.entry.to]),
+    [["probing", "untrusted"]],
+  );
   const log = store.trustLog(bob.fingerprint);
   assert.ok(log.some((e) => e.event === "invalid_signature" && e.evidence.includes(env.msg_id)));
   assert.equal(seen.length, 0);
@@ -233,6 +248,12 @@ Deno.test("ProtocolRouter refuses a stale envelope with a signed ERROR and leave
   const [error] = result.replies;
   assert.equal(error?.envelope.type, "ERROR");
   assert.equal(error?.channel, "control");
+  // Signed by us, for the peer (checked as the peer would, at the router's clock).
+  await verifyEnvelope(error!.bytes, {
+    expectedSender: alice.fingerprint,
+    expectedReceiver: bob.fingerprint,
+    now: () => new Date(T0 + 121_000),
+  });
   assert.deepEqual(
     { in_reply_to: (error?.envelope.payload as { in_reply_to: string }).in_reply_to },
     { in_reply_to: env.msg_id },
@@ -311,16 +332,26 @@ Deno.test("ProtocolRouter rate-limits per peer: one signed refusal, then silent 
   setTrust(store, carol.fingerprint, "probing");
   const statuses: string[] = [];
   let refusal;
+  let dropped;
   for (let i = 0; i < 4; i++) {
     const r = await router.dispatch(encodeEnvelope(await stateUpdate()), { peer: bob.fingerprint });
     statuses.push(r.status);
     if (r.status === "refused") refusal = r;
+    if (r.status === "dropped") dropped = r;
   }
   assert.deepEqual(statuses, ["handled", "handled", "refused", "dropped"]);
+  assert.deepEqual(dropped?.replies, [], "a drop is silent: no answer");
   assert.equal(sink.events("router.rate_limited").length, 1, "one event, not one per message");
   assert.equal(refusal?.code, "quota");
   assert.equal(refusal?.retryAfterMs, 1000);
-  const payload = refusal?.replies[0]?.envelope.payload as { code: string; retry_after_ms: number };
+  // The one refusal is a signed ERROR from us to the peer.
+  const answer = await verifyEnvelope(refusal!.replies[0]!.bytes, {
+    expectedSender: alice.fingerprint,
+    expectedReceiver: bob.fingerprint,
+    now: () => new Date(T0),
+  });
+  assert.equal(answer.type, "ERROR");
+  const payload = answer.payload as { code: string; retry_after_ms: number };
   assert.deepEqual([payload.code, payload.retry_after_ms], ["quota", 1000]);
   const other = await router.dispatch(encodeEnvelope(await stateUpdate(carol)), {
     peer: carol.fingerprint,
@@ -344,6 +375,7 @@ Deno.test("ProtocolRouter refuses with 'quota' and stores nothing when a store q
 });
 
 Deno.test("ProtocolRouter turns a throwing runtime into an internal_error refusal and keeps going", async () => {
+  let calls = 0;
   const store = openStore(":memory:");
   const router = new ProtocolRouter({
     identity: alice,
@@ -352,17 +384,27 @@ Deno.test("ProtocolRouter turns a throwing runtime into an internal_error refusa
     runtimes: [{
       protocol: "cip",
       types: ["HELLO"],
-      handle: () => Promise.reject(new Error("boom")),
+      handle: () => {
+        calls += 1;
+        return Promise.reject(new Error("boom"));
+      },
     }],
   });
   const env = await hello();
   const result = await router.dispatch(encodeEnvelope(env), { peer: bob.fingerprint });
+  assert.equal(result.status, "refused");
   assert.equal(result.code, "internal_error");
   assert.equal(result.error?.message, "boom");
+  assert.equal(result.replies[0]?.envelope.type, "ERROR", "the peer is answered");
+  // The message counts as seen (no second try of a poisoned message)...
   assert.equal(
     (await router.dispatch(encodeEnvelope(env), { peer: bob.fingerprint })).code,
     "replay",
   );
+  // ...and the router keeps going: the next message reaches the runtime again.
+  const next = await router.dispatch(encodeEnvelope(await hello()), { peer: bob.fingerprint });
+  assert.equal(next.code, "internal_error");
+  assert.equal(calls, 2);
 });
 
 Deno.test("ProtocolRouter refuses duplicate and foreign routes at registration and lists missing ones", () => {
@@ -382,6 +424,57 @@ Deno.test("ProtocolRouter refuses duplicate and foreign routes at registration a
   );
   assert.deepEqual(router.routes(), ["cip/FACT_PROPOSE", "cip/HELLO", "cip/STATE_UPDATE"]);
   assert.equal(router.missingRoutes().length, 10 + 7 + 6 - 3);
+});
+
+Deno.test("ProtocolRouter takes its sanction rule from the options, else from the one runtime that declares it", async () => {
+  const forged = async () => {
+    const env = await stateUpdate();
+    return JSON.stringify({ ...env, payload: { ...env.payload, lri: 99 } });
+  };
+  // Declared by the registered CIP runtime: a bad signature sanctions the session's peer.
+  const declared = new ProtocolRouter({
+    identity: alice,
+    store: openStore(":memory:"),
+    runtimes: [new CipRuntime()],
+    now: () => T0,
+  });
+  setTrust(declared.store, bob.fingerprint, "probing");
+  await declared.dispatch(await forged(), { peer: bob.fingerprint });
+  assert.equal(declared.trust.peer(bob.fingerprint), "untrusted");
+  // A second runtime declaring a rule is refused, and nothing of it is registered.
+  assert.throws(
+    () =>
+      declared.register({
+        protocol: "lip",
+        types: ["LIP_FETCH"],
+        handle: () => outcome("handled"),
+        sanctions: () => outcome("ignored"),
+      }),
+    (err) => err instanceof RoutingError && err.code === "DUPLICATE_ROUTE",
+  );
+  assert.ok(!declared.routes().includes("lip/LIP_FETCH"));
+  // Named in the options: it wins over the runtime's, which is not used.
+  const seen: string[] = [];
+  const named = new ProtocolRouter({
+    identity: alice,
+    store: openStore(":memory:"),
+    runtimes: [new CipRuntime()],
+    sanctions: (_error, ctx) => {
+      seen.push(ctx.peer);
+      return outcome("ignored");
+    },
+    now: () => T0,
+  });
+  setTrust(named.store, bob.fingerprint, "probing");
+  const result = await named.dispatch(await forged(), { peer: bob.fingerprint });
+  assert.deepEqual([result.status, result.code], ["dropped", "invalid_signature"]);
+  assert.deepEqual(seen, [bob.fingerprint]);
+  assert.equal(named.trust.peer(bob.fingerprint), "probing");
+  // With no rule at all, nobody is sanctioned.
+  const none = setup({ sanctions: undefined, runtimes: [echoRuntime()] });
+  setTrust(none.store, bob.fingerprint, "probing");
+  await none.router.dispatch(await forged(), { peer: bob.fingerprint });
+  assert.equal(none.router.trust.peer(bob.fingerprint), "probing");
 });
 
 Deno.test("ProtocolRouter declares trust anchors once, logged with the owner as actor", () => {
@@ -459,7 +552,13 @@ Deno.test("ProtocolRouter groups queued work in one commit; a failed commit appl
           updatedMs: T0,
         },
       }],
-      events: [{ kind: "cip.state_update", data: { lri } }],
+      effects: [{
+        type: "presenceReceived",
+        peer: bob.fingerprint,
+        presence: "focused",
+        lri,
+        peerView: "probing",
+      }],
     });
   // Three outcomes queued in one tick share one group, and that commit fails.
   failNext = true;

@@ -1,29 +1,18 @@
 /**
  * The AgentLoop: an {@linkcode Agent} composes an identity, a transport (by
  * registry name), the store, trust, the three protocol runtimes, the
- * ProtocolRouter and telemetry, and runs the cognitive cycle: every inbound
- * message of every session goes through `router.dispatch`, its replies go
- * back on their channels, and the loop's hooks, presence, intent
- * propagation and mission-drift detection follow from the results.
+ * ProtocolRouter and telemetry. Each concern lives in a room of its own
+ * (sessions, the loop, presence, the outbox, intents, CIP and LIP actions,
+ * waiters); the agent wires them and keeps the public face.
  *
  * @module
  */
 
 import { CipRuntime, type CipRuntimeOptions } from "../cip/mod.ts";
-import type { FactProposePayload, HumanState, IntentPayload, Presence } from "../envelope/mod.ts";
+import type { FactProposePayload, PayloadOf } from "../envelope/mod.ts";
 import { HcpRuntime, type HcpRuntimeOptions } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
-import {
-  claimId,
-  evidenceFromDocument,
-  type FetchedDocument,
-  HttpFetcher,
-  type LipFetcher,
-  LipFetchError,
-  type LipFetchRequest,
-  LipRuntime,
-  type LipRuntimeOptions,
-} from "../lip/mod.ts";
+import { HttpFetcher, type LipFetcher, LipRuntime, type LipRuntimeOptions } from "../lip/mod.ts";
 import {
   createTelemetry,
   type EventSink,
@@ -32,25 +21,31 @@ import {
   type StampingTelemetry,
   type Web4Event,
 } from "../observability/mod.ts";
-import { type DispatchResult, type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
-import { type LocalLoad, newMsgId, type Outcome, outcome, type ReplySpec } from "../runtime/mod.ts";
-import { openStore, type Store, type TrustLogEntry } from "../store/mod.ts";
+import { ProtocolRouter } from "../router/mod.ts";
+import type { LocalLoad, Outcome } from "../runtime/mod.ts";
+import { openStore, type Store } from "../store/mod.ts";
+import { createTransport, type Transport, type TransportAddress } from "../transport/mod.ts";
 import {
-  createTransport,
-  type Transport,
-  type TransportAddress,
-  type TransportEvent,
-  type TransportSession,
-} from "../transport/mod.ts";
+  Actions,
+  type DeclaredIntent,
+  type PersonMessageType,
+  type Trace,
+  type VoteOptions,
+} from "./actions.ts";
 import { DriftDetector, type DriftOptions } from "./drift.ts";
 import { AgentError } from "./errors.ts";
-import { type ChannelKind, type LinkHandlers, SessionLink } from "./link.ts";
-import { type LoadSource, presenceOf, systemLoadSource } from "./load.ts";
-
-/** The goals of a CIP `INTENT`. */
-export type CipGoal = IntentPayload["goal"];
-/** An intent's priority. */
-export type Priority = IntentPayload["priority"];
+import { type AgentHookName, type AgentHooks, Hooks } from "./events.ts";
+import { type AgentIntent, Intents } from "./intents.ts";
+import type { ChannelKind } from "./link.ts";
+import { LipActions } from "./lip_actions.ts";
+import { type LoadSource, systemLoadSource } from "./load.ts";
+import { CognitiveLoop } from "./loop.ts";
+import { Outbox, type SendResult } from "./outbox.ts";
+import { PresenceTracker } from "./presence.ts";
+import type { AgentRelay } from "./relay.ts";
+import { type PeerInfo, Sessions } from "./sessions.ts";
+import { TransportRenderer } from "./telemetry.ts";
+import { Waiters } from "./waiters.ts";
 
 /** Options of {@linkcode Agent.create}. */
 export interface AgentOptions {
@@ -101,133 +96,6 @@ export interface AgentOptions {
   /** Aborting it stops the agent. */
   signal?: AbortSignal | undefined;
 }
-
-/**
- * A relay for peers the agent has no session with (the mesh, `lib/mesh/`,
- * attaches one with {@linkcode Agent.setRelay}). The agent never imports it:
- * it only asks it to claim frames that are not envelopes, to say whether a
- * peer is reachable, and to carry signed envelopes to such a peer.
- */
-export interface AgentRelay {
-  /**
-   * Offered every inbound frame from a session before the router sees it;
-   * `true` claims it (a relay frame: the relay forwards it or hands the inner
-   * envelope back with {@linkcode Agent.deliverRelayed}).
-   */
-  frame(bytes: Uint8Array, from: { peer: string; session: string; channel: ChannelKind }): boolean;
-  /** Whether `fp`, with no session to it, can be reached through the relay. */
-  reachable(fp: string): boolean;
-  /** Carries signed envelopes to `fp` (no session to it); `false` when it cannot. */
-  send(fp: string, out: readonly OutboundEnvelope[]): Promise<boolean>;
-}
-
-/** One cognitive cycle: one inbound message. */
-export interface CycleInfo {
-  /** The cycle number, from 1. */
-  cycle: number;
-  /** The authenticated peer the message came from. */
-  peer: string;
-  /** The channel it arrived on. */
-  channel: ChannelKind;
-}
-
-/** An intent reaching the agent loop. */
-export interface AgentIntent {
-  /** `peer`: a CIP INTENT from an agent; `person`: the person's consented HCP_INTENT. */
-  source: "peer" | "person";
-  /** Who sent it. */
-  from: string;
-  /** Its msg_id. */
-  msgId: string;
-  /** The goal (CIP or HCP vocabulary). */
-  goal: string;
-  /** The topic. */
-  topic: string;
-  /** The priority. */
-  priority: Priority;
-  /** Free-form context (CIP only). */
-  context?: unknown;
-  /** What the agent answered (CIP only). */
-  decision?: "accept" | "defer" | undefined;
-}
-
-/** A claim changing state in the ledger or the LIP queue. */
-export interface AgentFact {
-  /** `cip` (claim ledger) or `lip` (deferred-acceptance queue). */
-  origin: "cip" | "lip";
-  /** The claim id. */
-  claim: string;
-  /** Its new status. */
-  status: string;
-  /** Why. */
-  reason: string;
-}
-
-/** The cognitive-cycle hooks. A throwing hook is reported (`agent.hook_error`) and never breaks the loop. */
-export interface AgentHooks {
-  /** Before each cycle. */
-  beforeCycle(info: CycleInfo): void;
-  /** After each cycle, with the dispatch result. */
-  afterCycle(info: CycleInfo, result: DispatchResult): void;
-  /** An intent reached the loop (a peer's INTENT, or the person's consented HCP_INTENT). */
-  intent(intent: AgentIntent): void;
-  /** A claim changed state (pending, accepted, disputed, rejected). */
-  fact(fact: AgentFact): void;
-  /** The person's human-state vector arrived. */
-  humanState(person: string, human: HumanState): void;
-  /** A trust transition (peer or person), as it was logged. */
-  trustChange(transition: TrustLogEntry): void;
-}
-
-/** What the agent knows of a connected peer. */
-export interface PeerInfo {
-  /** The peer's fingerprint. */
-  fingerprint: string;
-  /** Its agent id (from its envelopes; `"peer"` until one arrived). */
-  agentId: string;
-  /** Its CIP trust as we see it. */
-  trust: string;
-  /** Whether the CIP handshake completed. */
-  verified: boolean;
-  /** Whether this is our enrolled person. */
-  person: boolean;
-}
-
-/** The result of sending one CIP message to one peer. */
-export interface SendResult {
-  /** The peer. */
-  peer: string;
-  /** `sent`, or `deferred`/`refused` by the runtime (nothing sent). */
-  status: "sent" | "deferred" | "refused";
-  /** The msg_id sent. */
-  msgId?: string | undefined;
-  /** Why it was not sent. */
-  code?: string | undefined;
-}
-
-/** A DMP trace for a fact or decision. */
-export interface Trace {
-  /** The decision id (UUID). @default {a fresh one} */
-  decision_id?: string | undefined;
-  /** How the agent got there (at least one step). */
-  steps: string[];
-  /** What supports it. */
-  evidence: string[];
-  /** What else was considered. */
-  counterfactuals?: string[] | undefined;
-}
-
-/** The name of a cognitive-cycle hook. */
-export type AgentHookName = keyof AgentHooks;
-
-/** Maps a person's HCP goal to the CIP goal of the intent propagated to peers. */
-export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze({
-  align: "ask",
-  request: "ask",
-  clarify: "ask",
-  decide: "propose_solution",
-  resolve_conflict: "verify_knowledge",
-});
 
 /**
  * An agent: transport + router + runtimes + store + telemetry, with its
@@ -294,41 +162,18 @@ export class Agent implements AsyncDisposable {
   readonly person: string | undefined;
 
   readonly #ownsStore: boolean;
-  readonly #loadSource: LoadSource;
-  readonly #queueCapacity: number;
-  readonly #hooks = new Map<AgentHookName, Set<(...args: never[]) => void>>();
-  readonly #drift: DriftDetector;
-  readonly #relevant: AgentOptions["relevantPeers"];
-  readonly #fetcher: LipFetcher;
   readonly #handshakeTimeoutMs: number;
-  readonly #now: () => number;
-  readonly #links = new Map<string, SessionLink>();
-  readonly #allLinks = new Set<SessionLink>();
-  readonly #names = new Map<string, string>();
-  readonly #announced = new Set<string>();
-  readonly #queue: {
-    bytes: Uint8Array;
-    link: SessionLink;
-    channel: ChannelKind;
-    origin?: string | undefined;
-  }[] = [];
-  #relay: AgentRelay | undefined;
-  readonly #waiters = new Set<{ check: () => boolean; resolve: () => void }>();
-  readonly #eventWaiters = new Set<
-    { match: (e: Web4Event) => boolean; resolve: (e: Web4Event) => void }
-  >();
   readonly #abort = new AbortController();
   readonly #pending = new Set<Promise<unknown>>();
-  readonly #replays = new Map<string, { count: number; lastMs: number }>();
-  #pumping: Promise<void> | undefined;
-  #running = false;
-  #cycle = 0;
-  #openIntents = 0;
-  #load: LocalLoad = { presence: "diffuse", lri: 0 };
-  #sentLoad: LocalLoad;
-  readonly #lriStep: number;
-  #loadTimer: ReturnType<typeof setInterval> | undefined;
-  #accepting: Promise<void> | undefined;
+  readonly #hooks: Hooks;
+  readonly #waiters: Waiters;
+  readonly #sessions: Sessions;
+  readonly #outbox: Outbox;
+  readonly #loop: CognitiveLoop;
+  readonly #presence: PresenceTracker;
+  readonly #intents: Intents;
+  readonly #actions: Actions;
+  readonly #lipActions: LipActions;
   #stopped: Promise<void> | undefined;
   #unobserve: () => void = () => {};
 
@@ -344,32 +189,73 @@ export class Agent implements AsyncDisposable {
     this.#ownsStore = ownsStore;
     this.transport = transport;
     this.person = options.person;
-    this.#now = options.now ?? Date.now;
-    this.#loadSource = options.load ?? systemLoadSource();
-    this.#queueCapacity = options.queueCapacity ?? 256;
-    this.#drift = new DriftDetector(options.mission, options.drift);
-    this.#relevant = options.relevantPeers;
-    this.#fetcher = options.fetcher ?? new HttpFetcher();
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
-    this.#lriStep = options.lriStep ?? 5;
+    const now = options.now ?? Date.now;
+    const signal = this.#abort.signal;
+    const stopped = () => signal.aborted;
+    const track = (p: Promise<unknown>) => this.#track(p);
+    const commit = (o: Outcome, to: { peer: string }) => this.router.apply(o, to);
     this.metrics = new MetricsRegistry(
       options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
     );
+    this.#waiters = new Waiters(signal);
     const tap: EventSink = { write: (e) => this.#onEvent(e) };
     this.telemetry = createTelemetry({
       node: options.identity.agentId,
       sinks: [...(options.sinks ?? []), tap],
       metrics: this.metrics,
-      now: this.#now,
+      now,
     });
+    const telemetry = this.telemetry;
+    const metrics = this.metrics;
+    this.#hooks = new Hooks(telemetry);
+    for (const [name, fn] of Object.entries(options.hooks ?? {})) {
+      this.#hooks.on(name as AgentHookName, fn as never);
+    }
     this.cip = new CipRuntime(options.cip);
     this.hcp = new HcpRuntime(options.hcp);
     this.lip = new LipRuntime(options.lip);
-    for (const [name, fn] of Object.entries(options.hooks ?? {})) {
-      this.on(name as AgentHookName, fn as never);
-    }
-    this.#load = this.#readLoad();
-    this.#sentLoad = this.#load;
+    const self = options.identity.fingerprint;
+    // The router's trust view exists once the router does; the rooms read it lazily.
+    const trust = { peer: (fp: string) => this.router.trust.peer(fp) };
+    this.#sessions = new Sessions({
+      self,
+      person: this.person,
+      transport,
+      telemetry,
+      store,
+      trust,
+      signal,
+      message: (bytes, link, channel) => this.#loop.enqueue(bytes, link, channel),
+      ended: (peer) => this.#presence.forget(peer),
+      track,
+    });
+    const sessions = this.#sessions;
+    this.#outbox = new Outbox({ sessions, telemetry, commit, load: () => this.#presence.load });
+    const outbox = this.#outbox;
+    this.#presence = new PresenceTracker({
+      source: options.load ?? systemLoadSource(),
+      queueCapacity: options.queueCapacity ?? 256,
+      lriStep: options.lriStep ?? 5,
+      intervalMs: options.loadIntervalMs ?? 1000,
+      queueDepth: () => this.#loop?.depth ?? 0,
+      telemetry,
+      metrics,
+      trust,
+      outbox,
+      track,
+      stopped,
+    });
+    this.#intents = new Intents({
+      mission: this.mission,
+      drift: new DriftDetector(options.mission, options.drift),
+      telemetry,
+      metrics,
+      relevant: options.relevantPeers,
+      peers: () => sessions.peers(),
+      heard: (intent) => this.#hooks.call("intent", intent),
+      declare: (intent, to) => this.#actions.declareIntent(intent, { to, observe: false }),
+    });
     this.router = new ProtocolRouter({
       identity: options.identity,
       store,
@@ -377,10 +263,51 @@ export class Agent implements AsyncDisposable {
       capabilities: ["state_exchange", "knowledge_exchange", "dmp_trace"],
       trust: { anchors: [...(options.trustAnchors ?? [])] },
       config: options.person === undefined ? {} : { person: options.person },
-      now: this.#now,
-      load: () => this.#load,
-      telemetry: this.telemetry,
+      now,
+      load: () => this.#presence.load,
+      telemetry,
     });
+    const router = this.router;
+    this.#actions = new Actions({
+      person: this.person,
+      cip: this.cip,
+      router,
+      store,
+      sessions,
+      outbox,
+      intents: this.#intents,
+      load: () => this.#presence.load,
+    });
+    this.#lipActions = new LipActions({
+      identity: options.identity,
+      fetcher: options.fetcher ?? new HttpFetcher(),
+      lip: this.lip,
+      router,
+      store,
+      outbox,
+      telemetry,
+      signal,
+      commit,
+    });
+    this.#loop = new CognitiveLoop({
+      router,
+      outbox,
+      hooks: this.#hooks,
+      intents: this.#intents,
+      telemetry,
+      metrics,
+      name: (fp, agentId) => sessions.name(fp, agentId),
+      fetch: (request, peer) => this.#track(this.#lipActions.run(request, peer)),
+      settled: (peer) => {
+        if (store.handshake(peer)?.stage === "verified" && !this.#presence.hears(peer)) {
+          this.#markVerified(peer);
+        }
+        this.#waiters.wake();
+      },
+      stopped,
+    });
+    const render = new TransportRenderer(telemetry, now);
+    this.#unobserve = transport.onEvent((e) => render.event(e));
   }
 
   /**
@@ -414,21 +341,19 @@ export class Agent implements AsyncDisposable {
       throw err;
     }
     const agent = new Agent(options, store, owns, transport);
-    agent.#start(options);
+    agent.#start(options.signal);
     return agent;
   }
 
-  #start(options: AgentOptions): void {
-    this.#unobserve = this.transport.onEvent((e) => this.#bridge(e));
-    const interval = options.loadIntervalMs ?? 1000;
-    if (interval > 0) this.#loadTimer = setInterval(() => this.refreshLoad(), interval);
-    const signal = options.signal;
+  #start(signal: AbortSignal | undefined): void {
     if (signal !== undefined) {
       if (signal.aborted) void this.stop();
-      else {signal.addEventListener("abort", () => void this.stop(), {
+      else {
+        signal.addEventListener("abort", () => void this.stop(), {
           once: true,
           signal: this.#abort.signal,
-        });}
+        });
+      }
     }
     this.telemetry.emit("agent.started", {
       agent_id: this.identity.agentId,
@@ -445,15 +370,13 @@ export class Agent implements AsyncDisposable {
 
   /** This agent's current presence and lri. */
   get load(): LocalLoad {
-    return { ...this.#load };
+    return { ...this.#presence.load };
   }
 
   /** Whether the agent was stopped. */
   get stopped(): boolean {
     return this.#abort.signal.aborted;
   }
-
-  // ---- hooks --------------------------------------------------------------
 
   /**
    * Adds a hook. Hooks run synchronously in the loop; a throwing hook is
@@ -464,23 +387,7 @@ export class Agent implements AsyncDisposable {
    * @returns Its unregister function.
    */
   on<K extends AgentHookName>(name: K, fn: AgentHooks[K]): () => void {
-    let set = this.#hooks.get(name);
-    if (set === undefined) this.#hooks.set(name, set = new Set());
-    set.add(fn as never);
-    return () => set.delete(fn as never);
-  }
-
-  #call<K extends AgentHookName>(name: K, ...args: Parameters<AgentHooks[K]>): void {
-    for (const fn of this.#hooks.get(name) ?? []) {
-      try {
-        (fn as (...a: unknown[]) => void)(...args);
-      } catch (err) {
-        this.telemetry.emit("agent.hook_error", {
-          hook: name,
-          error: err instanceof Error ? err.message : String(err),
-        }, { severity: "error" });
-      }
-    }
+    return this.#hooks.on(name, fn);
   }
 
   // ---- sessions -----------------------------------------------------------
@@ -496,22 +403,9 @@ export class Agent implements AsyncDisposable {
     address: TransportAddress = { hostname: "127.0.0.1", port: 0 },
   ): Promise<TransportAddress> {
     this.#assertRunning();
-    const bound = await this.transport.listen(address);
-    this.#accepting ??= this.#acceptLoop();
+    const bound = await this.#sessions.listen(address);
     this.telemetry.emit("agent.listening", { hostname: bound.hostname, port: bound.port });
     return bound;
-  }
-
-  async #acceptLoop(): Promise<void> {
-    while (!this.stopped) {
-      let session: TransportSession;
-      try {
-        session = await this.transport.accept({ signal: this.#abort.signal });
-      } catch {
-        return;
-      }
-      this.#track(this.#adopt(session, session.peerFingerprint).catch(() => {}));
-    }
   }
 
   /**
@@ -530,17 +424,9 @@ export class Agent implements AsyncDisposable {
   ): Promise<PeerInfo> {
     this.#assertRunning();
     const fp = options.fingerprint;
-    if (options.agentId !== undefined) this.#names.set(fp, options.agentId);
-    const fresh = !this.#links.get(fp)?.open;
-    if (fresh) {
-      const session = await this.transport.connect({
-        hostname: options.hostname,
-        port: options.port,
-        fingerprint: fp,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
-      await this.#adopt(session, this.fingerprint);
-    }
+    if (options.agentId !== undefined) this.#sessions.name(fp, options.agentId);
+    const fresh = !this.#sessions.isOpen(fp);
+    if (fresh) await this.#sessions.dial(options);
     // A new session gets a new handshake; a verified one from an earlier session does not count.
     if (fresh || this.store.handshake(fp)?.stage !== "verified") {
       await this.#handshake(fp, options.signal);
@@ -564,8 +450,8 @@ export class Agent implements AsyncDisposable {
     options: { agentId?: string; signal?: AbortSignal } = {},
   ): Promise<void> {
     this.#assertRunning();
-    if (options.agentId !== undefined) this.#names.set(fp, options.agentId);
-    if (this.#relay?.reachable(fp) !== true) {
+    if (options.agentId !== undefined) this.#sessions.name(fp, options.agentId);
+    if (this.#outbox.relay?.reachable(fp) !== true) {
       throw new AgentError("NOT_CONNECTED", `No session and no relay route to ${fp}`);
     }
     if (this.store.handshake(fp)?.stage !== "verified") await this.#handshake(fp, options.signal);
@@ -587,9 +473,9 @@ export class Agent implements AsyncDisposable {
     origin: string,
     from: { peer: string; channel: ChannelKind },
   ): void {
-    const link = this.#links.get(from.peer);
+    const link = this.#sessions.link(from.peer);
     if (link === undefined) return;
-    this.#enqueue(bytes, link, from.channel, origin);
+    this.#loop.enqueue(bytes, link, from.channel, origin);
   }
 
   /**
@@ -601,7 +487,7 @@ export class Agent implements AsyncDisposable {
    * @throws {AgentError} `NOT_CONNECTED` without an open session.
    */
   async sendFrame(fp: string, channel: ChannelKind, bytes: Uint8Array): Promise<void> {
-    const link = this.#links.get(fp);
+    const link = this.#sessions.link(fp);
     if (link === undefined || !link.open) {
       throw new AgentError("NOT_CONNECTED", `No open session to ${fp}`);
     }
@@ -614,20 +500,20 @@ export class Agent implements AsyncDisposable {
    * @param relay The relay (the mesh).
    */
   setRelay(relay: AgentRelay | undefined): void {
-    this.#relay = relay;
+    this.#outbox.relay = relay;
   }
 
   async #handshake(fp: string, signal: AbortSignal | undefined): Promise<void> {
-    const opened = this.cip.open(this.#receiver(fp), this.router.context(fp));
+    const opened = this.cip.open(this.#sessions.receiver(fp), this.router.context(fp));
     if (opened.status === "refused") {
       throw new AgentError(
         "HANDSHAKE_FAILED",
         `CIP handshake with ${fp} refused: ${opened.reason}`,
       );
     }
-    await this.#send(fp, await this.router.apply(opened, { peer: fp }));
+    await this.#outbox.commitAndSend(fp, opened);
     try {
-      await this.#until(
+      await this.#waiters.until(
         () => this.store.handshake(fp)?.stage === "verified",
         this.#handshakeTimeoutMs,
         signal,
@@ -641,48 +527,9 @@ export class Agent implements AsyncDisposable {
     }
   }
 
-  async #adopt(session: TransportSession, dialer: string): Promise<void> {
-    const handlers: LinkHandlers = {
-      message: (bytes, link, channel) => this.#enqueue(bytes, link, channel),
-      ended: (link) => this.#ended(link),
-    };
-    const link = await SessionLink.open(session, dialer, handlers, this.telemetry);
-    this.#allLinks.add(link);
-    const peer = session.peerFingerprint;
-    const current = this.#links.get(peer);
-    if (current !== undefined && current.open && current.session.id !== session.id) {
-      // One session per pair: the one dialled by the lower fingerprint survives.
-      const lower = this.fingerprint < peer ? this.fingerprint : peer;
-      const [keep, drop] = link.dialer === lower && current.dialer !== lower
-        ? [link, current]
-        : current.dialer === lower && link.dialer !== lower
-        ? [current, link]
-        : [link, current]; // same dialer: the fresh session replaces the old
-      this.#links.set(peer, keep);
-      this.telemetry.emit("agent.session_duplicate", {
-        kept: keep.session.id,
-        closed: drop.session.id,
-        reason: "duplicate",
-      }, { peer, session: drop.session.id });
-      this.#track(drop.close());
-      return;
-    }
-    this.#links.set(peer, link);
-    this.telemetry.emit("agent.peer_connected", {
-      dialer: dialer === this.fingerprint ? "self" : "peer",
-      person: peer === this.person,
-    }, { peer, session: session.id });
-  }
-
-  #ended(link: SessionLink): void {
-    this.#allLinks.delete(link);
-    if (this.#links.get(link.peer) === link) {
-      this.#links.delete(link.peer);
-      this.#announced.delete(link.peer);
-      this.telemetry.emit("agent.peer_disconnected", {
-        reason: link.session.closeReason ?? "closed",
-      }, { peer: link.peer, session: link.session.id });
-    }
+  /** A verified agent peer hears our STATE_UPDATEs from now on. */
+  #markVerified(fp: string): void {
+    if (fp !== this.person) this.#presence.verified(fp);
   }
 
   /**
@@ -691,7 +538,7 @@ export class Agent implements AsyncDisposable {
    * @returns What the agent knows of each.
    */
   peers(): PeerInfo[] {
-    return [...this.#links.keys()].map((fp) => this.peer(fp)!).filter((p) => p !== undefined);
+    return this.#sessions.peers();
   }
 
   /**
@@ -701,177 +548,10 @@ export class Agent implements AsyncDisposable {
    * @returns Its info, or `undefined` without an open session.
    */
   peer(fingerprint: string): PeerInfo | undefined {
-    if (!this.#links.has(fingerprint)) return undefined;
-    return {
-      fingerprint,
-      agentId: this.#names.get(fingerprint) ?? "peer",
-      trust: this.router.trust.peer(fingerprint),
-      verified: this.store.handshake(fingerprint)?.stage === "verified",
-      person: fingerprint === this.person,
-    };
-  }
-
-  // ---- the loop -----------------------------------------------------------
-
-  #enqueue(bytes: Uint8Array, link: SessionLink, channel: ChannelKind, origin?: string): void {
-    if (this.stopped) return;
-    this.#queue.push({ bytes, link, channel, origin });
-    this.metrics.gauge("agent_queue_depth", this.#queue.length, {});
-    if (!this.#running) {
-      this.#running = true;
-      this.#pumping = this.#pump();
-    }
-  }
-
-  async #pump(): Promise<void> {
-    for (;;) {
-      // Checked and cleared in one step with no await in between, so a message
-      // enqueued while the pump finishes is never left behind.
-      if (this.#queue.length === 0 || this.stopped) {
-        this.#running = false;
-        return;
-      }
-      const item = this.#queue.shift()!;
-      try {
-        await this.#cycleOnce(item.bytes, item.link, item.channel, item.origin);
-      } catch (err) {
-        this.telemetry.emit("agent.error", {
-          where: "cycle",
-          error: err instanceof Error ? err.message : String(err),
-        }, { severity: "error", peer: item.link.peer });
-      }
-    }
-  }
-
-  async #cycleOnce(
-    bytes: Uint8Array,
-    link: SessionLink,
-    channel: ChannelKind,
-    origin?: string,
-  ): Promise<void> {
-    if (
-      origin === undefined &&
-      this.#relay?.frame(bytes, { peer: link.peer, session: link.session.id, channel }) === true
-    ) return;
-    // A relayed envelope is signed by its origin; the session's peer only carried it.
-    const peer = origin ?? link.peer;
-    const info: CycleInfo = { cycle: ++this.#cycle, peer, channel };
-    this.#call("beforeCycle", info);
-    const result = await this.router.dispatch(bytes, {
-      peer,
-      session: link.session.id,
-      ...(origin === undefined ? {} : { relay: link.peer }),
-    });
-    if (result.envelope !== undefined) this.#names.set(peer, result.envelope.sender.agent_id);
-    await this.#send(peer, result.replies);
-    for (const t of result.transitions) if (t.changed) this.#call("trustChange", t);
-    const env = result.envelope;
-    if (env !== undefined && result.status !== "dropped") {
-      if (env.type === "INTENT" && result.outcome !== undefined) {
-        const p = env.payload as IntentPayload;
-        if (p.in_reply_to === undefined) {
-          const reply = result.replies.find((r) => r.envelope.type === "INTENT");
-          const decision = (reply?.envelope.payload as IntentPayload | undefined)?.decision;
-          this.#intentReached({
-            source: "peer",
-            from: peer,
-            msgId: env.msg_id,
-            goal: p.goal,
-            topic: p.topic,
-            priority: p.priority,
-            context: p.context,
-            decision,
-          });
-        }
-      }
-      if ("hcp" in env && result.status !== "refused") {
-        this.#call("humanState", peer, (env.state as { human: HumanState }).human);
-      }
-      const deliver = (result.outcome as { deliver?: { kind: string } } | undefined)?.deliver;
-      if (deliver?.kind === "intent") {
-        const d = deliver as unknown as {
-          msgId: string;
-          goal: string;
-          topic: string;
-          priority: Priority;
-        };
-        const intent: AgentIntent = {
-          source: "person",
-          from: peer,
-          msgId: d.msgId,
-          goal: d.goal,
-          topic: d.topic,
-          priority: d.priority,
-        };
-        this.#intentReached(intent);
-        await this.#propagate(intent);
-      }
-      const fetch = (result.outcome as { fetch?: LipFetchRequest } | undefined)?.fetch;
-      if (fetch !== undefined) this.#track(this.#runFetch(fetch, peer));
-    }
-    if (this.store.handshake(peer)?.stage === "verified" && !this.#announced.has(peer)) {
-      this.#markVerified(peer);
-    }
-    this.#wake();
-    this.#call("afterCycle", info, result);
-  }
-
-  #intentReached(intent: AgentIntent): void {
-    this.telemetry.emit("agent.intent", {
-      source: intent.source,
-      goal: intent.goal,
-      topic: intent.topic,
-      priority: intent.priority,
-      decision: intent.decision ?? null,
-    }, { peer: intent.from });
-    this.#call("intent", intent);
-    this.#observeDrift(intent.topic);
-  }
-
-  #observeDrift(topic: string): void {
-    const v = this.#drift.observe(topic);
-    this.metrics.gauge("agent_mission_alignment", v.score, {});
-    if (v.entered) {
-      this.telemetry.emit("agent.mission_drift", {
-        score: v.score,
-        samples: v.samples,
-        mission: this.mission,
-        last_topic: topic,
-      }, { severity: "warn" });
-    }
-  }
-
-  /** A person's consented intent becomes a CIP INTENT to the relevant peers. */
-  async #propagate(intent: AgentIntent): Promise<void> {
-    const candidates = this.peers().filter((p) =>
-      !p.person && p.verified && (p.trust === "probing" || p.trust === "trusted")
-    );
-    const targets = this.#relevant === undefined
-      ? candidates.map((p) => p.fingerprint)
-      : this.#relevant(intent, candidates);
-    const results = await this.declareIntent({
-      goal: HCP_TO_CIP_GOAL[intent.goal] ?? "ask",
-      topic: intent.topic,
-      priority: intent.priority,
-      context: { on_behalf_of: "person", hcp_msg_id: intent.msgId },
-    }, { to: targets, observe: false });
-    this.telemetry.emit("agent.intent_propagated", {
-      hcp_msg_id: intent.msgId,
-      topic: intent.topic,
-      sent: results.filter((r) => r.status === "sent").map((r) => r.peer),
-      deferred: results.filter((r) => r.status !== "sent").map((r) => r.peer),
-    });
+    return this.#sessions.peer(fingerprint);
   }
 
   // ---- presence -----------------------------------------------------------
-
-  #readLoad(): LocalLoad {
-    return presenceOf(this.#loadSource.read(), {
-      queueDepth: this.#queue.length,
-      queueCapacity: this.#queueCapacity,
-      openIntents: this.#openIntents,
-    });
-  }
 
   /**
    * Reads the load source now and, when presence changed or lri moved by at
@@ -880,48 +560,8 @@ export class Agent implements AsyncDisposable {
    *
    * @returns The sends' completion.
    */
-  async refreshLoad(): Promise<void> {
-    if (this.stopped) return;
-    const next = this.#readLoad();
-    const prev = this.#sentLoad;
-    this.#load = next; // local decisions always use the latest reading
-    this.metrics.gauge("agent_lri", next.lri, {});
-    // Peers hear of a change of presence, or of lri by at least `lriStep`.
-    if (prev.presence === next.presence && Math.abs(prev.lri - next.lri) < this.#lriStep) return;
-    this.#sentLoad = next;
-    this.telemetry.emit("agent.presence", {
-      presence: next.presence,
-      lri: next.lri,
-      previous: prev.presence,
-    });
-    const sends = [...this.#announced].map((fp) => this.#stateUpdate(fp).catch(() => {}));
-    const all = Promise.all(sends);
-    this.#track(all);
-    await all;
-  }
-
-  /**
-   * A verified peer gets our STATE_UPDATEs from now on (the first one, handshake
-   * step 5, is the CIP runtime's reply at verification).
-   */
-  #markVerified(fp: string): void {
-    if (fp !== this.person) this.#announced.add(fp);
-  }
-
-  async #stateUpdate(fp: string): Promise<void> {
-    const load = this.#load;
-    const spec: ReplySpec = {
-      protocol: "cip",
-      type: "STATE_UPDATE",
-      msg_id: newMsgId((n) => crypto.getRandomValues(new Uint8Array(n))),
-      receiver: this.#receiver(fp),
-      payload: { presence: load.presence, lri: load.lri, ltppeerstate: this.router.trust.peer(fp) },
-      state: { presence: load.presence, lri: load.lri, kernel_signals: [] },
-    };
-    await this.#send(
-      fp,
-      await this.router.apply(outcome("handled", { replies: [spec] }), { peer: fp }),
-    );
+  refreshLoad(): Promise<void> {
+    return this.#presence.refresh();
   }
 
   // ---- what the agent starts ---------------------------------------------
@@ -935,27 +575,12 @@ export class Agent implements AsyncDisposable {
    * @param options `to`: the peers (default: every verified agent peer).
    * @returns One result per peer.
    */
-  async declareIntent(
-    intent: {
-      goal: CipGoal;
-      topic: string;
-      priority?: Priority;
-      context?: Record<string, unknown>;
-    },
+  declareIntent(
+    intent: DeclaredIntent,
     options: { to?: readonly string[]; observe?: boolean } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    if (options.observe !== false) this.#observeDrift(intent.topic);
-    const payload = {
-      goal: intent.goal,
-      topic: intent.topic,
-      priority: intent.priority ?? "normal",
-      ...(intent.context === undefined ? {} : { context: intent.context as never }),
-    };
-    return await this.#each(
-      options.to,
-      (fp) => this.cip.intent(this.#receiver(fp), payload, this.router.context(fp)),
-    );
+    return this.#actions.declareIntent(intent, options);
   }
 
   /**
@@ -967,19 +592,13 @@ export class Agent implements AsyncDisposable {
    * @param options `to` (default: every verified agent peer), `causal_links`.
    * @returns One result per peer (`msgId` = the claim id there).
    */
-  async proposeFact(
+  proposeFact(
     fact: FactProposePayload["fact"],
     trace: Trace,
     options: { to?: readonly string[]; causalLinks?: FactProposePayload["causal_links"] } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    const dmp = _dmpTrace(trace);
-    return await this.#each(options.to, (fp) =>
-      this.#outcomeOf("cip", "FACT_PROPOSE", fp, {
-        fact,
-        dmp_trace: dmp,
-        ...(options.causalLinks === undefined ? {} : { causal_links: options.causalLinks }),
-      }));
+    return this.#actions.proposeFact(fact, trace, options);
   }
 
   /**
@@ -990,32 +609,9 @@ export class Agent implements AsyncDisposable {
    * @param options `vote` (`confirm` default, `reject`, `challenge`), confidence, notes.
    * @returns The send result.
    */
-  async vote(
-    peer: string,
-    factRef: string,
-    options: { vote?: "confirm" | "reject" | "challenge"; confidence?: number; notes?: string } =
-      {},
-  ): Promise<SendResult> {
+  vote(peer: string, factRef: string, options: VoteOptions = {}): Promise<SendResult> {
     this.#assertRunning();
-    const vote = options.vote ?? "confirm";
-    const notes = options.notes === undefined ? {} : { notes: options.notes };
-    const [r] = await this.#each(
-      [peer],
-      (fp) =>
-        vote === "challenge"
-          ? this.#outcomeOf("cip", "FACT_CHALLENGE", fp, {
-            fact_ref: factRef,
-            reason: "conflict",
-            ...notes,
-          })
-          : this.#outcomeOf("cip", vote === "confirm" ? "FACT_CONFIRM" : "FACT_REJECT", fp, {
-            fact_ref: factRef,
-            decision: vote,
-            confidence: options.confidence ?? 0.9,
-            ...notes,
-          }),
-    );
-    return r!;
+    return this.#actions.vote(peer, factRef, options);
   }
 
   /**
@@ -1028,18 +624,8 @@ export class Agent implements AsyncDisposable {
    * @returns One result per peer.
    * @throws {AgentError} `REFUSED` when the ledger has no such claim.
    */
-  async askToVerify(
-    claim: string,
-    options: { to?: readonly string[] } = {},
-  ): Promise<SendResult[]> {
-    const record = this.store.claim(claim);
-    if (record === undefined) throw new AgentError("REFUSED", `No claim ${claim} in the ledger`);
-    const to = options.to ?? this.#agentPeers().filter((fp) => fp !== record.peer);
-    return await this.declareIntent({
-      goal: "verify_knowledge",
-      topic: `fact:${record.fact.domain}`,
-      context: { fact_ref: claim, proposer: record.peer, fact: record.fact as never },
-    }, { to, observe: false });
+  askToVerify(claim: string, options: { to?: readonly string[] } = {}): Promise<SendResult[]> {
+    return this.#actions.askToVerify(claim, options);
   }
 
   /**
@@ -1050,19 +636,13 @@ export class Agent implements AsyncDisposable {
    * @param options `to` (default: every verified agent peer), a retrospective.
    * @returns One result per peer.
    */
-  async shareDecision(
+  shareDecision(
     decision: { choice: string; outcome: string; context?: string },
     trace: Trace,
     options: { to?: readonly string[]; retrospective?: string } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    const { counterfactuals: _c, ...dmp } = _dmpTrace(trace);
-    return await this.#each(options.to, (fp) =>
-      this.#outcomeOf("cip", "DECISION_SHARE", fp, {
-        decision,
-        dmp_trace: dmp,
-        ...(options.retrospective === undefined ? {} : { retrospective: options.retrospective }),
-      }));
+    return this.#actions.shareDecision(decision, trace, options);
   }
 
   /**
@@ -1074,29 +654,8 @@ export class Agent implements AsyncDisposable {
    * @returns The msg_id sent.
    * @throws {AgentError} `NO_PERSON` without an enrolled, connected person.
    */
-  async toPerson(
-    type: "HCP_DECISION" | "HCP_CONTEXT" | "HCP_INTENT",
-    payload: Record<string, unknown>,
-  ): Promise<string> {
-    const person = this.person;
-    if (person === undefined || !this.#links.get(person)?.open) {
-      throw new AgentError("NO_PERSON", "No enrolled person is connected");
-    }
-    const human = this.store.person(person);
-    const msgId = newMsgId((n) => crypto.getRandomValues(new Uint8Array(n)));
-    const spec = {
-      protocol: "hcp",
-      type,
-      msg_id: msgId,
-      receiver: { agent_id: this.#names.get(person) ?? "person", fingerprint: person },
-      payload,
-      state: { human: _humanOf(human), presence: this.#load.presence, lri: this.#load.lri },
-    } as unknown as ReplySpec;
-    await this.#send(
-      person,
-      await this.router.apply(outcome("handled", { replies: [spec] }), { peer: person }),
-    );
-    return msgId;
+  toPerson<T extends PersonMessageType>(type: T, payload: PayloadOf<"hcp", T>): Promise<string> {
+    return this.#actions.toPerson(type, payload);
   }
 
   /**
@@ -1109,34 +668,12 @@ export class Agent implements AsyncDisposable {
    * @returns The claim ids and the peers the evidence went to.
    * @throws {LipFetchError} When the fetch fails or a constraint forbids it.
    */
-  async fetch(
+  fetch(
     query: string,
     options: { constraints?: string[]; share?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<{ claims: string[]; sharedWith: SendResult[] }> {
     this.#assertRunning();
-    const request: LipFetchRequest = {
-      query,
-      constraints: options.constraints ?? [],
-      requestId: "",
-      requester: this.fingerprint,
-      requesterAgentId: this.identity.agentId,
-    };
-    const doc = await this.#fetcher.fetch(
-      request,
-      options.signal === undefined ? {} : { signal: options.signal },
-    );
-    const ctx = this.router.context(this.fingerprint);
-    const done = this.lip.fetched(request, doc, ctx);
-    await this.router.apply(done, { peer: this.fingerprint });
-    const { payload, source } = evidenceFromDocument(doc, query, {
-      tier: this.lip.tierOf(doc.finalUrl, ctx),
-    });
-    const claims = payload.claims.map((c) => claimId(c, source.uri));
-    const sharedWith = await this.#each(
-      options.share,
-      (fp) => this.#outcomeOf("lip", "LIP_EVIDENCE", fp, payload, { source }),
-    );
-    return { claims, sharedWith };
+    return this.#lipActions.fetch(query, options);
   }
 
   /**
@@ -1147,12 +684,8 @@ export class Agent implements AsyncDisposable {
    * @param constraints The constraints.
    * @returns The send result.
    */
-  async askToFetch(peer: string, query: string, constraints: string[] = []): Promise<SendResult> {
-    const [r] = await this.#each(
-      [peer],
-      (fp) => this.#outcomeOf("lip", "LIP_FETCH", fp, { query, constraints }),
-    );
-    return r!;
+  askToFetch(peer: string, query: string, constraints: string[] = []): Promise<SendResult> {
+    return this.#lipActions.askToFetch(peer, query, constraints);
   }
 
   /**
@@ -1165,69 +698,11 @@ export class Agent implements AsyncDisposable {
    * @returns Whether it verified, and the sends.
    * @throws {AgentError} `REFUSED` when no such claim is queued.
    */
-  async verifyEvidence(
+  verifyEvidence(
     claim: string,
     options: { to?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<{ verified: boolean; sent: SendResult[] }> {
-    const item = this.store.lipItem(claim);
-    if (item === undefined) throw new AgentError("REFUSED", `No LIP claim ${claim} is queued`);
-    let doc: FetchedDocument;
-    try {
-      doc = await this.#fetcher.fetch({
-        query: item.sourceUri,
-        constraints: [],
-        requestId: "",
-        requester: this.fingerprint,
-      }, options.signal === undefined ? {} : { signal: options.signal });
-    } catch (err) {
-      if (!(err instanceof LipFetchError)) throw err;
-      this.telemetry.emit("agent.verify_evidence", { claim, verified: false, reason: err.code }, {
-        severity: "warn",
-      });
-      return { verified: false, sent: [] };
-    }
-    const ctx = this.router.context(this.fingerprint);
-    const { payload, source } = evidenceFromDocument(doc, item.sourceUri, {
-      tier: this.lip.tierOf(doc.finalUrl, ctx),
-    });
-    const verified = payload.claims.some((c) => claimId(c, source.uri) === claim);
-    this.telemetry.emit("agent.verify_evidence", {
-      claim,
-      verified,
-      reason: verified ? "same_claim" : "different_content",
-    });
-    if (!verified) return { verified, sent: [] };
-    const to = options.to ?? [item.peer];
-    const sent = await this.#each(to, (fp) =>
-      this.#outcomeOf("lip", "LIP_ACCEPT", fp, {
-        decision: "accept",
-        reason: `re-fetched and verified claim:${claim}`,
-        corroborators: [this.identity.agentId],
-      }, {
-        source: { uri: item.sourceUri, trust_tier: item.tier, retrieved_at: doc.retrievedAt },
-      }));
-    return { verified, sent };
-  }
-
-  /** Runs a fetch a peer asked for and answers it with the evidence. */
-  async #runFetch(request: LipFetchRequest, peer: string): Promise<void> {
-    const ctx = () => this.router.context(peer);
-    let o: Outcome;
-    try {
-      const doc = await this.#fetcher.fetch(request, { signal: this.#abort.signal });
-      o = this.lip.fetched(request, doc, ctx());
-    } catch (err) {
-      if (!(err instanceof LipFetchError)) {
-        this.telemetry.emit("agent.error", { where: "lip_fetch", error: String(err) }, {
-          severity: "error",
-          peer,
-        });
-        return;
-      }
-      o = this.lip.fetchFailed(request, err, ctx());
-    }
-    if (this.stopped) return;
-    await this.#send(peer, await this.router.apply(o, { peer }));
+    return this.#lipActions.verifyEvidence(claim, options);
   }
 
   /**
@@ -1242,191 +717,19 @@ export class Agent implements AsyncDisposable {
     return o.status;
   }
 
-  // ---- plumbing -----------------------------------------------------------
-
-  #agentPeers(): string[] {
-    return [...this.#links.keys()].filter((fp) =>
-      fp !== this.person && this.store.handshake(fp)?.stage === "verified"
-    );
-  }
-
-  #receiver(fp: string): { agent_id: string; fingerprint: string } {
-    return { agent_id: this.#names.get(fp) ?? "peer", fingerprint: fp };
-  }
-
-  #outcomeOf(
-    protocol: "cip" | "lip",
-    type: string,
-    fp: string,
-    payload: unknown,
-    extra: Partial<ReplySpec> = {},
-  ): Outcome {
-    const spec = {
-      protocol,
-      type,
-      msg_id: newMsgId((n) => crypto.getRandomValues(new Uint8Array(n))),
-      receiver: this.#receiver(fp),
-      payload,
-      ...(protocol === "cip"
-        ? { state: { presence: this.#load.presence, lri: this.#load.lri, kernel_signals: [] } }
-        : {}),
-      ...extra,
-    } as unknown as ReplySpec;
-    return outcome("handled", { replies: [spec] });
-  }
-
-  async #each(
-    to: readonly string[] | undefined,
-    make: (fp: string) => Outcome,
-  ): Promise<SendResult[]> {
-    const results: SendResult[] = [];
-    for (const fp of to ?? this.#agentPeers()) {
-      if (!this.#links.get(fp)?.open && this.#relay?.reachable(fp) !== true) {
-        results.push({ peer: fp, status: "refused", code: "not_connected" });
-        continue;
-      }
-      const o = make(fp);
-      if (o.status !== "handled") {
-        await this.router.apply(o, { peer: fp });
-        this.telemetry.emit(
-          "agent.send_held",
-          { code: o.code ?? o.status, reason: o.reason ?? "" },
-          { peer: fp },
-        );
-        results.push({
-          peer: fp,
-          status: o.status === "deferred" ? "deferred" : "refused",
-          code: o.code,
-        });
-        continue;
-      }
-      const out = await this.router.apply(o, { peer: fp });
-      await this.#send(fp, out);
-      results.push({ peer: fp, status: "sent", msgId: out[0]?.envelope.msg_id });
-    }
-    return results;
-  }
-
-  async #send(fp: string, out: readonly OutboundEnvelope[]): Promise<void> {
-    if (out.length === 0) return;
-    const link = this.#links.get(fp);
-    // Without a live connection (none, or one still trying to resume), a relay
-    // that can carry the envelopes (or hold them until a route appears) takes them.
-    const live = link !== undefined && link.open && link.session.state === "open";
-    if (!live && await this.#relay?.send(fp, out) === true) return;
-    if (link === undefined || !link.open) {
-      this.telemetry.emit("agent.undeliverable", {
-        count: out.length,
-        types: out.map((o) => o.envelope.type),
-      }, {
-        severity: "warn",
-        peer: fp,
-      });
-      return;
-    }
-    for (const o of out) {
-      try {
-        // Handshake and error traffic waits for the peer's acknowledgement, so
-        // what follows on other channels never overtakes it.
-        await link.send(o.channel, o.bytes, { ack: o.channel === "control" });
-      } catch (err) {
-        this.telemetry.emit("agent.error", {
-          where: "send",
-          error: err instanceof Error ? err.message : String(err),
-        }, {
-          severity: "error",
-          peer: fp,
-        });
-      }
-    }
-  }
-
-  #bridge(e: TransportEvent): void {
-    const session = "sessionId" in e ? e.sessionId : undefined;
-    const peer = e.peerFingerprint;
-    const opts = {
-      ...(peer === undefined ? {} : { peer }),
-      ...(session === undefined ? {} : { session }),
-    };
-    switch (e.type) {
-      case "session_open":
-        this.telemetry.emit("rtt.session_open", {
-          resumed: e.resumed ?? false,
-          reconnects: e.reconnects ?? 0,
-        }, opts);
-        if (e.resumed === true) this.telemetry.counter("rtt_reconnects_total", 1, {});
-        return;
-      case "session_close":
-        this.telemetry.emit("rtt.session_close", { reason: e.reason ?? "manual" }, opts);
-        return;
-      case "heartbeat_timeout":
-        this.telemetry.emit("rtt.heartbeat_timeout", {}, { ...opts, severity: "warn" });
-        return;
-      case "connection_lost":
-        this.telemetry.emit("rtt.connection_lost", { reason: e.reason ?? "lost" }, {
-          ...opts,
-          severity: "warn",
-        });
-        return;
-      case "drop":
-        this.telemetry.emit("rtt.backpressure", {
-          channel: e.channel,
-          cause: e.cause,
-          count: e.count,
-        }, {
-          ...opts,
-          severity: "warn",
-        });
-        this.telemetry.counter("rtt_dropped_total", e.count, { channel: e.channel });
-        return;
-      case "replay": {
-        // Coalesced: at most one event per session and channel per second.
-        const key = `${e.sessionId}/${e.channel}`;
-        const nowMs = this.#now();
-        const r = this.#replays.get(key) ?? { count: 0, lastMs: -Infinity };
-        r.count += 1;
-        this.telemetry.counter("rtt_replays_total", 1, { channel: e.channel });
-        if (nowMs - r.lastMs >= 1000) {
-          this.telemetry.emit("rtt.replay", { channel: e.channel, count: r.count }, {
-            ...opts,
-            severity: "warn",
-          });
-          r.count = 0;
-          r.lastMs = nowMs;
-        }
-        this.#replays.set(key, r);
-        return;
-      }
-      case "rekey":
-        this.telemetry.emit("rtt.rekey", { rekeys: e.rekeys }, opts);
-        return;
-      case "verification_failure":
-        this.telemetry.emit("rtt.verification_failure", { code: e.code, message: e.message }, {
-          ...opts,
-          severity: "warn",
-        });
-        return;
-    }
-  }
+  // ---- waiting ------------------------------------------------------------
 
   #onEvent(e: Web4Event): void {
     if (e.kind === "cip.claim" || e.kind === "lip.claim") {
       const d = e.data as Record<string, unknown>;
-      const claim = String(d.claim ?? d.id ?? "");
-      const status = String(d.status ?? d.to ?? "");
-      this.#call("fact", {
+      this.#hooks.call("fact", {
         origin: e.kind === "cip.claim" ? "cip" : "lip",
-        claim,
-        status,
+        claim: String(d.claim ?? d.id ?? ""),
+        status: String(d.status ?? d.to ?? ""),
         reason: String(d.reason ?? d.event ?? ""),
       });
     }
-    for (const w of [...this.#eventWaiters]) {
-      if (w.match(e)) {
-        this.#eventWaiters.delete(w);
-        w.resolve(e);
-      }
-    }
+    this.#waiters.observe(e);
   }
 
   /**
@@ -1444,16 +747,7 @@ export class Agent implements AsyncDisposable {
     match: (e: Web4Event) => boolean = () => true,
     options: { signal?: AbortSignal } = {},
   ): Promise<Web4Event> {
-    return new Promise((resolve, reject) => {
-      const w = { match: (e: Web4Event) => e.kind === kind && match(e), resolve };
-      this.#eventWaiters.add(w);
-      const stop = () => {
-        this.#eventWaiters.delete(w);
-        reject(new AgentError("STOPPED", `Stopped while waiting for ${kind}`));
-      };
-      this.#abort.signal.addEventListener("abort", stop, { once: true });
-      options.signal?.addEventListener("abort", stop, { once: true });
-    });
+    return this.#waiters.nextEvent(kind, match, options.signal);
   }
 
   /**
@@ -1468,35 +762,10 @@ export class Agent implements AsyncDisposable {
     check: () => boolean,
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
-    await this.#until(check, options.timeoutMs ?? 30_000, options.signal);
+    await this.#waiters.until(check, options.timeoutMs ?? 30_000, options.signal);
   }
 
-  #until(check: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        this.#waiters.delete(w);
-        this.#abort.signal.removeEventListener("abort", onAbort);
-        signal?.removeEventListener("abort", onAbort);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const w = { check, resolve: () => done() };
-      const onAbort = () => done(new AgentError("STOPPED", "Stopped while waiting"));
-      const timer = setTimeout(
-        () => done(new AgentError("TIMEOUT", `Condition not met within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.#waiters.add(w);
-      this.#abort.signal.addEventListener("abort", onAbort, { once: true });
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  #wake(): void {
-    for (const w of [...this.#waiters]) if (w.check()) w.resolve();
-  }
+  // ---- lifecycle ----------------------------------------------------------
 
   #track(p: Promise<unknown>): void {
     const q = p.catch(() => {}).finally(() => this.#pending.delete(q));
@@ -1519,15 +788,15 @@ export class Agent implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    this.telemetry.emit("agent.stopping", { sessions: this.#allLinks.size });
+    this.telemetry.emit("agent.stopping", { sessions: this.#sessions.size });
     this.#abort.abort();
-    if (this.#loadTimer !== undefined) clearInterval(this.#loadTimer);
-    this.#queue.length = 0;
-    await Promise.allSettled([...this.#allLinks].map((l) => l.close(200)));
+    this.#presence.stop();
+    const loop = this.#loop.stop();
+    await this.#sessions.close(200);
     await this.transport.shutdown({ deadlineMs: 200 }).catch(() => {});
     this.#unobserve();
-    await this.#accepting;
-    await this.#pumping;
+    await this.#sessions.accepted();
+    await loop;
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
     if (this.#ownsStore) this.store[Symbol.dispose]();
   }
@@ -1536,25 +805,4 @@ export class Agent implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
-}
-
-function _humanOf(record: { humanState?: HumanState | undefined } | undefined): HumanState {
-  return record?.humanState ?? {
-    presence: "focused" as Presence,
-    affect: "neutral",
-    clarity: 50,
-    pressure: 50,
-    intent: "unknown",
-    consent: "limited",
-  };
-}
-
-/** The wire form of a {@linkcode Trace} (a fresh decision id when none is given). */
-function _dmpTrace(trace: Trace) {
-  return {
-    decision_id: trace.decision_id ?? crypto.randomUUID(),
-    steps: trace.steps,
-    evidence: trace.evidence,
-    ...(trace.counterfactuals === undefined ? {} : { counterfactuals: trace.counterfactuals }),
-  };
 }

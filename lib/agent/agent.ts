@@ -22,7 +22,7 @@ import {
   type Web4Event,
 } from "../observability/mod.ts";
 import { ProtocolRouter } from "../router/mod.ts";
-import type { LocalLoad, Outcome } from "../runtime/mod.ts";
+import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
 import { createTransport, type Transport, type TransportAddress } from "../transport/mod.ts";
 import {
@@ -194,7 +194,11 @@ export class Agent implements AsyncDisposable {
     const signal = this.#abort.signal;
     const stopped = () => signal.aborted;
     const track = (p: Promise<unknown>) => this.#track(p);
-    const commit = (o: Outcome, to: { peer: string }) => this.router.apply(o, to);
+    const commit = async (o: Outcome, to: { peer: string }) => {
+      const applied = await this.router.apply(o, to);
+      this.#committed(applied.effects);
+      return applied.replies;
+    };
     this.metrics = new MetricsRegistry(
       options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
     );
@@ -298,6 +302,7 @@ export class Agent implements AsyncDisposable {
       metrics,
       name: (fp, agentId) => sessions.name(fp, agentId),
       fetch: (request, peer) => this.#track(this.#lipActions.run(request, peer)),
+      committed: (effects) => this.#committed(effects),
       settled: (peer) => {
         if (store.handshake(peer)?.stage === "verified" && !this.#presence.hears(peer)) {
           this.#markVerified(peer);
@@ -713,22 +718,26 @@ export class Agent implements AsyncDisposable {
    */
   async settle(claim: string): Promise<Outcome["status"]> {
     const o = this.cip.settle(claim, this.router.context(this.fingerprint));
-    await this.router.apply(o, { peer: this.fingerprint });
+    this.#committed((await this.router.apply(o, { peer: this.fingerprint })).effects);
     return o.status;
+  }
+
+  /** The hooks fed by committed effects wherever they came from (a dispatch or an apply). */
+  #committed(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      if (effect.type !== "claimChanged") continue;
+      this.#hooks.call("fact", {
+        origin: effect.origin,
+        claim: effect.claim,
+        status: effect.status,
+        reason: effect.reason,
+      });
+    }
   }
 
   // ---- waiting ------------------------------------------------------------
 
   #onEvent(e: Web4Event): void {
-    if (e.kind === "cip.claim" || e.kind === "lip.claim") {
-      const d = e.data as Record<string, unknown>;
-      this.#hooks.call("fact", {
-        origin: e.kind === "cip.claim" ? "cip" : "lip",
-        claim: String(d.claim ?? d.id ?? ""),
-        status: String(d.status ?? d.to ?? ""),
-        reason: String(d.reason ?? d.event ?? ""),
-      });
-    }
     this.#waiters.observe(e);
   }
 

@@ -13,12 +13,11 @@ import {
   type FetchedDocument,
   type LipFetcher,
   LipFetchError,
-  type LipFetchRequest,
   type LipRuntime,
 } from "../lip/mod.ts";
 import type { StampingTelemetry } from "../observability/mod.ts";
 import type { OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
-import { type Outcome, replySpec } from "../runtime/mod.ts";
+import { type FetchRequest, type Outcome, replySpec } from "../runtime/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { AgentError } from "./errors.ts";
 import type { Outbox, SendResult } from "./outbox.ts";
@@ -85,7 +84,7 @@ export class LipActions {
   ): Promise<{ claims: string[]; sharedWith: SendResult[] }> {
     const { identity, fetcher, lip, router, outbox } = this.#ports;
     const self = identity.fingerprint;
-    const request: LipFetchRequest = {
+    const request: FetchRequest = {
       query,
       constraints: options.constraints ?? [],
       requestId: "",
@@ -151,6 +150,7 @@ export class LipActions {
         constraints: [],
         requestId: "",
         requester: identity.fingerprint,
+        requesterAgentId: identity.agentId,
       }, options.signal === undefined ? {} : { signal: options.signal });
     } catch (err) {
       if (!(err instanceof LipFetchError)) throw err;
@@ -192,7 +192,7 @@ export class LipActions {
    * @param request The request.
    * @param peer Who asked.
    */
-  async run(request: LipFetchRequest, peer: string): Promise<void> {
+  async run(request: FetchRequest, peer: string): Promise<void> {
     const { fetcher, lip, router, telemetry, signal, outbox } = this.#ports;
     let o: Outcome;
     try {

@@ -6,13 +6,12 @@
  * @module
  */
 
-import type { HumanState, IntentPayload } from "../envelope/mod.ts";
-import type { LipFetchRequest } from "../lip/mod.ts";
 import type { MetricsRegistry, StampingTelemetry } from "../observability/mod.ts";
-import type { DispatchResult, ProtocolRouter } from "../router/mod.ts";
+import type { ProtocolRouter } from "../router/mod.ts";
+import type { Effect, FetchRequest } from "../runtime/mod.ts";
 import type { Hooks } from "./events.ts";
 import type { CycleInfo } from "./events.ts";
-import type { AgentIntent, Intents, Priority } from "./intents.ts";
+import type { AgentIntent, Intents } from "./intents.ts";
 import type { ChannelKind, SessionLink } from "./link.ts";
 import type { Outbox } from "./outbox.ts";
 
@@ -33,7 +32,9 @@ export interface LoopPorts {
   /** Remembers the agent id a peer goes by. */
   name(fp: string, agentId: string): void;
   /** Runs a fetch a peer asked for. */
-  fetch(request: LipFetchRequest, peer: string): void;
+  fetch(request: FetchRequest, peer: string): void;
+  /** Reports committed effects (wherever they came from). */
+  committed(effects: readonly Effect[]): void;
   /** After each cycle: a peer whose handshake just verified hears our presence from now on. */
   settled(peer: string): void;
   /** Whether the agent stopped. */
@@ -137,58 +138,57 @@ export class CognitiveLoop {
       ...(origin === undefined ? {} : { relay: link.peer }),
     });
     if (result.envelope !== undefined) p.name(peer, result.envelope.sender.agent_id);
+    p.committed(result.effects);
     await p.outbox.send(peer, result.replies);
-    for (const t of result.transitions) if (t.changed) p.hooks.call("trustChange", t);
-    await this.#consequences(peer, result);
+    for (const effect of result.effects) {
+      if (effect.type === "trustChanged" && effect.entry.changed) {
+        p.hooks.call("trustChange", effect.entry);
+      }
+    }
+    await this.#consequences(peer, result.effects);
     p.settled(peer);
     p.hooks.call("afterCycle", info, result);
   }
 
   /** What the runtimes decided, carried out: intents, the person's state, deliveries, fetches. */
-  async #consequences(peer: string, result: DispatchResult): Promise<void> {
+  async #consequences(peer: string, effects: readonly Effect[]): Promise<void> {
     const p = this.#ports;
-    const env = result.envelope;
-    if (env === undefined || result.status === "dropped") return;
-    if (env.type === "INTENT" && result.outcome !== undefined) {
-      const payload = env.payload as IntentPayload;
-      if (payload.in_reply_to === undefined) {
-        const reply = result.replies.find((r) => r.envelope.type === "INTENT");
-        const decision = (reply?.envelope.payload as IntentPayload | undefined)?.decision;
-        p.intents.reached({
-          source: "peer",
-          from: peer,
-          msgId: env.msg_id,
-          goal: payload.goal,
-          topic: payload.topic,
-          priority: payload.priority,
-          context: payload.context,
-          decision,
-        });
+    for (const effect of effects) {
+      switch (effect.type) {
+        case "intentReceived":
+          p.intents.reached({
+            source: "peer",
+            from: peer,
+            msgId: effect.msgId,
+            goal: effect.goal,
+            topic: effect.topic,
+            priority: effect.priority,
+            context: effect.context,
+            decision: effect.decision,
+          });
+          break;
+        case "humanState":
+          p.hooks.call("humanState", peer, effect.human);
+          break;
+        case "deliver": {
+          const d = effect.delivery;
+          if (d.kind !== "intent") break;
+          const intent: AgentIntent = {
+            source: "person",
+            from: peer,
+            msgId: d.msgId,
+            goal: d.goal,
+            topic: d.topic,
+            priority: d.priority,
+          };
+          p.intents.reached(intent);
+          await p.intents.propagate(intent);
+          break;
+        }
+        case "fetch":
+          p.fetch(effect.request, peer);
+          break;
       }
     }
-    if ("hcp" in env && result.status !== "refused") {
-      p.hooks.call("humanState", peer, (env.state as { human: HumanState }).human);
-    }
-    const deliver = (result.outcome as { deliver?: { kind: string } } | undefined)?.deliver;
-    if (deliver?.kind === "intent") {
-      const d = deliver as unknown as {
-        msgId: string;
-        goal: string;
-        topic: string;
-        priority: Priority;
-      };
-      const intent: AgentIntent = {
-        source: "person",
-        from: peer,
-        msgId: d.msgId,
-        goal: d.goal,
-        topic: d.topic,
-        priority: d.priority,
-      };
-      p.intents.reached(intent);
-      await p.intents.propagate(intent);
-    }
-    const fetch = (result.outcome as { fetch?: LipFetchRequest } | undefined)?.fetch;
-    if (fetch !== undefined) p.fetch(fetch, peer);
   }
 }

@@ -19,6 +19,7 @@ import {
 } from "../envelope/mod.ts";
 import { verifyEd25519 } from "../identity/mod.ts";
 import {
+  type Effect,
   isOverloaded,
   newMsgId,
   type Outcome,
@@ -89,6 +90,7 @@ class _Turn {
   readonly trust: TrustBatch;
   readonly changes: StoreChange[] = [];
   readonly replies: ReplySpec[] = [];
+  readonly effects: Effect[] = [];
   readonly events: OutcomeEvent[] = [];
 
   constructor(readonly ctx: RuntimeContext) {
@@ -114,6 +116,29 @@ class _Turn {
     this.replies.push(spec);
   }
 
+  effect(effect: Effect) {
+    this.effects.push(effect);
+  }
+
+  /** A claim of the ledger changed status: the effect, and its `cip.claim` event. */
+  claimChanged(
+    claim: string,
+    status: ClaimStatus,
+    reason: string,
+    proposer: string,
+    named = false,
+  ) {
+    this.effects.push({
+      type: "claimChanged",
+      origin: "cip",
+      claim,
+      status,
+      reason,
+      peer: proposer,
+    });
+    this.event("cip.claim", { claim, status, reason, ...(named ? { proposer } : {}) });
+  }
+
   done(
     status: OutcomeStatus,
     parts: { code?: string; reason?: string; retryAfterMs?: number } = {},
@@ -122,6 +147,7 @@ class _Turn {
       ...parts,
       changes: [...this.changes, ...this.trust.changes],
       replies: this.replies,
+      effects: this.effects,
       events: [...this.trust.events, ...this.events],
     });
   }
@@ -459,6 +485,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
     turn.trustEvent("valid_handshake", [envelope.msg_id]);
     turn.changes.push({ kind: "handshake.set", record: { ...record, stage: "verified" } });
     turn.event("cip.handshake", { step: "verified", trust: turn.peerTrust });
+    turn.effect({ type: "handshakeVerified", peer: turn.ctx.peer });
     turn.reply({
       protocol: "cip",
       type: "STATE_UPDATE",
@@ -632,6 +659,16 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
       },
     });
     turn.event("cip.intent", { goal: p.goal, topic: p.topic, decision });
+    turn.effect({
+      type: "intentReceived",
+      peer: ctx.peer,
+      msgId: envelope.msg_id,
+      goal: p.goal,
+      topic: p.topic,
+      priority: p.priority,
+      context: p.context,
+      decision,
+    });
     if (decision === "accept") return turn.done("handled");
     return turn.done("deferred", {
       code: weBusy ? "overloaded" : "peer_overloaded",
@@ -685,7 +722,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
   #setStatus(turn: _Turn, claim: ClaimRecord, status: ClaimStatus, reason: string): ClaimRecord {
     const next = { ...claim, status, reason, updatedMs: turn.nowMs };
     turn.changes.push({ kind: "claim.upsert", claim: next });
-    turn.event("cip.claim", { claim: claim.id, status, reason, proposer: claim.peer });
+    turn.claimChanged(claim.id, status, reason, claim.peer, true);
     return next;
   }
 
@@ -730,7 +767,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         claim: { ...claim, status: "rejected", reason: `inconsistent_trace: ${problem}` },
       });
       turn.trustEvent("unverifiable_claim", evidence, problem);
-      turn.event("cip.claim", { claim: claim.id, status: "rejected", reason: problem });
+      turn.claimChanged(claim.id, "rejected", problem, claim.peer);
       return turn.done("refused", { code: "inconsistent_trace", reason: `DMP trace: ${problem}` });
     }
     const found = this.#conflictsOf(turn, claim);
@@ -794,11 +831,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
         envelope,
         `contradicts accepted knowledge ${found.accepted.join(", ")}`,
       );
-      turn.event("cip.claim", {
-        claim: claim.id,
-        status: "disputed",
-        reason: "contradicts_accepted",
-      });
+      turn.claimChanged(claim.id, "disputed", "contradicts_accepted", claim.peer);
       return turn.done("handled", { code: "disputed", reason: "contradicts accepted knowledge" });
     }
     const trustedRivals = found.others.filter((c) => turn.trust.state("cip", c.peer) === "trusted");
@@ -820,11 +853,11 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
           `conflicts with trusted claims ${trustedRivals.map((c) => c.id).join(", ")}`,
         );
       }
-      turn.event("cip.claim", { claim: claim.id, status: "disputed", reason: "conflicts_with" });
+      turn.claimChanged(claim.id, "disputed", "conflicts_with", claim.peer);
       return turn.done("handled", { code: "disputed", reason: "conflicts with another claim" });
     }
     turn.changes.push({ kind: "claim.upsert", claim });
-    turn.event("cip.claim", { claim: claim.id, status: "pending", reason: claim.reason });
+    turn.claimChanged(claim.id, "pending", claim.reason, claim.peer);
     return turn.done("handled");
   }
 
@@ -862,7 +895,7 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
       return "rejected";
     }
     if (isOverloaded(ctx.load, ctx.config)) {
-      turn.event("cip.claim", { claim: claim.id, status: "pending", reason: "local_overload" });
+      turn.claimChanged(claim.id, "pending", "local_overload", claim.peer);
       return "pending";
     }
     const found = this.#conflictsOf(turn, claim);
@@ -994,6 +1027,14 @@ export class CipRuntime implements ProtocolRuntime<"cip"> {
       { in_reply_to: p.in_reply_to, code: p.code, reason: p.reason },
       "warn",
     );
+    turn.effect({
+      type: "errorReceived",
+      protocol: "cip",
+      peer: turn.ctx.peer,
+      inReplyTo: p.in_reply_to,
+      code: p.code,
+      reason: p.reason,
+    });
     return turn.done("handled");
   }
 }

@@ -69,8 +69,6 @@ export {
   type ActionDecision,
   CHECK_IN_TOPIC,
   checkInQuestion,
-  type HcpDelivery,
-  type HcpOutcome,
   HcpRuntime,
   type HcpRuntimeOptions,
   MISUNDERSTANDING_SATISFACTION,

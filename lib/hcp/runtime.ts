@@ -1,23 +1,23 @@
 /**
  * The HCP runtime: the agent's side of the Human Connection Protocol with
  * its one enrolled person. Pure: it reads the store and trust through the
- * context and returns an {@linkcode HcpOutcome} (store changes, unsigned
- * replies, events, and what reaches the agent in `deliver`).
+ * context and returns an {@linkcode Outcome} (store changes, unsigned
+ * replies, events, and its effects: what reaches the agent loop as a
+ * `deliver` effect, the person's `humanState`, an `errorReceived`).
  *
  * @module
  */
 
 import type {
   EnvelopeOf,
-  HcpContextPayload,
   HcpDecisionPayload,
-  HcpFeedbackPayload,
   HcpIntentPayload,
   HcpType,
   HumanState,
-  Priority,
 } from "../envelope/mod.ts";
 import {
+  type Delivery,
+  type Effect,
   newMsgId,
   type Outcome,
   outcome,
@@ -49,63 +49,6 @@ export const VALIDATION_SATISFACTION = 70;
 export const MISUNDERSTANDING_SATISFACTION = 50;
 /** The topic of the agent's check-in question (an `HCP_INTENT` with goal `clarify`). */
 export const CHECK_IN_TOPIC = "check_in";
-
-/** What an HCP message hands to the agent loop. */
-export type HcpDelivery =
-  | {
-    /** The person's intent, allowed by consent, trust, check-in and pacing. */
-    readonly kind: "intent";
-    /** The `HCP_INTENT` `msg_id`. */
-    readonly msgId: string;
-    /** The person's fingerprint. */
-    readonly person: string;
-    /** The intent's goal. */
-    readonly goal: HcpIntentPayload["goal"];
-    /** The action topic, `kind:value` (a bare topic reads as `topic:<topic>`). */
-    readonly topic: string;
-    /** Its priority. */
-    readonly priority: Priority;
-  }
-  | {
-    /** Context from the person. */
-    readonly kind: "context";
-    /** The `HCP_CONTEXT` `msg_id`. */
-    readonly msgId: string;
-    /** The person's fingerprint. */
-    readonly person: string;
-    /** The payload. */
-    readonly context: HcpContextPayload;
-  }
-  | {
-    /** A decision of the person (with rationale and alternatives). */
-    readonly kind: "decision";
-    /** The `HCP_DECISION` `msg_id`. */
-    readonly msgId: string;
-    /** The person's fingerprint. */
-    readonly person: string;
-    /** The payload. */
-    readonly decision: HcpDecisionPayload;
-  }
-  | {
-    /** Feedback from the person (it may also have answered a check-in). */
-    readonly kind: "feedback";
-    /** The `HCP_FEEDBACK` `msg_id`. */
-    readonly msgId: string;
-    /** The person's fingerprint. */
-    readonly person: string;
-    /** The payload. */
-    readonly feedback: HcpFeedbackPayload;
-  };
-
-/**
- * An {@linkcode Outcome} of the HCP runtime: the contract's fields plus
- * `deliver`, what the agent loop should pick up (absent when nothing
- * reaches the agent).
- */
-export interface HcpOutcome extends Outcome {
-  /** What reaches the agent loop, if anything. */
-  deliver?: HcpDelivery | undefined;
-}
 
 /**
  * The answer of {@linkcode HcpRuntime.mayAct}: the gate's verdict plus the
@@ -147,6 +90,9 @@ class _Turn {
   readonly batch: TrustBatch;
   readonly events: OutcomeEvent[] = [];
   readonly replies: ReplySpec[] = [];
+  readonly effects: Effect[] = [];
+  /** The human state the envelope carried (reported unless the envelope is refused). */
+  carried: HumanState | undefined;
 
   constructor(readonly ctx: RuntimeContext, readonly person: string, readonly nowMs: number) {
     this.state = personStateOf(ctx.store.person(person), person, nowMs);
@@ -195,20 +141,29 @@ class _Turn {
     this.state = markCheckInAsked(this.state, this.nowMs);
   }
 
-  finish(status: Outcome["status"], parts: Partial<HcpOutcome> = {}): HcpOutcome {
+  finish(
+    status: Outcome["status"],
+    parts: Partial<Outcome> & { deliver?: Delivery | undefined } = {},
+  ): Outcome {
+    const { deliver, ...rest } = parts;
     const changes: StoreChange[] = [];
     if (this.state.human !== null) {
       changes.push({ kind: "person.upsert", person: personRecordOf(this.state) });
     }
     changes.push(...this.batch.changes);
-    const result: HcpOutcome = outcome(status, {
-      ...parts,
-      changes: [...changes, ...(parts.changes ?? [])],
-      replies: [...this.replies, ...(parts.replies ?? [])],
-      events: [...this.events, ...this.batch.events, ...(parts.events ?? [])],
+    const effects: Effect[] = [];
+    if (status !== "refused" && this.carried !== undefined) {
+      effects.push({ type: "humanState", person: this.person, human: this.carried });
+    }
+    effects.push(...this.effects, ...(rest.effects ?? []));
+    if (deliver !== undefined) effects.push({ type: "deliver", delivery: deliver });
+    return outcome(status, {
+      ...rest,
+      changes: [...changes, ...(rest.changes ?? [])],
+      replies: [...this.replies, ...(rest.replies ?? [])],
+      effects,
+      events: [...this.events, ...this.batch.events, ...(rest.events ?? [])],
     });
-    if (parts.deliver !== undefined) result.deliver = parts.deliver;
-    return result;
   }
 }
 
@@ -277,7 +232,7 @@ function _decisionProblem(d: HcpDecisionPayload): HcpDecisionError | null {
  * in the store (`person.upsert`); moves social trust through the trust
  * layer (`valid_hello`, `consent_revoked`, `consent_restored`,
  * `mutual_validation`, `misunderstanding`); lets an `HCP_INTENT` reach the
- * agent (`deliver`) only when {@linkcode gateAction} allows it.
+ * agent (a `deliver` effect) only when {@linkcode gateAction} allows it.
  *
  * Per type: `HCP_HELLO` records identity, `consent_scope` (each entry
  * `kind:value`, else refused `invalid_topic`) and safety flags;
@@ -295,7 +250,7 @@ function _decisionProblem(d: HcpDecisionPayload): HcpDecisionError | null {
  * import { HcpRuntime } from "./runtime.ts";
  * import { createEnvelope } from "../envelope/mod.ts";
  * import { Identity } from "../identity/mod.ts";
- * import { createRuntimeContext, selfFromIdentity } from "../runtime/mod.ts";
+ * import { createRuntimeContext, effectsOf, selfFromIdentity } from "../runtime/mod.ts";
  * import { openStore } from "../store/mod.ts";
  * import assert from "node:assert/strict";
  *
@@ -319,7 +274,8 @@ function _decisionProblem(d: HcpDecisionPayload): HcpDecisionError | null {
  *   ...common, payload: { goal: "request", topic: "work", priority: "normal" },
  * }), ctx);
  * assert.equal(intent.status, "handled");
- * assert.equal(intent.deliver?.kind === "intent" && intent.deliver.topic, "topic:work");
+ * const [delivered] = effectsOf(intent.effects, "deliver");
+ * assert.equal(delivered?.delivery.kind === "intent" && delivered.delivery.topic, "topic:work");
  * ```
  */
 export class HcpRuntime implements ProtocolRuntime<"hcp"> {
@@ -353,9 +309,9 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
    *
    * @param envelope The envelope (its sender must be the enrolled person).
    * @param ctx The context; `ctx.config.person` names the enrolled person.
-   * @returns The outcome, with `deliver` when something reaches the agent.
+   * @returns The outcome, with a `deliver` effect when something reaches the agent.
    */
-  handle(envelope: EnvelopeOf<"hcp">, ctx: RuntimeContext): HcpOutcome {
+  handle(envelope: EnvelopeOf<"hcp">, ctx: RuntimeContext): Outcome {
     const person = ctx.config.person;
     const sender = envelope.sender.fingerprint;
     if (person === undefined || sender !== person || ctx.peer !== person) {
@@ -391,8 +347,9 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
     }
   }
 
-  #dispatch(envelope: EnvelopeOf<"hcp">, turn: _Turn, msgId: string): HcpOutcome {
+  #dispatch(envelope: EnvelopeOf<"hcp">, turn: _Turn, msgId: string): Outcome {
     const person = turn.person;
+    turn.carried = envelope.state.human;
     let human: HumanState = envelope.state.human;
     if (envelope.type === "HCP_STATE_UPDATE") human = { ...human, ...envelope.payload };
     if (envelope.type === "HCP_HELLO") {
@@ -417,6 +374,14 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
         return turn.finish("handled");
       case "HCP_ERROR":
         return turn.finish("handled", {
+          effects: [{
+            type: "errorReceived",
+            protocol: "hcp",
+            peer: person,
+            inReplyTo: envelope.payload.in_reply_to,
+            code: envelope.payload.code,
+            reason: envelope.payload.reason,
+          }],
           events: [{
             kind: "hcp.error_received",
             data: { msg_id: msgId, ...envelope.payload },
@@ -454,7 +419,7 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
     }
   }
 
-  #intent(intent: HcpIntentPayload, turn: _Turn, msgId: string): HcpOutcome {
+  #intent(intent: HcpIntentPayload, turn: _Turn, msgId: string): Outcome {
     const topic = actionTopic(intent.topic);
     const verdict = gateAction(turn.state, turn.socialTrust(), topic, turn.nowMs, {
       pacingDelayMs: this.#pacingDelayMs,

@@ -2,7 +2,7 @@
  * The fetcher port of LIP and its default implementation over `fetch`.
  *
  * The LIP runtime never fetches: an accepted `LIP_FETCH` comes out of it as
- * a {@linkcode FetchRequest} in the outcome; the router or the agent hands
+ * a `fetch` effect (a {@linkcode FetchRequest}) in the outcome; the agent hands
  * it to a {@linkcode LipFetcher} and gives the {@linkcode FetchedDocument}
  * back to the runtime (`LipRuntime.fetched`), which queues the claims and
  * answers with a `LIP_EVIDENCE`. {@linkcode HttpFetcher} is the default
@@ -13,19 +13,8 @@
  */
 
 import { createHash } from "node:crypto";
+import type { FetchRequest } from "../runtime/mod.ts";
 import { LipFetchError } from "./errors.ts";
-
-/** What to fetch: a `LIP_FETCH` payload plus who asked. */
-export interface FetchRequest {
-  /** An absolute http(s) URL, or search terms when the fetcher has a search URL. */
-  readonly query: string;
-  /** The `LIP_FETCH` constraints (see {@linkcode parseFetchConstraints}). */
-  readonly constraints: readonly string[];
-  /** The `LIP_FETCH` `msg_id` (`""` for the agent's own fetches). */
-  readonly requestId: string;
-  /** Fingerprint of who asked (the agent itself for its own fetches). */
-  readonly requester: string;
-}
 
 /** A fetched document and its provenance. */
 export interface FetchedDocument {
@@ -189,6 +178,7 @@ const _REDIRECTS = new Set([301, 302, 303, 307, 308]);
  *   constraints: ["domain:127.0.0.1", "no_personal_data"],
  *   requestId: "",
  *   requester: "ab".repeat(32),
+ *   requesterAgentId: "me",
  * });
  * assert.equal(doc.text, "water boils at 100 C");
  * assert.equal(doc.retrievedAt, "2026-11-28T10:00:00.000Z");

@@ -58,12 +58,13 @@ export {
   type FetchCallOptions,
   type FetchConstraints,
   type FetchedDocument,
-  type FetchRequest,
   HttpFetcher,
   type HttpFetcherOptions,
   type LipFetcher,
   parseFetchConstraints,
 } from "./fetcher.ts";
+/** What to fetch (the runtime contract's type, re-exported where the fetcher is). */
+export type { FetchRequest } from "../runtime/mod.ts";
 export {
   CLAIM_TRANSITIONS,
   type ClaimEvent,
@@ -74,8 +75,6 @@ export {
 export {
   DEFAULT_MAX_CLAIMS_PER_EVIDENCE,
   type FetchedOptions,
-  type LipFetchRequest,
-  type LipOutcome,
   LipRuntime,
   type LipRuntimeOptions,
 } from "./runtime.ts";

@@ -1,9 +1,9 @@
 /**
  * The LIP runtime: the deferred-acceptance queue for claims from the
  * internet. Pure: it reads the store and trust through the context and
- * returns a {@linkcode LipOutcome} (store changes, unsigned replies, events,
- * and in `fetch` a fetch for the router or agent to run with a
- * {@linkcode LipFetcher}).
+ * returns an {@linkcode Outcome} (store changes, unsigned replies, events,
+ * and effects: `claimChanged` for every queue move, `fetch` for a fetch the
+ * agent runs with a `LipFetcher`, `errorReceived` for a `LIP_ERROR`).
  *
  * @module
  */
@@ -17,6 +17,8 @@ import {
   type SourceTrustTier,
 } from "../envelope/mod.ts";
 import {
+  type Effect,
+  type FetchRequest,
   isOverloaded,
   newMsgId,
   type Outcome,
@@ -36,7 +38,7 @@ import {
 import { claimId, claimRefsInReason, claimSubject } from "./claims.ts";
 import { LipError, LipFetchError } from "./errors.ts";
 import { type ClaimExtractor, evidenceFromDocument } from "./evidence.ts";
-import { type FetchedDocument, type FetchRequest, parseFetchConstraints } from "./fetcher.ts";
+import { type FetchedDocument, parseFetchConstraints } from "./fetcher.ts";
 import { type ClaimEvent, moveClaim } from "./queue.ts";
 import {
   applySourceEvent,
@@ -49,21 +51,6 @@ import {
 
 /** Default most claims one `LIP_EVIDENCE` may carry. */
 export const DEFAULT_MAX_CLAIMS_PER_EVIDENCE = 64;
-
-/**
- * An {@linkcode Outcome} of the LIP runtime: the contract's fields plus
- * `fetch`, a fetch to run (after an accepted `LIP_FETCH`).
- */
-export interface LipOutcome extends Outcome {
-  /** The fetch to hand to a `LipFetcher`, then to {@linkcode LipRuntime.fetched}. */
-  fetch?: LipFetchRequest | undefined;
-}
-
-/** A {@linkcode FetchRequest} with the requester's agent id, for the reply. */
-export interface LipFetchRequest extends FetchRequest {
-  /** The requester's `agent_id` (the `LIP_EVIDENCE` reply is addressed to it). */
-  readonly requesterAgentId: string;
-}
 
 /** Options of {@linkcode LipRuntime}. */
 export interface LipRuntimeOptions extends ProvenanceOptions {
@@ -107,6 +94,7 @@ class _Turn {
   readonly accepted: CausalFact[] = [];
   readonly changes: StoreChange[] = [];
   readonly events: OutcomeEvent[] = [];
+  readonly effects: Effect[] = [];
   readonly replies: ReplySpec[] = [];
   readonly nowMs: number;
 
@@ -204,6 +192,14 @@ class _Turn {
       severity: moved.status === "rejected" ? "warn" : "info",
       peer: item.peer,
     });
+    this.effects.push({
+      type: "claimChanged",
+      origin: "lip",
+      claim: item.id,
+      status: moved.status,
+      reason,
+      peer: item.peer,
+    });
     if (moved.status === "accepted") {
       const fact = _causalFact(moved, this.nowMs);
       this.accepted.push(fact);
@@ -219,20 +215,19 @@ class _Turn {
     return moved;
   }
 
-  finish(status: Outcome["status"], parts: Partial<LipOutcome> = {}): LipOutcome {
+  finish(status: Outcome["status"], parts: Partial<Outcome> = {}): Outcome {
     const changes: StoreChange[] = [];
     for (const key of this.sourcesTouched) {
       changes.push({ kind: "lip.source", source: this.sources.get(key)! });
     }
     for (const id of this.touched) changes.push({ kind: "lip.upsert", item: this.items.get(id)! });
-    const result: LipOutcome = outcome(status, {
+    return outcome(status, {
       ...parts,
       changes: [...changes, ...this.changes],
       replies: [...this.replies, ...(parts.replies ?? [])],
+      effects: [...this.effects, ...(parts.effects ?? [])],
       events: [...this.events, ...(parts.events ?? [])],
     });
-    if (parts.fetch !== undefined) result.fetch = parts.fetch;
-    return result;
   }
 }
 
@@ -277,7 +272,7 @@ function _positiveInt(name: string, value: number, min: number): number {
  *
  * - `LIP_FETCH` from the person or a `probing`/`trusted` peer, with
  *   constraints the default fetcher can honour: `deferred` (code
- *   `fetch_requested`) with `fetch` set; the router or agent runs it with a
+ *   `fetch_requested`) with a `fetch` effect; the agent runs it with a
  *   `LipFetcher` and calls {@linkcode LipRuntime.fetched} (or
  *   {@linkcode LipRuntime.fetchFailed}).
  * - `LIP_EVIDENCE`: each claim is queued `pending` under its content id
@@ -385,9 +380,9 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    *
    * @param envelope The envelope (its sender is `ctx.peer`).
    * @param ctx The context.
-   * @returns The outcome; `fetch` is set after an accepted `LIP_FETCH`.
+   * @returns The outcome; a `fetch` effect follows an accepted `LIP_FETCH`.
    */
-  handle(envelope: EnvelopeOf<"lip">, ctx: RuntimeContext): LipOutcome {
+  handle(envelope: EnvelopeOf<"lip">, ctx: RuntimeContext): Outcome {
     const turn = new _Turn(ctx, this);
     switch (envelope.type) {
       case "LIP_FETCH":
@@ -400,6 +395,14 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
         return this.#vote(envelope, turn);
       case "LIP_ERROR":
         return turn.finish("handled", {
+          effects: [{
+            type: "errorReceived",
+            protocol: "lip",
+            peer: ctx.peer,
+            inReplyTo: envelope.payload.in_reply_to,
+            code: envelope.payload.code,
+            reason: envelope.payload.reason,
+          }],
           events: [{
             kind: "lip.error_received",
             data: { msg_id: envelope.msg_id, ...envelope.payload },
@@ -410,7 +413,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     }
   }
 
-  #refuse(turn: _Turn, msgId: string, code: string, reason: string): LipOutcome {
+  #refuse(turn: _Turn, msgId: string, code: string, reason: string): Outcome {
     return turn.finish("refused", {
       code,
       reason,
@@ -423,7 +426,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     });
   }
 
-  #fetch(env: EnvelopeOf<"lip", "LIP_FETCH">, turn: _Turn): LipOutcome {
+  #fetch(env: EnvelopeOf<"lip", "LIP_FETCH">, turn: _Turn): Outcome {
     const peer = turn.ctx.peer;
     const trust = turn.trustOf(peer);
     if (trust !== "self" && trust !== "probing" && trust !== "trusted") {
@@ -440,7 +443,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
       if (!(err instanceof LipFetchError)) throw err;
       return this.#refuse(turn, env.msg_id, err.code, err.message);
     }
-    const fetch: LipFetchRequest = {
+    const fetch: FetchRequest = {
       query: env.payload.query,
       constraints: [...env.payload.constraints],
       requestId: env.msg_id,
@@ -450,7 +453,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     return turn.finish("deferred", {
       code: "fetch_requested",
       reason: `Fetch of ${JSON.stringify(fetch.query)} requested by ${peer}`,
-      fetch,
+      effects: [{ type: "fetch", request: fetch }],
       events: [{
         kind: "lip.fetch_requested",
         data: { msg_id: env.msg_id, query: fetch.query, constraints: [...fetch.constraints] },
@@ -459,7 +462,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     });
   }
 
-  #evidence(env: EnvelopeOf<"lip", "LIP_EVIDENCE">, turn: _Turn): LipOutcome {
+  #evidence(env: EnvelopeOf<"lip", "LIP_EVIDENCE">, turn: _Turn): Outcome {
     const peer = turn.ctx.peer;
     const trust = turn.trustOf(peer);
     if (trust === "blacklisted") {
@@ -507,7 +510,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
       evidence: EnvelopeOf<"lip", "LIP_EVIDENCE">["payload"]["evidence"];
       confidence: number;
     },
-  ): LipOutcome {
+  ): Outcome {
     const peer = turn.ctx.peer;
     const counts = turn.trustOf(peer) === "trusted";
     const key = sourceKey(e.source.uri);
@@ -574,7 +577,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
   #vote(
     env: EnvelopeOf<"lip", "LIP_ACCEPT" | "LIP_REJECT" | "LIP_CONFLICT">,
     turn: _Turn,
-  ): LipOutcome {
+  ): Outcome {
     const peer = turn.ctx.peer;
     const trust = turn.trustOf(peer);
     if (trust !== "trusted") {
@@ -615,18 +618,18 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    * as this agent's own (no corroboration value) and, when someone else
    * asked, answers them with the `LIP_EVIDENCE`.
    *
-   * @param request The `fetch` of an earlier outcome (or the agent's own request).
+   * @param request The request of an earlier `fetch` effect (or the agent's own request).
    * @param document What the fetcher returned.
    * @param ctx The context (`ctx.self` is the fetcher).
    * @param options An extractor and the confidence.
    * @returns The outcome: queue changes and the `LIP_EVIDENCE` reply.
    */
   fetched(
-    request: LipFetchRequest,
+    request: FetchRequest,
     document: FetchedDocument,
     ctx: RuntimeContext,
     options: FetchedOptions = {},
-  ): LipOutcome {
+  ): Outcome {
     const self = { ...ctx, peer: ctx.self.fingerprint };
     const turn = new _Turn(self, this);
     const tier = turn.tier(document.finalUrl);
@@ -670,7 +673,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    * @param ctx The context.
    * @returns The outcome (`handled`, with the reply).
    */
-  fetchFailed(request: LipFetchRequest, error: LipFetchError, ctx: RuntimeContext): LipOutcome {
+  fetchFailed(request: FetchRequest, error: LipFetchError, ctx: RuntimeContext): Outcome {
     const turn = new _Turn(ctx, this);
     if (request.requester !== ctx.self.fingerprint && request.requestId !== "") {
       turn.replies.push({
@@ -703,7 +706,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
    * @param limit Most claims of each state looked at. @default {1000}
    * @returns The outcome (`handled`), with the moves as changes and events.
    */
-  sweep(ctx: RuntimeContext, limit = 1000): LipOutcome {
+  sweep(ctx: RuntimeContext, limit = 1000): Outcome {
     const turn = new _Turn(ctx, this);
     for (const status of ["pending", "disputed"] as const) {
       for (const item of ctx.store.lipItems(status, limit)) {
@@ -732,7 +735,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     decision: "accept" | "reject",
     actor: string,
     ctx: RuntimeContext,
-  ): LipOutcome {
+  ): Outcome {
     if (typeof actor !== "string" || actor.trim() === "") {
       throw new TypeError("A dispute is resolved by a named human: actor must not be empty");
     }

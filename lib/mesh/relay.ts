@@ -232,7 +232,7 @@ export class MeshRelay {
         reason: `Relay ${agent.fingerprint} could not deliver to ${frame.destination}: ${why}`,
       },
     });
-    const out = await agent.router.apply(outcome("handled", { replies: [spec] }), {
+    const { replies: out } = await agent.router.apply(outcome("handled", { replies: [spec] }), {
       peer: frame.origin,
     });
     if (links.route(frame.origin)?.[0] !== undefined) await this.send(frame.origin, out);

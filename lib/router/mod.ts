@@ -20,6 +20,7 @@ export { RoutingError, type RoutingErrorCode } from "./errors.ts";
 export { RateLimiter, type RateLimitOptions, type RateVerdict } from "./rate_limit.ts";
 export {
   type AnyProtocolRuntime,
+  type Applied,
   type DispatchResult,
   type DispatchStatus,
   type Inbound,

@@ -30,6 +30,7 @@ import type { Identity } from "../identity/mod.ts";
 import { noopTelemetry, type Telemetry } from "../observability/mod.ts";
 import {
   createRuntimeContext,
+  type Effect,
   type LocalLoad,
   msgIdBytes,
   newMsgId,
@@ -40,12 +41,7 @@ import {
   type RuntimeContext,
   selfFromIdentity,
 } from "../runtime/mod.ts";
-import {
-  QuotaExceededError,
-  type Store,
-  type StoreChange,
-  type TrustLogEntry,
-} from "../store/mod.ts";
+import { QuotaExceededError, type Store, type StoreChange } from "../store/mod.ts";
 import { createTrustView, declareAnchors, type TrustConfig, type TrustView } from "../trust/mod.ts";
 import { channelOf, type RouteChannel } from "./channels.ts";
 import { RoutingError } from "./errors.ts";
@@ -155,12 +151,23 @@ export interface DispatchResult {
   envelope?: Envelope | undefined;
   /** The typed error behind a refusal or drop, if any. */
   error?: Error | undefined;
-  /** The runtime's outcome, if a runtime handled it. */
-  outcome?: Outcome | undefined;
-  /** Trust transitions committed for this message (sanctions included). */
-  transitions: TrustLogEntry[];
+  /**
+   * What was decided and committed for this message, in order: the
+   * runtime's effects, then one `trustChanged` per trust-log entry committed
+   * (sanctions of a failed verification included). Empty when nothing was
+   * committed.
+   */
+  effects: readonly Effect[];
   /** Envelopes to send back to the peer, in order. */
   replies: OutboundEnvelope[];
+}
+
+/** The result of {@linkcode ProtocolRouter.apply}: what to send, and what was committed. */
+export interface Applied {
+  /** The signed envelopes to send, in order. */
+  replies: OutboundEnvelope[];
+  /** The outcome's effects, then one `trustChanged` per committed trust-log entry. */
+  effects: readonly Effect[];
 }
 
 /**
@@ -278,7 +285,8 @@ class _GroupRunner {
  * 8. one transaction: the outcome's changes and the replay entry (over a
  *    quota: `quota`, nothing stored);
  * 9. replies signed; a refusal answered with `ERROR`/`HCP_ERROR`/`LIP_ERROR`
- *    (never in answer to an error); events emitted.
+ *    (never in answer to an error); events emitted; the committed effects
+ *    returned.
  *
  * @example A peer's HELLO is routed to the CIP runtime, which answers it
  * ```ts
@@ -480,14 +488,17 @@ export class ProtocolRouter {
    *
    * @param outcome The outcome.
    * @param to The peer the replies go to.
-   * @returns The signed envelopes to send, in order.
+   * @returns The signed envelopes to send, in order, and the committed
+   *   effects (the outcome's, then one `trustChanged` per trust-log entry);
+   *   settled once the changes have committed.
    * @throws {QuotaExceededError} When a quota refuses the changes (nothing stored).
    */
-  apply(outcome: Outcome, to: Inbound): Promise<OutboundEnvelope[]> {
+  apply(outcome: Outcome, to: Inbound): Promise<Applied> {
     return this.#runner.run(async () => {
       this.store.commit(outcome.changes, { nowMs: this.#now() });
       for (const e of outcome.events) this.#emit(e.kind, e.data, e.severity, e.peer ?? to.peer, to);
-      return await Promise.all(outcome.replies.map((spec) => this.sign(spec)));
+      const replies = await Promise.all(outcome.replies.map((spec) => this.sign(spec)));
+      return { replies, effects: _committedEffects(outcome) };
     });
   }
 
@@ -745,9 +756,8 @@ export class ProtocolRouter {
       reason: outcome.reason,
       retryAfterMs: outcome.retryAfterMs,
       envelope,
-      outcome,
+      effects: _committedEffects(outcome),
     });
-    result.transitions = _transitionsIn(outcome.changes);
     for (const spec of outcome.replies) result.replies.push(await this.sign(spec));
     if (outcome.status === "refused") await this.#refuse(result, header, from);
     for (const e of outcome.events) this.#emit(e.kind, e.data, e.severity, e.peer ?? peer, from);
@@ -786,7 +796,7 @@ export class ProtocolRouter {
       const event = err instanceof SignatureMismatchError
         ? "invalid_signature"
         : "fingerprint_mismatch";
-      const transitions = await this.#runner.run(() =>
+      const effects = await this.#runner.run(() =>
         Promise.resolve(this.#sanction(error, header.msgId, from))
       );
       this.#emit(
@@ -800,8 +810,8 @@ export class ProtocolRouter {
         code: event,
         reason: error.message,
         error,
+        effects,
       });
-      result.transitions = transitions;
       return result;
     }
     if (err instanceof TimestampError) {
@@ -867,7 +877,7 @@ export class ProtocolRouter {
     throw err;
   }
 
-  #sanction(error: Error, msgId: string | undefined, from: Inbound): TrustLogEntry[] {
+  #sanction(error: Error, msgId: string | undefined, from: Inbound): Effect[] {
     const rule = this.#sanctions ?? this.#defaultSanctions();
     if (rule === undefined) return [];
     const sanctioned = from.relay ?? from.peer;
@@ -876,7 +886,7 @@ export class ProtocolRouter {
     for (const e of result.events) {
       this.#emit(e.kind, e.data, e.severity, e.peer ?? sanctioned, from);
     }
-    return _transitionsIn(result.changes);
+    return _committedEffects(result);
   }
 
   #defaultSanctions(): SanctionRule | undefined {
@@ -925,7 +935,7 @@ export class ProtocolRouter {
   }
 
   #result(status: DispatchStatus, header: _Header, parts: Partial<DispatchResult>): DispatchResult {
-    const result: DispatchResult = { status, transitions: [], replies: [] };
+    const result: DispatchResult = { status, effects: [], replies: [] };
     if (header.protocol !== undefined) result.protocol = header.protocol;
     if (header.type !== undefined) result.type = header.type;
     if (header.msgId !== undefined) result.msgId = header.msgId;
@@ -995,10 +1005,11 @@ function _peek(input: Uint8Array | string): _Header {
   };
 }
 
-function _transitionsIn(changes: readonly StoreChange[]): TrustLogEntry[] {
-  const out: TrustLogEntry[] = [];
-  for (const change of changes) {
-    if (change.kind === "trust.log") out.push(change.entry);
+/** An outcome's effects, then one `trustChanged` per trust-log entry among its changes. */
+function _committedEffects(outcome: Outcome): Effect[] {
+  const effects: Effect[] = [...outcome.effects];
+  for (const change of outcome.changes) {
+    if (change.kind === "trust.log") effects.push({ type: "trustChanged", entry: change.entry });
   }
-  return out;
+  return effects;
 }

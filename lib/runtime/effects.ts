@@ -13,11 +13,13 @@
  */
 
 import type {
+  FreeForm,
   HcpContextPayload,
   HcpDecisionPayload,
   HcpFeedbackPayload,
   HcpIntentPayload,
   HumanState,
+  IntentPayload,
   Priority,
   Protocol,
 } from "../envelope/mod.ts";
@@ -146,15 +148,15 @@ export type Effect =
     /** The `INTENT` `msg_id`. */
     readonly msgId: string;
     /** Its goal. */
-    readonly goal: string;
+    readonly goal: IntentPayload["goal"];
     /** Its topic. */
     readonly topic: string;
     /** Its priority. */
     readonly priority: Priority;
-    /** Its context, if any. */
-    readonly context?: string | undefined;
-    /** Our decision (`accept`, `defer`, `reject`), when we answered. */
-    readonly decision?: string | undefined;
+    /** Its free-form context, if any. */
+    readonly context?: FreeForm | undefined;
+    /** Our answer (`accept`, or `defer` under overload), when we answered. */
+    readonly decision?: IntentPayload["decision"];
   }
   | {
     /** The person's human state as carried by an accepted HCP envelope. */

@@ -25,7 +25,7 @@ export const DEFAULT_RUNTIME_CONFIG: Readonly<RuntimeConfig> = Object.freeze({ o
  * Builds an outcome; missing lists are empty.
  *
  * @param status What happened.
- * @param parts Code, reason, retry delay, changes, replies, events.
+ * @param parts Code, reason, retry delay, changes, replies, effects, events.
  * @returns The outcome.
  *
  * @example
@@ -35,6 +35,7 @@ export const DEFAULT_RUNTIME_CONFIG: Readonly<RuntimeConfig> = Object.freeze({ o
  *
  * const o = outcome("refused", { code: "untrusted", reason: "Peer is untrusted" });
  * assert.deepEqual(o.changes, []);
+ * assert.deepEqual(o.effects, []);
  * assert.equal(o.code, "untrusted");
  * ```
  */
@@ -46,6 +47,7 @@ export function outcome(
     status,
     changes: parts.changes ?? [],
     replies: parts.replies ?? [],
+    effects: parts.effects ?? [],
     events: parts.events ?? [],
   };
   if (parts.code !== undefined) result.code = parts.code;

@@ -5,9 +5,10 @@
  *
  * A runtime is pure: it imports no transport, writes nothing, and sends
  * nothing. It reads the store and trust through the context and returns the
- * changes it wants and the unsigned replies. The router commits the changes
- * together with the envelope's replay entry in one transaction, then signs
- * and sends the replies, and emits the events.
+ * changes it wants, the unsigned replies and what it decided as typed
+ * effects. The router commits the changes together with the envelope's
+ * replay entry in one transaction, then signs the replies, emits the events
+ * and returns the effects.
  *
  * @module
  */
@@ -27,6 +28,7 @@ import type {
 import type { EventData, Severity, Telemetry } from "../observability/mod.ts";
 import type { StoreChange, StoreView } from "../store/mod.ts";
 import type { TrustView } from "../trust/mod.ts";
+import type { Effect } from "./effects.ts";
 
 /** Who we are: the agent's public identity and its signing port. */
 export interface SelfInfo {
@@ -155,6 +157,12 @@ export interface Outcome {
   changes: StoreChange[];
   /** Envelopes to sign and send, in order. */
   replies: ReplySpec[];
+  /**
+   * What the runtime decided, as typed effects (deliver, fetch, claim
+   * changed, ...), in order. The router returns them once the changes have
+   * committed; nothing of them happens if the commit fails.
+   */
+  effects: Effect[];
   /** Events to emit, in order. */
   events: OutcomeEvent[];
 }

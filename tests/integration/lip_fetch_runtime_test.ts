@@ -3,7 +3,7 @@ import { verifyEnvelope } from "../../lib/envelope/mod.ts";
 import { LipFetchError } from "../../lib/lip/errors.ts";
 import { HttpFetcher } from "../../lib/lip/fetcher.ts";
 import { LipRuntime } from "../../lib/lip/runtime.ts";
-import { parties, World } from "../unit/hcp_lip_fixture.ts";
+import { fetchOf, parties, World } from "../unit/hcp_lip_fixture.ts";
 
 const PAGE = "Water boils at 100 C at sea level.";
 
@@ -29,11 +29,12 @@ Deno.test("LIP_FETCH end to end: request, fetch from a loopback page, LIP_EVIDEN
   });
   const asked = await world.commit(lip.handle(request, world.ctx(p.peerA)));
   assert.equal(asked.status, "deferred");
-  assert.ok(asked.fetch);
+  const wanted = fetchOf(asked);
+  assert.ok(wanted);
 
-  // 2. The router (outside the pure runtime) runs the fetch through the port.
-  const doc = await fetcher.fetch(asked.fetch);
-  const done = await world.commit(lip.fetched(asked.fetch, doc, world.ctx(p.peerA)));
+  // 2. The agent (outside the pure runtime) runs the fetch through the port.
+  const doc = await fetcher.fetch(wanted);
+  const done = await world.commit(lip.fetched(wanted, doc, world.ctx(p.peerA)));
 
   // 3. The requester gets a signed LIP_EVIDENCE with provenance.
   assert.equal(done.signed.length, 1);
@@ -76,13 +77,13 @@ Deno.test("LIP_FETCH that breaks its constraints ends in a LIP_ERROR to the requ
   const asked = lip.handle(request, world.ctx(p.peerA));
   let failure: LipFetchError | undefined;
   try {
-    await new HttpFetcher().fetch(asked.fetch!);
+    await new HttpFetcher().fetch(fetchOf(asked)!);
   } catch (err) {
     if (err instanceof LipFetchError) failure = err;
     else throw err;
   }
   assert.equal(failure?.code, "constraint_violation");
-  const o = await world.commit(lip.fetchFailed(asked.fetch!, failure!, world.ctx(p.peerA)));
+  const o = await world.commit(lip.fetchFailed(fetchOf(asked)!, failure!, world.ctx(p.peerA)));
   const [reply] = o.signed;
   assert.equal(reply?.type, "LIP_ERROR");
   assert.ok(reply?.type === "LIP_ERROR");

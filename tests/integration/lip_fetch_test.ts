@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { evidenceFromDocument } from "../../lib/lip/evidence.ts";
 import { LipFetchError } from "../../lib/lip/errors.ts";
-import { type FetchRequest, HttpFetcher } from "../../lib/lip/fetcher.ts";
+import { type FetchRequest, HttpFetcher } from "../../lib/lip/mod.ts";
 
 const CLOCK = () => new Date("2026-11-28T10:00:00.000Z");
 const PAGE = "<html><body><h1>Water</h1><p>Water boils at 100 C at sea level.</p></body></html>";
@@ -59,7 +59,7 @@ function serve() {
 }
 
 function req(query: string, constraints: string[] = []): FetchRequest {
-  return { query, constraints, requestId: "", requester: "ab".repeat(32) };
+  return { query, constraints, requestId: "", requester: "ab".repeat(32), requesterAgentId: "me" };
 }
 
 async function fetchError(

@@ -21,6 +21,9 @@ import {
 import { Identity } from "../../lib/identity/mod.ts";
 import {
   createRuntimeContext,
+  type Delivery,
+  effectsOf,
+  type FetchRequest,
   msgIdBytes,
   type Outcome,
   type RuntimeConfig,
@@ -42,6 +45,20 @@ export const CALM: HumanState = {
   intent: "plan the week",
   consent: "granted",
 };
+
+/** What an outcome hands to the agent loop (its one `deliver` effect), if anything. */
+export function deliveryOf(o: Pick<Outcome, "effects">): Delivery | undefined {
+  const delivered = effectsOf(o.effects, "deliver");
+  assert.ok(delivered.length <= 1, "at most one delivery per envelope");
+  return delivered[0]?.delivery;
+}
+
+/** The fetch an outcome asks for (its one `fetch` effect), if any. */
+export function fetchOf(o: Pick<Outcome, "effects">): FetchRequest | undefined {
+  const fetches = effectsOf(o.effects, "fetch");
+  assert.ok(fetches.length <= 1, "at most one fetch per envelope");
+  return fetches[0]?.request;
+}
 
 /** A settable clock. */
 export class Clock {

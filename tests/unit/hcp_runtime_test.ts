@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { HcpPayloads, HcpType, HumanState } from "../../lib/envelope/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
 import { HcpRuntime } from "../../lib/hcp/runtime.ts";
-import { CALM, parties, World, type WorldOptions } from "./hcp_lip_fixture.ts";
+import { CALM, deliveryOf, parties, World, type WorldOptions } from "./hcp_lip_fixture.ts";
 
 const HELLO: HcpPayloads["HCP_HELLO"] = {
   identity: { name: "Ada", role: "owner" },
@@ -94,7 +94,7 @@ Deno.test("HCP_INTENT before HCP_HELLO is refused: the relation is untrusted", a
   const o = await say("HCP_INTENT", WORK);
   assert.equal(o.status, "refused");
   assert.equal(o.code, "untrusted");
-  assert.equal(o.deliver, undefined);
+  assert.equal(deliveryOf(o), undefined);
 });
 
 Deno.test("HCP consent gating: granted delivers, limited delivers only inside consent_scope", async () => {
@@ -103,9 +103,9 @@ Deno.test("HCP consent gating: granted delivers, limited delivers only inside co
   await say("HCP_HELLO", HELLO);
   const granted = await say("HCP_INTENT", { ...WORK, topic: "health" });
   assert.equal(granted.status, "handled");
-  assert.deepEqual(granted.deliver, {
+  assert.deepEqual(deliveryOf(granted), {
     kind: "intent",
-    msgId: granted.deliver?.msgId,
+    msgId: deliveryOf(granted)?.msgId,
     person: world.p.person.fingerprint,
     goal: "request",
     topic: "topic:health",
@@ -115,12 +115,12 @@ Deno.test("HCP consent gating: granted delivers, limited delivers only inside co
     consent: "limited",
   });
   assert.equal(inScope.status, "handled");
-  assert.equal(inScope.deliver?.kind, "intent");
+  assert.equal(deliveryOf(inScope)?.kind, "intent");
   const outside = await say("HCP_INTENT", { ...WORK, topic: "health" }, { consent: "limited" });
   assert.equal(outside.status, "refused");
   assert.equal(outside.code, "out_of_scope");
   assert.match(outside.reason ?? "", /topic:health/);
-  assert.equal(outside.deliver, undefined);
+  assert.equal(deliveryOf(outside), undefined);
   assert.equal(world.store.person(world.p.person.fingerprint)?.consent, "limited");
 });
 
@@ -146,7 +146,7 @@ Deno.test("HCP consent revoked mid-conversation stops the next automated action"
   const next = await say("HCP_INTENT", WORK, { consent: "revoked" });
   assert.equal(next.status, "refused");
   assert.equal(next.code, "consent_revoked");
-  assert.equal(next.deliver, undefined);
+  assert.equal(deliveryOf(next), undefined);
 
   // Restored consent goes back through probing, not straight to trusted.
   await say("HCP_STATE_UPDATE", { ...UPDATE, consent: "granted" });
@@ -188,7 +188,7 @@ Deno.test("HCP pacing defers intents under pressure with retry_after_ms and neve
   world.clock.advance(6_000);
   const later = await say("HCP_INTENT", WORK, pressed);
   assert.equal(later.status, "handled");
-  assert.equal(later.deliver?.kind, "intent");
+  assert.equal(deliveryOf(later)?.kind, "intent");
   // The next one waits a full delay after that action.
   world.clock.advance(1);
   assert.equal((await say("HCP_INTENT", WORK, pressed)).retryAfterMs, 9_999);
@@ -210,7 +210,7 @@ Deno.test("HCP anxious affect requires a check-in; feedback >= 50 answers it", a
   const held = await say("HCP_INTENT", WORK, { affect: "anxious" });
   assert.equal(held.status, "deferred");
   assert.equal(held.code, "check_in_required");
-  assert.equal(held.deliver, undefined);
+  assert.equal(deliveryOf(held), undefined);
   assert.equal(held.signed.length, 1, "the check-in question is asked");
   const [question] = held.signed;
   assert.equal(question?.type, "HCP_INTENT");
@@ -228,7 +228,7 @@ Deno.test("HCP anxious affect requires a check-in; feedback >= 50 answers it", a
     corrections: [],
     satisfaction: 30,
   }, { affect: "anxious" });
-  assert.equal(notYet.deliver?.kind, "feedback");
+  assert.equal(deliveryOf(notYet)?.kind, "feedback");
   assert.equal((await say("HCP_INTENT", WORK, { affect: "anxious" })).code, "check_in_required");
   await say("HCP_FEEDBACK", { feedback: "go on", corrections: [], satisfaction: 80 }, {
     affect: "anxious",
@@ -236,7 +236,7 @@ Deno.test("HCP anxious affect requires a check-in; feedback >= 50 answers it", a
   assert.equal(world.store.person(fp)?.checkInRequired, false);
   const go = await say("HCP_INTENT", WORK, { affect: "anxious" });
   assert.equal(go.status, "handled");
-  assert.equal(go.deliver?.kind, "intent");
+  assert.equal(deliveryOf(go)?.kind, "intent");
 });
 
 Deno.test("HCP mayAct asks the check-in question once when the agent wants to act", async () => {
@@ -254,6 +254,7 @@ Deno.test("HCP mayAct asks the check-in question once when the agent wants to ac
     status: "handled",
     changes: first.changes,
     replies: first.replies,
+    effects: [],
     events: [],
   });
   assert.deepEqual(hcp.mayAct(world.ctx(fp), "topic:work").replies, []);
@@ -280,7 +281,8 @@ Deno.test("HCP_DECISION without rationale or alternatives is refused; a complete
   assert.match(noWhy.reason ?? "", /rationale/);
   const ok = await say("HCP_DECISION", d);
   assert.equal(ok.status, "handled");
-  assert.deepEqual(ok.deliver?.kind === "decision" && ok.deliver.decision, d);
+  const delivered = deliveryOf(ok);
+  assert.deepEqual(delivered?.kind === "decision" && delivered.decision, d);
 });
 
 Deno.test("HCP human-state updates are kept per person through store changes", async () => {

@@ -5,7 +5,7 @@ import { claimId } from "../../lib/lip/claims.ts";
 import { LipRuntime, type LipRuntimeOptions } from "../../lib/lip/runtime.ts";
 import { openStore, QuotaExceededError } from "../../lib/store/mod.ts";
 import { createTrustView, TrustBatch } from "../../lib/trust/mod.ts";
-import { parties, World } from "./hcp_lip_fixture.ts";
+import { fetchOf, parties, World } from "./hcp_lip_fixture.ts";
 
 const WATER = "https://water.example/boiling";
 const OTHER = "https://other.example/boiling";
@@ -300,10 +300,10 @@ Deno.test("LIP_FETCH: trusted and probing peers may ask, with constraints the fe
   }, null);
   assert.equal(ok.status, "deferred");
   assert.equal(ok.code, "fetch_requested");
-  assert.deepEqual(ok.fetch, {
+  assert.deepEqual(fetchOf(ok), {
     query: "https://water.example/boiling",
     constraints: ["domain:water.example", "no_personal_data"],
-    requestId: ok.fetch?.requestId,
+    requestId: fetchOf(ok)?.requestId,
     requester: p.peerC.fingerprint,
     requesterAgentId: "peer-c",
   });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { CipRuntime } from "../../lib/cip/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { type OutboundEnvelope, ProtocolRouter } from "../../lib/router/mod.ts";
+import { type Effect, effectsOf } from "../../lib/runtime/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -27,8 +28,9 @@ async function pair(options: { anchorsA?: string[]; anchorsB?: string[] } = {}) 
     });
   const ra = make(a, options.anchorsA ?? []);
   const rb = make(b, options.anchorsB ?? []);
-  /** Delivers envelopes to the other side until nobody has anything left to say. */
+  /** Delivers envelopes to the other side until nobody has anything left to say; returns each side's effects. */
   async function pump(from: "a" | "b", out: OutboundEnvelope[]) {
+    const effects: { a: Effect[]; b: Effect[] } = { a: [], b: [] };
     let queue = out.map((o) => ({ to: from === "a" ? "b" : "a", o }));
     while (queue.length > 0) {
       const next: typeof queue = [];
@@ -37,10 +39,12 @@ async function pair(options: { anchorsA?: string[]; anchorsB?: string[] } = {}) 
         const peer = to === "a" ? b.fingerprint : a.fingerprint;
         const result = await router.dispatch(o.bytes, { peer });
         assert.notEqual(result.status, "dropped", `${o.envelope.type} to ${to}: ${result.reason}`);
+        effects[to as "a" | "b"].push(...result.effects);
         for (const r of result.replies) next.push({ to: to === "a" ? "b" : "a", o: r });
       }
       queue = next;
     }
+    return effects;
   }
   return { a, b, ra, rb, pump };
 }
@@ -52,9 +56,20 @@ Deno.test("Two routers with the CIP runtime complete HELLO -> HELLO -> VERIFY an
     { agent_id: "beta", fingerprint: b.fingerprint },
     ra.context(b.fingerprint),
   );
-  const hello = await ra.apply(open, { peer: b.fingerprint });
+  const { replies: hello } = await ra.apply(open, { peer: b.fingerprint });
   assert.deepEqual(hello.map((o) => [o.envelope.type, o.channel]), [["HELLO", "control"]]);
-  await pump("a", hello);
+  const effects = await pump("a", hello);
+  // Each side's dispatch result says the handshake verified, once, and which trust moved.
+  assert.deepEqual(effectsOf(effects.a, "handshakeVerified"), [
+    { type: "handshakeVerified", peer: b.fingerprint },
+  ]);
+  assert.deepEqual(effectsOf(effects.b, "handshakeVerified"), [
+    { type: "handshakeVerified", peer: a.fingerprint },
+  ]);
+  assert.deepEqual(
+    effectsOf(effects.a, "trustChanged").map((e) => [e.entry.subject, e.entry.to]),
+    [[b.fingerprint, "probing"]],
+  );
   assert.equal(ra.trust.peer(b.fingerprint), "probing");
   assert.equal(rb.trust.peer(a.fingerprint), "probing");
   assert.equal(ra.store.handshake(b.fingerprint)?.stage, "verified");
@@ -75,7 +90,7 @@ Deno.test("A declared anchor starts trusted and stays trusted through the handsh
     { agent_id: "beta", fingerprint: b.fingerprint },
     anchoredA.context(b.fingerprint),
   );
-  const hello = await anchoredA.apply(open, { peer: b.fingerprint });
+  const { replies: hello } = await anchoredA.apply(open, { peer: b.fingerprint });
   // Deliver A's HELLO to B and B's answers back to A's anchored router.
   const atB = await rb.dispatch(hello[0]!.bytes, { peer: a.fingerprint });
   for (const reply of atB.replies) {

@@ -10,6 +10,7 @@ import { HcpRuntime } from "../../lib/hcp/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { LipRuntime } from "../../lib/lip/mod.ts";
 import { ProtocolRouter } from "../../lib/router/mod.ts";
+import { effectsOf } from "../../lib/runtime/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -58,7 +59,9 @@ Deno.test("Router delivers the enrolled person's consented HCP_INTENT and refuse
   assert.equal((await r.dispatch(await hcp(person, "HCP_HELLO", HELLO), from)).status, "handled");
   const intent = await r.dispatch(await hcp(person, "HCP_INTENT", WORK), from);
   assert.equal(intent.status, "handled");
-  assert.equal((intent.outcome as { deliver?: { kind: string } }).deliver?.kind, "intent");
+  const [delivered] = effectsOf(intent.effects, "deliver");
+  assert.equal(delivered?.delivery.kind, "intent");
+  assert.equal(delivered.delivery.kind === "intent" && delivered.delivery.topic, "topic:work");
   const revoke = {
     presence: "focused",
     affect: "calm",
@@ -119,8 +122,7 @@ Deno.test("Router refuses LIP evidence from an untrusted peer but takes a fetch 
   });
   const asked = await r.dispatch(encodeEnvelope(fetch), { peer: person.fingerprint });
   assert.notEqual(asked.code, "untrusted");
-  assert.ok(
-    (asked.outcome as { fetch?: unknown } | undefined)?.fetch,
-    "the runtime asks for a fetch",
-  );
+  const [fetched] = effectsOf(asked.effects, "fetch");
+  assert.equal(fetched?.request.query, "boiling point of water", "the runtime asks for a fetch");
+  assert.equal(fetched.request.requester, person.fingerprint);
 });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { CipRuntime } from "../../lib/cip/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { ProtocolRouter } from "../../lib/router/mod.ts";
+import { effectsOf } from "../../lib/runtime/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -31,7 +32,7 @@ async function setup() {
     { agent_id: "dest", fingerprint: dest.fingerprint },
     ro.context(dest.fingerprint),
   );
-  const [hello] = await ro.apply(open, { peer: dest.fingerprint });
+  const { replies: [hello] } = await ro.apply(open, { peer: dest.fingerprint });
   return { origin, relay, dest, rd, hello: hello! };
 }
 
@@ -67,7 +68,10 @@ Deno.test("A relayed envelope altered in transit sanctions the relay (untrusted)
   assert.equal(result.status, "dropped");
   assert.equal(result.code, "invalid_signature");
   assert.equal(rd.trust.peer(relay.fingerprint), "untrusted");
-  assert.deepEqual(result.transitions.map((t) => t.subject), [relay.fingerprint]);
+  assert.deepEqual(
+    effectsOf(result.effects, "trustChanged").map((e) => e.entry.subject),
+    [relay.fingerprint],
+  );
   assert.equal(rd.store.trust("cip", origin.fingerprint), undefined, "the origin is untouched");
 });
 

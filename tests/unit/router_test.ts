@@ -215,7 +215,10 @@ Deno.test("ProtocolRouter moves a probing peer to untrusted on a bad signature a
   assert.equal(result.status, "dropped");
   assert.equal(result.code, "invalid_signature");
   assert.equal(router.trust.peer(bob.fingerprint), "untrusted");
-  assert.deepEqual(result.transitions.map((t) => [t.from, t.to]), [["probing", "untrusted"]]);
+  assert.deepEqual(
+    result.effects.map((e) => e.type === "trustChanged" && [e.entry.from, e.entry.to]),
+    [["probing", "untrusted"]],
+  );
   const log = store.trustLog(bob.fingerprint);
   assert.ok(log.some((e) => e.event === "invalid_signature" && e.evidence.includes(env.msg_id)));
   assert.equal(seen.length, 0);

@@ -13,7 +13,13 @@ import { openStore } from "../../lib/store/mod.ts";
 import { createTrustView } from "../../lib/trust/mod.ts";
 
 Deno.test("outcome keeps only the optional fields it is given", () => {
-  assert.deepEqual(outcome("handled"), { status: "handled", changes: [], replies: [], events: [] });
+  assert.deepEqual(outcome("handled"), {
+    status: "handled",
+    changes: [],
+    replies: [],
+    effects: [],
+    events: [],
+  });
   const o = outcome("deferred", { code: "overloaded", reason: "Busy", retryAfterMs: 5 });
   assert.deepEqual([o.code, o.reason, o.retryAfterMs], ["overloaded", "Busy", 5]);
   assert.equal("code" in outcome("ignored", { reason: "r" }), false);

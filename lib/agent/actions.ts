@@ -67,8 +67,8 @@ export interface ActionsPorts {
   readonly sessions: Pick<Sessions, "agentPeers" | "isOpen" | "receiver">;
   /** How messages leave. */
   readonly outbox: Pick<Outbox, "each" | "address" | "cipState" | "reply" | "commitAndSend">;
-  /** Mission drift scoring of the agent's own intents. */
-  readonly intents: Pick<Intents, "observe">;
+  /** Mission drift of the agent's own intents; the intents it holds open. */
+  readonly intents: Pick<Intents, "observe" | "opened">;
   /** The agent's current presence and lri. */
   load(): LocalLoad;
 }
@@ -95,7 +95,8 @@ export class Actions {
   }
 
   /**
-   * Declares an intent to peers (the CIP runtime holds it for an overloaded peer).
+   * Declares an intent to peers (the CIP runtime holds it for an overloaded
+   * peer). Each one sent stays open until the peer answers.
    *
    * @param intent Goal, topic, priority, context.
    * @param options `to` (default: every verified agent peer); `observe: false` skips drift scoring.
@@ -113,10 +114,14 @@ export class Actions {
       priority: intent.priority ?? "normal",
       ...(intent.context === undefined ? {} : { context: intent.context as never }),
     };
-    return await outbox.each(
+    const results = await outbox.each(
       options.to,
       (fp) => cip.intent(sessions.receiver(fp), payload, router.context(fp)),
     );
+    for (const r of results) {
+      if (r.status === "sent" && r.msgId !== undefined) intents.opened(r.msgId);
+    }
+    return results;
   }
 
   /**

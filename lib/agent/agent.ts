@@ -8,94 +8,25 @@
  * @module
  */
 
-import { CipRuntime, type CipRuntimeOptions } from "../cip/mod.ts";
+import type { CipRuntime } from "../cip/mod.ts";
 import type { FactProposePayload, PayloadOf } from "../envelope/mod.ts";
-import { HcpRuntime, type HcpRuntimeOptions } from "../hcp/mod.ts";
+import type { HcpRuntime } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
-import { HttpFetcher, type LipFetcher, LipRuntime, type LipRuntimeOptions } from "../lip/mod.ts";
-import {
-  createTelemetry,
-  type EventSink,
-  type MetricsMirror,
-  MetricsRegistry,
-  type StampingTelemetry,
-  type Web4Event,
-} from "../observability/mod.ts";
-import { ProtocolRouter } from "../router/mod.ts";
-import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
+import type { LipRuntime } from "../lip/mod.ts";
+import type { MetricsRegistry, StampingTelemetry, Web4Event } from "../observability/mod.ts";
+import type { ProtocolRouter } from "../router/mod.ts";
+import type { LocalLoad, Outcome } from "../runtime/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
 import { createTransport, type Transport, type TransportAddress } from "../transport/mod.ts";
-import {
-  Actions,
-  type DeclaredIntent,
-  type PersonMessageType,
-  type Trace,
-  type VoteOptions,
-} from "./actions.ts";
-import { DriftDetector, type DriftOptions } from "./drift.ts";
+import type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
 import { AgentError } from "./errors.ts";
-import { type AgentHookName, type AgentHooks, Hooks } from "./events.ts";
-import { type AgentIntent, Intents } from "./intents.ts";
+import type { AgentEventName, AgentEvents, AgentListener } from "./events.ts";
 import type { ChannelKind } from "./link.ts";
-import { LipActions } from "./lip_actions.ts";
-import { type LoadSource, systemLoadSource } from "./load.ts";
-import { CognitiveLoop } from "./loop.ts";
-import { Outbox, type SendResult } from "./outbox.ts";
-import { PresenceTracker } from "./presence.ts";
+import type { AgentOptions } from "./options.ts";
+import type { SendResult } from "./outbox.ts";
 import type { AgentRelay } from "./relay.ts";
-import { type PeerInfo, Sessions } from "./sessions.ts";
-import { TransportRenderer } from "./telemetry.ts";
-import { Waiters } from "./waiters.ts";
-
-/** Options of {@linkcode Agent.create}. */
-export interface AgentOptions {
-  /** The agent's identity: TLS certificate key and envelope signer. */
-  identity: Identity;
-  /** The declared mission, in words (mission drift is scored against it). */
-  mission: string;
-  /** The store, or the path of its SQLite file (`":memory:"` for none); a path is opened and closed by the agent. */
-  store: string | Store;
-  /** The enrolled person's fingerprint (HCP is accepted only from it). */
-  person?: string | undefined;
-  /** Peers the owner declares trusted from the start. @default {[]} */
-  trustAnchors?: readonly string[] | undefined;
-  /** The transport backend's registry name. @default {"rtt"} */
-  transport?: string | undefined;
-  /** Extra options of the transport backend (e.g. `network` for `memory`, heartbeat settings). */
-  transportOptions?: Record<string, unknown> | undefined;
-  /** Where the machine's load is read. @default {systemLoadSource()} */
-  load?: LoadSource | undefined;
-  /** How often load is read (and a changed presence sent); 0 reads it only on {@linkcode Agent.refreshLoad}. @default {1000} */
-  loadIntervalMs?: number | undefined;
-  /** Least lri change peers are told of (a presence change is always told). @default {5} */
-  lriStep?: number | undefined;
-  /** Inbound messages that count as a full queue (lri 100). @default {256} */
-  queueCapacity?: number | undefined;
-  /** Event sinks (console, file, memory). @default {[]} */
-  sinks?: readonly EventSink[] | undefined;
-  /** Mirror of every metric sample (e.g. `otelMirror()`). */
-  metricsMirror?: MetricsMirror | undefined;
-  /** Lifecycle hooks, also addable with {@linkcode Agent.on}. */
-  hooks?: Partial<AgentHooks> | undefined;
-  /** Mission-drift window and threshold. */
-  drift?: DriftOptions | undefined;
-  /** Which peers a person's consented intent goes to. @default {every verified peer that is probing or trusted} */
-  relevantPeers?: ((intent: AgentIntent, peers: readonly PeerInfo[]) => string[]) | undefined;
-  /** The LIP fetcher. @default {new HttpFetcher()} */
-  fetcher?: LipFetcher | undefined;
-  /** CIP runtime options. */
-  cip?: CipRuntimeOptions | undefined;
-  /** HCP runtime options. */
-  hcp?: HcpRuntimeOptions | undefined;
-  /** LIP runtime options. */
-  lip?: LipRuntimeOptions | undefined;
-  /** How long `connect` waits for the CIP handshake. @default {10000} */
-  handshakeTimeoutMs?: number | undefined;
-  /** The clock in ms. @default {Date.now} */
-  now?: (() => number) | undefined;
-  /** Aborting it stops the agent. */
-  signal?: AbortSignal | undefined;
-}
+import { buildRooms, type Rooms } from "./rooms.ts";
+import type { PeerInfo } from "./sessions.ts";
 
 /**
  * An agent: transport + router + runtimes + store + telemetry, with its
@@ -132,9 +63,10 @@ export interface AgentOptions {
  * await using me = await HcpClient.create({ identity: ada!, name: "Ada", transport: "memory", transportOptions: { network } });
  * const aAddr = await a.listen({ hostname: "a", port: 1 });
  * await me.connect({ ...aAddr, fingerprint: ia!.fingerprint });
- * const atB = b.nextEvent("agent.intent");
+ * const atB = b.next("intent"); // a typed event: what reached b's loop
  * await me.intent({ goal: "request", topic: "topic:water" });
- * assert.equal((await atB).data.topic, "topic:water");
+ * const intent = await atB;
+ * assert.deepEqual([intent.source, intent.from, intent.topic], ["peer", ia!.fingerprint, "topic:water"]);
  * ```
  */
 export class Agent implements AsyncDisposable {
@@ -162,20 +94,11 @@ export class Agent implements AsyncDisposable {
   readonly person: string | undefined;
 
   readonly #ownsStore: boolean;
-  readonly #handshakeTimeoutMs: number;
   readonly #abort = new AbortController();
   readonly #pending = new Set<Promise<unknown>>();
-  readonly #hooks: Hooks;
-  readonly #waiters: Waiters;
-  readonly #sessions: Sessions;
-  readonly #outbox: Outbox;
-  readonly #loop: CognitiveLoop;
-  readonly #presence: PresenceTracker;
-  readonly #intents: Intents;
-  readonly #actions: Actions;
-  readonly #lipActions: LipActions;
+  readonly #rooms: Rooms;
+  readonly #closed = Promise.withResolvers<void>();
   #stopped: Promise<void> | undefined;
-  #unobserve: () => void = () => {};
 
   private constructor(
     options: AgentOptions,
@@ -189,130 +112,19 @@ export class Agent implements AsyncDisposable {
     this.#ownsStore = ownsStore;
     this.transport = transport;
     this.person = options.person;
-    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
-    const now = options.now ?? Date.now;
-    const signal = this.#abort.signal;
-    const stopped = () => signal.aborted;
-    const track = (p: Promise<unknown>) => this.#track(p);
-    const commit = async (o: Outcome, to: { peer: string }) => {
-      const applied = await this.router.apply(o, to);
-      this.#committed(applied.effects);
-      return applied.replies;
-    };
-    this.metrics = new MetricsRegistry(
-      options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
-    );
-    this.#waiters = new Waiters(signal);
-    const tap: EventSink = { write: (e) => this.#onEvent(e) };
-    this.telemetry = createTelemetry({
-      node: options.identity.agentId,
-      sinks: [...(options.sinks ?? []), tap],
-      metrics: this.metrics,
-      now,
-    });
-    const telemetry = this.telemetry;
-    const metrics = this.metrics;
-    this.#hooks = new Hooks(telemetry);
-    for (const [name, fn] of Object.entries(options.hooks ?? {})) {
-      this.#hooks.on(name as AgentHookName, fn as never);
-    }
-    this.cip = new CipRuntime(options.cip);
-    this.hcp = new HcpRuntime(options.hcp);
-    this.lip = new LipRuntime(options.lip);
-    const self = options.identity.fingerprint;
-    // The router's trust view exists once the router does; the rooms read it lazily.
-    const trust = { peer: (fp: string) => this.router.trust.peer(fp) };
-    this.#sessions = new Sessions({
-      self,
-      person: this.person,
+    const rooms = this.#rooms = buildRooms({
+      options,
+      store,
       transport,
-      telemetry,
-      store,
-      trust,
-      signal,
-      message: (bytes, link, channel) => this.#loop.enqueue(bytes, link, channel),
-      ended: (peer) => this.#presence.forget(peer),
-      track,
+      signal: this.#abort.signal,
+      track: (p) => this.#track(p),
     });
-    const sessions = this.#sessions;
-    this.#outbox = new Outbox({ sessions, telemetry, commit, load: () => this.#presence.load });
-    const outbox = this.#outbox;
-    this.#presence = new PresenceTracker({
-      source: options.load ?? systemLoadSource(),
-      queueCapacity: options.queueCapacity ?? 256,
-      lriStep: options.lriStep ?? 5,
-      intervalMs: options.loadIntervalMs ?? 1000,
-      queueDepth: () => this.#loop?.depth ?? 0,
-      telemetry,
-      metrics,
-      trust,
-      outbox,
-      track,
-      stopped,
-    });
-    this.#intents = new Intents({
-      mission: this.mission,
-      drift: new DriftDetector(options.mission, options.drift),
-      telemetry,
-      metrics,
-      relevant: options.relevantPeers,
-      peers: () => sessions.peers(),
-      heard: (intent) => this.#hooks.call("intent", intent),
-      declare: (intent, to) => this.#actions.declareIntent(intent, { to, observe: false }),
-    });
-    this.router = new ProtocolRouter({
-      identity: options.identity,
-      store,
-      runtimes: [this.cip, this.hcp, this.lip],
-      capabilities: ["state_exchange", "knowledge_exchange", "dmp_trace"],
-      trust: { anchors: [...(options.trustAnchors ?? [])] },
-      config: options.person === undefined ? {} : { person: options.person },
-      now,
-      load: () => this.#presence.load,
-      telemetry,
-    });
-    const router = this.router;
-    this.#actions = new Actions({
-      person: this.person,
-      cip: this.cip,
-      router,
-      store,
-      sessions,
-      outbox,
-      intents: this.#intents,
-      load: () => this.#presence.load,
-    });
-    this.#lipActions = new LipActions({
-      identity: options.identity,
-      fetcher: options.fetcher ?? new HttpFetcher(),
-      lip: this.lip,
-      router,
-      store,
-      outbox,
-      telemetry,
-      signal,
-      commit,
-    });
-    this.#loop = new CognitiveLoop({
-      router,
-      outbox,
-      hooks: this.#hooks,
-      intents: this.#intents,
-      telemetry,
-      metrics,
-      name: (fp, agentId) => sessions.name(fp, agentId),
-      fetch: (request, peer) => this.#track(this.#lipActions.run(request, peer)),
-      committed: (effects) => this.#committed(effects),
-      settled: (peer) => {
-        if (store.handshake(peer)?.stage === "verified" && !this.#presence.hears(peer)) {
-          this.#markVerified(peer);
-        }
-        this.#waiters.wake();
-      },
-      stopped,
-    });
-    const render = new TransportRenderer(telemetry, now);
-    this.#unobserve = transport.onEvent((e) => render.event(e));
+    this.metrics = rooms.metrics;
+    this.telemetry = rooms.telemetry;
+    this.cip = rooms.cip;
+    this.hcp = rooms.hcp;
+    this.lip = rooms.lip;
+    this.router = rooms.router;
   }
 
   /**
@@ -321,7 +133,7 @@ export class Agent implements AsyncDisposable {
    * runtimes, declares the anchors, and starts the load timer. Call
    * {@linkcode Agent.listen} to accept sessions.
    *
-   * @param options Identity, mission, store, person, anchors, transport, load, sinks, hooks.
+   * @param options Identity, mission, store, person, anchors, transport, load, sinks, listeners.
    * @returns The running agent.
    * @throws {TypeError} For a missing identity or an empty mission.
    * @throws {RangeError} For an unknown transport name.
@@ -360,11 +172,11 @@ export class Agent implements AsyncDisposable {
         });
       }
     }
-    this.telemetry.emit("agent.started", {
-      agent_id: this.identity.agentId,
+    this.#rooms.events.emit("started", {
+      agentId: this.identity.agentId,
       mission: this.mission,
       transport: this.transport.backend,
-      person: this.person ?? null,
+      person: this.person,
     });
   }
 
@@ -375,24 +187,54 @@ export class Agent implements AsyncDisposable {
 
   /** This agent's current presence and lri. */
   get load(): LocalLoad {
-    return { ...this.#presence.load };
+    return { ...this.#rooms.presence.load };
   }
 
-  /** Whether the agent was stopped. */
+  /** Whether the agent was stopped (or is stopping). */
   get stopped(): boolean {
     return this.#abort.signal.aborted;
   }
 
+  /** Settles once the agent has stopped and released everything, however it was stopped. */
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
   /**
-   * Adds a hook. Hooks run synchronously in the loop; a throwing hook is
-   * reported as `agent.hook_error` and the loop goes on.
+   * Listens to one of the agent's typed events ({@linkcode AgentEvents}):
+   * sessions (`peerUp`, `peerDown`, `sessionDuplicate`, `transport`), what
+   * the router committed (`handshakeVerified`, `claimChanged`,
+   * `trustChanged`, `errorReceived`, `humanState`), intents (`intent`,
+   * `intentAnswered`, `intentPropagated`, `missionDrift`), the loop
+   * (`beforeCycle`, `afterCycle`), presence, sends and failures. Listeners
+   * run synchronously, one event at a time; one that throws is reported as
+   * `agent.hook_error` and the agent goes on.
    *
-   * @param name `beforeCycle`, `afterCycle`, `intent`, `fact`, `humanState` or `trustChange`.
-   * @param fn The hook.
+   * @param name The event.
+   * @param fn The listener.
    * @returns Its unregister function.
+   * @throws {TypeError} When `fn` is not a function.
    */
-  on<K extends AgentHookName>(name: K, fn: AgentHooks[K]): () => void {
-    return this.#hooks.on(name, fn);
+  on<K extends AgentEventName>(name: K, fn: AgentListener<K>): () => void {
+    return this.#rooms.events.on(name, fn);
+  }
+
+  /**
+   * Waits for the next typed event that matches (for tests, demos and
+   * scripts that follow a conversation).
+   *
+   * @param name The event.
+   * @param match Further condition on it.
+   * @param options A signal; `timeoutMs` guards against waiting forever. @default {{ timeoutMs: 30000 }}
+   * @returns The event.
+   * @throws {AgentError} `TIMEOUT`, or `STOPPED` when the agent stops or the signal aborts first.
+   */
+  next<K extends AgentEventName>(
+    name: K,
+    match: (event: AgentEvents[K]) => boolean = () => true,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<AgentEvents[K]> {
+    return this.#rooms.waiters.next(name, match, options.timeoutMs ?? 30_000, options.signal);
   }
 
   // ---- sessions -----------------------------------------------------------
@@ -408,8 +250,8 @@ export class Agent implements AsyncDisposable {
     address: TransportAddress = { hostname: "127.0.0.1", port: 0 },
   ): Promise<TransportAddress> {
     this.#assertRunning();
-    const bound = await this.#sessions.listen(address);
-    this.telemetry.emit("agent.listening", { hostname: bound.hostname, port: bound.port });
+    const bound = await this.#rooms.sessions.listen(address);
+    this.#rooms.events.emit("listening", { hostname: bound.hostname, port: bound.port });
     return bound;
   }
 
@@ -429,14 +271,14 @@ export class Agent implements AsyncDisposable {
   ): Promise<PeerInfo> {
     this.#assertRunning();
     const fp = options.fingerprint;
-    if (options.agentId !== undefined) this.#sessions.name(fp, options.agentId);
-    const fresh = !this.#sessions.isOpen(fp);
-    if (fresh) await this.#sessions.dial(options);
+    if (options.agentId !== undefined) this.#rooms.sessions.name(fp, options.agentId);
+    const fresh = !this.#rooms.sessions.isOpen(fp);
+    if (fresh) await this.#rooms.sessions.dial(options);
     // A new session gets a new handshake; a verified one from an earlier session does not count.
     if (fresh || this.store.handshake(fp)?.stage !== "verified") {
-      await this.#handshake(fp, options.signal);
+      await this.#rooms.handshake(fp, options.signal);
     }
-    this.#markVerified(fp);
+    this.#rooms.verified(fp);
     return this.peer(fp)!;
   }
 
@@ -455,12 +297,14 @@ export class Agent implements AsyncDisposable {
     options: { agentId?: string; signal?: AbortSignal } = {},
   ): Promise<void> {
     this.#assertRunning();
-    if (options.agentId !== undefined) this.#sessions.name(fp, options.agentId);
-    if (this.#outbox.relay?.reachable(fp) !== true) {
+    if (options.agentId !== undefined) this.#rooms.sessions.name(fp, options.agentId);
+    if (this.#rooms.outbox.relay?.reachable(fp) !== true) {
       throw new AgentError("NOT_CONNECTED", `No session and no relay route to ${fp}`);
     }
-    if (this.store.handshake(fp)?.stage !== "verified") await this.#handshake(fp, options.signal);
-    this.#markVerified(fp);
+    if (this.store.handshake(fp)?.stage !== "verified") {
+      await this.#rooms.handshake(fp, options.signal);
+    }
+    this.#rooms.verified(fp);
   }
 
   /**
@@ -478,9 +322,9 @@ export class Agent implements AsyncDisposable {
     origin: string,
     from: { peer: string; channel: ChannelKind },
   ): void {
-    const link = this.#sessions.link(from.peer);
+    const link = this.#rooms.sessions.link(from.peer);
     if (link === undefined) return;
-    this.#loop.enqueue(bytes, link, from.channel, origin);
+    this.#rooms.loop.enqueue(bytes, link, from.channel, origin);
   }
 
   /**
@@ -492,7 +336,7 @@ export class Agent implements AsyncDisposable {
    * @throws {AgentError} `NOT_CONNECTED` without an open session.
    */
   async sendFrame(fp: string, channel: ChannelKind, bytes: Uint8Array): Promise<void> {
-    const link = this.#sessions.link(fp);
+    const link = this.#rooms.sessions.link(fp);
     if (link === undefined || !link.open) {
       throw new AgentError("NOT_CONNECTED", `No open session to ${fp}`);
     }
@@ -505,36 +349,7 @@ export class Agent implements AsyncDisposable {
    * @param relay The relay (the mesh).
    */
   setRelay(relay: AgentRelay | undefined): void {
-    this.#outbox.relay = relay;
-  }
-
-  async #handshake(fp: string, signal: AbortSignal | undefined): Promise<void> {
-    const opened = this.cip.open(this.#sessions.receiver(fp), this.router.context(fp));
-    if (opened.status === "refused") {
-      throw new AgentError(
-        "HANDSHAKE_FAILED",
-        `CIP handshake with ${fp} refused: ${opened.reason}`,
-      );
-    }
-    await this.#outbox.commitAndSend(fp, opened);
-    try {
-      await this.#waiters.until(
-        () => this.store.handshake(fp)?.stage === "verified",
-        this.#handshakeTimeoutMs,
-        signal,
-      );
-    } catch (err) {
-      throw new AgentError(
-        "HANDSHAKE_FAILED",
-        `CIP handshake with ${fp} did not complete: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-  }
-
-  /** A verified agent peer hears our STATE_UPDATEs from now on. */
-  #markVerified(fp: string): void {
-    if (fp !== this.person) this.#presence.verified(fp);
+    this.#rooms.outbox.relay = relay;
   }
 
   /**
@@ -543,7 +358,7 @@ export class Agent implements AsyncDisposable {
    * @returns What the agent knows of each.
    */
   peers(): PeerInfo[] {
-    return this.#sessions.peers();
+    return this.#rooms.sessions.peers();
   }
 
   /**
@@ -553,7 +368,7 @@ export class Agent implements AsyncDisposable {
    * @returns Its info, or `undefined` without an open session.
    */
   peer(fingerprint: string): PeerInfo | undefined {
-    return this.#sessions.peer(fingerprint);
+    return this.#rooms.sessions.peer(fingerprint);
   }
 
   // ---- presence -----------------------------------------------------------
@@ -566,7 +381,7 @@ export class Agent implements AsyncDisposable {
    * @returns The sends' completion.
    */
   refreshLoad(): Promise<void> {
-    return this.#presence.refresh();
+    return this.#rooms.presence.refresh();
   }
 
   // ---- what the agent starts ---------------------------------------------
@@ -580,12 +395,12 @@ export class Agent implements AsyncDisposable {
    * @param options `to`: the peers (default: every verified agent peer).
    * @returns One result per peer.
    */
-  declareIntent(
+  async declareIntent(
     intent: DeclaredIntent,
     options: { to?: readonly string[]; observe?: boolean } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    return this.#actions.declareIntent(intent, options);
+    return await this.#rooms.actions.declareIntent(intent, options);
   }
 
   /**
@@ -597,13 +412,13 @@ export class Agent implements AsyncDisposable {
    * @param options `to` (default: every verified agent peer), `causal_links`.
    * @returns One result per peer (`msgId` = the claim id there).
    */
-  proposeFact(
+  async proposeFact(
     fact: FactProposePayload["fact"],
     trace: Trace,
     options: { to?: readonly string[]; causalLinks?: FactProposePayload["causal_links"] } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    return this.#actions.proposeFact(fact, trace, options);
+    return await this.#rooms.actions.proposeFact(fact, trace, options);
   }
 
   /**
@@ -614,9 +429,9 @@ export class Agent implements AsyncDisposable {
    * @param options `vote` (`confirm` default, `reject`, `challenge`), confidence, notes.
    * @returns The send result.
    */
-  vote(peer: string, factRef: string, options: VoteOptions = {}): Promise<SendResult> {
+  async vote(peer: string, factRef: string, options: VoteOptions = {}): Promise<SendResult> {
     this.#assertRunning();
-    return this.#actions.vote(peer, factRef, options);
+    return await this.#rooms.actions.vote(peer, factRef, options);
   }
 
   /**
@@ -629,8 +444,11 @@ export class Agent implements AsyncDisposable {
    * @returns One result per peer.
    * @throws {AgentError} `REFUSED` when the ledger has no such claim.
    */
-  askToVerify(claim: string, options: { to?: readonly string[] } = {}): Promise<SendResult[]> {
-    return this.#actions.askToVerify(claim, options);
+  async askToVerify(
+    claim: string,
+    options: { to?: readonly string[] } = {},
+  ): Promise<SendResult[]> {
+    return await this.#rooms.actions.askToVerify(claim, options);
   }
 
   /**
@@ -641,13 +459,13 @@ export class Agent implements AsyncDisposable {
    * @param options `to` (default: every verified agent peer), a retrospective.
    * @returns One result per peer.
    */
-  shareDecision(
+  async shareDecision(
     decision: { choice: string; outcome: string; context?: string },
     trace: Trace,
     options: { to?: readonly string[]; retrospective?: string } = {},
   ): Promise<SendResult[]> {
     this.#assertRunning();
-    return this.#actions.shareDecision(decision, trace, options);
+    return await this.#rooms.actions.shareDecision(decision, trace, options);
   }
 
   /**
@@ -659,8 +477,11 @@ export class Agent implements AsyncDisposable {
    * @returns The msg_id sent.
    * @throws {AgentError} `NO_PERSON` without an enrolled, connected person.
    */
-  toPerson<T extends PersonMessageType>(type: T, payload: PayloadOf<"hcp", T>): Promise<string> {
-    return this.#actions.toPerson(type, payload);
+  async toPerson<T extends PersonMessageType>(
+    type: T,
+    payload: PayloadOf<"hcp", T>,
+  ): Promise<string> {
+    return await this.#rooms.actions.toPerson(type, payload);
   }
 
   /**
@@ -673,12 +494,12 @@ export class Agent implements AsyncDisposable {
    * @returns The claim ids and the peers the evidence went to.
    * @throws {LipFetchError} When the fetch fails or a constraint forbids it.
    */
-  fetch(
+  async fetch(
     query: string,
     options: { constraints?: string[]; share?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<{ claims: string[]; sharedWith: SendResult[] }> {
     this.#assertRunning();
-    return this.#lipActions.fetch(query, options);
+    return await this.#rooms.lipActions.fetch(query, options);
   }
 
   /**
@@ -689,8 +510,8 @@ export class Agent implements AsyncDisposable {
    * @param constraints The constraints.
    * @returns The send result.
    */
-  askToFetch(peer: string, query: string, constraints: string[] = []): Promise<SendResult> {
-    return this.#lipActions.askToFetch(peer, query, constraints);
+  async askToFetch(peer: string, query: string, constraints: string[] = []): Promise<SendResult> {
+    return await this.#rooms.lipActions.askToFetch(peer, query, constraints);
   }
 
   /**
@@ -703,11 +524,11 @@ export class Agent implements AsyncDisposable {
    * @returns Whether it verified, and the sends.
    * @throws {AgentError} `REFUSED` when no such claim is queued.
    */
-  verifyEvidence(
+  async verifyEvidence(
     claim: string,
     options: { to?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<{ verified: boolean; sent: SendResult[] }> {
-    return this.#lipActions.verifyEvidence(claim, options);
+    return await this.#rooms.lipActions.verifyEvidence(claim, options);
   }
 
   /**
@@ -718,32 +539,16 @@ export class Agent implements AsyncDisposable {
    */
   async settle(claim: string): Promise<Outcome["status"]> {
     const o = this.cip.settle(claim, this.router.context(this.fingerprint));
-    this.#committed((await this.router.apply(o, { peer: this.fingerprint })).effects);
+    await this.#rooms.commit(o, { peer: this.fingerprint });
     return o.status;
-  }
-
-  /** The hooks fed by committed effects wherever they came from (a dispatch or an apply). */
-  #committed(effects: readonly Effect[]): void {
-    for (const effect of effects) {
-      if (effect.type !== "claimChanged") continue;
-      this.#hooks.call("fact", {
-        origin: effect.origin,
-        claim: effect.claim,
-        status: effect.status,
-        reason: effect.reason,
-      });
-    }
   }
 
   // ---- waiting ------------------------------------------------------------
 
-  #onEvent(e: Web4Event): void {
-    this.#waiters.observe(e);
-  }
-
   /**
-   * Waits for the next event of this agent that matches (for tests, demos
-   * and scripts that follow a conversation).
+   * Waits for the next telemetry event (v1.0 contract) of this agent that
+   * matches: for tests of what the agent reports. To follow what the agent
+   * does, wait on its typed events ({@linkcode Agent.next}).
    *
    * @param kind The event kind.
    * @param match Further condition on the event.
@@ -756,12 +561,12 @@ export class Agent implements AsyncDisposable {
     match: (e: Web4Event) => boolean = () => true,
     options: { signal?: AbortSignal } = {},
   ): Promise<Web4Event> {
-    return this.#waiters.nextEvent(kind, match, options.signal);
+    return this.#rooms.waiters.nextEvent(kind, match, options.signal);
   }
 
   /**
-   * Waits until a condition on the agent's state holds; it is checked after
-   * every cycle.
+   * Waits until a condition on the agent's state holds; it is checked now,
+   * after every cycle and after every session change.
    *
    * @param check The condition.
    * @param options A signal; `timeoutMs` guards against waiting forever. @default {{ timeoutMs: 30000 }}
@@ -771,7 +576,7 @@ export class Agent implements AsyncDisposable {
     check: () => boolean,
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
-    await this.#waiters.until(check, options.timeoutMs ?? 30_000, options.signal);
+    await this.#rooms.waiters.until(check, options.timeoutMs ?? 30_000, options.signal);
   }
 
   // ---- lifecycle ----------------------------------------------------------
@@ -792,20 +597,26 @@ export class Agent implements AsyncDisposable {
    * @returns Once everything is released.
    */
   stop(): Promise<void> {
-    this.#stopped ??= this.#stop();
+    if (this.#stopped === undefined) {
+      // Set before anything runs, so a `stopping` listener that calls stop() gets this promise.
+      const done = Promise.withResolvers<void>();
+      this.#stopped = done.promise;
+      this.#stop().then(done.resolve, done.reject).finally(() => this.#closed.resolve());
+    }
     return this.#stopped;
   }
 
   async #stop(): Promise<void> {
-    this.telemetry.emit("agent.stopping", { sessions: this.#sessions.size });
+    const { events, sessions, presence, loop, unobserve } = this.#rooms;
+    events.emit("stopping", { sessions: sessions.size });
     this.#abort.abort();
-    this.#presence.stop();
-    const loop = this.#loop.stop();
-    await this.#sessions.close(200);
+    presence.stop();
+    const looping = loop.stop();
+    await sessions.close(200);
     await this.transport.shutdown({ deadlineMs: 200 }).catch(() => {});
-    this.#unobserve();
-    await this.#sessions.accepted();
-    await loop;
+    unobserve();
+    await sessions.accepted();
+    await looping;
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
     if (this.#ownsStore) this.store[Symbol.dispose]();
   }

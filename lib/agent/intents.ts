@@ -1,14 +1,17 @@
 /**
- * Intents reaching the agent: a peer's CIP `INTENT` or the person's
- * consented `HCP_INTENT` is reported and scored for mission drift; the
- * person's becomes a CIP `INTENT` to the relevant peers.
+ * Intents: a peer's CIP `INTENT` or the person's consented `HCP_INTENT`
+ * reaching the agent is reported (`intent`) and scored for mission drift;
+ * the person's becomes a CIP `INTENT` to the relevant peers. The intents
+ * the agent itself declared stay open until answered, refused or expired:
+ * their count is part of its presence (`focused` while any is open).
  *
  * @module
  */
 
 import type { IntentPayload } from "../envelope/mod.ts";
-import type { MetricsRegistry, StampingTelemetry } from "../observability/mod.ts";
+import type { MetricsRegistry } from "../observability/mod.ts";
 import type { DriftDetector } from "./drift.ts";
+import type { Emit } from "./events.ts";
 import type { SendResult } from "./outbox.ts";
 import type { PeerInfo } from "./sessions.ts";
 
@@ -46,22 +49,25 @@ export const HCP_TO_CIP_GOAL: Readonly<Record<string, CipGoal>> = Object.freeze(
   resolve_conflict: "verify_knowledge",
 });
 
+/** How long a declared intent counts as open without an answer, in ms. */
+export const OPEN_INTENT_MS = 30_000;
+
 /** What {@linkcode Intents} needs from the agent. */
 export interface IntentsPorts {
   /** The declared mission (reported with drift). */
   readonly mission: string;
   /** The mission-drift scorer. */
   readonly drift: DriftDetector;
-  /** Where intents and drift are reported. */
-  readonly telemetry: StampingTelemetry;
+  /** Where intents, drift and propagation are reported. */
+  readonly emit: Emit;
   /** Where the alignment gauge goes. */
   readonly metrics: MetricsRegistry;
   /** Which peers a person's intent goes to (default: verified agents, probing or trusted). */
   readonly relevant: ((intent: AgentIntent, peers: readonly PeerInfo[]) => string[]) | undefined;
+  /** The clock in ms (open intents expire). */
+  readonly now: () => number;
   /** The peers now. */
   peers(): PeerInfo[];
-  /** Calls the `intent` listeners. */
-  heard(intent: AgentIntent): void;
   /** Declares a CIP intent to peers (without scoring it for drift again). */
   declare(
     intent: { goal: CipGoal; topic: string; priority: Priority; context: Record<string, unknown> },
@@ -80,6 +86,8 @@ export interface IntentsPorts {
  */
 export class Intents {
   readonly #ports: IntentsPorts;
+  /** Declared intents awaiting an answer: msg_id -> when sent (ms). */
+  readonly #open = new Map<string, number>();
 
   /**
    * Creates the room.
@@ -91,41 +99,60 @@ export class Intents {
   }
 
   /**
-   * An intent reached the loop: reported (`agent.intent`), heard by the
-   * `intent` listeners, scored for drift.
+   * An intent reached the loop: reported (`intent`) and scored for drift.
    *
    * @param intent The intent.
    */
   reached(intent: AgentIntent): void {
-    this.#ports.telemetry.emit("agent.intent", {
-      source: intent.source,
-      goal: intent.goal,
-      topic: intent.topic,
-      priority: intent.priority,
-      decision: intent.decision ?? null,
-    }, { peer: intent.from });
-    this.#ports.heard(intent);
+    this.#ports.emit("intent", intent);
     this.observe(intent.topic);
   }
 
   /**
    * Scores one topic against the mission; entering drift is reported
-   * (`agent.mission_drift`, an edge, not a level).
+   * (`missionDrift`, an edge, not a level).
    *
    * @param topic The intent's topic.
    */
   observe(topic: string): void {
-    const { drift, metrics, telemetry, mission } = this.#ports;
+    const { drift, metrics, emit, mission } = this.#ports;
     const v = drift.observe(topic);
     metrics.gauge("agent_mission_alignment", v.score, {});
     if (v.entered) {
-      telemetry.emit("agent.mission_drift", {
-        score: v.score,
-        samples: v.samples,
-        mission,
-        last_topic: topic,
-      }, { severity: "warn" });
+      emit("missionDrift", { score: v.score, samples: v.samples, mission, lastTopic: topic });
     }
+  }
+
+  /**
+   * An intent this agent declared was sent: open until answered, refused or
+   * {@linkcode OPEN_INTENT_MS} old.
+   *
+   * @param msgId Its msg_id.
+   */
+  opened(msgId: string): void {
+    this.#open.set(msgId, this.#ports.now());
+  }
+
+  /**
+   * An answer (or an error) arrived for one of our messages: the intent it
+   * names, if any, is no longer open.
+   *
+   * @param inReplyTo The msg_id it answers.
+   */
+  closed(inReplyTo: string): void {
+    this.#open.delete(inReplyTo);
+  }
+
+  /**
+   * How many declared intents await an answer now (expired ones are
+   * dropped as they are counted).
+   *
+   * @returns The count.
+   */
+  openCount(): number {
+    const oldest = this.#ports.now() - OPEN_INTENT_MS;
+    for (const [id, sentMs] of this.#open) if (sentMs < oldest) this.#open.delete(id);
+    return this.#open.size;
   }
 
   /**
@@ -147,8 +174,8 @@ export class Intents {
       priority: intent.priority,
       context: { on_behalf_of: "person", hcp_msg_id: intent.msgId },
     }, targets);
-    this.#ports.telemetry.emit("agent.intent_propagated", {
-      hcp_msg_id: intent.msgId,
+    this.#ports.emit("intentPropagated", {
+      hcpMsgId: intent.msgId,
       topic: intent.topic,
       sent: results.filter((r) => r.status === "sent").map((r) => r.peer),
       deferred: results.filter((r) => r.status !== "sent").map((r) => r.peer),

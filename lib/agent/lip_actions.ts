@@ -15,11 +15,11 @@ import {
   LipFetchError,
   type LipRuntime,
 } from "../lip/mod.ts";
-import type { StampingTelemetry } from "../observability/mod.ts";
 import type { OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import { type FetchRequest, type Outcome, replySpec } from "../runtime/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { AgentError } from "./errors.ts";
+import type { Emit } from "./events.ts";
 import type { Outbox, SendResult } from "./outbox.ts";
 
 /** What {@linkcode LipActions} needs from the agent. */
@@ -36,8 +36,8 @@ export interface LipActionsPorts {
   readonly store: Pick<Store, "lipItem">;
   /** How messages leave. */
   readonly outbox: Pick<Outbox, "each" | "address" | "reply" | "send">;
-  /** Where failed fetches and verifications are reported. */
-  readonly telemetry: StampingTelemetry;
+  /** Where verifications and failed fetches are reported (`evidenceVerified`, `error`). */
+  readonly emit: Emit;
   /** Aborted when the agent stops (ends fetches run for peers). */
   readonly signal: AbortSignal;
   /** Commits an outcome through the router and returns its signed envelopes. */
@@ -140,7 +140,7 @@ export class LipActions {
     claim: string,
     options: { to?: readonly string[] | undefined; signal?: AbortSignal | undefined } = {},
   ): Promise<{ verified: boolean; sent: SendResult[] }> {
-    const { identity, fetcher, lip, router, outbox, telemetry, store } = this.#ports;
+    const { identity, fetcher, lip, router, outbox, emit, store } = this.#ports;
     const item = store.lipItem(claim);
     if (item === undefined) throw new AgentError("REFUSED", `No LIP claim ${claim} is queued`);
     let doc: FetchedDocument;
@@ -154,9 +154,7 @@ export class LipActions {
       }, options.signal === undefined ? {} : { signal: options.signal });
     } catch (err) {
       if (!(err instanceof LipFetchError)) throw err;
-      telemetry.emit("agent.verify_evidence", { claim, verified: false, reason: err.code }, {
-        severity: "warn",
-      });
+      emit("evidenceVerified", { claim, verified: false, reason: err.code });
       return { verified: false, sent: [] };
     }
     const ctx = router.context(identity.fingerprint);
@@ -164,7 +162,7 @@ export class LipActions {
       tier: lip.tierOf(doc.finalUrl, ctx),
     });
     const verified = payload.claims.some((c) => claimId(c, source.uri) === claim);
-    telemetry.emit("agent.verify_evidence", {
+    emit("evidenceVerified", {
       claim,
       verified,
       reason: verified ? "same_claim" : "different_content",
@@ -193,17 +191,14 @@ export class LipActions {
    * @param peer Who asked.
    */
   async run(request: FetchRequest, peer: string): Promise<void> {
-    const { fetcher, lip, router, telemetry, signal, outbox } = this.#ports;
+    const { fetcher, lip, router, emit, signal, outbox } = this.#ports;
     let o: Outcome;
     try {
       const doc = await fetcher.fetch(request, { signal });
       o = lip.fetched(request, doc, router.context(peer));
     } catch (err) {
       if (!(err instanceof LipFetchError)) {
-        telemetry.emit("agent.error", { where: "lip_fetch", error: String(err) }, {
-          severity: "error",
-          peer,
-        });
+        emit("error", { where: "lip_fetch", error: String(err), peer });
         return;
       }
       o = lip.fetchFailed(request, err, router.context(peer));

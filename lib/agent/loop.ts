@@ -1,17 +1,17 @@
 /**
  * The cognitive loop: every inbound message of every session joins one
  * queue and is dispatched in arrival order, one at a time, through the
- * router; its replies go back, and what the runtimes decided follows.
+ * router; its replies go back, its committed effects become events, and
+ * the work the runtimes handed to the agent (the person's intent to
+ * propagate, a fetch to run) follows.
  *
  * @module
  */
 
-import type { MetricsRegistry, StampingTelemetry } from "../observability/mod.ts";
 import type { ProtocolRouter } from "../router/mod.ts";
 import type { Effect, FetchRequest } from "../runtime/mod.ts";
-import type { Hooks } from "./events.ts";
-import type { CycleInfo } from "./events.ts";
-import type { AgentIntent, Intents } from "./intents.ts";
+import type { CycleInfo, Emit } from "./events.ts";
+import type { Intents } from "./intents.ts";
 import type { ChannelKind, SessionLink } from "./link.ts";
 import type { Outbox } from "./outbox.ts";
 
@@ -21,22 +21,20 @@ export interface LoopPorts {
   readonly router: Pick<ProtocolRouter, "dispatch">;
   /** How replies leave; its relay is offered every frame first. */
   readonly outbox: Pick<Outbox, "send" | "relay">;
-  /** The hooks. */
-  readonly hooks: Hooks;
-  /** Intents reaching the loop. */
-  readonly intents: Pick<Intents, "reached" | "propagate">;
-  /** Where cycle failures are reported. */
-  readonly telemetry: StampingTelemetry;
-  /** Where the queue-depth gauge goes. */
-  readonly metrics: MetricsRegistry;
+  /** Intents reaching the loop, answers to ours. */
+  readonly intents: Pick<Intents, "reached" | "propagate" | "closed">;
+  /** Where cycles, answers and failures are reported. */
+  readonly emit: Emit;
+  /** The queue-depth gauge. */
+  gauge(depth: number): void;
   /** Remembers the agent id a peer goes by. */
   name(fp: string, agentId: string): void;
+  /** Reports committed effects as events. */
+  committed(effects: readonly Effect[]): void;
   /** Runs a fetch a peer asked for. */
   fetch(request: FetchRequest, peer: string): void;
-  /** Reports committed effects (wherever they came from). */
-  committed(effects: readonly Effect[]): void;
-  /** After each cycle: a peer whose handshake just verified hears our presence from now on. */
-  settled(peer: string): void;
+  /** After each cycle (waiters re-check their conditions). */
+  settled(): void;
   /** Whether the agent stopped. */
   stopped(): boolean;
 }
@@ -89,7 +87,7 @@ export class CognitiveLoop {
   enqueue(bytes: Uint8Array, link: SessionLink, channel: ChannelKind, origin?: string): void {
     if (this.#ports.stopped()) return;
     this.#queue.push({ bytes, link, channel, origin });
-    this.#ports.metrics.gauge("agent_queue_depth", this.#queue.length, {});
+    this.#ports.gauge(this.#queue.length);
     if (!this.#running) {
       this.#running = true;
       this.#pumping = this.#pump();
@@ -114,10 +112,11 @@ export class CognitiveLoop {
       try {
         await this.#once(item);
       } catch (err) {
-        this.#ports.telemetry.emit("agent.error", {
+        this.#ports.emit("error", {
           where: "cycle",
           error: err instanceof Error ? err.message : String(err),
-        }, { severity: "error", peer: item.link.peer });
+          peer: item.link.peer,
+        });
       }
     }
   }
@@ -131,64 +130,41 @@ export class CognitiveLoop {
     // A relayed envelope is signed by its origin; the session's peer only carried it.
     const peer = origin ?? link.peer;
     const info: CycleInfo = { cycle: ++this.#cycle, peer, channel };
-    p.hooks.call("beforeCycle", info);
+    p.emit("beforeCycle", info);
     const result = await p.router.dispatch(bytes, {
       peer,
       session: link.session.id,
       ...(origin === undefined ? {} : { relay: link.peer }),
     });
-    if (result.envelope !== undefined) p.name(peer, result.envelope.sender.agent_id);
-    p.committed(result.effects);
+    const env = result.envelope;
+    if (env !== undefined) p.name(peer, env.sender.agent_id);
     await p.outbox.send(peer, result.replies);
+    p.committed(result.effects);
+    if (result.status === "handled" && env?.type === "INTENT") {
+      const answer = env.payload;
+      if (answer.in_reply_to !== undefined) {
+        p.intents.closed(answer.in_reply_to);
+        p.emit("intentAnswered", {
+          peer,
+          inReplyTo: answer.in_reply_to,
+          decision: answer.decision,
+        });
+      }
+    }
     for (const effect of result.effects) {
-      if (effect.type === "trustChanged" && effect.entry.changed) {
-        p.hooks.call("trustChange", effect.entry);
-      }
+      if (effect.type === "deliver" && effect.delivery.kind === "intent") {
+        const d = effect.delivery;
+        await p.intents.propagate({
+          source: "person",
+          from: peer,
+          msgId: d.msgId,
+          goal: d.goal,
+          topic: d.topic,
+          priority: d.priority,
+        });
+      } else if (effect.type === "fetch") p.fetch(effect.request, peer);
     }
-    await this.#consequences(peer, result.effects);
-    p.settled(peer);
-    p.hooks.call("afterCycle", info, result);
-  }
-
-  /** What the runtimes decided, carried out: intents, the person's state, deliveries, fetches. */
-  async #consequences(peer: string, effects: readonly Effect[]): Promise<void> {
-    const p = this.#ports;
-    for (const effect of effects) {
-      switch (effect.type) {
-        case "intentReceived":
-          p.intents.reached({
-            source: "peer",
-            from: peer,
-            msgId: effect.msgId,
-            goal: effect.goal,
-            topic: effect.topic,
-            priority: effect.priority,
-            context: effect.context,
-            decision: effect.decision,
-          });
-          break;
-        case "humanState":
-          p.hooks.call("humanState", peer, effect.human);
-          break;
-        case "deliver": {
-          const d = effect.delivery;
-          if (d.kind !== "intent") break;
-          const intent: AgentIntent = {
-            source: "person",
-            from: peer,
-            msgId: d.msgId,
-            goal: d.goal,
-            topic: d.topic,
-            priority: d.priority,
-          };
-          p.intents.reached(intent);
-          await p.intents.propagate(intent);
-          break;
-        }
-        case "fetch":
-          p.fetch(effect.request, peer);
-          break;
-      }
-    }
+    p.settled();
+    p.emit("afterCycle", { ...info, result });
   }
 }

@@ -17,8 +17,15 @@
  * @module
  */
 
-export { Agent, type AgentOptions } from "./agent.ts";
-export type { AgentFact, AgentHookName, AgentHooks, CycleInfo } from "./events.ts";
+export { Agent } from "./agent.ts";
+export type { AgentOptions } from "./options.ts";
+export type {
+  AgentEventName,
+  AgentEvents,
+  AgentListener,
+  AgentListeners,
+  CycleInfo,
+} from "./events.ts";
 export { type AgentIntent, type CipGoal, HCP_TO_CIP_GOAL, type Priority } from "./intents.ts";
 export type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
 export type { SendResult } from "./outbox.ts";

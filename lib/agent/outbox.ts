@@ -7,9 +7,9 @@
  */
 
 import type { CipState, EnvelopeReceiver } from "../envelope/mod.ts";
-import type { StampingTelemetry } from "../observability/mod.ts";
 import type { OutboundEnvelope } from "../router/mod.ts";
 import { type LocalLoad, newMsgId, type Outcome, outcome, type ReplySpec } from "../runtime/mod.ts";
+import type { Emit } from "./events.ts";
 import type { AgentRelay } from "./relay.ts";
 import type { Sessions } from "./sessions.ts";
 
@@ -29,8 +29,8 @@ export interface SendResult {
 export interface OutboxPorts {
   /** The sessions. */
   readonly sessions: Pick<Sessions, "link" | "isOpen" | "isLive" | "agentPeers" | "receiver">;
-  /** Where send failures are reported. */
-  readonly telemetry: StampingTelemetry;
+  /** Where held sends, undeliverable envelopes and send failures are reported. */
+  readonly emit: Emit;
   /** Commits an outcome through the router and returns its signed envelopes. */
   commit(o: Outcome, to: { peer: string }): Promise<OutboundEnvelope[]>;
   /** The agent's current presence and lri (the CIP `state` block). */
@@ -105,7 +105,7 @@ export class Outbox {
 
   /**
    * Builds, commits and sends one outcome per peer. A runtime that defers or
-   * refuses sends nothing (`agent.send_held`); an unreachable peer is
+   * refuses sends nothing (`sendHeld`); an unreachable peer is
    * `refused` (`not_connected`).
    *
    * @param to The peers. @default {every verified agent peer}
@@ -125,11 +125,11 @@ export class Outbox {
       const o = make(fp);
       if (o.status !== "handled") {
         await this.#ports.commit(o, { peer: fp });
-        this.#ports.telemetry.emit(
-          "agent.send_held",
-          { code: o.code ?? o.status, reason: o.reason ?? "" },
-          { peer: fp },
-        );
+        this.#ports.emit("sendHeld", {
+          peer: fp,
+          code: o.code ?? o.status,
+          reason: o.reason ?? "",
+        });
         results.push({
           peer: fp,
           status: o.status === "deferred" ? "deferred" : "refused",
@@ -165,24 +165,26 @@ export class Outbox {
    */
   async send(fp: string, out: readonly OutboundEnvelope[]): Promise<void> {
     if (out.length === 0) return;
-    const { sessions, telemetry } = this.#ports;
+    const { sessions, emit } = this.#ports;
     if (!sessions.isLive(fp) && await this.relay?.send(fp, out) === true) return;
     const link = sessions.link(fp);
     if (link === undefined || !link.open) {
-      telemetry.emit("agent.undeliverable", {
+      emit("undeliverable", {
+        peer: fp,
         count: out.length,
         types: out.map((o) => o.envelope.type),
-      }, { severity: "warn", peer: fp });
+      });
       return;
     }
     for (const o of out) {
       try {
         await link.send(o.channel, o.bytes, { ack: o.channel === "control" });
       } catch (err) {
-        telemetry.emit("agent.error", {
+        emit("error", {
           where: "send",
           error: err instanceof Error ? err.message : String(err),
-        }, { severity: "error", peer: fp });
+          peer: fp,
+        });
       }
     }
   }

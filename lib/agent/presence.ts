@@ -6,9 +6,10 @@
  * @module
  */
 
-import type { MetricsRegistry, StampingTelemetry } from "../observability/mod.ts";
+import type { MetricsRegistry } from "../observability/mod.ts";
 import { type LocalLoad, replySpec } from "../runtime/mod.ts";
 import type { TrustView } from "../trust/mod.ts";
+import type { Emit } from "./events.ts";
 import { type LoadSource, presenceOf } from "./load.ts";
 import type { Outbox } from "./outbox.ts";
 
@@ -24,8 +25,10 @@ export interface PresencePorts {
   readonly intervalMs: number;
   /** The inbound queue's depth now. */
   queueDepth(): number;
-  /** Where presence changes are reported. */
-  readonly telemetry: StampingTelemetry;
+  /** Intents this agent declared that await an answer now. */
+  openIntents(): number;
+  /** Where presence changes are reported (`presence`). */
+  readonly emit: Emit;
   /** Where the lri gauge goes. */
   readonly metrics: MetricsRegistry;
   /** How this agent sees a peer (the `ltppeerstate` it tells). */
@@ -76,7 +79,7 @@ export class PresenceTracker {
     return presenceOf(this.#ports.source.read(), {
       queueDepth: this.#ports.queueDepth(),
       queueCapacity: this.#ports.queueCapacity,
-      openIntents: 0,
+      openIntents: this.#ports.openIntents(),
     });
   }
 
@@ -97,7 +100,7 @@ export class PresenceTracker {
       return;
     }
     this.#sent = next;
-    this.#ports.telemetry.emit("agent.presence", {
+    this.#ports.emit("presence", {
       presence: next.presence,
       lri: next.lri,
       previous: prev.presence,

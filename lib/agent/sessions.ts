@@ -8,8 +8,14 @@
 
 import type { StampingTelemetry } from "../observability/mod.ts";
 import type { Store } from "../store/mod.ts";
-import type { Transport, TransportAddress, TransportSession } from "../transport/mod.ts";
+import type {
+  Transport,
+  TransportAddress,
+  TransportEvent,
+  TransportSession,
+} from "../transport/mod.ts";
 import type { TrustView } from "../trust/mod.ts";
+import type { Emit } from "./events.ts";
 import { type ChannelKind, SessionLink } from "./link.ts";
 
 /** What the agent knows of a connected peer. */
@@ -71,7 +77,9 @@ export interface SessionsPorts {
   readonly person: string | undefined;
   /** The transport. */
   readonly transport: Transport;
-  /** Where session events are reported. */
+  /** Where session events go (`peerUp`, `peerDown`, `sessionDuplicate`, `transport`). */
+  readonly emit: Emit;
+  /** Where ack-latency samples go. */
   readonly telemetry: StampingTelemetry;
   /** Handshake stages (a peer is `verified` once its handshake is). */
   readonly store: Pick<Store, "handshake">;
@@ -81,8 +89,6 @@ export interface SessionsPorts {
   readonly signal: AbortSignal;
   /** One inbound message of a session (in arrival order per link). */
   message(bytes: Uint8Array, link: SessionLink, channel: ChannelKind): void;
-  /** The current session with `peer` ended (not a duplicate that was dropped). */
-  ended(peer: string): void;
   /** Tracks background work the agent waits for when it stops. */
   track(work: Promise<unknown>): void;
 }
@@ -158,7 +164,7 @@ export class Sessions {
   /**
    * Opens a session's channels and makes it the peer's link, unless a
    * session with that peer is already open and survives the tie-break
-   * ({@linkcode keepSession}); the loser closes (`agent.session_duplicate`).
+   * ({@linkcode keepSession}); the loser closes (`sessionDuplicate`).
    *
    * @param session The transport session.
    * @param dialer Who dialled it.
@@ -177,29 +183,57 @@ export class Sessions {
         ? [current, link]
         : [link, current];
       this.#links.set(peer, keep);
-      p.telemetry.emit("agent.session_duplicate", {
-        kept: keep.session.id,
-        closed: drop.session.id,
-        reason: "duplicate",
-      }, { peer, session: drop.session.id });
+      p.emit("sessionDuplicate", { peer, kept: keep.session.id, closed: drop.session.id });
       p.track(drop.close());
+      if (keep === link) this.#up(link, "duplicate");
       return;
     }
     this.#links.set(peer, link);
-    p.telemetry.emit("agent.peer_connected", {
-      dialer: dialer === p.self ? "self" : "peer",
-      person: peer === p.person,
-    }, { peer, session: session.id });
+    this.#up(link, "new");
+  }
+
+  #up(link: SessionLink, via: "new" | "duplicate" | "resumed"): void {
+    const peer = link.peer;
+    this.#ports.emit("peerUp", {
+      peer,
+      session: link.session.id,
+      dialer: link.dialer,
+      person: peer === this.#ports.person,
+      via,
+    });
   }
 
   #ended(link: SessionLink): void {
     this.#all.delete(link);
     if (this.#links.get(link.peer) !== link) return;
     this.#links.delete(link.peer);
-    this.#ports.ended(link.peer);
-    this.#ports.telemetry.emit("agent.peer_disconnected", {
+    this.#ports.emit("peerDown", {
+      peer: link.peer,
+      session: link.session.id,
       reason: link.session.closeReason ?? "closed",
-    }, { peer: link.peer, session: link.session.id });
+      final: true,
+    });
+  }
+
+  /**
+   * One transport event: passed on (`transport`); a lost or resumed
+   * connection of a peer's current session is `peerDown` or `peerUp`.
+   *
+   * @param e The event.
+   */
+  observe(e: TransportEvent): void {
+    this.#ports.emit("transport", e);
+    if (e.type === "connection_lost" || (e.type === "session_open" && e.resumed === true)) {
+      const link = this.#links.get(e.peerFingerprint);
+      if (link === undefined || link.session.id !== e.sessionId) return;
+      if (e.type === "session_open") return this.#up(link, "resumed");
+      this.#ports.emit("peerDown", {
+        peer: link.peer,
+        session: e.sessionId,
+        reason: e.reason ?? "lost",
+        final: false,
+      });
+    }
   }
 
   /**

@@ -96,6 +96,7 @@ export class MeshNode implements AsyncDisposable {
   #chain: Promise<void> = Promise.resolve();
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #refreshQueued = false;
+  #wakeQueued = false;
   #stopping = false;
 
   private constructor(agent: Agent, options: MeshOptions) {
@@ -150,29 +151,14 @@ export class MeshNode implements AsyncDisposable {
     if (!Number.isInteger(hopLimit) || hopLimit < 0 || hopLimit > 64) {
       throw new RangeError(`Mesh hopLimit must be an integer in 0..64, got ${hopLimit}`);
     }
-    // The agent's sink sees events from its first one on; the node exists a moment later.
-    const ref: { node?: MeshNode } = {};
-    const tap = {
-      write: (e: { kind: string; peer?: string | null; data: unknown }) => {
-        if (ref.node !== undefined) ref.node.#onEvent(e);
-      },
-    };
-    const agent = await Agent.create({
-      ...options,
-      sinks: [...(options.sinks ?? []), tap as never],
-    });
-    const node = ref.node = new MeshNode(agent, options);
+    const agent = await Agent.create(options);
+    const node = new MeshNode(agent, options);
     agent.setRelay({
       frame: (bytes, from) => node.#frame(bytes, from),
       reachable: (fp) => node.#links.reachable(fp),
       send: (fp, out) => node.#relay.send(fp, out),
     });
-    agent.on("fact", (f) => {
-      if (f.origin === "cip") node.#consensus.claimChanged(f.claim, f.status);
-    });
-    agent.on("afterCycle", (_info, result) => {
-      if (result.envelope?.type === "FACT_PROPOSE") node.#malice.proposal(result.envelope);
-    });
+    node.#listen(agent);
     const sweepMs = options.sweepMs ?? 500;
     if (sweepMs > 0) node.#sweepTimer = setInterval(() => node.sweep(), sweepMs);
     return node;
@@ -392,6 +378,7 @@ export class MeshNode implements AsyncDisposable {
   sweep(): void {
     if (this.agent.stopped || this.#stopping) return;
     this.#relay.sweep();
+    this.#poke();
   }
 
   /** Stops the node and its agent. */
@@ -459,7 +446,7 @@ export class MeshNode implements AsyncDisposable {
         where: "mesh",
         error: err instanceof Error ? err.message : String(err),
       }, { severity: "error" });
-    });
+    }).finally(() => this.#poke());
   }
 
   async #inbound(bytes: Uint8Array, from: { peer: string; channel: ChannelKind }): Promise<void> {
@@ -502,43 +489,51 @@ export class MeshNode implements AsyncDisposable {
     }
   }
 
-  // ---- what the agent reports -----------------------------------------------
+  // ---- what the agent reports -------------------------------------------
 
-  #onEvent(e: { kind: string; peer?: string | null; data: unknown }): void {
-    if (this.#waiters.size > 0) queueMicrotask(() => this.#wake());
-    const peer = e.peer ?? undefined;
-    switch (e.kind) {
-      case "rtt.connection_lost":
-        if (peer !== undefined) this.#links.setDown(peer, true);
-        break;
-      case "rtt.session_open":
-      case "agent.peer_connected":
-        if (peer !== undefined) this.#links.setDown(peer, false);
-        break;
-      case "agent.peer_disconnected":
-        if (peer !== undefined) this.#links.setDown(peer, true);
-        break;
-      case "trust.transition":
-        break;
-      case "cip.error_received": {
-        const d = e.data as { in_reply_to: string; code: string };
-        this.#consensus.refused(d.in_reply_to, d.code);
-        return;
-      }
-      case "router.dispatched": {
-        // The acceptor's side of a handshake is verified once VERIFY is dispatched.
-        const type = (e.data as { type?: string }).type;
-        if (type !== "VERIFY" && type !== "HELLO") return;
-        break;
-      }
-      default:
-        return;
-    }
+  /** The node follows the agent's typed events; it never reads telemetry. */
+  #listen(agent: Agent): void {
+    const links = this.#links;
+    agent.on("peerUp", (e) => {
+      links.setDown(e.peer, false);
+      this.#linksChanged();
+    });
+    agent.on("peerDown", (e) => {
+      links.setDown(e.peer, true);
+      this.#linksChanged();
+    });
+    // Either side of a handshake counts the peer as a live neighbour once it verified.
+    agent.on("handshakeVerified", () => this.#linksChanged());
+    agent.on("trustChanged", () => this.#linksChanged());
+    agent.on("claimChanged", (e) => {
+      if (e.origin === "cip") this.#consensus.claimChanged(e.claim, e.status);
+      this.#poke();
+    });
+    agent.on("errorReceived", (e) => this.#consensus.refused(e.inReplyTo, e.code));
+    agent.on("afterCycle", (e) => {
+      if (e.result.envelope?.type === "FACT_PROPOSE") this.#malice.proposal(e.result.envelope);
+      this.#poke();
+    });
+  }
+
+  /** Live neighbours may have changed: advertise (once per turn) and re-check waiters. */
+  #linksChanged(): void {
+    this.#poke();
     if (this.#refreshQueued) return;
     this.#refreshQueued = true;
     queueMicrotask(() => {
       this.#refreshQueued = false;
       this.#track(this.#links.advertise());
+    });
+  }
+
+  /** Something changed: waiting conditions are re-checked (once per turn). */
+  #poke(): void {
+    if (this.#waiters.size === 0 || this.#wakeQueued) return;
+    this.#wakeQueued = true;
+    queueMicrotask(() => {
+      this.#wakeQueued = false;
+      this.#wake();
     });
   }
 }

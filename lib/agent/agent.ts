@@ -14,7 +14,7 @@ import type { HcpRuntime } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
 import type { LipRuntime } from "../lip/mod.ts";
 import type { MetricsRegistry, StampingTelemetry, Web4Event } from "../observability/mod.ts";
-import type { ProtocolRouter } from "../router/mod.ts";
+import type { OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { LocalLoad, Outcome } from "../runtime/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
 import { createTransport, type Transport, type TransportAddress } from "../transport/mod.ts";
@@ -529,6 +529,21 @@ export class Agent implements AsyncDisposable {
     options: { to?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<{ verified: boolean; sent: SendResult[] }> {
     return await this.#rooms.lipActions.verifyEvidence(claim, options);
+  }
+
+  /**
+   * Commits an outcome decided outside the loop (the mesh's sanctions and
+   * malice reports, an owner's own outcome) through the router: one
+   * transaction, its replies signed, its committed effects reported as
+   * typed events. Nothing is sent.
+   *
+   * @param outcome The outcome.
+   * @param to The peer it concerns (the replies are addressed to it).
+   * @returns The signed envelopes, to send (e.g. through the relay).
+   * @throws {QuotaExceededError} When a quota refuses the changes (nothing stored).
+   */
+  apply(outcome: Outcome, to: { peer: string }): Promise<OutboundEnvelope[]> {
+    return this.#rooms.commit(outcome, to);
   }
 
   /**

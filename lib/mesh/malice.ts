@@ -21,7 +21,10 @@ import type { SeenCache } from "./routes.ts";
 /** What {@linkcode MaliceWatch} needs from the node. */
 export interface MalicePorts {
   /** The node's agent (its ledger, trust, knowledge, identity). */
-  readonly agent: Pick<Agent, "fingerprint" | "identity" | "store" | "router" | "telemetry">;
+  readonly agent: Pick<
+    Agent,
+    "fingerprint" | "identity" | "store" | "router" | "apply" | "telemetry"
+  >;
   /** Flooding. */
   readonly links: Pick<Links, "flood">;
   /** Frame ids seen. */
@@ -141,7 +144,7 @@ export class MaliceWatch {
       evidence: claims.map((f) => f.id),
       note: `malice report by ${reporter}`,
     });
-    await agent.router.apply(outcome("handled", { changes: batch.changes, events: batch.events }), {
+    await agent.apply(outcome("handled", { changes: batch.changes, events: batch.events }), {
       peer: subject,
     });
     log(verdict, `${claims.length} signed claims verified`);

@@ -39,6 +39,7 @@ export interface RelayPorts {
     | "metrics"
     | "telemetry"
     | "router"
+    | "apply"
     | "cip"
     | "stopped"
   >;
@@ -232,9 +233,7 @@ export class MeshRelay {
         reason: `Relay ${agent.fingerprint} could not deliver to ${frame.destination}: ${why}`,
       },
     });
-    const { replies: out } = await agent.router.apply(outcome("handled", { replies: [spec] }), {
-      peer: frame.origin,
-    });
+    const out = await agent.apply(outcome("handled", { replies: [spec] }), { peer: frame.origin });
     if (links.route(frame.origin)?.[0] !== undefined) await this.send(frame.origin, out);
   }
 
@@ -318,7 +317,7 @@ export class MeshRelay {
     const { agent } = this.#ports;
     agent.metrics.counter("mesh_dropped_total", 1, { reason: "tampered" });
     const o = agent.cip.verificationFailed(err, agent.router.context(relay), msgId ?? undefined);
-    await agent.router.apply(o, { peer: relay });
+    await agent.apply(o, { peer: relay });
     agent.telemetry.emit("mesh.tampered", {
       origin: frame.origin,
       destination: frame.destination,

@@ -124,7 +124,7 @@ Deno.test("One session per pair: when both dial at once, both ends keep the one 
   ];
   assert.deepEqual(
     telemetry.map((e) => [e.data.kept, e.data.reason]),
-    dups.map((d) => [kept, "duplicate"]),
+    dups.map(() => [kept, "duplicate"]),
   );
   assert.equal(a.peers().length, 1);
   assert.equal(b.peers().length, 1);

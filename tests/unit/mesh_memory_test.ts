@@ -473,17 +473,26 @@ Deno.test("Mesh (memory): consensus and the liar do not depend on telemetry: wit
     telemetry.emit = (kind, data, options) => emit(`renamed.${kind}`, data, options);
   }
   const started = sink.events().length; // agent.started and agent.listening, before the rename
+  const d = mesh.get("d");
+  // The liar's fall, as typed events (malice reports included: the mesh commits through the agent).
+  const falls = new Map<string, string[]>();
+  for (const n of honest) {
+    falls.set(n, []);
+    mesh.get(n).agent.on("trustChanged", ({ entry }) => {
+      if (entry.subject === d.fingerprint) falls.get(n)!.push(entry.to);
+    });
+  }
   await mesh.linkAll();
   await mesh.meetAll();
   const f1 = await mesh.get("a").proposeFact(nitrate(12), trace);
   await settled(mesh, f1, ["b", "c", "e"], "accepted");
-  const d = mesh.get("d");
   const f2 = await d.proposeFact(nitrate(50), trace);
   await settled(mesh, f2, honest, "disputed");
   await d.proposeFact(nitrate(51), trace);
   for (const n of honest) {
     const node = mesh.get(n);
     await node.until(() => node.agent.router.trust.peer(d.fingerprint) === "blacklisted");
+    assert.equal(falls.get(n)!.at(-1), "blacklisted", `${n}: ${falls.get(n)!.join(" ")}`);
   }
   // The rename was in force for everything that decided the outcome above.
   const after = sink.events().slice(started);

@@ -492,7 +492,8 @@ Deno.test("Mesh (memory): consensus and the liar do not depend on telemetry: wit
   for (const n of honest) {
     const node = mesh.get(n);
     await node.until(() => node.agent.router.trust.peer(d.fingerprint) === "blacklisted");
-    assert.equal(falls.get(n)!.at(-1), "blacklisted", `${n}: ${falls.get(n)!.join(" ")}`);
+    // The typed event follows the commit (the node re-checks on every trustChanged).
+    await node.until(() => falls.get(n)!.at(-1) === "blacklisted");
   }
   // The rename was in force for everything that decided the outcome above.
   const after = sink.events().slice(started);

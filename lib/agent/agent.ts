@@ -201,14 +201,10 @@ export class Agent implements AsyncDisposable {
   }
 
   /**
-   * Listens to one of the agent's typed events ({@linkcode AgentEvents}):
-   * sessions (`peerUp`, `peerDown`, `sessionDuplicate`, `transport`), what
-   * the router committed (`handshakeVerified`, `claimChanged`,
-   * `trustChanged`, `errorReceived`, `humanState`), intents (`intent`,
-   * `intentAnswered`, `intentPropagated`, `missionDrift`), the loop
-   * (`beforeCycle`, `afterCycle`), presence, sends and failures. Listeners
-   * run synchronously, one event at a time; one that throws is reported as
-   * `agent.hook_error` and the agent goes on.
+   * Listens to one of the agent's typed events ({@linkcode AgentEvents}:
+   * sessions, the router's committed effects, intents, the loop, presence,
+   * sends, failures). Listeners run synchronously, one event at a time; one
+   * that throws is reported as `agent.hook_error` and the agent goes on.
    *
    * @param name The event.
    * @param fn The listener.
@@ -236,8 +232,6 @@ export class Agent implements AsyncDisposable {
   ): Promise<AgentEvents[K]> {
     return this.#rooms.waiters.next(name, match, options.timeoutMs ?? 30_000, options.signal);
   }
-
-  // ---- sessions -----------------------------------------------------------
 
   /**
    * Listens for sessions (agents and the person) and accepts them in the
@@ -270,16 +264,8 @@ export class Agent implements AsyncDisposable {
     options: TransportAddress & { fingerprint: string; agentId?: string; signal?: AbortSignal },
   ): Promise<PeerInfo> {
     this.#assertRunning();
-    const fp = options.fingerprint;
-    if (options.agentId !== undefined) this.#rooms.sessions.name(fp, options.agentId);
-    const fresh = !this.#rooms.sessions.isOpen(fp);
-    if (fresh) await this.#rooms.sessions.dial(options);
-    // A new session gets a new handshake; a verified one from an earlier session does not count.
-    if (fresh || this.store.handshake(fp)?.stage !== "verified") {
-      await this.#rooms.handshake(fp, options.signal);
-    }
-    this.#rooms.verified(fp);
-    return this.peer(fp)!;
+    await this.#rooms.connect(options);
+    return this.peer(options.fingerprint)!;
   }
 
   /**
@@ -297,14 +283,7 @@ export class Agent implements AsyncDisposable {
     options: { agentId?: string; signal?: AbortSignal } = {},
   ): Promise<void> {
     this.#assertRunning();
-    if (options.agentId !== undefined) this.#rooms.sessions.name(fp, options.agentId);
-    if (this.#rooms.outbox.relay?.reachable(fp) !== true) {
-      throw new AgentError("NOT_CONNECTED", `No session and no relay route to ${fp}`);
-    }
-    if (this.store.handshake(fp)?.stage !== "verified") {
-      await this.#rooms.handshake(fp, options.signal);
-    }
-    this.#rooms.verified(fp);
+    await this.#rooms.handshakeVia(fp, options);
   }
 
   /**
@@ -371,8 +350,6 @@ export class Agent implements AsyncDisposable {
     return this.#rooms.sessions.peer(fingerprint);
   }
 
-  // ---- presence -----------------------------------------------------------
-
   /**
    * Reads the load source now and, when presence changed or lri moved by at
    * least `lriStep` since peers were last told, sends a STATE_UPDATE to
@@ -383,8 +360,6 @@ export class Agent implements AsyncDisposable {
   refreshLoad(): Promise<void> {
     return this.#rooms.presence.refresh();
   }
-
-  // ---- what the agent starts ---------------------------------------------
 
   /**
    * Declares an intent to peers. An overloaded peer gets nothing: its result
@@ -558,8 +533,6 @@ export class Agent implements AsyncDisposable {
     return o.status;
   }
 
-  // ---- waiting ------------------------------------------------------------
-
   /**
    * Waits for the next telemetry event (v1.0 contract) of this agent that
    * matches: for tests of what the agent reports. To follow what the agent
@@ -594,8 +567,6 @@ export class Agent implements AsyncDisposable {
     await this.#rooms.waiters.until(check, options.timeoutMs ?? 30_000, options.signal);
   }
 
-  // ---- lifecycle ----------------------------------------------------------
-
   #track(p: Promise<unknown>): void {
     const q = p.catch(() => {}).finally(() => this.#pending.delete(q));
     this.#pending.add(q);
@@ -622,16 +593,9 @@ export class Agent implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    const { events, sessions, presence, loop, unobserve } = this.#rooms;
-    events.emit("stopping", { sessions: sessions.size });
+    this.#rooms.events.emit("stopping", { sessions: this.#rooms.sessions.size });
     this.#abort.abort();
-    presence.stop();
-    const looping = loop.stop();
-    await sessions.close(200);
-    await this.transport.shutdown({ deadlineMs: 200 }).catch(() => {});
-    unobserve();
-    await sessions.accepted();
-    await looping;
+    await this.#rooms.shutdown();
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
     if (this.#ownsStore) this.store[Symbol.dispose]();
   }

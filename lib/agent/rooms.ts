@@ -16,7 +16,7 @@ import { createTelemetry, MetricsRegistry, type StampingTelemetry } from "../obs
 import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
 import type { Store } from "../store/mod.ts";
-import type { Transport } from "../transport/mod.ts";
+import type { Transport, TransportAddress } from "../transport/mod.ts";
 import { Actions } from "./actions.ts";
 import { DriftDetector } from "./drift.ts";
 import { AgentError } from "./errors.ts";
@@ -71,15 +71,25 @@ export interface Rooms {
    */
   commit(o: Outcome, to: { peer: string }): Promise<OutboundEnvelope[]>;
   /**
-   * Runs the CIP handshake (HELLO, HELLO, VERIFY) and waits until it verified.
+   * A session with the peer (reused when open), then the CIP handshake when
+   * the session is new or the peer not verified.
    *
    * @throws {AgentError} `HANDSHAKE_FAILED`.
    */
-  handshake(fp: string, signal: AbortSignal | undefined): Promise<void>;
-  /** A verified agent peer (not the person) hears our STATE_UPDATEs from now on. */
-  verified(fp: string): void;
-  /** Stops observing the transport. */
-  unobserve(): void;
+  connect(
+    options: TransportAddress & { fingerprint: string; agentId?: string; signal?: AbortSignal },
+  ): Promise<void>;
+  /**
+   * The CIP handshake with a peer without a session, through the relay.
+   *
+   * @throws {AgentError} `NOT_CONNECTED` (no relay route), `HANDSHAKE_FAILED`.
+   */
+  handshakeVia(fp: string, options: { agentId?: string; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Once the agent is aborted: stops the load timer and the loop, closes
+   * every session, shuts the transport down, and waits for the read loops.
+   */
+  shutdown(): Promise<void>;
 }
 
 /** What {@linkcode buildRooms} builds the rooms from. */
@@ -271,6 +281,32 @@ export function buildRooms(parts: RoomParts): Rooms {
   const wake = () => waiters.wake();
   for (const name of ["peerUp", "peerDown", "sessionDuplicate"] as const) events.on(name, wake);
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const unobserve = transport.onEvent((e) => sessions.observe(e));
+
+  /** The CIP handshake (HELLO, HELLO, VERIFY), waited for until it verified. */
+  async function handshake(fp: string, handshakeSignal: AbortSignal | undefined): Promise<void> {
+    const opened = cip.open(sessions.receiver(fp), router.context(fp));
+    if (opened.status === "refused") {
+      throw new AgentError(
+        "HANDSHAKE_FAILED",
+        `CIP handshake with ${fp} refused: ${opened.reason}`,
+      );
+    }
+    await outbox.commitAndSend(fp, opened);
+    try {
+      await waiters.until(
+        () => store.handshake(fp)?.stage === "verified",
+        handshakeTimeoutMs,
+        handshakeSignal,
+      );
+    } catch (err) {
+      throw new AgentError(
+        "HANDSHAKE_FAILED",
+        `CIP handshake with ${fp} did not complete: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
 
   return {
     metrics,
@@ -289,30 +325,31 @@ export function buildRooms(parts: RoomParts): Rooms {
     lipActions,
     loop,
     commit,
-    verified,
-    unobserve: transport.onEvent((e) => sessions.observe(e)),
-    async handshake(fp, handshakeSignal) {
-      const opened = cip.open(sessions.receiver(fp), router.context(fp));
-      if (opened.status === "refused") {
-        throw new AgentError(
-          "HANDSHAKE_FAILED",
-          `CIP handshake with ${fp} refused: ${opened.reason}`,
-        );
+    async shutdown() {
+      presence.stop();
+      const looping = loop.stop();
+      await sessions.close(200);
+      await transport.shutdown({ deadlineMs: 200 }).catch(() => {});
+      unobserve();
+      await sessions.accepted();
+      await looping;
+    },
+    async connect(o) {
+      const fp = o.fingerprint;
+      if (o.agentId !== undefined) sessions.name(fp, o.agentId);
+      const fresh = !sessions.isOpen(fp);
+      if (fresh) await sessions.dial(o);
+      // A new session gets a new handshake; a verified one from an earlier session does not count.
+      if (fresh || store.handshake(fp)?.stage !== "verified") await handshake(fp, o.signal);
+      verified(fp);
+    },
+    async handshakeVia(fp, o) {
+      if (o.agentId !== undefined) sessions.name(fp, o.agentId);
+      if (outbox.relay?.reachable(fp) !== true) {
+        throw new AgentError("NOT_CONNECTED", `No session and no relay route to ${fp}`);
       }
-      await outbox.commitAndSend(fp, opened);
-      try {
-        await waiters.until(
-          () => store.handshake(fp)?.stage === "verified",
-          handshakeTimeoutMs,
-          handshakeSignal,
-        );
-      } catch (err) {
-        throw new AgentError(
-          "HANDSHAKE_FAILED",
-          `CIP handshake with ${fp} did not complete: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
+      if (store.handshake(fp)?.stage !== "verified") await handshake(fp, o.signal);
+      verified(fp);
     },
   };
 }

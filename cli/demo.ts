@@ -150,9 +150,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     await alpha.until(() => NAMES.slice(1).every((n) => alpha.store.presence(fp(n)) !== undefined));
 
     step("alpha declares an intent to beta: accepted");
-    const answer = alpha.nextEvent("cip.intent_answered");
+    const answer = alpha.next("intentAnswered");
     await alpha.declareIntent({ goal: "ask", topic: "aral water nitrate" }, { to: [fp("beta")] });
-    _expect((await answer).data.decision === "accept", "beta did not accept alpha's intent");
+    _expect((await answer).decision === "accept", "beta did not accept alpha's intent");
 
     step("gamma becomes overloaded (injected load): alpha's intent to gamma is deferred");
     get("gamma").load.set({ cpu: 0.96 });
@@ -183,14 +183,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     });
 
     step("ada's HCP_INTENT passes consent and reaches beta's and gamma's loops as a CIP INTENT");
-    const atBeta = get("beta").agent.nextEvent(
-      "agent.intent",
-      (e) => e.data.topic === "topic:water",
-    );
-    const atGamma = get("gamma").agent.nextEvent(
-      "agent.intent",
-      (e) => e.data.topic === "topic:water",
-    );
+    const atBeta = get("beta").agent.next("intent", (i) => i.topic === "topic:water");
+    const atGamma = get("gamma").agent.next("intent", (i) => i.topic === "topic:water");
     await person.intent({ goal: "request", topic: "topic:water", priority: "high" });
     await Promise.all([atBeta, atGamma]);
 

@@ -197,12 +197,11 @@ async function _keepConnected(host: AgentHost, peer: PeerSpec, signal: AbortSign
   while (!signal.aborted) {
     const agent = host.agent;
     if (!agent.stopped && agent.peer(peer.fingerprint)?.verified === true) {
-      const disconnected = agent.nextEvent(
-        "agent.peer_disconnected",
-        (e: Web4Event) => e.peer === peer.fingerprint,
-        { signal },
-      ).catch(() => undefined);
-      await Promise.race([disconnected, _sleep(2000, signal)]);
+      // Re-checked every 2 s, and at once when the session ends.
+      await agent.next("peerDown", (e) => e.peer === peer.fingerprint && e.final, {
+        signal,
+        timeoutMs: 2000,
+      }).catch(() => undefined);
       continue;
     }
     try {

@@ -33,7 +33,7 @@ export interface Activity {
   queueDepth: number;
   /** Queue depth that counts as full (lri 100 from the queue alone). */
   queueCapacity: number;
-  /** Intents being worked on (accepted, not yet finished). */
+  /** Intents the agent declared that await their answer (`focused` while any is open). */
   openIntents: number;
 }
 

@@ -17,22 +17,20 @@
  * @module
  */
 
-export {
-  Agent,
-  type AgentFact,
-  type AgentHookName,
-  type AgentHooks,
-  type AgentIntent,
-  type AgentOptions,
-  type AgentRelay,
-  type CipGoal,
-  type CycleInfo,
-  HCP_TO_CIP_GOAL,
-  type PeerInfo,
-  type Priority,
-  type SendResult,
-  type Trace,
-} from "./agent.ts";
+export { Agent } from "./agent.ts";
+export type { AgentOptions } from "./options.ts";
+export type {
+  AgentEventName,
+  AgentEvents,
+  AgentListener,
+  AgentListeners,
+  CycleInfo,
+} from "./events.ts";
+export { type AgentIntent, type CipGoal, HCP_TO_CIP_GOAL, type Priority } from "./intents.ts";
+export type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
+export type { SendResult } from "./outbox.ts";
+export type { AgentRelay } from "./relay.ts";
+export type { PeerInfo } from "./sessions.ts";
 export { HcpClient, type HcpClientOptions, type HcpGoal } from "./person.ts";
 export { AgentError, type AgentErrorCode } from "./errors.ts";
 export {

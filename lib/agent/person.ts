@@ -11,7 +11,9 @@ import {
   createEnvelope,
   encodeEnvelope,
   type Envelope,
+  type HcpType,
   type HumanState,
+  type PayloadOf,
   ReplayGuard,
   verifyEnvelope,
 } from "../envelope/mod.ts";
@@ -240,17 +242,17 @@ export class HcpClient implements AsyncDisposable {
     return new Promise((resolve) => this.#waiters.add({ match, resolve }));
   }
 
-  async #send(type: string, payload: Record<string, unknown>): Promise<string> {
+  async #send<T extends HcpType>(type: T, payload: PayloadOf<"hcp", T>): Promise<string> {
     const link = this.#link;
     const agent = this.#agent;
     if (link === undefined || agent === undefined || !link.open) {
       throw new AgentError("NOT_CONNECTED", "The person is not connected to an agent");
     }
-    const envelope: Envelope = await createEnvelope("hcp", type as "HCP_INTENT", {
+    const envelope = await createEnvelope("hcp", type, {
       identity: this.identity,
       receiver: agent,
-      payload: payload as never,
-      state: { human: this.#human } as never,
+      payload,
+      state: { human: this.#human },
     });
     await link.send(channelOf("hcp", type) as ChannelKind, encodeEnvelope(envelope), { ack: true });
     this.telemetry.emit("person.sent", { type, msg_id: envelope.msg_id }, {
@@ -281,11 +283,10 @@ export class HcpClient implements AsyncDisposable {
       this.#agent = { ...agent, agent_id: envelope.sender.agent_id };
     }
     this.received.push(envelope);
-    const p = envelope.payload as unknown as Record<string, unknown>;
     this.telemetry.emit("person.received", {
       type: envelope.type,
       msg_id: envelope.msg_id,
-      code: typeof p.code === "string" ? p.code : null,
+      code: envelope.type === "HCP_ERROR" ? envelope.payload.code : null,
     }, { peer: agent.fingerprint, ...(envelope.type === "HCP_ERROR" ? { severity: "warn" } : {}) });
     for (const w of [...this.#waiters]) {
       if (w.match(envelope)) {

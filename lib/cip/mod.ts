@@ -28,3 +28,4 @@ export {
   type Knowable,
   traceProblem,
 } from "./knowledge_rules.ts";
+export { type AcceptedFact, judgeMalice, knowableOf, type MaliceVerdict } from "./malice.ts";

@@ -30,12 +30,8 @@ export {
   type SignedBase,
   verifyControl,
 } from "./frame.ts";
-export {
-  type Judge,
-  type MeshDeliveryError,
-  MeshNode,
-  type MeshOptions,
-  type MeshPeer,
-} from "./node.ts";
+export { MeshNode, type MeshOptions, type MeshPeer } from "./node.ts";
+export type { Judge } from "./consensus.ts";
+export type { MeshDeliveryError } from "./relay.ts";
 export { LinkTable, type RoutePolicy, SeenCache } from "./routes.ts";
 export { type ClusterOptions, MeshCluster } from "./cluster.ts";

@@ -35,6 +35,8 @@ export interface WorldOptions {
   stores?: Record<string, string>;
   identities?: Record<string, Identity>;
   extra?: Partial<AgentOptions>;
+  /** Per agent: more options (after `extra`). */
+  extraOf?: Record<string, Partial<AgentOptions>>;
 }
 
 /** A set of agents (and maybe a person), all listening. */
@@ -88,6 +90,7 @@ export class World implements AsyncDisposable {
       sinks: [sink],
       person,
       ...o.extra,
+      ...o.extraOf?.[name],
     });
     const onMemory = agent.transport.backend === "memory";
     const hostname = onMemory ? name : "127.0.0.1";

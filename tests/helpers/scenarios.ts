@@ -45,14 +45,22 @@ export async function personScenario(w: World): Promise<void> {
   const person = w.person!;
   const others = [...w.agents.keys()].filter((n) => n !== "alpha");
   await connectPerson(w);
+  const reached = new Map(others.map((n) => [n, 0]));
+  for (const n of others) {
+    w.get(n).agent.on("intent", (i) => {
+      if (i.topic === "topic:water") reached.set(n, reached.get(n)! + 1);
+    });
+  }
   const arrivals = others.map((n) =>
-    w.get(n).agent.nextEvent("agent.intent", (e) => e.data.topic === "topic:water")
+    w.get(n).agent.next("intent", (i) => i.topic === "topic:water")
   );
   await person.intent({ goal: "request", topic: "topic:water", priority: "high" });
-  for (const e of await Promise.all(arrivals)) {
-    assert.equal(e.data.source, "peer");
-    assert.equal(e.data.goal, "ask");
-    assert.equal(e.data.decision, "accept");
+  for (const i of await Promise.all(arrivals)) {
+    assert.equal(i.source, "peer");
+    assert.equal(i.from, w.fp("alpha"));
+    assert.equal(i.goal, "ask");
+    assert.equal(i.priority, "high");
+    assert.equal(i.decision, "accept");
   }
 
   const outOfScope = person.next((e) => e.type === "HCP_ERROR");
@@ -67,10 +75,7 @@ export async function personScenario(w: World): Promise<void> {
   const err = await refusal;
   assert.ok(err.type === "HCP_ERROR");
   assert.equal(err.payload.code, "consent_revoked");
-  for (const n of others) {
-    const seen = w.get(n).sink.events("agent.intent").filter((e) => e.data.topic === "topic:water");
-    assert.equal(seen.length, 1, `nothing more reached ${n}`);
-  }
+  for (const n of others) assert.equal(reached.get(n), 1, `nothing more reached ${n}`);
   assertEventContract(w.events());
 }
 
@@ -83,9 +88,11 @@ export async function pacingScenario(w: World): Promise<void> {
   const a = w.get("alpha");
   const person = w.person!;
   await connectPerson(w);
-  const propagated = a.agent.nextEvent("agent.intent_propagated");
+  let propagations = 0;
+  a.agent.on("intentPropagated", () => propagations++);
+  const propagated = a.agent.next("intentPropagated");
   await person.intent({ goal: "request", topic: "topic:water" });
-  assert.deepEqual((await propagated).data.sent, [w.fp("beta")]);
+  assert.deepEqual((await propagated).sent, [w.fp("beta")]);
   await person.updateState({ pressure: 92 });
   const paced = person.next((e) => e.type === "HCP_ERROR");
   await person.intent({ goal: "request", topic: "topic:water" });
@@ -93,7 +100,7 @@ export async function pacingScenario(w: World): Promise<void> {
   assert.ok(err.type === "HCP_ERROR");
   assert.equal(err.payload.code, "paced");
   assert.ok((err.payload.retry_after_ms ?? 0) > 0);
-  assert.equal(a.sink.events("agent.intent_propagated").length, 1, "the paced intent went nowhere");
+  assert.equal(propagations, 1, "the paced intent went nowhere");
   assertEventContract(w.events());
 }
 
@@ -105,12 +112,13 @@ export async function pacingScenario(w: World): Promise<void> {
 export async function intentScenario(w: World, from: string, to: string): Promise<void> {
   const a = w.get(from);
   const b = w.get(to);
-  const accepted = a.agent.nextEvent("cip.intent_answered");
+  const accepted = a.agent.next("intentAnswered");
   const [sent] = await a.agent.declareIntent({ goal: "ask", topic: "water nitrate" }, {
     to: [w.fp(to)],
   });
   assert.equal(sent?.status, "sent");
-  assert.equal((await accepted).data.decision, "accept");
+  const answer = await accepted;
+  assert.deepEqual([answer.inReplyTo, answer.decision], [sent!.msgId, "accept"]);
 
   b.load.set({ cpu: 0.97 });
   await b.agent.refreshLoad();
@@ -127,12 +135,13 @@ export async function intentScenario(w: World, from: string, to: string): Promis
   a.load.set({ memory: 0.9 });
   await a.agent.refreshLoad();
   await b.agent.until(() => b.agent.store.presence(w.fp(from))?.presence === "overloaded");
-  const deferred = a.agent.nextEvent("cip.intent_answered");
+  const deferred = a.agent.next("intentAnswered");
   const [again] = await a.agent.declareIntent({ goal: "learn", topic: "water" }, {
     to: [w.fp(to)],
   });
   assert.equal(again?.status, "sent");
-  assert.equal((await deferred).data.decision, "defer");
+  const late = await deferred;
+  assert.deepEqual([late.inReplyTo, late.decision], [again!.msgId, "defer"]);
   a.load.set({ memory: 0.1 });
   await a.agent.refreshLoad();
 }

@@ -13,18 +13,78 @@ const ROOT = new URL("../../", import.meta.url);
 Deno.test("web4demo story: trust from anchors, LIP evidence accepted on two corroborations, a fact pending on one confirmation, consent revoked", async () => {
   const events: Web4Event[] = [];
   const steps: string[] = [];
-  const s = await runDemo({ onEvent: (e) => events.push(e), onStep: (l) => steps.push(l) });
+  let names: ReadonlyMap<string, string> = new Map();
+  const s = await runDemo({
+    onEvent: (e, n) => {
+      events.push(e);
+      names = n;
+    },
+    onStep: (l) => steps.push(l),
+  });
   assert.deepEqual(s.trust.alpha, { beta: "trusted", gamma: "trusted", ada: "person:restricted" });
   assert.deepEqual(s.lip.alpha, { accepted: 1 });
   assert.deepEqual(s.claims.alpha, { pending: 1 });
   assert.equal(s.facts.alpha, 1);
-  assert.ok((s.messages.cip ?? 0) > 0 && (s.messages.hcp ?? 0) > 0 && (s.messages.lip ?? 0) > 0);
-  assert.ok(s.latency.count > 0 && s.latency.p95 >= s.latency.p50);
-  assert.ok(
-    s.events > 0 && s.events <= events.length,
-    "the summary counts the events before the stop",
+  // The story is told in order.
+  const story = [
+    /^Three agents start/,
+    /CIP HELLO \/ HELLO \/ VERIFY$/,
+    /intent to beta: accepted$/,
+    /gamma becomes overloaded .*deferred$/,
+    /^ada .* HCP_HELLO$/,
+    /HCP_INTENT passes consent and reaches beta's and gamma's loops/,
+    /fetches a page \(LIP\).*corroborate$/,
+    /one trusted confirmation of two$/,
+    /revokes consent.*consent_revoked$/,
+  ];
+  assert.equal(steps.length, story.length, steps.join("\n"));
+  story.forEach((re, i) => assert.match(steps[i]!, re));
+  // What each step claims, in the events: who did what, with which result.
+  const name = (fp: string | undefined) => names.get(fp ?? "") ?? "?";
+  const of = (kind: string) => events.filter((e) => e.kind === kind);
+  const intents = of("agent.intent").map((e) =>
+    `${e.node} <- ${
+      name(e.peer)
+    }: ${e.data.source} ${e.data.goal} ${e.data.topic} ${e.data.decision}`
   );
-  assert.ok(steps.length >= 8);
+  assert.deepEqual(intents.slice(0, 4).sort(), [
+    "alpha <- ada: person request topic:water null",
+    "beta <- alpha: peer ask aral water nitrate accept",
+    "beta <- alpha: peer ask topic:water accept",
+    "gamma <- alpha: peer ask topic:water accept",
+  ]);
+  assert.deepEqual(
+    of("agent.send_held").map((e) => `${e.node} -> ${name(e.peer)}: ${e.data.code}`),
+    ["alpha -> gamma: peer_overloaded"],
+  );
+  assert.deepEqual(
+    of("lip.claim").filter((e) => e.data.to === "accepted").map((e) => [e.node, e.data.reason]),
+    [["alpha", "2 trusted corroborators"]],
+  );
+  assert.deepEqual(
+    of("cip.claim").map((e) => [e.node, e.data.status, e.data.reason]),
+    [["alpha", "pending", "awaiting trusted confirmations"]],
+  );
+  assert.deepEqual(
+    of("router.dispatched").filter((e) => e.data.status === "refused").map((e) =>
+      `${e.node}: ${e.data.type} ${e.data.code}`
+    ),
+    ["alpha: HCP_INTENT consent_revoked"],
+  );
+  // The summary counts what the routers dispatched and the events before the stop.
+  const before = events.slice(0, s.events);
+  for (const protocol of ["cip", "hcp", "lip"]) {
+    const dispatched = before.filter((e) =>
+      e.kind === "router.dispatched" && e.data.protocol === protocol
+    );
+    assert.equal(s.messages[protocol], dispatched.length, protocol);
+  }
+  assert.ok(s.messages.cip! > 0 && s.messages.hcp! > 0 && s.messages.lip! > 0);
+  const shutdown = new Set(["agent.stopping", "rtt.session_close", "agent.peer_disconnected"]);
+  assert.deepEqual(before.filter((e) => e.kind === "agent.stopping"), []);
+  assert.deepEqual(events.slice(s.events).filter((e) => !shutdown.has(e.kind)), []);
+  assert.deepEqual(of("agent.stopping").map((e) => e.node).sort(), ["alpha", "beta", "gamma"]);
+  assert.ok(s.latency.count > 0 && s.latency.p95 >= s.latency.p50);
   assertEventContract(events);
 });
 

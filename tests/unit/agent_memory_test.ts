@@ -8,6 +8,8 @@ import { Identity } from "../../lib/identity/mod.ts";
 import { memory, MemoryNetwork, RTTHandshakeError } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
 import { AgentError } from "../../lib/agent/mod.ts";
+import { OPEN_INTENT_MS } from "../../lib/agent/intents.ts";
+import { keepSession } from "../../lib/agent/sessions.ts";
 import {
   connectPerson,
   intentScenario,
@@ -15,6 +17,19 @@ import {
   personScenario,
   personWorld,
 } from "../helpers/scenarios.ts";
+
+/** Rejects when `p` does not settle within `ms` (a failure, never a hang). */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 Deno.test("Agent on the memory transport: connect runs the CIP handshake, then STATE_UPDATE reaches the peer", async () => {
   const network = new MemoryNetwork();
@@ -59,7 +74,25 @@ Deno.test("Person (memory): high pressure slows the agent down, the next intent 
   await pacingScenario(w);
 });
 
-Deno.test("One session per pair: when both dial at once the lower fingerprint's dial survives and the other closes as duplicate", async () => {
+Deno.test("keepSession: both ends keep the session dialled by the lower fingerprint; the same dialer twice keeps the fresh one", () => {
+  const cases: [self: string, peer: string, current: string, fresh: string, want: string][] = [
+    ["a", "b", "a", "b", "current"], // a is lower and dialled the one held
+    ["a", "b", "b", "a", "fresh"], // a's dial arrives second: it replaces b's
+    ["b", "a", "a", "b", "current"], // the same pair seen from b: a's dial survives
+    ["b", "a", "b", "a", "fresh"],
+    ["a", "b", "a", "a", "fresh"], // a redialled: the fresh session replaces the old
+    ["a", "b", "b", "b", "fresh"],
+  ];
+  for (const [self, peer, current, fresh, want] of cases) {
+    assert.equal(
+      keepSession(self, peer, { dialer: current }, { dialer: fresh }),
+      want,
+      `${self} with ${peer}: held dialled by ${current}, fresh by ${fresh}`,
+    );
+  }
+});
+
+Deno.test("One session per pair: when both dial at once, both ends keep the one session the lower fingerprint dialled and close the other as duplicate", async () => {
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
@@ -67,22 +100,35 @@ Deno.test("One session per pair: when both dial at once the lower fingerprint's 
   });
   const a = w.get("alpha").agent;
   const b = w.get("beta").agent;
+  const lower = w.fp("alpha") < w.fp("beta") ? w.fp("alpha") : w.fp("beta");
+  const dups: { at: string; kept: string; closed: string }[] = [];
+  a.on("sessionDuplicate", (d) => dups.push({ at: "alpha", ...d }));
+  b.on("sessionDuplicate", (d) => dups.push({ at: "beta", ...d }));
   await Promise.all([w.link("alpha", "beta"), w.link("beta", "alpha")]);
-  await a.until(() => a.peers().length === 1 && a.peer(w.fp("beta"))!.verified);
-  const dups = [
+  // Each end settles on the session the lower fingerprint dialled (session changes wake until).
+  await a.until(() => a.peer(w.fp("beta"))?.dialer === lower);
+  await b.until(() => b.peer(w.fp("alpha"))?.dialer === lower);
+  const kept = a.peer(w.fp("beta"))!.session;
+  assert.equal(b.peer(w.fp("alpha"))!.session, kept, "both ends keep the same session");
+  assert.ok(dups.length >= 1, "a duplicate was detected");
+  for (const d of dups) {
+    assert.equal(d.kept, kept, `${d.at} kept the lower fingerprint's session`);
+    assert.notEqual(d.closed, kept);
+  }
+  const telemetry = [
     ...w.get("alpha").sink.events("agent.session_duplicate"),
     ...w.get("beta").sink.events("agent.session_duplicate"),
   ];
-  assert.ok(dups.length >= 1, "a duplicate was detected");
-  for (const d of dups) assert.equal(d.data.reason, "duplicate");
+  assert.deepEqual(
+    telemetry.map((e) => [e.data.kept, e.data.reason]),
+    dups.map(() => [kept, "duplicate"]),
+  );
   assert.equal(a.peers().length, 1);
   assert.equal(b.peers().length, 1);
-  // Both kept the same session: the one the lower fingerprint dialled.
-  const lower = w.fp("alpha") < w.fp("beta") ? "alpha" : "beta";
-  const keptA = dups.filter((d) => d.node === "alpha").map((d) => d.data.kept);
-  const keptB = dups.filter((d) => d.node === "beta").map((d) => d.data.kept);
-  if (keptA.length > 0 && keptB.length > 0) assert.deepEqual(keptA, keptB);
-  assert.ok(lower);
+  // The surviving session carries the conversation.
+  const answered = a.next("intentAnswered");
+  await a.declareIntent({ goal: "ask", topic: "water" });
+  assert.equal((await answered).decision, "accept");
 });
 
 Deno.test("A throwing hook is reported and the loop goes on; mission drift is detected from off-mission intents", async () => {
@@ -98,34 +144,56 @@ Deno.test("A throwing hook is reported and the loop goes on; mission drift is de
   b.on("intent", () => {
     throw new Error("hook bug");
   });
-  const drift = b.nextEvent("agent.mission_drift");
-  for (const topic of ["celebrity gossip", "stock prices", "football scores"]) {
-    const answered = a.nextEvent("cip.intent_answered");
+  const heard: string[] = [];
+  b.on("intent", (i) => heard.push(i.topic)); // after the throwing one: still called
+  const drift = b.next("missionDrift");
+  const topics = ["celebrity gossip", "stock prices", "football scores"];
+  for (const topic of topics) {
+    const answered = a.next("intentAnswered");
     await a.declareIntent({ goal: "ask", topic });
-    assert.equal((await answered).data.decision, "accept", "the loop still answers");
+    assert.equal((await answered).decision, "accept", "the loop still answers");
   }
   const d = await drift;
-  assert.equal(d.data.score, 0);
-  assert.ok(w.get("beta").sink.events("agent.hook_error").length >= 3);
+  assert.equal(d.score, 0);
+  assert.equal(d.lastTopic, "football scores");
+  assert.deepEqual(heard, topics);
+  const errors = w.get("beta").sink.events("agent.hook_error");
+  assert.deepEqual(
+    errors.map((e) => [e.data.hook, e.data.error]),
+    topics.map(() => ["intent", "hook bug"]),
+  );
+  assert.equal(w.get("beta").sink.events("agent.mission_drift").length, 1, "drift is an edge");
 });
 
-Deno.test("Aborting the agent's signal stops it: no sessions, timers or handles left (sanitizers on)", async () => {
+Deno.test("Aborting the agent's signal stops it by itself: sessions closed, timers cleared, store released; nothing else calls stop (sanitizers on)", async () => {
   const network = new MemoryNetwork();
   const controller = new AbortController();
+  // Only alpha listens to the signal; its load timer runs every 50 ms.
   const w = await World.create({
     names: ["alpha", "beta"],
     transport: memory({ network }),
-    extra: { signal: controller.signal, loadIntervalMs: 50 },
+    extraOf: { alpha: { loadIntervalMs: 50, signal: controller.signal } },
   });
+  const alpha = w.get("alpha").agent;
+  const beta = w.get("beta").agent;
   await w.link("alpha", "beta");
+  const gone = beta.next("peerDown", (e) => e.peer === w.fp("alpha") && e.final);
   controller.abort();
-  const a = w.get("alpha").agent;
-  await a.stop();
-  assert.equal(a.stopped, true);
-  await w[Symbol.asyncDispose]();
+  assert.equal(alpha.stopped, true, "the abort stops the agent at once");
+  // Settles when the agent released everything; nobody called stop().
+  await within(alpha.closed, 5_000, "alpha did not finish stopping");
+  assert.equal((await gone).reason.length > 0, true, "beta saw alpha's session end");
+  assert.deepEqual(alpha.peers(), []);
+  assert.deepEqual(beta.peers(), []);
+  await assert.rejects(
+    alpha.declareIntent({ goal: "ask", topic: "water" }),
+    (err: Error) => err instanceof AgentError && err.code === "STOPPED",
+  );
+  assert.equal(w.get("alpha").sink.events("agent.stopping").length, 1);
+  await beta.stop();
 });
 
-Deno.test("Transport events reach the agent's telemetry: a dropped connection is lost, then resumed, and messages still flow", async () => {
+Deno.test("Transport events reach the agent: a dropped connection is peerDown (not final), its resumption peerUp (resumed), both rendered as rtt.* events; messages still flow", async () => {
   const network = new MemoryNetwork();
   await using w = await World.create({
     names: ["alpha", "beta"],
@@ -134,15 +202,25 @@ Deno.test("Transport events reach the agent's telemetry: a dropped connection is
   await w.link("alpha", "beta");
   const a = w.get("alpha").agent;
   const b = w.get("beta").agent;
+  const session = a.peer(w.fp("beta"))!.session;
+  const typed: string[] = [];
+  a.on(
+    "peerDown",
+    (e) => typed.push(`down ${e.final ? "final" : "lost"} ${e.session === session}`),
+  );
+  a.on("peerUp", (e) => typed.push(`up ${e.via} ${e.session === session}`));
   const lost = a.nextEvent("rtt.connection_lost");
   const resumed = a.nextEvent("rtt.session_open", (e) => e.data.resumed === true);
+  const up = a.next("peerUp", (e) => e.via === "resumed");
   network.dropConnection(a.transport, b.transport);
   await lost;
   const open = await resumed;
   assert.ok((open.data.reconnects as number) >= 1);
-  const answered = a.nextEvent("cip.intent_answered");
+  await up;
+  assert.deepEqual(typed, ["down lost true", "up resumed true"]);
+  const answered = a.next("intentAnswered");
   await a.declareIntent({ goal: "ask", topic: "water after a reconnect" });
-  assert.equal((await answered).data.decision, "accept");
+  assert.equal((await answered).decision, "accept");
   assert.equal(a.peers().length, 1, "still one session with beta");
   assertEventContract(w.events());
 });
@@ -170,9 +248,9 @@ Deno.test("Garbage from a connected stranger is refused by the router; the loop 
   const e = await refused;
   assert.equal(e.data.code, "invalid_envelope");
   assert.equal(b.router.trust.peer(stranger.fingerprint), "untrusted", "garbage sanctions nobody");
-  const answered = a.nextEvent("cip.intent_answered");
+  const answered = a.next("intentAnswered");
   await a.declareIntent({ goal: "ask", topic: "water" });
-  assert.equal((await answered).data.decision, "accept");
+  assert.equal((await answered).decision, "accept");
   assertEventContract(w.events());
 });
 
@@ -241,4 +319,131 @@ Deno.test("Presence: peers hear of a presence change or an lri move of at least 
     [["diffuse", 16], ["engaged", 55]],
   );
   assertEventContract(w.events());
+});
+
+Deno.test("Typed events follow the router's committed effects and the sessions: peerUp, handshakeVerified, trustChanged, intent and intentAnswered, claimChanged, peerDown", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta", "gamma"],
+    transport: memory({ network }),
+    anchorsOf: { alpha: ["gamma"], beta: ["alpha", "gamma"], gamma: ["alpha", "beta"] },
+  });
+  const [a, b] = [w.get("alpha").agent, w.get("beta").agent];
+  const seen: string[] = [];
+  for (const x of [a, b]) {
+    const at = x === a ? "alpha" : "beta";
+    x.on(
+      "peerUp",
+      (e) =>
+        seen.push(`${at} peerUp ${e.via} ${e.dialer === w.fp("alpha") ? "by alpha" : "by beta"}`),
+    );
+    x.on(
+      "handshakeVerified",
+      (e) => seen.push(`${at} handshakeVerified ${e.peer === w.fp("alpha") ? "alpha" : "beta"}`),
+    );
+    x.on("trustChanged", (e) => {
+      if (e.entry.subject === w.fp(at === "alpha" ? "beta" : "alpha")) {
+        seen.push(`${at} trust ${e.entry.from}->${e.entry.to}`);
+      }
+    });
+  }
+  await w.link("alpha", "beta");
+  assert.ok(
+    seen.includes("alpha peerUp new by alpha") && seen.includes("beta peerUp new by alpha"),
+  );
+  assert.ok(
+    seen.includes("alpha handshakeVerified beta") && seen.includes("beta handshakeVerified alpha"),
+  );
+  assert.ok(seen.includes("alpha trust untrusted->probing"), seen.join("; ")); // beta is no anchor of alpha
+  assert.ok(
+    !seen.some((x) => x.startsWith("beta trust")),
+    "alpha is beta's anchor: trusted already",
+  );
+
+  // An intent: `intent` at beta (with its decision), `intentAnswered` at alpha.
+  const atB = b.next("intent", (i) => i.topic === "aral nitrate");
+  const answered = a.next("intentAnswered");
+  const [sent] = await a.declareIntent({ goal: "ask", topic: "aral nitrate" }, {
+    to: [w.fp("beta")],
+  });
+  const i = await atB;
+  assert.deepEqual([i.source, i.from, i.msgId, i.goal, i.decision], [
+    "peer",
+    w.fp("alpha"),
+    sent!.msgId,
+    "ask",
+    "accept",
+  ]);
+  const ans = await answered;
+  assert.deepEqual([ans.peer, ans.inReplyTo, ans.decision], [w.fp("beta"), sent!.msgId, "accept"]);
+
+  // A fact: claimChanged (pending) at beta for the claim, as committed.
+  const pending = b.next("claimChanged", (c) => c.origin === "cip");
+  const [fact] = await a.proposeFact(
+    { statement: "Nitrate is 12 mg/l", domain: "water", confidence: 0.9, sources: ["lab-7"] },
+    { steps: ["measured"], evidence: ["lab-7"] },
+    { to: [w.fp("beta")] },
+  );
+  const c = await pending;
+  assert.deepEqual([c.claim, c.status], [fact!.msgId, "pending"]);
+  assert.equal(b.store.claim(c.claim)?.status, "pending", "the event follows the commit");
+
+  // The session ends: peerDown, final.
+  const down = b.next("peerDown", (e) => e.peer === w.fp("alpha"));
+  await a.stop();
+  const d = await down;
+  assert.equal(d.final, true);
+});
+
+Deno.test("Open intents count in presence: focused while an intent of ours awaits its answer, diffuse once answered or after OPEN_INTENT_MS", async () => {
+  let clock = Date.now();
+  const network = new MemoryNetwork();
+  await using w = await World.create({
+    names: ["alpha", "beta"],
+    transport: memory({ network }),
+    extra: { now: () => clock },
+  });
+  await w.link("alpha", "beta");
+  const a = w.get("alpha").agent;
+  const b = w.get("beta").agent;
+  await a.refreshLoad();
+  assert.equal(a.load.presence, "diffuse");
+  // Beta's loop holds every INTENT until the gate opens: alpha's intents stay unanswered.
+  let gate = Promise.withResolvers<void>();
+  const dispatch = b.router.dispatch.bind(b.router);
+  b.router.dispatch = async (bytes, from) => {
+    if (new TextDecoder().decode(bytes as Uint8Array).includes('"type":"INTENT"')) {
+      await gate.promise;
+    }
+    return await dispatch(bytes, from);
+  };
+  const presences: string[] = [];
+  a.on("presence", (p) => presences.push(`${p.previous}->${p.presence}`));
+  const answered = a.next("intentAnswered");
+  try {
+    const [sent] = await a.declareIntent({ goal: "ask", topic: "water" }, { to: [w.fp("beta")] });
+    assert.equal(sent?.status, "sent");
+    await a.refreshLoad();
+    assert.equal(a.load.presence, "focused", "one intent awaits its answer");
+    gate.resolve();
+    assert.equal((await answered).inReplyTo, sent!.msgId);
+    await a.refreshLoad();
+    assert.equal(a.load.presence, "diffuse", "answered: nothing open");
+    // An intent whose answer does not come stops counting after OPEN_INTENT_MS.
+    gate = Promise.withResolvers<void>();
+    await a.declareIntent({ goal: "ask", topic: "water again" }, { to: [w.fp("beta")] });
+    await a.refreshLoad();
+    assert.equal(a.load.presence, "focused");
+    clock += OPEN_INTENT_MS + 1;
+    await a.refreshLoad();
+    assert.equal(a.load.presence, "diffuse", "expired");
+    assert.deepEqual(presences, [
+      "diffuse->focused",
+      "focused->diffuse",
+      "diffuse->focused",
+      "focused->diffuse",
+    ]);
+  } finally {
+    gate.resolve();
+  }
 });

@@ -453,3 +453,52 @@ Deno.test("Mesh (memory): a relay with no onward route holds the frame; when it 
   skewMs = 0;
   network.heal();
 });
+
+Deno.test("Mesh (memory): consensus and the liar do not depend on telemetry: with every event kind renamed on its way out, a fact is accepted everywhere and the liar is blacklisted everywhere", async () => {
+  const names = ["a", "b", "c", "d", "e"]; // a ring; d lies
+  const honest = names.filter((n) => n !== "d");
+  const sink = new MemorySink({ capacity: 100_000 });
+  const mesh = await MeshCluster.create({
+    names,
+    edges: [["a", "b"], ["b", "c"], ["c", "d"], ["d", "e"], ["e", "a"]],
+    transport: memory({ network: new MemoryNetwork() }),
+    sinks: [sink],
+    anchors: (n) => n === "d" ? names.filter((m) => m !== n) : honest.filter((m) => m !== n),
+  });
+  await using _ = mesh;
+  // Every layer of every node reports through its agent's telemetry: rename every kind.
+  for (const n of names) {
+    const telemetry = mesh.get(n).agent.telemetry;
+    const emit = telemetry.emit.bind(telemetry);
+    telemetry.emit = (kind, data, options) => emit(`renamed.${kind}`, data, options);
+  }
+  const started = sink.events().length; // agent.started and agent.listening, before the rename
+  const d = mesh.get("d");
+  // The liar's fall, as typed events (malice reports included: the mesh commits through the agent).
+  const falls = new Map<string, string[]>();
+  for (const n of honest) {
+    falls.set(n, []);
+    mesh.get(n).agent.on("trustChanged", ({ entry }) => {
+      if (entry.subject === d.fingerprint) falls.get(n)!.push(entry.to);
+    });
+  }
+  await mesh.linkAll();
+  await mesh.meetAll();
+  const f1 = await mesh.get("a").proposeFact(nitrate(12), trace);
+  await settled(mesh, f1, ["b", "c", "e"], "accepted");
+  const f2 = await d.proposeFact(nitrate(50), trace);
+  await settled(mesh, f2, honest, "disputed");
+  await d.proposeFact(nitrate(51), trace);
+  for (const n of honest) {
+    const node = mesh.get(n);
+    await node.until(() => node.agent.router.trust.peer(d.fingerprint) === "blacklisted");
+    // The typed event follows the commit (the node re-checks on every trustChanged).
+    await node.until(() => falls.get(n)!.at(-1) === "blacklisted");
+  }
+  // The rename was in force for everything that decided the outcome above.
+  const after = sink.events().slice(started);
+  assert.ok(after.length > 0);
+  assert.deepEqual(after.filter((e) => !e.kind.startsWith("renamed.")).map((e) => e.kind), []);
+  assert.ok(after.some((e) => e.kind === "renamed.mesh.malice_report"));
+  assert.ok(after.some((e) => e.kind === "renamed.cip.claim"));
+});

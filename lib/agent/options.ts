@@ -1,0 +1,72 @@
+/**
+ * The options of `Agent.create`.
+ *
+ * @module
+ */
+
+import type { CipRuntimeOptions } from "../cip/mod.ts";
+import type { HcpRuntimeOptions } from "../hcp/mod.ts";
+import type { Identity } from "../identity/mod.ts";
+import type { LipFetcher, LipRuntimeOptions } from "../lip/mod.ts";
+import type { EventSink, MetricsMirror } from "../observability/mod.ts";
+import type { Store } from "../store/mod.ts";
+import type { TransportSource } from "../transport/mod.ts";
+import type { DriftOptions } from "./drift.ts";
+import type { AgentListeners } from "./events.ts";
+import type { AgentIntent } from "./intents.ts";
+import type { LoadSource } from "./load.ts";
+import type { PeerInfo } from "./sessions.ts";
+
+/** Options of `Agent.create`. */
+export interface AgentOptions {
+  /** The agent's identity: TLS certificate key and envelope signer. */
+  identity: Identity;
+  /** The declared mission, in words (mission drift is scored against it). */
+  mission: string;
+  /** The store, or the path of its SQLite file (`":memory:"` for none); a path is opened and closed by the agent. */
+  store: string | Store;
+  /** The enrolled person's fingerprint (HCP is accepted only from it). */
+  person?: string | undefined;
+  /** Peers the owner declares trusted from the start. @default {[]} */
+  trustAnchors?: readonly string[] | undefined;
+  /**
+   * The transport: a factory (`rtt(options)`, `memory({ network })`, your
+   * own), which the agent calls with its identity and shuts down when it
+   * stops; or a `Transport` instance for this identity, which stays yours:
+   * the agent closes its sessions and stops accepting, and you shut the
+   * transport down after the agent stopped. @default {rtt()}
+   */
+  transport?: TransportSource | undefined;
+  /** Where the machine's load is read. @default {systemLoadSource()} */
+  load?: LoadSource | undefined;
+  /** How often load is read (and a changed presence sent); 0 reads it only on `Agent.refreshLoad`. @default {1000} */
+  loadIntervalMs?: number | undefined;
+  /** Least lri change peers are told of (a presence change is always told). @default {5} */
+  lriStep?: number | undefined;
+  /** Inbound messages that count as a full queue (lri 100). @default {256} */
+  queueCapacity?: number | undefined;
+  /** Event sinks (console, file, memory). @default {[]} */
+  sinks?: readonly EventSink[] | undefined;
+  /** Mirror of every metric sample (e.g. `otelMirror()`). */
+  metricsMirror?: MetricsMirror | undefined;
+  /** Event listeners from the start (before `started`), also addable with `Agent.on`. */
+  listeners?: AgentListeners | undefined;
+  /** Mission-drift window and threshold. */
+  drift?: DriftOptions | undefined;
+  /** Which peers a person's consented intent goes to. @default {every verified peer that is probing or trusted} */
+  relevantPeers?: ((intent: AgentIntent, peers: readonly PeerInfo[]) => string[]) | undefined;
+  /** The LIP fetcher. @default {new HttpFetcher()} */
+  fetcher?: LipFetcher | undefined;
+  /** CIP runtime options. */
+  cip?: CipRuntimeOptions | undefined;
+  /** HCP runtime options. */
+  hcp?: HcpRuntimeOptions | undefined;
+  /** LIP runtime options. */
+  lip?: LipRuntimeOptions | undefined;
+  /** How long `connect` waits for the CIP handshake. @default {10000} */
+  handshakeTimeoutMs?: number | undefined;
+  /** The clock in ms. @default {Date.now} */
+  now?: (() => number) | undefined;
+  /** Aborting it stops the agent. */
+  signal?: AbortSignal | undefined;
+}

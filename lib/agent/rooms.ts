@@ -1,0 +1,357 @@
+/**
+ * The agent's composition: builds its rooms (sessions, the loop, presence,
+ * the outbox, intents, CIP and LIP actions, waiters, events and their
+ * telemetry) around one router, and wires each room's narrow ports. The
+ * router's committed effects become the agent's typed events here, for
+ * every commit (a dispatch or an apply).
+ *
+ * @module
+ */
+
+import { CipRuntime } from "../cip/mod.ts";
+import type { PeerTrust } from "../envelope/mod.ts";
+import { HcpRuntime } from "../hcp/mod.ts";
+import { HttpFetcher, LipRuntime } from "../lip/mod.ts";
+import { createTelemetry, MetricsRegistry, type StampingTelemetry } from "../observability/mod.ts";
+import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
+import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
+import type { Store } from "../store/mod.ts";
+import type { Transport, TransportAddress } from "../transport/mod.ts";
+import { Actions } from "./actions.ts";
+import { DriftDetector } from "./drift.ts";
+import { AgentError } from "./errors.ts";
+import { AgentEmitter, type AgentEventName, type AgentListener, type Emit } from "./events.ts";
+import { Intents } from "./intents.ts";
+import { LipActions } from "./lip_actions.ts";
+import { systemLoadSource } from "./load.ts";
+import { CognitiveLoop } from "./loop.ts";
+import type { AgentOptions } from "./options.ts";
+import { Outbox, type SendResult } from "./outbox.ts";
+import { PresenceTracker } from "./presence.ts";
+import { Sessions } from "./sessions.ts";
+import { renderTelemetry, reportListenerError } from "./telemetry.ts";
+import { Waiters } from "./waiters.ts";
+
+/** Everything an agent is made of. */
+export interface Rooms {
+  /** Counters, gauges, histograms. */
+  readonly metrics: MetricsRegistry;
+  /** The telemetry every layer reports to. */
+  readonly telemetry: StampingTelemetry;
+  /** The CIP runtime. */
+  readonly cip: CipRuntime;
+  /** The HCP runtime. */
+  readonly hcp: HcpRuntime;
+  /** The LIP runtime. */
+  readonly lip: LipRuntime;
+  /** The router. */
+  readonly router: ProtocolRouter;
+  /** The typed events. */
+  readonly events: AgentEmitter;
+  /** Waiting on the agent. */
+  readonly waiters: Waiters;
+  /** Sessions, one per peer. */
+  readonly sessions: Sessions;
+  /** How envelopes leave. */
+  readonly outbox: Outbox;
+  /** Intents reaching the agent, and the ones it holds open. */
+  readonly intents: Intents;
+  /** Load, presence and STATE_UPDATEs. */
+  readonly presence: PresenceTracker;
+  /** CIP and HCP messages the agent starts. */
+  readonly actions: Actions;
+  /** LIP actions. */
+  readonly lipActions: LipActions;
+  /** The cognitive loop. */
+  readonly loop: CognitiveLoop;
+  /**
+   * Commits an outcome through the router and reports its effects as events.
+   *
+   * @returns The signed envelopes to send.
+   */
+  commit(o: Outcome, to: { peer: string }): Promise<OutboundEnvelope[]>;
+  /**
+   * A session with the peer (reused when open), then the CIP handshake when
+   * the session is new or the peer not verified.
+   *
+   * @throws {AgentError} `HANDSHAKE_FAILED`.
+   */
+  connect(
+    options: TransportAddress & { fingerprint: string; agentId?: string; signal?: AbortSignal },
+  ): Promise<void>;
+  /**
+   * The CIP handshake with a peer without a session, through the relay.
+   *
+   * @throws {AgentError} `NOT_CONNECTED` (no relay route), `HANDSHAKE_FAILED`.
+   */
+  handshakeVia(fp: string, options: { agentId?: string; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Once the agent is aborted: stops the load timer and the loop, closes
+   * every session, shuts the transport down, and waits for the read loops.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** What {@linkcode buildRooms} builds the rooms from. */
+export interface RoomParts {
+  /** The agent's options. */
+  readonly options: AgentOptions;
+  /** The store. */
+  readonly store: Store;
+  /** The transport. */
+  readonly transport: Transport;
+  /** Whether the agent made the transport (from a factory) and so shuts it down. */
+  readonly ownsTransport: boolean;
+  /** Aborted when the agent stops. */
+  readonly signal: AbortSignal;
+  /** Tracks background work the agent waits for when it stops. */
+  track(work: Promise<unknown>): void;
+}
+
+/**
+ * Builds and wires an agent's rooms.
+ *
+ * @param parts Options, store, transport, the stop signal, work tracking.
+ * @returns The rooms.
+ */
+export function buildRooms(parts: RoomParts): Rooms {
+  const { options, store, transport, signal, track } = parts;
+  const now = options.now ?? Date.now;
+  const self = options.identity.fingerprint;
+  const person = options.person;
+  const stopped = () => signal.aborted;
+  const metrics = new MetricsRegistry(
+    options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
+  );
+  const telemetry = createTelemetry({
+    node: options.identity.agentId,
+    sinks: [...(options.sinks ?? []), { write: (e) => waiters.observe(e) }],
+    metrics,
+    now,
+  });
+  // Telemetry is the first subscriber; the owner's listeners come after it.
+  const events = new AgentEmitter((name, err) => reportListenerError(telemetry, name, err));
+  const emit: Emit = (name, event) => events.emit(name, event);
+  renderTelemetry(events, telemetry, { self, now });
+  for (const [name, fn] of Object.entries(options.listeners ?? {})) {
+    events.on(name as AgentEventName, fn as AgentListener<AgentEventName>);
+  }
+  const waiters = new Waiters(signal, events);
+  const cip = new CipRuntime(options.cip);
+  const hcp = new HcpRuntime(options.hcp);
+  const lip = new LipRuntime(options.lip);
+  // Rooms built later are only read by closures called once everything is built.
+  const load = (): LocalLoad => presence.load;
+  const trust = { peer: (fp: string): PeerTrust => router.trust.peer(fp) };
+  const commit = async (o: Outcome, to: { peer: string }) => {
+    const applied = await router.apply(o, to);
+    committed(applied.effects);
+    return applied.replies;
+  };
+  const sessions = new Sessions({
+    self,
+    person,
+    transport,
+    emit,
+    telemetry,
+    store,
+    trust,
+    signal,
+    message: (bytes, link, channel) => loop.enqueue(bytes, link, channel),
+    track,
+  });
+  const outbox = new Outbox({ sessions, emit, commit, load });
+  const intents = new Intents({
+    mission: options.mission,
+    drift: new DriftDetector(options.mission, options.drift),
+    emit,
+    metrics,
+    now,
+    relevant: options.relevantPeers,
+    peers: () => sessions.peers(),
+    declare: (intent, to): Promise<SendResult[]> =>
+      actions.declareIntent(intent, { to, observe: false }),
+  });
+  const router = new ProtocolRouter({
+    identity: options.identity,
+    store,
+    runtimes: [cip, hcp, lip],
+    capabilities: ["state_exchange", "knowledge_exchange", "dmp_trace"],
+    trust: { anchors: [...(options.trustAnchors ?? [])] },
+    config: person === undefined ? {} : { person },
+    now,
+    load,
+    telemetry,
+  });
+  const actions = new Actions({ person, cip, router, store, sessions, outbox, intents, load });
+  const lipActions = new LipActions({
+    identity: options.identity,
+    fetcher: options.fetcher ?? new HttpFetcher(),
+    lip,
+    router,
+    store,
+    outbox,
+    emit,
+    signal,
+    commit,
+  });
+  const loop = new CognitiveLoop({
+    router,
+    outbox,
+    intents,
+    emit,
+    gauge: (depth) => metrics.gauge("agent_queue_depth", depth, {}),
+    name: (fp, agentId) => sessions.name(fp, agentId),
+    committed: (effects) => committed(effects),
+    fetch: (request, peer) => track(lipActions.run(request, peer)),
+    settled: () => waiters.wake(),
+    stopped,
+  });
+
+  const presence = new PresenceTracker({
+    source: options.load ?? systemLoadSource(),
+    queueCapacity: options.queueCapacity ?? 256,
+    lriStep: options.lriStep ?? 5,
+    intervalMs: options.loadIntervalMs ?? 1000,
+    queueDepth: () => loop.depth,
+    openIntents: () => intents.openCount(),
+    emit,
+    metrics,
+    trust,
+    outbox,
+    track,
+    stopped,
+  });
+
+  /** Committed effects, wherever they came from (a dispatch or an apply), as events. */
+  function committed(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case "claimChanged":
+        case "handshakeVerified":
+          emit(effect.type, effect);
+          break;
+        case "trustChanged":
+          if (effect.entry.changed) emit("trustChanged", effect);
+          break;
+        case "errorReceived":
+          intents.closed(effect.inReplyTo);
+          emit("errorReceived", effect);
+          break;
+        case "humanState":
+          emit("humanState", { person: effect.person, human: effect.human });
+          break;
+        case "intentReceived":
+          intents.reached({
+            source: "peer",
+            from: effect.peer,
+            msgId: effect.msgId,
+            goal: effect.goal,
+            topic: effect.topic,
+            priority: effect.priority,
+            context: effect.context,
+            decision: effect.decision,
+          });
+          break;
+        case "deliver": {
+          const d = effect.delivery;
+          if (d.kind !== "intent") break;
+          intents.reached({
+            source: "person",
+            from: d.person,
+            msgId: d.msgId,
+            goal: d.goal,
+            topic: d.topic,
+            priority: d.priority,
+          });
+          break;
+        }
+        case "fetch":
+          break; // work for the loop, not news
+      }
+    }
+  }
+
+  const verified = (fp: string) => {
+    if (fp !== person) presence.verified(fp);
+  };
+  events.on("handshakeVerified", (e) => verified(e.peer));
+  events.on("peerDown", (e) => {
+    if (e.final) presence.forget(e.peer);
+  });
+  // Waiting conditions are re-checked after every cycle and every session change.
+  const wake = () => waiters.wake();
+  for (const name of ["peerUp", "peerDown", "sessionDuplicate"] as const) events.on(name, wake);
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const unobserve = transport.onEvent((e) => sessions.observe(e));
+
+  /** The CIP handshake (HELLO, HELLO, VERIFY), waited for until it verified. */
+  async function handshake(fp: string, handshakeSignal: AbortSignal | undefined): Promise<void> {
+    const opened = cip.open(sessions.receiver(fp), router.context(fp));
+    if (opened.status === "refused") {
+      throw new AgentError(
+        "HANDSHAKE_FAILED",
+        `CIP handshake with ${fp} refused: ${opened.reason}`,
+      );
+    }
+    await outbox.commitAndSend(fp, opened);
+    try {
+      await waiters.until(
+        () => store.handshake(fp)?.stage === "verified",
+        handshakeTimeoutMs,
+        handshakeSignal,
+      );
+    } catch (err) {
+      throw new AgentError(
+        "HANDSHAKE_FAILED",
+        `CIP handshake with ${fp} did not complete: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  return {
+    metrics,
+    telemetry,
+    cip,
+    hcp,
+    lip,
+    router,
+    events,
+    waiters,
+    sessions,
+    outbox,
+    intents,
+    presence,
+    actions,
+    lipActions,
+    loop,
+    commit,
+    async shutdown() {
+      presence.stop();
+      const looping = loop.stop();
+      await sessions.close(200);
+      if (parts.ownsTransport) await transport.shutdown({ deadlineMs: 200 }).catch(() => {});
+      unobserve();
+      await sessions.accepted();
+      await looping;
+    },
+    async connect(o) {
+      const fp = o.fingerprint;
+      if (o.agentId !== undefined) sessions.name(fp, o.agentId);
+      const fresh = !sessions.isOpen(fp);
+      if (fresh) await sessions.dial(o);
+      // A new session gets a new handshake; a verified one from an earlier session does not count.
+      if (fresh || store.handshake(fp)?.stage !== "verified") await handshake(fp, o.signal);
+      verified(fp);
+    },
+    async handshakeVia(fp, o) {
+      if (o.agentId !== undefined) sessions.name(fp, o.agentId);
+      if (outbox.relay?.reachable(fp) !== true) {
+        throw new AgentError("NOT_CONNECTED", `No session and no relay route to ${fp}`);
+      }
+      if (store.handshake(fp)?.stage !== "verified") await handshake(fp, o.signal);
+      verified(fp);
+    },
+  };
+}

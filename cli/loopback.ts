@@ -16,14 +16,14 @@
 import {
   createEnvelope,
   encodeEnvelope,
-  Identity,
-  quantile,
   ReplayError,
   ReplayGuard,
-  RTTHandshakeError,
-  RttNode,
   verifyEnvelope,
-} from "../mod.ts";
+} from "../lib/envelope/mod.ts";
+import { Identity } from "../lib/identity/mod.ts";
+import { quantile } from "../lib/observability/mod.ts";
+import { RTTHandshakeError } from "../lib/transport/mod.ts";
+import { RttNode } from "../lib/rtt/mod.ts";
 
 /** Options of {@linkcode runLoopback}. */
 export interface LoopbackOptions {

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { DriftDetector, presenceOf } from "./mod.ts";
+ * import { DriftDetector, presenceOf } from "@web4/runtime/agent";
  * import assert from "node:assert/strict";
  *
  * assert.equal(presenceOf({ cpu: 0.9, memory: 0 }, { queueDepth: 0, queueCapacity: 10, openIntents: 0 }).presence, "overloaded");
@@ -26,7 +26,7 @@ export type {
   AgentListeners,
   CycleInfo,
 } from "./events.ts";
-export { type AgentIntent, type CipGoal, HCP_TO_CIP_GOAL, type Priority } from "./intents.ts";
+export type { AgentIntent, CipGoal, Priority } from "./intents.ts";
 export type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
 export type { SendResult } from "./outbox.ts";
 export type { AgentRelay } from "./relay.ts";

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { CipRuntime } from "./mod.ts";
+ * import { CipRuntime } from "@web4/runtime/cip";
  * import assert from "node:assert/strict";
  *
  * const cip = new CipRuntime({ handshakeTimeoutMs: 10_000 });

@@ -6,8 +6,8 @@
  *
  * @example Create, send, verify
  * ```ts
- * import { createEnvelope, encodeEnvelope, ReplayGuard, verifyEnvelope } from "./mod.ts";
- * import { Identity } from "../identity/mod.ts";
+ * import { createEnvelope, encodeEnvelope, ReplayGuard, verifyEnvelope } from "@web4/runtime/envelope";
+ * import { Identity } from "@web4/runtime";
  * import assert from "node:assert/strict";
  *
  * const alice = await Identity.generate({ agentId: "alice" });

@@ -5,6 +5,21 @@
  * {@linkcode Web4Error} with a literal union of its codes; plain argument
  * mistakes use the built-in `TypeError` and `RangeError`.
  *
+ * @example Catching by family, then by the root
+ * ```ts
+ * import { AgentError } from "@web4/runtime";
+ * import { Web4Error } from "@web4/runtime/errors";
+ * import assert from "node:assert/strict";
+ *
+ * function explain(err: unknown): string {
+ *   if (err instanceof AgentError) return `agent: ${err.code}`; // code: AgentErrorCode
+ *   if (err instanceof Web4Error) return `web4: ${err.code}`; // any family: code is a string
+ *   throw err; // not a condition web4-runtime reports
+ * }
+ * assert.equal(explain(new AgentError("TIMEOUT", "No answer within 30 s")), "agent: TIMEOUT");
+ * assert.equal(explain(new Web4Error("EXAMPLE", "Something else")), "web4: EXAMPLE");
+ * ```
+ *
  * @module
  */
 
@@ -36,7 +51,7 @@ export interface Web4ErrorOptions {
  *
  * @example Catching by class and code
  * ```ts
- * import { Web4Error } from "./mod.ts";
+ * import { Web4Error } from "@web4/runtime/errors";
  * import assert from "node:assert/strict";
  *
  * const err = new Web4Error("EXAMPLE", "Something named went wrong");
@@ -47,7 +62,7 @@ export interface Web4ErrorOptions {
  *
  * @example Declaring a family
  * ```ts
- * import { Web4Error, type Web4ErrorOptions } from "./mod.ts";
+ * import { Web4Error, type Web4ErrorOptions } from "@web4/runtime/errors";
  * import assert from "node:assert/strict";
  *
  * type LinkErrorCode = "DOWN" | "SLOW";

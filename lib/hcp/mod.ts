@@ -8,7 +8,7 @@
  *
  * @example The gate the agent asks before acting
  * ```ts
- * import { gateAction, initialPersonState, applyHumanVector } from "./mod.ts";
+ * import { gateAction, initialPersonState, applyHumanVector } from "@web4/runtime/hcp";
  * import assert from "node:assert/strict";
  *
  * const { state } = applyHumanVector(initialPersonState("ab".repeat(32), 0), {
@@ -53,7 +53,6 @@ export {
   type CheckInAffect,
   initialPersonState,
   markCheckInAsked,
-  needsCheckIn,
   NEUTRAL_HUMAN_STATE,
   PACING_CLARITY,
   PACING_PRESSURE,

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { Identity } from "./mod.ts";
+ * import { Identity } from "@web4/runtime/identity";
  * import assert from "node:assert/strict";
  *
  * const id = await Identity.generate();

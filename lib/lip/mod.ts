@@ -9,8 +9,8 @@
  *
  * @example Judging a claim
  * ```ts
- * import { judgeClaim } from "./mod.ts";
- * import type { LipQueueItem } from "../store/mod.ts";
+ * import { judgeClaim } from "@web4/runtime/lip";
+ * import type { LipQueueItem } from "@web4/runtime/store";
  * import assert from "node:assert/strict";
  *
  * const now = Date.parse("2026-11-28T10:00:00Z");
@@ -50,7 +50,6 @@ export {
 export {
   type ClaimExtractor,
   DEFAULT_EXCERPT_CHARS,
-  documentText,
   evidenceFromDocument,
   type EvidenceOptions,
 } from "./evidence.ts";
@@ -63,8 +62,6 @@ export {
   type LipFetcher,
   parseFetchConstraints,
 } from "./fetcher.ts";
-/** What to fetch (the runtime contract's type, re-exported where the fetcher is). */
-export type { FetchRequest } from "../runtime/mod.ts";
 export {
   CLAIM_TRANSITIONS,
   type ClaimEvent,

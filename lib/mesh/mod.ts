@@ -4,11 +4,18 @@
  * frames whose inner envelopes stay signed end to end, signed introductions
  * and malice reports, and one vote per node for every fact.
  *
- * @example
- * ```ts ignore
- * import { MeshNode } from "@web4/runtime";
- * const node = await MeshNode.create({ identity, mission: "m", store: ":memory:", trustAnchors: [b] });
- * await node.listen({ hostname: "127.0.0.1", port: 0 });
+ * @example A line of three: a reaches c through b, signed end to end
+ * ```ts
+ * import { MeshCluster } from "@web4/runtime/mesh";
+ * import assert from "node:assert/strict";
+ *
+ * // Three nodes on a fresh in-memory network (pass `transport: rtt()` for TCP).
+ * await using mesh = await MeshCluster.create({ names: ["a", "b", "c"], edges: [["a", "b"], ["b", "c"]] });
+ * await mesh.linkAll();
+ * const a = mesh.get("a");
+ * assert.deepEqual(a.route(mesh.fp("c")), [mesh.fp("b"), mesh.fp("c")]);
+ * await a.meet(mesh.fp("c"), "c"); // the CIP handshake, relayed by b
+ * assert.ok(a.verifiedNodes().includes(mesh.fp("c")));
  * ```
  *
  * @module
@@ -20,15 +27,12 @@ export {
   decodeFrame,
   encodeFrame,
   type IntroduceFrame,
-  isMeshFrame,
   type LinksFrame,
   type MaliceFrame,
   type MeshChannel,
   type MeshFrame,
   type RelayFrame,
-  signControl,
   type SignedBase,
-  verifyControl,
 } from "./frame.ts";
 export { MeshNode, type MeshOptions, type MeshPeer } from "./node.ts";
 export type { Judge } from "./consensus.ts";

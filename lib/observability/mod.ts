@@ -5,11 +5,13 @@
  *
  * @example
  * ```ts
- * import { createTelemetry, MemorySink } from "./mod.ts";
+ * import { createTelemetry, MemorySink } from "@web4/runtime/observability";
+ * import assert from "node:assert/strict";
  *
  * const sink = new MemorySink();
  * const telemetry = createTelemetry({ node: "alice", sinks: [sink] });
  * telemetry.emit("router.dispatched", { type: "HELLO" });
+ * assert.deepEqual(sink.events().map((e) => [e.v, e.node, e.kind]), [["1.0", "alice", "router.dispatched"]]);
  * ```
  *
  * @module

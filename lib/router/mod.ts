@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { channelOf } from "./mod.ts";
+ * import { channelOf } from "@web4/runtime/router";
  * import assert from "node:assert/strict";
  *
  * assert.equal(channelOf("lip", "LIP_EVIDENCE"), "knowledge");
@@ -19,7 +19,6 @@
 export { CHANNEL_OF, channelOf, type RouteChannel } from "./channels.ts";
 export { RoutingError, type RoutingErrorCode } from "./errors.ts";
 export { RateLimiter, type RateLimitOptions, type RateVerdict } from "./rate_limit.ts";
-export { type Refusal, type RefusalReason, REFUSALS } from "./refusals.ts";
 export { ProtocolRouter } from "./router.ts";
 export type {
   AnyProtocolRuntime,
@@ -30,5 +29,3 @@ export type {
   OutboundEnvelope,
   RouterOptions,
 } from "./types.ts";
-/** The sanction rule type (declared by the runtime contract, where runtimes declare theirs). */
-export type { SanctionRule } from "../runtime/mod.ts";

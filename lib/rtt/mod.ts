@@ -1,16 +1,18 @@
 /**
  * RTT, the Rust Transport Tunnel, seen from TypeScript: nodes, sessions and
  * channels over the native library (loaded lazily, on the first node;
- * nothing here touches FFI or registers anything at import time), their
- * typed errors, the permission-scoped networking check, and the typed
- * factories of its two backends: {@linkcode rtt} (Deno TCP) and
- * {@linkcode memory} (the same native core and driver over in-process pipes,
- * with fault injection).
+ * nothing here touches FFI or registers anything at import time), the
+ * permission-scoped networking check, the typed factories of its two
+ * backends, {@linkcode rtt} (Deno TCP) and {@linkcode memory} (the same
+ * native core and driver over in-process pipes, with fault injection), and
+ * where the library comes from ({@linkcode NativeLibraryError}, the prebuilt
+ * download). The contract these implement, with the transport errors, is
+ * `@web4/runtime/transport`.
  *
  * @example A session on loopback
  * ```ts
- * import { Identity } from "../identity/mod.ts";
- * import { RttNode } from "./mod.ts";
+ * import { Identity } from "@web4/runtime";
+ * import { RttNode } from "@web4/runtime/rtt";
  * import assert from "node:assert/strict";
  *
  * const server = await RttNode.create({ identity: await Identity.generate() });
@@ -45,61 +47,29 @@ export {
   resolveLibraryPath,
 } from "./native.ts";
 export { EXPECTED_ABI_VERSION } from "./ffi.ts";
+export {
+  defaultCacheDir,
+  DOWNLOAD_URL_ENV_VAR,
+  ensurePrebuiltLibrary,
+  type EnsurePrebuiltOptions,
+  platformKey,
+  PREBUILT_MANIFEST,
+  type PrebuiltFile,
+  type PrebuiltManifest,
+} from "./prebuilt.ts";
 export { assertNetPermission } from "./permissions.ts";
-export { type BackpressurePolicy, type RttNodeOptions, type RttOptions } from "./options.ts";
+export type { RttNodeOptions, RttOptions } from "./options.ts";
 export { memory, rtt } from "./backends.ts";
 export {
   type RttAcceptOptions,
   type RttAddress,
   type RttConnectOptions,
   RttNode,
-  type RttNodeEvent,
   type RttNodeObserver,
   type RttShutdownOptions,
 } from "./node.ts";
+// RttNodeObserver, RttSessionState, SessionCloseOptions, RttChannelOptions and ReceiveOptions are
+// type aliases of the transport contract's names that RttNode's own signatures still use.
 export { RttSession, type RttSessionState, type SessionCloseOptions } from "./session.ts";
 export { type ReceiveOptions, RttChannel, type RttChannelOptions } from "./channel.ts";
 export { MemoryNetwork, type MemoryOptions } from "./memory.ts";
-export type {
-  TransportMetrics as RttMetrics,
-  TransportStats as RttStats,
-} from "../transport/stats.ts";
-export {
-  type ResolvedTransport,
-  resolveTransport,
-  RTTBackpressureError,
-  type RTTBackpressureErrorCode,
-  RTTDisconnectedError,
-  type RTTDisconnectedErrorCode,
-  type RTTDisconnectedErrorOptions,
-  type RttErrorOptions,
-  RTTHandshakeError,
-  type RTTHandshakeErrorCode,
-  RTTReplayError,
-  type RTTReplayErrorOptions,
-  RTTTransportError,
-  type RTTTransportErrorCode,
-  type SessionEventType,
-  type SessionHook,
-  type SessionHookEvent,
-  type Transport,
-  type TransportAcceptOptions,
-  type TransportAddress,
-  type TransportChannel,
-  type TransportChannelOptions,
-  type TransportConnectOptions,
-  type TransportContext,
-  type TransportEvent,
-  type TransportFactory,
-  type TransportIdentity,
-  type TransportMetrics,
-  type TransportObserver,
-  type TransportReceiveOptions,
-  type TransportSession,
-  type TransportSessionCloseOptions,
-  type TransportSessionEventBase,
-  type TransportSessionState,
-  type TransportShutdownOptions,
-  type TransportSource,
-  type TransportStats,
-} from "../transport/mod.ts";

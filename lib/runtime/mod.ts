@@ -7,7 +7,7 @@
  *
  * @example A minimal runtime
  * ```ts
- * import { outcome, type ProtocolRuntime } from "./mod.ts";
+ * import { outcome, type ProtocolRuntime } from "@web4/runtime/runtime";
  *
  * const echo: ProtocolRuntime<"cip"> = {
  *   protocol: "cip",

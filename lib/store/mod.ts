@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { openStore, QuotaExceededError } from "./mod.ts";
+ * import { openStore, QuotaExceededError } from "@web4/runtime/store";
  * import assert from "node:assert/strict";
  *
  * using store = openStore(":memory:", { quotas: { replay: 1 } });

@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { applyTrustEvent, initialTrustRecord } from "./mod.ts";
+ * import { applyTrustEvent, initialTrustRecord } from "@web4/runtime/trust";
  * import assert from "node:assert/strict";
  *
  * const peer = "ab".repeat(32);

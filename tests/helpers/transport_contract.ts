@@ -18,8 +18,6 @@ import {
   RTTBackpressureError,
   RTTDisconnectedError,
   RTTHandshakeError,
-  type RttOptions,
-  type RttSession,
   RTTTransportError,
   type Transport,
   type TransportChannel,
@@ -27,7 +25,8 @@ import {
   type TransportFactory,
   type TransportIdentity,
   type TransportSession,
-} from "../../lib/rtt/mod.ts";
+} from "../../lib/transport/mod.ts";
+import type { RttOptions, RttSession } from "../../lib/rtt/mod.ts";
 import { waitFor, within } from "./rtt.ts";
 
 /** A path from a client to a listening transport, with faults on it. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EXPECTED_ABI_VERSION } from "../../mod.ts";
+import { EXPECTED_ABI_VERSION } from "../../lib/rtt/mod.ts";
 
 // `deno task compile` (cli/compile.ts) needs the denort runtime, which Deno
 // downloads from its own servers (unreachable from some machines) unless

@@ -1,14 +1,17 @@
 /**
  * A consumer project outside this folder, with its own deno.json, imports
  * the package the two ways Deno users do (a `links` entry standing in for
- * the JSR package, and a plain path) and uses envelopes and the transport.
+ * the JSR package, and plain paths) and uses envelopes and the transport
+ * through the root and two subpath entries.
  */
 import assert from "node:assert/strict";
 
 const root = new URL("../../", import.meta.url).pathname;
 
 const PROGRAM = `
-import { createEnvelope, Identity, RttNode, verifyEnvelope } from "@web4/runtime";
+import { Identity } from "@web4/runtime";
+import { createEnvelope, verifyEnvelope } from "@web4/runtime/envelope";
+import { RttNode } from "@web4/runtime/rtt";
 const [a, b] = await Promise.all([Identity.generate(), Identity.generate()]);
 const env = await createEnvelope("cip", "STATE_UPDATE", {
   identity: a,
@@ -34,7 +37,13 @@ for (
       imports: { "@web4/runtime": "jsr:@web4/runtime@^0.1.0" },
       links: [root],
     }],
-    ["a plain path", { imports: { "@web4/runtime": `${root}mod.ts` } }],
+    ["plain paths", {
+      imports: {
+        "@web4/runtime": `${root}mod.ts`,
+        "@web4/runtime/envelope": `${root}lib/envelope/mod.ts`,
+        "@web4/runtime/rtt": `${root}lib/rtt/mod.ts`,
+      },
+    }],
   ] as const
 ) {
   Deno.test(`A consumer project imports the package through ${how} and uses envelopes and RTT`, async () => {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { evidenceFromDocument } from "../../lib/lip/evidence.ts";
 import { LipFetchError } from "../../lib/lip/errors.ts";
-import { type FetchRequest, HttpFetcher } from "../../lib/lip/mod.ts";
+import type { FetchRequest } from "../../lib/runtime/mod.ts";
+import { HttpFetcher } from "../../lib/lip/mod.ts";
 
 const CLOCK = () => new Date("2026-11-28T10:00:00.000Z");
 const PAGE = "<html><body><h1>Water</h1><p>Water boils at 100 C at sea level.</p></body></html>";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EXPECTED_ABI_VERSION, NativeLibraryError, nativeLibraryInfo } from "../../mod.ts";
+import { EXPECTED_ABI_VERSION, NativeLibraryError, nativeLibraryInfo } from "../../lib/rtt/mod.ts";
 import { openNativeLibrary, resolveLibraryPath } from "../../lib/rtt/native.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
@@ -48,7 +48,7 @@ Deno.test("openNativeLibrary wraps a file that is not a library in NATIVE_LIBRAR
 Deno.test("a missing library at WEB4_RTT_LIB gives NATIVE_LIBRARY_NOT_FOUND naming the path and the fix", async () => {
   const missing = "/nonexistent/web4/libweb4_rtt.so";
   const result = await runDeno(
-    `import { nativeLibraryInfo, NativeLibraryError } from "./../../mod.ts";
+    `import { NativeLibraryError, nativeLibraryInfo } from "./../../lib/rtt/mod.ts";
      try { nativeLibraryInfo(); console.log("loaded"); }
      catch (e) {
        if (!(e instanceof NativeLibraryError)) throw e;
@@ -71,7 +71,7 @@ Deno.test("WEB4_RTT_LIB takes precedence over the local build", async () => {
     const copy = `${dir}/copy-of-web4_rtt.so`;
     await Deno.copyFile(resolveLibraryPath(), copy);
     const result = await runDeno(
-      `import { nativeLibraryInfo } from "./../../mod.ts";
+      `import { nativeLibraryInfo } from "./../../lib/rtt/mod.ts";
        console.log(nativeLibraryInfo().path);`,
       ["--allow-read", "--allow-env=WEB4_RTT_LIB", `--allow-ffi=${dir}`],
       { WEB4_RTT_LIB: copy },
@@ -82,20 +82,28 @@ Deno.test("WEB4_RTT_LIB takes precedence over the local build", async () => {
   }
 });
 
-Deno.test("importing mod.ts needs neither --allow-ffi nor the native library", async () => {
+Deno.test("importing any entry of the package (the root and every subpath) needs neither --allow-ffi nor the native library", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  const targets = Object.values(config.exports as Record<string, string>);
+  assert.ok(targets.length > 1, "the package has subpath exports");
+  const imports = targets.map((t, i) => `import * as e${i} from "./../../${t.slice(2)}";`);
   const result = await runDeno(
-    `import * as web4 from "./../../mod.ts";
-     console.log(typeof web4.Web4Error, typeof web4.nativeLibraryInfo);`,
+    `${imports.join("\n")}
+     const entries = [${targets.map((_, i) => `e${i}`).join(", ")}];
+     console.log(entries.map((e) => Object.keys(e).length > 0).join(" "));
+     console.log(typeof e0.Agent, typeof e0.rtt, typeof e0.Web4Error);`,
     [],
     { WEB4_RTT_LIB: "/nonexistent/libweb4_rtt.so" },
   );
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stdout.trim(), "function function");
+  const [loaded, root] = result.stdout.trim().split("\n");
+  assert.equal(loaded, targets.map(() => "true").join(" "), "every entry exports something");
+  assert.equal(root, "function function function");
 });
 
 Deno.test("using the transport without --allow-ffi fails with Deno's NotCapable, not a crash", async () => {
   const result = await runDeno(
-    `import { nativeLibraryInfo } from "./../../mod.ts";
+    `import { nativeLibraryInfo } from "./../../lib/rtt/mod.ts";
      try { nativeLibraryInfo(); console.log("loaded"); }
      catch (e) { console.log(e instanceof Deno.errors.NotCapable ? "NotCapable" : "other:" + e); }`,
     ["--allow-read"],

@@ -5,13 +5,8 @@
 // configured bounds and that a legitimate peer's connect and echo still work.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import {
-  RTTHandshakeError,
-  RttNode,
-  type RttNodeEvent,
-  type RttNodeOptions,
-  type RttSession,
-} from "../../lib/rtt/mod.ts";
+import { RTTHandshakeError, type TransportEvent } from "../../lib/transport/mod.ts";
+import { RttNode, type RttNodeOptions, type RttSession } from "../../lib/rtt/mod.ts";
 import { HOST, waitFor, within } from "../helpers/rtt.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -23,7 +18,7 @@ const T = { HELLO: 1, OPEN: 4, DATA: 5, ACK: 7, CREDIT: 8, PING: 9 } as const;
 interface Victim extends AsyncDisposable {
   node: RttNode;
   port: number;
-  events: RttNodeEvent[];
+  events: TransportEvent[];
 }
 
 /** A node that echoes every message on "control" of every session it accepts. */
@@ -33,7 +28,7 @@ async function victim(options: Partial<RttNodeOptions> = {}): Promise<Victim> {
     heartbeatIntervalMs: 200,
     ...options,
   });
-  const events: RttNodeEvent[] = [];
+  const events: TransportEvent[] = [];
   node.onEvent((e) => events.push(e));
   const { port } = await node.listen({ hostname: HOST, port: 0 });
   void (async () => {
@@ -75,13 +70,13 @@ async function legitimateEcho(v: Victim): Promise<void> {
 async function attacker(
   v: Victim,
   options: Partial<RttNodeOptions> = {},
-): Promise<{ node: RttNode; session: RttSession; events: RttNodeEvent[] } & AsyncDisposable> {
+): Promise<{ node: RttNode; session: RttSession; events: TransportEvent[] } & AsyncDisposable> {
   const node = await RttNode.create({
     identity: await Identity.generate(),
     testHooks: true,
     ...options,
   });
-  const events: RttNodeEvent[] = [];
+  const events: TransportEvent[] = [];
   node.onEvent((e) => events.push(e));
   const session = await node.connect({
     hostname: HOST,
@@ -98,7 +93,7 @@ async function attacker(
   };
 }
 
-function closeOf(events: RttNodeEvent[], reason: string) {
+function closeOf(events: TransportEvent[], reason: string) {
   return events.find((e) => e.type === "session_close" && e.reason === reason);
 }
 

@@ -2,7 +2,7 @@
 // concurrent channels, flush, typed errors, and half-close.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import { RTTDisconnectedError, RTTTransportError } from "../../lib/rtt/mod.ts";
+import { RTTDisconnectedError, RTTTransportError } from "../../lib/transport/mod.ts";
 import { HOST, rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);

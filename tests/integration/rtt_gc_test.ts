@@ -6,7 +6,8 @@ import { runDeno } from "../helpers/subprocess.ts";
 // must never be collected and freed under them by its FinalizationRegistry.
 Deno.test("RttNode stays alive while only its channels are referenced, across forced GC", async () => {
   const result = await runDeno(
-    `import { Identity, RttNode } from "./../../mod.ts";
+    `import { Identity } from "./../../lib/identity/mod.ts";
+     import { RttNode } from "./../../lib/rtt/mod.ts";
      async function pair() {
        const a = await RttNode.create({ identity: await Identity.generate() });
        const bId = await Identity.generate();

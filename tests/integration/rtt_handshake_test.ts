@@ -4,11 +4,10 @@ import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import {
   RTTHandshakeError,
-  RttNode,
-  type RttNodeEvent,
-  type RttNodeOptions,
   RTTTransportError,
-} from "../../lib/rtt/mod.ts";
+  type TransportEvent,
+} from "../../lib/transport/mod.ts";
+import { RttNode, type RttNodeOptions } from "../../lib/rtt/mod.ts";
 import { resolveLibraryPath } from "../../lib/rtt/native.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 import { HOST, waitFor } from "../helpers/rtt.ts";
@@ -50,7 +49,7 @@ Deno.test("A wrong pinned fingerprint fails connect with FINGERPRINT_MISMATCH an
   await using server = await node(idA);
   await using client = await node(idB);
   const { port } = await server.listen({ hostname: HOST, port: 0 });
-  const refused: RttNodeEvent[] = [];
+  const refused: TransportEvent[] = [];
   server.onEvent((e) => {
     if (e.type === "verification_failure") refused.push(e);
   });

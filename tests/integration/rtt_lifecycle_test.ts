@@ -3,12 +3,8 @@
 // statistics, and the wake-up path's effect on process lifetime.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import {
-  RttNode,
-  type RttNodeEvent,
-  type RttSession,
-  type SessionHookEvent,
-} from "../../lib/rtt/mod.ts";
+import { RttNode, type RttSession } from "../../lib/rtt/mod.ts";
+import type { SessionHookEvent, TransportEvent } from "../../lib/transport/mod.ts";
 import { HOST, rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
 import { resolveLibraryPath } from "../../lib/rtt/native.ts";
 import { runDeno } from "../helpers/subprocess.ts";
@@ -24,7 +20,7 @@ Deno.test("Hooks and node.onEvent see open (at once) and close with manual / pee
   const server = await RttNode.create({ identity: idA, onHookError: (e) => hookErrors.push(e) });
   const client = await RttNode.create({ identity: idB, onHookError: (e) => hookErrors.push(e) });
   try {
-    const serverEvents: RttNodeEvent[] = [];
+    const serverEvents: TransportEvent[] = [];
     server.onEvent((e) => serverEvents.push(e));
     const { port } = await server.listen({ hostname: HOST, port: 0 });
     const [outbound, inbound] = await Promise.all([

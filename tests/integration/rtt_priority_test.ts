@@ -5,7 +5,7 @@
 // time: the timeouts only stop a hung test.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import { RTTBackpressureError } from "../../lib/rtt/mod.ts";
+import { RTTBackpressureError } from "../../lib/transport/mod.ts";
 import { rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
 
 const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);

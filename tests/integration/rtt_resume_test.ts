@@ -10,11 +10,11 @@ import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import {
   type RttChannel,
-  RTTDisconnectedError,
   RttNode,
   type RttNodeOptions,
   type RttSession,
 } from "../../lib/rtt/mod.ts";
+import { RTTDisconnectedError } from "../../lib/transport/mod.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { waitFor, within } from "../helpers/rtt.ts";
 

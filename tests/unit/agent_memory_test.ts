@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
-import { memory, MemoryNetwork, RTTHandshakeError } from "../../lib/rtt/mod.ts";
+import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
+import { RTTHandshakeError } from "../../lib/transport/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
 import { AgentError } from "../../lib/agent/mod.ts";
 import { OPEN_INTENT_MS } from "../../lib/agent/intents.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EXPECTED_ABI_VERSION } from "../../mod.ts";
+import { EXPECTED_ABI_VERSION } from "../../lib/rtt/mod.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
 Deno.test("web4 info prints the native version and exits 1 with the fix when the library is missing", async () => {

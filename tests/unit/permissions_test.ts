@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertNetPermission } from "../../mod.ts";
+import { assertNetPermission } from "../../lib/rtt/mod.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
 Deno.test("assertNetPermission passes for a granted host and port", async () => {
@@ -14,7 +14,7 @@ Deno.test("assertNetPermission rejects an empty hostname with TypeError", async 
 
 Deno.test("assertNetPermission throws NotCapable for a host the process was not granted", async () => {
   const result = await runDeno(
-    `import { assertNetPermission } from "./../../mod.ts";
+    `import { assertNetPermission } from "./../../lib/rtt/mod.ts";
      const out = [];
      for (const [host, port] of [["127.0.0.1", 9000], ["127.0.0.2", 9000], ["example.invalid", undefined], ["::1", 9000]]) {
        try { await assertNetPermission(host, port); out.push("granted"); }
@@ -29,7 +29,7 @@ Deno.test("assertNetPermission throws NotCapable for a host the process was not 
 
 Deno.test("assertNetPermission throws NotCapable when no net permission is granted at all", async () => {
   const result = await runDeno(
-    `import { assertNetPermission } from "./../../mod.ts";
+    `import { assertNetPermission } from "./../../lib/rtt/mod.ts";
      try { await assertNetPermission("127.0.0.1", 80); console.log("granted"); }
      catch (e) { console.log(e instanceof Deno.errors.NotCapable ? e.message : "other:" + e); }`,
     [],

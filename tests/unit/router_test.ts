@@ -4,9 +4,9 @@ import {
   createEnvelope,
   encodeEnvelope,
   type Envelope,
-  Identity,
   verifyEnvelope,
-} from "../../mod.ts";
+} from "../../lib/envelope/mod.ts";
+import { Identity } from "../../lib/identity/mod.ts";
 import { CipRuntime } from "../../lib/cip/mod.ts";
 import { createTelemetry, MemorySink } from "../../lib/observability/mod.ts";
 import { newMsgId, outcome, type ProtocolRuntime } from "../../lib/runtime/mod.ts";

@@ -4,14 +4,12 @@
 // the native library: the same guarantees, on the real core.)
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
+import { memory, MemoryNetwork, type RttOptions } from "../../lib/rtt/mod.ts";
 import {
-  memory,
-  MemoryNetwork,
   RTTDisconnectedError,
   RTTHandshakeError,
-  type RttOptions,
   type TransportEvent,
-} from "../../lib/rtt/mod.ts";
+} from "../../lib/transport/mod.ts";
 import { waitFor, within } from "../helpers/rtt.ts";
 
 const [idA, idB] = await Promise.all([Identity.generate(), Identity.generate()]);

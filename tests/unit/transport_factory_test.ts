@@ -5,16 +5,13 @@
 import assert from "node:assert/strict";
 import { Agent, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
+import { memory, MemoryNetwork, resolveLibraryPath, RttNode } from "../../lib/rtt/mod.ts";
 import {
-  memory,
-  MemoryNetwork,
-  resolveLibraryPath,
   resolveTransport,
   RTTDisconnectedError,
-  RttNode,
   type Transport,
   type TransportContext,
-} from "../../lib/rtt/mod.ts";
+} from "../../lib/transport/mod.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
 const [idA, idB] = await Promise.all([

@@ -37,9 +37,6 @@ export type RttSessionState = TransportSessionState;
 /** Options of {@linkcode RttSession.close}. */
 export type SessionCloseOptions = TransportSessionCloseOptions;
 
-/** The largest session receive budget (2^40 bytes, the native range). */
-const MAX_RECEIVE_BUDGET = 2 ** 40;
-
 /** Default scheduling class per channel kind: control > state > the rest. */
 function _defaultPriority(kind: string): 0 | 1 | 2 {
   return kind === "control" ? 0 : kind === "state" ? 1 : 2;
@@ -367,9 +364,12 @@ export class RttSession implements TransportSession {
         `setBudget needs an object, got ${budget === null ? "null" : typeof budget}`,
       );
     }
-    const bytes = budget.receiveBytes === undefined
-      ? 0
-      : checkInteger("receiveBytes", budget.receiveBytes, 1, MAX_RECEIVE_BUDGET);
+    const bytes = budget.receiveBytes === undefined ? 0 : checkInteger(
+      "receiveBytes",
+      budget.receiveBytes,
+      1,
+      NUMERIC_OPTIONS.maxSessionReceiveBytes.max,
+    );
     if (budget.protected !== undefined && typeof budget.protected !== "boolean") {
       throw new TypeError(`Option protected must be a boolean, got ${typeof budget.protected}`);
     }
@@ -397,11 +397,19 @@ export class RttSession implements TransportSession {
    * e.g. `{ replay_last: "state" }` re-sends an acknowledged frame.
    *
    * @param action The action object.
-   * @throws {RangeError} When the node was not created with `testHooks`.
+   * @throws {RangeError} When the node was not created with `testHooks`, or
+   * the library was built without test hooks.
    */
   testInject(action: Record<string, unknown>): void {
+    const inject = this.#core.symbols.web4_rtt_test_inject;
+    if (inject === null) {
+      throw new RangeError(
+        "testInject needs a native library built with test hooks " +
+          "(`deno task build:native --hooks`, then WEB4_RTT_LIB=target/hooks/release/<library>)",
+      );
+    }
     const bytes = utf8(JSON.stringify(action));
-    const status = this.#core.symbols.web4_rtt_test_inject(
+    const status = inject(
       this.#core.handle,
       this.#handle,
       bytes,

@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::codec::Frame;
-use crate::config::Policy;
-use crate::engine::{SendError, Stats};
-use crate::node::{Event, Latency, Node, NodeError};
+use web4_rtt_core::config::{Config, Policy, LIMITS};
+use web4_rtt_core::engine::{OpenError, SendError, Stats};
+use web4_rtt_core::session::Latency;
+use web4_rtt_core::{Endpoint as Node, EndpointError, Event};
 
 /// Status codes (see docs/rtt.md).
 pub mod status {
@@ -69,15 +69,14 @@ pub mod ev {
 /// An error with its status.
 struct Error(i32, String);
 
-impl From<NodeError> for Error {
-    fn from(e: NodeError) -> Self {
+impl From<EndpointError> for Error {
+    fn from(e: EndpointError) -> Self {
+        use EndpointError as E;
         let code = match &e {
-            NodeError::Invalid(_) | NodeError::Config(_) => status::INVALID_ARGUMENT,
-            NodeError::Unknown(_) => status::UNKNOWN_HANDLE,
-            NodeError::TooManyChannels(_) => status::TOO_MANY_CHANNELS,
-            NodeError::SessionClosed(_) => status::SESSION_CLOSED,
-            NodeError::ShutDown => status::SHUT_DOWN,
-            NodeError::Send(s, _) => match s {
+            E::UnknownSession(_) | E::UnknownConnection(_) => status::UNKNOWN_HANDLE,
+            E::SessionClosed { .. } | E::NotReconnecting { .. } => status::SESSION_CLOSED,
+            E::ShutDown => status::SHUT_DOWN,
+            E::Channel { source, .. } => match source {
                 SendError::UnknownChannel => status::UNKNOWN_HANDLE,
                 SendError::ChannelClosed => status::CHANNEL_CLOSED,
                 SendError::SessionClosed => status::SESSION_CLOSED,
@@ -85,6 +84,13 @@ impl From<NodeError> for Error {
                 SendError::QueueFull => status::QUEUE_FULL,
                 SendError::WouldBlock => status::WOULD_BLOCK,
             },
+            E::Open { source, .. } => match source {
+                OpenError::TooManyChannels => status::TOO_MANY_CHANNELS,
+                OpenError::SessionClosed => status::SESSION_CLOSED,
+                _ => status::INVALID_ARGUMENT,
+            },
+            // Config, Key, Tls, BadFingerprint, ZeroBudget, NotClosed, Hook.
+            _ => status::INVALID_ARGUMENT,
         };
         Error(code, e.to_string())
     }
@@ -424,12 +430,16 @@ fn record(e: &Event) -> (u32, u64, u64, i64, serde_json::Value) {
     }
 }
 
+#[cfg(feature = "test-hooks")]
+use web4_rtt_core::codec::Frame;
+
 /// A raw frame for `web4_rtt_test_inject`: `{"type": 1-11, "flags", "seq",
 /// "channel": id or our kind, "payload": text or byte array, "repeat": n}`.
+#[cfg(feature = "test-hooks")]
 #[allow(clippy::type_complexity)]
 fn raw_frame(v: &serde_json::Value) -> Result<(Frame, Option<String>, usize), Error> {
     let num = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-    let kind = crate::codec::FrameType::from_u8(num("type") as u8)
+    let kind = web4_rtt_core::codec::FrameType::from_u8(num("type") as u8)
         .ok_or_else(|| invalid(format!("Unknown frame type in {v}")))?;
     let payload = match v.get("payload") {
         Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
@@ -523,14 +533,34 @@ pub unsafe extern "C" fn web4_rtt_key_fingerprint(
     guard(|| {
         // SAFETY: caller guarantees.
         let pem = unsafe { input(pem, 0, len) }?;
-        let (_, pk) = crate::tls::parse_key_pem(pem).map_err(|e| invalid(e.0))?;
-        let fp = crate::tls::fingerprint_of(&pk);
+        let (_, pk) = web4_rtt_core::tls::parse_key_pem(pem).map_err(|e| invalid(e.to_string()))?;
+        let fp = web4_rtt_core::tls::fingerprint_of(&pk);
         if out_hex64.is_null() {
             return Err(invalid("Null fingerprint buffer"));
         }
         // SAFETY: caller guarantees 64 writable bytes.
         unsafe { output(out_hex64, 64) }.copy_from_slice(fp.as_bytes());
         Ok(status::OK)
+    })
+}
+
+/// Copies the configuration's limits as JSON into `buf` (written only if
+/// it fits) and returns its full length: `[{"name","default","min","max"},
+/// ...]`, every numeric config field with its default and range (the one
+/// source of truth: TypeScript's `lib/rtt/limits.ts` is generated from it).
+///
+/// # Safety
+/// `buf` must be null or valid for writes of `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn web4_rtt_config_limits(buf: *mut u8, cap: u32) -> i32 {
+    guard(|| {
+        let limits: Vec<serde_json::Value> = LIMITS
+            .iter()
+            .map(|l| json!({"name": l.name, "default": l.default, "min": l.min, "max": l.max}))
+            .collect();
+        let s = serde_json::Value::Array(limits).to_string();
+        // SAFETY: forwarded caller guarantee.
+        Ok(unsafe { json_out(&s, buf, cap) })
     })
 }
 
@@ -550,7 +580,9 @@ pub unsafe extern "C" fn web4_rtt_node_create(
         if out_node.is_null() {
             return Err(invalid("Null out_node"));
         }
-        let node = Node::create(json)?;
+        let cfg: Config = serde_json::from_slice(json)
+            .map_err(|e| invalid(format!("Invalid node config JSON: {e}")))?;
+        let node = Node::create(cfg)?;
         let h = next_handle();
         lock(nodes()).insert(h, Arc::new(Mutex::new(node)));
         // SAFETY: checked non-null; caller guarantees validity.
@@ -902,7 +934,7 @@ pub unsafe extern "C" fn web4_rtt_session_open_channel(
                 o.backpressure_policy,
                 o.max_queue,
                 o.max_queue_bytes,
-                o.priority.unwrap_or(crate::engine::LOWEST_PRIORITY),
+                o.priority.unwrap_or(web4_rtt_core::engine::LOWEST_PRIORITY),
             )?)
         })?;
         // SAFETY: caller guarantees.
@@ -1120,7 +1152,10 @@ pub extern "C" fn web4_rtt_channel_close(node: u64, session: u64, channel: u32) 
 }
 
 /// Test hook, e.g. `{"replay_last": "state"}`; INVALID_ARGUMENT unless the
-/// node was created with `"test_hooks": true`.
+/// node was created with `"test_hooks": true`. Exported only by a build
+/// with the `test-hooks` feature (tests and the benchmark build one into
+/// their own target folder; release builds omit it).
+#[cfg(feature = "test-hooks")]
 ///
 /// # Safety
 /// `json` valid for `len` bytes.

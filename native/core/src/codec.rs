@@ -14,7 +14,6 @@
 //!
 //! The payload length is checked against the maximum before anything is
 //! allocated, so a hostile length cannot make the decoder reserve memory.
-#![deny(unsafe_code)]
 
 use std::fmt;
 

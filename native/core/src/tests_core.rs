@@ -3,20 +3,23 @@
 
 use std::collections::HashMap;
 
-use crate::node::{Event, Node};
+use crate::config::Config;
+use crate::endpoint::Endpoint;
+use crate::event::Event;
 use crate::tls::test_keys::random_pem;
 
-fn make_node(extra: serde_json::Value) -> Node {
+fn make_node(extra: serde_json::Value) -> Endpoint {
     let mut cfg = serde_json::json!({"key_pem": random_pem(), "test_hooks": true});
     for (k, v) in extra.as_object().unwrap() {
         cfg[k] = v.clone();
     }
-    Node::create(cfg.to_string().as_bytes()).unwrap()
+    let cfg: Config = serde_json::from_value(cfg).unwrap();
+    Endpoint::create(cfg).unwrap()
 }
 
 /// Two nodes and the links between their connections.
 struct Net {
-    nodes: Vec<Node>,
+    nodes: Vec<Endpoint>,
     /// (node, conn) -> (other node, other conn); absent once cut.
     links: HashMap<(usize, u32), (usize, u32)>,
     events: Vec<Vec<Event>>,
@@ -818,10 +821,10 @@ fn a_resume_with_another_key_is_refused_and_the_real_session_keeps_working() {
 #[test]
 fn the_event_queue_is_bounded_but_never_drops_a_lifecycle_event() {
     let (mut net, _, s1, _) = pair(none(), none());
-    let n = crate::node::MAX_QUEUED_EVENTS + 1000;
+    let n = crate::endpoint::MAX_QUEUED_EVENTS + 1000;
     net.nodes[1].test_emit_replays(s1, n);
     let g = net.nodes[1].gauges();
-    assert_eq!(g.queued_events, crate::node::MAX_QUEUED_EVENTS as u64);
+    assert_eq!(g.queued_events, crate::endpoint::MAX_QUEUED_EVENTS as u64);
     assert_eq!(g.events_dropped, 1000);
     net.nodes[1]
         .close_session(s1, 0, "manual", net.now)
@@ -989,7 +992,7 @@ fn a_protected_disconnected_session_is_never_evicted_for_a_new_one() {
 
 #[test]
 fn per_address_limits_count_an_ipv6_slash_64_as_one_address() {
-    use crate::node::address_key;
+    use crate::endpoint::address_key;
     assert_eq!(address_key("10.1.2.3"), "10.1.2.3");
     assert_eq!(address_key("::ffff:10.1.2.3"), "10.1.2.3");
     assert_eq!(address_key("2001:db8:1:2::5"), "2001:db8:1:2::/64");

@@ -8,8 +8,8 @@
 //!
 //! - [`endpoint`]: the handle tables, per-address admission, accept and
 //!   dial, the event queue, time ([`timers`]).
-//! - [`session`]: one session's engine, connection and lifecycle; the
-//!   handshake in [`handshake`].
+//! - [`session`]: one session's engine, connection and lifecycle, the
+//!   application's calls on it, and the handshake (its own file).
 //! - [`engine`]: per-session protocol state (channels, flow, scheduling,
 //!   receiving, resumption); [`conn`]: one TLS connection; [`codec`]: the
 //!   frames; [`tls`]: keys, certificates, verifiers; [`config`]: every
@@ -23,7 +23,6 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod event;
-pub mod handshake;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod hooks;
 pub mod session;

@@ -5,8 +5,8 @@
 //! [`Endpoint::conn_input`], drains bytes to write with
 //! [`Endpoint::conn_transmit`], passes the time in (microseconds of its
 //! monotonic clock) and calls [`Endpoint::handle_timeout`] at
-//! [`Endpoint::next_deadline`]. Sessions ([`crate::session`]) and the
-//! handshake ([`crate::handshake`]) are their own files.
+//! [`Endpoint::next_deadline`]. Sessions and their handshake are
+//! [`crate::session`].
 
 mod admission;
 mod io;

@@ -60,6 +60,14 @@ export function readNativeLimits(
 /**
  * The camelCase option name of a native config field.
  *
+ * @example
+ * ```ts
+ * import { optionName } from "./limits_source.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(optionName("max_sessions_per_address"), "maxSessionsPerAddress");
+ * ```
+ *
  * @param snake The field (`heartbeat_interval_ms`).
  * @returns The option (`heartbeatIntervalMs`).
  */
@@ -69,6 +77,15 @@ export function optionName(snake: string): string {
 
 /**
  * Renders the source of `lib/rtt/limits.ts` for `rows`.
+ *
+ * @example
+ * ```ts
+ * import { renderLimitsModule } from "./limits_source.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const text = renderLimitsModule([{ name: "max_queue", default: 1024, min: 1, max: 16 }], 6);
+ * assert.match(text, /maxQueue: \{ def: 1024, min: 1, max: 16 \}/);
+ * ```
  *
  * @param rows The library's limits.
  * @param abiVersion The ABI version of the library they came from.

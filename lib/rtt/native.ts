@@ -1,7 +1,8 @@
 /**
  * Locating, opening and checking the native `web4_rtt` library.
  *
- * Lookup order: the `WEB4_RTT_LIB` environment variable (an explicit path),
+ * Lookup order: the `WEB4_RTT_LIB` environment variable (an explicit path,
+ * or a folder holding the platform's library file),
  * then the local cargo build next to this module (`target/release/` at the
  * repository root, for `file:` imports), then the executable's own folder
  * (a `deno compile` binary carries its modules inside itself, so
@@ -15,7 +16,7 @@
 import { Web4Error } from "../errors/mod.ts";
 import { EXPECTED_ABI_VERSION, type NativeSymbols, probeSymbols, symbols } from "./ffi.ts";
 
-/** Name of the environment variable holding an explicit library path. */
+/** Name of the environment variable holding an explicit library path (or its folder). */
 export const LIBRARY_ENV_VAR = "WEB4_RTT_LIB";
 
 /**
@@ -162,6 +163,14 @@ function _exists(path: string): boolean {
   }
 }
 
+function _isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 const BUILD_HINT =
   "Build it with `deno task build:native` (runs `cargo build --release` in a checkout), " +
   `or set ${LIBRARY_ENV_VAR} to the path of a built ${libraryFileName()}`;
@@ -173,8 +182,10 @@ const BUILD_HINT =
  * @throws {NativeLibraryError} `NATIVE_LIBRARY_NOT_FOUND` when no candidate exists.
  */
 export function resolveLibraryPath(): string {
-  const explicit = readEnv(LIBRARY_ENV_VAR);
+  let explicit = readEnv(LIBRARY_ENV_VAR);
   if (explicit !== undefined) {
+    // A folder stands for the platform's library file inside it.
+    if (_isDirectory(explicit)) explicit = `${explicit.replace(/[/\\]$/, "")}/${libraryFileName()}`;
     if (!_exists(explicit)) {
       throw new NativeLibraryError(
         "NATIVE_LIBRARY_NOT_FOUND",

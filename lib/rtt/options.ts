@@ -7,6 +7,7 @@
  */
 
 import type { BackpressurePolicy, TransportIdentity } from "../transport/types.ts";
+import { NATIVE_LIMITS } from "./limits.ts";
 
 export type { BackpressurePolicy };
 
@@ -170,48 +171,20 @@ export interface ResolvedRttNodeOptions {
   testHooks: boolean;
 }
 
-const MiB = 1024 * 1024;
-const DAY_MS = 86_400_000;
-
 type NumericKey = Exclude<
   keyof ResolvedRttNodeOptions,
   "backpressurePolicy" | "allowPeers" | "testHooks"
 >;
 
-/** Default, minimum and maximum of every numeric option. */
+/**
+ * Default, minimum and maximum of every numeric option. The native library
+ * owns them (`native/core/src/config.rs`); this is its generated table
+ * (`lib/rtt/limits.ts`, `deno task limits`), so options are checked before
+ * any library is loaded, and a test compares it with the library.
+ */
 export const NUMERIC_OPTIONS: Readonly<
   Record<NumericKey, { readonly def: number; readonly min: number; readonly max: number }>
-> = {
-  heartbeatIntervalMs: { def: 1000, min: 10, max: DAY_MS },
-  heartbeatTimeoutMs: { def: 5000, min: 10, max: DAY_MS },
-  resumeWindowMs: { def: 30_000, min: 0, max: DAY_MS },
-  reconnectInitialDelayMs: { def: 20, min: 1, max: 3_600_000 },
-  reconnectMaxDelayMs: { def: 2000, min: 1, max: 3_600_000 },
-  reconnectMaxAttempts: { def: 1000, min: 1, max: 1_000_000_000 },
-  maxQueue: { def: 1024, min: 1, max: 16_777_216 },
-  maxQueueBytes: { def: 8 * MiB, min: 1, max: 4096 * MiB },
-  blockTimeoutMs: { def: 30_000, min: 0, max: DAY_MS },
-  maxMessageBytes: { def: 16 * MiB, min: 1, max: 1024 * MiB },
-  maxChannels: { def: 64, min: 1, max: 65_535 },
-  maxSessions: { def: 256, min: 1, max: 65_535 },
-  maxPendingHandshakes: { def: 64, min: 1, max: 65_535 },
-  handshakeTimeoutMs: { def: 5000, min: 1, max: 3_600_000 },
-  rekeyAfterBytes: { def: 1024 * MiB, min: 1, max: Number.MAX_SAFE_INTEGER },
-  rekeyAfterMs: { def: 600_000, min: 1, max: 30 * DAY_MS },
-  replayFloodLimit: { def: 64, min: 0, max: 1_000_000 },
-  replayFloodWindowMs: { def: 10_000, min: 1, max: DAY_MS },
-  replayReportIntervalMs: { def: 1000, min: 0, max: DAY_MS },
-  maxUnackedBytes: { def: 16 * MiB, min: 16_384, max: 16_384 * MiB },
-  ackTimeoutMs: { def: 20_000, min: 1, max: DAY_MS },
-  unopenedWindowBytes: { def: 64 * 1024, min: 0, max: 16_384 * MiB },
-  unopenedWindowMsgs: { def: 16, min: 0, max: 16_777_216 },
-  maxSessionReceiveBytes: { def: 256 * MiB, min: 1, max: 1_048_576 * MiB },
-  maxNodeReceiveBytes: { def: 512 * MiB, min: 1, max: 4_194_304 * MiB },
-  maxSessionsPerPeer: { def: 8, min: 1, max: 65_535 },
-  maxSessionsPerAddress: { def: 128, min: 1, max: 65_535 },
-  maxPendingHandshakesPerAddress: { def: 32, min: 1, max: 65_535 },
-  clientHelloTimeoutMs: { def: 2000, min: 1, max: 3_600_000 },
-};
+> = NATIVE_LIMITS;
 
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
 /** Custom channel names: 1-64 characters of `[a-z0-9._-]`. */

@@ -18,6 +18,7 @@ import {
 } from "../transport/hooks.ts";
 import type {
   TransportSession,
+  TransportSessionBudget,
   TransportSessionCloseOptions,
   TransportSessionState,
 } from "../transport/types.ts";
@@ -327,15 +328,88 @@ export class RttSession implements TransportSession {
   }
 
   /**
+   * Sets what the session may cost: the bytes it may hold received and
+   * unread over all its channels (`receiveBytes`), and whether it is
+   * protected from eviction (`protected`). See
+   * {@linkcode TransportSessionBudget} for the rules; a field left out keeps
+   * its value. Does nothing on a closed session.
+   *
+   * @example A stranger's session gets a small budget at once
+   * ```ts
+   * import { Identity } from "../identity/mod.ts";
+   * import { memory, MemoryNetwork } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const network = new MemoryNetwork();
+   * const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
+   * await using a = await memory({ network })({ identity: ia });
+   * await using b = await memory({ network })({ identity: ib });
+   * const { port } = await a.listen({ hostname: "a", port: 0 });
+   * const [, inbound] = await Promise.all([
+   *   b.connect({ hostname: "a", port, fingerprint: ia.fingerprint }),
+   *   a.accept(),
+   * ]);
+   * inbound.setBudget({ receiveBytes: 1024 * 1024 }); // a probing peer: 1 MiB
+   * inbound.setBudget({ protected: true }); // later: trusted, never evicted
+   * assert.equal(inbound.stats().receiveBytesHeld, 0);
+   * ```
+   *
+   * @param budget The fields to change.
+   * @throws {TypeError} When a field has the wrong type.
+   * @throws {RangeError} When `receiveBytes` is not an integer from 1 to 2^40.
+   */
+  setBudget(budget: TransportSessionBudget): void {
+    if (budget === null || typeof budget !== "object") {
+      throw new TypeError(
+        `setBudget needs an object, got ${budget === null ? "null" : typeof budget}`,
+      );
+    }
+    const bytes = budget.receiveBytes === undefined ? 0 : checkInteger(
+      "receiveBytes",
+      budget.receiveBytes,
+      1,
+      NUMERIC_OPTIONS.maxSessionReceiveBytes.max,
+    );
+    if (budget.protected !== undefined && typeof budget.protected !== "boolean") {
+      throw new TypeError(`Option protected must be a boolean, got ${typeof budget.protected}`);
+    }
+    const protect = budget.protected === undefined ? -1 : budget.protected ? 1 : 0;
+    if (this.#state === "closed" || this.#released || this.#core.freed) return;
+    const status = this.#core.symbols.web4_rtt_session_set_budget(
+      this.#core.handle,
+      this.#handle,
+      BigInt(bytes),
+      protect,
+    );
+    if (status < 0) {
+      throw errorFromStatus(status, {
+        operation: "set the budget of",
+        peer: this.peerFingerprint,
+        detail: this.#core.lastError(),
+      });
+    }
+    // A raised budget may grant credit at once.
+    this.#core.schedulePump(status);
+  }
+
+  /**
    * Test hook of the native library (the node needs `testHooks: true`),
    * e.g. `{ replay_last: "state" }` re-sends an acknowledged frame.
    *
    * @param action The action object.
-   * @throws {RangeError} When the node was not created with `testHooks`.
+   * @throws {RangeError} When the node was not created with `testHooks`, or
+   * the library was built without test hooks.
    */
   testInject(action: Record<string, unknown>): void {
+    const inject = this.#core.symbols.web4_rtt_test_inject;
+    if (inject === null) {
+      throw new RangeError(
+        "testInject needs a native library built with test hooks " +
+          "(`deno task build:native --hooks`, then WEB4_RTT_LIB=target/hooks/release/<library>)",
+      );
+    }
     const bytes = utf8(JSON.stringify(action));
-    const status = this.#core.symbols.web4_rtt_test_inject(
+    const status = inject(
       this.#core.handle,
       this.#handle,
       bytes,

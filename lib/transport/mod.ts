@@ -60,6 +60,7 @@ export type {
   TransportObserver,
   TransportReceiveOptions,
   TransportSession,
+  TransportSessionBudget,
   TransportSessionCloseOptions,
   TransportSessionEventBase,
   TransportSessionState,

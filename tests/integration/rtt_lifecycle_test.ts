@@ -6,7 +6,7 @@ import { Identity } from "../../lib/identity/mod.ts";
 import { RttNode, type RttSession } from "../../lib/rtt/mod.ts";
 import type { SessionHookEvent, TransportEvent } from "../../lib/transport/mod.ts";
 import { HOST, rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
-import { resolveLibraryPath } from "../../lib/rtt/native.ts";
+import { libraryFileName, openNativeLibrary, resolveLibraryPath } from "../../lib/rtt/native.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -119,6 +119,17 @@ Deno.test("receive() and accept() honour an abort signal", async () => {
 Deno.test("testInject is refused unless the node was created with testHooks", async () => {
   await using p = await pair();
   assert.throws(() => p.outbound.testInject({ replay_last: "state" }), RangeError);
+});
+
+Deno.test("the release library exports no test hook; a hooks build (target/hooks) does", () => {
+  const release = new URL(`../../target/release/${libraryFileName()}`, import.meta.url).pathname;
+  const lib = openNativeLibrary(release);
+  try {
+    assert.equal(lib.symbols.web4_rtt_test_inject, null, "release builds omit the hooks");
+    assert.equal(typeof lib.symbols.web4_rtt_config_limits, "function");
+  } finally {
+    lib.close();
+  }
 });
 
 Deno.test("Heartbeats feed the latency statistics", async () => {

@@ -3,7 +3,6 @@
 //!
 //! Sans-I/O: no sockets, no clocks. The node passes the time in (in
 //! microseconds of the caller's monotonic clock) and moves bytes in and out.
-#![deny(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -154,20 +153,14 @@ pub struct Conn {
     plain: Vec<u8>,
     /// Scratch buffer for plaintext to encrypt.
     pub scratch: Vec<u8>,
-    /// Handshake deadline (us).
-    pub handshake_deadline: u64,
     /// Last time anything arrived (us).
     pub last_rx: u64,
-    /// Next heartbeat ping (us).
-    pub next_ping: u64,
     /// Pings in flight: (nonce, sent at us).
     pub pings: VecDeque<(u64, u64)>,
-    /// Next time-based rekey (us).
-    pub rekey_at: u64,
+    /// The time-based rekey is due (its timer fired).
+    pub rekey_due: bool,
     /// Bytes moved since the last rekey.
     pub rekey_bytes: u64,
-    /// When deferred ACKs / credit must be written (us).
-    pub deferred_at: Option<u64>,
     /// The driver is writing this connection's output.
     pub busy: bool,
     /// Queued in the node's list of connections to transmit.
@@ -179,15 +172,14 @@ pub struct Conn {
     pub ack_watch: (u64, u64),
     /// The remote address as the driver gave it ("" if unknown).
     pub addr: Arc<str>,
-    /// When the connection started (us).
-    pub started: u64,
     /// Whether any byte arrived (a ClientHello, for an inbound one).
     pub got_input: bool,
 }
 
 impl Conn {
-    /// A connection in its TLS handshake.
-    pub fn new(tls: rustls::Connection, role: Role, now: u64, handshake_timeout_us: u64) -> Self {
+    /// A connection in its TLS handshake (its deadlines live in the
+    /// endpoint's timer table).
+    pub fn new(tls: rustls::Connection, role: Role, now: u64) -> Self {
         let mut tls = tls;
         // Output is bounded by the batches this layer prepares, not by rustls.
         tls.set_buffer_limit(None);
@@ -198,19 +190,15 @@ impl Conn {
             peer_fp: String::new(),
             plain: Vec::new(),
             scratch: Vec::with_capacity(OUT_BATCH),
-            handshake_deadline: now.saturating_add(handshake_timeout_us),
             last_rx: now,
-            next_ping: now,
             pings: VecDeque::new(),
-            rekey_at: u64::MAX,
+            rekey_due: false,
             rekey_bytes: 0,
-            deferred_at: None,
             busy: false,
             dirty: false,
             flush_deferred: false,
             ack_watch: (0, 0),
             addr: Arc::from(""),
-            started: now,
             got_input: false,
         }
     }

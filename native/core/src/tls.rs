@@ -3,7 +3,6 @@
 //! Peers are accepted by fingerprint only (lowercase hex SHA-256 of the raw
 //! 32-byte Ed25519 public key in the certificate), never by a CA; the TLS 1.3
 //! handshake signature is still verified with the certificate's key.
-#![deny(unsafe_code)]
 
 use std::sync::Arc;
 
@@ -17,17 +16,43 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Signatu
 /// ALPN protocol id naming the wire version.
 pub const ALPN: &[u8] = b"web4-rtt/1";
 
-/// Errors while loading keys or building TLS configurations.
+/// Errors while loading keys or building TLS configurations, each with the
+/// library's own error as its [`source`](std::error::Error::source).
 #[derive(Debug)]
-pub struct KeyError(pub String);
+#[non_exhaustive]
+pub enum KeyError {
+    /// Not a PKCS#8 PEM private key.
+    Pem(rustls::pki_types::pem::Error),
+    /// Not a valid Ed25519 PKCS#8 key.
+    Ed25519(ring::error::KeyRejected),
+    /// The key or the certificate parameters were refused by rcgen.
+    Certificate(rcgen::Error),
+    /// rustls refused the TLS configuration.
+    Tls(rustls::Error),
+}
 
 impl std::fmt::Display for KeyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            KeyError::Pem(e) => write!(f, "Key is not a PKCS#8 PEM private key: {e}"),
+            KeyError::Ed25519(e) => write!(f, "Key is not a valid Ed25519 PKCS#8 key: {e}"),
+            KeyError::Certificate(e) => write!(f, "Self-signed certificate failed: {e}"),
+            KeyError::Tls(e) => write!(f, "TLS configuration failed: {e}"),
+        }
     }
 }
 
-impl std::error::Error for KeyError {}
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyError::Pem(e) => Some(e),
+            // ring's KeyRejected implements `Error` only with its `std` feature.
+            KeyError::Ed25519(_) => None,
+            KeyError::Certificate(e) => Some(e),
+            KeyError::Tls(e) => Some(e),
+        }
+    }
+}
 
 /// Lowercase hex encoding.
 pub fn hex(bytes: &[u8]) -> String {
@@ -66,10 +91,9 @@ pub struct Identity {
 
 /// Parses an Ed25519 PKCS#8 PEM (v1 or v2) and returns its DER and raw public key.
 pub fn parse_key_pem(pem: &[u8]) -> Result<(Vec<u8>, [u8; 32]), KeyError> {
-    let der = PrivatePkcs8KeyDer::from_pem_slice(pem)
-        .map_err(|e| KeyError(format!("Key is not a PKCS#8 PEM private key: {e}")))?;
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem).map_err(KeyError::Pem)?;
     let kp = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der())
-        .map_err(|e| KeyError(format!("Key is not a valid Ed25519 PKCS#8 key: {e}")))?;
+        .map_err(KeyError::Ed25519)?;
     let mut pk = [0u8; 32];
     pk.copy_from_slice(ring::signature::KeyPair::public_key(&kp).as_ref());
     Ok((der.secret_pkcs8_der().to_vec(), pk))
@@ -79,17 +103,14 @@ impl Identity {
     /// Loads the key and makes the self-signed certificate.
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
         let (pkcs8, public_key) = parse_key_pem(pem)?;
-        let key = rcgen::KeyPair::try_from(pkcs8.as_slice())
-            .map_err(|e| KeyError(format!("Key is not usable for a certificate: {e}")))?;
+        let key = rcgen::KeyPair::try_from(pkcs8.as_slice()).map_err(KeyError::Certificate)?;
         let fingerprint = fingerprint_of(&public_key);
         let mut params = rcgen::CertificateParams::new(vec!["web4-rtt".to_string()])
-            .map_err(|e| KeyError(format!("Certificate parameters refused: {e}")))?;
+            .map_err(KeyError::Certificate)?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, format!("web4-rtt {fingerprint}"));
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| KeyError(format!("Self-signed certificate failed: {e}")))?;
+        let cert = params.self_signed(&key).map_err(KeyError::Certificate)?;
         Ok(Identity {
             pkcs8,
             public_key,
@@ -264,10 +285,10 @@ pub fn server_config(
 ) -> Result<Arc<rustls::ServerConfig>, KeyError> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| KeyError(format!("TLS configuration failed: {e}")))?
+        .map_err(KeyError::Tls)?
         .with_client_cert_verifier(Arc::new(PolicyClientVerifier { policy }))
         .with_single_cert(vec![id.cert.clone()], id.key_der())
-        .map_err(|e| KeyError(format!("TLS certificate refused: {e}")))?;
+        .map_err(KeyError::Tls)?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     cfg.send_tls13_tickets = 0;
     cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
@@ -278,13 +299,13 @@ pub fn server_config(
 pub fn client_config(id: &Identity, expected: &str) -> Result<Arc<rustls::ClientConfig>, KeyError> {
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| KeyError(format!("TLS configuration failed: {e}")))?
+        .map_err(KeyError::Tls)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedServerVerifier {
             expected: expected.to_string(),
         }))
         .with_client_auth_cert(vec![id.cert.clone()], id.key_der())
-        .map_err(|e| KeyError(format!("TLS certificate refused: {e}")))?;
+        .map_err(KeyError::Tls)?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     // No TLS session resumption: every connection re-runs the verifiers.
     cfg.resumption = rustls::client::Resumption::disabled();

@@ -342,16 +342,17 @@ function _factList(origin: "cip" | "lip", status: string, page: _Page<FactView>)
     box.append(more);
     more.style.display = next === null ? "none" : "inline-block";
   };
-  more.addEventListener("click", async () => {
-    if (next === null) return;
-    const r = await _api(
-      `/api/facts?origin=${origin}&status=${status}&after=${encodeURIComponent(next)}`,
-    );
-    if (!r.ok) return;
-    const p = await r.json() as _Page<FactView>;
-    next = p.next;
-    show(p.items);
-  });
+  more.addEventListener("click", () =>
+    _do(async () => {
+      if (next === null) return;
+      const r = await _api(
+        `/api/facts?origin=${origin}&status=${status}&after=${encodeURIComponent(next)}`,
+      );
+      if (!r.ok) return;
+      const p = await r.json() as _Page<FactView>;
+      next = p.next;
+      show(p.items);
+    }));
   show(page.items);
   return box;
 }
@@ -420,11 +421,16 @@ function _onEvent(
   _li($("events"), _eventLine(e), refusal || e.severity === "warn" ? "warn" : "", 200);
 }
 
+/** Runs a page action; a failure (the console unreachable, a stopped agent) becomes the status line. */
+function _do(action: () => Promise<unknown>): void {
+  action().catch((err) => _status(`console unreachable: ${(err as Error).message}`, true));
+}
+
 let _pending: ReturnType<typeof setTimeout> | undefined;
 function _soon(): void {
   _pending ??= setTimeout(() => {
     _pending = undefined;
-    void refresh();
+    _do(refresh);
   }, 150);
 }
 
@@ -459,10 +465,7 @@ async function start(): Promise<void> {
     _onEvent(JSON.parse(m.data));
     _soon();
   });
-  events.addEventListener(
-    "envelope",
-    (m) => void onEnvelope(JSON.parse(m.data).text),
-  );
+  events.addEventListener("envelope", (m) => _do(() => onEnvelope(JSON.parse(m.data).text)));
   events.addEventListener("state", () => _soon());
   document.body.dataset.ready = "true";
 }
@@ -480,42 +483,51 @@ for (const v of ["granted", "limited", "revoked"]) {
     () => edited = true,
   );
 }
-$("update-state").addEventListener("click", () => void updateState());
+$("update-state").addEventListener("click", () => _do(updateState));
 $("send-intent").addEventListener("click", () => {
   const topic = $("intent-topic").value;
-  void send(`intent on ${topic}`, "HCP_INTENT", {
-    goal: $("intent-goal").value,
-    topic,
-    priority: $("intent-priority").value,
-  });
+  _do(() =>
+    send(`intent on ${topic}`, "HCP_INTENT", {
+      goal: $("intent-goal").value,
+      topic,
+      priority: $("intent-priority").value,
+    })
+  );
 });
 $("send-context").addEventListener("click", () =>
-  void send("context", "HCP_CONTEXT", {
-    context: { note: $("context-text").value },
-    constraints: [],
-    shared_history: [],
-  }));
+  _do(() =>
+    send("context", "HCP_CONTEXT", {
+      context: { note: $("context-text").value },
+      constraints: [],
+      shared_history: [],
+    })
+  ));
 $("send-feedback").addEventListener("click", () =>
-  void send("feedback", "HCP_FEEDBACK", {
-    feedback: $("feedback-text").value || "ok",
-    corrections: [],
-    satisfaction: Number($("satisfaction").value),
-  }));
+  _do(() =>
+    send("feedback", "HCP_FEEDBACK", {
+      feedback: $("feedback-text").value || "ok",
+      corrections: [],
+      satisfaction: Number($("satisfaction").value),
+    })
+  ));
 const _answer = (satisfaction: number) => {
   $("checkin").style.display = "none";
-  void send("check-in answer", "HCP_FEEDBACK", {
-    feedback: satisfaction >= 50 ? "go on" : "not now",
-    corrections: [],
-    satisfaction,
-  });
+  _do(() =>
+    send("check-in answer", "HCP_FEEDBACK", {
+      feedback: satisfaction >= 50 ? "go on" : "not now",
+      corrections: [],
+      satisfaction,
+    })
+  );
 };
 $("checkin-go").addEventListener("click", () => _answer(80));
 $("checkin-stop").addEventListener("click", () => _answer(20));
-$("peers-more").addEventListener("click", async () => {
-  if (_peersNext === null) return;
-  const r = await _api(`/api/peers?after=${encodeURIComponent(_peersNext)}`);
-  if (r.ok) _showPeers(await r.json() as _Page<PeerView>, true);
-});
+$("peers-more").addEventListener("click", () =>
+  _do(async () => {
+    if (_peersNext === null) return;
+    const r = await _api(`/api/peers?after=${encodeURIComponent(_peersNext)}`);
+    if (r.ok) _showPeers(await r.json() as _Page<PeerView>, true);
+  }));
 
 start().catch((err) => {
   _status(`console failed: ${(err as Error).message}`, true);

@@ -32,14 +32,7 @@ import type { ConsoleBridge } from "./bridge.ts";
 import { consoleBundle } from "./bundle.ts";
 import { outcomeOf, type PostedOutcome } from "./outcome.ts";
 import { pageHtml } from "./page_html.ts";
-import {
-  CLAIM_STATUSES,
-  consoleState,
-  factsPage,
-  pageParams,
-  PageRequestError,
-  peersPage,
-} from "./state.ts";
+import { CLAIM_STATUSES, consoleState, factsPage, pageParams, peersPage } from "./state.ts";
 
 /** Options of {@linkcode startConsole}. */
 export interface ConsoleOptions {
@@ -196,24 +189,24 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       case "GET /api/state":
         return _json(consoleState(host, hub, options.personFixed));
       case "GET /api/peers":
-      case "GET /api/facts":
-        try {
-          const page = pageParams(url.searchParams);
-          if (url.pathname === "/api/peers") return _json(peersPage(host, page));
+      case "GET /api/facts": {
+        const page = pageParams(url.searchParams);
+        if ("error" in page) return _json(page, 400);
+        let listed;
+        if (url.pathname === "/api/peers") listed = peersPage(host, page);
+        else {
           const of = url.searchParams.get("origin");
-          const status = url.searchParams.get("status");
+          const status = CLAIM_STATUSES.find((s) => s === url.searchParams.get("status"));
           if (of !== "cip" && of !== "lip") {
             return _json({ error: "origin must be cip or lip" }, 400);
           }
-          const known = CLAIM_STATUSES.find((s) => s === status);
-          if (known === undefined) {
+          if (status === undefined) {
             return _json({ error: `status must be one of ${CLAIM_STATUSES.join(", ")}` }, 400);
           }
-          return _json(factsPage(host, of, known, page));
-        } catch (err) {
-          if (err instanceof PageRequestError) return _json({ error: err.message }, 400);
-          throw err;
+          listed = factsPage(host, of, status, page);
         }
+        return _json(listed, "error" in listed ? 400 : 200);
+      }
       case "GET /api/events": {
         let me: ReadableStreamDefaultController<Uint8Array>;
         const body = new ReadableStream<Uint8Array>({

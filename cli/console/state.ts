@@ -29,8 +29,11 @@ export const CLAIM_STATUSES: readonly ClaimStatus[] = Object.freeze([
 /** The most UTF-8 bytes of one text in a list (a statement, a claim). */
 const _TEXT_BYTES = 1024;
 
-/** A page request that could not be read: the console answers 400 with `message`. */
-export class PageRequestError extends Error {}
+/** A page request that could not be read: the console answers 400 with `error`. */
+export interface BadPageRequest {
+  /** Why, for the 400 answer. */
+  error: string;
+}
 
 /** A peer as the console lists it. */
 export interface PeerView {
@@ -68,34 +71,32 @@ export interface PageParams {
  * Reads `after` and `limit` from a request's query.
  *
  * @param query The URL's search params.
- * @returns The page to read.
- * @throws {PageRequestError} For a limit outside 1..100 or an over-long cursor.
+ * @returns The page to read, or why not (a limit outside 1..100, an over-long cursor).
  */
-export function pageParams(query: URLSearchParams): PageParams {
+export function pageParams(query: URLSearchParams): PageParams | BadPageRequest {
   const raw = query.get("limit");
   const limit = raw === null ? CONSOLE_DEFAULT_LIMIT : Number(raw);
   if (!Number.isInteger(limit) || limit < 1 || limit > CONSOLE_MAX_LIMIT) {
-    throw new PageRequestError(`limit must be an integer from 1 to ${CONSOLE_MAX_LIMIT}`);
+    return { error: `limit must be an integer from 1 to ${CONSOLE_MAX_LIMIT}` };
   }
   const after = query.get("after") ?? undefined;
   if (after !== undefined && (after.length === 0 || after.length > 64)) {
-    throw new PageRequestError("after must be the next cursor of a previous page");
+    return _BAD_CURSOR;
   }
   return { after, limit };
 }
+
+const _BAD_CURSOR: BadPageRequest = { error: "after must be the next cursor of a previous page" };
 
 /**
  * One page of the agent's peers (the person excluded), by fingerprint.
  *
  * @param host The agent host.
  * @param page Which page.
- * @returns The page.
- * @throws {PageRequestError} For a cursor that is not a fingerprint.
+ * @returns The page, or why not (a cursor that is not a fingerprint).
  */
-export function peersPage(host: AgentHost, page: PageParams): Page<PeerView> {
-  if (page.after !== undefined && !/^[0-9a-f]{64}$/.test(page.after)) {
-    throw new PageRequestError("after must be the next cursor of a previous page");
-  }
+export function peersPage(host: AgentHost, page: PageParams): Page<PeerView> | BadPageRequest {
+  if (page.after !== undefined && !/^[0-9a-f]{64}$/.test(page.after)) return _BAD_CURSOR;
   const after = page.after ?? "";
   const peers = host.agent.peers()
     .filter((p) => !p.person && p.fingerprint > after)
@@ -119,15 +120,14 @@ export function peersPage(host: AgentHost, page: PageParams): Page<PeerView> {
  * @param origin `cip` or `lip`.
  * @param status The status.
  * @param page Which page.
- * @returns The page.
- * @throws {PageRequestError} For a cursor that is not one.
+ * @returns The page, or why not (a cursor that is not one).
  */
 export function factsPage(
   host: AgentHost,
   origin: "cip" | "lip",
   status: ClaimStatus,
   page: PageParams,
-): Page<FactView> {
+): Page<FactView> | BadPageRequest {
   const store = host.agent.store;
   const query = { after: page.after, limit: page.limit };
   try {
@@ -154,7 +154,7 @@ export function factsPage(
       next: p.next,
     };
   } catch (err) {
-    if (err instanceof RangeError) throw new PageRequestError(err.message);
+    if (err instanceof RangeError) return _BAD_CURSOR; // the store's check of the cursor
     throw err;
   }
 }
@@ -229,6 +229,7 @@ export function consoleState(host: AgentHost, hub: EventHub, personFixed: boolea
   const first: PageParams = { after: undefined, limit: CONSOLE_DEFAULT_LIMIT };
   const facts = (origin: "cip" | "lip") =>
     Object.fromEntries(CLAIM_STATUSES.map((s) => [s, factsPage(host, origin, s, first)]));
+  // A first page (no cursor, the default limit) is never a bad request.
   return {
     agent: {
       agentId: agent.identity.agentId,

@@ -206,15 +206,25 @@ export class HcpClient implements AsyncDisposable {
     });
     this.#agent = { agent_id: options.agentId ?? "agent", fingerprint: options.fingerprint };
     this.#record = undefined;
+    const opening = new AbortController();
+    const signal = options.signal === undefined
+      ? opening.signal
+      : AbortSignal.any([options.signal, opening.signal]);
     const told = this.#wait(
       (e) => e.type === "HCP_CONTEXT" && readConsentRecord(e.payload) !== null,
       options.timeoutMs ?? 10_000,
-      options.signal,
+      signal,
     );
-    this.#link = await SessionLink.open(session, this.fingerprint, {
-      message: (bytes) => void this.#receive(bytes),
-      ended: () => {},
-    }, this.telemetry);
+    told.catch(() => {}); // awaited below, once the link is open
+    try {
+      this.#link = await SessionLink.open(session, this.fingerprint, {
+        message: (bytes) => void this.#receive(bytes),
+        ended: () => {},
+      }, this.telemetry);
+    } catch (err) {
+      opening.abort(err);
+      throw err;
+    }
     await told;
     return this.#record!;
   }

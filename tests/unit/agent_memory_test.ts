@@ -542,3 +542,24 @@ Deno.test("HcpClient (memory): a refused consent change is put back from the age
   assert.deepEqual(person.record?.consentScope, ["topic:water"]);
   assert.equal(a.store.person(w.fp("ada"))?.consent, "limited");
 });
+
+Deno.test("HcpClient (memory): an agent that is not this person's tells nothing, and connect times out", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({ names: ["alpha"], transport: memory({ network }) });
+  const stranger = await Identity.generate({ agentId: "mallory" });
+  await using client = await HcpClient.create({
+    identity: stranger,
+    name: "mallory",
+    transport: memory({ network }),
+  });
+  await assert.rejects(
+    client.connect({
+      hostname: "alpha",
+      port: w.get("alpha").port,
+      fingerprint: w.fp("alpha"),
+      timeoutMs: 200,
+    }),
+    (err: Error) => err instanceof AgentError && err.code === "TIMEOUT",
+  );
+  assert.equal(client.record, undefined);
+});

@@ -70,6 +70,7 @@ export {
   type DeclaredIntent,
   HcpClient,
   type HcpClientOptions,
+  type HcpConnectOptions,
   type HcpGoal,
   type PeerInfo,
   type PersonMessageType,

@@ -170,8 +170,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     person = await HcpClient.create({
       identity: ids.get("ada")!,
       name: "Ada",
-      consentScope: ["topic:water"],
-      human: { consent: "limited" },
       transport,
       sinks: [sink],
     });
@@ -181,6 +179,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       fingerprint: fp("alpha"),
       agentId: "alpha",
     });
+    await person.hello({ consent: "limited", consentScope: ["topic:water"] });
 
     step("ada's HCP_INTENT passes consent and reaches beta's and gamma's loops as a CIP INTENT");
     const atBeta = get("beta").agent.next("intent", (i) => i.topic === "topic:water");

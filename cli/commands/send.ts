@@ -7,6 +7,7 @@
  */
 
 import { SessionLink } from "../../lib/agent/mod.ts";
+import { type ConsentRecord, NEUTRAL_HUMAN_STATE, readConsentRecord } from "../../lib/hcp/mod.ts";
 import {
   createEnvelope,
   encodeEnvelope,
@@ -38,8 +39,9 @@ Options:
   --type TYPE           The message type (HELLO, HCP_INTENT, LIP_FETCH, ...)
   --payload JSON|@FILE  The payload, inline or from a file
   --agent-id ID         The receiver's agent id (default: "peer")
-  --human JSON          HCP: the human-state vector (default: calm, clarity 80,
-                        pressure 20, consent granted)
+  --human JSON          HCP: fields of the human-state vector to send (default: the
+                        agent's record of the person, which the agent tells on
+                        connect; while it holds none, "consent" is required)
   --timeout MS          How long to wait for an answer (default 2000)
   --json                Print the outcome as JSON
   -h, --help            Show this text
@@ -91,15 +93,9 @@ export const sendCommand: Command = {
       throw new UsageError(`--timeout must be a non-negative integer of ms, got "${timeoutText}"`);
     }
     const humanText = stringFlag(args, "human");
-    const human = {
-      presence: "focused",
-      affect: "calm",
-      clarity: 80,
-      pressure: 20,
-      intent: "web4 send",
-      consent: "granted",
-      ...(humanText === undefined ? {} : await readJsonFlag(humanText, "human") as object),
-    } as HumanState;
+    const humanFlag = humanText === undefined
+      ? {}
+      : await readJsonFlag(humanText, "human") as Partial<HumanState>;
     const json = args.values.json === true;
 
     let identity;
@@ -110,18 +106,33 @@ export const sendCommand: Command = {
       return 1;
     }
     const receiver = { agent_id: stringFlag(args, "agent-id") ?? "peer", fingerprint: fp };
-    let envelope: Envelope;
-    try {
-      envelope = await createEnvelope(protocol as "cip", type as "HELLO", {
-        identity,
-        receiver,
-        payload: payload as never,
-        ...(protocol === "hcp" ? { state: { human } as never } : {}),
-      }) as Envelope;
-    } catch (err) {
-      io.err(`error: invalid ${type} envelope: ${(err as Error).message.split("\n")[0]}`);
-      return 1;
-    }
+    const build = async (human: HumanState | undefined): Promise<Envelope | undefined> => {
+      try {
+        return await createEnvelope(protocol as "cip", type as "HELLO", {
+          identity,
+          receiver,
+          payload: payload as never,
+          ...(human === undefined ? {} : { state: { human } as never }),
+        }) as Envelope;
+      } catch (err) {
+        io.err(`error: invalid ${type} envelope: ${(err as Error).message.split("\n")[0]}`);
+        return undefined;
+      }
+    };
+    // HCP carries the agent's record of the person (told on connect), never defaults.
+    let envelope = protocol === "hcp" ? undefined : await build(undefined);
+    if (protocol !== "hcp" && envelope === undefined) return 1;
+    const told = async (bytes: Uint8Array): Promise<ConsentRecord | null> => {
+      try {
+        const e = await verifyEnvelope(bytes, {
+          expectedSender: fp,
+          expectedReceiver: identity.fingerprint,
+        });
+        return e.type === "HCP_CONTEXT" ? readConsentRecord(e.payload) : null;
+      } catch {
+        return null;
+      }
+    };
 
     let transport: Transport | undefined;
     let link: SessionLink | undefined;
@@ -149,15 +160,49 @@ export const sendCommand: Command = {
         },
         ended: () => wake?.(),
       }, createTelemetry({ node: identity.agentId }));
-      await link.send(channel as "control", encodeEnvelope(envelope), { ack: true });
-      const deadline = Date.now() + timeoutMs;
-      while (answers.length === 0 && link.open && Date.now() < deadline) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, deadline - Date.now());
-        });
+      const next = async (waitMs: number): Promise<Uint8Array | undefined> => {
+        const deadline = Date.now() + waitMs;
+        while (answers.length === 0 && link!.open && Date.now() < deadline) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, deadline - Date.now());
+          });
+        }
+        return answers.shift();
+      };
+      if (envelope === undefined) {
+        let record: ConsentRecord | null = null;
+        for (const waitUntil = Date.now() + Math.max(timeoutMs, 3000); record === null;) {
+          const bytes = await next(waitUntil - Date.now());
+          if (bytes === undefined) break;
+          record = await told(bytes);
+        }
+        // Not told (this key is not the agent's person): only an explicit consent goes.
+        if (record === null && humanFlag.consent === undefined) {
+          io.err(
+            `error: the agent did not tell its record of the person (is this key its person?); to send anyway, give --human '{"consent":...}'`,
+          );
+          return 1;
+        }
+        record ??= { human: null, consentScope: [], safetyFlags: [] };
+        if (record.human === null && humanFlag.consent === undefined) {
+          io.err(
+            `error: the agent holds no consent of yours yet: give it with --human '{"consent":"granted"}' (or limited, revoked) on an HCP_HELLO or HCP_STATE_UPDATE`,
+          );
+          return 1;
+        }
+        envelope = await build(
+          { ...(record.human ?? NEUTRAL_HUMAN_STATE), ...humanFlag } as HumanState,
+        );
+        if (envelope === undefined) return 1;
       }
-      const bytes = answers[0];
+      await link.send(channel as "control", encodeEnvelope(envelope), { ack: true });
+      let bytes: Uint8Array | undefined;
+      for (const waitUntil = Date.now() + timeoutMs;;) {
+        bytes = await next(waitUntil - Date.now());
+        // A record told again (a resumed session) is not an answer.
+        if (bytes === undefined || protocol !== "hcp" || await told(bytes) === null) break;
+      }
       if (bytes === undefined) {
         if (json) io.out(JSON.stringify({ outcome: "delivered", msg_id: envelope.msg_id }));
         else {io.out(

@@ -49,7 +49,9 @@ Options:
   --store FILE              The agent's SQLite store (default: in memory)
   --mission TEXT            The declared mission (default: "act for my person")
   --allow-peer FP           Accept sessions only from these fingerprints (repeatable;
-                            --peer, --trust and --person fingerprints are added)
+                            --peer, --trust and --person fingerprints are added).
+                            Without it a non-loopback --listen admits any key (a warning
+                            says what a stranger can then do)
   --trust FP                Peers trusted from the start (repeatable)
   --peer HOST:PORT=FP       Connect to this agent and keep reconnecting (repeatable)
   --person FP               The enrolled person (else the first console use enrols one)
@@ -262,6 +264,7 @@ export const serveCommand: Command = {
     const personFlag = stringFlag(args, "person");
     let person = personFlag === undefined ? undefined : parseFingerprint(personFlag, "person");
     const allowPeers = listFlag(args, "allow-peer").map((v) => parseFingerprint(v, "allow-peer"));
+    const warning = openListenerWarning(listen, allowPeers);
     if (allowPeers.length > 0) allowPeers.push(...trust, ...peers.map((p) => p.fingerprint));
     const metricsAt = stringFlag(args, "metrics");
     const metricsAddr = metricsAt === undefined ? undefined : parseHostPort(metricsAt, "metrics");
@@ -292,6 +295,7 @@ export const serveCommand: Command = {
       throw new UsageError("--console-cert, --console-key and --console-token-file need --console");
     }
 
+    for (const line of warning) io.err(line);
     let identity: Identity;
     try {
       identity = await loadKey(keyPath);
@@ -422,6 +426,26 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * The operator's warning for a listener that admits any key: `--listen` on a
+ * non-loopback address without `--allow-peer`. Says that any key may
+ * connect, what a stranger can then do, and how to admit only known agents.
+ *
+ * @param listen The `--listen` address.
+ * @param allowPeers The `--allow-peer` fingerprints (empty: any key).
+ * @returns The warning's lines, or none.
+ */
+export function openListenerWarning(listen: HostPort, allowPeers: readonly string[]): string[] {
+  if (isLoopback(listen.hostname) || allowPeers.length > 0) return [];
+  return [
+    `warning: --listen ${
+      _hostOf(listen)
+    } is not a loopback address and no --allow-peer is given: any key may connect.`,
+    "warning: a stranger's key completes the handshake and is probing: it may send intents, facts, votes and evidence, rate-limited and within the probing byte budgets of the inbound queue and the store; what it says stays pending and counts for nothing until trusted peers confirm it. It cannot make this agent fetch (LIP_FETCH is for the person, the agent itself and trusted peers) nor act for the person.",
+    "warning: to admit only known agents, add --allow-peer FP (repeatable; --peer, --trust and --person fingerprints are added).",
+  ];
+}
 
 function _hostOf(a: HostPort): string {
   return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;

@@ -20,6 +20,8 @@ export interface El {
   dataset: Record<string, string | undefined>;
   /** An input's or select's value. */
   value: string;
+  /** Whether a radio or checkbox input is checked. */
+  checked: boolean;
   /** Child elements. */
   children: { length: number };
   /** Last child element. */

@@ -6,6 +6,14 @@
  * {@linkcode encodeEnvelope}); the agent's envelopes are checked with
  * {@linkcode verifyEnvelope}.
  *
+ * The person decides, not the page (PROTOCOLS.md §8): opening the page
+ * sends the agent nothing (it may enrol this browser's key, which gives no
+ * consent); the form shows the consent the agent holds, in words; only a
+ * click on "Update consent and state" sends an `HCP_HELLO` or an
+ * `HCP_STATE_UPDATE`, and every other message carries the agent's current
+ * human state, never the form's. Each message shows what the agent did
+ * with it (delivered, held with its reason, refused).
+ *
  * @module
  */
 
@@ -13,12 +21,17 @@ import {
   createEnvelope,
   encodeEnvelope,
   type Envelope,
+  type HcpType,
   type HumanState,
   ReplayGuard,
   verifyEnvelope,
 } from "../../lib/envelope/mod.ts";
+import { NEUTRAL_HUMAN_STATE } from "../../lib/hcp/human_state.ts";
+import { readConsentRecord } from "../../lib/hcp/record.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { dom, type El, type IdbDatabase } from "./dom.ts";
+import type { PostedOutcome } from "./outcome.ts";
+import type { FactView, PeerView } from "./state.ts";
 
 const { document, location, indexedDB, EventSource } = dom;
 
@@ -26,26 +39,33 @@ const token = new URLSearchParams(location.search).get("token") ?? "";
 const $ = (id: string): El => document.getElementById(id)!;
 const guard = new ReplayGuard();
 
+interface _Page<T> {
+  items: T[];
+  next: string | null;
+}
+
 interface _State {
   agent: { agentId: string; fingerprint: string; mission: string; presence: string; lri: number };
   person: string | null;
-  personFixed: boolean;
   personTrust: string | null;
   human: HumanState | null;
+  consent: HumanState["consent"] | null;
+  consentText: string;
   consentScope: string[] | null;
-  peers: { agentId: string; fingerprint: string; trust: string; verified: boolean }[];
-  facts: {
-    cip: Record<string, { id: string; statement: string; domain: string }[]>;
-    lip: Record<string, { id: string; source: string; claim: unknown }[]>;
-  };
-  drift: { ts: string; data: { score: number; last_topic: string } }[];
+  peers: _Page<PeerView>;
+  facts: { cip: Record<string, _Page<FactView>>; lip: Record<string, _Page<FactView>> };
+  drift: { ts: string; score: number; lastTopic: string }[];
 }
 
 let me: Identity | undefined;
 let agent: { agent_id: string; fingerprint: string } | undefined;
 let enrolled = false;
-let helloSent = false;
-let lastScope = "";
+/** The agent's record of the person, as of the last `/api/state`. */
+let record: { human: HumanState | null; scope: string[] } = { human: null, scope: [] };
+/** Whether the person edited the form since it last showed the agent's record. */
+let edited = false;
+/** The messages this page posted (their outcome is shown; their HCP_ERROR is not listed again). */
+const posted = new Set<string>();
 
 function _api(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(path, {
@@ -85,68 +105,10 @@ async function _keyPair(): Promise<CryptoKeyPair> {
   return pair;
 }
 
-function _human(): HumanState {
-  const consent = document.querySelector("input[name=consent]:checked")!.value;
-  return {
-    presence: "focused",
-    affect: $("affect").value as HumanState["affect"],
-    clarity: Number($("clarity").value),
-    pressure: Number($("pressure").value),
-    intent: $("intent-topic").value || "work with my agent",
-    consent: consent as HumanState["consent"],
-  };
-}
-
 function _status(text: string, bad = false): void {
   const el = $("status");
   el.textContent = text;
   el.style.color = bad ? "var(--bad)" : "";
-}
-
-/** Builds, signs (in this browser) and posts one HCP envelope. */
-async function send(type: string, payload: Record<string, unknown>): Promise<string | undefined> {
-  if (me === undefined || agent === undefined) return undefined;
-  if (!enrolled) {
-    _status("This browser's key is not the agent's person: nothing was sent.", true);
-    return undefined;
-  }
-  const env = await createEnvelope("hcp", type as "HCP_INTENT", {
-    identity: me,
-    receiver: agent,
-    payload: payload as never,
-    state: { human: _human() },
-  });
-  const r = await _api("/api/envelope", { method: "POST", body: encodeEnvelope(env) });
-  if (!r.ok) {
-    _status(`${type} not accepted: ${(await r.json()).error}`, true);
-    return undefined;
-  }
-  _status(`signed and sent ${type} ${env.msg_id.slice(0, 8)}`);
-  return env.msg_id;
-}
-
-async function hello(): Promise<void> {
-  const scope = $("scope").value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  lastScope = scope.join(",");
-  await send("HCP_HELLO", {
-    identity: { name: "person", role: "owner" },
-    consent_scope: scope,
-    safety_flags: [],
-  });
-  helloSent = true;
-}
-
-async function updateState(): Promise<void> {
-  const scope = $("scope").value.split(",").map((s) => s.trim()).filter((s) => s !== "").join(",");
-  if (!helloSent || scope !== lastScope) await hello();
-  const h = _human();
-  await send("HCP_STATE_UPDATE", {
-    presence: h.presence,
-    affect: h.affect,
-    clarity: h.clarity,
-    pressure: h.pressure,
-    consent: h.consent,
-  });
 }
 
 function _li(list: El, text: string, cls = "", max = 100): void {
@@ -156,6 +118,131 @@ function _li(list: El, text: string, cls = "", max = 100): void {
   if (cls !== "") li.className = cls;
   list.prepend(li);
   while (list.children.length > max) list.lastElementChild?.remove();
+}
+
+/** What the agent did with a posted message, in words. */
+function _said(what: string, o: PostedOutcome | null): [string, string] {
+  if (o === null) return [`${what}: sent; your agent has not answered yet`, "warn"];
+  const why = o.reason === undefined ? "" : `: ${o.reason}`;
+  switch (o.status) {
+    case "delivered":
+      return [`${what}: delivered to your agent`, "accepted"];
+    case "handled":
+      return [`${what}: taken by your agent`, "accepted"];
+    case "held": {
+      const retry = o.retryAfterMs === undefined
+        ? ""
+        : ` (try again in ${Math.ceil(o.retryAfterMs / 1000)} s)`;
+      return [`${what}: held (${o.code})${why}${retry}`, "warn"];
+    }
+    case "refused":
+      return [`${what}: refused (${o.code})${why}`, "refused"];
+    case "dropped":
+      return [`${what}: dropped (${o.code})${why}`, "refused"];
+  }
+}
+
+/** Builds, signs (in this browser) and posts one HCP envelope with `human`; shows the outcome. */
+async function _post(
+  what: string,
+  type: HcpType,
+  payload: Record<string, unknown>,
+  human: HumanState,
+): Promise<PostedOutcome | null | undefined> {
+  if (me === undefined || agent === undefined) return undefined;
+  if (!enrolled) {
+    _status("This browser's key is not the agent's person: nothing was sent.", true);
+    return undefined;
+  }
+  const env = await createEnvelope("hcp", type as "HCP_INTENT", {
+    identity: me,
+    receiver: agent,
+    payload: payload as never,
+    state: { human },
+  });
+  posted.add(env.msg_id);
+  const r = await _api("/api/envelope", { method: "POST", body: encodeEnvelope(env) });
+  const body = await r.json();
+  if (!r.ok) {
+    _status(`${type} not accepted: ${body.error}`, true);
+    return undefined;
+  }
+  _status(`signed and sent ${type} ${env.msg_id.slice(0, 8)}`);
+  const [text, cls] = _said(what, body.outcome);
+  _li($("replies"), text, cls);
+  await refresh();
+  return body.outcome;
+}
+
+/**
+ * Sends a message that may not change consent, carrying the agent's current
+ * human state; nothing while the agent holds no consent of the person.
+ */
+async function send(what: string, type: HcpType, payload: Record<string, unknown>) {
+  await refresh();
+  if (record.human === null) {
+    _status(
+      "Your agent holds no consent of yours yet: choose one and click “Update consent and state”. Nothing was sent.",
+      true,
+    );
+    return;
+  }
+  await _post(what, type, payload, { ...record.human });
+}
+
+function _scope(): string[] {
+  return $("scope").value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+/** The person's click: an HCP_HELLO (first time, or a new scope) or an HCP_STATE_UPDATE. */
+async function updateState(): Promise<void> {
+  const chosen = document.querySelector("input[name=consent]:checked")?.value;
+  if (chosen !== "granted" && chosen !== "limited" && chosen !== "revoked") {
+    _status("Choose granted, limited or revoked first: nothing was sent.", true);
+    return;
+  }
+  await refresh();
+  const human: HumanState = {
+    ...(record.human ?? NEUTRAL_HUMAN_STATE),
+    affect: $("affect").value as HumanState["affect"],
+    clarity: Number($("clarity").value),
+    pressure: Number($("pressure").value),
+    consent: chosen,
+  };
+  const scope = _scope();
+  edited = false;
+  if (record.human === null || scope.join(",") !== record.scope.join(",")) {
+    await _post("consent and scope", "HCP_HELLO", {
+      identity: { name: "person", role: "owner" },
+      consent_scope: scope,
+      safety_flags: [],
+    }, human);
+  } else {
+    await _post("consent and state", "HCP_STATE_UPDATE", {
+      presence: human.presence,
+      affect: human.affect,
+      clarity: human.clarity,
+      pressure: human.pressure,
+      consent: human.consent,
+    }, human);
+  }
+}
+
+/** Shows the agent's record in the form (unless the person is editing it). */
+function _fillForm(): void {
+  if (edited) return;
+  const h = record.human;
+  for (const v of ["granted", "limited", "revoked"]) {
+    const radio = document.querySelector(`input[name=consent][value=${v}]`);
+    if (radio !== null) radio.checked = h?.consent === v;
+  }
+  $("scope").value = record.scope.join(", ");
+  const v = h ?? NEUTRAL_HUMAN_STATE;
+  $("affect").value = v.affect;
+  for (const id of ["pressure", "clarity"] as const) {
+    $(id).value = String(v[id]);
+    $(`${id}-v`).textContent = String(v[id]);
+  }
 }
 
 async function onEnvelope(text: string): Promise<void> {
@@ -173,10 +260,15 @@ async function onEnvelope(text: string): Promise<void> {
   }
   const p = env.payload as unknown as Record<string, unknown>;
   if (env.type === "HCP_ERROR") {
-    _li($("replies"), `refused (${p.code}): ${p.message ?? p.reason ?? ""}`, "refused");
+    // A refusal of our own post is shown with its outcome.
+    if (!posted.has(String(p.in_reply_to))) {
+      _li($("replies"), `refused (${p.code}): ${p.reason ?? ""}`, "refused");
+    }
   } else if (env.type === "HCP_INTENT" && p.topic === "check_in") {
     $("checkin").style.display = "block";
     _li($("replies"), "the agent asks you to check in before going on", "warn");
+  } else if (env.type === "HCP_CONTEXT" && readConsentRecord(p) !== null) {
+    _soon(); // the agent told us its record: the state shows it
   } else if (env.type === "HCP_DECISION") {
     _li(
       $("replies"),
@@ -189,9 +281,80 @@ async function onEnvelope(text: string): Promise<void> {
   }
 }
 
-function _pill(el: El, value: string | null): void {
-  el.textContent = value ?? "–";
+function _pill(el: El, value: string | null, none = "–"): void {
+  el.textContent = value ?? none;
   el.className = `pill ${value ?? ""}`;
+}
+
+function _peerRow(p: PeerView): El {
+  const tr = document.createElement("tr");
+  for (
+    const [v, cls] of [[p.agentId, ""], [p.fingerprint.slice(0, 16) + "…", "fp"], [
+      p.trust,
+      `pill ${p.trust}`,
+    ]]
+  ) {
+    const td = document.createElement("td");
+    const span = document.createElement("span");
+    span.textContent = v!;
+    span.className = cls!;
+    td.append(span);
+    tr.append(td);
+  }
+  return tr;
+}
+
+let _peersNext: string | null = null;
+
+function _showPeers(page: _Page<PeerView>, append: boolean): void {
+  const peers = $("peers");
+  if (!append) peers.replaceChildren();
+  if (!append && page.items.length === 0) {
+    peers.innerHTML = '<tr><td colspan="3" class="empty">no peers connected</td></tr>';
+  }
+  for (const p of page.items) peers.append(_peerRow(p));
+  _peersNext = page.next;
+  $("peers-more").style.display = page.next === null ? "none" : "inline-block";
+}
+
+function _factLine(origin: string, status: string, item: FactView): El {
+  const div = document.createElement("div");
+  const pill = document.createElement("span");
+  pill.className = `pill ${status}`;
+  pill.textContent = status;
+  div.append(pill, ` ${origin} ${item.text} `);
+  const src = document.createElement("span");
+  src.className = "fp";
+  src.textContent = origin === "LIP" ? item.where : item.id.slice(0, 8);
+  div.append(src);
+  return div;
+}
+
+/** One list of facts (origin and status), with a "more" button while pages remain. */
+function _factList(origin: "cip" | "lip", status: string, page: _Page<FactView>): El {
+  const box = document.createElement("div");
+  const more = document.createElement("button");
+  more.className = "more secondary";
+  more.textContent = `more ${origin.toUpperCase()} ${status}`;
+  let next = page.next;
+  const show = (items: FactView[]) => {
+    for (const item of items) box.append(_factLine(origin.toUpperCase(), status, item));
+    box.append(more);
+    more.style.display = next === null ? "none" : "inline-block";
+  };
+  more.addEventListener("click", () =>
+    _do(async () => {
+      if (next === null) return;
+      const r = await _api(
+        `/api/facts?origin=${origin}&status=${status}&after=${encodeURIComponent(next)}`,
+      );
+      if (!r.ok) return;
+      const p = await r.json() as _Page<FactView>;
+      next = p.next;
+      show(p.items);
+    }));
+  show(page.items);
+  return box;
 }
 
 async function refresh(): Promise<void> {
@@ -212,54 +375,21 @@ async function refresh(): Promise<void> {
     ? "not enrolled"
     : "another key is this agent's person";
   en.className = `pill ${enrolled ? "trusted" : "untrusted"}`;
+  // The badges and the words come from the same answer, so they agree.
   _pill($("person-trust"), enrolled ? s.personTrust : null);
-  const peers = $("peers");
-  peers.replaceChildren();
-  if (s.peers.length === 0) {
-    peers.innerHTML = '<tr><td colspan="3" class="empty">no peers connected</td></tr>';
-  }
-  for (const p of s.peers) {
-    const tr = document.createElement("tr");
-    for (
-      const [v, cls] of [[p.agentId, ""], [p.fingerprint.slice(0, 16) + "…", "fp"], [
-        p.trust,
-        `pill ${p.trust}`,
-      ]]
-    ) {
-      const td = document.createElement("td");
-      const span = document.createElement("span");
-      span.textContent = v!;
-      span.className = cls!;
-      td.append(span);
-      tr.append(td);
-    }
-    peers.append(tr);
-  }
+  _pill($("consent"), enrolled ? s.consent : null, enrolled ? "none yet" : "–");
+  $("consent-text").textContent = enrolled ? s.consentText : "";
+  record = { human: enrolled ? s.human : null, scope: enrolled ? s.consentScope ?? [] : [] };
+  _fillForm();
+  _showPeers(s.peers, false);
   const facts = $("facts");
   facts.replaceChildren();
   let any = false;
-  for (const [origin, byStatus] of [["CIP", s.facts.cip], ["LIP", s.facts.lip]] as const) {
-    for (const [status, items] of Object.entries(byStatus)) {
-      for (
-        const item of items as {
-          id: string;
-          statement?: string;
-          source?: string;
-          claim?: unknown;
-        }[]
-      ) {
-        any = true;
-        const div = document.createElement("div");
-        const pill = document.createElement("span");
-        pill.className = `pill ${status}`;
-        pill.textContent = status;
-        div.append(pill, ` ${origin} ${item.statement ?? JSON.stringify(item.claim)} `);
-        const src = document.createElement("span");
-        src.className = "fp";
-        src.textContent = item.source ?? item.id.slice(0, 8);
-        div.append(src);
-        facts.append(div);
-      }
+  for (const origin of ["cip", "lip"] as const) {
+    for (const [status, page] of Object.entries(s.facts[origin])) {
+      if (page.items.length === 0) continue;
+      any = true;
+      facts.append(_factList(origin, status, page));
     }
   }
   if (!any) facts.innerHTML = '<span class="empty">none yet</span>';
@@ -270,8 +400,8 @@ async function refresh(): Promise<void> {
   drift.textContent = last === undefined
     ? "aligned with the mission"
     : `drifting from the mission (alignment ${
-      last.data.score.toFixed(2)
-    }, last topic ${last.data.last_topic})`;
+      last.score.toFixed(2)
+    }, last topic ${last.lastTopic})`;
 }
 
 function _eventLine(
@@ -289,19 +419,18 @@ function _onEvent(
   const refusal = e.kind === "hcp.refused" || e.kind === "hcp.paced" ||
     e.kind === "hcp.check_in_required";
   _li($("events"), _eventLine(e), refusal || e.severity === "warn" ? "warn" : "", 200);
-  if (e.kind === "hcp.intent_delivered") {
-    _li($("replies"), `your intent on ${String(e.data.topic)} reached the agent`, "accepted");
-  }
-  if (e.kind === "hcp.check_in_required") {
-    _li($("replies"), `your ${String(e.data.topic ?? "action")} waits for a check-in`, "warn");
-  }
+}
+
+/** Runs a page action; a failure (the console unreachable, a stopped agent) becomes the status line. */
+function _do(action: () => Promise<unknown>): void {
+  action().catch((err) => _status(`console unreachable: ${(err as Error).message}`, true));
 }
 
 let _pending: ReturnType<typeof setTimeout> | undefined;
 function _soon(): void {
   _pending ??= setTimeout(() => {
     _pending = undefined;
-    void refresh();
+    _do(refresh);
   }, 150);
 }
 
@@ -309,16 +438,17 @@ async function start(): Promise<void> {
   const pair = await _keyPair();
   me = await Identity.fromKeyPair(pair, { agentId: "person" });
   $("fingerprint").textContent = me.fingerprint;
-  await refresh();
-  const s = await (await _api("/api/state")).json() as _State;
-  if (s.person === null) {
-    const r = await _api("/api/enrol", {
+  const r = await _api("/api/state");
+  const s = r.ok ? await r.json() as _State : undefined;
+  if (s?.person === null) {
+    // Enrolment gives no consent: the agent holds none until the person clicks.
+    const e = await _api("/api/enrol", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ fingerprint: me.fingerprint }),
     });
-    if (!r.ok) _status(`enrolment refused: ${(await r.json()).error}`, true);
-  } else if (s.person !== me.fingerprint) {
+    if (!e.ok) _status(`enrolment refused: ${(await e.json()).error}`, true);
+  } else if (s !== undefined && s.person !== me.fingerprint) {
     _status(
       `This browser's key is not this agent's person (${
         s.person.slice(0, 16)
@@ -335,47 +465,69 @@ async function start(): Promise<void> {
     _onEvent(JSON.parse(m.data));
     _soon();
   });
-  events.addEventListener(
-    "envelope",
-    (m) => void onEnvelope(JSON.parse(m.data).text),
-  );
+  events.addEventListener("envelope", (m) => _do(() => onEnvelope(JSON.parse(m.data).text)));
   events.addEventListener("state", () => _soon());
-  if (enrolled) await hello();
   document.body.dataset.ready = "true";
 }
 
 for (const id of ["pressure", "clarity", "satisfaction"]) {
-  $(id).addEventListener("input", () => $(`${id}-v`).textContent = $(id).value);
+  $(id).addEventListener("input", () => {
+    $(`${id}-v`).textContent = $(id).value;
+    if (id !== "satisfaction") edited = true;
+  });
 }
-$("update-state").addEventListener("click", () => void updateState());
-$("send-intent").addEventListener("click", () =>
-  void send("HCP_INTENT", {
-    goal: $("intent-goal").value,
-    topic: $("intent-topic").value,
-    priority: $("intent-priority").value,
-  }));
+for (const id of ["scope", "affect"]) $(id).addEventListener("input", () => edited = true);
+for (const v of ["granted", "limited", "revoked"]) {
+  document.querySelector(`input[name=consent][value=${v}]`)?.addEventListener(
+    "change",
+    () => edited = true,
+  );
+}
+$("update-state").addEventListener("click", () => _do(updateState));
+$("send-intent").addEventListener("click", () => {
+  const topic = $("intent-topic").value;
+  _do(() =>
+    send(`intent on ${topic}`, "HCP_INTENT", {
+      goal: $("intent-goal").value,
+      topic,
+      priority: $("intent-priority").value,
+    })
+  );
+});
 $("send-context").addEventListener("click", () =>
-  void send("HCP_CONTEXT", {
-    context: { note: $("context-text").value },
-    constraints: [],
-    shared_history: [],
-  }));
+  _do(() =>
+    send("context", "HCP_CONTEXT", {
+      context: { note: $("context-text").value },
+      constraints: [],
+      shared_history: [],
+    })
+  ));
 $("send-feedback").addEventListener("click", () =>
-  void send("HCP_FEEDBACK", {
-    feedback: $("feedback-text").value || "ok",
-    corrections: [],
-    satisfaction: Number($("satisfaction").value),
-  }));
+  _do(() =>
+    send("feedback", "HCP_FEEDBACK", {
+      feedback: $("feedback-text").value || "ok",
+      corrections: [],
+      satisfaction: Number($("satisfaction").value),
+    })
+  ));
 const _answer = (satisfaction: number) => {
   $("checkin").style.display = "none";
-  void send("HCP_FEEDBACK", {
-    feedback: satisfaction >= 50 ? "go on" : "not now",
-    corrections: [],
-    satisfaction,
-  });
+  _do(() =>
+    send("check-in answer", "HCP_FEEDBACK", {
+      feedback: satisfaction >= 50 ? "go on" : "not now",
+      corrections: [],
+      satisfaction,
+    })
+  );
 };
 $("checkin-go").addEventListener("click", () => _answer(80));
 $("checkin-stop").addEventListener("click", () => _answer(20));
+$("peers-more").addEventListener("click", () =>
+  _do(async () => {
+    if (_peersNext === null) return;
+    const r = await _api(`/api/peers?after=${encodeURIComponent(_peersNext)}`);
+    if (r.ok) _showPeers(await r.json() as _Page<PeerView>, true);
+  }));
 
 start().catch((err) => {
   _status(`console failed: ${(err as Error).message}`, true);

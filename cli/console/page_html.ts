@@ -52,6 +52,7 @@ export function pageHtml(token: string): string {
   .grid2 { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
   .empty { color:var(--muted); }
   .drift { color:var(--warn); font-weight:600; }
+  button.more { margin-top:4px; padding:3px 8px; font-size:12px; }
 </style>
 </head>
 <body>
@@ -67,6 +68,8 @@ export function pageHtml(token: string): string {
     <h2>You</h2>
     <div>Your key (made in this browser, never leaves it): <div class="fp" id="fingerprint">generating…</div></div>
     <div style="margin-top:6px">Enrolment: <span id="enrolled" class="pill">…</span> · Social trust: <span id="person-trust" class="pill">–</span></div>
+    <div style="margin-top:6px">Consent your agent holds: <span id="consent" class="pill">…</span></div>
+    <div id="consent-text" style="margin-top:4px">…</div>
   </section>
   <section id="checkin">
     <h2>The agent checks in</h2>
@@ -76,12 +79,12 @@ export function pageHtml(token: string): string {
   <section id="hcp-state">
     <h2>Consent and state</h2>
     <div class="consent">
-      <label><input type="radio" name="consent" value="granted" checked>granted</label>
+      <label><input type="radio" name="consent" value="granted">granted</label>
       <label><input type="radio" name="consent" value="limited">limited</label>
       <label><input type="radio" name="consent" value="revoked">revoked</label>
     </div>
     <label for="scope">Scope (when limited; comma separated, e.g. topic:water, topic:*)</label>
-    <input type="text" id="scope" value="topic:*">
+    <input type="text" id="scope" value="" placeholder="topic:*">
     <div class="row">
       <div><label for="pressure">Pressure <span id="pressure-v">20</span></label><input type="range" id="pressure" min="0" max="100" value="20"></div>
       <div><label for="clarity">Clarity <span id="clarity-v">80</span></label><input type="range" id="clarity" min="0" max="100" value="80"></div>
@@ -89,6 +92,7 @@ export function pageHtml(token: string): string {
     <label for="affect">Affect</label>
     <select id="affect"><option>calm</option><option>neutral</option><option>energized</option><option>tense</option><option>anxious</option></select>
     <button id="update-state">Update consent and state</button>
+    <div class="muted" style="margin-top:6px">Nothing reaches your agent until you click.</div>
   </section>
   <section id="hcp-intent">
     <h2>Intent</h2>
@@ -118,6 +122,7 @@ export function pageHtml(token: string): string {
     <section>
       <h2>Peers</h2>
       <table><thead><tr><th>agent</th><th>fingerprint</th><th>trust</th></tr></thead><tbody id="peers"><tr><td colspan="3" class="empty">no peers connected</td></tr></tbody></table>
+      <button id="peers-more" class="more secondary" style="display:none">more peers</button>
     </section>
     <section>
       <h2>Mission drift</h2>

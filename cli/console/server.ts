@@ -12,19 +12,27 @@
  * needs the console's own `Host` (DNS rebinding; over TLS the certificate
  * binds the name); a refusal is 401 (or 403) and logged.
  *
+ * The person decides, not the page (PROTOCOLS.md §8): opening the console
+ * sends nothing to the agent (it may enrol the browser's key, which gives
+ * no consent); `/api/state` says the consent the agent holds, in words, and
+ * the page sends that state with every message. A posted envelope is
+ * answered with what the agent did with it (`delivered`, `held`, `refused`).
+ * Every list is paged (`./state.ts`), every streamed event bounded.
+ *
  * @module
  */
 
-import { verifyEnvelope } from "../../lib/envelope/mod.ts";
+import { type Envelope, verifyEnvelope } from "../../lib/envelope/mod.ts";
 import type { Web4Event } from "../../lib/observability/mod.ts";
 import { channelOf } from "../../lib/router/mod.ts";
-import type { ClaimStatus } from "../../lib/store/mod.ts";
 import type { HostPort } from "../args.ts";
 import type { Io } from "../command.ts";
 import type { AgentHost, EventHub } from "../commands/serve.ts";
 import type { ConsoleBridge } from "./bridge.ts";
 import { consoleBundle } from "./bundle.ts";
+import { outcomeOf, type PostedOutcome } from "./outcome.ts";
 import { pageHtml } from "./page_html.ts";
+import { CLAIM_STATUSES, consoleState, factsPage, pageParams, peersPage } from "./state.ts";
 
 /** Options of {@linkcode startConsole}. */
 export interface ConsoleOptions {
@@ -58,8 +66,20 @@ export interface ConsoleServer {
   shutdown(): Promise<void>;
 }
 
-const _STATUSES: readonly ClaimStatus[] = ["pending", "accepted", "disputed", "rejected"];
 const _enc = new TextEncoder();
+/** How long a post waits for the agent's outcome before answering 202 without one. */
+const _OUTCOME_WAIT_MS = 10_000;
+/** Recent events a new event stream starts with. */
+const _HELLO_EVENTS = 100;
+/** The most UTF-8 bytes of one streamed event; a larger one is sent without its data. */
+const _EVENT_BYTES = 4096;
+
+/** One event as the stream sends it: whole, or without its data when over 4 KiB. */
+function _eventJson(e: Web4Event): string {
+  const json = JSON.stringify(e);
+  if (json.length <= _EVENT_BYTES / 3 || _enc.encode(json).length <= _EVENT_BYTES) return json;
+  return JSON.stringify({ ...e, data: { truncated: true, bytes: _enc.encode(json).length } });
+}
 
 function _timingSafeEqual(a: string, b: string): boolean {
   const x = _enc.encode(a);
@@ -110,49 +130,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     });
   };
 
-  const state = () => {
-    const agent = host.agent;
-    const person = host.person;
-    const peers = agent.peers().filter((p) => !p.person);
-    const cip: Record<string, unknown[]> = {};
-    const lip: Record<string, unknown[]> = {};
-    for (const status of _STATUSES) {
-      cip[status] = peers.flatMap((p) => agent.store.claimsBy(p.fingerprint, status)).map((c) => ({
-        id: c.id,
-        peer: c.peer,
-        statement: (c.fact as { statement?: string }).statement ?? "",
-        domain: c.fact.domain,
-      }));
-      lip[status] = agent.store.lipItems(status, 50).map((i) => ({
-        id: i.id,
-        source: i.sourceUri,
-        tier: i.tier,
-        claim: i.claim,
-      }));
-    }
-    const record = person === undefined ? undefined : agent.store.person(person);
-    return {
-      agent: {
-        agentId: agent.identity.agentId,
-        fingerprint: agent.fingerprint,
-        mission: agent.mission,
-        listen: host.address,
-        presence: agent.load.presence,
-        lri: agent.load.lri,
-      },
-      person: person ?? null,
-      personFixed: options.personFixed,
-      personTrust: person === undefined ? null : agent.router.trust.person(person),
-      human: record?.humanState ?? null,
-      consentScope: record?.consentScope ?? null,
-      peers: peers.map((p) => ({ ...p })),
-      facts: { cip, lip },
-      drift: hub.recent.filter((e) => e.kind === "agent.mission_drift").slice(-5),
-    };
-  };
-
-  const broadcast = (event: string, data: unknown) => {
-    const bytes = _enc.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const broadcast = (event: string, json: string) => {
+    const bytes = _enc.encode(`event: ${event}\ndata: ${json}\n\n`);
     for (const c of streams) {
       try {
         c.enqueue(bytes);
@@ -161,9 +140,10 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       }
     }
   };
-  const unsubscribe = hub.subscribe((e: Web4Event) => broadcast("web4", e));
+  const unsubscribe = hub.subscribe((e: Web4Event) => broadcast("web4", _eventJson(e)));
+  // The agent's own envelopes to the person (bounded by the agent's schemas).
   const unlisten = bridge.onMessage((channel, bytes) =>
-    broadcast("envelope", { channel, text: new TextDecoder().decode(bytes) })
+    broadcast("envelope", JSON.stringify({ channel, text: new TextDecoder().decode(bytes) }))
   );
 
   const handler = async (req: Request): Promise<Response> => {
@@ -207,18 +187,34 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
           },
         });
       case "GET /api/state":
-        return _json(state());
+        return _json(consoleState(host, hub, options.personFixed));
+      case "GET /api/peers":
+      case "GET /api/facts": {
+        const page = pageParams(url.searchParams);
+        if ("error" in page) return _json(page, 400);
+        let listed;
+        if (url.pathname === "/api/peers") listed = peersPage(host, page);
+        else {
+          const of = url.searchParams.get("origin");
+          const status = CLAIM_STATUSES.find((s) => s === url.searchParams.get("status"));
+          if (of !== "cip" && of !== "lip") {
+            return _json({ error: "origin must be cip or lip" }, 400);
+          }
+          if (status === undefined) {
+            return _json({ error: `status must be one of ${CLAIM_STATUSES.join(", ")}` }, 400);
+          }
+          listed = factsPage(host, of, status, page);
+        }
+        return _json(listed, "error" in listed ? 400 : 200);
+      }
       case "GET /api/events": {
         let me: ReadableStreamDefaultController<Uint8Array>;
         const body = new ReadableStream<Uint8Array>({
           start(c) {
             me = c;
             streams.add(c);
-            c.enqueue(
-              _enc.encode(
-                `event: hello\ndata: ${JSON.stringify({ recent: hub.recent.slice(-100) })}\n\n`,
-              ),
-            );
+            const recent = hub.recent.slice(-_HELLO_EVENTS).map(_eventJson).join(",");
+            c.enqueue(_enc.encode(`event: hello\ndata: {"recent":[${recent}]}\n\n`));
             shutdownStreams.signal.addEventListener("abort", () => {
               streams.delete(c);
               try {
@@ -254,7 +250,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
           }, 409);
         }
         await options.onEnrol(fp);
-        broadcast("state", state());
+        broadcast("state", "{}");
         return _json({ person: fp, enrolled: true });
       }
       case "POST /api/envelope": {
@@ -275,8 +271,9 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         // A post that is not is refused here, so it cannot count against the
         // person's trust; the agent's router then verifies it like any envelope
         // and binds it to the person.
+        let envelope: Envelope;
         try {
-          await verifyEnvelope(bytes, {
+          envelope = await verifyEnvelope(bytes, {
             expectedSender: person,
             expectedReceiver: host.agent.fingerprint,
           });
@@ -293,9 +290,20 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
           }, { severity: "warn" });
           return _json({ error: `not signed by the enrolled person: ${why}` }, 403);
         }
+        // The agent's own answer: its cycle for this message (a typed event).
+        const msgId = envelope.msg_id;
+        const outcome: Promise<PostedOutcome | null> = host.agent.next(
+          "afterCycle",
+          (c) => c.peer === person && c.result.msgId === msgId,
+          { timeoutMs: _OUTCOME_WAIT_MS },
+        ).then((c) => outcomeOf(c.result), () => null);
         const session = bridge.sessionFor(person);
         session.push(channelOf("hcp", String(type)), bytes);
-        return _json({ accepted: true, type }, 202);
+        const done = await outcome;
+        return _json(
+          { accepted: true, type, msgId, outcome: done },
+          done === null ? 202 : 200,
+        );
       }
     }
     return new Response("not found\n", { status: 404 });

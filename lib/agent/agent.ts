@@ -61,7 +61,9 @@ import type { PeerInfo } from "./sessions.ts";
  * // The person speaks HCP to a; her consented intent reaches b's loop as a CIP INTENT.
  * await using me = await HcpClient.create({ identity: ada!, name: "Ada", transport: memory({ network }) });
  * const aAddr = await a.listen({ hostname: "a", port: 1 });
- * await me.connect({ ...aAddr, fingerprint: ia!.fingerprint });
+ * const record = await me.connect({ ...aAddr, fingerprint: ia!.fingerprint }); // changes nothing
+ * assert.equal(record.human, null); // a has no consent of hers yet
+ * await me.hello({ consent: "granted" }); // her explicit choice
  * const atB = b.next("intent"); // a typed event: what reached b's loop
  * await me.intent({ goal: "request", topic: "topic:water" });
  * const intent = await atB;

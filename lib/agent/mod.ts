@@ -31,7 +31,13 @@ export type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./ac
 export type { SendResult } from "./outbox.ts";
 export type { AgentRelay } from "./relay.ts";
 export type { PeerInfo } from "./sessions.ts";
-export { HcpClient, type HcpClientOptions, type HcpGoal } from "./person.ts";
+export {
+  HcpClient,
+  type HcpClientOptions,
+  type HcpConnectOptions,
+  type HcpGoal,
+  type HcpHelloOptions,
+} from "./person.ts";
 export { AgentError, type AgentErrorCode } from "./errors.ts";
 export {
   type Activity,

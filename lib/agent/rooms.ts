@@ -10,7 +10,7 @@
 
 import { CipRuntime } from "../cip/mod.ts";
 import type { PeerTrust } from "../envelope/mod.ts";
-import { HcpRuntime } from "../hcp/mod.ts";
+import { consentRecordContext, consentRecordOf, HcpRuntime } from "../hcp/mod.ts";
 import { HttpFetcher, LipRuntime } from "../lip/mod.ts";
 import { createTelemetry, MetricsRegistry, type StampingTelemetry } from "../observability/mod.ts";
 import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
@@ -276,6 +276,19 @@ export function buildRooms(parts: RoomParts): Rooms {
     if (fp !== person) presence.verified(fp);
   };
   events.on("handshakeVerified", (e) => verified(e.peer));
+  // When the person's session opens, the agent tells them what it holds of
+  // them (PROTOCOLS.md §8): their client sends that state, never defaults.
+  events.on("peerUp", (e) => {
+    if (!e.person) return;
+    const told = consentRecordContext(consentRecordOf(store.person(e.peer)));
+    track(
+      actions.toPerson("HCP_CONTEXT", told).catch((err) => {
+        if (!stopped()) {
+          emit("error", { where: "consent_record", error: String(err), peer: e.peer });
+        }
+      }),
+    );
+  });
   events.on("peerDown", (e) => {
     if (e.final) presence.forget(e.peer);
   });

@@ -2,12 +2,56 @@
  * Consent scopes (PROTOCOLS.md §3, decision "consent scope"): entries are
  * `kind:value` strings; an automated action carries a topic (`topic:work`)
  * and is inside the scope when the scope lists it exactly or lists its kind
- * with `*` (`topic:*`).
+ * with `*` (`topic:*`). And who may change consent (§8, "the person
+ * decides"): only `HCP_HELLO` and `HCP_STATE_UPDATE`.
  *
  * @module
  */
 
-import { HcpError } from "./errors.ts";
+import type { Consent, HcpType } from "../envelope/mod.ts";
+import { HcpConsentMismatchError, HcpError } from "./errors.ts";
+
+/**
+ * The HCP types that may change the person's consent (PROTOCOLS.md §8):
+ * `HCP_HELLO` and `HCP_STATE_UPDATE`, sent by the person's explicit action.
+ * Every other type must carry the consent the agent holds.
+ */
+export const CONSENT_TYPES: readonly HcpType[] = Object.freeze(["HCP_HELLO", "HCP_STATE_UPDATE"]);
+
+/**
+ * Checks the consent an HCP message carries against the agent's record:
+ * a message of a type in {@linkcode CONSENT_TYPES} may carry any consent (it
+ * is how consent changes); any other must carry exactly the recorded one,
+ * and with nothing recorded yet none is exact.
+ *
+ * @param type The message's type.
+ * @param carried Its `state.human.consent`.
+ * @param recorded The consent the agent holds, `null` when none.
+ * @throws {HcpConsentMismatchError} Code `consent_mismatch`, naming both.
+ *
+ * @example
+ * ```ts
+ * import { checkConsentCarried } from "./consent.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkConsentCarried("HCP_STATE_UPDATE", "granted", "revoked"); // how consent changes
+ * checkConsentCarried("HCP_INTENT", "revoked", "revoked");
+ * assert.throws(() => checkConsentCarried("HCP_INTENT", "granted", "revoked"), {
+ *   code: "consent_mismatch",
+ * });
+ * assert.throws(() => checkConsentCarried("HCP_FEEDBACK", "limited", null), {
+ *   code: "consent_mismatch",
+ * });
+ * ```
+ */
+export function checkConsentCarried(
+  type: HcpType,
+  carried: Consent,
+  recorded: Consent | null,
+): void {
+  if (CONSENT_TYPES.includes(type) || carried === recorded) return;
+  throw new HcpConsentMismatchError(type, carried, recorded);
+}
 
 /** A parsed `kind:value` string. */
 export interface ScopeEntry {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Consent, HcpType } from "../envelope/mod.ts";
 import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
 
 /**
@@ -18,6 +19,9 @@ import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
  * - `restricted` / `untrusted`: the social trust of the relation forbids automated actions.
  * - `decision_incomplete`: an `HCP_DECISION` lacks a rationale or alternatives.
  * - `invalid_topic`: a topic is not a `kind:value` string.
+ * - `consent_mismatch`: a message that may not change consent (anything but
+ *   `HCP_HELLO` and `HCP_STATE_UPDATE`) carries a consent other than the
+ *   agent's record; it is refused and changes nothing.
  */
 export type HcpErrorCode =
   | "not_person"
@@ -27,7 +31,8 @@ export type HcpErrorCode =
   | "restricted"
   | "untrusted"
   | "decision_incomplete"
-  | "invalid_topic";
+  | "invalid_topic"
+  | "consent_mismatch";
 
 /** Options of {@linkcode HcpError}. */
 export interface HcpErrorOptions extends Web4ErrorOptions {
@@ -180,5 +185,57 @@ export class HcpDecisionError extends HcpError {
   constructor(field: "rationale" | "alternatives", message: string) {
     super("decision_incomplete", message);
     this.field = field;
+  }
+}
+
+/**
+ * Code `consent_mismatch`: an HCP message of a type that may not change
+ * consent (PROTOCOLS.md §8, "the person decides": only `HCP_HELLO` and
+ * `HCP_STATE_UPDATE` do) carries a `state.human.consent` other than the
+ * one the agent holds. The message is refused and changes nothing, so a
+ * page or client that sends defaults cannot give consent by accident.
+ *
+ * @example
+ * ```ts
+ * import { HcpConsentMismatchError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new HcpConsentMismatchError("HCP_INTENT", "granted", "revoked");
+ * assert.equal(err.code, "consent_mismatch");
+ * assert.deepEqual([err.carried, err.recorded], ["granted", "revoked"]);
+ * assert.match(err.message, /HCP_INTENT carries consent "granted"/);
+ * ```
+ */
+export class HcpConsentMismatchError extends HcpError {
+  /** Always `"consent_mismatch"`. */
+  declare readonly code: "consent_mismatch";
+  /** The refused message's type. */
+  readonly messageType: HcpType;
+  /** The consent the message carried. */
+  readonly carried: Consent;
+  /** The consent the agent holds (`null`: none yet). */
+  readonly recorded: Consent | null;
+
+  /**
+   * Creates an error.
+   *
+   * @param messageType The refused message's type.
+   * @param carried The consent it carried.
+   * @param recorded The consent the agent holds, `null` when none.
+   */
+  constructor(messageType: HcpType, carried: Consent, recorded: Consent | null) {
+    super(
+      "consent_mismatch",
+      recorded === null
+        ? `${messageType} carries consent ${
+          JSON.stringify(carried)
+        }, but the agent holds no consent of yours yet: only HCP_HELLO or HCP_STATE_UPDATE set it`
+        : `${messageType} carries consent ${JSON.stringify(carried)}, but the agent holds ${
+          JSON.stringify(recorded)
+        }: only HCP_HELLO or HCP_STATE_UPDATE change consent`,
+    );
+    this.messageType = messageType;
+    this.carried = carried;
+    this.recorded = recorded;
   }
 }

@@ -24,13 +24,24 @@
 
 export {
   actionTopic,
+  checkConsentCarried,
   checkConsentScope,
+  CONSENT_TYPES,
   inConsentScope,
   parseScopeEntry,
   type ScopeEntry,
 } from "./consent.ts";
 export {
+  CONSENT_RECORD_KEY,
+  type ConsentRecord,
+  consentRecordContext,
+  consentRecordOf,
+  describeConsent,
+  readConsentRecord,
+} from "./record.ts";
+export {
   HcpConsentError,
+  HcpConsentMismatchError,
   HcpDecisionError,
   HcpError,
   type HcpErrorCode,

@@ -28,7 +28,7 @@ import {
 } from "../runtime/mod.ts";
 import type { SocialTrust, StoreChange } from "../store/mod.ts";
 import { TrustBatch } from "../trust/mod.ts";
-import { actionTopic, checkConsentScope } from "./consent.ts";
+import { actionTopic, checkConsentCarried, checkConsentScope } from "./consent.ts";
 import { HcpDecisionError, HcpError, HcpPersonError } from "./errors.ts";
 import { type ActionVerdict, DEFAULT_PACING_DELAY_MS, gateAction } from "./gate.ts";
 import {
@@ -262,6 +262,11 @@ function _decisionProblem(d: HcpDecisionPayload): HcpDecisionError | null {
  * `mutual_validation`, `misunderstanding`); lets an `HCP_INTENT` reach the
  * agent (a `deliver` effect) only when {@linkcode gateAction} allows it.
  *
+ * Consent changes only through `HCP_HELLO` and `HCP_STATE_UPDATE`; any
+ * other type whose `state.human.consent` is not the consent the agent holds
+ * (or that arrives before the agent holds any) is refused with
+ * `consent_mismatch` and changes nothing ({@linkcode checkConsentCarried}).
+ *
  * Per type: `HCP_HELLO` records identity, `consent_scope` (each entry
  * `kind:value`, else refused `invalid_topic`) and safety flags;
  * `HCP_INTENT` is gated (refused with the rule's code, or deferred with
@@ -359,6 +364,13 @@ export class HcpRuntime implements ProtocolRuntime<"hcp"> {
 
   #dispatch(envelope: EnvelopeOf<"hcp">, turn: _Turn, msgId: string): Outcome {
     const person = turn.person;
+    // Only HCP_HELLO and HCP_STATE_UPDATE change consent (§8): any other type
+    // carrying another consent than the record is refused before anything is taken.
+    checkConsentCarried(
+      envelope.type,
+      envelope.state.human.consent,
+      turn.state.human?.consent ?? null,
+    );
     turn.carried = envelope.state.human;
     let human: HumanState = envelope.state.human;
     if (envelope.type === "HCP_STATE_UPDATE") human = { ...human, ...envelope.payload };

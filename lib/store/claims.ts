@@ -27,6 +27,7 @@ export class ClaimsTable {
   readonly #byPeer: StatementSync;
   readonly #about: StatementSync;
   readonly #votes: StatementSync;
+  readonly #page: StatementSync;
 
   /**
    * Prepares the tables' statements.
@@ -57,6 +58,9 @@ export class ClaimsTable {
     );
     this.#votes = db.prepare(
       "SELECT * FROM claim_votes WHERE claim_id = ? ORDER BY at_ms, peer, kind",
+    );
+    this.#page = db.prepare(
+      "SELECT rowid AS row_id, * FROM claims WHERE status = ? AND rowid > ? ORDER BY rowid LIMIT ?",
     );
   }
 
@@ -137,6 +141,24 @@ export class ClaimsTable {
    */
   about(domain: string, subject: string): ClaimRecord[] {
     return (this.#about.all(domain, subject) as Row[]).map(_claim);
+  }
+
+  /**
+   * Claims of one status in the order they were first stored, after a rowid.
+   *
+   * @param status The status.
+   * @param afterRowid Only rows after this rowid.
+   * @param limit The most rows.
+   * @returns The claims with their rowids.
+   */
+  page(status: ClaimStatus, afterRowid: number, limit: number): {
+    rowid: number;
+    item: ClaimRecord;
+  }[] {
+    return (this.#page.all(status, afterRowid, limit) as Row[]).map((r) => ({
+      rowid: Number(r.row_id),
+      item: _claim(r),
+    }));
   }
 
   /**

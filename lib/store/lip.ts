@@ -26,6 +26,7 @@ export class LipTables {
   readonly #replaceSource: StatementSync;
   readonly #item: StatementSync;
   readonly #items: StatementSync;
+  readonly #page: StatementSync;
   readonly #source: StatementSync;
 
   /**
@@ -49,6 +50,10 @@ export class LipTables {
       "SELECT record_json FROM lip_queue WHERE status = ? ORDER BY created_ms, id LIMIT ?",
     );
     this.#source = db.prepare("SELECT * FROM lip_sources WHERE uri = ?");
+    this.#page = db.prepare(
+      `SELECT rowid AS row_id, record_json FROM lip_queue WHERE status = ? AND rowid > ?
+       ORDER BY rowid LIMIT ?`,
+    );
   }
 
   /**
@@ -107,6 +112,24 @@ export class LipTables {
     return (this.#items.all(status, limit) as Row[]).map((r) =>
       fromJson<LipQueueItem>(r.record_json)
     );
+  }
+
+  /**
+   * Queue items of one status in the order they were first queued, after a rowid.
+   *
+   * @param status The status.
+   * @param afterRowid Only rows after this rowid.
+   * @param limit The most rows.
+   * @returns The items with their rowids.
+   */
+  page(status: ClaimStatus, afterRowid: number, limit: number): {
+    rowid: number;
+    item: LipQueueItem;
+  }[] {
+    return (this.#page.all(status, afterRowid, limit) as Row[]).map((r) => ({
+      rowid: Number(r.row_id),
+      item: fromJson<LipQueueItem>(r.record_json),
+    }));
   }
 
   /**

@@ -25,6 +25,7 @@
  */
 
 export { QuotaExceededError, StoreError, type StoreErrorCode } from "./errors.ts";
+export { MAX_PAGE_LIMIT, type Page, type PageQuery } from "./page.ts";
 export { type Migration, MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
 export {
   DEFAULT_QUOTAS,

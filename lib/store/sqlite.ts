@@ -11,6 +11,7 @@
 import { DatabaseSync } from "node:sqlite";
 import type { ReplayEntry } from "../envelope/mod.ts";
 import { StoreError } from "./errors.ts";
+import { type Page, type PageQuery, readPage } from "./page.ts";
 import type { Row } from "./rows.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import { openTables, type Tables } from "./tables.ts";
@@ -530,6 +531,18 @@ export class SqliteStore implements Store {
   /** {@inheritDoc StoreView.lipItems} */
   lipItems(status: ClaimStatus, limit = 1000): LipQueueItem[] {
     return this.#open().lip.items(status, limit);
+  }
+
+  /** {@inheritDoc StoreView.claimsPage} */
+  claimsPage(status: ClaimStatus, query: PageQuery): Page<ClaimRecord> {
+    const claims = this.#open().claims;
+    return readPage(query, (after, limit) => claims.page(status, after, limit));
+  }
+
+  /** {@inheritDoc StoreView.lipItemsPage} */
+  lipItemsPage(status: ClaimStatus, query: PageQuery): Page<LipQueueItem> {
+    const lip = this.#open().lip;
+    return readPage(query, (after, limit) => lip.page(status, after, limit));
   }
 
   /** {@inheritDoc StoreView.lipSource} */

@@ -11,6 +11,7 @@
  */
 
 import type { StoreError } from "./errors.ts";
+import type { Page, PageQuery } from "./page.ts";
 import type {
   DmpTrace,
   Fact,
@@ -417,6 +418,17 @@ export interface StoreView {
   lipItem(id: string): LipQueueItem | undefined;
   /** LIP queue items of one status (oldest first), at most `limit`. */
   lipItems(status: ClaimStatus, limit?: number): LipQueueItem[];
+  /**
+   * One page of the claims of one status, in the order they were first
+   * stored (all peers). Throws `RangeError` for a limit outside 1..1000 or
+   * a cursor that is not one.
+   */
+  claimsPage(status: ClaimStatus, query: PageQuery): Page<ClaimRecord>;
+  /**
+   * One page of the LIP queue items of one status, in the order they were
+   * first queued. Throws `RangeError` like {@linkcode StoreView.claimsPage}.
+   */
+  lipItemsPage(status: ClaimStatus, query: PageQuery): Page<LipQueueItem>;
   /** A LIP source's record. */
   lipSource(uri: string): LipSourceRecord | undefined;
   /** Remembered replay pairs with envelope time at or after `sinceMs`, oldest first. */

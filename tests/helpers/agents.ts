@@ -4,7 +4,13 @@
  * the event-contract check of every event seen.
  */
 import assert from "node:assert/strict";
-import { Agent, type AgentOptions, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
+import {
+  Agent,
+  type AgentOptions,
+  FixedLoadSource,
+  HcpClient,
+  type HcpHelloOptions,
+} from "../../lib/agent/mod.ts";
 import type { HumanState } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { checkEvents, MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
@@ -44,6 +50,8 @@ export class World implements AsyncDisposable {
   readonly agents = new Map<string, TestAgent>();
   readonly ids = new Map<string, Identity>();
   person: HcpClient | undefined;
+  /** The person's first `HCP_HELLO`: consent, scope and vector. */
+  personHello: HcpHelloOptions = {};
   personSink = new MemorySink({ capacity: 10_000 });
 
   static async create(o: WorldOptions): Promise<World> {
@@ -60,11 +68,16 @@ export class World implements AsyncDisposable {
       w.person = await HcpClient.create({
         identity: w.ids.get(o.person.name)!,
         name: o.person.name,
-        consentScope: o.person.consentScope ?? ["topic:*"],
         transport: o.transport,
         sinks: [w.personSink],
-        ...(o.person.human === undefined ? {} : { human: o.person.human }),
       });
+      // What the person says in their first HCP_HELLO (their explicit choice).
+      const { consent = "granted", ...human } = o.person.human ?? {};
+      w.personHello = {
+        consent,
+        consentScope: o.person.consentScope ?? ["topic:*"],
+        human: { clarity: 80, pressure: 20, affect: "calm", ...human },
+      };
     }
     return w;
   }

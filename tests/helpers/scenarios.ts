@@ -24,15 +24,20 @@ export function personWorld(
   };
 }
 
-/** Connects the world's person to alpha. */
+/**
+ * Connects the world's person to alpha (which tells the person it holds no
+ * consent yet) and says their first `HCP_HELLO`.
+ */
 export async function connectPerson(w: World): Promise<void> {
   const a = w.get("alpha");
-  await w.person!.connect({
+  const record = await w.person!.connect({
     hostname: a.hostname,
     port: a.port,
     fingerprint: w.fp("alpha"),
     agentId: "alpha",
   });
+  assert.equal(record.human, null, "connecting changes nothing: no consent yet");
+  await w.person!.hello(w.personHello);
 }
 
 /**

@@ -1,10 +1,14 @@
 /**
  * The person's console in a real browser: Debian's `chromium` (or
  * `WEB4_CHROMIUM`) driven by `npm:puppeteer-core`. Loads the page with the
- * token, enrols the browser's key, grants consent, sends an intent that
- * reaches the agent's loop, revokes consent and sees the next intent
- * refused; checks the token and origin rules; takes screenshots (into docs/
- * with WEB4_UPDATE_SCREENSHOTS=1).
+ * token, enrols the browser's key (which gives no consent: opening the page
+ * sends the agent nothing), grants consent by a click, sends an intent that
+ * is delivered, one held for a check-in, revokes consent and sees the next
+ * intent refused; reloads the page and restarts the agent: consent stays
+ * revoked and the page's badges and words say so; checks the token and
+ * origin rules; takes screenshots (into docs/ with
+ * WEB4_UPDATE_SCREENSHOTS=1). The console's attacks without a browser are in
+ * `attack_console_test.ts`.
  *
  * Without a browser the test is skipped with a message, except when
  * `CI=true`, where it fails.
@@ -47,23 +51,31 @@ async function text(
   );
 }
 
-async function untilEvent(
-  path: string,
-  match: (e: { kind: string; peer?: string; data: Record<string, unknown> }) => boolean,
-): Promise<void> {
-  for (;;) {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(path);
-    } catch { /* not yet */ }
-    if (text.split("\n").some((l) => l.trim() !== "" && match(JSON.parse(l)))) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+type _Event = { kind: string; peer?: string; data: Record<string, unknown> };
+
+async function readEvents(path: string): Promise<_Event[]> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch { /* not yet */ }
+  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+}
+
+async function untilEvent(path: string, match: (e: _Event) => boolean): Promise<void> {
+  while (!(await readEvents(path)).some(match)) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** A free loopback port (so the console keeps its origin, and the browser its key, across a restart). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
 }
 
 Deno.test({
   name:
-    "Console in Chromium: token required, key enrolled, consent granted, intent reaches the loop, check-in answered, drift shown, revoked intent refused",
+    "Console in Chromium: token required; opening enrols and sends nothing; consent by a click; intents show delivered, held and refused; revoked stays revoked across a reload and an agent restart, badges and words agreeing",
   ignore: browserPath === undefined && !inCi,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -82,7 +94,9 @@ Deno.test({
     const key = `${dir}/a.pem`;
     assert.equal((await web4(["keygen", "--out", key, "--agent-id", "alice"])).code, 0);
     const events = `${dir}/a.jsonl`;
-    await using serve = new Web4Process([
+    const token = "console-token-for-the-browser-test";
+    await Deno.writeTextFile(`${dir}/token`, token);
+    const serveArgs = [
       "serve",
       "--key",
       key,
@@ -95,10 +109,12 @@ Deno.test({
       "--events",
       events,
       "--console",
-      "127.0.0.1:0",
-    ]);
+      `127.0.0.1:${freePort()}`,
+      "--console-token-file",
+      `${dir}/token`,
+    ];
+    await using serve = new Web4Process(serveArgs);
     const url = (await serve.line(/^console on (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)$/))[1]!;
-    const token = (await serve.line(/^console token (\S+)$/))[1]!;
     const base = url.slice(0, url.indexOf("/?"));
 
     // No one else gets in: missing or wrong token 401, foreign origin 403, all logged.
@@ -169,21 +185,42 @@ Deno.test({
         req.onerror = () => reject(req.error);
       })`);
       assert.deepEqual(stored, { extractable: false, algorithm: "Ed25519" });
-      // The HELLO the page signed was verified and bound to the person.
-      await untilEvent(
-        events,
-        (e) => e.kind === "trust.transition" && e.peer === fp && e.data.event === "valid_hello",
+      // Opening the page enrolled the key and sent nothing: no consent, in words and badge.
+      await page.waitForFunction(`document.getElementById("consent").textContent === "none yet"`);
+      assert.match(await text(page, "#consent-text"), /not told your agent your consent yet/);
+      assert.equal(await text(page, "#person-trust"), "untrusted");
+      assert.equal(
+        await page.evaluate(`document.querySelector("input[name=consent]:checked")`),
+        null,
+        "no consent is preselected",
+      );
+      // An intent before any consent is not sent at all.
+      await page.click("#send-intent");
+      await page.waitForFunction(
+        `document.getElementById("status").textContent.includes("holds no consent of yours yet")`,
       );
 
-      // Grant consent (state update), then an intent that reaches the agent's loop.
+      // Grant consent (a click: the first HCP_HELLO), then an intent delivered.
       await page.click("input[name=consent][value=granted]");
       await page.click("#update-state");
       await untilEvent(
         events,
-        (e) =>
-          e.kind === "router.dispatched" && e.peer === fp && e.data.type === "HCP_STATE_UPDATE" &&
-          e.data.status === "handled",
+        (e) => e.kind === "trust.transition" && e.peer === fp && e.data.event === "valid_hello",
       );
+      await untilEvent(
+        events,
+        (e) => e.kind === "router.dispatched" && e.peer === fp && e.data.type === "HCP_HELLO",
+      );
+      const first = (await readEvents(events)).find((e) =>
+        e.kind === "router.dispatched" && e.peer === fp
+      );
+      assert.equal(
+        first?.data.type,
+        "HCP_HELLO",
+        "the click's HELLO is the person's first message",
+      );
+      await page.waitForFunction(`document.getElementById("consent").textContent === "granted"`);
+      assert.match(await text(page, "#consent-text"), /^You granted consent/);
       await page.evaluate(`document.getElementById("intent-topic").value = ""`);
       await page.type("#intent-topic", "topic:water");
       await page.click("#send-intent");
@@ -194,7 +231,7 @@ Deno.test({
           e.data.topic === "topic:water",
       );
       await page.waitForFunction(
-        `document.getElementById("replies").textContent.includes("reached the agent")`,
+        `document.getElementById("replies").textContent.includes("intent on topic:water: delivered to your agent")`,
       );
       await page.waitForFunction(
         `document.getElementById("events").textContent.includes("agent.intent")`,
@@ -212,6 +249,9 @@ Deno.test({
       await untilEvent(events, (e) => e.kind === "hcp.check_in_opened" && e.peer === fp);
       await page.click("#send-intent");
       await untilEvent(events, (e) => e.kind === "hcp.check_in_required" && e.peer === fp);
+      await page.waitForFunction(
+        `document.getElementById("replies").textContent.includes("held (check_in_required)")`,
+      );
       await page.waitForFunction(`document.getElementById("checkin").style.display === "block"`);
       await page.click("#checkin-go");
       await untilEvent(
@@ -219,6 +259,7 @@ Deno.test({
         (e) => e.kind === "hcp.check_in_answered" && e.peer === fp && e.data.goOn === true,
       );
       await page.select("#affect", "calm");
+      await page.click("#update-state");
 
       // Intents far from the mission: the drift warning reaches the page.
       await page.evaluate(`document.getElementById("intent-topic").value = "topic:football"`);
@@ -243,7 +284,44 @@ Deno.test({
       await page.waitForFunction(
         `document.getElementById("person-trust").textContent === "restricted"`,
       );
+      await page.waitForFunction(`document.getElementById("consent").textContent === "revoked"`);
       await page.screenshot({ path: `${docs}console-refused.png` });
+      const consentChanges = async () =>
+        (await readEvents(events)).filter((e) => e.kind === "hcp.consent_changed" && e.peer === fp)
+          .map((e) => e.data.to);
+      assert.deepEqual(await consentChanges(), ["granted", "revoked"]);
+
+      // Reload: the page shows what the agent holds (revoked), badges and words agreeing,
+      // and its next intent carries it: refused by consent, nothing granted again.
+      const stillRevoked = async (why: string) => {
+        await page.goto(url);
+        await page.waitForSelector("body[data-ready]");
+        await page.waitForFunction(`document.getElementById("consent").textContent === "revoked"`);
+        assert.match(await text(page, "#consent-text"), /^You revoked consent/, why);
+        assert.equal(await text(page, "#person-trust"), "restricted", why);
+        assert.equal(
+          await page.evaluate(`document.querySelector("input[name=consent]:checked")?.value`),
+          "revoked",
+          why,
+        );
+        const before = (await readEvents(events)).filter((e) => e.kind === "hcp.refused").length;
+        await page.click("#send-intent");
+        await untilEvent(events, (e) => e.kind === "hcp.refused" && e.peer === fp);
+        await page.waitForFunction(
+          `/refused \\(consent_revoked\\)/.test(document.getElementById("replies").textContent)`,
+        );
+        const refusals = (await readEvents(events)).filter((e) => e.kind === "hcp.refused");
+        assert.ok(refusals.length > before, why);
+        assert.equal(refusals.at(-1)?.data.code, "consent_revoked", why);
+        assert.deepEqual(await consentChanges(), ["granted", "revoked"], why);
+      };
+      await stillRevoked("after a reload");
+
+      // The agent restarts on its store (same console address and token): still revoked.
+      assert.equal((await serve.stop("SIGTERM")).code, 0);
+      await using again = new Web4Process(serveArgs);
+      await again.line(/^console on /);
+      await stillRevoked("after an agent restart");
 
       // Another browser (its own key) is not the person: it is told so and cannot act.
       const other = await browser.createBrowserContext();
@@ -263,8 +341,7 @@ Deno.test({
       await browser.close();
     }
     assert.equal((await bob.stop("SIGTERM")).code, 0);
-    const status = await serve.stop("SIGTERM");
-    assert.equal(status.code, 0);
+    await serve.stop("SIGTERM");
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -8,7 +8,7 @@ import { Identity } from "../../lib/identity/mod.ts";
 import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
 import { RTTHandshakeError } from "../../lib/transport/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
-import { AgentError } from "../../lib/agent/mod.ts";
+import { AgentError, HcpClient } from "../../lib/agent/mod.ts";
 import { OPEN_INTENT_MS } from "../../lib/agent/intents.ts";
 import { keepSession } from "../../lib/agent/sessions.ts";
 import {
@@ -447,4 +447,120 @@ Deno.test("Open intents count in presence: focused while an intent of ours await
   } finally {
     gate.resolve();
   }
+});
+
+Deno.test("HcpClient (memory): connecting sends nothing and learns the agent's record; a revocation lasts across a client restart and an agent restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "web4_person_" });
+  const network = new MemoryNetwork();
+  const options = personWorld(memory({ network }), { stores: { alpha: `${dir}/alpha.db` } });
+  try {
+    await using w = await World.create(options);
+    const person = w.person!;
+    const fp = w.fp("ada");
+    const at = { hostname: "alpha", port: w.get("alpha").port, agentId: "alpha" };
+    let a = w.get("alpha").agent;
+    const dispatched: string[] = [];
+    a.on("afterCycle", (c) => c.peer === fp && dispatched.push(c.result.type ?? "?"));
+
+    // Connecting: the agent tells the person it holds no consent; nothing is sent.
+    const first = await person.connect({ ...at, fingerprint: w.fp("alpha") });
+    assert.deepEqual(first, { human: null, consentScope: [], safetyFlags: [] });
+    assert.equal(person.human, null);
+    await assert.rejects(
+      person.intent({ goal: "request", topic: "topic:water" }),
+      (err: Error) => err instanceof AgentError && err.code === "REFUSED",
+    );
+    await assert.rejects(person.updateState({ pressure: 10 }), TypeError);
+    await assert.rejects(person.hello(), TypeError, "no consent without the person's choice");
+    assert.deepEqual(dispatched, []);
+    assert.equal(a.store.person(fp), undefined);
+
+    // The person's explicit choice, then a revocation.
+    await person.hello({ consent: "limited", consentScope: ["topic:water"] });
+    await a.until(() => a.store.person(fp)?.consent === "limited");
+    await person.revokeConsent();
+    await a.until(() => a.store.person(fp)?.consent === "revoked");
+    assert.equal(person.record?.human?.consent, "revoked");
+    assert.equal(a.router.trust.person(fp), "restricted");
+
+    // The client restarts: it learns "revoked", and its intent carries it (refused by consent,
+    // not by a mismatch), so nothing grants consent again.
+    await person.close();
+    const again = await HcpClient.create({
+      identity: w.ids.get("ada")!,
+      name: "ada",
+      transport: memory({ network }),
+    });
+    try {
+      const told = await again.connect({ ...at, fingerprint: w.fp("alpha") });
+      assert.equal(told.human?.consent, "revoked");
+      assert.deepEqual(told.consentScope, ["topic:water"]);
+      const refusal = again.next((e) => e.type === "HCP_ERROR");
+      await again.intent({ goal: "request", topic: "topic:water" });
+      const err = await refusal;
+      assert.ok(err.type === "HCP_ERROR");
+      assert.equal(err.payload.code, "consent_revoked");
+      assert.equal(a.store.person(fp)?.consent, "revoked");
+      assert.equal(a.router.trust.person(fp), "restricted");
+    } finally {
+      await again.close();
+    }
+
+    // The agent restarts on its store: a new client is told "revoked" still.
+    await a.stop();
+    w.agents.delete("alpha");
+    await w.start("alpha", options, 1);
+    a = w.get("alpha").agent;
+    const third = await HcpClient.create({
+      identity: w.ids.get("ada")!,
+      name: "ada",
+      transport: memory({ network }),
+    });
+    try {
+      const told = await third.connect({ ...at, fingerprint: w.fp("alpha") });
+      assert.equal(told.human?.consent, "revoked");
+      assert.equal(a.router.trust.person(fp), "restricted");
+    } finally {
+      await third.close();
+    }
+    assertEventContract(w.events());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("HcpClient (memory): a refused consent change is put back from the agent's answer", async () => {
+  await using w = await World.create(personWorld(memory({ network: new MemoryNetwork() })));
+  await connectPerson(w);
+  const person = w.person!;
+  const a = w.get("alpha").agent;
+  await a.until(() => a.store.person(w.fp("ada"))?.consent === "limited");
+  const refusal = person.next((e) => e.type === "HCP_ERROR");
+  await person.hello({ consent: "granted", consentScope: ["not a scope entry"] });
+  const err = await refusal;
+  assert.ok(err.type === "HCP_ERROR" && err.payload.code === "invalid_topic");
+  assert.equal(person.human?.consent, "limited", "the agent still holds limited");
+  assert.deepEqual(person.record?.consentScope, ["topic:water"]);
+  assert.equal(a.store.person(w.fp("ada"))?.consent, "limited");
+});
+
+Deno.test("HcpClient (memory): an agent that is not this person's tells nothing, and connect times out", async () => {
+  const network = new MemoryNetwork();
+  await using w = await World.create({ names: ["alpha"], transport: memory({ network }) });
+  const stranger = await Identity.generate({ agentId: "mallory" });
+  await using client = await HcpClient.create({
+    identity: stranger,
+    name: "mallory",
+    transport: memory({ network }),
+  });
+  await assert.rejects(
+    client.connect({
+      hostname: "alpha",
+      port: w.get("alpha").port,
+      fingerprint: w.fp("alpha"),
+      timeoutMs: 200,
+    }),
+    (err: Error) => err instanceof AgentError && err.code === "TIMEOUT",
+  );
+  assert.equal(client.record, undefined);
 });

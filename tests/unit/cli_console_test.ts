@@ -174,7 +174,12 @@ Deno.test("web4 serve --console over TLS with --console-token-file: token, Host 
       /^warning: console refused POST \/api\/envelope: not signed by the enrolled person/,
     );
     const own = await post(person);
-    assert.equal(own.status, 202, own.body);
+    assert.equal(own.status, 200, own.body);
+    assert.deepEqual(
+      JSON.parse(own.body).outcome,
+      { status: "handled" },
+      "the agent took the HELLO",
+    );
     await untilEvent(
       `${dir}/events.jsonl`,
       (e) =>

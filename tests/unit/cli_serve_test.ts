@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { openListenerWarning } from "../../cli/commands/serve.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { web4, Web4Process } from "../helpers/web4.ts";
 
@@ -84,6 +85,26 @@ Deno.test("web4 serve + send: two agents on loopback, the person's intent reache
     await b.line(new RegExp(`^connected to ${fa.slice(0, 16)} at 127\\.0\\.0\\.1:${port}$`));
 
     const common = ["--to", `127.0.0.1:${port}`, "--fingerprint", fa, "--timeout", "0"];
+    const helloPayload =
+      '{"identity":{"name":"Ada","role":"owner"},"consent_scope":["topic:*"],"safety_flags":[]}';
+    // web4 send gives no consent by default: the agent told the person it holds none.
+    const noConsent = await web4([
+      "send",
+      "--key",
+      `${dir}/p.pem`,
+      ...common,
+      "--protocol",
+      "hcp",
+      "--type",
+      "HCP_HELLO",
+      "--payload",
+      helloPayload,
+    ]);
+    assert.equal(noConsent.code, 1);
+    assert.match(
+      noConsent.stderr,
+      /^error: the agent holds no consent of yours yet: give it with --human/,
+    );
     const hello = await web4([
       "send",
       "--key",
@@ -95,6 +116,8 @@ Deno.test("web4 serve + send: two agents on loopback, the person's intent reache
       "HCP_HELLO",
       "--payload",
       '{"identity":{"name":"Ada","role":"owner"},"consent_scope":["topic:*"],"safety_flags":[]}',
+      "--human",
+      '{"consent":"granted"}',
     ]);
     assert.equal(hello.code, 0, hello.stderr);
     assert.match(hello.stdout, /^delivered HCP_HELLO /);
@@ -294,5 +317,44 @@ Deno.test("web4 serve and send give one-line errors with exit codes for bad flag
       assert.equal(r.stderr.trim().split("\n").length, 1, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, re);
     }
+  });
+});
+
+Deno.test("openListenerWarning: a non-loopback listener without --allow-peer is warned about, naming what a stranger can do", () => {
+  const fp = "ab".repeat(32);
+  for (const hostname of ["0.0.0.0", "::", "192.168.1.20", "example.org"]) {
+    const lines = openListenerWarning({ hostname, port: 7000 }, []);
+    assert.equal(lines.length, 3, hostname);
+    assert.match(lines[0]!, /any key may connect/);
+    assert.match(
+      lines[1]!,
+      /probing.*intents, facts, votes.*pending.*cannot make this agent fetch/,
+    );
+    assert.match(lines[2]!, /--allow-peer FP/);
+    assert.ok(lines.every((l) => l.startsWith("warning: ")));
+    assert.deepEqual(openListenerWarning({ hostname, port: 7000 }, [fp]), []);
+  }
+  for (const hostname of ["127.0.0.1", "127.3.2.1", "localhost", "::1"]) {
+    assert.deepEqual(openListenerWarning({ hostname, port: 7000 }, []), [], hostname);
+  }
+});
+
+Deno.test("web4 serve on 0.0.0.0 without --allow-peer prints the open-listener warning; with --allow-peer it does not", async () => {
+  await withDir(async (dir) => {
+    await keygen(`${dir}/a.pem`, "alice");
+    const base = ["serve", "--key", `${dir}/a.pem`, "--listen", "0.0.0.0:0"];
+    {
+      await using open = new Web4Process(base);
+      await open.line(
+        /^warning: --listen 0\.0\.0\.0:0 is not a loopback address and no --allow-peer is given: any key may connect\.$/,
+      );
+      await open.line(/^warning: a stranger's key completes the handshake and is probing/);
+      await open.line(/^listening on 0\.0\.0\.0:\d+$/);
+      assert.equal((await open.stop("SIGTERM")).code, 0);
+    }
+    await using closed = new Web4Process([...base, "--allow-peer", "cd".repeat(32)]);
+    await closed.line(/^listening on 0\.0\.0\.0:\d+$/);
+    assert.equal((await closed.stop("SIGTERM")).code, 0);
+    assert.deepEqual(closed.errLines.filter((l) => l.startsWith("warning:")), []);
   });
 });

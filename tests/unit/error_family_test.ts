@@ -36,6 +36,7 @@ import { NativeLibraryError, type NativeLibraryErrorCode } from "../../lib/rtt/n
 import { QuotaExceededError, StoreError, type StoreErrorCode } from "../../lib/store/errors.ts";
 import {
   HcpConsentError,
+  HcpConsentMismatchError,
   HcpDecisionError,
   HcpError,
   type HcpErrorCode,
@@ -148,6 +149,7 @@ const HCP: Record<HcpErrorCode, true> = {
   untrusted: true,
   decision_incomplete: true,
   invalid_topic: true,
+  consent_mismatch: true,
 };
 const LIP: Record<LipErrorCode, true> = {
   blocked_source: true,
@@ -280,6 +282,12 @@ const FAMILY: readonly Member[] = [
     HcpError,
     { decision_incomplete: true },
     () => new HcpDecisionError("rationale", "Decision x"),
+  ),
+  member(
+    HcpConsentMismatchError,
+    HcpError,
+    { consent_mismatch: true },
+    () => new HcpConsentMismatchError("HCP_INTENT", "granted", "revoked"),
   ),
   member(LipError, Web4Error, LIP, (c) => new LipError(c, "Claim x")),
   member(LipFetchError, Web4Error, LIP_FETCH, (c) => new LipFetchError(c, "Fetch x")),

@@ -24,6 +24,24 @@ const UPDATE: HcpPayloads["HCP_STATE_UPDATE"] = {
   consent: "granted",
 };
 const WORK: HcpPayloads["HCP_INTENT"] = { goal: "request", topic: "work", priority: "normal" };
+const FEEDBACK: HcpPayloads["HCP_FEEDBACK"] = {
+  feedback: "fine",
+  corrections: [],
+  satisfaction: 60,
+};
+/** One message of every HCP type that may not change consent. */
+const NON_CONSENT: [Exclude<HcpType, "HCP_HELLO" | "HCP_STATE_UPDATE">, never][] = [
+  ["HCP_INTENT", WORK],
+  ["HCP_CONTEXT", { context: "deadline today", constraints: [], shared_history: [] }],
+  ["HCP_DECISION", {
+    decision: "Ship on Friday",
+    rationale: "Tests are green",
+    alternatives: ["Monday"],
+    follow_up: "Tell the team",
+  }],
+  ["HCP_FEEDBACK", FEEDBACK],
+  ["HCP_ERROR", { in_reply_to: "7f0c1e7e-2f7a-4b55-8a55-0e8b3c1e9d11", code: "busy", reason: "x" }],
+] as never;
 
 /** A world with an HCP runtime and a `say` that runs one envelope through it like the router. */
 async function setup(options: WorldOptions & { pacingDelayMs?: number } = {}) {
@@ -95,13 +113,22 @@ Deno.test("HCP_HELLO with a malformed consent_scope entry is refused and nothing
   assert.equal(world.store.person(world.p.person.fingerprint), undefined);
 });
 
-Deno.test("HCP_INTENT before HCP_HELLO is refused: the relation is untrusted", async () => {
+Deno.test("HCP messages before the agent holds any consent are refused consent_mismatch and store nothing", async () => {
   const { world, say } = await setup();
   using _ = world;
-  const o = await say("HCP_INTENT", WORK);
-  assert.equal(o.status, "refused");
-  assert.equal(o.code, "untrusted");
-  assert.equal(deliveryOf(o), undefined);
+  const fp = world.p.person.fingerprint;
+  for (const consent of ["granted", "limited", "revoked"] as const) {
+    for (const [type, payload] of NON_CONSENT) {
+      const o = await say(type, payload, { consent });
+      assert.equal(o.status, "refused", `${type} carrying ${consent}`);
+      assert.equal(o.code, "consent_mismatch", `${type} carrying ${consent}`);
+      assert.match(o.reason ?? "", /holds no consent of yours yet/);
+      assert.deepEqual(o.changes, [], `${type} carrying ${consent} changes nothing`);
+      assert.equal(deliveryOf(o), undefined);
+    }
+  }
+  assert.equal(world.store.person(fp), undefined);
+  assert.equal(world.ctx(fp).trust.person(fp), "untrusted");
 });
 
 Deno.test("HCP consent gating: granted delivers, limited delivers only inside consent_scope", async () => {
@@ -118,6 +145,7 @@ Deno.test("HCP consent gating: granted delivers, limited delivers only inside co
     topic: "topic:health",
     priority: "normal",
   });
+  await say("HCP_STATE_UPDATE", { ...UPDATE, consent: "limited" });
   const inScope = await say("HCP_INTENT", { ...WORK, topic: "calendar:friday" }, {
     consent: "limited",
   });
@@ -163,13 +191,74 @@ Deno.test("HCP consent revoked mid-conversation stops the next automated action"
   assert.equal(hcp.mayAct(world.ctx(fp), "topic:work").verdict, "allowed");
 });
 
-Deno.test("HCP consent revoked in the intent's own state refuses that very intent", async () => {
+Deno.test("HCP consent_mismatch: after a revocation, no non-consent HCP type carrying another consent grants it again or changes anything", async () => {
+  const { world, hcp, say } = await setup();
+  using _ = world;
+  const fp = world.p.person.fingerprint;
+  await say("HCP_HELLO", HELLO);
+  await say("HCP_STATE_UPDATE", { ...UPDATE, consent: "revoked" });
+  const before = world.store.person(fp)!;
+  const trustLog = world.store.trustLog(fp).length;
+  assert.equal(world.ctx(fp).trust.person(fp), "restricted");
+  for (const consent of ["granted", "limited"] as const) {
+    for (const [type, payload] of NON_CONSENT) {
+      world.clock.advance(1_000);
+      // What a page reloaded with its form's defaults would send.
+      const o = await say(type, payload, { consent, affect: "energized", pressure: 90 });
+      assert.equal(o.status, "refused", `${type} carrying ${consent}`);
+      assert.equal(o.code, "consent_mismatch", `${type} carrying ${consent}`);
+      assert.match(o.reason ?? "", new RegExp(`${type} carries consent "${consent}".*"revoked"`));
+      assert.deepEqual(o.changes, []);
+      assert.deepEqual(o.replies, [], "the runtime sends nothing; the router answers");
+      assert.equal(deliveryOf(o), undefined);
+      assert.deepEqual(
+        o.effects.map((e) => e.type === "refused" && [e.code, e.messageType]),
+        [["consent_mismatch", type]],
+        "one refusal, no humanState and no consentChanged",
+      );
+    }
+  }
+  assert.deepEqual(world.store.person(fp), before, "the record did not move, not even pressure");
+  assert.equal(world.store.trustLog(fp).length, trustLog);
+  assert.equal(world.ctx(fp).trust.person(fp), "restricted");
+  const gate = hcp.mayAct(world.ctx(fp), "topic:work");
+  assert.ok(gate.verdict === "refused" && gate.code === "consent_revoked");
+  // Carrying the recorded consent, a message goes through (and is gated as usual).
+  const same = await say("HCP_INTENT", WORK, { consent: "revoked" });
+  assert.equal(same.code, "consent_revoked");
+  assert.equal((await say("HCP_FEEDBACK", FEEDBACK, { consent: "revoked" })).status, "handled");
+});
+
+Deno.test("HCP consent_mismatch: a non-consent HCP type carrying revoked does not revoke either", async () => {
+  const { world, hcp, say } = await setup();
+  using _ = world;
+  const fp = world.p.person.fingerprint;
+  await say("HCP_HELLO", HELLO);
+  for (const [type, payload] of NON_CONSENT) {
+    const o = await say(type, payload, { consent: "revoked" });
+    assert.equal(o.code, "consent_mismatch", type);
+  }
+  assert.equal(world.store.person(fp)?.consent, "granted");
+  assert.equal(world.ctx(fp).trust.person(fp), "probing");
+  assert.equal(hcp.mayAct(world.ctx(fp), "topic:work").verdict, "allowed");
+});
+
+Deno.test("HCP consent changes through HCP_HELLO and HCP_STATE_UPDATE whatever consent the record holds", async () => {
   const { world, say } = await setup();
   using _ = world;
-  await say("HCP_HELLO", HELLO);
-  const o = await say("HCP_INTENT", WORK, { consent: "revoked" });
-  assert.equal(o.code, "consent_revoked");
-  assert.equal(world.store.person(world.p.person.fingerprint)?.consent, "revoked");
+  const fp = world.p.person.fingerprint;
+  await say("HCP_HELLO", HELLO, { consent: "limited" });
+  assert.equal(world.store.person(fp)?.consent, "limited");
+  await say("HCP_STATE_UPDATE", { ...UPDATE, consent: "revoked" }, { consent: "limited" });
+  assert.equal(world.store.person(fp)?.consent, "revoked");
+  await say("HCP_HELLO", HELLO, { consent: "granted" });
+  assert.equal(world.store.person(fp)?.consent, "granted");
+  assert.deepEqual(world.store.trustLog(fp).map((e) => e.event), [
+    "valid_hello",
+    "consent_revoked",
+    "consent_restored",
+    "valid_hello",
+  ]);
 });
 
 Deno.test("HCP pacing defers intents under pressure with retry_after_ms and never drops them", async () => {

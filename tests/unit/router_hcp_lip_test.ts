@@ -82,6 +82,29 @@ Deno.test("Router delivers the enrolled person's consented HCP_INTENT and refuse
   assert.equal((error?.envelope.payload as { code: string }).code, "consent_revoked");
 });
 
+Deno.test("Router answers an HCP_INTENT carrying another consent than the record with HCP_ERROR consent_mismatch, echoing the record", async () => {
+  const r = router();
+  const from = { peer: person.fingerprint };
+  await r.dispatch(await hcp(person, "HCP_HELLO", HELLO), from);
+  const revoke = { ...CALM, consent: "revoked" } as Record<string, unknown>;
+  delete revoke.intent;
+  await r.dispatch(await hcp(person, "HCP_STATE_UPDATE", revoke, { consent: "revoked" }), from);
+  const trust = r.trust.person(person.fingerprint);
+  // A reloaded page's defaults: granted.
+  const refused = await r.dispatch(await hcp(person, "HCP_INTENT", WORK), from);
+  assert.equal(refused.status, "refused");
+  assert.equal(refused.code, "consent_mismatch");
+  assert.deepEqual(effectsOf(refused.effects, "deliver"), []);
+  const [error] = refused.replies;
+  assert.equal(error?.envelope.type, "HCP_ERROR");
+  assert.equal((error?.envelope.payload as { code: string }).code, "consent_mismatch");
+  const echoed = (error?.envelope.state as { human: HumanState }).human;
+  assert.equal(echoed.consent, "revoked", "the reply tells the person what the agent holds");
+  assert.equal(r.store.person(person.fingerprint)?.consent, "revoked");
+  assert.equal(r.trust.person(person.fingerprint), trust);
+  assert.equal(trust, "restricted");
+});
+
 Deno.test("Router answers HCP from anyone but the enrolled person with HCP_ERROR not_person", async () => {
   const r = router();
   const result = await r.dispatch(await hcp(stranger, "HCP_HELLO", HELLO), {

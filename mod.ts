@@ -47,7 +47,8 @@
  * // The person speaks HCP to alpha; her consented intent reaches beta's loop as a CIP INTENT.
  * await using me = await HcpClient.create({ identity: ada, name: "Ada", transport: memory({ network }) });
  * const atAlpha = await alpha.listen({ hostname: "alpha", port: 1 });
- * await me.connect({ ...atAlpha, fingerprint: ia.fingerprint });
+ * await me.connect({ ...atAlpha, fingerprint: ia.fingerprint }); // changes nothing
+ * await me.hello({ consent: "granted" }); // her explicit choice: the only way consent changes
  * const reached = beta.next("intent");
  * await me.intent({ goal: "request", topic: "topic:water" });
  * const intent = await reached;

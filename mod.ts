@@ -511,6 +511,22 @@ export {
   type VoteOptions,
 } from "./lib/agent/mod.ts";
 export type { AgentRelay } from "./lib/agent/mod.ts";
+// LIP against hostile peers (issue 17): the types the public API above refers to.
+export type { EvidenceCheck } from "./lib/agent/mod.ts";
+export type {
+  AddressVerdict,
+  Connector,
+  ConnectTarget,
+  Deadline,
+  FetchAccount,
+  FetchBudgetOptions,
+  FetchConnection,
+  LipJudge,
+  LipJudgeInput,
+  LipJudgement,
+  LipVerdict,
+  Resolver,
+} from "./lib/lip/mod.ts";
 export {
   type ClusterOptions,
   type ControlFrame,

@@ -18,6 +18,13 @@ import { createHash } from "node:crypto";
 import type { FetchRequest } from "../runtime/mod.ts";
 import { type AddressVerdict, classifyAddress, parseIpAddress } from "./address.ts";
 import { LipFetchError } from "./errors.ts";
+import {
+  checkUrl,
+  type FetchConstraints,
+  parseFetchConstraints,
+  parseOrigins,
+  shownUrl,
+} from "./urls.ts";
 import { Http1Error, requestBytes, ResponseParser } from "./http1.ts";
 import {
   type Connector,
@@ -70,82 +77,6 @@ export interface LipFetcher {
   fetch(request: FetchRequest, options?: FetchCallOptions): Promise<FetchedDocument>;
 }
 
-/** The constraints of a `LIP_FETCH`, read. */
-export interface FetchConstraints {
-  /** Hosts the URL (and every redirect) must be, or be under (`domain:example.org`). */
-  readonly hosts: readonly string[];
-  /** Topical domains (`domain:science`, no dot): recorded in the evidence, not checked. */
-  readonly topics: readonly string[];
-  /** `no_personal_data`: no credentials in the URL, none sent, no referrer. */
-  readonly noPersonalData: boolean;
-  /** `max_bytes:<n>`: a tighter size bound, if given. */
-  readonly maxBytes: number | undefined;
-}
-
-function _isHostName(value: string): boolean {
-  return value === "localhost" || value.includes(".") || value.startsWith("[");
-}
-
-/**
- * Reads `LIP_FETCH` constraints. Understood: `no_personal_data`,
- * `domain:<host>` (a host name or address: the URL's host must equal it or
- * end with `.<host>`), `domain:<topic>` (a word without a dot, such as
- * `science`: a topical domain, passed to the evidence), `max_bytes:<n>`.
- * Anything else is refused, since a constraint the fetcher cannot honour
- * must not be silently ignored.
- *
- * @param constraints The request's constraints.
- * @returns What they ask for.
- * @throws {LipFetchError} Code `unsupported_constraint`, naming the constraint.
- *
- * @example
- * ```ts
- * import { parseFetchConstraints } from "./fetcher.ts";
- * import assert from "node:assert/strict";
- *
- * const c = parseFetchConstraints(["no_personal_data", "domain:example.org", "domain:science"]);
- * assert.deepEqual(c.hosts, ["example.org"]);
- * assert.deepEqual(c.topics, ["science"]);
- * assert.ok(c.noPersonalData);
- * assert.throws(() => parseFetchConstraints(["lang:en"]), { code: "unsupported_constraint" });
- * ```
- */
-export function parseFetchConstraints(constraints: readonly string[]): FetchConstraints {
-  const hosts: string[] = [];
-  const topics: string[] = [];
-  let noPersonalData = false;
-  let maxBytes: number | undefined;
-  for (const c of constraints) {
-    if (c === "no_personal_data") {
-      noPersonalData = true;
-      continue;
-    }
-    const at = c.indexOf(":");
-    const kind = at > 0 ? c.slice(0, at) : c;
-    const value = at > 0 ? c.slice(at + 1).trim() : "";
-    if (kind === "domain" && value.length > 0) {
-      if (_isHostName(value)) hosts.push(value.toLowerCase());
-      else topics.push(value);
-      continue;
-    }
-    if (kind === "max_bytes" && /^[1-9][0-9]{0,12}$/.test(value)) {
-      maxBytes = Math.min(maxBytes ?? Infinity, Number(value));
-      continue;
-    }
-    throw new LipFetchError(
-      "unsupported_constraint",
-      `Fetch constraint ${JSON.stringify(c)} is not one this fetcher can honour`,
-    );
-  }
-  return { hosts, topics, noPersonalData, maxBytes };
-}
-
-function _hostAllowed(hostname: string, hosts: readonly string[]): boolean {
-  if (hosts.length === 0) return true;
-  const h = hostname.toLowerCase();
-  return hosts.some((d) => h === d || h.endsWith(`.${d}`));
-}
-
 /** A time bound: its signal aborts when the time is up; `clear` releases its timer. */
 export interface Deadline {
   /** Aborted when the time is up. */
@@ -196,45 +127,6 @@ export interface HttpFetcherOptions {
 
 const _REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const _READ_CHUNK = 16 * 1024;
-
-/**
- * Parses the operator's origins: each an http(s) URL with nothing but a
- * scheme, host and optional port.
- *
- * @param origins The origins.
- * @returns Their canonical forms (`URL.origin`; the default port dropped).
- * @throws {TypeError} Naming the first that is not an origin.
- *
- * @example
- * ```ts
- * import { parseOrigins } from "./fetcher.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(parseOrigins(["http://127.0.0.1:8080/", "https://Example.org:443"]), [
- *   "http://127.0.0.1:8080",
- *   "https://example.org",
- * ]);
- * assert.throws(() => parseOrigins(["http://127.0.0.1:8080/admin"]), TypeError);
- * ```
- */
-export function parseOrigins(origins: readonly string[]): string[] {
-  return origins.map((o) => {
-    let url: URL | undefined;
-    try {
-      url = new URL(o);
-    } catch { /* refused below */ }
-    if (
-      url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") ||
-      url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "" ||
-      url.password !== ""
-    ) {
-      throw new TypeError(
-        `${JSON.stringify(o)} is not an origin (scheme://host[:port], nothing else)`,
-      );
-    }
-    return url.origin;
-  });
-}
 
 /**
  * The default fetcher.
@@ -345,33 +237,33 @@ export class HttpFetcher implements LipFetcher {
           if (redirects.length >= this.#maxRedirects) {
             throw new LipFetchError(
               "too_many_redirects",
-              `Fetch of ${_shown(first)} redirected more than ${this.#maxRedirects} times`,
-              { url: _shown(first) },
+              `Fetch of ${shownUrl(first)} redirected more than ${this.#maxRedirects} times`,
+              { url: shownUrl(first) },
             );
           }
           url = _redirect(location, url);
-          redirects.push(_shown(url));
+          redirects.push(shownUrl(url));
           continue;
         }
         if (response.status < 200 || response.status > 299) {
           throw new LipFetchError(
             "http_status",
-            `Fetch of ${_shown(url)} answered HTTP ${response.status}`,
-            { url: _shown(url) },
+            `Fetch of ${shownUrl(url)} answered HTTP ${response.status}`,
+            { url: shownUrl(url) },
           );
         }
         const encoding = header("content-encoding") ?? "identity";
         if (encoding.toLowerCase() !== "identity") {
           throw new LipFetchError(
             "bad_response",
-            `Fetch of ${_shown(url)} answered in ${JSON.stringify(encoding)}, not identity`,
-            { url: _shown(url) },
+            `Fetch of ${shownUrl(url)} answered in ${JSON.stringify(encoding)}, not identity`,
+            { url: shownUrl(url) },
           );
         }
         const body = response.body;
         return {
-          url: _shown(first),
-          finalUrl: _shown(url),
+          url: shownUrl(first),
+          finalUrl: shownUrl(url),
           redirects,
           status: response.status,
           contentType: header("content-type") ?? "",
@@ -387,12 +279,13 @@ export class HttpFetcher implements LipFetcher {
       if (deadline.signal.aborted) {
         throw new LipFetchError(
           "timeout",
-          `Fetch of ${_shown(first)} did not complete within ${this.#timeoutMs} ms`,
-          { url: _shown(first), cause: err },
+          `Fetch of ${shownUrl(first)} did not complete within ${this.#timeoutMs} ms`,
+          { url: shownUrl(first), cause: err },
         );
       }
-      throw new LipFetchError("network", `Fetch of ${_shown(first)} failed: ${String(err)}`, {
-        url: _shown(first),
+      // One answer whatever broke (reset, closed early): the cause stays local.
+      throw new LipFetchError("network", `Fetch of ${shownUrl(first)}: the connection failed`, {
+        url: shownUrl(first),
         cause: err,
       });
     } finally {
@@ -425,7 +318,7 @@ export class HttpFetcher implements LipFetcher {
     maxBytes: number,
     signal: AbortSignal,
   ) {
-    _checkConstraints(url, constraints);
+    checkUrl(url, constraints);
     const tls = url.protocol === "https:";
     const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
     const host = url.hostname.replace(/^\[|\]$/g, "");
@@ -451,8 +344,8 @@ export class HttpFetcher implements LipFetcher {
       if (!(err instanceof Http1Error) || signal.aborted) throw err;
       throw new LipFetchError(
         err.code === "too_large" ? "too_large" : "bad_response",
-        `Fetch of ${_shown(url)}: ${err.message}`,
-        { url: _shown(url), cause: err },
+        `Fetch of ${shownUrl(url)}: ${err.message}`,
+        { url: shownUrl(url), cause: err },
       );
     } finally {
       signal.removeEventListener("abort", drop);
@@ -464,7 +357,7 @@ export class HttpFetcher implements LipFetcher {
   async #addresses(host: string, url: URL, signal: AbortSignal): Promise<string[]> {
     const literal = parseIpAddress(host);
     if (literal !== undefined) return [literal.text];
-    const name = host.toLowerCase();
+    const name = host.toLowerCase().replace(/\.$/, "");
     if (name === "localhost" || name.endsWith(".localhost")) return ["127.0.0.1", "::1"];
     let answers: readonly string[];
     try {
@@ -474,12 +367,12 @@ export class HttpFetcher implements LipFetcher {
       if (err instanceof Deno.errors.NotCapable) {
         throw new LipFetchError(
           "not_allowed",
-          `Fetch of ${_shown(url)} needs --allow-net for the name servers`,
-          { url: _shown(url), cause: err },
+          `Fetch of ${shownUrl(url)} needs --allow-net for the name servers`,
+          { url: shownUrl(url), cause: err },
         );
       }
-      throw new LipFetchError("dns", `Fetch of ${_shown(url)}: ${host} did not resolve`, {
-        url: _shown(url),
+      throw new LipFetchError("dns", `Fetch of ${shownUrl(url)}: ${host} did not resolve`, {
+        url: shownUrl(url),
         cause: err,
       });
     }
@@ -488,9 +381,9 @@ export class HttpFetcher implements LipFetcher {
       throw new LipFetchError(
         "dns",
         parsed.length === 0
-          ? `Fetch of ${_shown(url)}: ${host} has no address`
-          : `Fetch of ${_shown(url)}: ${host} resolved to something that is not an address`,
-        { url: _shown(url) },
+          ? `Fetch of ${shownUrl(url)}: ${host} has no address`
+          : `Fetch of ${shownUrl(url)}: ${host} resolved to something that is not an address`,
+        { url: shownUrl(url) },
       );
     }
     return parsed.map((p) => p!.text);
@@ -510,9 +403,9 @@ export class HttpFetcher implements LipFetcher {
       throw new LipFetchError(
         "forbidden_address",
         `Fetch of ${
-          _shown(url)
+          shownUrl(url)
         } refused: its host is not globally reachable and ${url.origin} is not a listed origin`,
-        { url: _shown(url), address: verdict },
+        { url: shownUrl(url), address: verdict },
       );
     }
   }
@@ -538,51 +431,20 @@ export class HttpFetcher implements LipFetcher {
     if (denied === addresses.length) {
       throw new LipFetchError(
         "not_allowed",
-        `Fetch of ${_shown(url)} needs --allow-net for the addresses of ${url.host}`,
-        { url: _shown(url), cause: causes[0] },
+        `Fetch of ${shownUrl(url)} needs --allow-net for the addresses of ${url.host}`,
+        { url: shownUrl(url), cause: causes[0] },
       );
     }
     // One answer whatever the failure (refused, unreachable, TLS): the causes stay local.
     throw new LipFetchError(
       "network",
-      `Fetch of ${_shown(url)}: could not connect to ${url.origin}`,
+      `Fetch of ${shownUrl(url)}: could not connect to ${url.origin}`,
       {
-        url: _shown(url),
+        url: shownUrl(url),
         cause: new AggregateError(causes, "every address failed"),
       },
     );
   }
-}
-
-function _checkConstraints(url: URL, constraints: FetchConstraints): void {
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new LipFetchError("constraint_violation", `URL ${_shown(url)} is not http(s)`, {
-      url: _shown(url),
-    });
-  }
-  if (!_hostAllowed(url.hostname, constraints.hosts)) {
-    throw new LipFetchError(
-      "constraint_violation",
-      `URL ${_shown(url)} is outside the requested domains ${JSON.stringify(constraints.hosts)}`,
-      { url: _shown(url) },
-    );
-  }
-  if (constraints.noPersonalData && (url.username !== "" || url.password !== "")) {
-    throw new LipFetchError(
-      "constraint_violation",
-      `URL ${url.origin}${url.pathname} carries credentials, refused under no_personal_data`,
-      { url: `${url.origin}${url.pathname}` },
-    );
-  }
-}
-
-/** A URL as it may be shown or shared: never with the credentials it may carry. */
-function _shown(url: URL): string {
-  if (url.username === "" && url.password === "") return url.href;
-  const bare = new URL(url.href);
-  bare.username = "";
-  bare.password = "";
-  return bare.href;
 }
 
 function _redirect(location: string, base: URL): URL {
@@ -591,8 +453,8 @@ function _redirect(location: string, base: URL): URL {
   } catch (err) {
     throw new LipFetchError(
       "bad_response",
-      `Fetch of ${_shown(base)} redirected to an invalid URL`,
-      { url: _shown(base), cause: err },
+      `Fetch of ${shownUrl(base)} redirected to an invalid URL`,
+      { url: shownUrl(base), cause: err },
     );
   }
 }

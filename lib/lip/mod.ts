@@ -62,14 +62,18 @@ export {
 export {
   type Deadline,
   type FetchCallOptions,
-  type FetchConstraints,
   type FetchedDocument,
   HttpFetcher,
   type HttpFetcherOptions,
   type LipFetcher,
+} from "./fetcher.ts";
+export {
+  checkUrl,
+  type FetchConstraints,
   parseFetchConstraints,
   parseOrigins,
-} from "./fetcher.ts";
+  shownUrl,
+} from "./urls.ts";
 export {
   knowledgeJudge,
   type LipJudge,

@@ -22,7 +22,8 @@ import { type AcceptanceOptions, DEFAULT_CLAIM_TTL_MS, MIN_CORROBORATORS } from 
 import { claimId, claimRefsInReason } from "./claims.ts";
 import { LipError, LipFetchError } from "./errors.ts";
 import { type ClaimExtractor, evidenceFromDocument } from "./evidence.ts";
-import { type FetchedDocument, parseFetchConstraints } from "./fetcher.ts";
+import type { FetchedDocument } from "./fetcher.ts";
+import { parseFetchConstraints } from "./urls.ts";
 import { type FetchAccount, fetchAccount } from "./policy.ts";
 import type { ClaimEvent } from "./queue.ts";
 import { type ProvenanceOptions, provenanceQuality, sourceKey, tierInForce } from "./tiers.ts";

@@ -4,7 +4,10 @@
  * a person, through the whole story: RTT and CIP handshakes, presence,
  * intents (one deferred for overload), the person's intent through consent
  * to the other agents, a LIP fetch from a local page accepted on two trusted
- * corroborations, a fact waiting for its second trusted confirmation, and a
+ * corroborations (each agent's fetcher lists that page's origin and nothing
+ * else on loopback; beta and gamma corroborate only because their judge, a
+ * rule of their operator, finds the page's nitrate reading equal to their
+ * own lab's), a fact waiting for its second trusted confirmation, and a
  * refusal after consent is revoked. Every event goes to `onEvent` as it
  * happens; the result is the summary.
  *
@@ -17,6 +20,7 @@
 import { Agent, FixedLoadSource, HcpClient } from "../lib/agent/mod.ts";
 import { Identity } from "../lib/identity/mod.ts";
 import { Web4Error } from "../lib/errors/mod.ts";
+import { HttpFetcher, type LipJudge } from "../lib/lip/mod.ts";
 import { MetricsRegistry, type Web4Event } from "../lib/observability/mod.ts";
 import { rtt } from "../lib/rtt/mod.ts";
 import type { TransportFactory } from "../lib/transport/mod.ts";
@@ -63,6 +67,22 @@ export interface DemoSummary {
 
 const NAMES = ["alpha", "beta", "gamma"] as const;
 const PAGE = "Lake Aral water samples of 2026 show nitrate at 12 mg/l.";
+/** What beta's and gamma's own lab measured, in mg/l. */
+const LAB_NITRATE = 12;
+
+/**
+ * The judge of beta and gamma, a rule of their operator: a page's nitrate
+ * reading is corroborated when it equals the lab's own, disputed when it
+ * differs, and left alone when the page gives none.
+ */
+const labJudge: LipJudge = ({ document }) => {
+  const m = /nitrate at ([0-9]+(?:\.[0-9]+)?) mg\/l/.exec(document.text);
+  if (m === null) return { verdict: "abstain", reason: "the page gives no nitrate reading" };
+  const value = Number(m[1]);
+  return value === LAB_NITRATE
+    ? { verdict: "corroborate", reason: `nitrate ${value} mg/l matches our lab's reading` }
+    : { verdict: "dispute", reason: `nitrate ${value} mg/l, our lab measured ${LAB_NITRATE}` };
+};
 
 function _expect(ok: boolean, what: string): void {
   if (!ok) throw new DemoError(what);
@@ -100,7 +120,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response(PAGE, { headers: { "content-type": "text/plain" } }),
   );
-  const url = `http://127.0.0.1:${page.addr.port}/aral-2026`;
+  const origin = `http://127.0.0.1:${page.addr.port}`;
+  const url = `${origin}/aral-2026`;
 
   const agents = new Map<string, { agent: Agent; load: FixedLoadSource; port: number }>();
   let person: HcpClient | undefined;
@@ -119,6 +140,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         loadIntervalMs: 0,
         sinks: [sink],
         metricsMirror: pooled,
+        // The page's origin is the one exception to "globally reachable addresses only".
+        fetcher: new HttpFetcher({ allowOrigins: [origin] }),
+        lipJudge: n === "alpha" ? undefined : labJudge,
       });
       const { port } = await agent.listen({ hostname: "127.0.0.1", port: 0 });
       agents.set(n, { agent, load, port });
@@ -188,7 +212,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     await Promise.all([atBeta, atGamma]);
 
     step(
-      "alpha fetches a page (LIP): the evidence waits pending; beta and gamma re-fetch and corroborate",
+      "alpha fetches a page (LIP): the evidence waits pending; beta and gamma re-fetch it, their judge compares it with their lab's reading, and they corroborate",
     );
     const { claims: [claim] } = await alpha.fetch(url);
     _expect(claim !== undefined, "the fetch gave no claim");
@@ -196,7 +220,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     for (const n of ["beta", "gamma"]) {
       const a = get(n).agent;
       await a.until(() => a.store.lipItem(claim!) !== undefined);
-      await a.verifyEvidence(claim!);
+      const checked = await a.verifyEvidence(claim!);
+      _expect(checked.verified, `${n} did not corroborate the page (${checked.reason})`);
     }
     await alpha.until(() => alpha.store.lipItem(claim!)?.status === "accepted");
     _expect(

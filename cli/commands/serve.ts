@@ -9,6 +9,7 @@
 
 import { Agent } from "../../lib/agent/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
+import { HttpFetcher, parseOrigins } from "../../lib/lip/mod.ts";
 import { type EventSink, JsonlFileSink, type Web4Event } from "../../lib/observability/mod.ts";
 import { RttNode } from "../../lib/rtt/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
@@ -55,6 +56,9 @@ Options:
   --trust FP                Peers trusted from the start (repeatable)
   --peer HOST:PORT=FP       Connect to this agent and keep reconnecting (repeatable)
   --person FP               The enrolled person (else the first console use enrols one)
+  --fetch-origin ORIGIN     An origin (scheme://host:port) LIP may fetch although it is not
+                            globally reachable (repeatable; default: none, so loopback and
+                            private addresses are never fetched)
   --events FILE             Append every event as JSON Lines (see web4 events)
   --metrics HOST:PORT       Serve /metrics (Prometheus) and /healthz
   --console HOST:PORT       Serve the person's console (loopback unless --console-cert)
@@ -122,6 +126,7 @@ export class AgentHost {
         trustAnchors: o.trust,
         transport,
         sinks: o.sinks,
+        fetcher: new HttpFetcher({ allowOrigins: o.fetchOrigins }),
       });
     } catch (err) {
       await this.#release();
@@ -177,6 +182,7 @@ interface _HostOptions {
   person: string | undefined;
   trust: string[];
   allowPeers: string[];
+  fetchOrigins: string[];
   sinks: EventSink[];
   bridge: ConsoleBridge | undefined;
 }
@@ -242,6 +248,7 @@ export const serveCommand: Command = {
     trust: { type: "string", multiple: true },
     peer: { type: "string", multiple: true },
     person: { type: "string" },
+    "fetch-origin": { type: "string", multiple: true },
     events: { type: "string" },
     metrics: { type: "string" },
     console: { type: "string" },
@@ -266,6 +273,12 @@ export const serveCommand: Command = {
     const allowPeers = listFlag(args, "allow-peer").map((v) => parseFingerprint(v, "allow-peer"));
     const warning = openListenerWarning(listen, allowPeers);
     if (allowPeers.length > 0) allowPeers.push(...trust, ...peers.map((p) => p.fingerprint));
+    let fetchOrigins: string[];
+    try {
+      fetchOrigins = parseOrigins(listFlag(args, "fetch-origin"));
+    } catch (err) {
+      throw new UsageError(`--fetch-origin: ${(err as Error).message}`);
+    }
     const metricsAt = stringFlag(args, "metrics");
     const metricsAddr = metricsAt === undefined ? undefined : parseHostPort(metricsAt, "metrics");
     if (
@@ -375,6 +388,7 @@ export const serveCommand: Command = {
         person,
         trust,
         allowPeers,
+        fetchOrigins,
         sinks,
         bridge,
       });

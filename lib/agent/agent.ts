@@ -23,6 +23,7 @@ import type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./ac
 import { AgentError } from "./errors.ts";
 import type { AgentEventName, AgentEvents, AgentListener } from "./events.ts";
 import type { ChannelKind } from "./link.ts";
+import type { EvidenceCheck } from "./lip_actions.ts";
 import type { AgentOptions } from "./options.ts";
 import type { SendResult } from "./outbox.ts";
 import type { AgentRelay } from "./relay.ts";
@@ -490,19 +491,22 @@ export class Agent implements AsyncDisposable {
   }
 
   /**
-   * Verifies a queued LIP claim by fetching its source again: when the same
-   * claim comes out, corroborates it (`LIP_ACCEPT` naming `claim:<id>`) to
-   * the peer it came from (or `to`).
+   * Checks a queued LIP claim and vouches for it only when the agent's judge
+   * (`lipJudge`) verified it: without a judge it abstains; otherwise it
+   * fetches the source again on the account of the peer the claim came from
+   * (refused unless that peer is trusted now), and, when the same claim
+   * comes out, the judge's `corroborate` sends `LIP_ACCEPT` naming
+   * `claim:<id>` and `dispute` sends `LIP_REJECT`, to that peer (or `to`).
    *
    * @param claim The claim id in this agent's LIP queue.
-   * @param options `to`: who gets the corroboration (default: the claim's peer).
-   * @returns Whether it verified, and the sends.
+   * @param options `to`: who gets the vote (default: the claim's peer).
+   * @returns Whether it vouched, why, and the sends.
    * @throws {AgentError} `REFUSED` when no such claim is queued.
    */
   async verifyEvidence(
     claim: string,
     options: { to?: readonly string[]; signal?: AbortSignal } = {},
-  ): Promise<{ verified: boolean; sent: SendResult[] }> {
+  ): Promise<EvidenceCheck> {
     return await this.#rooms.lipActions.verifyEvidence(claim, options);
   }
 

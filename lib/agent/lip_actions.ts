@@ -1,7 +1,9 @@
 /**
  * What the agent does over LIP: fetching a source itself (the claims wait
- * `pending`, the evidence is shared), asking a peer to fetch, verifying a
- * peer's evidence by fetching it again, and running the fetches peers ask for.
+ * `pending`, the evidence is shared), asking a peer to fetch, checking a
+ * peer's evidence (fetched again on that peer's account, then judged), and
+ * running the fetches peers ask for. Every fetch is charged to whoever its
+ * URL came from (PROTOCOLS.md §8, "who may cause a fetch").
  *
  * @module
  */
@@ -10,9 +12,12 @@ import type { Identity } from "../identity/mod.ts";
 import {
   claimId,
   evidenceFromDocument,
+  type FetchBudget,
   type FetchedDocument,
   type LipFetcher,
   LipFetchError,
+  type LipJudge,
+  type LipJudgement,
   type LipRuntime,
 } from "../lip/mod.ts";
 import type { OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
@@ -28,12 +33,16 @@ export interface LipActionsPorts {
   readonly identity: Identity;
   /** Where sources are fetched. */
   readonly fetcher: LipFetcher;
+  /** How many fetches run at once, per account. */
+  readonly budget: FetchBudget;
+  /** The operator's judge, which verifies a claim before the agent vouches for it; none: abstain. */
+  readonly judge: LipJudge | undefined;
   /** The LIP runtime. */
-  readonly lip: Pick<LipRuntime, "fetched" | "fetchFailed" | "tierOf">;
+  readonly lip: Pick<LipRuntime, "fetched" | "fetchFailed" | "tierOf" | "fetchAccountOf">;
   /** The router (runtime contexts). */
   readonly router: Pick<ProtocolRouter, "context">;
-  /** The store (the LIP queue). */
-  readonly store: Pick<Store, "lipItem">;
+  /** The store (the LIP queue, accepted knowledge for the judge). */
+  readonly store: Pick<Store, "lipItem" | "causalFactsAbout" | "causalFact">;
   /** How messages leave. */
   readonly outbox: Pick<Outbox, "each" | "address" | "reply" | "send">;
   /** Where verifications and failed fetches are reported (`evidenceVerified`, `error`). */
@@ -45,7 +54,30 @@ export interface LipActionsPorts {
 }
 
 /**
- * The agent's LIP actions.
+ * What {@linkcode LipActions.verifyEvidence} did. `verified` is `true` only
+ * when the judge vouched for the claim and the `LIP_ACCEPT` went out.
+ * `reason`: `corroborated`, `disputed` (a `LIP_REJECT` went out),
+ * `abstained`, `no_judge`, `judge_failed`, `different_content` (the source
+ * no longer gives that claim), or the code of the fetch's `LipFetchError`
+ * (`not_allowed` when the peer the claim came from may not cause a fetch
+ * now, `busy`, `forbidden_address`, ...).
+ */
+export interface EvidenceCheck {
+  /** Whether the agent vouched for the claim. */
+  verified: boolean;
+  /** Why (see above). */
+  reason: string;
+  /** The `LIP_ACCEPT`/`LIP_REJECT` sends (none when it abstained or could not check). */
+  sent: SendResult[];
+}
+
+/** Most characters of a judge's reason repeated in a vote (the vote's reason stays under 1 KiB). */
+const _JUDGE_REASON_CHARS = 200;
+
+/**
+ * The agent's LIP actions. Every fetch is charged to whoever its URL came
+ * from (`FetchRequest.chargedTo`) and runs only if that party is this
+ * agent, its person or a peer trusted now, within the {@linkcode FetchBudget}.
  *
  * @example
  * ```ts ignore
@@ -72,7 +104,8 @@ export class LipActions {
    * @param query An absolute http(s) URL.
    * @param options Constraints, `share` (default: every verified agent peer), a signal.
    * @returns The claim ids and the peers the evidence went to.
-   * @throws {LipFetchError} When the fetch fails or a constraint forbids it.
+   * @throws {LipFetchError} When the fetch fails, a constraint forbids it or the agent's own
+   *   fetches are at their bound (`busy`).
    */
   async fetch(
     query: string,
@@ -82,7 +115,7 @@ export class LipActions {
       signal?: AbortSignal | undefined;
     } = {},
   ): Promise<{ claims: string[]; sharedWith: SendResult[] }> {
-    const { identity, fetcher, lip, router, outbox } = this.#ports;
+    const { identity, lip, router, outbox } = this.#ports;
     const self = identity.fingerprint;
     const request: FetchRequest = {
       query,
@@ -90,11 +123,9 @@ export class LipActions {
       requestId: "",
       requester: self,
       requesterAgentId: identity.agentId,
+      chargedTo: self,
     };
-    const doc = await fetcher.fetch(
-      request,
-      options.signal === undefined ? {} : { signal: options.signal },
-    );
+    const doc = await this.#charged(request, options.signal);
     const ctx = router.context(self);
     await this.#ports.commit(lip.fetched(request, doc, ctx), { peer: self });
     const { payload, source } = evidenceFromDocument(doc, query, {
@@ -128,73 +159,101 @@ export class LipActions {
   }
 
   /**
-   * Verifies a queued LIP claim by fetching its source again; when the same
-   * claim comes out, corroborates it (`LIP_ACCEPT` naming `claim:<id>`).
+   * Checks a queued LIP claim and vouches for it only if the judge verified
+   * it: without a judge the agent abstains (nothing fetched, nothing sent);
+   * otherwise it fetches the source again, charged to the peer the claim
+   * came from (refused, `not_allowed`, unless that peer is trusted now),
+   * and when the same claim comes out asks the judge: `corroborate` sends
+   * `LIP_ACCEPT` naming `claim:<id>`, `dispute` sends `LIP_REJECT`,
+   * `abstain` sends nothing.
    *
    * @param claim The claim id in this agent's LIP queue.
    * @param options `to` (default: the claim's peer), a signal.
-   * @returns Whether it verified, and the sends.
+   * @returns What it did ({@linkcode EvidenceCheck}).
    * @throws {AgentError} `REFUSED` when no such claim is queued.
    */
   async verifyEvidence(
     claim: string,
     options: { to?: readonly string[] | undefined; signal?: AbortSignal | undefined } = {},
-  ): Promise<{ verified: boolean; sent: SendResult[] }> {
-    const { identity, fetcher, lip, router, outbox, emit, store } = this.#ports;
+  ): Promise<EvidenceCheck> {
+    const { identity, judge, outbox, emit, store } = this.#ports;
     const item = store.lipItem(claim);
     if (item === undefined) throw new AgentError("REFUSED", `No LIP claim ${claim} is queued`);
+    const done = (verified: boolean, reason: string, sent: SendResult[] = []): EvidenceCheck => {
+      emit("evidenceVerified", { claim, verified, reason });
+      return { verified, reason, sent };
+    };
+    if (judge === undefined) return done(false, "no_judge");
     let doc: FetchedDocument;
     try {
-      doc = await fetcher.fetch({
+      doc = await this.#charged({
         query: item.sourceUri,
         constraints: [],
         requestId: "",
         requester: identity.fingerprint,
         requesterAgentId: identity.agentId,
-      }, options.signal === undefined ? {} : { signal: options.signal });
+        chargedTo: item.peer,
+      }, options.signal);
     } catch (err) {
       if (!(err instanceof LipFetchError)) throw err;
-      emit("evidenceVerified", { claim, verified: false, reason: err.code });
-      return { verified: false, sent: [] };
+      return done(false, err.code);
     }
-    const ctx = router.context(identity.fingerprint);
-    const { payload, source } = evidenceFromDocument(doc, item.sourceUri, {
-      tier: lip.tierOf(doc.finalUrl, ctx),
-    });
-    const verified = payload.claims.some((c) => claimId(c, source.uri) === claim);
-    emit("evidenceVerified", {
-      claim,
-      verified,
-      reason: verified ? "same_claim" : "different_content",
-    });
-    if (!verified) return { verified, sent: [] };
+    const { payload, source } = evidenceFromDocument(doc, item.sourceUri, { tier: item.tier });
+    if (!payload.claims.some((c) => claimId(c, source.uri) === claim)) {
+      return done(false, "different_content");
+    }
+    let judgement: LipJudgement;
+    try {
+      judgement = await judge({ item, document: doc, knowledge: store });
+    } catch (err) {
+      emit("error", { where: "lip_judge", error: String(err), peer: item.peer });
+      return done(false, "judge_failed");
+    }
+    if (judgement.verdict === "abstain") return done(false, "abstained");
+    const why = `${[...String(judgement.reason)].slice(0, _JUDGE_REASON_CHARS).join("")}`;
+    const at = { uri: item.sourceUri, trust_tier: item.tier, retrieved_at: doc.retrievedAt };
+    const vouch = judgement.verdict === "corroborate";
     const sent = await outbox.each(
       options.to ?? [item.peer],
       (fp) =>
-        outbox.reply(replySpec("lip", "LIP_ACCEPT", {
-          ...outbox.address(fp),
-          payload: {
-            decision: "accept",
-            reason: `re-fetched and verified claim:${claim}`,
-            corroborators: [identity.agentId],
-          },
-          source: { uri: item.sourceUri, trust_tier: item.tier, retrieved_at: doc.retrievedAt },
-        })),
+        outbox.reply(
+          vouch
+            ? replySpec("lip", "LIP_ACCEPT", {
+              ...outbox.address(fp),
+              payload: {
+                decision: "accept",
+                reason: `judged: ${why} claim:${claim}`,
+                corroborators: [identity.agentId],
+              },
+              source: at,
+            })
+            : replySpec("lip", "LIP_REJECT", {
+              ...outbox.address(fp),
+              payload: {
+                decision: "reject",
+                reason: `judged: ${why} claim:${claim}`,
+                corroborators: [],
+              },
+              source: at,
+            }),
+        ),
     );
-    return { verified, sent };
+    return done(vouch, vouch ? "corroborated" : "disputed", sent);
   }
 
   /**
-   * Runs a fetch a peer asked for and answers it with the evidence (or a `LIP_ERROR`).
+   * Runs a fetch a peer asked for and answers it with the evidence (or a
+   * `LIP_ERROR`: `not_allowed` when the requester is no longer trusted,
+   * `busy` over the budget, or the fetcher's code).
    *
    * @param request The request.
    * @param peer Who asked.
    */
   async run(request: FetchRequest, peer: string): Promise<void> {
-    const { fetcher, lip, router, emit, signal, outbox } = this.#ports;
+    const { lip, router, emit, signal, outbox } = this.#ports;
     let o: Outcome;
     try {
-      const doc = await fetcher.fetch(request, { signal });
+      const doc = await this.#charged(request, signal);
       o = lip.fetched(request, doc, router.context(peer));
     } catch (err) {
       if (!(err instanceof LipFetchError)) {
@@ -205,5 +264,31 @@ export class LipActions {
     }
     if (signal.aborted) return;
     await outbox.send(peer, await this.#ports.commit(o, { peer }));
+  }
+
+  /** One fetch on its account: allowed now, within the budget. */
+  async #charged(request: FetchRequest, signal: AbortSignal | undefined): Promise<FetchedDocument> {
+    const { fetcher, lip, router, budget } = this.#ports;
+    const party = request.chargedTo;
+    const account = lip.fetchAccountOf(party, router.context(party));
+    if (account === undefined) {
+      throw new LipFetchError(
+        "not_allowed",
+        `Fetch of ${request.query} refused: it is charged to ${party}, who may not cause a fetch (only the person, this agent and trusted peers may)`,
+        { url: request.query },
+      );
+    }
+    const lease = budget.take(party, account);
+    if (lease === undefined) {
+      throw new LipFetchError(
+        "busy",
+        `Fetch of ${request.query} refused: ${
+          budget.running(party)
+        } fetches already run on the account of ${party}`,
+        { url: request.query },
+      );
+    }
+    using _ = lease;
+    return await fetcher.fetch(request, signal === undefined ? {} : { signal });
   }
 }

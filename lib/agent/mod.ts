@@ -29,6 +29,7 @@ export type {
 export type { AgentIntent, CipGoal, Priority } from "./intents.ts";
 export type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
 export type { SendResult } from "./outbox.ts";
+export type { EvidenceCheck } from "./lip_actions.ts";
 export type { AgentRelay } from "./relay.ts";
 export type { PeerInfo } from "./sessions.ts";
 export {

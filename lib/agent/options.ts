@@ -7,7 +7,7 @@
 import type { CipRuntimeOptions } from "../cip/mod.ts";
 import type { HcpRuntimeOptions } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
-import type { LipFetcher, LipRuntimeOptions } from "../lip/mod.ts";
+import type { FetchBudgetOptions, LipFetcher, LipJudge, LipRuntimeOptions } from "../lip/mod.ts";
 import type { EventSink, MetricsMirror } from "../observability/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { TransportSource } from "../transport/mod.ts";
@@ -55,8 +55,15 @@ export interface AgentOptions {
   drift?: DriftOptions | undefined;
   /** Which peers a person's consented intent goes to. @default {every verified peer that is probing or trusted} */
   relevantPeers?: ((intent: AgentIntent, peers: readonly PeerInfo[]) => string[]) | undefined;
-  /** The LIP fetcher. @default {new HttpFetcher()} */
+  /** The LIP fetcher. @default {new HttpFetcher()} (globally reachable addresses only) */
   fetcher?: LipFetcher | undefined;
+  /** How many fetches run at once: the agent's own, per trusted peer, all peers. @default {4, 2, 4} */
+  fetchBudget?: FetchBudgetOptions | undefined;
+  /**
+   * The judge that verifies a LIP claim before the agent corroborates it
+   * (`verifyEvidence`). There is no default: without one the agent abstains.
+   */
+  lipJudge?: LipJudge | undefined;
   /** CIP runtime options. */
   cip?: CipRuntimeOptions | undefined;
   /** HCP runtime options. */

@@ -11,7 +11,7 @@
 import { CipRuntime } from "../cip/mod.ts";
 import type { PeerTrust } from "../envelope/mod.ts";
 import { consentRecordContext, consentRecordOf, HcpRuntime } from "../hcp/mod.ts";
-import { HttpFetcher, LipRuntime } from "../lip/mod.ts";
+import { FetchBudget, HttpFetcher, LipRuntime } from "../lip/mod.ts";
 import { createTelemetry, MetricsRegistry, type StampingTelemetry } from "../observability/mod.ts";
 import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
@@ -186,7 +186,9 @@ export function buildRooms(parts: RoomParts): Rooms {
   const actions = new Actions({ person, cip, router, store, sessions, outbox, intents, load });
   const lipActions = new LipActions({
     identity: options.identity,
-    fetcher: options.fetcher ?? new HttpFetcher(),
+    fetcher: options.fetcher ?? new HttpFetcher({ clock: () => new Date(now()) }),
+    budget: new FetchBudget(options.fetchBudget),
+    judge: options.lipJudge,
     lip,
     router,
     store,

@@ -7,6 +7,7 @@
  */
 
 import { Web4Error, type Web4ErrorOptions } from "../errors/mod.ts";
+import type { AddressVerdict } from "./address.ts";
 
 /**
  * Why LIP refused a message or rejected a claim.
@@ -48,28 +49,43 @@ export class LipError extends Web4Error<LipErrorCode> {}
  * - `unsupported_query`: the query is not an absolute http(s) URL (and no search URL is configured).
  * - `unsupported_constraint`: a constraint the fetcher cannot honour (fails closed).
  * - `constraint_violation`: the URL (or a redirect) breaks a constraint such as `domain:`.
- * - `not_allowed`: Deno's `--allow-net` does not cover the host.
+ * - `not_allowed`: whoever the fetch is charged to may not cause one now (only the person,
+ *   the agent itself and peers `trusted` at that moment may), or Deno's `--allow-net` does not
+ *   cover the addresses (or the name servers).
+ * - `forbidden_address`: the host (or a redirect's) has an address that is not globally
+ *   reachable, or one of this machine's, and its origin is not listed by the operator;
+ *   refused before any connection.
+ * - `busy`: the fetches already running for that requester (or in all) are at their bound.
+ * - `dns`: the host name did not resolve to an address.
  * - `too_large`: the body is longer than the size bound.
  * - `timeout`: no complete answer within the time bound.
  * - `http_status`: the server answered with a status other than 2xx.
  * - `too_many_redirects`: more redirects than allowed.
- * - `network`: the connection failed.
+ * - `bad_response`: a response the bounded HTTP/1.1 reader refuses (head too large, bad
+ *   framing, a transfer or content coding other than identity/chunked, a bad redirect).
+ * - `network`: no connection to any of the host's addresses (one answer, whatever the cause).
  */
 export type LipFetchErrorCode =
   | "unsupported_query"
   | "unsupported_constraint"
   | "constraint_violation"
   | "not_allowed"
+  | "forbidden_address"
+  | "busy"
+  | "dns"
   | "too_large"
   | "timeout"
   | "http_status"
   | "too_many_redirects"
+  | "bad_response"
   | "network";
 
 /** Options of {@linkcode LipFetchError}. */
 export interface LipFetchErrorOptions extends Web4ErrorOptions {
   /** The URL involved, if any. */
   url?: string | undefined;
+  /** For `forbidden_address`: the address refused and why (local only: never in the message). */
+  address?: AddressVerdict | undefined;
 }
 
 /**
@@ -89,4 +105,6 @@ export interface LipFetchErrorOptions extends Web4ErrorOptions {
 export class LipFetchError extends Web4Error<LipFetchErrorCode, LipFetchErrorOptions> {
   /** The URL involved, if any. */
   declare readonly url: string | undefined;
+  /** For `forbidden_address`: the address refused and why (local only). */
+  declare readonly address: AddressVerdict | undefined;
 }

@@ -1,11 +1,15 @@
 /**
  * LIP/1.0, the Liminal Internet Protocol: claims from the internet wait in
- * a deferred-acceptance queue until their source's tier or trusted peers
- * vouch for them. {@linkcode LipRuntime} handles LIP envelopes on the
- * runtime contract; fetching goes through the {@linkcode LipFetcher} port
- * ({@linkcode HttpFetcher} by default), which the router or agent calls,
- * never the runtime; the rules underneath (queue, tiers, acceptance) are
- * pure functions.
+ * a deferred-acceptance queue until their source's tier (pinned by the
+ * owner) or trusted peers' judged corroborations vouch for them.
+ * {@linkcode LipRuntime} handles LIP envelopes on the runtime contract;
+ * fetching goes through the {@linkcode LipFetcher} port
+ * ({@linkcode HttpFetcher} by default: globally reachable addresses only,
+ * unless the operator lists the origin), which the agent calls, never the
+ * runtime; only the person, the agent and trusted peers may cause a fetch
+ * ({@linkcode fetchAccount}, {@linkcode FetchBudget}); an agent vouches for
+ * a claim only when its {@linkcode LipJudge} verified it. The rules
+ * underneath (addresses, queue, tiers, acceptance) are pure functions.
  *
  * @example Judging a claim
  * ```ts
@@ -25,6 +29,7 @@
  * @module
  */
 
+export { type AddressVerdict, classifyAddress, type IpAddress, parseIpAddress } from "./address.ts";
 export {
   type AcceptanceOptions,
   type ClaimSituation,
@@ -54,14 +59,43 @@ export {
   type EvidenceOptions,
 } from "./evidence.ts";
 export {
+  type Deadline,
   type FetchCallOptions,
-  type FetchConstraints,
   type FetchedDocument,
   HttpFetcher,
   type HttpFetcherOptions,
   type LipFetcher,
-  parseFetchConstraints,
 } from "./fetcher.ts";
+export {
+  checkUrl,
+  type FetchConstraints,
+  parseFetchConstraints,
+  parseOrigins,
+  shownUrl,
+} from "./urls.ts";
+export {
+  knowledgeJudge,
+  type LipJudge,
+  type LipJudgeInput,
+  type LipJudgement,
+  type LipVerdict,
+} from "./judge.ts";
+export {
+  type Connector,
+  type ConnectTarget,
+  dnsResolver,
+  type FetchConnection,
+  type Resolver,
+  tcpConnector,
+  type TcpConnectorOptions,
+} from "./net.ts";
+export {
+  type FetchAccount,
+  fetchAccount,
+  FetchBudget,
+  type FetchBudgetOptions,
+  type FetchLease,
+} from "./policy.ts";
 export {
   CLAIM_TRANSITIONS,
   type ClaimEvent,

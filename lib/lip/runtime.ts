@@ -22,7 +22,9 @@ import { type AcceptanceOptions, DEFAULT_CLAIM_TTL_MS, MIN_CORROBORATORS } from 
 import { claimId, claimRefsInReason } from "./claims.ts";
 import { LipError, LipFetchError } from "./errors.ts";
 import { type ClaimExtractor, evidenceFromDocument } from "./evidence.ts";
-import { type FetchedDocument, parseFetchConstraints } from "./fetcher.ts";
+import type { FetchedDocument } from "./fetcher.ts";
+import { parseFetchConstraints } from "./urls.ts";
+import { type FetchAccount, fetchAccount } from "./policy.ts";
 import type { ClaimEvent } from "./queue.ts";
 import { type ProvenanceOptions, provenanceQuality, sourceKey, tierInForce } from "./tiers.ts";
 import { LipTurn, sourceOf } from "./turn.ts";
@@ -73,14 +75,17 @@ function _positiveInt(name: string, value: number, min: number): number {
 /**
  * The LIP runtime.
  *
- * - `LIP_FETCH` from the person or a `probing`/`trusted` peer, with
- *   constraints the default fetcher can honour: `deferred` (code
- *   `fetch_requested`) with a `fetch` effect; the agent runs it with a
+ * - `LIP_FETCH` from the person or a peer `trusted` at that moment (anyone
+ *   else: refused, code `not_allowed`), with constraints the default
+ *   fetcher can honour: `deferred` (code `fetch_requested`) with a `fetch`
+ *   effect charged to the requester; the agent runs it with a
  *   `LipFetcher` and calls {@linkcode LipRuntime.fetched} (or
  *   {@linkcode LipRuntime.fetchFailed}).
  * - `LIP_EVIDENCE`: each claim is queued `pending` under its content id
- *   (`claimId`) and judged at once (`judgeClaim`); a trusted peer's
- *   evidence for a claim already queued corroborates it.
+ *   (`claimId`) and judged at once (`judgeClaim`); a peer `trusted` at that
+ *   moment corroborates a claim with its own evidence for the same claim and
+ *   source (PROTOCOLS.md section 4); good provenance counts for the source
+ *   only from a trusted peer.
  * - `LIP_ACCEPT` / `LIP_REJECT` / `LIP_CONFLICT` from a peer `trusted` at
  *   that moment corroborate / dispute the claims they name (`claim:<id>`
  *   tokens in `reason`, or `local_refs`; otherwise the open claims of
@@ -179,6 +184,35 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
   }
 
   /**
+   * The account a fetch charged to `party` would run on now: `self` for
+   * this agent and its person, `trusted` for a peer trusted at this moment,
+   * `undefined` for anyone else (who may not cause a fetch).
+   *
+   * @param party The fingerprint the fetch is charged to.
+   * @param ctx A context (its trust view and configuration).
+   * @returns The account, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { LipRuntime } from "./runtime.ts";
+   * import { Identity } from "../identity/mod.ts";
+   * import { createRuntimeContext, selfFromIdentity } from "../runtime/mod.ts";
+   * import { openStore } from "../store/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = openStore(":memory:");
+   * const me = await Identity.generate({ agentId: "me" });
+   * const ctx = createRuntimeContext({ self: selfFromIdentity(me), peer: me.fingerprint, store });
+   * const lip = new LipRuntime();
+   * assert.equal(lip.fetchAccountOf(me.fingerprint, ctx), "self");
+   * assert.equal(lip.fetchAccountOf("ab".repeat(32), ctx), undefined); // a stranger
+   * ```
+   */
+  fetchAccountOf(party: string, ctx: RuntimeContext): FetchAccount | undefined {
+    return fetchAccount(new LipTurn(ctx, this).trustOf(party));
+  }
+
+  /**
    * Handles one verified LIP envelope.
    *
    * @param envelope The envelope (its sender is `ctx.peer`).
@@ -223,12 +257,12 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
   #fetch(env: EnvelopeOf<"lip", "LIP_FETCH">, turn: LipTurn): Outcome {
     const peer = turn.ctx.peer;
     const trust = turn.trustOf(peer);
-    if (trust !== "self" && trust !== "probing" && trust !== "trusted") {
+    if (fetchAccount(trust) === undefined) {
       return this.#refuse(
         turn,
         env.msg_id,
-        "untrusted",
-        `LIP_FETCH from ${peer} refused: peer is ${trust}`,
+        "not_allowed",
+        `LIP_FETCH from ${peer} refused: only the person and trusted peers may cause a fetch, and the peer is ${trust}`,
       );
     }
     try {
@@ -243,6 +277,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
       requestId: env.msg_id,
       requester: peer,
       requesterAgentId: env.sender.agent_id,
+      chargedTo: peer,
     };
     return turn.finish("deferred", {
       code: "fetch_requested",
@@ -301,7 +336,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     },
   ): Outcome {
     const peer = turn.ctx.peer;
-    const counts = turn.trustOf(peer) === "trusted";
+    const trust = turn.trustOf(peer);
     const key = sourceKey(e.source.uri);
     const quality = provenanceQuality(
       e.evidence,
@@ -309,14 +344,18 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
       turn.nowMs,
       this.acceptance,
     );
-    if (quality === "good") turn.sourceEvent(key, "good_provenance");
+    // A stranger's word moves no source's record, not even from unknown to low.
+    if (quality === "good" && (trust === "self" || trust === "trusted")) {
+      turn.sourceEvent(key, "good_provenance");
+    }
     const settled: LipQueueItem[] = [];
     for (const claim of e.claims) {
       const id = claimId(claim, e.source.uri);
       const known = turn.item(id);
-      // A rejected claim is judged afresh on new evidence; an open or accepted one is not.
+      // A rejected claim is judged afresh on new evidence; an open or accepted one is not. A
+      // trusted peer's own evidence for the same claim and source corroborates it (section 4).
       if (known !== undefined && known.status !== "rejected") {
-        if (counts && known.peer !== peer && !known.corroborators.includes(peer)) {
+        if (trust === "trusted" && known.peer !== peer && !known.corroborators.includes(peer)) {
           settled.push(turn.settle({
             ...known,
             corroborators: [...known.corroborators, peer],
@@ -340,7 +379,7 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
         confidence: e.confidence,
         status: "pending",
         reason: "queued",
-        corroborators: counts ? [peer] : [],
+        corroborators: trust === "trusted" ? [peer] : [],
         disputers: [],
         createdMs: turn.nowMs,
         expiresMs: turn.nowMs + this.#ttlMs,
@@ -541,6 +580,8 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
     turn.put(
       turn.move(item, event, `${decision === "accept" ? "accepted" : "rejected"} by ${actor}`),
     );
+    // A named human's verdict is the only track record that counts for the source.
+    if (decision === "accept") turn.sourceEvent(sourceKey(item.sourceUri), "accurate");
     return turn.finish("handled");
   }
 }

@@ -1,29 +1,27 @@
 /**
  * Source trust tiers (`unknown | low | medium | high | blocked`) and how
- * they move with provenance quality, corroboration by trusted peers and
- * historical accuracy.
+ * they move (PROTOCOLS.md §4 and §8, "source tiers").
  *
  * The rule (documented in `docs/lip.md`): each source (keyed by its URL's
- * origin) keeps two counts in its store record: `accurate` (its claims
- * accepted with at least one trusted corroborator) and `inaccurate` (its
- * claims refuted after a dispute). With `score = accurate - 2 * inaccurate`:
+ * origin) keeps two counts in its store record: `accurate` (its claims a
+ * named human accepted after a dispute) and `inaccurate` (its claims
+ * refuted after a dispute, by a trusted majority or a human). Corroboration
+ * by peers that fetched the source again proves only that the source said
+ * it, so it never counts as accuracy. With
+ * `score = accurate - 2 * inaccurate`:
  *
  * | condition                                        | tier    |
  * | ------------------------------------------------ | ------- |
  * | pinned by the owner (configuration)              | the pin |
  * | score <= -4                                      | blocked |
  * | score < 0                                        | low     |
- * | score >= 8 and nothing inaccurate                | high    |
- * | score >= 3                                       | medium  |
  * | good provenance seen, or anything accurate       | low     |
  * | otherwise                                        | unknown |
  *
- * "Good provenance seen" is remembered by the record having left `unknown`
- * (only good provenance or a track record can move it from there).
- *
- * Provenance alone never lifts a source above `low`, and a claim accepted
- * only because its source is `medium` or better does not count as
- * corroborated, so a source cannot raise itself; only trusted peers can.
+ * Automatic changes move a source only between `unknown`, `low` and
+ * `blocked`: `medium` and `high` come only from the owner's pins, so no
+ * peer, however trusted, can make a source's claims acceptable on its tier
+ * alone. A record a former rule raised above `low` counts as `low`.
  *
  * @module
  */
@@ -157,10 +155,11 @@ export function newSource(key: string, nowMs: number): LipSourceRecord {
 }
 
 /**
- * The tier a track record earns (the table in this module's documentation).
+ * The tier a track record earns (the table in this module's documentation):
+ * never above `low`.
  *
  * @param counts The source's `accurate` and `inaccurate` counts.
- * @param provenanceSeen Whether evidence with good provenance came from it.
+ * @param provenanceSeen Whether evidence with good provenance came from it (from a trusted peer or this agent).
  * @returns The earned tier.
  *
  * @example
@@ -170,9 +169,8 @@ export function newSource(key: string, nowMs: number): LipSourceRecord {
  *
  * assert.equal(earnedTier({ accurate: 0, inaccurate: 0 }, false), "unknown");
  * assert.equal(earnedTier({ accurate: 0, inaccurate: 0 }, true), "low");
- * assert.equal(earnedTier({ accurate: 3, inaccurate: 0 }, false), "medium");
- * assert.equal(earnedTier({ accurate: 8, inaccurate: 0 }, false), "high");
- * assert.equal(earnedTier({ accurate: 9, inaccurate: 1 }, false), "medium");
+ * assert.equal(earnedTier({ accurate: 50, inaccurate: 0 }, true), "low"); // medium only from the owner
+ * assert.equal(earnedTier({ accurate: 0, inaccurate: 1 }, true), "low");
  * assert.equal(earnedTier({ accurate: 0, inaccurate: 2 }, true), "blocked");
  * ```
  */
@@ -183,8 +181,6 @@ export function earnedTier(
   const score = counts.accurate - 2 * counts.inaccurate;
   if (score <= -4) return "blocked";
   if (score < 0) return "low";
-  if (score >= 8 && counts.inaccurate === 0) return "high";
-  if (score >= 3) return "medium";
   if (provenanceSeen || counts.accurate > 0) return "low";
   return "unknown";
 }
@@ -197,17 +193,17 @@ export function earnedTier(
  * @param nowMs The current time in ms.
  * @returns The new record.
  *
- * @example A source earning its way to medium
+ * @example Provenance lifts a source to low and no further; refutations block it
  * ```ts
  * import { applySourceEvent, newSource } from "./tiers.ts";
  * import assert from "node:assert/strict";
  *
  * let s = applySourceEvent(newSource("https://a.example", 0), "good_provenance", 1);
  * assert.equal(s.tier, "low");
- * for (let i = 0; i < 3; i++) s = applySourceEvent(s, "accurate", 2);
- * assert.equal(s.tier, "medium");
- * s = applySourceEvent(s, "inaccurate", 3);
+ * for (let i = 0; i < 10; i++) s = applySourceEvent(s, "accurate", 2);
  * assert.equal(s.tier, "low");
+ * for (let i = 0; i < 7; i++) s = applySourceEvent(s, "inaccurate", 3);
+ * assert.equal(s.tier, "blocked");
  * ```
  */
 export function applySourceEvent(
@@ -227,7 +223,8 @@ export function applySourceEvent(
 
 /**
  * The tier in force for a source: the owner's pin if one is configured,
- * else the earned tier of its record (`unknown` without one).
+ * else the earned tier of its record (`unknown` without one), never above
+ * `low` (a record a former rule raised higher counts as `low`).
  *
  * @param key The source key.
  * @param record Its store record, if any.
@@ -239,9 +236,12 @@ export function applySourceEvent(
  * import { tierInForce } from "./tiers.ts";
  * import assert from "node:assert/strict";
  *
- * const pins = { "https://spam.example": "blocked" } as const;
+ * const pins = { "https://spam.example": "blocked", "https://lab.example": "high" } as const;
  * assert.equal(tierInForce("https://spam.example", undefined, pins), "blocked");
+ * assert.equal(tierInForce("https://lab.example", undefined, pins), "high");
  * assert.equal(tierInForce("https://a.example", undefined, pins), "unknown");
+ * const old = { uri: "https://b.example", tier: "medium", accurate: 3, inaccurate: 0, updatedMs: 0 } as const;
+ * assert.equal(tierInForce("https://b.example", old, pins), "low");
  * ```
  */
 export function tierInForce(
@@ -249,5 +249,7 @@ export function tierInForce(
   record: LipSourceRecord | undefined,
   pins: Readonly<Record<string, SourceTrustTier>> = {},
 ): SourceTrustTier {
-  return Object.hasOwn(pins, key) ? pins[key]! : record?.tier ?? "unknown";
+  if (Object.hasOwn(pins, key)) return pins[key]!;
+  const tier = record?.tier ?? "unknown";
+  return tier === "medium" || tier === "high" ? "low" : tier;
 }

@@ -165,7 +165,8 @@ export class LipTurn {
         fact,
         links: [{ from: moved.id, relation: "derived_from", ref: moved.sourceUri }],
       });
-      if (moved.corroborators.length > 0) this.sourceEvent(key, "accurate");
+      // Corroboration (peers fetching it again) shows the source said it, not that it was right:
+      // it never counts as the source's accuracy (PROTOCOLS.md §8, "source tiers").
     } else if (event === "refuted") {
       this.sourceEvent(key, "inaccurate");
     }

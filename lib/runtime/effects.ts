@@ -86,6 +86,13 @@ export interface FetchRequest {
   readonly requester: string;
   /** The requester's `agent_id` (the `LIP_EVIDENCE` reply is addressed to it). */
   readonly requesterAgentId: string;
+  /**
+   * Fingerprint of whom the fetch is attributed and charged to: whoever the
+   * URL came from (the requester of a `LIP_FETCH`, the peer whose evidence
+   * is re-fetched, this agent for its own). It must be the person, the
+   * agent itself or a peer `trusted` at the moment the fetch runs.
+   */
+  readonly chargedTo: string;
 }
 
 /**

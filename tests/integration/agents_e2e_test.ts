@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
+import { HttpFetcher, type LipJudge } from "../../lib/lip/mod.ts";
 import { rtt } from "../../lib/rtt/mod.ts";
 import { assertEventContract, World } from "../helpers/agents.ts";
 import {
@@ -24,6 +25,16 @@ function pageServer() {
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response(PAGE, { headers: { "content-type": "text/plain" } }),
   );
+}
+
+/** The agents may fetch the page's origin (loopback is otherwise refused) and judge by a lab reading. */
+function lipOptions(server: { addr: Deno.NetAddr }) {
+  const fetcher = new HttpFetcher({ allowOrigins: [`http://127.0.0.1:${server.addr.port}`] });
+  const lipJudge: LipJudge = ({ document }) =>
+    /nitrate at 12 mg\/l/.test(document.text)
+      ? { verdict: "corroborate", reason: "matches our 12 mg/l" }
+      : { verdict: "abstain", reason: "no matching reading" };
+  return { fetcher, lipJudge };
 }
 
 Deno.test("e2e (rtt): three agents and a person: handshakes, STATE_UPDATE, INTENT accepted and deferred for overload, HCP_INTENT through consent, refusal after revocation, pacing under pressure", async () => {
@@ -66,6 +77,7 @@ Deno.test("e2e (rtt): a LIP fetch from a local server stays pending, is accepted
       stores,
       identities,
       anchorsOf: { delta: [], alpha: ["beta", "gamma"] },
+      extra: lipOptions(server),
     });
     try {
       const [a, b, c] = [w.get("alpha"), w.get("beta"), w.get("gamma")];
@@ -90,6 +102,7 @@ Deno.test("e2e (rtt): a LIP fetch from a local server stays pending, is accepted
 
       const first = await b.agent.verifyEvidence(claim);
       assert.equal(first.verified, true);
+      assert.equal(first.reason, "corroborated");
       await a.agent.until(() => (a.agent.store.lipItem(claim)?.corroborators.length ?? 0) === 1);
       assert.equal(
         a.agent.store.lipItem(claim)?.status,
@@ -180,12 +193,13 @@ Deno.test("e2e (rtt): a fact needs two trusted confirmations; one leaves it pend
   assertEventContract(w.events());
 });
 
-Deno.test("e2e (rtt): without anchors nobody becomes trusted: handshakes give probing, corroborations and confirmations do not count", async () => {
+Deno.test("e2e (rtt): without anchors nobody becomes trusted: handshakes give probing, and no peer may cause a fetch or corroborate", async () => {
   await using server = pageServer();
   await using w = await World.create({
     names: ["alpha", "beta", "gamma"],
     transport: rtt(),
     anchors: false,
+    extra: lipOptions(server),
   });
   await w.link("alpha", "beta");
   await w.link("alpha", "gamma");
@@ -194,11 +208,14 @@ Deno.test("e2e (rtt): without anchors nobody becomes trusted: handshakes give pr
   const { claims: [claim] } = await a.agent.fetch(`http://127.0.0.1:${server.addr.port}/aral`);
   await b.agent.until(() => b.agent.store.lipItem(claim!) !== undefined);
   await c.agent.until(() => c.agent.store.lipItem(claim!) !== undefined);
-  await b.agent.verifyEvidence(claim!);
-  await c.agent.verifyEvidence(claim!);
-  const ignored = (x: typeof a) =>
-    x.sink.events("router.dispatched").filter((e) => e.data.type === "LIP_ACCEPT");
-  await a.agent.until(() => ignored(a).length === 2);
+  // Re-fetching alpha's URL would be on alpha's account, and alpha is only probing here.
+  for (const x of [b, c]) {
+    assert.deepEqual(await x.agent.verifyEvidence(claim!), {
+      verified: false,
+      reason: "not_allowed",
+      sent: [],
+    });
+  }
   assert.equal(a.agent.store.lipItem(claim!)?.status, "pending");
   for (const x of [a, b, c]) {
     for (const p of x.agent.peers()) {

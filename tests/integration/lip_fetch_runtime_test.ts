@@ -20,7 +20,8 @@ Deno.test("LIP_FETCH end to end: request, fetch from a loopback page, LIP_EVIDEN
   using world = new World(p, { trust: { anchors: [p.peerA.fingerprint] } });
   world.declareAnchors();
   const lip = new LipRuntime();
-  const fetcher = new HttpFetcher({ clock: () => new Date(world.clock.now) });
+  // The operator lists the page's origin: loopback is otherwise never fetched.
+  const fetcher = new HttpFetcher({ allowOrigins: [base], clock: () => new Date(world.clock.now) });
 
   // 1. A trusted peer asks the agent to fetch.
   const request = await world.envelope("lip", "LIP_FETCH", p.peerA, {
@@ -75,9 +76,11 @@ Deno.test("LIP_FETCH that breaks its constraints ends in a LIP_ERROR to the requ
     constraints: ["domain:127.0.0.1"],
   });
   const asked = lip.handle(request, world.ctx(p.peerA));
+  assert.equal(fetchOf(asked)?.chargedTo, p.peerA.fingerprint);
   let failure: LipFetchError | undefined;
   try {
-    await new HttpFetcher().fetch(fetchOf(asked)!);
+    await new HttpFetcher({ allowOrigins: [`http://127.0.0.1:${server.addr.port}`] })
+      .fetch(fetchOf(asked)!);
   } catch (err) {
     if (err instanceof LipFetchError) failure = err;
     else throw err;

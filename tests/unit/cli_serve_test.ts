@@ -263,6 +263,19 @@ Deno.test("web4 serve and send give one-line errors with exit codes for bad flag
         2,
         /not a loopback address/,
       ],
+      [
+        [
+          "serve",
+          "--key",
+          `${dir}/a.pem`,
+          "--listen",
+          "127.0.0.1:0",
+          "--fetch-origin",
+          "http://127.0.0.1:8080/admin",
+        ],
+        2,
+        /--fetch-origin: .* is not an origin/,
+      ],
       [["send", "--key", `${dir}/a.pem`, ...base], 2, /--payload is required/],
       [
         [

@@ -49,6 +49,7 @@ import {
   LipFetchError,
   type LipFetchErrorCode,
 } from "../../lib/lip/errors.ts";
+import { Http1Error, type Http1ErrorCode } from "../../lib/lip/http1.ts";
 import { RoutingError, type RoutingErrorCode } from "../../lib/router/errors.ts";
 import { AgentError, type AgentErrorCode } from "../../lib/agent/errors.ts";
 import { MeshError, type MeshErrorCode } from "../../lib/mesh/errors.ts";
@@ -165,11 +166,22 @@ const LIP_FETCH: Record<LipFetchErrorCode, true> = {
   unsupported_constraint: true,
   constraint_violation: true,
   not_allowed: true,
+  forbidden_address: true,
+  busy: true,
+  dns: true,
   too_large: true,
   timeout: true,
   http_status: true,
   too_many_redirects: true,
+  bad_response: true,
   network: true,
+};
+const HTTP1: Record<Http1ErrorCode, true> = {
+  head_too_large: true,
+  malformed: true,
+  unsupported: true,
+  too_large: true,
+  truncated: true,
 };
 const ROUTING: Record<RoutingErrorCode, true> = {
   UNKNOWN_PROTOCOL: true,
@@ -291,6 +303,7 @@ const FAMILY: readonly Member[] = [
   ),
   member(LipError, Web4Error, LIP, (c) => new LipError(c, "Claim x")),
   member(LipFetchError, Web4Error, LIP_FETCH, (c) => new LipFetchError(c, "Fetch x")),
+  member(Http1Error, Web4Error, HTTP1, (c) => new Http1Error(c, "Response x")),
   member(RoutingError, Web4Error, ROUTING, (c) => new RoutingError(c, "Route x")),
   member(AgentError, Web4Error, AGENT, (c) => new AgentError(c, "Agent x")),
   member(MeshError, Web4Error, MESH, (c) => new MeshError(c, "Mesh x")),

@@ -195,25 +195,41 @@ Deno.test("LIP claims: ids are content addresses, conflicts follow subject and v
   assert.deepEqual(claimRefsInReason(`ok claim:${id}, claim:${id} and claim:nothex`), [id]);
 });
 
-Deno.test("LIP source tiers move with provenance, corroboration and refutations; pins hold", () => {
+Deno.test("LIP source tiers move automatically only between unknown, low and blocked; pins hold", () => {
   const key = sourceKey("https://News.example/a?b");
   assert.equal(key, "https://news.example");
   let s = newSource(key, T0);
   assert.equal(s.tier, "unknown");
   for (let i = 0; i < 20; i++) s = applySourceEvent(s, "good_provenance", T0);
   assert.equal(s.tier, "low", "provenance alone never lifts a source above low");
-  for (let i = 0; i < 3; i++) s = applySourceEvent(s, "accurate", T0);
-  assert.equal(s.tier, "medium");
-  for (let i = 0; i < 5; i++) s = applySourceEvent(s, "accurate", T0);
-  assert.equal(s.tier, "high");
+  for (let i = 0; i < 50; i++) s = applySourceEvent(s, "accurate", T0);
+  assert.equal(
+    s.tier,
+    "low",
+    "no track record lifts a source above low: medium and high are the owner's",
+  );
   s = applySourceEvent(s, "inaccurate", T0 + 1);
-  assert.deepEqual([s.tier, s.inaccurate, s.updatedMs], ["medium", 1, T0 + 1]);
-  for (let i = 0; i < 5; i++) s = applySourceEvent(s, "inaccurate", T0);
+  assert.deepEqual([s.tier, s.inaccurate, s.updatedMs], ["low", 1, T0 + 1]);
+  for (let i = 0; i < 26; i++) s = applySourceEvent(s, "inaccurate", T0);
   assert.equal(s.tier, "blocked", "a history of refutations blocks a source");
   assert.equal(tierInForce(key, s, { [key]: "high" }), "high", "the owner's pin wins");
   assert.equal(tierInForce(key, s), "blocked");
   assert.equal(tierInForce("https://other.example", undefined), "unknown");
   assert.equal(earnedTier({ accurate: 1, inaccurate: 1 }, false), "low");
-  // A source with one corroborated claim leaves unknown even without provenance.
+  // A source with one human-accepted claim leaves unknown even without provenance.
   assert.equal(applySourceEvent(newSource(key, T0), "accurate", T0).tier, "low");
+  // Every (counts, provenance) pair earns one of the three automatic tiers.
+  for (let a = 0; a < 12; a++) {
+    for (let i = 0; i < 8; i++) {
+      for (const seen of [false, true]) {
+        assert.ok(
+          ["unknown", "low", "blocked"].includes(earnedTier({ accurate: a, inaccurate: i }, seen)),
+        );
+      }
+    }
+  }
+  // Records a former rule raised above low count as low.
+  for (const tier of ["medium", "high"] as const) {
+    assert.equal(tierInForce(key, { ...s, tier }), "low");
+  }
 });

@@ -81,22 +81,44 @@ Deno.test("LIP deferred acceptance: a claim from an unknown source waits pending
     undefined,
     "only accepted claims reach causal memory",
   );
-  assert.equal(world.store.lipSource("https://water.example")?.tier, "low", "good provenance");
+  assert.equal(
+    world.store.lipSource("https://water.example"),
+    undefined,
+    "a probing peer's provenance moves no source's record",
+  );
+  await evidence(p.peerA, [{ ...BP, value: 99, subject: "other" }]);
+  assert.equal(
+    world.store.lipSource("https://water.example")?.tier,
+    "low",
+    "a trusted peer's does",
+  );
 });
 
-Deno.test("LIP corroboration: two trusted peers accept a claim into causal memory", async () => {
+Deno.test("LIP corroboration: a trusted peer's own evidence for the same claim and source and a trusted peer's LIP_ACCEPT accept a claim into causal memory; probing and untrusted peers never count", async () => {
   const { world, send, evidence, p } = await setup();
   using _ = world;
   const id = claimId(BP, WATER);
   await evidence(p.peerC);
-  // A trusted peer's own evidence for the same claim and source corroborates it.
-  const a = await evidence(p.peerA);
-  assert.equal(a.status, "deferred");
+  assert.deepEqual(
+    world.store.lipItem(id)?.corroborators,
+    [],
+    "a probing peer's evidence counts for nothing",
+  );
+  // A trusted peer's own evidence for the same claim and source corroborates (PROTOCOLS.md section 4).
+  const a0 = await evidence(p.peerA);
+  assert.equal(a0.status, "deferred");
   assert.deepEqual(world.store.lipItem(id)?.corroborators, [p.peerA.fingerprint]);
   // Probing and untrusted peers do not count.
   assert.equal((await send("LIP_ACCEPT", p.peerC, accept(`claim:${id}`))).code, "untrusted");
   assert.equal((await send("LIP_ACCEPT", p.stranger, accept(`claim:${id}`))).code, "untrusted");
   assert.equal(world.store.lipItem(id)?.status, "pending");
+  const a = await send("LIP_ACCEPT", p.peerA, accept(`judged claim:${id}`));
+  assert.equal(a.status, "handled");
+  assert.deepEqual(
+    world.store.lipItem(id)?.corroborators,
+    [p.peerA.fingerprint],
+    "one peer counts once",
+  );
   const b = await send("LIP_ACCEPT", p.peerB, accept(`verified claim:${id}`));
   assert.equal(b.status, "handled");
   const item = world.store.lipItem(id)!;
@@ -112,7 +134,11 @@ Deno.test("LIP corroboration: two trusted peers accept a claim into causal memor
     relation: "derived_from",
     ref: WATER,
   }]);
-  assert.equal(world.store.lipSource("https://water.example")?.accurate, 1);
+  assert.equal(
+    world.store.lipSource("https://water.example")?.accurate,
+    0,
+    "corroboration by re-fetching never counts as the source's accuracy",
+  );
   assert.ok(eventsOf(b).some((e) => e.kind === "lip.claim" && e.data.to === "accepted"));
 });
 
@@ -274,27 +300,73 @@ Deno.test("LIP an overloaded local state defers acceptance; a sweep accepts once
   assert.equal(world.store.lipItem(claimId(BP, WATER))?.status, "accepted");
 });
 
-Deno.test("LIP source tiers rise with corroborated claims until the source stands on its own", async () => {
-  const { world, send, evidence, p } = await setup();
-  using _ = world;
-  const key = "https://water.example";
-  for (let i = 0; i < 3; i++) {
-    const claim = { domain: "chem", subject: `fact_${i}`, value: i };
-    await evidence(p.peerC, [claim]);
-    await evidence(p.peerA, [claim]);
-    await send("LIP_ACCEPT", p.peerB, accept(`claim:${claimId(claim, WATER)}`));
-    assert.equal(world.store.lipItem(claimId(claim, WATER))?.status, "accepted");
-  }
-  assert.equal(world.store.lipSource(key)?.tier, "medium");
-  const next = { domain: "chem", subject: "fact_3", value: 3 };
-  assert.equal((await evidence(p.peerC, [next])).status, "handled");
-  assert.equal(world.store.lipItem(claimId(next, WATER))?.status, "accepted");
-});
-
-Deno.test("LIP_FETCH: trusted and probing peers may ask, with constraints the fetcher honours", async () => {
+Deno.test("LIP source tiers: corroborated claims never lift a source above low; medium only from the owner's pin", async () => {
   const { world, send, p } = await setup();
   using _ = world;
-  const ok = await send("LIP_FETCH", p.peerC, {
+  const key = "https://water.example";
+  for (let i = 0; i < 9; i++) {
+    const claim = { domain: "chem", subject: `fact_${i}`, value: i };
+    const id = claimId(claim, WATER);
+    await send("LIP_EVIDENCE", p.peerA, {
+      claims: [claim],
+      evidence: [{ sha256: "ab".repeat(32) }],
+      confidence: 0.8,
+      extraction_notes: "test",
+    }, {});
+    await send("LIP_ACCEPT", p.peerA, accept(`claim:${id}`));
+    await send("LIP_ACCEPT", p.peerB, accept(`claim:${id}`));
+    assert.equal(world.store.lipItem(id)?.status, "accepted");
+  }
+  assert.equal(world.store.lipSource(key)?.tier, "low");
+  const next = { domain: "chem", subject: "fact_next", value: 3 };
+  const fresh = await send("LIP_EVIDENCE", p.peerC, {
+    claims: [next],
+    evidence: [{ sha256: "ab".repeat(32) }],
+    confidence: 0.8,
+    extraction_notes: "test",
+  }, {});
+  assert.equal(fresh.status, "deferred", "a source's tier alone accepts nothing it earned itself");
+  assert.equal(world.store.lipItem(claimId(next, WATER))?.status, "pending");
+
+  // A record a former rule raised to medium counts as low; the owner's pin is what grants medium.
+  world.store.commit([{
+    kind: "lip.source",
+    source: { uri: key, tier: "medium", accurate: 3, inaccurate: 0, updatedMs: world.clock.now },
+  }]);
+  assert.equal(new LipRuntime().tierOf(WATER, world.ctx(p.agent)), "low");
+  const pinned = new LipRuntime({ sourceTiers: { [key]: "medium" } });
+  assert.equal(pinned.tierOf(WATER, world.ctx(p.agent)), "medium");
+});
+
+Deno.test("LIP source tiers: a named human's acceptance counts as accuracy, refutations push a source down to blocked", async () => {
+  const { world, lip, send, evidence, p } = await setup();
+  using _ = world;
+  const key = "https://water.example";
+  const dispute = async (i: number, decision: "accept" | "reject") => {
+    const claim = { domain: "chem", subject: `d_${i}`, value: i };
+    const id = claimId(claim, WATER);
+    await evidence(p.peerC, [claim]);
+    await send("LIP_REJECT", p.peerA, {
+      decision: "reject",
+      reason: `claim:${id}`,
+      corroborators: [],
+    });
+    assert.equal(world.store.lipItem(id)?.status, "disputed");
+    await world.commit(lip.resolve(id, decision, "Ada", world.ctx(p.agent)));
+  };
+  await dispute(0, "accept");
+  assert.deepEqual(
+    [world.store.lipSource(key)?.accurate, world.store.lipSource(key)?.tier],
+    [1, "low"],
+  );
+  for (let i = 1; i <= 3; i++) await dispute(i, "reject");
+  assert.equal(world.store.lipSource(key)?.tier, "blocked");
+});
+
+Deno.test("LIP_FETCH: only the person and trusted peers may cause a fetch, charged to them, with constraints the fetcher honours", async () => {
+  const { world, lip, send, p } = await setup();
+  using _ = world;
+  const ok = await send("LIP_FETCH", p.peerA, {
     query: "https://water.example/boiling",
     constraints: ["domain:water.example", "no_personal_data"],
   }, null);
@@ -304,12 +376,24 @@ Deno.test("LIP_FETCH: trusted and probing peers may ask, with constraints the fe
     query: "https://water.example/boiling",
     constraints: ["domain:water.example", "no_personal_data"],
     requestId: fetchOf(ok)?.requestId,
-    requester: p.peerC.fingerprint,
-    requesterAgentId: "peer-c",
+    requester: p.peerA.fingerprint,
+    requesterAgentId: "peer-a",
+    chargedTo: p.peerA.fingerprint,
   });
-  const stranger = await send("LIP_FETCH", p.stranger, { query: "x", constraints: [] }, null);
-  assert.equal(stranger.status, "refused");
-  assert.equal(stranger.code, "untrusted");
+  const person = await send("LIP_FETCH", p.person, { query: WATER, constraints: [] }, null);
+  assert.equal(fetchOf(person)?.chargedTo, p.person.fingerprint);
+  for (const who of [p.peerC, p.stranger]) {
+    const refused = await send("LIP_FETCH", who, { query: WATER, constraints: [] }, null);
+    assert.equal(refused.status, "refused");
+    assert.equal(refused.code, "not_allowed");
+    assert.equal(fetchOf(refused), undefined, "no fetch effect");
+  }
+  assert.deepEqual(
+    [p.agent, p.person, p.peerA, p.peerC, p.stranger].map((x) =>
+      lip.fetchAccountOf(x.fingerprint, world.ctx(x))
+    ),
+    ["self", "self", "trusted", undefined, undefined],
+  );
   const odd = await send("LIP_FETCH", p.peerA, { query: "x", constraints: ["lang:en"] }, null);
   assert.equal(odd.code, "unsupported_constraint");
   assert.match(odd.reason ?? "", /"lang:en"/);
@@ -368,7 +452,7 @@ Deno.test("LIP queue and tiers survive a restart", async () => {
     {
       const { world, evidence, p } = await setup({ path });
       using _ = world;
-      await evidence(p.peerC);
+      await evidence(p.peerA);
     }
     const { world, lip, p } = await setup({ path });
     using _ = world;
@@ -382,8 +466,8 @@ Deno.test("LIP queue and tiers survive a restart", async () => {
   }
 });
 
-Deno.test("LIP the agent's own fetch waits for trusted peers that fetched the same claim", async () => {
-  const { world, lip, evidence, p } = await setup();
+Deno.test("LIP the agent's own fetch waits for trusted peers that fetched the same claim from the same source", async () => {
+  const { world, lip, send, evidence, p } = await setup();
   using _ = world;
   const doc = {
     url: WATER,
@@ -403,6 +487,7 @@ Deno.test("LIP the agent's own fetch waits for trusted peers that fetched the sa
     requestId: "",
     requester: p.agent.fingerprint,
     requesterAgentId: "agent",
+    chargedTo: p.agent.fingerprint,
   };
   const own = await world.commit(lip.fetched(request, doc, world.ctx(p.agent), {
     extract: (d) => (d.text.includes("100 C") ? [BP] : []),
@@ -414,7 +499,11 @@ Deno.test("LIP the agent's own fetch waits for trusted peers that fetched the sa
   assert.equal(world.store.lipItem(id)?.confidence, 0.9);
   // The same claim from the same source has the same id on every agent.
   await evidence(p.peerA);
-  assert.equal(world.store.lipItem(id)?.status, "pending");
+  assert.equal(
+    world.store.lipItem(id)?.status,
+    "pending",
+    "one trusted fetch is one corroboration",
+  );
   await evidence(p.peerB);
   assert.equal(world.store.lipItem(id)?.status, "accepted");
   assert.deepEqual(world.store.lipItem(id)?.corroborators, [

@@ -121,6 +121,7 @@ Deno.test("renderEffect renders every effect variant as a valid v1.0 event, or n
         requestId: id,
         requester: fp,
         requesterAgentId: "b",
+        chargedTo: fp,
       },
     }],
     claimChanged: [

@@ -19,6 +19,8 @@ export {
   type CopiesFrame,
   decodeFrame,
   encodeFrame,
+  FRAME_FIELD_BOUNDS,
+  type FrameBounds,
   type IntroduceFrame,
   isMeshFrame,
   type LinksFrame,
@@ -30,8 +32,17 @@ export {
   type SignedBase,
   verifyControl,
 } from "./frame.ts";
-export { MeshNode, type MeshOptions, type MeshPeer } from "./node.ts";
-export type { Judge } from "./consensus.ts";
+export { MeshNode, type MeshOptions, type MeshPeer, type MeshStateSizes } from "./node.ts";
+export {
+  checkingJudge,
+  type CheckingJudgeOptions,
+  type Judge,
+  type JudgeContext,
+  type JudgeVerdict,
+} from "./judge.ts";
+export { DEFAULT_MESH_LIMITS, type MeshLimits, meshLimits } from "./limits.ts";
+export type { DropReason } from "./drops.ts";
 export type { MeshDeliveryError } from "./relay.ts";
-export { LinkTable, type RoutePolicy, SeenCache } from "./routes.ts";
+export { LinkTable, type RoutePolicy } from "./routes.ts";
+export { type SeenCacheOptions, SeenCache, type SeenEntry, type SeenVerdict } from "./seen.ts";
 export { type ClusterOptions, MeshCluster } from "./cluster.ts";

@@ -512,11 +512,15 @@ export {
 } from "./lib/agent/mod.ts";
 export type { AgentRelay } from "./lib/agent/mod.ts";
 export {
+  checkingJudge,
+  type CheckingJudgeOptions,
   type ClusterOptions,
   type ControlFrame,
   type CopiesFrame,
   type IntroduceFrame,
   type Judge,
+  type JudgeContext,
+  type JudgeVerdict,
   type LinksFrame,
   LinkTable,
   type MaliceFrame,
@@ -526,11 +530,16 @@ export {
   MeshError,
   type MeshErrorCode,
   type MeshFrame,
+  type MeshLimits,
   MeshNode,
   type MeshOptions,
   type MeshPeer,
+  type MeshStateSizes,
   type RelayFrame,
   type RoutePolicy,
   SeenCache,
+  type SeenCacheOptions,
+  type SeenEntry,
+  type SeenVerdict,
   type SignedBase,
 } from "./lib/mesh/mod.ts";

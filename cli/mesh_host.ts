@@ -53,7 +53,8 @@ export function hostJudge(config: Pick<HostConfig, "liar" | "readings">): Judge 
   if (config.liar === true) return () => "abstain";
   const readings = config.readings ?? {};
   return checkingJudge({
-    reference: (_domain, subject) => Object.hasOwn(readings, subject) ? readings[subject] : undefined,
+    reference: (_domain, subject) =>
+      Object.hasOwn(readings, subject) ? readings[subject] : undefined,
   });
 }
 

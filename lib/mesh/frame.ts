@@ -161,20 +161,20 @@ export interface FrameBounds {
 }
 
 /** The fixed bounds of a frame's fields (characters of a string, items of a list). */
-export const FRAME_FIELD_BOUNDS = Object.freeze({
+export const FRAME_FIELD_BOUNDS: Readonly<{
   /** `id`, `decision_id`, and each msg_id of a `copies` map. */
-  id: 64,
+  id: number;
   /** `pubkey` (base64 of 32 bytes is 44). */
-  pubkey: 64,
+  pubkey: number;
   /** `sig` (base64 of 64 bytes is 88). */
-  sig: 128,
+  sig: number;
   /** `agent_id` of an introduction. */
-  agentId: 256,
+  agentId: number;
   /** Envelopes of a malice report. */
-  evidence: 8,
+  evidence: number;
   /** `hops` of a relay frame. */
-  hops: 64,
-});
+  hops: number;
+}> = Object.freeze({ id: 64, pubkey: 64, sig: 128, agentId: 256, evidence: 8, hops: 64 });
 
 const _DEFAULT_BOUNDS: FrameBounds = {
   controlFrameBytes: 256 * 1024,

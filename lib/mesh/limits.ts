@@ -93,7 +93,11 @@ export const DEFAULT_MESH_LIMITS: Readonly<MeshLimits> = Object.freeze({
   forwardTotalShare: 0.75,
 });
 
-const _SHARES = new Set<keyof MeshLimits>(["seenTrustedReserve", "forwardShare", "forwardTotalShare"]);
+const _SHARES = new Set<keyof MeshLimits>([
+  "seenTrustedReserve",
+  "forwardShare",
+  "forwardTotalShare",
+]);
 
 /**
  * The bounds with defaults filled in, checked.
@@ -119,9 +123,7 @@ export function meshLimits(limits: Partial<MeshLimits> = {}): MeshLimits {
     if (value !== undefined) out[name] = value;
   }
   for (const [name, value] of Object.entries(out) as [keyof MeshLimits, number][]) {
-    const ok = _SHARES.has(name)
-      ? value > 0 && value <= 1
-      : Number.isInteger(value) && value > 0;
+    const ok = _SHARES.has(name) ? value > 0 && value <= 1 : Number.isInteger(value) && value > 0;
     if (!ok) {
       throw new RangeError(
         `Mesh limit ${name} must be ${

@@ -376,15 +376,19 @@ export class Links {
   /**
    * Forgets advertisements not renewed within `advertTtlMs`, and makes this
    * node's own again once `advertiseMs` passed (runs on every sweep).
+   *
+   * @returns The re-advertisement under way, if one is due.
    */
-  tick(): void {
+  tick(): Promise<void> | undefined {
     const { now, limits, agent } = this.#ports;
     const nowMs = now();
     for (const [fp, ad] of this.#adverts) {
       if (fp !== agent.fingerprint && nowMs - ad.receivedMs > limits.advertTtlMs) this.#forget(fp);
     }
     this.invalidate();
-    if (nowMs - this.#lastAdvertMs >= limits.advertiseMs) void this.advertise(true).catch(() => {});
+    if (nowMs - this.#lastAdvertMs < limits.advertiseMs) return undefined;
+    this.#lastAdvertMs = nowMs; // once per period, even while the advertisement is being signed
+    return this.advertise(true);
   }
 
   /**

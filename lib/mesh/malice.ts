@@ -33,7 +33,10 @@ export interface MalicePorts {
   /** The clock in ms. */
   readonly now: () => number;
   /** The bounds (`evidenceBytes`, `evidenceBytesPerOrigin`, `controlFrameBytes`). */
-  readonly limits: Pick<MeshLimits, "evidenceBytes" | "evidenceBytesPerOrigin" | "controlFrameBytes">;
+  readonly limits: Pick<
+    MeshLimits,
+    "evidenceBytes" | "evidenceBytesPerOrigin" | "controlFrameBytes"
+  >;
   /** Drops, counted. */
   readonly drops: MeshDrops;
   /** How much this node trusts an origin (`trustRank`). */

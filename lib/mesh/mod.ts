@@ -15,6 +15,7 @@
  */
 export { MeshError, type MeshErrorCode } from "./errors.ts";
 export {
+  type ControlBody,
   type ControlFrame,
   type CopiesFrame,
   decodeFrame,
@@ -44,5 +45,5 @@ export { DEFAULT_MESH_LIMITS, type MeshLimits, meshLimits } from "./limits.ts";
 export type { DropReason } from "./drops.ts";
 export type { MeshDeliveryError } from "./relay.ts";
 export { LinkTable, type RoutePolicy } from "./routes.ts";
-export { type SeenCacheOptions, SeenCache, type SeenEntry, type SeenVerdict } from "./seen.ts";
+export { SeenCache, type SeenCacheOptions, type SeenEntry, type SeenVerdict } from "./seen.ts";
 export { type ClusterOptions, MeshCluster } from "./cluster.ts";

@@ -487,7 +487,8 @@ export class MeshNode implements AsyncDisposable {
    */
   sweep(): void {
     if (this.agent.stopped || this.#stopping) return;
-    this.#links.tick();
+    const advertising = this.#links.tick();
+    if (advertising !== undefined) this.#track(advertising);
     this.#relay.sweep();
     this.#poke();
   }

@@ -314,7 +314,9 @@ export class MeshRelay {
       return drops.drop("blocked_origin", { origin, msgId, peer });
     }
     if (frame.destination === self) {
-      if (!this.#ports.deliverable(origin)) return drops.drop("not_admitted", { origin, msgId, peer });
+      if (!this.#ports.deliverable(origin)) {
+        return drops.drop("not_admitted", { origin, msgId, peer });
+      }
       agent.metrics.counter("mesh_delivered_total", 1, {});
       agent.telemetry.emit("mesh.delivered", {
         origin,
@@ -330,7 +332,9 @@ export class MeshRelay {
     if (frame.hop_limit <= 0) return drops.hopExpired(frame, peer);
     const key = `${origin}/${msgId}`;
     const nowMs = now();
-    if (msgId !== null && seen.has(key, nowMs)) return drops.drop("duplicate", { origin, msgId, peer });
+    if (msgId !== null && seen.has(key, nowMs)) {
+      return drops.drop("duplicate", { origin, msgId, peer });
+    }
     // Verify before forwarding: a bad inner envelope sanctions the relay that delivered it.
     let envelope: Envelope;
     try {

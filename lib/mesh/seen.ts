@@ -126,8 +126,11 @@ export class SeenCache {
       if (held.untilMs >= nowMs) return "duplicate";
       this.#forget(id);
     }
-    if (this.sizeOf(origin) >= (entry.limit ?? Infinity)) return "full";
     const bound = entry.privileged === true ? this.capacity : this.#open;
+    const limit = entry.limit ?? Infinity;
+    // At a bound, ids expired within the current second go first (the rest stay).
+    if (this.sizeOf(origin) >= limit || this.#ids.size >= bound) this.#purgeSecond(nowMs);
+    if (this.sizeOf(origin) >= limit) return "full";
     if (this.#ids.size >= bound) return "full";
     this.#ids.set(id, { origin, untilMs });
     this.#perOrigin.set(origin, this.sizeOf(origin) + 1);
@@ -146,6 +149,22 @@ export class SeenCache {
     const n = this.sizeOf(e.origin) - 1;
     if (n <= 0) this.#perOrigin.delete(e.origin);
     else this.#perOrigin.set(e.origin, n);
+  }
+
+  /** Forgets the ids of the current second's bucket that expired before `nowMs`. */
+  #purgeSecond(nowMs: number): void {
+    const second = Math.floor(nowMs / 1000);
+    const ids = this.#buckets.get(second);
+    if (ids === undefined) return;
+    const keep = ids.filter((id) => {
+      const e = this.#ids.get(id);
+      if (e === undefined || Math.floor(e.untilMs / 1000) !== second) return false;
+      if (e.untilMs >= nowMs) return true;
+      this.#forget(id);
+      return false;
+    });
+    if (keep.length === 0) this.#buckets.delete(second);
+    else this.#buckets.set(second, keep);
   }
 
   /** Forgets every id whose second of expiry is over. */

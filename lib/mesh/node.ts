@@ -522,9 +522,10 @@ export class MeshNode implements AsyncDisposable {
   }
 
   #track(p: Promise<void>): void {
-    // Work of the rooms joins the one chain; a failure is reported, never thrown.
-    this.#chain = this.#chain.then(() => p).catch((err) => this.#failed(err))
-      .finally(() => this.#poke());
+    // Work of the rooms (already under way) joins the one chain, so `stop` waits for it; a
+    // failure is reported at once, never thrown (nor left unhandled while the chain is busy).
+    const settled = p.catch((err) => this.#failed(err));
+    this.#chain = this.#chain.then(() => settled).finally(() => this.#poke());
   }
 
   #failed(err: unknown): void {

@@ -9,7 +9,7 @@
  */
 import { FixedLoadSource } from "../lib/agent/mod.ts";
 import { Identity } from "../lib/identity/mod.ts";
-import { MeshNode } from "../lib/mesh/mod.ts";
+import { checkingJudge, type Judge, type MeshLimits, MeshNode } from "../lib/mesh/mod.ts";
 import type { EventSink, Web4Event } from "../lib/observability/mod.ts";
 import { rtt, type RttOptions } from "../lib/rtt/mod.ts";
 import type { TransportFactory } from "../lib/transport/mod.ts";
@@ -32,6 +32,30 @@ export interface HostConfig {
   rtt?: RttOptions;
   /** Whether this node lies about facts (the demo's dishonest node): it never confirms, it proposes what it is told. */
   liar?: boolean;
+  /**
+   * The operator's own readings (subject -> value, e.g. `{"station7.ph": 7.2}`): the node's
+   * judge confirms a fact that matches them or its accepted knowledge, challenges one that
+   * contradicts them, and abstains otherwise. Without readings it checks accepted knowledge only.
+   */
+  readings?: Record<string, unknown>;
+  /** Bounds of the node's mesh state (`MeshLimits`; defaults otherwise). */
+  limits?: Partial<MeshLimits>;
+}
+
+/**
+ * The judge a host's node votes with: the liar never confirms; an honest
+ * node checks facts against its accepted knowledge and its operator's readings.
+ *
+ * @param config The host's configuration.
+ * @returns The judge.
+ */
+export function hostJudge(config: Pick<HostConfig, "liar" | "readings">): Judge {
+  if (config.liar === true) return () => "abstain";
+  const readings = config.readings ?? {};
+  return checkingJudge({
+    reference: (_domain, subject) =>
+      Object.hasOwn(readings, subject) ? readings[subject] : undefined,
+  });
 }
 
 /** A command to a node. */
@@ -103,7 +127,8 @@ export class NodeHost {
       load: new FixedLoadSource({ cpu: 0.1, memory: 0.1 }),
       loadIntervalMs: 0,
       sinks,
-      judge: config.liar === true ? () => "abstain" : () => "confirm",
+      judge: hostJudge(config),
+      ...(config.limits === undefined ? {} : { limits: config.limits }),
     });
     const hostname = node.agent.transport.backend === "memory" ? config.name : "127.0.0.1";
     const bound = await node.listen({ hostname, port: config.port });

@@ -9,7 +9,9 @@
  * directly connected; a neighbour introduces the newcomer; every pair that
  * is not linked meets through the mesh (handshakes relayed, signed end to
  * end); a multi-hop intent; the newcomer earns trust with a fact of its
- * own that the others verify; a fact reaches consensus; the newcomer then
+ * own that the others verify (each honest node's judge checks it against
+ * its own station's readings: nobody confirms what it did not check); a
+ * fact reaches consensus the same way; the newcomer then
  * lies twice and is caught (blacklisted everywhere, its messages no longer
  * relayed); one node is killed and restarted: what had no route is held and
  * delivered on heal. Every event is printed as it happens (`--json`: JSON
@@ -209,6 +211,9 @@ export function topology(n: number): [number, number][] {
   return edges;
 }
 
+/** What every honest operator's own station measured: their judges confirm what matches it. */
+const READINGS: Record<string, number> = { "station7.ph": 7.2, "station7.nitrate": 12 };
+
 const fact = (subject: string, value: number, statement: string) => ({
   statement,
   domain: "water",
@@ -287,6 +292,8 @@ export async function runMeshDemo(o: Options, out: (line: string) => void): Prom
           : honest.filter((j) => j !== i).map((j) => fps[j]!),
         allowPeers: i === liar ? "any" : honest.filter((j) => j !== i).map((j) => fps[j]!),
         rtt: RTT_OPTIONS,
+        // The newcomer behaves until it lies: it, too, checks what it confirms.
+        readings: READINGS,
       };
       const h = o.inProcess
         ? new InProcess(names[i]!, config, emit)
@@ -357,7 +364,9 @@ export async function runMeshDemo(o: Options, out: (line: string) => void): Prom
       async () => (await H(far).status()).received.includes("aral nitrate levels"),
     );
 
-    step(`${names[liar]} earns trust: its own fact, verified by the others`);
+    step(
+      `${names[liar]} earns trust: its own fact, checked by the others against their own readings`,
+    );
     const f0 = await H(liar).call({
       cmd: "propose",
       fact: fact("station7.ph", 7.2, "pH at station 7 is 7.2"),

@@ -54,15 +54,27 @@ export function knowableOf(msgId: string, payload: FactProposePayload): Knowable
   };
 }
 
+/** Options of {@linkcode judgeMalice}. */
+export interface JudgeMaliceOptions {
+  /**
+   * Whether a claim may found a verdict: a contradiction counts only when at
+   * least one of its claims does (e.g. only claims signed after the owner's
+   * manual override of the subject). @default {every claim}
+   */
+  counts?: ((claim: Knowable) => boolean) | undefined;
+}
+
 /**
  * Judges a malice report's evidence. Two of the subject's claims that
  * conflict with each other prove malice; otherwise one that conflicts with
  * an accepted fact about the same domain and subject is a conflict;
  * otherwise nothing is shown. Facts without a subject conflict only
- * through explicit `contradicts` links between the claims.
+ * through explicit `contradicts` links between the claims. With `counts`,
+ * a contradiction needs at least one claim that counts.
  *
  * @param claims The subject's own claims (signatures already verified).
  * @param accepted This node's accepted facts about a domain and subject.
+ * @param options Which claims count.
  * @returns The verdict.
  *
  * @example
@@ -76,17 +88,27 @@ export function knowableOf(msgId: string, payload: FactProposePayload): Knowable
  * assert.equal(judgeMalice([at("a", "1"), at("b", "2")], none), "proven_malice");
  * assert.equal(judgeMalice([at("a", "1")], () => [at("k", "3")]), "conflict");
  * assert.equal(judgeMalice([at("a", "1")], none), "none");
+ * // Only claims signed after the owner's override count:
+ * const after = { counts: (k: { id: string }) => k.id === "c" };
+ * assert.equal(judgeMalice([at("a", "1"), at("b", "2")], none, after), "none");
+ * assert.equal(judgeMalice([at("a", "1"), at("c", "2")], none, after), "proven_malice");
  * ```
  */
 export function judgeMalice(
   claims: readonly Knowable[],
   accepted: (domain: string, subject: string) => readonly AcceptedFact[],
+  options: JudgeMaliceOptions = {},
 ): MaliceVerdict {
-  if (claims.some((a, i) => claims.slice(i + 1).some((b) => conflicts(a, b)))) {
+  const counts = options.counts ?? (() => true);
+  if (
+    claims.some((a, i) =>
+      claims.slice(i + 1).some((b) => conflicts(a, b) && (counts(a) || counts(b)))
+    )
+  ) {
     return "proven_malice";
   }
   const contradictsKnowledge = (k: Knowable) =>
-    k.subject !== undefined &&
+    counts(k) && k.subject !== undefined &&
     accepted(k.fact.domain, k.subject).some((c) => conflicts(k, { ...c, contradicts: [] }));
   return claims.some(contradictsKnowledge) ? "conflict" : "none";
 }

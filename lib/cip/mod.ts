@@ -28,4 +28,10 @@ export {
   type Knowable,
   traceProblem,
 } from "./knowledge_rules.ts";
-export { type AcceptedFact, judgeMalice, knowableOf, type MaliceVerdict } from "./malice.ts";
+export {
+  type AcceptedFact,
+  judgeMalice,
+  type JudgeMaliceOptions,
+  knowableOf,
+  type MaliceVerdict,
+} from "./malice.ts";

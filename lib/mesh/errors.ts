@@ -10,6 +10,7 @@ import { Web4Error } from "../errors/mod.ts";
  * Why a mesh operation or frame failed.
  *
  * - `INVALID_FRAME`: a mesh frame is not JSON or breaks the frame format.
+ * - `TOO_LARGE`: a mesh frame is larger than its byte bound (checked before parsing).
  * - `BAD_SIGNATURE`: a frame's public key or signature does not verify.
  * - `NO_ROUTE`: no route to the destination.
  * - `EXPIRED`: a held message outlived its window.
@@ -18,6 +19,7 @@ import { Web4Error } from "../errors/mod.ts";
  */
 export type MeshErrorCode =
   | "INVALID_FRAME"
+  | "TOO_LARGE"
   | "BAD_SIGNATURE"
   | "NO_ROUTE"
   | "EXPIRED"

@@ -10,6 +10,11 @@
  *   every node and signed by their signer over
  *   `"web4/mesh/1.0 " + kind + "\n" + JCS(frame without sig)`
  *   (domain-separated, so a frame signature can never pass for an envelope).
+ *   Their `at` (signing time) is checked: a receiver refuses, and does not
+ *   forward, a control frame outside +/-120 s of its own clock.
+ *
+ * Every field has a bound ({@linkcode FRAME_FIELD_BOUNDS}, {@linkcode FrameBounds}),
+ * checked by {@linkcode decodeFrame}, the byte bound before parsing.
  *
  * A frame's text starts with `{"mesh":"1.0"`, which no envelope does.
  *
@@ -49,13 +54,13 @@ export interface RelayFrame {
 export interface SignedBase {
   /** The frame version. */
   mesh: "1.0";
-  /** A UUID: the flood's de-duplication key. */
+  /** A UUID (at most 64 characters): with the signer, the flood's de-duplication key. */
   id: string;
   /** The signer's fingerprint. */
   signer: string;
   /** The signer's raw Ed25519 public key, base64. */
   pubkey: string;
-  /** When it was signed, ms since the epoch. */
+  /** When it was signed, ms since the epoch: refused outside +/-120 s of the receiver's clock. */
   at: number;
   /** Base64 Ed25519 signature (see the module doc). */
   sig: string;
@@ -117,31 +122,82 @@ const _dec = new TextDecoder();
  * @returns `true` for a mesh frame.
  */
 export function isMeshFrame(bytes: Uint8Array): boolean {
-  if (bytes.length < _PREFIX.length) return false;
-  for (let i = 0; i < _PREFIX.length; i++) if (bytes[i] !== _PREFIX[i]) return false;
-  return true;
+  return _startsWith(bytes, _PREFIX);
 }
 
 /**
- * Encodes a frame (the `mesh` key first, so {@linkcode isMeshFrame} sees it).
+ * Encodes a frame (the `mesh` key first, so {@linkcode isMeshFrame} sees it;
+ * a relay frame's fields in their documented order, `kind` second, so its
+ * byte bound applies; a control frame's fields as signed).
  *
  * @param frame The frame.
  * @returns Its bytes.
  */
 export function encodeFrame(frame: MeshFrame): Uint8Array {
+  if (frame.kind === "relay") {
+    const { mesh, kind, origin, destination, hop_limit, hops, channel, envelope } = frame;
+    return _enc.encode(
+      JSON.stringify({ mesh, kind, origin, destination, hop_limit, hops, channel, envelope }),
+    );
+  }
   const { mesh, ...rest } = frame;
   return _enc.encode(JSON.stringify({ mesh, ...rest }));
 }
 
 const _FP = /^[0-9a-f]{64}$/;
 const _KINDS = new Set(["relay", "links", "introduce", "copies", "malice"]);
+const _RELAY_PREFIX = _enc.encode(`{"mesh":"${MESH_VERSION}","kind":"relay"`);
+
+/** Bounds a decoded frame must keep (the mesh's limits; see `MeshLimits`). */
+export interface FrameBounds {
+  /** Bytes of a control frame. @default {262144} */
+  controlFrameBytes: number;
+  /** Bytes of a relay frame (only a frame whose text starts `{"mesh":"1.0","kind":"relay"`). @default {2162688} */
+  relayFrameBytes: number;
+  /** Neighbours of a `links` frame. @default {32} */
+  linkNeighbours: number;
+  /** Entries of a `copies` map. @default {64} */
+  copiesEntries: number;
+}
+
+/** The fixed bounds of a frame's fields (characters of a string, items of a list). */
+export const FRAME_FIELD_BOUNDS: Readonly<{
+  /** `id`, `decision_id`, and each msg_id of a `copies` map. */
+  id: number;
+  /** `pubkey` (base64 of 32 bytes is 44). */
+  pubkey: number;
+  /** `sig` (base64 of 64 bytes is 88). */
+  sig: number;
+  /** `agent_id` of an introduction. */
+  agentId: number;
+  /** Envelopes of a malice report. */
+  evidence: number;
+  /** `hops` of a relay frame. */
+  hops: number;
+}> = Object.freeze({ id: 64, pubkey: 64, sig: 128, agentId: 256, evidence: 8, hops: 64 });
+
+const _DEFAULT_BOUNDS: FrameBounds = {
+  controlFrameBytes: 256 * 1024,
+  relayFrameBytes: 2 * 1024 * 1024 + 64 * 1024,
+  linkNeighbours: 32,
+  copiesEntries: 64,
+};
+
+function _startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
 
 /**
- * Decodes and checks the shape of a frame (not its signature).
+ * Decodes and checks the shape and bounds of a frame (not its signature).
+ * The byte bound is checked before parsing: a relay frame's (larger) only
+ * for text that starts as {@linkcode encodeFrame} writes a relay frame.
  *
  * @param bytes The frame's bytes.
+ * @param bounds The mesh's bounds. @default {the defaults of `MeshLimits`}
  * @returns The frame.
- * @throws {MeshError} `INVALID_FRAME` naming what is wrong.
+ * @throws {MeshError} `TOO_LARGE` above its byte bound; `INVALID_FRAME` naming what is wrong.
  *
  * @example
  * ```ts
@@ -157,7 +213,12 @@ const _KINDS = new Set(["relay", "links", "introduce", "copies", "malice"]);
  * assert.throws(() => decodeFrame(new TextEncoder().encode('{"mesh":"1.0","kind":"x"}')));
  * ```
  */
-export function decodeFrame(bytes: Uint8Array): MeshFrame {
+export function decodeFrame(bytes: Uint8Array, bounds: Partial<FrameBounds> = {}): MeshFrame {
+  const b = { ..._DEFAULT_BOUNDS, ...bounds };
+  const max = _startsWith(bytes, _RELAY_PREFIX) ? b.relayFrameBytes : b.controlFrameBytes;
+  if (bytes.length > max) {
+    throw new MeshError("TOO_LARGE", `Mesh frame of ${bytes.length} bytes is above ${max}`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(_dec.decode(bytes));
@@ -166,38 +227,53 @@ export function decodeFrame(bytes: Uint8Array): MeshFrame {
   }
   const f = value as Record<string, unknown>;
   const bad = (why: string): never => {
-    throw new MeshError("INVALID_FRAME", `Mesh frame ${String(f?.kind)}: ${why}`);
+    throw new MeshError("INVALID_FRAME", `Mesh frame ${String(f?.kind).slice(0, 16)}: ${why}`);
   };
   if (typeof f !== "object" || f === null || f.mesh !== MESH_VERSION) bad("wrong version");
   if (typeof f.kind !== "string" || !_KINDS.has(f.kind)) bad("unknown kind");
   const isFp = (v: unknown) => typeof v === "string" && _FP.test(v);
+  const short = (v: unknown, n: number) => typeof v === "string" && v.length <= n;
+  const L = FRAME_FIELD_BOUNDS;
   if (f.kind === "relay") {
     if (!isFp(f.origin) || !isFp(f.destination)) bad("origin and destination must be fingerprints");
     if (!Number.isInteger(f.hop_limit) || (f.hop_limit as number) < 0) bad("bad hop_limit");
-    if (!Array.isArray(f.hops) || !f.hops.every(isFp) || f.hops.length > 64) bad("bad hops");
+    if (!Array.isArray(f.hops) || f.hops.length > L.hops || !f.hops.every(isFp)) bad("bad hops");
     if (f.channel !== "control" && f.channel !== "state" && f.channel !== "knowledge") {
       bad("bad channel");
     }
     if (typeof f.envelope !== "string") bad("envelope must be the signed text");
     return f as unknown as RelayFrame;
   }
-  if (typeof f.id !== "string" || !isFp(f.signer) || typeof f.pubkey !== "string") {
-    bad("id, signer and pubkey are required");
+  if (!short(f.id, L.id) || !isFp(f.signer) || !short(f.pubkey, L.pubkey)) {
+    bad(`id (at most ${L.id} characters), signer and pubkey are required`);
   }
-  if (typeof f.at !== "number" || typeof f.sig !== "string") bad("at and sig are required");
-  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
-  if (f.kind === "links" && (typeof f.seq !== "number" || !strings(f.neighbours))) {
-    bad("seq and neighbours are required");
+  if (!Number.isFinite(f.at) || !short(f.sig, L.sig)) bad("at and sig are required");
+  const strings = (v: unknown, n: number) =>
+    Array.isArray(v) && v.length <= n && v.every((x) => typeof x === "string");
+  if (f.kind === "links") {
+    if (!Number.isFinite(f.seq) || !Array.isArray(f.neighbours)) {
+      bad("seq and neighbours are required");
+    }
+    const n = f.neighbours as unknown[];
+    if (n.length > b.linkNeighbours || !n.every(isFp)) {
+      bad(`neighbours must be at most ${b.linkNeighbours} fingerprints`);
+    }
   }
-  if (f.kind === "introduce" && (!isFp(f.subject) || typeof f.agent_id !== "string")) {
+  if (f.kind === "introduce" && (!isFp(f.subject) || !short(f.agent_id, L.agentId))) {
     bad("subject and agent_id are required");
   }
-  if (
-    f.kind === "copies" &&
-    (typeof f.decision_id !== "string" || typeof f.copies !== "object" || f.copies === null)
-  ) bad("decision_id and copies are required");
-  if (f.kind === "malice" && (!isFp(f.subject) || !strings(f.evidence))) {
-    bad("subject and evidence are required");
+  if (f.kind === "copies") {
+    const c = f.copies;
+    if (!short(f.decision_id, L.id) || typeof c !== "object" || c === null || Array.isArray(c)) {
+      bad("decision_id and copies are required");
+    }
+    const entries = Object.entries(c as Record<string, unknown>);
+    if (entries.length > b.copiesEntries || !entries.every(([k, v]) => isFp(k) && short(v, L.id))) {
+      bad(`copies must map at most ${b.copiesEntries} fingerprints to msg_ids`);
+    }
+  }
+  if (f.kind === "malice" && (!isFp(f.subject) || !strings(f.evidence, L.evidence))) {
+    bad(`subject and evidence (at most ${L.evidence} envelopes) are required`);
   }
   return f as unknown as ControlFrame;
 }

@@ -22,10 +22,13 @@
  */
 export { MeshError, type MeshErrorCode } from "./errors.ts";
 export {
+  type ControlBody,
   type ControlFrame,
   type CopiesFrame,
   decodeFrame,
   encodeFrame,
+  FRAME_FIELD_BOUNDS,
+  type FrameBounds,
   type IntroduceFrame,
   type LinksFrame,
   type MaliceFrame,
@@ -34,8 +37,17 @@ export {
   type RelayFrame,
   type SignedBase,
 } from "./frame.ts";
-export { MeshNode, type MeshOptions, type MeshPeer } from "./node.ts";
-export type { Judge } from "./consensus.ts";
+export { MeshNode, type MeshOptions, type MeshPeer, type MeshStateSizes } from "./node.ts";
+export {
+  checkingJudge,
+  type CheckingJudgeOptions,
+  type Judge,
+  type JudgeContext,
+  type JudgeVerdict,
+} from "./judge.ts";
+export { DEFAULT_MESH_LIMITS, type MeshLimits, meshLimits } from "./limits.ts";
+export type { DropReason } from "./drops.ts";
 export type { MeshDeliveryError } from "./relay.ts";
-export { LinkTable, type RoutePolicy, SeenCache } from "./routes.ts";
+export { LinkTable, type RoutePolicy } from "./routes.ts";
+export { SeenCache, type SeenCacheOptions, type SeenEntry, type SeenVerdict } from "./seen.ts";
 export { type ClusterOptions, MeshCluster } from "./cluster.ts";

@@ -8,22 +8,22 @@
  *
  * @module
  */
-import { Agent, type AgentOptions, type ChannelKind, type Trace } from "../agent/mod.ts";
+import { Agent, type AgentOptions, type Trace } from "../agent/mod.ts";
 import type { FactProposePayload, PeerTrust } from "../envelope/mod.ts";
 import type { TransportAddress } from "../transport/mod.ts";
-import { Consensus, type Judge } from "./consensus.ts";
+import { Admission } from "./admission.ts";
+import { Consensus } from "./consensus.ts";
+import { MeshDrops } from "./drops.ts";
 import { MeshError } from "./errors.ts";
-import {
-  type ControlFrame,
-  decodeFrame,
-  isMeshFrame,
-  signControl,
-  verifyControl,
-} from "./frame.ts";
+import { type ControlFrame, signControl } from "./frame.ts";
+import { InboundFrames } from "./inbound.ts";
+import type { Judge } from "./judge.ts";
+import { type MeshLimits, meshLimits } from "./limits.ts";
 import { Links } from "./links.ts";
 import { MaliceWatch } from "./malice.ts";
 import { type MeshDeliveryError, MeshRelay } from "./relay.ts";
-import { SeenCache } from "./routes.ts";
+import { SeenCache } from "./seen.ts";
+import { ForwardShares } from "./shares.ts";
 
 /** Options of {@linkcode MeshNode.create}: the agent's, plus the mesh's. */
 export interface MeshOptions extends AgentOptions {
@@ -35,16 +35,44 @@ export interface MeshOptions extends AgentOptions {
   allowPeers?: "any" | readonly string[] | undefined;
   /** Relays a frame may still go through when it leaves its origin. @default {9} */
   hopLimit?: number | undefined;
-  /** Ids remembered against loops and duplicates. @default {4096} */
-  seenCapacity?: number | undefined;
   /** The least trust a neighbour needs to relay for us. @default {"trusted"} */
   relayTrust?: "trusted" | "probing" | undefined;
-  /** How a pending claim is judged (votes go to every node). @default {confirm} */
+  /**
+   * How a pending claim from another node is judged; a confirmation is sent
+   * only when the judge verified the fact (e.g. `checkingJudge`, against the
+   * node's own accepted knowledge or its operator's readings).
+   * @default {none: the node abstains (it never confirms what it did not check)}
+   */
   judge?: Judge | undefined;
+  /** The bounds of the mesh's state, rates and frames. @default {DEFAULT_MESH_LIMITS} */
+  limits?: Partial<MeshLimits> | undefined;
   /** How often held messages are retried or expired, ms (0: only on link changes and {@linkcode MeshNode.sweep}). @default {500} */
   sweepMs?: number | undefined;
-  /** The delivery window around an envelope's timestamp. @default {120000} */
+  /**
+   * The delivery window around an envelope's timestamp, and the freshness
+   * window of control frames (`at`). @default {120000}
+   */
   windowMs?: number | undefined;
+}
+
+/** How much state a node holds now (each within its bound of {@linkcode MeshLimits}). */
+export interface MeshStateSizes {
+  /** Frame ids in the seen cache. */
+  seenIds: number;
+  /** Nodes in the link table (this one included). */
+  linkNodes: number;
+  /** Advertisements waiting for their signer's admission. */
+  pendingAdverts: number;
+  /** Copies maps. */
+  copies: number;
+  /** Relay frames held for lack of a route. */
+  held: number;
+  /** Their bytes. */
+  heldBytes: number;
+  /** Bytes of signed proposals kept as malice evidence. */
+  evidenceBytes: number;
+  /** Bytes of inbound mesh frames waiting to be handled. */
+  pendingBytes: number;
 }
 
 /** One row of the peer table. */
@@ -83,15 +111,16 @@ export interface MeshPeer {
 export class MeshNode implements AsyncDisposable {
   /** The agent this node routes for. */
   readonly agent: Agent;
+  /** The bounds in force. */
+  readonly limits: Readonly<MeshLimits>;
   readonly #now: () => number;
   readonly #seen: SeenCache;
+  readonly #admission: Admission;
+  readonly #inbound: InboundFrames;
   readonly #links: Links;
   readonly #relay: MeshRelay;
   readonly #consensus: Consensus;
   readonly #malice: MaliceWatch;
-  readonly #allow: "any" | Set<string>;
-  readonly #addresses = new Map<string, TransportAddress>();
-  readonly #names = new Map<string, string>();
   readonly #waiters = new Set<{ check: () => boolean; resolve: () => void }>();
   #chain: Promise<void> = Promise.resolve();
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -99,43 +128,94 @@ export class MeshNode implements AsyncDisposable {
   #wakeQueued = false;
   #stopping = false;
 
-  private constructor(agent: Agent, options: MeshOptions) {
+  private constructor(agent: Agent, options: MeshOptions, limits: MeshLimits) {
     this.agent = agent;
-    this.#now = options.now ?? Date.now;
-    this.#seen = new SeenCache(options.seenCapacity ?? 4096);
-    const allow = options.allowPeers ?? "any";
-    this.#allow = allow === "any" ? "any" : new Set(allow);
-    const now = this.#now;
-    const seen = this.#seen;
+    this.limits = limits;
+    const now = this.#now = options.now ?? Date.now;
+    const windowMs = options.windowMs ?? 120_000;
+    const seen = this.#seen = new SeenCache({
+      capacity: limits.seenIds,
+      reserve: limits.seenTrustedReserve,
+    });
+    const drops = new MeshDrops(agent, now);
+    const rank = (fp: string) => this.#admission.rank(fp);
     const track = (p: Promise<void>) => this.#track(p);
-    this.#links = new Links({
+    const signed = (frame: ControlFrame) => this.#inbound.signed(frame);
+    const rate = agent.router.rateLimiter;
+    const shares = new ForwardShares(
+      { burst: rate?.burst ?? 200, perSecond: rate?.perSecond ?? 100 },
+      { share: limits.forwardShare, total: limits.forwardTotalShare },
+    );
+    const links = this.#links = new Links({
       agent,
-      seen,
       now,
+      limits,
+      drops,
+      shares,
+      rank,
+      signed,
       relayTrust: options.relayTrust ?? "trusted",
+      admitted: (fp) => this.#admission.admitted(fp),
       stopping: () => this.#stopping,
-      sweep: () => this.sweep(),
+      sweep: () => this.#relay.sweep(),
     });
-    const links = this.#links;
-    this.#relay = new MeshRelay({
+    const admission = this.#admission = new Admission(
+      { agent, limits, links },
+      options.allowPeers ?? "any",
+    );
+    const relay = this.#relay = new MeshRelay({
       agent,
       links,
       seen,
       now,
+      limits,
+      drops,
+      shares,
+      rank,
+      track,
       hopLimit: options.hopLimit ?? 9,
-      windowMs: options.windowMs ?? 120_000,
-      admitted: (origin) => this.#admitted(origin),
-      track,
+      windowMs,
+      deliverable: (origin) => admission.deliverable(origin),
+      admitted: (origin) => admission.admitted(origin),
+      seenLimit: (origin) => admission.seenLimit(origin),
+      delivering: (peer) => agent.router.rateLimiter?.refund(peer),
     });
-    this.#consensus = new Consensus({
+    const consensus = this.#consensus = new Consensus({
       agent,
       links,
-      seen,
       now,
-      judge: options.judge ?? (() => "confirm"),
+      limits,
+      drops,
+      rank,
+      signed,
+      track,
+      judge: options.judge,
+    });
+    const malice = this.#malice = new MaliceWatch({
+      agent,
+      links,
+      now,
+      limits,
+      drops,
+      rank,
+      signed,
       track,
     });
-    this.#malice = new MaliceWatch({ agent, links, seen, now, track });
+    this.#inbound = new InboundFrames({
+      agent,
+      limits,
+      windowMs,
+      now,
+      seen,
+      drops,
+      admission,
+      links,
+      relay,
+      consensus,
+      malice,
+      stopping: () => this.#stopping,
+      enqueue: (work) => this.#enqueue(work),
+    });
   }
 
   /**
@@ -144,17 +224,23 @@ export class MeshNode implements AsyncDisposable {
    * @param options The agent's options and the mesh's.
    * @returns The running node.
    * @throws {TypeError} As {@linkcode Agent.create}.
-   * @throws {RangeError} For a hop limit outside 0..64.
+   * @throws {RangeError} For a hop limit outside 0..64, or a bound of `limits` that is not
+   *   a positive integer (a share: not in (0, 1]).
    */
   static async create(options: MeshOptions): Promise<MeshNode> {
     const hopLimit = options.hopLimit ?? 9;
     if (!Number.isInteger(hopLimit) || hopLimit < 0 || hopLimit > 64) {
       throw new RangeError(`Mesh hopLimit must be an integer in 0..64, got ${hopLimit}`);
     }
+    const limits = meshLimits(options.limits);
     const agent = await Agent.create(options);
-    const node = new MeshNode(agent, options);
+    const node = new MeshNode(agent, options, limits);
     agent.setRelay({
-      frame: (bytes, from) => node.#frame(bytes, from),
+      frame: (bytes, from) => {
+        const claimed = node.#inbound.frame(bytes, from);
+        if (claimed) node.#poke(); // a frame refused at once (rate) is news for waiters too
+        return claimed;
+      },
       reachable: (fp) => node.#links.reachable(fp),
       send: (fp, out) => node.#relay.send(fp, out),
     });
@@ -190,8 +276,11 @@ export class MeshNode implements AsyncDisposable {
   async connect(
     options: TransportAddress & { fingerprint: string; agentId?: string },
   ): Promise<void> {
-    this.#addresses.set(options.fingerprint, { hostname: options.hostname, port: options.port });
-    if (options.agentId !== undefined) this.#names.set(options.fingerprint, options.agentId);
+    this.#admission.dialled(
+      options.fingerprint,
+      { hostname: options.hostname, port: options.port },
+      options.agentId,
+    );
     await this.agent.connect(options);
     this.#links.setDown(options.fingerprint, false);
     await this.#links.advertise();
@@ -207,9 +296,8 @@ export class MeshNode implements AsyncDisposable {
    * @throws {AgentError} `NOT_CONNECTED` without a route, `HANDSHAKE_FAILED`.
    */
   async meet(fp: string, agentId?: string): Promise<void> {
-    if (agentId !== undefined) this.#names.set(fp, agentId);
     // Whom this node's owner asks it to meet is admitted (its answers must get in).
-    if (this.#allow !== "any") this.#allow.add(fp);
+    this.#admission.met(fp, agentId);
     await this.agent.handshakeVia(fp, agentId === undefined ? {} : { agentId });
   }
 
@@ -244,7 +332,7 @@ export class MeshNode implements AsyncDisposable {
       subject,
       agent_id: agentId,
     }, this.#now());
-    this.#seen.add(frame.id);
+    this.#inbound.signed(frame);
     this.#links.flood(frame);
   }
 
@@ -297,12 +385,12 @@ export class MeshNode implements AsyncDisposable {
   peers(): MeshPeer[] {
     const live = new Set(this.#links.liveNeighbours());
     return this.knownNodes().map((fp) => {
-      const direct = this.agent.peer(fp) !== undefined || this.#addresses.has(fp);
+      const direct = this.agent.peer(fp) !== undefined || this.#admission.addresses.has(fp);
       const route = live.has(fp) ? undefined : this.route(fp);
       return {
         fingerprint: fp,
-        agentId: this.#names.get(fp) ?? this.agent.peer(fp)?.agentId ?? "peer",
-        address: this.#addresses.get(fp),
+        agentId: this.#admission.names.get(fp) ?? this.agent.peer(fp)?.agentId ?? "peer",
+        address: this.#admission.addresses.get(fp),
         link: live.has(fp)
           ? "up"
           : direct
@@ -335,6 +423,26 @@ export class MeshNode implements AsyncDisposable {
   /** How many messages are held for lack of a route. */
   get heldCount(): number {
     return this.#relay.heldCount;
+  }
+
+  /**
+   * How much state the node holds now, each within its bound
+   * ({@linkcode MeshNode.limits}); what was dropped at a bound is counted in
+   * the agent's metrics (`mesh_dropped_total{reason}`).
+   *
+   * @returns The sizes.
+   */
+  stateSizes(): MeshStateSizes {
+    return {
+      seenIds: this.#seen.size,
+      linkNodes: this.#links.nodes().length,
+      pendingAdverts: this.#links.pendingCount,
+      copies: this.#consensus.size,
+      held: this.#relay.heldCount,
+      heldBytes: this.#relay.heldBytes,
+      evidenceBytes: this.#malice.evidenceBytes,
+      pendingBytes: this.#inbound.pendingBytes,
+    };
   }
 
   /**
@@ -373,10 +481,14 @@ export class MeshNode implements AsyncDisposable {
 
   /**
    * Retries held messages that have a route now and expires those outside
-   * the window (local `ERROR` `expired`). Runs on a timer and on link changes.
+   * the window (local `ERROR` `expired`); forgets advertisements not renewed
+   * and re-advertises this node's links every `limits.advertiseMs`. Runs on
+   * a timer (`sweepMs`) and on link changes.
    */
   sweep(): void {
     if (this.agent.stopped || this.#stopping) return;
+    const advertising = this.#links.tick();
+    if (advertising !== undefined) this.#track(advertising);
     this.#relay.sweep();
     this.#poke();
   }
@@ -401,92 +513,26 @@ export class MeshNode implements AsyncDisposable {
     await this.stop();
   }
 
-  // ---- admission ----------------------------------------------------------
+  // ---- the one chain ------------------------------------------------------
 
-  #admitted(origin: string): boolean {
-    if (this.#allow === "any") return true;
-    return this.#allow.has(origin) || this.#addresses.has(origin) ||
-      this.agent.peer(origin) !== undefined;
-  }
-
-  #introduced(introducer: string, subject: string, agentId: string): void {
-    const trust = this.agent.router.trust.peer(introducer);
-    let admitted = false;
-    let reason: string;
-    if (this.#allow === "any") reason = "allow-list is any: nothing to admit";
-    else if (trust !== "trusted") reason = `introducer is ${trust}, not trusted`;
-    else if (this.#allow.has(subject)) reason = "already admitted";
-    else {
-      this.#allow.add(subject);
-      this.#names.set(subject, agentId);
-      admitted = true;
-      reason = "admitted: may connect, starts probing after its handshake";
-    }
-    this.agent.telemetry.emit("mesh.introduction", { subject, introducer, admitted, reason }, {
-      peer: introducer,
-    });
-  }
-
-  // ---- inbound frames -----------------------------------------------------
-
-  #frame(
-    bytes: Uint8Array,
-    from: { peer: string; session: string; channel: ChannelKind },
-  ): boolean {
-    if (!isMeshFrame(bytes)) return false;
-    if (this.#stopping) return true; // claimed and ignored: the node is stopping
-    this.#track(this.#inbound(bytes, from));
-    return true;
+  /** Inbound frames: handled one at a time, in arrival order. */
+  #enqueue(work: () => Promise<void>): void {
+    this.#chain = this.#chain.then(work).catch((err) => this.#failed(err))
+      .finally(() => this.#poke());
   }
 
   #track(p: Promise<void>): void {
-    // One frame at a time, in arrival order; a failure is reported, never thrown.
-    this.#chain = this.#chain.then(() => p).catch((err) => {
-      this.agent.telemetry.emit("agent.error", {
-        where: "mesh",
-        error: err instanceof Error ? err.message : String(err),
-      }, { severity: "error" });
-    }).finally(() => this.#poke());
+    // Work of the rooms (already under way) joins the one chain, so `stop` waits for it; a
+    // failure is reported at once, never thrown (nor left unhandled while the chain is busy).
+    const settled = p.catch((err) => this.#failed(err));
+    this.#chain = this.#chain.then(() => settled).finally(() => this.#poke());
   }
 
-  async #inbound(bytes: Uint8Array, from: { peer: string; channel: ChannelKind }): Promise<void> {
-    if (this.agent.stopped || this.#stopping) return;
-    let frame;
-    try {
-      frame = decodeFrame(bytes);
-    } catch (err) {
-      this.#relay.dropped("invalid_frame", null, null, from.peer, (err as Error).message);
-      return;
-    }
-    if (frame.kind === "relay") await this.#relay.relayed(frame, from);
-    else await this.#control(frame, from.peer);
-  }
-
-  async #control(frame: ControlFrame, from: string): Promise<void> {
-    if (!this.#seen.add(frame.id)) return;
-    try {
-      await verifyControl(frame);
-    } catch (err) {
-      this.#relay.dropped("bad_signature", frame.signer, null, from, (err as Error).message);
-      return;
-    }
-    if (frame.signer === this.fingerprint) return;
-    if (this.agent.router.trust.peer(frame.signer) === "blacklisted") {
-      this.#links.shun(frame.signer);
-      this.#relay.dropped("blocked_origin", frame.signer, null, from);
-      return;
-    }
-    this.#links.flood(frame, from);
-    switch (frame.kind) {
-      case "links":
-        return this.#links.received(frame);
-      case "introduce":
-        return this.#introduced(frame.signer, frame.subject, frame.agent_id);
-      case "copies":
-        return await this.#consensus.copiesArrived(frame);
-      case "malice":
-        return await this.#malice.received(frame.signer, frame.subject, frame.evidence);
-    }
+  #failed(err: unknown): void {
+    this.agent.telemetry.emit("agent.error", {
+      where: "mesh",
+      error: err instanceof Error ? err.message : String(err),
+    }, { severity: "error" });
   }
 
   // ---- what the agent reports -------------------------------------------
@@ -523,7 +569,10 @@ export class MeshNode implements AsyncDisposable {
     this.#refreshQueued = true;
     queueMicrotask(() => {
       this.#refreshQueued = false;
+      this.#links.invalidate();
       this.#track(this.#links.advertise());
+      // Trust or neighbours changed: held advertisements may be admitted now.
+      this.#inbound.recheck();
     });
   }
 

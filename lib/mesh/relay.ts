@@ -2,8 +2,9 @@
  * The mesh's relay: the agent's envelopes for nodes without a session are
  * wrapped in relay frames and sent to the route's first hop, or held until
  * a route appears inside the delivery window; inbound relay frames are
- * checked (loops, duplicates, blocked origins, admission, hop limit, the
- * inner envelope's signature) and delivered here or forwarded.
+ * checked (loops, blocked origins, admission, hop limit, duplicates, the
+ * inner envelope's signature) and delivered here or forwarded within the
+ * origin's share of the next hop's rate. Held frames are bounded in bytes.
  *
  * @module
  */
@@ -12,9 +13,13 @@ import type { Agent, ChannelKind } from "../agent/mod.ts";
 import { type Envelope, verifyEnvelope } from "../envelope/mod.ts";
 import type { OutboundEnvelope } from "../router/mod.ts";
 import { newMsgId, outcome, replySpec } from "../runtime/mod.ts";
+import type { MeshDrops } from "./drops.ts";
 import { encodeFrame, type MeshChannel, type RelayFrame } from "./frame.ts";
+import { type HeldFrame, HeldFrames } from "./held.ts";
+import { type MeshLimits, trustRank } from "./limits.ts";
 import type { Links } from "./links.ts";
-import type { SeenCache } from "./routes.ts";
+import type { SeenCache } from "./seen.ts";
+import type { ForwardShares } from "./shares.ts";
 
 /** A message this node originated that could not be delivered (the local `ERROR`). */
 export interface MeshDeliveryError {
@@ -53,16 +58,24 @@ export interface RelayPorts {
   readonly windowMs: number;
   /** The clock in ms. */
   readonly now: () => number;
+  /** The bounds. */
+  readonly limits: Pick<MeshLimits, "heldBytes" | "heldBytesPerDestination">;
+  /** Drops, counted. */
+  readonly drops: MeshDrops;
+  /** Shares of each next hop's rate for the frames of other origins. */
+  readonly shares: ForwardShares;
   /** Whether an origin may reach this node (allow-list, introductions, neighbours). */
+  deliverable(origin: string): boolean;
+  /** Whether this node admits an origin at all (it forwards only admitted origins' frames). */
   admitted(origin: string): boolean;
+  /** How much this node trusts an origin (`trustRank`). */
+  rank(origin: string): number;
+  /** The seen-id bound of an origin, and whether it may use the reserved share. */
+  seenLimit(origin: string): { limit: number; privileged: boolean };
+  /** A relay frame for this node is about to go to the router (which charges the delivering peer). */
+  delivering(peer: string): void;
   /** Runs work in the node's one chain. */
   track(work: Promise<void>): void;
-}
-
-interface _Held {
-  frame: RelayFrame;
-  msgId: string;
-  timestampMs: number;
 }
 
 const _enc = new TextEncoder();
@@ -80,7 +93,7 @@ const _dec = new TextDecoder();
  */
 export class MeshRelay {
   readonly #ports: RelayPorts;
-  readonly #held: _Held[] = [];
+  readonly #held: HeldFrames;
   readonly #errors: MeshDeliveryError[] = [];
   readonly #errorListeners = new Set<(e: MeshDeliveryError) => void>();
 
@@ -91,11 +104,20 @@ export class MeshRelay {
    */
   constructor(ports: RelayPorts) {
     this.#ports = ports;
+    this.#held = new HeldFrames({
+      total: ports.limits.heldBytes,
+      perDestination: ports.limits.heldBytesPerDestination,
+    });
   }
 
   /** How many messages are held for lack of a route. */
   get heldCount(): number {
-    return this.#held.length;
+    return this.#held.count;
+  }
+
+  /** Bytes of the messages held for lack of a route. */
+  get heldBytes(): number {
+    return this.#held.bytes;
   }
 
   /** The local `ERROR`s for messages this node originated and could not deliver. */
@@ -122,7 +144,7 @@ export class MeshRelay {
    * @returns `false` when the node cannot be reached through the mesh at all.
    */
   async send(fp: string, out: readonly OutboundEnvelope[]): Promise<boolean> {
-    const { agent, links, seen, hopLimit } = this.#ports;
+    const { agent, links, hopLimit } = this.#ports;
     if (!links.reachable(fp)) return false;
     const self = agent.fingerprint;
     for (const o of out) {
@@ -136,7 +158,6 @@ export class MeshRelay {
         channel: o.channel as MeshChannel,
         envelope: _dec.decode(o.bytes),
       };
-      seen.add(`${self}/${o.envelope.msg_id}`);
       const next = links.route(fp)?.[0];
       if (next === undefined) {
         this.#hold(frame, o.envelope);
@@ -147,18 +168,46 @@ export class MeshRelay {
     return true;
   }
 
-  #hold(frame: RelayFrame, envelope: Pick<Envelope, "msg_id" | "timestamp">): void {
-    const { agent } = this.#ports;
-    this.#held.push({ frame, msgId: envelope.msg_id, timestampMs: Date.parse(envelope.timestamp) });
-    agent.metrics.gauge("mesh_held", this.#held.length, {});
+  #hold(frame: RelayFrame, envelope: Pick<Envelope, "msg_id" | "timestamp">, peer?: string): void {
+    const { agent, rank, drops } = this.#ports;
+    const h: HeldFrame = {
+      frame,
+      msgId: envelope.msg_id,
+      timestampMs: Date.parse(envelope.timestamp),
+      bytes: frame.envelope.length + 512 + frame.hops.length * 67,
+    };
+    const dropped = this.#held.add(h, rank);
+    for (const d of dropped) {
+      drops.drop("held_full", {
+        origin: d.frame.origin,
+        msgId: d.msgId,
+        peer,
+        detail: d === h ? "not held" : "oldest held frame of the least trusted origin dropped",
+      });
+      if (d.frame.origin === agent.fingerprint) {
+        this.#deliveryError({
+          inReplyTo: d.msgId,
+          code: "undeliverable",
+          reason: "no route, and the held messages are over their bound",
+          destination: d.frame.destination,
+        });
+      }
+    }
+    agent.metrics.gauge("mesh_held", this.#held.count, {});
+    if (dropped.includes(h)) return;
     agent.telemetry.emit("mesh.held", {
       msg_id: envelope.msg_id,
       destination: frame.destination,
     }, { severity: "warn", peer: frame.destination });
   }
 
-  async #forward(next: string, frame: RelayFrame, msgId: string): Promise<void> {
-    const { agent } = this.#ports;
+  async #forward(next: string, frame: RelayFrame, msgId: string, peer?: string): Promise<void> {
+    const { agent, shares, now, drops, rank } = this.#ports;
+    const trusted = rank(frame.origin) >= trustRank("trusted");
+    if (frame.origin !== agent.fingerprint && !shares.take(next, frame.origin, now(), trusted)) {
+      drops.drop("forward_share", { origin: frame.origin, msgId, peer: next });
+      return;
+    }
     try {
       await agent.sendFrame(next, frame.channel, encodeFrame(frame));
       agent.metrics.counter("mesh_forwarded_total", 1, {
@@ -173,7 +222,7 @@ export class MeshRelay {
       }, { severity: "debug", peer: next });
     } catch {
       // The session went away between routing and sending: hold it.
-      this.#hold(frame, JSON.parse(frame.envelope) as Envelope);
+      this.#hold(frame, JSON.parse(frame.envelope) as Envelope, peer);
     }
   }
 
@@ -184,9 +233,9 @@ export class MeshRelay {
   sweep(): void {
     const { agent, links, now, windowMs, track } = this.#ports;
     const nowMs = now();
-    for (const h of [...this.#held]) {
+    for (const h of this.#held.list()) {
       if (Math.abs(nowMs - h.timestampMs) > windowMs) {
-        this.#held.splice(this.#held.indexOf(h), 1);
+        this.#held.remove(h);
         agent.metrics.counter("mesh_expired_total", 1, {});
         const reason = `held without a route until it left the ${windowMs / 1000} s window`;
         if (h.frame.origin === agent.fingerprint) {
@@ -205,9 +254,10 @@ export class MeshRelay {
       // A relay never sends a held frame back along its hop list.
       const next = links.route(h.frame.destination, h.frame.hops)?.[0];
       if (next === undefined) continue;
-      this.#held.splice(this.#held.indexOf(h), 1);
+      this.#held.remove(h);
       track(this.#forward(next, h.frame, h.msgId));
     }
+    agent.metrics.gauge("mesh_held", this.#held.count, {});
   }
 
   /**
@@ -222,7 +272,9 @@ export class MeshRelay {
     code: "undeliverable" | "expired" = "undeliverable",
   ): Promise<void> {
     const { agent, links } = this.#ports;
-    if (code === "undeliverable") this.dropped("no_route", frame.origin, envelope.msg_id);
+    if (code === "undeliverable") {
+      this.#ports.drops.drop("no_route", { origin: frame.origin, msgId: envelope.msg_id });
+    }
     if (envelope.type === "ERROR" || frame.origin === agent.fingerprint) return;
     const spec = replySpec("cip", "ERROR", {
       msg_id: newMsgId((n) => crypto.getRandomValues(new Uint8Array(n))),
@@ -239,59 +291,71 @@ export class MeshRelay {
 
   /**
    * An inbound relay frame: delivered here, forwarded, held, or dropped.
+   * Checked in this order: loop, blocked origin, (for this node: admission,
+   * then the router), admission, hop limit, duplicate, the inner envelope's
+   * signature (a bad one sanctions the delivering neighbour), the seen-id
+   * bound, then the route.
    *
    * @param frame The frame.
    * @param from The neighbour that delivered it, and the channel.
    */
   async relayed(frame: RelayFrame, from: { peer: string; channel: ChannelKind }): Promise<void> {
-    const { agent, links, seen, now, windowMs } = this.#ports;
+    const { agent, links, seen, now, windowMs, drops } = this.#ports;
     const self = agent.fingerprint;
+    const peer = from.peer;
     let msgId: string | null = null;
     try {
-      msgId = String((JSON.parse(frame.envelope) as { msg_id?: unknown }).msg_id);
+      const id = (JSON.parse(frame.envelope) as { msg_id?: unknown }).msg_id;
+      if (typeof id === "string") msgId = id;
     } catch { /* verified below */ }
-    if (frame.hops.includes(self)) return this.dropped("loop", frame.origin, msgId, from.peer);
-    if (!seen.add(`${frame.origin}/${msgId}`)) {
-      return this.dropped("duplicate", frame.origin, msgId, from.peer);
-    }
-    if (agent.router.trust.peer(frame.origin) === "blacklisted" || links.isBlocked(frame.origin)) {
-      return this.dropped("blocked_origin", frame.origin, msgId, from.peer);
+    const origin = frame.origin;
+    if (frame.hops.includes(self)) return drops.drop("loop", { origin, msgId, peer });
+    if (agent.router.trust.peer(origin) === "blacklisted" || links.isBlocked(origin)) {
+      return drops.drop("blocked_origin", { origin, msgId, peer });
     }
     if (frame.destination === self) {
-      if (!this.#ports.admitted(frame.origin)) {
-        return this.dropped("not_admitted", frame.origin, msgId, from.peer);
+      if (!this.#ports.deliverable(origin)) {
+        return drops.drop("not_admitted", { origin, msgId, peer });
       }
       agent.metrics.counter("mesh_delivered_total", 1, {});
       agent.telemetry.emit("mesh.delivered", {
-        origin: frame.origin,
+        origin,
         hops: frame.hops.length,
         msg_id: msgId ?? "",
-      }, { severity: "debug", peer: from.peer });
-      agent.deliverRelayed(_enc.encode(frame.envelope), frame.origin, from);
+      }, { severity: "debug", peer });
+      // The router verifies it, refuses replays (its persisted window) and charges the peer.
+      this.#ports.delivering(peer);
+      agent.deliverRelayed(_enc.encode(frame.envelope), origin, from);
       return;
     }
-    if (frame.hop_limit <= 0) {
-      agent.metrics.counter("mesh_hop_expired_total", 1, {});
-      agent.telemetry.emit("mesh.hop_expired", {
-        origin: frame.origin,
-        destination: frame.destination,
-        hops: frame.hops.length,
-      }, { severity: "warn", peer: from.peer });
-      return;
+    if (!this.#ports.admitted(origin)) return drops.drop("not_admitted", { origin, msgId, peer });
+    if (frame.hop_limit <= 0) return drops.hopExpired(frame, peer);
+    const key = `${origin}/${msgId}`;
+    const nowMs = now();
+    if (msgId !== null && seen.has(key, nowMs)) {
+      return drops.drop("duplicate", { origin, msgId, peer });
     }
     // Verify before forwarding: a bad inner envelope sanctions the relay that delivered it.
     let envelope: Envelope;
     try {
       envelope = await verifyEnvelope(frame.envelope, {
-        expectedSender: frame.origin,
+        expectedSender: origin,
         expectedReceiver: frame.destination,
         now: () => new Date(now()),
         maxSkewMs: windowMs,
       });
     } catch (err) {
-      await this.#sanction(from.peer, err, msgId, frame);
+      await this.#sanction(peer, err, msgId, frame);
       return;
     }
+    const verdict = seen.add(key, {
+      origin,
+      untilMs: Date.parse(envelope.timestamp) + windowMs,
+      nowMs: now(),
+      ...this.#ports.seenLimit(origin),
+    });
+    if (verdict === "duplicate") return drops.drop("duplicate", { origin, msgId, peer });
+    if (verdict === "full") return drops.drop("seen_full", { origin, msgId, peer });
     const next = links.route(frame.destination, frame.hops)?.[0];
     const onward: RelayFrame = {
       ...frame,
@@ -300,12 +364,12 @@ export class MeshRelay {
     };
     if (next === undefined) {
       // Reachable in principle (known, not blocked): held here until a route appears or the
-      // window closes; otherwise the origin is told at once.
-      if (links.reachable(frame.destination)) this.#hold(onward, envelope);
+      // window closes (within the held bounds); otherwise the origin is told at once.
+      if (links.reachable(frame.destination)) this.#hold(onward, envelope, peer);
       else await this.#undeliverable(onward, envelope, "no route");
       return;
     }
-    await this.#forward(next, onward, envelope.msg_id);
+    await this.#forward(next, onward, envelope.msg_id, peer);
   }
 
   async #sanction(
@@ -323,35 +387,6 @@ export class MeshRelay {
       destination: frame.destination,
       error: err instanceof Error ? err.message : String(err),
     }, { severity: "warn", peer: relay });
-  }
-
-  /**
-   * Counts and reports a dropped frame (`mesh.dropped`).
-   *
-   * @param reason Why (`loop`, `duplicate`, `blocked_origin`, `not_admitted`, ...).
-   * @param origin Its origin or signer, when known.
-   * @param msgId The inner envelope's msg_id, when known.
-   * @param peer The neighbour that delivered it.
-   * @param detail More detail.
-   */
-  dropped(
-    reason: string,
-    origin: string | null,
-    msgId: string | null,
-    peer?: string,
-    detail?: string,
-  ): void {
-    const { agent } = this.#ports;
-    agent.metrics.counter("mesh_dropped_total", 1, { reason });
-    agent.telemetry.emit("mesh.dropped", {
-      reason,
-      origin,
-      msg_id: msgId,
-      ...(detail === undefined ? {} : { detail }),
-    }, {
-      severity: reason === "duplicate" ? "debug" : "warn",
-      ...(peer === undefined ? {} : { peer }),
-    });
   }
 
   #deliveryError(e: MeshDeliveryError): void {

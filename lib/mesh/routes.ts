@@ -2,7 +2,8 @@
  * Link state and routes: every node floods its live, verified neighbours
  * (signed `links` frames); each node keeps the newest advertisement per
  * signer and computes shortest paths over the links both ends advertise.
- * Pure: no I/O, no clock.
+ * Pure: no I/O, no clock. The table's bounds (which nodes, how many) are
+ * the caller's (`links.ts`); a path costs O(nodes + links) of the table.
  *
  * @module
  */
@@ -45,7 +46,7 @@ export interface RoutePolicy {
  */
 export class LinkTable {
   readonly #self: string;
-  readonly #adverts = new Map<string, { seq: number; neighbours: Set<string> }>();
+  readonly #adverts = new Map<string, { seq: number; neighbours: Set<string>; sorted: string[] }>();
 
   /**
    * Creates an empty table.
@@ -67,8 +68,44 @@ export class LinkTable {
   update(node: string, seq: number, neighbours: readonly string[]): boolean {
     const held = this.#adverts.get(node);
     if (held !== undefined && held.seq >= seq) return false;
-    this.#adverts.set(node, { seq, neighbours: new Set(neighbours) });
+    const set = new Set(neighbours);
+    this.#adverts.set(node, { seq, neighbours: set, sorted: [...set].sort() });
     return true;
+  }
+
+  /**
+   * Forgets a node's advertisement.
+   *
+   * @param node The node.
+   * @returns Whether it had one.
+   */
+  remove(node: string): boolean {
+    return this.#adverts.delete(node);
+  }
+
+  /**
+   * Whether a node has an advertisement here.
+   *
+   * @param node The node.
+   * @returns Whether it has.
+   */
+  has(node: string): boolean {
+    return this.#adverts.has(node);
+  }
+
+  /**
+   * The neighbours a node advertises.
+   *
+   * @param node The node.
+   * @returns Its neighbours, sorted (empty without an advertisement).
+   */
+  neighboursOf(node: string): readonly string[] {
+    return this.#adverts.get(node)?.sorted ?? [];
+  }
+
+  /** How many nodes have an advertisement. */
+  get size(): number {
+    return this.#adverts.size;
   }
 
   /** Every node with an advertisement. */
@@ -112,7 +149,7 @@ export class LinkTable {
       for (const n of frontier) {
         const ad = this.#adverts.get(n);
         if (ad === undefined) continue;
-        for (const m of [...ad.neighbours].sort()) {
+        for (const m of ad.sorted) {
           if (seen.has(m) || policy.avoid.has(m)) continue;
           if (this.#adverts.get(m)?.neighbours.has(n) !== true) continue; // both ends
           seen.add(m);
@@ -126,57 +163,5 @@ export class LinkTable {
     const path = [destination];
     for (let n = prev.get(destination)!; n !== this.#self; n = prev.get(n)!) path.unshift(n);
     return path;
-  }
-}
-
-/**
- * A bounded set of ids seen (oldest forgotten first): with the hop list, it
- * stops loops and duplicates.
- *
- * @example
- * ```ts
- * import { SeenCache } from "./routes.ts";
- * import assert from "node:assert/strict";
- *
- * const seen = new SeenCache(2);
- * assert.equal(seen.add("a"), true);
- * assert.equal(seen.add("a"), false);
- * seen.add("b");
- * seen.add("c"); // "a" is forgotten
- * assert.equal(seen.add("a"), true);
- * ```
- */
-export class SeenCache {
-  readonly #max: number;
-  readonly #ids = new Set<string>();
-
-  /**
-   * Creates the cache.
-   *
-   * @param max How many ids it holds.
-   */
-  constructor(max: number) {
-    if (!Number.isInteger(max) || max < 1) {
-      throw new RangeError(`SeenCache size must be a positive integer, got ${max}`);
-    }
-    this.#max = max;
-  }
-
-  /**
-   * Adds an id.
-   *
-   * @param id The id.
-   * @returns `true` when it was new.
-   */
-  add(id: string): boolean {
-    if (this.#ids.has(id)) return false;
-    this.#ids.add(id);
-    if (this.#ids.size > this.#max) this.#ids.delete(this.#ids.values().next().value!);
-    return true;
-  }
-
-  /** How many ids it holds. */
-  get size(): number {
-    return this.#ids.size;
   }
 }

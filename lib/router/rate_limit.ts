@@ -113,6 +113,29 @@ export class RateLimiter {
       retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1000) / this.perSecond),
     };
   }
+
+  /**
+   * Gives back tokens taken for a unit that another gate will charge (so
+   * one unit is charged once), up to the burst.
+   *
+   * @param peer The peer.
+   * @param count How many tokens. @default {1}
+   *
+   * @example
+   * ```ts
+   * import { RateLimiter } from "./rate_limit.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const limiter = new RateLimiter({ burst: 1, perSecond: 1 });
+   * assert.ok(limiter.take("peer", 0).allowed);
+   * limiter.refund("peer");
+   * assert.ok(limiter.take("peer", 0).allowed);
+   * ```
+   */
+  refund(peer: string, count = 1): void {
+    const bucket = this.#buckets.get(peer);
+    if (bucket !== undefined) bucket.tokens = Math.min(this.burst, bucket.tokens + count);
+  }
 }
 
 /** The answer of {@linkcode RateGate.take}. */

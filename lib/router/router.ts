@@ -35,7 +35,7 @@ import { createTrustView, declareAnchors, type TrustView } from "../trust/mod.ts
 import { channelOf } from "./channels.ts";
 import { RoutingError } from "./errors.ts";
 import { committedEffects, RouterEvents, trustEffects } from "./events.ts";
-import { RateGate } from "./rate_limit.ts";
+import { RateGate, type RateLimiter } from "./rate_limit.ts";
 import {
   type Header,
   peekHeader,
@@ -189,6 +189,15 @@ export class ProtocolRouter {
         }, { severity: "error" });
       },
     });
+  }
+
+  /**
+   * The per-peer rate limit (`undefined` when `rateLimit: false`): a layer
+   * that takes inbound units before the router (the mesh's frames) charges
+   * the same buckets, so a session peer has one limit for everything it sends.
+   */
+  get rateLimiter(): RateLimiter | undefined {
+    return this.#rate?.limiter;
   }
 
   #restoreGuard(nowMs: number): void {

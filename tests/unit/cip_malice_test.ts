@@ -146,3 +146,20 @@ Deno.test("knowableOf reads subject and canonical value from the context, and on
   assert.equal(bare.valueCanon, undefined);
   assert.deepEqual(bare.contradicts, []);
 });
+
+Deno.test("judgeMalice with counts: a contradiction counts only when one of its claims counts (e.g. signed after the owner's override)", () => {
+  const a = knowableOf("a", proposal(12));
+  const b = knowableOf("b", proposal(50));
+  const c = knowableOf("c", proposal(51));
+  const accepted = (): AcceptedFact[] => [knowableOf("k", proposal(12))];
+  const none = (): AcceptedFact[] => [];
+  const after = (ids: string[]) => ({ counts: (k: { id: string }) => ids.includes(k.id) });
+  const cases: [MaliceVerdict, MaliceVerdict][] = [
+    [judgeMalice([b, c], none, after([])), "none"],
+    [judgeMalice([b, c], none, after(["c"])), "proven_malice"],
+    [judgeMalice([b], accepted, after([])), "none"],
+    [judgeMalice([b], accepted, after(["b"])), "conflict"],
+    [judgeMalice([a, b], none, after(["a"])), "proven_malice"],
+  ];
+  for (const [got, want] of cases) assert.equal(got, want);
+});

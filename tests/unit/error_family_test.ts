@@ -199,6 +199,7 @@ const AGENT: Record<AgentErrorCode, true> = {
 };
 const MESH: Record<MeshErrorCode, true> = {
   INVALID_FRAME: true,
+  TOO_LARGE: true,
   BAD_SIGNATURE: true,
   NO_ROUTE: true,
   EXPIRED: true,

@@ -5,7 +5,13 @@
  * introductions, a liar, partition and heal, consensus on ten nodes.
  */
 import assert from "node:assert/strict";
-import { decodeFrame, encodeFrame, MeshCluster, type RelayFrame } from "../../lib/mesh/mod.ts";
+import {
+  checkingJudge,
+  decodeFrame,
+  encodeFrame,
+  MeshCluster,
+  type RelayFrame,
+} from "../../lib/mesh/mod.ts";
 import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
 import { MemorySink, type Web4Event } from "../../lib/observability/mod.ts";
 import { assertEventContract } from "../helpers/agents.ts";
@@ -218,6 +224,9 @@ const nitrate = (value: number) => ({
   context: { subject: "station7.nitrate", value },
 });
 const trace = { steps: ["sampled and measured"], evidence: ["lab report 7"] };
+/** Every honest owner's own reading at station 7: their judges confirm what matches it. */
+const READINGS: Record<string, unknown> = { "station7.nitrate": 12 };
+const judge = checkingJudge({ reference: (_domain, subject) => READINGS[subject] });
 
 /** Waits until every named node holds its copy of a fact with that status. */
 async function settled(
@@ -240,6 +249,7 @@ Deno.test("Mesh (memory): consensus in a ring of five with one liar: a fact is a
     "e",
   ], ["e", "a"]], {
     anchors: (n) => n === "d" ? names.filter((m) => m !== n) : honest.filter((m) => m !== n),
+    mesh: { judge },
   });
   await using _ = mesh;
   await mesh.linkAll();
@@ -312,7 +322,7 @@ Deno.test("Mesh (memory): ten nodes (a ring with two chords) reach consensus on 
   const names = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"];
   const edges: [string, string][] = names.map((n, i) => [n, names[(i + 1) % 10]!]);
   edges.push(["n0", "n5"], ["n2", "n7"]);
-  const { mesh } = await cluster(names, edges);
+  const { mesh } = await cluster(names, edges, { mesh: { judge } });
   await using _ = mesh;
   await mesh.linkAll();
   await mesh.meetAll();
@@ -464,6 +474,7 @@ Deno.test("Mesh (memory): consensus and the liar do not depend on telemetry: wit
     transport: memory({ network: new MemoryNetwork() }),
     sinks: [sink],
     anchors: (n) => n === "d" ? names.filter((m) => m !== n) : honest.filter((m) => m !== n),
+    mesh: { judge },
   });
   await using _ = mesh;
   // Every layer of every node reports through its agent's telemetry: rename every kind.

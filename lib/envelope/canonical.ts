@@ -353,6 +353,7 @@ export function canonicalize(value: unknown): string {
 }
 
 /** Characters a JSON string must escape (RFC 8785 escapes exactly these, as `JSON.stringify` does). */
+// deno-lint-ignore no-control-regex
 const _MUST_ESCAPE = /["\\\u0000-\u001f]/;
 
 /** Where the text being matched skips a member (the `sign` member of a wire envelope). */

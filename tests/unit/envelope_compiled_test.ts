@@ -150,11 +150,18 @@ const spelled = fc.jsonValue({ maxDepth: 4 }).chain((value) =>
   ).map((text) => ({ text, value: JSON.parse(text) }))
 );
 
+/** Whether an object anywhere in `v` has the key `__proto__` (refused by envelope checks). */
+function hasProtoKey(v: unknown): boolean {
+  if (v === null || typeof v !== "object") return false;
+  if (!Array.isArray(v) && Object.hasOwn(v, "__proto__")) return true;
+  return Object.values(v).some(hasProtoKey);
+}
+
 Deno.test("Property: matchesCanonical says exactly whether canonicalize(JSON.parse(text)) === text", () => {
   fc.assert(
     fc.property(spelled, ({ text, value }) => {
       const isObject = typeof value === "object" && value !== null && !Array.isArray(value);
-      const expected = isObject && canonicalize(value) === text;
+      const expected = isObject && !hasProtoKey(value) && canonicalize(value) === text;
       assert.equal(matchesCanonical(value, text, MAX_DEPTH), expected, text);
     }),
     { numRuns: 2000 },

@@ -468,6 +468,7 @@ export {
   RoutingError,
   type RoutingErrorCode,
   type SanctionRule,
+  type WriteGroupOptions,
 } from "./lib/router/mod.ts";
 export {
   type Activity,

@@ -68,6 +68,13 @@ export interface StoreOptions {
   migrations?: readonly Migration[] | undefined;
 }
 
+/** The change kinds of some lists. */
+function _kindsOf(batches: readonly (readonly StoreChange[])[]): Set<StoreChangeKind> {
+  const kinds = new Set<StoreChangeKind>();
+  for (const b of batches) for (const c of b) kinds.add(c?.kind);
+  return kinds;
+}
+
 /** The change kinds whose tables time-based retention prunes. */
 const _PRUNED_KINDS: ReadonlySet<StoreChangeKind> = new Set(["trust.log", "replay.add"]);
 const _PRAGMAS = ["journal_mode", "synchronous", "foreign_keys", "user_version"];
@@ -135,6 +142,13 @@ export class SqliteStore implements Store {
   #group = false;
   /** Rows pruned but not yet reported: reported with the next list that commits. */
   #unreportedPruned = 0;
+  /** The open transaction's time and pruned kinds (for pruning again when it is redone). */
+  #txNowMs = 0;
+  #txKinds: ReadonlySet<StoreChangeKind> = _PRUNED_KINDS;
+  /** The lists applied in the open transaction without a savepoint, in order. */
+  #applied: (readonly StoreChange[])[] = [];
+  /** Whether a list failed in the open transaction: the next ones take savepoints. */
+  #guarded = false;
   #schemaVersion = 0;
 
   /**
@@ -293,7 +307,16 @@ export class SqliteStore implements Store {
     }
     this.#tx.begin();
     this.#group = true;
-    this.#unreportedPruned = this.#prune(_PRUNED_KINDS, options.nowMs ?? this.#now());
+    this.#opened(options.nowMs ?? this.#now(), _PRUNED_KINDS);
+    this.#unreportedPruned = this.#prune(this.#txKinds, this.#txNowMs);
+  }
+
+  /** A transaction opened: nothing applied in it yet. */
+  #opened(nowMs: number, kinds: ReadonlySet<StoreChangeKind>): void {
+    this.#txNowMs = nowMs;
+    this.#txKinds = kinds;
+    this.#applied = [];
+    this.#guarded = false;
   }
 
   /**
@@ -308,6 +331,7 @@ export class SqliteStore implements Store {
     this.#requireGroup();
     this.#group = false;
     this.#unreportedPruned = 0;
+    this.#applied = [];
     this.#tx.commit();
   }
 
@@ -321,6 +345,7 @@ export class SqliteStore implements Store {
     this.#requireGroup();
     this.#group = false;
     this.#unreportedPruned = 0;
+    this.#applied = [];
     this.#tx.rollback();
   }
 
@@ -368,18 +393,27 @@ export class SqliteStore implements Store {
     const nowMs = options.nowMs ?? this.#now();
     try {
       return this.#tx.run(() => {
-        const kinds = new Set(batches.flatMap((b) => b.map((c) => c?.kind)));
-        this.#unreportedPruned = this.#prune(kinds, nowMs);
+        this.#opened(nowMs, _kindsOf(batches));
+        this.#unreportedPruned = this.#prune(this.#txKinds, nowMs);
         return this.#applyEach(tables, batches);
       });
     } finally {
       this.#unreportedPruned = 0;
+      this.#applied = [];
     }
   }
 
   /**
-   * Applies each list in a savepoint of the open transaction: a refused
-   * list is rolled back alone and its error put in its place.
+   * Applies each list in the open transaction, all or nothing per list: a
+   * refused list is undone alone and its error put in its place.
+   *
+   * No savepoint is taken per list (they were a visible share of a
+   * message's write): a list is applied directly, and if it fails half way
+   * the transaction is rolled back and the lists applied before it are
+   * applied again (they succeeded on the same state, so they do again).
+   * After one failure, the transaction's remaining lists each take a
+   * savepoint, so a stream of refused lists costs at most one redo per
+   * transaction.
    */
   #applyEach(
     tables: Tables,
@@ -388,7 +422,17 @@ export class SqliteStore implements Store {
     return batches.map((changes) => {
       if (changes.length === 0) return { applied: 0, pruned: 0 };
       try {
-        const pruned = this.#tx.run(() => this.#applyList(tables, changes));
+        let pruned: number;
+        if (this.#guarded) pruned = this.#tx.run(() => this.#applyList(tables, changes));
+        else {
+          try {
+            pruned = this.#applyList(tables, changes);
+          } catch (error) {
+            this.#redo(tables);
+            throw error;
+          }
+          this.#applied.push(changes);
+        }
         // Time-based pruning is reported once, with the first list that commits.
         const result = { applied: changes.length, pruned: pruned + this.#unreportedPruned };
         this.#unreportedPruned = 0;
@@ -398,6 +442,22 @@ export class SqliteStore implements Store {
         throw error;
       }
     });
+  }
+
+  /**
+   * Undoes a list that failed half way: rolls the open transaction back,
+   * opens it again and applies the lists that had succeeded in it, in
+   * order. From then on the transaction's lists take savepoints.
+   */
+  #redo(tables: Tables): void {
+    const applied = this.#applied;
+    const reported = this.#unreportedPruned === 0;
+    this.#tx.rollback();
+    this.#tx.begin();
+    this.#guarded = true;
+    const pruned = this.#prune(this.#txKinds, this.#txNowMs);
+    this.#unreportedPruned = reported ? 0 : pruned;
+    for (const changes of applied) this.#applyList(tables, changes);
   }
 
   /** After a rollback: the trust cache may hold undone state; an undone pruning must run again. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 /** Options of {@linkcode Transactions}. */
 export interface TransactionsOptions {
@@ -50,6 +50,14 @@ export class Transactions {
   readonly #db: DatabaseSync;
   readonly #onRollback: (outermost: boolean) => void;
   #depth = 0;
+  // The control statements, prepared once (`exec` would compile them on
+  // every call): one transaction or savepoint per message made them a
+  // visible share of a write.
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
+  readonly #rollback: StatementSync;
+  /** `[SAVEPOINT, RELEASE, ROLLBACK TO]` by savepoint depth (index 1 = the first savepoint). */
+  readonly #savepoints: [StatementSync, StatementSync, StatementSync][] = [];
 
   /**
    * Wraps a connection; opens nothing yet.
@@ -60,6 +68,9 @@ export class Transactions {
   constructor(db: DatabaseSync, options: TransactionsOptions = {}) {
     this.#db = db;
     this.#onRollback = options.onRollback ?? (() => {});
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
+    this.#rollback = db.prepare("ROLLBACK");
   }
 
   /** How many levels are open: 0 outside a transaction, 1 in it, 2+ in savepoints. */
@@ -99,7 +110,8 @@ export class Transactions {
    * @throws The database's error if the level cannot be opened.
    */
   begin(): void {
-    this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT ${this.#savepoint()}`);
+    if (this.#depth === 0) this.#begin.run();
+    else this.#savepoint()[0].run();
     this.#depth++;
   }
 
@@ -115,11 +127,11 @@ export class Transactions {
     this.#requireOpen("commit");
     if (this.#depth > 1) {
       this.#depth--;
-      this.#db.exec(`RELEASE ${this.#savepoint()}`);
+      this.#savepoint()[1].run();
       return;
     }
     try {
-      this.#db.exec("COMMIT");
+      this.#commit.run();
     } catch (error) {
       this.rollback();
       throw error;
@@ -142,20 +154,30 @@ export class Transactions {
     try {
       if (outermost) {
         // SQLite may have rolled back already (a failed COMMIT on a full disk).
-        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        if (this.#db.isTransaction) this.#rollback.run();
       } else {
-        const name = this.#savepoint();
-        this.#db.exec(`ROLLBACK TO ${name}`);
-        this.#db.exec(`RELEASE ${name}`);
+        const [, release, rollbackTo] = this.#savepoint();
+        rollbackTo.run();
+        release.run();
       }
     } finally {
       this.#onRollback(outermost);
     }
   }
 
-  /** The name of the savepoint at the current depth (1 = the first savepoint). */
-  #savepoint(): string {
-    return `level_${this.#depth}`;
+  /** The statements of the savepoint at the current depth (1 = the first savepoint). */
+  #savepoint(): [StatementSync, StatementSync, StatementSync] {
+    let statements = this.#savepoints[this.#depth];
+    if (statements === undefined) {
+      const name = `level_${this.#depth}`;
+      statements = [
+        this.#db.prepare(`SAVEPOINT ${name}`),
+        this.#db.prepare(`RELEASE ${name}`),
+        this.#db.prepare(`ROLLBACK TO ${name}`),
+      ];
+      this.#savepoints[this.#depth] = statements;
+    }
+    return statements;
   }
 
   #requireOpen(what: string): void {

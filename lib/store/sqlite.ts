@@ -14,7 +14,7 @@ import { StoreError } from "./errors.ts";
 import type { Row } from "./rows.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import { openTables, type Tables } from "./tables.ts";
-import { Transactions } from "./transaction.ts";
+import { Transactions, UnitsWithoutSavepoints } from "./transaction.ts";
 import type {
   CausalFact,
   CausalLink,
@@ -145,10 +145,8 @@ export class SqliteStore implements Store {
   /** The open transaction's time and pruned kinds (for pruning again when it is redone). */
   #txNowMs = 0;
   #txKinds: ReadonlySet<StoreChangeKind> = _PRUNED_KINDS;
-  /** The lists applied in the open transaction without a savepoint, in order. */
-  #applied: (readonly StoreChange[])[] = [];
-  /** Whether a list failed in the open transaction: the next ones take savepoints. */
-  #guarded = false;
+  /** The lists of the open transaction, applied without a savepoint each. */
+  readonly #lists: UnitsWithoutSavepoints<{ tables: Tables; changes: readonly StoreChange[] }>;
   #schemaVersion = 0;
 
   /**
@@ -173,6 +171,11 @@ export class SqliteStore implements Store {
     const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
     this.#db = db;
     this.#tx = new Transactions(db, { onRollback: (outermost) => this.#rolledBack(outermost) });
+    this.#lists = new UnitsWithoutSavepoints(
+      this.#tx,
+      ({ tables, changes }) => this.#applyList(tables, changes),
+      () => this.#reopened(),
+    );
     try {
       if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
@@ -277,7 +280,7 @@ export class SqliteStore implements Store {
   /**
    * Opens a write group: until {@linkcode SqliteStore.endGroup}, each
    * `commit` applies its list inside one shared transaction (all or nothing
-   * per list, through a savepoint; a refused list throws as usual and
+   * per list, without a savepoint (see `#applyEach`); a refused list throws as usual and
    * leaves nothing), reads see the lists applied so far, and everything
    * becomes durable together at `endGroup`. One transaction for many
    * messages is what makes a router fast on a file; the router releases no
@@ -315,8 +318,7 @@ export class SqliteStore implements Store {
   #opened(nowMs: number, kinds: ReadonlySet<StoreChangeKind>): void {
     this.#txNowMs = nowMs;
     this.#txKinds = kinds;
-    this.#applied = [];
-    this.#guarded = false;
+    this.#lists.reset();
   }
 
   /**
@@ -331,7 +333,7 @@ export class SqliteStore implements Store {
     this.#requireGroup();
     this.#group = false;
     this.#unreportedPruned = 0;
-    this.#applied = [];
+    this.#lists.reset();
     this.#tx.commit();
   }
 
@@ -345,7 +347,7 @@ export class SqliteStore implements Store {
     this.#requireGroup();
     this.#group = false;
     this.#unreportedPruned = 0;
-    this.#applied = [];
+    this.#lists.reset();
     this.#tx.rollback();
   }
 
@@ -358,7 +360,7 @@ export class SqliteStore implements Store {
 
   /**
    * Group commit: applies several change lists (one per message) in one
-   * transaction, each all or nothing on its own (a savepoint each). A list
+   * transaction, each all or nothing on its own (no savepoint each). A list
    * that fails (over quota, invalid) is rolled back alone and its error is
    * returned in its place; the others commit together. One commit (one WAL
    * sync point) for many messages is what makes a router fast on a file.
@@ -399,21 +401,14 @@ export class SqliteStore implements Store {
       });
     } finally {
       this.#unreportedPruned = 0;
-      this.#applied = [];
+      this.#lists.reset();
     }
   }
 
   /**
-   * Applies each list in the open transaction, all or nothing per list: a
-   * refused list is undone alone and its error put in its place.
-   *
-   * No savepoint is taken per list (they were a visible share of a
-   * message's write): a list is applied directly, and if it fails half way
-   * the transaction is rolled back and the lists applied before it are
-   * applied again (they succeeded on the same state, so they do again).
-   * After one failure, the transaction's remaining lists each take a
-   * savepoint, so a stream of refused lists costs at most one redo per
-   * transaction.
+   * Applies each list in the open transaction, all or nothing per list
+   * and without a savepoint each (`UnitsWithoutSavepoints`): a refused list
+   * is undone alone and its error put in its place.
    */
   #applyEach(
     tables: Tables,
@@ -422,17 +417,7 @@ export class SqliteStore implements Store {
     return batches.map((changes) => {
       if (changes.length === 0) return { applied: 0, pruned: 0 };
       try {
-        let pruned: number;
-        if (this.#guarded) pruned = this.#tx.run(() => this.#applyList(tables, changes));
-        else {
-          try {
-            pruned = this.#applyList(tables, changes);
-          } catch (error) {
-            this.#redo(tables);
-            throw error;
-          }
-          this.#applied.push(changes);
-        }
+        const pruned = this.#lists.run({ tables, changes });
         // Time-based pruning is reported once, with the first list that commits.
         const result = { applied: changes.length, pruned: pruned + this.#unreportedPruned };
         this.#unreportedPruned = 0;
@@ -444,20 +429,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  /**
-   * Undoes a list that failed half way: rolls the open transaction back,
-   * opens it again and applies the lists that had succeeded in it, in
-   * order. From then on the transaction's lists take savepoints.
-   */
-  #redo(tables: Tables): void {
-    const applied = this.#applied;
+  /** The open transaction was redone: prune again (reported only if not reported yet). */
+  #reopened(): void {
     const reported = this.#unreportedPruned === 0;
-    this.#tx.rollback();
-    this.#tx.begin();
-    this.#guarded = true;
     const pruned = this.#prune(this.#txKinds, this.#txNowMs);
     this.#unreportedPruned = reported ? 0 : pruned;
-    for (const changes of applied) this.#applyList(tables, changes);
   }
 
   /** After a rollback: the trust cache may hold undone state; an undone pruning must run again. */

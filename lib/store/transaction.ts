@@ -184,3 +184,62 @@ export class Transactions {
     if (this.#depth === 0) throw new RangeError(`No transaction is open to ${what}`);
   }
 }
+
+/**
+ * Units of work applied in one open transaction without a savepoint each,
+ * all or nothing per unit: a unit is applied directly, and if it throws
+ * half way the transaction is rolled back, opened again (`reopen`) and the
+ * units applied before it are applied again, in order (they succeeded on
+ * the same state, so they do again). After one failure the transaction's
+ * next units each take a savepoint, so a stream of failing units costs at
+ * most one redo per transaction.
+ */
+export class UnitsWithoutSavepoints<U> {
+  readonly #tx: Transactions;
+  readonly #apply: (unit: U) => number;
+  readonly #reopen: () => void;
+  #applied: U[] = [];
+  #guarded = false;
+
+  /**
+   * @param tx The transactions of the connection.
+   * @param apply Applies one unit; returns a count the caller sums (rows pruned).
+   * @param reopen Runs right after the transaction is opened again (before the redo).
+   */
+  constructor(tx: Transactions, apply: (unit: U) => number, reopen: () => void) {
+    this.#tx = tx;
+    this.#apply = apply;
+    this.#reopen = reopen;
+  }
+
+  /** A transaction was opened (or closed): nothing applied in it yet. */
+  reset(): void {
+    this.#applied = [];
+    this.#guarded = false;
+  }
+
+  /**
+   * Applies one unit in the open transaction, undoing it alone if it throws.
+   *
+   * @param unit The unit.
+   * @returns What `apply` returned.
+   * @throws What `apply` threw, once the unit is undone.
+   */
+  run(unit: U): number {
+    if (this.#guarded) return this.#tx.run(() => this.#apply(unit));
+    let result: number;
+    try {
+      result = this.#apply(unit);
+    } catch (error) {
+      const applied = this.#applied;
+      this.#tx.rollback();
+      this.#tx.begin();
+      this.#guarded = true;
+      this.#reopen();
+      for (const done of applied) this.#apply(done);
+      throw error;
+    }
+    this.#applied.push(unit);
+    return result;
+  }
+}

@@ -142,13 +142,21 @@ async function _writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
+/** Server modes, sent as the first frame of a connection. */
 const MODE_SINK = 1; // count frames until an empty one, answer with an empty frame
 const MODE_ECHO = 2; // send every frame back
 const EMPTY_FRAME = _frame(new Uint8Array(0));
 
+/** Sets TCP no-delay where the connection has it (a TLS connection over TCP does in Deno 2). */
+function _noDelay(conn: Deno.Conn): void {
+  const c = conn as Deno.Conn & { setNoDelay?: (on: boolean) => void };
+  if (typeof c.setNoDelay === "function") c.setNoDelay(true);
+}
+
 /** The server side of every baseline connection. */
 async function _serve(conn: Deno.Conn): Promise<void> {
   try {
+    _noDelay(conn);
     const reader = new _FrameReader(conn);
     const hello = await reader.next();
     const mode = hello?.[0];
@@ -178,13 +186,22 @@ async function _serve(conn: Deno.Conn): Promise<void> {
   }
 }
 
-interface _Transport {
+/** A Deno stream transport: how to listen and how to connect (no-delay on both sides). */
+export interface BaselineTransport {
+  /** `"Deno TCP"` or `"Deno TLS"`. */
   name: string;
+  /** Listens on loopback, port 0. */
   listen(): Deno.Listener;
+  /** Connects to the port, ready to use. */
   connect(port: number): Promise<Deno.Conn>;
 }
 
-function _tcp(): _Transport {
+/**
+ * Deno TCP (`setNoDelay(true)` on both sides).
+ *
+ * @returns The transport.
+ */
+export function tcpTransport(): BaselineTransport {
   return {
     name: "Deno TCP",
     listen: () => Deno.listen({ hostname: HOST, port: 0 }),
@@ -196,19 +213,26 @@ function _tcp(): _Transport {
   };
 }
 
-function _tls(pair: CertPair): _Transport {
+/**
+ * Deno TLS 1.3 with a self-signed server certificate (no-delay on both sides).
+ *
+ * @param pair The server's certificate and key.
+ * @returns The transport.
+ */
+export function tlsTransport(pair: CertPair): BaselineTransport {
   return {
     name: "Deno TLS",
     listen: () => Deno.listenTls({ hostname: HOST, port: 0, cert: pair.cert, key: pair.key }),
     async connect(port) {
       const conn = await Deno.connectTls({ hostname: HOST, port, caCerts: [pair.cert] });
       await conn.handshake();
+      _noDelay(conn);
       return conn;
     },
   };
 }
 
-async function _open(t: _Transport, port: number, mode: number): Promise<_Client> {
+async function _open(t: BaselineTransport, port: number, mode: number): Promise<_Client> {
   const conn = await t.connect(port);
   await _writeAll(conn, _frame(new Uint8Array([mode])));
   return { conn, reader: new _FrameReader(conn) };
@@ -229,9 +253,23 @@ async function _sinkRun(c: _Client, frame: Uint8Array, count: number): Promise<n
   return performance.now() - t0;
 }
 
-async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
+/** A running baseline server. */
+export interface BaselineServer {
+  /** Its port on 127.0.0.1. */
+  port: number;
+  /** Stops accepting and waits for its connections to end. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the baseline protocol (sink or echo, chosen by the client's first
+ * frame) until closed.
+ *
+ * @param t The transport.
+ * @returns The server.
+ */
+export function serveBaseline(t: BaselineTransport): BaselineServer {
   const listener = t.listen();
-  const port = (listener.addr as Deno.NetAddr).port;
   const served = new Set<Promise<void>>();
   const accepting = (async () => {
     try {
@@ -243,6 +281,48 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
       }
     } catch { /* listener closed */ }
   })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      await accepting;
+      await Promise.allSettled([...served]);
+    },
+  };
+}
+
+/** Sends `count` copies of `frame` on an echo connection while reading the echoes; returns ms. */
+async function _echoRun(c: _Client, frame: Uint8Array, count: number): Promise<number> {
+  const t0 = performance.now();
+  const reading = (async () => {
+    for (let i = 0; i < count; i++) {
+      if (await c.reader.next() === null) throw new Error("Baseline echo ended early");
+    }
+  })();
+  for (let i = 0; i < count; i++) await _writeAll(c.conn, frame);
+  await reading;
+  return performance.now() - t0;
+}
+
+/**
+ * Runs the workload as a client of a baseline server (in this process or
+ * another one).
+ *
+ * @param t The transport.
+ * @param port The server's port.
+ * @param w The workload.
+ * @param remoteCpu The server process's CPU time in microseconds, when it
+ *   runs in another process (added to this process's own); omitted when
+ *   both ends run here.
+ * @returns The figures.
+ */
+export async function measureBaselineClient(
+  t: BaselineTransport,
+  port: number,
+  w: NetWorkload,
+  remoteCpu?: () => Promise<number>,
+): Promise<NetFigures> {
+  const cpu = async () => cpuMicros() + (remoteCpu === undefined ? 0 : await remoteCpu());
   const clients: Deno.Conn[] = [];
   try {
     return await withTimeout(`${t.name} figures`, 4 * STEP_TIMEOUT_MS, async () => {
@@ -252,28 +332,39 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
       const bulkFrame = _frame(payload(w.bulkSize, 1));
       await _sinkRun(bulk, bulkFrame, Math.ceil(w.bulkMessages / 8)); // warm-up
       let bulkMs = Infinity;
+      const bulkCpu0 = await cpu();
       for (let r = 0; r < w.runs; r++) {
         bulkMs = Math.min(bulkMs, await _sinkRun(bulk, bulkFrame, w.bulkMessages));
       }
+      const bulkCpu = (await cpu() - bulkCpu0) / (w.runs * w.bulkMessages * w.bulkSize / 1e6);
 
-      // Small-message rate.
+      // Small-message rate, one way.
       const small = await _open(t, port, MODE_SINK);
       clients.push(small.conn);
       const smallFrame = _frame(payload(w.smallSize, 2));
       await _sinkRun(small, smallFrame, Math.ceil(w.smallMessages / 8));
       let smallMs = Infinity;
-      const smallCpu0 = cpuMicros();
+      const smallCpu0 = await cpu();
       for (let r = 0; r < w.runs; r++) {
         smallMs = Math.min(smallMs, await _sinkRun(small, smallFrame, w.smallMessages));
       }
-      const smallCpu = (cpuMicros() - smallCpu0) / (w.runs * w.smallMessages);
+      const smallCpu = (await cpu() - smallCpu0) / (w.runs * w.smallMessages);
+
+      // Small messages, every one echoed back.
+      const echoed = await _open(t, port, MODE_ECHO);
+      clients.push(echoed.conn);
+      await _echoRun(echoed, smallFrame, Math.ceil(w.smallMessages / 8));
+      let echoMs = Infinity;
+      for (let r = 0; r < w.runs; r++) {
+        echoMs = Math.min(echoMs, await _echoRun(echoed, smallFrame, w.smallMessages));
+      }
 
       // Request/response latency.
       const echo = await _open(t, port, MODE_ECHO);
       clients.push(echo.conn);
       const request = _frame(payload(w.rtSize, 3));
       const samples: number[] = [];
-      const rtCpu0 = cpuMicros();
+      const rtCpu0 = await cpu();
       for (let i = 0; i < w.rtWarmup + w.rtRounds; i++) {
         const t0 = performance.now();
         await _writeAll(echo.conn, request);
@@ -284,7 +375,7 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
         }
         if (i >= w.rtWarmup) samples.push(dt * 1000);
       }
-      const rtCpu = (cpuMicros() - rtCpu0) / (w.rtWarmup + w.rtRounds);
+      const rtCpu = (await cpu() - rtCpu0) / (w.rtWarmup + w.rtRounds);
 
       // Connection set-up (TLS: until the handshake completed).
       const setups: number[] = [];
@@ -299,11 +390,13 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
       return {
         bulkMBps: mbPerSec(w.bulkSize * w.bulkMessages, bulkMs),
         smallMsgPerSec: w.smallMessages / (smallMs / 1000),
+        smallEchoMsgPerSec: w.smallMessages / (echoMs / 1000),
         latencyP50Us: quantile(samples, 0.5),
         latencyP95Us: quantile(samples, 0.95),
         setupP50Us: quantile(setups, 0.5),
         cpuUsPerSmallMsg: smallCpu,
         cpuUsPerRoundTrip: rtCpu,
+        cpuUsPerMB: bulkCpu,
       };
     });
   } finally {
@@ -312,9 +405,15 @@ async function _measure(t: _Transport, w: NetWorkload): Promise<NetFigures> {
         c.close();
       } catch { /* already closed */ }
     }
-    listener.close();
-    await accepting;
-    await Promise.allSettled([...served]);
+  }
+}
+
+async function _measure(t: BaselineTransport, w: NetWorkload): Promise<NetFigures> {
+  const server = serveBaseline(t);
+  try {
+    return await measureBaselineClient(t, server.port, w);
+  } finally {
+    await server.close();
   }
 }
 
@@ -338,7 +437,7 @@ export async function runBaselines(
   workload: NetWorkload,
   cert?: CertPair,
 ): Promise<BaselineFigures> {
-  const tcp = await _measure(_tcp(), workload);
-  const tls = await _measure(_tls(cert ?? await makeSelfSignedCert()), workload);
+  const tcp = await _measure(tcpTransport(), workload);
+  const tls = await _measure(tlsTransport(cert ?? await makeSelfSignedCert()), workload);
   return { tcp, tls };
 }

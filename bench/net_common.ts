@@ -56,6 +56,8 @@ export interface NetFigures {
   bulkMBps: number;
   /** Small-message rate, messages per second. */
   smallMsgPerSec: number;
+  /** Small messages each echoed back: messages per second (until the last echo arrived). */
+  smallEchoMsgPerSec: number;
   /** Request/response latency, median, microseconds. */
   latencyP50Us: number;
   /** Request/response latency, 95th percentile, microseconds. */
@@ -66,6 +68,8 @@ export interface NetFigures {
   cpuUsPerSmallMsg: number;
   /** Process CPU time (user + system, both ends) per request/response round trip, microseconds. */
   cpuUsPerRoundTrip: number;
+  /** Process CPU time (user + system, both ends) per MB (10^6 bytes) of bulk, microseconds. */
+  cpuUsPerMB: number;
 }
 
 /**

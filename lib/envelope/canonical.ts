@@ -351,3 +351,132 @@ export function canonicalize(value: unknown): string {
   if (problem !== null) throw new TypeError(problem.message);
   return canonicalizeChecked(value);
 }
+
+/** Characters a JSON string must escape (RFC 8785 escapes exactly these, as `JSON.stringify` does). */
+// deno-lint-ignore no-control-regex
+const _MUST_ESCAPE = /["\\\u0000-\u001f]/;
+
+/** Where the text being matched skips a member (the `sign` member of a wire envelope). */
+export interface TextCut {
+  /** Index of the first character skipped (the comma before the member). */
+  at: number;
+  /** Index just after the member. */
+  end: number;
+  /** The top-level key the skipped member holds; it is left out of the value's members. */
+  key: string;
+}
+
+/**
+ * Whether `text` is exactly the RFC 8785 canonical JSON of `value` (the
+ * result of `JSON.parse(text)`, or of the text with `cut` removed), checked
+ * in one walk over the value that compares against the text in place,
+ * without serializing anything: the equivalent of
+ * `canonicalizeChecked(value) === text`, allocation-free except for the
+ * key lists of objects whose keys `JSON.parse` did not leave sorted, and
+ * numbers (compared through their ECMAScript form). It also refuses what
+ * {@linkcode checkParsedJsonValue} refuses (depth, `__proto__` keys); the
+ * text must be well-formed (no lone surrogates), as decoded UTF-8 is.
+ * `false` only means "not proven": the caller takes the general path.
+ *
+ * @param value What `JSON.parse` returned for the text.
+ * @param text The text, well-formed UTF-16.
+ * @param maxDepth Deepest nesting accepted (as {@linkcode checkParsedJsonValue}).
+ * @param cut A top-level member to skip in the text and leave out of the value.
+ * @returns Whether the text is the canonical form of the value.
+ */
+export function matchesCanonical(
+  value: unknown,
+  text: string,
+  maxDepth: number,
+  cut: TextCut | null = null,
+): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  return _matchObject(value as Record<string, unknown>, text, 0, 0, maxDepth, cut) === text.length;
+}
+
+/** Sorted (by UTF-16 code units, as JCS orders them) own keys of `v`. */
+function _sortedKeys(v: object): string[] {
+  const keys = Object.keys(v);
+  for (let i = 1; i < keys.length; i++) {
+    if (!(keys[i - 1]! < keys[i]!)) return keys.sort();
+  }
+  return keys;
+}
+
+/** Matches the JSON string of `s` at `pos`; returns the index after it, or -1. */
+function _matchString(s: string, text: string, pos: number): number {
+  if (text.charCodeAt(pos) !== 0x22) return -1;
+  if (!_MUST_ESCAPE.test(s)) {
+    if (!text.startsWith(s, pos + 1)) return -1;
+    const close = pos + 1 + s.length;
+    return text.charCodeAt(close) === 0x22 ? close + 1 : -1;
+  }
+  const encoded = JSON.stringify(s);
+  return text.startsWith(encoded, pos) ? pos + encoded.length : -1;
+}
+
+function _matchValue(
+  v: unknown,
+  text: string,
+  pos: number,
+  depth: number,
+  maxDepth: number,
+): number {
+  switch (typeof v) {
+    case "string":
+      return _matchString(v, text, pos);
+    case "number": {
+      if (!Number.isFinite(v)) return -1;
+      const s = JSON.stringify(v);
+      return text.startsWith(s, pos) ? pos + s.length : -1;
+    }
+    case "boolean":
+      if (v) return text.startsWith("true", pos) ? pos + 4 : -1;
+      return text.startsWith("false", pos) ? pos + 5 : -1;
+    case "object": {
+      if (v === null) return text.startsWith("null", pos) ? pos + 4 : -1;
+      if (depth + 1 >= maxDepth) return -1;
+      if (!Array.isArray(v)) {
+        return _matchObject(v as Record<string, unknown>, text, pos, depth + 1, maxDepth, null);
+      }
+      if (text.charCodeAt(pos++) !== 0x5b) return -1; // [
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0 && text.charCodeAt(pos++) !== 0x2c) return -1; // ,
+        pos = _matchValue(v[i], text, pos, depth + 1, maxDepth);
+        if (pos < 0) return -1;
+      }
+      return text.charCodeAt(pos) === 0x5d ? pos + 1 : -1; // ]
+    }
+    default:
+      return -1;
+  }
+}
+
+function _matchObject(
+  v: Record<string, unknown>,
+  text: string,
+  pos: number,
+  depth: number,
+  maxDepth: number,
+  cut: TextCut | null,
+): number {
+  if (text.charCodeAt(pos++) !== 0x7b) return -1; // {
+  const keys = _sortedKeys(v);
+  let first = true;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (k === "__proto__") return -1;
+    if (cut !== null && k === cut.key) continue;
+    const child = v[k];
+    if (child === undefined) continue; // omitted, as JSON omits it
+    if (cut !== null && pos === cut.at) pos = cut.end;
+    if (!first && text.charCodeAt(pos++) !== 0x2c) return -1; // ,
+    first = false;
+    pos = _matchString(k, text, pos);
+    if (pos < 0 || text.charCodeAt(pos++) !== 0x3a) return -1; // :
+    pos = _matchValue(child, text, pos, depth, maxDepth);
+    if (pos < 0) return -1;
+  }
+  if (cut !== null && pos === cut.at) pos = cut.end;
+  return text.charCodeAt(pos) === 0x7d ? pos + 1 : -1; // }
+}

@@ -13,6 +13,7 @@ import {
   TimestampError,
   TrustViolationError,
 } from "./errors.ts";
+import { matchesCanonical } from "./canonical.ts";
 import { checkJsonText } from "./json_text.ts";
 import {
   fingerprintOfBase64,
@@ -26,6 +27,7 @@ import type { Envelope } from "./protocols.ts";
 import type { ReplayEntry, ReplayGuard } from "./replay_guard.ts";
 import {
   DEFAULT_MAX_ENVELOPE_BYTES,
+  MAX_DEPTH,
   prepare,
   type Prepared,
   show,
@@ -39,13 +41,35 @@ const _encoder = new TextEncoder();
 const _decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * Step 1 for text: {@linkcode prepare} on what `JSON.parse` returned, and
- * the text's own checks. When the text is the canonical form (the
- * speculation holds: the text without its `sign` member is the canonical
- * JSON of the parsed envelope without `sign`), it cannot repeat a key and
- * `JSON.parse` read it right, so nothing more is needed. Otherwise the text
- * is scanned: a repeated key is refused, and a misread escaped key makes the
- * text be parsed again exactly (see `json_text.ts`).
+ * Step 1 for text, fast: the speculation holds when the text without its
+ * `sign` member is the canonical JSON of the parsed envelope without `sign`
+ * (checked in place by {@linkcode matchesCanonical}, nothing serialized)
+ * and the key and signature it cut out are the envelope's. Such a text
+ * cannot repeat a key, and `JSON.parse` read it right; what
+ * {@linkcode prepare} would refuse (depth, `__proto__` keys, lone
+ * surrogates) it does not prove, so those take the general path.
+ */
+function _speculationHolds(
+  text: string,
+  value: unknown,
+  spec: Speculation,
+  wellFormed: boolean,
+): value is Record<string, unknown> {
+  if (!wellFormed || typeof value !== "object" || value === null) return false;
+  const { sender, sign } = value as Record<string, unknown>;
+  return typeof sender === "object" && sender !== null &&
+    (sender as Record<string, unknown>).pubkey === spec.pubkey &&
+    typeof sign === "object" && sign !== null &&
+    (sign as Record<string, unknown>).signature === spec.signature &&
+    matchesCanonical(value, text, MAX_DEPTH, { at: spec.at, end: spec.end, key: "sign" });
+}
+
+/**
+ * Step 1 for text, general: {@linkcode prepare} on what `JSON.parse`
+ * returned, and the text's own checks: a repeated key is refused, and a
+ * misread escaped key makes the text be parsed again exactly (see
+ * `json_text.ts`). The speculation may still hold (a text that is not
+ * canonical only in ways `matchesCanonical` does not prove).
  */
 function _prepareText(
   text: string,
@@ -249,9 +273,12 @@ export async function verifyEnvelope(
       );
     }
   }
-  const { prepared, speculated } = parsed
-    ? _prepareText(text, value, spec, maxBytes)
-    : { prepared: prepare(value, maxBytes, false), speculated: false };
+  const { prepared, speculated } = !parsed
+    ? { prepared: prepare(value, maxBytes, false), speculated: false }
+    : spec !== null &&
+        _speculationHolds(text, value, spec, typeof input !== "string" || text.isWellFormed())
+    ? { prepared: { value, signingText: "" }, speculated: true }
+    : _prepareText(text, value, spec, maxBytes);
   const signingBytes = speculated ? spec!.signingBytes : _encoder.encode(prepared.signingText);
   const size = signingBytes.length + SIGN_BLOCK_BYTES;
   if (size > maxBytes) {
@@ -267,8 +294,9 @@ export async function verifyEnvelope(
   // envelope costs no more than one with a bad signature.
   const early = speculated ? spec!.valid : startSignatureCheck(prepared.value, signingBytes);
 
-  // 1 and 2. Structure, then the payload schema.
-  const envelope = validateEnvelope(prepared.value);
+  // 1 and 2. Structure, then the payload schema (the parsed value is ours:
+  // returned as it is when the compiled schemas accept it).
+  const envelope = validateEnvelope(prepared.value, parsed);
 
   // 3. Fingerprint.
   const { sender } = envelope;

@@ -20,6 +20,12 @@ export { CHANNEL_OF, channelOf, type RouteChannel } from "./channels.ts";
 export { RoutingError, type RoutingErrorCode } from "./errors.ts";
 export { RateLimiter, type RateLimitOptions, type RateVerdict } from "./rate_limit.ts";
 export { ProtocolRouter } from "./router.ts";
+export {
+  GROUP_DELAY_MS,
+  GROUP_MAX,
+  WRITE_GROUP_LIMITS,
+  type WriteGroupOptions,
+} from "./write_group.ts";
 export type {
   AnyProtocolRuntime,
   Applied,

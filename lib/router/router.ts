@@ -49,17 +49,17 @@ import {
   untrustedMay,
   verificationRefusal,
 } from "./refusals.ts";
+import { dispatchResult, type Pending } from "./results.ts";
 import { RouteTable } from "./routes.ts";
 import type {
   AnyProtocolRuntime,
   Applied,
   DispatchResult,
-  DispatchStatus,
   Inbound,
   OutboundEnvelope,
   RouterOptions,
 } from "./types.ts";
-import { WriteGroupRunner } from "./write_group.ts";
+import { WriteGroupRunner, type WriteTicket } from "./write_group.ts";
 
 /**
  * Routes verified envelopes to protocol runtimes and applies their outcomes.
@@ -188,7 +188,7 @@ export class ProtocolRouter {
           message: "A store commit failed; the messages of its group were not applied",
         }, { severity: "error" });
       },
-    });
+    }, options.writeGroups);
   }
 
   /**
@@ -336,6 +336,20 @@ export class ProtocolRouter {
   }
 
   async #dispatch(input: Uint8Array | string, from: Inbound): Promise<DispatchResult> {
+    // An open write group may wait (within its batching delay) for this message.
+    const ticket = this.#runner.expect();
+    try {
+      return await this.#route(input, from, ticket);
+    } finally {
+      ticket.cancel();
+    }
+  }
+
+  async #route(
+    input: Uint8Array | string,
+    from: Inbound,
+    ticket: WriteTicket,
+  ): Promise<DispatchResult> {
     const nowMs = this.#now();
     const peer = from.peer;
     // The session's authenticated peer: the relay for a relayed envelope.
@@ -405,7 +419,18 @@ export class ProtocolRouter {
       });
     }
 
-    return await this.#runner.run(() => this.#handle(envelope, runtime, header, from));
+    // Steps 5-8 in a write group; the replies are signed once it has committed.
+    return await this.#finish(
+      await ticket.run(() => this.#handle(envelope, runtime, header, from)),
+    );
+  }
+
+  /** Signs what a committed message answers: the runtime's replies, then the refusal's. */
+  async #finish(pending: Pending): Promise<DispatchResult> {
+    const { result, replies, answer } = pending;
+    for (const spec of replies) result.replies.push(await this.sign(spec));
+    if (answer !== null) await this.#answer(result, answer.header, answer.from);
+    return result;
   }
 
   async #handle(
@@ -413,7 +438,7 @@ export class ProtocolRouter {
     runtime: AnyProtocolRuntime,
     header: RoutedHeader,
     from: Inbound,
-  ): Promise<DispatchResult> {
+  ): Promise<Pending> {
     const nowMs = this.#now();
     const peer = from.peer;
     const entry = replayEntryOf(envelope);
@@ -421,7 +446,7 @@ export class ProtocolRouter {
     // 5. Replay, against the persisted window.
     const verdict = this.#guard.check(entry.sender, entry.msgId, entry.timestampMs, nowMs);
     if (verdict !== "accepted") {
-      return await this.#turnAway("replay", header, from, {
+      return await this.#refuse("replay", header, from, {
         reason: `Message ${envelope.msg_id} was refused by the replay guard (${verdict})`,
         envelope,
         detail: verdict,
@@ -435,7 +460,7 @@ export class ProtocolRouter {
       this.trust.peer(peer) === "untrusted"
     ) {
       this.#commitReplayOnly(entry, nowMs);
-      return await this.#turnAway("untrusted", header, from, {
+      return await this.#refuse("untrusted", header, from, {
         reason: `Peer ${peer} is untrusted: only the handshake is accepted`,
         envelope,
       });
@@ -447,7 +472,7 @@ export class ProtocolRouter {
       outcome = await runtime.handle(envelope as never, this.context(peer, from.session));
     } catch (err) {
       this.#commitReplayOnly(entry, nowMs);
-      return await this.#turnAway("internal_error", header, from, {
+      return await this.#refuse("internal_error", header, from, {
         reason: `The ${header.protocol} runtime failed on ${envelope.type}`,
         error: err instanceof Error ? err : new Error(String(err)),
         envelope,
@@ -462,7 +487,7 @@ export class ProtocolRouter {
     } catch (err) {
       if (!(err instanceof QuotaExceededError)) throw err;
       this.#guard.record(entry.sender, entry.msgId, entry.timestampMs, nowMs);
-      return await this.#turnAway("quota", header, from, {
+      return await this.#refuse("quota", header, from, {
         reason: err.message,
         error: err,
         envelope,
@@ -472,15 +497,13 @@ export class ProtocolRouter {
 
     // 9. Replies, the answer to a refusal, the committed effects and their events.
     const effects = committedEffects(outcome);
-    const result = this.#result(outcome.status, header, {
+    const result = dispatchResult(outcome.status, header, {
       code: outcome.code,
       reason: outcome.reason,
       retryAfterMs: outcome.retryAfterMs,
       envelope,
       effects,
     });
-    for (const spec of outcome.replies) result.replies.push(await this.sign(spec));
-    if (outcome.status === "refused") await this.#answer(result, header, from);
     this.#events.render(effects, peer, from);
     this.#events.emit(
       "router.dispatched",
@@ -495,7 +518,11 @@ export class ProtocolRouter {
       peer,
       from,
     );
-    return result;
+    return {
+      result,
+      replies: outcome.replies,
+      answer: outcome.status === "refused" ? { header, from } : null,
+    };
   }
 
   /**
@@ -509,11 +536,21 @@ export class ProtocolRouter {
     from: Inbound,
     parts: TurnAway,
   ): Promise<DispatchResult> {
+    return await this.#finish(await this.#refuse(why, header, from, parts));
+  }
+
+  /** {@linkcode ProtocolRouter.#turnAway} but the answer: signed by `#finish` (after the commit). */
+  async #refuse(
+    why: RefusalReason,
+    header: Header,
+    from: Inbound,
+    parts: TurnAway,
+  ): Promise<Pending> {
     const row: Refusal = REFUSALS[why];
     const effects = row.sanction
       ? await this.#runner.run(() => Promise.resolve(this.#sanction(parts.error, header, from)))
       : [];
-    const result = this.#result(row.action === "drop" ? "dropped" : "refused", header, {
+    const result = dispatchResult(row.action === "drop" ? "dropped" : "refused", header, {
       code: row.code,
       reason: parts.reason,
       retryAfterMs: parts.retryAfterMs,
@@ -521,7 +558,6 @@ export class ProtocolRouter {
       error: parts.error,
       effects,
     });
-    if (row.action === "refuse") await this.#answer(result, header, from);
     if (row.event !== null) {
       const named = row.names === "session" ? from.relay ?? from.peer : from.peer;
       this.#events.emit(
@@ -532,7 +568,7 @@ export class ProtocolRouter {
         from,
       );
     }
-    return result;
+    return { result, replies: [], answer: row.action === "refuse" ? { header, from } : null };
   }
 
   /** Commits the sanction rule's changes for the session's peer; returns the committed effects. */
@@ -566,23 +602,6 @@ export class ProtocolRouter {
       () => this.store.person(from.peer)?.humanState ?? NEUTRAL_HUMAN_STATE,
     );
     if (spec !== undefined) result.replies.push(await this.sign(spec));
-  }
-
-  #result(
-    status: DispatchStatus,
-    header: Header,
-    parts: Partial<Omit<DispatchResult, "status" | "replies">>,
-  ): DispatchResult {
-    const result: DispatchResult = { status, effects: parts.effects ?? [], replies: [] };
-    if (header.protocol !== undefined) result.protocol = header.protocol;
-    if (header.type !== undefined) result.type = header.type;
-    if (header.msgId !== undefined) result.msgId = header.msgId;
-    if (parts.code !== undefined) result.code = parts.code;
-    if (parts.reason !== undefined) result.reason = parts.reason;
-    if (parts.retryAfterMs !== undefined) result.retryAfterMs = parts.retryAfterMs;
-    if (parts.envelope !== undefined) result.envelope = parts.envelope;
-    if (parts.error !== undefined) result.error = parts.error;
-    return result;
   }
 }
 

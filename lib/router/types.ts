@@ -19,6 +19,7 @@ import type { Store } from "../store/mod.ts";
 import type { TrustConfig } from "../trust/mod.ts";
 import type { RouteChannel } from "./channels.ts";
 import type { RateLimitOptions } from "./rate_limit.ts";
+import type { WriteGroupOptions } from "./write_group.ts";
 
 /** A runtime of any one protocol (what the router registers). */
 export type AnyProtocolRuntime =
@@ -54,6 +55,14 @@ export interface RouterOptions {
   maxEnvelopeBytes?: number | undefined;
   /** Largest accepted clock distance in milliseconds. @default {120000} */
   maxSkewMs?: number | undefined;
+  /**
+   * Write groups: the most messages committed in one store transaction and
+   * the batching delay a group may wait for messages already being verified
+   * (see `write_group.ts`). Nothing is answered before its group commits.
+   *
+   * @default {{ maxMessages: 64, delayMs: 2 }}
+   */
+  writeGroups?: WriteGroupOptions | undefined;
   /** Bounds of the in-memory replay guard (restored from the store at start). */
   replayGuard?: ReplayGuardOptions | undefined;
   /**

@@ -15,7 +15,7 @@ import { type Page, type PageQuery, readPage } from "./page.ts";
 import type { Row } from "./rows.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import { openTables, type Tables } from "./tables.ts";
-import { Transactions } from "./transaction.ts";
+import { Transactions, UnitsWithoutSavepoints } from "./transaction.ts";
 import type {
   CausalFact,
   CausalLink,
@@ -67,6 +67,13 @@ export interface StoreOptions {
   now?: (() => number) | undefined;
   /** The migrations to apply (tests only). @default {MIGRATIONS} */
   migrations?: readonly Migration[] | undefined;
+}
+
+/** The change kinds of some lists. */
+function _kindsOf(batches: readonly (readonly StoreChange[])[]): Set<StoreChangeKind> {
+  const kinds = new Set<StoreChangeKind>();
+  for (const b of batches) for (const c of b) kinds.add(c?.kind);
+  return kinds;
 }
 
 /** The change kinds whose tables time-based retention prunes. */
@@ -136,6 +143,11 @@ export class SqliteStore implements Store {
   #group = false;
   /** Rows pruned but not yet reported: reported with the next list that commits. */
   #unreportedPruned = 0;
+  /** The open transaction's time and pruned kinds (for pruning again when it is redone). */
+  #txNowMs = 0;
+  #txKinds: ReadonlySet<StoreChangeKind> = _PRUNED_KINDS;
+  /** The lists of the open transaction, applied without a savepoint each. */
+  readonly #lists: UnitsWithoutSavepoints<{ tables: Tables; changes: readonly StoreChange[] }>;
   #schemaVersion = 0;
 
   /**
@@ -160,6 +172,11 @@ export class SqliteStore implements Store {
     const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
     this.#db = db;
     this.#tx = new Transactions(db, { onRollback: (outermost) => this.#rolledBack(outermost) });
+    this.#lists = new UnitsWithoutSavepoints(
+      this.#tx,
+      ({ tables, changes }) => this.#applyList(tables, changes),
+      () => this.#reopened(),
+    );
     try {
       if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
@@ -264,7 +281,7 @@ export class SqliteStore implements Store {
   /**
    * Opens a write group: until {@linkcode SqliteStore.endGroup}, each
    * `commit` applies its list inside one shared transaction (all or nothing
-   * per list, through a savepoint; a refused list throws as usual and
+   * per list, without a savepoint (see `#applyEach`); a refused list throws as usual and
    * leaves nothing), reads see the lists applied so far, and everything
    * becomes durable together at `endGroup`. One transaction for many
    * messages is what makes a router fast on a file; the router releases no
@@ -294,7 +311,15 @@ export class SqliteStore implements Store {
     }
     this.#tx.begin();
     this.#group = true;
-    this.#unreportedPruned = this.#prune(_PRUNED_KINDS, options.nowMs ?? this.#now());
+    this.#opened(options.nowMs ?? this.#now(), _PRUNED_KINDS);
+    this.#unreportedPruned = this.#prune(this.#txKinds, this.#txNowMs);
+  }
+
+  /** A transaction opened: nothing applied in it yet. */
+  #opened(nowMs: number, kinds: ReadonlySet<StoreChangeKind>): void {
+    this.#txNowMs = nowMs;
+    this.#txKinds = kinds;
+    this.#lists.reset();
   }
 
   /**
@@ -309,6 +334,7 @@ export class SqliteStore implements Store {
     this.#requireGroup();
     this.#group = false;
     this.#unreportedPruned = 0;
+    this.#lists.reset();
     this.#tx.commit();
   }
 
@@ -322,6 +348,7 @@ export class SqliteStore implements Store {
     this.#requireGroup();
     this.#group = false;
     this.#unreportedPruned = 0;
+    this.#lists.reset();
     this.#tx.rollback();
   }
 
@@ -334,7 +361,7 @@ export class SqliteStore implements Store {
 
   /**
    * Group commit: applies several change lists (one per message) in one
-   * transaction, each all or nothing on its own (a savepoint each). A list
+   * transaction, each all or nothing on its own (no savepoint each). A list
    * that fails (over quota, invalid) is rolled back alone and its error is
    * returned in its place; the others commit together. One commit (one WAL
    * sync point) for many messages is what makes a router fast on a file.
@@ -369,18 +396,20 @@ export class SqliteStore implements Store {
     const nowMs = options.nowMs ?? this.#now();
     try {
       return this.#tx.run(() => {
-        const kinds = new Set(batches.flatMap((b) => b.map((c) => c?.kind)));
-        this.#unreportedPruned = this.#prune(kinds, nowMs);
+        this.#opened(nowMs, _kindsOf(batches));
+        this.#unreportedPruned = this.#prune(this.#txKinds, nowMs);
         return this.#applyEach(tables, batches);
       });
     } finally {
       this.#unreportedPruned = 0;
+      this.#lists.reset();
     }
   }
 
   /**
-   * Applies each list in a savepoint of the open transaction: a refused
-   * list is rolled back alone and its error put in its place.
+   * Applies each list in the open transaction, all or nothing per list
+   * and without a savepoint each (`UnitsWithoutSavepoints`): a refused list
+   * is undone alone and its error put in its place.
    */
   #applyEach(
     tables: Tables,
@@ -389,7 +418,7 @@ export class SqliteStore implements Store {
     return batches.map((changes) => {
       if (changes.length === 0) return { applied: 0, pruned: 0 };
       try {
-        const pruned = this.#tx.run(() => this.#applyList(tables, changes));
+        const pruned = this.#lists.run({ tables, changes });
         // Time-based pruning is reported once, with the first list that commits.
         const result = { applied: changes.length, pruned: pruned + this.#unreportedPruned };
         this.#unreportedPruned = 0;
@@ -399,6 +428,13 @@ export class SqliteStore implements Store {
         throw error;
       }
     });
+  }
+
+  /** The open transaction was redone: prune again (reported only if not reported yet). */
+  #reopened(): void {
+    const reported = this.#unreportedPruned === 0;
+    const pruned = this.#prune(this.#txKinds, this.#txNowMs);
+    this.#unreportedPruned = reported ? 0 : pruned;
   }
 
   /** After a rollback: the trust cache may hold undone state; an undone pruning must run again. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 /** Options of {@linkcode Transactions}. */
 export interface TransactionsOptions {
@@ -50,6 +50,14 @@ export class Transactions {
   readonly #db: DatabaseSync;
   readonly #onRollback: (outermost: boolean) => void;
   #depth = 0;
+  // The control statements, prepared once (`exec` would compile them on
+  // every call): one transaction or savepoint per message made them a
+  // visible share of a write.
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
+  readonly #rollback: StatementSync;
+  /** `[SAVEPOINT, RELEASE, ROLLBACK TO]` by savepoint depth (index 1 = the first savepoint). */
+  readonly #savepoints: [StatementSync, StatementSync, StatementSync][] = [];
 
   /**
    * Wraps a connection; opens nothing yet.
@@ -60,6 +68,9 @@ export class Transactions {
   constructor(db: DatabaseSync, options: TransactionsOptions = {}) {
     this.#db = db;
     this.#onRollback = options.onRollback ?? (() => {});
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
+    this.#rollback = db.prepare("ROLLBACK");
   }
 
   /** How many levels are open: 0 outside a transaction, 1 in it, 2+ in savepoints. */
@@ -99,7 +110,8 @@ export class Transactions {
    * @throws The database's error if the level cannot be opened.
    */
   begin(): void {
-    this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT ${this.#savepoint()}`);
+    if (this.#depth === 0) this.#begin.run();
+    else this.#savepoint()[0].run();
     this.#depth++;
   }
 
@@ -115,11 +127,11 @@ export class Transactions {
     this.#requireOpen("commit");
     if (this.#depth > 1) {
       this.#depth--;
-      this.#db.exec(`RELEASE ${this.#savepoint()}`);
+      this.#savepoint()[1].run();
       return;
     }
     try {
-      this.#db.exec("COMMIT");
+      this.#commit.run();
     } catch (error) {
       this.rollback();
       throw error;
@@ -142,23 +154,92 @@ export class Transactions {
     try {
       if (outermost) {
         // SQLite may have rolled back already (a failed COMMIT on a full disk).
-        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        if (this.#db.isTransaction) this.#rollback.run();
       } else {
-        const name = this.#savepoint();
-        this.#db.exec(`ROLLBACK TO ${name}`);
-        this.#db.exec(`RELEASE ${name}`);
+        const [, release, rollbackTo] = this.#savepoint();
+        rollbackTo.run();
+        release.run();
       }
     } finally {
       this.#onRollback(outermost);
     }
   }
 
-  /** The name of the savepoint at the current depth (1 = the first savepoint). */
-  #savepoint(): string {
-    return `level_${this.#depth}`;
+  /** The statements of the savepoint at the current depth (1 = the first savepoint). */
+  #savepoint(): [StatementSync, StatementSync, StatementSync] {
+    let statements = this.#savepoints[this.#depth];
+    if (statements === undefined) {
+      const name = `level_${this.#depth}`;
+      statements = [
+        this.#db.prepare(`SAVEPOINT ${name}`),
+        this.#db.prepare(`RELEASE ${name}`),
+        this.#db.prepare(`ROLLBACK TO ${name}`),
+      ];
+      this.#savepoints[this.#depth] = statements;
+    }
+    return statements;
   }
 
   #requireOpen(what: string): void {
     if (this.#depth === 0) throw new RangeError(`No transaction is open to ${what}`);
+  }
+}
+
+/**
+ * Units of work applied in one open transaction without a savepoint each,
+ * all or nothing per unit: a unit is applied directly, and if it throws
+ * half way the transaction is rolled back, opened again (`reopen`) and the
+ * units applied before it are applied again, in order (they succeeded on
+ * the same state, so they do again). After one failure the transaction's
+ * next units each take a savepoint, so a stream of failing units costs at
+ * most one redo per transaction.
+ */
+export class UnitsWithoutSavepoints<U> {
+  readonly #tx: Transactions;
+  readonly #apply: (unit: U) => number;
+  readonly #reopen: () => void;
+  #applied: U[] = [];
+  #guarded = false;
+
+  /**
+   * @param tx The transactions of the connection.
+   * @param apply Applies one unit; returns a count the caller sums (rows pruned).
+   * @param reopen Runs right after the transaction is opened again (before the redo).
+   */
+  constructor(tx: Transactions, apply: (unit: U) => number, reopen: () => void) {
+    this.#tx = tx;
+    this.#apply = apply;
+    this.#reopen = reopen;
+  }
+
+  /** A transaction was opened (or closed): nothing applied in it yet. */
+  reset(): void {
+    this.#applied = [];
+    this.#guarded = false;
+  }
+
+  /**
+   * Applies one unit in the open transaction, undoing it alone if it throws.
+   *
+   * @param unit The unit.
+   * @returns What `apply` returned.
+   * @throws What `apply` threw, once the unit is undone.
+   */
+  run(unit: U): number {
+    if (this.#guarded) return this.#tx.run(() => this.#apply(unit));
+    let result: number;
+    try {
+      result = this.#apply(unit);
+    } catch (error) {
+      const applied = this.#applied;
+      this.#tx.rollback();
+      this.#tx.begin();
+      this.#guarded = true;
+      this.#reopen();
+      for (const done of applied) this.#apply(done);
+      throw error;
+    }
+    this.#applied.push(unit);
+    return result;
   }
 }

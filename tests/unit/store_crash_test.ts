@@ -63,3 +63,56 @@ for (const mode of ["commit", "batch"] as const) {
     }
   });
 }
+
+const ROUTER_CHILD = new URL("./store_crash_router_child.ts", import.meta.url).pathname;
+
+Deno.test("Router under SIGKILL: no result, reply or event left before its state (replay entry included) had committed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "web4-crash-router-" });
+  const path = `${dir}/agent.db`;
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", `--allow-read=${dir}`, `--allow-write=${dir}`, ROUTER_CHILD, path],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    // Read what left the router until 200 results, then kill it mid-stream.
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const left: { what: string; msgId: string; type?: string }[] = [];
+    let buffered = "";
+    while (left.filter((l) => l.what === "R").length < 200) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`The child stopped after ${left.length} lines`);
+      buffered += value;
+      const lines = buffered.split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        const [what, msgId, type] = line.split(" ");
+        left.push({ what: what!, msgId: msgId!, ...(type === undefined ? {} : { type }) });
+      }
+    }
+    child.kill("SIGKILL");
+    assert.equal((await child.status).signal, "SIGKILL");
+    await reader.cancel().catch(() => {});
+
+    using store = openStore(path);
+    assert.equal(store.integrityCheck(), "ok");
+    const raw = new DatabaseSync(path, { readOnly: true });
+    const replayed = new Set(
+      raw.prepare("SELECT msg_id FROM replay").all().map((r) => String(r.msg_id)),
+    );
+    const claims = new Set(raw.prepare("SELECT id FROM claims").all().map((r) => String(r.id)));
+    raw.close();
+    assert.ok(left.some((l) => l.what === "E"), "events left too");
+    for (const l of left) {
+      assert.ok(
+        replayed.has(l.msgId),
+        `${l.what} ${l.msgId} left before its replay entry committed`,
+      );
+      if (l.type === "FACT_PROPOSE") {
+        assert.ok(claims.has(l.msgId), `the result of ${l.msgId} left before its claim committed`);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

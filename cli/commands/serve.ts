@@ -9,7 +9,12 @@
 
 import { Agent } from "../../lib/agent/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
-import { type EventSink, JsonlFileSink, type Web4Event } from "../../lib/observability/mod.ts";
+import {
+  AuditLog,
+  type EventSink,
+  JsonlFileSink,
+  type Web4Event,
+} from "../../lib/observability/mod.ts";
 import { RttNode } from "../../lib/rtt/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
 import type { Transport } from "../../lib/transport/mod.ts";
@@ -54,6 +59,9 @@ Options:
   --peer HOST:PORT=FP       Connect to this agent and keep reconnecting (repeatable)
   --person FP               The enrolled person (else the first console use enrols one)
   --events FILE             Append every event as JSON Lines (see web4 events)
+  --audit FILE              Keep the audit stream (trust, sanctions, handshakes, consent,
+                            fetches; room reserved per trust level) in FILE
+                            (default: STORE.audit.jsonl next to a --store file)
   --metrics HOST:PORT       Serve /metrics (Prometheus) and /healthz
   --console HOST:PORT       Serve the person's console (loopback unless --console-cert)
   --console-token-file F    Read the console token from F (default: a fresh one, printed)
@@ -241,6 +249,7 @@ export const serveCommand: Command = {
     peer: { type: "string", multiple: true },
     person: { type: "string" },
     events: { type: "string" },
+    audit: { type: "string" },
     metrics: { type: "string" },
     console: { type: "string" },
     "console-token-file": { type: "string" },
@@ -359,6 +368,13 @@ export const serveCommand: Command = {
         const sink = await JsonlFileSink.open(stringFlag(args, "events")!);
         sinks.push(sink);
         closers.push(() => sink.close());
+      }
+      const auditPath = stringFlag(args, "audit") ??
+        (storePath === ":memory:" ? undefined : `${storePath}.audit.jsonl`);
+      if (auditPath !== undefined) {
+        const audit = await AuditLog.open(auditPath);
+        sinks.push(audit);
+        closers.push(() => audit.close());
       }
       const bridge = consoleAddr === undefined ? undefined : new ConsoleBridge();
       const hub = consoleAddr === undefined ? undefined : new EventHub();

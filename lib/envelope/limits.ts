@@ -13,6 +13,8 @@
  * @module
  */
 
+import { truncateUtf8 } from "../observability/utf8.ts";
+
 /** The maxima of the envelope schemas (see {@linkcode SCHEMA_LIMITS}). */
 export interface SchemaLimits {
   /**
@@ -97,3 +99,30 @@ export const SCHEMA_LIMITS: SchemaLimits = Object.freeze({
   timestampChars: 64,
   items: Object.freeze({ protocols: 8, tags: 32, scopes: 64, trace: 64, claims: 256 }),
 });
+
+/**
+ * The agent's own free text, cut to what the schemas accept: at most
+ * `maxBytes` UTF-8 bytes (by default `SCHEMA_LIMITS.textBytes`, 1 KiB), at
+ * a code point boundary, ending with `…` when cut. Every reason the agent
+ * builds from values it did not choose (an error's message, a peer's
+ * query, a list of claim ids) goes through it before it is sent, so the
+ * agent never sends what it would refuse.
+ *
+ * @param text The text.
+ * @param maxBytes The budget in UTF-8 bytes. @default {SCHEMA_LIMITS.textBytes}
+ * @returns `text`, or its longest prefix that fits with `…`.
+ *
+ * @example
+ * ```ts
+ * import { SCHEMA_LIMITS, truncateText } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const reason = truncateText(`Fetch of ${JSON.stringify("日本".repeat(400))} refused`);
+ * assert.ok(new TextEncoder().encode(reason).length <= SCHEMA_LIMITS.textBytes);
+ * assert.ok(reason.endsWith("…"));
+ * assert.equal(truncateText("Handshake first"), "Handshake first");
+ * ```
+ */
+export function truncateText(text: string, maxBytes: number = SCHEMA_LIMITS.textBytes): string {
+  return truncateUtf8(text, maxBytes);
+}

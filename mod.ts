@@ -116,11 +116,14 @@ export {
   ReplayGuard,
   type ReplayGuardOptions,
   type ReplayVerdict,
+  SCHEMA_LIMITS,
+  type SchemaLimits,
   SignatureMismatchError,
   signEnvelope,
   type SourceTrustTier,
   type StateUpdatePayload,
   TimestampError,
+  truncateText,
   TrustViolationError,
   type UnsignedEnvelope,
   validatePayload,
@@ -200,6 +203,14 @@ export {
   type TransportStats,
 } from "./lib/rtt/mod.ts";
 export {
+  type AuditBudget,
+  type AuditEntry,
+  type AuditLevelStats,
+  AuditLog,
+  type AuditLogOptions,
+  type AuditPage,
+  type AuditQuery,
+  type AuditStats,
   checkEvent,
   checkEvents,
   colorByDefault,
@@ -239,6 +250,7 @@ export {
   type StampingTelemetry,
   type Telemetry,
   type TelemetryOptions,
+  type TrustLevel,
   type Web4Event,
 } from "./lib/observability/mod.ts";
 export {

@@ -1,6 +1,6 @@
 /**
  * `web4 events FILE [--follow] [--kind K] [--peer FP] [--json]`:
- * pretty-prints a JSON Lines event log.
+ * pretty-prints a JSON Lines event log, or an audit stream's file.
  *
  * @module
  */
@@ -11,7 +11,8 @@ import { type Command, errorLine, listFlag, stringFlag, UsageError } from "../co
 const USAGE = `Usage: web4 events FILE [--follow] [--kind K]... [--peer FP] [--json]
 
 Pretty-prints a JSON Lines event log (as written by web4 serve --events FILE),
-one line per event.
+one line per event; an audit stream's file (web4 serve --audit FILE, lines
+{"n", "level", "event"}) reads the same way.
 
 Options:
   --follow, -f   Keep reading as the file grows (also across size rotation)
@@ -39,6 +40,13 @@ function _isEvent(value: unknown): value is Web4Event {
   const v = value as Record<string, unknown>;
   return v.v === "1.0" && typeof v.kind === "string" && typeof v.ts === "string" &&
     typeof v.node === "string" && typeof v.seq === "number" && typeof v.data === "object";
+}
+
+/** The event of an audit stream's line (`{"n", "level", "event"}`), if it is one. */
+function _auditEvent(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  return typeof v.n === "number" && typeof v.level === "string" ? v.event : undefined;
 }
 
 /** `web4 events`. */
@@ -79,13 +87,16 @@ export const eventsCommand: Command = {
         } catch {
           value = undefined;
         }
+        const unwrapped = _auditEvent(value);
+        if (unwrapped !== undefined) value = unwrapped;
         if (!_isEvent(value)) {
           malformed += 1;
           io.err(`${path}:${lineNo}: not an event of contract v1.0`);
           continue;
         }
         if (!_matches(value, kinds, peer)) continue;
-        io.out(json ? line : formatEventLine(value, color));
+        const text = unwrapped === undefined ? line : JSON.stringify(value);
+        io.out(json ? text : formatEventLine(value, color));
       }
     };
 

@@ -10,7 +10,12 @@
 import { Agent } from "../../lib/agent/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
 import { HttpFetcher, parseOrigins } from "../../lib/lip/mod.ts";
-import { type EventSink, JsonlFileSink, type Web4Event } from "../../lib/observability/mod.ts";
+import {
+  AuditLog,
+  type EventSink,
+  JsonlFileSink,
+  type Web4Event,
+} from "../../lib/observability/mod.ts";
 import { RttNode } from "../../lib/rtt/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
 import type { Transport } from "../../lib/transport/mod.ts";
@@ -60,6 +65,9 @@ Options:
                             globally reachable (repeatable; default: none, so loopback and
                             private addresses are never fetched)
   --events FILE             Append every event as JSON Lines (see web4 events)
+  --audit FILE              Keep the audit stream (trust, sanctions, handshakes, consent,
+                            fetches; room reserved per trust level) in FILE
+                            (default: STORE.audit.jsonl next to a --store file)
   --metrics HOST:PORT       Serve /metrics (Prometheus) and /healthz
   --console HOST:PORT       Serve the person's console (loopback unless --console-cert)
   --console-token-file F    Read the console token from F (default: a fresh one, printed)
@@ -250,6 +258,7 @@ export const serveCommand: Command = {
     person: { type: "string" },
     "fetch-origin": { type: "string", multiple: true },
     events: { type: "string" },
+    audit: { type: "string" },
     metrics: { type: "string" },
     console: { type: "string" },
     "console-token-file": { type: "string" },
@@ -376,6 +385,13 @@ export const serveCommand: Command = {
         const sink = await JsonlFileSink.open(stringFlag(args, "events")!);
         sinks.push(sink);
         closers.push(() => sink.close());
+      }
+      const auditPath = stringFlag(args, "audit") ??
+        (storePath === ":memory:" ? undefined : `${storePath}.audit.jsonl`);
+      if (auditPath !== undefined) {
+        const audit = await AuditLog.open(auditPath);
+        sinks.push(audit);
+        closers.push(() => audit.close());
       }
       const bridge = consoleAddr === undefined ? undefined : new ConsoleBridge();
       const hub = consoleAddr === undefined ? undefined : new EventHub();

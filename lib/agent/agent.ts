@@ -9,11 +9,16 @@
  */
 
 import type { CipRuntime } from "../cip/mod.ts";
-import type { FactProposePayload, PayloadOf } from "../envelope/mod.ts";
+import { type FactProposePayload, type PayloadOf, SCHEMA_LIMITS } from "../envelope/mod.ts";
 import type { HcpRuntime } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
 import type { LipRuntime } from "../lip/mod.ts";
-import type { MetricsRegistry, StampingTelemetry, Web4Event } from "../observability/mod.ts";
+import {
+  type MetricsRegistry,
+  type StampingTelemetry,
+  utf8ByteLength,
+  type Web4Event,
+} from "../observability/mod.ts";
 import type { OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { LocalLoad, Outcome } from "../runtime/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
@@ -140,13 +145,19 @@ export class Agent implements AsyncDisposable {
    * @param options Identity, mission, store, person, anchors, transport, load, sinks, listeners.
    * @returns The running agent.
    * @throws {TypeError} For a missing identity, an empty mission, or a transport that is neither a `Transport` nor a factory.
-   * @throws {RangeError} For a transport that does not authenticate as the identity.
+   * @throws {RangeError} For a mission over 1,024 UTF-8 bytes (free text, `SCHEMA_LIMITS.textBytes`), or a transport that does not authenticate as the identity.
    */
   static async create(options: AgentOptions): Promise<Agent> {
     if (options?.identity === undefined) throw new TypeError("Agent.create needs an identity");
     if (typeof options.mission !== "string" || options.mission.trim() === "") {
       throw new TypeError(
         `Agent mission must be a non-empty string, got ${JSON.stringify(options.mission)}`,
+      );
+    }
+    const missionBytes = utf8ByteLength(options.mission);
+    if (missionBytes > SCHEMA_LIMITS.textBytes) {
+      throw new RangeError(
+        `Agent mission must be at most ${SCHEMA_LIMITS.textBytes} UTF-8 bytes, got ${missionBytes}`,
       );
     }
     const owns = typeof options.store === "string";

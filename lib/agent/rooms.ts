@@ -17,6 +17,7 @@ import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { Transport, TransportAddress } from "../transport/mod.ts";
+import { createTrustView, trustLevelOf } from "../trust/mod.ts";
 import { Actions } from "./actions.ts";
 import { DriftDetector } from "./drift.ts";
 import { AgentError } from "./errors.ts";
@@ -123,11 +124,14 @@ export function buildRooms(parts: RoomParts): Rooms {
   const metrics = new MetricsRegistry(
     options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
   );
+  // Every event carries the trust level of its peer, so sinks reserve room per level.
+  const levels = createTrustView(store, { anchors: [...(options.trustAnchors ?? [])] }, now);
   const telemetry = createTelemetry({
     node: options.identity.agentId,
     sinks: [...(options.sinks ?? []), { write: (e) => waiters.observe(e) }],
     metrics,
     now,
+    levelOf: (fp) => trustLevelOf(levels, fp, { self, person }),
   });
   // Telemetry is the first subscriber; the owner's listeners come after it.
   const events = new AgentEmitter((name, err) => reportListenerError(telemetry, name, err));

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CipEnvelope } from "../envelope/mod.ts";
+import { type CipEnvelope, truncateText } from "../envelope/mod.ts";
 import { isOverloaded, newMsgId, type Outcome } from "../runtime/mod.ts";
 import type { ClaimRecord, ClaimStatus } from "../store/mod.ts";
 import {
@@ -107,7 +107,7 @@ function _challenge(turn: Turn, envelope: CipEnvelope, notes: string) {
     type: "FACT_CHALLENGE",
     msg_id: newMsgId(turn.ctx.random),
     receiver: { agent_id: envelope.sender.agent_id, fingerprint: turn.ctx.peer },
-    payload: { fact_ref: envelope.msg_id, reason: "conflict", notes },
+    payload: { fact_ref: envelope.msg_id, reason: "conflict", notes: truncateText(notes) },
   });
 }
 

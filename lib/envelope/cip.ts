@@ -9,7 +9,10 @@
 import { z } from "zod";
 import * as C from "./common.ts";
 import type { EnvelopeHeader, ErrorPayload, FreeForm, Presence, Priority } from "./common.ts";
-import { base64Bytes, msgId, text, UUID_PATTERN } from "./formats.ts";
+import { base64Bytes, label, msgId, text, uuid } from "./formats.ts";
+import { SCHEMA_LIMITS } from "./limits.ts";
+
+const _ITEMS = SCHEMA_LIMITS.items;
 
 // ---- types ----------------------------------------------------------------
 
@@ -225,19 +228,19 @@ const _cipTrust = z.strictObject({
 const _cipState = z.strictObject({
   presence: C.presence,
   lri: C.percentInt,
-  kernel_signals: C.strings.optional(),
+  kernel_signals: C.tags.optional(),
   intent: text().optional(),
 });
 const _dmpTrace = z.strictObject({
-  decision_id: z.string().regex(UUID_PATTERN, { error: "Expected a lowercase UUID" }),
-  steps: z.array(C.freeForm).min(1),
-  counterfactuals: z.array(C.freeForm).optional(),
-  evidence: z.array(C.freeForm),
+  decision_id: uuid(),
+  steps: C.traceItems.min(1),
+  counterfactuals: C.traceItems.optional(),
+  evidence: C.traceItems,
 });
 
 const _hello = z.strictObject({
-  protocols: C.strings.min(1),
-  capabilities: C.strings,
+  protocols: C.list(label(), _ITEMS.protocols).min(1),
+  capabilities: C.tags,
   session_nonce: C.nonceB64,
   challenge: base64Bytes(32),
   features: z.strictObject({ supports_mesh: z.boolean(), supports_multiplex: z.boolean() }),
@@ -256,7 +259,7 @@ const _verify = z.strictObject({
 
 const _intent = z.strictObject({
   goal: z.enum(["verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis"]),
-  topic: text(),
+  topic: label(),
   priority: C.priority,
   context: C.freeForm.optional(),
   in_reply_to: msgId().optional(),
@@ -269,13 +272,13 @@ const _intent = z.strictObject({
 const _factPropose = z.strictObject({
   fact: z.strictObject({
     statement: text(),
-    domain: text(),
+    domain: label(),
     confidence: C.unit,
-    sources: C.strings,
+    sources: C.list(text(SCHEMA_LIMITS.urlBytes), _ITEMS.tags),
     context: C.freeForm.optional(),
   }),
   dmp_trace: _dmpTrace,
-  causal_links: z.array(C.freeForm).optional(),
+  causal_links: C.traceItems.optional(),
 });
 
 const _factChallenge = z.strictObject({
@@ -308,7 +311,7 @@ const _stateUpdate = z.strictObject({
   presence: C.presence,
   lri: C.percentInt,
   ltppeerstate: _peerTrust,
-  kernel_signals: C.strings.optional(),
+  kernel_signals: C.tags.optional(),
   intent: text().optional(),
 });
 

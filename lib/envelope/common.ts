@@ -7,7 +7,9 @@
  */
 
 import { z } from "zod";
-import { agentId, base64Bytes, fingerprint, msgId, text, timestamp } from "./formats.ts";
+import { utf8ByteLength } from "../observability/utf8.ts";
+import { agentId, base64Bytes, fingerprint, label, msgId, text, timestamp } from "./formats.ts";
+import { SCHEMA_LIMITS } from "./limits.ts";
 
 /** A JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
@@ -16,7 +18,9 @@ export type JsonObject = { [key: string]: JsonValue };
 /**
  * A free-form field (`context`, trace steps, evidence, claims): a non-empty
  * string or a JSON object. These are the payloads' documented extension
- * points; everything else in a payload is closed.
+ * points; everything else in a payload is closed. Either form takes at
+ * most `SCHEMA_LIMITS.freeFormBytes` (16 KiB): the string's UTF-8 bytes,
+ * the object's JSON text.
  */
 export type FreeForm = string | JsonObject;
 
@@ -33,7 +37,7 @@ export interface EnvelopeSender {
   agent_id: string;
   /** Lowercase hex SHA-256 of the raw public key. */
   fingerprint: string;
-  /** What the sender can do, e.g. `"state_exchange"` (may be empty). */
+  /** What the sender can do, e.g. `"state_exchange"` (may be empty; at most 32 labels). */
   capabilities: string[];
   /** Standard base64 of the raw 32-byte Ed25519 public key. */
   pubkey: string;
@@ -78,9 +82,9 @@ export interface EnvelopeHeader {
 export interface ErrorPayload {
   /** The `msg_id` of the refused message. */
   in_reply_to: string;
-  /** The rule that refused it, e.g. `"consent_revoked"`, `"paced"`, `"quota"`. */
+  /** The rule that refused it, e.g. `"consent_revoked"`, `"paced"`, `"quota"` (a label, at most 256 bytes). */
   code: string;
-  /** A human-readable explanation. */
+  /** A human-readable explanation (free text, at most 1,024 UTF-8 bytes). */
   reason: string;
   /** When the sender may try again, in milliseconds (an integer >= 0). */
   retry_after_ms?: number | undefined;
@@ -90,10 +94,32 @@ export interface ErrorPayload {
 
 /** A JSON object. */
 export const jsonObject = z.record(z.string(), z.json());
-/** A free-form field: a non-empty string or a JSON object. */
-export const freeForm = z.union([text(), jsonObject]);
-/** An array of non-empty strings. */
-export const strings = z.array(text());
+
+const _FREE_FORM_ERROR =
+  `Expected a free-form value of at most ${SCHEMA_LIMITS.freeFormBytes} bytes`;
+/**
+ * A free-form field: a non-empty string of at most 16 KiB (UTF-8), or a
+ * JSON object whose JSON text is at most 16 KiB.
+ */
+export const freeForm = z.union([
+  text(SCHEMA_LIMITS.freeFormBytes),
+  jsonObject.refine(
+    (o) => utf8ByteLength(JSON.stringify(o)) <= SCHEMA_LIMITS.freeFormBytes,
+    { error: _FREE_FORM_ERROR },
+  ),
+]).meta({ "x-maxJsonBytes": SCHEMA_LIMITS.freeFormBytes });
+/**
+ * A list of at most `max` items.
+ *
+ * @param item The item schema.
+ * @param max The most items.
+ */
+export const list = <T extends z.ZodType>(item: T, max: number): z.ZodArray<T> =>
+  z.array(item).max(max);
+/** A short list of labels (at most 32). */
+export const tags: z.ZodArray<z.ZodString> = list(label(), SCHEMA_LIMITS.items.tags);
+/** A list of free-form values (at most 64). */
+export const traceItems: z.ZodArray<typeof freeForm> = list(freeForm, SCHEMA_LIMITS.items.trace);
 /** Presence. */
 export const presence = z.enum(["focused", "diffuse", "overloaded", "engaged"]);
 /** Priority. */
@@ -113,7 +139,7 @@ export const nonceB64 = base64Bytes(16);
 export const sender = z.strictObject({
   agent_id: agentId(),
   fingerprint: fingerprint(),
-  capabilities: strings,
+  capabilities: tags,
   pubkey: base64Bytes(32),
 });
 /** The `receiver` block. */
@@ -137,7 +163,7 @@ export const header = {
 /** The refusal payload ({@linkcode ErrorPayload}). */
 export const errorPayload = z.strictObject({
   in_reply_to: msgId(),
-  code: text(),
+  code: label(),
   reason: text(),
   retry_after_ms: z.int().min(0).optional(),
 });

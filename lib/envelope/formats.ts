@@ -1,11 +1,13 @@
 /**
- * String formats shared by the envelope schemas: UUIDs, timestamps,
- * fingerprints and fixed-length base64.
+ * String formats shared by the envelope schemas: bounded text, UUIDs,
+ * timestamps, fingerprints, URLs and fixed-length base64.
  *
  * @module
  */
 
 import { z } from "zod";
+import { fitsUtf8 } from "../observability/utf8.ts";
+import { SCHEMA_LIMITS } from "./limits.ts";
 
 /** A lowercase UUID version 4 (the form `crypto.randomUUID()` returns). */
 export const UUID_V4_PATTERN: RegExp =
@@ -38,19 +40,53 @@ export function base64Pattern(bytes: number): RegExp {
   return new RegExp(`^${body}${_B64}{2}${_B64_TAIL_ONE_PAD}=$`);
 }
 
-/** A non-empty UTF-8 string (the spec's default for strings). */
-export const text = (): z.ZodString => z.string().min(1);
+/**
+ * A non-empty string of at most `maxBytes` UTF-8 bytes (the JSON Schema
+ * says `maxLength` too, which the byte bound implies, and
+ * `x-maxUtf8Bytes`, the bound itself).
+ *
+ * @param maxBytes The most UTF-8 bytes. @default {SCHEMA_LIMITS.textBytes}
+ */
+export const text = (maxBytes: number = SCHEMA_LIMITS.textBytes): z.ZodString => {
+  const error = `Expected at most ${maxBytes} UTF-8 bytes`;
+  return z.string().min(1).max(maxBytes, { error, abort: true })
+    .refine((s) => fitsUtf8(s, maxBytes), { error })
+    .meta({ "x-maxUtf8Bytes": maxBytes });
+};
+/** A label (topic, domain, code, capability, scope, flag, constraint): non-empty, at most 256 UTF-8 bytes. */
+export const label = (): z.ZodString => text(SCHEMA_LIMITS.labelBytes);
 /** An agent id: 1-128 characters. */
-export const agentId = (): z.ZodString => z.string().min(1).max(128);
-/** A `msg_id`: lowercase UUID v4. */
-export const msgId = (): z.ZodString =>
-  z.string().regex(UUID_V4_PATTERN, { error: "Expected a lowercase UUID v4" });
+export const agentId = (): z.ZodString => z.string().min(1).max(SCHEMA_LIMITS.agentIdChars);
+/** A URL (WHATWG parsing, as `z.url()`) of at most 2,048 UTF-8 bytes. */
+export const url = (): z.ZodURL => {
+  const max = SCHEMA_LIMITS.urlBytes;
+  const error = `Expected a URL of at most ${max} UTF-8 bytes`;
+  return z.url().max(max, { error, abort: true })
+    .refine((s) => fitsUtf8(s, max), { error })
+    .meta({ "x-maxUtf8Bytes": max });
+};
+/** A `msg_id`: lowercase UUID v4 (36 characters). */
+export const msgId = (): z.ZodString => {
+  const error = "Expected a lowercase UUID v4";
+  return z.string().length(36, { error, abort: true }).regex(UUID_V4_PATTERN, { error });
+};
+/** A lowercase UUID of any version (36 characters). */
+export const uuid = (): z.ZodString => {
+  const error = "Expected a lowercase UUID";
+  return z.string().length(36, { error, abort: true }).regex(UUID_PATTERN, { error });
+};
 /** A fingerprint: 64 lowercase hex digits. */
-export const fingerprint = (): z.ZodString =>
-  z.string().regex(FINGERPRINT_PATTERN, { error: "Expected 64 lowercase hex digits" });
-/** Canonical standard base64 of exactly `bytes` bytes. */
-export const base64Bytes = (bytes: number): z.ZodString =>
-  z.string().regex(base64Pattern(bytes), { error: `Expected standard base64 of ${bytes} bytes` });
+export const fingerprint = (): z.ZodString => {
+  const error = "Expected 64 lowercase hex digits";
+  return z.string().length(64, { error, abort: true }).regex(FINGERPRINT_PATTERN, { error });
+};
+/** Canonical standard base64 of exactly `bytes` bytes (`4 * ceil(bytes / 3)` characters). */
+export const base64Bytes = (bytes: number): z.ZodString => {
+  const error = `Expected standard base64 of ${bytes} bytes`;
+  return z.string().length(4 * Math.ceil(bytes / 3), { error, abort: true })
+    .regex(base64Pattern(bytes), { error });
+};
 /** An RFC 3339 UTC timestamp (`Z`, optional fractional seconds). */
 export const timestamp = (): z.ZodISODateTime =>
-  z.iso.datetime({ error: "Expected an RFC 3339 UTC timestamp ending in Z" });
+  z.iso.datetime({ error: "Expected an RFC 3339 UTC timestamp ending in Z" })
+    .max(SCHEMA_LIMITS.timestampChars);

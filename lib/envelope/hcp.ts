@@ -9,7 +9,8 @@
 import { z } from "zod";
 import * as C from "./common.ts";
 import type { EnvelopeHeader, ErrorPayload, FreeForm, Presence, Priority } from "./common.ts";
-import { text } from "./formats.ts";
+import { label, text } from "./formats.ts";
+import { SCHEMA_LIMITS } from "./limits.ts";
 
 // ---- types ----------------------------------------------------------------
 
@@ -166,34 +167,38 @@ const _hcpState = z.strictObject({
   human: _humanState,
   presence: C.presence.optional(),
   lri: C.percentInt.optional(),
-  kernel_signals: C.strings.optional(),
+  kernel_signals: C.tags.optional(),
   intent: text().optional(),
 });
 
 const _hcpHello = z.strictObject({
-  identity: z.strictObject({ name: text(), role: text() }),
-  consent_scope: C.strings,
-  safety_flags: C.strings,
+  identity: z.strictObject({
+    name: text(SCHEMA_LIMITS.nameBytes),
+    role: text(SCHEMA_LIMITS.nameBytes),
+  }),
+  consent_scope: C.list(label(), SCHEMA_LIMITS.items.scopes),
+  safety_flags: C.tags,
 });
 const _hcpIntent = z.strictObject({
   goal: z.enum(["align", "request", "clarify", "decide", "resolve_conflict"]),
-  topic: text(),
+  topic: label(),
   priority: C.priority,
 });
+const _texts = C.list(text(), SCHEMA_LIMITS.items.tags);
 const _hcpContext = z.strictObject({
   context: C.freeForm,
-  constraints: C.strings,
-  shared_history: z.array(C.freeForm),
+  constraints: _texts,
+  shared_history: C.traceItems,
 });
 const _hcpDecision = z.strictObject({
   decision: text(),
   rationale: text(),
-  alternatives: C.strings,
+  alternatives: _texts,
   follow_up: text(),
 });
 const _hcpFeedback = z.strictObject({
   feedback: text(),
-  corrections: C.strings,
+  corrections: _texts,
   satisfaction: C.percentInt,
 });
 const _hcpStateUpdate = z.strictObject({

@@ -9,7 +9,10 @@
 import { z } from "zod";
 import * as C from "./common.ts";
 import type { EnvelopeHeader, ErrorPayload, FreeForm } from "./common.ts";
-import { agentId, text, timestamp } from "./formats.ts";
+import { agentId, label, text, timestamp, url } from "./formats.ts";
+import { SCHEMA_LIMITS } from "./limits.ts";
+
+const _ITEMS = SCHEMA_LIMITS.items;
 
 // ---- types ----------------------------------------------------------------
 
@@ -110,32 +113,33 @@ export type LipEnvelope<T extends LipType = LipType> = T extends LipType ? Envel
 // ---- schemas --------------------------------------------------------------
 
 const _lipSource = z.strictObject({
-  uri: z.url(),
+  uri: url(),
   trust_tier: z.enum(["unknown", "low", "medium", "high", "blocked"]),
   retrieved_at: timestamp(),
 });
 
-const _lipFetch = z.strictObject({ query: text(), constraints: C.strings });
+const _lipFetch = z.strictObject({ query: text(), constraints: C.tags });
 const _lipEvidence = z.strictObject({
-  claims: z.array(C.freeForm),
-  evidence: z.array(C.freeForm),
+  claims: C.list(C.freeForm, _ITEMS.claims),
+  evidence: C.traceItems,
   confidence: C.unit,
   extraction_notes: text(),
 });
 const _lipConflict = z.strictObject({
-  conflicts: z.array(C.freeForm),
-  local_refs: C.strings,
+  conflicts: C.traceItems,
+  local_refs: C.list(label(), _ITEMS.trace),
   severity: z.enum(["low", "medium", "high"]),
 });
+const _corroborators = C.list(agentId(), _ITEMS.trace);
 const _lipAccept = z.strictObject({
   decision: z.literal("accept"),
   reason: text(),
-  corroborators: z.array(agentId()),
+  corroborators: _corroborators,
 });
 const _lipReject = z.strictObject({
   decision: z.literal("reject"),
   reason: text(),
-  corroborators: z.array(agentId()),
+  corroborators: _corroborators,
 });
 
 /** The payload schema of every LIP message type, in the spec's order. */

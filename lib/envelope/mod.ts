@@ -46,6 +46,7 @@ export {
   signEnvelope,
 } from "./sign.ts";
 export { DEFAULT_MAX_ENVELOPE_BYTES, validatePayload } from "./validate.ts";
+export { SCHEMA_LIMITS, type SchemaLimits, truncateText } from "./limits.ts";
 export {
   DEFAULT_MAX_SKEW_MS,
   type ExpectedParty,

@@ -1,11 +1,12 @@
 /**
- * `deno task schemas`: writes `docs/schemas/{cip,hcp,lip}.schema.json` from
- * the zod schemas. A unit test fails when the committed files are stale.
+ * `deno task schemas`: writes `docs/schemas/{cip,hcp,lip}.schema.json` and
+ * `docs/schemas/limits.md` from the zod schemas. A unit test fails when the
+ * committed files are stale.
  *
  * @module
  */
 
-import { renderJsonSchemas, SCHEMA_FILES } from "./json_schema.ts";
+import { LIMITS_FILE, renderJsonSchemas, renderLimitsDoc, SCHEMA_FILES } from "./json_schema.ts";
 
 if (import.meta.main) {
   const dir = new URL("../../docs/schemas/", import.meta.url);
@@ -16,4 +17,7 @@ if (import.meta.main) {
     await Deno.writeTextFile(file, texts[protocol]);
     console.log(`wrote ${file.pathname}`);
   }
+  const limits = new URL(LIMITS_FILE, dir);
+  await Deno.writeTextFile(limits, renderLimitsDoc());
+  console.log(`wrote ${limits.pathname}`);
 }

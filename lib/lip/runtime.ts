@@ -9,7 +9,12 @@
  * @module
  */
 
-import type { EnvelopeOf, LipType, SourceTrustTier } from "../envelope/mod.ts";
+import {
+  type EnvelopeOf,
+  type LipType,
+  type SourceTrustTier,
+  truncateText,
+} from "../envelope/mod.ts";
 import {
   type FetchRequest,
   newMsgId,
@@ -512,7 +517,11 @@ export class LipRuntime implements ProtocolRuntime<"lip"> {
         type: "LIP_ERROR",
         msg_id: newMsgId(ctx.random),
         receiver: { agent_id: request.requesterAgentId, fingerprint: request.requester },
-        payload: { in_reply_to: request.requestId, code: error.code, reason: error.message },
+        payload: {
+          in_reply_to: request.requestId,
+          code: error.code,
+          reason: truncateText(error.message),
+        },
       });
     }
     return turn.finish("handled", {

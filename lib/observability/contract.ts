@@ -9,13 +9,20 @@
  */
 
 import { z } from "zod";
-import { EVENT_CONTRACT_VERSION, type Web4Event } from "./event.ts";
+import { EVENT_CONTRACT_VERSION, TRUST_LEVELS, type Web4Event } from "./event.ts";
+import { MAX_EVENT_ARRAY_ITEMS, MAX_EVENT_STRING_BYTES } from "./telemetry.ts";
+import { fitsUtf8 } from "./utf8.ts";
 
 const fp = z.string().regex(/^[0-9a-f]{64}$/);
 const uuid = z.string().regex(
   /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
 );
-const str = z.string();
+// Every string and array of an event's data is bounded (the telemetry cuts longer ones).
+const str = z.string().max(MAX_EVENT_STRING_BYTES).refine(
+  (s) => fitsUtf8(s, MAX_EVENT_STRING_BYTES),
+  { error: `Expected at most ${MAX_EVENT_STRING_BYTES} UTF-8 bytes` },
+).meta({ "x-maxUtf8Bytes": MAX_EVENT_STRING_BYTES });
+const list = <T extends z.ZodType>(item: T) => z.array(item).max(MAX_EVENT_ARRAY_ITEMS);
 const nat = z.number().int().min(0);
 const trustState = z.enum([
   "unknown",
@@ -36,7 +43,7 @@ const _transition = o({
   from: trustState,
   to: trustState,
   reason: str,
-  evidence: z.array(str),
+  evidence: list(str),
   actor: str.optional(),
 });
 
@@ -182,9 +189,9 @@ const _DATA: Record<EventKind, z.ZodObject> = {
     retry_after_ms: nat.optional(),
   }),
   // ---- LIP ----
-  "lip.fetch_requested": o({ msg_id: uuid, query: str, constraints: z.array(str) }),
-  "lip.fetched": o({ request: z.string(), uri: str, sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
-  "lip.fetch_failed": o({ request: z.string(), code: str, reason: str }),
+  "lip.fetch_requested": o({ msg_id: uuid, query: str, constraints: list(str) }),
+  "lip.fetched": o({ request: str, uri: str, sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  "lip.fetch_failed": o({ request: str, code: str, reason: str }),
   "lip.claim": o({
     id: z.string().regex(/^[0-9a-f]{64}$/),
     from: claimStatus.nullable(),
@@ -229,8 +236,8 @@ const _DATA: Record<EventKind, z.ZodObject> = {
   "agent.intent_propagated": o({
     hcp_msg_id: uuid,
     topic: str,
-    sent: z.array(fp),
-    deferred: z.array(fp),
+    sent: list(fp),
+    deferred: list(fp),
   }),
   "agent.mission_drift": o({
     score: z.number().min(0).max(1),
@@ -238,11 +245,11 @@ const _DATA: Record<EventKind, z.ZodObject> = {
     mission: str,
     last_topic: str,
   }),
-  "agent.send_held": o({ code: str, reason: z.string() }),
-  "agent.undeliverable": o({ count: nat, types: z.array(str) }),
+  "agent.send_held": o({ code: str, reason: str }),
+  "agent.undeliverable": o({ count: nat, types: list(str) }),
   "agent.verify_evidence": o({ claim: str, verified: z.boolean(), reason: str }),
-  "agent.hook_error": o({ hook: str, error: z.string() }),
-  "agent.error": o({ where: str, error: z.string() }),
+  "agent.hook_error": o({ hook: str, error: str }),
+  "agent.error": o({ where: str, error: str }),
   "agent.stopping": o({ sessions: nat }),
   // ---- the mesh (lib/mesh) ----
   "mesh.blocked": o({ blocked: z.boolean() }),
@@ -270,7 +277,7 @@ const _DATA: Record<EventKind, z.ZodObject> = {
     ]),
     origin: fp.nullable(),
     msg_id: str.nullable(),
-    detail: z.string().optional(),
+    detail: str.optional(),
   }),
   "mesh.error": o({
     in_reply_to: uuid,
@@ -283,7 +290,7 @@ const _DATA: Record<EventKind, z.ZodObject> = {
   "mesh.introduction": o({ subject: fp, introducer: fp, admitted: z.boolean(), reason: str }),
   "mesh.links": o({ neighbours: nat, seq: nat }),
   "mesh.malice_report": o({ subject: fp, reporter: fp, applied: str, reason: str }),
-  "mesh.tampered": o({ origin: fp, destination: fp, error: z.string() }),
+  "mesh.tampered": o({ origin: fp, destination: fp, error: str }),
   "mesh.vote": o({
     claim: str,
     decision_id: str,
@@ -305,6 +312,7 @@ const _base = {
   severity: z.enum(["debug", "info", "warn", "error"]),
   peer: fp.optional(),
   session: z.string().min(1).optional(),
+  level: z.enum(TRUST_LEVELS as [string, ...string[]]).optional(),
 };
 
 /** The zod schema of one event of the contract v1.0 (a union over its kinds). */

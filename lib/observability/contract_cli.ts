@@ -7,6 +7,10 @@
  * @module
  */
 
+import { AUDIT_KINDS, DEFAULT_AUDIT_BUDGETS, DEFAULT_AUDIT_KEEP_FIRST } from "./audit.ts";
+import { TRUST_LEVELS } from "./event.ts";
+import { DEFAULT_LOG_LEVEL_SHARES, DEFAULT_LOG_PEER_SHARE } from "./file_sink.ts";
+import { MAX_EVENT_ARRAY_ITEMS, MAX_EVENT_STRING_BYTES } from "./telemetry.ts";
 import {
   EVENT_DESCRIPTIONS,
   EVENT_KINDS,
@@ -87,7 +91,47 @@ export function renderEventContractDoc(examples: Readonly<Record<string, unknown
     "| `severity` | `debug` \\| `info` \\| `warn` \\| `error` | how much it matters |",
     "| `peer` | hex64, optional | the peer (or person) fingerprint the event concerns |",
     "| `session` | string, optional | the transport session id |",
+    "| `level` | " + TRUST_LEVELS.map((l) => `\`${l}\``).join(" \\| ") +
+    ", optional | the trust level of the party the event concerns when it was emitted (`self`: the agent itself or no peer); an agent's events always carry it |",
     "| `data` | object | the kind's fields, below |",
+    "",
+    `Every string in \`data\` is at most ${
+      MAX_EVENT_STRING_BYTES.toLocaleString("en")
+    } UTF-8 bytes and every array at most ${MAX_EVENT_ARRAY_ITEMS} items: the`,
+    "telemetry cuts a longer string at a code point boundary (it then ends with `…`) and keeps an",
+    "array's first items, so no event grows with what a peer sent, and every sink (the console's",
+    "recent events, the JSON Lines log, the audit stream) holds events of a bounded size.",
+    "",
+    "## Retention by trust level",
+    "",
+    "The JSON Lines log (`JsonlFileSink`, `web4 serve --events`) rotates by size; within each file one",
+    `peer's events take at most ${
+      DEFAULT_LOG_PEER_SHARE * 100
+    } % of it and strangers' events together at most ${
+      (DEFAULT_LOG_LEVEL_SHARES.stranger ?? 1) * 100
+    } %`,
+    "(`peerShare`, `levelShares`); events past a share are dropped until the file rotates and counted in",
+    "`shed`. So one peer, or any number of strangers' keys, cannot rotate the others' events away.",
+    "",
+    "The **audit stream** (`AuditLog`, `web4 serve --audit`) keeps these kinds, and the router's",
+    "`router.refused` of a `LIP_FETCH`: " + AUDIT_KINDS.map((k) => `\`${k}\``).join(", ") + ".",
+    "Each entry is charged to a level (the event's `level`; a trust transition away from `trusted` stays",
+    "charged to `trusted`), and each level has its own budget, which only its own entries use up:",
+    "",
+    "| level | entries | bytes |",
+    "| --- | --- | --- |",
+    ...TRUST_LEVELS.map((l) =>
+      `| \`${l}\` | ${DEFAULT_AUDIT_BUDGETS[l].entries.toLocaleString("en")} | ${
+        DEFAULT_AUDIT_BUDGETS[l].bytes / (1024 * 1024)
+      } MiB |`
+    ),
+    "",
+    "Within a full level, the peer holding the most entries gives up its oldest one, keeping its first",
+    `${DEFAULT_AUDIT_KEEP_FIRST} entries (its handshake, its first fetch) while it has later ones: a flooding peer rotates its`,
+    "own later entries first. The stream is read in pages (`read({ after, limit })`, at most 1,000",
+    "entries a page, `next` is the cursor) and kept in a JSON Lines file of",
+    '`{"n": position, "level": level, "event": event}` lines, restored when the file is opened again',
+    "(`web4 events` reads it like an event log).",
     "",
     "## Kinds",
     "",

@@ -21,6 +21,25 @@ export type Severity = "debug" | "info" | "warn" | "error";
 /** The severities, in increasing order. */
 export const SEVERITIES: readonly Severity[] = ["debug", "info", "warn", "error"];
 
+/**
+ * Whom an event concerns, as far as retention goes: `self` (the agent
+ * itself, or no peer), its enrolled `person`, a trust `anchor` the owner
+ * declared, a `trusted` peer, or a `stranger` (any other key: untrusted,
+ * probing, blacklisted). Sinks reserve room per level (the audit stream,
+ * the JSON Lines log's shares), so strangers' traffic cannot push the
+ * others' events out.
+ */
+export type TrustLevel = "self" | "person" | "anchor" | "trusted" | "stranger";
+
+/** The trust levels, the least protected last. */
+export const TRUST_LEVELS: readonly TrustLevel[] = [
+  "self",
+  "person",
+  "anchor",
+  "trusted",
+  "stranger",
+];
+
 /** A JSON value, as carried in an event's `data`. */
 export type EventValue =
   | string
@@ -60,6 +79,12 @@ export interface Web4Event {
   readonly peer?: string;
   /** The transport session id the event concerns, if any. */
   readonly session?: string;
+  /**
+   * The trust level of the party the event concerns when it was emitted
+   * (`self` without a peer); set by a telemetry given a `levelOf`, as the
+   * agent's is.
+   */
+  readonly level?: TrustLevel;
   /** Kind-specific fields. */
   readonly data: EventData;
 }

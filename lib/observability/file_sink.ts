@@ -5,8 +5,18 @@
  * @module
  */
 
-import type { Web4Event } from "./event.ts";
+import type { TrustLevel, Web4Event } from "./event.ts";
 import type { EventSink } from "./telemetry.ts";
+
+/**
+ * Default {@linkcode JsonlFileSink} level shares: strangers' events may
+ * fill at most a quarter of each file; the other levels are bounded by
+ * the per-peer share only.
+ */
+export const DEFAULT_LOG_LEVEL_SHARES: Readonly<Partial<Record<TrustLevel, number>>> = Object
+  .freeze({ stranger: 0.25 });
+/** Default {@linkcode JsonlFileSink} peer share: one peer's events fill at most a quarter of a file. */
+export const DEFAULT_LOG_PEER_SHARE = 0.25;
 
 /** Options of {@linkcode JsonlFileSink.open}. */
 export interface JsonlFileSinkOptions {
@@ -30,6 +40,25 @@ export interface JsonlFileSinkOptions {
    * @default {4194304}
    */
   maxPendingBytes?: number;
+  /**
+   * The share of each file (a fraction of `maxBytes`, 0..1) that the events
+   * of one trust level (an event's `level`) may fill; past it, that level's
+   * events are dropped (counted in `shed`) until the file rotates. A level
+   * not listed is bounded only by `peerShare`. With the default, strangers
+   * alone can never fill a file, so they cannot rotate the others' events
+   * away.
+   *
+   * @default {{ stranger: 0.25 }}
+   */
+  levelShares?: Partial<Record<TrustLevel, number>>;
+  /**
+   * The share of each file (a fraction of `maxBytes`, 0..1) that the events
+   * of one peer (an event's `peer`) may fill; past it, its events are
+   * dropped (counted in `shed`) until the file rotates.
+   *
+   * @default {0.25}
+   */
+  peerShare?: number;
 }
 
 const encoder = new TextEncoder();
@@ -39,6 +68,12 @@ const encoder = new TextEncoder();
  * `write` queues the line and a background task writes batches. `flush()`
  * waits for the queue to drain; `close()` flushes and closes the file.
  * Write errors are counted in `failures` and reported by `lastError`.
+ *
+ * Within each file (from one rotation to the next), one peer's events take
+ * at most `peerShare` of `maxBytes` and one trust level's at most its
+ * `levelShares` entry; events past a share are dropped and counted in
+ * `shed`. So one peer, or all strangers together, cannot rotate the log on
+ * their own: a file fills only with enough of everyone else's events.
  *
  * @example
  * ```ts
@@ -62,6 +97,15 @@ export class JsonlFileSink implements EventSink, AsyncDisposable {
   readonly keep: number;
   /** Queue bound in bytes. */
   readonly maxPendingBytes: number;
+  /** Bytes of the current file each level may fill. */
+  readonly #levelCaps: ReadonlyMap<TrustLevel, number>;
+  /** Bytes of the current file each peer may fill. */
+  readonly #peerCap: number;
+  /** Bytes admitted into the current file (the rotation follows the same count). */
+  #admitted: number;
+  readonly #levelBytes = new Map<TrustLevel, number>();
+  readonly #peerBytes = new Map<string, number>();
+  #shed = 0;
   #file: Deno.FsFile;
   #size: number;
   #queue: Uint8Array[] = [];
@@ -81,18 +125,26 @@ export class JsonlFileSink implements EventSink, AsyncDisposable {
     this.path = path;
     this.#file = file;
     this.#size = size;
+    this.#admitted = size;
     this.maxBytes = o.maxBytes;
     this.keep = o.keep;
     this.maxPendingBytes = o.maxPendingBytes;
+    this.#levelCaps = new Map(
+      Object.entries(o.levelShares).map(([level, share]) => [
+        level as TrustLevel,
+        Math.floor(o.maxBytes * share!),
+      ]),
+    );
+    this.#peerCap = Math.floor(o.maxBytes * o.peerShare);
   }
 
   /**
    * Opens (creating or appending to) a JSON Lines file.
    *
    * @param path File path.
-   * @param options Rotation and queue bounds.
+   * @param options Rotation and queue bounds, level and peer shares.
    * @returns The sink.
-   * @throws {RangeError} On non-positive bounds.
+   * @throws {RangeError} On non-positive bounds, or a share outside 0..1.
    * @throws {Deno.errors.NotCapable} Without `--allow-write`/`--allow-read` for the path.
    */
   static async open(path: string, options: JsonlFileSinkOptions = {}): Promise<JsonlFileSink> {
@@ -106,14 +158,26 @@ export class JsonlFileSink implements EventSink, AsyncDisposable {
         throw new RangeError(`JsonlFileSink ${name} must be a positive integer, got ${value}`);
       }
     }
+    const levelShares = { ...DEFAULT_LOG_LEVEL_SHARES, ...options.levelShares };
+    const peerShare = options.peerShare ?? DEFAULT_LOG_PEER_SHARE;
+    for (const [name, share] of [...Object.entries(levelShares), ["peerShare", peerShare]]) {
+      if (typeof share !== "number" || !(share >= 0 && share <= 1)) {
+        throw new RangeError(`JsonlFileSink share of ${name} must be within 0..1, got ${share}`);
+      }
+    }
     const file = await Deno.open(path, { append: true, create: true });
     const { size } = await file.stat();
-    return new JsonlFileSink(path, file, size, o);
+    return new JsonlFileSink(path, file, size, { ...o, levelShares, peerShare });
   }
 
   /** Events dropped because the queue was full or the sink closed. */
   get dropped(): number {
     return this.#dropped;
+  }
+
+  /** Events dropped because their peer or trust level had filled its share of the current file. */
+  get shed(): number {
+    return this.#shed;
   }
 
   /** Failed background writes. */
@@ -135,6 +199,10 @@ export class JsonlFileSink implements EventSink, AsyncDisposable {
     const line = encoder.encode(JSON.stringify(event) + "\n");
     if (this.#closed || this.#pendingBytes + line.length > this.maxPendingBytes) {
       this.#dropped += 1;
+      return;
+    }
+    if (!this.#admit(event, line.length)) {
+      this.#shed += 1;
       return;
     }
     this.#queue.push(line);
@@ -162,6 +230,29 @@ export class JsonlFileSink implements EventSink, AsyncDisposable {
   /** Same as {@linkcode JsonlFileSink.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Charges a line to the current file's shares, or refuses it. The count
+   * follows the rotation rule of `#drain` (a non-empty file that the line
+   * would take past `maxBytes` rotates first), so both see the same files.
+   */
+  #admit(event: Web4Event, bytes: number): boolean {
+    if (this.#admitted > 0 && this.#admitted + bytes > this.maxBytes) {
+      this.#admitted = 0;
+      this.#levelBytes.clear();
+      this.#peerBytes.clear();
+    }
+    const level = event.level;
+    const levelCap = level === undefined ? undefined : this.#levelCaps.get(level);
+    const levelUsed = level === undefined ? 0 : this.#levelBytes.get(level) ?? 0;
+    if (levelCap !== undefined && levelUsed + bytes > levelCap) return false;
+    const peerUsed = event.peer === undefined ? 0 : this.#peerBytes.get(event.peer) ?? 0;
+    if (event.peer !== undefined && peerUsed + bytes > this.#peerCap) return false;
+    this.#admitted += bytes;
+    if (level !== undefined) this.#levelBytes.set(level, levelUsed + bytes);
+    if (event.peer !== undefined) this.#peerBytes.set(event.peer, peerUsed + bytes);
+    return true;
   }
 
   async #drain(): Promise<void> {

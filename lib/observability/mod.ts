@@ -1,7 +1,7 @@
 /**
  * Observability: the event contract v1.0 (`Web4Event`), the `Telemetry` port
- * every layer takes, a no-op default and an in-memory sink. Imports nothing
- * else of the project.
+ * every layer takes, a no-op default, sinks (memory, JSON Lines, console),
+ * the audit stream, and UTF-8 sizes. Imports nothing else of the project.
  *
  * @example
  * ```ts
@@ -24,12 +24,38 @@ export {
   isEventKind,
   SEVERITIES,
   type Severity,
+  TRUST_LEVELS,
+  type TrustLevel,
   type Web4Event,
 } from "./event.ts";
+export { fitsUtf8, truncateUtf8, TRUNCATION_MARK, utf8ByteLength } from "./utf8.ts";
 export {
+  AUDIT_KINDS,
+  type AuditBudget,
+  auditLevelOf,
+  type AuditLevelStats,
+  AuditRetention,
+  DEFAULT_AUDIT_BUDGETS,
+  DEFAULT_AUDIT_KEEP_FIRST,
+  isAuditEvent,
+  type RetainedEntry,
+} from "./audit.ts";
+export {
+  type AuditEntry,
+  AuditLog,
+  type AuditLogOptions,
+  type AuditPage,
+  type AuditQuery,
+  type AuditStats,
+  MAX_AUDIT_PAGE,
+} from "./audit_log.ts";
+export {
+  boundEventData,
   createTelemetry,
   type EmitOptions,
   type EventSink,
+  MAX_EVENT_ARRAY_ITEMS,
+  MAX_EVENT_STRING_BYTES,
   type MetricLabels,
   noopTelemetry,
   type StampingTelemetry,
@@ -46,7 +72,12 @@ export {
   quantile,
 } from "./metrics.ts";
 export { otelMirror, type OtelMirrorOptions } from "./otel.ts";
-export { JsonlFileSink, type JsonlFileSinkOptions } from "./file_sink.ts";
+export {
+  DEFAULT_LOG_LEVEL_SHARES,
+  DEFAULT_LOG_PEER_SHARE,
+  JsonlFileSink,
+  type JsonlFileSinkOptions,
+} from "./file_sink.ts";
 export {
   colorByDefault,
   ConsoleSink,

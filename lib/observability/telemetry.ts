@@ -9,10 +9,24 @@
 import {
   EVENT_CONTRACT_VERSION,
   type EventData,
+  type EventValue,
   isEventKind,
   type Severity,
+  type TrustLevel,
   type Web4Event,
 } from "./event.ts";
+import { fitsUtf8, truncateUtf8 } from "./utf8.ts";
+
+/**
+ * The most UTF-8 bytes of one string in an event's `data`: a longer one is
+ * cut at a code point boundary and ends with `…`, so no event grows with
+ * what a peer sent.
+ */
+export const MAX_EVENT_STRING_BYTES = 1024;
+/** The most items of one array in an event's `data`: the first ones are kept. */
+export const MAX_EVENT_ARRAY_ITEMS = 64;
+/** Deepest nesting kept in an event's `data`; deeper values become `null`. */
+const _MAX_EVENT_DEPTH = 8;
 
 /** Labels of a metric sample: a flat map of strings. */
 export type MetricLabels = { readonly [name: string]: string };
@@ -101,6 +115,12 @@ export interface TelemetryOptions {
   newId?: () => string;
   /** Receives counter and histogram samples (a metrics registry). */
   metrics?: Pick<Telemetry, "counter" | "histogram">;
+  /**
+   * The trust level of a peer fingerprint, stamped on every event as
+   * `level` (`self` for an event without a peer). Without it, events carry
+   * no `level`. A throwing `levelOf` stamps `stranger`.
+   */
+  levelOf?: (peer: string) => TrustLevel;
 }
 
 /** A `Telemetry` that stamps events and fans them out to sinks. */
@@ -113,8 +133,12 @@ export interface StampingTelemetry extends Telemetry {
 
 /**
  * Builds a `Telemetry` that stamps each event (`v`, `id`, `ts`, `seq`,
- * `node`) and writes it to every sink. A sink that throws is counted in
- * `sinkFailures` and never stops the others or the caller.
+ * `node`, and `level` when given `levelOf`) and writes it to every sink. A
+ * sink that throws is counted in `sinkFailures` and never stops the others
+ * or the caller. The event's `data` is bounded on the way: strings to
+ * {@linkcode MAX_EVENT_STRING_BYTES} UTF-8 bytes, arrays to
+ * {@linkcode MAX_EVENT_ARRAY_ITEMS} items, so every sink holds events of a
+ * bounded size whatever a peer sent.
  *
  * @param options Node name, sinks, clock, id source, metrics receiver.
  * @returns The telemetry port.
@@ -139,6 +163,7 @@ export function createTelemetry(options: TelemetryOptions): StampingTelemetry {
   const now = options.now ?? Date.now;
   const newId = options.newId ?? (() => crypto.randomUUID());
   const failures = sinks.map(() => 0);
+  const levelOf = options.levelOf;
   let seq = 0;
   return {
     get sinkFailures() {
@@ -162,7 +187,8 @@ export function createTelemetry(options: TelemetryOptions): StampingTelemetry {
         severity: emitOptions.severity ?? "info",
         ...(emitOptions.peer === undefined ? {} : { peer: emitOptions.peer }),
         ...(emitOptions.session === undefined ? {} : { session: emitOptions.session }),
-        data,
+        ...(levelOf === undefined ? {} : { level: _level(levelOf, emitOptions.peer) }),
+        data: boundEventData(data),
       };
       for (let i = 0; i < sinks.length; i++) {
         try {
@@ -179,4 +205,68 @@ export function createTelemetry(options: TelemetryOptions): StampingTelemetry {
       options.metrics?.histogram(name, value, labels);
     },
   };
+}
+
+function _level(levelOf: (peer: string) => TrustLevel, peer: string | undefined): TrustLevel {
+  if (peer === undefined) return "self";
+  try {
+    return levelOf(peer);
+  } catch {
+    return "stranger";
+  }
+}
+
+function _bound(value: EventValue | undefined, depth: number): EventValue | undefined {
+  if (typeof value === "string") {
+    return fitsUtf8(value, MAX_EVENT_STRING_BYTES)
+      ? value
+      : truncateUtf8(value, MAX_EVENT_STRING_BYTES);
+  }
+  if (value === null || typeof value !== "object") return value;
+  if (depth >= _MAX_EVENT_DEPTH) return null;
+  if (Array.isArray(value)) {
+    const items = value as readonly EventValue[];
+    let out: EventValue[] | undefined = items.length > MAX_EVENT_ARRAY_ITEMS
+      ? items.slice(0, MAX_EVENT_ARRAY_ITEMS)
+      : undefined;
+    const n = Math.min(items.length, MAX_EVENT_ARRAY_ITEMS);
+    for (let i = 0; i < n; i++) {
+      const v = _bound(items[i], depth + 1) as EventValue;
+      if (v !== items[i]) (out ??= items.slice(0, n))[i] = v;
+    }
+    return out ?? value;
+  }
+  const record = value as { readonly [key: string]: EventValue | undefined };
+  let out: { [key: string]: EventValue | undefined } | undefined;
+  for (const key in record) {
+    const v = _bound(record[key], depth + 1);
+    if (v !== record[key]) (out ??= { ...record })[key] = v;
+  }
+  return out ?? value;
+}
+
+/**
+ * An event's `data` within the bounds every sink relies on: each string at
+ * most {@linkcode MAX_EVENT_STRING_BYTES} UTF-8 bytes (cut at a code point
+ * boundary, ending with `…`), each array at most
+ * {@linkcode MAX_EVENT_ARRAY_ITEMS} items, nesting at most 8 deep. Returns
+ * `data` itself when it is already within them (the usual case: nothing is
+ * copied).
+ *
+ * @param data An event's fields.
+ * @returns The same fields, bounded.
+ *
+ * @example
+ * ```ts
+ * import { boundEventData, MAX_EVENT_STRING_BYTES } from "./telemetry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const small = { reason: "ok" };
+ * assert.equal(boundEventData(small), small);
+ * const big = boundEventData({ reason: "x".repeat(900_000) });
+ * assert.equal((big.reason as string).length, MAX_EVENT_STRING_BYTES - 2); // "…" takes 3 bytes
+ * ```
+ */
+export function boundEventData(data: EventData): EventData {
+  return _bound(data, 0) as EventData;
 }

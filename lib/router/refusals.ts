@@ -20,6 +20,7 @@ import {
   type Protocol,
   SignatureMismatchError,
   TimestampError,
+  truncateText,
   TrustViolationError,
 } from "../envelope/mod.ts";
 import { MESSAGE_TYPES, PROTOCOLS } from "../envelope/protocols.ts";
@@ -364,7 +365,7 @@ export function refusalReply(
   const payload: ErrorPayload = {
     in_reply_to: header.msgId,
     code: refusal.code ?? "refused",
-    reason: (refusal.reason ?? "Refused").slice(0, 1000),
+    reason: truncateText(refusal.reason ?? "Refused"),
     ...(refusal.retryAfterMs === undefined
       ? {}
       : { retry_after_ms: Math.max(0, Math.ceil(refusal.retryAfterMs)) }),

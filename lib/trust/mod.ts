@@ -37,6 +37,7 @@ export {
   transitionChanges,
   transitionEvent,
   TrustBatch,
+  trustLevelOf,
 } from "./view.ts";
 export type {
   CipTrustEventType,

@@ -7,7 +7,7 @@
  */
 
 import type { PeerTrust } from "../envelope/mod.ts";
-import type { EventData } from "../observability/mod.ts";
+import type { EventData, TrustLevel } from "../observability/mod.ts";
 import type {
   SocialTrust,
   StoreChange,
@@ -128,6 +128,44 @@ export function createTrustView(
     person: (fp) => record("hcp", fp).state as SocialTrust,
     isAnchor: (fp) => anchors.has(fp),
   };
+}
+
+/**
+ * The trust level of a fingerprint, as retention reserves room for it
+ * (the audit stream, the event log's shares; PROTOCOLS.md §8): `self`,
+ * the enrolled `person`, an `anchor` the owner declared, a peer `trusted`
+ * now, else a `stranger` (untrusted, probing, blacklisted, unknown).
+ *
+ * @param view The trust view (its anchors and the peers' current state).
+ * @param fingerprint The party.
+ * @param parties This agent's own fingerprint and its enrolled person.
+ * @returns Its level.
+ *
+ * @example
+ * ```ts
+ * import { createTrustView, trustLevelOf } from "./mod.ts";
+ * import { openStore } from "../store/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using store = openStore(":memory:");
+ * const [me, ada, anchor, other] = ["aa", "bb", "cc", "dd"].map((h) => h.repeat(32));
+ * const view = createTrustView(store, { anchors: [anchor!] });
+ * const parties = { self: me!, person: ada };
+ * assert.equal(trustLevelOf(view, me!, parties), "self");
+ * assert.equal(trustLevelOf(view, ada!, parties), "person");
+ * assert.equal(trustLevelOf(view, anchor!, parties), "anchor");
+ * assert.equal(trustLevelOf(view, other!, parties), "stranger");
+ * ```
+ */
+export function trustLevelOf(
+  view: TrustView,
+  fingerprint: string,
+  parties: { self: string; person?: string | undefined },
+): TrustLevel {
+  if (fingerprint === parties.self) return "self";
+  if (fingerprint === parties.person) return "person";
+  if (view.isAnchor(fingerprint)) return "anchor";
+  return view.peer(fingerprint) === "trusted" ? "trusted" : "stranger";
 }
 
 /**

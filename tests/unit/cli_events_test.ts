@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { main } from "../../cli/web4.ts";
-import { createTelemetry, JsonlFileSink } from "../../lib/observability/mod.ts";
+import { AuditLog, createTelemetry, JsonlFileSink } from "../../lib/observability/mod.ts";
 
 function capture() {
   const out: string[] = [];
@@ -97,4 +97,27 @@ Deno.test("web4 gives one-line usage errors with exit code 2, and --help on ever
   const nofile = capture();
   assert.equal(await main(["events", "/nonexistent/events.jsonl"], nofile.io), 1);
   assert.deepEqual(nofile.err, ["error: No such file: /nonexistent/events.jsonl"]);
+});
+
+Deno.test("web4 events reads an audit stream's file (web4 serve --audit) like an event log", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/audit.jsonl`;
+  const audit = await AuditLog.open(path);
+  const t = createTelemetry({
+    node: "alice",
+    sinks: [audit],
+    now: () => Date.UTC(2026, 0, 1, 10, 0, 0),
+    levelOf: () => "stranger",
+  });
+  t.emit("cip.handshake", { step: "verified" }, { peer: "ab".repeat(32) });
+  t.emit("router.dispatched", { type: "HELLO" }, { peer: "ab".repeat(32) }); // not audited
+  await audit.close();
+  const { io, out, err } = capture();
+  assert.equal(await main(["events", path], io), 0);
+  assert.deepEqual(err, []);
+  assert.deepEqual(out, ["10:00:00.000 alice cip.handshake peer=abababab step=verified"]);
+  const json = capture();
+  assert.equal(await main(["events", path, "--json"], json.io), 0);
+  assert.equal(JSON.parse(json.out[0]!).kind, "cip.handshake");
+  await Deno.remove(dir, { recursive: true });
 });

@@ -467,7 +467,7 @@ Deno.test("LIP queue and tiers survive a restart", async () => {
 });
 
 Deno.test("LIP the agent's own fetch waits for trusted peers that fetched the same claim from the same source", async () => {
-  const { world, lip, send, evidence, p } = await setup();
+  const { world, lip, evidence, p } = await setup();
   using _ = world;
   const doc = {
     url: WATER,

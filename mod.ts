@@ -192,6 +192,7 @@ export {
   type TransportObserver,
   type TransportReceiveOptions,
   type TransportSession,
+  type TransportSessionBudget,
   type TransportSessionCloseOptions,
   type TransportSessionEventBase,
   type TransportSessionState,

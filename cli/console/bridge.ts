@@ -26,6 +26,7 @@ import type {
   TransportObserver,
   TransportReceiveOptions,
   TransportSession,
+  TransportSessionBudget,
   TransportSessionState,
   TransportShutdownOptions,
   TransportStats,
@@ -52,6 +53,7 @@ function _zeroStats(): TransportStats {
     verificationFailures: 0,
     latencyP50Us: 0,
     latencyP95Us: 0,
+    receiveBytesHeld: 0,
   };
 }
 
@@ -216,6 +218,13 @@ export class ConsoleSession implements TransportSession {
     }
     return s;
   }
+
+  /**
+   * Has no effect: the console session is the enrolled person's, in
+   * process, and holds only what the page posted (bounded by the console's
+   * own request limits); it is never evicted.
+   */
+  setBudget(_budget: TransportSessionBudget): void {}
 
   /** Not used by the console session (it opens once). */
   onSessionOpen(_fn: SessionHook): () => void {

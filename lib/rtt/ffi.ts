@@ -18,7 +18,7 @@
  * The ABI version this TypeScript module was written against. A library that
  * reports another version is refused at load time.
  */
-export const EXPECTED_ABI_VERSION = 4;
+export const EXPECTED_ABI_VERSION = 5;
 /**
  * The two symbols every ABI version has: enough to check the version before
  * the full table is bound (so an older library is reported as an ABI
@@ -35,7 +35,7 @@ export const probeSymbols = {
   web4_rtt_version: { parameters: ["buffer", "usize"], result: "usize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The FFI symbol table of `web4_rtt` (ABI version 4). */
+/** The FFI symbol table of `web4_rtt` (ABI version 5). */
 export const symbols = {
   ...probeSymbols,
   /** `uint32_t web4_rtt_last_error(uint8_t *buf, uint32_t cap)`: this thread's last error text; full length. */
@@ -188,6 +188,22 @@ export const symbols = {
    * reason `manual`, 1 `shutdown`.
    */
   web4_rtt_session_close: { parameters: ["u64", "u64", "u32", "u32", "f64"], result: "i32" },
+  /**
+   * `int32_t web4_rtt_session_set_budget(uint64_t node, uint64_t session,
+   * uint64_t receive_bytes, int32_t protected)`: the bytes the session may
+   * hold received and unread (0 keeps the current budget) and whether it is
+   * protected from eviction (1 yes, 0 no, -1 unchanged); returns the status
+   * bits (as `web4_rtt_node_status`) on success.
+   */
+  web4_rtt_session_set_budget: {
+    parameters: [
+      "u64", // uint64_t node
+      "u64", // uint64_t session
+      "u64", // uint64_t receive_bytes
+      "i32", // int32_t protected
+    ],
+    result: "i32",
+  },
   /** `int32_t web4_rtt_session_release(uint64_t node, uint64_t session)`: frees a closed session. */
   web4_rtt_session_release: { parameters: ["u64", "u64"], result: "i32" },
   /**
@@ -265,7 +281,7 @@ export const symbols = {
 /** The opened library, typed by {@linkcode symbols}. */
 export type NativeSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
-/** Native status codes (ABI version 4). */
+/** Native status codes (ABI version 5). */
 export const Status = {
   OK: 0,
   INVALID_ARGUMENT: -1,
@@ -284,7 +300,7 @@ export const Status = {
   BUFFER_TOO_SMALL: -14,
 } as const;
 
-/** Event record kinds of `web4_rtt_node_poll` (ABI version 4). */
+/** Event record kinds of `web4_rtt_node_poll` (ABI version 5). */
 export const EventKind = {
   ACCEPTED: 1,
   CONNECTED: 2,

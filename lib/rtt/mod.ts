@@ -96,6 +96,7 @@ export {
   type TransportObserver,
   type TransportReceiveOptions,
   type TransportSession,
+  type TransportSessionBudget,
   type TransportSessionCloseOptions,
   type TransportSessionEventBase,
   type TransportSessionState,

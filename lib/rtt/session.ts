@@ -18,6 +18,7 @@ import {
 } from "../transport/hooks.ts";
 import type {
   TransportSession,
+  TransportSessionBudget,
   TransportSessionCloseOptions,
   TransportSessionState,
 } from "../transport/types.ts";
@@ -35,6 +36,9 @@ export type RttSessionState = TransportSessionState;
 
 /** Options of {@linkcode RttSession.close}. */
 export type SessionCloseOptions = TransportSessionCloseOptions;
+
+/** The largest session receive budget (2^40 bytes, the native range). */
+const MAX_RECEIVE_BUDGET = 2 ** 40;
 
 /** Default scheduling class per channel kind: control > state > the rest. */
 function _defaultPriority(kind: string): 0 | 1 | 2 {
@@ -324,6 +328,68 @@ export class RttSession implements TransportSession {
     if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };
     this.#lastStats = toStats(raw);
     return { ...this.#lastStats };
+  }
+
+  /**
+   * Sets what the session may cost: the bytes it may hold received and
+   * unread over all its channels (`receiveBytes`), and whether it is
+   * protected from eviction (`protected`). See
+   * {@linkcode TransportSessionBudget} for the rules; a field left out keeps
+   * its value. Does nothing on a closed session.
+   *
+   * @example A stranger's session gets a small budget at once
+   * ```ts
+   * import { Identity } from "../identity/mod.ts";
+   * import { memory, MemoryNetwork } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const network = new MemoryNetwork();
+   * const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
+   * await using a = await memory({ network })({ identity: ia });
+   * await using b = await memory({ network })({ identity: ib });
+   * const { port } = await a.listen({ hostname: "a", port: 0 });
+   * const [, inbound] = await Promise.all([
+   *   b.connect({ hostname: "a", port, fingerprint: ia.fingerprint }),
+   *   a.accept(),
+   * ]);
+   * inbound.setBudget({ receiveBytes: 1024 * 1024 }); // a probing peer: 1 MiB
+   * inbound.setBudget({ protected: true }); // later: trusted, never evicted
+   * assert.equal(inbound.stats().receiveBytesHeld, 0);
+   * ```
+   *
+   * @param budget The fields to change.
+   * @throws {TypeError} When a field has the wrong type.
+   * @throws {RangeError} When `receiveBytes` is not an integer from 1 to 2^40.
+   */
+  setBudget(budget: TransportSessionBudget): void {
+    if (budget === null || typeof budget !== "object") {
+      throw new TypeError(
+        `setBudget needs an object, got ${budget === null ? "null" : typeof budget}`,
+      );
+    }
+    const bytes = budget.receiveBytes === undefined
+      ? 0
+      : checkInteger("receiveBytes", budget.receiveBytes, 1, MAX_RECEIVE_BUDGET);
+    if (budget.protected !== undefined && typeof budget.protected !== "boolean") {
+      throw new TypeError(`Option protected must be a boolean, got ${typeof budget.protected}`);
+    }
+    const protect = budget.protected === undefined ? -1 : budget.protected ? 1 : 0;
+    if (this.#state === "closed" || this.#released || this.#core.freed) return;
+    const status = this.#core.symbols.web4_rtt_session_set_budget(
+      this.#core.handle,
+      this.#handle,
+      BigInt(bytes),
+      protect,
+    );
+    if (status < 0) {
+      throw errorFromStatus(status, {
+        operation: "set the budget of",
+        peer: this.peerFingerprint,
+        detail: this.#core.lastError(),
+      });
+    }
+    // A raised budget may grant credit at once.
+    this.#core.schedulePump(status);
   }
 
   /**

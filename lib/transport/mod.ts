@@ -26,6 +26,7 @@ export type {
   TransportObserver,
   TransportReceiveOptions,
   TransportSession,
+  TransportSessionBudget,
   TransportSessionCloseOptions,
   TransportSessionEventBase,
   TransportSessionState,

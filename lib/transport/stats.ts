@@ -45,6 +45,12 @@ export interface TransportStats {
   rekeys: number;
   /** Handshakes refused by verification. */
   verificationFailures: number;
+  /**
+   * Bytes received and not yet read by the application, held in the
+   * transport now (a channel's, or a session's over its channels; see
+   * `TransportSession.setBudget`).
+   */
+  receiveBytesHeld: number;
 }
 
 /** Node-wide metrics: {@linkcode TransportStats} summed over sessions, plus gauges. */
@@ -89,6 +95,7 @@ const STAT_KEYS: readonly (keyof TransportStats)[] = [
   "replays",
   "rekeys",
   "verificationFailures",
+  "receiveBytesHeld",
 ];
 
 function _snake(key: string): string {

@@ -89,6 +89,37 @@ export interface TransportSessionCloseOptions {
   flushDeadlineMs?: number;
 }
 
+/**
+ * What one session may cost its endpoint, set by the application at any
+ * time with {@linkcode TransportSession.setBudget} (typically from the
+ * peer's trust level). Fields left out keep their current value.
+ */
+export interface TransportSessionBudget {
+  /**
+   * The bytes this session may hold received and not yet read by the
+   * application, over all its channels (each channel is granted at most an
+   * even share, but a message being reassembled may use the whole budget).
+   * When the application stops reading and the budget is reached, the peer
+   * gets no more credit: its sends wait in its own queue (flow control).
+   * Lowering it below what is already held loses nothing: it only withholds
+   * credit until reads bring the session under it. A single message larger
+   * than the budget could never be read: it is refused and the session
+   * closes with reason `message_too_large` (the peer's session closes with
+   * `peer_closed` and the message `MESSAGE_TOO_LARGE ...`). Credit granted
+   * before the budget was set is not taken back, so set it as soon as the
+   * session is accepted. An integer from 1 to 2^40.
+   * @default {the endpoint's `maxSessionReceiveBytes`}
+   */
+  receiveBytes?: number;
+  /**
+   * Whether the session is protected (a trusted peer's): when the endpoint's
+   * session table is full it is never evicted to make room for another
+   * session, and its resumption handshakes are shed last.
+   * @default {false}
+   */
+  protected?: boolean;
+}
+
 /** One authenticated session with a peer. */
 export interface TransportSession extends AsyncDisposable {
   /** Session id (the same on both sides and across reconnects). */
@@ -105,6 +136,12 @@ export interface TransportSession extends AsyncDisposable {
   close(options?: TransportSessionCloseOptions): Promise<void>;
   /** Session-wide statistics. */
   stats(): TransportStats;
+  /**
+   * Sets what the session may cost: its receive budget in bytes and whether
+   * it is protected from eviction (see {@linkcode TransportSessionBudget}).
+   * Takes effect at once; safe on a closed session (it does nothing).
+   */
+  setBudget(budget: TransportSessionBudget): void;
   /** Lifecycle hook; returns its unregister function. */
   onSessionOpen(fn: SessionHook): () => void;
   /** Lifecycle hook; returns its unregister function. */

@@ -217,6 +217,16 @@ pub enum ProtocolError {
     CreditExceeded(String),
     /// A CREDIT granting more than any receive window can hold.
     CreditTooLarge(String),
+    /// A message larger than the session's receive budget: it could never
+    /// be read, so it is refused (the session closes `message_too_large`).
+    OverBudget {
+        /// Channel kind.
+        kind: String,
+        /// Bytes of the message received so far.
+        received: u64,
+        /// The session's receive budget.
+        budget: u64,
+    },
     /// A malformed payload (CREDIT).
     Codec(codec::CodecError),
     /// A handshake frame on an established connection.
@@ -248,6 +258,14 @@ impl std::fmt::Display for ProtocolError {
             ProtocolError::CreditTooLarge(k) => write!(
                 f,
                 "CREDIT on {k:?} grants more than {MAX_CREDIT_WINDOW_BYTES} bytes or {MAX_CREDIT_WINDOW_MSGS} messages beyond what was sent"
+            ),
+            ProtocolError::OverBudget {
+                kind,
+                received,
+                budget,
+            } => write!(
+                f,
+                "a message on {kind:?} is larger than the session's receive budget of {budget} bytes ({received} bytes received and more to come)"
             ),
             ProtocolError::Codec(e) => write!(f, "{e}"),
             ProtocolError::Unexpected(t) => {
@@ -437,12 +455,19 @@ impl Channel {
         // fragments here: the retransmit buffer is bounded.
         let room = self.unacked_bytes < max_unacked;
         if self.cur.is_some() {
-            return room;
+            return room && self.sent_bytes < self.credit_bytes;
         }
         if let Some(m) = self.queue.front() {
-            return room
-                && self.sent_bytes + m.data.len() as u64 <= self.credit_bytes
-                && self.sent_msgs < self.credit_msgs;
+            // A message starts on one message of credit and any byte of it
+            // (an empty message needs none): its fragments then go out as
+            // byte credit allows, so a receiver sees a message larger than
+            // its budget and can refuse it instead of waiting forever.
+            let bytes = if m.data.is_empty() {
+                self.sent_bytes <= self.credit_bytes
+            } else {
+                self.sent_bytes < self.credit_bytes
+            };
+            return room && bytes && self.sent_msgs < self.credit_msgs;
         }
         self.send_state == SendState::FinRequested
     }
@@ -494,6 +519,12 @@ impl Channel {
     fn outstanding(&self) -> u64 {
         self.granted.0.saturating_sub(self.consumed_bytes)
     }
+
+    /// Received and not yet read by the application (bytes): whole messages
+    /// waiting and the message being reassembled.
+    fn held(&self) -> u64 {
+        self.recv_bytes.saturating_sub(self.consumed_bytes)
+    }
 }
 
 /// When a CREDIT frame is due.
@@ -526,6 +557,8 @@ pub struct Engine {
     acks_received: u64,
     /// The session's share of the node receive budget was given back.
     budget_returned: bool,
+    /// Bytes this session may hold received and unread ([`Engine::set_recv_budget`]).
+    recv_budget: u64,
     /// Test hook: ACKs are never written (an attacker withholding them).
     pub test_no_acks: bool,
 }
@@ -540,6 +573,7 @@ impl Engine {
     /// A fresh session state.
     pub fn new(cfg: EngineConfig) -> Self {
         Engine {
+            recv_budget: cfg.session_recv_budget,
             cfg,
             channels: Vec::new(),
             by_kind: HashMap::new(),
@@ -557,6 +591,31 @@ impl Engine {
             budget_returned: false,
             test_no_acks: false,
         }
+    }
+
+    /// Sets the session's receive budget: the bytes it may hold received and
+    /// unread over all its channels (at least 1). Lowering it below what is
+    /// held or granted loses nothing: no more credit is granted until reads
+    /// bring the session under it. A message larger than it is refused
+    /// ([`ProtocolError::OverBudget`]) once it needs more credit than the
+    /// budget allows.
+    pub fn set_recv_budget(&mut self, bytes: u64) {
+        self.recv_budget = bytes.max(1);
+    }
+
+    /// The session's receive budget.
+    pub fn recv_budget(&self) -> u64 {
+        self.recv_budget
+    }
+
+    /// Bytes received and not yet read, over the session's channels.
+    pub fn recv_held(&self) -> u64 {
+        self.channels.iter().map(Channel::held).sum()
+    }
+
+    /// Bytes received and not yet read on channel `id`.
+    pub fn channel_held(&self, id: u32) -> u64 {
+        self.ch(id).map_or(0, Channel::held)
     }
 
     /// Whether [`Engine::return_recv_budget`] ran.
@@ -1104,7 +1163,7 @@ impl Engine {
     /// gets it when the deferral timer fires).
     fn credit_due(&self, c: &Channel) -> Due {
         let (b, m) = self.grant(c);
-        let (wb, wm) = self.window(c);
+        let (wb, wm) = self.effective_window(c);
         match c.announced {
             None => Due::Now,
             Some((ab, am)) => {
@@ -1178,6 +1237,18 @@ impl Engine {
         }
     }
 
+    /// The receive window of channel `c` within the budgets: its byte part
+    /// at most an even share of the session budget over its channels and of
+    /// the node budget over its sessions.
+    fn effective_window(&self, c: &Channel) -> (u64, u64) {
+        let (wb, wm) = self.window(c);
+        let node = &self.cfg.node_recv;
+        let share = (self.recv_budget / self.channels.len().max(1) as u64)
+            .min(node.limit / node.sessions.load(Ordering::Relaxed).max(1))
+            .max(FRAGMENT_SIZE as u64);
+        (wb.min(share), wm)
+    }
+
     /// Granted and unread bytes over the session's channels.
     pub fn recv_outstanding(&self) -> u64 {
         self.channels.iter().map(Channel::outstanding).sum()
@@ -1189,20 +1260,32 @@ impl Engine {
     /// an even share of the session budget over its channels and of the node
     /// budget over its sessions, so idle grants cannot starve the others:
     /// whatever a channel holds beyond its share is not renewed as it is read.
+    ///
+    /// A message being reassembled on a channel with nothing else to read
+    /// cannot be read before it completes, so its window counts from what
+    /// was received (not read), and the session's room from what is held
+    /// (not granted): a message up to the session budget completes even when
+    /// it is larger than the channel's share and the other channels hold
+    /// unused credit. So what a session holds stays within its budget plus
+    /// that one message.
     fn grant(&self, c: &Channel) -> (u64, u64) {
-        let (wb, wm) = self.window(c);
+        let (wb, wm) = self.effective_window(c);
         let node = &self.cfg.node_recv;
-        let share = (self.cfg.session_recv_budget / self.channels.len().max(1) as u64)
-            .min(node.limit / node.sessions.load(Ordering::Relaxed).max(1))
-            .max(FRAGMENT_SIZE as u64);
-        let wb = wb.min(share);
-        let want = c.consumed_bytes + wb;
+        let budget = self.recv_budget;
+        let waiting = c.recv_state == RecvState::InMessage && c.ready.is_empty();
+        let want = if waiting {
+            c.recv_bytes + wb
+        } else {
+            c.consumed_bytes + wb
+        };
         let have = c.granted.0.max(c.consumed_bytes);
         let b = if want > have {
-            let session_room = self
-                .cfg
-                .session_recv_budget
-                .saturating_sub(self.recv_outstanding());
+            let used = if waiting {
+                self.recv_held() + c.granted.0.saturating_sub(c.recv_bytes)
+            } else {
+                self.recv_outstanding()
+            };
+            let session_room = budget.saturating_sub(used);
             let node_room = node.limit.saturating_sub(node.used.load(Ordering::Relaxed));
             have + (want - have).min(session_room).min(node_room)
         } else {
@@ -1266,7 +1349,6 @@ impl Engine {
         if c.cur.is_none() {
             if let Some(m) = c.queue.pop_front() {
                 c.queue_bytes -= m.data.len();
-                c.sent_bytes += m.data.len() as u64;
                 c.sent_msgs += 1;
                 c.cur = Some((m, 0));
                 if c.want_writable {
@@ -1290,7 +1372,11 @@ impl Engine {
             }
         }
         let (m, off) = c.cur.as_mut().expect("current message");
-        let end = (*off + FRAGMENT_SIZE).min(m.data.len());
+        // A fragment never goes beyond the byte credit: the rest of the
+        // message waits for the next grant.
+        let credit = usize::try_from(c.credit_bytes - c.sent_bytes).unwrap_or(usize::MAX);
+        let end = (*off + FRAGMENT_SIZE.min(credit)).min(m.data.len());
+        c.sent_bytes += (end - *off) as u64;
         let last = end == m.data.len();
         let sent = Sent {
             frame: Frame {
@@ -1426,6 +1512,7 @@ impl Engine {
     fn on_data(&mut self, f: &FrameRef<'_>) -> Result<(), ProtocolError> {
         let id = self.local_of(f.channel)?;
         let max_message = self.cfg.max_message;
+        let budget = self.recv_budget;
         let c = self.ch_mut(id).expect("exists");
         if f.seq <= c.last_received {
             if f.seq <= c.acked_to_peer {
@@ -1486,6 +1573,18 @@ impl Engine {
                 c.reassembly.reserve(want);
             }
             c.reassembly.extend_from_slice(f.payload);
+        }
+        if f.flags & FLAG_END == 0
+            && c.reassembly.len() as u64 >= budget
+            && c.recv_bytes >= granted_b
+        {
+            // More of this message needs credit the budget cannot give:
+            // it could never be read.
+            return Err(ProtocolError::OverBudget {
+                kind: c.kind.clone(),
+                received: c.reassembly.len() as u64,
+                budget,
+            });
         }
         if f.flags & FLAG_END != 0 {
             let msg = std::mem::take(&mut c.reassembly);

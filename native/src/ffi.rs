@@ -694,6 +694,7 @@ pub unsafe extern "C" fn web4_rtt_node_metrics(node: u64, buf: *mut u8, cap: u32
             v["max_pending_per_address"] = json!(g.max_pending_per_address);
             v["max_sessions_per_address"] = json!(g.max_sessions_per_address);
             v["receive_bytes_outstanding"] = json!(g.receive_bytes_outstanding);
+            v["receive_bytes_held"] = json!(g.receive_bytes_held);
             v["max_unacked_bytes"] = json!(g.max_unacked_bytes);
             v["queued_events"] = json!(g.queued_events);
             v["events_dropped"] = json!(g.events_dropped);
@@ -854,7 +855,12 @@ pub unsafe extern "C" fn web4_rtt_session_stats(
     guard(|| {
         let s = with_node(node, |n| {
             let (st, lat, rc, rk) = n.session_stats(session)?;
-            Ok(stats_json(&st, lat, rc, rk, 0).to_string())
+            let (budget, held, protected) = n.budget(session)?;
+            let mut v = stats_json(&st, lat, rc, rk, 0);
+            v["receive_bytes_held"] = json!(held);
+            v["receive_budget"] = json!(budget);
+            v["protected"] = json!(protected);
+            Ok(v.to_string())
         })?;
         // SAFETY: caller guarantees.
         Ok(unsafe { json_out(&s, buf, cap) })
@@ -924,6 +930,32 @@ pub extern "C" fn web4_rtt_session_close(
         with_node(node, |n| {
             n.close_session(session, flush_deadline_ms, reason, us(now_ms))?;
             Ok(status::OK)
+        })
+    })
+}
+
+/// Sets a session's budget: `receive_bytes` (the bytes it may hold received
+/// and unread over all its channels; 0 keeps the current one) and
+/// `protected` (1: never evicted to make room for another session, 0: may
+/// be, -1 keeps the current setting).
+#[no_mangle]
+pub extern "C" fn web4_rtt_session_set_budget(
+    node: u64,
+    session: u64,
+    receive_bytes: u64,
+    protected: i32,
+) -> i32 {
+    guard(|| {
+        let protected = match protected {
+            -1 => None,
+            0 => Some(false),
+            1 => Some(true),
+            p => return Err(invalid(format!("protected must be -1, 0 or 1, got {p}"))),
+        };
+        let bytes = (receive_bytes != 0).then_some(receive_bytes);
+        with_node(node, |n| {
+            n.set_budget(session, bytes, protected)?;
+            Ok(flags(n))
         })
     })
 }
@@ -1063,7 +1095,9 @@ pub unsafe extern "C" fn web4_rtt_channel_stats(
     guard(|| {
         let s = with_node(node, |n| {
             let (st, kind, ql, qb) = n.channel_stats(session, channel)?;
+            let held = n.channel_held(session, channel)?;
             let mut v = stats_json(&st, &Latency::default(), 0, 0, 0);
+            v["receive_bytes_held"] = json!(held);
             v["kind"] = json!(kind);
             v["queue_len"] = json!(ql);
             v["queue_bytes"] = json!(qb);

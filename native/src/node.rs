@@ -358,6 +358,9 @@ pub struct Session {
     replays_counted: u64,
     /// Earliest time (us) of the next replay report.
     next_replay_report: u64,
+    /// Marked by the application ([`Node::set_budget`]): never evicted to
+    /// make room for another session, its resume handshakes shed last.
+    protected: bool,
 }
 
 #[derive(Default)]
@@ -379,6 +382,8 @@ pub struct Gauges {
     pub max_sessions_per_address: u64,
     /// Receive bytes granted and unread over the node, now.
     pub receive_bytes_outstanding: u64,
+    /// Bytes received and unread over the node's live sessions, now.
+    pub receive_bytes_held: u64,
     /// Most unacknowledged bytes of one channel, now.
     pub max_unacked_bytes: u64,
     /// Events queued for the driver, now.
@@ -417,6 +422,33 @@ pub struct Node {
     /// Set by the FFI layer when the node's handle is freed.
     pub freed: bool,
     rng: Prng,
+}
+
+/// The key the per-address limits count under: an IPv6 address stands for
+/// its /64 (one host or site usually holds a whole /64, so counting single
+/// addresses would let it open as many sessions as it likes), an
+/// IPv4-mapped IPv6 address for its IPv4 address, IPv4 for itself. Text
+/// that is not an IP address (a test pipe's name) is its own key.
+pub fn address_key(addr: &str) -> String {
+    use std::net::IpAddr;
+    let bare = addr
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(addr);
+    // A zone (fe80::1%eth0) names an interface, not another host.
+    let bare = bare.split('%').next().unwrap_or(bare);
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+        Err(_) => addr.to_string(),
+    }
 }
 
 fn random_id() -> [u8; 16] {
@@ -602,12 +634,18 @@ impl Node {
             now,
             ms(self.cfg.handshake_timeout_ms),
         ));
-        c.addr = Arc::from(addr);
+        let addr = address_key(addr);
+        c.addr = Arc::from(addr.as_str());
         self.conns.insert(id, c);
         self.pending.push_back(id);
-        if !addr.is_empty() && self.pending_from(addr) > self.cfg.max_pending_handshakes_per_address
+        if !addr.is_empty()
+            && self.pending_from(&addr) > self.cfg.max_pending_handshakes_per_address
         {
-            self.shed_pending(addr, now, "too many handshakes in flight from this address");
+            self.shed_pending(
+                &addr,
+                now,
+                "too many handshakes in flight from this address",
+            );
         }
         while self.pending.len() > self.cfg.max_pending_handshakes {
             let busiest = self.busiest_pending_address();
@@ -616,8 +654,10 @@ impl Node {
         Ok(id)
     }
 
-    /// Pending inbound handshakes from `addr`.
+    /// Pending inbound handshakes from `addr` (an [`address_key`]).
     pub fn pending_from(&self, addr: &str) -> usize {
+        let addr = address_key(addr);
+        let addr = addr.as_str();
         self.pending
             .iter()
             .filter(|p| self.conns.get(p).is_some_and(|c| &*c.addr == addr))
@@ -626,6 +666,8 @@ impl Node {
 
     /// Live (not closed) inbound sessions from `addr`.
     pub fn sessions_from(&self, addr: &str) -> usize {
+        let addr = address_key(addr);
+        let addr = addr.as_str();
         self.sessions
             .values()
             .filter(|s| s.state != State::Closed && &*s.addr == addr)
@@ -648,14 +690,31 @@ impl Node {
 
     /// Sheds one pending handshake of `addr`: idle first, at random.
     fn shed_pending(&mut self, addr: &str, now: u64, why: &str) {
-        let of_addr: Vec<(u32, bool)> = self
-            .pending
-            .iter()
-            .filter_map(|p| {
-                let c = self.conns.get(p)?;
-                (&*c.addr == addr).then_some((*p, c.got_input))
-            })
-            .collect();
+        // A connection whose TLS handshake authenticated a peer holding a
+        // protected session (its resumption, most likely) is shed last.
+        let of_addr: Vec<(u32, bool)> =
+            self.pending
+                .iter()
+                .filter_map(|p| {
+                    let c = self.conns.get(p)?;
+                    let trusted = !c.peer_fp.is_empty()
+                        && self.sessions.values().any(|s| {
+                            s.protected && s.state != State::Closed && s.peer_fp == c.peer_fp
+                        });
+                    (&*c.addr == addr && !trusted).then_some((*p, c.got_input))
+                })
+                .collect();
+        let of_addr = if of_addr.is_empty() {
+            self.pending
+                .iter()
+                .filter_map(|p| {
+                    let c = self.conns.get(p)?;
+                    (&*c.addr == addr).then_some((*p, c.got_input))
+                })
+                .collect()
+        } else {
+            of_addr
+        };
         let idle: Vec<u32> = of_addr.iter().filter(|p| !p.1).map(|p| p.0).collect();
         let pool: Vec<u32> = if idle.is_empty() {
             of_addr.iter().map(|p| p.0).collect()
@@ -944,6 +1003,10 @@ impl Node {
                             result = Some(End::PeerClosed(why));
                             false
                         }
+                        Err(e @ crate::engine::ProtocolError::OverBudget { .. }) => {
+                            result = Some(End::Violation("message_too_large", e.to_string()));
+                            false
+                        }
                         Err(e) => {
                             result = Some(End::Protocol(e.to_string()));
                             false
@@ -1044,12 +1107,13 @@ impl Node {
         }
         if !self.shut_down && self.live >= self.cfg.max_sessions {
             // Full: a disconnected (resumable) session makes room first, the
-            // longest disconnected one; live sessions are never evicted.
+            // longest disconnected one; live sessions and the ones the
+            // application protected (a trusted peer's) are never evicted.
             let evict = self
                 .sessions
                 .iter()
                 .filter_map(|(k, s)| match s.state {
-                    State::Disconnected { until } => Some((until, *k)),
+                    State::Disconnected { until } if !s.protected => Some((until, *k)),
                     _ => None,
                 })
                 .min();
@@ -1296,6 +1360,7 @@ impl Node {
                 replay_window: (0, 0),
                 replays_counted: 0,
                 next_replay_report: 0,
+                protected: false,
             },
         );
         self.live += 1;
@@ -2029,6 +2094,44 @@ impl Node {
         Ok(())
     }
 
+    /// Sets session `key`'s budget: `receive_bytes` (received and unread
+    /// bytes it may hold over all its channels; `None` keeps it) and
+    /// `protected` (never evicted for another session; `None` keeps it).
+    /// A raised budget may grant credit at once.
+    pub fn set_budget(
+        &mut self,
+        key: u64,
+        receive_bytes: Option<u64>,
+        protected: Option<bool>,
+    ) -> Result<(), NodeError> {
+        let s = self.session_mut(key)?;
+        if let Some(b) = receive_bytes {
+            if b == 0 {
+                return Err(NodeError::Invalid(
+                    "A session receive budget must be at least 1 byte".into(),
+                ));
+            }
+            s.engine.set_recv_budget(b);
+        }
+        if let Some(p) = protected {
+            s.protected = p;
+        }
+        self.mark_session_dirty(key);
+        Ok(())
+    }
+
+    /// Bytes received and unread on channel `ch` of session `key`.
+    pub fn channel_held(&self, key: u64, ch: u32) -> Result<u64, NodeError> {
+        Ok(self.session(key)?.engine.channel_held(ch))
+    }
+
+    /// Session `key`'s receive budget, the bytes it holds received and
+    /// unread, and whether it is protected.
+    pub fn budget(&self, key: u64) -> Result<(u64, u64, bool), NodeError> {
+        let s = self.session(key)?;
+        Ok((s.engine.recv_budget(), s.engine.recv_held(), s.protected))
+    }
+
     /// Copies out received messages; see [`Engine::recv_into`].
     pub fn recv(&mut self, key: u64, ch: u32, out: &mut [u8]) -> Result<(usize, u64), NodeError> {
         let s = self.session_mut(key)?;
@@ -2199,10 +2302,12 @@ impl Node {
         }
         let mut by_addr: HashMap<&str, u64> = HashMap::new();
         let mut max_unacked = 0;
+        let mut held = 0;
         for s in self.sessions.values() {
             if s.state == State::Closed {
                 continue;
             }
+            held += s.engine.recv_held();
             if !s.addr.is_empty() {
                 *by_addr.entry(&s.addr).or_default() += 1;
             }
@@ -2213,6 +2318,7 @@ impl Node {
             max_pending_per_address: pending.values().copied().max().unwrap_or(0),
             max_sessions_per_address: by_addr.values().copied().max().unwrap_or(0),
             receive_bytes_outstanding: self.node_recv_outstanding(),
+            receive_bytes_held: held,
             max_unacked_bytes: max_unacked,
             queued_events: self.events.len() as u64,
             events_dropped: self.events_dropped,

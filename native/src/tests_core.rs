@@ -862,3 +862,161 @@ fn round_trip_cost_of_the_core() {
     let us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     println!("core round trip: {us:.2} us");
 }
+
+/// A pair whose node 1 set session budget `budget` before any channel
+/// was declared (credit granted before is not taken back), and reads only
+/// when the test says so.
+fn budget_pair(budget: u64) -> (Net, u64, u64, u32, u32) {
+    let (mut net, s0, s1, _) = pair(none(), none());
+    net.nodes[1].set_budget(s1, Some(budget), None).unwrap();
+    let a = net.nodes[0]
+        .open_channel(s0, "knowledge", None, None, None, 2)
+        .unwrap();
+    let b = net.nodes[1]
+        .open_channel(s1, "knowledge", None, None, None, 2)
+        .unwrap();
+    // Two idle channels that hold unused credit, as an agent's do.
+    for k in ["control", "state"] {
+        net.nodes[0]
+            .open_channel(s0, k, None, None, None, 0)
+            .unwrap();
+        net.nodes[1]
+            .open_channel(s1, k, None, None, None, 0)
+            .unwrap();
+    }
+    net.run();
+    (net, s0, s1, a, b)
+}
+
+#[test]
+fn a_session_budget_stops_a_sender_through_credit_and_reading_resumes_it() {
+    let (mut net, s0, s1, a, b) = budget_pair(100_000);
+    for i in 0..100u8 {
+        net.nodes[0].send(s0, a, &[i; 4000]).unwrap();
+    }
+    net.advance(10);
+    let held = net.nodes[1].budget(s1).unwrap().1;
+    assert!(held <= 100_000, "held {held}");
+    assert!(
+        held >= 33_000,
+        "a channel's share of the budget is used: {held}"
+    );
+    let (_, _, ql, _) = net.nodes[0].channel_stats(s0, a).unwrap();
+    assert!(ql > 50, "the rest waits in the sender's queue: {ql}");
+    // Lowering below what is held loses nothing: reads drain it all.
+    net.nodes[1].set_budget(s1, Some(10_000), None).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..400 {
+        got.extend(net.recv_all(1, s1, b));
+        assert!(net.nodes[1].budget(s1).unwrap().1 <= 100_000);
+        net.advance(3);
+        if got.len() == 100 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 100);
+    assert!(got.iter().enumerate().all(|(i, m)| m[0] == i as u8));
+    assert!(net.closes(1).is_empty());
+}
+
+#[test]
+fn a_message_up_to_the_budget_completes_though_larger_than_a_channel_share() {
+    let (mut net, s0, s1, a, b) = budget_pair(300_000);
+    // Three channels: a share is 100 KB; the message is 290 KB.
+    let big: Vec<u8> = (0..290_000u32).map(|i| i as u8).collect();
+    net.nodes[0].send(s0, a, &big).unwrap();
+    net.run();
+    net.advance(20);
+    assert!(net.nodes[1].budget(s1).unwrap().1 <= 300_000);
+    let got = net.recv_all(1, s1, b);
+    assert!(got == vec![big], "{} messages", got.len());
+    assert!(net.closes(1).is_empty());
+}
+
+#[test]
+fn a_message_larger_than_the_budget_closes_the_session_with_message_too_large() {
+    let (mut net, s0, s1, a, b) = budget_pair(64_000);
+    net.nodes[0].send(s0, a, b"small first").unwrap();
+    net.nodes[0].send(s0, a, &vec![7u8; 200_000]).unwrap();
+    for _ in 0..20 {
+        net.advance(3);
+        let _ = net.recv_all(1, s1, b);
+    }
+    assert_eq!(net.closes(1), vec!["message_too_large"]);
+    let peer = net.events[0].iter().find_map(|e| match e {
+        Event::SessionClose {
+            reason, message, ..
+        } => Some((*reason, message.clone())),
+        _ => None,
+    });
+    let (reason, message) = peer.expect("the sender's session closed");
+    assert_eq!(reason, "peer_closed");
+    assert!(
+        message
+            .unwrap_or_default()
+            .starts_with("MESSAGE_TOO_LARGE\n"),
+        "the sender learns why"
+    );
+    assert!(net.nodes[1].budget(s1).unwrap().1 <= 64_000 + 16_384);
+}
+
+#[test]
+fn a_protected_disconnected_session_is_never_evicted_for_a_new_one() {
+    let (mut net, _, s1, c) = pair(none(), serde_json::json!({"max_sessions": 2}));
+    let fp1 = net.fp(1);
+    net.nodes[1].set_budget(s1, None, Some(true)).unwrap();
+    let k = net.add(none());
+    net.connect(k, 1, &fp1);
+    net.run();
+    net.cut(0, c);
+    net.run();
+    assert_eq!(net.nodes[1].state_name(s1), Some("disconnected"));
+    for _ in 0..5 {
+        let j = net.add(none());
+        net.connect(j, 1, &fp1);
+        net.run();
+        assert_eq!(connect_failures(&net, j, "TOO_MANY_HANDSHAKES"), 1);
+    }
+    assert_eq!(closes(&net, 1, "evicted"), 0);
+    assert_eq!(net.nodes[1].state_name(s1), Some("disconnected"));
+    // Unprotected again, it is the one evicted.
+    net.nodes[1].set_budget(s1, None, Some(false)).unwrap();
+    let j = net.add(none());
+    net.connect(j, 1, &fp1);
+    net.run();
+    assert_eq!(closes(&net, 1, "evicted"), 1);
+}
+
+#[test]
+fn per_address_limits_count_an_ipv6_slash_64_as_one_address() {
+    use crate::node::address_key;
+    assert_eq!(address_key("10.1.2.3"), "10.1.2.3");
+    assert_eq!(address_key("::ffff:10.1.2.3"), "10.1.2.3");
+    assert_eq!(address_key("2001:db8:1:2::5"), "2001:db8:1:2::/64");
+    assert_eq!(address_key("[2001:db8:1:2:aaaa::9]"), "2001:db8:1:2::/64");
+    assert_ne!(
+        address_key("2001:db8:1:3::5"),
+        address_key("2001:db8:1:2::5")
+    );
+    assert_eq!(address_key("fe80::1%eth0"), "fe80::/64");
+    assert_eq!(address_key("pipe-a"), "pipe-a");
+    let (mut net, _, _, _) = pair(none(), serde_json::json!({"max_sessions_per_address": 2}));
+    let fp1 = net.fp(1);
+    let mut refused = 0;
+    for addr in ["2001:db8::1", "2001:db8::2", "2001:db8:0:0:ffff::3"] {
+        let k = net.add(none());
+        net.connect_from(k, 1, &fp1, addr);
+        net.run();
+        refused += connect_failures(&net, k, "TOO_MANY_SESSIONS");
+    }
+    assert_eq!(refused, 1, "three addresses of one /64 share two sessions");
+    assert_eq!(net.nodes[1].sessions_from("2001:db8::77"), 2);
+    let k = net.add(none());
+    net.connect_from(k, 1, &fp1, "2001:db8:0:1::1");
+    net.run();
+    assert_eq!(
+        connect_failures(&net, k, "TOO_MANY_SESSIONS"),
+        0,
+        "another /64"
+    );
+}

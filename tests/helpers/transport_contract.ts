@@ -618,6 +618,99 @@ export function describeTransportContract(backend: ContractBackend): void {
     },
   );
 
+  t(
+    "setBudget: a paused reader stops the sender through credit, within the budget; lowering it loses nothing",
+    async () => {
+      await using p = await makePair(backend);
+      const BUDGET = 256 * 1024;
+      const SIZE = 16 * 1024;
+      const N = 64; // 1 MiB: four budgets
+      // Set as the session is accepted, before the peer declares a channel.
+      p.inbound.setBudget({ receiveBytes: BUDGET });
+      const tx = await p.outbound.openChannel("knowledge", { maxQueue: 8 });
+      const rx = await p.inbound.openChannel("knowledge");
+      const sends = range(0, N).map((i) => tx.send(msg(i, SIZE)));
+      await waitFor(
+        "the sender stopped by credit: its queue full, the budget used",
+        () => tx.stats().blocked > 0 && p.inbound.stats().receiveBytesHeld >= BUDGET - SIZE,
+      );
+      const held = p.inbound.stats().receiveBytesHeld;
+      assert.ok(held <= BUDGET + SIZE, `held ${held} within the budget plus one message`);
+      assert.ok(p.inbound.stats().messagesIn <= BUDGET / SIZE + 1, "the rest waits at the sender");
+      assert.ok(p.server.metrics().receiveBytesHeld <= BUDGET + SIZE);
+      // Lowering it below what is held loses nothing: every message arrives, in order.
+      p.inbound.setBudget({ receiveBytes: 2 * SIZE });
+      assert.deepEqual(await receiveAll(rx, N), range(0, N));
+      await within(5000, "every send", Promise.all(sends));
+      assert.equal(p.inbound.state, "open");
+    },
+  );
+
+  t(
+    "setBudget: a message larger than the budget is refused: the session closes with message_too_large",
+    async () => {
+      await using p = await makePair(backend);
+      p.inbound.setBudget({ receiveBytes: 64 * 1024 });
+      const tx = await p.outbound.openChannel("knowledge");
+      const rx = await p.inbound.openChannel("knowledge");
+      await tx.send(msg(1, 60 * 1024));
+      assert.equal(num(await within(5000, "a message within the budget", rx.receive())), 1);
+      await tx.send(msg(2, 200 * 1024));
+      await assert.rejects(() => within(5000, "flush", tx.flush()), RTTDisconnectedError);
+      await waitFor("the receiver's close", () => p.inbound.state === "closed");
+      assert.equal(p.inbound.closeReason, "message_too_large");
+      await assert.rejects(() => rx.receive(), RTTDisconnectedError);
+      await waitFor("the sender's close", () => p.outbound.state === "closed");
+      const close = p.clientEvents.find((e) => e.type === "session_close");
+      assert.ok(close !== undefined && close.type === "session_close");
+      assert.equal(close.reason, "peer_closed");
+      assert.match(close.message ?? "", /^MESSAGE_TOO_LARGE\n/);
+      assert.ok(p.server.metrics().receiveBytesHeld <= 64 * 1024);
+    },
+  );
+
+  t(
+    "setBudget: a protected resumable session survives a flood of new sessions from other keys",
+    async () => {
+      await using p = await makePair(backend, { maxSessions: 2 }, {
+        reconnectInitialDelayMs: 3000,
+        reconnectMaxDelayMs: 3000,
+      });
+      const flood = await Promise.all(
+        range(0, 4).map(async () => endpoint(backend, await Identity.generate())),
+      );
+      try {
+        p.inbound.setBudget({ protected: true });
+        p.link.cut(p.client);
+        await waitFor("the session disconnected", () => p.inbound.state === "reconnecting");
+        const results = await Promise.allSettled(
+          flood.map((c) =>
+            c.connect({
+              hostname: p.link.hostname,
+              port: p.link.port,
+              fingerprint: idA.fingerprint,
+            })
+          ),
+        );
+        assert.equal(results.filter((r) => r.status === "fulfilled").length, 1, "one free slot");
+        for (const r of results) {
+          if (r.status === "rejected") {
+            assert.ok(
+              r.reason instanceof RTTHandshakeError && r.reason.code === "TOO_MANY_HANDSHAKES",
+              String(r.reason),
+            );
+          }
+        }
+        assert.equal(p.inbound.state, "reconnecting", "not evicted");
+        // The client comes back within its reconnect delay and resumes.
+        await waitFor("the protected session resumed", () => p.inbound.state === "open");
+        assert.ok(!p.serverEvents.some((e) => e.type === "session_close"));
+      } finally {
+        await Promise.all(flood.map((c) => c.shutdown({ deadlineMs: 50 })));
+      }
+    },
+  );
+
   t("a throwing hook is contained; the other hooks and the session go on", async () => {
     const errors: unknown[] = [];
     await using p = await makePair(backend, {}, { onHookError: (e) => errors.push(e) });

@@ -28,6 +28,12 @@ export type {
 } from "./events.ts";
 export { type AgentIntent, type CipGoal, HCP_TO_CIP_GOAL, type Priority } from "./intents.ts";
 export type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
+export {
+  DEFAULT_INBOUND_BUDGET,
+  type InboundBudget,
+  inboundBudget,
+  type InboundUsage,
+} from "./inbound.ts";
 export type { SendResult } from "./outbox.ts";
 export type { AgentRelay } from "./relay.ts";
 export type { PeerInfo } from "./sessions.ts";

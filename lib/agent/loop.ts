@@ -115,7 +115,7 @@ export class CognitiveLoop {
   #queued(admission: Admission, item: Omit<_Item, "release">): void {
     if (admission === "stopped") return;
     if (admission === "too_large") {
-      this.#ports.background(this.#refuse(item));
+      this.#background("refuse", item.origin ?? item.link.peer, () => this.#refuse(item));
       return;
     }
     if (this.#ports.stopped()) return admission.release();
@@ -125,6 +125,19 @@ export class CognitiveLoop {
       this.#running = true;
       this.#pumping = this.#pump();
     }
+  }
+
+  /** Runs work the loop does not wait for; a failure is reported as `error` (`where`). */
+  #background(where: string, peer: string, work: () => Promise<unknown>): void {
+    this.#ports.background(
+      work().catch((err) => {
+        this.#ports.emit("error", {
+          where,
+          error: err instanceof Error ? err.message : String(err),
+          peer,
+        });
+      }),
+    );
   }
 
   /** Answers a message larger than its peer's share with the protocol's error (`quota`). */
@@ -214,14 +227,15 @@ export class CognitiveLoop {
     for (const effect of result.effects) {
       if (effect.type === "deliver" && effect.delivery.kind === "intent") {
         const d = effect.delivery;
-        p.background(p.intents.propagate({
-          source: "person",
-          from: peer,
-          msgId: d.msgId,
-          goal: d.goal,
-          topic: d.topic,
-          priority: d.priority,
-        }));
+        this.#background("propagate", peer, () =>
+          p.intents.propagate({
+            source: "person",
+            from: peer,
+            msgId: d.msgId,
+            goal: d.goal,
+            topic: d.topic,
+            priority: d.priority,
+          }));
       } else if (effect.type === "fetch") p.fetch(effect.request, peer);
     }
     p.settled();

@@ -222,7 +222,10 @@ export class InboundShares {
    */
   room(peer: string): Promise<void> | undefined {
     const l = this.#ledger(peer);
-    if (this.#stopped || this.#hasRoom(l)) return undefined;
+    if (this.#stopped || this.#hasRoom(l)) {
+      l.paused = false;
+      return undefined;
+    }
     this.#pause(l);
     return new Promise<void>((resolve) => {
       l.rooms.push(resolve);
@@ -371,6 +374,7 @@ export class InboundShares {
         this.#held[l.level] -= size;
         this.#gauge();
         this.#serve();
+        if (l.paused && this.#hasRoom(l)) l.paused = false;
         this.#drop(l);
       },
     };

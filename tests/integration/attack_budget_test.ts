@@ -4,8 +4,8 @@
 // that stops reading its answers, and 1,024 throw-away keys. Each case
 // asserts the victim's bound (inbound bytes, transport bytes, store bytes),
 // the refusal the sender gets (`quota`), and a legitimate trusted peer's
-// service. The full-rate version (900 KiB messages at 90 msg/s) is in
-// `deno task bench`, "Under attack".
+// service. Each case is short; the full-rate version (900 KiB messages at
+// 90 msg/s, the attacker in its own process) belongs in `deno task bench`.
 import assert from "node:assert/strict";
 import { Agent, FixedLoadSource, HcpClient } from "../../lib/agent/mod.ts";
 import { createEnvelope, encodeEnvelope } from "../../lib/envelope/mod.ts";
@@ -133,20 +133,17 @@ Deno.test("Three probing keys sending large FACT_PROPOSEs under the rate limit: 
     victim.on("afterCycle", (e) => {
       handled.set(e.peer, (handled.get(e.peer) ?? 0) + 1);
       for (const a of attackers) {
-        const u = victim.inbound(a.fingerprint);
-        maxHeld = Math.max(maxHeld, u?.held ?? 0);
-        assert.ok((u?.held ?? 0) <= share, `queue bytes ${u?.held} within the share ${share}`);
+        maxHeld = Math.max(maxHeld, victim.inbound(a.fingerprint)?.held ?? 0);
       }
     });
     const quotaErrors = attackers.map((a) =>
       a.next("errorReceived", (e) => e.code === "quota", { timeoutMs: 30_000 })
     );
 
-    const attack = Promise.all(attackers.map(async (a, k) => {
+    const attack = Promise.all(attackers.map(async (a) => {
       for (let i = 0; i < N; i++) {
         const { fact, trace } = bulkyFact(i, a.identity.agentId);
         await a.proposeFact(fact, trace, { to: [victim.fingerprint] });
-        if (k === 0 && i === 0) assert.ok(JSON.stringify(fact).length + 16_000 > 16 * KiB);
       }
     }));
     const served = intentsAnswered(legit, victim.fingerprint, 10);
@@ -176,7 +173,7 @@ Deno.test("Three probing keys sending large FACT_PROPOSEs under the rate limit: 
       `store grew ${grown} bytes, ${attackersBytes} counted for the strangers, ${sent} sent`,
     );
     assert.ok(paused >= 1, "a stranger's share was full at least once: reading paused");
-    assert.ok(maxHeld > 0);
+    assert.ok(maxHeld > 0 && maxHeld <= share, `queue bytes ${maxHeld} within the share ${share}`);
   } finally {
     await Promise.all(attackers.map((a) => a.stop()));
     await victim.stop();

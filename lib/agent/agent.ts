@@ -27,6 +27,7 @@ import { resolveTransport, type Transport, type TransportAddress } from "../tran
 import type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
 import { AgentError } from "./errors.ts";
 import type { AgentEventName, AgentEvents, AgentListener } from "./events.ts";
+import type { InboundUsage } from "./inbound.ts";
 import type { ChannelKind } from "./link.ts";
 import type { EvidenceCheck } from "./lip_actions.ts";
 import type { AgentOptions } from "./options.ts";
@@ -161,7 +162,9 @@ export class Agent implements AsyncDisposable {
       );
     }
     const owns = typeof options.store === "string";
-    const store = typeof options.store === "string" ? openStore(options.store) : options.store;
+    const store = typeof options.store === "string"
+      ? openStore(options.store, options.storeOptions)
+      : options.store;
     let resolved;
     try {
       resolved = await resolveTransport(options.transport ?? rtt(), { identity: options.identity });
@@ -341,6 +344,18 @@ export class Agent implements AsyncDisposable {
    */
   setRelay(relay: AgentRelay | undefined): void {
     this.#rooms.outbox.relay = relay;
+  }
+
+  /**
+   * What a peer holds of its inbound share: level, share, the bytes read
+   * from it and not yet done with, those waiting for room, whether reading
+   * is paused, and what its session holds unread in the transport.
+   *
+   * @param fingerprint The peer.
+   * @returns Its usage, or `undefined` without a session or bytes held.
+   */
+  inbound(fingerprint: string): InboundUsage | undefined {
+    return this.#rooms.inboundOf(fingerprint);
   }
 
   /**

@@ -15,6 +15,7 @@
 import type { HumanState } from "../envelope/mod.ts";
 import type { DispatchResult } from "../router/mod.ts";
 import type { EffectOf } from "../runtime/mod.ts";
+import type { ByteLevel } from "../store/mod.ts";
 import { HookDispatcher } from "../transport/hooks.ts";
 import type { TransportAddress, TransportEvent } from "../transport/mod.ts";
 import type { AgentIntent } from "./intents.ts";
@@ -85,6 +86,25 @@ export interface AgentEvents {
   undeliverable: { peer: string; count: number; types: string[] };
   /** A peer's LIP evidence was fetched again and compared. */
   evidenceVerified: { claim: string; verified: boolean; reason: string };
+  /**
+   * A peer's inbound share (or its level's part of the total) is full: its
+   * sessions are not read until what it holds is done with, so the
+   * transport stops it through credit (an edge: once per pause).
+   */
+  inboundPaused: { peer: string; level: ByteLevel; share: number; held: number };
+  /**
+   * A message larger than its peer's inbound share was refused: by the agent
+   * (`by: "agent"`, never queued, answered with `quota`), or by the
+   * transport (`by: "transport"`: the session closed with
+   * `message_too_large`, its size unknown).
+   */
+  inboundRefused: {
+    peer: string;
+    session: string;
+    by: "agent" | "transport";
+    bytes: number | undefined;
+    share: number;
+  };
   /** Before each cycle. */
   beforeCycle: CycleInfo;
   /** After each cycle, with the dispatch result. */

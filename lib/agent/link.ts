@@ -18,10 +18,20 @@ export type ChannelKind = typeof CHANNEL_KINDS[number];
 
 /** What a link does with what it reads. */
 export interface LinkHandlers {
-  /** One inbound message (called in arrival order, never concurrently per link). */
-  message(bytes: Uint8Array, link: SessionLink, channel: ChannelKind): void;
+  /**
+   * One inbound message (called in arrival order per channel). When it
+   * returns a promise, the channel reads its next message only once that
+   * settles (the message waits for room in its peer's inbound share).
+   */
+  message(bytes: Uint8Array, link: SessionLink, channel: ChannelKind): void | Promise<void>;
   /** Every read loop ended (the session closed or was dropped). */
   ended(link: SessionLink): void;
+  /**
+   * Before each read: `undefined` to read now, or a promise to wait on
+   * first (the peer's inbound share is full). Without it, links read
+   * whenever a message is there.
+   */
+  room?(link: SessionLink): Promise<void> | undefined;
 }
 
 /**
@@ -43,6 +53,8 @@ export class SessionLink {
   readonly done: Promise<void>;
   readonly #channels: Map<ChannelKind, TransportChannel>;
   readonly #telemetry: Telemetry;
+  /** Settles when the session closes: a read loop waiting for room stops waiting. */
+  readonly #sessionClosed = Promise.withResolvers<void>();
   #closing = false;
 
   private constructor(
@@ -56,8 +68,13 @@ export class SessionLink {
     this.dialer = dialer;
     this.#channels = channels;
     this.#telemetry = telemetry;
+    const off = session.onSessionClose(() => this.#sessionClosed.resolve());
+    if (session.state === "closed") this.#sessionClosed.resolve();
     const loops = [...channels].map(([kind, ch]) => this.#read(kind, ch, handlers));
-    this.done = Promise.all(loops).then(() => handlers.ended(this));
+    this.done = Promise.all(loops).then(() => {
+      off();
+      handlers.ended(this);
+    });
   }
 
   /**
@@ -75,8 +92,13 @@ export class SessionLink {
     handlers: LinkHandlers,
     telemetry: Telemetry,
   ): Promise<SessionLink> {
-    const channels = new Map<ChannelKind, TransportChannel>();
-    for (const kind of CHANNEL_KINDS) channels.set(kind, await session.openChannel(kind));
+    // All three are opened in one step, before the transport grants any of them credit: each
+    // channel's window is then its even share of the session's receive budget (set before), and
+    // none takes the whole budget for itself as the only channel known.
+    const opened = await Promise.all(CHANNEL_KINDS.map((kind) => session.openChannel(kind)));
+    const channels = new Map<ChannelKind, TransportChannel>(
+      CHANNEL_KINDS.map((kind, i) => [kind, opened[i]!]),
+    );
     return new SessionLink(session, dialer, channels, handlers, telemetry);
   }
 
@@ -126,6 +148,9 @@ export class SessionLink {
 
   async #read(kind: ChannelKind, ch: TransportChannel, handlers: LinkHandlers): Promise<void> {
     for (;;) {
+      // A full share stops reading: the message stays in the transport, which stops the sender.
+      const room = handlers.room?.(this);
+      if (room !== undefined) await Promise.race([room, this.#sessionClosed.promise]);
       let msg: Uint8Array | null;
       try {
         msg = await ch.receive();
@@ -133,7 +158,8 @@ export class SessionLink {
         return;
       }
       if (msg === null) return;
-      handlers.message(msg, this, kind);
+      const admitted = handlers.message(msg, this, kind);
+      if (admitted !== undefined) await admitted;
     }
   }
 }

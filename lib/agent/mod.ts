@@ -28,6 +28,12 @@ export type {
 } from "./events.ts";
 export type { AgentIntent, CipGoal, Priority } from "./intents.ts";
 export type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
+export {
+  DEFAULT_INBOUND_BUDGET,
+  type InboundBudget,
+  inboundBudget,
+  type InboundUsage,
+} from "./inbound.ts";
 export type { SendResult } from "./outbox.ts";
 export type { EvidenceCheck } from "./lip_actions.ts";
 export type { AgentRelay } from "./relay.ts";

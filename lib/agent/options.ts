@@ -9,10 +9,11 @@ import type { HcpRuntimeOptions } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
 import type { FetchBudgetOptions, LipFetcher, LipJudge, LipRuntimeOptions } from "../lip/mod.ts";
 import type { EventSink, MetricsMirror } from "../observability/mod.ts";
-import type { Store } from "../store/mod.ts";
+import type { Store, StoreOptions } from "../store/mod.ts";
 import type { TransportSource } from "../transport/mod.ts";
 import type { DriftOptions } from "./drift.ts";
 import type { AgentListeners } from "./events.ts";
+import type { InboundBudget } from "./inbound.ts";
 import type { AgentIntent } from "./intents.ts";
 import type { LoadSource } from "./load.ts";
 import type { PeerInfo } from "./sessions.ts";
@@ -25,6 +26,19 @@ export interface AgentOptions {
   mission: string;
   /** The store, or the path of its SQLite file (`":memory:"` for none); a path is opened and closed by the agent. */
   store: string | Store;
+  /**
+   * Options of the store the agent opens from a path (count and byte quotas,
+   * WAL bound, retention); a `Store` given keeps its own.
+   * @default {the store's defaults: 1 MiB per probing peer, 64 MiB per trusted peer, 1 GiB in total, 512 MiB of it reserved for trusted peers}
+   */
+  storeOptions?: StoreOptions | undefined;
+  /**
+   * Per-peer inbound byte shares by budget level, and what all peers
+   * together may hold with the reserve of the `trusted` level; a peer's
+   * share is also its sessions' transport receive budget.
+   * @default {{ probing: 1 MiB, trusted: 8 MiB, total: 64 MiB, reserved: 32 MiB }}
+   */
+  inbound?: Partial<InboundBudget> | undefined;
   /** The enrolled person's fingerprint (HCP is accepted only from it). */
   person?: string | undefined;
   /** Peers the owner declares trusted from the start. @default {[]} */

@@ -50,6 +50,8 @@ export class Outbox {
   /** The relay for peers without a live session (the mesh), if attached. */
   relay: AgentRelay | undefined;
   readonly #ports: OutboxPorts;
+  /** Per peer, the last send queued: the next one waits for it. */
+  readonly #lanes = new Map<string, Promise<void>>();
 
   /**
    * Creates the outbox.
@@ -106,7 +108,9 @@ export class Outbox {
   /**
    * Builds, commits and sends one outcome per peer. A runtime that defers or
    * refuses sends nothing (`sendHeld`); an unreachable peer is
-   * `refused` (`not_connected`).
+   * `refused` (`not_connected`). The outcomes commit one after the other;
+   * the sends go out on each peer's lane at once, so a peer slow to take
+   * them delays no other.
    *
    * @param to The peers. @default {every verified agent peer}
    * @param make The outcome for one peer.
@@ -117,6 +121,7 @@ export class Outbox {
     make: (fp: string) => Outcome,
   ): Promise<SendResult[]> {
     const results: SendResult[] = [];
+    const sends: Promise<void>[] = [];
     for (const fp of to ?? this.#ports.sessions.agentPeers()) {
       if (!this.reachable(fp)) {
         results.push({ peer: fp, status: "refused", code: "not_connected" });
@@ -138,9 +143,10 @@ export class Outbox {
         continue;
       }
       const out = await this.#ports.commit(o, { peer: fp });
-      await this.send(fp, out);
+      sends.push(this.send(fp, out));
       results.push({ peer: fp, status: "sent", msgId: out[0]?.envelope.msg_id });
     }
+    await Promise.all(sends);
     return results;
   }
 
@@ -156,17 +162,42 @@ export class Outbox {
 
   /**
    * Sends signed envelopes to a peer: on its session, or through the relay
-   * when no connection carries it (none, or one still resuming). Handshake
-   * and error traffic (`control`) waits for the peer's acknowledgement, so
-   * what follows on other channels never overtakes it.
+   * when no connection carries it (none, or one still resuming). Every send
+   * to one peer goes on that peer's lane, in call order, so sends to a peer
+   * slow to take them wait behind each other and never hold up another
+   * peer's. Handshake and error traffic (`control`) waits for the peer's
+   * acknowledgement, so what follows on other channels never overtakes it.
+   * Never rejects: a failure is reported as `error`.
    *
    * @param fp The peer.
    * @param out The envelopes, in order.
+   * @returns Once they left (or failed).
    */
-  async send(fp: string, out: readonly OutboundEnvelope[]): Promise<void> {
-    if (out.length === 0) return;
+  send(fp: string, out: readonly OutboundEnvelope[]): Promise<void> {
+    if (out.length === 0) return Promise.resolve();
+    const before = this.#lanes.get(fp);
+    const lane = before === undefined
+      ? this.#sendNow(fp, out)
+      : before.then(() => this.#sendNow(fp, out));
+    this.#lanes.set(fp, lane);
+    void lane.then(() => {
+      if (this.#lanes.get(fp) === lane) this.#lanes.delete(fp);
+    });
+    return lane;
+  }
+
+  async #sendNow(fp: string, out: readonly OutboundEnvelope[]): Promise<void> {
     const { sessions, emit } = this.#ports;
-    if (!sessions.isLive(fp) && await this.relay?.send(fp, out) === true) return;
+    try {
+      if (!sessions.isLive(fp) && await this.relay?.send(fp, out) === true) return;
+    } catch (err) {
+      emit("error", {
+        where: "send",
+        error: err instanceof Error ? err.message : String(err),
+        peer: fp,
+      });
+      return;
+    }
     const link = sessions.link(fp);
     if (link === undefined || !link.open) {
       emit("undeliverable", {

@@ -24,6 +24,7 @@ import { AgentError } from "./errors.ts";
 import { AgentEmitter, type AgentEventName, type AgentListener, type Emit } from "./events.ts";
 import { Intents } from "./intents.ts";
 import { LipActions } from "./lip_actions.ts";
+import { InboundShares, type InboundUsage } from "./inbound.ts";
 import { systemLoadSource } from "./load.ts";
 import { CognitiveLoop } from "./loop.ts";
 import type { AgentOptions } from "./options.ts";
@@ -65,6 +66,10 @@ export interface Rooms {
   readonly lipActions: LipActions;
   /** The cognitive loop. */
   readonly loop: CognitiveLoop;
+  /** The peers' inbound byte shares. */
+  readonly inbound: InboundShares;
+  /** A peer's inbound usage with what its session holds in the transport. */
+  inboundOf(fp: string): InboundUsage | undefined;
   /**
    * Commits an outcome through the router and reports its effects as events.
    *
@@ -152,6 +157,16 @@ export function buildRooms(parts: RoomParts): Rooms {
     committed(applied.effects);
     return applied.replies;
   };
+  // A peer's budget level is the router's (the person, this agent, trusted peers: `trusted`).
+  const inbound = new InboundShares(options.inbound ?? {}, {
+    levelOf: (fp) => router.levelOf(fp),
+    emit,
+    metrics,
+  });
+  const budgetOf = (fp: string) => {
+    const level = router.levelOf(fp);
+    return { receiveBytes: inbound.shareOf(level), protected: level === "trusted" };
+  };
   const sessions = new Sessions({
     self,
     person,
@@ -161,7 +176,12 @@ export function buildRooms(parts: RoomParts): Rooms {
     store,
     trust,
     signal,
-    message: (bytes, link, channel) => loop.enqueue(bytes, link, channel),
+    message: (bytes, link, channel): Promise<void> | undefined =>
+      loop.enqueue(bytes, link, channel),
+    room: (fp) => inbound.room(fp),
+    budget: budgetOf,
+    tooLarge: (fp, session) => inbound.refusedByTransport(fp, session),
+    gone: (fp) => inbound.forget(fp),
     track,
   });
   const outbox = new Outbox({ sessions, emit, commit, load });
@@ -203,6 +223,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   });
   const loop = new CognitiveLoop({
     router,
+    inbound,
     outbox,
     intents,
     emit,
@@ -210,6 +231,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     name: (fp, agentId) => sessions.name(fp, agentId),
     committed: (effects) => committed(effects),
     fetch: (request, peer) => track(lipActions.run(request, peer)),
+    background: track,
     settled: () => waiters.wake(),
     stopped,
   });
@@ -298,6 +320,12 @@ export function buildRooms(parts: RoomParts): Rooms {
   events.on("peerDown", (e) => {
     if (e.final) presence.forget(e.peer);
   });
+  // Trust moves a peer's shares: its inbound share, its sessions' transport budget and protection.
+  events.on("trustChanged", (e) => {
+    if (e.entry.machine !== "cip") return;
+    inbound.retune(e.entry.subject);
+    sessions.rebudget(e.entry.subject);
+  });
   // Waiting conditions are re-checked after every cycle and every session change.
   const wake = () => waiters.wake();
   for (const name of ["peerUp", "peerDown", "sessionDuplicate"] as const) events.on(name, wake);
@@ -345,6 +373,18 @@ export function buildRooms(parts: RoomParts): Rooms {
     actions,
     lipActions,
     loop,
+    inbound,
+    inboundOf(fp) {
+      const link = sessions.link(fp);
+      const usage = inbound.usage(fp);
+      if (usage === undefined && link === undefined) return undefined;
+      const level = router.levelOf(fp);
+      const none = { peer: fp, level, share: inbound.shareOf(level), held: 0, waiting: 0 };
+      return {
+        ...(usage ?? { ...none, paused: false }),
+        transportHeld: link?.session.stats().receiveBytesHeld ?? 0,
+      };
+    },
     commit,
     async shutdown() {
       presence.stop();

@@ -2,6 +2,9 @@
  * The agent's sessions: accepting and dialling transport sessions, one
  * {@linkcode SessionLink} per peer (the tie-break when both ends dial at
  * once), the names peers go by, and what the agent knows of each peer.
+ * Every session gets its transport budget from its peer's inbound share
+ * as soon as it is adopted (and again when the peer's trust moves): the
+ * receive budget, and protection from eviction for a `trusted` peer's.
  *
  * @module
  */
@@ -13,10 +16,14 @@ import type {
   TransportAddress,
   TransportEvent,
   TransportSession,
+  TransportSessionBudget,
 } from "../transport/mod.ts";
 import type { TrustView } from "../trust/mod.ts";
 import type { Emit } from "./events.ts";
 import { type ChannelKind, SessionLink } from "./link.ts";
+
+/** How many peers' agent ids the sessions remember (the most recently named). */
+export const NAMES_KEPT = 4096;
 
 /** What the agent knows of a connected peer. */
 export interface PeerInfo {
@@ -87,8 +94,19 @@ export interface SessionsPorts {
   readonly trust: Pick<TrustView, "peer">;
   /** Aborted when the agent stops: ends the accept loop. */
   readonly signal: AbortSignal;
-  /** One inbound message of a session (in arrival order per link). */
-  message(bytes: Uint8Array, link: SessionLink, channel: ChannelKind): void;
+  /**
+   * One inbound message of a session (in arrival order per channel); a
+   * promise holds that channel's reading until it settles.
+   */
+  message(bytes: Uint8Array, link: SessionLink, channel: ChannelKind): void | Promise<void>;
+  /** Before each read of a peer's sessions: `undefined`, or when to read (its share is full). */
+  room(peer: string): Promise<void> | undefined;
+  /** The transport budget of a peer's sessions (from its share and level). */
+  budget(peer: string): TransportSessionBudget;
+  /** A session closed because a message was larger than its receive budget. */
+  tooLarge(peer: string, session: string): void;
+  /** A peer's last session ended. */
+  gone(peer: string): void;
   /** Tracks background work the agent waits for when it stops. */
   track(work: Promise<unknown>): void;
 }
@@ -171,9 +189,12 @@ export class Sessions {
    */
   async adopt(session: TransportSession, dialer: string): Promise<void> {
     const p = this.#ports;
+    // Before any channel opens: credit granted before the budget is not taken back.
+    session.setBudget(p.budget(session.peerFingerprint));
     const link = await SessionLink.open(session, dialer, {
       message: (bytes, l, channel) => p.message(bytes, l, channel),
       ended: (l) => this.#ended(l),
+      room: (l) => p.room(l.peer),
     }, p.telemetry);
     this.#all.add(link);
     const peer = session.peerFingerprint;
@@ -207,6 +228,7 @@ export class Sessions {
     this.#all.delete(link);
     if (this.#links.get(link.peer) !== link) return;
     this.#links.delete(link.peer);
+    this.#ports.gone(link.peer);
     this.#ports.emit("peerDown", {
       peer: link.peer,
       session: link.session.id,
@@ -223,6 +245,9 @@ export class Sessions {
    */
   observe(e: TransportEvent): void {
     this.#ports.emit("transport", e);
+    if (e.type === "session_close" && e.reason === "message_too_large") {
+      this.#ports.tooLarge(e.peerFingerprint, e.sessionId);
+    }
     if (e.type === "connection_lost" || (e.type === "session_open" && e.resumed === true)) {
       const link = this.#links.get(e.peerFingerprint);
       if (link === undefined || link.session.id !== e.sessionId) return;
@@ -234,6 +259,16 @@ export class Sessions {
         final: false,
       });
     }
+  }
+
+  /**
+   * Applies a peer's budget (after its trust moved) to every session with it.
+   *
+   * @param fp The peer.
+   */
+  rebudget(fp: string): void {
+    const budget = this.#ports.budget(fp);
+    for (const link of this.#all) if (link.peer === fp) link.session.setBudget(budget);
   }
 
   /**
@@ -274,7 +309,11 @@ export class Sessions {
    * @param agentId Its agent id.
    */
   name(fp: string, agentId: string): void {
+    if (this.#names.get(fp) === agentId) return;
+    this.#names.delete(fp);
     this.#names.set(fp, agentId);
+    // Bounded: throw-away keys cannot grow it; the oldest name goes first.
+    if (this.#names.size > NAMES_KEPT) this.#names.delete(this.#names.keys().next().value!);
   }
 
   /**

@@ -146,6 +146,8 @@ export const REFUSALS = {
   },
   /** 8. A store quota refused the changes (nothing stored). */
   quota: _refused("quota"),
+  /** Before routing: larger than the sender's inbound share at its receiver (never queued). */
+  too_large: _refused("quota"),
 } as const satisfies Record<string, Refusal>;
 
 /** A reason of the {@linkcode REFUSALS} table. */

@@ -30,7 +30,7 @@ import {
   type RuntimeContext,
   selfFromIdentity,
 } from "../runtime/mod.ts";
-import { QuotaExceededError, type Store, type StoreChange } from "../store/mod.ts";
+import { type ByteLevel, QuotaExceededError, type Store, type StoreChange } from "../store/mod.ts";
 import { createTrustView, declareAnchors, type TrustView } from "../trust/mod.ts";
 import { channelOf } from "./channels.ts";
 import { RoutingError } from "./errors.ts";
@@ -262,6 +262,31 @@ export class ProtocolRouter {
   }
 
   /**
+   * A party's budget level (store byte quotas, inbound shares): `trusted` for
+   * the person, this agent and peers trusted now; `probing` for the rest.
+   *
+   * @param peer The party's fingerprint.
+   * @returns Its level.
+   */
+  levelOf(peer: string): ByteLevel {
+    const own = peer === this.#config.person || peer === this.#self.fingerprint;
+    return own || this.trust.peer(peer) === "trusted" ? "trusted" : "probing";
+  }
+
+  /**
+   * Refuses, unrouted, a message larger than its sender's inbound share:
+   * answered with code `quota` (row `too_large`).
+   *
+   * @param input The message.
+   * @param from Its party.
+   * @param reason Why.
+   * @returns The refusal, its signed answer in `replies`.
+   */
+  refuse(input: Uint8Array | string, from: Inbound, reason: string): Promise<DispatchResult> {
+    return this.#turnAway("too_large", peekHeader(input), from, { reason });
+  }
+
+  /**
    * Applies an outcome that did not come from an inbound message (the
    * agent's own initiative: a HELLO, a FACT_PROPOSE): commits its changes in
    * one transaction, signs its replies, and renders its committed effects as
@@ -480,10 +505,10 @@ export class ProtocolRouter {
       });
     }
 
-    // 8. One transaction: the outcome's changes and the replay entry.
+    // 8. One transaction: the outcome's changes and the replay entry, charged to the origin.
     const changes: StoreChange[] = [...outcome.changes, { kind: "replay.add", entry }];
     try {
-      this.store.commit(changes, { nowMs });
+      this.store.commit(changes, { nowMs, charge: { peer, level: this.levelOf(peer) } });
     } catch (err) {
       if (!(err instanceof QuotaExceededError)) throw err;
       this.#guard.record(entry.sender, entry.msgId, entry.timestampMs, nowMs);

@@ -5,7 +5,7 @@
  */
 
 import { Web4Error } from "../errors/mod.ts";
-import type { QuotaName } from "./types.ts";
+import type { ByteLevel, QuotaName } from "./types.ts";
 
 /** The codes a {@linkcode StoreError} carries. */
 export type StoreErrorCode = "STORE_CLOSED" | "STORE_SCHEMA" | "STORE_INVALID_CHANGE" | "QUOTA";
@@ -28,9 +28,11 @@ export type StoreErrorCode = "STORE_CLOSED" | "STORE_SCHEMA" | "STORE_INVALID_CH
 export class StoreError extends Web4Error<StoreErrorCode> {}
 
 /**
- * Code `QUOTA`: a commit would put a peer over one of its quotas, so
- * nothing of it was stored. The router answers the message with an
- * `ERROR` whose code is {@linkcode QuotaExceededError.wireCode} (`"quota"`).
+ * Code `QUOTA`: a commit would put a peer over one of its quotas (rows,
+ * `bytes`), or the store's total over the cap of the peer's level
+ * (`node_bytes`), so nothing of it was stored. The router answers the
+ * message with an `ERROR` whose code is
+ * {@linkcode QuotaExceededError.wireCode} (`"quota"`).
  *
  * @example
  * ```ts
@@ -62,10 +64,25 @@ export class QuotaExceededError extends StoreError {
    * @param peer The peer over quota.
    * @param quota Which quota.
    * @param limit The limit.
-   * @param wanted What the peer would have used.
+   * @param wanted What the peer would have used (for `node_bytes`: the store's total).
+   * @param level For `node_bytes`: the level whose share of the total is full
+   *   (the message then names no numbers: they are the node's, not the peer's).
    */
-  constructor(peer: string, quota: QuotaName, limit: number, wanted: number) {
-    super("QUOTA", `Peer ${peer} is over its ${quota} quota: ${wanted} > ${limit}`);
+  constructor(
+    peer: string,
+    quota: QuotaName,
+    limit: number,
+    wanted: number,
+    level?: ByteLevel,
+  ) {
+    super(
+      "QUOTA",
+      quota === "node_bytes"
+        ? `The store has no room left for peers at level ${
+          level ?? "probing"
+        }: peer ${peer} may not add more`
+        : `Peer ${peer} is over its ${quota} quota: ${wanted} > ${limit}`,
+    );
     this.peer = peer;
     this.quota = quota;
     this.limit = limit;

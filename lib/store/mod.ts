@@ -26,7 +26,9 @@
 
 export { QuotaExceededError, StoreError, type StoreErrorCode } from "./errors.ts";
 export { MAX_PAGE_LIMIT, type Page, type PageQuery } from "./page.ts";
-export { type Migration, MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
+export { type Migration, MIGRATIONS, ROW_OVERHEAD_BYTES, SCHEMA_VERSION } from "./schema.ts";
+export { DEFAULT_BYTE_QUOTAS } from "./quota.ts";
+export { DEFAULT_WAL_BYTES, type StorePragma } from "./connection.ts";
 export {
   DEFAULT_QUOTAS,
   DEFAULT_RETENTION,
@@ -35,6 +37,9 @@ export {
   type StoreOptions,
 } from "./sqlite.ts";
 export type {
+  ByteCharge,
+  ByteLevel,
+  ByteQuotas,
   CausalFact,
   CausalLink,
   ClaimRecord,
@@ -42,6 +47,7 @@ export type {
   ClaimVote,
   CommitOptions,
   CommitResult,
+  CountQuotaName,
   DecisionRecord,
   HandshakeRecord,
   HandshakeStage,

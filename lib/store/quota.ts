@@ -1,7 +1,8 @@
 /**
  * The `quota_usage` table: per-peer counters that the schema's triggers
- * keep as rows are inserted and deleted, read to enforce the quotas.
- * Internal to the store.
+ * keep as rows are inserted, updated and deleted (rows per count quota,
+ * bytes per peer and for the whole store), read to enforce the quotas.
+ * Internal to the store, except the defaults and their check.
  *
  * @module
  */
@@ -10,25 +11,99 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { QuotaExceededError } from "./errors.ts";
 import type { Row } from "./rows.ts";
 import type { TrustLogTable } from "./trust_log.ts";
-import type { QuotaName, StoreQuotas } from "./types.ts";
+import type {
+  ByteCharge,
+  ByteLevel,
+  ByteQuotas,
+  CountQuotaName,
+  QuotaName,
+  StoreQuotas,
+} from "./types.ts";
+
+const MiB = 1024 * 1024;
+
+/** The default byte quotas (see {@linkcode ByteQuotas}). */
+export const DEFAULT_BYTE_QUOTAS: Readonly<ByteQuotas> = Object.freeze({
+  probing: MiB,
+  trusted: 64 * MiB,
+  total: 1024 * MiB,
+  reserved: 512 * MiB,
+});
+
+/** The row of `quota_usage` holding the store's total (fingerprints are hex, so no peer is `*`). */
+const _NODE = "*";
+
+/**
+ * Fills in and checks byte quotas.
+ *
+ * @param bytes The fields given; the rest take {@linkcode DEFAULT_BYTE_QUOTAS}.
+ * @returns The byte quotas in force.
+ * @throws {RangeError} If a limit is not a positive safe integer, or `reserved`
+ *   is negative or not below `total`.
+ *
+ * @example
+ * ```ts
+ * import { byteQuotas } from "./quota.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(byteQuotas({ probing: 4096 }).trusted, 64 * 1024 * 1024);
+ * assert.throws(() => byteQuotas({ reserved: 2 ** 31 }), RangeError);
+ * ```
+ */
+export function byteQuotas(bytes: Partial<ByteQuotas> = {}): Readonly<ByteQuotas> {
+  const q = { ...DEFAULT_BYTE_QUOTAS, ...bytes };
+  for (const name of ["probing", "trusted", "total"] as const) {
+    if (!(Number.isSafeInteger(q[name]) && q[name] >= 1)) {
+      throw new RangeError(`Expected bytes.${name} to be a positive integer, got ${q[name]}`);
+    }
+  }
+  if (!(Number.isSafeInteger(q.reserved) && q.reserved >= 0 && q.reserved < q.total)) {
+    throw new RangeError(
+      `Expected bytes.reserved to be an integer from 0 to below bytes.total (${q.total}), got ${q.reserved}`,
+    );
+  }
+  return Object.freeze(q);
+}
+
+/** What a charged list found before it was applied. */
+export interface ByteBaseline {
+  /** The charged peer's bytes. */
+  readonly peer: number;
+  /** The store's total. */
+  readonly total: number;
+}
 
 /** Reads the usage counters and enforces the quotas inside a transaction. */
 export class QuotaUsage {
   readonly #get: StatementSync;
+  readonly #bytes2: StatementSync;
   readonly #quotas: Readonly<StoreQuotas>;
+  readonly #bytes: Readonly<ByteQuotas>;
   readonly #trustLog: TrustLogTable;
 
   /**
    * Prepares the table's statement.
    *
    * @param db The migrated connection.
-   * @param quotas The limits in force.
+   * @param quotas The count limits in force.
+   * @param bytes The byte quotas in force.
    * @param trustLog The trust log, whose oldest ignored entries make room
    *   when a subject is over its `evidence` quota.
    */
-  constructor(db: DatabaseSync, quotas: Readonly<StoreQuotas>, trustLog: TrustLogTable) {
+  constructor(
+    db: DatabaseSync,
+    quotas: Readonly<StoreQuotas>,
+    bytes: Readonly<ByteQuotas>,
+    trustLog: TrustLogTable,
+  ) {
     this.#get = db.prepare("SELECT n FROM quota_usage WHERE peer = ? AND quota = ?");
+    // A peer's bytes and the total in one statement (read twice per charged list).
+    this.#bytes2 = db.prepare(
+      `SELECT ifnull((SELECT n FROM quota_usage WHERE peer = ? AND quota = 'bytes'), 0) AS peer,
+         ifnull((SELECT n FROM quota_usage WHERE peer = '${_NODE}' AND quota = 'bytes'), 0) AS total`,
+    );
     this.#quotas = quotas;
+    this.#bytes = bytes;
     this.#trustLog = trustLog;
   }
 
@@ -36,24 +111,26 @@ export class QuotaUsage {
    * How much of a quota a peer uses now.
    *
    * @param peer The peer.
-   * @param quota Which quota.
-   * @returns The count (0 if the peer never used it).
+   * @param quota Which quota (`node_bytes`: the store's total, whatever the peer).
+   * @returns The count or bytes (0 if the peer never used it).
    */
   usage(peer: string, quota: QuotaName): number {
-    const row = this.#get.get(peer, quota) as Row | undefined;
+    const [who, what] = quota === "node_bytes" ? [_NODE, "bytes"] : [peer, quota];
+    const row = this.#get.get(who, what) as Row | undefined;
     return row === undefined ? 0 : Number(row.n);
   }
 
   /**
-   * Enforces one quota inside the open transaction. Over its `evidence`
-   * quota, a subject's oldest ignored trust-log entries are dropped first.
+   * Enforces one count quota inside the open transaction. Over its
+   * `evidence` quota, a subject's oldest ignored trust-log entries are
+   * dropped first.
    *
    * @param peer The peer.
    * @param quota Which quota.
    * @returns How many rows retention deleted to make room.
    * @throws {QuotaExceededError} If the peer is still over the limit.
    */
-  enforce(peer: string, quota: QuotaName): number {
+  enforce(peer: string, quota: CountQuotaName): number {
     const limit = this.#quotas[quota];
     let used = this.usage(peer, quota);
     let pruned = 0;
@@ -63,5 +140,81 @@ export class QuotaUsage {
     }
     if (used > limit) throw new QuotaExceededError(peer, quota, limit, used);
     return pruned;
+  }
+
+  /**
+   * The byte quota of a level and the cap on the store's total a commit at
+   * that level may reach (`total`, or `total - reserved` for `probing`).
+   *
+   * @param level The level.
+   * @returns The per-peer limit and the total's cap.
+   */
+  limits(level: ByteLevel): { peer: number; total: number } {
+    const b = this.#bytes;
+    return {
+      peer: level === "trusted" ? b.trusted : b.probing,
+      total: level === "trusted" ? b.total : b.total - b.reserved,
+    };
+  }
+
+  /**
+   * Before a charged list is applied: refuses it when the peer is already
+   * at its byte limit or the store's total at the level's cap, so an
+   * over-quota peer's message writes nothing at all.
+   *
+   * @param charge The peer and its level.
+   * @returns The usage the list starts from (for {@linkcode QuotaUsage.checkGrowth}).
+   * @throws {QuotaExceededError} `bytes` or `node_bytes`.
+   */
+  checkRoom(charge: ByteCharge): ByteBaseline {
+    const limits = this.limits(charge.level);
+    const baseline = this.#bytesOf(charge.peer);
+    this.#refuse(charge, limits, baseline.peer, baseline.total, (used, limit) => used >= limit);
+    return baseline;
+  }
+
+  /**
+   * After a charged list was applied (inside its savepoint): refuses it if
+   * it grew the peer's bytes past its limit or the total past the level's
+   * cap. What did not grow is never refused (an update, a deletion), so
+   * data kept over a lowered quota stays, and only growth is refused.
+   *
+   * @param charge The peer and its level.
+   * @param baseline What {@linkcode QuotaUsage.checkRoom} returned.
+   * @throws {QuotaExceededError} `bytes` or `node_bytes`.
+   */
+  checkGrowth(charge: ByteCharge, baseline: ByteBaseline): void {
+    const limits = this.limits(charge.level);
+    const { peer, total } = this.#bytesOf(charge.peer);
+    this.#refuse(
+      charge,
+      limits,
+      peer > baseline.peer ? peer : 0,
+      total > baseline.total ? total : 0,
+      (
+        used,
+        limit,
+      ) => used > limit,
+    );
+  }
+
+  #bytesOf(peer: string): ByteBaseline {
+    const row = this.#bytes2.get(peer) as Row;
+    return { peer: Number(row.peer), total: Number(row.total) };
+  }
+
+  #refuse(
+    charge: ByteCharge,
+    limits: { peer: number; total: number },
+    peer: number,
+    total: number,
+    over: (used: number, limit: number) => boolean,
+  ): void {
+    if (over(peer, limits.peer)) {
+      throw new QuotaExceededError(charge.peer, "bytes", limits.peer, peer);
+    }
+    if (over(total, limits.total)) {
+      throw new QuotaExceededError(charge.peer, "node_bytes", limits.total, total, charge.level);
+    }
   }
 }

@@ -26,6 +26,194 @@ CREATE TRIGGER ${table}_usage_del AFTER DELETE ON ${table} BEGIN
   UPDATE quota_usage SET n = n - 1 WHERE peer = OLD.${column} AND quota = '${quota}';
 END;`;
 
+/**
+ * What a stored row costs beyond its columns' octets, in the byte quotas:
+ * the b-tree cell (header, pointer, rowid), its index entries and page
+ * slack. Measured on SQLite 3.53 with 4 KiB pages: a replay pair (108
+ * octets) takes ~263 bytes of file, a small claim (~320 octets) ~490
+ * bytes; 192 keeps the counted size at or above that, and a large row
+ * (overflow pages, 4 bytes of header per 4 KiB) costs about its octets.
+ */
+export const ROW_OVERHEAD_BYTES = 192;
+
+/** Where the byte quota of a table's rows is counted. */
+interface _Counted {
+  /** The table. */
+  table: string;
+  /** Its text columns: their octets count. */
+  text: readonly string[];
+  /** How many integer and real columns it has: 8 bytes each. */
+  numbers: number;
+  /** The column naming the peer the row belongs to; none: the node's own (the total only). */
+  peer?: string;
+  /** Whether its rows are updated in place (an upsert's `DO UPDATE`): a trigger counts the change. */
+  updated?: boolean;
+}
+
+/** The encoded size of a row (`NEW`, `OLD`, or a table alias) in the byte quotas. */
+const _rowBytes = (ref: string, c: Pick<_Counted, "text" | "numbers">): string =>
+  `(${ROW_OVERHEAD_BYTES + 8 * c.numbers} + ${
+    c.text.map((col) => `ifnull(octet_length(${ref}.${col}), 0)`).join(" + ")
+  })`;
+
+/** The node-wide row of the byte counters (`quota_usage.peer`; fingerprints are hex). */
+const _NODE = "'*'";
+
+/** Adds `bytes` to the peer's counter (if any) and to the node's total. */
+const _addBytes = (peer: string | undefined, bytes: string): string =>
+  `INSERT INTO quota_usage(peer, quota, n) SELECT p.who, 'bytes', b.n
+    FROM (SELECT ${bytes} AS n) b,
+      (${peer === undefined ? "" : `SELECT ${peer} AS who UNION ALL `}SELECT ${_NODE} AS who) p
+    WHERE true ON CONFLICT(peer, quota) DO UPDATE SET n = n + excluded.n;`;
+
+/** Takes `bytes` off the peer's counter (if any) and the node's total. */
+const _subBytes = (peer: string | undefined, bytes: string): string =>
+  `UPDATE quota_usage SET n = n - ${bytes} WHERE quota = 'bytes' AND peer IN (${
+    peer === undefined ? _NODE : `${peer}, ${_NODE}`
+  });`;
+
+/** Triggers keeping a table's byte counters, and the counters of the rows it holds already. */
+const _byteCounters = (c: _Counted): string => {
+  const { table, peer } = c;
+  const at = (ref: string) => peer === undefined ? undefined : `${ref}.${peer}`;
+  const add = _addBytes(at("NEW"), _rowBytes("NEW", c));
+  const sub = _subBytes(at("OLD"), _rowBytes("OLD", c));
+  const current = _rowBytes("r", c);
+  return `
+CREATE TRIGGER ${table}_bytes_ins AFTER INSERT ON ${table} BEGIN ${add} END;
+CREATE TRIGGER ${table}_bytes_del AFTER DELETE ON ${table} BEGIN ${sub} END;
+${
+    c.updated === true
+      ? `CREATE TRIGGER ${table}_bytes_upd AFTER UPDATE ON ${table} BEGIN ${sub} ${add} END;`
+      : ""
+  }
+${
+    peer === undefined ? "" : `INSERT INTO quota_usage(peer, quota, n)
+  SELECT r.${peer}, 'bytes', SUM(${current}) FROM ${table} r WHERE true GROUP BY r.${peer}
+  ON CONFLICT(peer, quota) DO UPDATE SET n = n + excluded.n;`
+  }
+UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${current}), 0) FROM ${table} r)
+  WHERE peer = ${_NODE} AND quota = 'bytes';`;
+};
+
+/** Every table the byte quotas count, with the peer its rows belong to. */
+const _COUNTED: readonly _Counted[] = [
+  {
+    table: "trust",
+    peer: "subject",
+    text: ["machine", "subject", "state", "strikes_json"],
+    numbers: 3,
+    updated: true,
+  },
+  {
+    table: "trust_log",
+    peer: "subject",
+    text: ["machine", "subject", "event", "from_state", "to_state", "reason", "actor"],
+    numbers: 3,
+  },
+  {
+    table: "claims",
+    peer: "peer",
+    text: [
+      "id",
+      "peer",
+      "domain",
+      "subject",
+      "value_canon",
+      "status",
+      "reason",
+      "fact_json",
+      "trace_json",
+      "links_json",
+    ],
+    numbers: 2,
+    updated: true,
+  },
+  {
+    table: "claim_votes",
+    peer: "peer",
+    text: ["claim_id", "peer", "kind", "msg_id", "reason"],
+    numbers: 3,
+    updated: true,
+  },
+  {
+    table: "causal_facts",
+    text: ["id", "origin", "domain", "subject", "value_canon", "fact_json"],
+    numbers: 1,
+  },
+  { table: "causal_links", text: ["from_id", "relation", "ref"], numbers: 0 },
+  {
+    table: "decisions",
+    peer: "peer",
+    text: [
+      "decision_id",
+      "peer",
+      "msg_id",
+      "choice",
+      "outcome",
+      "context_json",
+      "trace_json",
+      "retrospective",
+    ],
+    numbers: 1,
+    updated: true,
+  },
+  {
+    table: "presence",
+    peer: "peer",
+    text: ["peer", "presence", "peer_view", "kernel_json", "intent"],
+    numbers: 2,
+  },
+  {
+    table: "handshakes",
+    peer: "peer",
+    text: [
+      "peer",
+      "role",
+      "stage",
+      "our_nonce",
+      "our_challenge",
+      "our_hello_id",
+      "their_nonce",
+      "their_hello_id",
+    ],
+    numbers: 2,
+  },
+  { table: "persons", peer: "person", text: ["person", "record_json"], numbers: 1 },
+  {
+    table: "lip_queue",
+    peer: "peer",
+    text: ["id", "peer", "status", "record_json"],
+    numbers: 2,
+    updated: true,
+  },
+  { table: "lip_sources", text: ["uri", "tier"], numbers: 3 },
+  { table: "replay", peer: "sender", text: ["sender", "msg_id"], numbers: 1 },
+];
+
+/** Trust evidence rows count toward their log entry's subject (and go with the entry). */
+const _EVIDENCE = { text: ["msg_id"], numbers: 2 } as const;
+const _evidenceCounters = (): string => {
+  const sum = `(SELECT ifnull(SUM(${
+    _rowBytes("e", _EVIDENCE)
+  }), 0) FROM trust_evidence e WHERE e.log_id = OLD.id)`;
+  return `
+CREATE TRIGGER trust_evidence_bytes_ins AFTER INSERT ON trust_evidence BEGIN
+  ${_addBytes("(SELECT subject FROM trust_log WHERE id = NEW.log_id)", _rowBytes("NEW", _EVIDENCE))}
+END;
+CREATE TRIGGER trust_log_evidence_bytes_del BEFORE DELETE ON trust_log BEGIN
+  ${_subBytes("OLD.subject", sum)}
+END;
+INSERT INTO quota_usage(peer, quota, n)
+  SELECT l.subject, 'bytes', SUM(${_rowBytes("e", _EVIDENCE)})
+  FROM trust_evidence e JOIN trust_log l ON l.id = e.log_id WHERE true GROUP BY l.subject
+  ON CONFLICT(peer, quota) DO UPDATE SET n = n + excluded.n;
+UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${
+    _rowBytes("e", _EVIDENCE)
+  }), 0) FROM trust_evidence e)
+  WHERE peer = ${_NODE} AND quota = 'bytes';`;
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -193,6 +381,19 @@ CREATE TABLE replay (
 ) WITHOUT ROWID;
 CREATE INDEX replay_ts ON replay (ts_ms);
 ${_usageTrigger("replay", "sender", "replay")}
+`,
+  },
+  {
+    version: 2,
+    name: "byte_quotas",
+    // Byte counters per peer ('bytes') and for the node ('*'), kept by
+    // triggers and computed here for the rows already stored. A
+    // REPLACE's delete fires the delete triggers (the store opens with
+    // recursive_triggers on).
+    sql: `
+INSERT INTO quota_usage(peer, quota, n) VALUES (${_NODE}, 'bytes', 0);
+${_COUNTED.map(_byteCounters).join("\n")}
+${_evidenceCounters()}
 `,
   },
 ];

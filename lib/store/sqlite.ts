@@ -8,15 +8,25 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { ReplayEntry } from "../envelope/mod.ts";
 import { StoreError } from "./errors.ts";
 import { type Page, type PageQuery, readPage } from "./page.ts";
 import type { Row } from "./rows.ts";
+import {
+  DEFAULT_WAL_BYTES,
+  openConnection,
+  positiveLimit,
+  STORE_PRAGMAS,
+  type StorePragma,
+} from "./connection.ts";
+import { byteQuotas } from "./quota.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import { openTables, type Tables } from "./tables.ts";
 import { Transactions, UnitsWithoutSavepoints } from "./transaction.ts";
 import type {
+  ByteCharge,
+  ByteQuotas,
   CausalFact,
   CausalLink,
   ClaimRecord,
@@ -24,6 +34,7 @@ import type {
   ClaimVote,
   CommitOptions,
   CommitResult,
+  CountQuotaName,
   DecisionRecord,
   HandshakeRecord,
   LipQueueItem,
@@ -59,8 +70,17 @@ export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = Object.freeze({
 
 /** Options of {@linkcode openStore}. */
 export interface StoreOptions {
-  /** Per-peer quotas; missing ones take {@linkcode DEFAULT_QUOTAS}. */
+  /** Per-peer count quotas; missing ones take {@linkcode DEFAULT_QUOTAS}. */
   quotas?: Partial<StoreQuotas> | undefined;
+  /** Byte quotas (per peer by level, the total, the reserve); missing ones take `DEFAULT_BYTE_QUOTAS`. */
+  bytes?: Partial<ByteQuotas> | undefined;
+  /**
+   * The WAL file's bound: a commit that leaves more than this in the WAL
+   * checkpoints it (`wal_autocheckpoint`), and a checkpointed WAL is
+   * truncated back to it (`journal_size_limit`). The WAL then holds at most
+   * this plus the last transaction. @default {4194304} (4 MiB)
+   */
+  walBytes?: number | undefined;
   /** Retention; missing fields take {@linkcode DEFAULT_RETENTION}. */
   retention?: Partial<RetentionPolicy> | undefined;
   /** Clock in milliseconds since the epoch. @default {Date.now} */
@@ -78,15 +98,7 @@ function _kindsOf(batches: readonly (readonly StoreChange[])[]): Set<StoreChange
 
 /** The change kinds whose tables time-based retention prunes. */
 const _PRUNED_KINDS: ReadonlySet<StoreChangeKind> = new Set(["trust.log", "replay.add"]);
-const _PRAGMAS = ["journal_mode", "synchronous", "foreign_keys", "user_version"];
-const _QUOTA_NAMES: readonly QuotaName[] = ["claims", "lip_queue", "evidence", "replay"];
-
-function _positiveLimit(name: string, value: number): number {
-  if (!(Number.isSafeInteger(value) && value >= 1)) {
-    throw new RangeError(`Expected ${name} to be a positive integer, got ${value}`);
-  }
-  return value;
-}
+const _QUOTA_NAMES: readonly CountQuotaName[] = ["claims", "lip_queue", "evidence", "replay"];
 
 /**
  * Opens (creating if needed) the store at `path`, or an in-memory one for
@@ -128,8 +140,12 @@ export function openStore(path: string, options: StoreOptions = {}): SqliteStore
 export class SqliteStore implements Store {
   /** The path given to {@linkcode openStore}. */
   readonly path: string;
-  /** The per-peer quotas in force. */
+  /** The per-peer count quotas in force. */
   readonly quotas: Readonly<StoreQuotas>;
+  /** The byte quotas in force. */
+  readonly byteQuotas: Readonly<ByteQuotas>;
+  /** The WAL bound in force (see {@linkcode StoreOptions.walBytes}). */
+  readonly walBytes: number;
   /** The retention policy in force. */
   readonly retention: Readonly<RetentionPolicy>;
   #db: DatabaseSync | null;
@@ -147,7 +163,9 @@ export class SqliteStore implements Store {
   #txNowMs = 0;
   #txKinds: ReadonlySet<StoreChangeKind> = _PRUNED_KINDS;
   /** The lists of the open transaction, applied without a savepoint each. */
-  readonly #lists: UnitsWithoutSavepoints<{ tables: Tables; changes: readonly StoreChange[] }>;
+  readonly #lists: UnitsWithoutSavepoints<
+    { tables: Tables; changes: readonly StoreChange[]; charge: ByteCharge | undefined }
+  >;
   #schemaVersion = 0;
 
   /**
@@ -161,28 +179,27 @@ export class SqliteStore implements Store {
       throw new TypeError(`Expected a store path or ":memory:", got ${JSON.stringify(path)}`);
     }
     const quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
-    for (const name of _QUOTA_NAMES) _positiveLimit(`quotas.${name}`, quotas[name]);
+    for (const name of _QUOTA_NAMES) positiveLimit(`quotas.${name}`, quotas[name]);
     const retention = { ...DEFAULT_RETENTION, ...options.retention };
-    _positiveLimit("retention.ignoredMaxAgeMs", retention.ignoredMaxAgeMs);
-    _positiveLimit("retention.replayWindowMs", retention.replayWindowMs);
+    positiveLimit("retention.ignoredMaxAgeMs", retention.ignoredMaxAgeMs);
+    positiveLimit("retention.replayWindowMs", retention.replayWindowMs);
+    this.byteQuotas = byteQuotas(options.bytes);
+    this.walBytes = positiveLimit("walBytes", options.walBytes ?? DEFAULT_WAL_BYTES);
     this.path = path;
     this.quotas = Object.freeze(quotas);
     this.retention = Object.freeze(retention);
     this.#now = options.now ?? Date.now;
-    const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
+    const db = openConnection(path, this.walBytes);
     this.#db = db;
     this.#tx = new Transactions(db, { onRollback: (outermost) => this.#rolledBack(outermost) });
     this.#lists = new UnitsWithoutSavepoints(
       this.#tx,
-      ({ tables, changes }) => this.#applyList(tables, changes),
+      ({ tables, changes, charge }) => this.#applyList(tables, changes, charge),
       () => this.#reopened(),
     );
     try {
-      if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
-      db.exec("PRAGMA synchronous = NORMAL");
-      db.exec("PRAGMA busy_timeout = 5000");
       this.#migrate(db, options.migrations ?? MIGRATIONS);
-      this.#tables = openTables(db, this.quotas);
+      this.#tables = openTables(db, this.quotas, this.byteQuotas);
     } catch (error) {
       db.close();
       this.#db = null;
@@ -199,12 +216,13 @@ export class SqliteStore implements Store {
    * Reads one of the settings the store relies on.
    *
    * @param name `journal_mode` (`"wal"` for files, `"memory"` for `:memory:`),
-   *   `synchronous` (`1` = NORMAL), `foreign_keys` (`1`) or `user_version`.
+   *   `synchronous` (`1` = NORMAL), `foreign_keys` (`1`), `user_version`, or the
+   *   WAL bound's `journal_size_limit` (bytes) and `wal_autocheckpoint` (pages).
    * @returns The value SQLite reports.
    * @throws {TypeError} If `name` is not one of these.
    */
-  pragma(name: "journal_mode" | "synchronous" | "foreign_keys" | "user_version"): string | number {
-    if (!_PRAGMAS.includes(name)) {
+  pragma(name: StorePragma): string | number {
+    if (!STORE_PRAGMAS.includes(name)) {
       throw new TypeError(`Unknown store pragma ${JSON.stringify(name)}`);
     }
     const row = this.#openDb().prepare(`PRAGMA ${name}`).get() as Row;
@@ -391,14 +409,14 @@ export class SqliteStore implements Store {
     options: CommitOptions = {},
   ): (CommitResult | StoreError)[] {
     const tables = this.#open();
-    if (this.#group) return this.#applyEach(tables, batches);
+    if (this.#group) return this.#applyEach(tables, batches, options.charge);
     if (batches.every((b) => b.length === 0)) return batches.map(() => ({ applied: 0, pruned: 0 }));
     const nowMs = options.nowMs ?? this.#now();
     try {
       return this.#tx.run(() => {
         this.#opened(nowMs, _kindsOf(batches));
         this.#unreportedPruned = this.#prune(this.#txKinds, nowMs);
-        return this.#applyEach(tables, batches);
+        return this.#applyEach(tables, batches, options.charge);
       });
     } finally {
       this.#unreportedPruned = 0;
@@ -414,11 +432,12 @@ export class SqliteStore implements Store {
   #applyEach(
     tables: Tables,
     batches: readonly (readonly StoreChange[])[],
+    charge: ByteCharge | undefined,
   ): (CommitResult | StoreError)[] {
     return batches.map((changes) => {
       if (changes.length === 0) return { applied: 0, pruned: 0 };
       try {
-        const pruned = this.#lists.run({ tables, changes });
+        const pruned = this.#lists.run({ tables, changes, charge });
         // Time-based pruning is reported once, with the first list that commits.
         const result = { applied: changes.length, pruned: pruned + this.#unreportedPruned };
         this.#unreportedPruned = 0;
@@ -463,12 +482,19 @@ export class SqliteStore implements Store {
 
   /**
    * Applies one change list inside the open transaction through the
-   * writers, then checks the quotas it touched.
+   * writers, then checks the quotas it touched. A charged list is refused
+   * before any writer runs when its peer (or the total) has no room left,
+   * and after, when it grew past a byte limit.
    *
    * @returns Rows deleted by count-based retention.
    */
-  #applyList(tables: Tables, changes: readonly StoreChange[]): number {
-    const touched = new Map<string, { peer: string; quota: QuotaName }>();
+  #applyList(
+    tables: Tables,
+    changes: readonly StoreChange[],
+    charge: ByteCharge | undefined,
+  ): number {
+    const baseline = charge === undefined ? undefined : tables.quota.checkRoom(charge);
+    const touched = new Map<string, { peer: string; quota: CountQuotaName }>();
     const context: WriteContext = {
       touch: (peer, quota) => void touched.set(`${quota}\n${peer}`, { peer, quota }),
     };
@@ -486,12 +512,18 @@ export class SqliteStore implements Store {
     });
     let pruned = 0;
     for (const { peer, quota } of touched.values()) pruned += tables.quota.enforce(peer, quota);
+    if (charge !== undefined) tables.quota.checkGrowth(charge, baseline!);
     return pruned;
   }
 
   /** {@inheritDoc StoreView.usage} */
   usage(peer: string, quota: QuotaName): number {
     return this.#open().quota.usage(peer, quota);
+  }
+
+  /** {@inheritDoc StoreView.totalBytes} */
+  totalBytes(): number {
+    return this.#open().quota.usage("", "node_bytes");
   }
 
   /** {@inheritDoc StoreView.trust} */

@@ -17,7 +17,7 @@ import { QuotaUsage } from "./quota.ts";
 import { ReplayTable } from "./replay.ts";
 import { TrustTable } from "./trust.ts";
 import { TrustLogTable } from "./trust_log.ts";
-import type { StoreQuotas } from "./types.ts";
+import type { ByteQuotas, StoreQuotas } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
 /** The table modules of one open store, with their statements prepared. */
@@ -50,11 +50,16 @@ export interface Tables {
  * Prepares every table module's statements on a migrated connection.
  *
  * @param db The connection, with the schema applied.
- * @param quotas The limits in force.
+ * @param quotas The count limits in force.
+ * @param bytes The byte quotas in force.
  * @returns The tables and their writers.
  * @throws The database's error if a statement does not fit the schema.
  */
-export function openTables(db: DatabaseSync, quotas: Readonly<StoreQuotas>): Tables {
+export function openTables(
+  db: DatabaseSync,
+  quotas: Readonly<StoreQuotas>,
+  bytes: Readonly<ByteQuotas>,
+): Tables {
   const trust = new TrustTable(db);
   const trustLog = new TrustLogTable(db);
   const claims = new ClaimsTable(db);
@@ -86,7 +91,7 @@ export function openTables(db: DatabaseSync, quotas: Readonly<StoreQuotas>): Tab
     persons,
     lip,
     replay,
-    quota: new QuotaUsage(db, quotas, trustLog),
+    quota: new QuotaUsage(db, quotas, bytes, trustLog),
     writers,
   };
 }

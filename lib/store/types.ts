@@ -342,10 +342,59 @@ export type StoreChange =
 /** The kind names of {@linkcode StoreChange}. */
 export type StoreChangeKind = StoreChange["kind"];
 
-/** The per-peer quotas, by what they bound. */
-export type QuotaName = "claims" | "lip_queue" | "evidence" | "replay";
+/** The per-peer count quotas, by what they bound (see {@linkcode StoreQuotas}). */
+export type CountQuotaName = "claims" | "lip_queue" | "evidence" | "replay";
 
-/** Per-peer limits of the store (see each field). */
+/**
+ * Every quota, by what it bounds: the count quotas, a peer's stored
+ * `bytes`, and the store's total (`node_bytes`; see {@linkcode ByteQuotas}).
+ */
+export type QuotaName = CountQuotaName | "bytes" | "node_bytes";
+
+/**
+ * The byte-quota level a commit is charged at: `trusted` for the person,
+ * the agent itself and peers `trusted` at that moment (anchors included),
+ * `probing` for everyone else (`untrusted` and `probing` peers).
+ */
+export type ByteLevel = "probing" | "trusted";
+
+/**
+ * The store's byte quotas. A row costs its encoded size (the octets of its
+ * columns, as SQLite stores them: UTF-8 text, numbers as their decimal
+ * text) plus a fixed 192 bytes per row (`ROW_OVERHEAD_BYTES`: the b-tree cell, its
+ * index entries and page slack), and counts against the peer it
+ * belongs to (a claim's proposer, a vote's voter, a replay pair's sender, a
+ * trust-log entry's subject, ...); accepted knowledge and source tiers count
+ * only toward the total. A commit charged to a peer
+ * ({@linkcode CommitOptions.charge}) is refused, with nothing written, when
+ * the peer is already at its limit or the total at its cap, or when what it
+ * adds would take either over.
+ */
+export interface ByteQuotas {
+  /** Bytes one peer charged at level `probing` may hold. @default {1048576} (1 MiB) */
+  probing: number;
+  /** Bytes one peer charged at level `trusted` may hold. @default {67108864} (64 MiB) */
+  trusted: number;
+  /** Bytes the whole store may hold (every peer's and the node's own rows). @default {1073741824} (1 GiB) */
+  total: number;
+  /**
+   * Bytes of `total` kept for level `trusted` (the person, anchors, trusted
+   * peers): a `probing` commit may not take the total above
+   * `total - reserved`, so strangers together can never fill the rest.
+   * @default {536870912} (512 MiB)
+   */
+  reserved: number;
+}
+
+/** Who a commit is charged to, for the byte quotas. */
+export interface ByteCharge {
+  /** The peer whose message the commit carries (its data is what grows). */
+  peer: string;
+  /** The level of its byte quota. */
+  level: ByteLevel;
+}
+
+/** Per-peer count limits of the store (see each field); bytes are in {@linkcode ByteQuotas}. */
 export interface StoreQuotas {
   /** Claims, votes and decisions stored per peer. @default {10000} */
   claims: number;
@@ -433,14 +482,28 @@ export interface StoreView {
   lipSource(uri: string): LipSourceRecord | undefined;
   /** Remembered replay pairs with envelope time at or after `sinceMs`, oldest first. */
   replayEntries(sinceMs: number): ReplayEntry[];
-  /** How much of a quota a peer uses now. */
+  /**
+   * How much of a quota a peer uses now: rows for the count quotas, bytes
+   * for `bytes`; for `node_bytes`, the store's total (whatever `peer`).
+   */
   usage(peer: string, quota: QuotaName): number;
+  /** The bytes the whole store counts now (see {@linkcode ByteQuotas}). */
+  totalBytes(): number;
 }
 
 /** Options of {@linkcode Store.commit}. */
 export interface CommitOptions {
   /** The time retention is measured from. @default {the store's clock} */
   nowMs?: number | undefined;
+  /**
+   * The peer whose message this commit carries and its level: its byte
+   * quota and the store's total are checked (before anything is written,
+   * and again after), and an over-quota commit throws
+   * `QuotaExceededError` with nothing stored. Without it, bytes are counted
+   * but refuse nothing (the agent's own outcomes, sanctions). For
+   * `commitBatch`, every list is charged to it.
+   */
+  charge?: ByteCharge | undefined;
 }
 
 /** What a commit did. */
@@ -457,8 +520,12 @@ export interface CommitResult {
 export interface Store extends StoreView, Disposable {
   /** The schema version of the open database. */
   readonly schemaVersion: number;
-  /** The per-peer quotas in force. */
+  /** The per-peer count quotas in force. */
   readonly quotas: Readonly<StoreQuotas>;
+  /** The byte quotas in force. */
+  readonly byteQuotas: Readonly<ByteQuotas>;
+  /** The WAL file's bound in bytes: checkpointed past it, truncated back to it. */
+  readonly walBytes: number;
   /**
    * Applies every change in one transaction, checks the quotas, and
    * commits; on any error nothing of `changes` is stored (time-based

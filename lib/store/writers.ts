@@ -7,7 +7,7 @@
  */
 
 import { StoreError } from "./errors.ts";
-import type { QuotaName, StoreChange, StoreChangeKind } from "./types.ts";
+import type { CountQuotaName, StoreChange, StoreChangeKind } from "./types.ts";
 
 /** The {@linkcode StoreChange} of kind `K`. */
 export type ChangeOf<K extends StoreChangeKind> = Extract<StoreChange, { kind: K }>;
@@ -18,7 +18,7 @@ export interface WriteContext {
    * Marks a peer's quota as used by this change list, so it is checked
    * once the whole list is applied.
    */
-  touch(peer: string, quota: QuotaName): void;
+  touch(peer: string, quota: CountQuotaName): void;
 }
 
 /**

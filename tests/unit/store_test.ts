@@ -250,7 +250,7 @@ Deno.test("Store applies a later migration once, and refuses a database newer th
       name: string;
     }[])
       .map((r) => r.name),
-    ["initial", "extra"],
+    [...MIGRATIONS.map((m) => m.name), "extra"],
   );
   raw.close();
   assert.throws(

@@ -189,7 +189,8 @@ export interface LoggedEvent {
 }
 
 /**
- * Reads an agent's JSONL events file; an absent file reads as no events.
+ * Reads the complete lines of an agent's JSONL events file; an absent file
+ * reads as no events.
  *
  * @param path The file.
  * @returns Its events, in order.
@@ -201,7 +202,9 @@ export async function readLoggedEvents(path: string): Promise<LoggedEvent[]> {
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+  // Only whole lines: the child may be writing the last one right now.
+  const whole = text.split("\n").slice(0, -1);
+  return whole.filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
 }
 
 /**

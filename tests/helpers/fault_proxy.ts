@@ -186,6 +186,11 @@ export class FaultProxy implements AsyncDisposable {
     return this.#stalled;
   }
 
+  /** Whether a refuse window ({@linkcode FaultProxy.refuse}, `refuseMs`) is still open. */
+  get refusing(): boolean {
+    return performance.now() < this.#refuseUntil;
+  }
+
   /**
    * Closes every open connection on both sides; whatever the proxy holds in
    * flight is dropped.

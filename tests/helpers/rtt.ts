@@ -1,6 +1,6 @@
 /**
- * Test helpers shared by the RTT integration tests: a bounded wait and a
- * connected pair of nodes on 127.0.0.1.
+ * Test helpers shared by the RTT integration tests: a connected pair of nodes
+ * on 127.0.0.1 (and, re-exported from `wait.ts`, the bounded waits).
  *
  * @module
  */
@@ -11,49 +11,7 @@ import { RttNode, type RttNodeOptions, type RttSession } from "../../lib/rtt/mod
 /** The loopback host every RTT test uses. */
 export const HOST = "127.0.0.1";
 
-/**
- * Awaits `p`, failing (instead of hanging the suite) when it does not settle
- * within `ms`. A liveness bound, not a timing assertion.
- *
- * @param ms Milliseconds to wait at most.
- * @param what What is awaited, for the error message.
- * @param p The promise.
- * @returns What `p` resolves to.
- */
-export async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Polls `cond` every 10 ms until it holds, failing when it still does not
- * after `timeoutMs`. For state that settles asynchronously (counters,
- * events); a liveness bound, not a timing assertion.
- *
- * @param what What is awaited, for the error message.
- * @param cond The condition.
- * @param timeoutMs Milliseconds to wait at most.
- */
-export async function waitFor(
-  what: string,
-  cond: () => boolean,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { waitFor, within } from "./wait.ts";
 
 /** A server and a client node with one session between them. */
 export interface RttPair extends AsyncDisposable {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { waitFor } from "./wait.ts";
+
 const _root = new URL("../../", import.meta.url);
 const _entry = new URL("cli/web4.ts", _root).pathname;
 
@@ -56,6 +58,7 @@ export class Web4Process implements AsyncDisposable {
   /** Every stderr line so far. */
   readonly errLines: string[] = [];
   readonly #waiters = new Set<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }>();
+  readonly #lineWaiters = new Set<() => void>();
   readonly #done: Promise<void>;
   #exit: Deno.CommandStatus | undefined;
 
@@ -88,6 +91,7 @@ export class Web4Process implements AsyncDisposable {
       carry = parts.pop() ?? "";
       for (const line of parts) {
         into.push(line);
+        for (const wake of [...this.#lineWaiters]) wake();
         for (const w of [...this.#waiters]) {
           const m = line.match(w.re);
           if (m !== null) {
@@ -135,16 +139,19 @@ export class Web4Process implements AsyncDisposable {
    */
   async countLines(re: RegExp, count: number): Promise<void> {
     const seen = () => [...this.lines, ...this.errLines].filter((l) => re.test(l)).length;
+    let ended = false;
+    this.#done.then(() => ended = true);
     while (seen() < count) {
-      let ended = false;
-      await Promise.race([
-        new Promise((r) => setTimeout(r, 50)),
-        this.child.status.then(() => ended = true),
-      ]);
-      if (ended && seen() < count) {
-        await this.#done;
-        if (seen() < count) throw new Error(`web4 exited before ${count} lines matching ${re}`);
-      }
+      if (ended) throw new Error(`web4 exited before ${count} lines matching ${re}`);
+      // Wakes on the next output line, or on the end of the output.
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.#lineWaiters.delete(wake);
+          resolve();
+        };
+        this.#lineWaiters.add(wake);
+        this.#done.then(wake);
+      });
     }
   }
 
@@ -169,4 +176,63 @@ export class Web4Process implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop("SIGKILL");
   }
+}
+
+/** One line of an agent's JSONL events file (`--events PATH`). */
+export interface LoggedEvent {
+  /** The event kind, e.g. `router.dispatched`. */
+  kind: string;
+  /** The peer's fingerprint, when the event is about one. */
+  peer?: string;
+  /** The event's fields. */
+  data: Record<string, unknown>;
+}
+
+/**
+ * Reads the complete lines of an agent's JSONL events file; an absent file
+ * reads as no events.
+ *
+ * @param path The file.
+ * @returns Its events, in order.
+ */
+export async function readLoggedEvents(path: string): Promise<LoggedEvent[]> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  // Only whole lines: the child may be writing the last one right now.
+  const whole = text.split("\n").slice(0, -1);
+  return whole.filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+}
+
+/**
+ * Waits until a child's events file holds a matching event (a child process
+ * announces its events only through that file, so the wait checks it every
+ * 50 ms), failing with the kinds seen at the deadline.
+ *
+ * @param path The events file.
+ * @param match The event awaited.
+ * @param timeoutMs Milliseconds to wait at most. @default {30000}
+ * @returns The first matching event.
+ */
+export async function untilLoggedEvent(
+  path: string,
+  match: (e: LoggedEvent) => boolean,
+  timeoutMs = 30_000,
+): Promise<LoggedEvent> {
+  let found: LoggedEvent | undefined;
+  let kinds: string[] = [];
+  await waitFor(
+    `a matching event in ${path}`,
+    async () => {
+      const events = await readLoggedEvents(path);
+      kinds = events.map((e) => e.kind);
+      found = events.find(match);
+      return found !== undefined;
+    },
+    { timeoutMs, everyMs: 50, detail: () => `seen: ${kinds.slice(-20).join(", ")}` },
+  );
+  return found!;
 }

@@ -14,7 +14,7 @@
  * `CI=true`, where it fails.
  */
 import assert from "node:assert/strict";
-import { web4, Web4Process } from "../helpers/web4.ts";
+import { readLoggedEvents, untilLoggedEvent, web4, Web4Process } from "../helpers/web4.ts";
 
 function _findBrowser(): string | undefined {
   const candidates = [
@@ -49,20 +49,6 @@ async function text(
   return String(
     await page.evaluate(`document.querySelector(${JSON.stringify(selector)}).${property}`),
   );
-}
-
-type _Event = { kind: string; peer?: string; data: Record<string, unknown> };
-
-async function readEvents(path: string): Promise<_Event[]> {
-  let text = "";
-  try {
-    text = await Deno.readTextFile(path);
-  } catch { /* not yet */ }
-  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
-}
-
-async function untilEvent(path: string, match: (e: _Event) => boolean): Promise<void> {
-  while (!(await readEvents(path)).some(match)) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** A free loopback port (so the console keeps its origin, and the browser its key, across a restart). */
@@ -136,7 +122,10 @@ Deno.test({
     assert.equal(foreign.status, 403);
     await serve.line(/^warning: console refused GET \/api\/events: wrong token \(401\)$/);
     await serve.line(/^warning: console refused POST \/api\/enrol: origin http:\/\/evil\.example/);
-    await untilEvent(events, (e) => e.kind === "console.unauthorized" && e.data.status === 401);
+    await untilLoggedEvent(
+      events,
+      (e) => e.kind === "console.unauthorized" && e.data.status === 401,
+    );
 
     // A peer agent, so the live view has a peer and its trust.
     assert.equal((await web4(["keygen", "--out", `${dir}/b.pem`, "--agent-id", "bob"])).code, 0);
@@ -203,15 +192,15 @@ Deno.test({
       // Grant consent (a click: the first HCP_HELLO), then an intent delivered.
       await page.click("input[name=consent][value=granted]");
       await page.click("#update-state");
-      await untilEvent(
+      await untilLoggedEvent(
         events,
         (e) => e.kind === "trust.transition" && e.peer === fp && e.data.event === "valid_hello",
       );
-      await untilEvent(
+      await untilLoggedEvent(
         events,
         (e) => e.kind === "router.dispatched" && e.peer === fp && e.data.type === "HCP_HELLO",
       );
-      const first = (await readEvents(events)).find((e) =>
+      const first = (await readLoggedEvents(events)).find((e) =>
         e.kind === "router.dispatched" && e.peer === fp
       );
       assert.equal(
@@ -224,7 +213,7 @@ Deno.test({
       await page.evaluate(`document.getElementById("intent-topic").value = ""`);
       await page.type("#intent-topic", "topic:water");
       await page.click("#send-intent");
-      await untilEvent(
+      await untilLoggedEvent(
         events,
         (e) =>
           e.kind === "agent.intent" && e.peer === fp && e.data.source === "person" &&
@@ -246,15 +235,15 @@ Deno.test({
       // Anxious: the agent checks in before the next action; the person answers "go on".
       await page.select("#affect", "anxious");
       await page.click("#update-state");
-      await untilEvent(events, (e) => e.kind === "hcp.check_in_opened" && e.peer === fp);
+      await untilLoggedEvent(events, (e) => e.kind === "hcp.check_in_opened" && e.peer === fp);
       await page.click("#send-intent");
-      await untilEvent(events, (e) => e.kind === "hcp.check_in_required" && e.peer === fp);
+      await untilLoggedEvent(events, (e) => e.kind === "hcp.check_in_required" && e.peer === fp);
       await page.waitForFunction(
         `document.getElementById("replies").textContent.includes("held (check_in_required)")`,
       );
       await page.waitForFunction(`document.getElementById("checkin").style.display === "block"`);
       await page.click("#checkin-go");
-      await untilEvent(
+      await untilLoggedEvent(
         events,
         (e) => e.kind === "hcp.check_in_answered" && e.peer === fp && e.data.goOn === true,
       );
@@ -264,7 +253,7 @@ Deno.test({
       // Intents far from the mission: the drift warning reaches the page.
       await page.evaluate(`document.getElementById("intent-topic").value = "topic:football"`);
       for (let i = 0; i < 4; i++) await page.click("#send-intent");
-      await untilEvent(events, (e) => e.kind === "agent.mission_drift");
+      await untilLoggedEvent(events, (e) => e.kind === "agent.mission_drift");
       await page.waitForFunction(
         `document.getElementById("drift").textContent.startsWith("drifting from the mission")`,
       );
@@ -272,12 +261,12 @@ Deno.test({
       // Revoke consent: the next intent is refused, and the page says why.
       await page.click("input[name=consent][value=revoked]");
       await page.click("#update-state");
-      await untilEvent(
+      await untilLoggedEvent(
         events,
         (e) => e.kind === "hcp.consent_changed" && e.peer === fp && e.data.to === "revoked",
       );
       await page.click("#send-intent");
-      await untilEvent(events, (e) => e.kind === "hcp.refused" && e.peer === fp);
+      await untilLoggedEvent(events, (e) => e.kind === "hcp.refused" && e.peer === fp);
       await page.waitForFunction(
         `/refused \\(consent_revoked\\)/.test(document.getElementById("replies").textContent)`,
       );
@@ -287,7 +276,9 @@ Deno.test({
       await page.waitForFunction(`document.getElementById("consent").textContent === "revoked"`);
       await page.screenshot({ path: `${docs}console-refused.png` });
       const consentChanges = async () =>
-        (await readEvents(events)).filter((e) => e.kind === "hcp.consent_changed" && e.peer === fp)
+        (await readLoggedEvents(events)).filter((e) =>
+          e.kind === "hcp.consent_changed" && e.peer === fp
+        )
           .map((e) => e.data.to);
       assert.deepEqual(await consentChanges(), ["granted", "revoked"]);
 
@@ -304,13 +295,15 @@ Deno.test({
           "revoked",
           why,
         );
-        const before = (await readEvents(events)).filter((e) => e.kind === "hcp.refused").length;
+        const before = (await readLoggedEvents(events)).filter((e) =>
+          e.kind === "hcp.refused"
+        ).length;
         await page.click("#send-intent");
-        await untilEvent(events, (e) => e.kind === "hcp.refused" && e.peer === fp);
+        await untilLoggedEvent(events, (e) => e.kind === "hcp.refused" && e.peer === fp);
         await page.waitForFunction(
           `/refused \\(consent_revoked\\)/.test(document.getElementById("replies").textContent)`,
         );
-        const refusals = (await readEvents(events)).filter((e) => e.kind === "hcp.refused");
+        const refusals = (await readLoggedEvents(events)).filter((e) => e.kind === "hcp.refused");
         assert.ok(refusals.length > before, why);
         assert.equal(refusals.at(-1)?.data.code, "consent_revoked", why);
         assert.deepEqual(await consentChanges(), ["granted", "revoked"], why);

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { RTTDisconnectedError, RTTTransportError } from "../../lib/transport/mod.ts";
-import { HOST, rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
+import { HOST, rttPair, type RttPairOptions, waitFor, within } from "../helpers/rtt.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
@@ -42,7 +42,15 @@ Deno.test("Messages sent before the peer opens the channel wait and are not lost
   await using p = await pair();
   const tx = await p.outbound.openChannel("late-opener");
   for (let i = 0; i < 10; i++) await tx.send(enc(`m${i}`));
-  await new Promise((r) => setTimeout(r, 100));
+  // The messages reached the peer before it opened the channel.
+  await waitFor(
+    "10 messages held for the unopened channel",
+    () => p.inbound.stats().messagesIn === 10,
+    {
+      timeoutMs: 5000,
+      detail: () => `messagesIn ${p.inbound.stats().messagesIn}`,
+    },
+  );
   const rx = await p.inbound.openChannel("late-opener");
   const got: string[] = [];
   for (let i = 0; i < 10; i++) got.push(dec(await rx.receive())!);

@@ -10,7 +10,7 @@ import {
 import { RttNode, type RttNodeOptions } from "../../lib/rtt/mod.ts";
 import { resolveLibraryPath } from "../../lib/rtt/native.ts";
 import { runDeno } from "../helpers/subprocess.ts";
-import { HOST, waitFor } from "../helpers/rtt.ts";
+import { HOST, waitFor, within } from "../helpers/rtt.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
@@ -50,8 +50,13 @@ Deno.test("A wrong pinned fingerprint fails connect with FINGERPRINT_MISMATCH an
   await using client = await node(idB);
   const { port } = await server.listen({ hostname: HOST, port: 0 });
   const refused: TransportEvent[] = [];
+  let reported: () => void = () => {};
+  const failureReported = new Promise<void>((r) => reported = r);
   server.onEvent((e) => {
-    if (e.type === "verification_failure") refused.push(e);
+    if (e.type === "verification_failure") {
+      refused.push(e);
+      reported();
+    }
   });
   await assert.rejects(
     () => client.connect({ hostname: HOST, port, fingerprint: idC.fingerprint }),
@@ -63,15 +68,12 @@ Deno.test("A wrong pinned fingerprint fails connect with FINGERPRINT_MISMATCH an
       return true;
     },
   );
-  // The server learns of the failed handshake off the calling thread.
-  const deadline = Date.now() + 3000;
-  while (server.metrics().verificationFailures < 1 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // The server learns of the failed handshake off the calling thread and
+  // reports it as an event: wait for that event.
+  await within(3000, "the server's verification_failure event", failureReported);
+  assert.equal(refused.length, 1, "the server reports one verification_failure event");
   assert.equal(server.metrics().verificationFailures, 1);
   assert.equal(server.metrics().sessions, 0);
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(refused.length, 1, "the server reports a verification_failure event");
   // The server still accepts a correct client afterwards.
   const [ok] = await Promise.all([
     client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint }),
@@ -140,11 +142,13 @@ Deno.test("Garbage bytes and an idle plain-TCP client at the port do not harm th
   assert.equal(dec(await rx.receive()), "still fine");
   // The idle client is dropped by the handshake timeout.
   const buf = new Uint8Array(16);
-  const read = await Promise.race([
+  // (The event is the end of its stream: EOF or a reset, never bytes.)
+  const read = await within(
+    3000,
+    "the idle plain-TCP client to be disconnected",
     idle.read(buf).catch(() => null),
-    new Promise<"open">((r) => setTimeout(() => r("open"), 3000)),
-  ]);
-  assert.notEqual(read, "open", "the idle plain-TCP client was disconnected");
+  );
+  assert.equal(read, null, "the idle plain-TCP client was disconnected without a reply");
   idle.close();
   http.close();
   assert.equal(server.metrics().sessions, 1);
@@ -160,10 +164,10 @@ Deno.test("listen/connect to a host not granted by --allow-net throws NotCapable
   probe.close();
   // A plain listener the child must not reach.
   const watcher = Deno.listen({ hostname: HOST, port: 0 });
-  let reached = false;
+  const reached: number[] = []; // the remote ports of accepted connections
   const watching = (async () => {
     for await (const c of watcher) {
-      reached = true;
+      reached.push(c.remoteAddr.port);
       c.close();
     }
   })();
@@ -189,8 +193,14 @@ Deno.test("listen/connect to a host not granted by --allow-net throws NotCapable
   assert.equal(result.stdout.trim(), "NotCapable,NotCapable,NotCapable,NotCapable");
   const again = Deno.listen({ hostname: HOST, port: freePort }); // throws if the child bound it
   again.close();
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(reached, false, "no connection reached the watcher");
+  // A sentinel connection after the child exited: the watcher accepts in
+  // order, so once it has the sentinel, any connection of the child's would
+  // have come first.
+  const sentinel = await Deno.connect({ hostname: HOST, port: watcher.addr.port });
+  const mine = sentinel.localAddr.port;
+  await waitFor("the watcher to accept the sentinel", () => reached.includes(mine), 3000);
+  sentinel.close();
+  assert.deepEqual(reached, [mine], "no connection of the child's reached the watcher");
   watcher.close();
   await watching.catch(() => {});
 });

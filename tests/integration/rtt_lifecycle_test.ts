@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { RttNode, type RttSession } from "../../lib/rtt/mod.ts";
 import type { SessionHookEvent, TransportEvent } from "../../lib/transport/mod.ts";
-import { HOST, rttPair, type RttPairOptions, within } from "../helpers/rtt.ts";
+import { HOST, rttPair, type RttPairOptions, waitFor, within } from "../helpers/rtt.ts";
 import { libraryFileName, openNativeLibrary, resolveLibraryPath } from "../../lib/rtt/native.ts";
 import { runDeno } from "../helpers/subprocess.ts";
 
@@ -49,7 +49,15 @@ Deno.test("Hooks and node.onEvent see open (at once) and close with manual / pee
     await inbound.closed;
     assert.equal(inbound.state, "closed");
     assert.equal((hookErrors[0] as Error | undefined)?.message, "a broken hook");
-    await new Promise((r) => setTimeout(r, 30));
+    // The node's observer gets the close after the hooks: wait for that event.
+    await waitFor(
+      "the server's session_close event",
+      () => serverEvents.some((e) => e.type === "session_close"),
+      {
+        timeoutMs: 3000,
+        detail: () => serverEvents.map((e) => e.type).join(", "),
+      },
+    );
     const types = serverEvents.map((e) => e.type);
     assert.deepEqual(types, ["session_open", "session_close"]);
     const last = serverEvents[1];
@@ -86,13 +94,7 @@ Deno.test("node.sessions() yields inbound sessions and ends at shutdown", async 
   for (let i = 0; i < 3; i++) {
     await client.connect({ hostname: HOST, port, fingerprint: idA.fingerprint });
   }
-  await within(
-    3000,
-    "three sessions",
-    (async () => {
-      while (seen.length < 3) await new Promise((r) => setTimeout(r, 10));
-    })(),
-  );
+  await waitFor("three sessions from the iterator", () => seen.length === 3, 3000);
   await server.shutdown();
   await within(3000, "iterator end", loop);
   assert.deepEqual(seen, [idB.fingerprint, idB.fingerprint, idB.fingerprint]);
@@ -137,7 +139,12 @@ Deno.test("Heartbeats feed the latency statistics", async () => {
     server: { heartbeatIntervalMs: 20 },
     client: { heartbeatIntervalMs: 20 },
   });
-  await new Promise((r) => setTimeout(r, 300));
+  // Each answered heartbeat adds a sample: wait for the first ones to land.
+  await waitFor(
+    "heartbeat latency samples",
+    () => p.outbound.stats().latencyP50Us > 0 && p.client.metrics().latencyP50Us > 0,
+    { timeoutMs: 5000, detail: () => JSON.stringify(p.outbound.stats()) },
+  );
   const s = p.outbound.stats();
   assert.ok(s.latencyP50Us > 0, `p50 ${s.latencyP50Us}`);
   assert.ok(s.latencyP95Us >= s.latencyP50Us);

@@ -66,18 +66,25 @@ Deno.test("RTT control round trips complete while knowledge carries bulk data to
   const kRx = await rig.inbound.openChannel("knowledge");
   const cRx = await rig.inbound.openChannel("control");
 
-  // The server echoes control messages and reads knowledge slowly.
+  // The server echoes control messages and reads knowledge slowly: one bulk
+  // message per control round trip (a gate, not a timer), all of them after.
   const echo = (async () => {
     for await (const m of cRx) await cRx.send(m);
   })();
   let bulkReceived = 0;
+  let allowed = 0;
+  let wakeReader = () => {};
+  const allow = (n: number) => {
+    allowed = n;
+    wakeReader();
+  };
   const reader = (async () => {
     for (let i = 0; i < BULK; i++) {
+      while (i >= allowed) await new Promise<void>((r) => wakeReader = r);
       const m = await kRx.receive();
       assert.equal(m!.length, 64 * 1024);
       assert.equal(m![0], i & 0xff);
       bulkReceived++;
-      await new Promise((r) => setTimeout(r, 2));
     }
   })();
   const writer = (async () => {
@@ -88,9 +95,11 @@ Deno.test("RTT control round trips complete while knowledge carries bulk data to
     await cTx.send(new Uint8Array([i]));
     const back = await within(5000, `control round trip ${i}`, cTx.receive());
     assert.equal(back![0], i);
+    allow(i + 1);
   }
   // All control round trips finished while the bulk transfer was still going.
   assert.ok(bulkReceived < BULK, `bulk already done (${bulkReceived}) before pings finished`);
+  allow(BULK);
 
   await within(20000, "bulk writer", writer);
   await within(20000, "bulk reader", reader);

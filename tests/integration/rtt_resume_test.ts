@@ -17,6 +17,7 @@ import {
 import { RTTDisconnectedError } from "../../lib/transport/mod.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { waitFor, within } from "../helpers/rtt.ts";
+import { quietWindow } from "../helpers/wait.ts";
 
 const HOST = "127.0.0.1";
 /** Small heartbeat settings so a timeout happens within a second. */
@@ -31,6 +32,8 @@ interface Rig extends AsyncDisposable {
   server: RttNode;
   client: RttNode;
   proxy: FaultProxy;
+  /** The server's own port (the proxy forwards to it). */
+  port: number;
   clientSession: RttSession;
   serverSession: RttSession;
   /** Lifecycle events seen by each node's observer, in order. */
@@ -57,6 +60,7 @@ async function rig(options: Omit<RttNodeOptions, "identity">): Promise<Rig> {
     server,
     client,
     proxy,
+    port,
     clientSession,
     serverSession,
     clientEvents,
@@ -175,11 +179,14 @@ Deno.test({
     assert.equal(r.clientSession.id, r.serverSession.id);
 
     // A resumed connection continues the session: accept() yields nothing new.
-    // (The pending accept() ends with the node's shutdown.)
-    let extra: RttSession | undefined;
-    r.server.accept().then((s) => extra = s, () => undefined);
-    await new Promise((res) => setTimeout(res, 100));
-    assert.equal(extra, undefined, "a resumed connection surfaced from accept()");
+    // accept() hands out sessions in order, so a fresh probe session, dialed
+    // now, must be the next one it yields.
+    const next = r.server.accept();
+    const probeId = await Identity.generate();
+    await using probe = await RttNode.create({ identity: probeId });
+    await probe.connect({ hostname: HOST, port: r.port, fingerprint: r.server.fingerprint });
+    const extra: RttSession = await within(3_000, "accept() to yield the probe's session", next);
+    assert.equal(extra.peerFingerprint, probeId.fingerprint, "a resumed connection surfaced");
   },
 });
 
@@ -252,8 +259,9 @@ Deno.test({
       5_000,
     );
     r.proxy.resume();
-    // Give a (wrong) resumption every chance to happen before checking.
-    await new Promise((res) => setTimeout(res, 300));
+    // Give a (wrong) resumption every chance to happen before checking: three
+    // times FAST's longest reconnect delay (100 ms).
+    await quietWindow(300, "a resumption after the final close");
 
     const seq = types(r.clientEvents).filter((t) => t !== "session_open");
     assert.deepEqual(seq.slice(seq.indexOf("heartbeat_timeout")), [

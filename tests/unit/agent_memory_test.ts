@@ -18,19 +18,7 @@ import {
   personScenario,
   personWorld,
 } from "../helpers/scenarios.ts";
-
-/** Rejects when `p` does not settle within `ms` (a failure, never a hang). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from "../helpers/wait.ts";
 
 Deno.test("Agent on the memory transport: connect runs the CIP handshake, then STATE_UPDATE reaches the peer", async () => {
   const network = new MemoryNetwork();
@@ -182,7 +170,7 @@ Deno.test("Aborting the agent's signal stops it by itself: sessions closed, time
   controller.abort();
   assert.equal(alpha.stopped, true, "the abort stops the agent at once");
   // Settles when the agent released everything; nobody called stop().
-  await within(alpha.closed, 5_000, "alpha did not finish stopping");
+  await within(5_000, "alpha to finish stopping", alpha.closed);
   assert.equal((await gone).reason.length > 0, true, "beta saw alpha's session end");
   assert.deepEqual(alpha.peers(), []);
   assert.deepEqual(beta.peers(), []);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createEnvelope, encodeEnvelope } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
-import { web4, Web4Process } from "../helpers/web4.ts";
+import { untilLoggedEvent, web4, Web4Process } from "../helpers/web4.ts";
 
 async function openssl(args: string[]): Promise<boolean> {
   try {
@@ -9,20 +9,6 @@ async function openssl(args: string[]): Promise<boolean> {
       .code === 0;
   } catch {
     return false;
-  }
-}
-
-async function untilEvent(
-  path: string,
-  match: (e: { kind: string; peer?: string; data: Record<string, unknown> }) => boolean,
-): Promise<void> {
-  for (;;) {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(path);
-    } catch { /* not yet */ }
-    if (text.split("\n").some((l) => l.trim() !== "" && match(JSON.parse(l)))) return;
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -180,7 +166,7 @@ Deno.test("web4 serve --console over TLS with --console-token-file: token, Host 
       { status: "handled" },
       "the agent took the HELLO",
     );
-    await untilEvent(
+    await untilLoggedEvent(
       `${dir}/events.jsonl`,
       (e) =>
         e.kind === "router.dispatched" && e.peer === person.fingerprint &&

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { openListenerWarning } from "../../cli/commands/serve.ts";
 import { openStore } from "../../lib/store/mod.ts";
-import { web4, Web4Process } from "../helpers/web4.ts";
+import { readLoggedEvents, untilLoggedEvent, web4, Web4Process } from "../helpers/web4.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "web4_serve_" });
@@ -41,10 +41,6 @@ function parsePrometheus(text: string): Map<string, number> {
     samples.set(`${m[1]}${m[2] ?? ""}`, Number(m[3]));
   }
   return samples;
-}
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 50));
 }
 
 Deno.test("web4 serve + send: two agents on loopback, the person's intent reaches the loop, metrics, events, SIGTERM keeps the store, the peer reconnects", async () => {
@@ -143,14 +139,14 @@ Deno.test("web4 serve + send: two agents on loopback, the person's intent reache
     assert.equal(sent.outcome, "delivered");
 
     // The intent reached the agent's loop (events file) and was propagated to bob.
-    const events = async () =>
-      (await Deno.readTextFile(`${dir}/a.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
-    await until(async () =>
-      (await events()).some((e) =>
-        e.kind === "agent.intent_propagated" && e.data.hcp_msg_id === sent.msg_id
-      )
+    await untilLoggedEvent(
+      `${dir}/a.jsonl`,
+      (e) => e.kind === "agent.intent_propagated" && e.data.hcp_msg_id === sent.msg_id,
     );
-    const reached = (await events()).find((e) => e.kind === "agent.intent");
+    const reached = (await readLoggedEvents(`${dir}/a.jsonl`)).find((e) =>
+      e.kind === "agent.intent"
+    );
+    assert.ok(reached !== undefined, "an agent.intent event");
     assert.deepEqual(
       { source: reached.data.source, topic: reached.data.topic, peer: reached.peer },
       { source: "person", topic: "topic:water", peer: fp },

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
+import { quietWindow, waitFor } from "../helpers/wait.ts";
 
 const HOST = "127.0.0.1";
 
@@ -105,14 +106,6 @@ function pattern(n: number, seed: number): Uint8Array {
   return out;
 }
 
-async function waitUntil(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
@@ -136,7 +129,7 @@ Deno.test("FaultProxy forwards bytes both ways and counts connections and bytes"
   assert.equal(stats.bytesFromTarget, 2 * size);
   assert.equal(echo.accepted, 2);
   conns.forEach(closeQuietly);
-  await waitUntil("both pairs to close", () => proxy.stats.active === 0 && echo.ended === 2);
+  await waitFor("both pairs to close", () => proxy.stats.active === 0 && echo.ended === 2);
   assert.deepEqual(echo.endings, ["eof", "eof"]);
 });
 
@@ -151,7 +144,7 @@ Deno.test("FaultProxy passes a half-close on and keeps the other direction open"
   const echoed = await readN(conn, data.length + 1);
   assert.deepEqual(echoed, data);
   closeQuietly(conn);
-  await waitUntil("the pair to close", () => proxy.stats.active === 0);
+  await waitFor("the pair to close", () => proxy.stats.active === 0);
 });
 
 Deno.test("FaultProxy.cut closes every connection and new ones still work", async () => {
@@ -162,11 +155,11 @@ Deno.test("FaultProxy.cut closes every connection and new ones still work", asyn
   await writeAll(a, pattern(10, 0));
   assert.equal((await readN(a, 10)).length, 10);
   await proxy.waitForAccepted(2);
-  await waitUntil("both target connections", () => echo.accepted === 2);
+  await waitFor("both target connections", () => echo.accepted === 2);
   assert.equal(proxy.cut(), 2);
   assert.equal(await readToEnd(a), "eof");
   assert.equal(await readToEnd(b), "eof");
-  await waitUntil("the server side to end", () => echo.ended === 2);
+  await waitFor("the server side to end", () => echo.ended === 2);
   closeQuietly(a);
   closeQuietly(b);
   const stats = proxy.stats;
@@ -192,11 +185,11 @@ Deno.test("FaultProxy.reset sends a TCP reset to both sides mid-stream", async (
       for (let i = 0; i < 2000; i++) await writeAll(conn, pattern(4096, i));
     } catch { /* the reset ends the writer */ }
   })();
-  await new Promise((r) => setTimeout(r, 20));
+  await waitFor("bytes flowing through the proxy", () => proxy.stats.bytesToTarget > 100, 5000);
   assert.equal(proxy.reset(), 1);
   assert.equal(await readToEnd(conn), "ConnectionReset");
   await writer;
-  await waitUntil("the server side to end", () => echo.ended === 1);
+  await waitFor("the server side to end", () => echo.ended === 1);
   assert.deepEqual(echo.endings, ["ConnectionReset"]);
   assert.equal(proxy.stats.resets, 1);
   closeQuietly(conn);
@@ -218,7 +211,7 @@ Deno.test("FaultProxy.stall holds bytes with sockets open; resume delivers them 
   const reply = readN(conn, data.length);
   let settled = false;
   reply.then(() => settled = true, () => settled = true);
-  await new Promise((r) => setTimeout(r, 200));
+  await quietWindow(200, "bytes through a stalled proxy");
   assert.equal(settled, false, "nothing may come back during a stall");
   assert.equal(proxy.stats.bytesToTarget, before.bytesToTarget);
   assert.equal(proxy.stats.active, 1, "the stall keeps the connection open");
@@ -267,7 +260,8 @@ Deno.test("FaultProxy refuses new connections during a refuse window", async () 
   assert.equal(proxy.stats.refused, 1);
   assert.equal(proxy.stats.accepted, 1);
 
-  await new Promise((r) => setTimeout(r, 350));
+  assert.equal(proxy.refusing, true);
+  await waitFor("the refuse window to end", () => !proxy.refusing, 5000);
   const b = await Deno.connect(proxy.addr);
   await writeAll(b, pattern(32, 4));
   assert.deepEqual(await readN(b, 32), pattern(32, 4));
@@ -283,7 +277,7 @@ Deno.test("FaultProxy ends the client connection when the target is down", async
   const outcome = await readToEnd(conn);
   assert.ok(outcome === "ConnectionReset" || outcome === "eof", outcome);
   closeQuietly(conn);
-  await waitUntil("the failure to be counted", () => proxy.stats.targetFailures === 1);
+  await waitFor("the failure to be counted", () => proxy.stats.targetFailures === 1);
   assert.equal(proxy.stats.active, 0);
 });
 
@@ -302,7 +296,7 @@ Deno.test("FaultProxy.close ends every connection, is idempotent, and disposes",
   await assert.rejects(() => Deno.connect(proxy.addr), Deno.errors.ConnectionRefused);
   assert.throws(() => proxy.cut(), /is closed/);
   await proxy[Symbol.asyncDispose]();
-  await waitUntil("the server side to end", () => echo.ended === 1);
+  await waitFor("the server side to end", () => echo.ended === 1);
 });
 
 Deno.test("FaultProxy rejects out-of-range arguments with RangeError", async () => {

@@ -71,6 +71,12 @@ export {
   type MetricsSnapshot,
   quantile,
 } from "./metrics.ts";
+export {
+  type MetricFamily,
+  type MetricType,
+  SECONDS_BUCKETS,
+  WEB4_METRICS,
+} from "./metric_families.ts";
 export { otelMirror, type OtelMirrorOptions } from "./otel.ts";
 export {
   DEFAULT_LOG_LEVEL_SHARES,

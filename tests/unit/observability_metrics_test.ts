@@ -54,7 +54,10 @@ Deno.test("MetricsRegistry renders Prometheus text through the SDK's serializer:
   assert.match(text, /^lat_seconds_count 1$/m);
   assert.match(text, /^# HELP other_bytes other_bytes \(recorded outside the web4 catalogue\)\.$/m);
   assert.ok(text.endsWith("\n"));
-  assert.equal(await new MetricsRegistry({ families: [] }).toPrometheus(), "# no registered metrics\n");
+  assert.equal(
+    await new MetricsRegistry({ families: [] }).toPrometheus(),
+    "# no registered metrics\n",
+  );
 });
 
 Deno.test("MetricsRegistry exposes every catalogue family from the start, web4_-prefixed, with HELP", async () => {
@@ -66,7 +69,9 @@ Deno.test("MetricsRegistry exposes every catalogue family from the start, web4_-
     if (f.unit === "By") assert.match(f.name, /_bytes(_total)?$/);
     assert.ok(text.includes(`# HELP ${f.name} ${f.help}\n`), f.name);
     assert.ok(text.includes(`# TYPE ${f.name} ${f.type}\n`), f.name);
-    const zero = f.type === "histogram" ? `${f.name}_count 0` : `${f.name}${labels(f.start?.[0])} 0`;
+    const zero = f.type === "histogram"
+      ? `${f.name}_count 0`
+      : `${f.name}${labels(f.start?.[0])} 0`;
     assert.ok(text.includes(zero + "\n"), zero);
   }
   assert.doesNotMatch(text, /peer=/, "no per-peer label");

@@ -130,6 +130,10 @@ export function buildRooms(parts: RoomParts): Rooms {
     options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
   );
   metrics.observe((m) => observeTransport(m, transport.metrics()));
+  metrics.observe((m) => {
+    m.gauge("web4_store_bytes", store.totalBytes());
+    m.gauge("web4_store_quota_bytes", store.byteQuotas.total);
+  });
   // Every event carries the trust level of its peer, so sinks reserve room per level.
   const levels = createTrustView(store, { anchors: [...(options.trustAnchors ?? [])] }, now);
   const telemetry = createTelemetry({

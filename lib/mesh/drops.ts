@@ -15,7 +15,7 @@ import type { Agent } from "../agent/mod.ts";
  *
  * - `invalid_frame`, `oversize`: not a frame, or larger than its bound (before parsing).
  * - `loop`, `duplicate`: the hop list names this node, or the id was seen in its window
- *   (no hops left is `mesh.hop_expired`, counted as `mesh_hop_expired_total`).
+ *   (no hops left is `mesh.hop_expired`, counted as `web4_mesh_hop_expired_total`).
  * - `blocked_origin`, `not_admitted`, `bad_signature`, `stale` (`at` outside +/-120 s),
  *   `no_route`.
  * - `rate_limited`: over the delivering neighbour's rate limit; `forward_share`: over an
@@ -129,7 +129,7 @@ export class MeshDrops {
 
   /**
    * A relay frame for another node arrived with no hops left: counted
-   * (`mesh_hop_expired_total`), reported once a second per neighbour.
+   * (`web4_mesh_hop_expired_total`), reported once a second per neighbour.
    *
    * @param frame Its origin, destination and hop count.
    * @param peer The neighbour that delivered it.

@@ -198,6 +198,19 @@ export const WEB4_METRICS: readonly MetricFamily[] = [
     help: "Time to dispatch one inbound message, commit included, by protocol.",
     buckets: SECONDS_BUCKETS,
   },
+  // ---- store ----
+  {
+    name: "web4_store_bytes",
+    type: "gauge",
+    unit: "By",
+    help: "Bytes the store counts against its byte quotas now, over all peers.",
+  },
+  {
+    name: "web4_store_quota_bytes",
+    type: "gauge",
+    unit: "By",
+    help: "The store's total byte quota (refusals with code quota start past it).",
+  },
   // ---- trust ----
   {
     name: "web4_trust_transitions_total",

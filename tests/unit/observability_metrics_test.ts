@@ -184,3 +184,50 @@ Deno.test({
     assert.match(text, /web4_otel_test_ms/);
   },
 });
+
+const _docs = new URL("../../docs/", import.meta.url);
+
+/** The `web4_*` family names a text mentions (histogram series folded into their family). */
+function _familiesIn(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const m of text.matchAll(/\bweb4_[a-z0-9_]+/g)) {
+    names.add(m[0].replace(/_(bucket|sum|count)$/, ""));
+  }
+  return names;
+}
+
+Deno.test("docs/operations.md lists every catalogue family with its type, unit and meaning", async () => {
+  const doc = await Deno.readTextFile(new URL("operations.md", _docs));
+  const rows = new Map<string, string[]>();
+  for (const line of doc.split("\n")) {
+    const m = /^\| `(web4_[a-z0-9_]+)` +\|(.*)\|$/.exec(line);
+    if (m !== null) rows.set(m[1]!, m[2]!.split("|").map((c) => c.trim()));
+  }
+  for (const f of WEB4_METRICS) {
+    const row = rows.get(f.name);
+    assert.ok(row !== undefined, `${f.name} missing from docs/operations.md`);
+    const unit = f.unit === "s" ? "seconds" : f.unit === "By" ? "bytes" : "1";
+    assert.deepEqual([row[0], row[1], row[3]], [f.type, unit, f.help], f.name);
+  }
+  const known = new Set(WEB4_METRICS.map((f) => f.name));
+  for (const name of rows.keys()) {
+    assert.ok(known.has(name), `${name} is in the doc, not the catalogue`);
+  }
+});
+
+Deno.test("the Grafana dashboard and the alert rules query only families the catalogue has", async () => {
+  const known = new Set(WEB4_METRICS.map((f) => f.name));
+  const dashboard = JSON.parse(await Deno.readTextFile(new URL("grafana-dashboard.json", _docs)));
+  const exprs: string[] = dashboard.panels.flatMap((p: { targets: { expr: string }[] }) =>
+    p.targets.map((t) => t.expr)
+  );
+  assert.ok(exprs.length >= 10);
+  const alerts = await Deno.readTextFile(new URL("alerts.yml", _docs));
+  const used = _familiesIn(exprs.join("\n") + "\n" + alerts);
+  for (const name of used) assert.ok(known.has(name), `${name} is not a web4 metric family`);
+  for (
+    const alert of ["Web4ReplayFlood", "Web4QuotaRefusals", "Web4ReconnectStorm", "Web4TrustDrops"]
+  ) {
+    assert.match(alerts, new RegExp(`alert: ${alert}\\n`));
+  }
+});

@@ -253,7 +253,8 @@ Deno.test("attack (mesh): a stranger two hops away floods an honest relay with f
   const frames: Uint8Array[] = [];
   for (let i = 0; i < N; i++) frames.push(await relayFrame(s.identity, victim.fingerprint));
   for (const f of frames) await s.sendFrame(relay.fingerprint, "state", f);
-  const dropped = (node: MeshNode, reason: string) => counter(node, "web4_mesh_dropped_total", reason);
+  const dropped = (node: MeshNode, reason: string) =>
+    counter(node, "web4_mesh_dropped_total", reason);
   await relay.until(() =>
     dropped(relay, "rate_limited") + dropped(relay, "forward_share") +
         counter(relay, "web4_mesh_forwarded_total") >= N

@@ -56,7 +56,10 @@ Deno.test("InboundShares: a peer's messages wait, in order, until they fit its s
   });
   assert.deepEqual(events, ["inboundPaused p"]);
   assert.equal(s.admit("p", 101), "too_large");
-  assert.equal(metrics.snapshot().counters['web4_agent_inbound_refused_total{reason="too_large"}'], 1);
+  assert.equal(
+    metrics.snapshot().counters['web4_agent_inbound_refused_total{reason="too_large"}'],
+    1,
+  );
   // Another peer is read and served meanwhile.
   admitted(s.admit("q", 90)).release();
   a.release();
@@ -282,7 +285,8 @@ Deno.test("Agent: a message larger than the peer's share is refused by the trans
       [stranger.fingerprint, "transport", undefined, 256 * KiB],
     );
     assert.equal(
-      victim.metrics.snapshot().counters['web4_agent_inbound_refused_total{reason="message_too_large"}'],
+      victim.metrics.snapshot()
+        .counters['web4_agent_inbound_refused_total{reason="message_too_large"}'],
       1,
     );
     assert.ok(victim.transport.metrics().receiveBytesHeld <= 256 * KiB);

@@ -9,14 +9,7 @@
  * @module
  */
 
-import {
-  type Attributes,
-  type Counter,
-  type Gauge,
-  type Histogram,
-  type Meter,
-  ValueType,
-} from "@opentelemetry/api";
+import { type Attributes, type Meter, ValueType } from "@opentelemetry/api";
 import {
   AggregationTemporality,
   DataPointType,
@@ -124,7 +117,8 @@ class _ScrapeReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
 }
 
-type Instrument = Counter<Attributes> | Gauge<Attributes> | Histogram<Attributes>;
+/** Records one sample on a family's SDK instrument (a counter adds, a gauge sets, a histogram records). */
+type Record_ = (value: number, labels: Attributes) => void;
 
 /**
  * Holds metric series: each sample goes to an OpenTelemetry SDK meter (for
@@ -153,13 +147,12 @@ type Instrument = Counter<Attributes> | Gauge<Attributes> | Histogram<Attributes
 export class MetricsRegistry {
   /** Recent samples kept per histogram series. */
   readonly reservoir: number;
-  #types = new Map<string, MetricType>();
   #counters = new Map<string, Series<number>>();
   #gauges = new Map<string, Series<number>>();
   #histograms = new Map<string, Series<Reservoir>>();
   #mirror: MetricsMirror | undefined;
   #families = new Map<string, MetricFamily>();
-  #instruments = new Map<string, Instrument>();
+  #instruments = new Map<string, Record_>();
   #observers = new Set<(metrics: MetricsRegistry) => void>();
   #meter: Meter;
   #reader = new _ScrapeReader();
@@ -319,14 +312,14 @@ export class MetricsRegistry {
       case "counter": {
         const s = this.#counters.get(key) ?? this.#series(this.#counters, type, name, labels, 0);
         s.value += value;
-        (this.#instrument(name, type) as Counter).add(value, labels);
+        this.#instrument(name, type)(value, labels);
         if (mirror) this.#mirror?.counter(name, value, labels);
         return;
       }
       case "gauge": {
         const s = this.#gauges.get(key) ?? this.#series(this.#gauges, type, name, labels, 0);
         s.value = value;
-        (this.#instrument(name, type) as Gauge).record(value, labels);
+        this.#instrument(name, type)(value, labels);
         if (mirror) this.#mirror?.gauge(name, value, labels);
         return;
       }
@@ -346,7 +339,7 @@ export class MetricsRegistry {
           r.samples[r.next] = value;
           r.next = (r.next + 1) % this.reservoir;
         }
-        (this.#instrument(name, type) as Histogram).record(value, labels);
+        this.#instrument(name, type)(value, labels);
         if (mirror) this.#mirror?.histogram(name, value, labels);
         return;
       }
@@ -372,36 +365,38 @@ export class MetricsRegistry {
   }
 
   /** The SDK instrument of a family, created (and the type fixed) on first use. */
-  #instrument(name: string, type: MetricType): Instrument {
-    const known = this.#types.get(name);
-    if (known !== undefined && known !== type) {
-      throw new TypeError(`Metric "${name}" is a ${known}, not a ${type}`);
+  #instrument(name: string, type: MetricType): Record_ {
+    const known = this.#families.get(name);
+    if (known !== undefined && known.type !== type) {
+      throw new TypeError(`Metric "${name}" is a ${known.type}, not a ${type}`);
     }
     const existing = this.#instruments.get(name);
     if (existing) return existing;
     if (!NAME.test(name)) throw new TypeError(`Metric name "${name}" is not a Prometheus name`);
-    const family = this.#families.get(name) ?? {
+    const family = known ?? {
       name,
       type,
       unit: "",
       help: `${name} (recorded outside the web4 catalogue).`,
     };
-    if (family.type !== type) {
-      throw new TypeError(`Metric "${name}" is a ${family.type}, not a ${type}`);
-    }
     this.#families.set(name, family);
-    this.#types.set(name, type);
     const opts = { description: family.help, unit: family.unit === "1" ? "" : family.unit };
-    const instrument = type === "counter"
-      ? this.#meter.createCounter(name, opts)
-      : type === "gauge"
-      ? this.#meter.createGauge(name, opts)
-      : this.#meter.createHistogram(name, {
+    let record: Record_;
+    if (type === "counter") {
+      const c = this.#meter.createCounter(name, opts);
+      record = (value, labels) => c.add(value, labels);
+    } else if (type === "gauge") {
+      const g = this.#meter.createGauge(name, opts);
+      record = (value, labels) => g.record(value, labels);
+    } else {
+      const h = this.#meter.createHistogram(name, {
         ...opts,
         advice: { explicitBucketBoundaries: [...(family.buckets ?? SECONDS_DEFAULT)] },
       });
-    this.#instruments.set(name, instrument);
-    return instrument;
+      record = (value, labels) => h.record(value, labels);
+    }
+    this.#instruments.set(name, record);
+    return record;
   }
 }
 

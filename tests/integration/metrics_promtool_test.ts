@@ -101,7 +101,9 @@ Deno.test({
       await b.line(new RegExp(`^connected to ${fa.slice(0, 16)} at 127\\.0\\.0\\.1:${port}$`));
       // The handshake's messages are dispatched by the router: wait for their histogram.
       let text = "";
+      const deadline = Date.now() + 30_000;
       while (!/^web4_router_dispatch_seconds_count\{protocol="[^"]+"\} [1-9]/m.test(text)) {
+        assert.ok(Date.now() < deadline, `no dispatch recorded after 30 s:\n${text}`);
         text = await (await fetch(url)).text();
       }
       assert.match(text, /^web4_transport_sessions 1$/m);

@@ -319,12 +319,12 @@ function _summary(
   }
   const snap = pooled.snapshot();
   for (const [key, value] of Object.entries(snap.counters)) {
-    const m = /^router_messages_total\{.*protocol="([a-z]+)"/.exec(key);
+    const m = /^web4_router_messages_total\{.*protocol="([a-z]+)"/.exec(key);
     if (m !== null) summary.messages[m[1]!] = (summary.messages[m[1]!] ?? 0) + value;
   }
-  const ack = snap.histograms["rtt_ack_ms"];
+  const ack = snap.histograms["web4_transport_ack_seconds"];
   if (ack !== undefined) {
-    const r = (x: number) => Math.round(x * 1000) / 1000;
+    const r = (seconds: number) => Math.round(seconds * 1e6) / 1000; // milliseconds
     summary.latency = { p50: r(ack.p50), p95: r(ack.p95), count: ack.count };
   }
   return summary;

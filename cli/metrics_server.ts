@@ -17,7 +17,9 @@ export interface MetricsServer {
 }
 
 /**
- * Serves `/metrics` (Prometheus text format 0.0.4) and `/healthz` (`ok`).
+ * Serves `/metrics` (Prometheus text format 0.0.4, written by the
+ * OpenTelemetry SDK's Prometheus serializer; see docs/operations.md) and
+ * `/healthz` (`ok`).
  *
  * @param address Where to listen.
  * @param metrics The registry to read on each scrape (read again each time, so a restarted agent's registry is served).
@@ -37,7 +39,7 @@ export function serveMetrics(
           shutdown: () => server.shutdown(),
         });
       },
-    }, (req) => {
+    }, async (req) => {
       const path = new URL(req.url).pathname;
       if (req.method !== "GET" && req.method !== "HEAD") {
         return new Response("method not allowed\n", {
@@ -46,7 +48,8 @@ export function serveMetrics(
         });
       }
       if (path === "/metrics") {
-        return new Response(metrics().toPrometheus(), {
+        const text = await metrics().toPrometheus();
+        return new Response(req.method === "HEAD" ? null : text, {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       }

@@ -248,7 +248,7 @@ export class InboundShares {
     if (this.#stopped) return "stopped";
     const l = this.#ledger(peer);
     if (size > l.share) {
-      this.#ports.metrics.counter("agent_inbound_refused_total", 1, { reason: "too_large" });
+      this.#ports.metrics.counter("web4_agent_inbound_refused_total", 1, { reason: "too_large" });
       this.#ports.emit("inboundRefused", {
         peer,
         session,
@@ -274,7 +274,9 @@ export class InboundShares {
    */
   refusedByTransport(peer: string, session: string): void {
     const share = this.#ledgers.get(peer)?.share ?? this.shareOf(this.#ports.levelOf(peer));
-    this.#ports.metrics.counter("agent_inbound_refused_total", 1, { reason: "message_too_large" });
+    this.#ports.metrics.counter("web4_agent_inbound_refused_total", 1, {
+      reason: "message_too_large",
+    });
     this.#ports.emit("inboundRefused", { peer, session, by: "transport", bytes: undefined, share });
   }
 
@@ -383,7 +385,7 @@ export class InboundShares {
   #pause(l: _Ledger): void {
     if (l.paused) return;
     l.paused = true;
-    this.#ports.metrics.counter("agent_inbound_paused_total", 1, { level: l.level });
+    this.#ports.metrics.counter("web4_agent_inbound_paused_total", 1, { level: l.level });
     this.#ports.emit("inboundPaused", {
       peer: l.peer,
       level: l.level,
@@ -412,6 +414,6 @@ export class InboundShares {
   }
 
   #gauge(): void {
-    this.#ports.metrics.gauge("agent_inbound_bytes", this.held, {});
+    this.#ports.metrics.gauge("web4_agent_inbound_held_bytes", this.held, {});
   }
 }

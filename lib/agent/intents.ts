@@ -117,7 +117,7 @@ export class Intents {
   observe(topic: string): void {
     const { drift, metrics, emit, mission } = this.#ports;
     const v = drift.observe(topic);
-    metrics.gauge("agent_mission_alignment", v.score, {});
+    metrics.gauge("web4_agent_mission_alignment", v.score, {});
     if (v.entered) {
       emit("missionDrift", { score: v.score, samples: v.samples, mission, lastTopic: topic });
     }

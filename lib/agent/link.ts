@@ -114,7 +114,7 @@ export class SessionLink {
 
   /**
    * Sends one message on a channel and records, without waiting for it, the
-   * time until the peer acknowledged it (histogram `rtt_ack_ms`:
+   * time until the peer acknowledged it (histogram `web4_transport_ack_seconds`:
    * the transport round trip as the agent sees it).
    *
    * @param kind The channel kind.
@@ -126,7 +126,11 @@ export class SessionLink {
     const started = performance.now();
     await ch.send(bytes);
     const acked = ch.flush().then(
-      () => this.#telemetry.histogram("rtt_ack_ms", performance.now() - started),
+      () =>
+        this.#telemetry.histogram(
+          "web4_transport_ack_seconds",
+          (performance.now() - started) / 1000,
+        ),
       () => {},
     );
     if (options.ack === true) await acked;

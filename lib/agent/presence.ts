@@ -95,7 +95,7 @@ export class PresenceTracker {
     const next = this.#read();
     const prev = this.#sent;
     this.#load = next; // local decisions always use the latest reading
-    this.#ports.metrics.gauge("agent_lri", next.lri, {});
+    this.#ports.metrics.gauge("web4_agent_lri", next.lri, {});
     if (prev.presence === next.presence && Math.abs(prev.lri - next.lri) < this.#ports.lriStep) {
       return;
     }

@@ -16,7 +16,7 @@ import { createTelemetry, MetricsRegistry, type StampingTelemetry } from "../obs
 import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
 import type { Store } from "../store/mod.ts";
-import type { Transport, TransportAddress } from "../transport/mod.ts";
+import type { Transport, TransportAddress, TransportMetrics } from "../transport/mod.ts";
 import { createTrustView, trustLevelOf } from "../trust/mod.ts";
 import { Actions } from "./actions.ts";
 import { DriftDetector } from "./drift.ts";
@@ -129,6 +129,11 @@ export function buildRooms(parts: RoomParts): Rooms {
   const metrics = new MetricsRegistry(
     options.metricsMirror === undefined ? {} : { mirror: options.metricsMirror },
   );
+  metrics.observe((m) => observeTransport(m, transport.metrics()));
+  metrics.observe((m) => {
+    m.gauge("web4_store_bytes", store.totalBytes());
+    m.gauge("web4_store_quota_bytes", store.byteQuotas.total);
+  });
   // Every event carries the trust level of its peer, so sinks reserve room per level.
   const levels = createTrustView(store, { anchors: [...(options.trustAnchors ?? [])] }, now);
   const telemetry = createTelemetry({
@@ -227,7 +232,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     outbox,
     intents,
     emit,
-    gauge: (depth) => metrics.gauge("agent_queue_depth", depth, {}),
+    gauge: (depth) => metrics.gauge("web4_agent_queue_depth", depth, {}),
     name: (fp, agentId) => sessions.name(fp, agentId),
     committed: (effects) => committed(effects),
     fetch: (request, peer) => track(lipActions.run(request, peer)),
@@ -413,4 +418,16 @@ export function buildRooms(parts: RoomParts): Rooms {
       verified(fp);
     },
   };
+}
+
+/** Copies the transport's own counts into the agent's metrics (run at each scrape). */
+function observeTransport(m: MetricsRegistry, t: TransportMetrics): void {
+  m.gauge("web4_transport_sessions", t.sessions);
+  m.gauge("web4_transport_pending_handshakes", t.pendingHandshakes);
+  m.gauge("web4_transport_receive_held_bytes", t.receiveBytesHeld);
+  m.counterTotal("web4_transport_handshakes_shed_total", t.handshakesShed);
+  m.counterTotal("web4_transport_verification_failures_total", t.verificationFailures);
+  m.counterTotal("web4_transport_received_bytes_total", t.bytesIn);
+  m.counterTotal("web4_transport_sent_bytes_total", t.bytesOut);
+  m.counterTotal("web4_transport_events_dropped_total", t.eventsDropped);
 }

@@ -165,7 +165,7 @@ class _TransportRenderer {
           resumed: e.resumed ?? false,
           reconnects: e.reconnects ?? 0,
         }, opts);
-        if (e.resumed === true) t.counter("rtt_reconnects_total", 1, {});
+        if (e.resumed === true) t.counter("web4_transport_reconnects_total", 1, {});
         return;
       case "session_close":
         t.emit("rtt.session_close", { reason: e.reason ?? "manual" }, opts);
@@ -178,14 +178,14 @@ class _TransportRenderer {
         return;
       case "drop":
         t.emit("rtt.backpressure", { channel: e.channel, cause: e.cause, count: e.count }, warn);
-        t.counter("rtt_dropped_total", e.count, { channel: e.channel });
+        t.counter("web4_transport_dropped_messages_total", e.count, {});
         return;
       case "replay": {
         const key = `${e.sessionId}/${e.channel}`;
         const nowMs = this.#now();
         const r = this.#replays.get(key) ?? { count: 0, lastMs: -Infinity };
         r.count += 1;
-        t.counter("rtt_replays_total", 1, { channel: e.channel });
+        t.counter("web4_transport_replays_total", 1, {});
         if (nowMs - r.lastMs >= 1000) {
           t.emit("rtt.replay", { channel: e.channel, count: r.count }, warn);
           r.count = 0;

@@ -1,6 +1,6 @@
 /**
  * What the mesh drops, counted and reported: every drop counts
- * `mesh_dropped_total{reason}`; a `mesh.dropped` event says why. Drops a
+ * `web4_mesh_dropped_total{reason}`; a `mesh.dropped` event says why. Drops a
  * flood causes (over a rate, a share or a bound, stale, too large) are
  * reported at most once a second per reason and neighbour, with how many
  * were dropped meanwhile, so a flood cannot make the node log a flood.
@@ -15,7 +15,7 @@ import type { Agent } from "../agent/mod.ts";
  *
  * - `invalid_frame`, `oversize`: not a frame, or larger than its bound (before parsing).
  * - `loop`, `duplicate`: the hop list names this node, or the id was seen in its window
- *   (no hops left is `mesh.hop_expired`, counted as `mesh_hop_expired_total`).
+ *   (no hops left is `mesh.hop_expired`, counted as `web4_mesh_hop_expired_total`).
  * - `blocked_origin`, `not_admitted`, `bad_signature`, `stale` (`at` outside +/-120 s),
  *   `no_route`.
  * - `rate_limited`: over the delivering neighbour's rate limit; `forward_share`: over an
@@ -107,7 +107,7 @@ export class MeshDrops {
    */
   drop(reason: DropReason, d: Drop = {}): void {
     const agent = this.#agent;
-    agent.metrics.counter("mesh_dropped_total", 1, { reason });
+    agent.metrics.counter("web4_mesh_dropped_total", 1, { reason });
     let detail = d.detail;
     if (_COALESCED.has(reason)) {
       const quiet = this.#quiet(`${reason}\n${d.peer ?? ""}`);
@@ -129,7 +129,7 @@ export class MeshDrops {
 
   /**
    * A relay frame for another node arrived with no hops left: counted
-   * (`mesh_hop_expired_total`), reported once a second per neighbour.
+   * (`web4_mesh_hop_expired_total`), reported once a second per neighbour.
    *
    * @param frame Its origin, destination and hop count.
    * @param peer The neighbour that delivered it.
@@ -138,7 +138,7 @@ export class MeshDrops {
     frame: { origin: string; destination: string; hops: readonly string[] },
     peer: string,
   ): void {
-    this.#agent.metrics.counter("mesh_hop_expired_total", 1, {});
+    this.#agent.metrics.counter("web4_mesh_hop_expired_total", 1, {});
     if (this.#quiet(`hop_expired\n${peer}`) === undefined) return;
     this.#agent.telemetry.emit("mesh.hop_expired", {
       origin: frame.origin,

@@ -428,7 +428,7 @@ export class MeshNode implements AsyncDisposable {
   /**
    * How much state the node holds now, each within its bound
    * ({@linkcode MeshNode.limits}); what was dropped at a bound is counted in
-   * the agent's metrics (`mesh_dropped_total{reason}`).
+   * the agent's metrics (`web4_mesh_dropped_total{reason}`).
    *
    * @returns The sizes.
    */

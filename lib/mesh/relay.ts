@@ -193,7 +193,7 @@ export class MeshRelay {
         });
       }
     }
-    agent.metrics.gauge("mesh_held", this.#held.count, {});
+    agent.metrics.gauge("web4_mesh_held_frames", this.#held.count, {});
     if (dropped.includes(h)) return;
     agent.telemetry.emit("mesh.held", {
       msg_id: envelope.msg_id,
@@ -210,7 +210,7 @@ export class MeshRelay {
     }
     try {
       await agent.sendFrame(next, frame.channel, encodeFrame(frame));
-      agent.metrics.counter("mesh_forwarded_total", 1, {
+      agent.metrics.counter("web4_mesh_forwarded_total", 1, {
         role: frame.origin === agent.fingerprint ? "origin" : "relay",
       });
       agent.telemetry.emit("mesh.forwarded", {
@@ -236,7 +236,7 @@ export class MeshRelay {
     for (const h of this.#held.list()) {
       if (Math.abs(nowMs - h.timestampMs) > windowMs) {
         this.#held.remove(h);
-        agent.metrics.counter("mesh_expired_total", 1, {});
+        agent.metrics.counter("web4_mesh_expired_total", 1, {});
         const reason = `held without a route until it left the ${windowMs / 1000} s window`;
         if (h.frame.origin === agent.fingerprint) {
           this.#deliveryError({
@@ -257,7 +257,7 @@ export class MeshRelay {
       this.#held.remove(h);
       track(this.#forward(next, h.frame, h.msgId));
     }
-    agent.metrics.gauge("mesh_held", this.#held.count, {});
+    agent.metrics.gauge("web4_mesh_held_frames", this.#held.count, {});
   }
 
   /**
@@ -317,7 +317,7 @@ export class MeshRelay {
       if (!this.#ports.deliverable(origin)) {
         return drops.drop("not_admitted", { origin, msgId, peer });
       }
-      agent.metrics.counter("mesh_delivered_total", 1, {});
+      agent.metrics.counter("web4_mesh_delivered_total", 1, {});
       agent.telemetry.emit("mesh.delivered", {
         origin,
         hops: frame.hops.length,
@@ -379,7 +379,7 @@ export class MeshRelay {
     frame: RelayFrame,
   ): Promise<void> {
     const { agent } = this.#ports;
-    agent.metrics.counter("mesh_dropped_total", 1, { reason: "tampered" });
+    agent.metrics.counter("web4_mesh_dropped_total", 1, { reason: "tampered" });
     const o = agent.cip.verificationFailed(err, agent.router.context(relay), msgId ?? undefined);
     await agent.apply(o, { peer: relay });
     agent.telemetry.emit("mesh.tampered", {

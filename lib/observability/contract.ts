@@ -480,7 +480,7 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventKind, string>> = Object.fr
   "mesh.delivered":
     "A relay frame reached its destination; the inner envelope goes to the router with the origin as signer and the delivering neighbour as relay.",
   "mesh.dropped":
-    "A mesh frame, or an entry of the mesh's bounded state, was dropped (loop, duplicate, blacklisted or blocked origin, not admitted, bad frame signature, stale `at`, no route, over a rate, a share or a bound), counted in `mesh_dropped_total{reason}`; drops a flood causes are reported once a second per reason and neighbour, with how many more were dropped.",
+    "A mesh frame, or an entry of the mesh's bounded state, was dropped (loop, duplicate, blacklisted or blocked origin, not admitted, bad frame signature, stale `at`, no route, over a rate, a share or a bound), counted in `web4_mesh_dropped_total{reason}`; drops a flood causes are reported once a second per reason and neighbour, with how many more were dropped.",
   "mesh.error":
     "A message this node originated could not be delivered: the local `ERROR` (`expired` outside the +/-120 s window, `undeliverable`).",
   "mesh.forwarded": "A relay frame went to its next hop (from its origin or a relay).",

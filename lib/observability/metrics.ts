@@ -1,11 +1,24 @@
 /**
- * Metrics: counters, gauges and latency histograms, readable as an object
- * (`snapshot()`) and as Prometheus text (`toPrometheus()`), optionally
- * mirrored to OpenTelemetry through `npm:@opentelemetry/api`.
+ * Metrics: counters, gauges and histograms, recorded on the OpenTelemetry
+ * metrics SDK (`npm:@opentelemetry/sdk-metrics`) and exposed in the
+ * Prometheus text format by its serializer
+ * (`npm:@opentelemetry/exporter-prometheus`); also readable as an object
+ * (`snapshot()`, with recent quantiles), and optionally mirrored to the
+ * global OpenTelemetry API.
  *
  * @module
  */
 
+import { type Attributes, type Meter, ValueType } from "@opentelemetry/api";
+import {
+  AggregationTemporality,
+  DataPointType,
+  MeterProvider,
+  type MetricData,
+  MetricReader,
+} from "@opentelemetry/sdk-metrics";
+import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
+import { type MetricFamily, type MetricType, WEB4_METRICS } from "./metric_families.ts";
 import type { MetricLabels } from "./telemetry.ts";
 
 /** Options of {@linkcode MetricsRegistry}. */
@@ -22,6 +35,12 @@ export interface MetricsRegistryOptions {
    * built-in OpenTelemetry export.
    */
   mirror?: MetricsMirror;
+  /**
+   * The families exposed from the start, with their help text and unit.
+   *
+   * @default {WEB4_METRICS}
+   */
+  families?: readonly MetricFamily[];
 }
 
 /** Something that takes a copy of every metric sample (OpenTelemetry). */
@@ -92,9 +111,21 @@ interface Reservoir {
   next: number;
 }
 
+/** Reads the SDK's meters on demand (a scrape), for the Prometheus serializer. */
+class _ScrapeReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+/** Records one sample on a family's SDK instrument (a counter adds, a gauge sets, a histogram records). */
+type Record_ = (value: number, labels: Attributes) => void;
+
 /**
- * Holds metric series in memory. Names follow Prometheus rules; a name used
- * as one type cannot be reused as another.
+ * Holds metric series: each sample goes to an OpenTelemetry SDK meter (for
+ * the Prometheus exposition) and to an in-memory summary (for
+ * {@linkcode MetricsRegistry.snapshot}). Names follow Prometheus rules; a
+ * name used as one type cannot be reused as another. The catalogue's
+ * families ({@linkcode WEB4_METRICS} by default) are present from the start.
  *
  * @example Counting and timing, then reading as Prometheus text
  * ```ts
@@ -102,26 +133,36 @@ interface Reservoir {
  * import assert from "node:assert/strict";
  *
  * const metrics = new MetricsRegistry();
- * metrics.counter("router_messages_total", 1, { type: "HELLO" });
- * for (const ms of [1, 2, 3, 4, 100]) metrics.histogram("router_dispatch_ms", ms);
- * assert.equal(metrics.snapshot().histograms["router_dispatch_ms"]?.p50, 3);
- * assert.match(metrics.toPrometheus(), /router_messages_total\{type="HELLO"\} 1/);
+ * metrics.counter("web4_router_messages_total", 1, { protocol: "CIP", status: "ok" });
+ * for (const s of [0.001, 0.002, 0.003, 0.004, 0.1]) {
+ *   metrics.histogram("web4_router_dispatch_seconds", s, { protocol: "CIP" });
+ * }
+ * const key = 'web4_router_dispatch_seconds{protocol="CIP"}';
+ * assert.equal(metrics.snapshot().histograms[key]?.p50, 0.003);
+ * const text = await metrics.toPrometheus();
+ * assert.match(text, /web4_router_messages_total\{protocol="CIP",status="ok"\} 1/);
+ * assert.match(text, /# HELP web4_mesh_dropped_total /);
  * ```
  */
 export class MetricsRegistry {
   /** Recent samples kept per histogram series. */
   readonly reservoir: number;
-  #types = new Map<string, "counter" | "gauge" | "histogram">();
   #counters = new Map<string, Series<number>>();
   #gauges = new Map<string, Series<number>>();
   #histograms = new Map<string, Series<Reservoir>>();
   #mirror: MetricsMirror | undefined;
+  #families = new Map<string, MetricFamily>();
+  #instruments = new Map<string, Record_>();
+  #observers = new Set<(metrics: MetricsRegistry) => void>();
+  #meter: Meter;
+  #reader = new _ScrapeReader();
 
   /**
-   * Creates an empty registry.
+   * Creates a registry with the catalogue's families at zero.
    *
-   * @param options Reservoir size and mirror.
+   * @param options Reservoir size, mirror, families.
    * @throws {RangeError} When `reservoir` is not a positive integer.
+   * @throws {TypeError} When a family's name or label is not a Prometheus one.
    */
   constructor(options: MetricsRegistryOptions = {}) {
     const reservoir = options.reservoir ?? 2048;
@@ -130,6 +171,16 @@ export class MetricsRegistry {
     }
     this.reservoir = reservoir;
     this.#mirror = options.mirror;
+    this.#meter = new MeterProvider({ readers: [this.#reader] }).getMeter("web4-runtime");
+    for (const family of options.families ?? WEB4_METRICS) {
+      this.#families.set(family.name, family);
+      this.#instrument(family.name, family.type);
+      if (family.type === "histogram") continue;
+      for (const labels of family.start ?? [{}]) {
+        if (family.type === "counter") this.#record("counter", family.name, 0, labels, false);
+        else this.#record("gauge", family.name, 0, labels, false);
+      }
+    }
   }
 
   /**
@@ -145,9 +196,22 @@ export class MetricsRegistry {
     if (!(value >= 0) || !Number.isFinite(value)) {
       throw new RangeError(`Counter "${name}" increment must be finite and >= 0, got ${value}`);
     }
-    const series = this.#series(this.#counters, "counter", name, labels, () => 0);
-    series.value += value;
-    this.#mirror?.counter(name, value, labels);
+    this.#record("counter", name, value, labels, true);
+  }
+
+  /**
+   * Raises a counter to a total counted elsewhere (a transport's own
+   * count, read by an {@linkcode MetricsRegistry.observe} callback). A total
+   * below the current value (a restarted source) changes nothing.
+   *
+   * @param name Metric name.
+   * @param total The source's total.
+   * @param labels Labels.
+   * @throws {TypeError} On a bad name or label, or a name already used as another type.
+   */
+  counterTotal(name: string, total: number, labels: MetricLabels = {}): void {
+    const current = this.#counters.get(seriesKey(name, labels))?.value ?? 0;
+    if (Number.isFinite(total) && total > current) this.counter(name, total - current, labels);
   }
 
   /**
@@ -159,9 +223,7 @@ export class MetricsRegistry {
    * @throws {TypeError} On a bad name or label, or a name already used as another type.
    */
   gauge(name: string, value: number, labels: MetricLabels = {}): void {
-    const series = this.#series(this.#gauges, "gauge", name, labels, () => 0);
-    series.value = value;
-    this.#mirror?.gauge(name, value, labels);
+    this.#record("gauge", name, value, labels, true);
   }
 
   /**
@@ -177,26 +239,29 @@ export class MetricsRegistry {
     if (!Number.isFinite(value)) {
       throw new RangeError(`Histogram "${name}" sample must be finite, got ${value}`);
     }
-    const series = this.#series(
-      this.#histograms,
-      "histogram",
-      name,
-      labels,
-      () => ({ count: 0, sum: 0, samples: [], next: 0 }),
-    );
-    const r = series.value;
-    r.count += 1;
-    r.sum += value;
-    if (r.samples.length < this.reservoir) r.samples.push(value);
-    else {
-      r.samples[r.next] = value;
-      r.next = (r.next + 1) % this.reservoir;
-    }
-    this.#mirror?.histogram(name, value, labels);
+    this.#record("histogram", name, value, labels, true);
   }
 
   /**
-   * Every series, summarised.
+   * Runs `read` before every {@linkcode MetricsRegistry.toPrometheus} (e.g.
+   * to copy a transport's own counts with `gauge` and `counterTotal`). A
+   * callback that throws is skipped for that scrape.
+   *
+   * @param read Sets the values it observes.
+   * @returns Removes the callback.
+   */
+  observe(read: (metrics: MetricsRegistry) => void): () => void {
+    this.#observers.add(read);
+    return () => this.#observers.delete(read);
+  }
+
+  /** The families known: the catalogue's and any other recorded since. */
+  get families(): readonly MetricFamily[] {
+    return [...this.#families.values()];
+  }
+
+  /**
+   * Every series, summarised (observers are not run).
    *
    * @returns A plain object (safe to serialise).
    */
@@ -209,66 +274,157 @@ export class MetricsRegistry {
   }
 
   /**
-   * The registry in Prometheus text exposition format (version 0.0.4):
-   * counters and gauges as such, histograms as summaries with quantiles
-   * 0.5, 0.95, 0.99, `_sum` and `_count`.
+   * Runs the observers, collects the SDK's meter and serializes it in the
+   * Prometheus text format (version 0.0.4): `# HELP` and `# TYPE` for every
+   * family, counters, gauges, and histograms with cumulative `_bucket`
+   * series, `_sum` and `_count` (a histogram without samples at zero).
    *
    * @returns The text, ending with a newline.
    */
-  toPrometheus(): string {
-    const lines: string[] = [];
-    const byName = new Map<string, string[]>();
-    const add = (name: string, type: string, line: string) => {
-      let list = byName.get(name);
-      if (!list) {
-        list = [`# TYPE ${name} ${type}`];
-        byName.set(name, list);
+  async toPrometheus(): Promise<string> {
+    for (const read of this.#observers) {
+      try {
+        read(this);
+      } catch {
+        // An observer that cannot read (a closed transport) leaves the last values.
       }
-      list.push(line);
-    };
-    for (const s of this.#counters.values()) {
-      add(s.name, "counter", `${s.name}${labelText(s.labels)} ${num(s.value)}`);
     }
-    for (const s of this.#gauges.values()) {
-      add(s.name, "gauge", `${s.name}${labelText(s.labels)} ${num(s.value)}`);
-    }
-    for (const s of this.#histograms.values()) {
-      const sum = summarize(s.value);
-      for (const [q, v] of [["0.5", sum.p50], ["0.95", sum.p95], ["0.99", sum.p99]] as const) {
-        add(s.name, "summary", `${s.name}${labelText({ ...s.labels, quantile: q })} ${num(v)}`);
+    const { resourceMetrics } = await this.#reader.collect();
+    const scope = resourceMetrics.scopeMetrics[0];
+    const seen = new Set(scope?.metrics.map((m) => m.descriptor.name));
+    const empty = [...this.#families.values()]
+      .filter((f) => f.type === "histogram" && !seen.has(f.name))
+      .map((f) => _emptyHistogram(f));
+    const scopeMetrics = scope === undefined && empty.length === 0 ? [] : [{
+      scope: scope?.scope ?? { name: "web4-runtime" },
+      metrics: [...(scope?.metrics ?? []), ...empty],
+    }];
+    const text = new PrometheusSerializer("", false, undefined, true).serialize({
+      resource: resourceMetrics.resource,
+      scopeMetrics,
+    });
+    return text.trimEnd() + "\n";
+  }
+
+  #record(type: MetricType, name: string, value: number, labels: MetricLabels, mirror: boolean) {
+    const key = seriesKey(name, labels);
+    switch (type) {
+      case "counter": {
+        const s = this.#counters.get(key) ?? this.#series(this.#counters, type, name, labels, 0);
+        s.value += value;
+        this.#instrument(name, type)(value, labels);
+        if (mirror) this.#mirror?.counter(name, value, labels);
+        return;
       }
-      add(s.name, "summary", `${s.name}_sum${labelText(s.labels)} ${num(sum.sum)}`);
-      add(s.name, "summary", `${s.name}_count${labelText(s.labels)} ${sum.count}`);
+      case "gauge": {
+        const s = this.#gauges.get(key) ?? this.#series(this.#gauges, type, name, labels, 0);
+        s.value = value;
+        this.#instrument(name, type)(value, labels);
+        if (mirror) this.#mirror?.gauge(name, value, labels);
+        return;
+      }
+      case "histogram": {
+        const s = this.#histograms.get(key) ??
+          this.#series(this.#histograms, type, name, labels, {
+            count: 0,
+            sum: 0,
+            samples: [],
+            next: 0,
+          });
+        const r = s.value;
+        r.count += 1;
+        r.sum += value;
+        if (r.samples.length < this.reservoir) r.samples.push(value);
+        else {
+          r.samples[r.next] = value;
+          r.next = (r.next + 1) % this.reservoir;
+        }
+        this.#instrument(name, type)(value, labels);
+        if (mirror) this.#mirror?.histogram(name, value, labels);
+        return;
+      }
     }
-    for (const list of byName.values()) lines.push(...list);
-    return lines.length === 0 ? "" : lines.join("\n") + "\n";
   }
 
   #series<T>(
     map: Map<string, Series<T>>,
-    type: "counter" | "gauge" | "histogram",
+    type: MetricType,
     name: string,
     labels: MetricLabels,
-    init: () => T,
+    init: T,
   ): Series<T> {
-    const key = seriesKey(name, labels);
-    const existing = map.get(key);
-    if (existing) return existing;
-    if (!NAME.test(name)) throw new TypeError(`Metric name "${name}" is not a Prometheus name`);
     for (const label of Object.keys(labels)) {
-      if (!LABEL.test(label) || label === "quantile") {
+      if (!LABEL.test(label) || label === "le" || label === "quantile") {
         throw new TypeError(`Metric "${name}" label "${label}" is not allowed`);
       }
     }
-    const known = this.#types.get(name);
-    if (known !== undefined && known !== type) {
-      throw new TypeError(`Metric "${name}" is a ${known}, not a ${type}`);
-    }
-    this.#types.set(name, type);
-    const series = { name, labels: { ...labels }, value: init() };
-    map.set(key, series);
+    this.#instrument(name, type);
+    const series = { name, labels: { ...labels }, value: init };
+    map.set(seriesKey(name, labels), series);
     return series;
   }
+
+  /** The SDK instrument of a family, created (and the type fixed) on first use. */
+  #instrument(name: string, type: MetricType): Record_ {
+    const known = this.#families.get(name);
+    if (known !== undefined && known.type !== type) {
+      throw new TypeError(`Metric "${name}" is a ${known.type}, not a ${type}`);
+    }
+    const existing = this.#instruments.get(name);
+    if (existing) return existing;
+    if (!NAME.test(name)) throw new TypeError(`Metric name "${name}" is not a Prometheus name`);
+    const family = known ?? {
+      name,
+      type,
+      unit: "",
+      help: `${name} (recorded outside the web4 catalogue).`,
+    };
+    this.#families.set(name, family);
+    const opts = { description: family.help, unit: family.unit === "1" ? "" : family.unit };
+    let record: Record_;
+    if (type === "counter") {
+      const c = this.#meter.createCounter(name, opts);
+      record = (value, labels) => c.add(value, labels);
+    } else if (type === "gauge") {
+      const g = this.#meter.createGauge(name, opts);
+      record = (value, labels) => g.record(value, labels);
+    } else {
+      const h = this.#meter.createHistogram(name, {
+        ...opts,
+        advice: { explicitBucketBoundaries: [...(family.buckets ?? SECONDS_DEFAULT)] },
+      });
+      record = (value, labels) => h.record(value, labels);
+    }
+    this.#instruments.set(name, record);
+    return record;
+  }
+}
+
+const SECONDS_DEFAULT = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** A histogram family without samples: one series at zero, so it is exposed from the start. */
+function _emptyHistogram(family: MetricFamily): MetricData {
+  const boundaries = [...(family.buckets ?? SECONDS_DEFAULT)];
+  return {
+    descriptor: {
+      name: family.name,
+      description: family.help,
+      unit: family.unit === "1" ? "" : family.unit,
+      valueType: ValueType.DOUBLE,
+    },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.HISTOGRAM,
+    dataPoints: [{
+      attributes: {},
+      startTime: [0, 0],
+      endTime: [0, 0],
+      value: {
+        buckets: { boundaries, counts: boundaries.map(() => 0).concat(0) },
+        count: 0,
+        sum: 0,
+      },
+    }],
+  };
 }
 
 /**
@@ -307,11 +463,4 @@ function labelText(labels: MetricLabels): string {
 
 function escapeLabel(value: string): string {
   return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
-}
-
-function num(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  return String(value);
 }

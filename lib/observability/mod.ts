@@ -1,7 +1,9 @@
 /**
  * Observability: the event contract v1.0 (`Web4Event`), the `Telemetry` port
  * every layer takes, a no-op default, sinks (memory, JSON Lines, console),
- * the audit stream, and UTF-8 sizes. Imports nothing else of the project.
+ * the audit stream, UTF-8 sizes, and metrics (`MetricsRegistry` on the
+ * OpenTelemetry SDK, Prometheus text, the `WEB4_METRICS` catalogue).
+ * Imports nothing else of the project.
  *
  * @example
  * ```ts
@@ -71,6 +73,12 @@ export {
   type MetricsSnapshot,
   quantile,
 } from "./metrics.ts";
+export {
+  type MetricFamily,
+  type MetricType,
+  SECONDS_BUCKETS,
+  WEB4_METRICS,
+} from "./metric_families.ts";
 export { otelMirror, type OtelMirrorOptions } from "./otel.ts";
 export {
   DEFAULT_LOG_LEVEL_SHARES,

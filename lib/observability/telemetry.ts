@@ -68,9 +68,9 @@ export interface Telemetry {
    */
   counter(name: string, value?: number, labels?: MetricLabels): void;
   /**
-   * Records one sample of a distribution (a latency in milliseconds, a size).
+   * Records one sample of a distribution (a latency in seconds, a size in bytes).
    *
-   * @param name Metric name (`router_dispatch_ms`).
+   * @param name Metric name (`web4_router_dispatch_seconds`).
    * @param value The sample.
    * @param labels Metric labels.
    */

@@ -2,7 +2,8 @@
  * What the router reports: the effects it commits (the runtime's, then one
  * `trustChanged` per trust-log entry) and their rendering as v1.0 events,
  * held back while a write group is open and emitted once it commits.
- * Telemetry only observes.
+ * Telemetry only observes. A committed trust transition also counts in
+ * `web4_trust_transitions_total{from,to}`.
  *
  * @module
  */
@@ -104,6 +105,13 @@ export class RouterEvents {
    */
   render(effects: readonly Effect[], peer: string, from: Inbound): void {
     for (const effect of effects) {
+      if (effect.type === "trustChanged" && effect.entry.changed) {
+        const { from: left, to: entered } = effect.entry;
+        const count = () =>
+          this.telemetry.counter("web4_trust_transitions_total", 1, { from: left, to: entered });
+        if (this.#held === undefined) count();
+        else this.#held.push(count);
+      }
       const e = renderEffect(effect);
       if (e !== null) this.emit(e.kind, e.data, e.severity, e.peer ?? peer, from);
     }

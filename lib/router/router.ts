@@ -353,10 +353,15 @@ export class ProtocolRouter {
     const started = performance.now();
     const result = await this.#dispatch(input, from);
     const labels = { protocol: result.protocol ?? "unknown", status: result.status };
-    this.#telemetry.counter("router_messages_total", 1, labels);
-    this.#telemetry.histogram("router_dispatch_ms", performance.now() - started, {
-      protocol: labels.protocol,
-    });
+    this.#telemetry.counter("web4_router_messages_total", 1, labels);
+    if ((result.status === "refused" || result.status === "dropped") && result.code !== undefined) {
+      this.#telemetry.counter("web4_router_refusals_total", 1, { code: result.code });
+    }
+    this.#telemetry.histogram(
+      "web4_router_dispatch_seconds",
+      (performance.now() - started) / 1000,
+      { protocol: labels.protocol },
+    );
     return result;
   }
 
@@ -383,7 +388,7 @@ export class ProtocolRouter {
     // 1. Rate limit (per session peer): one answer a second at most, the rest dropped.
     const rate = this.#rate?.take(sessionPeer, nowMs);
     if (rate !== undefined && rate.verdict !== "allowed") {
-      this.#telemetry.counter("router_rate_limited_total");
+      this.#telemetry.counter("web4_router_rate_limited_total");
       const parts = {
         reason: `Rate limit of ${this.#rate!.limiter.perSecond} messages/s exceeded`,
         retryAfterMs: rate.retryAfterMs,

@@ -142,7 +142,7 @@ Deno.test("attack (mesh): a neighbour floods signed copies maps, from throw-away
   const started = Date.now();
   for (const f of frames) await s.sendFrame(victim.fingerprint, "control", f);
   const refill = Math.ceil((Date.now() - started) / 10); // 100 tokens a second
-  const dropped = (reason: string) => counter(victim, "mesh_dropped_total", reason);
+  const dropped = (reason: string) => counter(victim, "web4_mesh_dropped_total", reason);
   // Every frame is accounted for: not admitted, over the rate limit, or kept within the bound
   // (a newer map of the same proposer replaces its oldest, counted).
   await victim.until(() =>
@@ -194,7 +194,7 @@ Deno.test("attack (mesh): a neighbour advertises links of throw-away keys (each 
     }, Date.now()),
   ));
   for (const f of frames) await s.sendFrame(victim.fingerprint, "control", f);
-  const dropped = (reason: string) => counter(victim, "mesh_dropped_total", reason);
+  const dropped = (reason: string) => counter(victim, "web4_mesh_dropped_total", reason);
   await victim.until(() =>
     dropped("adverts_full") + victim.stateSizes().pendingAdverts + dropped("invalid_frame") ===
       K + 1 && victim.knownNodes().includes(s.fingerprint)
@@ -235,7 +235,7 @@ Deno.test("attack (mesh): a neighbour sends valid relay frames for a known but u
   const throwAway = await Identity.generate();
   for (let i = 0; i < 10; i++) frames.push(await relayFrame(throwAway, far.fingerprint));
   for (const f of frames) await s.sendFrame(victim.fingerprint, "state", f);
-  const dropped = (reason: string) => counter(victim, "mesh_dropped_total", reason);
+  const dropped = (reason: string) => counter(victim, "web4_mesh_dropped_total", reason);
   await victim.until(() => dropped("not_admitted") === 10);
   assert.ok(dropped("held_full") > 0);
   assert.ok(victim.stateSizes().heldBytes <= limits.heldBytesPerDestination);
@@ -253,13 +253,14 @@ Deno.test("attack (mesh): a stranger two hops away floods an honest relay with f
   const frames: Uint8Array[] = [];
   for (let i = 0; i < N; i++) frames.push(await relayFrame(s.identity, victim.fingerprint));
   for (const f of frames) await s.sendFrame(relay.fingerprint, "state", f);
-  const dropped = (node: MeshNode, reason: string) => counter(node, "mesh_dropped_total", reason);
+  const dropped = (node: MeshNode, reason: string) =>
+    counter(node, "web4_mesh_dropped_total", reason);
   await relay.until(() =>
     dropped(relay, "rate_limited") + dropped(relay, "forward_share") +
-        counter(relay, "mesh_forwarded_total") >= N
+        counter(relay, "web4_mesh_forwarded_total") >= N
   );
   assert.ok(dropped(relay, "forward_share") > 0, "over the stranger's share");
-  assert.ok(counter(relay, "mesh_forwarded_total") <= 200 * 0.25 + 10);
+  assert.ok(counter(relay, "web4_mesh_forwarded_total") <= 200 * 0.25 + 10);
   await stillAnswered(relay, victim, "water");
   assert.equal(dropped(victim, "rate_limited"), 0, "the relay's own share at the victim holds");
 });
@@ -361,19 +362,19 @@ Deno.test("attack (mesh): 4,200 relay frames with hop_limit 0 cannot flush the s
   const N = 4200;
   for (let i = 0; i < N; i++) await s.sendFrame(victim.fingerprint, "state", frame);
   await victim.until(() =>
-    counter(victim, "mesh_dropped_total", "rate_limited") +
-        counter(victim, "mesh_hop_expired_total") === N
+    counter(victim, "web4_mesh_dropped_total", "rate_limited") +
+        counter(victim, "web4_mesh_hop_expired_total") === N
   ).catch((err) => {
     throw new Error(JSON.stringify(victim.agent.metrics.snapshot().counters), { cause: err });
   });
   assert.equal(victim.stateSizes().seenIds, seenBefore, "no hop_limit 0 frame entered the cache");
   // A second attacker (its own rate limit) replays the captured frame: still a duplicate.
   await using s2 = await stranger(network, mesh, "victim");
-  const duplicates = counter(victim, "mesh_dropped_total", "duplicate");
+  const duplicates = counter(victim, "web4_mesh_dropped_total", "duplicate");
   await s2.sendFrame(victim.fingerprint, "control", captured);
-  await victim.until(() => counter(victim, "mesh_dropped_total", "duplicate") > duplicates);
+  await victim.until(() => counter(victim, "web4_mesh_dropped_total", "duplicate") > duplicates);
   assert.equal(
-    victim.agent.metrics.snapshot().counters['mesh_dropped_total{reason="duplicate"}'],
+    victim.agent.metrics.snapshot().counters['web4_mesh_dropped_total{reason="duplicate"}'],
     duplicates + 1,
   );
   await stillAnswered(friend, victim, "water");
@@ -428,7 +429,7 @@ Deno.test("attack (mesh): framing by replay: after the owner's manual override, 
   await a.agent.apply(outcome("handled", { changes: batch.changes }), { peer: X });
   assert.equal(a.agent.router.trust.peer(X), "probing");
   // 3. Replayed within its window: a duplicate. 4. Replayed later: stale.
-  const dropped = (reason: string) => counter(a, "mesh_dropped_total", reason);
+  const dropped = (reason: string) => counter(a, "web4_mesh_dropped_total", reason);
   offsetMs = 20_000;
   const dup = dropped("duplicate");
   await s.sendFrame(a.fingerprint, "control", reportBytes);

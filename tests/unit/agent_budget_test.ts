@@ -56,7 +56,10 @@ Deno.test("InboundShares: a peer's messages wait, in order, until they fit its s
   });
   assert.deepEqual(events, ["inboundPaused p"]);
   assert.equal(s.admit("p", 101), "too_large");
-  assert.equal(metrics.snapshot().counters['agent_inbound_refused_total{reason="too_large"}'], 1);
+  assert.equal(
+    metrics.snapshot().counters['web4_agent_inbound_refused_total{reason="too_large"}'],
+    1,
+  );
   // Another peer is read and served meanwhile.
   admitted(s.admit("q", 90)).release();
   a.release();
@@ -242,7 +245,7 @@ Deno.test("Agent: a message larger than the peer's share is refused by the agent
     assert.ok(!dispatched.includes("FACT_PROPOSE"), "never dispatched");
     assert.equal(victim.store.claimsBy(peer.fingerprint).length, 0);
     assert.equal(
-      victim.metrics.snapshot().counters['agent_inbound_refused_total{reason="too_large"}'],
+      victim.metrics.snapshot().counters['web4_agent_inbound_refused_total{reason="too_large"}'],
       1,
     );
     // A message within the share is served.
@@ -282,7 +285,8 @@ Deno.test("Agent: a message larger than the peer's share is refused by the trans
       [stranger.fingerprint, "transport", undefined, 256 * KiB],
     );
     assert.equal(
-      victim.metrics.snapshot().counters['agent_inbound_refused_total{reason="message_too_large"}'],
+      victim.metrics.snapshot()
+        .counters['web4_agent_inbound_refused_total{reason="message_too_large"}'],
       1,
     );
     assert.ok(victim.transport.metrics().receiveBytesHeld <= 256 * KiB);

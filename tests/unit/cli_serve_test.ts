@@ -178,7 +178,7 @@ Deno.test("web4 serve + send: two agents on loopback, the person's intent reache
     const text = await (await fetch(metricsUrl)).text();
     const samples = parsePrometheus(text);
     assert.ok(
-      [...samples.keys()].some((k) => k.startsWith("router_messages_total")),
+      [...samples.keys()].some((k) => k.startsWith("web4_router_messages_total")),
       text,
     );
     assert.equal(await (await fetch(metricsUrl.replace("/metrics", "/healthz"))).text(), "ok\n");

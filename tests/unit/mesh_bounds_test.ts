@@ -209,7 +209,7 @@ Deno.test("Mesh (memory): a node re-advertises its links every advertiseMs (a fr
   }, Date.now() + 121_000);
   await a.agent.sendFrame(b.fingerprint, "control", encodeFrame(ahead));
   await b.until(() =>
-    (b.agent.metrics.snapshot().counters['mesh_dropped_total{reason="stale"}'] ?? 0) === 1
+    (b.agent.metrics.snapshot().counters['web4_mesh_dropped_total{reason="stale"}'] ?? 0) === 1
   );
   // a's clock moves on a minute: its next sweep advertises again, with a fresh `at`.
   const again = b.agent.nextEvent("mesh.links", (e) => e.peer === a.fingerprint, {

@@ -154,7 +154,7 @@ Deno.test("Mesh (memory): a replayed frame is a duplicate, a frame whose hop lis
   await a.agent.declareIntent({ goal: "ask", topic: "t3" }, { to: [c.fingerprint] });
   assert.equal((await expired).data.destination, c.fingerprint);
   assert.equal(of(sink, "mesh.delivered", "c").length, 1, "only the first reached c");
-  assert.equal(counter(b, "mesh_hop_expired_total"), 1);
+  assert.equal(counter(b, "web4_mesh_hop_expired_total"), 1);
 });
 
 Deno.test("Mesh (memory): a diamond a -- {b, c} -- d; a blocks its first hop and the route goes through the other; a relay never forwards through a peer it blocked", async () => {

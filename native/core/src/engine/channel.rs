@@ -83,11 +83,15 @@ impl Sent {
         }
     }
 
-    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+    pub(super) fn encode(&self, out: &mut impl super::out::FrameOut) {
         let f = &self.frame;
-        let payload = self.payload();
-        codec::encode_header(out, f.kind, f.flags, f.channel, f.seq, payload.len());
-        out.extend_from_slice(payload);
+        let len = self.payload().len();
+        codec::encode_header(out.head(), f.kind, f.flags, f.channel, f.seq, len);
+        match &self.body {
+            // DATA: a slice of the message, not a copy (for large payloads).
+            Some((data, r)) => out.body(data, r.clone()),
+            None => out.head().extend_from_slice(&f.payload),
+        }
     }
 
     #[cfg(any(test, feature = "test-hooks"))]

@@ -8,6 +8,7 @@
 mod channel;
 mod error;
 mod flow;
+mod out;
 mod receive;
 mod resume;
 mod schedule;
@@ -25,6 +26,7 @@ use channel::{Channel, OutMsg, RecvState, SendState};
 pub use channel::Stats;
 pub use error::{OpenError, ProtocolError, ResumeListError, SendError};
 pub use flow::RecvBudget;
+pub use out::{FrameOut, OutBatch};
 
 /// Most control frames (PONGs, replays injected by tests) queued at once.
 const MAX_CONTROL_BACKLOG: usize = 1024;

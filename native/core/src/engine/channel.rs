@@ -214,12 +214,21 @@ impl Channel {
     }
 
     /// Drops the frames acknowledged through `seq`; returns how many.
-    pub(super) fn pop_acked(&mut self, seq: u64) -> usize {
+    /// A message whose last reference was dropped goes back to `pool`.
+    pub(super) fn pop_acked(&mut self, seq: u64, pool: &super::pool::BufferPool) -> usize {
         let mut popped = 0;
         while self.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
             let s = self.unacked.pop_front().expect("front");
             self.unacked_bytes -= s.payload().len() as u64;
-            self.last_acked = Some(s);
+            if let Some(Sent {
+                body: Some((data, _)),
+                ..
+            }) = self.last_acked.replace(s)
+            {
+                if let Ok(buf) = Arc::try_unwrap(data) {
+                    pool.put(buf);
+                }
+            }
             popped += 1;
         }
         popped

@@ -201,6 +201,11 @@ export type NativeEvent =
   | { type: "dial"; session: bigint }
   | { type: "close_conn"; conn: number };
 
+/** The last session handle decoded, and its two halves (see {@linkcode decodeNativeEvents}). */
+let _lastSession: bigint | undefined;
+let _lastLo = 0;
+let _lastHi = 0;
+
 function _str(p: Record<string, unknown> | undefined, key: string, fallback: string): string {
   const v = p?.[key];
   return typeof v === "string" ? v : fallback;
@@ -343,18 +348,38 @@ export function decodeNativeEvents(
       // The slow path reports the exact problem.
       decodeEventRecords(bytes, length);
     }
-    const payload = payloadLen === 0
-      ? undefined
-      : decodeEventRecords(bytes.subarray(at, start + payloadLen), start + payloadLen - at)[0]
-        ?.payload;
-    const event = _typed(
-      kind,
-      view.getBigUint64(at + 8, true),
-      view.getBigUint64(at + 16, true),
-      view.getBigInt64(at + 24, true),
-      payload,
-    );
-    if (event !== undefined) emit(event);
+    // The session handle: the same BigInt as the previous record's when the
+    // bytes match (a batch is mostly one session's), so no allocation.
+    const lo = view.getUint32(at + 8, true);
+    const hi = view.getUint32(at + 12, true);
+    if (lo !== _lastLo || hi !== _lastHi || _lastSession === undefined) {
+      _lastSession = view.getBigUint64(at + 8, true);
+      _lastLo = lo;
+      _lastHi = hi;
+    }
+    const session = _lastSession;
+    if ((kind === 8 || kind === 9) && payloadLen === 0) {
+      // READABLE / WRITABLE, one per message or per room freed: no payload,
+      // the channel id is the low half of `op`; no BigInt beyond the session.
+      emit({
+        type: kind === 8 ? "readable" : "writable",
+        session,
+        channel: view.getUint32(at + 16, true),
+      });
+    } else {
+      const payload = payloadLen === 0
+        ? undefined
+        : decodeEventRecords(bytes.subarray(at, start + payloadLen), start + payloadLen - at)[0]
+          ?.payload;
+      const event = _typed(
+        kind,
+        session,
+        view.getBigUint64(at + 16, true),
+        view.getBigInt64(at + 24, true),
+        payload,
+      );
+      if (event !== undefined) emit(event);
+    }
     at = Math.min(length, start + Math.ceil(payloadLen / 8) * 8);
   }
 }

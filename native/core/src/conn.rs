@@ -151,8 +151,8 @@ pub struct Conn {
     pub peer_fp: String,
     /// Received plaintext not decoded yet.
     plain: Vec<u8>,
-    /// Scratch buffer for plaintext to encrypt.
-    pub scratch: Vec<u8>,
+    /// The next batch of plaintext to encrypt (large payloads as slices).
+    pub scratch: crate::engine::OutBatch,
     /// Last time anything arrived (us).
     pub last_rx: u64,
     /// Pings in flight: (nonce, sent at us).
@@ -189,7 +189,7 @@ impl Conn {
             role,
             peer_fp: String::new(),
             plain: Vec::new(),
-            scratch: Vec::with_capacity(OUT_BATCH),
+            scratch: crate::engine::OutBatch::with_capacity(OUT_BATCH),
             last_rx: now,
             pings: VecDeque::new(),
             rekey_due: false,
@@ -292,11 +292,12 @@ impl Conn {
         let _ = self.tls.writer().write_all(&out);
     }
 
-    /// Encrypts the plaintext in `scratch` (then clears it).
+    /// Encrypts the batch in `scratch` (then clears it): one vectored
+    /// write, so large payloads go from the message into TLS records with
+    /// no intermediate copy.
     pub fn write_scratch(&mut self) {
         if !self.scratch.is_empty() {
-            let _ = self.tls.writer().write_all(&self.scratch);
-            self.scratch.clear();
+            let _ = self.scratch.write_to(&mut self.tls.writer());
         }
     }
 

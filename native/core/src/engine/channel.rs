@@ -83,11 +83,15 @@ impl Sent {
         }
     }
 
-    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+    pub(super) fn encode(&self, out: &mut impl super::out::FrameOut) {
         let f = &self.frame;
-        let payload = self.payload();
-        codec::encode_header(out, f.kind, f.flags, f.channel, f.seq, payload.len());
-        out.extend_from_slice(payload);
+        let len = self.payload().len();
+        codec::encode_header(out.head(), f.kind, f.flags, f.channel, f.seq, len);
+        match &self.body {
+            // DATA: a slice of the message, not a copy (for large payloads).
+            Some((data, r)) => out.body(data, r.clone()),
+            None => out.head().extend_from_slice(&f.payload),
+        }
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
@@ -210,12 +214,21 @@ impl Channel {
     }
 
     /// Drops the frames acknowledged through `seq`; returns how many.
-    pub(super) fn pop_acked(&mut self, seq: u64) -> usize {
+    /// A message whose last reference was dropped goes back to `pool`.
+    pub(super) fn pop_acked(&mut self, seq: u64, pool: &super::pool::BufferPool) -> usize {
         let mut popped = 0;
         while self.unacked.front().is_some_and(|s| s.frame.seq <= seq) {
             let s = self.unacked.pop_front().expect("front");
             self.unacked_bytes -= s.payload().len() as u64;
-            self.last_acked = Some(s);
+            if let Some(Sent {
+                body: Some((data, _)),
+                ..
+            }) = self.last_acked.replace(s)
+            {
+                if let Ok(buf) = Arc::try_unwrap(data) {
+                    pool.put(buf);
+                }
+            }
             popped += 1;
         }
         popped

@@ -162,7 +162,7 @@ impl Engine {
         (b, (c.consumed_msgs + wm).max(c.granted.1))
     }
 
-    pub(super) fn write_credit(&mut self, i: usize, out: &mut Vec<u8>) {
+    pub(super) fn write_credit(&mut self, i: usize, out: &mut impl super::out::FrameOut) {
         if self.budget_returned {
             return;
         }
@@ -176,7 +176,8 @@ impl Engine {
             .used
             .fetch_add(c.granted.0 - old, Ordering::Relaxed);
         let payload = codec::encode_credit(b, m);
-        codec::encode_header(out, FrameType::Credit, 0, i as u32 + 1, 0, payload.len());
-        out.extend_from_slice(&payload);
+        let head = out.head();
+        codec::encode_header(head, FrameType::Credit, 0, i as u32 + 1, 0, payload.len());
+        head.extend_from_slice(&payload);
     }
 }

@@ -8,6 +8,8 @@
 mod channel;
 mod error;
 mod flow;
+mod out;
+mod pool;
 mod receive;
 mod resume;
 mod schedule;
@@ -25,6 +27,8 @@ use channel::{Channel, OutMsg, RecvState, SendState};
 pub use channel::Stats;
 pub use error::{OpenError, ProtocolError, ResumeListError, SendError};
 pub use flow::RecvBudget;
+pub use out::{FrameOut, OutBatch};
+pub use pool::BufferPool;
 
 /// Most control frames (PONGs, replays injected by tests) queued at once.
 const MAX_CONTROL_BACKLOG: usize = 1024;
@@ -67,6 +71,8 @@ pub struct EngineConfig {
     pub session_recv_budget: u64,
     /// The node's receive budget, shared by its sessions.
     pub node_recv: Arc<RecvBudget>,
+    /// The node's spare message buffers, shared by its sessions.
+    pub buffers: Arc<BufferPool>,
 }
 
 /// The largest credit window (bytes) a peer may grant beyond what we have
@@ -98,6 +104,7 @@ impl EngineConfig {
                 used: AtomicU64::new(0),
                 sessions: AtomicU64::new(0),
             }),
+            buffers: Arc::new(BufferPool::default()),
         }
     }
 }
@@ -394,7 +401,9 @@ impl Engine {
             // Refused below without a copy of an oversized message.
             return self.send_owned(id, Vec::new(), data.len());
         }
-        self.send_owned(id, data.to_vec(), data.len())
+        let mut owned = self.cfg.buffers.take(data.len());
+        owned.extend_from_slice(data);
+        self.send_owned(id, owned, data.len())
     }
 
     /// [`Engine::send`] of a message already copied (outside any lock).

@@ -2,6 +2,7 @@
 //! ACK, CREDIT, PING/PONG, CLOSE, and the application's reads.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::channel::RecvState;
 use super::{Engine, EngineEvent, ProtocolError, SendError, Signal, MAX_CONTROL_BACKLOG};
@@ -16,6 +17,7 @@ impl Engine {
     #[allow(clippy::result_unit_err)]
     pub fn recv_into(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
         let budget = (!self.budget_returned).then(|| self.cfg.node_recv.clone());
+        let pool = Arc::clone(&self.cfg.buffers);
         let c = self.local(id)?;
         let mut pos = 0;
         let mut read = 0;
@@ -33,7 +35,9 @@ impl Engine {
             c.consumed_bytes += m.len() as u64;
             c.consumed_msgs += 1;
             read += m.len() as u64;
-            c.ready.pop_front();
+            if let Some(done) = c.ready.pop_front() {
+                pool.put(done);
+            }
         }
         if let Some(b) = budget {
             b.used.fetch_sub(read, Ordering::Relaxed);
@@ -151,6 +155,7 @@ impl Engine {
     }
 
     pub(super) fn on_ack(&mut self, id: u32, seq: u64) -> Result<(), ProtocolError> {
+        let pool = Arc::clone(&self.cfg.buffers);
         let c = self.ch_mut(id).expect("exists");
         if seq >= c.next_seq {
             return Err(ProtocolError::AckBeyondSent {
@@ -158,7 +163,7 @@ impl Engine {
                 seq,
             });
         }
-        let popped = c.pop_acked(seq);
+        let popped = c.pop_acked(seq, &pool);
         if popped > 0 {
             self.acks_received += 1;
         }
@@ -172,6 +177,7 @@ impl Engine {
         let id = self.local_of(f.channel)?;
         let max_message = self.cfg.max_message;
         let budget = self.recv_budget;
+        let pool = Arc::clone(&self.cfg.buffers);
         let c = self.ch_mut(id).expect("exists");
         if f.seq <= c.last_received {
             if f.seq <= c.acked_to_peer {
@@ -222,17 +228,18 @@ impl Engine {
         c.recv_bytes += f.payload.len() as u64;
         c.last_received = f.seq;
         c.ack_pending = true;
-        if c.reassembly.is_empty() && f.flags & FLAG_END != 0 {
-            c.reassembly = f.payload.to_vec();
-        } else {
-            if c.reassembly.is_empty() {
-                // The first fragment of a longer message: room for a few
-                // fragments at once instead of growing by reallocation.
-                let want = (f.payload.len() * 4).min(max_message);
-                c.reassembly.reserve(want);
-            }
-            c.reassembly.extend_from_slice(f.payload);
+        if c.reassembly.is_empty() && c.reassembly.capacity() == 0 {
+            // A whole message, or the first fragment of a longer one (room
+            // for a few fragments at once instead of growing by
+            // reallocation), in a recycled buffer when it is large.
+            let want = if f.flags & FLAG_END != 0 {
+                f.payload.len()
+            } else {
+                (f.payload.len() * 4).min(max_message)
+            };
+            c.reassembly = pool.take(want);
         }
+        c.reassembly.extend_from_slice(f.payload);
         if f.flags & FLAG_END == 0
             && c.reassembly.len() as u64 >= budget
             && c.recv_bytes >= granted_b

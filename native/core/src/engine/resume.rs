@@ -52,7 +52,7 @@ impl Engine {
             let c = &mut self.channels[i];
             if let Some(&l) = peer.get(&id) {
                 let l = l.min(c.next_seq - 1);
-                c.pop_acked(l);
+                c.pop_acked(l, &self.cfg.buffers);
             }
             c.resend_pos = 0;
             c.acked_to_peer = c.last_received;

@@ -4,6 +4,7 @@
 
 use super::channel::{Channel, SendState, Sent};
 use super::flow::Due;
+use super::out::FrameOut;
 use super::{Engine, EngineEvent, ACK_EVERY_FRAMES};
 use crate::codec::{self, Frame, FrameType, FLAG_END, FRAGMENT_SIZE};
 
@@ -55,17 +56,17 @@ impl Engine {
 
     /// Encodes frames to send into `out` until about `budget` bytes,
     /// deferred ACKs and credit included (tests, graceful close).
-    pub fn fill(&mut self, out: &mut Vec<u8>, budget: usize) {
+    pub fn fill(&mut self, out: &mut impl FrameOut, budget: usize) {
         self.fill_lazy(out, budget, true);
     }
 
     /// Encodes frames to send into `out` until about `budget` bytes. Deferred
     /// ACKs and credit grants are written only when `flush_deferred` is set
     /// or when anything else is written (they then share its TLS record).
-    pub fn fill_lazy(&mut self, out: &mut Vec<u8>, budget: usize, flush_deferred: bool) {
-        let start = out.len();
+    pub fn fill_lazy(&mut self, out: &mut impl FrameOut, budget: usize, flush_deferred: bool) {
+        let start = out.written();
         while let Some(f) = self.ctrl.pop_front() {
-            codec::encode(&f, out);
+            codec::encode(&f, out.head());
         }
         for i in 0..self.channels.len() {
             if Self::ack_urgent(&self.channels[i]) {
@@ -75,11 +76,11 @@ impl Engine {
                 self.write_credit(i, out);
             }
         }
-        while out.len() < budget {
+        while out.written() < budget {
             let Some(i) = self.pick() else { break };
             self.emit_one(i, out);
         }
-        if flush_deferred || out.len() > start {
+        if flush_deferred || out.written() > start {
             for i in 0..self.channels.len() {
                 if self.channels[i].ack_pending {
                     self.write_ack(i, out);
@@ -91,10 +92,17 @@ impl Engine {
         }
     }
 
-    pub(super) fn write_ack(&mut self, i: usize, out: &mut Vec<u8>) {
+    pub(super) fn write_ack(&mut self, i: usize, out: &mut impl FrameOut) {
         let c = &mut self.channels[i];
         if !self.test_no_acks {
-            codec::encode_header(out, FrameType::Ack, 0, i as u32 + 1, c.last_received, 0);
+            codec::encode_header(
+                out.head(),
+                FrameType::Ack,
+                0,
+                i as u32 + 1,
+                c.last_received,
+                0,
+            );
         }
         c.acked_to_peer = c.last_received;
         c.ack_pending = false;
@@ -127,7 +135,7 @@ impl Engine {
         None
     }
 
-    pub(super) fn emit_one(&mut self, i: usize, out: &mut Vec<u8>) {
+    pub(super) fn emit_one(&mut self, i: usize, out: &mut impl FrameOut) {
         let id = i as u32 + 1;
         let c = &mut self.channels[i];
         if c.resend_pos < c.unacked.len() {
@@ -149,7 +157,7 @@ impl Engine {
                 let f = Frame::empty(FrameType::Fin, id, c.next_seq);
                 c.next_seq += 1;
                 c.send_state = SendState::FinSent;
-                codec::encode(&f, out);
+                codec::encode(&f, out.head());
                 c.push_unacked(Sent {
                     frame: f,
                     body: None,

@@ -20,6 +20,7 @@ fn cfg(policy: Policy, max_queue: usize) -> EngineConfig {
             used: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
         }),
+        buffers: Arc::new(crate::engine::BufferPool::default()),
     }
 }
 

@@ -178,7 +178,8 @@ export async function runAttackBench(): Promise<BenchSection> {
   return {
     section: "Under attack (loopback): the transport's rows probe a 64 B channel echo, " +
       "the upper layers' a trusted peer's INTENT -> answer",
-    rows: [...transport, ...layers],
+    rows: [...transport, ...layers.rows],
+    notes: layers.notes,
   };
 }
 

@@ -20,7 +20,9 @@
  * files (database, WAL, event log, audit stream) against the bytes the
  * attacking keys may take by configuration (their store byte quotas, the
  * WAL bound, the strangers' share of the event log and the audit budget
- * of their level); and the refusal codes the attacker received.
+ * of their level); the units the attacker sent. The section's notes give the answers the
+ * attacker received (refusal codes), the victim's mesh drops by reason, its mesh state after
+ * the attack and the requests the loopback admin page saw.
  *
  * @module
  */
@@ -259,7 +261,7 @@ function _bound(victim: MeshNode, plan: AttackPlan): number {
  *
  * @returns The rows (the caller adds them to the "under attack" section).
  */
-export async function runLayersAttackBench(): Promise<BenchRow[]> {
+export async function runLayersAttackBench(): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const dir = await Deno.makeTempDir({ prefix: "web4-attack-" });
   const admin = _adminServer();
   const [victimId, legitId, farId, insiderId] = await Promise.all(
@@ -278,6 +280,7 @@ export async function runLayersAttackBench(): Promise<BenchRow[]> {
   const legit = await _node(legitId, ":memory:", [victimId.fingerprint, farId.fingerprint]);
   const far = await _node(farId, ":memory:", [legitId.fingerprint]);
   const rows: BenchRow[] = [];
+  const notes: string[] = [];
   try {
     const { port } = await victim.listen({ hostname: HOST, port: 0 });
     const { port: legitPort } = await legit.listen({ hostname: HOST, port: 0 });
@@ -367,10 +370,7 @@ export async function runLayersAttackBench(): Promise<BenchRow[]> {
             goal: "within the bound",
           },
           {
-            name: `units sent, ${name}: answered ${codes}; mesh drops ${dropped}; ` +
-              `state after: ${sizes.copies} copies maps, ${sizes.linkNodes} link nodes, ` +
-              `${sizes.held} held (${sizes.heldBytes} B), ${sizes.seenIds} seen ids; ` +
-              `admin page requests ${admin.seen() - seen0}`,
+            name: `units sent by the attacker (answers: see the notes), ${name}`,
             value: Number(result.sent ?? 0),
             unit: "units",
             baseline: "seconds",
@@ -378,6 +378,14 @@ export async function runLayersAttackBench(): Promise<BenchRow[]> {
             ratio: Number(result.sent ?? 0) / (ATTACK_MS / 1000),
             goal: "reported",
           },
+        );
+        notes.push(
+          `${name}: ${result.sent} units; answers the attacker got: ${codes}; ` +
+            `the victim's mesh drops: ${dropped}; its mesh state after: ${sizes.copies} copies maps, ` +
+            `${sizes.linkNodes} link nodes, ${sizes.held} held frames (${sizes.heldBytes} B), ` +
+            `${sizes.seenIds} seen ids; requests the loopback admin page saw: ${
+              admin.seen() - seen0
+            }`,
         );
       } finally {
         clearInterval(sampler);
@@ -391,15 +399,11 @@ export async function runLayersAttackBench(): Promise<BenchRow[]> {
     await admin.s.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
-  return rows;
+  return { rows, notes };
 }
 
 if (import.meta.main) {
   const { formatSections } = await import("./report.ts");
-  console.log(
-    formatSections([{
-      section: "Under attack: the upper layers",
-      rows: await runLayersAttackBench(),
-    }]),
-  );
+  const { rows, notes } = await runLayersAttackBench();
+  console.log(formatSections([{ section: "Under attack: the upper layers", rows, notes }]));
 }

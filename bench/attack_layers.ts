@@ -296,7 +296,7 @@ export async function runLayersAttackBench(): Promise<{ rows: BenchRow[]; notes:
     await _probe(legit, victim.fingerprint, _sleep(1000)); // warm-up
     for (const plan of PLANS) {
       const base = await _probe(legit, victim.fingerprint, _sleep(BASELINE_MS));
-      const rss0 = Deno.memoryUsage().rss;
+      const { rss: rss0, heapUsed: heap0 } = Deno.memoryUsage();
       const files0 = _dirBytes(dir);
       const seen0 = admin.seen();
       const drops0 = _drops(victim);
@@ -379,8 +379,10 @@ export async function runLayersAttackBench(): Promise<{ rows: BenchRow[]; notes:
             goal: "reported",
           },
         );
+        const heap1 = Deno.memoryUsage().heapUsed;
         notes.push(
           `${name}: ${result.sent} units; answers the attacker got: ${codes}; ` +
+            `JS heap used ${(heap0 / MiB).toFixed(0)} -> ${(heap1 / MiB).toFixed(0)} MiB; ` +
             `the victim's mesh drops: ${dropped}; its mesh state after: ${sizes.copies} copies maps, ` +
             `${sizes.linkNodes} link nodes, ${sizes.held} held frames (${sizes.heldBytes} B), ` +
             `${sizes.seenIds} seen ids; requests the loopback admin page saw: ${

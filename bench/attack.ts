@@ -11,6 +11,11 @@
  * 127.0.0.2, 20 handshakes/s with fresh keys that keep their sessions, and
  * one peer withholding ACKs while it makes the victim echo 4 KiB messages.
  *
+ * The same section then gets the upper layers' rows (issue 17,
+ * `bench/attack_layers.ts`): mesh floods, the store fill and the fetch
+ * abuse, each attacker in its own Deno process, probed by a trusted peer's
+ * INTENT -> answer through the victim's router.
+ *
  * @module
  */
 
@@ -18,6 +23,7 @@ import * as net from "node:net";
 import { Identity } from "../lib/identity/mod.ts";
 import { RttNode } from "../lib/rtt/mod.ts";
 import type { BenchRow, BenchSection } from "./report.ts";
+import { runLayersAttackBench } from "./attack_layers.ts";
 
 const HOST = "127.0.0.1";
 const ROUND_TRIPS = 400;
@@ -161,11 +167,28 @@ const ATTACKS: Attack[] = [
 ];
 
 /**
- * Runs every attack in turn against one victim.
+ * Runs every attack in turn: the transport's against an echoing RTT node,
+ * then the upper layers' against a mesh node (`bench/attack_layers.ts`).
  *
  * @returns The section.
  */
 export async function runAttackBench(): Promise<BenchSection> {
+  const transport = await _runTransportAttacks();
+  const layers = await runLayersAttackBench();
+  return {
+    section: "Under attack (loopback): the transport's rows probe a 64 B channel echo, " +
+      "the upper layers' a trusted peer's INTENT -> answer",
+    rows: [...transport, ...layers.rows],
+    notes: layers.notes,
+  };
+}
+
+/**
+ * Runs the transport's attacks in turn against one echoing victim.
+ *
+ * @returns The rows.
+ */
+async function _runTransportAttacks(): Promise<BenchRow[]> {
   const { node, port } = await _echoVictim();
   const peer = await RttNode.create({ identity: await Identity.generate() });
   const rows: BenchRow[] = [];
@@ -205,7 +228,7 @@ export async function runAttackBench(): Promise<BenchSection> {
     await peer.shutdown({ deadlineMs: 100 });
     await node.shutdown({ deadlineMs: 100 });
   }
-  return { section: "Under attack: a legitimate peer's round trip (64 B, loopback)", rows };
+  return rows;
 }
 
 if (import.meta.main) {

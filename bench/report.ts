@@ -35,6 +35,8 @@ export interface BenchSection {
   section: string;
   /** Its rows. */
   rows: BenchRow[];
+  /** Lines printed under the table (what a row's figure does not say: refusal codes, drops). */
+  notes?: string[];
 }
 
 function _fmt(n: number): string {
@@ -67,6 +69,7 @@ export function formatSections(sections: BenchSection[]): string {
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
     const row = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
     out.push(row(header), row(widths.map((w) => "-".repeat(w))), ...lines.map(row));
+    if (s.notes !== undefined && s.notes.length > 0) out.push("", ...s.notes.map((n) => `- ${n}`));
   }
   return out.join("\n");
 }

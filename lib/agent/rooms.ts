@@ -33,6 +33,7 @@ import { PresenceTracker } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { renderTelemetry, reportListenerError } from "./telemetry.ts";
 import { Waiters } from "./waiters.ts";
+import { systemClock, systemRandom } from "../ports/mod.ts";
 
 /** Everything an agent is made of. */
 export interface Rooms {
@@ -122,7 +123,9 @@ export interface RoomParts {
  */
 export function buildRooms(parts: RoomParts): Rooms {
   const { options, store, transport, signal, track } = parts;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const now = clock.now;
   const self = options.identity.fingerprint;
   const person = options.person;
   const stopped = () => signal.aborted;
@@ -145,7 +148,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   for (const [name, fn] of Object.entries(options.listeners ?? {})) {
     events.on(name as AgentEventName, fn as AgentListener<AgentEventName>);
   }
-  const waiters = new Waiters(signal, events);
+  const waiters = new Waiters(signal, events, clock);
   const cip = new CipRuntime(options.cip);
   const hcp = new HcpRuntime(options.hcp);
   const lip = new LipRuntime(options.lip);
@@ -169,6 +172,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   };
   const sessions = new Sessions({
     self,
+    clock,
     person,
     transport,
     emit,
@@ -184,7 +188,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     gone: (fp) => inbound.forget(fp),
     track,
   });
-  const outbox = new Outbox({ sessions, emit, commit, load });
+  const outbox = new Outbox({ sessions, emit, commit, load, random });
   const intents = new Intents({
     mission: options.mission,
     drift: new DriftDetector(options.mission, options.drift),
@@ -204,10 +208,22 @@ export function buildRooms(parts: RoomParts): Rooms {
     trust: { anchors: [...(options.trustAnchors ?? [])] },
     config: person === undefined ? {} : { person },
     now,
+    clock,
+    random,
     load,
     telemetry,
   });
-  const actions = new Actions({ person, cip, router, store, sessions, outbox, intents, load });
+  const actions = new Actions({
+    random,
+    person,
+    cip,
+    router,
+    store,
+    sessions,
+    outbox,
+    intents,
+    load,
+  });
   const lipActions = new LipActions({
     identity: options.identity,
     fetcher: options.fetcher ?? new HttpFetcher({ clock: () => new Date(now()) }),
@@ -241,6 +257,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     queueCapacity: options.queueCapacity ?? 256,
     lriStep: options.lriStep ?? 5,
     intervalMs: options.loadIntervalMs ?? 1000,
+    clock,
     queueDepth: () => loop.depth,
     openIntents: () => intents.openCount(),
     emit,

@@ -33,6 +33,7 @@ import {
   type Resolver,
   tcpConnector,
 } from "./net.ts";
+import { systemClock } from "../ports/mod.ts";
 
 /** A fetched document and its provenance. */
 export interface FetchedDocument {
@@ -119,7 +120,7 @@ export interface HttpFetcherOptions {
   localAddresses?: (() => readonly string[]) | undefined;
   /** Starts the time bound of one fetch. @default {a timer} */
   deadline?: ((ms: number) => Deadline) | undefined;
-  /** The clock for `retrievedAt`. @default {() => new Date()} */
+  /** The clock for `retrievedAt`. @default {() => new Date(systemClock.now())} */
   clock?: (() => Date) | undefined;
   /** The `user-agent` header. @default {"web4-runtime-lip/1.0"} */
   userAgent?: string | undefined;
@@ -206,7 +207,7 @@ export class HttpFetcher implements LipFetcher {
     this.#connect = options.connector ?? tcpConnector();
     this.#local = options.localAddresses ?? _interfaceAddresses;
     this.#deadline = options.deadline ?? _timer;
-    this.#clock = options.clock ?? (() => new Date());
+    this.#clock = options.clock ?? (() => new Date(systemClock.now()));
     this.#userAgent = options.userAgent ?? "web4-runtime-lip/1.0";
   }
 
@@ -478,8 +479,11 @@ async function _exchange(
 
 function _timer(ms: number): Deadline {
   const c = new AbortController();
-  const id = setTimeout(() => c.abort(new DOMException("Fetch timed out", "TimeoutError")), ms);
-  return { signal: c.signal, clear: () => clearTimeout(id) };
+  const id = systemClock.setTimeout(
+    () => c.abort(new DOMException("Fetch timed out", "TimeoutError")),
+    ms,
+  );
+  return { signal: c.signal, clear: () => systemClock.clear(id) };
 }
 
 function _interfaceAddresses(): string[] {

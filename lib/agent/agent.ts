@@ -162,10 +162,11 @@ export class Agent implements AsyncDisposable {
         `Agent mission must be at most ${SCHEMA_LIMITS.textBytes} UTF-8 bytes, got ${missionBytes}`,
       );
     }
+    const clock = options.clock ?? systemClock;
     const owns = typeof options.store === "string";
     const store = typeof options.store === "string"
       ? openStore(options.store, {
-        now: (options.clock ?? systemClock).now,
+        now: () => clock.now(),
         ...options.storeOptions,
       })
       : options.store;

@@ -159,7 +159,7 @@ export class HcpClient implements AsyncDisposable {
     this.telemetry = createTelemetry({
       node: options.identity.agentId,
       sinks: options.sinks ?? [],
-      now: this.#clock.now,
+      now: () => this.#clock.now(),
       newId: () => randomUuid(this.#random),
     });
   }

@@ -33,7 +33,7 @@ import { PresenceTracker } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { renderTelemetry, reportListenerError } from "./telemetry.ts";
 import { Waiters } from "./waiters.ts";
-import { systemClock, systemRandom } from "../ports/mod.ts";
+import { randomUuid, systemClock, systemRandom } from "../ports/mod.ts";
 
 /** Everything an agent is made of. */
 export interface Rooms {
@@ -125,7 +125,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   const { options, store, transport, signal, track } = parts;
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
-  const now = clock.now;
+  const now = () => clock.now();
   const self = options.identity.fingerprint;
   const person = options.person;
   const stopped = () => signal.aborted;
@@ -139,6 +139,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     sinks: [...(options.sinks ?? []), { write: (e) => waiters.observe(e) }],
     metrics,
     now,
+    newId: () => randomUuid(random),
     levelOf: (fp) => trustLevelOf(levels, fp, { self, person }),
   });
   // Telemetry is the first subscriber; the owner's listeners come after it.

@@ -142,7 +142,7 @@ export class MeshNode implements AsyncDisposable {
     this.limits = limits;
     const clock = this.#clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
-    const now = this.#now = clock.now;
+    const now = this.#now = () => clock.now();
     this.#random = random;
     const windowMs = options.windowMs ?? 120_000;
     const seen = this.#seen = new SeenCache({

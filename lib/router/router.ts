@@ -60,7 +60,7 @@ import type {
   RouterOptions,
 } from "./types.ts";
 import { WriteGroupRunner, type WriteTicket } from "./write_group.ts";
-import { type Clock, systemClock, systemRandom } from "../ports/mod.ts";
+import { type Clock, sleep, systemClock, systemRandom } from "../ports/mod.ts";
 
 /**
  * Routes verified envelopes to protocol runtimes and applies their outcomes.
@@ -191,7 +191,11 @@ export class ProtocolRouter {
           message: "A store commit failed; the messages of its group were not applied",
         }, { severity: "error" });
       },
-    }, options.writeGroups);
+    }, {
+      // The batching delay runs on the router's clock; an abort ends it early.
+      wait: (ms, signal) => sleep(this.#clock, ms, signal).catch(() => {}),
+      ...options.writeGroups,
+    });
   }
 
   /**

@@ -125,7 +125,11 @@ export class ManualClock implements Clock {
   #seq = 0;
   readonly #timers = new Map<TimerHandle, _Timer>();
 
-  /** @param options The start time. */
+  /**
+   * Creates a clock standing at `options.start`.
+   *
+   * @param options The start time.
+   */
   constructor(options: ManualClockOptions = {}) {
     this.#wall = options.start ?? 1_767_225_600_000;
   }

@@ -24,7 +24,7 @@ export type RandomSource = (n: number) => Uint8Array;
  * assert.equal(systemRandom(32).length, 32);
  * ```
  */
-export const systemRandom: RandomSource = (n) => {
+export const systemRandom: RandomSource = (n: number): Uint8Array => {
   const out = new Uint8Array(n);
   for (let at = 0; at < n; at += 65_536) {
     crypto.getRandomValues(out.subarray(at, Math.min(n, at + 65_536)));

@@ -202,7 +202,11 @@ export class MemoryNetwork {
   #blocked = new Set<string>();
   #groups: Set<string>[] = [];
 
-  /** @param options The clock of the network's delays. @default {{ clock: systemClock }} */
+  /**
+   * Creates an empty network.
+   *
+   * @param options The clock of the network's delays. @default {{ clock: systemClock }}
+   */
   constructor(options: { clock?: Clock | undefined } = {}) {
     this.clock = options.clock ?? systemClock;
   }

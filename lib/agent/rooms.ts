@@ -11,7 +11,7 @@
 import { CipRuntime } from "../cip/mod.ts";
 import type { PeerTrust } from "../envelope/mod.ts";
 import { consentRecordContext, consentRecordOf, HcpRuntime } from "../hcp/mod.ts";
-import { FetchBudget, HttpFetcher, LipRuntime } from "../lip/mod.ts";
+import { clockDeadline, FetchBudget, HttpFetcher, LipRuntime } from "../lip/mod.ts";
 import { createTelemetry, MetricsRegistry, type StampingTelemetry } from "../observability/mod.ts";
 import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
@@ -227,7 +227,8 @@ export function buildRooms(parts: RoomParts): Rooms {
   });
   const lipActions = new LipActions({
     identity: options.identity,
-    fetcher: options.fetcher ?? new HttpFetcher({ clock: () => new Date(now()) }),
+    fetcher: options.fetcher ??
+      new HttpFetcher({ clock: () => new Date(now()), deadline: clockDeadline(clock) }),
     budget: new FetchBudget(options.fetchBudget),
     judge: options.lipJudge,
     lip,

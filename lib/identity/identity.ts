@@ -386,7 +386,8 @@ export class Identity {
    * import { seededRandom } from "../ports/mod.ts";
    * import assert from "node:assert/strict";
    *
-   * const [a, b] = await Promise.all([1, 1].map((s) => Identity.generate({ random: seededRandom(s) })));
+   * const a = await Identity.generate({ random: seededRandom(1) });
+   * const b = await Identity.generate({ random: seededRandom(1) });
    * assert.equal(a.fingerprint, b.fingerprint);
    * ```
    */

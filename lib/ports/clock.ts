@@ -10,7 +10,11 @@
 /** A pending timer, as {@linkcode Clock.setTimeout} returns it. */
 export type TimerHandle = number;
 
-/** Time and timers, as every layer of the stack reads them. */
+/**
+ * Time and timers, as every layer of the stack reads them. Call the methods
+ * on the clock (`() => clock.now()`): {@linkcode systemClock}'s work unbound,
+ * a {@linkcode ManualClock}'s do not.
+ */
 export interface Clock {
   /** Wall time: milliseconds since the Unix epoch (envelope timestamps, records). */
   now(): number;

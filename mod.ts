@@ -80,11 +80,13 @@ export {
   type VoteOptions,
 } from "./lib/agent/mod.ts";
 export {
+  type GenerateIdentityOptions,
   Identity,
   IdentityError,
   type IdentityErrorCode,
   type IdentityOptions,
 } from "./lib/identity/mod.ts";
+export { type Clock, type RandomSource } from "./lib/ports/mod.ts";
 export {
   NativeLibraryError,
   type NativeLibraryErrorCode,

@@ -16,6 +16,7 @@ import { AgentError } from "./errors.ts";
 import type { CipGoal, Intents, Priority } from "./intents.ts";
 import type { Outbox, SendResult } from "./outbox.ts";
 import type { Sessions } from "./sessions.ts";
+import { type RandomSource, randomUuid } from "../ports/mod.ts";
 
 /** A DMP trace for a fact or decision. */
 export interface Trace {
@@ -56,6 +57,8 @@ export type PersonMessageType = "HCP_DECISION" | "HCP_CONTEXT" | "HCP_INTENT";
 
 /** What {@linkcode Actions} needs from the agent. */
 export interface ActionsPorts {
+  /** Where msg_ids and decision ids come from. */
+  readonly random: RandomSource;
   /** The enrolled person, if any. */
   readonly person: string | undefined;
   /** The CIP runtime (it decides whether an intent may go). */
@@ -143,7 +146,7 @@ export class Actions {
     } = {},
   ): Promise<SendResult[]> {
     const { outbox } = this.#ports;
-    const dmp = dmpTrace(trace);
+    const dmp = dmpTrace(trace, this.#ports.random);
     return await outbox.each(options.to, (fp) =>
       outbox.reply(replySpec("cip", "FACT_PROPOSE", {
         ...outbox.address(fp),
@@ -230,7 +233,7 @@ export class Actions {
     options: { to?: readonly string[] | undefined; retrospective?: string | undefined } = {},
   ): Promise<SendResult[]> {
     const { outbox } = this.#ports;
-    const { counterfactuals: _c, ...dmp } = dmpTrace(trace);
+    const { counterfactuals: _c, ...dmp } = dmpTrace(trace, this.#ports.random);
     return await outbox.each(options.to, (fp) =>
       outbox.reply(replySpec("cip", "DECISION_SHARE", {
         ...outbox.address(fp),
@@ -260,7 +263,7 @@ export class Actions {
       throw new AgentError("NO_PERSON", "No enrolled person is connected");
     }
     const load = this.#ports.load();
-    const msgId = newMsgId((n) => crypto.getRandomValues(new Uint8Array(n)));
+    const msgId = newMsgId(this.#ports.random);
     const spec = replySpec("hcp", type, {
       msg_id: msgId,
       receiver: sessions.receiver(person, "person"),
@@ -286,11 +289,12 @@ function humanOf(record: { humanState?: HumanState | undefined } | undefined): H
  * The wire form of a {@linkcode Trace} (a fresh decision id when none is given).
  *
  * @param trace The trace.
+ * @param random Where a fresh decision id comes from.
  * @returns The `dmp_trace` block.
  */
-function dmpTrace(trace: Trace) {
+function dmpTrace(trace: Trace, random: RandomSource) {
   return {
-    decision_id: trace.decision_id ?? crypto.randomUUID(),
+    decision_id: trace.decision_id ?? randomUuid(random),
     steps: trace.steps,
     evidence: trace.evidence,
     ...(trace.counterfactuals === undefined ? {} : { counterfactuals: trace.counterfactuals }),

@@ -35,6 +35,7 @@ import type { SendResult } from "./outbox.ts";
 import type { AgentRelay } from "./relay.ts";
 import { buildRooms, type Rooms } from "./rooms.ts";
 import type { PeerInfo } from "./sessions.ts";
+import { systemClock } from "../ports/mod.ts";
 
 /**
  * An agent: transport + router + runtimes + store + telemetry, with its
@@ -161,13 +162,21 @@ export class Agent implements AsyncDisposable {
         `Agent mission must be at most ${SCHEMA_LIMITS.textBytes} UTF-8 bytes, got ${missionBytes}`,
       );
     }
+    const clock = options.clock ?? systemClock;
     const owns = typeof options.store === "string";
     const store = typeof options.store === "string"
-      ? openStore(options.store, options.storeOptions)
+      ? openStore(options.store, {
+        now: () => clock.now(),
+        ...options.storeOptions,
+      })
       : options.store;
     let resolved;
     try {
-      resolved = await resolveTransport(options.transport ?? rtt(), { identity: options.identity });
+      resolved = await resolveTransport(options.transport ?? rtt(), {
+        identity: options.identity,
+        clock: options.clock,
+        random: options.random,
+      });
     } catch (err) {
       if (owns) store[Symbol.dispose]();
       throw err;

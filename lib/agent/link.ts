@@ -9,6 +9,7 @@
 
 import type { Telemetry } from "../observability/mod.ts";
 import type { TransportChannel, TransportSession } from "../transport/mod.ts";
+import { type Clock, systemClock } from "../ports/mod.ts";
 
 /** The channel kinds every session opens (spec §1). */
 export const CHANNEL_KINDS = ["control", "state", "knowledge"] as const;
@@ -53,6 +54,7 @@ export class SessionLink {
   readonly done: Promise<void>;
   readonly #channels: Map<ChannelKind, TransportChannel>;
   readonly #telemetry: Telemetry;
+  readonly #clock: Clock;
   /** Settles when the session closes: a read loop waiting for room stops waiting. */
   readonly #sessionClosed = Promise.withResolvers<void>();
   #closing = false;
@@ -63,7 +65,9 @@ export class SessionLink {
     channels: Map<ChannelKind, TransportChannel>,
     handlers: LinkHandlers,
     telemetry: Telemetry,
+    clock: Clock,
   ) {
+    this.#clock = clock;
     this.session = session;
     this.dialer = dialer;
     this.#channels = channels;
@@ -84,6 +88,7 @@ export class SessionLink {
    * @param dialer The fingerprint that dialled it.
    * @param handlers Where messages go.
    * @param telemetry Where ack-latency samples go.
+   * @param clock Times the acknowledgements. @default {systemClock}
    * @returns The link.
    */
   static async open(
@@ -91,6 +96,7 @@ export class SessionLink {
     dialer: string,
     handlers: LinkHandlers,
     telemetry: Telemetry,
+    clock: Clock = systemClock,
   ): Promise<SessionLink> {
     // All three are opened in one step, before the transport grants any of them credit: each
     // channel's window is then its even share of the session's receive budget (set before), and
@@ -99,7 +105,7 @@ export class SessionLink {
     const channels = new Map<ChannelKind, TransportChannel>(
       CHANNEL_KINDS.map((kind, i) => [kind, opened[i]!]),
     );
-    return new SessionLink(session, dialer, channels, handlers, telemetry);
+    return new SessionLink(session, dialer, channels, handlers, telemetry, clock);
   }
 
   /** The peer's authenticated fingerprint. */
@@ -123,13 +129,13 @@ export class SessionLink {
    */
   async send(kind: ChannelKind, bytes: Uint8Array, options: { ack?: boolean } = {}): Promise<void> {
     const ch = this.#channels.get(kind)!;
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     await ch.send(bytes);
     const acked = ch.flush().then(
       () =>
         this.#telemetry.histogram(
           "web4_transport_ack_seconds",
-          (performance.now() - started) / 1000,
+          (this.#clock.monotonic() - started) / 1000,
         ),
       () => {},
     );

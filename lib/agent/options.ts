@@ -17,6 +17,7 @@ import type { InboundBudget } from "./inbound.ts";
 import type { AgentIntent } from "./intents.ts";
 import type { LoadSource } from "./load.ts";
 import type { PeerInfo } from "./sessions.ts";
+import type { Clock, RandomSource } from "../ports/mod.ts";
 
 /** Options of `Agent.create`. */
 export interface AgentOptions {
@@ -86,8 +87,18 @@ export interface AgentOptions {
   lip?: LipRuntimeOptions | undefined;
   /** How long `connect` waits for the CIP handshake. @default {10000} */
   handshakeTimeoutMs?: number | undefined;
-  /** The clock in ms. @default {Date.now} */
-  now?: (() => number) | undefined;
+  /**
+   * The clock: wall time (envelopes, records), monotonic time and timers,
+   * passed down to every layer (store, router, transport, rooms).
+   * @default {systemClock}
+   */
+  clock?: Clock | undefined;
+  /**
+   * The random source: msg_ids, decision ids, the transport's session-id
+   * seed; a seeded one makes a run repeatable.
+   * @default {systemRandom}
+   */
+  random?: RandomSource | undefined;
   /** Aborting it stops the agent. */
   signal?: AbortSignal | undefined;
 }

@@ -12,6 +12,7 @@ import { type LocalLoad, newMsgId, type Outcome, outcome, type ReplySpec } from 
 import type { Emit } from "./events.ts";
 import type { AgentRelay } from "./relay.ts";
 import type { Sessions } from "./sessions.ts";
+import type { RandomSource } from "../ports/mod.ts";
 
 /** The result of sending one message to one peer. */
 export interface SendResult {
@@ -27,6 +28,8 @@ export interface SendResult {
 
 /** What the {@linkcode Outbox} needs from the agent. */
 export interface OutboxPorts {
+  /** Where msg_ids come from. */
+  readonly random: RandomSource;
   /** The sessions. */
   readonly sessions: Pick<Sessions, "link" | "isOpen" | "isLive" | "agentPeers" | "receiver">;
   /** Where held sends, undeliverable envelopes and send failures are reported. */
@@ -70,7 +73,7 @@ export class Outbox {
    */
   address(fp: string): { msg_id: string; receiver: EnvelopeReceiver } {
     return {
-      msg_id: newMsgId((n) => crypto.getRandomValues(new Uint8Array(n))),
+      msg_id: newMsgId(this.#ports.random),
       receiver: this.#ports.sessions.receiver(fp),
     };
   }

@@ -39,6 +39,13 @@ import {
 } from "../transport/mod.ts";
 import { AgentError } from "./errors.ts";
 import { type ChannelKind, SessionLink } from "./link.ts";
+import {
+  type Clock,
+  type RandomSource,
+  randomUuid,
+  systemClock,
+  systemRandom,
+} from "../ports/mod.ts";
 
 /** Options of {@linkcode HcpClient.create}. */
 export interface HcpClientOptions {
@@ -58,6 +65,10 @@ export interface HcpClientOptions {
   transport?: TransportSource | undefined;
   /** Event sinks (the person's events: `person.sent`, `person.received`). */
   sinks?: readonly EventSink[] | undefined;
+  /** The client's clock (envelope times, waits, the transport). @default {systemClock} */
+  clock?: Clock | undefined;
+  /** The client's random source (msg_ids, the transport). @default {systemRandom} */
+  random?: RandomSource | undefined;
 }
 
 /** Options of {@linkcode HcpClient.connect}. */
@@ -123,6 +134,8 @@ export class HcpClient implements AsyncDisposable {
   /** Every verified envelope the agent sent, in order. */
   readonly received: Envelope[] = [];
   readonly #options: HcpClientOptions;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
   readonly #ownsTransport: boolean;
   readonly #guard = new ReplayGuard();
   readonly #taken = new Set<string>();
@@ -139,11 +152,15 @@ export class HcpClient implements AsyncDisposable {
   private constructor(options: HcpClientOptions, transport: Transport, ownsTransport: boolean) {
     this.identity = options.identity;
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? systemRandom;
     this.transport = transport;
     this.#ownsTransport = ownsTransport;
     this.telemetry = createTelemetry({
       node: options.identity.agentId,
       sinks: options.sinks ?? [],
+      now: () => this.#clock.now(),
+      newId: () => randomUuid(this.#random),
     });
   }
 
@@ -164,6 +181,8 @@ export class HcpClient implements AsyncDisposable {
     }
     const { transport, owned } = await resolveTransport(options.transport ?? rtt(), {
       identity: options.identity,
+      clock: options.clock,
+      random: options.random,
     });
     return new HcpClient(options, transport, owned);
   }
@@ -399,6 +418,8 @@ export class HcpClient implements AsyncDisposable {
       receiver: agent,
       payload,
       state: { human: { ...human } },
+      clock: () => new Date(this.#clock.now()),
+      random: this.#random,
     });
     sending?.(envelope.msg_id);
     await link.send(channelOf("hcp", type) as ChannelKind, encodeEnvelope(envelope), { ack: true });
@@ -436,19 +457,19 @@ export class HcpClient implements AsyncDisposable {
       const waiter = {
         match,
         resolve: (e: Envelope) => {
-          clearTimeout(timer);
+          this.#clock.clear(timer);
           signal?.removeEventListener("abort", abort);
           resolve(e);
         },
       };
       const fail = (err: unknown) => {
         this.#waiters.delete(waiter);
-        clearTimeout(timer);
+        this.#clock.clear(timer);
         signal?.removeEventListener("abort", abort);
         reject(err);
       };
       const abort = () => fail(signal?.reason ?? new AgentError("TIMEOUT", "Aborted"));
-      const timer = setTimeout(
+      const timer = this.#clock.setTimeout(
         () =>
           fail(
             new AgentError("TIMEOUT", `The agent did not tell its record within ${timeoutMs} ms`),
@@ -468,6 +489,7 @@ export class HcpClient implements AsyncDisposable {
         expectedSender: agent.fingerprint,
         expectedReceiver: this.fingerprint,
         replayGuard: this.#guard,
+        now: () => new Date(this.#clock.now()),
       });
     } catch (err) {
       this.telemetry.emit("person.refused", {

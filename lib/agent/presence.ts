@@ -12,6 +12,7 @@ import type { TrustView } from "../trust/mod.ts";
 import type { Emit } from "./events.ts";
 import { type LoadSource, presenceOf } from "./load.ts";
 import type { Outbox } from "./outbox.ts";
+import type { Clock, TimerHandle } from "../ports/mod.ts";
 
 /** What {@linkcode PresenceTracker} needs from the agent. */
 export interface PresencePorts {
@@ -23,6 +24,8 @@ export interface PresencePorts {
   readonly lriStep: number;
   /** How often the load is read; 0 only on {@linkcode PresenceTracker.refresh}. */
   readonly intervalMs: number;
+  /** The timer of the load reads. */
+  readonly clock: Clock;
   /** The inbound queue's depth now. */
   queueDepth(): number;
   /** Intents this agent declared that await an answer now. */
@@ -56,7 +59,7 @@ export class PresenceTracker {
   readonly #announced = new Set<string>();
   #load: LocalLoad;
   #sent: LocalLoad;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: TimerHandle | undefined;
 
   /**
    * Creates the tracker, reads the load once and starts the load timer.
@@ -67,7 +70,9 @@ export class PresenceTracker {
     this.#ports = ports;
     this.#load = this.#read();
     this.#sent = this.#load;
-    if (ports.intervalMs > 0) this.#timer = setInterval(() => this.refresh(), ports.intervalMs);
+    if (ports.intervalMs > 0) {
+      this.#timer = ports.clock.setInterval(() => this.refresh(), ports.intervalMs);
+    }
   }
 
   /** The agent's current presence and lri. */
@@ -154,7 +159,7 @@ export class PresenceTracker {
 
   /** Stops the load timer. */
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) this.#ports.clock.clear(this.#timer);
     this.#timer = undefined;
   }
 }

@@ -11,7 +11,7 @@
 import { CipRuntime } from "../cip/mod.ts";
 import type { PeerTrust } from "../envelope/mod.ts";
 import { consentRecordContext, consentRecordOf, HcpRuntime } from "../hcp/mod.ts";
-import { FetchBudget, HttpFetcher, LipRuntime } from "../lip/mod.ts";
+import { clockDeadline, FetchBudget, HttpFetcher, LipRuntime } from "../lip/mod.ts";
 import { createTelemetry, MetricsRegistry, type StampingTelemetry } from "../observability/mod.ts";
 import { type OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { Effect, LocalLoad, Outcome } from "../runtime/mod.ts";
@@ -33,6 +33,7 @@ import { PresenceTracker } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { renderTelemetry, reportListenerError } from "./telemetry.ts";
 import { Waiters } from "./waiters.ts";
+import { randomUuid, systemClock, systemRandom } from "../ports/mod.ts";
 
 /** Everything an agent is made of. */
 export interface Rooms {
@@ -122,7 +123,9 @@ export interface RoomParts {
  */
 export function buildRooms(parts: RoomParts): Rooms {
   const { options, store, transport, signal, track } = parts;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const now = () => clock.now();
   const self = options.identity.fingerprint;
   const person = options.person;
   const stopped = () => signal.aborted;
@@ -141,6 +144,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     sinks: [...(options.sinks ?? []), { write: (e) => waiters.observe(e) }],
     metrics,
     now,
+    newId: () => randomUuid(random),
     levelOf: (fp) => trustLevelOf(levels, fp, { self, person }),
   });
   // Telemetry is the first subscriber; the owner's listeners come after it.
@@ -150,7 +154,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   for (const [name, fn] of Object.entries(options.listeners ?? {})) {
     events.on(name as AgentEventName, fn as AgentListener<AgentEventName>);
   }
-  const waiters = new Waiters(signal, events);
+  const waiters = new Waiters(signal, events, clock);
   const cip = new CipRuntime(options.cip);
   const hcp = new HcpRuntime(options.hcp);
   const lip = new LipRuntime(options.lip);
@@ -174,6 +178,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   };
   const sessions = new Sessions({
     self,
+    clock,
     person,
     transport,
     emit,
@@ -189,7 +194,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     gone: (fp) => inbound.forget(fp),
     track,
   });
-  const outbox = new Outbox({ sessions, emit, commit, load });
+  const outbox = new Outbox({ sessions, emit, commit, load, random });
   const intents = new Intents({
     mission: options.mission,
     drift: new DriftDetector(options.mission, options.drift),
@@ -209,13 +214,26 @@ export function buildRooms(parts: RoomParts): Rooms {
     trust: { anchors: [...(options.trustAnchors ?? [])] },
     config: person === undefined ? {} : { person },
     now,
+    clock,
+    random,
     load,
     telemetry,
   });
-  const actions = new Actions({ person, cip, router, store, sessions, outbox, intents, load });
+  const actions = new Actions({
+    random,
+    person,
+    cip,
+    router,
+    store,
+    sessions,
+    outbox,
+    intents,
+    load,
+  });
   const lipActions = new LipActions({
     identity: options.identity,
-    fetcher: options.fetcher ?? new HttpFetcher({ clock: () => new Date(now()) }),
+    fetcher: options.fetcher ??
+      new HttpFetcher({ clock: () => new Date(now()), deadline: clockDeadline(clock) }),
     budget: new FetchBudget(options.fetchBudget),
     judge: options.lipJudge,
     lip,
@@ -246,6 +264,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     queueCapacity: options.queueCapacity ?? 256,
     lriStep: options.lriStep ?? 5,
     intervalMs: options.loadIntervalMs ?? 1000,
+    clock,
     queueDepth: () => loop.depth,
     openIntents: () => intents.openCount(),
     emit,

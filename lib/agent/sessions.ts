@@ -21,6 +21,7 @@ import type {
 import type { TrustView } from "../trust/mod.ts";
 import type { Emit } from "./events.ts";
 import { type ChannelKind, SessionLink } from "./link.ts";
+import type { Clock } from "../ports/mod.ts";
 
 /** How many peers' agent ids the sessions remember (the most recently named). */
 export const NAMES_KEPT = 4096;
@@ -80,6 +81,8 @@ export function keepSession(
 export interface SessionsPorts {
   /** This agent's fingerprint. */
   readonly self: string;
+  /** The agent's clock. */
+  readonly clock: Clock;
   /** The enrolled person, if any. */
   readonly person: string | undefined;
   /** The transport. */
@@ -191,11 +194,17 @@ export class Sessions {
     const p = this.#ports;
     // Before any channel opens: credit granted before the budget is not taken back.
     session.setBudget(p.budget(session.peerFingerprint));
-    const link = await SessionLink.open(session, dialer, {
-      message: (bytes, l, channel) => p.message(bytes, l, channel),
-      ended: (l) => this.#ended(l),
-      room: (l) => p.room(l.peer),
-    }, p.telemetry);
+    const link = await SessionLink.open(
+      session,
+      dialer,
+      {
+        message: (bytes, l, channel) => p.message(bytes, l, channel),
+        ended: (l) => this.#ended(l),
+        room: (l) => p.room(l.peer),
+      },
+      p.telemetry,
+      p.clock,
+    );
     this.#all.add(link);
     const peer = session.peerFingerprint;
     const current = this.#links.get(peer);

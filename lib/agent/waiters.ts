@@ -10,6 +10,7 @@
 import type { Web4Event } from "../observability/mod.ts";
 import { AgentError } from "./errors.ts";
 import type { AgentEmitter, AgentEventName, AgentEvents } from "./events.ts";
+import type { Clock } from "../ports/mod.ts";
 
 /**
  * The agent's waiters.
@@ -23,6 +24,7 @@ import type { AgentEmitter, AgentEventName, AgentEvents } from "./events.ts";
  * ```
  */
 export class Waiters {
+  readonly #clock: Clock;
   readonly #stopped: AbortSignal;
   readonly #events: AgentEmitter;
   readonly #checks = new Set<{ check: () => boolean; resolve: () => void }>();
@@ -35,8 +37,10 @@ export class Waiters {
    *
    * @param stopped Aborted when the agent stops: every wait then rejects with `STOPPED`.
    * @param events The agent's typed events.
+   * @param clock The timers of the time bounds.
    */
-  constructor(stopped: AbortSignal, events: AgentEmitter) {
+  constructor(stopped: AbortSignal, events: AgentEmitter, clock: Clock) {
+    this.#clock = clock;
     this.#stopped = stopped;
     this.#events = events;
   }
@@ -60,7 +64,7 @@ export class Waiters {
     return new Promise((resolve, reject) => {
       const done = (err: Error | undefined, event?: AgentEvents[K]) => {
         off();
-        clearTimeout(timer);
+        this.#clock.clear(timer);
         this.#stopped.removeEventListener("abort", onAbort);
         signal?.removeEventListener("abort", onAbort);
         if (err === undefined) resolve(event!);
@@ -70,7 +74,7 @@ export class Waiters {
         if (match(event)) done(undefined, event);
       });
       const onAbort = () => done(new AgentError("STOPPED", `Stopped while waiting for ${name}`));
-      const timer = setTimeout(
+      const timer = this.#clock.setTimeout(
         () => done(new AgentError("TIMEOUT", `No ${name} event within ${timeoutMs} ms`)),
         timeoutMs,
       );
@@ -92,7 +96,7 @@ export class Waiters {
     if (check()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err?: Error) => {
-        clearTimeout(timer);
+        this.#clock.clear(timer);
         this.#checks.delete(w);
         this.#stopped.removeEventListener("abort", onAbort);
         signal?.removeEventListener("abort", onAbort);
@@ -101,7 +105,7 @@ export class Waiters {
       };
       const w = { check, resolve: () => done() };
       const onAbort = () => done(new AgentError("STOPPED", "Stopped while waiting"));
-      const timer = setTimeout(
+      const timer = this.#clock.setTimeout(
         () => done(new AgentError("TIMEOUT", `Condition not met within ${timeoutMs} ms`)),
         timeoutMs,
       );

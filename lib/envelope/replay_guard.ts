@@ -5,6 +5,8 @@
  * @module
  */
 
+import { systemClock } from "../ports/mod.ts";
+
 /** Options of {@linkcode ReplayGuard}. */
 export interface ReplayGuardOptions {
   /**
@@ -331,7 +333,7 @@ export class ReplayGuard {
     sender: string,
     msgId: string,
     timestampMs: number,
-    nowMs: number = Date.now(),
+    nowMs: number = systemClock.now(),
   ): ReplayVerdict {
     _checkTimes(timestampMs, nowMs);
     const horizon = nowMs - this.windowMs;
@@ -361,7 +363,7 @@ export class ReplayGuard {
     sender: string,
     msgId: string,
     timestampMs: number,
-    nowMs: number = Date.now(),
+    nowMs: number = systemClock.now(),
   ): ReplayVerdict {
     const verdict = this.check(sender, msgId, timestampMs, nowMs);
     if (verdict !== "accepted") return verdict;
@@ -411,7 +413,7 @@ export class ReplayGuard {
    * @returns How many pairs were recorded.
    * @throws {TypeError} If an entry is malformed (the guard is then unchanged).
    */
-  restore(entries: Iterable<ReplayEntry>, nowMs: number = Date.now()): number {
+  restore(entries: Iterable<ReplayEntry>, nowMs: number = systemClock.now()): number {
     const list = [...entries];
     list.forEach((entry, i) => {
       if (

@@ -26,6 +26,7 @@ import {
   show,
   validateEnvelope,
 } from "./validate.ts";
+import { systemClock, systemRandom } from "../ports/mod.ts";
 
 const _encoder = new TextEncoder();
 
@@ -124,9 +125,9 @@ export interface CreateEnvelopeOptions<P extends Protocol, T extends MessageType
   source?: LipSource | undefined;
   /** `sender.capabilities`. @default {[]} */
   capabilities?: string[] | undefined;
-  /** The clock for `timestamp`. @default {() => new Date()} */
+  /** The clock for `timestamp`. @default {() => new Date(systemClock.now())} */
   clock?: (() => Date) | undefined;
-  /** Randomness for `msg_id`. @default {crypto.getRandomValues} */
+  /** Randomness for `msg_id`. @default {systemRandom} */
   random?: ((n: number) => Uint8Array) | undefined;
 }
 
@@ -184,7 +185,7 @@ export async function createEnvelope<P extends Protocol, T extends MessageType<P
   if (options.source !== undefined && protocol !== "lip") {
     throw new TypeError(`A ${protocol.toUpperCase()} envelope has no source block`);
   }
-  const random = options.random ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+  const random = options.random ?? systemRandom;
   const bytes = random(16);
   if (!(bytes instanceof Uint8Array) || bytes.length < 16) {
     throw new TypeError("Expected options.random(16) to return at least 16 bytes");
@@ -196,7 +197,7 @@ export async function createEnvelope<P extends Protocol, T extends MessageType<P
   const msgId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
     hex.slice(20)
   }`;
-  const date = (options.clock ?? (() => new Date()))();
+  const date = new Date((options.clock ?? (() => new Date(systemClock.now())))().getTime());
   if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
     throw new RangeError(`Expected options.clock() to return a valid Date, got ${show(date)}`);
   }

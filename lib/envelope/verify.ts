@@ -34,6 +34,7 @@ import {
   SIGN_BLOCK_BYTES,
   validateEnvelope,
 } from "./validate.ts";
+import { systemClock } from "../ports/mod.ts";
 
 /** Default `maxSkewMs`: 120 seconds. */
 export const DEFAULT_MAX_SKEW_MS = 120_000;
@@ -108,7 +109,7 @@ export type ExpectedParty = string | { fingerprint: string; agent_id?: string | 
 
 /** Options of {@linkcode verifyEnvelope}. */
 export interface VerifyEnvelopeOptions {
-  /** The receiver's clock. @default {() => new Date()} */
+  /** The receiver's clock. @default {() => new Date(systemClock.now())} */
   now?: (() => Date) | undefined;
   /** Largest allowed distance between `timestamp` and now. @default {120000} */
   maxSkewMs?: number | undefined;
@@ -324,7 +325,7 @@ export async function verifyEnvelope(
   }
 
   // 5. Timestamp.
-  const nowMs = (options.now ?? (() => new Date()))().getTime();
+  const nowMs = options.now === undefined ? systemClock.now() : options.now().getTime();
   const timestampMs = Date.parse(envelope.timestamp);
   if (!(Math.abs(nowMs - timestampMs) <= maxSkewMs)) {
     throw new TimestampError(

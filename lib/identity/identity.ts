@@ -7,7 +7,8 @@
 
 import { fileURLToPath } from "node:url";
 import { IdentityError } from "./errors.ts";
-import { pkcs8PublicKeyField } from "./pkcs8.ts";
+import { ed25519Pkcs8FromSeed, pkcs8PublicKeyField } from "./pkcs8.ts";
+import { type RandomSource, randomUuid, systemRandom } from "../ports/mod.ts";
 
 const _PEM_LABEL = "PRIVATE KEY";
 const _PEM_RE =
@@ -27,6 +28,17 @@ export interface IdentityOptions {
    * @default {"agent-" + the first 12 hex digits of the fingerprint}
    */
   agentId?: string;
+}
+
+/** Options of {@linkcode Identity.generate}. */
+export interface GenerateIdentityOptions extends IdentityOptions {
+  /**
+   * Where the 32-byte private key comes from (a seeded source gives the same
+   * key for the same seed, for simulations).
+   *
+   * @default {systemRandom}
+   */
+  random?: RandomSource | undefined;
 }
 
 function _bytes(data: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -358,20 +370,37 @@ export class Identity {
   }
 
   /**
-   * Generates a fresh key pair.
+   * Generates a fresh key pair: its private key is 32 bytes of `random`
+   * (what Ed25519 key generation is), imported as PKCS#8, since WebCrypto
+   * cannot generate from a given source.
    *
-   * @param options `agentId` (default `agent-` + 12 hex digits of the fingerprint).
+   * @param options `agentId` (default `agent-` + 12 hex digits of the
+   *   fingerprint) and `random` (default the system's).
    * @returns The new identity.
    * @throws {TypeError} If `agentId` is not a string.
    * @throws {RangeError} If `agentId` is not 1-128 characters long.
+   *
+   * @example The same seed gives the same key
+   * ```ts
+   * import { Identity } from "./mod.ts";
+   * import { seededRandom } from "../ports/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const a = await Identity.generate({ random: seededRandom(1) });
+   * const b = await Identity.generate({ random: seededRandom(1) });
+   * assert.equal(a.fingerprint, b.fingerprint);
+   * ```
    */
-  static async generate(options?: IdentityOptions): Promise<Identity> {
+  static async generate(options?: GenerateIdentityOptions): Promise<Identity> {
     if (options?.agentId !== undefined) _checkAgentId(options.agentId);
-    const pair = await crypto.subtle.generateKey(_ALGORITHM, true, [
+    const seed = (options?.random ?? systemRandom)(32);
+    const der = ed25519Pkcs8FromSeed(seed);
+    const privateKey = await crypto.subtle.importKey("pkcs8", _bytes(der), _ALGORITHM, true, [
       "sign",
-      "verify",
-    ]) as CryptoKeyPair;
-    return await Identity.#fromPrivateKey(pair.privateKey, options);
+    ]);
+    seed.fill(0);
+    der.fill(0);
+    return await Identity.#fromPrivateKey(privateKey, options);
   }
 
   /**
@@ -577,7 +606,7 @@ export class Identity {
     }
     const header = options.agentId === true ? `Agent-Id: ${this.agentId}\n` : "";
     const pem = new TextEncoder().encode(header + await this.toPkcs8Pem());
-    const tmp = `${target}.${crypto.randomUUID()}.tmp`;
+    const tmp = `${target}.${randomUuid(systemRandom)}.tmp`;
     try {
       {
         using file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });

@@ -16,4 +16,10 @@
  */
 
 export { IdentityError, type IdentityErrorCode, type IdentityErrorOptions } from "./errors.ts";
-export { fingerprintOf, Identity, type IdentityOptions, verifyEd25519 } from "./identity.ts";
+export {
+  fingerprintOf,
+  type GenerateIdentityOptions,
+  Identity,
+  type IdentityOptions,
+  verifyEd25519,
+} from "./identity.ts";

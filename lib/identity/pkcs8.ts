@@ -7,6 +7,27 @@
 
 import { IdentityError } from "./errors.ts";
 
+/** The PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410 section 7), before its 32 bytes. */
+const _ED25519_PKCS8_PREFIX = Uint8Array.fromHex("302e020100300506032b657004220420");
+
+/**
+ * The PKCS#8 v1 DER of the Ed25519 private key `seed` (RFC 8410): what
+ * WebCrypto imports to make a key from given bytes.
+ *
+ * @param seed The 32-byte private key.
+ * @returns The 48-byte DER.
+ * @throws {TypeError} If `seed` is not 32 bytes.
+ */
+export function ed25519Pkcs8FromSeed(seed: Uint8Array): Uint8Array {
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) {
+    throw new TypeError("Expected a 32-byte Ed25519 private key");
+  }
+  const der = new Uint8Array(_ED25519_PKCS8_PREFIX.length + 32);
+  der.set(_ED25519_PKCS8_PREFIX);
+  der.set(seed, _ED25519_PKCS8_PREFIX.length);
+  return der;
+}
+
 /** One DER element: its tag, and where its contents start and end. */
 interface _Element {
   tag: number;

@@ -33,6 +33,7 @@ import {
   type Resolver,
   tcpConnector,
 } from "./net.ts";
+import { type Clock, systemClock } from "../ports/mod.ts";
 
 /** A fetched document and its provenance. */
 export interface FetchedDocument {
@@ -117,9 +118,9 @@ export interface HttpFetcherOptions {
    * interfaces' addresses when `--allow-sys=networkInterfaces` is granted, else none}
    */
   localAddresses?: (() => readonly string[]) | undefined;
-  /** Starts the time bound of one fetch. @default {a timer} */
+  /** Starts the time bound of one fetch. @default {clockDeadline(systemClock)} */
   deadline?: ((ms: number) => Deadline) | undefined;
-  /** The clock for `retrievedAt`. @default {() => new Date()} */
+  /** The clock for `retrievedAt`. @default {() => new Date(systemClock.now())} */
   clock?: (() => Date) | undefined;
   /** The `user-agent` header. @default {"web4-runtime-lip/1.0"} */
   userAgent?: string | undefined;
@@ -205,8 +206,8 @@ export class HttpFetcher implements LipFetcher {
     this.#resolve = options.resolver ?? dnsResolver;
     this.#connect = options.connector ?? tcpConnector();
     this.#local = options.localAddresses ?? _interfaceAddresses;
-    this.#deadline = options.deadline ?? _timer;
-    this.#clock = options.clock ?? (() => new Date());
+    this.#deadline = options.deadline ?? clockDeadline(systemClock);
+    this.#clock = options.clock ?? (() => new Date(systemClock.now()));
     this.#userAgent = options.userAgent ?? "web4-runtime-lip/1.0";
   }
 
@@ -476,10 +477,36 @@ async function _exchange(
   return parser.response;
 }
 
-function _timer(ms: number): Deadline {
-  const c = new AbortController();
-  const id = setTimeout(() => c.abort(new DOMException("Fetch timed out", "TimeoutError")), ms);
-  return { signal: c.signal, clear: () => clearTimeout(id) };
+/**
+ * Fetch deadlines on a clock: each call starts a timer that aborts the
+ * returned signal with a `TimeoutError` after `ms` (what
+ * {@linkcode HttpFetcherOptions.deadline} takes; an agent passes its own
+ * clock's).
+ *
+ * @param clock The clock whose timers run the deadlines.
+ * @returns The deadline starter.
+ *
+ * @example
+ * ```ts
+ * import { clockDeadline } from "./mod.ts";
+ * import { ManualClock } from "../ports/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const clock = new ManualClock();
+ * const deadline = clockDeadline(clock)(1000);
+ * clock.advance(1000);
+ * assert.equal(deadline.signal.aborted, true);
+ * ```
+ */
+export function clockDeadline(clock: Clock): (ms: number) => Deadline {
+  return (ms) => {
+    const c = new AbortController();
+    const id = clock.setTimeout(
+      () => c.abort(new DOMException("Fetch timed out", "TimeoutError")),
+      ms,
+    );
+    return { signal: c.signal, clear: () => clock.clear(id) };
+  };
 }
 
 function _interfaceAddresses(): string[] {

@@ -59,6 +59,7 @@ export {
   type EvidenceOptions,
 } from "./evidence.ts";
 export {
+  clockDeadline,
   type Deadline,
   type FetchCallOptions,
   type FetchedDocument,

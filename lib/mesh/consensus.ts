@@ -15,9 +15,14 @@ import { type CopiesFrame, signControl } from "./frame.ts";
 import type { Judge } from "./judge.ts";
 import { leastTrustedOldest, type MeshLimits } from "./limits.ts";
 import type { Links } from "./links.ts";
+import { type Clock, type RandomSource, randomUuid, type TimerHandle } from "../ports/mod.ts";
 
 /** What {@linkcode Consensus} needs from the node. */
 export interface ConsensusPorts {
+  /** Where frame ids, msg_ids and decision ids come from. */
+  readonly random: RandomSource;
+  /** The timers of vote retries. */
+  readonly clock: Clock;
   /** The node's agent (its ledger, votes, proposals, identity). */
   readonly agent: Pick<
     Agent,
@@ -69,7 +74,7 @@ export class Consensus {
   readonly #votes = new Map<string, { claim: string; vote: _Vote }>();
   readonly #voted = new Set<string>();
   readonly #sent = new Map<string, { fp: string; ref: string; vote: _Vote; tries: number }>();
-  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #retryTimers = new Set<TimerHandle>();
 
   /**
    * Creates the room.
@@ -95,15 +100,20 @@ export class Consensus {
     to: readonly string[],
   ): Promise<Record<string, string>> {
     const { agent, links, now } = this.#ports;
-    const decisionId = trace.decision_id ?? crypto.randomUUID();
+    const decisionId = trace.decision_id ?? randomUuid(this.#ports.random);
     const results = await agent.proposeFact(fact, { ...trace, decision_id: decisionId }, { to });
     const copies: Record<string, string> = {};
     for (const r of results) if (r.msgId !== undefined) copies[r.peer] = r.msgId;
-    const frame = await signControl(agent.identity, {
-      kind: "copies",
-      decision_id: decisionId,
-      copies,
-    }, now()) as CopiesFrame;
+    const frame = await signControl(
+      agent.identity,
+      {
+        kind: "copies",
+        decision_id: decisionId,
+        copies,
+      },
+      now(),
+      this.#ports.random,
+    ) as CopiesFrame;
     this.#ports.signed(frame);
     links.flood(frame);
     return copies;
@@ -248,7 +258,7 @@ export class Consensus {
     const v = this.#sent.get(inReplyTo);
     if (v === undefined) return;
     this.#sent.delete(inReplyTo);
-    const timer = setTimeout(() => {
+    const timer = this.#ports.clock.setTimeout(() => {
       this.#retryTimers.delete(timer);
       if (!this.#ports.agent.stopped) {
         this.#ports.track(this.#vote(v.fp, v.ref, v.vote, v.tries));
@@ -259,7 +269,7 @@ export class Consensus {
 
   /** Cancels pending vote retries. */
   stop(): void {
-    for (const t of this.#retryTimers) clearTimeout(t);
+    for (const t of this.#retryTimers) this.#ports.clock.clear(t);
     this.#retryTimers.clear();
   }
 }

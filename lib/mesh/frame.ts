@@ -23,6 +23,7 @@
 import { canonicalize } from "../envelope/mod.ts";
 import { fingerprintOf, type Identity, verifyEd25519 } from "../identity/mod.ts";
 import { MeshError } from "./errors.ts";
+import { type RandomSource, randomUuid, systemRandom } from "../ports/mod.ts";
 
 /** The mesh frame version. */
 export const MESH_VERSION = "1.0";
@@ -295,16 +296,18 @@ export type ControlBody =
  * @param identity The signer.
  * @param body The kind and its fields.
  * @param at The signing time (ms).
+ * @param random Where the frame id comes from. @default {systemRandom}
  * @returns The signed frame.
  */
 export async function signControl(
   identity: Identity,
   body: ControlBody,
   at: number,
+  random: RandomSource = systemRandom,
 ): Promise<ControlFrame> {
   const unsigned = {
     mesh: MESH_VERSION,
-    id: crypto.randomUUID(),
+    id: randomUuid(random),
     signer: identity.fingerprint,
     pubkey: identity.publicKeyBase64,
     at,

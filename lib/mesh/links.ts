@@ -16,9 +16,12 @@ import { type ControlFrame, encodeFrame, type LinksFrame, signControl } from "./
 import { leastTrustedOldest, type MeshLimits, trustRank } from "./limits.ts";
 import { LinkTable, type RoutePolicy } from "./routes.ts";
 import type { ForwardShares } from "./shares.ts";
+import type { RandomSource } from "../ports/mod.ts";
 
 /** What {@linkcode Links} needs from the node. */
 export interface LinksPorts {
+  /** Where frame ids, msg_ids and decision ids come from. */
+  readonly random: RandomSource;
   /** The node's agent (its sessions, trust, identity, frames, telemetry). */
   readonly agent: Pick<
     Agent,
@@ -416,11 +419,16 @@ export class Links {
     this.#seq = Math.max(now(), this.#seq + 1);
     this.#table.update(agent.fingerprint, this.#seq, neighbours);
     this.invalidate();
-    const frame = await signControl(agent.identity, {
-      kind: "links",
-      seq: this.#seq,
-      neighbours,
-    }, now());
+    const frame = await signControl(
+      agent.identity,
+      {
+        kind: "links",
+        seq: this.#seq,
+        neighbours,
+      },
+      now(),
+      this.#ports.random,
+    );
     this.#ports.signed(frame);
     this.#adverts.set(agent.fingerprint, { frame, receivedMs: now() });
     agent.telemetry.emit("mesh.links", { neighbours: neighbours.length, seq: this.#seq }, {});

@@ -20,9 +20,12 @@ import type { MeshDrops } from "./drops.ts";
 import { FRAME_FIELD_BOUNDS, type MaliceFrame, signControl } from "./frame.ts";
 import { leastTrustedOldest, type MeshLimits } from "./limits.ts";
 import type { Links } from "./links.ts";
+import type { RandomSource } from "../ports/mod.ts";
 
 /** What {@linkcode MaliceWatch} needs from the node. */
 export interface MalicePorts {
+  /** Where frame ids, msg_ids and decision ids come from. */
+  readonly random: RandomSource;
   /** The node's agent (its ledger, trust, knowledge, identity). */
   readonly agent: Pick<
     Agent,
@@ -162,7 +165,12 @@ export class MaliceWatch {
       evidence.unshift(text);
     }
     if (evidence.length === 0) return;
-    const frame = await signControl(agent.identity, { kind: "malice", subject, evidence }, now());
+    const frame = await signControl(
+      agent.identity,
+      { kind: "malice", subject, evidence },
+      now(),
+      this.#ports.random,
+    );
     this.#ports.signed(frame as MaliceFrame);
     links.flood(frame);
     agent.telemetry.emit("mesh.malice_report", {
@@ -206,6 +214,7 @@ export class MaliceWatch {
           expectedSender: subject,
           expectedReceiver: reporter,
           maxSkewMs: Number.MAX_SAFE_INTEGER,
+          now: () => new Date(this.#ports.now()),
         });
         if (env.type !== "FACT_PROPOSE") continue;
         claims.push(knowableOf(env.msg_id, env.payload));

@@ -24,6 +24,13 @@ import { MaliceWatch } from "./malice.ts";
 import { type MeshDeliveryError, MeshRelay } from "./relay.ts";
 import { SeenCache } from "./seen.ts";
 import { ForwardShares } from "./shares.ts";
+import {
+  type Clock,
+  type RandomSource,
+  systemClock,
+  systemRandom,
+  type TimerHandle,
+} from "../ports/mod.ts";
 
 /** Options of {@linkcode MeshNode.create}: the agent's, plus the mesh's. */
 export interface MeshOptions extends AgentOptions {
@@ -114,6 +121,8 @@ export class MeshNode implements AsyncDisposable {
   /** The bounds in force. */
   readonly limits: Readonly<MeshLimits>;
   readonly #now: () => number;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
   readonly #seen: SeenCache;
   readonly #admission: Admission;
   readonly #inbound: InboundFrames;
@@ -123,7 +132,7 @@ export class MeshNode implements AsyncDisposable {
   readonly #malice: MaliceWatch;
   readonly #waiters = new Set<{ check: () => boolean; resolve: () => void }>();
   #chain: Promise<void> = Promise.resolve();
-  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  #sweepTimer: TimerHandle | undefined;
   #refreshQueued = false;
   #wakeQueued = false;
   #stopping = false;
@@ -131,7 +140,10 @@ export class MeshNode implements AsyncDisposable {
   private constructor(agent: Agent, options: MeshOptions, limits: MeshLimits) {
     this.agent = agent;
     this.limits = limits;
-    const now = this.#now = options.now ?? Date.now;
+    const clock = this.#clock = options.clock ?? systemClock;
+    const random = options.random ?? systemRandom;
+    const now = this.#now = () => clock.now();
+    this.#random = random;
     const windowMs = options.windowMs ?? 120_000;
     const seen = this.#seen = new SeenCache({
       capacity: limits.seenIds,
@@ -148,6 +160,7 @@ export class MeshNode implements AsyncDisposable {
     );
     const links = this.#links = new Links({
       agent,
+      random,
       now,
       limits,
       drops,
@@ -165,6 +178,7 @@ export class MeshNode implements AsyncDisposable {
     );
     const relay = this.#relay = new MeshRelay({
       agent,
+      random,
       links,
       seen,
       now,
@@ -182,6 +196,8 @@ export class MeshNode implements AsyncDisposable {
     });
     const consensus = this.#consensus = new Consensus({
       agent,
+      random,
+      clock,
       links,
       now,
       limits,
@@ -193,6 +209,7 @@ export class MeshNode implements AsyncDisposable {
     });
     const malice = this.#malice = new MaliceWatch({
       agent,
+      random,
       links,
       now,
       limits,
@@ -246,7 +263,7 @@ export class MeshNode implements AsyncDisposable {
     });
     node.#listen(agent);
     const sweepMs = options.sweepMs ?? 500;
-    if (sweepMs > 0) node.#sweepTimer = setInterval(() => node.sweep(), sweepMs);
+    if (sweepMs > 0) node.#sweepTimer = node.#clock.setInterval(() => node.sweep(), sweepMs);
     return node;
   }
 
@@ -327,11 +344,16 @@ export class MeshNode implements AsyncDisposable {
    * @param agentId Its agent id.
    */
   async introduce(subject: string, agentId: string): Promise<void> {
-    const frame = await signControl(this.agent.identity, {
-      kind: "introduce",
-      subject,
-      agent_id: agentId,
-    }, this.#now());
+    const frame = await signControl(
+      this.agent.identity,
+      {
+        kind: "introduce",
+        subject,
+        agent_id: agentId,
+      },
+      this.#now(),
+      this.#random,
+    );
     this.#inbound.signed(frame);
     this.#links.flood(frame);
   }
@@ -458,11 +480,11 @@ export class MeshNode implements AsyncDisposable {
       const w = {
         check,
         resolve: () => {
-          clearTimeout(timer);
+          this.#clock.clear(timer);
           resolve();
         },
       };
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#waiters.delete(w);
         reject(new MeshError("TIMEOUT", `Mesh condition not met within ${timeoutMs} ms`));
       }, timeoutMs);
@@ -496,7 +518,7 @@ export class MeshNode implements AsyncDisposable {
   /** Stops the node and its agent. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    this.#clock.clear(this.#sweepTimer);
     this.#sweepTimer = undefined;
     this.#consensus.stop();
     // Work already started finishes before the agent (and its store) stops.

@@ -20,6 +20,7 @@ import { type MeshLimits, trustRank } from "./limits.ts";
 import type { Links } from "./links.ts";
 import type { SeenCache } from "./seen.ts";
 import type { ForwardShares } from "./shares.ts";
+import type { RandomSource } from "../ports/mod.ts";
 
 /** A message this node originated that could not be delivered (the local `ERROR`). */
 export interface MeshDeliveryError {
@@ -35,6 +36,8 @@ export interface MeshDeliveryError {
 
 /** What {@linkcode MeshRelay} needs from the node. */
 export interface RelayPorts {
+  /** Where frame ids, msg_ids and decision ids come from. */
+  readonly random: RandomSource;
   /** The node's agent. */
   readonly agent: Pick<
     Agent,
@@ -277,7 +280,7 @@ export class MeshRelay {
     }
     if (envelope.type === "ERROR" || frame.origin === agent.fingerprint) return;
     const spec = replySpec("cip", "ERROR", {
-      msg_id: newMsgId((n) => crypto.getRandomValues(new Uint8Array(n))),
+      msg_id: newMsgId(this.#ports.random),
       receiver: { agent_id: envelope.sender.agent_id, fingerprint: frame.origin },
       payload: {
         in_reply_to: envelope.msg_id,

@@ -16,6 +16,7 @@ import {
   type Web4Event,
 } from "./event.ts";
 import { fitsUtf8, truncateUtf8 } from "./utf8.ts";
+import { randomUuid, systemClock, systemRandom } from "../ports/mod.ts";
 
 /**
  * The most UTF-8 bytes of one string in an event's `data`: a longer one is
@@ -109,9 +110,9 @@ export interface TelemetryOptions {
   node: string;
   /** Where events go. @default {[]} */
   sinks?: readonly EventSink[];
-  /** Clock in milliseconds since the epoch. @default {Date.now} */
+  /** Clock in milliseconds since the epoch. @default {systemClock.now} */
   now?: () => number;
-  /** Event id source. @default {crypto.randomUUID} */
+  /** Event id source. @default {a UUID v4 from systemRandom} */
   newId?: () => string;
   /** Receives counter and histogram samples (a metrics registry). */
   metrics?: Pick<Telemetry, "counter" | "histogram">;
@@ -160,8 +161,8 @@ export interface StampingTelemetry extends Telemetry {
  */
 export function createTelemetry(options: TelemetryOptions): StampingTelemetry {
   const sinks = [...(options.sinks ?? [])];
-  const now = options.now ?? Date.now;
-  const newId = options.newId ?? (() => crypto.randomUUID());
+  const now = options.now ?? systemClock.now;
+  const newId = options.newId ?? (() => randomUuid(systemRandom));
   const failures = sinks.map(() => 0);
   const levelOf = options.levelOf;
   let seq = 0;

@@ -60,6 +60,7 @@ import type {
   RouterOptions,
 } from "./types.ts";
 import { WriteGroupRunner, type WriteTicket } from "./write_group.ts";
+import { type Clock, sleep, systemClock, systemRandom } from "../ports/mod.ts";
 
 /**
  * Routes verified envelopes to protocol runtimes and applies their outcomes.
@@ -127,6 +128,7 @@ export class ProtocolRouter {
   #routes: RouteTable;
   #self: ReturnType<typeof selfFromIdentity>;
   #now: () => number;
+  readonly #clock: Clock;
   #random: (n: number) => Uint8Array;
   #load: () => LocalLoad;
   #telemetry: Telemetry;
@@ -153,8 +155,9 @@ export class ProtocolRouter {
     this.#identity = options.identity;
     this.#capabilities = [...(options.capabilities ?? [])];
     this.#self = selfFromIdentity(options.identity, this.#capabilities);
-    this.#now = options.now ?? Date.now;
-    this.#random = options.random ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    this.#now = options.now ?? systemClock.now;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? systemRandom;
     this.#load = options.load ?? (() => ({ presence: "focused", lri: 0 }));
     this.#telemetry = options.telemetry ?? noopTelemetry;
     this.#events = new RouterEvents(this.#telemetry);
@@ -188,7 +191,11 @@ export class ProtocolRouter {
           message: "A store commit failed; the messages of its group were not applied",
         }, { severity: "error" });
       },
-    }, options.writeGroups);
+    }, {
+      // The batching delay runs on the router's clock; an abort ends it early.
+      wait: (ms, signal) => sleep(this.#clock, ms, signal).catch(() => {}),
+      ...options.writeGroups,
+    });
   }
 
   /**
@@ -350,7 +357,7 @@ export class ProtocolRouter {
    *   nothing of it was applied and the same message is accepted again.
    */
   async dispatch(input: Uint8Array | string, from: Inbound): Promise<DispatchResult> {
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const result = await this.#dispatch(input, from);
     const labels = { protocol: result.protocol ?? "unknown", status: result.status };
     this.#telemetry.counter("web4_router_messages_total", 1, labels);
@@ -359,7 +366,7 @@ export class ProtocolRouter {
     }
     this.#telemetry.histogram(
       "web4_router_dispatch_seconds",
-      (performance.now() - started) / 1000,
+      (this.#clock.monotonic() - started) / 1000,
       { protocol: labels.protocol },
     );
     return result;

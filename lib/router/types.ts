@@ -20,6 +20,7 @@ import type { TrustConfig } from "../trust/mod.ts";
 import type { RouteChannel } from "./channels.ts";
 import type { RateLimitOptions } from "./rate_limit.ts";
 import type { WriteGroupOptions } from "./write_group.ts";
+import type { Clock } from "../ports/mod.ts";
 
 /** A runtime of any one protocol (what the router registers). */
 export type AnyProtocolRuntime =
@@ -41,9 +42,11 @@ export interface RouterOptions {
   trust?: Partial<TrustConfig> | undefined;
   /** Runtime settings (`overloadLri`, the enrolled `person`). */
   config?: Partial<RuntimeConfig> | undefined;
-  /** The clock in milliseconds. @default {Date.now} */
+  /** The clock in milliseconds. @default {systemClock.now} */
   now?: (() => number) | undefined;
-  /** The random source (msg_ids, nonces). @default {crypto.getRandomValues} */
+  /** Monotonic time for dispatch durations. @default {systemClock} */
+  clock?: Clock | undefined;
+  /** The random source (msg_ids, nonces). @default {systemRandom} */
   random?: ((n: number) => Uint8Array) | undefined;
   /** Our load, read at each dispatch. @default {() => ({ presence: "focused", lri: 0 })} */
   load?: (() => LocalLoad) | undefined;

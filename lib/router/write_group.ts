@@ -17,6 +17,7 @@
  */
 
 import type { Store } from "../store/mod.ts";
+import { sleep, systemClock } from "../ports/mod.ts";
 
 /** Messages handled in one store transaction at most (one write group), by default. */
 export const GROUP_MAX = 64;
@@ -78,13 +79,8 @@ interface _Queued {
 }
 
 function _setTimeoutWait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
+  // An abort ends the wait early (resolves): the caller checks the signal.
+  return sleep(systemClock, ms, signal).catch(() => {});
 }
 
 function _bounded(name: keyof typeof WRITE_GROUP_LIMITS, value: number): number {

@@ -49,7 +49,13 @@ import { resolveRttOptions, type RttOptions } from "./options.ts";
 export function rtt(options: RttOptions = {}): TransportFactory<RttNode> {
   resolveRttOptions(options);
   const own = { ...options };
-  return (context: TransportContext) => RttNode.create({ ...own, identity: context.identity });
+  return (context: TransportContext) =>
+    RttNode.create({
+      ...own,
+      identity: context.identity,
+      clock: context.clock,
+      random: context.random,
+    });
 }
 
 /**

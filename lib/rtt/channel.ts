@@ -260,19 +260,20 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   /** Policy `block`: waits for room (WRITABLE) and retries, up to the block timeout. */
   async #sendBlocking(data: Uint8Array<ArrayBuffer>): Promise<void> {
     const release = this.#link.core.hold();
-    const deadline = performance.now() + this.#blockTimeoutMs;
+    const clock = this.#link.core.clock;
+    const deadline = clock.monotonic() + this.#blockTimeoutMs;
     try {
       for (;;) {
-        const left = deadline - performance.now();
+        const left = deadline - clock.monotonic();
         if (left <= 0) break;
         const woke = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => {
+          const timer = clock.setTimeout(() => {
             const i = this.#roomWaiters.indexOf(wake);
             if (i >= 0) this.#roomWaiters.splice(i, 1);
             resolve(false);
           }, Math.ceil(left));
           const wake = () => {
-            clearTimeout(timer);
+            clock.clear(timer);
             resolve(true);
           };
           this.#roomWaiters.push(wake);

@@ -26,6 +26,7 @@ import { RTTDisconnectedError } from "../transport/errors.ts";
 import { HookDispatcher } from "../transport/hooks.ts";
 import type { ResolvedRttNodeOptions } from "./options.ts";
 import type { ByteListener, ByteNetwork, ByteStream } from "./network.ts";
+import { type Clock, sleep, type TimerHandle } from "../ports/mod.ts";
 
 /** The native symbols the driver calls. */
 export type CoreSymbols = NativeSymbols;
@@ -115,6 +116,8 @@ interface ConnIo {
 /** The driver of one native node. */
 export class NodeCore {
   /** The native symbols. */
+  /** The node's time and timers (monotonic ms for the native core). */
+  readonly clock: Clock;
   readonly symbols: CoreSymbols;
   /** The node handle (valid until {@linkcode free}). */
   readonly handle: bigint;
@@ -137,7 +140,7 @@ export class NodeCore {
   #conns = new Map<number, ConnIo>();
   #listeners = new Set<ByteListener>();
   #tasks = new Set<Promise<void>>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerHandle | undefined;
   #timerAt = Infinity;
   #pumping = false;
   #pumpAgain = false;
@@ -150,6 +153,7 @@ export class NodeCore {
    * @param options The resolved options.
    * @param onHookError Receives what a user callback throws.
    * @param network Where sockets come from.
+   * @param clock The node's time and timers.
    */
   constructor(
     symbols: CoreSymbols,
@@ -157,7 +161,9 @@ export class NodeCore {
     options: ResolvedRttNodeOptions,
     onHookError: (error: unknown) => void,
     network: ByteNetwork,
+    clock: Clock,
   ) {
+    this.clock = clock;
     this.symbols = symbols;
     this.handle = handle;
     this.options = options;
@@ -244,7 +250,7 @@ export class NodeCore {
 
   #setRef(on: boolean): void {
     for (const l of this.#listeners) on ? l.ref() : l.unref();
-    if (this.#timer !== undefined) on ? Deno.refTimer(this.#timer) : Deno.unrefTimer(this.#timer);
+    if (this.#timer !== undefined) this.clock.ref(this.#timer, on);
   }
 
   #track(p: Promise<void>): void {
@@ -280,7 +286,7 @@ export class NodeCore {
         stream = await listener.accept();
       } catch {
         if (this.#freed || !this.#listeners.has(listener)) return;
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(this.clock, 20);
         continue;
       }
       if (this.#freed) {
@@ -290,7 +296,7 @@ export class NodeCore {
       const addr = utf8(remoteHost(stream));
       const id = this.symbols.web4_rtt_conn_accept_from(
         this.handle,
-        performance.now(),
+        this.clock.monotonic(),
         addr,
         addr.length,
       );
@@ -319,7 +325,7 @@ export class NodeCore {
       fp,
       fp.length,
       timeoutMs,
-      performance.now(),
+      this.clock.monotonic(),
     );
     if (id <= 0) {
       stream.close();
@@ -379,7 +385,7 @@ export class NodeCore {
         return;
       }
       this.pump(
-        this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, performance.now()),
+        this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, this.clock.monotonic()),
       );
     }
   }
@@ -403,7 +409,7 @@ export class NodeCore {
       io.id,
       io.out,
       io.out.length,
-      performance.now(),
+      this.clock.monotonic(),
     );
     io.again = false;
     // Bit 30: preparing the batch queued events (WRITABLE, REKEY, a close).
@@ -452,14 +458,14 @@ export class NodeCore {
       // Already closed.
     }
     if (this.#freed) return;
-    this.symbols.web4_rtt_conn_closed(this.handle, io.id, performance.now());
+    this.symbols.web4_rtt_conn_closed(this.handle, io.id, this.clock.monotonic());
     this.pump();
   }
 
   #dial(session: bigint): void {
     const address = this.dialAddresses.get(session);
     if (address === undefined) {
-      this.symbols.web4_rtt_dial_failed(this.handle, session, performance.now());
+      this.symbols.web4_rtt_dial_failed(this.handle, session, this.clock.monotonic());
       return;
     }
     this.#track(
@@ -469,7 +475,11 @@ export class NodeCore {
             stream.close();
             return;
           }
-          const id = this.symbols.web4_rtt_conn_resume(this.handle, session, performance.now());
+          const id = this.symbols.web4_rtt_conn_resume(
+            this.handle,
+            session,
+            this.clock.monotonic(),
+          );
           if (id <= 0) {
             stream.close();
           } else {
@@ -479,7 +489,7 @@ export class NodeCore {
         },
         () => {
           if (this.#freed) return;
-          this.symbols.web4_rtt_dial_failed(this.handle, session, performance.now());
+          this.symbols.web4_rtt_dial_failed(this.handle, session, this.clock.monotonic());
           this.pump();
         },
       ),
@@ -588,22 +598,27 @@ export class NodeCore {
     // A timer due within the deferral slack will ask again when it fires:
     // no deadline can need it sooner than that (a timer up to 2 ms late is
     // within every deadline's tolerance), so skip the call.
-    if (this.#timer !== undefined && this.#timerAt <= performance.now() + SCHEDULE_SLACK_MS) return;
+    if (this.#timer !== undefined && this.#timerAt <= this.clock.monotonic() + SCHEDULE_SLACK_MS) {
+      return;
+    }
     const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
     if (at < 0) return;
     if (this.#timer !== undefined && this.#timerAt <= at) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.clock.clear(this.#timer);
     this.#timerAt = at;
-    const timer = setTimeout(() => this.#onTimer(), Math.max(0, Math.ceil(at - performance.now())));
+    const timer = this.clock.setTimeout(
+      () => this.#onTimer(),
+      Math.max(0, Math.ceil(at - this.clock.monotonic())),
+    );
     this.#timer = timer;
-    if (!this.#refd) Deno.unrefTimer(timer);
+    if (!this.#refd) this.clock.ref(timer, false);
   }
 
   #onTimer(): void {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#freed) return;
-    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, performance.now()));
+    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, this.clock.monotonic()));
   }
 
   /** One batch of events (the pump loops while the core reports more). */
@@ -647,7 +662,7 @@ export class NodeCore {
       case "close_conn": {
         const io = this.#conns.get(event.conn);
         if (io === undefined) {
-          this.symbols.web4_rtt_conn_closed(this.handle, event.conn, performance.now());
+          this.symbols.web4_rtt_conn_closed(this.handle, event.conn, this.clock.monotonic());
           return;
         }
         io.closing = true;
@@ -734,7 +749,7 @@ export class NodeCore {
   #freeing: Promise<void> | undefined;
 
   async #freeAll(): Promise<void> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.clock.clear(this.#timer);
     this.#timer = undefined;
     this.failOps(
       undefined,

@@ -21,6 +21,7 @@ import { createNodeWith, type RttNode } from "./node.ts";
 import { loadNativeLibraryAsync } from "./prebuilt.ts";
 import { type ResolvedRttNodeOptions, resolveRttOptions, type RttOptions } from "./options.ts";
 import type { Transport, TransportContext } from "../transport/types.ts";
+import { type Clock, systemClock, type TimerHandle } from "../ports/mod.ts";
 
 /** One direction of a pipe: chunks in flight to one end. */
 class _End implements ByteStream {
@@ -34,7 +35,7 @@ class _End implements ByteStream {
   #net: MemoryNetwork;
   /** Bytes held back by a stall. */
   held: Uint8Array[] = [];
-  timers: Set<ReturnType<typeof setTimeout>> = new Set();
+  timers: Set<TimerHandle> = new Set();
 
   constructor(net: MemoryNetwork, local: string, remote: string) {
     this.#net = net;
@@ -90,7 +91,7 @@ class _End implements ByteStream {
     if (this.#closed) return;
     this.#closed = true;
     this.#inbox = [];
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) this.#net.clock.clear(t);
     this.timers.clear();
     this.#wake();
     _net.closed(this.#net, this);
@@ -191,6 +192,8 @@ interface _LinkFault {
  * ```
  */
 export class MemoryNetwork {
+  /** The clock of injected delays, and of nodes made on this network without their own. */
+  readonly clock: Clock;
   #listeners = new Map<string, _Listener>();
   #ends = new Set<_End>();
   #nextPort = 1;
@@ -198,6 +201,15 @@ export class MemoryNetwork {
   /** Pairs that may not talk (cut or partitioned). */
   #blocked = new Set<string>();
   #groups: Set<string>[] = [];
+
+  /**
+   * Creates an empty network.
+   *
+   * @param options The clock of the network's delays. @default {{ clock: systemClock }}
+   */
+  constructor(options: { clock?: Clock | undefined } = {}) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   static {
     _net = {
@@ -261,7 +273,7 @@ export class MemoryNetwork {
       return;
     }
     if (f !== undefined && f.delayMs > 0) {
-      const t = setTimeout(() => {
+      const t = this.clock.setTimeout(() => {
         from.timers.delete(t);
         from.peer.deliver(bytes);
       }, f.delayMs);
@@ -406,9 +418,18 @@ export async function createMemoryNode(
 ): Promise<RttNode> {
   const { network, ...rest } = options;
   const lib = await loadNativeLibraryAsync();
-  return await createNodeWith({ ...rest, identity: context.identity }, resolved, {
-    symbols: lib.symbols,
-    network: _net.bind(network, context.identity.fingerprint),
-    backend: "memory",
-  });
+  return await createNodeWith(
+    {
+      ...rest,
+      identity: context.identity,
+      clock: context.clock ?? network.clock,
+      random: context.random,
+    },
+    resolved,
+    {
+      symbols: lib.symbols,
+      network: _net.bind(network, context.identity.fingerprint),
+      backend: "memory",
+    },
+  );
 }

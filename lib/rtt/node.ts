@@ -24,6 +24,7 @@ import { type RttSession, sessionInternals, type SessionNotice } from "./session
 import type { Transport, TransportEvent, TransportObserver } from "../transport/types.ts";
 import { toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
 import { type ByteNetwork, tcpNetwork } from "./network.ts";
+import { type Clock, sleep, systemClock, systemRandom } from "../ports/mod.ts";
 
 /** A listening address. */
 export interface RttAddress {
@@ -225,11 +226,12 @@ export class RttNode implements Transport {
     if (this.#core.network.kind === "tcp") await assertNetPermission(hostname, port);
     signal?.throwIfAborted();
     this.#assertRunning("connect from");
-    const started = performance.now();
+    const started = this.#core.clock.monotonic();
     const target = `${hostname}:${port}`;
     const release = this.#core.hold();
     try {
       const stream = await _withDeadline(
+        this.#core.clock,
         this.#core.network.connect(hostname, port),
         timeoutMs,
         signal,
@@ -255,7 +257,7 @@ export class RttNode implements Transport {
         stream.close();
         throw this.#shutDownError("connect from");
       }
-      const left = Math.max(1, Math.round(timeoutMs - (performance.now() - started)));
+      const left = Math.max(1, Math.round(timeoutMs - (this.#core.clock.monotonic() - started)));
       const id = this.#core.startConnect(stream, fingerprint, left);
       const done = this.#core.waitOp(`connect:${id}`, 0n);
       this.#core.pump();
@@ -409,18 +411,18 @@ export class RttNode implements Transport {
   }
 
   async #doShutdown(deadlineMs: number): Promise<void> {
-    const start = Date.now();
+    const start = this.#core.clock.monotonic();
     for (const w of this.#acceptWaiters.splice(0)) w.reject(this.#shutDownError("accept on"));
     const open = [...this.#sessions.values()].filter((s) => s.state !== "closed");
     if (open.length > 0 && !this.#core.freed) {
       const { shutdown } = sessionInternals();
       const closing = Promise.all(open.map((s) => shutdown(s, deadlineMs)));
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stop = new AbortController();
       await Promise.race([
         closing.catch(() => {}),
-        new Promise<void>((r) => timer = setTimeout(r, deadlineMs + 250)),
+        sleep(this.#core.clock, deadlineMs + 250, stop.signal),
       ]);
-      clearTimeout(timer);
+      stop.abort();
     }
     this.metrics();
     finalizer.unregister(this);
@@ -593,7 +595,10 @@ export async function createNodeWith(
 ): Promise<RttNode> {
   const { symbols } = internals;
   const pem = await options.identity.toPkcs8Pem();
-  const json = utf8(JSON.stringify(nodeConfigJson(resolved, pem)));
+  // The native core draws its session ids from this seed (one seed, one run).
+  const idSeed = (options.random ?? systemRandom)(32);
+  const json = utf8(JSON.stringify(nodeConfigJson(resolved, pem, idSeed.toHex())));
+  idSeed.fill(0);
   const out = new BigUint64Array(1);
   const status = symbols.web4_rtt_node_create(json, json.length, out);
   json.fill(0); // The buffer held the private key.
@@ -606,6 +611,7 @@ export async function createNodeWith(
     resolved,
     options.onHookError ?? ((error) => console.error("RTT hook threw:", error)),
     internals.network,
+    options.clock ?? systemClock,
   );
   return _construct(core, options.identity.fingerprint, internals.backend);
 }
@@ -614,19 +620,20 @@ const _TIMED_OUT = Symbol("timed out");
 
 /** `p`, or a rejection with `_TIMED_OUT` after `ms`, or with the signal's reason. */
 function _withDeadline<T extends { close(): void }>(
+  clock: Clock,
   p: Promise<T>,
   ms: number,
   signal: AbortSignal | undefined,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    const timer = setTimeout(() => finish(() => reject(_TIMED_OUT)), ms);
+    const timer = clock.setTimeout(() => finish(() => reject(_TIMED_OUT)), ms);
     const onAbort = () => finish(() => reject(signal?.reason));
     signal?.addEventListener("abort", onAbort, { once: true });
     function finish(f: () => void): void {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      clock.clear(timer);
       signal?.removeEventListener("abort", onAbort);
       f();
     }

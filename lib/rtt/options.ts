@@ -8,6 +8,7 @@
 
 import type { BackpressurePolicy, TransportIdentity } from "../transport/types.ts";
 import { NATIVE_LIMITS } from "./limits.ts";
+import type { Clock, RandomSource } from "../ports/mod.ts";
 
 export type { BackpressurePolicy };
 
@@ -101,6 +102,10 @@ export interface RttOptions {
 export interface RttNodeOptions extends RttOptions {
   /** This node's key (required): what it authenticates as. */
   identity: TransportIdentity;
+  /** Time and timers of the driver (monotonic ms go to the native core). @default {systemClock} */
+  clock?: Clock | undefined;
+  /** Where the seed of the native core's session ids comes from. @default {systemRandom} */
+  random?: RandomSource | undefined;
 }
 
 /** {@linkcode RttOptions} (but `onHookError`) with every default applied. */
@@ -361,14 +366,17 @@ export function resolveRttOptions(options: RttOptions): ResolvedRttNodeOptions {
  *
  * @param resolved The resolved options.
  * @param keyPem The node's private key as a PKCS#8 v1 PEM.
+ * @param idSeed 64 hex digits that seed the native core's session ids (empty: the core draws one).
  * @returns The object to serialise for `web4_rtt_node_create`.
  */
 export function nodeConfigJson(
   resolved: ResolvedRttNodeOptions,
   keyPem: string,
+  idSeed = "",
 ): Record<string, unknown> {
   return {
     key_pem: keyPem,
+    id_seed: idSeed,
     heartbeat_interval_ms: resolved.heartbeatIntervalMs,
     heartbeat_timeout_ms: resolved.heartbeatTimeoutMs,
     resume_window_ms: resolved.resumeWindowMs,

@@ -18,6 +18,7 @@ import {
   readEnv,
 } from "./native.ts";
 import bundledManifest from "./prebuilt_manifest.json" with { type: "json" };
+import { randomUuid, systemRandom } from "../ports/mod.ts";
 
 /** Environment variable that overrides the download URL pattern (for mirrors). */
 export const DOWNLOAD_URL_ENV_VAR = "WEB4_RTT_DOWNLOAD_URL";
@@ -219,7 +220,7 @@ export async function ensurePrebuiltLibrary(options: EnsurePrebuiltOptions = {})
   }
   await Deno.mkdir(dir, { recursive: true });
   // Write beside the target, then rename: a reader never sees half a file.
-  const temp = `${path}.${crypto.randomUUID()}.part`;
+  const temp = `${path}.${randomUuid(systemRandom)}.part`;
   try {
     await Deno.writeFile(temp, bytes, { mode: 0o644 });
     await Deno.rename(temp, path);

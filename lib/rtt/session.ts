@@ -294,7 +294,7 @@ export class RttSession implements TransportSession {
           this.#handle,
           deadline,
           this.#closeWhy,
-          performance.now(),
+          this.#core.clock.monotonic(),
         );
       this.#core.pump();
       if (status !== Status.OK) {

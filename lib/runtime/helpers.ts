@@ -17,6 +17,7 @@ import type {
   RuntimeContext,
   SelfInfo,
 } from "./types.ts";
+import { randomUuid, systemClock, systemRandom } from "../ports/mod.ts";
 
 /** The default {@linkcode RuntimeConfig}. */
 export const DEFAULT_RUNTIME_CONFIG: Readonly<RuntimeConfig> = Object.freeze({ overloadLri: 80 });
@@ -81,11 +82,7 @@ function _uuid(bytes: Uint8Array): string {
  * ```
  */
 export function newMsgId(random: (n: number) => Uint8Array): string {
-  const bytes = random(16);
-  if (!(bytes instanceof Uint8Array) || bytes.length < 16) {
-    throw new TypeError("Expected random(16) to return at least 16 bytes");
-  }
-  return _uuid(bytes);
+  return randomUuid(random);
 }
 
 const _UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -191,9 +188,9 @@ export interface RuntimeContextOptions {
   trustConfig?: Partial<TrustConfig> | undefined;
   /** The transport session id. */
   session?: string | undefined;
-  /** Clock in milliseconds. @default {Date.now} */
+  /** Clock in milliseconds. @default {systemClock.now} */
   now?: (() => number) | undefined;
-  /** Random source. @default {crypto.getRandomValues} */
+  /** Random source. @default {systemRandom} */
   random?: ((n: number) => Uint8Array) | undefined;
   /** Our load. @default {{ presence: "focused", lri: 0 }} */
   load?: LocalLoad | undefined;
@@ -224,12 +221,12 @@ export interface RuntimeContextOptions {
  * ```
  */
 export function createRuntimeContext(options: RuntimeContextOptions): RuntimeContext {
-  const now = options.now ?? Date.now;
+  const now = options.now ?? systemClock.now;
   const ctx: RuntimeContext = {
     self: options.self,
     peer: options.peer,
     now,
-    random: options.random ?? ((n) => crypto.getRandomValues(new Uint8Array(n))),
+    random: options.random ?? systemRandom,
     store: options.store,
     trust: options.trust ?? createTrustView(options.store, options.trustConfig, now),
     load: options.load ?? { presence: "focused", lri: 0 },

@@ -53,6 +53,7 @@ import type {
   TrustRecord,
 } from "./types.ts";
 import { applyChange, type WriteContext } from "./writers.ts";
+import { systemClock } from "../ports/mod.ts";
 
 /** The default per-peer quotas. */
 export const DEFAULT_QUOTAS: Readonly<StoreQuotas> = Object.freeze({
@@ -83,7 +84,7 @@ export interface StoreOptions {
   walBytes?: number | undefined;
   /** Retention; missing fields take {@linkcode DEFAULT_RETENTION}. */
   retention?: Partial<RetentionPolicy> | undefined;
-  /** Clock in milliseconds since the epoch. @default {Date.now} */
+  /** Clock in milliseconds since the epoch. @default {systemClock.now} */
   now?: (() => number) | undefined;
   /** The migrations to apply (tests only). @default {MIGRATIONS} */
   migrations?: readonly Migration[] | undefined;
@@ -188,7 +189,7 @@ export class SqliteStore implements Store {
     this.path = path;
     this.quotas = Object.freeze(quotas);
     this.retention = Object.freeze(retention);
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? systemClock.now;
     const db = openConnection(path, this.walBytes);
     this.#db = db;
     this.#tx = new Transactions(db, { onRollback: (outermost) => this.#rolledBack(outermost) });

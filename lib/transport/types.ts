@@ -9,6 +9,7 @@
 import type { RTTReplayError } from "./errors.ts";
 import type { SessionEventType, SessionHook } from "./hooks.ts";
 import type { TransportMetrics, TransportStats } from "./stats.ts";
+import type { Clock, RandomSource } from "../ports/mod.ts";
 
 /** What a full send queue does with a new message. */
 export type BackpressurePolicy = "block" | "error" | "drop_oldest" | "drop_newest";
@@ -279,6 +280,10 @@ export interface TransportIdentity {
 export interface TransportContext {
   /** The identity the new endpoint authenticates as. */
   readonly identity: TransportIdentity;
+  /** The caller's clock (the endpoint's timers and deadlines). @default {systemClock} */
+  readonly clock?: Clock | undefined;
+  /** The caller's random source (what the endpoint draws, e.g. session ids). @default {systemRandom} */
+  readonly random?: RandomSource | undefined;
 }
 
 /**

@@ -24,6 +24,7 @@ import type {
   TrustTelemetryEvent,
   TrustView,
 } from "./types.ts";
+import { systemClock } from "../ports/mod.ts";
 
 /**
  * The store changes that record a transition: the subject's record and one
@@ -97,7 +98,7 @@ export function transitionEvent(t: TrustLogEntry): TrustTelemetryEvent {
  *
  * @param store Read access to the store.
  * @param config Trust settings (anchors, thresholds).
- * @param nowMs Clock for fresh records. @default {Date.now}
+ * @param nowMs Clock for fresh records. @default {systemClock.now}
  * @returns The view.
  *
  * @example
@@ -115,7 +116,7 @@ export function transitionEvent(t: TrustLogEntry): TrustTelemetryEvent {
 export function createTrustView(
   store: StoreView,
   config: Partial<TrustConfig> = {},
-  nowMs: () => number = Date.now,
+  nowMs: () => number = systemClock.now,
 ): TrustView {
   const settings = trustConfig(config);
   const anchors = new Set(settings.anchors);

@@ -7,6 +7,7 @@
  * state against its configured bounds, and that the honest neighbour is
  * still served. Full-rate floods belong in `deno task bench`.
  */
+import { systemClock } from "../../lib/ports/mod.ts";
 import assert from "node:assert/strict";
 import { Agent, FixedLoadSource } from "../../lib/agent/mod.ts";
 import { createEnvelope, encodeEnvelope } from "../../lib/envelope/mod.ts";
@@ -46,7 +47,7 @@ async function honest(
     mesh: {
       sweepMs: 0,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
-      ...(options.now === undefined ? {} : { now: options.now }),
+      ...(options.now === undefined ? {} : { clock: { ...systemClock, now: options.now } }),
       ...(options.judge === undefined ? {} : { judge: options.judge }),
     },
   });

@@ -3,6 +3,7 @@
  * in-process pipes): handshakes, state updates, intents, the person's HCP,
  * one session per pair, hooks, clean stop.
  */
+import { systemClock } from "../../lib/ports/mod.ts";
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
@@ -390,7 +391,7 @@ Deno.test("Open intents count in presence: focused while an intent of ours await
   await using w = await World.create({
     names: ["alpha", "beta"],
     transport: memory({ network }),
-    extra: { now: () => clock },
+    extra: { clock: { ...systemClock, now: () => clock } },
   });
   await w.link("alpha", "beta");
   const a = w.get("alpha").agent;

@@ -5,6 +5,7 @@
  * limits' validation, the checking judge, and the link table's freshness
  * (re-advertised every `advertiseMs`, forgotten after `advertTtlMs`).
  */
+import { systemClock } from "../../lib/ports/mod.ts";
 import assert from "node:assert/strict";
 import {
   checkingJudge,
@@ -197,7 +198,10 @@ Deno.test("Mesh (memory): a node re-advertises its links every advertiseMs (a fr
     names: ["a", "b", "c"],
     edges: [["a", "b"], ["b", "c"]],
     transport: memory({ network }),
-    mesh: (n) => ({ sweepMs: 0, ...(n === "a" ? { now: () => Date.now() + offsetMs } : {}) }),
+    mesh: (n) => ({
+      sweepMs: 0,
+      ...(n === "a" ? { clock: { ...systemClock, now: () => Date.now() + offsetMs } } : {}),
+    }),
   });
   await mesh.linkAll();
   const [a, b, c] = [mesh.get("a"), mesh.get("b"), mesh.get("c")];

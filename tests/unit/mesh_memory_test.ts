@@ -4,6 +4,7 @@
  * loops, duplicates, hop limits, blocked peers, tampering relays,
  * introductions, a liar, partition and heal, consensus on ten nodes.
  */
+import { systemClock } from "../../lib/ports/mod.ts";
 import assert from "node:assert/strict";
 import {
   checkingJudge,
@@ -384,7 +385,10 @@ Deno.test("Mesh (memory): partition and heal in a square: routes avoid the cut n
     ["b", "c"],
     ["c", "d"],
     ["d", "a"],
-  ], { mesh: (n) => n === "a" ? { now: () => Date.now() + skewMs, sweepMs: 0 } : {} });
+  ], {
+    mesh: (n) =>
+      n === "a" ? { clock: { ...systemClock, now: () => Date.now() + skewMs }, sweepMs: 0 } : {},
+  });
   await using _ = mesh;
   await mesh.linkAll();
   const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => mesh.get(n));
@@ -432,7 +436,14 @@ Deno.test("Mesh (memory): a relay with no onward route holds the frame; when it 
     "c",
     "d",
   ]], {
-    mesh: (n) => n === "b" ? { now: () => Date.now() + skewMs, windowMs: 60_000, sweepMs: 0 } : {},
+    mesh: (n) =>
+      n === "b"
+        ? {
+          clock: { ...systemClock, now: () => Date.now() + skewMs },
+          windowMs: 60_000,
+          sweepMs: 0,
+        }
+        : {},
   });
   await using _ = mesh;
   await mesh.linkAll();

@@ -119,6 +119,7 @@ Deno.test("nodeConfigJson uses the snake_case keys of docs/rtt.md", () => {
     "handshake_timeout_ms",
     "heartbeat_interval_ms",
     "heartbeat_timeout_ms",
+    "id_seed",
     "key_pem",
     "max_channels",
     "max_message_bytes",

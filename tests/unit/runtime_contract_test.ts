@@ -1,3 +1,4 @@
+import { systemClock, systemRandom } from "../../lib/ports/mod.ts";
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { checkEvent, createTelemetry, MemorySink } from "../../lib/observability/mod.ts";
@@ -54,7 +55,8 @@ Deno.test("createRuntimeContext fills defaults and keeps what it is given", asyn
   assert.equal(plain.config.overloadLri, 80);
   assert.equal(plain.random(8).length, 8);
   assert.equal(plain.session, undefined);
-  assert.equal(plain.now, Date.now);
+  assert.equal(plain.now, systemClock.now);
+  assert.equal(plain.random, systemRandom);
   const sink = new MemorySink();
   const trust = createTrustView(store, { anchors: [peer] });
   const full = createRuntimeContext({

@@ -78,6 +78,8 @@ pub enum ConfigError {
     AllowPeersWord(String),
     /// `allow_peers` holds something that is not a fingerprint.
     AllowPeersEntry(String),
+    /// `id_seed` is neither empty nor 64 hex digits (its value is not kept).
+    IdSeed,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -107,6 +109,7 @@ impl std::fmt::Display for ConfigError {
                 f,
                 "Config field allow_peers holds {e:?}, not a 64-hex-digit fingerprint"
             ),
+            ConfigError::IdSeed => write!(f, "Config field id_seed must be empty or 64 hex digits"),
         }
     }
 }
@@ -141,6 +144,10 @@ macro_rules! limits {
             pub allow_peers: AllowPeers,
             /// Enables the test hooks (only in a build with the `test-hooks` feature).
             pub test_hooks: bool,
+            /// 64 hex digits (32 bytes) from which the node draws its session
+            /// ids, so that two runs with the same seed give the same ids;
+            /// empty: drawn from the system's random source. Never printed.
+            pub id_seed: String,
         }
 
         /// Every numeric field of [`Config`]: default, minimum, maximum.
@@ -158,6 +165,7 @@ macro_rules! limits {
                     backpressure_policy: Policy::Block,
                     allow_peers: AllowPeers::Word("any".into()),
                     test_hooks: false,
+                    id_seed: String::new(),
                 }
             }
         }
@@ -244,6 +252,7 @@ impl std::fmt::Debug for Config {
         d.field("backpressure_policy", &self.backpressure_policy)
             .field("allow_peers", &self.allow_peers)
             .field("test_hooks", &self.test_hooks)
+            .field("id_seed", &if self.id_seed.is_empty() { "" } else { "<redacted>" })
             .finish()
     }
 }
@@ -284,7 +293,24 @@ impl Config {
                 }
             }
         }
+        if !self.id_seed.is_empty() && self.id_seed_bytes().is_none() {
+            return Err(ConfigError::IdSeed);
+        }
         Ok(())
+    }
+
+    /// The 32 bytes of `id_seed`, or `None` when it is empty or malformed.
+    pub fn id_seed_bytes(&self) -> Option<[u8; 32]> {
+        let hex = self.id_seed.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in hex.chunks(2).enumerate() {
+            let digit = |c: u8| (c as char).to_digit(16);
+            out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+        }
+        Some(out)
     }
 
     /// The limit named `name`, if it is one.
@@ -358,6 +384,13 @@ mod tests {
             Config::default().validate(),
             Err(ConfigError::Missing("key_pem"))
         );
+        for bad in ["ab", &"g".repeat(64), &"a".repeat(63)] {
+            let c = with(|c| c.id_seed = bad.to_string());
+            assert_eq!(c.validate(), Err(ConfigError::IdSeed), "{bad:?}");
+        }
+        let c = with(|c| c.id_seed = "0f".repeat(32));
+        assert!(c.validate().is_ok());
+        assert_eq!(c.id_seed_bytes(), Some([0x0f; 32]));
     }
 
     #[test]
@@ -366,5 +399,7 @@ mod tests {
         let text = format!("{c:?}");
         assert!(!text.contains("secret"));
         assert!(text.contains("heartbeat_interval_ms: 1000"));
+        let c = with(|c| c.id_seed = "ab".repeat(32));
+        assert!(!format!("{c:?}").contains("abab"));
     }
 }

@@ -139,15 +139,40 @@ pub struct Endpoint {
     /// Set by the FFI layer when the node's handle is freed.
     pub freed: bool,
     pub(crate) rng: Prng,
+    /// Where session ids come from (seeded by `Config::id_seed`).
+    pub(crate) ids: IdSource,
     /// Every deadline of every connection and session.
     pub(crate) timers: Timers,
 }
 
-pub(crate) fn random_id() -> [u8; 16] {
-    let mut id = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
-        .expect("system randomness");
-    id
+/// Session ids: the first 16 bytes of SHA-256(seed || counter), so one seed
+/// gives one sequence and the ids cannot be told from the seed's other uses.
+pub(crate) struct IdSource {
+    seed: [u8; 32],
+    counter: u64,
+}
+
+impl IdSource {
+    /// From `seed`, or from the system's random source when it is `None`.
+    pub(crate) fn new(seed: Option<[u8; 32]>) -> IdSource {
+        let seed = seed.unwrap_or_else(|| {
+            let mut s = [0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut s)
+                .expect("system randomness");
+            s
+        });
+        IdSource { seed, counter: 0 }
+    }
+
+    /// The next 16-byte id.
+    pub(crate) fn next_id(&mut self) -> [u8; 16] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&self.seed);
+        ctx.update(&self.counter.to_le_bytes());
+        self.counter += 1;
+        let digest = ctx.finish();
+        digest.as_ref()[..16].try_into().expect("16")
+    }
 }
 
 impl Endpoint {
@@ -160,7 +185,8 @@ impl Endpoint {
             AllowPeers::Word(_) => AllowPolicy::Any,
         };
         let server_cfg = tls::server_config(&identity, policy)?;
-        let seed = u64::from_le_bytes(random_id()[..8].try_into().expect("8"));
+        let mut ids = IdSource::new(cfg.id_seed_bytes());
+        let seed = u64::from_le_bytes(ids.next_id()[..8].try_into().expect("8"));
         Ok(Endpoint {
             ecfg: EngineConfig::from_config(&cfg),
             cfg,
@@ -183,6 +209,7 @@ impl Endpoint {
             shut_down: false,
             freed: false,
             rng: Prng::new(seed),
+            ids,
             timers: Timers::default(),
         })
     }
@@ -371,5 +398,20 @@ impl Endpoint {
             .node_recv
             .used
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::IdSource;
+
+    #[test]
+    fn one_seed_gives_one_sequence_of_distinct_ids() {
+        let (mut a, mut b) = (IdSource::new(Some([7; 32])), IdSource::new(Some([7; 32])));
+        let ids: Vec<[u8; 16]> = (0..4).map(|_| a.next_id()).collect();
+        assert_eq!(ids, (0..4).map(|_| b.next_id()).collect::<Vec<_>>());
+        assert!(ids.windows(2).all(|w| w[0] != w[1]));
+        assert_ne!(IdSource::new(Some([8; 32])).next_id(), ids[0]);
+        assert_ne!(IdSource::new(None).next_id(), IdSource::new(None).next_id());
     }
 }

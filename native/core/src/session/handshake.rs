@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::codec::{self, Accept, Frame, FrameType, Hello};
 use crate::conn::{Conn, HandshakeFailure, Phase, Purpose, Role};
-use crate::endpoint::{random_id, Endpoint};
+use crate::endpoint::Endpoint;
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::session::{Latency, Session, State};
@@ -104,7 +104,7 @@ impl Endpoint {
         if self.shut_down || self.live >= self.cfg.max_sessions {
             return refuse(c, "TOO_MANY_HANDSHAKES", "session limit reached".into());
         }
-        let sid = random_id();
+        let sid = self.ids.next_id();
         c.write_frame(&Frame {
             payload: Accept {
                 session_id: sid,

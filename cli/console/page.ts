@@ -238,7 +238,7 @@ async function updateState(): Promise<void> {
   edited = false;
   if (record.human === null || scope.join(",") !== record.scope.join(",")) {
     await _post(
-      "consent and scope",
+      "Your consent and scope",
       "HCP_HELLO",
       {
         identity: { name: "person", role: "owner" },
@@ -250,7 +250,7 @@ async function updateState(): Promise<void> {
     );
   } else {
     await _post(
-      "consent and state",
+      "Your consent and state",
       "HCP_STATE_UPDATE",
       {
         presence: human.presence,
@@ -416,6 +416,7 @@ async function refresh(): Promise<void> {
   enrolled = me !== undefined && s.person === me.fingerprint;
   viewer = !enrolled && s.person !== null;
   document.body.className = viewer ? "viewer" : "";
+  $("whose").textContent = viewer ? "Agent" : "Your agent";
   names.set(s.agent.fingerprint, "your agent");
   if (me !== undefined) names.set(me.fingerprint, "you");
   const en = $("enrolled");
@@ -437,7 +438,7 @@ async function refresh(): Promise<void> {
   _waiting();
   if (!enrolled) return; // a viewer sees none of the person's history
   _fillForm();
-  for (const p of s.peers.items) names.set(p.fingerprint, p.agentId);
+  _learn(s.peers.items);
   _showPeers(s.peers, false);
   const facts = $("facts");
   facts.replaceChildren();
@@ -482,10 +483,33 @@ function _nameOf(fp: string): string {
   return names.get(fp) ?? `peer ${fp.slice(0, 8)}`;
 }
 
+/** The events shown, oldest first (re-read when a peer's name becomes known). */
+const shown: ConsoleEvent[] = [];
+const _SHOWN = 200;
+
 function _onEvent(e: ConsoleEvent): void {
   if (e.severity === "debug") return;
+  shown.push(e);
+  if (shown.length > _SHOWN) shown.shift();
   const s = eventSentence(e, _nameOf);
-  _li($("events"), s.text, s.tone, 200, e.ts);
+  _li($("events"), s.text, s.tone, _SHOWN, e.ts);
+}
+
+/** Learns peers' names; the events already shown are read again with them. */
+function _learn(peers: PeerView[]): void {
+  let learnt = false;
+  for (const p of peers) {
+    if (names.get(p.fingerprint) === p.agentId) continue;
+    names.set(p.fingerprint, p.agentId);
+    learnt = true;
+  }
+  if (!learnt || shown.length === 0) return;
+  const list = $("events");
+  list.replaceChildren();
+  for (const e of shown) {
+    const s = eventSentence(e, _nameOf);
+    _li(list, s.text, s.tone, _SHOWN, e.ts);
+  }
 }
 
 /** Runs a page action; a failure (the console unreachable, a stopped agent) becomes the status line. */
@@ -517,9 +541,7 @@ async function start(): Promise<void> {
     if (!e.ok) _status(`enrolment refused: ${(await e.json()).error}`, true);
   } else if (s !== undefined && s.person !== me.fingerprint) {
     _status(
-      `This browser's key is not this agent's person (${
-        s.person.slice(0, 16)
-      }…): it cannot act for it.`,
+      "This browser's key is not this agent's person: it cannot act for the agent, and it sees who the agent is, not the person's consent or history.",
       true,
     );
   }
@@ -601,7 +623,7 @@ $("peers-more").addEventListener("click", () =>
     const r = await _api(`/api/peers?after=${encodeURIComponent(_peersNext)}`);
     if (!r.ok) return;
     const page = await r.json() as _Page<PeerView>;
-    for (const p of page.items) names.set(p.fingerprint, p.agentId);
+    _learn(page.items);
     _showPeers(page, true);
   }));
 

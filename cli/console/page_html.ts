@@ -68,7 +68,7 @@ export function pageHtml(token: string): string {
 </head>
 <body>
 <header>
-  <h1>Your agent <span id="agent-id">…</span></h1>
+  <h1><span id="whose">Your agent</span> <span id="agent-id">…</span></h1>
   <div class="muted">mission: <span id="mission"></span> · <span id="presence-text"></span></div>
 </header>
 <div id="page-status"></div>
@@ -76,7 +76,7 @@ export function pageHtml(token: string): string {
 <div>
   <section id="overview">
     <h2>At a glance</h2>
-    <div class="big">Your consent: <span id="consent" class="pill">…</span></div>
+    <div class="big person-only">Your consent: <span id="consent" class="pill">…</span></div>
     <div id="consent-text">…</div>
     <h3>Waiting on</h3>
     <div id="waiting" class="empty">nothing: your agent is not waiting on you</div>

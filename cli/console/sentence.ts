@@ -36,8 +36,12 @@ function _n(n: number, one: string, many = `${one}s`): string {
   return `${_COUNT[n] ?? String(n)} ${n === 1 ? one : many}`;
 }
 
+let _names: (fp: string) => string = (fp) => fp;
+
+/** A field as text; a fingerprint inside it reads as the peer's name. */
 function _s(v: unknown): string {
-  return typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v);
+  const text = typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v);
+  return text.replace(/\b[0-9a-f]{64}\b/g, (fp) => _names(fp));
 }
 
 /** An HCP/CIP/LIP message type in words: `HCP_STATE_UPDATE` → "state update". */
@@ -76,10 +80,14 @@ function _because(reason: unknown): string {
  * ```
  */
 export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): Sentence {
+  _names = nameOf;
   const d = e.data;
   const who = e.peer === undefined ? "a peer" : nameOf(e.peer);
   const you = who === "you";
-  const Who = who.charAt(0).toUpperCase() + who.slice(1);
+  // A peer's name stays as written; only the page's own words start with a capital.
+  const Who = /^(a peer|peer |you$|your )/.test(who)
+    ? who.charAt(0).toUpperCase() + who.slice(1)
+    : who;
   switch (e.kind) {
     case "agent.started":
       return { text: "Your agent started", tone: "ok" };
@@ -196,13 +204,56 @@ export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): 
         tone: "",
       };
     case "cip.handshake":
-      return { text: `${Who} introduced itself${d.step ? ` (${_s(d.step)})` : ""}`, tone: "" };
+      switch (d.step) {
+        case "verified":
+          return { text: `${Who} proved who it is: now ${_s(d.trust)}`, tone: _tone(d.trust) };
+        case "failed":
+          return {
+            text: `${Who} failed to prove who it is (${_s(d.code).replaceAll("_", " ")})`,
+            tone: "bad",
+          };
+        case "simultaneous_open":
+          return { text: `${Who} and your agent greeted each other at once`, tone: "" };
+      }
+      return { text: `${Who} said hello`, tone: "" };
+    case "cip.state_update":
+      return { text: `${Who} is ${_s(d.presence)}`, tone: "" };
+    case "cip.intent":
+      return { text: `${Who} shared its intent on ${_s(d.topic)}`, tone: "" };
+    case "cip.intent_answered":
+      return {
+        text: `${Who} answered your agent on ${_s(d.topic)}${
+          d.decision ? `: ${_s(d.decision)}` : ""
+        }`,
+        tone: "",
+      };
+    case "cip.vote":
+      return { text: `${Who} voted on a shared fact`, tone: "" };
+    case "cip.decision":
+      return { text: `${Who} shared a decision`, tone: "" };
+    case "cip.verification_failed":
+      return { text: `What ${who} said could not be verified: ${_s(d.reason)}`, tone: "warn" };
+    case "cip.dropped":
+      return { text: `Your agent ignored a ${_type(d.type)} from blocked ${who}`, tone: "warn" };
+    case "cip.error_received":
+    case "hcp.error_received":
+    case "lip.error_received":
+      return {
+        text: `${Who} turned down a message of your agent (${_s(d.code).replaceAll("_", " ")})${
+          d.reason ? `: ${_s(d.reason)}` : ""
+        }`,
+        tone: "warn",
+      };
     case "cip.claim":
       return { text: `A shared fact is now ${_s(d.status)}`, tone: _tone(d.status) };
     case "lip.claim":
       return { text: `An item ${who} delivered is now ${_s(d.to)}`, tone: _tone(d.to) };
     case "console.unauthorized":
       return { text: `The console turned a request away: ${_s(d.why)}`, tone: "warn" };
+    case "rtt.session_open":
+      return { text: `A private channel with ${who} opened`, tone: "" };
+    case "rtt.session_close":
+      return { text: `The private channel with ${who} closed`, tone: "" };
     case "rtt.connection_lost":
       return { text: `The connection to ${who} was lost`, tone: "warn" };
     case "rtt.replay":

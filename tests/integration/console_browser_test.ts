@@ -284,6 +284,11 @@ Deno.test({
       await page.waitForFunction(
         `document.getElementById("peers").textContent.includes("bob")`,
       );
+      // Peers are named in the sentences once the page knows them, also in events shown before.
+      await page.waitForFunction(
+        `document.getElementById("events").textContent.includes("bob proved who it is")`,
+      );
+      assert.doesNotMatch(await text(page, "#events"), /\b[Pp]eer [0-9a-f]{8}\b/);
       await page.screenshot({ path: `${docs}console.png` });
       // A phone: one column, nothing overflows sideways (the layout broke at 420 px).
       for (const width of [420, 390]) {
@@ -342,6 +347,7 @@ Deno.test({
         `document.getElementById("person-trust").textContent === "restricted"`,
       );
       await page.waitForFunction(`document.getElementById("consent").textContent === "revoked"`);
+      await page.evaluate("window.scrollTo(0, 0)");
       await page.screenshot({ path: `${docs}console-refused.png` });
       const consentChanges = async () =>
         (await readLoggedEvents(events)).filter((e) =>
@@ -402,7 +408,7 @@ Deno.test({
         /This browser's key is not this agent's person/,
       );
       assert.equal(await text(page2, "body", "className"), "viewer");
-      assert.equal(await text(page2, "#agent-id"), "alice");
+      assert.equal(await text(page2, "h1", "innerText"), "Agent alice");
       assert.equal(await text(page2, "#consent"), "–");
       assert.match(await text(page2, "#consent-text"), /^Only this agent's person sees/);
       for (const id of ["replies", "events"]) {

@@ -36,22 +36,19 @@ function _n(n: number, one: string, many = `${one}s`): string {
   return `${_COUNT[n] ?? String(n)} ${n === 1 ? one : many}`;
 }
 
-let _names: (fp: string) => string = (fp) => fp;
-
 /** A field as text; a fingerprint inside it reads as the peer's name. */
-function _s(v: unknown): string {
+function _text(v: unknown, nameOf: (fp: string) => string): string {
   const text = typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v);
-  return text.replace(/\b[0-9a-f]{64}\b/g, (fp) => _names(fp));
+  return text.replace(/\b[0-9a-f]{64}\b/g, (fp) => nameOf(fp));
 }
 
 /** An HCP/CIP/LIP message type in words: `HCP_STATE_UPDATE` → "state update". */
-function _type(v: unknown): string {
-  return _s(v).replace(/^(HCP|CIP|LIP)_/, "").toLowerCase().replaceAll("_", " ");
+function _type(v: string): string {
+  return v.replace(/^(HCP|CIP|LIP)_/, "").toLowerCase().replaceAll("_", " ");
 }
 
 /** The trust reason, as the trust machine wrote it, made to read in a sentence. */
-function _because(reason: unknown): string {
-  const r = _s(reason);
+function _because(r: string): string {
   const m = /^verified knowledge \(>= (\d+) trusted confirmations\)$/.exec(r);
   if (m !== null) return ` after ${_n(Number(m[1]), "confirmation")}`;
   return r === "" ? "" : `: ${r}`;
@@ -80,8 +77,8 @@ function _because(reason: unknown): string {
  * ```
  */
 export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): Sentence {
-  _names = nameOf;
   const d = e.data;
+  const _s = (v: unknown) => _text(v, nameOf);
   const who = e.peer === undefined ? "a peer" : nameOf(e.peer);
   const you = who === "you";
   // A peer's name stays as written; only the page's own words start with a capital.
@@ -153,7 +150,7 @@ export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): 
     case "trust.transition":
       return you
         ? { text: `Your standing with your agent became ${_s(d.to)}`, tone: _tone(d.to) }
-        : { text: `${Who} became ${_s(d.to)}${_because(d.reason)}`, tone: _tone(d.to) };
+        : { text: `${Who} became ${_s(d.to)}${_because(_s(d.reason))}`, tone: _tone(d.to) };
     case "hcp.intent_delivered":
       return { text: `Your request on ${_s(d.topic)} reached your agent`, tone: "ok" };
     case "hcp.consent_changed":
@@ -191,7 +188,7 @@ export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): 
           d.topic
             ? `your request on ${_s(d.topic)}`
             : d.type
-            ? `your ${_type(d.type)}`
+            ? `your ${_type(_s(d.type))}`
             : "a message"
         } (${_s(d.code).replaceAll("_", " ")})`,
         tone: "bad",
@@ -199,8 +196,8 @@ export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): 
     case "router.dispatched":
       return {
         text: you
-          ? `Your agent read your ${_type(d.type)}`
-          : `Your agent read a ${_type(d.type)} from ${who}`,
+          ? `Your agent read your ${_type(_s(d.type))}`
+          : `Your agent read a ${_type(_s(d.type))} from ${who}`,
         tone: "",
       };
     case "cip.handshake":
@@ -234,7 +231,10 @@ export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): 
     case "cip.verification_failed":
       return { text: `What ${who} said could not be verified: ${_s(d.reason)}`, tone: "warn" };
     case "cip.dropped":
-      return { text: `Your agent ignored a ${_type(d.type)} from blocked ${who}`, tone: "warn" };
+      return {
+        text: `Your agent ignored a ${_type(_s(d.type))} from blocked ${who}`,
+        tone: "warn",
+      };
     case "cip.error_received":
     case "hcp.error_received":
     case "lip.error_received":

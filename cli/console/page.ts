@@ -12,7 +12,11 @@
  * click on "Update consent and state" sends an `HCP_HELLO` or an
  * `HCP_STATE_UPDATE`, and every other message carries the agent's current
  * human state, never the form's. Each message shows what the agent did
- * with it (delivered, held with its reason, refused).
+ * with it (delivered, held with its reason, refused), next to the button
+ * pressed and in "What your agent did for you"; the agent's events read as
+ * sentences (`./sentence.ts`). A browser whose key is not the agent's
+ * person is a viewer: it sees who the agent is and that it cannot act, not
+ * the person's consent, requests, peers, facts or events.
  *
  * @module
  */
@@ -31,6 +35,7 @@ import { readConsentRecord } from "../../lib/hcp/record.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { dom, type El, type IdbDatabase } from "./dom.ts";
 import type { PostedOutcome } from "./outcome.ts";
+import { type ConsoleEvent, eventSentence } from "./sentence.ts";
 import type { FactView, PeerView } from "./state.ts";
 
 const { document, location, indexedDB, EventSource } = dom;
@@ -60,6 +65,10 @@ interface _State {
 let me: Identity | undefined;
 let agent: { agent_id: string; fingerprint: string } | undefined;
 let enrolled = false;
+/** Whether another key is the agent's person (this browser is a viewer). */
+let viewer = false;
+/** Agent ids by fingerprint, for the sentences. */
+const names = new Map<string, string>();
 /** The agent's record of the person, as of the last `/api/state`. */
 let record: { human: HumanState | null; scope: string[] } = { human: null, scope: [] };
 /** Whether the person edited the form since it last showed the agent's record. */
@@ -105,16 +114,25 @@ async function _keyPair(): Promise<CryptoKeyPair> {
   return pair;
 }
 
-function _status(text: string, bad = false): void {
-  const el = $("status");
+/** Writes the status line next to the button pressed (`at`), or the page's own. */
+function _status(text: string, bad = false, at = "page-status"): void {
+  const el = $(at);
   el.textContent = text;
-  el.style.color = bad ? "var(--bad)" : "";
+  el.className = at === "page-status" ? "" : `status ${bad ? "bad" : "ok"}`;
 }
 
-function _li(list: El, text: string, cls = "", max = 100): void {
+/** The time of day of an ISO time, `HH:MM:SS`. */
+function _when(iso: string): string {
+  return iso.slice(11, 19);
+}
+
+function _li(list: El, text: string, cls = "", max = 100, ts = new Date().toISOString()): void {
   list.querySelector(".empty")?.remove();
   const li = document.createElement("li");
-  li.textContent = text;
+  const when = document.createElement("span");
+  when.className = "when";
+  when.textContent = _when(ts);
+  li.append(when, text);
   if (cls !== "") li.className = cls;
   list.prepend(li);
   while (list.children.length > max) list.lastElementChild?.remove();
@@ -148,10 +166,11 @@ async function _post(
   type: HcpType,
   payload: Record<string, unknown>,
   human: HumanState,
+  at: string,
 ): Promise<PostedOutcome | null | undefined> {
   if (me === undefined || agent === undefined) return undefined;
   if (!enrolled) {
-    _status("This browser's key is not the agent's person: nothing was sent.", true);
+    _status("This browser's key is not the agent's person: nothing was sent.", true, at);
     return undefined;
   }
   const env = await createEnvelope("hcp", type as "HCP_INTENT", {
@@ -164,11 +183,11 @@ async function _post(
   const r = await _api("/api/envelope", { method: "POST", body: encodeEnvelope(env) });
   const body = await r.json();
   if (!r.ok) {
-    _status(`${type} not accepted: ${body.error}`, true);
+    _status(`${what}: not sent: ${body.error}`, true, at);
     return undefined;
   }
-  _status(`signed and sent ${type} ${env.msg_id.slice(0, 8)}`);
   const [text, cls] = _said(what, body.outcome);
+  _status(text, cls === "refused", at);
   _li($("replies"), text, cls);
   await refresh();
   return body.outcome;
@@ -178,16 +197,22 @@ async function _post(
  * Sends a message that may not change consent, carrying the agent's current
  * human state; nothing while the agent holds no consent of the person.
  */
-async function send(what: string, type: HcpType, payload: Record<string, unknown>) {
+async function send(
+  what: string,
+  type: HcpType,
+  payload: Record<string, unknown>,
+  at: string,
+): Promise<void> {
   await refresh();
   if (record.human === null) {
     _status(
       "Your agent holds no consent of yours yet: choose one and click “Update consent and state”. Nothing was sent.",
       true,
+      at,
     );
     return;
   }
-  await _post(what, type, payload, { ...record.human });
+  await _post(what, type, payload, { ...record.human }, at);
 }
 
 function _scope(): string[] {
@@ -198,7 +223,7 @@ function _scope(): string[] {
 async function updateState(): Promise<void> {
   const chosen = document.querySelector("input[name=consent]:checked")?.value;
   if (chosen !== "granted" && chosen !== "limited" && chosen !== "revoked") {
-    _status("Choose granted, limited or revoked first: nothing was sent.", true);
+    _status("Choose granted, limited or revoked first: nothing was sent.", true, "state-status");
     return;
   }
   await refresh();
@@ -212,19 +237,31 @@ async function updateState(): Promise<void> {
   const scope = _scope();
   edited = false;
   if (record.human === null || scope.join(",") !== record.scope.join(",")) {
-    await _post("consent and scope", "HCP_HELLO", {
-      identity: { name: "person", role: "owner" },
-      consent_scope: scope,
-      safety_flags: [],
-    }, human);
+    await _post(
+      "Your consent and scope",
+      "HCP_HELLO",
+      {
+        identity: { name: "person", role: "owner" },
+        consent_scope: scope,
+        safety_flags: [],
+      },
+      human,
+      "state-status",
+    );
   } else {
-    await _post("consent and state", "HCP_STATE_UPDATE", {
-      presence: human.presence,
-      affect: human.affect,
-      clarity: human.clarity,
-      pressure: human.pressure,
-      consent: human.consent,
-    }, human);
+    await _post(
+      "Your consent and state",
+      "HCP_STATE_UPDATE",
+      {
+        presence: human.presence,
+        affect: human.affect,
+        clarity: human.clarity,
+        pressure: human.pressure,
+        consent: human.consent,
+      },
+      human,
+      "state-status",
+    );
   }
 }
 
@@ -255,29 +292,37 @@ async function onEnvelope(text: string): Promise<void> {
       replayGuard: guard,
     });
   } catch (err) {
-    _li($("replies"), `unverified message dropped: ${(err as Error).message}`, "refused");
+    _li(
+      $("replies"),
+      `A message not signed by your agent was dropped: ${(err as Error).message}`,
+      "refused",
+    );
     return;
   }
   const p = env.payload as unknown as Record<string, unknown>;
   if (env.type === "HCP_ERROR") {
     // A refusal of our own post is shown with its outcome.
     if (!posted.has(String(p.in_reply_to))) {
-      _li($("replies"), `refused (${p.code}): ${p.reason ?? ""}`, "refused");
+      _li($("replies"), `Your agent refused a message (${p.code}): ${p.reason ?? ""}`, "refused");
     }
   } else if (env.type === "HCP_INTENT" && p.topic === "check_in") {
     $("checkin").style.display = "block";
-    _li($("replies"), "the agent asks you to check in before going on", "warn");
+    _waiting();
+    _li($("replies"), "Your agent asks you to check in before going on", "warn");
   } else if (env.type === "HCP_CONTEXT" && readConsentRecord(p) !== null) {
     _soon(); // the agent told us its record: the state shows it
   } else if (env.type === "HCP_DECISION") {
     _li(
       $("replies"),
-      `decision: ${p.decision} (because ${p.rationale}; alternatives: ${
+      `Your agent decided: ${p.decision} (because ${p.rationale}; alternatives: ${
         (p.alternatives as string[]).join(", ")
       })`,
     );
   } else {
-    _li($("replies"), `${env.type}: ${JSON.stringify(p)}`);
+    _li(
+      $("replies"),
+      `Your agent sent you a ${env.type.replace(/^HCP_/, "").toLowerCase().replaceAll("_", " ")}`,
+    );
   }
 }
 
@@ -363,11 +408,17 @@ async function refresh(): Promise<void> {
   const s = await r.json() as _State;
   agent = { agent_id: s.agent.agentId, fingerprint: s.agent.fingerprint };
   $("agent-id").textContent = s.agent.agentId;
-  $("agent-fp").textContent = s.agent.fingerprint.slice(0, 16) + "…";
+  $("agent-fp").textContent = s.agent.fingerprint;
   $("mission").textContent = s.agent.mission;
-  $("presence").textContent = s.agent.presence;
-  $("lri").textContent = String(s.agent.lri);
+  $("presence-text").textContent = s.agent.presence === "overloaded"
+    ? "busy: it defers new work"
+    : `${s.agent.presence}`;
   enrolled = me !== undefined && s.person === me.fingerprint;
+  viewer = !enrolled && s.person !== null;
+  document.body.className = viewer ? "viewer" : "";
+  $("whose").textContent = viewer ? "Agent" : "Your agent";
+  names.set(s.agent.fingerprint, "your agent");
+  if (me !== undefined) names.set(me.fingerprint, "you");
   const en = $("enrolled");
   en.textContent = enrolled
     ? "you are this agent's person"
@@ -378,9 +429,16 @@ async function refresh(): Promise<void> {
   // The badges and the words come from the same answer, so they agree.
   _pill($("person-trust"), enrolled ? s.personTrust : null);
   _pill($("consent"), enrolled ? s.consent : null, enrolled ? "none yet" : "–");
-  $("consent-text").textContent = enrolled ? s.consentText : "";
+  $("consent-text").textContent = enrolled
+    ? s.consentText
+    : viewer
+    ? "Only this agent's person sees their consent and what the agent did for them."
+    : "";
   record = { human: enrolled ? s.human : null, scope: enrolled ? s.consentScope ?? [] : [] };
+  _waiting();
+  if (!enrolled) return; // a viewer sees none of the person's history
   _fillForm();
+  _learn(s.peers.items);
   _showPeers(s.peers, false);
   const facts = $("facts");
   facts.replaceChildren();
@@ -404,21 +462,54 @@ async function refresh(): Promise<void> {
     }, last topic ${last.lastTopic})`;
 }
 
-function _eventLine(
-  e: { ts: string; kind: string; peer?: string; data: Record<string, unknown> },
-): string {
-  const data = Object.entries(e.data).map(([k, v]) =>
-    `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`
-  ).join(" ");
-  return `${e.ts.slice(11, 19)} ${e.kind}${e.peer ? ` peer=${e.peer.slice(0, 8)}` : ""} ${data}`;
+/** What the agent waits on from the person, in words. */
+function _waiting(): void {
+  const el = $("waiting");
+  const checkIn = $("checkin").style.display === "block";
+  const text = viewer
+    ? "Only this agent's person sees what it waits on."
+    : !enrolled
+    ? "This browser is not enrolled yet."
+    : checkIn
+    ? "Your answer: your agent checks in before it goes on (below)."
+    : record.human === null
+    ? "Your consent: choose granted, limited or revoked and click “Update consent and state”."
+    : "Nothing: your agent is not waiting on you.";
+  el.textContent = text;
+  el.className = checkIn || (enrolled && record.human === null) ? "drift" : "empty";
 }
 
-function _onEvent(
-  e: { ts: string; kind: string; severity?: string; peer?: string; data: Record<string, unknown> },
-): void {
-  const refusal = e.kind === "hcp.refused" || e.kind === "hcp.paced" ||
-    e.kind === "hcp.check_in_required";
-  _li($("events"), _eventLine(e), refusal || e.severity === "warn" ? "warn" : "", 200);
+function _nameOf(fp: string): string {
+  return names.get(fp) ?? `peer ${fp.slice(0, 8)}`;
+}
+
+/** The events shown, oldest first (re-read when a peer's name becomes known). */
+const shown: ConsoleEvent[] = [];
+const _SHOWN = 200;
+
+function _onEvent(e: ConsoleEvent): void {
+  if (e.severity === "debug") return;
+  shown.push(e);
+  if (shown.length > _SHOWN) shown.shift();
+  const s = eventSentence(e, _nameOf);
+  _li($("events"), s.text, s.tone, _SHOWN, e.ts);
+}
+
+/** Learns peers' names; the events already shown are read again with them. */
+function _learn(peers: PeerView[]): void {
+  let learnt = false;
+  for (const p of peers) {
+    if (names.get(p.fingerprint) === p.agentId) continue;
+    names.set(p.fingerprint, p.agentId);
+    learnt = true;
+  }
+  if (!learnt || shown.length === 0) return;
+  const list = $("events");
+  list.replaceChildren();
+  for (const e of shown) {
+    const s = eventSentence(e, _nameOf);
+    _li(list, s.text, s.tone, _SHOWN, e.ts);
+  }
 }
 
 /** Runs a page action; a failure (the console unreachable, a stopped agent) becomes the status line. */
@@ -450,13 +541,16 @@ async function start(): Promise<void> {
     if (!e.ok) _status(`enrolment refused: ${(await e.json()).error}`, true);
   } else if (s !== undefined && s.person !== me.fingerprint) {
     _status(
-      `This browser's key is not this agent's person (${
-        s.person.slice(0, 16)
-      }…): it cannot act for it.`,
+      "This browser's key is not this agent's person: it cannot act for the agent, and it sees who the agent is, not the person's consent or history.",
       true,
     );
   }
   await refresh();
+  if (viewer) {
+    // A viewer sees who the agent is and that it cannot act: no event stream, no history.
+    document.body.dataset.ready = "true";
+    return;
+  }
   const events = new EventSource(`/api/events?token=${encodeURIComponent(token)}`);
   events.addEventListener("hello", (m) => {
     for (const e of JSON.parse(m.data).recent) _onEvent(e);
@@ -487,38 +581,39 @@ $("update-state").addEventListener("click", () => _do(updateState));
 $("send-intent").addEventListener("click", () => {
   const topic = $("intent-topic").value;
   _do(() =>
-    send(`intent on ${topic}`, "HCP_INTENT", {
+    send(`Your intent on ${topic}`, "HCP_INTENT", {
       goal: $("intent-goal").value,
       topic,
       priority: $("intent-priority").value,
-    })
+    }, "intent-status")
   );
 });
 $("send-context").addEventListener("click", () =>
   _do(() =>
-    send("context", "HCP_CONTEXT", {
+    send("Your context", "HCP_CONTEXT", {
       context: { note: $("context-text").value },
       constraints: [],
       shared_history: [],
-    })
+    }, "context-status")
   ));
 $("send-feedback").addEventListener("click", () =>
   _do(() =>
-    send("feedback", "HCP_FEEDBACK", {
+    send("Your feedback", "HCP_FEEDBACK", {
       feedback: $("feedback-text").value || "ok",
       corrections: [],
       satisfaction: Number($("satisfaction").value),
-    })
+    }, "feedback-status")
   ));
 const _answer = (satisfaction: number) => {
-  $("checkin").style.display = "none";
-  _do(() =>
-    send("check-in answer", "HCP_FEEDBACK", {
+  _do(async () => {
+    await send("Your check-in answer", "HCP_FEEDBACK", {
       feedback: satisfaction >= 50 ? "go on" : "not now",
       corrections: [],
       satisfaction,
-    })
-  );
+    }, "checkin-status");
+    $("checkin").style.display = "none";
+    _waiting();
+  });
 };
 $("checkin-go").addEventListener("click", () => _answer(80));
 $("checkin-stop").addEventListener("click", () => _answer(20));
@@ -526,7 +621,10 @@ $("peers-more").addEventListener("click", () =>
   _do(async () => {
     if (_peersNext === null) return;
     const r = await _api(`/api/peers?after=${encodeURIComponent(_peersNext)}`);
-    if (r.ok) _showPeers(await r.json() as _Page<PeerView>, true);
+    if (!r.ok) return;
+    const page = await r.json() as _Page<PeerView>;
+    _learn(page.items);
+    _showPeers(page, true);
   }));
 
 start().catch((err) => {

@@ -6,8 +6,11 @@
  * is delivered, one held for a check-in, revokes consent and sees the next
  * intent refused; reloads the page and restarts the agent: consent stays
  * revoked and the page's badges and words say so; checks the token and
- * origin rules; takes screenshots (into docs/ with
- * WEB4_UPDATE_SCREENSHOTS=1). The console's attacks without a browser are in
+ * origin rules; the status line sits next to the button pressed; the live
+ * view reads as sentences; at 390 and 420 px wide nothing overflows
+ * sideways; a second browser (another key) sees no history of the person and
+ * opens no event stream; takes screenshots at 1280 and 390 px (into docs/
+ * with WEB4_UPDATE_SCREENSHOTS=1). The console's attacks without a browser are in
  * `attack_console_test.ts`.
  *
  * Without a browser the test is skipped with a message, except when
@@ -49,6 +52,40 @@ async function text(
   return String(
     await page.evaluate(`document.querySelector(${JSON.stringify(selector)}).${property}`),
   );
+}
+
+/** Fails unless nothing on the page reaches past the viewport's right edge (no sideways scroll, no overlap off-screen). */
+async function assertNoHorizontalOverflow(
+  page: { evaluate(js: string): Promise<unknown> },
+  width: number,
+): Promise<void> {
+  const found = await page.evaluate(`(() => {
+    const w = document.documentElement.clientWidth;
+    const out = [];
+    if (document.documentElement.scrollWidth > w) out.push("document scrollWidth " + document.documentElement.scrollWidth);
+    for (const el of document.querySelectorAll("body *")) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.right > w + 0.5 || r.left < -0.5) out.push((el.id || el.tagName) + " " + r.left + ".." + r.right);
+    }
+    return { w, out };
+  })()`) as { w: number; out: string[] };
+  assert.equal(found.w, width);
+  assert.deepEqual(found.out, [], `at ${width} px`);
+}
+
+/** Fails unless the status element sits beside or just below the button. */
+async function assertNextTo(
+  page: { evaluate(js: string): Promise<unknown> },
+  button: string,
+  status: string,
+): Promise<void> {
+  const gap = await page.evaluate(`(() => {
+    const b = document.getElementById(${JSON.stringify(button)}).getBoundingClientRect();
+    const s = document.getElementById(${JSON.stringify(status)}).getBoundingClientRect();
+    return Math.max(0, s.top - b.bottom, b.top - s.bottom);
+  })()`) as number;
+  assert.ok(gap < 16, `${status} is ${gap} px from ${button}`);
 }
 
 /** A free loopback port (so the console keeps its origin, and the browser its key, across a restart). */
@@ -186,8 +223,11 @@ Deno.test({
       // An intent before any consent is not sent at all.
       await page.click("#send-intent");
       await page.waitForFunction(
-        `document.getElementById("status").textContent.includes("holds no consent of yours yet")`,
+        `document.getElementById("intent-status").textContent.includes("holds no consent of yours yet")`,
       );
+      await assertNextTo(page, "send-intent", "intent-status");
+      // What the agent waits on, in words: the person's consent.
+      assert.match(await text(page, "#waiting"), /^Your consent: choose/);
 
       // Grant consent (a click: the first HCP_HELLO), then an intent delivered.
       await page.click("input[name=consent][value=granted]");
@@ -220,17 +260,44 @@ Deno.test({
           e.data.topic === "topic:water",
       );
       await page.waitForFunction(
-        `document.getElementById("replies").textContent.includes("intent on topic:water: delivered to your agent")`,
+        `document.getElementById("replies").textContent.includes("Your intent on topic:water: delivered to your agent")`,
+      );
+      // The outcome also stands next to the button pressed.
+      assert.equal(
+        await text(page, "#intent-status"),
+        "Your intent on topic:water: delivered to your agent",
+      );
+      await assertNextTo(page, "send-intent", "intent-status");
+      assert.match(await text(page, "#waiting"), /^Nothing: your agent is not waiting on you/);
+      // The live view reads as sentences, not log lines.
+      await page.waitForFunction(
+        `document.getElementById("events").textContent.includes("Your agent took your request on topic:water")`,
       );
       await page.waitForFunction(
-        `document.getElementById("events").textContent.includes("agent.intent")`,
+        `document.getElementById("events").textContent.includes("You gave your consent: granted")`,
       );
+      const eventsText = await text(page, "#events");
+      assert.doesNotMatch(eventsText, /\b(agent|hcp|router|trust)\.[a-z_]+/, "no event kinds");
+      assert.doesNotMatch(eventsText, /\b[a-z_]+=\S/, "no key=value fields");
       // The live view shows the peer (it reconnects after the enrolment restart) and its trust.
       await bob.line(/^connected to /);
       await page.waitForFunction(
         `document.getElementById("peers").textContent.includes("bob")`,
       );
+      // Peers are named in the sentences once the page knows them, also in events shown before.
+      await page.waitForFunction(
+        `document.getElementById("events").textContent.includes("bob proved who it is")`,
+      );
+      assert.doesNotMatch(await text(page, "#events"), /\b[Pp]eer [0-9a-f]{8}\b/);
       await page.screenshot({ path: `${docs}console.png` });
+      // A phone: one column, nothing overflows sideways (the layout broke at 420 px).
+      for (const width of [420, 390]) {
+        await page.setViewport({ width, height: 844 });
+        await assertNoHorizontalOverflow(page, width);
+      }
+      await assertNextTo(page, "send-intent", "intent-status");
+      await page.screenshot({ path: `${docs}console-phone.png`, fullPage: true });
+      await page.setViewport({ width: 1280, height: 1000 });
 
       // Anxious: the agent checks in before the next action; the person answers "go on".
       await page.select("#affect", "anxious");
@@ -271,9 +338,16 @@ Deno.test({
         `/refused \\(consent_revoked\\)/.test(document.getElementById("replies").textContent)`,
       );
       await page.waitForFunction(
+        `document.getElementById("events").textContent.includes("You changed your consent from granted to revoked")`,
+      );
+      await page.waitForFunction(
+        `document.getElementById("events").textContent.includes("Your agent refused your request on topic:football (consent revoked)")`,
+      );
+      await page.waitForFunction(
         `document.getElementById("person-trust").textContent === "restricted"`,
       );
       await page.waitForFunction(`document.getElementById("consent").textContent === "revoked"`);
+      await page.evaluate("window.scrollTo(0, 0)");
       await page.screenshot({ path: `${docs}console-refused.png` });
       const consentChanges = async () =>
         (await readLoggedEvents(events)).filter((e) =>
@@ -316,18 +390,38 @@ Deno.test({
       await again.line(/^console on /);
       await stillRevoked("after an agent restart");
 
-      // Another browser (its own key) is not the person: it is told so and cannot act.
+      // Another browser (its own key) is not the person: it is told so, cannot act,
+      // and sees none of the person's history: no consent, requests, peers, facts or events.
       const other = await browser.createBrowserContext();
       const page2 = await other.newPage();
+      page2.on("pageerror", (e: unknown) => errors.push(String(e)));
+      const asked: string[] = [];
+      page2.on("request", (r: { url(): string }) => asked.push(new URL(r.url()).pathname));
+      await page2.setViewport({ width: 390, height: 844 });
       await page2.goto(url);
       await page2.waitForSelector("body[data-ready]");
       await page2.waitForFunction(
         `document.getElementById("enrolled").textContent === "another key is this agent's person"`,
       );
       assert.match(
-        await text(page2, "#status"),
+        await text(page2, "#page-status"),
         /This browser's key is not this agent's person/,
       );
+      assert.equal(await text(page2, "body", "className"), "viewer");
+      assert.equal(await text(page2, "h1", "innerText"), "Agent alice");
+      assert.equal(await text(page2, "#consent"), "–");
+      assert.match(await text(page2, "#consent-text"), /^Only this agent's person sees/);
+      for (const id of ["replies", "events"]) {
+        assert.equal(await text(page2, `#${id}`), "nothing yet", id);
+        assert.equal(await text(page2, `#${id}`, "offsetParent"), "null", `${id} is hidden`);
+      }
+      for (const id of ["peers", "facts", "drift", "hcp-state", "hcp-intent"]) {
+        assert.equal(await text(page2, `#${id}`, "offsetParent"), "null", `${id} is hidden`);
+      }
+      assert.doesNotMatch(await text(page2, "body", "innerText"), /topic:water|football|bob/);
+      assert.ok(!asked.includes("/api/events"), "a viewer opens no event stream");
+      await assertNoHorizontalOverflow(page2, 390);
+      await page2.screenshot({ path: `${docs}console-viewer.png`, fullPage: true });
       await other.close();
       assert.deepEqual(errors, []);
     } finally {

@@ -69,7 +69,9 @@ export class UsageError extends Web4Error<"USAGE"> {
 
 /**
  * Parses `args` for `command` and runs it; prints `--help`; turns a
- * {@linkcode UsageError} (or a parse error) into one line and exit code 2.
+ * {@linkcode UsageError} (or a parse error) into one line and exit code 2,
+ * and a missing permission (`Deno.errors.NotCapable`) into one line and
+ * exit code 1.
  *
  * @param command The command.
  * @param args Its arguments.
@@ -99,6 +101,11 @@ export async function runCommand(command: Command, args: string[], io: Io): Prom
     if (err instanceof UsageError) {
       io.err(`error: ${err.message} (see web4 ${command.name} --help)`);
       return 2;
+    }
+    if (err instanceof Deno.errors.NotCapable) {
+      // A permission the process lacks: one line naming the flag, no trace.
+      io.err(errorLine(err));
+      return 1;
     }
     throw err;
   }

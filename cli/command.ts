@@ -69,7 +69,9 @@ export class UsageError extends Web4Error<"USAGE"> {
 
 /**
  * Parses `args` for `command` and runs it; prints `--help`; turns a
- * {@linkcode UsageError} (or a parse error) into one line and exit code 2.
+ * {@linkcode UsageError} (or a parse error) into one line and exit code 2,
+ * and a missing permission (`Deno.errors.NotCapable`) into one line and
+ * exit code 1.
  *
  * @param command The command.
  * @param args Its arguments.
@@ -86,7 +88,7 @@ export async function runCommand(command: Command, args: string[], io: Io): Prom
       options: { ...command.options, help: { type: "boolean", short: "h" } },
     }) as Parsed;
   } catch (err) {
-    io.err(`error: ${(err as Error).message.split("\n")[0]} (see web4 ${command.name} --help)`);
+    io.err(`error: ${_parseProblem(err, args, command)} (see web4 ${command.name} --help)`);
     return 2;
   }
   if (parsed.values.help) {
@@ -100,8 +102,70 @@ export async function runCommand(command: Command, args: string[], io: Io): Prom
       io.err(`error: ${err.message} (see web4 ${command.name} --help)`);
       return 2;
     }
+    if (err instanceof Deno.errors.NotCapable) {
+      // A permission the process lacks: one line naming the flag, no trace.
+      io.err(errorLine(err));
+      return 1;
+    }
     throw err;
   }
+}
+
+/**
+ * What `parseArgs` refused, in one line; an unknown flag is echoed exactly
+ * as it was typed (Node's own message quotes it in a broken way).
+ */
+function _parseProblem(err: unknown, args: string[], command: Command): string {
+  const code = (err as { code?: unknown }).code;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    const flag = unknownFlag(args, { ...command.options, help: { type: "boolean", short: "h" } });
+    if (flag !== undefined) return `unknown flag ${flag}`;
+  }
+  return (err as Error).message.split("\n")[0]!;
+}
+
+/**
+ * The first argument that is a flag the options do not define, as typed.
+ *
+ * @param args The arguments.
+ * @param options The command's options.
+ * @returns The argument, or `undefined` when every flag is known.
+ *
+ * @example
+ * ```ts
+ * import { unknownFlag } from "./command.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options = { to: { type: "string" }, json: { type: "boolean", short: "j" } } as const;
+ * assert.equal(unknownFlag(["--to", "-x", "--jsn=1"], options), "--jsn=1");
+ * assert.equal(unknownFlag(["-j", "-q"], options), "-q");
+ * assert.equal(unknownFlag(["--json", "--", "--anything"], options), undefined);
+ * ```
+ */
+export function unknownFlag(args: string[], options: ParseArgsOptionsConfig): string | undefined {
+  const shorts = new Map(
+    Object.entries(options).flatMap(([name, o]) => o.short === undefined ? [] : [[o.short, name]]),
+  );
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return undefined;
+    if (arg.startsWith("--")) {
+      const name = arg.slice(2).split("=")[0]!;
+      const option = options[name];
+      if (option === undefined) return arg;
+      if (option.type === "string" && !arg.includes("=")) i++; // its value
+    } else if (arg.startsWith("-") && arg.length > 1) {
+      for (const ch of arg.slice(1)) {
+        const name = shorts.get(ch);
+        if (name === undefined) return arg;
+        if (options[name]!.type === "string") {
+          if (arg.endsWith(ch)) i++;
+          break;
+        }
+      }
+    }
+  }
+  return undefined;
 }
 
 /**

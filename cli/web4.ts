@@ -1,11 +1,13 @@
 /**
  * `web4`: the command-line tool of web4-runtime. `web4 help` lists the
- * subcommands; every subcommand has `--help`. Usage errors print one line
- * and exit 2; other failures print one line and exit 1.
+ * subcommands and `web4 --version` the version; every subcommand has
+ * `--help`. Usage errors (no command, an unknown command or flag) exit 2;
+ * other failures print one line and exit 1.
  *
  * @module
  */
 
+import denoJson from "../deno.json" with { type: "json" };
 import { type Command, type Io, runCommand } from "./command.ts";
 import { benchCommand } from "./commands/bench.ts";
 import { eventsCommand } from "./commands/events.ts";
@@ -38,6 +40,9 @@ function _usage(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     `  ${"help".padEnd(width)}  Show this text (web4 <command> --help for one command)`,
+    "",
+    "Options:",
+    "  --version  Print the version",
   ].join("\n");
 }
 
@@ -55,8 +60,17 @@ const _stdio: Io = {
  */
 export async function main(args: string[], io: Io = _stdio): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+  if (name === undefined) {
+    // No command is a usage error: the text goes to stderr, exit 2.
+    io.err(_usage());
+    return 2;
+  }
+  if (name === "help" || name === "--help" || name === "-h") {
     io.out(_usage());
+    return 0;
+  }
+  if (name === "--version" || name === "-V" || name === "version") {
+    io.out(`web4 ${denoJson.version}`);
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);

@@ -121,8 +121,9 @@ class Child implements Handle {
   ) {}
   start(): Promise<void> {
     const script = new URL("./mesh_host.ts", import.meta.url).pathname;
-    // "deno" from PATH: the task grants exactly `--allow-run=deno`.
-    this.#proc = new Deno.Command("deno", {
+    // The running Deno itself (never `deno` looked up on PATH, which may be
+    // absent or another version): the task grants `--allow-run` for it.
+    this.#proc = new Deno.Command(denoBinary(), {
       args: ["run", ...this.permissions, script, JSON.stringify(this.config)],
       stdin: "piped",
       stdout: "piped",
@@ -222,6 +223,52 @@ const fact = (subject: string, value: number, statement: string) => ({
   context: { subject, value },
 });
 
+/**
+ * The Deno binary that runs the node processes: this process's own
+ * executable when `--allow-run` covers it, else `deno` when that is granted.
+ *
+ * @returns The command to spawn.
+ * @throws {Error} One line naming the flag when neither may be run.
+ */
+export function denoBinary(): string {
+  const exe = Deno.execPath();
+  if (Deno.permissions.querySync({ name: "run", command: exe }).state === "granted") return exe;
+  try {
+    if (Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted") {
+      return "deno";
+    }
+  } catch { /* "deno" is not on PATH */ }
+  throw new Error(
+    `the node processes need --allow-run=${exe} (deno task mesh-demo grants it), or run --in-process`,
+  );
+}
+
+/**
+ * Checks, before the run, that an output file (`--dot`, `--mermaid`) may be
+ * written: asks for the permission (a prompt in a terminal) and creates the
+ * file, so a path outside the granted folders fails now, not after the run.
+ *
+ * @param flag The flag, for the error.
+ * @param path The file.
+ * @returns Once it may be written.
+ * @throws {Error} One line saying why it cannot be written and what to do.
+ */
+export async function checkOutputFile(flag: string, path: string): Promise<void> {
+  const status = await Deno.permissions.request({ name: "write", path });
+  if (status.state !== "granted") {
+    throw new Error(
+      `--${flag} ${path}: no write access there (deno task mesh-demo may write only inside the ` +
+        `repository); give a path inside it, or run deno run --allow-write=${path} ... ` +
+        `cli/web4meshdemo.ts with the task's other flags`,
+    );
+  }
+  try {
+    await Deno.writeTextFile(path, "");
+  } catch (err) {
+    throw new Error(`--${flag} ${path}: ${(err as Error).message.split("\n")[0]}`);
+  }
+}
+
 interface Options {
   nodes: number;
   inProcess: boolean;
@@ -238,6 +285,9 @@ interface Options {
  * @returns Nothing; throws with a one-line reason on failure.
  */
 export async function runMeshDemo(o: Options, out: (line: string) => void): Promise<void> {
+  if (o.dot !== undefined) await checkOutputFile("dot", o.dot);
+  if (o.mermaid !== undefined) await checkOutputFile("mermaid", o.mermaid);
+  if (!o.inProcess) denoBinary();
   const n = o.nodes;
   const names = NAMES.slice(0, n);
   const liar = n - 1; // the newcomer that later lies
@@ -526,16 +576,64 @@ function toDot(
   return lines.join("\n") + "\n";
 }
 
-function toMermaid(
+/**
+ * The trust graph as a mermaid diagram, one line per pair of nodes (sorted by
+ * name): `===` for a direct link, `-.-` for a pair that meets through the
+ * mesh, labelled with the trust of each side in the pair (one word when both
+ * agree, else `left / right`: how the left node sees the right, then the
+ * reverse).
+ *
+ * @param s Every node's status.
+ * @param name A fingerprint's node name.
+ * @param edges The direct links, as index pairs into `fps`.
+ * @param fps The nodes' fingerprints.
+ * @returns The mermaid text.
+ *
+ * @example Two linked nodes that trust each other, a third seen through the mesh
+ * ```ts
+ * import { toMermaid } from "./web4meshdemo.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const peer = (fingerprint: string, trust: string) => ({ fingerprint, agentId: fingerprint, link: "", trust });
+ * const node = (name: string, peers: ReturnType<typeof peer>[]) =>
+ *   ({ name, fingerprint: name, port: 0, peers, links: [], claims: {}, held: 0, errors: [], received: [] });
+ * const text = toMermaid(
+ *   [node("a", [peer("b", "trusted"), peer("c", "probing")]), node("b", [peer("a", "trusted")]), node("c", [peer("a", "trusted")])],
+ *   (fp) => fp,
+ *   [[0, 1], [1, 0]],
+ *   ["a", "b", "c"],
+ * );
+ * assert.equal(text, 'graph LR\n  %% === linked, -.- through the mesh; label: trust (left sees right / right sees left)\n  a ===|trusted| b\n  a -.-|"probing / trusted"| c\n');
+ * ```
+ */
+export function toMermaid(
   s: HostStatus[],
   name: (fp: string) => string,
   edges: [number, number][],
   fps: string[],
 ): string {
-  const lines = ["graph LR"];
-  for (const [x, y] of edges) lines.push(`  ${name(fps[x]!)} === ${name(fps[y]!)}`);
+  const key = (x: string, y: string) => (x < y ? `${x}\u0000${y}` : `${y}\u0000${x}`);
+  const linked = new Set(edges.map(([x, y]) => key(name(fps[x]!), name(fps[y]!))));
+  const trust = new Map<string, string>(); // "from\u0000to" -> trust
+  const pairs = new Set(linked);
   for (const x of s) {
-    for (const p of x.peers) lines.push(`  ${x.name} -->|${p.trust}| ${name(p.fingerprint)}`);
+    for (const p of x.peers) {
+      const other = name(p.fingerprint);
+      if (other === x.name) continue;
+      trust.set(`${x.name}\u0000${other}`, p.trust);
+      pairs.add(key(x.name, other));
+    }
+  }
+  const lines = [
+    "graph LR",
+    "  %% === linked, -.- through the mesh; label: trust (left sees right / right sees left)",
+  ];
+  for (const pair of [...pairs].sort()) {
+    const [a, b] = pair.split("\u0000") as [string, string];
+    const ab = trust.get(`${a}\u0000${b}`) ?? "?";
+    const ba = trust.get(`${b}\u0000${a}`) ?? "?";
+    const label = ab === ba ? ab : `"${ab} / ${ba}"`;
+    lines.push(`  ${a} ${linked.has(pair) ? "===" : "-.-"}|${label}| ${b}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -20,6 +20,7 @@ import { channelOf } from "../../lib/router/mod.ts";
 import { RttNode } from "../../lib/rtt/mod.ts";
 import type { Transport } from "../../lib/transport/mod.ts";
 import { loadKey, parseFingerprint, parseHostPort, readJsonFlag } from "../args.ts";
+import { mismatchLine } from "../presented.ts";
 import { type Command, errorLine, requiredFlag, stringFlag, UsageError } from "../command.ts";
 
 const USAGE = `Usage: web4 send --key FILE --to HOST:PORT --fingerprint FP --protocol cip|hcp|lip
@@ -149,7 +150,10 @@ export const sendCommand: Command = {
         });
       } catch (err) {
         io.err(
-          `error: cannot reach ${to.hostname}:${to.port}: ${(err as Error).message.split("\n")[0]}`,
+          `error: ${
+            await mismatchLine(err, to, fp) ??
+              `cannot reach ${to.hostname}:${to.port}: ${(err as Error).message.split("\n")[0]}`
+          }`,
         );
         return 1;
       }

@@ -39,6 +39,7 @@ import {
   UsageError,
 } from "../command.ts";
 import { ConsoleBridge, withConsole } from "../console/bridge.ts";
+import { mismatchLine } from "../presented.ts";
 import { type ConsoleServer, startConsole } from "../console/server.ts";
 import { type MetricsServer, serveMetrics } from "../metrics_server.ts";
 
@@ -205,7 +206,12 @@ function _sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Connects to one peer and keeps reconnecting with backoff (250 ms .. 5 s). */
+/**
+ * Connects to one peer and keeps reconnecting with backoff (250 ms .. 5 s).
+ * One warning when it becomes unreachable; once it is connected again,
+ * whether this side dialled or the peer dialled in, one line says so, so
+ * the warning never stands after the peer is back.
+ */
 async function _keepConnected(host: AgentHost, peer: PeerSpec, signal: AbortSignal, io: Io) {
   const name = `${peer.fingerprint.slice(0, 16)} at ${peer.hostname}:${peer.port}`;
   let delay = 250;
@@ -213,6 +219,12 @@ async function _keepConnected(host: AgentHost, peer: PeerSpec, signal: AbortSign
   while (!signal.aborted) {
     const agent = host.agent;
     if (!agent.stopped && agent.peer(peer.fingerprint)?.verified === true) {
+      if (failing) {
+        // It dialled in while we were retrying: the warning is over.
+        io.out(`connected to ${name} (it dialled in)`);
+        failing = false;
+        delay = 250;
+      }
       // Re-checked every 2 s, and at once when the session ends.
       await agent.next("peerDown", (e) => e.peer === peer.fingerprint && e.final, {
         signal,
@@ -232,11 +244,18 @@ async function _keepConnected(host: AgentHost, peer: PeerSpec, signal: AbortSign
       delay = 250;
     } catch (err) {
       if (signal.aborted) return;
+      if (agent.peer(peer.fingerprint)?.verified === true) continue; // it dialled in meanwhile
       if (!failing) {
-        io.err(`warning: peer ${name} unreachable (${errorLine(err).slice(7)}); retrying`);
+        const why = await mismatchLine(err, peer, peer.fingerprint) ?? errorLine(err).slice(7);
+        io.err(`warning: peer ${name} unreachable (${why}); retrying`);
       }
       failing = true;
-      await _sleep(delay, signal);
+      // Back off, but stop waiting as soon as the peer dials in.
+      const up = await agent.next("peerUp", (e) => e.peer === peer.fingerprint, {
+        signal,
+        timeoutMs: delay,
+      }).then(() => true, () => false);
+      if (!up && agent.stopped) await _sleep(delay, signal); // restarting: no events to wait for
       delay = Math.min(delay * 2, 5000);
     }
   }

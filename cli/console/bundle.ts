@@ -8,13 +8,17 @@
  * @module
  */
 
+import { fileURLToPath as fromFileUrl } from "node:url";
+
 let _cached: Promise<Uint8Array<ArrayBuffer>> | undefined;
 
 /** Where `deno task console:bundle` writes the bundle. */
 export const BUNDLE_URL: URL = new URL("./dist/console.js", import.meta.url);
 
 /**
- * Bundles `./page.ts` with `deno bundle --platform browser`.
+ * Bundles `./page.ts` with `deno bundle --platform browser`, with the
+ * project's own `deno.json` (its import map and lock file) wherever the
+ * process was started.
  *
  * @param out Where to write it.
  * @returns Once written.
@@ -22,8 +26,22 @@ export const BUNDLE_URL: URL = new URL("./dist/console.js", import.meta.url);
  */
 export async function buildBundle(out: string): Promise<void> {
   const entry = new URL("./page.ts", import.meta.url);
+  const config = new URL("../../deno.json", import.meta.url);
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--platform", "browser", "--minify", "-o", out, entry.pathname],
+    args: [
+      "bundle",
+      "--quiet",
+      "--config",
+      fromFileUrl(config),
+      "--platform",
+      "browser",
+      "--minify",
+      "-o",
+      out,
+      fromFileUrl(entry),
+    ],
+    cwd: fromFileUrl(new URL("../../", import.meta.url)),
+    env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();

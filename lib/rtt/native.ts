@@ -158,15 +158,28 @@ export function libraryBesideExecutable(execPath?: string): string | undefined {
 function _exists(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
-  } catch {
+  } catch (cause) {
+    // A missing permission is not a missing file: say which flag to grant.
+    if (cause instanceof Deno.errors.NotCapable) throw _readDenied(path, cause);
     return false;
   }
+}
+
+function _readDenied(path: string, cause: Deno.errors.NotCapable): Deno.errors.NotCapable {
+  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  const dir = cut <= 0 ? "." : path.slice(0, cut);
+  return new Deno.errors.NotCapable(
+    `Cannot look for the native library at "${path}": read access is not granted. ` +
+      `Run again with --allow-read=${dir} (and --allow-ffi=${dir})`,
+    { cause },
+  );
 }
 
 function _isDirectory(path: string): boolean {
   try {
     return Deno.statSync(path).isDirectory;
-  } catch {
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable) throw _readDenied(path, cause);
     return false;
   }
 }
@@ -180,6 +193,8 @@ const BUILD_HINT =
  *
  * @returns The path to open.
  * @throws {NativeLibraryError} `NATIVE_LIBRARY_NOT_FOUND` when no candidate exists.
+ * @throws {Deno.errors.NotCapable} Without `--allow-read` for a candidate's
+ * path (the message names the flag), never reported as a missing file.
  */
 export function resolveLibraryPath(): string {
   let explicit = readEnv(LIBRARY_ENV_VAR);
@@ -196,9 +211,20 @@ export function resolveLibraryPath(): string {
     return explicit;
   }
   const local = _localBuildPath();
-  if (local !== undefined && _exists(local)) return local;
+  let denied: Deno.errors.NotCapable | undefined;
+  try {
+    if (local !== undefined && _exists(local)) return local;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    denied = err; // the executable's folder may still be readable
+  }
   const beside = libraryBesideExecutable();
-  if (beside !== undefined && _exists(beside)) return beside;
+  try {
+    if (beside !== undefined && _exists(beside)) return beside;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+  }
+  if (denied !== undefined) throw denied;
   throw new NativeLibraryError(
     "NATIVE_LIBRARY_NOT_FOUND",
     `Native library ${libraryFileName()} not found${

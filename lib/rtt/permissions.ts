@@ -1,9 +1,8 @@
 /**
- * Permission-scoped networking for native code.
- *
- * Sockets opened by the native library bypass Deno's `--allow-net`, so the
- * TypeScript layer asks Deno's permission system before every listen and
- * connect and refuses hosts the process was not granted.
+ * Permission-scoped networking: the transport's sockets are Deno's own
+ * (`--allow-net` applies to them), and it asks Deno's permission system
+ * before every listen and connect, so a host the process was not granted is
+ * refused with an error naming it, before any socket exists.
  *
  * @module
  */
@@ -40,7 +39,7 @@ export async function assertNetPermission(hostname: string, port?: number): Prom
   if (status.state !== "granted") {
     throw new Deno.errors.NotCapable(
       `Requires net access to "${host}", run again with the --allow-net flag ` +
-        `(the native transport opens sockets outside Deno's own checks, so web4-runtime checks first)`,
+        `(web4-runtime checks before Deno opens the socket, so the error names the host)`,
     );
   }
 }

@@ -31,17 +31,29 @@ export interface Web4Run {
   stderr: string;
 }
 
+/** Where and how a `web4` child runs (default: the repository, `NO_COLOR=1`). */
+export interface Web4Options {
+  /** Its working folder. */
+  cwd?: string;
+  /** Environment variables added to (or replacing) the inherited ones. */
+  env?: Record<string, string>;
+  /** Whether the environment is only `env` (plus `NO_COLOR`), not inherited. */
+  clearEnv?: boolean;
+}
+
 /**
  * Runs `web4 ARGS` to completion.
  *
  * @param args The arguments.
+ * @param options Working folder and environment.
  * @returns Exit code and output.
  */
-export async function web4(args: string[]): Promise<Web4Run> {
+export async function web4(args: string[], options: Web4Options = {}): Promise<Web4Run> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", "--quiet", ...WEB4_FLAGS, _entry, ...args],
-    cwd: _root.pathname,
-    env: { NO_COLOR: "1" },
+    cwd: options.cwd ?? _root.pathname,
+    env: { NO_COLOR: "1", ...options.env },
+    clearEnv: options.clearEnv ?? false,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -66,12 +78,14 @@ export class Web4Process implements AsyncDisposable {
    * Starts `web4 ARGS`.
    *
    * @param args The arguments.
+   * @param options Working folder and environment.
    */
-  constructor(args: string[]) {
+  constructor(args: string[], options: Web4Options = {}) {
     this.child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", "--quiet", ...WEB4_FLAGS, _entry, ...args],
-      cwd: _root.pathname,
-      env: { NO_COLOR: "1" },
+      cwd: options.cwd ?? _root.pathname,
+      env: { NO_COLOR: "1", ...options.env },
+      clearEnv: options.clearEnv ?? false,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

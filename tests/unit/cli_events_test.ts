@@ -88,7 +88,7 @@ Deno.test("web4 gives one-line usage errors with exit code 2, and --help on ever
   assert.deepEqual(missing.err, ["error: expected exactly one FILE (see web4 events --help)"]);
   const badFlag = capture();
   assert.equal(await main(["events", "x", "--nope"], badFlag.io), 2);
-  assert.match(badFlag.err[0]!, /^error: Unknown option '--nope'.*\(see web4 events --help\)$/);
+  assert.equal(badFlag.err[0], "error: unknown flag --nope (see web4 events --help)");
   for (const name of ["info", "loopback", "events"]) {
     const help = capture();
     assert.equal(await main([name, "--help"], help.io), 0);

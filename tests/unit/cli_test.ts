@@ -51,3 +51,16 @@ Deno.test("web4 loopback refuses a bad --rounds value with exit code 2", async (
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--rounds must be a positive integer, got "zero"/);
 });
+
+Deno.test("web4 info without --allow-read names the missing permission, never a missing file (issue 19 item 3)", async () => {
+  const r = await runDeno(
+    `import { main } from "./../../cli/web4.ts"; Deno.exit(await main(["info"]));`,
+    ["--allow-env=WEB4_RTT_LIB", "--allow-ffi"],
+    { WEB4_RTT_LIB: "" },
+  );
+  assert.equal(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /^error: .*read access is not granted.*--allow-read=\S+target\/release/);
+  assert.doesNotMatch(r.stderr, /not found/);
+});

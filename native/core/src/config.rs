@@ -252,7 +252,14 @@ impl std::fmt::Debug for Config {
         d.field("backpressure_policy", &self.backpressure_policy)
             .field("allow_peers", &self.allow_peers)
             .field("test_hooks", &self.test_hooks)
-            .field("id_seed", &if self.id_seed.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "id_seed",
+                &if self.id_seed.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .finish()
     }
 }

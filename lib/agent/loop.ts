@@ -238,8 +238,11 @@ export class CognitiveLoop {
           }));
       } else if (effect.type === "fetch") p.fetch(effect.request, peer);
     }
-    p.settled();
+    // Listeners of afterCycle run first, so a waiting condition that reads what they count
+    // is re-checked after them (a condition checked before the last cycle's listeners ran
+    // would wait for a cycle that never comes).
     p.emit("afterCycle", { ...info, result });
+    p.settled();
     return { sending };
   }
 }

@@ -98,8 +98,10 @@ export interface TransportSessionCloseOptions {
 export interface TransportSessionBudget {
   /**
    * The bytes this session may hold received and not yet read by the
-   * application, over all its channels (each channel is granted at most an
-   * even share, but a message being reassembled may use the whole budget).
+   * application, over all its channels: a connection window over the
+   * channels' windows, with a floor kept for each channel so that none is
+   * starved of credit while the session holds less (a message being
+   * reassembled may use the whole budget).
    * When the application stops reading and the budget is reached, the peer
    * gets no more credit: its sends wait in its own queue (flow control).
    * Lowering it below what is already held loses nothing: it only withholds

@@ -36,6 +36,7 @@ impl Engine {
     /// budget allows.
     pub fn set_recv_budget(&mut self, bytes: u64) {
         self.recv_budget = bytes.max(1);
+        self.grant_base = self.grant_base.max(self.recv_budget);
     }
 
     /// The session's receive budget.
@@ -111,36 +112,79 @@ impl Engine {
     }
 
     /// The receive window of channel `c` within the budgets: its byte part
-    /// at most an even share of the session budget over its channels and of
-    /// the node budget over its sessions.
+    /// at most the session budget and an even share of the node budget over
+    /// its sessions. How much of it is granted is [`Engine::grant`]'s.
     pub(super) fn effective_window(&self, c: &Channel) -> (u64, u64) {
         let (wb, wm) = self.window(c);
         let node = &self.cfg.node_recv;
-        let share = (self.recv_budget / self.channels.len().max(1) as u64)
-            .min(node.limit / node.sessions.load(Ordering::Relaxed).max(1))
-            .max(FRAGMENT_SIZE as u64);
-        (wb.min(share), wm)
+        let node_share =
+            (node.limit / node.sessions.load(Ordering::Relaxed).max(1)).max(FRAGMENT_SIZE as u64);
+        (wb.min(self.recv_budget).min(node_share), wm)
+    }
+
+    /// The bytes of the session budget every channel is sure to be granted
+    /// (outstanding at once): the budget over twice the most channels a
+    /// session may have, so half the budget is kept for channels' floors and
+    /// the other half goes to whichever channels use it.
+    fn floor(&self) -> u64 {
+        (self.recv_budget / (4 * self.cfg.max_channels.max(1) as u64)).max(1)
+    }
+
+    /// The session budget kept for channels other than `c` to reach their
+    /// floor: each channel that may still receive and has less than its floor
+    /// outstanding, and each channel the session may still get.
+    fn reserved_for_others(&self, c: &Channel) -> u64 {
+        let floor = self.floor();
+        let future = self.cfg.max_channels.saturating_sub(self.channels.len()) as u64;
+        let existing: u64 = self
+            .channels
+            .iter()
+            .filter(|o| !std::ptr::eq(*o, c) && o.recv_state != RecvState::Ended)
+            .map(|o| floor.saturating_sub(o.outstanding()))
+            .sum();
+        existing + future * floor
+    }
+
+    /// Whether channel `c` is the one whose message being reassembled may
+    /// complete beyond what the channels have granted (see [`Engine::grant`]):
+    /// it has nothing else to read, and no other channel holds that right
+    /// (one at a time, so the session holds at most one such message).
+    pub(super) fn reassembles(&self, c: &Channel) -> bool {
+        let waiting = |o: &Channel| o.recv_state == RecvState::InMessage && o.ready.is_empty();
+        waiting(c)
+            && !self
+                .reassembling
+                .and_then(|j| self.channels.get(j))
+                .is_some_and(|o| !std::ptr::eq(o, c) && waiting(o))
     }
 
     /// The cumulative grant (bytes, messages) for channel `c`: what was read
     /// plus the window, the byte part bounded by the session's and the
-    /// node's receive budgets (grants never shrink). The window is at most
-    /// an even share of the session budget over its channels and of the node
-    /// budget over its sessions, so idle grants cannot starve the others:
-    /// whatever a channel holds beyond its share is not renewed as it is read.
+    /// node's receive budgets (grants never shrink).
+    ///
+    /// The session budget works as a connection window over the channels'
+    /// windows and is the binding one: what the channels have granted and
+    /// not had read stays within it. Part of it is kept so that no channel is
+    /// ever starved: each channel (and each the session may still get) is
+    /// sure of a floor ([`Engine::floor`]) that no other channel's grant may
+    /// take, and the rest goes to the channels that read, as they read. So a
+    /// channel opened last, or one beside a channel that holds idle credit,
+    /// still gets credit while the session is under its budget.
     ///
     /// A message being reassembled on a channel with nothing else to read
-    /// cannot be read before it completes, so its window counts from what
-    /// was received (not read), and the session's room from what is held
-    /// (not granted): a message up to the session budget completes even when
-    /// it is larger than the channel's share and the other channels hold
-    /// unused credit. So what a session holds stays within its budget plus
-    /// that one message.
+    /// cannot be read before it completes, so for one such channel at a
+    /// time ([`Engine::reassembles`]) the window counts from what was
+    /// received (not read), and the session's room from what is held (not
+    /// granted, floors not kept): a message up to the session budget
+    /// completes even when other channels hold unused credit (within the
+    /// budget, or the higher budget it was granted under). So what a session
+    /// holds stays within its budget plus that one message, and what it
+    /// granted within twice the budget, not adding up over such messages.
     pub(super) fn grant(&self, c: &Channel) -> (u64, u64) {
         let (wb, wm) = self.effective_window(c);
         let node = &self.cfg.node_recv;
         let budget = self.recv_budget;
-        let waiting = c.recv_state == RecvState::InMessage && c.ready.is_empty();
+        let waiting = self.reassembles(c);
         let want = if waiting {
             c.recv_bytes + wb
         } else {
@@ -148,12 +192,26 @@ impl Engine {
         };
         let have = c.granted.0.max(c.consumed_bytes);
         let b = if want > have {
-            let used = if waiting {
-                self.recv_held() + c.granted.0.saturating_sub(c.recv_bytes)
+            let session_room = if waiting {
+                // Other channels' unused credit within the budget does not
+                // hold the message back; beyond it (what earlier messages
+                // completed this way left unused) it does, so this never
+                // adds up over messages.
+                let others = self.recv_outstanding().saturating_sub(c.outstanding());
+                let used = self.recv_held()
+                    + c.granted.0.saturating_sub(c.recv_bytes)
+                    + others.saturating_sub(self.grant_base);
+                budget.saturating_sub(used)
             } else {
-                self.recv_outstanding()
+                let free = budget.saturating_sub(self.recv_outstanding());
+                let own_floor = self.floor().saturating_sub(c.outstanding());
+                // The floor is granted whenever the session holds less than
+                // its budget, even when credit granted under a higher budget
+                // and not used fills it.
+                let under = budget.saturating_sub(self.recv_held());
+                free.saturating_sub(self.reserved_for_others(c))
+                    .max(own_floor.min(under))
             };
-            let session_room = budget.saturating_sub(used);
             let node_room = node.limit.saturating_sub(node.used.load(Ordering::Relaxed));
             have + (want - have).min(session_room).min(node_room)
         } else {
@@ -167,6 +225,12 @@ impl Engine {
             return;
         }
         let (b, m) = self.grant(&self.channels[i]);
+        if self.reassembles(&self.channels[i]) {
+            self.reassembling = Some(i);
+        }
+        if self.recv_outstanding() <= self.recv_budget {
+            self.grant_base = self.recv_budget;
+        }
         let c = &mut self.channels[i];
         let old = c.granted.0;
         c.announced = Some((b, m));

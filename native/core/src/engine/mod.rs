@@ -187,6 +187,12 @@ pub struct Engine {
     budget_returned: bool,
     /// Bytes this session may hold received and unread ([`Engine::set_recv_budget`]).
     recv_budget: u64,
+    /// The channel (index) whose message being reassembled may complete
+    /// beyond the channels' grants ([`Engine::reassembles`]).
+    reassembling: Option<usize>,
+    /// The highest budget in force since the channels' grants last fitted
+    /// the budget: unused credit up to it is no overdraft.
+    grant_base: u64,
     /// Test hook: ACKs are never written (an attacker withholding them).
     pub test_no_acks: bool,
 }
@@ -202,6 +208,7 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
         Engine {
             recv_budget: cfg.session_recv_budget,
+            grant_base: cfg.session_recv_budget,
             cfg,
             channels: Vec::new(),
             by_kind: HashMap::new(),
@@ -217,6 +224,7 @@ impl Engine {
             replays_unreported: false,
             acks_received: 0,
             budget_returned: false,
+            reassembling: None,
             test_no_acks: false,
         }
     }

@@ -339,4 +339,5 @@ fn frames_of(out: &[u8]) -> Vec<Frame> {
     frames
 }
 
+mod budget;
 mod resume;

@@ -23,6 +23,10 @@ export interface PresencePorts {
   readonly lriStep: number;
   /** How often the load is read; 0 only on {@linkcode PresenceTracker.refresh}. */
   readonly intervalMs: number;
+  /** Bytes the inbound queue holds now and what all peers together may hold. */
+  inboundBytes(): { held: number; capacity: number };
+  /** The agent's clock in ms (the load timer's lag is measured with it). */
+  now(): number;
   /** The inbound queue's depth now. */
   queueDepth(): number;
   /** Intents this agent declared that await an answer now. */
@@ -57,6 +61,8 @@ export class PresenceTracker {
   #load: LocalLoad;
   #sent: LocalLoad;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #lagMs = 0;
+  #tick = 0;
 
   /**
    * Creates the tracker, reads the load once and starts the load timer.
@@ -67,7 +73,16 @@ export class PresenceTracker {
     this.#ports = ports;
     this.#load = this.#read();
     this.#sent = this.#load;
-    if (ports.intervalMs > 0) this.#timer = setInterval(() => this.refresh(), ports.intervalMs);
+    this.#tick = ports.now();
+    if (ports.intervalMs > 0) this.#timer = setInterval(() => this.#onTick(), ports.intervalMs);
+  }
+
+  /** A load tick: how late it ran (the event loop's lag), then a refresh. */
+  #onTick(): void {
+    const t = this.#ports.now();
+    this.#lagMs = Math.max(0, t - this.#tick - this.#ports.intervalMs);
+    this.#tick = t;
+    this.refresh();
   }
 
   /** The agent's current presence and lri. */
@@ -76,7 +91,9 @@ export class PresenceTracker {
   }
 
   #read(): LocalLoad {
-    return presenceOf(this.#ports.source.read(), {
+    const { held, capacity } = this.#ports.inboundBytes();
+    const own = { inboundBytes: held, inboundCapacity: capacity, lagMs: this.#lagMs };
+    return presenceOf(this.#ports.source.read(own), {
       queueDepth: this.#ports.queueDepth(),
       queueCapacity: this.#ports.queueCapacity,
       openIntents: this.#ports.openIntents(),

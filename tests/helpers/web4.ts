@@ -35,13 +35,14 @@ export interface Web4Run {
  * Runs `web4 ARGS` to completion.
  *
  * @param args The arguments.
+ * @param env More environment variables (the rest is inherited).
  * @returns Exit code and output.
  */
-export async function web4(args: string[]): Promise<Web4Run> {
+export async function web4(args: string[], env: Record<string, string> = {}): Promise<Web4Run> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", "--quiet", ...WEB4_FLAGS, _entry, ...args],
     cwd: _root.pathname,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -66,12 +67,13 @@ export class Web4Process implements AsyncDisposable {
    * Starts `web4 ARGS`.
    *
    * @param args The arguments.
+   * @param env More environment variables (the rest is inherited).
    */
-  constructor(args: string[]) {
+  constructor(args: string[], env: Record<string, string> = {}) {
     this.child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", "--quiet", ...WEB4_FLAGS, _entry, ...args],
       cwd: _root.pathname,
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -44,6 +44,13 @@ Deno.test("web4 status and send talk to the running serve through its control so
     assert.deepEqual([s.agentId, s.fingerprint, s.peers], ["alice", fa, 0]);
     assert.ok(s.lri < 50, `an idle agent's lri: ${s.lri}`);
 
+    // events --follow --key streams what alice's serve does from now on.
+    await using follower = new Web4Process(
+      ["events", "--key", `${dir}/a.pem`, "--follow", "--json"],
+      env,
+    );
+    await follower.line(/"kind":"agent\.started"/);
+
     // send with alice's key goes through alice's serve (its session to bob), not a
     // second agent: bob refuses the fetch and the reason is printed.
     const sent = await web4([
@@ -68,11 +75,26 @@ Deno.test("web4 status and send talk to the running serve through its control so
       sent.stdout,
       /^refused LIP_FETCH \S+: LIP_ERROR not_allowed: .*only the person and trusted peers/,
     );
+    await follower.line(new RegExp(`"peer":"${fb}"`));
+    assert.equal((await follower.stop("SIGTERM")).code, 0);
     // The session is alice's serve's own: its status now counts bob, verified.
     const after = JSON.parse(
       (await web4(["status", "--key", `${dir}/a.pem`, "--json"], env)).stdout,
     );
     assert.equal(after.verifiedPeers, 1);
+
+    // trust --key and events --key read the running serve's peers and events.
+    const trust = await web4(["trust", "--key", `${dir}/a.pem`, "--json"], env);
+    assert.equal(trust.code, 0, trust.stderr);
+    const peers = JSON.parse(trust.stdout).peers;
+    assert.deepEqual(
+      peers.map((p: { fingerprint: string; verified: boolean }) => [p.fingerprint, p.verified]),
+      [[fb, true]],
+    );
+    const events = await web4(["events", "--key", `${dir}/a.pem`, "--json"], env);
+    assert.equal(events.code, 0, events.stderr);
+    const kinds = events.stdout.trim().split("\n").map((l) => JSON.parse(l).kind);
+    assert.ok(kinds.includes("agent.started"), kinds.join(" "));
 
     // A wrong token is refused (and not echoed); the right one pages the peers, the
     // limit capped at 100; a bad cursor is a 400.

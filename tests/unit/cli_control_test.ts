@@ -152,3 +152,41 @@ async function controlGet(
   assert.equal(out.code, 0, d.decode(out.stderr));
   return JSON.parse(d.decode(out.stdout));
 }
+
+Deno.test("web4 serve --load N fixes the load index; a bad value is a usage error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "web4_load_" });
+  try {
+    await keygen(`${dir}/a.pem`, "alice");
+    const bad = await web4([
+      "serve",
+      "--key",
+      `${dir}/a.pem`,
+      "--listen",
+      "127.0.0.1:0",
+      "--load",
+      "high",
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--load must be auto, off or an integer from 0 to 100, got "high"/);
+    const control = ["--control-dir", `${dir}/ctl`];
+    await using a = new Web4Process([
+      "serve",
+      "--key",
+      `${dir}/a.pem`,
+      "--listen",
+      "127.0.0.1:0",
+      "--load",
+      "90",
+      ...control,
+    ]);
+    await a.line(/^control on unix:/);
+    const status = await web4(["status", "--key", `${dir}/a.pem`, "--json", ...control]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.deepEqual(
+      (({ presence, lri }) => ({ presence, lri }))(JSON.parse(status.stdout)),
+      { presence: "overloaded", lri: 90 },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -6,20 +6,44 @@
  * @module
  */
 
+import { Web4Error } from "../../lib/errors/mod.ts";
 import { CONTROL_SOCKET, CONTROL_TOKEN } from "./paths.ts";
 
+/** Why the control endpoint refused a request. */
+export type ControlErrorCode =
+  | "UNAUTHORIZED"
+  | "BAD_REQUEST"
+  | "NOT_CONNECTED"
+  | "UNREACHABLE"
+  | "SEND_FAILED"
+  | "NOT_FOUND"
+  | "INTERNAL"
+  | "BAD_ANSWER";
+
+const _CODES = new Set<string>([
+  "UNAUTHORIZED",
+  "BAD_REQUEST",
+  "NOT_CONNECTED",
+  "UNREACHABLE",
+  "SEND_FAILED",
+  "NOT_FOUND",
+  "INTERNAL",
+  "BAD_ANSWER",
+]);
+
 /** A refusal of the control endpoint: its HTTP status, code and reason. */
-export class ControlError extends Error {
+export class ControlError extends Web4Error<ControlErrorCode> {
   /**
    * Creates the error.
    *
    * @param status The HTTP status.
-   * @param code The error code (`unauthorized`, `not_connected`, ...).
+   * @param code The endpoint's error code (`unauthorized`, `not_connected`, ...).
    * @param reason Why.
    */
-  constructor(readonly status: number, readonly code: string, readonly reason: string) {
-    super(`${code}: ${reason}`);
-    this.name = "ControlError";
+  constructor(readonly status: number, code: string, readonly reason: string) {
+    const c = code.toUpperCase();
+    const known = (_CODES.has(c) ? c : "BAD_ANSWER") as ControlErrorCode;
+    super(known, `The running serve refused (${code}): ${reason}`);
   }
 }
 

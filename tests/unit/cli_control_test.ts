@@ -100,7 +100,7 @@ Deno.test("web4 status and send talk to the running serve through its control so
     // limit capped at 100; a bad cursor is a 400.
     const token = (await Deno.readTextFile(`${folder}/token`)).trim();
     const wrong = await controlGet(folder, "/v1/status", "not-the-token");
-    assert.deepEqual([wrong.status, wrong.code], [401, "unauthorized"]);
+    assert.deepEqual([wrong.status, wrong.code], [401, "UNAUTHORIZED"]);
     assert.equal(JSON.stringify(wrong).includes(token), false);
     const page = await controlGet(folder, "/v1/peers?limit=100000");
     assert.equal(page.status, 200);

@@ -94,7 +94,7 @@ export function systemLoadSource(): LoadSource {
  * fresh agent on a busy machine still accepts work, while an agent that
  * cannot keep up with its peers reads as `overloaded`.
  *
- * @param options `lagBudgetMs`: the lag that counts as full. @default {{ lagBudgetMs: 500 }}
+ * @param options `lagBudgetMs`: the lag that counts as full. @default {{ lagBudgetMs: 1000 }}
  * @returns The load source.
  *
  * @example
@@ -103,15 +103,15 @@ export function systemLoadSource(): LoadSource {
  * import assert from "node:assert/strict";
  *
  * const source = ownLoadSource();
- * const idle = source.read({ inboundBytes: 0, inboundCapacity: 1000, lagMs: 5 });
+ * const idle = source.read({ inboundBytes: 0, inboundCapacity: 1000, lagMs: 20 });
  * const idleActivity = { queueDepth: 0, queueCapacity: 256, openIntents: 0 };
- * assert.equal(presenceOf(idle, idleActivity).lri, 1);
+ * assert.equal(presenceOf(idle, idleActivity).lri, 2);
  * const flooded = source.read({ inboundBytes: 900, inboundCapacity: 1000, lagMs: 0 });
  * assert.equal(presenceOf(flooded, idleActivity).presence, "overloaded");
  * ```
  */
 export function ownLoadSource(options: { lagBudgetMs?: number } = {}): LoadSource {
-  const budget = options.lagBudgetMs ?? 500;
+  const budget = options.lagBudgetMs ?? 1000;
   if (!(budget > 0)) throw new RangeError(`Expected lagBudgetMs > 0, got ${budget}`);
   return {
     read(own) {

@@ -17,6 +17,7 @@ import { keygenCommand } from "./commands/keygen.ts";
 import { loopbackCommand } from "./commands/loopback.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { statusCommand } from "./commands/status.ts";
 import { trustCommand } from "./commands/trust.ts";
 
 /** Every subcommand, in the order `web4 help` lists them. */
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   keygenCommand,
   idCommand,
   serveCommand,
+  statusCommand,
   sendCommand,
   trustCommand,
   eventsCommand,

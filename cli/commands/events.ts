@@ -7,12 +7,17 @@
 
 import { colorByDefault, formatEventLine, type Web4Event } from "../../lib/observability/mod.ts";
 import { type Command, errorLine, listFlag, stringFlag, UsageError } from "../command.ts";
+import { readEvents } from "../control/lists.ts";
+import { controlFor } from "./status.ts";
 
 const USAGE = `Usage: web4 events FILE [--follow] [--kind K]... [--peer FP] [--json]
+       web4 events --key FILE [--control-dir DIR] [--follow] [--kind K]... [--peer FP] [--json]
 
 Pretty-prints a JSON Lines event log (as written by web4 serve --events FILE),
 one line per event; an audit stream's file (web4 serve --audit FILE, lines
-{"n", "level", "event"}) reads the same way.
+{"n", "level", "event"}) reads the same way. With --key instead of FILE, the
+events come from the web4 serve running with that key (its control endpoint,
+web4 status --help): its recent ones, then new ones with --follow.
 
 Options:
   --follow, -f   Keep reading as the file grows (also across size rotation)
@@ -20,6 +25,8 @@ Options:
   --peer FP      Only events whose peer fingerprint starts with FP
   --json         Print the matching events as JSON Lines instead
   --color        Colour the output (default: when stdout is a terminal)
+  --key FILE     Read from the serve running with this key instead of a FILE
+  --control-dir DIR  That serve's control folder, if it was given one
   -h, --help     Show this text
 
 Exit codes: 0 ok, 1 unreadable file or malformed lines (reported with their
@@ -60,8 +67,26 @@ export const eventsCommand: Command = {
     peer: { type: "string" },
     json: { type: "boolean" },
     color: { type: "boolean" },
+    key: { type: "string" },
+    "control-dir": { type: "string" },
   },
   async run(args, io) {
+    const keyPath = stringFlag(args, "key");
+    if (keyPath !== undefined && args.positionals.length === 0) {
+      const kinds = listFlag(args, "kind");
+      const peer = stringFlag(args, "peer");
+      const json = args.values.json === true;
+      const color = args.values.color === true ||
+        (args.values.color === undefined && colorByDefault());
+      return await _fromServe(keyPath, stringFlag(args, "control-dir"), io, {
+        follow: args.values.follow === true,
+        each: (e) => {
+          if (_matches(e, kinds, peer)) {
+            io.out(json ? JSON.stringify(e) : formatEventLine(e, color));
+          }
+        },
+      });
+    }
     if (args.positionals.length !== 1) throw new UsageError("expected exactly one FILE");
     const path = args.positionals[0]!;
     const kinds = listFlag(args, "kind");
@@ -154,3 +179,32 @@ export const eventsCommand: Command = {
     return malformed > 0 ? 1 : 0;
   },
 };
+
+/** `events --key`: the running serve's recent events (and, with --follow, new ones). */
+async function _fromServe(
+  keyPath: string,
+  dir: string | undefined,
+  io: { err(line: string): void; signal?: AbortSignal | undefined },
+  o: { follow: boolean; each: (e: Web4Event) => void },
+): Promise<number> {
+  try {
+    const { client, dir: where, fingerprint } = await controlFor(keyPath, dir);
+    if (client === undefined) {
+      io.err(
+        `error: no web4 serve runs for ${
+          fingerprint.slice(0, 16)
+        } (no control socket in ${where}); give the event FILE of serve --events instead`,
+      );
+      return 1;
+    }
+    try {
+      await readEvents(client, o.each, { follow: o.follow, signal: io.signal });
+      return 0;
+    } finally {
+      client.close();
+    }
+  } catch (err) {
+    io.err(errorLine(err));
+    return 1;
+  }
+}

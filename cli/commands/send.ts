@@ -21,16 +21,27 @@ import { RttNode } from "../../lib/rtt/mod.ts";
 import type { Transport } from "../../lib/transport/mod.ts";
 import { loadKey, parseFingerprint, parseHostPort, readJsonFlag } from "../args.ts";
 import { mismatchLine } from "../presented.ts";
-import { type Command, errorLine, requiredFlag, stringFlag, UsageError } from "../command.ts";
+import {
+  type Command,
+  errorLine,
+  type Io,
+  requiredFlag,
+  stringFlag,
+  UsageError,
+} from "../command.ts";
+import { ControlClient } from "../control/client.ts";
+import { controlDir } from "../control/paths.ts";
 
 const USAGE = `Usage: web4 send --key FILE --to HOST:PORT --fingerprint FP --protocol cip|hcp|lip
                  --type TYPE --payload JSON|@FILE [--timeout MS] [--human JSON] [--json]
 
 Opens an RTT session to the agent at HOST:PORT (pinned to FP), sends one
 envelope signed with the key, and waits up to --timeout for the agent's first
-envelope back. Prints "reply TYPE ..." or "refused CODE: message" (an error
+envelope back. Prints "reply TYPE ..." or "refused CODE: reason" (an error
 envelope), or "delivered" when the transport acknowledged it and nothing came
-back in time.
+back in time. While a web4 serve runs with the same key, the envelope goes
+through that serve's control endpoint (web4 status --help) and its session,
+never a second agent with the same key.
 
 Options:
   --key FILE            The sender's key file
@@ -45,6 +56,7 @@ Options:
                         connect; while it holds none, "consent" is required)
   --timeout MS          How long to wait for an answer (default 2000)
   --json                Print the outcome as JSON
+  --control-dir DIR     The running serve's control folder, if serve was given one
   -h, --help            Show this text
 
 Exit codes: 0 delivered or answered, 1 refused (error envelope), unreachable or
@@ -68,6 +80,7 @@ export const sendCommand: Command = {
     human: { type: "string" },
     timeout: { type: "string" },
     json: { type: "boolean" },
+    "control-dir": { type: "string" },
   },
   async run(args, io) {
     if (args.positionals.length > 0) {
@@ -105,6 +118,35 @@ export const sendCommand: Command = {
     } catch (err) {
       io.err(errorLine(err));
       return 1;
+    }
+    let control: ControlClient | undefined;
+    try {
+      control = await ControlClient.find(
+        controlDir(identity.fingerprint, stringFlag(args, "control-dir")),
+      );
+    } catch (err) {
+      io.err(errorLine(err));
+      return 1;
+    }
+    if (control !== undefined) {
+      try {
+        const answer = await control.post<_Answer>("/v1/send", {
+          fingerprint: fp,
+          to,
+          agentId: stringFlag(args, "agent-id"),
+          protocol,
+          type,
+          payload,
+          human: humanFlag,
+          timeoutMs,
+        });
+        return _print(answer, type, timeoutMs, json, io);
+      } catch (err) {
+        io.err(errorLine(err));
+        return 1;
+      } finally {
+        control.close();
+      }
     }
     const receiver = { agent_id: stringFlag(args, "agent-id") ?? "peer", fingerprint: fp };
     const build = async (human: HumanState | undefined): Promise<Envelope | undefined> => {
@@ -208,11 +250,7 @@ export const sendCommand: Command = {
         if (bytes === undefined || protocol !== "hcp" || await told(bytes) === null) break;
       }
       if (bytes === undefined) {
-        if (json) io.out(JSON.stringify({ outcome: "delivered", msg_id: envelope.msg_id }));
-        else {io.out(
-            `delivered ${type} ${envelope.msg_id} (acknowledged; no answer within ${timeoutMs} ms)`,
-          );}
-        return 0;
+        return _print({ outcome: "delivered", msg_id: envelope.msg_id }, type, timeoutMs, json, io);
       }
       let answer: Envelope;
       try {
@@ -224,24 +262,17 @@ export const sendCommand: Command = {
         io.err(`error: the answer failed verification: ${(err as Error).message.split("\n")[0]}`);
         return 1;
       }
-      const p = answer.payload as unknown as Record<string, unknown>;
-      const refused = _ERROR_TYPES.has(answer.type);
-      if (json) {
-        io.out(JSON.stringify({
-          outcome: refused ? "refused" : "reply",
+      return _print(
+        {
+          outcome: _ERROR_TYPES.has(answer.type) ? "refused" : "reply",
           msg_id: envelope.msg_id,
           reply: { type: answer.type, msg_id: answer.msg_id, payload: answer.payload },
-        }));
-      } else if (refused) {
-        io.out(`refused ${type} ${envelope.msg_id}: ${answer.type} ${p.code}: ${p.message ?? ""}`);
-      } else {
-        io.out(
-          `reply ${answer.type} ${answer.msg_id} to ${type} ${envelope.msg_id}: ${
-            JSON.stringify(answer.payload)
-          }`,
-        );
-      }
-      return refused ? 1 : 0;
+        },
+        type,
+        timeoutMs,
+        json,
+        io,
+      );
     } catch (err) {
       io.err(errorLine(err));
       return 1;
@@ -251,3 +282,29 @@ export const sendCommand: Command = {
     }
   },
 };
+
+/** An outcome of `send`, from its own session or from a serve's control endpoint. */
+interface _Answer {
+  outcome: "delivered" | "reply" | "refused";
+  msg_id: string;
+  reply?: { type: string; msg_id: string; payload: unknown };
+}
+
+/** Prints an outcome; a refusal shows its code and reason. Returns the exit code. */
+function _print(a: _Answer, type: string, timeoutMs: number, json: boolean, io: Io): number {
+  if (json) io.out(JSON.stringify(a));
+  else if (a.reply === undefined) {
+    io.out(`delivered ${type} ${a.msg_id} (acknowledged; no answer within ${timeoutMs} ms)`);
+  } else if (a.outcome === "refused") {
+    const p = (a.reply.payload ?? {}) as Record<string, unknown>;
+    const why = p.reason ?? p.message ?? p.detail ?? "";
+    io.out(`refused ${type} ${a.msg_id}: ${a.reply.type} ${p.code}: ${why}`);
+  } else {
+    io.out(
+      `reply ${a.reply.type} ${a.reply.msg_id} to ${type} ${a.msg_id}: ${
+        JSON.stringify(a.reply.payload)
+      }`,
+    );
+  }
+  return a.outcome === "refused" ? 1 : 0;
+}

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Agent } from "../../lib/agent/mod.ts";
+import { Agent, type LoadSource } from "../../lib/agent/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
 import { HttpFetcher, parseOrigins } from "../../lib/lip/mod.ts";
 import {
@@ -42,6 +42,10 @@ import { ConsoleBridge, withConsole } from "../console/bridge.ts";
 import { mismatchLine } from "../presented.ts";
 import { type ConsoleServer, startConsole } from "../console/server.ts";
 import { type MetricsServer, serveMetrics } from "../metrics_server.ts";
+import { parseLoadFlag } from "../load.ts";
+import { ControlEvents } from "../control/events.ts";
+import { controlDir } from "../control/paths.ts";
+import { startControl } from "../control/server.ts";
 
 const USAGE = `Usage: web4 serve --key FILE --listen HOST:PORT [options]
 
@@ -75,6 +79,11 @@ Options:
   --console-cert FILE       TLS certificate (PEM) for a non-loopback console
   --console-key FILE        Its private key (PEM)
   --allow-remote-metrics    Allow a non-loopback --metrics address
+  --load auto|N|off         The load index (lri) peers are told: auto (default) is the
+                            agent's own pressure (inbound queue bytes, event-loop lag),
+                            not the host's load average; N fixes it (0-100); off is 0
+  --control-dir DIR         Where the control socket goes (default: see web4 status --help)
+  --no-control              Serve no control socket
   -h, --help                Show this text
 
 Without --person, the enrolled person is kept next to the store in
@@ -136,6 +145,7 @@ export class AgentHost {
         transport,
         sinks: o.sinks,
         fetcher: new HttpFetcher({ allowOrigins: o.fetchOrigins }),
+        load: o.load,
       });
     } catch (err) {
       await this.#release();
@@ -194,6 +204,7 @@ interface _HostOptions {
   fetchOrigins: string[];
   sinks: EventSink[];
   bridge: ConsoleBridge | undefined;
+  load: LoadSource;
 }
 
 function _sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -284,6 +295,9 @@ export const serveCommand: Command = {
     "console-cert": { type: "string" },
     "console-key": { type: "string" },
     "allow-remote-metrics": { type: "boolean" },
+    load: { type: "string" },
+    "control-dir": { type: "string" },
+    "no-control": { type: "boolean" },
   },
   async run(args, io) {
     if (args.positionals.length > 0) {
@@ -293,6 +307,7 @@ export const serveCommand: Command = {
     const listen = parseHostPort(requiredFlag(args, "listen"), "listen");
     const storePath = stringFlag(args, "store") ?? ":memory:";
     const mission = stringFlag(args, "mission") ?? "act for my person";
+    const load = parseLoadFlag(stringFlag(args, "load"));
     if (mission.trim() === "") throw new UsageError("--mission must not be empty");
     const trust = listFlag(args, "trust").map((v) => parseFingerprint(v, "trust"));
     const peers = listFlag(args, "peer").map(parsePeer);
@@ -415,6 +430,8 @@ export const serveCommand: Command = {
       const bridge = consoleAddr === undefined ? undefined : new ConsoleBridge();
       const hub = consoleAddr === undefined ? undefined : new EventHub();
       if (hub !== undefined) sinks.push(hub);
+      const controlEvents = args.values["no-control"] === true ? undefined : new ControlEvents();
+      if (controlEvents !== undefined) sinks.push(controlEvents);
       host = await AgentHost.start({
         identity,
         mission,
@@ -426,12 +443,23 @@ export const serveCommand: Command = {
         fetchOrigins,
         sinks,
         bridge,
+        load,
       });
       const h = host;
       closers.push(() => h.stop());
       io.out(`agent ${identity.agentId} fingerprint ${identity.fingerprint}`);
       io.out(`listening on ${h.address.hostname}:${h.address.port}`);
       if (person !== undefined) io.out(`person ${person}`);
+      if (controlEvents !== undefined) {
+        const control = await startControl({
+          dir: controlDir(identity.fingerprint, stringFlag(args, "control-dir")),
+          host: h,
+          identity,
+          events: controlEvents,
+        });
+        closers.push(() => control.shutdown());
+        io.out(`control on unix:${control.socket}`);
+      }
       if (metricsAddr !== undefined) {
         metricsServer = await serveMetrics(metricsAddr, () => h.agent.metrics);
         const m = metricsServer;

@@ -6,16 +6,23 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { type Command, errorLine, requiredFlag, UsageError } from "../command.ts";
+import { type Command, errorLine, requiredFlag, stringFlag, UsageError } from "../command.ts";
+import { allPeers } from "../control/lists.ts";
+import { controlFor } from "./status.ts";
 
 const USAGE = `Usage: web4 trust --store FILE [--dot | --mermaid | --json] [--all]
+       web4 trust --key FILE [--control-dir DIR] [--json]
 
 Reads an agent's store (the SQLite file of web4 serve --store, opened
 read-only) and prints every subject's trust (machine "cip" for peers, "hcp"
 for the person), then the transition log, oldest first.
 
 Options:
-  --store FILE   The agent's store (required)
+  --store FILE   The agent's store
+  --key FILE     Instead of a store: ask the web4 serve running with this key
+                 (its control endpoint, web4 status --help) for its peers now:
+                 fingerprint, agent id, trust, verified, person
+  --control-dir DIR  That serve's control folder, if it was given one
   --all          Also list log entries that did not change the state
   --dot          Print the observed transitions as a Graphviz digraph
   --mermaid      Print them as a Mermaid stateDiagram-v2
@@ -102,11 +109,24 @@ export const trustCommand: Command = {
     mermaid: { type: "boolean" },
     json: { type: "boolean" },
     all: { type: "boolean" },
+    key: { type: "string" },
+    "control-dir": { type: "string" },
   },
-  // deno-lint-ignore require-await
   async run(args, io) {
     if (args.positionals.length > 0) {
       throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
+    }
+    const keyPath = stringFlag(args, "key");
+    if (keyPath !== undefined) {
+      if (stringFlag(args, "store") !== undefined) {
+        throw new UsageError("give --store or --key, not both");
+      }
+      return await _fromServe(
+        keyPath,
+        stringFlag(args, "control-dir"),
+        args.values.json === true,
+        io,
+      );
     }
     const formats = ["dot", "mermaid", "json"].filter((f) => args.values[f] === true);
     if (formats.length > 1) throw new UsageError(`choose one of --${formats.join(", --")}`);
@@ -184,3 +204,43 @@ export const trustCommand: Command = {
     return 0;
   },
 };
+
+/** `trust --key`: the running serve's peers through its control endpoint. */
+async function _fromServe(
+  keyPath: string,
+  dir: string | undefined,
+  json: boolean,
+  io: { out(line: string): void; err(line: string): void },
+): Promise<number> {
+  try {
+    const { client, dir: where, fingerprint } = await controlFor(keyPath, dir);
+    if (client === undefined) {
+      io.err(
+        `error: no web4 serve runs for ${
+          fingerprint.slice(0, 16)
+        } (no control socket in ${where}); read its store with --store FILE`,
+      );
+      return 1;
+    }
+    try {
+      const peers = await allPeers(client);
+      if (json) io.out(JSON.stringify({ peers }));
+      else {
+        for (const p of peers) {
+          io.out(
+            `${_short(p.fingerprint)} ${p.agentId} ${p.trust}${p.verified ? " verified" : ""}${
+              p.person ? " person" : ""
+            }`,
+          );
+        }
+        if (peers.length === 0) io.out("no peers");
+      }
+      return 0;
+    } finally {
+      client.close();
+    }
+  } catch (err) {
+    io.err(errorLine(err));
+    return 1;
+  }
+}

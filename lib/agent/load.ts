@@ -15,6 +15,20 @@ export interface LoadReading {
   cpu: number;
   /** Memory pressure: the share of memory in use. */
   memory: number;
+  /** The agent's own inbound pressure: bytes held of its inbound queue over its total share. */
+  inbound?: number | undefined;
+  /** The agent's own event-loop lag over the lag it tolerates. */
+  lag?: number | undefined;
+}
+
+/** The agent's own pressure, measured by the agent and handed to {@linkcode LoadSource.read}. */
+export interface OwnPressure {
+  /** Bytes its inbound queue holds now (read from peers, not yet done with). */
+  inboundBytes: number;
+  /** What all peers together may hold (`InboundBudget.total`). */
+  inboundCapacity: number;
+  /** How late its last load tick ran, in ms of the agent's clock (0 without a load timer). */
+  lagMs: number;
 }
 
 /** Where the agent reads its machine's load. */
@@ -22,9 +36,10 @@ export interface LoadSource {
   /**
    * Reads the current load.
    *
-   * @returns CPU and memory pressure in `0..1`.
+   * @param own The agent's own pressure (sources of the machine's load ignore it).
+   * @returns Pressures in `0..1`.
    */
-  read(): LoadReading;
+  read(own?: OwnPressure): LoadReading;
 }
 
 /** The agent's own activity, part of its load. */
@@ -67,6 +82,42 @@ export function systemLoadSource(): LoadSource {
         if (m.total > 0) memory = 1 - m.available / m.total;
       } catch { /* no --allow-sys=systemMemoryInfo: reads as idle */ }
       return { cpu: _unit(cpu), memory: _unit(memory) };
+    },
+  };
+}
+
+/**
+ * The agent's own pressure as its load (the default of `AgentOptions.load`):
+ * its inbound queue's bytes against its total inbound share, and its
+ * event-loop lag (how late the load timer ran, measured with the agent's
+ * clock) against `lagBudgetMs`. The host's load average plays no part, so a
+ * fresh agent on a busy machine still accepts work, while an agent that
+ * cannot keep up with its peers reads as `overloaded`.
+ *
+ * @param options `lagBudgetMs`: the lag that counts as full. @default {{ lagBudgetMs: 1000 }}
+ * @returns The load source.
+ *
+ * @example
+ * ```ts
+ * import { ownLoadSource, presenceOf } from "./load.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const source = ownLoadSource();
+ * const idle = source.read({ inboundBytes: 0, inboundCapacity: 1000, lagMs: 20 });
+ * const idleActivity = { queueDepth: 0, queueCapacity: 256, openIntents: 0 };
+ * assert.equal(presenceOf(idle, idleActivity).lri, 2);
+ * const flooded = source.read({ inboundBytes: 900, inboundCapacity: 1000, lagMs: 0 });
+ * assert.equal(presenceOf(flooded, idleActivity).presence, "overloaded");
+ * ```
+ */
+export function ownLoadSource(options: { lagBudgetMs?: number } = {}): LoadSource {
+  const budget = options.lagBudgetMs ?? 1000;
+  if (!(budget > 0)) throw new RangeError(`Expected lagBudgetMs > 0, got ${budget}`);
+  return {
+    read(own) {
+      if (own === undefined) return { cpu: 0, memory: 0 };
+      const inbound = own.inboundCapacity > 0 ? own.inboundBytes / own.inboundCapacity : 0;
+      return { cpu: 0, memory: 0, inbound: _unit(inbound), lag: _unit(own.lagMs / budget) };
     },
   };
 }
@@ -126,8 +177,9 @@ export const ENGAGED_LRI = 50;
 
 /**
  * The documented presence and lri rule. `lri` is the largest of CPU
- * pressure, memory pressure and queue fill, in percent, rounded:
- * `round(100 * max(cpu, memory, queueDepth / queueCapacity))`. Presence:
+ * pressure, memory pressure, the agent's own inbound and lag pressure
+ * (when the source reads them) and queue fill, in percent, rounded:
+ * `round(100 * max(cpu, memory, inbound, lag, queueDepth / queueCapacity))`. Presence:
  * `overloaded` at lri >= 80; `engaged` at lri >= 50; otherwise `focused`
  * while intents are open, `diffuse` when idle.
  *
@@ -147,7 +199,15 @@ export const ENGAGED_LRI = 50;
  */
 export function presenceOf(reading: LoadReading, activity: Activity): LocalLoad {
   const queue = activity.queueCapacity > 0 ? activity.queueDepth / activity.queueCapacity : 0;
-  const lri = Math.round(100 * Math.max(_unit(reading.cpu), _unit(reading.memory), _unit(queue)));
+  const lri = Math.round(
+    100 * Math.max(
+      _unit(reading.cpu),
+      _unit(reading.memory),
+      _unit(reading.inbound ?? 0),
+      _unit(reading.lag ?? 0),
+      _unit(queue),
+    ),
+  );
   const presence: Presence = lri >= OVERLOADED_LRI
     ? "overloaded"
     : lri >= ENGAGED_LRI

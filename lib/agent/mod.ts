@@ -53,6 +53,8 @@ export {
   type LoadReading,
   type LoadSource,
   OVERLOADED_LRI,
+  ownLoadSource,
+  type OwnPressure,
   presenceOf,
   systemLoadSource,
 } from "./load.ts";

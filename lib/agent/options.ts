@@ -52,7 +52,12 @@ export interface AgentOptions {
    * transport down after the agent stopped. @default {rtt()}
    */
   transport?: TransportSource | undefined;
-  /** Where the machine's load is read. @default {systemLoadSource()} */
+  /**
+   * Where the load is read: the agent's own pressure (inbound queue bytes,
+   * event-loop lag) by default; `systemLoadSource()` for the host's load
+   * average and memory, `FixedLoadSource` for a fixed index.
+   * @default {ownLoadSource()}
+   */
   load?: LoadSource | undefined;
   /** How often load is read (and a changed presence sent); 0 reads it only on `Agent.refreshLoad`. @default {1000} */
   loadIntervalMs?: number | undefined;

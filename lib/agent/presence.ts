@@ -26,6 +26,8 @@ export interface PresencePorts {
   readonly intervalMs: number;
   /** The timer of the load reads. */
   readonly clock: Clock;
+  /** Bytes the inbound queue holds now and what all peers together may hold. */
+  inboundBytes(): { held: number; capacity: number };
   /** The inbound queue's depth now. */
   queueDepth(): number;
   /** Intents this agent declared that await an answer now. */
@@ -60,6 +62,8 @@ export class PresenceTracker {
   #load: LocalLoad;
   #sent: LocalLoad;
   #timer: TimerHandle | undefined;
+  #lagMs = 0;
+  #tick = 0;
 
   /**
    * Creates the tracker, reads the load once and starts the load timer.
@@ -70,9 +74,18 @@ export class PresenceTracker {
     this.#ports = ports;
     this.#load = this.#read();
     this.#sent = this.#load;
+    this.#tick = ports.clock.monotonic();
     if (ports.intervalMs > 0) {
-      this.#timer = ports.clock.setInterval(() => this.refresh(), ports.intervalMs);
+      this.#timer = ports.clock.setInterval(() => this.#onTick(), ports.intervalMs);
     }
+  }
+
+  /** A load tick: how late it ran (the event loop's lag), then a refresh. */
+  #onTick(): void {
+    const t = this.#ports.clock.monotonic();
+    this.#lagMs = Math.max(0, t - this.#tick - this.#ports.intervalMs);
+    this.#tick = t;
+    this.refresh();
   }
 
   /** The agent's current presence and lri. */
@@ -81,7 +94,9 @@ export class PresenceTracker {
   }
 
   #read(): LocalLoad {
-    return presenceOf(this.#ports.source.read(), {
+    const { held, capacity } = this.#ports.inboundBytes();
+    const own = { inboundBytes: held, inboundCapacity: capacity, lagMs: this.#lagMs };
+    return presenceOf(this.#ports.source.read(own), {
       queueDepth: this.#ports.queueDepth(),
       queueCapacity: this.#ports.queueCapacity,
       openIntents: this.#ports.openIntents(),

@@ -25,7 +25,7 @@ import { AgentEmitter, type AgentEventName, type AgentListener, type Emit } from
 import { Intents } from "./intents.ts";
 import { LipActions } from "./lip_actions.ts";
 import { InboundShares, type InboundUsage } from "./inbound.ts";
-import { systemLoadSource } from "./load.ts";
+import { ownLoadSource } from "./load.ts";
 import { CognitiveLoop } from "./loop.ts";
 import type { AgentOptions } from "./options.ts";
 import { Outbox, type SendResult } from "./outbox.ts";
@@ -260,12 +260,13 @@ export function buildRooms(parts: RoomParts): Rooms {
   });
 
   const presence = new PresenceTracker({
-    source: options.load ?? systemLoadSource(),
+    source: options.load ?? ownLoadSource(),
     queueCapacity: options.queueCapacity ?? 256,
     lriStep: options.lriStep ?? 5,
     intervalMs: options.loadIntervalMs ?? 1000,
     clock,
     queueDepth: () => loop.depth,
+    inboundBytes: () => ({ held: inbound.held, capacity: inbound.budget.total }),
     openIntents: () => intents.openCount(),
     emit,
     metrics,

@@ -54,6 +54,7 @@ import { RoutingError, type RoutingErrorCode } from "../../lib/router/errors.ts"
 import { AgentError, type AgentErrorCode } from "../../lib/agent/errors.ts";
 import { MeshError, type MeshErrorCode } from "../../lib/mesh/errors.ts";
 import { UsageError } from "../../cli/command.ts";
+import { ControlError } from "../../cli/control/client.ts";
 import { DemoError } from "../../cli/demo.ts";
 
 /** Any class, as the walk finds it. */
@@ -309,6 +310,21 @@ const FAMILY: readonly Member[] = [
   member(AgentError, Web4Error, AGENT, (c) => new AgentError(c, "Agent x")),
   member(MeshError, Web4Error, MESH, (c) => new MeshError(c, "Mesh x")),
   member(UsageError, Web4Error, { USAGE: true }, () => new UsageError("--peer is required")),
+  member(
+    ControlError,
+    Web4Error,
+    {
+      UNAUTHORIZED: true,
+      BAD_REQUEST: true,
+      NOT_CONNECTED: true,
+      UNREACHABLE: true,
+      SEND_FAILED: true,
+      NOT_FOUND: true,
+      INTERNAL: true,
+      BAD_ANSWER: true,
+    },
+    (code) => new ControlError(400, code.toLowerCase(), "why"),
+  ),
   member(DemoError, Web4Error, { DEMO_STEP_FAILED: true }, () => new DemoError("Step x")),
 ];
 

@@ -9,6 +9,7 @@
  */
 
 import type { Agent } from "../agent/mod.ts";
+import type { MESH_DROP_REASONS } from "../observability/mod.ts";
 
 /**
  * Why a frame, or an entry of the mesh's state, was dropped.
@@ -24,25 +25,7 @@ import type { Agent } from "../agent/mod.ts";
  * - `seen_full`, `links_full`, `adverts_full`, `copies_full`, `held_full`, `evidence_full`:
  *   a bound of the mesh's state (`MeshLimits`) refused or evicted it.
  */
-export type DropReason =
-  | "invalid_frame"
-  | "oversize"
-  | "loop"
-  | "duplicate"
-  | "blocked_origin"
-  | "not_admitted"
-  | "bad_signature"
-  | "stale"
-  | "no_route"
-  | "rate_limited"
-  | "forward_share"
-  | "pending_full"
-  | "seen_full"
-  | "links_full"
-  | "adverts_full"
-  | "copies_full"
-  | "held_full"
-  | "evidence_full";
+export type DropReason = typeof MESH_DROP_REASONS[number];
 
 /** Drops a flood causes: reported once a second per reason and neighbour. */
 const _COALESCED = new Set<DropReason>([

@@ -9,7 +9,12 @@
  */
 
 import { z } from "zod";
-import { EVENT_CONTRACT_VERSION, TRUST_LEVELS, type Web4Event } from "./event.ts";
+import {
+  EVENT_CONTRACT_VERSION,
+  MESH_DROP_REASONS,
+  TRUST_LEVELS,
+  type Web4Event,
+} from "./event.ts";
 import { MAX_EVENT_ARRAY_ITEMS, MAX_EVENT_STRING_BYTES } from "./telemetry.ts";
 import { fitsUtf8 } from "./utf8.ts";
 
@@ -255,26 +260,7 @@ const _DATA: Record<EventKind, z.ZodObject> = {
   "mesh.blocked": o({ blocked: z.boolean() }),
   "mesh.delivered": o({ origin: fp, hops: nat, msg_id: str }),
   "mesh.dropped": o({
-    reason: z.enum([
-      "invalid_frame",
-      "oversize",
-      "loop",
-      "duplicate",
-      "blocked_origin",
-      "not_admitted",
-      "bad_signature",
-      "stale",
-      "no_route",
-      "rate_limited",
-      "forward_share",
-      "pending_full",
-      "seen_full",
-      "links_full",
-      "adverts_full",
-      "copies_full",
-      "held_full",
-      "evidence_full",
-    ]),
+    reason: z.enum(MESH_DROP_REASONS),
     origin: fp.nullable(),
     msg_id: str.nullable(),
     detail: str.optional(),

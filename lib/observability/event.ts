@@ -40,6 +40,40 @@ export const TRUST_LEVELS: readonly TrustLevel[] = [
   "stranger",
 ];
 
+/**
+ * Why a mesh node drops a frame: the one list, read by the event contract
+ * (`mesh.dropped`), the metric families (`web4_mesh_dropped_total`) and the
+ * mesh (`DropReason`).
+ *
+ * @example
+ * ```ts
+ * import { MESH_DROP_REASONS } from "./event.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(MESH_DROP_REASONS.includes("stale"));
+ * ```
+ */
+export const MESH_DROP_REASONS = [
+  "invalid_frame",
+  "oversize",
+  "loop",
+  "duplicate",
+  "blocked_origin",
+  "not_admitted",
+  "bad_signature",
+  "stale",
+  "no_route",
+  "rate_limited",
+  "forward_share",
+  "pending_full",
+  "seen_full",
+  "links_full",
+  "adverts_full",
+  "copies_full",
+  "held_full",
+  "evidence_full",
+] as const;
+
 /** A JSON value, as carried in an event's `data`. */
 export type EventValue =
   | string

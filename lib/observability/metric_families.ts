@@ -13,6 +13,8 @@
  * @module
  */
 
+import { MESH_DROP_REASONS, TRUST_LEVELS } from "./event.ts";
+
 /** The type of a metric family. */
 export type MetricType = "counter" | "gauge" | "histogram";
 
@@ -52,31 +54,8 @@ export const SECONDS_BUCKETS: readonly number[] = [
 
 const _each = (label: string, values: readonly string[]) => values.map((v) => ({ [label]: v }));
 
-/** The trust levels a label may name (lib/trust's `TrustLevel`). */
-const _LEVELS = ["self", "person", "anchor", "trusted", "stranger"] as const;
-
 /** Why the mesh drops a frame (lib/mesh's `DropReason`, plus `tampered`). */
-const _MESH_DROPS = [
-  "invalid_frame",
-  "oversize",
-  "loop",
-  "duplicate",
-  "blocked_origin",
-  "not_admitted",
-  "bad_signature",
-  "stale",
-  "no_route",
-  "rate_limited",
-  "forward_share",
-  "pending_full",
-  "seen_full",
-  "links_full",
-  "adverts_full",
-  "copies_full",
-  "held_full",
-  "evidence_full",
-  "tampered",
-] as const;
+const _MESH_DROPS = [...MESH_DROP_REASONS, "tampered"] as const;
 
 /** The router refusal codes a dashboard and the alert rules watch from the start. */
 const _REFUSAL_CODES = ["replay", "quota", "untrusted", "stale", "invalid_signature"] as const;
@@ -231,7 +210,7 @@ export const WEB4_METRICS: readonly MetricFamily[] = [
     type: "counter",
     unit: "1",
     help: "Times a peer's inbound share filled and its reading paused, by trust level.",
-    start: _each("level", _LEVELS),
+    start: _each("level", TRUST_LEVELS),
   },
   {
     name: "web4_agent_inbound_held_bytes",

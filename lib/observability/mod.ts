@@ -24,6 +24,7 @@ export {
   type EventData,
   type EventValue,
   isEventKind,
+  MESH_DROP_REASONS,
   SEVERITIES,
   type Severity,
   TRUST_LEVELS,

@@ -16,7 +16,9 @@
  * pressed and in "What your agent did for you"; the agent's events read as
  * sentences (`./sentence.ts`). A browser whose key is not the agent's
  * person is a viewer: it sees who the agent is and that it cannot act, not
- * the person's consent, requests, peers, facts or events.
+ * the person's consent, requests, peers, facts or events: the server sends
+ * those only after this page proved the person's key (a challenge signed
+ * here, `./proof.ts`).
  *
  * @module
  */
@@ -36,6 +38,7 @@ import { Identity } from "../../lib/identity/mod.ts";
 import { dom, type El, type IdbDatabase } from "./dom.ts";
 import type { PostedOutcome } from "./outcome.ts";
 import { type ConsoleEvent, eventSentence } from "./sentence.ts";
+import { proofText } from "./proof.ts";
 import type { FactView, PeerView } from "./state.ts";
 
 const { document, location, indexedDB, EventSource } = dom;
@@ -50,6 +53,8 @@ interface _Page<T> {
 }
 
 interface _State {
+  /** Whether the server answered as to a viewer (no proof of the person's key). */
+  viewer: boolean;
   agent: { agentId: string; fingerprint: string; mission: string; presence: string; lri: number };
   person: string | null;
   personTrust: string | null;
@@ -76,11 +81,37 @@ let edited = false;
 /** The messages this page posted (their outcome is shown; their HCP_ERROR is not listed again). */
 const posted = new Set<string>();
 
+/** This page's credential once it proved the person's key (the server's rule for the history). */
+let credential: string | undefined;
+
 function _api(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(path, {
     ...init,
-    headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` },
+    headers: {
+      ...(init.headers ?? {}),
+      authorization: `Bearer ${token}`,
+      ...(credential === undefined ? {} : { "x-web4-person": credential }),
+    },
   });
+}
+
+/** Proves this browser's key to the console (a challenge signed here); the answer unlocks the history. */
+async function _prove(agentFingerprint: string): Promise<void> {
+  const c = await _api("/api/proof/challenge", { method: "POST" });
+  if (!c.ok) throw new Error(`no challenge (${c.status})`);
+  const { challenge } = await c.json() as { challenge: string };
+  const signature = await me!.sign(proofText(agentFingerprint, challenge));
+  const r = await _api("/api/proof", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      challenge,
+      publicKey: me!.publicKeyBase64,
+      signature: signature.toBase64(),
+    }),
+  });
+  if (!r.ok) throw new Error(`the console refused this key's proof (${r.status})`);
+  credential = (await r.json() as { credential: string }).credential;
 }
 
 function _idb(): Promise<IdbDatabase> {
@@ -413,7 +444,8 @@ async function refresh(): Promise<void> {
   $("presence-text").textContent = s.agent.presence === "overloaded"
     ? "busy: it defers new work"
     : `${s.agent.presence}`;
-  enrolled = me !== undefined && s.person === me.fingerprint;
+  // The server says whether this page proved the person's key (it sends the history only then).
+  enrolled = !s.viewer && me !== undefined && s.person === me.fingerprint;
   viewer = !enrolled && s.person !== null;
   document.body.className = viewer ? "viewer" : "";
   $("whose").textContent = viewer ? "Agent" : "Your agent";
@@ -539,19 +571,24 @@ async function start(): Promise<void> {
       body: JSON.stringify({ fingerprint: me.fingerprint }),
     });
     if (!e.ok) _status(`enrolment refused: ${(await e.json()).error}`, true);
-  } else if (s !== undefined && s.person !== me.fingerprint) {
+    else await _prove(s.agent.fingerprint);
+  } else if (s !== undefined && s.person === me.fingerprint) {
+    await _prove(s.agent.fingerprint);
+  } else if (s !== undefined) {
     _status(
       "This browser's key is not this agent's person: it cannot act for the agent, and it sees who the agent is, not the person's consent or history.",
       true,
     );
   }
   await refresh();
-  if (viewer) {
+  if (!enrolled) {
     // A viewer sees who the agent is and that it cannot act: no event stream, no history.
     document.body.dataset.ready = "true";
     return;
   }
-  const events = new EventSource(`/api/events?token=${encodeURIComponent(token)}`);
+  const events = new EventSource(
+    `/api/events?token=${encodeURIComponent(token)}&person=${encodeURIComponent(credential ?? "")}`,
+  );
   events.addEventListener("hello", (m) => {
     for (const e of JSON.parse(m.data).recent) _onEvent(e);
   });

@@ -12,6 +12,12 @@
  * needs the console's own `Host` (DNS rebinding; over TLS the certificate
  * binds the name); a refusal is 401 (or 403) and logged.
  *
+ * The person's history (consent, outcomes, peers, facts, drift, the event
+ * stream) is served only to a page that proved the enrolled person's key
+ * (`./proof.ts`: a challenge signed in the browser, then a per-page
+ * credential); any other request with the token is a viewer and gets who
+ * the agent is ({@linkcode viewerState}), and 403 on the lists and the stream.
+ *
  * The person decides, not the page (PROTOCOLS.md §8): opening the console
  * sends nothing to the agent (it may enrol the browser's key, which gives
  * no consent); `/api/state` says the consent the agent holds, in words, and
@@ -32,7 +38,15 @@ import type { ConsoleBridge } from "./bridge.ts";
 import { consoleBundle } from "./bundle.ts";
 import { outcomeOf, type PostedOutcome } from "./outcome.ts";
 import { pageHtml } from "./page_html.ts";
-import { CLAIM_STATUSES, consoleState, factsPage, pageParams, peersPage } from "./state.ts";
+import { PersonProofs, proofPostOf } from "./proof.ts";
+import {
+  CLAIM_STATUSES,
+  consoleState,
+  factsPage,
+  pageParams,
+  peersPage,
+  viewerState,
+} from "./state.ts";
 
 /** Options of {@linkcode startConsole}. */
 export interface ConsoleOptions {
@@ -54,6 +68,8 @@ export interface ConsoleOptions {
   tls?: { cert: string; key: string } | undefined;
   /** Enrols a fingerprint as the person. */
   onEnrol(fingerprint: string): Promise<void>;
+  /** The clock of the person's proofs, in milliseconds (default `Date.now`). */
+  now?: () => number;
 }
 
 /** A running console. */
@@ -109,6 +125,11 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const shutdownStreams = new AbortController();
   let origin = "";
+  const proofs = new PersonProofs({
+    agentFingerprint: host.agent.fingerprint,
+    now: options.now ?? Date.now,
+    random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+  });
   /** The Host values accepted over plain HTTP (loopback only): the bound address and localhost. */
   let loopbackHosts = new Set<string>();
 
@@ -168,6 +189,12 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     } else if (o !== null && o !== own) {
       return deny(req, 403, `origin ${o} is not ${own}`);
     }
+    // The person's history only to a request that proved the person's key.
+    const isPerson = proofs.isPerson(
+      req.headers.get("x-web4-person") ?? url.searchParams.get("person"),
+      host.person,
+    );
+    const personOnly = () => deny(req, 403, "only the enrolled person's proven key sees this");
     switch (`${req.method} ${url.pathname}`) {
       case "GET /":
         return new Response(pageHtml(token), {
@@ -187,9 +214,30 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
           },
         });
       case "GET /api/state":
-        return _json(consoleState(host, hub, options.personFixed));
+        return _json(
+          isPerson
+            ? consoleState(host, hub, options.personFixed)
+            : viewerState(host, options.personFixed),
+        );
+      case "POST /api/proof/challenge":
+        return _json({ challenge: proofs.challenge() });
+      case "POST /api/proof": {
+        let post;
+        try {
+          post = proofPostOf(await req.json());
+        } catch {
+          post = null;
+        }
+        if (post === null) {
+          return _json({ error: 'body must be {"challenge", "publicKey", "signature"}' }, 400);
+        }
+        const proved = await proofs.prove(post, host.person);
+        if (typeof proved !== "string") return deny(req, 403, `no proof: ${proved.error}`);
+        return _json({ credential: proved });
+      }
       case "GET /api/peers":
       case "GET /api/facts": {
+        if (!isPerson) return personOnly();
         const page = pageParams(url.searchParams);
         if ("error" in page) return _json(page, 400);
         let listed;
@@ -208,6 +256,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         return _json(listed, "error" in listed ? 400 : 200);
       }
       case "GET /api/events": {
+        if (!isPerson) return personOnly();
         let me: ReadableStreamDefaultController<Uint8Array>;
         const body = new ReadableStream<Uint8Array>({
           start(c) {

@@ -225,20 +225,13 @@ export function personView(host: AgentHost, personFixed: boolean): PersonView {
  * @returns The state (bounded in size whatever the store holds).
  */
 export function consoleState(host: AgentHost, hub: EventHub, personFixed: boolean) {
-  const agent = host.agent;
   const first: PageParams = { after: undefined, limit: CONSOLE_DEFAULT_LIMIT };
   const facts = (origin: "cip" | "lip") =>
     Object.fromEntries(CLAIM_STATUSES.map((s) => [s, factsPage(host, origin, s, first)]));
   // A first page (no cursor, the default limit) is never a bad request.
   return {
-    agent: {
-      agentId: agent.identity.agentId,
-      fingerprint: agent.fingerprint,
-      mission: clipText(agent.mission, 1024),
-      listen: host.address,
-      presence: agent.load.presence,
-      lri: agent.load.lri,
-    },
+    agent: _agentView(host),
+    viewer: false,
     ...personView(host, personFixed),
     peers: peersPage(host, first),
     facts: { cip: facts("cip"), lip: facts("lip") },
@@ -247,6 +240,42 @@ export function consoleState(host: AgentHost, hub: EventHub, personFixed: boolea
       score: Number(e.data.score),
       lastTopic: clipText(String(e.data.last_topic ?? ""), 256),
     })),
+    limits: { default: CONSOLE_DEFAULT_LIMIT, max: CONSOLE_MAX_LIMIT },
+  };
+}
+
+function _agentView(host: AgentHost) {
+  const agent = host.agent;
+  return {
+    agentId: agent.identity.agentId,
+    fingerprint: agent.fingerprint,
+    mission: clipText(agent.mission, 1024),
+    listen: host.address,
+    presence: agent.load.presence,
+    lri: agent.load.lri,
+  };
+}
+
+/**
+ * `/api/state` for a request that has not proved the enrolled person's key
+ * (a viewer, or any browser before enrolment): who the agent is and whose it
+ * is, and that this browser cannot act; none of the person's consent,
+ * outcomes, peers, facts or drift.
+ *
+ * @param host The agent host.
+ * @param personFixed Whether `--person` fixed the person.
+ * @returns The viewer's state.
+ */
+export function viewerState(host: AgentHost, personFixed: boolean) {
+  const person = host.person ?? null;
+  return {
+    agent: _agentView(host),
+    viewer: true,
+    person,
+    personFixed,
+    consentText: person === null
+      ? "No person is enrolled yet: this agent does nothing automated for anyone."
+      : "Only this agent's person sees their consent and what the agent did for them.",
     limits: { default: CONSOLE_DEFAULT_LIMIT, max: CONSOLE_MAX_LIMIT },
   };
 }

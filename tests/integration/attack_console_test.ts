@@ -21,6 +21,12 @@ import {
 } from "../../lib/envelope/mod.ts";
 import { Identity } from "../../lib/identity/mod.ts";
 import { type ClaimStatus, openStore } from "../../lib/store/mod.ts";
+import {
+  PersonProofs,
+  PROOF_CHALLENGE_MS,
+  PROOF_MAX_CHALLENGES,
+  proofText,
+} from "../../cli/console/proof.ts";
 import { web4, Web4Process } from "../helpers/web4.ts";
 import { claim, lipItem } from "../unit/store_records.ts";
 
@@ -210,15 +216,10 @@ Deno.test({
         assert.ok(!r.text.includes("root:") && !r.text.includes('"exports"'), path);
       }
 
-      // Opening the console: the page, its script, the state and the event stream change nothing.
+      // Opening the console: the page, its script and the state change nothing.
       const person = await Identity.generate({ agentId: "ada" });
       assert.equal((await get(`/?token=${token}`)).status, 200);
       assert.equal((await get(`/console.js?token=${token}`)).status, 200);
-      const stream = await fetch(`${origin}/api/events`, { headers: auth });
-      const reader = stream.body!.getReader();
-      const hello = dec.decode((await reader.read()).value);
-      assert.match(hello, /^event: hello\n/);
-      await reader.cancel();
       // Enrolment (what the page does on first open) gives no consent.
       const enrol = await fetch(`${origin}/api/enrol`, {
         method: "POST",
@@ -227,7 +228,97 @@ Deno.test({
       });
       assert.deepEqual(await enrol.json(), { person: person.fingerprint, enrolled: true });
       await serve.line(new RegExp(`^person ${person.fingerprint} enrolled$`));
-      const state = async () => JSON.parse((await get("/api/state")).text);
+      // Proving a key: a challenge signed with it (what the page does with the person's key).
+      const challenge = async () => {
+        const r = await fetch(`${origin}/api/proof/challenge`, {
+          method: "POST",
+          headers: { ...auth, origin },
+        });
+        assert.equal(r.status, 200);
+        return (await r.json()).challenge as string;
+      };
+      const signed = async (who: Identity, c: string, agent = agentFp) => ({
+        challenge: c,
+        publicKey: who.publicKeyBase64,
+        signature: (await who.sign(proofText(agent, c))).toBase64(),
+      });
+      const proveWith = async (body: unknown) => {
+        const r = await fetch(`${origin}/api/proof`, {
+          method: "POST",
+          headers: { ...auth, origin, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        const text = await r.text();
+        return { status: r.status, credential: r.ok ? JSON.parse(text).credential as string : "" };
+      };
+      const ownProof = await signed(person, await challenge());
+      const proved = await proveWith(ownProof);
+      assert.equal(proved.status, 200);
+      const personAuth = { ...auth, "x-web4-person": proved.credential };
+
+      // A request that has not proved the person's key gets none of the person's history:
+      // no proof, a proof by another key, a replayed proof, one for another agent, a made-up
+      // challenge, a made-up credential (an expired challenge: the last test below).
+      const stranger = await Identity.generate({ agentId: "eve" });
+      const refusedProofs = [
+        await proveWith(await signed(stranger, await challenge())),
+        await proveWith(ownProof), // replayed: the challenge was used
+        await proveWith(await signed(person, await challenge(), "cd".repeat(32))),
+        await proveWith(await signed(person, "00".repeat(24))),
+        await proveWith({ ...await signed(person, await challenge()), signature: "AA==" }),
+      ];
+      for (const r of refusedProofs) assert.equal(r.status, 403);
+      const bad = await proveWith({ challenge: 1 });
+      assert.equal(bad.status, 400);
+      const historyOf = async (headers: Record<string, string>) => {
+        const st = await get("/api/state", headers);
+        assert.equal(st.status, 200);
+        const body = JSON.parse(st.text);
+        assert.equal(body.viewer, true);
+        assert.equal(body.agent.fingerprint, agentFp, "a viewer sees who the agent is");
+        for (
+          const key of [
+            "human",
+            "consent",
+            "consentScope",
+            "personTrust",
+            "peers",
+            "facts",
+            "drift",
+          ]
+        ) {
+          assert.ok(!(key in body), `a viewer's /api/state has no ${key}`);
+        }
+        assert.ok(!st.text.includes("claim-") && !st.text.includes("xxxx"), "no fact in it");
+        for (
+          const path of [
+            "/api/peers",
+            "/api/facts?origin=cip&status=pending",
+            "/api/facts?origin=lip&status=pending",
+            "/api/events",
+          ]
+        ) {
+          const r = await get(path, headers);
+          assert.equal(r.status, 403, path);
+          assert.ok(!r.text.includes("claim-") && !r.text.includes("event:"), path);
+        }
+      };
+      await historyOf(auth);
+      await historyOf({ ...auth, "x-web4-person": "ab".repeat(32) });
+      await historyOf({ ...auth, "x-web4-person": refusedProofs[0]!.credential });
+      const viewerStream = await get(`/api/events?token=${token}&person=${"ab".repeat(32)}`, {});
+      assert.equal(viewerStream.status, 403);
+
+      // The person's proven page: its event stream starts with the recent events.
+      const stream = await fetch(`${origin}/api/events?person=${proved.credential}`, {
+        headers: auth,
+      });
+      const reader = stream.body!.getReader();
+      const hello = dec.decode((await reader.read()).value);
+      assert.match(hello, /^event: hello\n/);
+      await reader.cancel();
+
+      const state = async () => JSON.parse((await get("/api/state", personAuth)).text);
       let s = await state();
       assert.deepEqual(
         [s.person, s.human, s.consent, s.personTrust],
@@ -329,7 +420,7 @@ Deno.test({
       assert.equal(outside.status, "held", "granted: the scope does not apply, pacing does");
 
       // Paging over the filled store: /api/state is bounded, every list pages.
-      const full = await get("/api/state");
+      const full = await get("/api/state", personAuth);
       assert.equal(full.status, 200);
       assert.ok(full.bytes < 256 * 1024, `/api/state is ${full.bytes} bytes`);
       const st = JSON.parse(full.text);
@@ -346,7 +437,7 @@ Deno.test({
       let pages = 0;
       do {
         const q: string = after === null ? "" : `&after=${encodeURIComponent(after)}`;
-        const r = await get(`/api/facts?origin=cip&status=disputed&limit=100${q}`);
+        const r = await get(`/api/facts?origin=cip&status=disputed&limit=100${q}`, personAuth);
         assert.equal(r.status, 200);
         assert.ok(r.bytes < 256 * 1024, `a page of 100 is ${r.bytes} bytes`);
         const page = JSON.parse(r.text);
@@ -360,7 +451,9 @@ Deno.test({
       } while (after !== null);
       assert.equal(seen.size, 100, "every disputed claim once");
       assert.equal(pages, 1 + Number(seen.size > 100));
-      const lips = JSON.parse((await get("/api/facts?origin=lip&status=pending&limit=100")).text);
+      const lips = JSON.parse(
+        (await get("/api/facts?origin=lip&status=pending&limit=100", personAuth)).text,
+      );
       assert.equal(lips.items.length, 100);
       assert.equal(lips.next, null);
       for (
@@ -374,11 +467,11 @@ Deno.test({
           "/api/peers?limit=1000000",
         ]
       ) {
-        const r = await get(bad);
+        const r = await get(bad, personAuth);
         assert.equal(r.status, 400, bad);
         assert.ok(typeof JSON.parse(r.text).error === "string", bad);
       }
-      assert.deepEqual(JSON.parse((await get("/api/peers?limit=1")).text), {
+      assert.deepEqual(JSON.parse((await get("/api/peers?limit=1", personAuth)).text), {
         items: [],
         next: null,
       });
@@ -395,4 +488,40 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("Console person proofs: an expired challenge, a used one, an evicted one and a credential after the person changed prove nothing", async () => {
+  let now = 0;
+  const agent = "ab".repeat(32);
+  const proofs = new PersonProofs({
+    agentFingerprint: agent,
+    now: () => now,
+    random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+  });
+  const person = await Identity.generate();
+  const post = async (c: string) => ({
+    challenge: c,
+    publicKey: person.publicKeyBase64,
+    signature: (await person.sign(proofText(agent, c))).toBase64(),
+  });
+  const late = proofs.challenge();
+  now += PROOF_CHALLENGE_MS + 1;
+  assert.deepEqual(await proofs.prove(await post(late), person.fingerprint), {
+    error: "expired challenge",
+  });
+  const first = proofs.challenge();
+  for (let i = 0; i < PROOF_MAX_CHALLENGES; i++) proofs.challenge();
+  assert.deepEqual(await proofs.prove(await post(first), person.fingerprint), {
+    error: "unknown or already used challenge",
+  });
+  const c = proofs.challenge();
+  const credential = await proofs.prove(await post(c), person.fingerprint);
+  assert.equal(typeof credential, "string");
+  assert.deepEqual(await proofs.prove(await post(c), person.fingerprint), {
+    error: "unknown or already used challenge",
+  });
+  assert.ok(proofs.isPerson(credential as string, person.fingerprint));
+  assert.ok(!proofs.isPerson(credential as string, "cd".repeat(32)), "bound to that person");
+  assert.ok(!proofs.isPerson(null, person.fingerprint));
+  assert.ok(!proofs.isPerson(credential as string, undefined));
 });

@@ -8,7 +8,8 @@
  * revoked and the page's badges and words say so; checks the token and
  * origin rules; the status line sits next to the button pressed; the live
  * view reads as sentences; at 390 and 420 px wide nothing overflows
- * sideways; a second browser (another key) sees no history of the person and
+ * sideways; a second browser (another key) is served no history of the person
+ * (the server's rule: only a page that proved the person's key gets it) and
  * opens no event stream; takes screenshots at 1280 and 390 px (into docs/
  * with WEB4_UPDATE_SCREENSHOTS=1). The console's attacks without a browser are in
  * `attack_console_test.ts`.
@@ -420,6 +421,19 @@ Deno.test({
       }
       assert.doesNotMatch(await text(page2, "body", "innerText"), /topic:water|football|bob/);
       assert.ok(!asked.includes("/api/events"), "a viewer opens no event stream");
+      // The server's rule, not the page's: this browser, with the token, asks for the history.
+      const served = await page2.evaluate(`(async () => {
+        const auth = { authorization: "Bearer " + new URLSearchParams(location.search).get("token") };
+        const get = async (p) => { const r = await fetch(p, { headers: auth }); return [r.status, await r.text()]; };
+        return [await get("/api/state"), await get("/api/peers"),
+          await get("/api/facts?origin=cip&status=pending"), await get("/api/events")];
+      })()`) as [number, string][];
+      const viewerState = JSON.parse(served[0]![1]);
+      assert.equal(viewerState.viewer, true);
+      for (const key of ["human", "consent", "consentScope", "peers", "facts", "drift"]) {
+        assert.ok(!(key in viewerState), `the server sends a viewer no ${key}`);
+      }
+      assert.deepEqual(served.slice(1).map(([status]) => status), [403, 403, 403]);
       await assertNoHorizontalOverflow(page2, 390);
       await page2.screenshot({ path: `${docs}console-viewer.png`, fullPage: true });
       await other.close();

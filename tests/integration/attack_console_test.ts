@@ -216,6 +216,22 @@ Deno.test({
         assert.ok(!r.text.includes("root:") && !r.text.includes('"exports"'), path);
       }
 
+      // Bodies are bounded before they are read: an oversized enrolment, proof or envelope is 413.
+      for (
+        const [path, size] of [
+          ["/api/enrol", 8 * 1024],
+          ["/api/proof", 8 * 1024],
+        ] as const
+      ) {
+        const big = await fetch(`${origin}${path}`, {
+          method: "POST",
+          headers: { ...auth, origin, "content-type": "application/json" },
+          body: JSON.stringify({ fingerprint: "x".repeat(size) }),
+        });
+        await big.body?.cancel();
+        assert.equal(big.status, 413, `${path}: ${big.status}`);
+      }
+
       // Opening the console: the page, its script and the state change nothing.
       const person = await Identity.generate({ agentId: "ada" });
       assert.equal((await get(`/?token=${token}`)).status, 200);
@@ -228,6 +244,14 @@ Deno.test({
       });
       assert.deepEqual(await enrol.json(), { person: person.fingerprint, enrolled: true });
       await serve.line(new RegExp(`^person ${person.fingerprint} enrolled$`));
+      // An envelope larger than any the agent accepts is refused before it is read whole.
+      const huge = await fetch(`${origin}/api/envelope`, {
+        method: "POST",
+        headers: { ...auth, origin, "content-type": "application/json" },
+        body: "x".repeat(2 * 1024 * 1024),
+      });
+      await huge.body?.cancel();
+      assert.equal(huge.status, 413);
       // Proving a key: a challenge signed with it (what the page does with the person's key).
       const challenge = async () => {
         const r = await fetch(`${origin}/api/proof/challenge`, {

@@ -71,7 +71,8 @@ export function rtt(options: RttOptions = {}): TransportFactory<RttNode> {
  *
  * @example Two agents on one in-process network
  * ```ts
- * import { Agent, FixedLoadSource } from "../agent/mod.ts";
+ * import { Agent } from "@web4/runtime"; // the agent, as a user imports it
+ * import { FixedLoadSource } from "@web4/runtime/testing";
  * import { Identity } from "../identity/mod.ts";
  * import { memory, MemoryNetwork } from "./mod.ts";
  * import assert from "node:assert/strict";

@@ -39,7 +39,7 @@ export interface ResolvedTransport {
  * @example An instance stays its creator's; a factory's transport is the user's
  * ```ts
  * import { Identity } from "../identity/mod.ts";
- * import { memory, MemoryNetwork } from "../rtt/mod.ts";
+ * import { memory, MemoryNetwork } from "@web4/runtime/testing"; // a backend, as a user imports it
  * import { resolveTransport } from "./mod.ts";
  * import assert from "node:assert/strict";
  *

@@ -43,6 +43,7 @@ export type {
   CipTrustEventType,
   HcpTrustEventType,
   Transition,
+  PinnedLevel,
   TrustConfig,
   TrustContext,
   TrustEvent,

@@ -11,6 +11,7 @@ import type { FetchBudgetOptions, LipFetcher, LipJudge, LipRuntimeOptions } from
 import type { EventSink, MetricsMirror } from "../observability/mod.ts";
 import type { Store, StoreOptions } from "../store/mod.ts";
 import type { PinnedLevel } from "../trust/mod.ts";
+import type { RateLimitOptions } from "../router/mod.ts";
 import type { TransportSource } from "../transport/mod.ts";
 import type { DriftOptions } from "./drift.ts";
 import type { AgentListeners } from "./events.ts";
@@ -52,6 +53,12 @@ export interface AgentOptions {
    * @default {{}}
    */
   trustPins?: Readonly<Record<string, PinnedLevel>> | undefined;
+  /**
+   * The router's per-peer rate limit (`burst`, `perSecond`, `maxPeers`), or
+   * `false` for none.
+   * @default {{ burst: 200, perSecond: 100, maxPeers: 4096 }}
+   */
+  rateLimit?: RateLimitOptions | false | undefined;
   /**
    * The transport: a factory (`rtt(options)`, `memory({ network })`, your
    * own), which the agent calls with its identity and shuts down when it

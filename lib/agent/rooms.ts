@@ -216,6 +216,7 @@ export function buildRooms(parts: RoomParts): Rooms {
     runtimes: [cip, hcp, lip],
     capabilities: ["state_exchange", "knowledge_exchange", "dmp_trace"],
     trust: trustSettings,
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     config: person === undefined ? {} : { person },
     now,
     clock,

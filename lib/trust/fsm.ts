@@ -294,13 +294,11 @@ function _pinnedStep(
   pin: PinnedLevel,
 ): _Step {
   if (event === "pin_declared") {
-    return record.state === pin
-      ? _ignored(pin, `pinned at ${pin} by ${actor}: already there`)
-      : {
-        to: pin,
-        reason: `pinned at ${pin} by ${actor}`,
-        edit: { maliceCount: 0, cooldownUntilMs: 0, strikesMs: [] },
-      };
+    return record.state === pin ? _ignored(pin, `pinned at ${pin} by ${actor}: already there`) : {
+      to: pin,
+      reason: `pinned at ${pin} by ${actor}`,
+      edit: { maliceCount: 0, cooldownUntilMs: 0, strikesMs: [] },
+    };
   }
   return _ignored(record.state, `${event} while pinned at ${record.state} by the owner: no change`);
 }

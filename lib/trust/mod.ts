@@ -42,8 +42,8 @@ export {
 export type {
   CipTrustEventType,
   HcpTrustEventType,
-  Transition,
   PinnedLevel,
+  Transition,
   TrustConfig,
   TrustContext,
   TrustEvent,

@@ -40,6 +40,12 @@ import {
 } from "../command.ts";
 import { ConsoleBridge, withConsole } from "../console/bridge.ts";
 import { mismatchLine } from "../presented.ts";
+import type { PinnedLevel } from "../../lib/trust/mod.ts";
+import { type A2aClientSpec, parseTokenFile } from "../a2a/clients.ts";
+import { A2aGateway, clientIdentities, clientPins, type GatewayClient } from "../a2a/gateway.ts";
+import { type A2aServer, startA2a } from "../a2a/server.ts";
+import { actionTopic } from "../../lib/hcp/mod.ts";
+import denoJson from "../../deno.json" with { type: "json" };
 import { type ConsoleServer, startConsole } from "../console/server.ts";
 import { type MetricsServer, serveMetrics } from "../metrics_server.ts";
 import { parseLoadFlag } from "../load.ts";
@@ -78,6 +84,14 @@ Options:
   --console-token-file F    Read the console token from F (default: a fresh one, printed)
   --console-cert FILE       TLS certificate (PEM) for a non-loopback console
   --console-key FILE        Its private key (PEM)
+  --a2a HOST:PORT           Serve A2A clients (Agent Card, JSON-RPC; loopback unless --a2a-cert)
+  --a2a-token-file F        One A2A client a line: NAME TOKEN [probing|trusted]
+                            (default: one client "a2a" with a fresh token, printed)
+  --a2a-share TOPIC         A topic (kind:value, or a word for topic:WORD) the agent may answer
+                            A2A clients on, from accepted knowledge, when its person's consent
+                            covers it (repeatable; default: none, so every answer is refused)
+  --a2a-cert FILE           TLS certificate (PEM) for a non-loopback --a2a
+  --a2a-key FILE            Its private key (PEM)
   --allow-remote-metrics    Allow a non-loopback --metrics address
   --load auto|N|off         The load index (lri) peers are told: auto (default) is the
                             agent's own pressure (inbound queue bytes, event-loop lag),
@@ -146,6 +160,7 @@ export class AgentHost {
         sinks: o.sinks,
         fetcher: new HttpFetcher({ allowOrigins: o.fetchOrigins }),
         load: o.load,
+        trustPins: o.trustPins,
       });
     } catch (err) {
       await this.#release();
@@ -205,6 +220,7 @@ interface _HostOptions {
   sinks: EventSink[];
   bridge: ConsoleBridge | undefined;
   load: LoadSource;
+  trustPins: Record<string, PinnedLevel>;
 }
 
 function _sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -295,6 +311,11 @@ export const serveCommand: Command = {
     "console-cert": { type: "string" },
     "console-key": { type: "string" },
     "allow-remote-metrics": { type: "boolean" },
+    a2a: { type: "string" },
+    "a2a-token-file": { type: "string" },
+    "a2a-share": { type: "string", multiple: true },
+    "a2a-cert": { type: "string" },
+    "a2a-key": { type: "string" },
     load: { type: "string" },
     "control-dir": { type: "string" },
     "no-control": { type: "boolean" },
@@ -351,6 +372,34 @@ export const serveCommand: Command = {
       throw new UsageError("--console-cert, --console-key and --console-token-file need --console");
     }
 
+    const a2aAt = stringFlag(args, "a2a");
+    const a2aAddr = a2aAt === undefined ? undefined : parseHostPort(a2aAt, "a2a");
+    const a2aCert = stringFlag(args, "a2a-cert");
+    const a2aKey = stringFlag(args, "a2a-key");
+    if ((a2aCert === undefined) !== (a2aKey === undefined)) {
+      throw new UsageError("--a2a-cert and --a2a-key go together");
+    }
+    if (a2aAddr !== undefined && !isLoopback(a2aAddr.hostname) && a2aCert === undefined) {
+      throw new UsageError(
+        `--a2a ${a2aAt} is not a loopback address: it needs --a2a-cert and --a2a-key (bearer tokens travel in every request)`,
+      );
+    }
+    const a2aTokenFile = stringFlag(args, "a2a-token-file");
+    const a2aShared: string[] = [];
+    for (const topic of listFlag(args, "a2a-share")) {
+      try {
+        a2aShared.push(topic.endsWith(":*") ? topic : actionTopic(topic));
+      } catch {
+        throw new UsageError(`--a2a-share ${topic} is not a word or a kind:value topic`);
+      }
+    }
+    if (
+      a2aAddr === undefined &&
+      (a2aCert !== undefined || a2aTokenFile !== undefined || a2aShared.length > 0)
+    ) {
+      throw new UsageError("--a2a-token-file, --a2a-share, --a2a-cert and --a2a-key need --a2a");
+    }
+
     for (const line of warning) io.err(line);
     let identity: Identity;
     try {
@@ -393,6 +442,33 @@ export const serveCommand: Command = {
       } else {
         token = crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" });
       }
+    }
+
+    let a2aClients: GatewayClient[] = [];
+    if (a2aAddr !== undefined) {
+      let specs: A2aClientSpec[];
+      if (a2aTokenFile !== undefined) {
+        try {
+          specs = parseTokenFile(await Deno.readTextFile(a2aTokenFile));
+        } catch (err) {
+          io.err(
+            errorLine(
+              err instanceof Deno.errors.NotFound
+                ? new Error(`No such token file: ${a2aTokenFile}`)
+                : new Error(`${a2aTokenFile}: ${(err as Error).message}`),
+            ),
+          );
+          return 1;
+        }
+      } else {
+        specs = [{
+          name: "a2a",
+          token: crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" }),
+          level: "probing",
+        }];
+      }
+      a2aClients = await clientIdentities(specs);
+      if (allowPeers.length > 0) allowPeers.push(...a2aClients.map((c) => c.identity.fingerprint));
     }
 
     const stop = new AbortController();
@@ -444,6 +520,7 @@ export const serveCommand: Command = {
         sinks,
         bridge,
         load,
+        trustPins: clientPins(a2aClients),
       });
       const h = host;
       closers.push(() => h.stop());
@@ -488,6 +565,35 @@ export const serveCommand: Command = {
         closers.push(() => c.shutdown());
         io.out(`console on ${c.url}`);
         if (tokenFile === undefined) io.out(`console token ${token}`);
+      }
+      if (a2aAddr !== undefined) {
+        const gateway = new A2aGateway({
+          clients: a2aClients,
+          served: () => ({ agent: h.agent, address: h.address }),
+          shared: a2aShared,
+        });
+        const a2a: A2aServer = await startA2a({
+          address: a2aAddr,
+          gateway,
+          clients: a2aClients,
+          card: {
+            agentId: identity.agentId,
+            fingerprint: identity.fingerprint,
+            mission,
+            version: denoJson.version,
+          },
+          shared: a2aShared,
+          tls: a2aCert === undefined
+            ? undefined
+            : { cert: await Deno.readTextFile(a2aCert), key: await Deno.readTextFile(a2aKey!) },
+          warn: (line) => io.err(line),
+        });
+        closers.push(() => a2a.shutdown());
+        // Stopped before the server: a call waiting for the agent's answer ends at once.
+        closers.push(() => gateway[Symbol.asyncDispose]());
+        io.out(`a2a on ${a2a.url}/a2a`);
+        io.out(`a2a card ${a2a.url}/.well-known/agent-card.json`);
+        if (a2aTokenFile === undefined) io.out(`a2a token ${a2aClients[0]!.token}`);
       }
     } catch (err) {
       io.err(errorLine(err));

@@ -41,10 +41,8 @@ import {
 import { ConsoleBridge, withConsole } from "../console/bridge.ts";
 import { mismatchLine } from "../presented.ts";
 import type { PinnedLevel } from "../../lib/trust/mod.ts";
-import { type A2aClientSpec, parseTokenFile } from "../a2a/clients.ts";
-import { A2aGateway, clientIdentities, clientPins, type GatewayClient } from "../a2a/gateway.ts";
-import { type A2aServer, startA2a } from "../a2a/server.ts";
-import { actionTopic } from "../../lib/hcp/mod.ts";
+import { clientPins, type GatewayClient } from "../a2a/gateway.ts";
+import { A2A_FLAG_OPTIONS, a2aClients, parseA2aFlags, startA2aDoor } from "../a2a/door.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { type ConsoleServer, startConsole } from "../console/server.ts";
 import { type MetricsServer, serveMetrics } from "../metrics_server.ts";
@@ -311,11 +309,7 @@ export const serveCommand: Command = {
     "console-cert": { type: "string" },
     "console-key": { type: "string" },
     "allow-remote-metrics": { type: "boolean" },
-    a2a: { type: "string" },
-    "a2a-token-file": { type: "string" },
-    "a2a-share": { type: "string", multiple: true },
-    "a2a-cert": { type: "string" },
-    "a2a-key": { type: "string" },
+    ...A2A_FLAG_OPTIONS,
     load: { type: "string" },
     "control-dir": { type: "string" },
     "no-control": { type: "boolean" },
@@ -372,33 +366,7 @@ export const serveCommand: Command = {
       throw new UsageError("--console-cert, --console-key and --console-token-file need --console");
     }
 
-    const a2aAt = stringFlag(args, "a2a");
-    const a2aAddr = a2aAt === undefined ? undefined : parseHostPort(a2aAt, "a2a");
-    const a2aCert = stringFlag(args, "a2a-cert");
-    const a2aKey = stringFlag(args, "a2a-key");
-    if ((a2aCert === undefined) !== (a2aKey === undefined)) {
-      throw new UsageError("--a2a-cert and --a2a-key go together");
-    }
-    if (a2aAddr !== undefined && !isLoopback(a2aAddr.hostname) && a2aCert === undefined) {
-      throw new UsageError(
-        `--a2a ${a2aAt} is not a loopback address: it needs --a2a-cert and --a2a-key (bearer tokens travel in every request)`,
-      );
-    }
-    const a2aTokenFile = stringFlag(args, "a2a-token-file");
-    const a2aShared: string[] = [];
-    for (const topic of listFlag(args, "a2a-share")) {
-      try {
-        a2aShared.push(topic.endsWith(":*") ? topic : actionTopic(topic));
-      } catch {
-        throw new UsageError(`--a2a-share ${topic} is not a word or a kind:value topic`);
-      }
-    }
-    if (
-      a2aAddr === undefined &&
-      (a2aCert !== undefined || a2aTokenFile !== undefined || a2aShared.length > 0)
-    ) {
-      throw new UsageError("--a2a-token-file, --a2a-share, --a2a-cert and --a2a-key need --a2a");
-    }
+    const a2a = parseA2aFlags(args);
 
     for (const line of warning) io.err(line);
     let identity: Identity;
@@ -444,31 +412,15 @@ export const serveCommand: Command = {
       }
     }
 
-    let a2aClients: GatewayClient[] = [];
-    if (a2aAddr !== undefined) {
-      let specs: A2aClientSpec[];
-      if (a2aTokenFile !== undefined) {
-        try {
-          specs = parseTokenFile(await Deno.readTextFile(a2aTokenFile));
-        } catch (err) {
-          io.err(
-            errorLine(
-              err instanceof Deno.errors.NotFound
-                ? new Error(`No such token file: ${a2aTokenFile}`)
-                : new Error(`${a2aTokenFile}: ${(err as Error).message}`),
-            ),
-          );
-          return 1;
-        }
-      } else {
-        specs = [{
-          name: "a2a",
-          token: crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" }),
-          level: "probing",
-        }];
+    let clients: GatewayClient[] = [];
+    if (a2a !== undefined) {
+      try {
+        clients = await a2aClients(a2a);
+      } catch (err) {
+        io.err(errorLine(err));
+        return 1;
       }
-      a2aClients = await clientIdentities(specs);
-      if (allowPeers.length > 0) allowPeers.push(...a2aClients.map((c) => c.identity.fingerprint));
+      if (allowPeers.length > 0) allowPeers.push(...clients.map((c) => c.identity.fingerprint));
     }
 
     const stop = new AbortController();
@@ -520,7 +472,7 @@ export const serveCommand: Command = {
         sinks,
         bridge,
         load,
-        trustPins: clientPins(a2aClients),
+        trustPins: clientPins(clients),
       });
       const h = host;
       closers.push(() => h.stop());
@@ -566,34 +518,18 @@ export const serveCommand: Command = {
         io.out(`console on ${c.url}`);
         if (tokenFile === undefined) io.out(`console token ${token}`);
       }
-      if (a2aAddr !== undefined) {
-        const gateway = new A2aGateway({
-          clients: a2aClients,
+      if (a2a !== undefined) {
+        const closeA2a = await startA2aDoor({
+          flags: a2a,
+          clients,
           served: () => ({ agent: h.agent, address: h.address }),
-          shared: a2aShared,
+          identity,
+          mission,
+          version: denoJson.version,
+          io,
         });
-        const a2a: A2aServer = await startA2a({
-          address: a2aAddr,
-          gateway,
-          clients: a2aClients,
-          card: {
-            agentId: identity.agentId,
-            fingerprint: identity.fingerprint,
-            mission,
-            version: denoJson.version,
-          },
-          shared: a2aShared,
-          tls: a2aCert === undefined
-            ? undefined
-            : { cert: await Deno.readTextFile(a2aCert), key: await Deno.readTextFile(a2aKey!) },
-          warn: (line) => io.err(line),
-        });
-        closers.push(() => a2a.shutdown());
-        // Stopped before the server: a call waiting for the agent's answer ends at once.
-        closers.push(() => gateway[Symbol.asyncDispose]());
-        io.out(`a2a on ${a2a.url}/a2a`);
-        io.out(`a2a card ${a2a.url}/.well-known/agent-card.json`);
-        if (a2aTokenFile === undefined) io.out(`a2a token ${a2aClients[0]!.token}`);
+        // closers run in reverse: the gateway stops before its server.
+        closers.push(...closeA2a.reverse());
       }
     } catch (err) {
       io.err(errorLine(err));

@@ -10,7 +10,8 @@
  * - accepted, on a topic the operator does not share -> `TASK_STATE_REJECTED`;
  * - accepted, on a shared topic the person's consent does not cover now ->
  *   `TASK_STATE_INPUT_REQUIRED` ("waits for the person's consent"), checked
- *   again whenever the task is read, until it expires (`./tasks.ts`);
+ *   again when the person's consent or state arrives and whenever the task
+ *   is read, until it expires (`./tasks.ts`);
  * - accepted, shared and consented -> `TASK_STATE_COMPLETED` with an answer
  *   drawn only from the agent's accepted knowledge (causal memory).
  *
@@ -120,6 +121,8 @@ export class A2aGateway implements AsyncDisposable {
   readonly #peers = new Map<string, Promise<A2aPeer>>();
   readonly #byName: Map<string, GatewayClient>;
   #stopped = false;
+  #watched: Agent | undefined;
+  #unwatch: (() => void) | undefined;
 
   /**
    * @param options Clients, the served agent, shared topics, clock, limits.
@@ -179,6 +182,22 @@ export class A2aGateway implements AsyncDisposable {
   }
 
   /**
+   * Follows the served agent's person: when their consent or state arrives
+   * (`humanState`), the tasks waiting for consent are checked at once, so a
+   * task completes (and is logged) when the person consents, not when it is
+   * next read. Re-attached when `serve` restarted the agent.
+   */
+  #watch(): void {
+    const { agent } = this.#options.served();
+    if (agent === this.#watched) return;
+    this.#unwatch?.();
+    this.#watched = agent;
+    this.#unwatch = agent.on("humanState", () => {
+      for (const task of this.tasks.waiting()) this.#settle(task, "consent");
+    });
+  }
+
+  /**
    * Answers one JSON-RPC call of a client.
    *
    * @param call The parsed call.
@@ -189,6 +208,7 @@ export class A2aGateway implements AsyncDisposable {
    */
   async handle(call: A2aCall, client: GatewayClient): Promise<Record<string, unknown>> {
     if (this.#stopped) throw new A2aRpcError(A2A_ERRORS.INTERNAL_ERROR, "The gateway is stopping");
+    this.#watch();
     switch (call.method) {
       case "SendMessage":
         return resultOf(call, await this.#send(call, client));
@@ -352,6 +372,7 @@ export class A2aGateway implements AsyncDisposable {
   /** Stops every peer. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#stopped = true;
+    this.#unwatch?.();
     const peers = [...this.#peers.values()];
     this.#peers.clear();
     await Promise.allSettled(peers.map(async (p) => await (await p)[Symbol.asyncDispose]()));

@@ -184,6 +184,17 @@ export class TaskTable {
   }
 
   /**
+   * Every task waiting for the person's consent (`TASK_STATE_INPUT_REQUIRED`), of every client.
+   *
+   * @returns The tasks.
+   */
+  waiting(): GatewayTask[] {
+    return [...this.#byClient.values()].flatMap((m) =>
+      [...m.values()].filter((t) => t.state === "TASK_STATE_INPUT_REQUIRED")
+    );
+  }
+
+  /**
    * How many tasks a client holds (open ones and in all).
    *
    * @param client The client's name.

@@ -272,6 +272,12 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
         await alpha.agent.until(() =>
           alpha.agent.store.person(w.fp("ada"))?.consentScope.includes("topic:health") === true
         );
+        // It completed when the person consented (logged then), before anyone read it.
+        const done = alpha.sink.events().find((e) =>
+          e.kind === "a2a.task" && e.data.task === task.id &&
+          e.data.state === "TASK_STATE_COMPLETED"
+        );
+        assert.equal(done?.data.method, "consent");
         const got = await planner.getTask({ tenant: "", id: task.id, historyLength: undefined });
         assert.equal(got.status?.state, TaskState.TASK_STATE_COMPLETED);
         assert.match(textOf(got), /No accepted knowledge on topic:health/);

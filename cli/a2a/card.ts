@@ -67,7 +67,7 @@ export function agentCard(options: CardOptions): Record<string, unknown> {
       protocolBinding: "JSONRPC",
       protocolVersion: A2A_PROTOCOL_VERSION,
     }],
-    capabilities: { streaming: false, pushNotifications: false, extendedAgentCard: false },
+    capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false },
     defaultInputModes: ["text/plain", "application/json"],
     defaultOutputModes: ["text/plain"],
     skills,

@@ -39,7 +39,6 @@ import {
   type A2aCall,
   A2aRpcError,
   parseSentMessage,
-  resultOf,
   taskIdOf,
   TERMINAL_STATES,
 } from "./protocol.ts";
@@ -122,6 +121,7 @@ export class A2aGateway implements AsyncDisposable {
   readonly #byName: Map<string, GatewayClient>;
   #stopped = false;
   #watched: Agent | undefined;
+  readonly #followers = new Map<string, Set<(task: GatewayTask) => void>>();
   #unwatch: (() => void) | undefined;
 
   /**
@@ -134,7 +134,10 @@ export class A2aGateway implements AsyncDisposable {
     this.#byName = new Map(options.clients.map((c) => [c.name, c]));
     this.tasks = new TaskTable(
       () => this.#clock.now(),
-      (task, method) => this.#report(task, method),
+      (task, method) => {
+        this.#report(task, method);
+        for (const fn of this.#followers.get(task.id) ?? []) fn(task);
+      },
       options.limits,
     );
   }
@@ -198,24 +201,26 @@ export class A2aGateway implements AsyncDisposable {
   }
 
   /**
-   * Answers one JSON-RPC call of a client.
+   * Runs one JSON-RPC call of a client: the task it made, read or canceled
+   * (the server renders it, or streams it).
    *
    * @param call The parsed call.
    * @param client The authenticated client.
-   * @returns The JSON-RPC result.
+   * @returns The task.
    * @throws {A2aRpcError} For the client (invalid params, task not found,
    *   not cancelable, quota, ...).
    */
-  async handle(call: A2aCall, client: GatewayClient): Promise<Record<string, unknown>> {
+  async run(call: A2aCall, client: GatewayClient): Promise<GatewayTask> {
     if (this.#stopped) throw new A2aRpcError(A2A_ERRORS.INTERNAL_ERROR, "The gateway is stopping");
     this.#watch();
     switch (call.method) {
       case "SendMessage":
-        return resultOf(call, await this.#send(call, client));
+      case "SendStreamingMessage":
+        return await this.#send(call, client);
       case "GetTask": {
         const task = this.tasks.get(client.name, taskIdOf(call.params), "GetTask");
         this.#recheck(task, "GetTask");
-        return resultOf(call, task);
+        return task;
       }
       case "CancelTask": {
         const task = this.tasks.get(client.name, taskIdOf(call.params), "CancelTask");
@@ -228,9 +233,26 @@ export class A2aGateway implements AsyncDisposable {
         this.tasks.set(task, "TASK_STATE_CANCELED", "canceled by the client", {
           method: "CancelTask",
         });
-        return resultOf(call, task);
+        return task;
       }
     }
+  }
+
+  /**
+   * Follows one task's changes (a stream).
+   *
+   * @param id The task id.
+   * @param fn Called after each change.
+   * @returns Its unregister function.
+   */
+  follow(id: string, fn: (task: GatewayTask) => void): () => void {
+    let set = this.#followers.get(id);
+    if (set === undefined) this.#followers.set(id, set = new Set());
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0) this.#followers.delete(id);
+    };
   }
 
   async #send(call: A2aCall, client: GatewayClient): Promise<GatewayTask> {

@@ -50,19 +50,18 @@ export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
 ]);
 
 /** The methods the gateway serves, by their 1.0 names. */
-export type A2aMethod = "SendMessage" | "GetTask" | "CancelTask";
+export type A2aMethod = "SendMessage" | "SendStreamingMessage" | "GetTask" | "CancelTask";
 
 /** 0.3 JSON-RPC names of the served methods (the SDK's `LEGACY_JSONRPC_TO_V1`). */
 const _LEGACY: Readonly<Record<string, A2aMethod>> = Object.freeze({
   "message/send": "SendMessage",
+  "message/stream": "SendStreamingMessage",
   "tasks/get": "GetTask",
   "tasks/cancel": "CancelTask",
 });
 
 /** A2A methods that exist but are not served, and the error they get. */
 const _UNSUPPORTED: Readonly<Record<string, number>> = Object.freeze({
-  SendStreamingMessage: A2A_ERRORS.UNSUPPORTED_OPERATION,
-  "message/stream": A2A_ERRORS.UNSUPPORTED_OPERATION,
   SubscribeToTask: A2A_ERRORS.UNSUPPORTED_OPERATION,
   "tasks/resubscribe": A2A_ERRORS.UNSUPPORTED_OPERATION,
   ListTasks: A2A_ERRORS.UNSUPPORTED_OPERATION,
@@ -172,7 +171,8 @@ export function parseCall(body: unknown): A2aCall {
   const legacy = Object.hasOwn(_LEGACY, name);
   const method: A2aMethod | undefined = legacy
     ? _LEGACY[name]
-    : name === "SendMessage" || name === "GetTask" || name === "CancelTask"
+    : name === "SendMessage" || name === "SendStreamingMessage" || name === "GetTask" ||
+        name === "CancelTask"
     ? name
     : undefined;
   if (method === undefined) {
@@ -332,38 +332,80 @@ function _legacyState(state: TaskState): string {
  * ```
  */
 export function renderTask(task: TaskView, legacy: boolean): Record<string, unknown> {
-  const timestamp = new Date(task.updatedMs).toISOString();
-  const textPart = (text: string) => legacy ? { kind: "text", text } : { text };
-  const status = {
-    state: legacy ? _legacyState(task.state) : task.state,
-    message: {
-      ...(legacy ? { kind: "message" } : {}),
-      messageId: `${task.id}:status`,
-      role: legacy ? "agent" : "ROLE_AGENT",
-      parts: [textPart(task.statusText)],
-      taskId: task.id,
-      contextId: task.contextId,
-    },
-    timestamp,
-  };
   const artifacts = task.answer === undefined ? [] : [{
     artifactId: `${task.id}:answer`,
     name: "answer",
-    parts: [textPart(task.answer)],
+    parts: [_textPart(task.answer, legacy)],
   }];
   return {
     ...(legacy ? { kind: "task" } : {}),
     id: task.id,
     contextId: task.contextId,
-    status,
+    status: _status(task, legacy),
     ...(artifacts.length === 0 ? {} : { artifacts }),
+  };
+}
+
+function _textPart(text: string, legacy: boolean): Record<string, unknown> {
+  return legacy ? { kind: "text", text } : { text };
+}
+
+function _status(task: TaskView, legacy: boolean): Record<string, unknown> {
+  return {
+    state: legacy ? _legacyState(task.state) : task.state,
+    message: {
+      ...(legacy ? { kind: "message" } : {}),
+      messageId: `${task.id}:status`,
+      role: legacy ? "agent" : "ROLE_AGENT",
+      parts: [_textPart(task.statusText, legacy)],
+      taskId: task.id,
+      contextId: task.contextId,
+    },
+    timestamp: new Date(task.updatedMs).toISOString(),
+  };
+}
+
+/**
+ * One event of a stream (`SendStreamingMessage`) after the first: the
+ * task's new status (1.0's `StreamResponse.statusUpdate`; 0.3's
+ * `status-update` with `final`), with the answer as the task when it
+ * completed (1.0: `{ task }`, so the client gets the artifact).
+ *
+ * @param task The task.
+ * @param legacy Whether to answer in 0.3's shape.
+ * @returns The JSON-RPC result of the event.
+ *
+ * @example
+ * ```ts
+ * import { streamUpdate } from "./protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const t = { id: "t", contextId: "c", state: "TASK_STATE_WORKING" as const,
+ *   statusText: "deferred", answer: undefined, updatedMs: 0 };
+ * assert.ok("statusUpdate" in streamUpdate(t, false));
+ * assert.equal(streamUpdate(t, true).kind, "status-update");
+ * ```
+ */
+export function streamUpdate(task: TaskView, legacy: boolean): Record<string, unknown> {
+  if (legacy) {
+    return {
+      kind: "status-update",
+      taskId: task.id,
+      contextId: task.contextId,
+      status: _status(task, true),
+      final: TERMINAL_STATES.has(task.state),
+    };
+  }
+  if (task.answer !== undefined) return { task: renderTask(task, false) };
+  return {
+    statusUpdate: { taskId: task.id, contextId: task.contextId, status: _status(task, false) },
   };
 }
 
 /**
  * The JSON-RPC result of a call: `SendMessage` wraps the task
- * (`{ task }`, 1.0's `SendMessageResponse`); 0.3 and the other methods
- * answer the task itself.
+ * (`{ task }`, 1.0's `SendMessageResponse`; a stream's first event too);
+ * 0.3 and the other methods answer the task itself.
  *
  * @param call The call.
  * @param task The task.
@@ -371,5 +413,6 @@ export function renderTask(task: TaskView, legacy: boolean): Record<string, unkn
  */
 export function resultOf(call: A2aCall, task: TaskView): Record<string, unknown> {
   const rendered = renderTask(task, call.legacy);
-  return call.method === "SendMessage" && !call.legacy ? { task: rendered } : rendered;
+  const wrapped = call.method === "SendMessage" || call.method === "SendStreamingMessage";
+  return wrapped && !call.legacy ? { task: rendered } : rendered;
 }

@@ -3,8 +3,10 @@
  *
  * - `GET /.well-known/agent-card.json`: the Agent Card (public, as A2A
  *   clients discover it before they authenticate);
- * - `POST /a2a`: JSON-RPC 2.0 (`SendMessage`, `GetTask`, `CancelTask`; the
- *   0.3 names too). Every call needs `Authorization: Bearer TOKEN` of an
+ * - `POST /a2a`: JSON-RPC 2.0 (`SendMessage`, `SendStreamingMessage` as
+ *   Server-Sent Events, `GetTask`, `CancelTask`; the 0.3 names too). A
+ *   client holds at most `maxStreams` streams, each open at most
+ *   `maxStreamMs` (429 past the count). Every call needs `Authorization: Bearer TOKEN` of an
  *   admitted client (401 otherwise, compared in constant time); the body is
  *   read at most `maxBodyBytes` (413 past it, announced or streamed); a
  *   client has at most `maxInFlight` calls at once (429); malformed bodies
@@ -20,7 +22,17 @@ import type { HostPort } from "../args.ts";
 import { agentCard } from "./card.ts";
 import { clientOf } from "./clients.ts";
 import type { A2aGateway, GatewayClient } from "./gateway.ts";
-import { A2A_ERRORS, A2aRpcError, parseCall, requestIdOf } from "./protocol.ts";
+import type { GatewayTask } from "./tasks.ts";
+import {
+  A2A_ERRORS,
+  type A2aCall,
+  A2aRpcError,
+  parseCall,
+  requestIdOf,
+  resultOf,
+  streamUpdate,
+  TERMINAL_STATES,
+} from "./protocol.ts";
 
 /** The path of the JSON-RPC endpoint. */
 export const A2A_RPC_PATH = "/a2a";
@@ -45,6 +57,10 @@ export interface A2aServerOptions {
   maxBodyBytes?: number | undefined;
   /** Calls one client may have in flight. @default {8} */
   maxInFlight?: number | undefined;
+  /** Streams one client may hold open. @default {2} */
+  maxStreams?: number | undefined;
+  /** How long a stream stays open at most (ms); it ends then, the task goes on. @default {300000} */
+  maxStreamMs?: number | undefined;
   /** Where refusals are reported (one line each). */
   warn?: ((line: string) => void) | undefined;
 }
@@ -120,6 +136,61 @@ export function startA2a(options: A2aServerOptions): Promise<A2aServer> {
   const maxBody = options.maxBodyBytes ?? 65_536;
   const maxInFlight = options.maxInFlight ?? 8;
   const inFlight = new Map<string, number>();
+  const maxStreams = options.maxStreams ?? 2;
+  const maxStreamMs = options.maxStreamMs ?? 300_000;
+  const streams = new Map<string, number>();
+  const closing = new Set<() => void>();
+  const enc = new TextEncoder();
+
+  const release = (client: string) => {
+    const n = (streams.get(client) ?? 1) - 1;
+    if (n <= 0) streams.delete(client);
+    else streams.set(client, n);
+  };
+
+  /**
+   * The SSE answer of a stream (its slot already reserved): the task, then
+   * each change, until terminal or `maxStreamMs`.
+   */
+  const stream = (call: A2aCall, task: GatewayTask, client: string): Response => {
+    let done = false;
+    let unfollow = () => {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const end = (c?: ReadableStreamDefaultController<Uint8Array>) => {
+      if (done) return;
+      done = true;
+      unfollow();
+      clearTimeout(timer);
+      closing.delete(finish);
+      release(client);
+      try {
+        c?.close();
+      } catch { /* already closed */ }
+    };
+    let finish = () => end();
+    const event = (result: Record<string, unknown>) =>
+      enc.encode(`data: ${JSON.stringify({ jsonrpc: "2.0", id: call.id, result })}\n\n`);
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        finish = () => end(c);
+        closing.add(finish);
+        c.enqueue(event(resultOf(call, task)));
+        if (TERMINAL_STATES.has(task.state)) return end(c);
+        unfollow = options.gateway.follow(task.id, (t) => {
+          if (done) return;
+          c.enqueue(event(streamUpdate(t, call.legacy)));
+          if (TERMINAL_STATES.has(t.state)) end(c);
+        });
+        timer = setTimeout(() => end(c), maxStreamMs);
+      },
+      cancel() {
+        end();
+      },
+    });
+    return new Response(body, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-store" },
+    });
+  };
   const scheme = options.tls === undefined ? "http" : "https";
   let base = "";
   let cardJson = "";
@@ -161,8 +232,26 @@ export function startA2a(options: A2aServerOptions): Promise<A2aServer> {
       const id = requestIdOf(body);
       try {
         const call = parseCall(body);
-        const result = await options.gateway.handle(call, client);
-        return _json({ jsonrpc: "2.0", id: call.id, result });
+        const streaming = call.method === "SendStreamingMessage";
+        if (streaming && (streams.get(client.name) ?? 0) >= maxStreams) {
+          throw new A2aRpcError(
+            A2A_ERRORS.QUOTA,
+            `Client holds ${maxStreams} open streams, the most it may`,
+          );
+        }
+        if (!streaming) {
+          const task = await options.gateway.run(call, client);
+          return _json({ jsonrpc: "2.0", id: call.id, result: resultOf(call, task) });
+        }
+        streams.set(client.name, (streams.get(client.name) ?? 0) + 1);
+        let task: GatewayTask;
+        try {
+          task = await options.gateway.run(call, client);
+        } catch (err) {
+          release(client.name);
+          throw err;
+        }
+        return stream(call, task, client.name);
       } catch (err) {
         if (err instanceof A2aRpcError) {
           return _json(
@@ -221,6 +310,7 @@ export function startA2a(options: A2aServerOptions): Promise<A2aServer> {
       url: base,
       address: { hostname: addr.hostname, port: addr.port },
       shutdown: async () => {
+        for (const finish of [...closing]) finish();
         await server.shutdown();
       },
     };

@@ -115,7 +115,7 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
   await using gateway = new A2aGateway({
     clients,
     served: () => ({ agent: alpha.agent, address: { hostname: alpha.hostname, port: alpha.port } }),
-    shared: ["topic:water", "topic:health", "topic:weather"],
+    shared: ["topic:water", "topic:health", "topic:weather", "topic:air"],
     transport: rtt(),
     clock,
     limits: { maxOpen: 4, maxKept: 16 },
@@ -130,7 +130,7 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
       mission: "water",
       version: "0.1.0",
     },
-    shared: ["topic:water", "topic:health", "topic:weather"],
+    shared: ["topic:water", "topic:health", "topic:weather", "topic:air"],
     maxBodyBytes: 4096,
   });
   try {
@@ -146,7 +146,8 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
         assert.equal(card.supportedInterfaces[0]?.protocolVersion, "1.0");
         assert.equal(card.supportedInterfaces[0]?.url, `${server.url}/a2a`);
         assert.equal(card.securitySchemes.bearer?.scheme?.$case, "httpAuthSecurityScheme");
-        assert.equal(card.skills.length, 3);
+        assert.equal(card.skills.length, 4);
+        assert.equal(card.capabilities?.streaming, true);
         assert.deepEqual(card.defaultOutputModes, ["text/plain"]);
       },
     );
@@ -189,7 +190,8 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
           '{"jsonrpc":"2.0","id":6,"method":"SendMessage","params":{"message":{"parts":[{"url":"file:///etc/passwd"}]}}}',
           -32005,
         ],
-        ['{"jsonrpc":"2.0","id":7,"method":"SendStreamingMessage","params":{}}', -32004],
+        ['{"jsonrpc":"2.0","id":7,"method":"SubscribeToTask","params":{}}', -32004],
+        ['{"jsonrpc":"2.0","id":10,"method":"SendStreamingMessage","params":{}}', -32602],
         [
           '{"jsonrpc":"2.0","id":8,"method":"CreateTaskPushNotificationConfig","params":{}}',
           -32003,
@@ -281,6 +283,52 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
         const got = await planner.getTask({ tenant: "", id: task.id, historyLength: undefined });
         assert.equal(got.status?.state, TaskState.TASK_STATE_COMPLETED);
         assert.match(textOf(got), /No accepted knowledge on topic:health/);
+      },
+    );
+
+    await t.step(
+      "a stream follows a task waiting for consent to its answer; streams per token are bounded",
+      async () => {
+        const request = () => ({
+          tenant: "",
+          message: message("air"),
+          configuration: undefined,
+          metadata: undefined,
+        });
+        const first = planner.sendMessageStream(request());
+        const second = planner.sendMessageStream(request());
+        for (const s of [first, second]) {
+          const e = await s.next();
+          assert.equal(e.done, false);
+          const p = e.value!.payload;
+          assert.equal(p?.$case, "task");
+          assert.equal(
+            p?.$case === "task" ? p.value.status?.state : undefined,
+            TaskState.TASK_STATE_INPUT_REQUIRED,
+          );
+        }
+        // A third stream of the same token is refused; nothing is asked of the agent.
+        const tasksBefore = gateway.tasks.count("planner").kept;
+        await assert.rejects(
+          () => planner.sendMessageStream(request()).next(),
+          (e: { envelopeCode?: number }) => e.envelopeCode === -32050,
+        );
+        assert.equal(gateway.tasks.count("planner").kept, tasksBefore);
+        // The person consents: both streams carry the answer and end.
+        await w.person!.hello({
+          ...w.personHello,
+          consentScope: ["topic:water", "topic:health", "topic:air"],
+        });
+        for (const s of [first, second]) {
+          const e = await s.next();
+          const p = e.value!.payload;
+          assert.equal(p?.$case, "task");
+          assert.equal(
+            p?.$case === "task" ? p.value.status?.state : undefined,
+            TaskState.TASK_STATE_COMPLETED,
+          );
+          assert.equal((await s.next()).done, true);
+        }
       },
     );
 

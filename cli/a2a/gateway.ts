@@ -211,7 +211,7 @@ export class A2aGateway implements AsyncDisposable {
    *   not cancelable, quota, ...).
    */
   async run(call: A2aCall, client: GatewayClient): Promise<GatewayTask> {
-    if (this.#stopped) throw new A2aRpcError(A2A_ERRORS.INTERNAL_ERROR, "The gateway is stopping");
+    if (this.#stopped) throw new A2aRpcError("INTERNAL_ERROR", "The gateway is stopping");
     this.#watch();
     switch (call.method) {
       case "SendMessage":
@@ -226,7 +226,7 @@ export class A2aGateway implements AsyncDisposable {
         const task = this.tasks.get(client.name, taskIdOf(call.params), "CancelTask");
         if (TERMINAL_STATES.has(task.state)) {
           throw new A2aRpcError(
-            A2A_ERRORS.TASK_NOT_CANCELABLE,
+            "TASK_NOT_CANCELABLE",
             `Task ${task.id} is ${task.state}: it cannot be canceled`,
           );
         }
@@ -268,7 +268,7 @@ export class A2aGateway implements AsyncDisposable {
       topic = actionTopic(message.topic);
     } catch {
       throw new A2aRpcError(
-        A2A_ERRORS.INVALID_PARAMS,
+        "INVALID_PARAMS",
         `The topic ${JSON.stringify(message.topic.slice(0, 64))} is not a word or a "kind:value"`,
       );
     }

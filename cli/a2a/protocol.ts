@@ -12,6 +12,8 @@
  * @module
  */
 
+import { Web4Error } from "../../lib/errors/mod.ts";
+
 /** The A2A protocol version served (the SDK's `A2A_PROTOCOL_VERSION`). */
 export const A2A_PROTOCOL_VERSION = "1.0";
 
@@ -61,38 +63,43 @@ const _LEGACY: Readonly<Record<string, A2aMethod>> = Object.freeze({
 });
 
 /** A2A methods that exist but are not served, and the error they get. */
-const _UNSUPPORTED: Readonly<Record<string, number>> = Object.freeze({
-  SubscribeToTask: A2A_ERRORS.UNSUPPORTED_OPERATION,
-  "tasks/resubscribe": A2A_ERRORS.UNSUPPORTED_OPERATION,
-  ListTasks: A2A_ERRORS.UNSUPPORTED_OPERATION,
-  GetExtendedAgentCard: A2A_ERRORS.UNSUPPORTED_OPERATION,
-  "agent/getAuthenticatedExtendedCard": A2A_ERRORS.UNSUPPORTED_OPERATION,
-  CreateTaskPushNotificationConfig: A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
-  GetTaskPushNotificationConfig: A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
-  ListTaskPushNotificationConfigs: A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
-  DeleteTaskPushNotificationConfig: A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
-  "tasks/pushNotificationConfig/set": A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
-  "tasks/pushNotificationConfig/get": A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
-  "tasks/pushNotificationConfig/list": A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
-  "tasks/pushNotificationConfig/delete": A2A_ERRORS.PUSH_NOTIFICATION_NOT_SUPPORTED,
+const _UNSUPPORTED: Readonly<Record<string, A2aErrorCode>> = Object.freeze({
+  SubscribeToTask: "UNSUPPORTED_OPERATION",
+  "tasks/resubscribe": "UNSUPPORTED_OPERATION",
+  ListTasks: "UNSUPPORTED_OPERATION",
+  GetExtendedAgentCard: "UNSUPPORTED_OPERATION",
+  "agent/getAuthenticatedExtendedCard": "UNSUPPORTED_OPERATION",
+  CreateTaskPushNotificationConfig: "PUSH_NOTIFICATION_NOT_SUPPORTED",
+  GetTaskPushNotificationConfig: "PUSH_NOTIFICATION_NOT_SUPPORTED",
+  ListTaskPushNotificationConfigs: "PUSH_NOTIFICATION_NOT_SUPPORTED",
+  DeleteTaskPushNotificationConfig: "PUSH_NOTIFICATION_NOT_SUPPORTED",
+  "tasks/pushNotificationConfig/set": "PUSH_NOTIFICATION_NOT_SUPPORTED",
+  "tasks/pushNotificationConfig/get": "PUSH_NOTIFICATION_NOT_SUPPORTED",
+  "tasks/pushNotificationConfig/list": "PUSH_NOTIFICATION_NOT_SUPPORTED",
+  "tasks/pushNotificationConfig/delete": "PUSH_NOTIFICATION_NOT_SUPPORTED",
 });
 
-/** A JSON-RPC error to answer with. */
-export class A2aRpcError extends Error {
-  /** The JSON-RPC error code ({@linkcode A2A_ERRORS}). */
-  readonly code: number;
+/** The name of a JSON-RPC error the gateway answers with (a key of {@linkcode A2A_ERRORS}). */
+export type A2aErrorCode = keyof typeof A2A_ERRORS;
+
+/**
+ * A JSON-RPC error to answer with: `code` names it, `rpcCode` is the
+ * number on the wire.
+ */
+export class A2aRpcError extends Web4Error<A2aErrorCode> {
+  /** The JSON-RPC error code on the wire ({@linkcode A2A_ERRORS}). */
+  readonly rpcCode: number;
   /** Extra data for the client. */
   readonly data: Record<string, unknown> | undefined;
 
   /**
-   * @param code The JSON-RPC error code.
+   * @param code The error's name.
    * @param message What went wrong, naming the offending value.
    * @param data Extra data.
    */
-  constructor(code: number, message: string, data?: Record<string, unknown>) {
-    super(message);
-    this.name = "A2aRpcError";
-    this.code = code;
+  constructor(code: A2aErrorCode, message: string, data?: Record<string, unknown>) {
+    super(code, message);
+    this.rpcCode = A2A_ERRORS[code];
     this.data = data;
   }
 }
@@ -149,14 +156,14 @@ export function requestIdOf(body: unknown): string | number | null {
  * const call = parseCall({ jsonrpc: "2.0", id: 1, method: "tasks/get", params: { id: "t" } });
  * assert.equal(call.method, "GetTask");
  * assert.equal(call.legacy, true);
- * assert.throws(() => parseCall([]), { code: -32600 });
- * assert.throws(() => parseCall({ jsonrpc: "2.0", id: 1, method: "Nope" }), { code: -32601 });
+ * assert.throws(() => parseCall([]), { rpcCode: -32600 });
+ * assert.throws(() => parseCall({ jsonrpc: "2.0", id: 1, method: "Nope" }), { rpcCode: -32601 });
  * ```
  */
 export function parseCall(body: unknown): A2aCall {
   if (!_isObject(body) || body.jsonrpc !== "2.0" || typeof body.method !== "string") {
     throw new A2aRpcError(
-      A2A_ERRORS.INVALID_REQUEST,
+      "INVALID_REQUEST",
       'Expected a JSON-RPC 2.0 request object with "jsonrpc": "2.0" and a string "method"',
     );
   }
@@ -165,7 +172,7 @@ export function parseCall(body: unknown): A2aCall {
     id !== undefined && id !== null && typeof id !== "string" &&
     !(typeof id === "number" && Number.isFinite(id))
   ) {
-    throw new A2aRpcError(A2A_ERRORS.INVALID_REQUEST, "Expected the id to be a string or a number");
+    throw new A2aRpcError("INVALID_REQUEST", "Expected the id to be a string or a number");
   }
   const name = body.method;
   const legacy = Object.hasOwn(_LEGACY, name);
@@ -180,13 +187,13 @@ export function parseCall(body: unknown): A2aCall {
       throw new A2aRpcError(_UNSUPPORTED[name]!, `Method ${name} is not supported by this agent`);
     }
     throw new A2aRpcError(
-      A2A_ERRORS.METHOD_NOT_FOUND,
+      "METHOD_NOT_FOUND",
       `Method not found: ${JSON.stringify(name.slice(0, 64))}`,
     );
   }
   const params = body.params ?? {};
   if (!_isObject(params)) {
-    throw new A2aRpcError(A2A_ERRORS.INVALID_PARAMS, "Expected params to be an object");
+    throw new A2aRpcError("INVALID_PARAMS", "Expected params to be an object");
   }
   return { id: requestIdOf(body), method, legacy, params };
 }
@@ -223,18 +230,18 @@ export interface SentMessage {
  *   message: { messageId: "m1", role: "ROLE_USER", parts: [{ text: "water" }] },
  * });
  * assert.equal(m.topic, "water");
- * assert.throws(() => parseSentMessage({}), { code: -32602 });
+ * assert.throws(() => parseSentMessage({}), { rpcCode: -32602 });
  * ```
  */
 export function parseSentMessage(params: Record<string, unknown>): SentMessage {
   const message = params.message;
   if (!_isObject(message)) {
-    throw new A2aRpcError(A2A_ERRORS.INVALID_PARAMS, "Expected params.message to be an object");
+    throw new A2aRpcError("INVALID_PARAMS", "Expected params.message to be an object");
   }
   const parts = message.parts;
   if (!Array.isArray(parts) || parts.length === 0 || parts.length > 16) {
     throw new A2aRpcError(
-      A2A_ERRORS.INVALID_PARAMS,
+      "INVALID_PARAMS",
       "Expected params.message.parts to be an array of 1 to 16 parts",
     );
   }
@@ -242,14 +249,14 @@ export function parseSentMessage(params: Record<string, unknown>): SentMessage {
   let dataTopic: string | undefined;
   for (const part of parts) {
     if (!_isObject(part)) {
-      throw new A2aRpcError(A2A_ERRORS.INVALID_PARAMS, "Expected every part to be an object");
+      throw new A2aRpcError("INVALID_PARAMS", "Expected every part to be an object");
     }
     if (typeof part.text === "string") texts.push(part.text);
     else if (_isObject(part.data)) {
       if (typeof part.data.topic === "string") dataTopic ??= part.data.topic;
     } else {
       throw new A2aRpcError(
-        A2A_ERRORS.CONTENT_TYPE_NOT_SUPPORTED,
+        "CONTENT_TYPE_NOT_SUPPORTED",
         "Only text and data parts are accepted (no files, raw bytes or URLs)",
       );
     }
@@ -258,11 +265,11 @@ export function parseSentMessage(params: Record<string, unknown>): SentMessage {
   const text = texts.join("\n");
   const topic = (dataTopic ?? (typeof meta.topic === "string" ? meta.topic : text)).trim();
   if (topic === "") {
-    throw new A2aRpcError(A2A_ERRORS.INVALID_PARAMS, "The message names no topic (empty text)");
+    throw new A2aRpcError("INVALID_PARAMS", "The message names no topic (empty text)");
   }
   if (_enc.encode(topic).length > MAX_TOPIC_BYTES) {
     throw new A2aRpcError(
-      A2A_ERRORS.INVALID_PARAMS,
+      "INVALID_PARAMS",
       `The topic is longer than ${MAX_TOPIC_BYTES} UTF-8 bytes`,
     );
   }
@@ -286,7 +293,7 @@ export function parseSentMessage(params: Record<string, unknown>): SentMessage {
 export function taskIdOf(params: Record<string, unknown>): string {
   const id = params.id;
   if (typeof id !== "string" || id === "" || id.length > 128) {
-    throw new A2aRpcError(A2A_ERRORS.INVALID_PARAMS, "Expected params.id to be a task id");
+    throw new A2aRpcError("INVALID_PARAMS", "Expected params.id to be a task id");
   }
   return id;
 }

@@ -235,7 +235,7 @@ export function startA2a(options: A2aServerOptions): Promise<A2aServer> {
         const streaming = call.method === "SendStreamingMessage";
         if (streaming && (streams.get(client.name) ?? 0) >= maxStreams) {
           throw new A2aRpcError(
-            A2A_ERRORS.QUOTA,
+            "QUOTA",
             `Client holds ${maxStreams} open streams, the most it may`,
           );
         }
@@ -255,8 +255,8 @@ export function startA2a(options: A2aServerOptions): Promise<A2aServer> {
       } catch (err) {
         if (err instanceof A2aRpcError) {
           return _json(
-            _rpcError(id, err.code, err.message, err.data),
-            err.code === A2A_ERRORS.QUOTA ? 429 : 200,
+            _rpcError(id, err.rpcCode, err.message, err.data),
+            err.code === "QUOTA" ? 429 : 200,
           );
         }
         warn(`warning: a2a internal error: ${(err as Error).message}`);

@@ -117,7 +117,7 @@ export class TaskTable {
     const open = [...tasks.values()].filter((t) => !TERMINAL_STATES.has(t.state));
     if (open.length >= this.#limits.maxOpen) {
       throw new A2aRpcError(
-        A2A_ERRORS.QUOTA,
+        "QUOTA",
         `Client holds ${open.length} open tasks, the most it may (they settle or expire within ${this.#limits.ttlMs} ms)`,
         { open: open.length, maxOpen: this.#limits.maxOpen },
       );
@@ -153,7 +153,7 @@ export class TaskTable {
     this.#expire(client, method);
     const task = this.#tasks(client).get(id);
     if (task === undefined) {
-      throw new A2aRpcError(A2A_ERRORS.TASK_NOT_FOUND, `Task not found: ${id.slice(0, 64)}`);
+      throw new A2aRpcError("TASK_NOT_FOUND", `Task not found: ${id.slice(0, 64)}`);
     }
     return task;
   }

@@ -429,6 +429,16 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
         assert.ok(rejected !== undefined, "the rate limit never refused");
         assert.match(textOf(rejected), /refused by the agent: quota: Rate limit/);
         assert.equal(alpha.agent.router.trust.peer(plannerFp), "probing");
+        // Its key only ever sent intents: no vote, no evidence, no fetch, no fact reached the agent.
+        const fromClient = alpha.sink.events().filter((e) =>
+          e.peer === plannerFp && e.kind === "router.dispatched"
+        ).map((e) => String(e.data.type));
+        assert.ok(fromClient.includes("INTENT"));
+        const allowed = ["HELLO", "VERIFY", "STATE_UPDATE", "INTENT"];
+        assert.deepEqual([...new Set(fromClient)].filter((t) => !allowed.includes(t)), []);
+        // What the client made the gateway hold stays within its bounds.
+        const held = gateway.tasks.count("planner");
+        assert.ok(held.kept <= 16 && held.open <= 4, JSON.stringify(held));
       },
     );
 

@@ -35,7 +35,6 @@ import type { PinnedLevel } from "../../lib/trust/mod.ts";
 import type { A2aClientSpec } from "./clients.ts";
 import { A2aPeer, type PeerDecision, type ServedAgent } from "./peer.ts";
 import {
-  A2A_ERRORS,
   type A2aCall,
   A2aRpcError,
   parseSentMessage,

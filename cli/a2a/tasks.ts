@@ -9,7 +9,7 @@
  * @module
  */
 
-import { A2A_ERRORS, A2aRpcError, type TaskState, TERMINAL_STATES } from "./protocol.ts";
+import { A2aRpcError, type TaskState, TERMINAL_STATES } from "./protocol.ts";
 
 /** A task of one client. */
 export interface GatewayTask {

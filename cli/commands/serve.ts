@@ -40,6 +40,10 @@ import {
 } from "../command.ts";
 import { ConsoleBridge, withConsole } from "../console/bridge.ts";
 import { mismatchLine } from "../presented.ts";
+import type { PinnedLevel } from "../../lib/trust/mod.ts";
+import { clientPins, type GatewayClient } from "../a2a/gateway.ts";
+import { A2A_FLAG_OPTIONS, a2aClients, parseA2aFlags, startA2aDoor } from "../a2a/door.ts";
+import denoJson from "../../deno.json" with { type: "json" };
 import { type ConsoleServer, startConsole } from "../console/server.ts";
 import { type MetricsServer, serveMetrics } from "../metrics_server.ts";
 import { parseLoadFlag } from "../load.ts";
@@ -78,6 +82,14 @@ Options:
   --console-token-file F    Read the console token from F (default: a fresh one, printed)
   --console-cert FILE       TLS certificate (PEM) for a non-loopback console
   --console-key FILE        Its private key (PEM)
+  --a2a HOST:PORT           Serve A2A clients (Agent Card, JSON-RPC; loopback unless --a2a-cert)
+  --a2a-token-file F        One A2A client a line: NAME TOKEN [probing|trusted]
+                            (default: one client "a2a" with a fresh token, printed)
+  --a2a-share TOPIC         A topic (kind:value, or a word for topic:WORD) the agent may answer
+                            A2A clients on, from accepted knowledge, when its person's consent
+                            covers it (repeatable; default: none, so every answer is refused)
+  --a2a-cert FILE           TLS certificate (PEM) for a non-loopback --a2a
+  --a2a-key FILE            Its private key (PEM)
   --allow-remote-metrics    Allow a non-loopback --metrics address
   --load auto|N|off         The load index (lri) peers are told: auto (default) is the
                             agent's own pressure (inbound queue bytes, event-loop lag),
@@ -146,6 +158,7 @@ export class AgentHost {
         sinks: o.sinks,
         fetcher: new HttpFetcher({ allowOrigins: o.fetchOrigins }),
         load: o.load,
+        trustPins: o.trustPins,
       });
     } catch (err) {
       await this.#release();
@@ -205,6 +218,7 @@ interface _HostOptions {
   sinks: EventSink[];
   bridge: ConsoleBridge | undefined;
   load: LoadSource;
+  trustPins: Record<string, PinnedLevel>;
 }
 
 function _sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -295,6 +309,7 @@ export const serveCommand: Command = {
     "console-cert": { type: "string" },
     "console-key": { type: "string" },
     "allow-remote-metrics": { type: "boolean" },
+    ...A2A_FLAG_OPTIONS,
     load: { type: "string" },
     "control-dir": { type: "string" },
     "no-control": { type: "boolean" },
@@ -351,6 +366,8 @@ export const serveCommand: Command = {
       throw new UsageError("--console-cert, --console-key and --console-token-file need --console");
     }
 
+    const a2a = parseA2aFlags(args);
+
     for (const line of warning) io.err(line);
     let identity: Identity;
     try {
@@ -393,6 +410,17 @@ export const serveCommand: Command = {
       } else {
         token = crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" });
       }
+    }
+
+    let clients: GatewayClient[] = [];
+    if (a2a !== undefined) {
+      try {
+        clients = await a2aClients(a2a);
+      } catch (err) {
+        io.err(errorLine(err));
+        return 1;
+      }
+      if (allowPeers.length > 0) allowPeers.push(...clients.map((c) => c.identity.fingerprint));
     }
 
     const stop = new AbortController();
@@ -444,6 +472,7 @@ export const serveCommand: Command = {
         sinks,
         bridge,
         load,
+        trustPins: clientPins(clients),
       });
       const h = host;
       closers.push(() => h.stop());
@@ -488,6 +517,19 @@ export const serveCommand: Command = {
         closers.push(() => c.shutdown());
         io.out(`console on ${c.url}`);
         if (tokenFile === undefined) io.out(`console token ${token}`);
+      }
+      if (a2a !== undefined) {
+        const closeA2a = await startA2aDoor({
+          flags: a2a,
+          clients,
+          served: () => ({ agent: h.agent, address: h.address }),
+          identity,
+          mission,
+          version: denoJson.version,
+          io,
+        });
+        // closers run in reverse: the gateway stops before its server.
+        closers.push(...closeA2a.reverse());
       }
     } catch (err) {
       io.err(errorLine(err));

@@ -10,6 +10,8 @@ import type { Identity } from "../identity/mod.ts";
 import type { FetchBudgetOptions, LipFetcher, LipJudge, LipRuntimeOptions } from "../lip/mod.ts";
 import type { EventSink, MetricsMirror } from "../observability/mod.ts";
 import type { Store, StoreOptions } from "../store/mod.ts";
+import type { PinnedLevel } from "../trust/mod.ts";
+import type { RateLimitOptions } from "../router/mod.ts";
 import type { TransportSource } from "../transport/mod.ts";
 import type { DriftOptions } from "./drift.ts";
 import type { AgentListeners } from "./events.ts";
@@ -44,6 +46,19 @@ export interface AgentOptions {
   person?: string | undefined;
   /** Peers the owner declares trusted from the start. @default {[]} */
   trustAnchors?: readonly string[] | undefined;
+  /**
+   * Peers the owner pins at a level (fingerprint -> `probing` or `trusted`):
+   * they start there and no trust event moves them (lib/trust,
+   * `TrustConfig.pins`). The A2A gateway pins each A2A client's key.
+   * @default {{}}
+   */
+  trustPins?: Readonly<Record<string, PinnedLevel>> | undefined;
+  /**
+   * The router's per-peer rate limit (`burst`, `perSecond`, `maxPeers`), or
+   * `false` for none.
+   * @default {{ burst: 200, perSecond: 100, maxPeers: 4096 }}
+   */
+  rateLimit?: RateLimitOptions | false | undefined;
   /**
    * The transport: a factory (`rtt(options)`, `memory({ network })`, your
    * own), which the agent calls with its identity and shuts down when it

@@ -138,7 +138,11 @@ export function buildRooms(parts: RoomParts): Rooms {
     m.gauge("web4_store_quota_bytes", store.byteQuotas.total);
   });
   // Every event carries the trust level of its peer, so sinks reserve room per level.
-  const levels = createTrustView(store, { anchors: [...(options.trustAnchors ?? [])] }, now);
+  const trustSettings = {
+    anchors: [...(options.trustAnchors ?? [])],
+    pins: { ...(options.trustPins ?? {}) },
+  };
+  const levels = createTrustView(store, trustSettings, now);
   const telemetry = createTelemetry({
     node: options.identity.agentId,
     sinks: [...(options.sinks ?? []), { write: (e) => waiters.observe(e) }],
@@ -211,7 +215,8 @@ export function buildRooms(parts: RoomParts): Rooms {
     store,
     runtimes: [cip, hcp, lip],
     capabilities: ["state_exchange", "knowledge_exchange", "dmp_trace"],
-    trust: { anchors: [...(options.trustAnchors ?? [])] },
+    trust: trustSettings,
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     config: person === undefined ? {} : { person },
     now,
     clock,

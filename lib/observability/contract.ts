@@ -54,6 +54,7 @@ const _transition = o({
 
 /** Every kind of the contract v1.0, sorted. */
 export const EVENT_KINDS = [
+  "a2a.task",
   "agent.error",
   "agent.hook_error",
   "agent.intent",
@@ -133,6 +134,24 @@ export type EventKind = typeof EVENT_KINDS[number];
 
 /** Every kind of the contract, with the schema of its `data`. */
 const _DATA: Record<EventKind, z.ZodObject> = {
+  // ---- the A2A gateway (web4 serve --a2a) ----
+  "a2a.task": o({
+    task: str,
+    client: str,
+    method: str,
+    state: z.enum([
+      "TASK_STATE_SUBMITTED",
+      "TASK_STATE_WORKING",
+      "TASK_STATE_COMPLETED",
+      "TASK_STATE_FAILED",
+      "TASK_STATE_CANCELED",
+      "TASK_STATE_INPUT_REQUIRED",
+      "TASK_STATE_REJECTED",
+    ]),
+    topic: str.optional(),
+    reason: str.optional(),
+    msg_id: uuid.optional(),
+  }),
   // ---- RTT lifecycle and telemetry (bridged by the agent from the transport) ----
   "rtt.session_open": o({ resumed: z.boolean(), reconnects: nat }),
   "rtt.session_close": o({ reason: str }),
@@ -383,6 +402,8 @@ export function eventContractJsonSchema(): Record<string, unknown> {
 
 /** One sentence per kind: when it is emitted (the documentation's source). */
 export const EVENT_DESCRIPTIONS: Readonly<Record<EventKind, string>> = Object.freeze({
+  "a2a.task":
+    "An A2A client's task changed state at the gateway (`web4 serve --a2a`): the A2A task id, the operator's name of the client, the JSON-RPC method, the state, the topic, why, and the CIP INTENT it became (`msg_id`).",
   "rtt.session_open":
     "A transport session opened (or resumed after a reconnect: `resumed`, `reconnects`).",
   "rtt.session_close":

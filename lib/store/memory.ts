@@ -28,6 +28,7 @@ export class MemoryTables {
   readonly #upsertDecision: StatementSync;
   readonly #fact: StatementSync;
   readonly #factsAbout: StatementSync;
+  readonly #factsIn: StatementSync;
   readonly #linksFrom: StatementSync;
   readonly #linksTo: StatementSync;
   readonly #decision: StatementSync;
@@ -55,6 +56,9 @@ export class MemoryTables {
     this.#fact = db.prepare("SELECT * FROM causal_facts WHERE id = ?");
     this.#factsAbout = db.prepare(
       "SELECT * FROM causal_facts WHERE domain = ? AND subject = ? ORDER BY accepted_ms, id",
+    );
+    this.#factsIn = db.prepare(
+      "SELECT * FROM causal_facts WHERE domain = ? ORDER BY accepted_ms DESC, id LIMIT ?",
     );
     this.#linksFrom = db.prepare(
       "SELECT * FROM causal_links WHERE from_id = ? ORDER BY relation, ref",
@@ -127,6 +131,17 @@ export class MemoryTables {
    */
   factsAbout(domain: string, subject: string): CausalFact[] {
     return (this.#factsAbout.all(domain, subject) as Row[]).map(_fact);
+  }
+
+  /**
+   * The newest accepted facts of a domain, at most `limit`.
+   *
+   * @param domain The facts' domain.
+   * @param limit How many at most.
+   * @returns The facts, newest first.
+   */
+  factsIn(domain: string, limit: number): CausalFact[] {
+    return (this.#factsIn.all(domain, limit) as Row[]).map(_fact);
   }
 
   /**

@@ -567,6 +567,14 @@ export class SqliteStore implements Store {
     return this.#open().memory.factsAbout(domain, subject);
   }
 
+  /** {@inheritDoc StoreView.causalFactsIn} */
+  causalFactsIn(domain: string, limit = 20): CausalFact[] {
+    if (!(Number.isSafeInteger(limit) && limit >= 1 && limit <= 1000)) {
+      throw new RangeError(`Expected a limit from 1 to 1000, got ${limit}`);
+    }
+    return this.#open().memory.factsIn(domain, limit);
+  }
+
   /** {@inheritDoc StoreView.causalLinks} */
   causalLinks(id: string, direction: "from" | "to" = "from"): CausalLink[] {
     return this.#open().memory.links(id, direction);

@@ -453,6 +453,12 @@ export interface StoreView {
   causalFact(id: string): CausalFact | undefined;
   /** Accepted facts about a domain and subject. */
   causalFactsAbout(domain: string, subject: string): CausalFact[];
+  /**
+   * The newest accepted facts of a domain, at most `limit` (1..1000, default 20).
+   *
+   * @throws {RangeError} If `limit` is out of range.
+   */
+  causalFactsIn(domain: string, limit?: number): CausalFact[];
   /** Links of causal memory from a fact, or pointing at `ref` when `direction` is `"to"`. */
   causalLinks(id: string, direction?: "from" | "to"): CausalLink[];
   /** A decision by its id. */

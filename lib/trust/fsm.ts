@@ -10,6 +10,7 @@ import type { PeerTrust } from "../envelope/mod.ts";
 import type {
   CipTrustEventType,
   HcpTrustEventType,
+  PinnedLevel,
   Transition,
   TrustConfig,
   TrustContext,
@@ -26,6 +27,7 @@ export const DEFAULT_TRUST_CONFIG: Readonly<TrustConfig> = Object.freeze({
   misunderstandingWindowMs: 1_800_000,
   anchors: Object.freeze([]) as readonly string[],
   owner: "owner",
+  pins: Object.freeze({}),
 });
 
 /** Every CIP event type, in the order of the spec's table. */
@@ -42,6 +44,7 @@ export const CIP_TRUST_EVENTS: readonly CipTrustEventType[] = Object.freeze([
   "fingerprint_mismatch",
   "manual_override",
   "anchor_declared",
+  "pin_declared",
 ]);
 
 /** Every HCP event type. */
@@ -100,7 +103,16 @@ export function trustConfig(config: Partial<TrustConfig> = {}): Readonly<TrustCo
       throw new RangeError(`Expected trust ${key} to be a duration >= 0, got ${merged[key]}`);
     }
   }
-  return Object.freeze({ ...merged, anchors: Object.freeze([...merged.anchors]) });
+  for (const [fp, level] of Object.entries(merged.pins)) {
+    if (level !== "probing" && level !== "trusted") {
+      throw new RangeError(`Expected the pin of ${fp} to be probing or trusted, got ${level}`);
+    }
+  }
+  return Object.freeze({
+    ...merged,
+    anchors: Object.freeze([...merged.anchors]),
+    pins: Object.freeze({ ...merged.pins }),
+  });
 }
 
 /**
@@ -264,7 +276,31 @@ function _cipStep(
       return s === "untrusted"
         ? { to: "trusted", reason: `trust anchor declared by ${actor}` }
         : _ignored(s, `trust anchor declared while ${s}: the machine keeps its state`);
+    case "pin_declared":
+      return _ignored(s, "pin declared for a peer the configuration does not pin: no change");
   }
+}
+
+/** The owner's pin of a subject, if any (own properties only). */
+function _pinOf(config: TrustConfig, subject: string): PinnedLevel | undefined {
+  return Object.hasOwn(config.pins, subject) ? config.pins[subject] : undefined;
+}
+
+/** A pinned peer: `pin_declared` sets its level; every other event is ignored. */
+function _pinnedStep(
+  record: TrustRecord,
+  event: CipTrustEventType,
+  actor: string | undefined,
+  pin: PinnedLevel,
+): _Step {
+  if (event === "pin_declared") {
+    return record.state === pin ? _ignored(pin, `pinned at ${pin} by ${actor}: already there`) : {
+      to: pin,
+      reason: `pinned at ${pin} by ${actor}`,
+      edit: { maliceCount: 0, cooldownUntilMs: 0, strikesMs: [] },
+    };
+  }
+  return _ignored(record.state, `${event} while pinned at ${record.state} by the owner: no change`);
 }
 
 function _hcpStep(
@@ -364,14 +400,18 @@ export function applyTrustEvent(
   }
   const actor = event.actor;
   if (
-    (event.type === "manual_override" || event.type === "anchor_declared") &&
+    (event.type === "manual_override" || event.type === "anchor_declared" ||
+      event.type === "pin_declared") &&
     (typeof actor !== "string" || actor.trim() === "")
   ) {
     throw new TypeError(`A ${event.type} needs a named human actor, got ${JSON.stringify(actor)}`);
   }
   const config = ctx.config === undefined ? DEFAULT_TRUST_CONFIG : trustConfig(ctx.config);
   const nowMs = ctx.nowMs;
-  const step = machine === "cip"
+  const pin = machine === "cip" ? _pinOf(config, record.subject) : undefined;
+  const step = pin !== undefined
+    ? _pinnedStep(record, event.type as CipTrustEventType, actor, pin)
+    : machine === "cip"
     ? _cipStep(record, event.type as CipTrustEventType, actor, nowMs, config)
     : _hcpStep(record, event.type as HcpTrustEventType, nowMs, config);
   const changed = step.to !== record.state;

@@ -42,6 +42,7 @@ export {
 export type {
   CipTrustEventType,
   HcpTrustEventType,
+  PinnedLevel,
   Transition,
   TrustConfig,
   TrustContext,

@@ -25,6 +25,8 @@ import type { PeerTrust } from "../envelope/mod.ts";
  * - `fingerprint_mismatch`: the peer's envelope or handshake named another identity.
  * - `manual_override`: a named human lifts a blacklisting.
  * - `anchor_declared`: the owner declared the peer a trust anchor.
+ * - `pin_declared`: the owner pinned the peer at a level (`TrustConfig.pins`);
+ *   from then on no other event moves it.
  */
 export type CipTrustEventType =
   | "valid_handshake"
@@ -38,7 +40,11 @@ export type CipTrustEventType =
   | "invalid_signature"
   | "fingerprint_mismatch"
   | "manual_override"
-  | "anchor_declared";
+  | "anchor_declared"
+  | "pin_declared";
+
+/** A level the owner may pin a CIP peer at (`TrustConfig.pins`). */
+export type PinnedLevel = "probing" | "trusted";
 
 /**
  * What happened in an HCP relation.
@@ -70,7 +76,7 @@ export interface TrustEvent<M extends TrustMachine = TrustMachine> {
   evidence?: readonly string[] | undefined;
   /** A short note added to the logged reason. */
   note?: string | undefined;
-  /** The named human who decided (`manual_override`, `anchor_declared`: required). */
+  /** The named human who decided (`manual_override`, `anchor_declared`, `pin_declared`: required). */
   actor?: string | undefined;
 }
 
@@ -92,6 +98,14 @@ export interface TrustConfig {
   anchors: readonly string[];
   /** The owner's name, logged as the human actor of anchors. @default {"owner"} */
   owner: string;
+  /**
+   * CIP peers the owner pins at a level (fingerprint -> level): a pinned
+   * peer starts at its level (`pin_declared`, logged with the owner as
+   * actor) and no other event moves it (each is logged as ignored). The
+   * A2A gateway pins each A2A client's key this way.
+   * @default {{}}
+   */
+  pins: Readonly<Record<string, PinnedLevel>>;
 }
 
 /** The time an event is applied at, and the settings. */
@@ -134,6 +148,8 @@ export interface TrustView {
   person(fingerprint: string): SocialTrust;
   /** Whether the fingerprint is a declared anchor. */
   isAnchor(fingerprint: string): boolean;
+  /** The level the owner pinned the fingerprint at, if pinned. */
+  pinnedAt(fingerprint: string): PinnedLevel | undefined;
   /** The settings in force. */
   readonly config: Readonly<TrustConfig>;
 }

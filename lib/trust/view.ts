@@ -128,6 +128,7 @@ export function createTrustView(
     peer: (fp) => record("cip", fp).state as PeerTrust,
     person: (fp) => record("hcp", fp).state as SocialTrust,
     isAnchor: (fp) => anchors.has(fp),
+    pinnedAt: (fp) => Object.hasOwn(settings.pins, fp) ? settings.pins[fp] : undefined,
   };
 }
 
@@ -257,10 +258,12 @@ export class TrustBatch {
 }
 
 /**
- * The changes that declare the configured anchors: each anchor without a
- * trust record starts `trusted`, logged with the owner as human actor. An
- * anchor that already has a record keeps it (the machine governs it from
- * then on; a blacklisted anchor needs a manual override).
+ * The changes that declare the configured anchors and pins: each anchor
+ * without a trust record starts `trusted`, logged with the owner as human
+ * actor. An anchor that already has a record keeps it (the machine governs
+ * it from then on; a blacklisted anchor needs a manual override). Each
+ * pinned peer not at its pinned level is set there (`pin_declared`, the
+ * owner as actor), whatever its record said; no other event moves it.
  *
  * @param view The trust view (its config names the anchors and the owner).
  * @param store Read access, to see which anchors have records.
@@ -290,6 +293,14 @@ export function declareAnchors(view: TrustView, store: StoreView, nowMs: number)
       type: "anchor_declared",
       actor: view.config.owner,
       note: "declared in the agent's configuration",
+    });
+  }
+  for (const [fp, level] of Object.entries(view.config.pins)) {
+    if (store.trust("cip", fp)?.state === level) continue;
+    batch.apply("cip", fp, {
+      type: "pin_declared",
+      actor: view.config.owner,
+      note: "pinned in the agent's configuration",
     });
   }
   return batch;

@@ -56,6 +56,7 @@ import { MeshError, type MeshErrorCode } from "../../lib/mesh/errors.ts";
 import { UsageError } from "../../cli/command.ts";
 import { ControlError } from "../../cli/control/client.ts";
 import { DemoError } from "../../cli/demo.ts";
+import { A2A_ERRORS, A2aRpcError } from "../../cli/a2a/protocol.ts";
 
 /** Any class, as the walk finds it. */
 type AnyClass = abstract new (...args: never[]) => unknown;
@@ -326,6 +327,12 @@ const FAMILY: readonly Member[] = [
     (code) => new ControlError(400, code.toLowerCase(), "why"),
   ),
   member(DemoError, Web4Error, { DEMO_STEP_FAILED: true }, () => new DemoError("Step x")),
+  member(
+    A2aRpcError,
+    Web4Error,
+    Object.fromEntries(Object.keys(A2A_ERRORS).map((k) => [k, true])),
+    (code) => new A2aRpcError(code as keyof typeof A2A_ERRORS, "Call x"),
+  ),
 ];
 
 /** Modules that cannot be imported outside a browser. */

@@ -39,7 +39,7 @@ Deno.test("Event contract is closed: an unknown kind, an extra data field, a wro
 Deno.test("Event contract docs: docs/event-contract-v1.md lists every kind with an example that validates", async () => {
   const doc = await Deno.readTextFile(new URL("docs/event-contract-v1.md", ROOT));
   for (const kind of EVENT_KINDS) assert.ok(doc.includes(`#### \`${kind}\``), kind);
-  const headings = [...doc.matchAll(/^#### `([a-z_.]+)`$/gm)].map((m) => m[1]);
+  const headings = [...doc.matchAll(/^#### `([a-z0-9_.]+)`$/gm)].map((m) => m[1]);
   assert.deepEqual(headings, [...EVENT_KINDS]);
   const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!));
   assert.equal(blocks.length, EVENT_KINDS.length);

@@ -52,6 +52,9 @@ Deno.test("Store round-trips one change of every kind and reads it back after re
   assert.equal(store.votes("c-1")[0]?.counted, true);
   assert.equal(store.causalFact("c-1")?.valueCanon, "100");
   assert.equal(store.causalFactsAbout("physics", "water.boiling_point").length, 1);
+  assert.deepEqual(store.causalFactsIn("physics", 5).map((f) => f.id), ["c-1"]);
+  assert.deepEqual(store.causalFactsIn("chemistry"), []);
+  assert.throws(() => store.causalFactsIn("physics", 0), RangeError);
   assert.deepEqual(store.causalLinks("c-1"), [{ from: "c-1", relation: "supports", ref: "c-0" }]);
   assert.deepEqual(store.causalLinks("c-0", "to"), [{
     from: "c-1",

@@ -43,6 +43,7 @@ const CIP_TABLE: Record<string, Record<CipTrustEventType, TrustState | "=">> = {
     fingerprint_mismatch: "blacklisted",
     manual_override: "=",
     anchor_declared: "trusted",
+    pin_declared: "=", // without a pin in the configuration
   },
   probing: {
     valid_handshake: "=",
@@ -57,6 +58,7 @@ const CIP_TABLE: Record<string, Record<CipTrustEventType, TrustState | "=">> = {
     fingerprint_mismatch: "blacklisted",
     manual_override: "=",
     anchor_declared: "=",
+    pin_declared: "=",
   },
   trusted: {
     valid_handshake: "=",
@@ -71,6 +73,7 @@ const CIP_TABLE: Record<string, Record<CipTrustEventType, TrustState | "=">> = {
     fingerprint_mismatch: "blacklisted",
     manual_override: "=",
     anchor_declared: "=",
+    pin_declared: "=",
   },
   blacklisted: {
     valid_handshake: "=",
@@ -85,6 +88,7 @@ const CIP_TABLE: Record<string, Record<CipTrustEventType, TrustState | "=">> = {
     fingerprint_mismatch: "=",
     manual_override: "probing",
     anchor_declared: "=",
+    pin_declared: "=",
   },
 };
 
@@ -150,7 +154,7 @@ Deno.test("TrustFSM (CIP) follows the spec's full table for every (state, event)
       pairs++;
     }
   }
-  assert.equal(pairs, 48);
+  assert.equal(pairs, 52);
 });
 
 Deno.test("TrustFSM (HCP) follows its table for every (state, event) pair", () => {
@@ -345,5 +349,46 @@ Deno.test("TrustFSM invariants hold over random event sequences (property)", () 
       }
     }),
     { numRuns: 300, seed: 42 },
+  );
+});
+
+Deno.test("TrustFSM: a pinned peer stays at its pin whatever happens (property)", () => {
+  const cipEvents = fc.constantFrom(...CIP_TRUST_EVENTS);
+  for (const level of ["probing", "trusted"] as const) {
+    const config = { pins: { [PEER]: level } };
+    const pinned = applyTrustEvent(
+      initialTrustRecord("cip", PEER, 0),
+      { type: "pin_declared", actor: ACTOR },
+      { nowMs: 0, config },
+    );
+    assert.equal(pinned.to, level);
+    assert.equal(pinned.actor, ACTOR);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(cipEvents, fc.nat(120_000)), { maxLength: 60 }), (steps) => {
+        let r = pinned.record;
+        let now = 0;
+        for (const [type, dt] of steps) {
+          now += dt;
+          const t = applyTrustEvent(r, { type, actor: ACTOR }, { nowMs: now, config });
+          assert.equal(t.to, level, `${type} moved a peer pinned at ${level}`);
+          assert.equal(t.changed, false);
+          r = t.record;
+        }
+      }),
+      { numRuns: 100, seed: 7 },
+    );
+  }
+  // A pin needs a named human, and only probing or trusted.
+  assert.throws(
+    () =>
+      applyTrustEvent(initialTrustRecord("cip", PEER, 0), { type: "pin_declared" }, {
+        nowMs: 0,
+        config: { pins: { [PEER]: "probing" } },
+      }),
+    TypeError,
+  );
+  assert.throws(
+    () => trustConfig({ pins: { [PEER]: "blacklisted" as "probing" } }),
+    /probing or trusted/,
   );
 });

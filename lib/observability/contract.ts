@@ -80,6 +80,7 @@ export const EVENT_KINDS = [
   "cip.state_update",
   "cip.verification_failed",
   "cip.vote",
+  "console.unauthorized",
   "hcp.check_in_answered",
   "hcp.check_in_opened",
   "hcp.check_in_required",
@@ -151,6 +152,13 @@ const _DATA: Record<EventKind, z.ZodObject> = {
     topic: str.optional(),
     reason: str.optional(),
     msg_id: uuid.optional(),
+  }),
+  // ---- the console (web4 serve --console) ----
+  "console.unauthorized": o({
+    path: str,
+    method: str,
+    status: z.union([z.literal(401), z.literal(403)]),
+    why: str,
   }),
   // ---- RTT lifecycle and telemetry (bridged by the agent from the transport) ----
   "rtt.session_open": o({ resumed: z.boolean(), reconnects: nat }),
@@ -404,6 +412,8 @@ export function eventContractJsonSchema(): Record<string, unknown> {
 export const EVENT_DESCRIPTIONS: Readonly<Record<EventKind, string>> = Object.freeze({
   "a2a.task":
     "An A2A client's task changed state at the gateway (`web4 serve --a2a`): the A2A task id, the operator's name of the client, the JSON-RPC method, the state, the topic, why, and the CIP INTENT it became (`msg_id`).",
+  "console.unauthorized":
+    "The console (`web4 serve --console`) turned a request away: no or a wrong credential (401), or a page or envelope that did not prove the enrolled person (403); the path, the method, the status and why.",
   "rtt.session_open":
     "A transport session opened (or resumed after a reconnect: `resumed`, `reconnects`).",
   "rtt.session_close":

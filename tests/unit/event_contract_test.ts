@@ -64,8 +64,7 @@ Deno.test("Event contract covers every kind the code emits (a scan of lib/ and c
       const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
       if (entry.isDirectory) {
         if (entry.name !== "dist") await scan(url); // cli/console/dist: the bundled page
-      }
-      else if (entry.name.endsWith(".ts") && !entry.name.endsWith("contract.ts")) {
+      } else if (entry.name.endsWith(".ts") && !entry.name.endsWith("contract.ts")) {
         const text = await Deno.readTextFile(url);
         const patterns = [
           /(?:emit|event)\(\s*"([a-z]+\.[a-z_]+)"/g,

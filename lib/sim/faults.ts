@@ -74,6 +74,8 @@ export class FaultPlan {
   #stopped = false;
 
   /**
+   * Creates it.
+   *
    * @param world The world.
    * @param clock The simulation clock.
    * @param rnd The plan's random stream.

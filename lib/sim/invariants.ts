@@ -44,6 +44,8 @@ const _RANK: Record<string, number> = {
  * inv.fail("lost", "0>1 state #3");
  * inv.violations.length; // 1
  * ```
+ *
+ * @internal
  */
 export class Invariants {
   /** Violations (the run stops at the first). */
@@ -61,6 +63,8 @@ export class Invariants {
   #world: World | undefined;
 
   /**
+   * Creates it.
+   *
    * @param nodes Node count.
    * @param note Logs an event.
    * @param last The log's last events.

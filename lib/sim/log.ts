@@ -44,6 +44,8 @@ export class EventLog {
   #tracer: ((e: SimEvent) => void) | undefined;
 
   /**
+   * Creates it.
+   *
    * @param ringSize How many of the last events to keep. @default {256}
    * @param tracer Sees every event (full tracing).
    */

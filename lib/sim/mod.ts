@@ -37,3 +37,6 @@ export { Invariants, type Violation } from "./invariants.ts";
 export { type SimNode, World, type WorldHooks, type WorldOptions } from "./world.ts";
 export { Workload, type WorkloadOptions } from "./workload.ts";
 export { type SimOptions, type SimProgress, type SimResult, simulate, summaryLine } from "./run.ts";
+
+// Types of other layers the simulator's API names.
+export type { Clock, TimerHandle } from "../ports/mod.ts";

@@ -170,6 +170,8 @@ export class Quiescence implements Disposable {
   #turns = 0;
 
   /**
+   * Creates it.
+   *
    * @param serialiser The crypto serialiser whose work counts as in flight.
    */
   constructor(serialiser: CryptoSerialiser) {

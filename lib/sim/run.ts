@@ -143,6 +143,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   let start = 0;
   let lastWall = wallNow(), lastEvents = 0;
   const progressMs = options.progressMs ?? 5_000;
+  // deno-lint-ignore prefer-const
   let world!: World;
   const hooks = {
     app(to: number, from: number, ch: number, seq: number, session: string) {

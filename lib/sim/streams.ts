@@ -67,6 +67,7 @@ export interface StreamCounts {
 export class Streams {
   readonly #n: number;
   readonly #streams: _Stream[];
+  /** The counters so far. */
   readonly counts: StreamCounts = {
     messages: 0,
     delivered: 0,
@@ -77,6 +78,8 @@ export class Streams {
   };
 
   /**
+   * Creates it.
+   *
    * @param nodes How many nodes.
    */
   constructor(nodes: number) {

@@ -53,6 +53,8 @@ export class Workload {
   readonly #rr: number[];
 
   /**
+   * Creates it.
+   *
    * @param world The world.
    * @param clock The simulation clock.
    * @param rnd The workload's random stream.

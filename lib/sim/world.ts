@@ -18,7 +18,9 @@ import { memory, MemoryNetwork } from "../rtt/mod.ts";
 import { NodeClock, type SimClock } from "./clock.ts";
 import { decodeAppFrame } from "./streams.ts";
 
-/** What the world tells the simulation. */
+/** What the world tells the simulation.
+ * @internal
+ */
 export interface WorldHooks {
   /** An application frame reached node `to` on `session`. */
   app(to: number, from: number, ch: number, seq: number, session: string): void;
@@ -26,7 +28,9 @@ export interface WorldHooks {
   event<K extends keyof AgentEvents>(i: number, name: K, e: AgentEvents[K]): void;
 }
 
-/** One simulated node and its generation (restarts). */
+/** One simulated node and its generation (restarts).
+ * @internal
+ */
 export interface SimNode {
   /** Index. */
   index: number;
@@ -44,7 +48,9 @@ export interface SimNode {
   liar: boolean;
 }
 
-/** Options of {@linkcode World.create}. */
+/** Options of {@linkcode World.create}.
+ * @internal
+ */
 export interface WorldOptions {
   /** The seed. */
   seed: number;
@@ -86,6 +92,8 @@ const _EVENTS = [
  * world.crash(2);
  * await world.restart(2);
  * ```
+ *
+ * @internal
  */
 export class World {
   /** The network. */

@@ -6,7 +6,7 @@
  * test-only option `bugDropAfterResume`) is caught within the stated seeds.
  */
 import assert from "node:assert/strict";
-import { formatEvent, simulate, type SimResult, summaryLine } from "../../lib/sim/mod.ts";
+import { formatEvent, type SimResult, simulate, summaryLine } from "../../lib/sim/mod.ts";
 
 function explain(r: SimResult): string {
   return [summaryLine(r), ...r.violations.map((v) => `${v.kind}: ${v.detail}`)]
@@ -29,7 +29,8 @@ Deno.test("Simulation: fixed seeds and one random seed, 5 nodes, 60 virtual s wi
 });
 
 Deno.test("Simulation: the same seed gives the same digest, another seed another", async () => {
-  const run = (seed: number) => simulate({ seed, nodes: 3, durationMs: 20_000, faultMeanMs: 2_000 });
+  const run = (seed: number) =>
+    simulate({ seed, nodes: 3, durationMs: 20_000, faultMeanMs: 2_000 });
   const a = await run(11), b = await run(11), c = await run(12);
   assert.equal(a.digest, b.digest, "same seed, same event log");
   assert.equal(a.events, b.events);

@@ -84,7 +84,7 @@ async function one(seed: number, trace: boolean, untilStep?: number): Promise<bo
   }
   if (!args.seeds) {
     console.error(
-      `sim: steps=${r.steps} events=${r.events} told=${r.told} signed=${r.signed} crypto_ops=${r.cryptoOps} ` +
+      `sim: steps=${r.steps} events=${r.events} told=${r.told} signed=${r.signed} person_actions=${r.personActions} crypto_ops=${r.cryptoOps} ` +
         `faults_by_kind=${JSON.stringify(r.faultsByKind)} rss=${
           Math.round(Deno.memoryUsage().rss / 2 ** 20)
         }MiB`,

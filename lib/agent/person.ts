@@ -239,7 +239,7 @@ export class HcpClient implements AsyncDisposable {
       this.#link = await SessionLink.open(session, this.fingerprint, {
         message: (bytes) => void this.#receive(bytes),
         ended: () => {},
-      }, this.telemetry);
+      }, this.telemetry, this.#clock);
     } catch (err) {
       opening.abort(err);
       throw err;

@@ -9,6 +9,7 @@
 
 import type { AgentEvents } from "../agent/mod.ts";
 import type { MeshLimits } from "../mesh/mod.ts";
+import { DEFAULT_BYTE_QUOTAS, DEFAULT_QUOTAS } from "../store/mod.ts";
 import type { SimEvent } from "./log.ts";
 import type { Streams } from "./streams.ts";
 import type { World } from "./world.ts";

@@ -13,6 +13,8 @@ import { DEFAULT_MESH_LIMITS } from "../mesh/mod.ts";
 import { randomInt, type RandomSource, seededRandom } from "../ports/mod.ts";
 import { loadNativeLibraryAsync } from "../rtt/prebuilt.ts";
 import { SimClock } from "./clock.ts";
+import { Identity } from "../identity/mod.ts";
+import { PersonDriver } from "./person.ts";
 import { type FaultKind, FaultPlan } from "./faults.ts";
 import { Invariants, type Violation } from "./invariants.ts";
 import { EventLog, type SimEvent } from "./log.ts";
@@ -81,6 +83,8 @@ export interface SimResult extends StreamCounts {
   events: number;
   /** Faults injected (heals not counted). */
   faults: number;
+  /** The person's actions (intents, consent changes). */
+  personActions: number;
   /** Faults by kind. */
   faultsByKind: Record<string, number>;
   /** Signed protocol envelopes the workload started (intents, facts). */
@@ -145,6 +149,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const progressMs = options.progressMs ?? 5_000;
   // deno-lint-ignore prefer-const
   let world!: World;
+  let person: PersonDriver | undefined;
+  const ada = await Identity.generate({ agentId: "ada", random: seededRandom(seed * 1000 + 777) });
   const hooks = {
     app(to: number, from: number, ch: number, seq: number, session: string) {
       note("deliver", `${from}>${to} ${APP_CHANNELS[ch]} #${seq}`);
@@ -152,6 +158,11 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       if (v !== undefined) inv.fail(v.kind, v.detail);
     },
     event<K extends keyof AgentEvents>(i: number, name: K, e: AgentEvents[K]) {
+      if (name === "intentPropagated") {
+        const x = e as AgentEvents["intentPropagated"];
+        person?.propagated(x.hcpMsgId, x.topic, x.sent);
+        return;
+      }
       inv.agentEvent(world, i, name, e, streams);
     },
   };
@@ -166,6 +177,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       readings: Workload.readings,
       store: options.store ?? (() => ":memory:"),
       hooks,
+      person: ada.fingerprint,
       bugDropAfterResume: options.bugDropAfterResume,
     }),
     60_000,
@@ -227,8 +239,10 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
         });
     },
   });
+  person = new PersonDriver(world, ada, clock, seed, rnd, note, (k, d) => inv.fail(k, d));
   faults.start(durationMs);
   workload.start();
+  person.start();
   const bounds = clock.setInterval(() => inv.bounds(world, DEFAULT_MESH_LIMITS), 10_000);
 
   async function runFor(ms: number): Promise<void> {
@@ -260,6 +274,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   await runFor(end - clock.monotonic());
   // The end: faults healed, crashed nodes back, workload quiet; what is in flight lands or is told.
   workload.stop();
+  person.stop();
   faults.stop();
   faults.dispose();
   clock.clear(bounds);
@@ -272,6 +287,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   note("end", `messages=${streams.counts.messages} delivered=${streams.counts.delivered}`);
   const digest = log.digest();
   const leading = inv.violations.length > 0 ? inv.snapshot ?? log.last() : [];
+  await drive(person.close(), 60_000);
   await drive(world.stop(), 60_000);
   await q.settle();
   return {
@@ -284,6 +300,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     faults: faults.count,
     faultsByKind: faults.byKind,
     signed: workload.signed,
+    personActions: person.actions,
     cryptoOps: serial.operations,
     violations: inv.violations,
     lastEvents: leading,

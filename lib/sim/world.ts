@@ -70,6 +70,8 @@ export interface WorldOptions {
   store: (i: number) => string;
   /** Hooks. */
   hooks: WorldHooks;
+  /** The enrolled person of node 0 (a fingerprint), if any. */
+  person?: string | undefined;
   /** Test-only: drop the first application frame after each resumed session (an injected bug). */
   bugDropAfterResume?: boolean | undefined;
 }
@@ -80,6 +82,7 @@ const _EVENTS = [
   "trustChanged",
   "claimChanged",
   "afterCycle",
+  "intentPropagated",
   "error",
 ] as const;
 
@@ -166,6 +169,7 @@ export class World {
       transport: memory({ network: this.network }),
       // The liar trusts everyone; honest nodes anchor the honest ones only.
       trustAnchors: n.liar ? everyone : honest,
+      person: n.index === 0 ? o.person : undefined,
       load: new FixedLoadSource({ cpu: 0.1, memory: 0.1 }),
       loadIntervalMs: 0,
       clock: n.clock,

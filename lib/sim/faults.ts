@@ -201,7 +201,7 @@ export class FaultPlan {
         if (!w.linked(i, j)) continue;
         const a = w.nodes[i]!.node, b = w.nodes[j]!.node;
         if (a === undefined || b === undefined) continue;
-        if (a.agent.peer(b.fingerprint) !== undefined) continue;
+        if (w.session(i, j) !== undefined || w.session(j, i) !== undefined) continue;
         const key = `${i}-${j}`;
         if (this.#dialing.has(key)) continue;
         this.#dialing.add(key);

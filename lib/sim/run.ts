@@ -224,8 +224,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     rate: options.rate ?? 6,
     send(from, to, ch, size) {
       const node = world.nodes[from]!.node;
-      const session = node?.agent.peer(world.fp(to))?.session;
       if (node === undefined) return;
+      const session = world.session(from, to);
       const seq = streams.sent(from, to, ch, session ?? "none");
       note("send", `${from}>${to} ${APP_CHANNELS[ch]} #${seq}`);
       if (session === undefined) {

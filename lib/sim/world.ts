@@ -104,6 +104,8 @@ export class World {
   /** The nodes. */
   readonly nodes: SimNode[];
   readonly #o: WorldOptions;
+  /** The open session of each (node, peer) pair as the node's events tell it: `i>j` -> id. */
+  readonly #sessions = new Map<string, string>();
   /** Sessions resumed and not yet past their first app frame (bug injection), per node. */
   readonly #resumed: Set<string>[];
 
@@ -153,6 +155,18 @@ export class World {
     return this.nodes.findIndex((n) => n.identity.fingerprint === fp);
   }
 
+  /**
+   * The session node `i` holds with node `j` (cheaper than asking the agent,
+   * which reads its store).
+   *
+   * @param i The node.
+   * @param j The peer.
+   * @returns The session id, or `undefined`.
+   */
+  session(i: number, j: number): string | undefined {
+    return this.#sessions.get(`${i}>${j}`);
+  }
+
   /** Whether `i` and `j` are direct neighbours. */
   linked(i: number, j: number): boolean {
     return this.#o.edges.some(([x, y]) => (x === i && y === j) || (x === j && y === i));
@@ -194,6 +208,15 @@ export class World {
     });
     agent.on("peerUp", (e) => {
       if (e.via === "resumed") resumed.add(e.session);
+      const j = this.indexOf(e.peer);
+      if (j >= 0 && this.nodes[n.index]!.node === node) {
+        this.#sessions.set(`${n.index}>${j}`, e.session);
+      }
+    });
+    agent.on("peerDown", (e) => {
+      const j = this.indexOf(e.peer);
+      const key = `${n.index}>${j}`;
+      if (e.final && this.#sessions.get(key) === e.session) this.#sessions.delete(key);
     });
     for (const name of _EVENTS) {
       agent.on(name, (e: AgentEvents[typeof name]) => o.hooks.event(n.index, name, e));
@@ -212,6 +235,10 @@ export class World {
     if (n.node === undefined) return;
     n.clock.kill();
     this.network.crash(n.node.agent.transport);
+    for (const key of [...this.#sessions.keys()]) {
+      const [a, b] = key.split(">").map(Number);
+      if (a === i || b === i) this.#sessions.delete(key);
+    }
     n.node = undefined;
     this.#resumed[i]!.clear();
   }

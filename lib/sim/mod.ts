@@ -5,10 +5,15 @@
  * checked as it runs, a digest over the event log.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { simulate, summaryLine } from "@web4/runtime/sim";
- * const result = await simulate({ seed: 7, nodes: 3, durationMs: 60_000 });
- * console.log(summaryLine(result)); // sim: seed=7 nodes=3 virtual=60s ... digest=<hex>
+ * import assert from "node:assert/strict";
+ *
+ * const run = () => simulate({ seed: 7, nodes: 2, durationMs: 5_000 });
+ * const result = await run();
+ * assert.equal(result.violations.length, 0);
+ * assert.equal((await run()).digest, result.digest); // the same seed, the same run
+ * console.log(summaryLine(result)); // sim: seed=7 nodes=2 virtual=5s ... digest=<hex>
  * ```
  *
  * @module
@@ -37,6 +42,3 @@ export { Invariants, type Violation } from "./invariants.ts";
 export { type SimNode, World, type WorldHooks, type WorldOptions } from "./world.ts";
 export { Workload, type WorkloadOptions } from "./workload.ts";
 export { type SimOptions, type SimProgress, type SimResult, simulate, summaryLine } from "./run.ts";
-
-// Types of other layers the simulator's API names.
-export type { Clock, TimerHandle } from "../ports/mod.ts";

@@ -356,6 +356,20 @@ export class Agent implements AsyncDisposable {
   }
 
   /**
+   * The relay attached with {@linkcode Agent.setRelay} (a mesh node's), or
+   * `undefined`: a wrapper (the simulator's) delegates to it.
+   *
+   * @example
+   * ```ts ignore
+   * const inner = agent.relay;
+   * agent.setRelay({ ...inner!, frame: (bytes, from) => inner!.frame(bytes, from) });
+   * ```
+   */
+  get relay(): AgentRelay | undefined {
+    return this.#rooms.outbox.relay;
+  }
+
+  /**
    * What a peer holds of its inbound share: level, share, the bytes read
    * from it and not yet done with, those waiting for room, whether reading
    * is paused, and what its session holds unread in the transport.

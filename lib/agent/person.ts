@@ -236,10 +236,16 @@ export class HcpClient implements AsyncDisposable {
     );
     told.catch(() => {}); // awaited below, once the link is open
     try {
-      this.#link = await SessionLink.open(session, this.fingerprint, {
-        message: (bytes) => void this.#receive(bytes),
-        ended: () => {},
-      }, this.telemetry);
+      this.#link = await SessionLink.open(
+        session,
+        this.fingerprint,
+        {
+          message: (bytes) => void this.#receive(bytes),
+          ended: () => {},
+        },
+        this.telemetry,
+        this.#clock,
+      );
     } catch (err) {
       opening.abort(err);
       throw err;

@@ -305,6 +305,28 @@ export class MemoryNetwork {
   }
 
   /**
+   * A node's process dies: every connection it has ends abruptly (its peers
+   * see the stream end, nothing more is delivered either way) and its
+   * listeners go, so a restarted node can listen on the same address. The
+   * node object itself is left alone (a crash does not flush or stop it).
+   *
+   * @param node The node that crashed.
+   *
+   * @example
+   * ```ts ignore
+   * network.crash(node.transport); // then: a new node with the same key and database
+   * ```
+   */
+  crash(node: Transport): void {
+    const fp = node.fingerprint;
+    for (const e of this.#ends_between((e) => e.local === fp || e.remote === fp)) {
+      e.held = [];
+      e.close();
+    }
+    for (const l of [...this.#listeners.values()]) if (l.owner === fp) l.close();
+  }
+
+  /**
    * Cuts two nodes apart: their connections drop and new ones are refused
    * until {@linkcode MemoryNetwork.heal}.
    *

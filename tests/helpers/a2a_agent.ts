@@ -24,8 +24,8 @@ export type Answer =
 export interface A2aAgentOptions {
   /** The answer to a question (default: a message echoing a fixed fact). */
   answer?: (question: string) => Answer;
-  /** Rewrites the card after it is built (a card pointing elsewhere, ...). */
-  card?: (card: Record<string, unknown>, origin: string) => Record<string, unknown>;
+  /** Rewrites the card after it is built (a card pointing elsewhere, ...), or answers instead. */
+  card?: (card: Record<string, unknown>, origin: string) => Record<string, unknown> | Response;
   /** Replaces the JSON-RPC endpoint's HTTP response (oversized, slow, malformed, ...). */
   rpc?: (req: Request) => Response | Promise<Response> | undefined;
 }
@@ -128,17 +128,17 @@ export function startA2aAgent(options: A2aAgentOptions = {}): A2aAgent {
     if (req.method === "GET" && path === "/.well-known/agent-card.json") {
       const json = AgentCard.toJSON(card()) as Record<string, unknown>;
       const body = options.card === undefined ? json : options.card(json, origin);
-      return Response.json(body);
+      return body instanceof Response ? body : Response.json(body);
     }
     if (req.method === "POST" && path === "/a2a/jsonrpc") {
       const replaced = await options.rpc?.(req);
       if (replaced !== undefined) return replaced;
-      const requestedVersion = req.headers.get("a2a-version") ?? undefined;
+      const requestedVersion = req.headers.get("a2a-version");
       const context = defaultServerCallContextBuilder({
         extensions: undefined,
         user: new UnauthenticatedUser(),
         headers: Object.fromEntries(req.headers),
-        requestedVersion,
+        ...(requestedVersion === null ? {} : { requestedVersion }),
       });
       try {
         validateVersion(context.requestedVersion, await handler.getAgentCard(), "JSONRPC");

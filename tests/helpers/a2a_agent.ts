@@ -1,4 +1,4 @@
-// An A2A agent for tests: the @a2a-js/sdk reference server (its DefaultRequestHandler, an
+// An A2A agent for tests and for docs/a2a.md: the @a2a-js/sdk reference server (its DefaultRequestHandler, an
 // InMemoryTaskStore and its JsonRpcTransportHandler) behind Deno.serve on loopback, with an
 // executor that answers. The HTTP adaptor does what the SDK's express handlers do (the card at
 // /.well-known/agent-card.json, the A2A-Version check, the JSON-RPC body to the transport
@@ -26,6 +26,8 @@ export interface A2aAgentOptions {
   answer?: (question: string) => Answer;
   /** Rewrites the card after it is built (a card pointing elsewhere, ...), or answers instead. */
   card?: (card: Record<string, unknown>, origin: string) => Record<string, unknown> | Response;
+  /** The loopback port. @default {0} (any free port) */
+  port?: number;
   /** Replaces the JSON-RPC endpoint's HTTP response (oversized, slow, malformed, ...). */
   rpc?: (req: Request) => Response | Promise<Response> | undefined;
 }
@@ -122,38 +124,41 @@ export function startA2aAgent(options: A2aAgentOptions = {}): A2aAgent {
     });
   const handler = new DefaultRequestHandler(card(), new InMemoryTaskStore(), executor);
   const transport = new JsonRpcTransportHandler(handler);
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    const path = new URL(req.url).pathname;
-    seen.push(path);
-    if (req.method === "GET" && path === "/.well-known/agent-card.json") {
-      const json = AgentCard.toJSON(card()) as Record<string, unknown>;
-      const body = options.card === undefined ? json : options.card(json, origin);
-      return body instanceof Response ? body : Response.json(body);
-    }
-    if (req.method === "POST" && path === "/a2a/jsonrpc") {
-      const replaced = await options.rpc?.(req);
-      if (replaced !== undefined) return replaced;
-      const requestedVersion = req.headers.get("a2a-version");
-      const context = defaultServerCallContextBuilder({
-        extensions: undefined,
-        user: new UnauthenticatedUser(),
-        headers: Object.fromEntries(req.headers),
-        ...(requestedVersion === null ? {} : { requestedVersion }),
-      });
-      try {
-        validateVersion(context.requestedVersion, await handler.getAgentCard(), "JSONRPC");
-      } catch (err) {
-        return Response.json({
-          jsonrpc: "2.0",
-          id: null,
-          error: JsonRpcTransportHandler.mapToJSONRPCError(err),
-        });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      seen.push(path);
+      if (req.method === "GET" && path === "/.well-known/agent-card.json") {
+        const json = AgentCard.toJSON(card()) as Record<string, unknown>;
+        const body = options.card === undefined ? json : options.card(json, origin);
+        return body instanceof Response ? body : Response.json(body);
       }
-      const result = await transport.handle(await req.text(), context);
-      return Response.json(result);
-    }
-    return new Response("not found", { status: 404 });
-  });
+      if (req.method === "POST" && path === "/a2a/jsonrpc") {
+        const replaced = await options.rpc?.(req);
+        if (replaced !== undefined) return replaced;
+        const requestedVersion = req.headers.get("a2a-version");
+        const context = defaultServerCallContextBuilder({
+          extensions: undefined,
+          user: new UnauthenticatedUser(),
+          headers: Object.fromEntries(req.headers),
+          ...(requestedVersion === null ? {} : { requestedVersion }),
+        });
+        try {
+          validateVersion(context.requestedVersion, await handler.getAgentCard(), "JSONRPC");
+        } catch (err) {
+          return Response.json({
+            jsonrpc: "2.0",
+            id: null,
+            error: JsonRpcTransportHandler.mapToJSONRPCError(err),
+          });
+        }
+        const result = await transport.handle(await req.text(), context);
+        return Response.json(result);
+      }
+      return new Response("not found", { status: 404 });
+    },
+  );
   origin = `http://127.0.0.1:${server.addr.port}`;
   return {
     origin,
@@ -163,4 +168,11 @@ export function startA2aAgent(options: A2aAgentOptions = {}): A2aAgent {
       await server.shutdown();
     },
   };
+}
+
+// `deno run --allow-net=127.0.0.1 tests/helpers/a2a_agent.ts [PORT]`: the agent of docs/a2a.md,
+// until Ctrl-C.
+if (import.meta.main) {
+  const agent = startA2aAgent({ port: Number(Deno.args[0] ?? 0) });
+  console.log(`a2a agent on ${agent.origin} (card ${agent.origin}/.well-known/agent-card.json)`);
 }

@@ -134,6 +134,11 @@ export interface HttpFetcherOptions {
   userAgent?: string | undefined;
   /** Draws the ids of A2A messages. @default {systemRandom} */
   random?: RandomSource | undefined;
+  /**
+   * Whether `a2a+https://` queries ask A2A agents (`false`: refused
+   * `unsupported_query`, like any query that is not an http(s) URL). @default {true}
+   */
+  a2a?: boolean | undefined;
 }
 
 /**
@@ -194,6 +199,7 @@ export class HttpFetcher implements LipFetcher {
   readonly #clock: () => Date;
   readonly #userAgent: string;
   readonly #random: RandomSource;
+  readonly #a2a: boolean;
 
   /**
    * Creates a fetcher.
@@ -222,6 +228,7 @@ export class HttpFetcher implements LipFetcher {
     this.#clock = options.clock ?? (() => new Date(systemClock.now()));
     this.#userAgent = options.userAgent ?? "web4-runtime-lip/1.0";
     this.#random = options.random ?? systemRandom;
+    this.#a2a = options.a2a ?? true;
   }
 
   /**
@@ -292,7 +299,14 @@ export class HttpFetcher implements LipFetcher {
 
   /** An A2A agent and question, or the http(s) URL to get. */
   #targetOf(query: string): A2aUri | URL {
-    return readA2aUri(query) ?? this.#urlOf(query);
+    const agent = readA2aUri(query);
+    if (agent !== undefined && !this.#a2a) {
+      throw new LipFetchError(
+        "unsupported_query",
+        `Fetch query ${agent.uri} asks an A2A agent, and this fetcher asks none (a2a: false)`,
+      );
+    }
+    return agent ?? this.#urlOf(query);
   }
 
   #urlOf(query: string): URL {

@@ -239,7 +239,7 @@ Deno.test("attack (A2A): malformed JSON-RPC answers get bad_response, error obje
   }
 });
 
-Deno.test("attack (A2A): a2a+http to an unlisted origin, URIs without a question or with more than one are refused before any connection", async () => {
+Deno.test("attack (A2A): a2a+http to an unlisted origin, URIs without a question or with more than one, and a fetcher with a2a off refuse before any connection", async () => {
   await using agent = startA2aAgent();
   const f = fetcherFor("http://127.0.0.1:1");
   for (
@@ -253,6 +253,9 @@ Deno.test("attack (A2A): a2a+http to an unlisted origin, URIs without a question
     await assert.rejects(f.fetch(request(q)), { code: "unsupported_query" }, q);
   }
   await assert.rejects(fetcherFor(agent.origin).fetch(request(`a2a+${agent.origin}/`)), {
+    code: "unsupported_query",
+  });
+  await assert.rejects(fetcherFor(agent.origin, { a2a: false }).fetch(request(uri(agent.origin))), {
     code: "unsupported_query",
   });
   assert.deepEqual(agent.seen, []);

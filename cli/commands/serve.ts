@@ -9,7 +9,8 @@
 
 import { Agent, type LoadSource } from "../../lib/agent/mod.ts";
 import type { Identity } from "../../lib/identity/mod.ts";
-import { HttpFetcher, parseOrigins } from "../../lib/lip/mod.ts";
+import { HttpFetcher, parseOrigins, sourceKey } from "../../lib/lip/mod.ts";
+import type { SourceTrustTier } from "../../lib/envelope/mod.ts";
 import {
   AuditLog,
   type EventSink,
@@ -72,7 +73,13 @@ Options:
   --person FP               The enrolled person (else the first console use enrols one)
   --fetch-origin ORIGIN     An origin (scheme://host:port) LIP may fetch although it is not
                             globally reachable (repeatable; default: none, so loopback and
-                            private addresses are never fetched)
+                            private addresses are never fetched); also where an A2A agent
+                            asked as a2a+http://HOST:PORT/?q=... lives (docs/a2a.md)
+  --source-tier KEY=TIER    Pin a LIP source's tier (repeatable): KEY is an origin
+                            (https://lab.example) or an A2A agent (a2a+https://agent.example),
+                            TIER unknown, low, medium, high or blocked. medium and high accept
+                            that source's claims on its tier alone (default: none pinned;
+                            A2A agents start low, other sources unknown)
   --events FILE             Append every event as JSON Lines (see web4 events)
   --audit FILE              Keep the audit stream (trust, sanctions, handshakes, consent,
                             fetches; room reserved per trust level) in FILE
@@ -157,6 +164,7 @@ export class AgentHost {
         transport,
         sinks: o.sinks,
         fetcher: new HttpFetcher({ allowOrigins: o.fetchOrigins }),
+        lip: { sourceTiers: o.sourceTiers },
         load: o.load,
         trustPins: o.trustPins,
       });
@@ -215,6 +223,7 @@ interface _HostOptions {
   trust: string[];
   allowPeers: string[];
   fetchOrigins: string[];
+  sourceTiers: Record<string, SourceTrustTier>;
   sinks: EventSink[];
   bridge: ConsoleBridge | undefined;
   load: LoadSource;
@@ -301,6 +310,7 @@ export const serveCommand: Command = {
     peer: { type: "string", multiple: true },
     person: { type: "string" },
     "fetch-origin": { type: "string", multiple: true },
+    "source-tier": { type: "string", multiple: true },
     events: { type: "string" },
     audit: { type: "string" },
     metrics: { type: "string" },
@@ -337,6 +347,7 @@ export const serveCommand: Command = {
     } catch (err) {
       throw new UsageError(`--fetch-origin: ${(err as Error).message}`);
     }
+    const sourceTiers = parseSourceTiers(listFlag(args, "source-tier"));
     const metricsAt = stringFlag(args, "metrics");
     const metricsAddr = metricsAt === undefined ? undefined : parseHostPort(metricsAt, "metrics");
     if (
@@ -469,6 +480,7 @@ export const serveCommand: Command = {
         trust,
         allowPeers,
         fetchOrigins,
+        sourceTiers,
         sinks,
         bridge,
         load,
@@ -545,6 +557,31 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+const _TIERS: readonly SourceTrustTier[] = ["unknown", "low", "medium", "high", "blocked"];
+
+/**
+ * Reads `--source-tier KEY=TIER` flags: each key becomes the source key LIP
+ * keeps tiers under (`sourceKey`: an http(s) origin, an A2A agent).
+ *
+ * @param flags The flags' values.
+ * @returns The pins, by source key.
+ * @throws {UsageError} Naming the first flag that is not `KEY=TIER`.
+ */
+export function parseSourceTiers(flags: readonly string[]): Record<string, SourceTrustTier> {
+  const pins: Record<string, SourceTrustTier> = {};
+  for (const flag of flags) {
+    const at = flag.lastIndexOf("=");
+    const tier = flag.slice(at + 1) as SourceTrustTier;
+    if (at <= 0 || !_TIERS.includes(tier)) {
+      throw new UsageError(
+        `--source-tier ${JSON.stringify(flag)} is not KEY=TIER (TIER one of ${_TIERS.join(", ")})`,
+      );
+    }
+    pins[sourceKey(flag.slice(0, at))] = tier;
+  }
+  return pins;
+}
 
 /**
  * The operator's warning for a listener that admits any key: `--listen` on a

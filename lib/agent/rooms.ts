@@ -238,7 +238,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   const lipActions = new LipActions({
     identity: options.identity,
     fetcher: options.fetcher ??
-      new HttpFetcher({ clock: () => new Date(now()), deadline: clockDeadline(clock) }),
+      new HttpFetcher({ clock: () => new Date(now()), deadline: clockDeadline(clock), random }),
     budget: new FetchBudget(options.fetchBudget),
     judge: options.lipJudge,
     lip,

@@ -46,7 +46,9 @@ export class LipError extends Web4Error<LipErrorCode> {}
 /**
  * Why the default fetcher did not fetch.
  *
- * - `unsupported_query`: the query is not an absolute http(s) URL (and no search URL is configured).
+ * - `unsupported_query`: the query is not an absolute http(s) URL (and no search URL is
+ *   configured), or an `a2a+` URI with no question, more than `?q=`, or plain http to an
+ *   unlisted origin.
  * - `unsupported_constraint`: a constraint the fetcher cannot honour (fails closed).
  * - `constraint_violation`: the URL (or a redirect) breaks a constraint such as `domain:`.
  * - `not_allowed`: whoever the fetch is charged to may not cause one now (only the person,
@@ -64,6 +66,11 @@ export class LipError extends Web4Error<LipErrorCode> {}
  * - `bad_response`: a response the bounded HTTP/1.1 reader refuses (head too large, bad
  *   framing, a transfer or content coding other than identity/chunked, a bad redirect).
  * - `network`: no connection to any of the host's addresses (one answer, whatever the cause).
+ * - `bad_card`: an A2A agent's card is not JSON, offers no JSON-RPC interface of A2A 1.0, or
+ *   names an endpoint that is not plain http(s), or a plain-http endpoint of an unlisted origin.
+ * - `agent_error`: the A2A agent answered with a JSON-RPC error object.
+ * - `no_answer`: the A2A agent answered with a task that did not complete (working,
+ *   input-required, failed, rejected, ...) or with no text: no evidence, nothing retried.
  */
 export type LipFetchErrorCode =
   | "unsupported_query"
@@ -78,7 +85,10 @@ export type LipFetchErrorCode =
   | "http_status"
   | "too_many_redirects"
   | "bad_response"
-  | "network";
+  | "network"
+  | "bad_card"
+  | "agent_error"
+  | "no_answer";
 
 /** Options of {@linkcode LipFetchError}. */
 export interface LipFetchErrorOptions extends Web4ErrorOptions {

@@ -6,8 +6,14 @@
  * @module
  */
 
-import type { FreeForm, LipEvidencePayload, LipSource, SourceTrustTier } from "../envelope/mod.ts";
-import type { FetchedDocument } from "./fetcher.ts";
+import type {
+  FreeForm,
+  JsonObject,
+  LipEvidencePayload,
+  LipSource,
+  SourceTrustTier,
+} from "../envelope/mod.ts";
+import type { A2aProvenance, FetchedDocument } from "./fetcher.ts";
 
 /** Default length of the page excerpt the default extractor makes a claim of. */
 export const DEFAULT_EXCERPT_CHARS = 2000;
@@ -56,7 +62,8 @@ export function documentText(document: FetchedDocument): string {
  * Builds the `LIP_EVIDENCE` payload and `source` block for a document. The
  * evidence item records the provenance: requested and final URL, redirects,
  * status, content type, size and SHA-256 of the body, and the topical
- * domains asked for.
+ * domains asked for; for an A2A agent's answer also `a2a` (the agent's name,
+ * card, endpoint, state and task id).
  *
  * @param document The fetched document.
  * @param query The `LIP_FETCH` query.
@@ -100,6 +107,7 @@ export function evidenceFromDocument(
         bytes: document.bytes,
         sha256: document.sha256,
         topics: [...document.topics],
+        ...(document.a2a === undefined ? {} : { a2a: _a2a(document.a2a) }),
       }],
       confidence: options.confidence ?? 0.5,
       extraction_notes: options.extract === undefined
@@ -112,4 +120,10 @@ export function evidenceFromDocument(
       retrieved_at: document.retrievedAt,
     },
   };
+}
+
+function _a2a(a: A2aProvenance): JsonObject {
+  const out: JsonObject = { agent: a.agent, card: a.card, endpoint: a.endpoint, state: a.state };
+  if (a.taskId !== undefined) out.taskId = a.taskId;
+  return out;
 }

@@ -16,24 +16,12 @@
 
 import { createHash } from "node:crypto";
 import type { FetchRequest } from "../runtime/mod.ts";
-import { type AddressVerdict, classifyAddress, parseIpAddress } from "./address.ts";
+import { type A2aUri, askA2aAgent, readA2aUri } from "./a2a.ts";
 import { LipFetchError } from "./errors.ts";
-import {
-  checkUrl,
-  type FetchConstraints,
-  parseFetchConstraints,
-  parseOrigins,
-  shownUrl,
-} from "./urls.ts";
-import { Http1Error, requestBytes, ResponseParser } from "./http1.ts";
-import {
-  type Connector,
-  dnsResolver,
-  type FetchConnection,
-  type Resolver,
-  tcpConnector,
-} from "./net.ts";
-import { type Clock, systemClock } from "../ports/mod.ts";
+import { CheckedHttp, type CheckedLimits } from "./hops.ts";
+import { parseFetchConstraints, parseOrigins, shownUrl } from "./urls.ts";
+import { type Connector, dnsResolver, type Resolver, tcpConnector } from "./net.ts";
+import { type Clock, type RandomSource, systemClock, systemRandom } from "../ports/mod.ts";
 
 /** A fetched document and its provenance. */
 export interface FetchedDocument {
@@ -57,6 +45,26 @@ export interface FetchedDocument {
   readonly retrievedAt: string;
   /** Topical domains the request named (`domain:science`), for the evidence. */
   readonly topics: readonly string[];
+  /**
+   * For an answer of an A2A agent (`a2a+https://`): its name, card and
+   * endpoint, and `message` or the task's state and id. `text`, `bytes`
+   * and `sha256` are then the answer's, not the HTTP body's.
+   */
+  readonly a2a?: A2aProvenance | undefined;
+}
+
+/** Where an A2A agent's answer came from ({@linkcode FetchedDocument.a2a}). */
+export interface A2aProvenance {
+  /** The agent's name in its card (at most 200 characters). */
+  readonly agent: string;
+  /** The card's URL (after redirects). */
+  readonly card: string;
+  /** The JSON-RPC endpoint asked. */
+  readonly endpoint: string;
+  /** `message`, or the task's state (`TASK_STATE_COMPLETED`). */
+  readonly state: string;
+  /** The task's id, when the answer was a task. */
+  readonly taskId?: string | undefined;
 }
 
 /** Options of one fetch. */
@@ -124,10 +132,14 @@ export interface HttpFetcherOptions {
   clock?: (() => Date) | undefined;
   /** The `user-agent` header. @default {"web4-runtime-lip/1.0"} */
   userAgent?: string | undefined;
+  /** Draws the ids of A2A messages. @default {systemRandom} */
+  random?: RandomSource | undefined;
+  /**
+   * Whether `a2a+https://` queries ask A2A agents (`false`: refused
+   * `unsupported_query`, like any query that is not an http(s) URL). @default {true}
+   */
+  a2a?: boolean | undefined;
 }
-
-const _REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const _READ_CHUNK = 16 * 1024;
 
 /**
  * The default fetcher.
@@ -146,6 +158,11 @@ const _READ_CHUNK = 16 * 1024;
  * `not_allowed`), sends a `GET` without cookies, credentials or referrer,
  * and reads the response with a bounded HTTP/1.1 parser (`too_large`,
  * `bad_response`). The whole fetch is bounded in time (`timeout`).
+ *
+ * A query `a2a+https://HOST[/BASE]?q=QUESTION` asks an A2A agent instead
+ * (`lib/lip/a2a.ts`): its Agent Card and the JSON-RPC `SendMessage` go
+ * through the same checks, within the same time and size bounds, and its
+ * answer is the document (`a2a+http://` only for a listed origin).
  *
  * @example A listed loopback origin is fetched; another port of the same host is not
  * ```ts
@@ -172,18 +189,17 @@ const _READ_CHUNK = 16 * 1024;
 export class HttpFetcher implements LipFetcher {
   /** The operator's listed origins (canonical). */
   readonly allowOrigins: readonly string[];
-  readonly #origins: ReadonlySet<string>;
+  readonly #http: CheckedHttp;
   readonly #maxBytes: number;
   readonly #maxHead: number;
   readonly #timeoutMs: number;
   readonly #maxRedirects: number;
   readonly #searchUrl: string | undefined;
-  readonly #resolve: Resolver;
-  readonly #connect: Connector;
-  readonly #local: () => readonly string[];
   readonly #deadline: (ms: number) => Deadline;
   readonly #clock: () => Date;
   readonly #userAgent: string;
+  readonly #random: RandomSource;
+  readonly #a2a: boolean;
 
   /**
    * Creates a fetcher.
@@ -194,7 +210,12 @@ export class HttpFetcher implements LipFetcher {
    */
   constructor(options: HttpFetcherOptions = {}) {
     this.allowOrigins = Object.freeze(parseOrigins(options.allowOrigins ?? []));
-    this.#origins = new Set(this.allowOrigins);
+    this.#http = new CheckedHttp({
+      origins: new Set(this.allowOrigins),
+      resolver: options.resolver ?? dnsResolver,
+      connector: options.connector ?? tcpConnector(),
+      localAddresses: options.localAddresses,
+    });
     this.#maxBytes = _positive("maxBytes", options.maxBytes ?? 1024 * 1024, 1);
     this.#maxHead = _positive("maxHeaderBytes", options.maxHeaderBytes ?? 16_384, 1);
     this.#timeoutMs = _positive("timeoutMs", options.timeoutMs ?? 10_000, 1);
@@ -203,12 +224,11 @@ export class HttpFetcher implements LipFetcher {
       throw new TypeError(`searchUrl ${JSON.stringify(options.searchUrl)} has no {query}`);
     }
     this.#searchUrl = options.searchUrl;
-    this.#resolve = options.resolver ?? dnsResolver;
-    this.#connect = options.connector ?? tcpConnector();
-    this.#local = options.localAddresses ?? _interfaceAddresses;
     this.#deadline = options.deadline ?? clockDeadline(systemClock);
     this.#clock = options.clock ?? (() => new Date(systemClock.now()));
     this.#userAgent = options.userAgent ?? "web4-runtime-lip/1.0";
+    this.#random = options.random ?? systemRandom;
+    this.#a2a = options.a2a ?? true;
   }
 
   /**
@@ -221,77 +241,72 @@ export class HttpFetcher implements LipFetcher {
    */
   async fetch(request: FetchRequest, options: FetchCallOptions = {}): Promise<FetchedDocument> {
     const constraints = parseFetchConstraints(request.constraints);
-    const maxBytes = Math.min(this.#maxBytes, constraints.maxBytes ?? Infinity);
-    const first = this.#urlOf(request.query);
+    const limits: CheckedLimits = {
+      constraints,
+      maxHeadBytes: this.#maxHead,
+      maxBodyBytes: Math.min(this.#maxBytes, constraints.maxBytes ?? Infinity),
+      maxRedirects: this.#maxRedirects,
+    };
+    const target = this.#targetOf(request.query);
+    const shown = "question" in target ? target.uri : shownUrl(target);
     const deadline = this.#deadline(this.#timeoutMs);
     const signal = options.signal === undefined
       ? deadline.signal
       : AbortSignal.any([deadline.signal, options.signal]);
     try {
-      let url = first;
-      const redirects: string[] = [];
-      for (;;) {
-        const response = await this.#hop(url, constraints, maxBytes, signal);
-        const header = (name: string) => response.headers.find(([n]) => n === name)?.[1];
-        const location = header("location");
-        if (_REDIRECTS.has(response.status) && location !== undefined) {
-          if (redirects.length >= this.#maxRedirects) {
-            throw new LipFetchError(
-              "too_many_redirects",
-              `Fetch of ${shownUrl(first)} redirected more than ${this.#maxRedirects} times`,
-              { url: shownUrl(first) },
-            );
-          }
-          url = _redirect(location, url);
-          redirects.push(shownUrl(url));
-          continue;
-        }
-        if (response.status < 200 || response.status > 299) {
-          throw new LipFetchError(
-            "http_status",
-            `Fetch of ${shownUrl(url)} answered HTTP ${response.status}`,
-            { url: shownUrl(url) },
-          );
-        }
-        const encoding = header("content-encoding") ?? "identity";
-        if (encoding.toLowerCase() !== "identity") {
-          throw new LipFetchError(
-            "bad_response",
-            `Fetch of ${shownUrl(url)} answered in ${JSON.stringify(encoding)}, not identity`,
-            { url: shownUrl(url) },
-          );
-        }
-        const body = response.body;
-        return {
-          url: shownUrl(first),
-          finalUrl: shownUrl(url),
-          redirects,
-          status: response.status,
-          contentType: header("content-type") ?? "",
-          text: new TextDecoder().decode(body),
-          bytes: body.byteLength,
-          sha256: createHash("sha256").update(body).digest("hex"),
-          retrievedAt: this.#clock().toISOString(),
-          topics: constraints.topics,
-        };
+      if ("question" in target) {
+        return await askA2aAgent(this.#http, target, {
+          limits,
+          signal,
+          userAgent: this.#userAgent,
+          random: this.#random,
+          clock: this.#clock,
+        });
       }
+      const headers = { "user-agent": this.#userAgent, accept: "*/*" };
+      const response = await this.#http.request(target, { method: "GET", headers }, limits, signal);
+      const body = response.body;
+      return {
+        url: shown,
+        finalUrl: shownUrl(response.url),
+        redirects: response.redirects,
+        status: response.status,
+        contentType: response.header("content-type") ?? "",
+        text: new TextDecoder().decode(body),
+        bytes: body.byteLength,
+        sha256: createHash("sha256").update(body).digest("hex"),
+        retrievedAt: this.#clock().toISOString(),
+        topics: constraints.topics,
+      };
     } catch (err) {
       if (err instanceof LipFetchError) throw err;
       if (deadline.signal.aborted) {
         throw new LipFetchError(
           "timeout",
-          `Fetch of ${shownUrl(first)} did not complete within ${this.#timeoutMs} ms`,
-          { url: shownUrl(first), cause: err },
+          `Fetch of ${shown} did not complete within ${this.#timeoutMs} ms`,
+          { url: shown, cause: err },
         );
       }
       // One answer whatever broke (reset, closed early): the cause stays local.
-      throw new LipFetchError("network", `Fetch of ${shownUrl(first)}: the connection failed`, {
-        url: shownUrl(first),
+      throw new LipFetchError("network", `Fetch of ${shown}: the connection failed`, {
+        url: shown,
         cause: err,
       });
     } finally {
       deadline.clear();
     }
+  }
+
+  /** An A2A agent and question, or the http(s) URL to get. */
+  #targetOf(query: string): A2aUri | URL {
+    const agent = readA2aUri(query);
+    if (agent !== undefined && !this.#a2a) {
+      throw new LipFetchError(
+        "unsupported_query",
+        `Fetch query ${agent.uri} asks an A2A agent, and this fetcher asks none (a2a: false)`,
+      );
+    }
+    return agent ?? this.#urlOf(query);
   }
 
   #urlOf(query: string): URL {
@@ -306,175 +321,13 @@ export class HttpFetcher implements LipFetcher {
     if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
       throw new LipFetchError(
         "unsupported_query",
-        `Fetch query ${JSON.stringify(query)} is not an http(s) URL and no searchUrl is set`,
+        `Fetch query ${
+          JSON.stringify(query)
+        } is not an http(s) or a2a+http(s) URL and no searchUrl is set`,
       );
     }
     return url;
   }
-
-  /** One request: checks, addresses, connection, response. */
-  async #hop(
-    url: URL,
-    constraints: FetchConstraints,
-    maxBytes: number,
-    signal: AbortSignal,
-  ) {
-    checkUrl(url, constraints);
-    const tls = url.protocol === "https:";
-    const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
-    const host = url.hostname.replace(/^\[|\]$/g, "");
-    const addresses = await this.#addresses(host, url, signal);
-    if (!this.#origins.has(url.origin)) this.#refuseUnreachable(url, addresses);
-    const conn = await this.#open(addresses, { port, tls, hostname: host }, url, signal);
-    const drop = () => {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    };
-    signal.addEventListener("abort", drop, { once: true });
-    try {
-      return await _exchange(
-        conn,
-        requestBytes(url, { "user-agent": this.#userAgent, accept: "*/*" }),
-        {
-          maxHeadBytes: this.#maxHead,
-          maxBodyBytes: maxBytes,
-        },
-      );
-    } catch (err) {
-      if (!(err instanceof Http1Error) || signal.aborted) throw err;
-      throw new LipFetchError(
-        err.code === "too_large" ? "too_large" : "bad_response",
-        `Fetch of ${shownUrl(url)}: ${err.message}`,
-        { url: shownUrl(url), cause: err },
-      );
-    } finally {
-      signal.removeEventListener("abort", drop);
-      drop();
-    }
-  }
-
-  /** The host's addresses: its own (an IP), loopback (localhost names), or every answer. */
-  async #addresses(host: string, url: URL, signal: AbortSignal): Promise<string[]> {
-    const literal = parseIpAddress(host);
-    if (literal !== undefined) return [literal.text];
-    const name = host.toLowerCase().replace(/\.$/, "");
-    if (name === "localhost" || name.endsWith(".localhost")) return ["127.0.0.1", "::1"];
-    let answers: readonly string[];
-    try {
-      answers = await this.#resolve(host, signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      if (err instanceof Deno.errors.NotCapable) {
-        throw new LipFetchError(
-          "not_allowed",
-          `Fetch of ${shownUrl(url)} needs --allow-net for the name servers`,
-          { url: shownUrl(url), cause: err },
-        );
-      }
-      throw new LipFetchError("dns", `Fetch of ${shownUrl(url)}: ${host} did not resolve`, {
-        url: shownUrl(url),
-        cause: err,
-      });
-    }
-    const parsed = answers.map((a) => parseIpAddress(a));
-    if (parsed.length === 0 || parsed.some((p) => p === undefined)) {
-      throw new LipFetchError(
-        "dns",
-        parsed.length === 0
-          ? `Fetch of ${shownUrl(url)}: ${host} has no address`
-          : `Fetch of ${shownUrl(url)}: ${host} resolved to something that is not an address`,
-        { url: shownUrl(url) },
-      );
-    }
-    return parsed.map((p) => p!.text);
-  }
-
-  /** Refuses the hop when any address is not globally reachable or is this machine's own. */
-  #refuseUnreachable(url: URL, addresses: readonly string[]): void {
-    const own = new Set(
-      this.#local().map((a) => parseIpAddress(a)?.text).filter((a) => a !== undefined),
-    );
-    for (const address of addresses) {
-      const verdict: AddressVerdict = own.has(address)
-        ? { ...classifyAddress(address), global: false, name: "this-machine" }
-        : classifyAddress(address);
-      if (verdict.global) continue;
-      // The reason names neither the address nor its class: a peer learns nothing of the network.
-      throw new LipFetchError(
-        "forbidden_address",
-        `Fetch of ${
-          shownUrl(url)
-        } refused: its host is not globally reachable and ${url.origin} is not a listed origin`,
-        { url: shownUrl(url), address: verdict },
-      );
-    }
-  }
-
-  /** Connects to the first address that accepts. */
-  async #open(
-    addresses: readonly string[],
-    target: { port: number; tls: boolean; hostname: string },
-    url: URL,
-    signal: AbortSignal,
-  ): Promise<FetchConnection> {
-    const causes: unknown[] = [];
-    let denied = 0;
-    for (const ip of addresses) {
-      try {
-        return await this.#connect({ ip, ...target }, signal);
-      } catch (err) {
-        if (signal.aborted) throw err;
-        if (err instanceof Deno.errors.NotCapable) denied++;
-        causes.push(err);
-      }
-    }
-    if (denied === addresses.length) {
-      throw new LipFetchError(
-        "not_allowed",
-        `Fetch of ${shownUrl(url)} needs --allow-net for the addresses of ${url.host}`,
-        { url: shownUrl(url), cause: causes[0] },
-      );
-    }
-    // One answer whatever the failure (refused, unreachable, TLS): the causes stay local.
-    throw new LipFetchError(
-      "network",
-      `Fetch of ${shownUrl(url)}: could not connect to ${url.origin}`,
-      {
-        url: shownUrl(url),
-        cause: new AggregateError(causes, "every address failed"),
-      },
-    );
-  }
-}
-
-function _redirect(location: string, base: URL): URL {
-  try {
-    return new URL(location, base);
-  } catch (err) {
-    throw new LipFetchError(
-      "bad_response",
-      `Fetch of ${shownUrl(base)} redirected to an invalid URL`,
-      { url: shownUrl(base), cause: err },
-    );
-  }
-}
-
-/** Sends the request and reads the response whole, bounded by the parser. */
-async function _exchange(
-  conn: FetchConnection,
-  request: Uint8Array,
-  limits: { maxHeadBytes: number; maxBodyBytes: number },
-) {
-  for (let at = 0; at < request.byteLength;) at += await conn.write(request.subarray(at));
-  const parser = new ResponseParser(limits);
-  const buf = new Uint8Array(_READ_CHUNK);
-  while (!parser.done) {
-    const n = await conn.read(buf);
-    if (n === null) parser.end();
-    else parser.push(buf.subarray(0, n));
-  }
-  return parser.response;
 }
 
 /**
@@ -507,16 +360,6 @@ export function clockDeadline(clock: Clock): (ms: number) => Deadline {
     );
     return { signal: c.signal, clear: () => clock.clear(id) };
   };
-}
-
-function _interfaceAddresses(): string[] {
-  try {
-    const state = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
-    if (state.state !== "granted") return [];
-    return Deno.networkInterfaces().map((i) => i.address);
-  } catch {
-    return [];
-  }
 }
 
 function _positive(name: string, value: number, min: number): number {

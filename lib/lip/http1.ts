@@ -1,6 +1,6 @@
 /**
- * A small HTTP/1.1 client codec for the default fetcher: the request line
- * of a `GET` and a bounded, incremental response parser. Pure: bytes in,
+ * A small HTTP/1.1 client codec for the default fetcher: the request of a
+ * `GET` (or an A2A agent's `POST`) and a bounded, incremental response parser. Pure: bytes in,
  * a response out; the fetcher owns the socket.
  *
  * Why not `fetch`: it resolves the host itself (a second lookup that DNS
@@ -69,12 +69,21 @@ export interface Http1Response {
   readonly body: Uint8Array;
 }
 
+/** Method and body of {@linkcode requestBytes}. */
+export interface RequestBody {
+  /** The method. @default {"GET"} */
+  method?: "GET" | "POST" | undefined;
+  /** The body (a `POST`'s), sent with its `content-length`. */
+  body?: Uint8Array | undefined;
+}
+
 /**
- * The bytes of a `GET` request that asks for the whole body, uncompressed,
- * on a connection closed afterwards.
+ * The bytes of a request that asks for the whole body, uncompressed, on a
+ * connection closed afterwards: a `GET`, or a `POST` with its body.
  *
  * @param url The URL (its path and query are sent; never its fragment or credentials).
  * @param headers More header fields (`user-agent`, ...), without line breaks.
+ * @param options The method and the body.
  * @returns The request bytes.
  * @throws {TypeError} When a header name or value could split the request.
  *
@@ -86,23 +95,40 @@ export interface Http1Response {
  * const text = new TextDecoder().decode(requestBytes(new URL("http://a.example:8080/p?q#f"), {}));
  * assert.ok(text.startsWith("GET /p?q HTTP/1.1\r\nhost: a.example:8080\r\n"));
  * assert.ok(text.endsWith("connection: close\r\n\r\n"));
+ * const post = requestBytes(new URL("http://a.example/rpc"), {}, {
+ *   method: "POST",
+ *   body: new TextEncoder().encode("{}"),
+ * });
+ * assert.ok(new TextDecoder().decode(post).endsWith("content-length: 2\r\n\r\n{}"));
  * ```
  */
-export function requestBytes(url: URL, headers: Readonly<Record<string, string>>): Uint8Array {
+export function requestBytes(
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+  options: RequestBody = {},
+): Uint8Array {
+  const body = options.body ?? new Uint8Array(0);
+  const method = options.method ?? "GET";
   const fields: [string, string][] = [
     ["host", url.host],
     ...Object.entries(headers),
     ["accept-encoding", "identity"],
     ["connection", "close"],
+    ...(method === "POST" ? [["content-length", String(body.byteLength)] as [string, string]] : []),
   ];
-  let text = `GET ${url.pathname}${url.search} HTTP/1.1\r\n`;
+  let text = `${method} ${url.pathname}${url.search} HTTP/1.1\r\n`;
   for (const [name, value] of fields) {
     if (!_TOKEN.test(name) || /[\r\n\0]/.test(value)) {
       throw new TypeError(`Header ${JSON.stringify(name)} cannot be sent as given`);
     }
     text += `${name}: ${value}\r\n`;
   }
-  return new TextEncoder().encode(`${text}\r\n`);
+  const head = new TextEncoder().encode(`${text}\r\n`);
+  if (method !== "POST") return head;
+  const out = new Uint8Array(head.byteLength + body.byteLength);
+  out.set(head);
+  out.set(body, head.byteLength);
+  return out;
 }
 
 const _TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -5,7 +5,8 @@
  * {@linkcode LipRuntime} handles LIP envelopes on the runtime contract;
  * fetching goes through the {@linkcode LipFetcher} port
  * ({@linkcode HttpFetcher} by default: globally reachable addresses only,
- * unless the operator lists the origin), which the agent calls, never the
+ * unless the operator lists the origin; it also asks other A2A agents,
+ * `a2a+https://agent.example/?q=...`), which the agent calls, never the
  * runtime; only the person, the agent and trusted peers may cause a fetch
  * ({@linkcode fetchAccount}, {@linkcode FetchBudget}); an agent vouches for
  * a claim only when its {@linkcode LipJudge} verified it. The rules
@@ -30,6 +31,7 @@
  */
 
 export { type AddressVerdict, classifyAddress, type IpAddress, parseIpAddress } from "./address.ts";
+export { A2A_CARD_MAX_BYTES, A2A_PROTOCOL_VERSION, type A2aUri, readA2aUri } from "./a2a.ts";
 export {
   type AcceptanceOptions,
   type ClaimSituation,
@@ -59,6 +61,7 @@ export {
   type EvidenceOptions,
 } from "./evidence.ts";
 export {
+  type A2aProvenance,
   clockDeadline,
   type Deadline,
   type FetchCallOptions,

@@ -16,6 +16,7 @@
  * | score <= -4                                      | blocked |
  * | score < 0                                        | low     |
  * | good provenance seen, or anything accurate       | low     |
+ * | an A2A agent (`a2a+` key) without a record       | low     |
  * | otherwise                                        | unknown |
  *
  * Automatic changes move a source only between `unknown`, `low` and
@@ -28,6 +29,7 @@
 
 import type { FreeForm, SourceTrustTier } from "../envelope/mod.ts";
 import type { LipSourceRecord } from "../store/mod.ts";
+import { readA2aUri } from "./a2a.ts";
 
 /** How good an evidence's provenance is. */
 export type ProvenanceQuality = "good" | "poor" | "missing";
@@ -107,7 +109,8 @@ export function tierAtLeast(tier: SourceTrustTier, min: SourceTrustTier): boolea
 
 /**
  * The key a source's tier is kept under: the origin of an http(s) URL
- * (`https://example.org`), the whole URI otherwise.
+ * (`https://example.org`), the agent of an A2A URI without its question
+ * (`a2a+https://agent.example`, `lib/lip/a2a.ts`), the whole URI otherwise.
  *
  * @param uri The `source.uri`.
  * @returns The key.
@@ -118,10 +121,15 @@ export function tierAtLeast(tier: SourceTrustTier, min: SourceTrustTier): boolea
  * import assert from "node:assert/strict";
  *
  * assert.equal(sourceKey("https://Example.org/a/b?c"), "https://example.org");
+ * assert.equal(sourceKey("a2a+https://Agent.example/?q=why"), "a2a+https://agent.example");
  * assert.equal(sourceKey("urn:isbn:0451450523"), "urn:isbn:0451450523");
  * ```
  */
 export function sourceKey(uri: string): string {
+  try {
+    const agent = readA2aUri(uri);
+    if (agent !== undefined) return agent.key;
+  } catch { /* not one the fetcher would ask: keyed as a whole below */ }
   try {
     const origin = new URL(uri).origin;
     return origin === "null" ? uri : origin;
@@ -223,8 +231,11 @@ export function applySourceEvent(
 
 /**
  * The tier in force for a source: the owner's pin if one is configured,
- * else the earned tier of its record (`unknown` without one), never above
- * `low` (a record a former rule raised higher counts as `low`).
+ * else the earned tier of its record (without one: `low` for an A2A agent,
+ * whose answers come in its own name from an address that was checked,
+ * `unknown` for anything else), never above `low` (a record a former rule
+ * raised higher counts as `low`). Either way its claims wait for
+ * corroboration: only `medium` and above accept on the tier alone.
  *
  * @param key The source key.
  * @param record Its store record, if any.
@@ -240,6 +251,7 @@ export function applySourceEvent(
  * assert.equal(tierInForce("https://spam.example", undefined, pins), "blocked");
  * assert.equal(tierInForce("https://lab.example", undefined, pins), "high");
  * assert.equal(tierInForce("https://a.example", undefined, pins), "unknown");
+ * assert.equal(tierInForce("a2a+https://agent.example", undefined, pins), "low");
  * const old = { uri: "https://b.example", tier: "medium", accurate: 3, inaccurate: 0, updatedMs: 0 } as const;
  * assert.equal(tierInForce("https://b.example", old, pins), "low");
  * ```
@@ -250,6 +262,6 @@ export function tierInForce(
   pins: Readonly<Record<string, SourceTrustTier>> = {},
 ): SourceTrustTier {
   if (Object.hasOwn(pins, key)) return pins[key]!;
-  const tier = record?.tier ?? "unknown";
+  const tier = record?.tier ?? (key.startsWith("a2a+") ? "low" : "unknown");
   return tier === "medium" || tier === "high" ? "low" : tier;
 }

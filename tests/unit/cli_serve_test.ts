@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openListenerWarning } from "../../cli/commands/serve.ts";
+import { openListenerWarning, parseSourceTiers } from "../../cli/commands/serve.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { readLoggedEvents, untilLoggedEvent, web4, Web4Process } from "../helpers/web4.ts";
 
@@ -272,6 +272,19 @@ Deno.test("web4 serve and send give one-line errors with exit codes for bad flag
         2,
         /--fetch-origin: .* is not an origin/,
       ],
+      [
+        [
+          "serve",
+          "--key",
+          `${dir}/a.pem`,
+          "--listen",
+          "127.0.0.1:0",
+          "--source-tier",
+          "a2a+https://agent.example=trusted",
+        ],
+        2,
+        /--source-tier .* is not KEY=TIER/,
+      ],
       [["send", "--key", `${dir}/a.pem`, ...base], 2, /--payload is required/],
       [
         [
@@ -366,4 +379,21 @@ Deno.test("web4 serve on 0.0.0.0 without --allow-peer prints the open-listener w
     assert.equal((await closed.stop("SIGTERM")).code, 0);
     assert.deepEqual(closed.errLines.filter((l) => l.startsWith("warning:")), []);
   });
+});
+
+Deno.test("parseSourceTiers: --source-tier keys become LIP source keys (an origin, an A2A agent)", () => {
+  assert.deepEqual(
+    parseSourceTiers([
+      "https://Lab.example/page=medium",
+      "a2a+http://127.0.0.1:9000/?q=x=high",
+      "https://spam.example=blocked",
+    ]),
+    {
+      "https://lab.example": "medium",
+      "a2a+http://127.0.0.1:9000": "high",
+      "https://spam.example": "blocked",
+    },
+  );
+  assert.throws(() => parseSourceTiers(["=high"]), /is not KEY=TIER/);
+  assert.throws(() => parseSourceTiers(["https://a.example"]), /is not KEY=TIER/);
 });

@@ -177,6 +177,9 @@ const LIP_FETCH: Record<LipFetchErrorCode, true> = {
   too_many_redirects: true,
   bad_response: true,
   network: true,
+  bad_card: true,
+  agent_error: true,
+  no_answer: true,
 };
 const HTTP1: Record<Http1ErrorCode, true> = {
   head_too_large: true,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { A2A_PROTOCOL_VERSION } from "./protocol.ts";
+import { A2A_PROTOCOL_VERSION } from "../../lib/lip/mod.ts";
 
 /** What the card says. */
 export interface CardOptions {

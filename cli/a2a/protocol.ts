@@ -14,9 +14,6 @@
 
 import { Web4Error } from "../../lib/errors/mod.ts";
 
-/** The A2A protocol version served (the SDK's `A2A_PROTOCOL_VERSION`). */
-export const A2A_PROTOCOL_VERSION = "1.0";
-
 /** JSON-RPC and A2A error codes (A2A 1.0 §JSON-RPC errors; the SDK's `A2A_ERROR_CODE`). */
 export const A2A_ERRORS = Object.freeze({
   PARSE_ERROR: -32700,

@@ -1,7 +1,9 @@
 /**
  * The `replay` table: the replay guard's window of `(sender, msg_id)`
  * pairs, written by `replay.add`, pruned by age, and read back after a
- * restart. Internal to the store.
+ * restart. Keyed by envelope time (migration 3), so a new pair is an
+ * append, not an insert at a random place of a `(sender, msg_id)` key.
+ * Internal to the store.
  *
  * @module
  */
@@ -13,7 +15,8 @@ import type { WriteContext, Writers } from "./writers.ts";
 
 /**
  * Replay pairs with their envelope time. A pair counts against its
- * sender's `replay` quota; adding a known pair again changes nothing.
+ * sender's `replay` quota; adding a known pair again (the same time)
+ * changes nothing.
  */
 export class ReplayTable {
   /** The writer of `replay.add`. */

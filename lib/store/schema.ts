@@ -72,13 +72,12 @@ const _subBytes = (peer: string | undefined, bytes: string): string =>
     peer === undefined ? _NODE : `${peer}, ${_NODE}`
   });`;
 
-/** Triggers keeping a table's byte counters, and the counters of the rows it holds already. */
-const _byteCounters = (c: _Counted): string => {
+/** Triggers keeping a table's byte counters (for rows inserted, updated and deleted from now on). */
+const _byteTriggers = (c: _Counted): string => {
   const { table, peer } = c;
   const at = (ref: string) => peer === undefined ? undefined : `${ref}.${peer}`;
   const add = _addBytes(at("NEW"), _rowBytes("NEW", c));
   const sub = _subBytes(at("OLD"), _rowBytes("OLD", c));
-  const current = _rowBytes("r", c);
   return `
 CREATE TRIGGER ${table}_bytes_ins AFTER INSERT ON ${table} BEGIN ${add} END;
 CREATE TRIGGER ${table}_bytes_del AFTER DELETE ON ${table} BEGIN ${sub} END;
@@ -86,7 +85,14 @@ ${
     c.updated === true
       ? `CREATE TRIGGER ${table}_bytes_upd AFTER UPDATE ON ${table} BEGIN ${sub} ${add} END;`
       : ""
-  }
+  }`;
+};
+
+/** Triggers keeping a table's byte counters, and the counters of the rows it holds already. */
+const _byteCounters = (c: _Counted): string => {
+  const { table, peer } = c;
+  const current = _rowBytes("r", c);
+  return `${_byteTriggers(c)}
 ${
     peer === undefined ? "" : `INSERT INTO quota_usage(peer, quota, n)
   SELECT r.${peer}, 'bytes', SUM(${current}) FROM ${table} r WHERE true GROUP BY r.${peer}
@@ -95,6 +101,9 @@ ${
 UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${current}), 0) FROM ${table} r)
   WHERE peer = ${_NODE} AND quota = 'bytes';`;
 };
+
+/** The replay pairs' byte counting (its table is rebuilt by migration 3). */
+const _REPLAY: _Counted = { table: "replay", peer: "sender", text: ["sender", "msg_id"], numbers: 1 };
 
 /** Every table the byte quotas count, with the peer its rows belong to. */
 const _COUNTED: readonly _Counted[] = [
@@ -188,7 +197,7 @@ const _COUNTED: readonly _Counted[] = [
     updated: true,
   },
   { table: "lip_sources", text: ["uri", "tier"], numbers: 3 },
-  { table: "replay", peer: "sender", text: ["sender", "msg_id"], numbers: 1 },
+  _REPLAY,
 ];
 
 /** Trust evidence rows count toward their log entry's subject (and go with the entry). */
@@ -394,6 +403,33 @@ ${_usageTrigger("replay", "sender", "replay")}
 INSERT INTO quota_usage(peer, quota, n) VALUES (${_NODE}, 'bytes', 0);
 ${_COUNTED.map(_byteCounters).join("\n")}
 ${_evidenceCounters()}
+`,
+  },
+  {
+    version: 3,
+    name: "replay_by_time",
+    // The replay pairs keyed by envelope time instead of (sender, msg_id):
+    // a fresh msg_id is random, so each pair used to land on a random leaf
+    // of the primary key (plus an append to the time index), and every
+    // group's commit wrote those scattered pages to the WAL; keyed by time,
+    // a pair is an append to one b-tree, and pruning by age is a range at
+    // its start. The rows, their counts and their bytes are the same, so
+    // the counters are kept as they are (the copy runs before the new
+    // table has triggers; dropping the old table drops its own). A pair
+    // added again at the same time changes nothing, as before; the router
+    // adds a pair only after its replay guard accepted it.
+    sql: `
+CREATE TABLE replay_by_time (
+  ts_ms INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  PRIMARY KEY (ts_ms, sender, msg_id)
+) WITHOUT ROWID;
+INSERT INTO replay_by_time (ts_ms, sender, msg_id) SELECT ts_ms, sender, msg_id FROM replay;
+DROP TABLE replay;
+ALTER TABLE replay_by_time RENAME TO replay;
+${_usageTrigger("replay", "sender", "replay")}
+${_byteTriggers(_REPLAY)}
 `,
   },
 ];

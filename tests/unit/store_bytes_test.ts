@@ -130,6 +130,43 @@ Deno.test("A migration computes each peer's current bytes: a v1 store gets the c
   assert.ok(c[P2]! > 5_000 + ROW_OVERHEAD_BYTES, `P2 holds ${c[P2]} bytes`);
 });
 
+Deno.test("Migration 3 (replay pairs keyed by time) keeps every pair, its counts and its bytes, and the pairs still prune and refuse as before", async () => {
+  await using old = await tempDb();
+  await using fresh = await tempDb();
+  const pairs: StoreChange[] = [P1, P2, P1, P1, P2].map((sender, i) => ({
+    kind: "replay.add",
+    entry: { sender, msgId: crypto.randomUUID(), timestampMs: 1_000 + (i % 3) },
+  }));
+  {
+    using v2 = openStore(old.path, { migrations: MIGRATIONS.slice(0, 2) });
+    v2.commit([...everyKind(), ...pairs], { nowMs: 1_000 });
+  }
+  {
+    using v3 = openStore(fresh.path);
+    v3.commit([...everyKind(), ...pairs], { nowMs: 1_000 });
+  }
+  using migrated = openStore(old.path, { quotas: { replay: 4 } });
+  assert.equal(migrated.schemaVersion, 3);
+  assert.deepEqual(counters(old.path), counters(fresh.path));
+  assert.deepEqual(counters(old.path), recount(old.path), "the triggers count what a recount finds");
+  const entries = migrated.replayEntries(0);
+  {
+    using v3 = openStore(fresh.path);
+    assert.deepEqual(entries, v3.replayEntries(0));
+  }
+  assert.equal(entries.length, pairs.length + 1, "the sample pair and the five");
+  assert.deepEqual(entries.map((e) => e.timestampMs), entries.map((e) => e.timestampMs).sort());
+  // P1 holds 3 of these pairs (and the sample's sender is P1): at the quota of 4.
+  assert.equal(migrated.usage(P1, "replay"), 4);
+  const again = { kind: "replay.add" as const, entry: { sender: P1, msgId: "late", timestampMs: 1_003 } };
+  assert.throws(() => migrated.commit([again], { nowMs: 1_003 }), QuotaExceededError);
+  // Past the window every pair is pruned, counts and bytes given back.
+  const later = 1_003 + migrated.retention.replayWindowMs;
+  migrated.commit([{ ...again, entry: { ...again.entry, timestampMs: later } }], { nowMs: later });
+  assert.equal(migrated.usage(P1, "replay"), 1);
+  assert.deepEqual(migrated.replayEntries(0).map((e) => e.msgId), ["late"]);
+});
+
 Deno.test("A charged commit over the peer's byte quota is refused with quota and writes nothing; data kept over a lowered quota stays, and only growth is refused", async () => {
   await using tmp = await tempDb();
   {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { COUNT_FUNCTION } from "./counters.ts";
+
 /** One schema migration. */
 export interface Migration {
   /** The version the database has after it (1, 2, ...). */
@@ -103,7 +105,12 @@ UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${current}), 0) FROM ${table} 
 };
 
 /** The replay pairs' byte counting (its table is rebuilt by migration 3). */
-const _REPLAY: _Counted = { table: "replay", peer: "sender", text: ["sender", "msg_id"], numbers: 1 };
+const _REPLAY: _Counted = {
+  table: "replay",
+  peer: "sender",
+  text: ["sender", "msg_id"],
+  numbers: 1,
+};
 
 /** Every table the byte quotas count, with the peer its rows belong to. */
 const _COUNTED: readonly _Counted[] = [
@@ -221,6 +228,80 @@ UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${
     _rowBytes("e", _EVIDENCE)
   }), 0) FROM trust_evidence e)
   WHERE peer = ${_NODE} AND quota = 'bytes';`;
+};
+
+/** The tables whose rows count against a count quota: `[table, peer column, quota]`. */
+const _COUNT_QUOTAS: readonly (readonly [string, string, string])[] = [
+  ["trust_log", "subject", "evidence"],
+  ["claims", "peer", "claims"],
+  ["claim_votes", "peer", "claims"],
+  ["decisions", "peer", "claims"],
+  ["lip_queue", "peer", "lip_queue"],
+  ["replay", "sender", "replay"],
+];
+
+/** A call of the counting function (`QuotaCounters`, `counters.ts`). */
+const _count = (peer: string, quota: string, n: string): string =>
+  `${COUNT_FUNCTION}(${peer}, '${quota}', ${n})`;
+
+/** Counts `bytes` (negative: `-`) for the peer (if any) and the node's total. */
+const _countBytes = (peer: string | undefined, bytes: string, sign: "" | "-"): string =>
+  `SELECT ${peer === undefined ? "" : `${_count(peer, "bytes", `${sign}${bytes}`)}, `}${
+    _count(_NODE, "bytes", `${sign}${bytes}`)
+  };`;
+
+/**
+ * Migration 4: every counting trigger dropped and made again to count in
+ * memory (the counting function), the counters written once per
+ * transaction. The values are unchanged; only how they are kept.
+ */
+const _countersInMemory = (): string => {
+  const drop = (name: string) => `DROP TRIGGER IF EXISTS ${name};`;
+  const usage = _COUNT_QUOTAS.map(([table, column, quota]) => `
+${drop(`${table}_usage_ins`)}
+${drop(`${table}_usage_del`)}
+CREATE TRIGGER ${table}_usage_ins AFTER INSERT ON ${table} BEGIN
+  SELECT ${_count(`NEW.${column}`, quota, "1")};
+END;
+CREATE TRIGGER ${table}_usage_del AFTER DELETE ON ${table} BEGIN
+  SELECT ${_count(`OLD.${column}`, quota, "-1")};
+END;`);
+  const bytes = _COUNTED.map((c) => {
+    const { table, peer } = c;
+    const at = (ref: string) => peer === undefined ? undefined : `${ref}.${peer}`;
+    const add = _countBytes(at("NEW"), _rowBytes("NEW", c), "");
+    const sub = _countBytes(at("OLD"), _rowBytes("OLD", c), "-");
+    return `
+${drop(`${table}_bytes_ins`)}
+${drop(`${table}_bytes_del`)}
+${drop(`${table}_bytes_upd`)}
+CREATE TRIGGER ${table}_bytes_ins AFTER INSERT ON ${table} BEGIN ${add} END;
+CREATE TRIGGER ${table}_bytes_del AFTER DELETE ON ${table} BEGIN ${sub} END;
+${
+      c.updated === true
+        ? `CREATE TRIGGER ${table}_bytes_upd AFTER UPDATE ON ${table} BEGIN ${sub} ${add} END;`
+        : ""
+    }`;
+  });
+  const evidence = `(SELECT ifnull(SUM(${
+    _rowBytes("e", _EVIDENCE)
+  }), 0) FROM trust_evidence e WHERE e.log_id = OLD.id)`;
+  return `${usage.join("\n")}
+${bytes.join("\n")}
+${drop("trust_evidence_bytes_ins")}
+${drop("trust_log_evidence_bytes_del")}
+CREATE TRIGGER trust_evidence_bytes_ins AFTER INSERT ON trust_evidence BEGIN
+  ${
+    _countBytes(
+      "(SELECT subject FROM trust_log WHERE id = NEW.log_id)",
+      _rowBytes("NEW", _EVIDENCE),
+      "",
+    )
+  }
+END;
+CREATE TRIGGER trust_log_evidence_bytes_del BEFORE DELETE ON trust_log BEGIN
+  ${_countBytes("OLD.subject", evidence, "-")}
+END;`;
 };
 
 /** Every migration, in order. */
@@ -431,6 +512,16 @@ ALTER TABLE replay_by_time RENAME TO replay;
 ${_usageTrigger("replay", "sender", "replay")}
 ${_byteTriggers(_REPLAY)}
 `,
+  },
+  {
+    version: 4,
+    name: "quota_counters_in_memory",
+    // The counting triggers call the store's counting function instead of
+    // updating quota_usage row by row: the counts are added up in memory
+    // and written once per transaction, right before its COMMIT (so the
+    // counters on disk still equal their rows at every commit). The store
+    // registers the function on its connection before it migrates.
+    sql: _countersInMemory(),
   },
 ];
 

@@ -20,6 +20,7 @@ import {
   STORE_PRAGMAS,
   type StorePragma,
 } from "./connection.ts";
+import { QuotaCounters } from "./counters.ts";
 import { byteQuotas } from "./quota.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import { openTables, type Tables } from "./tables.ts";
@@ -192,7 +193,12 @@ export class SqliteStore implements Store {
     this.#now = options.now ?? systemClock.now;
     const db = openConnection(path, this.walBytes);
     this.#db = db;
-    this.#tx = new Transactions(db, { onRollback: (outermost) => this.#rolledBack(outermost) });
+    // Registered before the migrations: migration 4's triggers call it.
+    const counters = new QuotaCounters(db);
+    this.#tx = new Transactions(db, {
+      observer: counters,
+      onRollback: (outermost) => this.#rolledBack(outermost),
+    });
     this.#lists = new UnitsWithoutSavepoints(
       this.#tx,
       ({ tables, changes, charge }) => this.#applyList(tables, changes, charge),
@@ -200,7 +206,8 @@ export class SqliteStore implements Store {
     );
     try {
       this.#migrate(db, options.migrations ?? MIGRATIONS);
-      this.#tables = openTables(db, this.quotas, this.byteQuotas);
+      counters.forget(); // a migration may have written the counters directly
+      this.#tables = openTables(db, this.quotas, this.byteQuotas, counters);
     } catch (error) {
       db.close();
       this.#db = null;

@@ -19,9 +19,11 @@ import type {
 } from "./protocols.ts";
 import type { Protocol } from "./common.ts";
 import {
+  acceptsAsIs,
   checkEnvelope,
   checkProtocolAndType,
   PLACEHOLDER_SIGN,
+  prepare,
   prepareForSigning,
   show,
   validateEnvelope,
@@ -57,8 +59,11 @@ export function envelopeSigningBytes(
  * @throws {PayloadSchemaError} If its payload does not match its type.
  */
 export function encodeEnvelope(envelope: Envelope): Uint8Array<ArrayBuffer> {
-  const { envelope: checked } = checkEnvelope(envelope, Infinity);
-  return _encoder.encode(canonicalizeChecked(checked));
+  // The walk alone (no signing text: it would be serialized for nothing),
+  // then the compiled schemas (zod when they do not accept): the value is
+  // only read to be serialized, never handed back.
+  const { value } = prepare(envelope, Infinity, false, false);
+  return _encoder.encode(canonicalizeChecked(validateEnvelope(value, true)));
 }
 
 /**
@@ -86,11 +91,14 @@ export async function signEnvelope<E extends Envelope = Envelope>(
   // and payload. If a check fails, the signature is dropped unseen: nothing
   // is returned for an invalid envelope.
   let signing: Promise<Uint8Array<ArrayBuffer>> | undefined;
-  const { value } = prepareForSigning({ ...envelope, sign: PLACEHOLDER_SIGN }, (text) => {
-    signing = identity.sign(_encoder.encode(text));
-    signing.catch(() => {});
-  });
-  const checked = validateEnvelope(value);
+  const { value, signingText } = prepareForSigning(
+    { ...envelope, sign: PLACEHOLDER_SIGN },
+    (text) => {
+      signing = identity.sign(_encoder.encode(text));
+      signing.catch(() => {});
+    },
+  );
+  const checked = _validatedCopy(value, signingText);
   if (checked.sender.fingerprint !== identity.fingerprint) {
     throw new TypeError(
       `Envelope sender fingerprint ${checked.sender.fingerprint} is not the signing identity's ` +
@@ -107,6 +115,19 @@ export async function signEnvelope<E extends Envelope = Envelope>(
   // `checked` is the validator's copy, never the caller's object.
   (checked as { sign: unknown }).sign = { algo: "ed25519", signature: signature.toBase64() };
   return checked as E;
+}
+
+/**
+ * The validated envelope as a copy of its own (never sharing an object
+ * with the caller's): when the compiled schemas accept the value, the
+ * parse of its signing text (the same data, `sign` added back after);
+ * otherwise zod's validating copy.
+ */
+function _validatedCopy(value: Record<string, unknown>, signingText: string): Envelope {
+  if (!acceptsAsIs(value)) return validateEnvelope(value);
+  const copy = JSON.parse(signingText) as Record<string, unknown>;
+  copy.sign = { ...PLACEHOLDER_SIGN };
+  return copy as unknown as Envelope;
 }
 
 /** Options of {@linkcode createEnvelope}. */

@@ -1,7 +1,8 @@
 /**
  * The quota counters in memory: what the schema's triggers count (rows per
  * count quota, bytes per peer and for the whole store) is added up here,
- * through the SQL function {@linkcode COUNT_FUNCTION} the triggers call,
+ * through the SQL functions the triggers call ({@linkcode COUNT_FUNCTION},
+ * {@linkcode BYTES_FUNCTION}),
  * and written to `quota_usage` once per transaction, right before its
  * `COMMIT`. So the counters on disk always equal their rows at every
  * commit (a `kill -9` loses both or neither), and a message costs no
@@ -13,8 +14,18 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Row } from "./rows.ts";
 
-/** The SQL function the counting triggers call: `web4_count(peer, quota, n)` (migration 4). */
+/** The SQL function the count-quota triggers call: `web4_count(peer, quota, n)` (migration 3). */
 export const COUNT_FUNCTION = "web4_count";
+
+/**
+ * The SQL function the byte triggers call: `web4_bytes(peer, n)` adds `n`
+ * to the peer's `bytes` (unless `peer` is NULL: a row of the node's own)
+ * and to the node's total (peer `*`).
+ */
+export const BYTES_FUNCTION = "web4_bytes";
+
+/** The peer of the node's total (fingerprints are hex, so no peer is `*`). */
+const _NODE = "*";
 
 /** Committed counters kept in memory at most (a cache: a forgotten one is read again). */
 export const COUNTER_CACHE_MAX = 4096;
@@ -60,18 +71,27 @@ export class QuotaCounters {
   #marks: Map<string, { peer: string; quota: string; n: number }>[] = [];
 
   /**
-   * Registers the counting function on the connection (before the
-   * migrations run: migration 4's triggers call it).
+   * Registers the counting functions on the connection (before the
+   * migrations run: migration 3's triggers call them).
    *
    * @param db The connection.
    */
   constructor(db: DatabaseSync) {
     this.#db = db;
-    db.function(COUNT_FUNCTION, { deterministic: false, varargs: false }, (peer, quota, n) => {
+    db.function(COUNT_FUNCTION, { deterministic: false }, (peer, quota, n) => {
       if (typeof peer !== "string" || typeof quota !== "string") {
         throw new TypeError(`${COUNT_FUNCTION} needs a peer and a quota, got ${peer}, ${quota}`);
       }
       this.add(peer, quota, Number(n));
+      return null;
+    });
+    db.function(BYTES_FUNCTION, { deterministic: false }, (peer, n) => {
+      if (peer !== null && typeof peer !== "string") {
+        throw new TypeError(`${BYTES_FUNCTION} needs a peer or NULL, got ${peer}`);
+      }
+      const bytes = Number(n);
+      if (peer !== null) this.add(peer, "bytes", bytes);
+      this.add(_NODE, "bytes", bytes);
       return null;
     });
   }

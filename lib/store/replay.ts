@@ -8,9 +8,9 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { ReplayEntry } from "../envelope/mod.ts";
-import type { Row } from "./rows.ts";
+import { type Row, Statement } from "./rows.ts";
 import type { WriteContext, Writers } from "./writers.ts";
 
 /**
@@ -23,9 +23,9 @@ export class ReplayTable {
   readonly writers: Writers<"replay.add"> = {
     "replay.add": (change, context) => this.add(change.entry, context),
   };
-  readonly #insert: StatementSync;
-  readonly #since: StatementSync;
-  readonly #prune: StatementSync;
+  readonly #insert: Statement;
+  readonly #since: Statement;
+  readonly #prune: Statement;
 
   /**
    * Prepares the table's statements.
@@ -33,13 +33,15 @@ export class ReplayTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#insert = db.prepare(
+    this.#insert = new Statement(
+      db,
       "INSERT OR IGNORE INTO replay (sender, msg_id, ts_ms) VALUES (?, ?, ?)",
     );
-    this.#since = db.prepare(
+    this.#since = new Statement(
+      db,
       "SELECT * FROM replay WHERE ts_ms >= ? ORDER BY ts_ms, sender, msg_id",
     );
-    this.#prune = db.prepare("DELETE FROM replay WHERE ts_ms < ?");
+    this.#prune = new Statement(db, "DELETE FROM replay WHERE ts_ms < ?");
   }
 
   /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { COUNT_FUNCTION } from "./counters.ts";
+import { BYTES_FUNCTION, COUNT_FUNCTION } from "./counters.ts";
 
 /** One schema migration. */
 export interface Migration {
@@ -74,12 +74,13 @@ const _subBytes = (peer: string | undefined, bytes: string): string =>
     peer === undefined ? _NODE : `${peer}, ${_NODE}`
   });`;
 
-/** Triggers keeping a table's byte counters (for rows inserted, updated and deleted from now on). */
-const _byteTriggers = (c: _Counted): string => {
+/** Triggers keeping a table's byte counters, and the counters of the rows it holds already. */
+const _byteCounters = (c: _Counted): string => {
   const { table, peer } = c;
   const at = (ref: string) => peer === undefined ? undefined : `${ref}.${peer}`;
   const add = _addBytes(at("NEW"), _rowBytes("NEW", c));
   const sub = _subBytes(at("OLD"), _rowBytes("OLD", c));
+  const current = _rowBytes("r", c);
   return `
 CREATE TRIGGER ${table}_bytes_ins AFTER INSERT ON ${table} BEGIN ${add} END;
 CREATE TRIGGER ${table}_bytes_del AFTER DELETE ON ${table} BEGIN ${sub} END;
@@ -87,14 +88,7 @@ ${
     c.updated === true
       ? `CREATE TRIGGER ${table}_bytes_upd AFTER UPDATE ON ${table} BEGIN ${sub} ${add} END;`
       : ""
-  }`;
-};
-
-/** Triggers keeping a table's byte counters, and the counters of the rows it holds already. */
-const _byteCounters = (c: _Counted): string => {
-  const { table, peer } = c;
-  const current = _rowBytes("r", c);
-  return `${_byteTriggers(c)}
+  }
 ${
     peer === undefined ? "" : `INSERT INTO quota_usage(peer, quota, n)
   SELECT r.${peer}, 'bytes', SUM(${current}) FROM ${table} r WHERE true GROUP BY r.${peer}
@@ -104,7 +98,7 @@ UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${current}), 0) FROM ${table} 
   WHERE peer = ${_NODE} AND quota = 'bytes';`;
 };
 
-/** The replay pairs' byte counting (its table is rebuilt by migration 3). */
+/** The replay pairs' byte counting. */
 const _REPLAY: _Counted = {
   table: "replay",
   peer: "sender",
@@ -240,69 +234,67 @@ const _COUNT_QUOTAS: readonly (readonly [string, string, string])[] = [
   ["replay", "sender", "replay"],
 ];
 
-/** A call of the counting function (`QuotaCounters`, `counters.ts`). */
+/** Adds `n` to a peer's count quota (`QuotaCounters`, `counters.ts`). */
 const _count = (peer: string, quota: string, n: string): string =>
-  `${COUNT_FUNCTION}(${peer}, '${quota}', ${n})`;
+  `SELECT ${COUNT_FUNCTION}(${peer}, '${quota}', ${n});`;
 
-/** Counts `bytes` (negative: `-`) for the peer (if any) and the node's total. */
-const _countBytes = (peer: string | undefined, bytes: string, sign: "" | "-"): string =>
-  `SELECT ${peer === undefined ? "" : `${_count(peer, "bytes", `${sign}${bytes}`)}, `}${
-    _count(_NODE, "bytes", `${sign}${bytes}`)
-  };`;
+/** Adds `n` bytes to a peer's counter (when `peer` is not NULL) and to the node's total. */
+const _bytes = (peer: string | undefined, n: string): string =>
+  `SELECT ${BYTES_FUNCTION}(${peer ?? "NULL"}, ${n});`;
 
 /**
- * Migration 4: every counting trigger dropped and made again to count in
- * memory (the counting function), the counters written once per
- * transaction. The values are unchanged; only how they are kept.
+ * Migration 3, part 2: every counting trigger made again to count in
+ * memory, through the store's counting functions (one call per trigger),
+ * instead of updating `quota_usage` row by row; the store writes the
+ * counters once per transaction, right before its `COMMIT`. The values
+ * are unchanged; only how they are kept.
  */
 const _countersInMemory = (): string => {
-  const drop = (name: string) => `DROP TRIGGER IF EXISTS ${name};`;
-  const usage = _COUNT_QUOTAS.map(([table, column, quota]) => `
-${drop(`${table}_usage_ins`)}
-${drop(`${table}_usage_del`)}
-CREATE TRIGGER ${table}_usage_ins AFTER INSERT ON ${table} BEGIN
-  SELECT ${_count(`NEW.${column}`, quota, "1")};
-END;
-CREATE TRIGGER ${table}_usage_del AFTER DELETE ON ${table} BEGIN
-  SELECT ${_count(`OLD.${column}`, quota, "-1")};
-END;`);
-  const bytes = _COUNTED.map((c) => {
+  const triggers: string[] = [];
+  const trigger = (name: string, when: string, table: string, body: string) =>
+    triggers.push(`CREATE TRIGGER ${name} ${when} ON ${table} BEGIN ${body} END;`);
+  for (const [table, column, quota] of _COUNT_QUOTAS) {
+    trigger(`${table}_usage_ins`, "AFTER INSERT", table, _count(`NEW.${column}`, quota, "1"));
+    trigger(`${table}_usage_del`, "AFTER DELETE", table, _count(`OLD.${column}`, quota, "-1"));
+  }
+  for (const c of _COUNTED) {
     const { table, peer } = c;
     const at = (ref: string) => peer === undefined ? undefined : `${ref}.${peer}`;
-    const add = _countBytes(at("NEW"), _rowBytes("NEW", c), "");
-    const sub = _countBytes(at("OLD"), _rowBytes("OLD", c), "-");
-    return `
-${drop(`${table}_bytes_ins`)}
-${drop(`${table}_bytes_del`)}
-${drop(`${table}_bytes_upd`)}
-CREATE TRIGGER ${table}_bytes_ins AFTER INSERT ON ${table} BEGIN ${add} END;
-CREATE TRIGGER ${table}_bytes_del AFTER DELETE ON ${table} BEGIN ${sub} END;
-${
-      c.updated === true
-        ? `CREATE TRIGGER ${table}_bytes_upd AFTER UPDATE ON ${table} BEGIN ${sub} ${add} END;`
-        : ""
-    }`;
-  });
-  const evidence = `(SELECT ifnull(SUM(${
-    _rowBytes("e", _EVIDENCE)
-  }), 0) FROM trust_evidence e WHERE e.log_id = OLD.id)`;
-  return `${usage.join("\n")}
-${bytes.join("\n")}
-${drop("trust_evidence_bytes_ins")}
-${drop("trust_log_evidence_bytes_del")}
-CREATE TRIGGER trust_evidence_bytes_ins AFTER INSERT ON trust_evidence BEGIN
-  ${
-    _countBytes(
-      "(SELECT subject FROM trust_log WHERE id = NEW.log_id)",
-      _rowBytes("NEW", _EVIDENCE),
-      "",
-    )
+    const add = _bytes(at("NEW"), _rowBytes("NEW", c));
+    const sub = _bytes(at("OLD"), `-${_rowBytes("OLD", c)}`);
+    trigger(`${table}_bytes_ins`, "AFTER INSERT", table, add);
+    trigger(`${table}_bytes_del`, "AFTER DELETE", table, sub);
+    if (c.updated === true) trigger(`${table}_bytes_upd`, "AFTER UPDATE", table, `${sub} ${add}`);
   }
-END;
-CREATE TRIGGER trust_log_evidence_bytes_del BEFORE DELETE ON trust_log BEGIN
-  ${_countBytes("OLD.subject", evidence, "-")}
-END;`;
+  trigger(
+    "trust_evidence_bytes_ins",
+    "AFTER INSERT",
+    "trust_evidence",
+    _bytes("(SELECT subject FROM trust_log WHERE id = NEW.log_id)", _rowBytes("NEW", _EVIDENCE)),
+  );
+  trigger(
+    "trust_log_evidence_bytes_del",
+    "BEFORE DELETE",
+    "trust_log",
+    _bytes(
+      "OLD.subject",
+      `-(SELECT ifnull(SUM(${
+        _rowBytes("e", _EVIDENCE)
+      }), 0) FROM trust_evidence e WHERE e.log_id = OLD.id)`,
+    ),
+  );
+  return triggers.join("\n");
 };
+
+/** The names of every counting trigger (the ones migrations 1 and 2 made, and migration 3 again). */
+const _countingTriggers = (): string[] => [
+  ..._COUNT_QUOTAS.flatMap(([table]) => [`${table}_usage_ins`, `${table}_usage_del`]),
+  ..._COUNTED.flatMap((
+    { table },
+  ) => [`${table}_bytes_ins`, `${table}_bytes_del`, `${table}_bytes_upd`]),
+  "trust_evidence_bytes_ins",
+  "trust_log_evidence_bytes_del",
+];
 
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -488,40 +480,36 @@ ${_evidenceCounters()}
   },
   {
     version: 3,
-    name: "replay_by_time",
-    // The replay pairs keyed by envelope time instead of (sender, msg_id):
-    // a fresh msg_id is random, so each pair used to land on a random leaf
-    // of the primary key (plus an append to the time index), and every
-    // group's commit wrote those scattered pages to the WAL; keyed by time,
-    // a pair is an append to one b-tree, and pruning by age is a range at
-    // its start. The rows, their counts and their bytes are the same, so
-    // the counters are kept as they are (the copy runs before the new
-    // table has triggers; dropping the old table drops its own). A pair
-    // added again at the same time changes nothing, as before; the router
-    // adds a pair only after its replay guard accepted it.
+    name: "replay_by_time_counters_in_memory",
+    // Two changes to the write path of every message. (1) The replay pairs
+    // keyed by envelope time instead of (sender, msg_id): a fresh msg_id is
+    // random, so each pair used to land on a random leaf of the primary
+    // key (plus an append to the time index), and every commit wrote those
+    // scattered pages to the WAL; keyed by time, a pair is an append to one
+    // b-tree, and pruning by age is a range at its start. A pair added
+    // again at the same time changes nothing, as before (the router adds a
+    // pair only after its replay guard accepted it). (2) The counting
+    // triggers call the store's counting functions instead of updating
+    // quota_usage row by row: the counts are added up in memory and written
+    // once per transaction, right before its COMMIT, so the counters on
+    // disk still equal their rows at every commit. The rows, their counts
+    // and their bytes are unchanged, so the counters stay as they are: the
+    // pairs are copied back while no trigger is on the table. The store
+    // registers the functions on its connection before it migrates.
     sql: `
-CREATE TABLE replay_by_time (
+${_countingTriggers().map((name) => `DROP TRIGGER IF EXISTS ${name};`).join("\n")}
+CREATE TEMP TABLE replay_copy AS SELECT ts_ms, sender, msg_id FROM replay;
+DROP TABLE replay;
+CREATE TABLE replay (
   ts_ms INTEGER NOT NULL,
   sender TEXT NOT NULL,
   msg_id TEXT NOT NULL,
   PRIMARY KEY (ts_ms, sender, msg_id)
 ) WITHOUT ROWID;
-INSERT INTO replay_by_time (ts_ms, sender, msg_id) SELECT ts_ms, sender, msg_id FROM replay;
-DROP TABLE replay;
-ALTER TABLE replay_by_time RENAME TO replay;
-${_usageTrigger("replay", "sender", "replay")}
-${_byteTriggers(_REPLAY)}
+INSERT INTO replay (ts_ms, sender, msg_id) SELECT ts_ms, sender, msg_id FROM temp.replay_copy;
+DROP TABLE temp.replay_copy;
+${_countersInMemory()}
 `,
-  },
-  {
-    version: 4,
-    name: "quota_counters_in_memory",
-    // The counting triggers call the store's counting function instead of
-    // updating quota_usage row by row: the counts are added up in memory
-    // and written once per transaction, right before its COMMIT (so the
-    // counters on disk still equal their rows at every commit). The store
-    // registers the function on its connection before it migrates.
-    sql: _countersInMemory(),
   },
 ];
 

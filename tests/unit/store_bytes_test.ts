@@ -97,7 +97,7 @@ Deno.test("A migration computes each peer's current bytes: a v1 store gets the c
   assert.ok(c[P2]! > 5_000 + ROW_OVERHEAD_BYTES, `P2 holds ${c[P2]} bytes`);
 });
 
-Deno.test("Migrations 3 and 4 (replay pairs keyed by time, counters in memory) keep every pair, its counts and its bytes, and the pairs still prune and refuse as before", async () => {
+Deno.test("Migration 3 (replay pairs keyed by time, counters in memory) keeps every pair, its counts and its bytes, and the pairs still prune and refuse as before", async () => {
   await using old = await tempDb();
   await using fresh = await tempDb();
   const pairs: StoreChange[] = [P1, P2, P1, P1, P2].map((sender, i) => ({

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import type { Row } from "./rows.ts";
 
 /** The SQL function the count-quota triggers call: `web4_count(peer, quota, n)` (migration 3). */
@@ -26,6 +26,9 @@ export const BYTES_FUNCTION = "web4_bytes";
 
 /** The peer of the node's total (fingerprints are hex, so no peer is `*`). */
 const _NODE = "*";
+
+/** Counters written by one statement at most when a transaction commits. */
+export const FLUSH_ROWS = 16;
 
 /** Committed counters kept in memory at most (a cache: a forgotten one is read again). */
 export const COUNTER_CACHE_MAX = 4096;
@@ -62,7 +65,8 @@ function _key(peer: string, quota: string): string {
 export class QuotaCounters {
   readonly #db: DatabaseSync;
   #read: StatementSync | undefined;
-  #write: StatementSync | undefined;
+  /** The flush statements by how many counters they write. */
+  #writes: StatementSync[] = [];
   /** Committed values by key (`quota\npeer`), as read or last written. */
   #cache = new Map<string, number>();
   /** The open transaction's changes by key. */
@@ -146,16 +150,33 @@ export class QuotaCounters {
     this.#delta = this.#marks.pop() ?? new Map();
   }
 
-  /** Writes the open transaction's changes to `quota_usage` (right before its `COMMIT`). */
+  /**
+   * Writes the open transaction's changes to `quota_usage` (right before
+   * its `COMMIT`): one statement for up to {@linkcode FLUSH_ROWS} counters.
+   */
   flush(): void {
-    if (this.#delta.size === 0) return;
-    this.#write ??= this.#db.prepare(
-      `INSERT INTO quota_usage (peer, quota, n) VALUES (?, ?, ?)
-       ON CONFLICT (peer, quota) DO UPDATE SET n = n + excluded.n`,
-    );
+    const rows: SQLInputValue[] = [];
     for (const { peer, quota, n } of this.#delta.values()) {
-      if (n !== 0) this.#write.run(peer, quota, n);
+      if (n !== 0) rows.push(peer, quota, n);
     }
+    for (let at = 0; at < rows.length; at += 3 * FLUSH_ROWS) {
+      const chunk = rows.slice(at, at + 3 * FLUSH_ROWS);
+      this.#upsert(chunk.length / 3).run(...chunk);
+    }
+  }
+
+  /** The statement adding `count` counters at once (prepared once per count). */
+  #upsert(count: number): StatementSync {
+    let statement = this.#writes[count];
+    if (statement === undefined) {
+      statement = this.#db.prepare(
+        `INSERT INTO quota_usage (peer, quota, n) VALUES ${
+          Array.from({ length: count }, () => "(?, ?, ?)").join(", ")
+        } ON CONFLICT (peer, quota) DO UPDATE SET n = n + excluded.n`,
+      );
+      this.#writes[count] = statement;
+    }
+    return statement;
   }
 
   /** The transaction committed: its changes are the committed values now. */

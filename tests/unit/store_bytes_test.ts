@@ -184,6 +184,23 @@ Deno.test("Counters kept in memory follow the transaction: a refused list, a sav
   assert.equal(store.totalBytes(), kept["*"]);
 });
 
+Deno.test("A transaction touching many counters writes them all at its commit (in several statements)", async () => {
+  await using tmp = await tempDb();
+  const senders = Array.from({ length: 25 }, (_, i) => i.toString(16).padStart(64, "0"));
+  {
+    using store = openStore(tmp.path);
+    store.beginGroup({ nowMs: 1_000 });
+    for (const sender of senders) {
+      store.commit([{ kind: "replay.add", entry: { sender, msgId: "m", timestampMs: 1_000 } }]);
+    }
+    store.endGroup();
+  }
+  using store = openStore(tmp.path);
+  for (const sender of senders) assert.equal(store.usage(sender, "replay"), 1);
+  store.close();
+  assert.deepEqual(counters(tmp.path), recount(tmp.path));
+});
+
 Deno.test("A charged commit over the peer's byte quota is refused with quota and writes nothing; data kept over a lowered quota stays, and only growth is refused", async () => {
   await using tmp = await tempDb();
   {

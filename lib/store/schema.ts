@@ -494,11 +494,19 @@ ${_evidenceCounters()}
     // once per transaction, right before its COMMIT, so the counters on
     // disk still equal their rows at every commit. The rows, their counts
     // and their bytes are unchanged, so the counters stay as they are: the
-    // pairs are copied back while no trigger is on the table. The store
-    // registers the functions on its connection before it migrates.
+    // pairs are copied back while no trigger is on the table (through a
+    // second table: no temporary file, and no rename, which would rewrite
+    // the whole schema). The store registers the functions on its
+    // connection before it migrates.
     sql: `
 ${_countingTriggers().map((name) => `DROP TRIGGER IF EXISTS ${name};`).join("\n")}
-CREATE TEMP TABLE replay_copy AS SELECT ts_ms, sender, msg_id FROM replay;
+CREATE TABLE replay_by_time (
+  ts_ms INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  PRIMARY KEY (ts_ms, sender, msg_id)
+) WITHOUT ROWID;
+INSERT INTO replay_by_time SELECT ts_ms, sender, msg_id FROM replay;
 DROP TABLE replay;
 CREATE TABLE replay (
   ts_ms INTEGER NOT NULL,
@@ -506,8 +514,8 @@ CREATE TABLE replay (
   msg_id TEXT NOT NULL,
   PRIMARY KEY (ts_ms, sender, msg_id)
 ) WITHOUT ROWID;
-INSERT INTO replay (ts_ms, sender, msg_id) SELECT ts_ms, sender, msg_id FROM temp.replay_copy;
-DROP TABLE temp.replay_copy;
+INSERT INTO replay SELECT ts_ms, sender, msg_id FROM replay_by_time;
+DROP TABLE replay_by_time;
 ${_countersInMemory()}
 `,
   },

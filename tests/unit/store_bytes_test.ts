@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import {
   DEFAULT_BYTE_QUOTAS,
   MIGRATIONS,

@@ -19,7 +19,6 @@ import type {
 } from "./protocols.ts";
 import type { Protocol } from "./common.ts";
 import {
-  acceptsAsIs,
   checkEnvelope,
   checkProtocolAndType,
   PLACEHOLDER_SIGN,
@@ -91,14 +90,14 @@ export async function signEnvelope<E extends Envelope = Envelope>(
   // and payload. If a check fails, the signature is dropped unseen: nothing
   // is returned for an invalid envelope.
   let signing: Promise<Uint8Array<ArrayBuffer>> | undefined;
-  const { value, signingText } = prepareForSigning(
+  const { value } = prepareForSigning(
     { ...envelope, sign: PLACEHOLDER_SIGN },
     (text) => {
       signing = identity.sign(_encoder.encode(text));
       signing.catch(() => {});
     },
   );
-  const checked = _validatedCopy(value, signingText);
+  const checked = validateEnvelope(value);
   if (checked.sender.fingerprint !== identity.fingerprint) {
     throw new TypeError(
       `Envelope sender fingerprint ${checked.sender.fingerprint} is not the signing identity's ` +
@@ -115,19 +114,6 @@ export async function signEnvelope<E extends Envelope = Envelope>(
   // `checked` is the validator's copy, never the caller's object.
   (checked as { sign: unknown }).sign = { algo: "ed25519", signature: signature.toBase64() };
   return checked as E;
-}
-
-/**
- * The validated envelope as a copy of its own (never sharing an object
- * with the caller's): when the compiled schemas accept the value, the
- * parse of its signing text (the same data, `sign` added back after);
- * otherwise zod's validating copy.
- */
-function _validatedCopy(value: Record<string, unknown>, signingText: string): Envelope {
-  if (!acceptsAsIs(value)) return validateEnvelope(value);
-  const copy = JSON.parse(signingText) as Record<string, unknown>;
-  copy.sign = { ...PLACEHOLDER_SIGN };
-  return copy as unknown as Envelope;
 }
 
 /** Options of {@linkcode createEnvelope}. */

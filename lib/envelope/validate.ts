@@ -172,15 +172,6 @@ function _fastAccepts(protocol: Protocol, value: Record<string, unknown>): boole
 }
 
 /**
- * Whether the compiled schemas accept a prepared envelope (plain JSON data,
- * checked by {@linkcode prepare}) as it is: then zod would return an equal
- * value. A `false` decides nothing.
- */
-export function acceptsAsIs(value: Record<string, unknown>): boolean {
-  return _fastAccepts(protocolOf(value), value);
-}
-
-/**
  * Step 1, second half (envelope structure), then step 2 (payload schema).
  *
  * @param value The prepared envelope.

@@ -58,11 +58,10 @@ export function envelopeSigningBytes(
  * @throws {PayloadSchemaError} If its payload does not match its type.
  */
 export function encodeEnvelope(envelope: Envelope): Uint8Array<ArrayBuffer> {
-  // The walk alone (no signing text: it would be serialized for nothing),
-  // then the compiled schemas (zod when they do not accept): the value is
-  // only read to be serialized, never handed back.
+  // The walk alone (the signing text would be serialized for nothing), then
+  // the schemas, then the one serialization.
   const { value } = prepare(envelope, Infinity, false, false);
-  return _encoder.encode(canonicalizeChecked(validateEnvelope(value, true)));
+  return _encoder.encode(canonicalizeChecked(validateEnvelope(value)));
 }
 
 /**

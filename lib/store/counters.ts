@@ -1,8 +1,7 @@
 /**
  * The quota counters in memory: what the schema's triggers count (rows per
  * count quota, bytes per peer and for the whole store) is added up here,
- * through the SQL functions the triggers call ({@linkcode COUNT_FUNCTION},
- * {@linkcode BYTES_FUNCTION}),
+ * through the SQL function the triggers call ({@linkcode COUNT_FUNCTION}),
  * and written to `quota_usage` once per transaction, right before its
  * `COMMIT`. So the counters on disk always equal their rows at every
  * commit (a `kill -9` loses both or neither), and a message costs no
@@ -14,15 +13,14 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import type { Row } from "./rows.ts";
 
-/** The SQL function the count-quota triggers call: `web4_count(peer, quota, n)` (migration 3). */
-export const COUNT_FUNCTION = "web4_count";
-
 /**
- * The SQL function the byte triggers call: `web4_bytes(peer, n)` adds `n`
- * to the peer's `bytes` (unless `peer` is NULL: a row of the node's own)
- * and to the node's total (peer `*`).
+ * The SQL function the counting triggers call (migration 3):
+ * `web4_count(peer, quota, rows, bytes)` adds `rows` to the peer's count
+ * quota `quota` (unless `quota` is NULL), and `bytes` to the peer's `bytes`
+ * (unless `peer` is NULL: a row of the node's own) and to the node's total
+ * (peer `*`).
  */
-export const BYTES_FUNCTION = "web4_bytes";
+export const COUNT_FUNCTION = "web4_count";
 
 /** The peer of the node's total (fingerprints are hex, so no peer is `*`). */
 const _NODE = "*";
@@ -52,7 +50,7 @@ function _key(peer: string, quota: string): string {
  * const counters = new QuotaCounters(db);
  * db.exec(`CREATE TABLE quota_usage (peer TEXT, quota TEXT, n INTEGER, PRIMARY KEY (peer, quota));
  *   CREATE TABLE t (peer TEXT);
- *   CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN SELECT web4_count(NEW.peer, 'rows', 1); END;`);
+ *   CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN SELECT web4_count(NEW.peer, 'rows', 1, 0); END;`);
  * db.exec("BEGIN; INSERT INTO t VALUES ('p'), ('p');");
  * assert.equal(counters.get("p", "rows"), 2); // counted, not yet written
  * counters.flush();
@@ -75,27 +73,25 @@ export class QuotaCounters {
   #marks: Map<string, { peer: string; quota: string; n: number }>[] = [];
 
   /**
-   * Registers the counting functions on the connection (before the
-   * migrations run: migration 3's triggers call them).
+   * Registers the counting function on the connection (before the
+   * migrations run: migration 3's triggers call it).
    *
    * @param db The connection.
    */
   constructor(db: DatabaseSync) {
     this.#db = db;
-    db.function(COUNT_FUNCTION, { deterministic: false }, (peer, quota, n) => {
-      if (typeof peer !== "string" || typeof quota !== "string") {
-        throw new TypeError(`${COUNT_FUNCTION} needs a peer and a quota, got ${peer}, ${quota}`);
+    db.function(COUNT_FUNCTION, { deterministic: false }, (peer, quota, rows, bytes) => {
+      if (
+        (peer !== null && typeof peer !== "string") || (quota !== null && typeof quota !== "string")
+      ) {
+        throw new TypeError(
+          `${COUNT_FUNCTION} needs a peer and a quota or NULL, got ${peer}, ${quota}`,
+        );
       }
-      this.add(peer, quota, Number(n));
-      return null;
-    });
-    db.function(BYTES_FUNCTION, { deterministic: false }, (peer, n) => {
-      if (peer !== null && typeof peer !== "string") {
-        throw new TypeError(`${BYTES_FUNCTION} needs a peer or NULL, got ${peer}`);
-      }
-      const bytes = Number(n);
-      if (peer !== null) this.add(peer, "bytes", bytes);
-      this.add(_NODE, "bytes", bytes);
+      if (peer !== null && quota !== null) this.add(peer, quota, Number(rows));
+      const n = Number(bytes);
+      if (peer !== null) this.add(peer, "bytes", n);
+      this.add(_NODE, "bytes", n);
       return null;
     });
   }

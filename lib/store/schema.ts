@@ -6,7 +6,7 @@
  * @module
  */
 
-import { BYTES_FUNCTION, COUNT_FUNCTION } from "./counters.ts";
+import { COUNT_FUNCTION } from "./counters.ts";
 
 /** One schema migration. */
 export interface Migration {
@@ -234,50 +234,71 @@ const _COUNT_QUOTAS: readonly (readonly [string, string, string])[] = [
   ["replay", "sender", "replay"],
 ];
 
-/** Adds `n` to a peer's count quota (`QuotaCounters`, `counters.ts`). */
-const _count = (peer: string, quota: string, n: string): string =>
-  `SELECT ${COUNT_FUNCTION}(${peer}, '${quota}', ${n});`;
-
-/** Adds `n` bytes to a peer's counter (when `peer` is not NULL) and to the node's total. */
-const _bytes = (peer: string | undefined, n: string): string =>
-  `SELECT ${BYTES_FUNCTION}(${peer ?? "NULL"}, ${n});`;
+/**
+ * One call of the counting function (`QuotaCounters`, `counters.ts`): `rows`
+ * to the peer's count quota (when `quota` is given), `bytes` to the peer's
+ * byte counter (when `peer` is not NULL) and to the node's total.
+ */
+const _counted = (
+  peer: string | undefined,
+  quota: string | undefined,
+  rows: string,
+  bytes: string,
+) =>
+  `SELECT ${COUNT_FUNCTION}(${peer ?? "NULL"}, ${
+    quota === undefined ? "NULL" : `'${quota}'`
+  }, ${rows}, ${bytes});`;
 
 /**
  * Migration 3, part 2: every counting trigger made again to count in
- * memory, through the store's counting functions (one call per trigger),
- * instead of updating `quota_usage` row by row; the store writes the
- * counters once per transaction, right before its `COMMIT`. The values
- * are unchanged; only how they are kept.
+ * memory, through the store's counting function (one trigger per table and
+ * event, one call each), instead of updating `quota_usage` row by row; the
+ * store writes the counters once per transaction, right before its
+ * `COMMIT`. The values are unchanged; only how they are kept.
  */
 const _countersInMemory = (): string => {
+  const quotaOf = new Map(_COUNT_QUOTAS.map(([table, , quota]) => [table, quota]));
   const triggers: string[] = [];
   const trigger = (name: string, when: string, table: string, body: string) =>
     triggers.push(`CREATE TRIGGER ${name} ${when} ON ${table} BEGIN ${body} END;`);
-  for (const [table, column, quota] of _COUNT_QUOTAS) {
-    trigger(`${table}_usage_ins`, "AFTER INSERT", table, _count(`NEW.${column}`, quota, "1"));
-    trigger(`${table}_usage_del`, "AFTER DELETE", table, _count(`OLD.${column}`, quota, "-1"));
-  }
   for (const c of _COUNTED) {
     const { table, peer } = c;
+    const quota = quotaOf.get(table);
     const at = (ref: string) => peer === undefined ? undefined : `${ref}.${peer}`;
-    const add = _bytes(at("NEW"), _rowBytes("NEW", c));
-    const sub = _bytes(at("OLD"), `-${_rowBytes("OLD", c)}`);
-    trigger(`${table}_bytes_ins`, "AFTER INSERT", table, add);
-    trigger(`${table}_bytes_del`, "AFTER DELETE", table, sub);
-    if (c.updated === true) trigger(`${table}_bytes_upd`, "AFTER UPDATE", table, `${sub} ${add}`);
+    const added = _rowBytes("NEW", c);
+    const removed = `-${_rowBytes("OLD", c)}`;
+    trigger(`${table}_count_ins`, "AFTER INSERT", table, _counted(at("NEW"), quota, "1", added));
+    trigger(`${table}_count_del`, "AFTER DELETE", table, _counted(at("OLD"), quota, "-1", removed));
+    if (c.updated === true) {
+      trigger(
+        `${table}_count_upd`,
+        "AFTER UPDATE",
+        table,
+        `${_counted(at("OLD"), undefined, "0", removed)} ${
+          _counted(at("NEW"), undefined, "0", added)
+        }`,
+      );
+    }
   }
   trigger(
-    "trust_evidence_bytes_ins",
+    "trust_evidence_count_ins",
     "AFTER INSERT",
     "trust_evidence",
-    _bytes("(SELECT subject FROM trust_log WHERE id = NEW.log_id)", _rowBytes("NEW", _EVIDENCE)),
+    _counted(
+      "(SELECT subject FROM trust_log WHERE id = NEW.log_id)",
+      undefined,
+      "0",
+      _rowBytes("NEW", _EVIDENCE),
+    ),
   );
   trigger(
-    "trust_log_evidence_bytes_del",
+    "trust_log_evidence_count_del",
     "BEFORE DELETE",
     "trust_log",
-    _bytes(
+    _counted(
       "OLD.subject",
+      undefined,
+      "0",
       `-(SELECT ifnull(SUM(${
         _rowBytes("e", _EVIDENCE)
       }), 0) FROM trust_evidence e WHERE e.log_id = OLD.id)`,

@@ -191,9 +191,16 @@ export class SqliteStore implements Store {
     this.quotas = Object.freeze(quotas);
     this.retention = Object.freeze(retention);
     this.#now = options.now ?? systemClock.now;
-    const db = openConnection(path, this.walBytes);
+    // A fresh in-memory store starts from a copy of one the migrations built
+    // (once per process): the same schema, without running them again.
+    const fresh = path === ":memory:" && options.migrations === undefined;
+    const db = openConnection(
+      path,
+      this.walBytes,
+      fresh ? SqliteStore.#freshImage(this.#now) : undefined,
+    );
     this.#db = db;
-    // Registered before the migrations: migration 4's triggers call it.
+    // Registered before the migrations: migration 3's triggers call it.
     const counters = new QuotaCounters(db);
     this.#tx = new Transactions(db, {
       observer: counters,
@@ -213,6 +220,21 @@ export class SqliteStore implements Store {
       this.#db = null;
       throw error;
     }
+  }
+
+  /** An empty in-memory store with every migration applied, as bytes (built once per process). */
+  static #fresh: Uint8Array | undefined;
+
+  static #freshImage(now: () => number): Uint8Array {
+    if (SqliteStore.#fresh === undefined) {
+      const store = new SqliteStore(":memory:", { migrations: MIGRATIONS, now });
+      try {
+        SqliteStore.#fresh = store.#openDb().serialize();
+      } finally {
+        store.close();
+      }
+    }
+    return SqliteStore.#fresh;
   }
 
   /** The schema version of the open database. */

@@ -22,12 +22,15 @@ export function counters(path: string): Record<string, number> {
   }
 }
 
-/** Recounts a store file's bytes from its rows: migration 2 run again on the data as it is. */
+/**
+ * Recounts a store file's bytes from its rows: migration 2 run again on the
+ * data as it is (the byte-counting triggers dropped first), then migration 3.
+ */
 export function recount(path: string): Record<string, number> {
   const db = new DatabaseSync(path);
   try {
     const triggers = db.prepare(
-      "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%bytes%'",
+      "SELECT name FROM sqlite_master WHERE type = 'trigger' AND (name LIKE '%bytes%' OR name LIKE '%count%')",
     ).all() as { name: string }[];
     db.exec("BEGIN");
     for (const t of triggers) db.exec(`DROP TRIGGER ${t.name}`);

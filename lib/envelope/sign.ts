@@ -22,6 +22,7 @@ import {
   checkEnvelope,
   checkProtocolAndType,
   PLACEHOLDER_SIGN,
+  prepare,
   prepareForSigning,
   show,
   validateEnvelope,
@@ -57,8 +58,10 @@ export function envelopeSigningBytes(
  * @throws {PayloadSchemaError} If its payload does not match its type.
  */
 export function encodeEnvelope(envelope: Envelope): Uint8Array<ArrayBuffer> {
-  const { envelope: checked } = checkEnvelope(envelope, Infinity);
-  return _encoder.encode(canonicalizeChecked(checked));
+  // The walk alone (the signing text would be serialized for nothing), then
+  // the schemas, then the one serialization.
+  const { value } = prepare(envelope, Infinity, false, false);
+  return _encoder.encode(canonicalizeChecked(validateEnvelope(value)));
 }
 
 /**
@@ -86,10 +89,13 @@ export async function signEnvelope<E extends Envelope = Envelope>(
   // and payload. If a check fails, the signature is dropped unseen: nothing
   // is returned for an invalid envelope.
   let signing: Promise<Uint8Array<ArrayBuffer>> | undefined;
-  const { value } = prepareForSigning({ ...envelope, sign: PLACEHOLDER_SIGN }, (text) => {
-    signing = identity.sign(_encoder.encode(text));
-    signing.catch(() => {});
-  });
+  const { value } = prepareForSigning(
+    { ...envelope, sign: PLACEHOLDER_SIGN },
+    (text) => {
+      signing = identity.sign(_encoder.encode(text));
+      signing.catch(() => {});
+    },
+  );
   const checked = validateEnvelope(value);
   if (checked.sender.fingerprint !== identity.fingerprint) {
     throw new TypeError(

@@ -78,6 +78,9 @@ interface _Queued {
   reject(error: unknown): void;
 }
 
+/** Why a group's wait was cut short (the reason its timer's signal aborts with). */
+const _ENDED = "write group wait ended";
+
 function _setTimeoutWait(ms: number, signal: AbortSignal): Promise<void> {
   // An abort ends the wait early (resolves): the caller checks the signal.
   return sleep(systemClock, ms, signal).catch(() => {});
@@ -188,7 +191,8 @@ export class WriteGroupRunner {
       });
     } finally {
       this.#wake = null;
-      timer.abort();
+      // A reason of our own: without one, each abort builds a DOMException.
+      timer.abort(_ENDED);
     }
     return arrived;
   }

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { fromJson, optional, type Row, setDefined, toJson } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { fromJson, optional, type Row, setDefined, Statement, toJson } from "./rows.ts";
 import type { ClaimRecord, ClaimStatus, ClaimVote } from "./types.ts";
 import type { WriteContext, Writers } from "./writers.ts";
 
@@ -21,13 +21,13 @@ export class ClaimsTable {
     "claim.upsert": (change, context) => this.upsert(change.claim, context),
     "claim.vote": (change, context) => this.vote(change.vote, context),
   };
-  readonly #upsert: StatementSync;
-  readonly #vote: StatementSync;
-  readonly #get: StatementSync;
-  readonly #byPeer: StatementSync;
-  readonly #about: StatementSync;
-  readonly #votes: StatementSync;
-  readonly #page: StatementSync;
+  readonly #upsert: Statement;
+  readonly #vote: Statement;
+  readonly #get: Statement;
+  readonly #byPeer: Statement;
+  readonly #about: Statement;
+  readonly #votes: Statement;
+  readonly #page: Statement;
 
   /**
    * Prepares the tables' statements.
@@ -35,31 +35,37 @@ export class ClaimsTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#upsert = db.prepare(
+    this.#upsert = new Statement(
+      db,
       `INSERT INTO claims (id, peer, domain, subject, value_canon, status, reason, fact_json,
          trace_json, links_json, created_ms, updated_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason,
          updated_ms = excluded.updated_ms`,
     );
-    this.#vote = db.prepare(
+    this.#vote = new Statement(
+      db,
       `INSERT INTO claim_votes (claim_id, peer, kind, msg_id, reason, confidence, counted, at_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (claim_id, peer, kind) DO UPDATE SET msg_id = excluded.msg_id,
          reason = excluded.reason, confidence = excluded.confidence,
          counted = excluded.counted, at_ms = excluded.at_ms`,
     );
-    this.#get = db.prepare("SELECT * FROM claims WHERE id = ?");
-    this.#byPeer = db.prepare(
+    this.#get = new Statement(db, "SELECT * FROM claims WHERE id = ?");
+    this.#byPeer = new Statement(
+      db,
       "SELECT * FROM claims WHERE peer = ? AND (? IS NULL OR status = ?) ORDER BY created_ms, id",
     );
-    this.#about = db.prepare(
+    this.#about = new Statement(
+      db,
       "SELECT * FROM claims WHERE domain = ? AND subject = ? ORDER BY created_ms, id",
     );
-    this.#votes = db.prepare(
+    this.#votes = new Statement(
+      db,
       "SELECT * FROM claim_votes WHERE claim_id = ? ORDER BY at_ms, peer, kind",
     );
-    this.#page = db.prepare(
+    this.#page = new Statement(
+      db,
       "SELECT rowid AS row_id, * FROM claims WHERE status = ? AND rowid > ? ORDER BY rowid LIMIT ?",
     );
   }

@@ -55,11 +55,18 @@ export function positiveLimit(name: string, value: number): number {
  *
  * @param path A file path, or `":memory:"`.
  * @param walBytes The WAL bound.
+ * @param image For `":memory:"`: a database image to start from (a copy of
+ *   it is loaded before the settings are made).
  * @returns The connection (the caller closes it).
  */
-export function openConnection(path: string, walBytes: number): DatabaseSync {
+export function openConnection(
+  path: string,
+  walBytes: number,
+  image?: Uint8Array,
+): DatabaseSync {
   const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
   try {
+    if (image !== undefined) db.deserialize(image);
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA busy_timeout = 5000");

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { optional, type Row, setDefined } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { optional, type Row, setDefined, Statement } from "./rows.ts";
 import type { HandshakeRecord } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
@@ -17,9 +17,9 @@ export class HandshakesTable {
     "handshake.set": (change) => this.set(change.record),
     "handshake.clear": (change) => this.clear(change.peer),
   };
-  readonly #replace: StatementSync;
-  readonly #delete: StatementSync;
-  readonly #get: StatementSync;
+  readonly #replace: Statement;
+  readonly #delete: Statement;
+  readonly #get: Statement;
 
   /**
    * Prepares the table's statements.
@@ -27,12 +27,13 @@ export class HandshakesTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#replace = db.prepare(
+    this.#replace = new Statement(
+      db,
       `INSERT OR REPLACE INTO handshakes (peer, role, stage, our_nonce, our_challenge, our_hello_id,
          their_nonce, their_hello_id, started_ms, deadline_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#delete = db.prepare("DELETE FROM handshakes WHERE peer = ?");
-    this.#get = db.prepare("SELECT * FROM handshakes WHERE peer = ?");
+    this.#delete = new Statement(db, "DELETE FROM handshakes WHERE peer = ?");
+    this.#get = new Statement(db, "SELECT * FROM handshakes WHERE peer = ?");
   }
 
   /**

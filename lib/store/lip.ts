@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { fromJson, type Row, toJson } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { fromJson, type Row, Statement, toJson } from "./rows.ts";
 import type { ClaimStatus, LipQueueItem, LipSourceRecord } from "./types.ts";
 import type { WriteContext, Writers } from "./writers.ts";
 
@@ -22,12 +22,12 @@ export class LipTables {
     "lip.upsert": (change, context) => this.upsertItem(change.item, context),
     "lip.source": (change) => this.putSource(change.source),
   };
-  readonly #upsertItem: StatementSync;
-  readonly #replaceSource: StatementSync;
-  readonly #item: StatementSync;
-  readonly #items: StatementSync;
-  readonly #page: StatementSync;
-  readonly #source: StatementSync;
+  readonly #upsertItem: Statement;
+  readonly #replaceSource: Statement;
+  readonly #item: Statement;
+  readonly #items: Statement;
+  readonly #page: Statement;
+  readonly #source: Statement;
 
   /**
    * Prepares the tables' statements.
@@ -35,22 +35,26 @@ export class LipTables {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#upsertItem = db.prepare(
+    this.#upsertItem = new Statement(
+      db,
       `INSERT INTO lip_queue (id, peer, status, created_ms, expires_ms, record_json)
        VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, expires_ms = excluded.expires_ms,
          record_json = excluded.record_json`,
     );
-    this.#replaceSource = db.prepare(
+    this.#replaceSource = new Statement(
+      db,
       `INSERT OR REPLACE INTO lip_sources (uri, tier, accurate, inaccurate, updated_ms)
        VALUES (?, ?, ?, ?, ?)`,
     );
-    this.#item = db.prepare("SELECT record_json FROM lip_queue WHERE id = ?");
-    this.#items = db.prepare(
+    this.#item = new Statement(db, "SELECT record_json FROM lip_queue WHERE id = ?");
+    this.#items = new Statement(
+      db,
       "SELECT record_json FROM lip_queue WHERE status = ? ORDER BY created_ms, id LIMIT ?",
     );
-    this.#source = db.prepare("SELECT * FROM lip_sources WHERE uri = ?");
-    this.#page = db.prepare(
+    this.#source = new Statement(db, "SELECT * FROM lip_sources WHERE uri = ?");
+    this.#page = new Statement(
+      db,
       `SELECT rowid AS row_id, record_json FROM lip_queue WHERE status = ? AND rowid > ?
        ORDER BY rowid LIMIT ?`,
     );

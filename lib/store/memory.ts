@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { fromJson, optional, type Row, setDefined, toJson } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { fromJson, optional, type Row, setDefined, Statement, toJson } from "./rows.ts";
 import type { CausalFact, CausalLink, DecisionRecord } from "./types.ts";
 import type { WriteContext, Writers } from "./writers.ts";
 
@@ -23,15 +23,15 @@ export class MemoryTables {
     "causal.add": (change) => this.addFact(change.fact, change.links),
     "decision.add": (change, context) => this.addDecision(change.decision, context),
   };
-  readonly #insertFact: StatementSync;
-  readonly #insertLink: StatementSync;
-  readonly #upsertDecision: StatementSync;
-  readonly #fact: StatementSync;
-  readonly #factsAbout: StatementSync;
-  readonly #factsIn: StatementSync;
-  readonly #linksFrom: StatementSync;
-  readonly #linksTo: StatementSync;
-  readonly #decision: StatementSync;
+  readonly #insertFact: Statement;
+  readonly #insertLink: Statement;
+  readonly #upsertDecision: Statement;
+  readonly #fact: Statement;
+  readonly #factsAbout: Statement;
+  readonly #factsIn: Statement;
+  readonly #linksFrom: Statement;
+  readonly #linksTo: Statement;
+  readonly #decision: Statement;
 
   /**
    * Prepares the tables' statements.
@@ -39,34 +39,42 @@ export class MemoryTables {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#insertFact = db.prepare(
+    this.#insertFact = new Statement(
+      db,
       `INSERT INTO causal_facts (id, origin, domain, subject, value_canon, fact_json, accepted_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
-    this.#insertLink = db.prepare(
+    this.#insertLink = new Statement(
+      db,
       "INSERT INTO causal_links (from_id, relation, ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
     );
-    this.#upsertDecision = db.prepare(
+    this.#upsertDecision = new Statement(
+      db,
       `INSERT INTO decisions (decision_id, peer, msg_id, choice, outcome, context_json, trace_json,
          retrospective, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (decision_id, peer) DO UPDATE SET msg_id = excluded.msg_id,
          choice = excluded.choice, outcome = excluded.outcome, context_json = excluded.context_json,
          trace_json = excluded.trace_json, retrospective = excluded.retrospective, at_ms = excluded.at_ms`,
     );
-    this.#fact = db.prepare("SELECT * FROM causal_facts WHERE id = ?");
-    this.#factsAbout = db.prepare(
+    this.#fact = new Statement(db, "SELECT * FROM causal_facts WHERE id = ?");
+    this.#factsAbout = new Statement(
+      db,
       "SELECT * FROM causal_facts WHERE domain = ? AND subject = ? ORDER BY accepted_ms, id",
     );
-    this.#factsIn = db.prepare(
+    this.#factsIn = new Statement(
+      db,
       "SELECT * FROM causal_facts WHERE domain = ? ORDER BY accepted_ms DESC, id LIMIT ?",
     );
-    this.#linksFrom = db.prepare(
+    this.#linksFrom = new Statement(
+      db,
       "SELECT * FROM causal_links WHERE from_id = ? ORDER BY relation, ref",
     );
-    this.#linksTo = db.prepare(
+    this.#linksTo = new Statement(
+      db,
       "SELECT * FROM causal_links WHERE ref = ? ORDER BY from_id, relation",
     );
-    this.#decision = db.prepare(
+    this.#decision = new Statement(
+      db,
       "SELECT * FROM decisions WHERE decision_id = ? ORDER BY at_ms LIMIT 1",
     );
   }

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { fromJson, type Row, toJson } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { fromJson, type Row, Statement, toJson } from "./rows.ts";
 import type { PersonRecord } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
@@ -16,8 +16,8 @@ export class PersonsTable {
   readonly writers: Writers<"person.upsert"> = {
     "person.upsert": (change) => this.put(change.person),
   };
-  readonly #replace: StatementSync;
-  readonly #get: StatementSync;
+  readonly #replace: Statement;
+  readonly #get: Statement;
 
   /**
    * Prepares the table's statements.
@@ -25,10 +25,11 @@ export class PersonsTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#replace = db.prepare(
+    this.#replace = new Statement(
+      db,
       "INSERT OR REPLACE INTO persons (person, record_json, updated_ms) VALUES (?, ?, ?)",
     );
-    this.#get = db.prepare("SELECT record_json FROM persons WHERE person = ?");
+    this.#get = new Statement(db, "SELECT record_json FROM persons WHERE person = ?");
   }
 
   /**

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { fromJson, optional, type Row, setDefined, toJson } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { fromJson, optional, type Row, setDefined, Statement, toJson } from "./rows.ts";
 import type { PresenceRecord } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
@@ -16,8 +16,8 @@ export class PresenceTable {
   readonly writers: Writers<"presence.set"> = {
     "presence.set": (change) => this.set(change.record),
   };
-  readonly #replace: StatementSync;
-  readonly #get: StatementSync;
+  readonly #replace: Statement;
+  readonly #get: Statement;
 
   /**
    * Prepares the table's statements.
@@ -25,11 +25,12 @@ export class PresenceTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#replace = db.prepare(
+    this.#replace = new Statement(
+      db,
       `INSERT OR REPLACE INTO presence (peer, presence, lri, peer_view, kernel_json, intent, updated_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#get = db.prepare("SELECT * FROM presence WHERE peer = ?");
+    this.#get = new Statement(db, "SELECT * FROM presence WHERE peer = ?");
   }
 
   /**

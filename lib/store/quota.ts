@@ -1,15 +1,15 @@
 /**
- * The `quota_usage` table: per-peer counters that the schema's triggers
- * keep as rows are inserted, updated and deleted (rows per count quota,
- * bytes per peer and for the whole store), read to enforce the quotas.
+ * The quotas over the `quota_usage` counters that the schema's triggers
+ * count as rows are inserted, updated and deleted (rows per count quota,
+ * bytes per peer and for the whole store; added up in memory by
+ * `QuotaCounters` and written once per transaction), read to enforce them.
  * Internal to the store, except the defaults and their check.
  *
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { QuotaCounters } from "./counters.ts";
 import { QuotaExceededError } from "./errors.ts";
-import type { Row } from "./rows.ts";
 import type { TrustLogTable } from "./trust_log.ts";
 import type {
   ByteCharge,
@@ -75,33 +75,27 @@ export interface ByteBaseline {
 
 /** Reads the usage counters and enforces the quotas inside a transaction. */
 export class QuotaUsage {
-  readonly #get: StatementSync;
-  readonly #bytes2: StatementSync;
+  readonly #counters: QuotaCounters;
   readonly #quotas: Readonly<StoreQuotas>;
   readonly #bytes: Readonly<ByteQuotas>;
   readonly #trustLog: TrustLogTable;
 
   /**
-   * Prepares the table's statement.
+   * Wraps the connection's counters.
    *
-   * @param db The migrated connection.
+   * @param counters The quota counters (in memory, written once per transaction).
    * @param quotas The count limits in force.
    * @param bytes The byte quotas in force.
    * @param trustLog The trust log, whose oldest ignored entries make room
    *   when a subject is over its `evidence` quota.
    */
   constructor(
-    db: DatabaseSync,
+    counters: QuotaCounters,
     quotas: Readonly<StoreQuotas>,
     bytes: Readonly<ByteQuotas>,
     trustLog: TrustLogTable,
   ) {
-    this.#get = db.prepare("SELECT n FROM quota_usage WHERE peer = ? AND quota = ?");
-    // A peer's bytes and the total in one statement (read twice per charged list).
-    this.#bytes2 = db.prepare(
-      `SELECT ifnull((SELECT n FROM quota_usage WHERE peer = ? AND quota = 'bytes'), 0) AS peer,
-         ifnull((SELECT n FROM quota_usage WHERE peer = '${_NODE}' AND quota = 'bytes'), 0) AS total`,
-    );
+    this.#counters = counters;
     this.#quotas = quotas;
     this.#bytes = bytes;
     this.#trustLog = trustLog;
@@ -115,9 +109,9 @@ export class QuotaUsage {
    * @returns The count or bytes (0 if the peer never used it).
    */
   usage(peer: string, quota: QuotaName): number {
-    const [who, what] = quota === "node_bytes" ? [_NODE, "bytes"] : [peer, quota];
-    const row = this.#get.get(who, what) as Row | undefined;
-    return row === undefined ? 0 : Number(row.n);
+    return quota === "node_bytes"
+      ? this.#counters.get(_NODE, "bytes")
+      : this.#counters.get(peer, quota);
   }
 
   /**
@@ -199,8 +193,7 @@ export class QuotaUsage {
   }
 
   #bytesOf(peer: string): ByteBaseline {
-    const row = this.#bytes2.get(peer) as Row;
-    return { peer: Number(row.peer), total: Number(row.total) };
+    return { peer: this.#counters.get(peer, "bytes"), total: this.#counters.get(_NODE, "bytes") };
   }
 
   #refuse(

@@ -1,28 +1,31 @@
 /**
  * The `replay` table: the replay guard's window of `(sender, msg_id)`
  * pairs, written by `replay.add`, pruned by age, and read back after a
- * restart. Internal to the store.
+ * restart. Keyed by envelope time (migration 3), so a new pair is an
+ * append, not an insert at a random place of a `(sender, msg_id)` key.
+ * Internal to the store.
  *
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { ReplayEntry } from "../envelope/mod.ts";
-import type { Row } from "./rows.ts";
+import { type Row, Statement } from "./rows.ts";
 import type { WriteContext, Writers } from "./writers.ts";
 
 /**
  * Replay pairs with their envelope time. A pair counts against its
- * sender's `replay` quota; adding a known pair again changes nothing.
+ * sender's `replay` quota; adding a known pair again (the same time)
+ * changes nothing.
  */
 export class ReplayTable {
   /** The writer of `replay.add`. */
   readonly writers: Writers<"replay.add"> = {
     "replay.add": (change, context) => this.add(change.entry, context),
   };
-  readonly #insert: StatementSync;
-  readonly #since: StatementSync;
-  readonly #prune: StatementSync;
+  readonly #insert: Statement;
+  readonly #since: Statement;
+  readonly #prune: Statement;
 
   /**
    * Prepares the table's statements.
@@ -30,13 +33,15 @@ export class ReplayTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#insert = db.prepare(
+    this.#insert = new Statement(
+      db,
       "INSERT OR IGNORE INTO replay (sender, msg_id, ts_ms) VALUES (?, ?, ?)",
     );
-    this.#since = db.prepare(
+    this.#since = new Statement(
+      db,
       "SELECT * FROM replay WHERE ts_ms >= ? ORDER BY ts_ms, sender, msg_id",
     );
-    this.#prune = db.prepare("DELETE FROM replay WHERE ts_ms < ?");
+    this.#prune = new Statement(db, "DELETE FROM replay WHERE ts_ms < ?");
   }
 
   /**

@@ -5,7 +5,12 @@
  * @module
  */
 
-import type { SQLInputValue } from "node:sqlite";
+import type {
+  DatabaseSync,
+  SQLInputValue,
+  StatementResultingChanges,
+  StatementSync,
+} from "node:sqlite";
 
 /** One row as `node:sqlite` returns it: column name to value. */
 export type Row = Record<string, SQLInputValue | undefined>;
@@ -93,4 +98,73 @@ export function setDefined<T extends object, K extends keyof T>(
 ): T {
   if (value !== undefined) target[key] = value;
   return target;
+}
+
+/**
+ * A statement prepared on its first use, so that opening a store prepares
+ * only what it runs (a fresh store in a test runs a few of its dozens).
+ * Its SQL is fixed by the migrated schema; an error in it surfaces on the
+ * first use.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { type Row, Statement } from "./rows.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const db = new DatabaseSync(":memory:");
+ * const answer = new Statement(db, "SELECT 41 + ? AS n");
+ * assert.equal((answer.get(1) as Row).n, 42);
+ * db.close();
+ * ```
+ */
+export class Statement {
+  readonly #db: DatabaseSync;
+  readonly #sql: string;
+  #statement: StatementSync | undefined;
+
+  /**
+   * Keeps the SQL; prepares nothing yet.
+   *
+   * @param db The connection.
+   * @param sql The statement.
+   */
+  constructor(db: DatabaseSync, sql: string) {
+    this.#db = db;
+    this.#sql = sql;
+  }
+
+  #prepared(): StatementSync {
+    return this.#statement ??= this.#db.prepare(this.#sql);
+  }
+
+  /**
+   * Runs it (`StatementSync.run`).
+   *
+   * @param params The bound values.
+   * @returns The changes it made.
+   */
+  run(...params: SQLInputValue[]): StatementResultingChanges {
+    return this.#prepared().run(...params);
+  }
+
+  /**
+   * Its first row (`StatementSync.get`).
+   *
+   * @param params The bound values.
+   * @returns The row, or `undefined` when there is none.
+   */
+  get(...params: SQLInputValue[]): unknown {
+    return this.#prepared().get(...params);
+  }
+
+  /**
+   * Every row (`StatementSync.all`).
+   *
+   * @param params The bound values.
+   * @returns The rows.
+   */
+  all(...params: SQLInputValue[]): unknown[] {
+    return this.#prepared().all(...params);
+  }
 }

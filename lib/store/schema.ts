@@ -6,6 +6,8 @@
  * @module
  */
 
+import { COUNT_FUNCTION } from "./counters.ts";
+
 /** One schema migration. */
 export interface Migration {
   /** The version the database has after it (1, 2, ...). */
@@ -94,6 +96,14 @@ ${
   }
 UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${current}), 0) FROM ${table} r)
   WHERE peer = ${_NODE} AND quota = 'bytes';`;
+};
+
+/** The replay pairs' byte counting. */
+const _REPLAY: _Counted = {
+  table: "replay",
+  peer: "sender",
+  text: ["sender", "msg_id"],
+  numbers: 1,
 };
 
 /** Every table the byte quotas count, with the peer its rows belong to. */
@@ -188,7 +198,7 @@ const _COUNTED: readonly _Counted[] = [
     updated: true,
   },
   { table: "lip_sources", text: ["uri", "tier"], numbers: 3 },
-  { table: "replay", peer: "sender", text: ["sender", "msg_id"], numbers: 1 },
+  _REPLAY,
 ];
 
 /** Trust evidence rows count toward their log entry's subject (and go with the entry). */
@@ -213,6 +223,99 @@ UPDATE quota_usage SET n = n + (SELECT ifnull(SUM(${
   }), 0) FROM trust_evidence e)
   WHERE peer = ${_NODE} AND quota = 'bytes';`;
 };
+
+/** The tables whose rows count against a count quota: `[table, peer column, quota]`. */
+const _COUNT_QUOTAS: readonly (readonly [string, string, string])[] = [
+  ["trust_log", "subject", "evidence"],
+  ["claims", "peer", "claims"],
+  ["claim_votes", "peer", "claims"],
+  ["decisions", "peer", "claims"],
+  ["lip_queue", "peer", "lip_queue"],
+  ["replay", "sender", "replay"],
+];
+
+/**
+ * One call of the counting function (`QuotaCounters`, `counters.ts`): `rows`
+ * to the peer's count quota (when `quota` is given), `bytes` to the peer's
+ * byte counter (when `peer` is not NULL) and to the node's total.
+ */
+const _counted = (
+  peer: string | undefined,
+  quota: string | undefined,
+  rows: string,
+  bytes: string,
+) =>
+  `SELECT ${COUNT_FUNCTION}(${peer ?? "NULL"}, ${
+    quota === undefined ? "NULL" : `'${quota}'`
+  }, ${rows}, ${bytes});`;
+
+/**
+ * Migration 3, part 2: every counting trigger made again to count in
+ * memory, through the store's counting function (one trigger per table and
+ * event, one call each), instead of updating `quota_usage` row by row; the
+ * store writes the counters once per transaction, right before its
+ * `COMMIT`. The values are unchanged; only how they are kept.
+ */
+const _countersInMemory = (): string => {
+  const quotaOf = new Map(_COUNT_QUOTAS.map(([table, , quota]) => [table, quota]));
+  const triggers: string[] = [];
+  const trigger = (name: string, when: string, table: string, body: string) =>
+    triggers.push(`CREATE TRIGGER ${name} ${when} ON ${table} BEGIN ${body} END;`);
+  for (const c of _COUNTED) {
+    const { table, peer } = c;
+    const quota = quotaOf.get(table);
+    const at = (ref: string) => peer === undefined ? undefined : `${ref}.${peer}`;
+    const added = _rowBytes("NEW", c);
+    const removed = `-${_rowBytes("OLD", c)}`;
+    trigger(`${table}_count_ins`, "AFTER INSERT", table, _counted(at("NEW"), quota, "1", added));
+    trigger(`${table}_count_del`, "AFTER DELETE", table, _counted(at("OLD"), quota, "-1", removed));
+    if (c.updated === true) {
+      trigger(
+        `${table}_count_upd`,
+        "AFTER UPDATE",
+        table,
+        `${_counted(at("OLD"), undefined, "0", removed)} ${
+          _counted(at("NEW"), undefined, "0", added)
+        }`,
+      );
+    }
+  }
+  trigger(
+    "trust_evidence_count_ins",
+    "AFTER INSERT",
+    "trust_evidence",
+    _counted(
+      "(SELECT subject FROM trust_log WHERE id = NEW.log_id)",
+      undefined,
+      "0",
+      _rowBytes("NEW", _EVIDENCE),
+    ),
+  );
+  trigger(
+    "trust_log_evidence_count_del",
+    "BEFORE DELETE",
+    "trust_log",
+    _counted(
+      "OLD.subject",
+      undefined,
+      "0",
+      `-(SELECT ifnull(SUM(${
+        _rowBytes("e", _EVIDENCE)
+      }), 0) FROM trust_evidence e WHERE e.log_id = OLD.id)`,
+    ),
+  );
+  return triggers.join("\n");
+};
+
+/** The names of every counting trigger (the ones migrations 1 and 2 made, and migration 3 again). */
+const _countingTriggers = (): string[] => [
+  ..._COUNT_QUOTAS.flatMap(([table]) => [`${table}_usage_ins`, `${table}_usage_del`]),
+  ..._COUNTED.flatMap((
+    { table },
+  ) => [`${table}_bytes_ins`, `${table}_bytes_del`, `${table}_bytes_upd`]),
+  "trust_evidence_bytes_ins",
+  "trust_log_evidence_bytes_del",
+];
 
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -394,6 +497,47 @@ ${_usageTrigger("replay", "sender", "replay")}
 INSERT INTO quota_usage(peer, quota, n) VALUES (${_NODE}, 'bytes', 0);
 ${_COUNTED.map(_byteCounters).join("\n")}
 ${_evidenceCounters()}
+`,
+  },
+  {
+    version: 3,
+    name: "replay_by_time_counters_in_memory",
+    // Two changes to the write path of every message. (1) The replay pairs
+    // keyed by envelope time instead of (sender, msg_id): a fresh msg_id is
+    // random, so each pair used to land on a random leaf of the primary
+    // key (plus an append to the time index), and every commit wrote those
+    // scattered pages to the WAL; keyed by time, a pair is an append to one
+    // b-tree, and pruning by age is a range at its start. A pair added
+    // again at the same time changes nothing, as before (the router adds a
+    // pair only after its replay guard accepted it). (2) The counting
+    // triggers call the store's counting functions instead of updating
+    // quota_usage row by row: the counts are added up in memory and written
+    // once per transaction, right before its COMMIT, so the counters on
+    // disk still equal their rows at every commit. The rows, their counts
+    // and their bytes are unchanged, so the counters stay as they are: the
+    // pairs are copied back while no trigger is on the table (through a
+    // second table: no temporary file, and no rename, which would rewrite
+    // the whole schema). The store registers the functions on its
+    // connection before it migrates.
+    sql: `
+${_countingTriggers().map((name) => `DROP TRIGGER IF EXISTS ${name};`).join("\n")}
+CREATE TABLE replay_by_time (
+  ts_ms INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  PRIMARY KEY (ts_ms, sender, msg_id)
+) WITHOUT ROWID;
+INSERT INTO replay_by_time SELECT ts_ms, sender, msg_id FROM replay;
+DROP TABLE replay;
+CREATE TABLE replay (
+  ts_ms INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  PRIMARY KEY (ts_ms, sender, msg_id)
+) WITHOUT ROWID;
+INSERT INTO replay SELECT ts_ms, sender, msg_id FROM replay_by_time;
+DROP TABLE replay_by_time;
+${_countersInMemory()}
 `,
   },
 ];

@@ -20,6 +20,7 @@ import {
   STORE_PRAGMAS,
   type StorePragma,
 } from "./connection.ts";
+import { QuotaCounters } from "./counters.ts";
 import { byteQuotas } from "./quota.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import { openTables, type Tables } from "./tables.ts";
@@ -190,9 +191,21 @@ export class SqliteStore implements Store {
     this.quotas = Object.freeze(quotas);
     this.retention = Object.freeze(retention);
     this.#now = options.now ?? systemClock.now;
-    const db = openConnection(path, this.walBytes);
+    // A fresh in-memory store starts from a copy of one the migrations built
+    // (once per process): the same schema, without running them again.
+    const fresh = path === ":memory:" && options.migrations === undefined;
+    const db = openConnection(
+      path,
+      this.walBytes,
+      fresh ? SqliteStore.#freshImage(this.#now) : undefined,
+    );
     this.#db = db;
-    this.#tx = new Transactions(db, { onRollback: (outermost) => this.#rolledBack(outermost) });
+    // Registered before the migrations: migration 3's triggers call it.
+    const counters = new QuotaCounters(db);
+    this.#tx = new Transactions(db, {
+      observer: counters,
+      onRollback: (outermost) => this.#rolledBack(outermost),
+    });
     this.#lists = new UnitsWithoutSavepoints(
       this.#tx,
       ({ tables, changes, charge }) => this.#applyList(tables, changes, charge),
@@ -200,12 +213,28 @@ export class SqliteStore implements Store {
     );
     try {
       this.#migrate(db, options.migrations ?? MIGRATIONS);
-      this.#tables = openTables(db, this.quotas, this.byteQuotas);
+      counters.forget(); // a migration may have written the counters directly
+      this.#tables = openTables(db, this.quotas, this.byteQuotas, counters);
     } catch (error) {
       db.close();
       this.#db = null;
       throw error;
     }
+  }
+
+  /** An empty in-memory store with every migration applied, as bytes (built once per process). */
+  static #fresh: Uint8Array | undefined;
+
+  static #freshImage(now: () => number): Uint8Array {
+    if (SqliteStore.#fresh === undefined) {
+      const store = new SqliteStore(":memory:", { migrations: MIGRATIONS, now });
+      try {
+        SqliteStore.#fresh = store.#openDb().serialize();
+      } finally {
+        store.close();
+      }
+    }
+    return SqliteStore.#fresh;
   }
 
   /** The schema version of the open database. */

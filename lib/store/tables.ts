@@ -13,6 +13,7 @@ import { LipTables } from "./lip.ts";
 import { MemoryTables } from "./memory.ts";
 import { PersonsTable } from "./persons.ts";
 import { PresenceTable } from "./presence.ts";
+import type { QuotaCounters } from "./counters.ts";
 import { QuotaUsage } from "./quota.ts";
 import { ReplayTable } from "./replay.ts";
 import { TrustTable } from "./trust.ts";
@@ -52,6 +53,7 @@ export interface Tables {
  * @param db The connection, with the schema applied.
  * @param quotas The count limits in force.
  * @param bytes The byte quotas in force.
+ * @param counters The connection's quota counters.
  * @returns The tables and their writers.
  * @throws The database's error if a statement does not fit the schema.
  */
@@ -59,6 +61,7 @@ export function openTables(
   db: DatabaseSync,
   quotas: Readonly<StoreQuotas>,
   bytes: Readonly<ByteQuotas>,
+  counters: QuotaCounters,
 ): Tables {
   const trust = new TrustTable(db);
   const trustLog = new TrustLogTable(db);
@@ -91,7 +94,7 @@ export function openTables(
     persons,
     lip,
     replay,
-    quota: new QuotaUsage(db, quotas, bytes, trustLog),
+    quota: new QuotaUsage(counters, quotas, bytes, trustLog),
     writers,
   };
 }

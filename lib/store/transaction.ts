@@ -8,8 +8,30 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 
+/**
+ * State kept beside the database that follows its transactions (the quota
+ * counters in memory): told of every savepoint, and written right before
+ * the outermost `COMMIT`.
+ */
+export interface TransactionObserver {
+  /** A savepoint began. */
+  savepoint(): void;
+  /** The innermost savepoint was released (its writes kept). */
+  released(): void;
+  /** The innermost savepoint was rolled back. */
+  rolledBackTo(): void;
+  /** The transaction is about to commit: write what is kept beside it (a throw rolls it back). */
+  flush(): void;
+  /** The transaction committed. */
+  committed(): void;
+  /** The whole transaction was rolled back. */
+  rolledBack(): void;
+}
+
 /** Options of {@linkcode Transactions}. */
 export interface TransactionsOptions {
+  /** State that follows the transactions (see {@linkcode TransactionObserver}). */
+  observer?: TransactionObserver | undefined;
   /**
    * Called after every rollback, with `true` when the whole transaction
    * was rolled back and `false` when only a savepoint was: the place to
@@ -49,6 +71,7 @@ export interface TransactionsOptions {
 export class Transactions {
   readonly #db: DatabaseSync;
   readonly #onRollback: (outermost: boolean) => void;
+  readonly #observer: TransactionObserver | undefined;
   #depth = 0;
   // The control statements, prepared once (`exec` would compile them on
   // every call): one transaction or savepoint per message made them a
@@ -68,6 +91,7 @@ export class Transactions {
   constructor(db: DatabaseSync, options: TransactionsOptions = {}) {
     this.#db = db;
     this.#onRollback = options.onRollback ?? (() => {});
+    this.#observer = options.observer;
     this.#begin = db.prepare("BEGIN IMMEDIATE");
     this.#commit = db.prepare("COMMIT");
     this.#rollback = db.prepare("ROLLBACK");
@@ -111,7 +135,10 @@ export class Transactions {
    */
   begin(): void {
     if (this.#depth === 0) this.#begin.run();
-    else this.#savepoint()[0].run();
+    else {
+      this.#savepoint()[0].run();
+      this.#observer?.savepoint();
+    }
     this.#depth++;
   }
 
@@ -128,15 +155,18 @@ export class Transactions {
     if (this.#depth > 1) {
       this.#depth--;
       this.#savepoint()[1].run();
+      this.#observer?.released();
       return;
     }
     try {
+      this.#observer?.flush();
       this.#commit.run();
     } catch (error) {
       this.rollback();
       throw error;
     }
     this.#depth = 0;
+    this.#observer?.committed();
   }
 
   /**
@@ -161,6 +191,8 @@ export class Transactions {
         release.run();
       }
     } finally {
+      if (outermost) this.#observer?.rolledBack();
+      else this.#observer?.rolledBackTo();
       this.#onRollback(outermost);
     }
   }

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { fromJson, type Row, toJson } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { fromJson, type Row, Statement, toJson } from "./rows.ts";
 import type { TrustMachine, TrustRecord, TrustState } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
@@ -25,8 +25,8 @@ export class TrustTable {
   readonly writers: Writers<"trust.state"> = {
     "trust.state": (change) => this.put(change.record),
   };
-  readonly #upsert: StatementSync;
-  readonly #get: StatementSync;
+  readonly #upsert: Statement;
+  readonly #get: Statement;
   /** Records by `machine\nsubject` (`null`: no row), least recently used first. */
   readonly #cache = new Map<string, TrustRecord | null>();
 
@@ -36,14 +36,15 @@ export class TrustTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#upsert = db.prepare(
+    this.#upsert = new Statement(
+      db,
       `INSERT INTO trust (machine, subject, state, since_ms, cooldown_until_ms, malice_count, strikes_json)
        VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (machine, subject) DO UPDATE SET state = excluded.state,
          since_ms = excluded.since_ms, cooldown_until_ms = excluded.cooldown_until_ms,
          malice_count = excluded.malice_count, strikes_json = excluded.strikes_json`,
     );
-    this.#get = db.prepare("SELECT * FROM trust WHERE machine = ? AND subject = ?");
+    this.#get = new Statement(db, "SELECT * FROM trust WHERE machine = ? AND subject = ?");
   }
 
   /**

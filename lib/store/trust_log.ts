@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { optional, type Row, setDefined } from "./rows.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { optional, type Row, setDefined, Statement } from "./rows.ts";
 import type {
   StoredTrustLogEntry,
   TrustLogEntry,
@@ -27,12 +27,12 @@ export class TrustLogTable {
   readonly writers: Writers<"trust.log"> = {
     "trust.log": (change, context) => this.append(change.entry, context),
   };
-  readonly #insert: StatementSync;
-  readonly #insertEvidence: StatementSync;
-  readonly #select: StatementSync;
-  readonly #selectEvidence: StatementSync;
-  readonly #pruneIgnored: StatementSync;
-  readonly #dropOldestIgnored: StatementSync;
+  readonly #insert: Statement;
+  readonly #insertEvidence: Statement;
+  readonly #select: Statement;
+  readonly #selectEvidence: Statement;
+  readonly #pruneIgnored: Statement;
+  readonly #dropOldestIgnored: Statement;
 
   /**
    * Prepares the tables' statements.
@@ -40,22 +40,27 @@ export class TrustLogTable {
    * @param db The migrated connection.
    */
   constructor(db: DatabaseSync) {
-    this.#insert = db.prepare(
+    this.#insert = new Statement(
+      db,
       `INSERT INTO trust_log (machine, subject, at_ms, event, from_state, to_state, changed, reason, actor)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#insertEvidence = db.prepare(
+    this.#insertEvidence = new Statement(
+      db,
       "INSERT INTO trust_evidence (log_id, seq, msg_id) VALUES (?, ?, ?)",
     );
-    this.#select = db.prepare(
+    this.#select = new Statement(
+      db,
       `SELECT * FROM (SELECT * FROM trust_log WHERE subject = ? AND at_ms >= ?
          AND (? IS NULL OR machine = ?) ORDER BY id DESC LIMIT ?) ORDER BY id`,
     );
-    this.#selectEvidence = db.prepare(
+    this.#selectEvidence = new Statement(
+      db,
       "SELECT msg_id FROM trust_evidence WHERE log_id = ? ORDER BY seq",
     );
-    this.#pruneIgnored = db.prepare("DELETE FROM trust_log WHERE changed = 0 AND at_ms < ?");
-    this.#dropOldestIgnored = db.prepare(
+    this.#pruneIgnored = new Statement(db, "DELETE FROM trust_log WHERE changed = 0 AND at_ms < ?");
+    this.#dropOldestIgnored = new Statement(
+      db,
       `DELETE FROM trust_log WHERE id IN (
          SELECT id FROM trust_log WHERE subject = ? AND changed = 0 ORDER BY id LIMIT ?)`,
     );

@@ -391,3 +391,26 @@ Deno.test("verifyEnvelope turns unreadable in-process objects into InvalidEnvelo
   revoke();
   assert.equal((await failure(proxy)).code, "INVALID_ENVELOPE");
 });
+
+Deno.test("A signed envelope shares no object with the caller's, and encodes to the bytes it verifies from", async () => {
+  const [a, b] = [alice, bob];
+  const payload = { goal: "ask" as const, topic: "t", priority: "normal" as const };
+  const state = { presence: "focused" as const, lri: 3 };
+  const env = await createEnvelope("cip", "INTENT", {
+    identity: a,
+    receiver: { agent_id: b.agentId, fingerprint: b.fingerprint },
+    payload,
+    state,
+    clock: now,
+  });
+  assert.notEqual(env.payload, payload);
+  assert.notEqual(env.state, state);
+  payload.topic = "changed after signing";
+  state.lri = 99;
+  assert.equal(env.payload.topic, "t");
+  assert.equal(env.state?.lri, 3);
+  const bytes = encodeEnvelope(env);
+  const back = await verifyEnvelope(bytes, { expectedReceiver: b.fingerprint, now });
+  assert.deepEqual(back, env);
+  assert.deepEqual(encodeEnvelope(back), bytes);
+});

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import {
   DEFAULT_BYTE_QUOTAS,
   MIGRATIONS,
@@ -9,6 +8,7 @@ import {
   type StoreChange,
 } from "../../lib/store/mod.ts";
 import { claim, everyKind, lipItem, logEntry, P1, P2, trustRecord } from "./store_records.ts";
+import { counters, recount } from "./store_counting.ts";
 
 async function tempDb(): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "web4-bytes-" });
@@ -16,40 +16,6 @@ async function tempDb(): Promise<{ path: string; [Symbol.asyncDispose](): Promis
     path: `${dir}/agent.db`,
     [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
   };
-}
-
-/** Every `bytes` counter of a store file, by peer (`*` is the total). */
-function counters(path: string): Record<string, number> {
-  const db = new DatabaseSync(path);
-  try {
-    const rows = db.prepare("SELECT peer, n FROM quota_usage WHERE quota = 'bytes' ORDER BY peer")
-      .all() as { peer: string; n: number }[];
-    return Object.fromEntries(
-      rows.filter((r) => Number(r.n) !== 0).map((r) => [r.peer, Number(r.n)]),
-    );
-  } finally {
-    db.close();
-  }
-}
-
-/** Recounts a store file's bytes from its rows: migration 2 run again on the data as it is. */
-function recount(path: string): Record<string, number> {
-  const db = new DatabaseSync(path);
-  try {
-    const triggers = db.prepare(
-      "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%bytes%'",
-    ).all() as { name: string }[];
-    db.exec("BEGIN");
-    for (const t of triggers) db.exec(`DROP TRIGGER ${t.name}`);
-    db.exec("DELETE FROM quota_usage WHERE quota = 'bytes'");
-    db.exec("DELETE FROM schema_migrations WHERE version >= 2");
-    db.exec("PRAGMA user_version = 1");
-    db.exec("COMMIT");
-  } finally {
-    db.close();
-  }
-  openStore(path).close(); // applies migration 2: the current bytes of every row
-  return counters(path);
 }
 
 const big = (id: string, peer: string, bytes: number) => {
@@ -128,6 +94,110 @@ Deno.test("A migration computes each peer's current bytes: a v1 store gets the c
   const c = counters(old.path);
   // A claim costs its encoded size plus the fixed overhead: at least its statement.
   assert.ok(c[P2]! > 5_000 + ROW_OVERHEAD_BYTES, `P2 holds ${c[P2]} bytes`);
+});
+
+Deno.test("Migration 3 (replay pairs keyed by time, counters in memory) keeps every pair, its counts and its bytes, and the pairs still prune and refuse as before", async () => {
+  await using old = await tempDb();
+  await using fresh = await tempDb();
+  const pairs: StoreChange[] = [P1, P2, P1, P1, P2].map((sender, i) => ({
+    kind: "replay.add",
+    entry: { sender, msgId: crypto.randomUUID(), timestampMs: 1_000 + (i % 3) },
+  }));
+  {
+    using v2 = openStore(old.path, { migrations: MIGRATIONS.slice(0, 2) });
+    v2.commit([...everyKind(), ...pairs], { nowMs: 1_000 });
+  }
+  {
+    using v3 = openStore(fresh.path);
+    v3.commit([...everyKind(), ...pairs], { nowMs: 1_000 });
+  }
+  using migrated = openStore(old.path, { quotas: { replay: 4 } });
+  assert.equal(migrated.schemaVersion, MIGRATIONS.at(-1)!.version);
+  assert.deepEqual(counters(old.path), counters(fresh.path));
+  assert.deepEqual(
+    counters(old.path),
+    recount(old.path),
+    "the triggers count what a recount finds",
+  );
+  const entries = migrated.replayEntries(0);
+  {
+    using v3 = openStore(fresh.path);
+    assert.deepEqual(entries, v3.replayEntries(0));
+  }
+  assert.equal(entries.length, pairs.length + 1, "the sample pair and the five");
+  assert.deepEqual(entries.map((e) => e.timestampMs), entries.map((e) => e.timestampMs).sort());
+  // P1 holds 3 of these pairs (and the sample's sender is P1): at the quota of 4.
+  assert.equal(migrated.usage(P1, "replay"), 4);
+  const again = {
+    kind: "replay.add" as const,
+    entry: { sender: P1, msgId: "late", timestampMs: 1_003 },
+  };
+  assert.throws(() => migrated.commit([again], { nowMs: 1_003 }), QuotaExceededError);
+  // Past the window every pair is pruned, counts and bytes given back.
+  const later = 1_003 + migrated.retention.replayWindowMs;
+  migrated.commit([{ ...again, entry: { ...again.entry, timestampMs: later } }], { nowMs: later });
+  assert.equal(migrated.usage(P1, "replay"), 1);
+  assert.deepEqual(migrated.replayEntries(0).map((e) => e.msgId), ["late"]);
+});
+
+Deno.test("Counters kept in memory follow the transaction: a refused list, a savepoint rolled back, an aborted group and a redo leave them equal to a recount", async () => {
+  await using tmp = await tempDb();
+  const pair = (sender: string, msgId: string): StoreChange => ({
+    kind: "replay.add",
+    entry: { sender, msgId, timestampMs: 1_000 },
+  });
+  {
+    using store = openStore(tmp.path, { quotas: { replay: 3 } });
+    store.commit(everyKind(), { nowMs: 1_000 }); // P1 holds one pair now
+    const claimsOfP2 = store.usage(P2, "claims");
+    store.beginGroup({ nowMs: 1_000 });
+    store.commit([pair(P2, "a"), { kind: "claim.upsert", claim: claim("c-9", P2) }]);
+    // Over P1's replay quota half way: the group is redone without this list.
+    assert.throws(
+      () => store.commit([pair(P1, "b"), pair(P1, "c"), pair(P1, "d")]),
+      QuotaExceededError,
+    );
+    assert.equal(store.usage(P1, "replay"), 1, "the refused list counts nothing");
+    assert.equal(
+      store.usage(P2, "claims"),
+      claimsOfP2 + 1,
+      "the list before it counts again after the redo",
+    );
+    // From now on each list takes a savepoint: rolled back alone.
+    assert.throws(() => store.commit([pair(P1, "e"), pair(P1, "f"), pair(P1, "g")]));
+    store.commit([pair(P1, "h")]);
+    assert.equal(store.usage(P1, "replay"), 2);
+    store.endGroup();
+    assert.equal(store.usage(P1, "replay"), 2, "committed as counted");
+    store.beginGroup({ nowMs: 1_000 });
+    store.commit([pair(P2, "x"), { kind: "claim.upsert", claim: big("c-10", P2, 3_000) }]);
+    assert.ok(store.usage(P2, "bytes") > 3_000);
+    store.abortGroup();
+    assert.equal(store.usage(P2, "replay"), 1, "an aborted group counts nothing");
+    assert.equal(store.usage(P2, "claims"), claimsOfP2 + 1);
+  }
+  const kept = counters(tmp.path);
+  assert.deepEqual(kept, recount(tmp.path), "the counters on disk are the rows' own");
+  using store = openStore(tmp.path);
+  assert.equal(store.usage(P1, "replay"), 2);
+  assert.equal(store.totalBytes(), kept["*"]);
+});
+
+Deno.test("A transaction touching many counters writes them all at its commit (in several statements)", async () => {
+  await using tmp = await tempDb();
+  const senders = Array.from({ length: 25 }, (_, i) => i.toString(16).padStart(64, "0"));
+  {
+    using store = openStore(tmp.path);
+    store.beginGroup({ nowMs: 1_000 });
+    for (const sender of senders) {
+      store.commit([{ kind: "replay.add", entry: { sender, msgId: "m", timestampMs: 1_000 } }]);
+    }
+    store.endGroup();
+  }
+  using store = openStore(tmp.path);
+  for (const sender of senders) assert.equal(store.usage(sender, "replay"), 1);
+  store.close();
+  assert.deepEqual(counters(tmp.path), recount(tmp.path));
 });
 
 Deno.test("A charged commit over the peer's byte quota is refused with quota and writes nothing; data kept over a lowered quota stays, and only growth is refused", async () => {

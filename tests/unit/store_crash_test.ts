@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { openStore } from "../../lib/store/mod.ts";
 import { P1 } from "./store_records.ts";
+import { counters, recount } from "./store_counting.ts";
 
 const CHILD = new URL("./store_crash_child.ts", import.meta.url).pathname;
 
@@ -58,6 +59,9 @@ for (const mode of ["commit", "batch"] as const) {
       );
       assert.equal(store.usage(P1, "evidence"), logs, "the quota counters are consistent too");
       raw.close();
+      store.close();
+      // Counted in memory, written once per transaction: on disk they are the rows' own.
+      assert.deepEqual(counters(path), recount(path), "the byte counters equal a recount");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -101,7 +105,17 @@ Deno.test("Router under SIGKILL: no result, reply or event left before its state
       raw.prepare("SELECT msg_id FROM replay").all().map((r) => String(r.msg_id)),
     );
     const claims = new Set(raw.prepare("SELECT id FROM claims").all().map((r) => String(r.id)));
+    const pairs = raw.prepare("SELECT sender, COUNT(*) AS n FROM replay GROUP BY sender").all();
     raw.close();
+    for (const { sender, n } of pairs) {
+      assert.equal(
+        store.usage(String(sender), "replay"),
+        Number(n),
+        "replay counters equal the rows",
+      );
+    }
+    store.close();
+    assert.deepEqual(counters(path), recount(path), "the byte counters equal a recount");
     assert.ok(left.some((l) => l.what === "E"), "events left too");
     for (const l of left) {
       assert.ok(

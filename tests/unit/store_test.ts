@@ -30,6 +30,33 @@ Deno.test("Store opens a file in WAL mode with synchronous=NORMAL, foreign keys 
   assert.throws(() => store.pragma("cache_size" as "synchronous"), TypeError);
 });
 
+Deno.test("A fresh in-memory store starts from the migrated schema (a copy per store): same settings, counters and quotas, nothing shared", () => {
+  using a = openStore(":memory:", { quotas: { replay: 1 } });
+  using b = openStore(":memory:");
+  for (const store of [a, b]) {
+    assert.equal(store.pragma("journal_mode"), "memory");
+    assert.equal(store.pragma("synchronous"), 1);
+    assert.equal(store.pragma("foreign_keys"), 1);
+    assert.equal(store.pragma("user_version"), SCHEMA_VERSION);
+    assert.equal(store.schemaVersion, SCHEMA_VERSION);
+    assert.equal(store.integrityCheck(), "ok");
+  }
+  const pair = (msgId: string) => ({
+    kind: "replay.add" as const,
+    entry: { sender: P1, msgId, timestampMs: 1_000 },
+  });
+  a.commit([pair("m-1")], { nowMs: 1_000 });
+  assert.throws(() => a.commit([pair("m-2")], { nowMs: 1_000 }), QuotaExceededError);
+  assert.equal(a.usage(P1, "replay"), 1);
+  assert.ok(a.totalBytes() > 0);
+  assert.deepEqual(b.replayEntries(0), [], "the other store shares nothing");
+  assert.equal(b.usage(P1, "replay"), 0);
+  assert.equal(b.totalBytes(), 0);
+  // Records cascade and triggers count as in a migrated file.
+  b.commit(everyKind(), { nowMs: 1_000 });
+  assert.equal(b.usage(P1, "replay"), 1);
+});
+
 Deno.test("Store round-trips one change of every kind and reads it back after reopening", async () => {
   await using tmp = await tempDb();
   const changes = everyKind();

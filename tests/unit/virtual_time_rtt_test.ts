@@ -22,7 +22,10 @@
  * - the client's handshake deadline and the server's ClientHello deadline
  *   (twin of rtt_handshake_test.ts's idle plain-TCP client);
  * - heartbeat round trips over a link delayed by exactly 5 ms each way
- *   (twin of rtt_lifecycle_test.ts's latency statistics).
+ *   (twin of rtt_lifecycle_test.ts's latency statistics);
+ * - a blocked send's `blockTimeoutMs` and a graceful close's flush deadline
+ *   over a silent link (twins of the contract kit's backpressure and close
+ *   tests, tests/helpers/transport_contract.ts).
  */
 
 import assert from "node:assert/strict";
@@ -30,6 +33,7 @@ import { Identity } from "../../lib/identity/mod.ts";
 import { type Clock, type ManualClock, seededRandom } from "../../lib/ports/mod.ts";
 import { memory, MemoryNetwork, type RttNode, type RttOptions } from "../../lib/rtt/mod.ts";
 import {
+  RTTBackpressureError,
   RTTHandshakeError,
   RTTTransportError,
   type TransportEvent,
@@ -385,4 +389,48 @@ Deno.test("Heartbeat latency (virtual): a link delayed 5 ms each way gives round
     assert.equal(m.latencyP95Us, 10_000);
   }
   assert.equal(r.outbound.stats().latencyP50Us, 10_000);
+});
+
+Deno.test("Blocked send (virtual): a send that finds the queue full over a silent link fails BLOCK_TIMEOUT at exactly blockTimeoutMs", async () => {
+  await using r = await rig({ backpressurePolicy: "block", blockTimeoutMs: 300, maxQueue: 2 });
+  const tx = await r.outbound.openChannel("state");
+  r.network.stall(r.server, r.client);
+  let queued = 0;
+  let failedAt: number | undefined;
+  const sending = (async () => {
+    for (;;) {
+      await tx.send(new Uint8Array(60_000));
+      queued++;
+    }
+  })().catch((e: unknown) => {
+    failedAt = r.vt.now;
+    return e;
+  });
+  await r.vt.runUntil(299);
+  assert.equal(queued, 2, "two queued, the third waits");
+  assert.equal(tx.stats().blocked, 1);
+  assert.equal(failedAt, undefined, "gave up before blockTimeoutMs");
+  await r.vt.runUntil(300);
+  assert.equal(failedAt, 300);
+  const e = await sending;
+  assert.ok(e instanceof RTTBackpressureError && e.code === "BLOCK_TIMEOUT", String(e));
+  assert.equal(tx.stats().errors, 1);
+});
+
+Deno.test("Graceful close (virtual): close() over a silent link with data outstanding ends at exactly its flush deadline", async () => {
+  await using r = await rig({});
+  const tx = await r.outbound.openChannel("state");
+  await r.vt.runUntil(100);
+  r.network.stall(r.server, r.client);
+  await tx.send(enc("never acknowledged"));
+  let closedAt: number | undefined;
+  r.outbound.onSessionClose(() => closedAt = r.vt.now);
+  const closing = r.outbound.close({ flushDeadlineMs: 500 });
+  await r.vt.runUntil(599);
+  assert.equal(closedAt, undefined, "closed before the flush deadline");
+  assert.equal(r.outbound.state, "open");
+  await r.vt.runUntil(600);
+  assert.equal(closedAt, 600);
+  await closing;
+  assert.equal(r.outbound.state, "closed");
 });

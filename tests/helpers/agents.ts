@@ -70,6 +70,8 @@ export class World implements AsyncDisposable {
         name: o.person.name,
         transport: o.transport,
         sinks: [w.personSink],
+        // The agents' clock, when the world runs on one (virtual-time twins).
+        ...(o.extra?.clock === undefined ? {} : { clock: o.extra.clock }),
       });
       // What the person says in their first HCP_HELLO (their explicit choice).
       const { consent = "granted", ...human } = o.person.human ?? {};

@@ -5,6 +5,10 @@
  * peers, facts confirmed by trusted peers, a restart, and a world without
  * anchors. Load sources are injected, so the machine's load never matters.
  * Every event of every run is checked against the event contract v1.0.
+ *
+ * Timing twin: the pacing here is checked as a refusal with a positive
+ * retry_after_ms; tests/unit/virtual_time_agent_test.ts ("HCP pacing
+ * (virtual)") shows the intents spaced by exactly pacingDelayMs.
  */
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";

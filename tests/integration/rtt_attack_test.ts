@@ -1,3 +1,6 @@
+// Timing twin: the ACK-withholding attack's deadline is shown exactly, on a
+// virtual clock, in tests/unit/virtual_time_rtt_hooks_test.ts.
+//
 // Issue 9: an authenticated attacker speaking RTT's wire format after a
 // valid TLS handshake with its own key (a test-hooks node that writes raw
 // frames and can withhold ACKs), and bare TCP connects from another loopback

@@ -1,5 +1,10 @@
 // RTT channels over the real native library on 127.0.0.1: ordering across
 // concurrent channels, flush, typed errors, and half-close.
+//
+// No test here has a duration as its subject (each waits for the event it
+// asserts; the deadlines are liveness bounds). The transport's own timers
+// (heartbeat, reconnect backoff, resume window, rekey, handshake deadlines)
+// have exact virtual-clock twins in tests/unit/virtual_time_rtt_test.ts.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { RTTDisconnectedError, RTTTransportError } from "../../lib/transport/mod.ts";

@@ -1,5 +1,11 @@
 // RTT sessions over the real native library on 127.0.0.1: authentication,
 // refusal, hostile clients at the listening port, and the permission check.
+//
+// Timing twins: the idle plain-TCP client here is dropped "within a bound";
+// tests/unit/virtual_time_rtt_test.ts shows the deadlines exactly on a
+// virtual clock ("ClientHello deadline (virtual)": dropped at exactly
+// clientHelloTimeoutMs; "Handshake deadline (virtual)": connect fails
+// HANDSHAKE_TIMEOUT at exactly handshakeTimeoutMs).
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import {

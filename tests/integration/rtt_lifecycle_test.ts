@@ -1,6 +1,12 @@
 // Session lifecycle over the real native library on 127.0.0.1: hooks and
 // node.onEvent, dispose, the sessions() iterator, abort signals, heartbeat
 // statistics, and the wake-up path's effect on process lifetime.
+//
+// Timing twin: "Heartbeats feed the latency statistics" only shows samples
+// arrive; tests/unit/virtual_time_rtt_test.ts ("Heartbeat latency (virtual)")
+// runs the same core on a virtual clock over a link delayed 5 ms each way and
+// asserts round trips of exactly 10,000 us. The process-lifetime tests stay
+// real: their subject is Deno's own event loop.
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { RttNode, type RttSession } from "../../lib/rtt/mod.ts";

@@ -4,6 +4,15 @@
  * while messages flow must not lose, duplicate or reorder anything; and a
  * stall longer than the heartbeat timeout gives the lifecycle events in the
  * order PROTOCOLS.md §1 fixes, with resumption enabled and disabled.
+ *
+ * Timing twins (tests/unit/virtual_time_rtt_test.ts, the same native core on
+ * the `memory` backend with a ManualClock): the heartbeat tests here wait for
+ * the events within wall-clock bounds; the twins assert that a silent link
+ * dies at exactly heartbeatTimeoutMs + 1 ms after the last beat heard (not a
+ * ms before), the resumed session_open at the heal's instant, reconnect
+ * attempts at the seeded backoff's instants, the resume window's end, and,
+ * for this file's absence window (no resumption after a final close), an
+ * hour of virtual time with no event and no timer left.
  */
 
 import assert from "node:assert/strict";

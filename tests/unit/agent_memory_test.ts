@@ -2,6 +2,13 @@
  * The AgentLoop on the `memory` transport (the same native core over
  * in-process pipes): handshakes, state updates, intents, the person's HCP,
  * one session per pair, hooks, clean stop.
+ *
+ * Timing twins (tests/unit/virtual_time_agent_test.ts, the same agents on a
+ * ManualClock): the presence test here calls refreshLoad() by hand, the
+ * open-intent test moves a fake `now`, and the pacing test checks the
+ * refusal; the twins show the load tick's exact instant, the open intent's
+ * expiry at the first tick past OPEN_INTENT_MS, and intents spaced by exactly
+ * pacingDelayMs.
  */
 import { systemClock } from "../../lib/ports/mod.ts";
 import assert from "node:assert/strict";

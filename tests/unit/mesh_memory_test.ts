@@ -3,6 +3,11 @@
  * pipes, real signatures, real SQLite stores in memory): multi-hop delivery,
  * loops, duplicates, hop limits, blocked peers, tampering relays,
  * introductions, a liar, partition and heal, consensus on ten nodes.
+ *
+ * Timing twin: the partition test here skews one node's clock and calls
+ * sweep() by hand; tests/unit/virtual_time_agent_test.ts ("Mesh sweep
+ * (virtual)") lets the sweep timer expire a held message at the first sweep
+ * outside the window, not at the sweep on its edge.
  */
 import { systemClock } from "../../lib/ports/mod.ts";
 import assert from "node:assert/strict";

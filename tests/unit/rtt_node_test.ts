@@ -2,6 +2,11 @@
 // native core and driver over in-process pipes, with the network's faults.
 // (These replace the tests that ran the TypeScript layer against a fake of
 // the native library: the same guarantees, on the real core.)
+//
+// These run on the real clock. Their timing twins, on a ManualClock with
+// exact instants, are in tests/unit/virtual_time_rtt_test.ts: the handshake
+// timeout ("Handshake deadline (virtual)") and the heartbeat hook order
+// ("Heartbeat timeout with resumption (virtual)").
 import assert from "node:assert/strict";
 import { Identity } from "../../lib/identity/mod.ts";
 import { memory, MemoryNetwork, type RttOptions } from "../../lib/rtt/mod.ts";

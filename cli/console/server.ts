@@ -18,7 +18,7 @@
  * credential); any other request with the token is a viewer and gets who
  * the agent is ({@linkcode viewerState}), and 403 on the lists and the stream.
  *
- * The person decides, not the page (PROTOCOLS.md §8): opening the console
+ * The person decides, not the page (docs/protocols.md §8): opening the console
  * sends nothing to the agent (it may enrol the browser's key, which gives
  * no consent); `/api/state` says the consent the agent holds, in words, and
  * the page sends that state with every message. A posted envelope is

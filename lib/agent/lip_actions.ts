@@ -3,7 +3,7 @@
  * `pending`, the evidence is shared), asking a peer to fetch, checking a
  * peer's evidence (fetched again on that peer's account, then judged), and
  * running the fetches peers ask for. Every fetch is charged to whoever its
- * URL came from (PROTOCOLS.md §8, "who may cause a fetch").
+ * URL came from (docs/protocols.md §8, "who may cause a fetch").
  *
  * @module
  */

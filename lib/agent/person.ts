@@ -4,7 +4,7 @@
  * agent must enroll the client's fingerprint as its person
  * (`Agent.create({ person })`).
  *
- * The person decides, not the client (PROTOCOLS.md §8): the client has no
+ * The person decides, not the client (docs/protocols.md §8): the client has no
  * consent of its own. It learns what the agent holds when it connects (the
  * agent tells its person its {@linkcode ConsentRecord}), sends that state with
  * every message, and changes consent only when told to

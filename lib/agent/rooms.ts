@@ -335,7 +335,7 @@ export function buildRooms(parts: RoomParts): Rooms {
   };
   events.on("handshakeVerified", (e) => verified(e.peer));
   // When the person's session opens, the agent tells them what it holds of
-  // them (PROTOCOLS.md §8): their client sends that state, never defaults.
+  // them (docs/protocols.md §8): their client sends that state, never defaults.
   events.on("peerUp", (e) => {
     if (!e.person) return;
     const told = consentRecordContext(consentRecordOf(store.person(e.peer)));

@@ -1,6 +1,6 @@
 /**
  * The CIP knowledge rules that need no state: what a fact is about, when two
- * facts conflict (PROTOCOLS.md §2, decision "what conflict means"), the
+ * facts conflict (docs/protocols.md §2, decision "what conflict means"), the
  * causal links of a proposal, the domain-separated challenge bytes, and the
  * checks of a DMP trace.
  *

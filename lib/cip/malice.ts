@@ -1,5 +1,5 @@
 /**
- * The judgement of a malice report (PROTOCOLS.md, the mesh's rules): given
+ * The judgement of a malice report (docs/protocols.md, the mesh's rules): given
  * the reported node's own signed fact proposals, already verified against
  * its key, and what this node accepted, does the evidence prove malice, show
  * a conflict, or show nothing? Pure: the caller verifies the signatures and

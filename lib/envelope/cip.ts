@@ -1,5 +1,5 @@
 /**
- * CIP/1.0 (agent <-> agent, PROTOCOLS.md §2): the envelope's types and
+ * CIP/1.0 (agent <-> agent, docs/protocols.md §2): the envelope's types and
  * zod schemas together, for every message type including the refusal
  * `ERROR`.
  *

@@ -75,7 +75,7 @@ export interface EnvelopeHeader {
 
 /**
  * Payload of the three refusal types, CIP `ERROR`, HCP `HCP_ERROR` and LIP
- * `LIP_ERROR` (PROTOCOLS.md §2, "refusals on the wire"): why a message was
+ * `LIP_ERROR` (docs/protocols.md §2, "refusals on the wire"): why a message was
  * refused or failed. An error never answers an error (see
  * {@linkcode isErrorType}).
  */

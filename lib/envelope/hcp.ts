@@ -1,5 +1,5 @@
 /**
- * HCP/1.0 (human <-> agent, PROTOCOLS.md §3): the envelope's types and
+ * HCP/1.0 (human <-> agent, docs/protocols.md §3): the envelope's types and
  * zod schemas together, for every message type including the refusal
  * `HCP_ERROR`.
  *

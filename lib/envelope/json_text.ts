@@ -3,7 +3,7 @@
  *
  * - **Repeated keys.** `JSON.parse` keeps the last of two equal keys
  *   silently, so a parser that keeps the first (or an intermediary) would act
- *   on another envelope than the one verified; PROTOCOLS.md §2 ("duplicate
+ *   on another envelope than the one verified; docs/protocols.md §2 ("duplicate
  *   keys") refuses such text. {@linkcode scanKeys} sees what `JSON.parse`
  *   cannot: one pass over the text, no tokens built, key strings sliced only
  *   in object-key position (and decoded only when they contain an escape).

@@ -1,6 +1,6 @@
 /**
  * The maxima of every string and array in the envelope schemas, in one
- * place (PROTOCOLS.md §8, "sizes and audit"). The zod schemas of
+ * place (docs/protocols.md §8, "sizes and audit"). The zod schemas of
  * `cip.ts`, `hcp.ts` and `lip.ts` are built from these numbers; the JSON
  * Schemas in `docs/schemas/` carry them (`maxLength`, `maxItems`, and
  * `x-maxUtf8Bytes` / `x-maxJsonBytes` for the byte counts), and

@@ -1,5 +1,5 @@
 /**
- * LIP/1.0 (internet <-> agent, PROTOCOLS.md §4): the envelope's types and
+ * LIP/1.0 (internet <-> agent, docs/protocols.md §4): the envelope's types and
  * zod schemas together, for every message type including the refusal
  * `LIP_ERROR`.
  *

@@ -120,7 +120,7 @@ const _ERROR_TYPES: Readonly<ErrorTypes> = { cip: "ERROR", hcp: "HCP_ERROR", lip
 
 /**
  * Tells whether a message type is a refusal (CIP `ERROR`, HCP `HCP_ERROR`,
- * LIP `LIP_ERROR`). An error never answers an error (PROTOCOLS.md §2,
+ * LIP `LIP_ERROR`). An error never answers an error (docs/protocols.md §2,
  * "refusals on the wire"): a router that would refuse an envelope of such a
  * type drops it (and logs) instead of answering.
  *

@@ -178,7 +178,7 @@ function _checkPositiveInteger(name: string, value: number): void {
 
 /**
  * Remembers which `msg_id`s each sender has used, within a time window, in
- * bounded memory, with every bound kept **per sender** (PROTOCOLS.md §2,
+ * bounded memory, with every bound kept **per sender** (docs/protocols.md §2,
  * "replay window per sender"): no sender, not even one stamping its
  * envelopes up to the allowed skew into the future, can make another
  * sender's fresh envelopes look stale or replayed.

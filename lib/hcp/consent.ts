@@ -1,5 +1,5 @@
 /**
- * Consent scopes (PROTOCOLS.md §3, decision "consent scope"): entries are
+ * Consent scopes (docs/protocols.md §3, decision "consent scope"): entries are
  * `kind:value` strings; an automated action carries a topic (`topic:work`)
  * and is inside the scope when the scope lists it exactly or lists its kind
  * with `*` (`topic:*`). And who may change consent (§8, "the person
@@ -12,7 +12,7 @@ import type { Consent, HcpType } from "../envelope/mod.ts";
 import { HcpConsentMismatchError, HcpError } from "./errors.ts";
 
 /**
- * The HCP types that may change the person's consent (PROTOCOLS.md §8):
+ * The HCP types that may change the person's consent (docs/protocols.md §8):
  * `HCP_HELLO` and `HCP_STATE_UPDATE`, sent by the person's explicit action.
  * Every other type must carry the consent the agent holds.
  */

@@ -190,7 +190,7 @@ export class HcpDecisionError extends HcpError {
 
 /**
  * Code `consent_mismatch`: an HCP message of a type that may not change
- * consent (PROTOCOLS.md §8, "the person decides": only `HCP_HELLO` and
+ * consent (docs/protocols.md §8, "the person decides": only `HCP_HELLO` and
  * `HCP_STATE_UPDATE` do) carries a `state.human.consent` other than the
  * one the agent holds. The message is refused and changes nothing, so a
  * page or client that sends defaults cannot give consent by accident.

@@ -10,9 +10,9 @@
 import type { Affect, HumanState, JsonObject } from "../envelope/mod.ts";
 import type { PersonRecord } from "../store/mod.ts";
 
-/** Pressure at or above which the agent must slow down (PROTOCOLS.md §3). */
+/** Pressure at or above which the agent must slow down (docs/protocols.md §3). */
 export const PACING_PRESSURE = 80;
-/** Clarity at or below which the agent must slow down (PROTOCOLS.md §3). */
+/** Clarity at or below which the agent must slow down (docs/protocols.md §3). */
 export const PACING_CLARITY = 30;
 /** The `HCP_HELLO` safety flag that keeps pacing on whatever the vector says. */
 export const SLOW_PACING_FLAG = "slow_pacing";

@@ -5,7 +5,7 @@
  * agent tells its person this record when the person's session opens (an
  * `HCP_CONTEXT` whose `context.consent_record` carries it), so a client or
  * a console sends the agent's current state and never defaults
- * (PROTOCOLS.md §8, "the person decides"); {@linkcode describeConsent}
+ * (docs/protocols.md §8, "the person decides"); {@linkcode describeConsent}
  * says it in words.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The acceptance rules of LIP (PROTOCOLS.md §4): which event, if any, a
+ * The acceptance rules of LIP (docs/protocols.md §4): which event, if any, a
  * queued claim's situation calls for. Pure; the runtime applies the event
  * with `moveClaim` and turns the result into store changes.
  *

@@ -1,7 +1,7 @@
 /**
  * Which IP addresses the default fetcher may connect to: a parser for IPv4
  * and IPv6 text and a classifier by IANA's special-purpose address
- * registries (PROTOCOLS.md §8, "who may cause a fetch"). Pure.
+ * registries (docs/protocols.md §8, "who may cause a fetch"). Pure.
  *
  * An address is globally reachable when no entry of the registries says
  * otherwise (the most specific entry wins, so `192.0.0.9/32` is reachable
@@ -81,7 +81,9 @@ const _V4 = _entries(4, [
   ["255.255.255.255/32", "limited-broadcast", false],
 ]);
 
-/** IANA IPv6 Special-Purpose Address Registry, with the embedded-IPv4 forms of PROTOCOLS.md §8. */
+/**
+ * IANA IPv6 Special-Purpose Address Registry, with the embedded-IPv4 forms of docs/protocols.md §8.
+ */
 const _V6 = _entries(6, [
   ["::/128", "unspecified", false],
   ["::1/128", "loopback", false],

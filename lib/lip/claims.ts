@@ -76,7 +76,7 @@ export function claimSubject(claim: FreeForm): ClaimSubject | null {
 
 /**
  * Whether two claims conflict: same domain and subject, different canonical
- * values (PROTOCOLS.md §2, decision "what conflict means"). Claims without
+ * values (docs/protocols.md §2, decision "what conflict means"). Claims without
  * a subject never conflict implicitly.
  *
  * @param a One claim.

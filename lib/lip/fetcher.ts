@@ -6,7 +6,7 @@
  * it to a {@linkcode LipFetcher} and gives the {@linkcode FetchedDocument}
  * back to the runtime (`LipRuntime.fetched`), which queues the claims and
  * answers with a `LIP_EVIDENCE`. {@linkcode HttpFetcher} is the default
- * fetcher (PROTOCOLS.md §8): http(s) only, to globally reachable addresses
+ * fetcher (docs/protocols.md §8): http(s) only, to globally reachable addresses
  * only unless the operator lists the origin, connected by itself to the
  * address it checked, with every redirect checked the same way and size,
  * time and redirects bounded.

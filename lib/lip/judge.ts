@@ -1,6 +1,6 @@
 /**
  * The LIP judge: how an agent decides, by its own lights, whether to vouch
- * for a claim (PROTOCOLS.md §8, "judges"). Fetching a source again proves
+ * for a claim (docs/protocols.md §8, "judges"). Fetching a source again proves
  * only that the source said it; a corroboration (`LIP_ACCEPT`) is sent
  * only when the agent's judge verified the claim, by comparing it with the
  * agent's accepted knowledge or by a rule of its operator. There is no

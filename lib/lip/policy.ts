@@ -1,6 +1,6 @@
 /**
  * Who may cause a fetch, and how many may run on one account
- * (PROTOCOLS.md §8, "who may cause a fetch"). A fetch is charged to whoever
+ * (docs/protocols.md §8, "who may cause a fetch"). A fetch is charged to whoever
  * its URL came from (`FetchRequest.chargedTo`): the requester of a
  * `LIP_FETCH`, the peer whose evidence is fetched again, or this agent for
  * its own. Only this agent, its person and peers `trusted` at that moment

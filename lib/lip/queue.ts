@@ -1,5 +1,5 @@
 /**
- * The deferred-acceptance queue's state machine (PROTOCOLS.md §4): claims
+ * The deferred-acceptance queue's state machine (docs/protocols.md §4): claims
  * wait `pending`; `pending -> accepted` (verified), `pending -> disputed`
  * (conflict), `disputed -> accepted` (resolved), `pending -> rejected` (low
  * trust, blocked source, no provenance, expired). This project adds

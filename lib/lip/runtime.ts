@@ -89,7 +89,7 @@ function _positiveInt(name: string, value: number, min: number): number {
  * - `LIP_EVIDENCE`: each claim is queued `pending` under its content id
  *   (`claimId`) and judged at once (`judgeClaim`); a peer `trusted` at that
  *   moment corroborates a claim with its own evidence for the same claim and
- *   source (PROTOCOLS.md section 4); good provenance counts for the source
+ *   source (docs/protocols.md section 4); good provenance counts for the source
  *   only from a trusted peer.
  * - `LIP_ACCEPT` / `LIP_REJECT` / `LIP_CONFLICT` from a peer `trusted` at
  *   that moment corroborate / dispute the claims they name (`claim:<id>`

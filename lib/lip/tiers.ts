@@ -1,6 +1,6 @@
 /**
  * Source trust tiers (`unknown | low | medium | high | blocked`) and how
- * they move (PROTOCOLS.md §4 and §8, "source tiers").
+ * they move (docs/protocols.md §4 and §8, "source tiers").
  *
  * The rule (documented in `docs/lip.md`): each source (keyed by its URL's
  * origin) keeps two counts in its store record: `accurate` (its claims a

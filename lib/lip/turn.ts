@@ -166,7 +166,7 @@ export class LipTurn {
         links: [{ from: moved.id, relation: "derived_from", ref: moved.sourceUri }],
       });
       // Corroboration (peers fetching it again) shows the source said it, not that it was right:
-      // it never counts as the source's accuracy (PROTOCOLS.md §8, "source tiers").
+      // it never counts as the source's accuracy (docs/protocols.md §8, "source tiers").
     } else if (event === "refuted") {
       this.sourceEvent(key, "inaccurate");
     }

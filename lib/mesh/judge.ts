@@ -1,5 +1,5 @@
 /**
- * Judges: how a node decides its vote on another node's fact (PROTOCOLS.md
+ * Judges: how a node decides its vote on another node's fact (docs/protocols.md
  * section 8, "judges"). A confirmation is a statement that this node
  * verified the fact, so it comes only from a judge that really checks;
  * there is no default judge, and a node without one abstains.

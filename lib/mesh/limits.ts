@@ -1,6 +1,6 @@
 /**
  * The mesh's bounds: every piece of state a neighbour can make a node keep
- * (PROTOCOLS.md section 8, "bounded mesh state" and "rate") has a limit
+ * (docs/protocols.md section 8, "bounded mesh state" and "rate") has a limit
  * here, with its default, and past a limit the least trusted origin's
  * oldest entry is dropped, or the new entry refused, and counted.
  *

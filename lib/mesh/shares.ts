@@ -1,5 +1,5 @@
 /**
- * Shares of a rate and of bytes between origins (PROTOCOLS.md section 8,
+ * Shares of a rate and of bytes between origins (docs/protocols.md section 8,
  * "rate"). Every frame a neighbour delivers is charged to that neighbour's
  * rate limit (the router's buckets, `node.ts`); a node that forwards frames
  * of other origins to a next hop spends that next hop's limit for this node,

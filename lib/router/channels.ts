@@ -11,7 +11,7 @@ import type { MessageType, Protocol } from "../envelope/mod.ts";
 export type RouteChannel = "control" | "state" | "knowledge";
 
 /**
- * The channel of every message type (PROTOCOLS.md §1: `control` carries
+ * The channel of every message type (docs/protocols.md §1: `control` carries
  * handshakes and errors, `state` presence, load, intents and trust updates,
  * `knowledge` facts, decisions, DMP traces and internet evidence).
  */

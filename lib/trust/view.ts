@@ -134,7 +134,7 @@ export function createTrustView(
 
 /**
  * The trust level of a fingerprint, as retention reserves room for it
- * (the audit stream, the event log's shares; PROTOCOLS.md §8): `self`,
+ * (the audit stream, the event log's shares; docs/protocols.md §8): `self`,
  * the enrolled `person`, an `anchor` the owner declared, a peer `trusted`
  * now, else a `stranger` (untrusted, probing, blacklisted, unknown).
  *

@@ -63,6 +63,14 @@ const RECV_BUFFER_BYTES = 64 * 1024;
  */
 const RECV_BUFFER_MAX_BYTES = 1024 * 1024;
 
+/**
+ * A message at least this large is received alone into a buffer of its exact
+ * size (`web4_rtt_channel_recv_message`): one copy, into the memory the
+ * application gets, instead of a copy into the shared receive buffer and
+ * another out of it.
+ */
+const RECV_EXACT_MIN_BYTES = 16 * 1024;
+
 /** Statuses whose typed error already says everything the native text would. */
 const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
   Status.CHANNEL_CLOSED,
@@ -139,6 +147,8 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #needed = new Uint32Array(1);
   #roomWaiters: (() => void)[] = [];
   #maybeReady = true;
+  /** The next message's record size in the library, when the last pull said (else 0). */
+  #nextRecord = 0;
 
   static {
     _create = (link, id, kind, blockTimeoutMs) => new RttChannel(link, id, kind, blockTimeoutMs);
@@ -482,9 +492,38 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     return undefined;
   }
 
-  /** Pulls one batch from the library; true when messages were added. */
-  #pull(): boolean {
+  /**
+   * Pulls one batch from the library; true when messages were added.
+   *
+   * @param retry Whether a large message found too large for the shared
+   * buffer may be retried alone (false in that retry, so it happens once).
+   * @returns Whether messages were added.
+   */
+  #pull(retry = true): boolean {
     const core = this.#link.core;
+    if (this.#nextRecord - 4 >= RECV_EXACT_MIN_BYTES) {
+      // A large message is next: straight into a buffer of its own.
+      const msg = new Uint8Array(this.#nextRecord - 4);
+      this.#needed[0] = 0;
+      const n = core.symbols.web4_rtt_channel_recv_message(
+        core.handle,
+        this.#link.handle,
+        this.#id,
+        msg,
+        msg.length,
+        this.#needed,
+      );
+      const left = this.#needed[0]! & ~RECV_TRANSMIT;
+      if ((this.#needed[0]! & RECV_TRANSMIT) !== 0) core.outputPending();
+      if (n === msg.length) {
+        this.#nextRecord = left;
+        if (left === 0) this.#maybeReady = false;
+        this.#inbox.push(msg);
+        return true;
+      }
+      // Not what was announced (or an error): the general path decides.
+    }
+    this.#nextRecord = 0;
     let buf = this.#recvBuf;
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#needed[0] = 0;
@@ -502,6 +541,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
       if (n > 0) {
         // `left` says whether anything is still in the library.
         if (left === 0) this.#maybeReady = false;
+        this.#nextRecord = left;
         for (const msg of decodeMessageRecords(buf, n)) this.#inbox.push(msg);
         return true;
       }
@@ -510,6 +550,11 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         if (needed === 0) {
           this.#maybeReady = false;
           return false;
+        }
+        if (retry && needed - 4 >= RECV_EXACT_MIN_BYTES) {
+          // A large message: into a buffer of its own (above), not a larger shared one.
+          this.#nextRecord = needed;
+          return this.#pull(false);
         }
         if (needed <= RECV_BUFFER_MAX_BYTES) {
           // Keep the larger buffer for the messages that follow.

@@ -50,6 +50,12 @@ const SCHEDULE_SLACK_MS = 2;
 const POLL_FULL_MARGIN = 8 * 1024;
 /** Per-connection read buffer (reused for every read). */
 const READ_BUFFER = 64 * 1024;
+/**
+ * A connection whose reads fill its buffer (a bulk flow) gets a larger one,
+ * up to this size, so a bulk stream takes a quarter of the reads and
+ * crossings; an idle connection keeps the small one.
+ */
+const READ_BUFFER_MAX = 256 * 1024;
 /** Bit 30 of `web4_rtt_conn_transmit`'s result: events are queued. */
 const TRANSMIT_EVENTS = 1 << 30;
 /** Bit 29 of `web4_rtt_conn_transmit`'s result: more output waits after the batch. */
@@ -383,7 +389,7 @@ export class NodeCore {
   }
 
   async #readLoop(io: ConnIo): Promise<void> {
-    const buf = new Uint8Array(READ_BUFFER);
+    let buf = new Uint8Array(READ_BUFFER);
     while (!io.ended) {
       let n: number | null;
       try {
@@ -415,6 +421,8 @@ export class NodeCore {
           ((r & INPUT_MORE_EVENTS) !== 0 ? 1 : 0);
         this.pump(flags, r & ~(INPUT_TRANSMIT | INPUT_MORE_EVENTS));
       }
+      // A full read: more is waiting, so read more at a time (the bytes were fed above).
+      if (n === buf.length && buf.length < READ_BUFFER_MAX) buf = new Uint8Array(buf.length * 2);
     }
   }
 

@@ -46,10 +46,28 @@ export interface SessionLink {
   released(): boolean;
 }
 
+/** A `receive()` waiting for a message: settled through {@linkcode settle}. */
 interface Waiter {
   resolve(msg: Uint8Array<ArrayBuffer> | null): void;
   reject(error: unknown): void;
+  /** Releases the node's keep-alive hold. */
+  release(): void;
+  /** The caller's signal and its listener, when one was given. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
+
+/** Detaches a waiter from its signal and its hold (before settling it). */
+function _detach(w: Waiter): void {
+  if (w.onAbort !== undefined) w.signal?.removeEventListener("abort", w.onAbort);
+  w.release();
+}
+
+/** An iterator result of the end of a channel (shared: it is never mutated by the protocol). */
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/** What `send` returns once queued: one settled promise, shared (nothing to allocate). */
+const QUEUED: Promise<void> = Promise.resolve();
 
 /** Bit 31 of `channel_recv`'s `*out_left`: a connection has output to write. */
 const RECV_TRANSMIT = 0x8000_0000;
@@ -200,7 +218,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
       return this.#chain(this.#blockedTail.then(() => this.#sendNow(copy, true)));
     }
     const status = this.#trySend(data);
-    if (status === Status.OK) return Promise.resolve();
+    if (status === Status.OK) return QUEUED;
     if (status !== Status.WOULD_BLOCK) return Promise.reject(this.#error(status, "send on", 1));
     return this.#chain(this.#sendBlocking(data.slice()));
   }
@@ -366,29 +384,25 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         return Promise.reject(error);
       }
     }
-    const release = this.#link.core.hold();
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
+    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array<ArrayBuffer> | null>();
+    const waiter: Waiter = {
+      resolve,
+      reject,
+      release: this.#link.core.hold(),
+      signal,
+      onAbort: undefined,
+    };
+    if (signal !== undefined) {
+      waiter.onAbort = () => {
         const i = this.#waiters.indexOf(waiter);
         if (i >= 0) this.#waiters.splice(i, 1);
-        release();
-        reject(signal?.reason);
+        waiter.release();
+        reject(signal.reason);
       };
-      const waiter: Waiter = {
-        resolve: (m) => {
-          signal?.removeEventListener("abort", onAbort);
-          release();
-          resolve(m);
-        },
-        reject: (e) => {
-          signal?.removeEventListener("abort", onAbort);
-          release();
-          reject(e);
-        },
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.push(waiter);
-    });
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    }
+    this.#waiters.push(waiter);
+    return promise;
   }
 
   /**
@@ -397,12 +411,26 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
    *
    * @returns An async iterator of messages.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
-    while (true) {
-      const msg = await this.receive();
-      if (msg === null) return;
-      yield msg;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
+    // A plain iterator over receive() (no async generator: one promise per
+    // message instead of several).
+    let ended = false;
+    const step = (msg: Uint8Array<ArrayBuffer> | null): IteratorResult<Uint8Array<ArrayBuffer>> => {
+      if (msg !== null && !ended) return { done: false, value: msg };
+      ended = true;
+      return DONE;
+    };
+    return {
+      next: () =>
+        ended ? Promise.resolve(DONE) : this.receive().then(step, (error) => {
+          ended = true;
+          throw error;
+        }),
+      return: () => {
+        ended = true;
+        return Promise.resolve(DONE);
+      },
+    };
   }
 
   /**
@@ -589,11 +617,16 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
       try {
         msg = this.#next();
       } catch (error) {
-        for (const w of this.#waiters.splice(0)) w.reject(error);
+        for (const w of this.#waiters.splice(0)) {
+          _detach(w);
+          w.reject(error);
+        }
         return;
       }
       if (msg === undefined) return;
-      this.#waiters.shift()!.resolve(msg);
+      const w = this.#waiters.shift()!;
+      _detach(w);
+      w.resolve(msg);
     }
   }
 

@@ -116,8 +116,11 @@ export function channelInternals(): {
   event: typeof _event;
   sessionClosed: typeof _sessionClosed;
 } {
-  return { create: _create, event: _event, sessionClosed: _sessionClosed };
+  // One object (this runs for every READABLE event).
+  return _internals ??= { create: _create, event: _event, sessionClosed: _sessionClosed };
 }
+
+let _internals: ReturnType<typeof channelInternals> | undefined;
 
 /**
  * One logical channel of a session: ordered, flow-controlled messages in
@@ -570,7 +573,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         // `left` says whether anything is still in the library.
         if (left === 0) this.#maybeReady = false;
         this.#nextRecord = left;
-        for (const msg of decodeMessageRecords(buf, n)) this.#inbox.push(msg);
+        decodeMessageRecords(buf, n, this.#inbox);
         return true;
       }
       if (n === 0) {

@@ -162,6 +162,8 @@ export class NodeCore {
   #spareOut = new Uint8Array(WRITE_BUFFER);
   /** `web4_rtt_node_transmit`'s `out_conn`. */
   #transmitConn = new Uint32Array(1);
+  /** The time read once per pump (-1: not read yet); see {@linkcode #now}. */
+  #pumpNow = -1;
 
   /**
    * Creates the driver.
@@ -404,13 +406,14 @@ export class NodeCore {
       }
       // Bytes in and the events they caused out, in one call; the pump
       // dispatches the events already copied into the poll buffer.
+      const now = this.clock.monotonic();
       const r = this.symbols.web4_rtt_conn_input_poll(
         this.handle,
         io.id,
         buf,
         0,
         n,
-        this.clock.monotonic(),
+        now,
         this.#pollBuf,
         this.#pollBuf.length,
       );
@@ -419,7 +422,7 @@ export class NodeCore {
       } else {
         const flags = ((r & INPUT_TRANSMIT) !== 0 ? 2 : 0) |
           ((r & INPUT_MORE_EVENTS) !== 0 ? 1 : 0);
-        this.pump(flags, r & ~(INPUT_TRANSMIT | INPUT_MORE_EVENTS));
+        this.pump(flags, r & ~(INPUT_TRANSMIT | INPUT_MORE_EVENTS), now);
       }
       // A full read: more is waiting, so read more at a time (the bytes were fed above).
       if (n === buf.length && buf.length < READ_BUFFER_MAX) buf = new Uint8Array(buf.length * 2);
@@ -450,7 +453,7 @@ export class NodeCore {
       io.id,
       io.out,
       io.out.length,
-      this.clock.monotonic(),
+      this.#now(),
     );
     this.#transmitted(io, r);
   }
@@ -554,8 +557,9 @@ export class NodeCore {
    * `conn_input_poll` or `node_timeout`); otherwise they are asked for.
    * @param polled Event bytes `conn_input_poll` already copied into the
    * poll buffer, dispatched first.
+   * @param now The time, when the caller just read it (-1: read when needed).
    */
-  pump(known = -1, polled = 0): void {
+  pump(known = -1, polled = 0, now = -1): void {
     if (this.#freed) return;
     if (this.#pumping) {
       // Not reached with polled events: the read loop never runs inside a pump.
@@ -563,6 +567,7 @@ export class NodeCore {
       return;
     }
     this.#pumping = true;
+    this.#pumpNow = now;
     try {
       let first = known;
       if (polled > 0) this.#dispatchBatch(polled);
@@ -599,7 +604,22 @@ export class NodeCore {
     } finally {
       this.#pumping = false;
     }
-    this.#schedule();
+    const read = this.#pumpNow;
+    this.#pumpNow = -1;
+    this.#schedule(read);
+  }
+
+  /**
+   * The time for a native call: read once per pump (the calls of one pump
+   * happen within microseconds; `performance.now()` costs ~100 ns), fresh
+   * outside a pump.
+   *
+   * @returns Monotonic milliseconds.
+   */
+  #now(): number {
+    if (!this.#pumping) return this.clock.monotonic();
+    if (this.#pumpNow < 0) this.#pumpNow = this.clock.monotonic();
+    return this.#pumpNow;
   }
 
   /**
@@ -617,7 +637,7 @@ export class NodeCore {
         this.handle,
         this.#spareOut,
         this.#spareOut.length,
-        this.clock.monotonic(),
+        this.#now(),
         this.#transmitConn,
       );
       const id = this.#transmitConn[0]!;
@@ -686,12 +706,16 @@ export class NodeCore {
     this.pump(flags);
   };
 
-  #schedule(): void {
+  /** Re-arms the timer; `now` is the pump's time when it read one (-1: none). */
+  #schedule(now: number): void {
     if (this.#freed) return;
     // A timer due within the deferral slack will ask again when it fires:
     // no deadline can need it sooner than that (a timer up to 2 ms late is
     // within every deadline's tolerance), so skip the call.
-    if (this.#timer !== undefined && this.#timerAt <= this.clock.monotonic() + SCHEDULE_SLACK_MS) {
+    if (
+      this.#timer !== undefined &&
+      this.#timerAt <= (now >= 0 ? now : this.clock.monotonic()) + SCHEDULE_SLACK_MS
+    ) {
       return;
     }
     const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
@@ -711,7 +735,8 @@ export class NodeCore {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#freed) return;
-    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, this.clock.monotonic()));
+    const now = this.clock.monotonic();
+    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, now), 0, now);
   }
 
   /** One batch of events (the pump loops while the core reports more). */

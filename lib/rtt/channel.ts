@@ -46,10 +46,28 @@ export interface SessionLink {
   released(): boolean;
 }
 
+/** A `receive()` waiting for a message: settled through {@linkcode settle}. */
 interface Waiter {
   resolve(msg: Uint8Array<ArrayBuffer> | null): void;
   reject(error: unknown): void;
+  /** Releases the node's keep-alive hold. */
+  release(): void;
+  /** The caller's signal and its listener, when one was given. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
+
+/** Detaches a waiter from its signal and its hold (before settling it). */
+function _detach(w: Waiter): void {
+  if (w.onAbort !== undefined) w.signal?.removeEventListener("abort", w.onAbort);
+  w.release();
+}
+
+/** An iterator result of the end of a channel (shared: it is never mutated by the protocol). */
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/** What `send` returns once queued: one settled promise, shared (nothing to allocate). */
+const QUEUED: Promise<void> = Promise.resolve();
 
 /** Bit 31 of `channel_recv`'s `*out_left`: a connection has output to write. */
 const RECV_TRANSMIT = 0x8000_0000;
@@ -62,6 +80,14 @@ const RECV_BUFFER_BYTES = 64 * 1024;
  * failed call and a one-off buffer; larger messages still use a one-off buffer.
  */
 const RECV_BUFFER_MAX_BYTES = 1024 * 1024;
+
+/**
+ * A message at least this large is received alone into a buffer of its exact
+ * size (`web4_rtt_channel_recv_message`): one copy, into the memory the
+ * application gets, instead of a copy into the shared receive buffer and
+ * another out of it.
+ */
+const RECV_EXACT_MIN_BYTES = 16 * 1024;
 
 /** Statuses whose typed error already says everything the native text would. */
 const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
@@ -90,8 +116,11 @@ export function channelInternals(): {
   event: typeof _event;
   sessionClosed: typeof _sessionClosed;
 } {
-  return { create: _create, event: _event, sessionClosed: _sessionClosed };
+  // One object (this runs for every READABLE event).
+  return _internals ??= { create: _create, event: _event, sessionClosed: _sessionClosed };
 }
+
+let _internals: ReturnType<typeof channelInternals> | undefined;
 
 /**
  * One logical channel of a session: ordered, flow-controlled messages in
@@ -139,6 +168,8 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #needed = new Uint32Array(1);
   #roomWaiters: (() => void)[] = [];
   #maybeReady = true;
+  /** The next message's record size in the library, when the last pull said (else 0). */
+  #nextRecord = 0;
 
   static {
     _create = (link, id, kind, blockTimeoutMs) => new RttChannel(link, id, kind, blockTimeoutMs);
@@ -190,7 +221,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
       return this.#chain(this.#blockedTail.then(() => this.#sendNow(copy, true)));
     }
     const status = this.#trySend(data);
-    if (status === Status.OK) return Promise.resolve();
+    if (status === Status.OK) return QUEUED;
     if (status !== Status.WOULD_BLOCK) return Promise.reject(this.#error(status, "send on", 1));
     return this.#chain(this.#sendBlocking(data.slice()));
   }
@@ -356,29 +387,25 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         return Promise.reject(error);
       }
     }
-    const release = this.#link.core.hold();
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
+    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array<ArrayBuffer> | null>();
+    const waiter: Waiter = {
+      resolve,
+      reject,
+      release: this.#link.core.hold(),
+      signal,
+      onAbort: undefined,
+    };
+    if (signal !== undefined) {
+      waiter.onAbort = () => {
         const i = this.#waiters.indexOf(waiter);
         if (i >= 0) this.#waiters.splice(i, 1);
-        release();
-        reject(signal?.reason);
+        waiter.release();
+        reject(signal.reason);
       };
-      const waiter: Waiter = {
-        resolve: (m) => {
-          signal?.removeEventListener("abort", onAbort);
-          release();
-          resolve(m);
-        },
-        reject: (e) => {
-          signal?.removeEventListener("abort", onAbort);
-          release();
-          reject(e);
-        },
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.push(waiter);
-    });
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    }
+    this.#waiters.push(waiter);
+    return promise;
   }
 
   /**
@@ -387,12 +414,26 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
    *
    * @returns An async iterator of messages.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
-    while (true) {
-      const msg = await this.receive();
-      if (msg === null) return;
-      yield msg;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
+    // A plain iterator over receive() (no async generator: one promise per
+    // message instead of several).
+    let ended = false;
+    const step = (msg: Uint8Array<ArrayBuffer> | null): IteratorResult<Uint8Array<ArrayBuffer>> => {
+      if (msg !== null && !ended) return { done: false, value: msg };
+      ended = true;
+      return DONE;
+    };
+    return {
+      next: () =>
+        ended ? Promise.resolve(DONE) : this.receive().then(step, (error) => {
+          ended = true;
+          throw error;
+        }),
+      return: () => {
+        ended = true;
+        return Promise.resolve(DONE);
+      },
+    };
   }
 
   /**
@@ -482,9 +523,38 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     return undefined;
   }
 
-  /** Pulls one batch from the library; true when messages were added. */
-  #pull(): boolean {
+  /**
+   * Pulls one batch from the library; true when messages were added.
+   *
+   * @param retry Whether a large message found too large for the shared
+   * buffer may be retried alone (false in that retry, so it happens once).
+   * @returns Whether messages were added.
+   */
+  #pull(retry = true): boolean {
     const core = this.#link.core;
+    if (this.#nextRecord - 4 >= RECV_EXACT_MIN_BYTES) {
+      // A large message is next: straight into a buffer of its own.
+      const msg = new Uint8Array(this.#nextRecord - 4);
+      this.#needed[0] = 0;
+      const n = core.symbols.web4_rtt_channel_recv_message(
+        core.handle,
+        this.#link.handle,
+        this.#id,
+        msg,
+        msg.length,
+        this.#needed,
+      );
+      const left = this.#needed[0]! & ~RECV_TRANSMIT;
+      if ((this.#needed[0]! & RECV_TRANSMIT) !== 0) core.outputPending();
+      if (n === msg.length) {
+        this.#nextRecord = left;
+        if (left === 0) this.#maybeReady = false;
+        this.#inbox.push(msg);
+        return true;
+      }
+      // Not what was announced (or an error): the general path decides.
+    }
+    this.#nextRecord = 0;
     let buf = this.#recvBuf;
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#needed[0] = 0;
@@ -502,7 +572,8 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
       if (n > 0) {
         // `left` says whether anything is still in the library.
         if (left === 0) this.#maybeReady = false;
-        for (const msg of decodeMessageRecords(buf, n)) this.#inbox.push(msg);
+        this.#nextRecord = left;
+        decodeMessageRecords(buf, n, this.#inbox);
         return true;
       }
       if (n === 0) {
@@ -510,6 +581,11 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         if (needed === 0) {
           this.#maybeReady = false;
           return false;
+        }
+        if (retry && needed - 4 >= RECV_EXACT_MIN_BYTES) {
+          // A large message: into a buffer of its own (above), not a larger shared one.
+          this.#nextRecord = needed;
+          return this.#pull(false);
         }
         if (needed <= RECV_BUFFER_MAX_BYTES) {
           // Keep the larger buffer for the messages that follow.
@@ -544,11 +620,16 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
       try {
         msg = this.#next();
       } catch (error) {
-        for (const w of this.#waiters.splice(0)) w.reject(error);
+        for (const w of this.#waiters.splice(0)) {
+          _detach(w);
+          w.reject(error);
+        }
         return;
       }
       if (msg === undefined) return;
-      this.#waiters.shift()!.resolve(msg);
+      const w = this.#waiters.shift()!;
+      _detach(w);
+      w.resolve(msg);
     }
   }
 

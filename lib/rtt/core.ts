@@ -50,12 +50,24 @@ const SCHEDULE_SLACK_MS = 2;
 const POLL_FULL_MARGIN = 8 * 1024;
 /** Per-connection read buffer (reused for every read). */
 const READ_BUFFER = 64 * 1024;
+/**
+ * A connection whose reads fill its buffer (a bulk flow) gets a larger one,
+ * up to this size, so a bulk stream takes a quarter of the reads and
+ * crossings; an idle connection keeps the small one.
+ */
+const READ_BUFFER_MAX = 256 * 1024;
 /** Bit 30 of `web4_rtt_conn_transmit`'s result: events are queued. */
 const TRANSMIT_EVENTS = 1 << 30;
 /** Bit 29 of `web4_rtt_conn_transmit`'s result: more output waits after the batch. */
 const TRANSMIT_MORE_OUTPUT = 1 << 29;
 /** Bit 30 of `web4_rtt_node_next_transmit`'s result: more connections wait. */
 const TRANSMIT_MORE = 1 << 30;
+/** Bit 28 of `web4_rtt_node_transmit`'s result: more connections wait. */
+const TRANSMIT_MORE_CONNS = 1 << 28;
+/** Bit 30 of `web4_rtt_conn_input_poll`'s result: a connection has output. */
+const INPUT_TRANSMIT = 1 << 30;
+/** Bit 29 of `web4_rtt_conn_input_poll`'s result: events are left to poll. */
+const INPUT_MORE_EVENTS = 1 << 29;
 /** Per-connection write buffer (one batch of TLS records per write). */
 const WRITE_BUFFER = 256 * 1024;
 
@@ -144,6 +156,14 @@ export class NodeCore {
   #timerAt = Infinity;
   #pumping = false;
   #pumpAgain = false;
+  /** Connections with a write in flight (the fused transmit needs none). */
+  #writing = 0;
+  /** A spare write buffer, swapped with a connection's by the fused transmit. */
+  #spareOut = new Uint8Array(WRITE_BUFFER);
+  /** `web4_rtt_node_transmit`'s `out_conn`. */
+  #transmitConn = new Uint32Array(1);
+  /** The time read once per pump (-1: not read yet); see {@linkcode #now}. */
+  #pumpNow = -1;
 
   /**
    * Creates the driver.
@@ -371,7 +391,7 @@ export class NodeCore {
   }
 
   async #readLoop(io: ConnIo): Promise<void> {
-    const buf = new Uint8Array(READ_BUFFER);
+    let buf = new Uint8Array(READ_BUFFER);
     while (!io.ended) {
       let n: number | null;
       try {
@@ -384,9 +404,28 @@ export class NodeCore {
         this.#ended(io);
         return;
       }
-      this.pump(
-        this.symbols.web4_rtt_conn_input(this.handle, io.id, buf, 0, n, this.clock.monotonic()),
+      // Bytes in and the events they caused out, in one call; the pump
+      // dispatches the events already copied into the poll buffer.
+      const now = this.clock.monotonic();
+      const r = this.symbols.web4_rtt_conn_input_poll(
+        this.handle,
+        io.id,
+        buf,
+        0,
+        n,
+        now,
+        this.#pollBuf,
+        this.#pollBuf.length,
       );
+      if (r < 0) {
+        this.pump();
+      } else {
+        const flags = ((r & INPUT_TRANSMIT) !== 0 ? 2 : 0) |
+          ((r & INPUT_MORE_EVENTS) !== 0 ? 1 : 0);
+        this.pump(flags, r & ~(INPUT_TRANSMIT | INPUT_MORE_EVENTS), now);
+      }
+      // A full read: more is waiting, so read more at a time (the bytes were fed above).
+      if (n === buf.length && buf.length < READ_BUFFER_MAX) buf = new Uint8Array(buf.length * 2);
     }
   }
 
@@ -399,8 +438,13 @@ export class NodeCore {
       io.again = true;
       return;
     }
-    io.writing = true;
+    this.#setWriting(io, true);
     this.#writeNext(io);
+  }
+
+  #setWriting(io: ConnIo, on: boolean): void {
+    if (io.writing !== on) this.#writing += on ? 1 : -1;
+    io.writing = on;
   }
 
   #writeNext(io: ConnIo): void {
@@ -409,17 +453,22 @@ export class NodeCore {
       io.id,
       io.out,
       io.out.length,
-      this.clock.monotonic(),
+      this.#now(),
     );
+    this.#transmitted(io, r);
+  }
+
+  /** Writes the batch `web4_rtt_conn_transmit` (or `node_transmit`) put in `io.out`. */
+  #transmitted(io: ConnIo, r: number): void {
     io.again = false;
     // Bit 30: preparing the batch queued events (WRITABLE, REKEY, a close).
     if (r > 0 && (r & TRANSMIT_EVENTS) !== 0) this.schedulePump();
     // Bit 29: more output waits after this batch (else the core already
     // ended the busy state, and new output will ask for a writer).
     io.more = r > 0 && (r & TRANSMIT_MORE_OUTPUT) !== 0;
-    const n = r > 0 ? r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT) : r;
+    const n = r > 0 ? r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT | TRANSMIT_MORE_CONNS) : r;
     if (n <= 0) {
-      io.writing = false;
+      this.#setWriting(io, false);
       if (io.closing) this.#ended(io);
       return;
     }
@@ -431,7 +480,7 @@ export class NodeCore {
     if (io.more || io.again || io.closing) {
       this.#writeNext(io);
     } else {
-      io.writing = false;
+      this.#setWriting(io, false);
     }
   }
 
@@ -439,7 +488,7 @@ export class NodeCore {
     io.stream.write(io.out.subarray(off, n)).then(
       (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#written(io),
       () => {
-        io.writing = false;
+        this.#setWriting(io, false);
         this.#ended(io);
       },
     );
@@ -505,17 +554,23 @@ export class NodeCore {
    * the running one.
    *
    * @param known The status bits, when the caller has them (from
-   * `conn_input` or `node_timeout`); otherwise they are asked for.
+   * `conn_input_poll` or `node_timeout`); otherwise they are asked for.
+   * @param polled Event bytes `conn_input_poll` already copied into the
+   * poll buffer, dispatched first.
+   * @param now The time, when the caller just read it (-1: read when needed).
    */
-  pump(known = -1): void {
+  pump(known = -1, polled = 0, now = -1): void {
     if (this.#freed) return;
     if (this.#pumping) {
+      // Not reached with polled events: the read loop never runs inside a pump.
       this.#pumpAgain = true;
       return;
     }
     this.#pumping = true;
+    this.#pumpNow = now;
     try {
       let first = known;
+      if (polled > 0) this.#dispatchBatch(polled);
       do {
         this.#pumpAgain = false;
         // The status bits, unless the call that led here returned them.
@@ -525,7 +580,9 @@ export class NodeCore {
         if (flags & 1) this.#drainEvents();
         if ((flags & 2) !== 0 || this.#transmitRequested) {
           this.#transmitRequested = false;
-          for (let more = true; more;) {
+          // No write in flight: pick and fill in one call.
+          const rest = this.#writing === 0 ? this.#transmitFused() : true;
+          for (let more = rest; more;) {
             const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
             // Bit 30: more connections wait after this one.
             more = r > 0 && (r & TRANSMIT_MORE) !== 0;
@@ -536,16 +593,7 @@ export class NodeCore {
               this.#startWrite(io);
             } else {
               // No socket (never attached): let the core drop the output.
-              let r: number;
-              do {
-                r = this.symbols.web4_rtt_conn_transmit(
-                  this.handle,
-                  id,
-                  this.#pollBuf,
-                  this.#pollBuf.length,
-                  0,
-                );
-              } while (r > 0 && (r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT)) > 0);
+              this.#discardOutput(id);
             }
           }
         }
@@ -556,7 +604,72 @@ export class NodeCore {
     } finally {
       this.#pumping = false;
     }
-    this.#schedule();
+    const read = this.#pumpNow;
+    this.#pumpNow = -1;
+    this.#schedule(read);
+  }
+
+  /**
+   * The time for a native call: read once per pump (the calls of one pump
+   * happen within microseconds; `performance.now()` costs ~100 ns), fresh
+   * outside a pump.
+   *
+   * @returns Monotonic milliseconds.
+   */
+  #now(): number {
+    if (!this.#pumping) return this.clock.monotonic();
+    if (this.#pumpNow < 0) this.#pumpNow = this.clock.monotonic();
+    return this.#pumpNow;
+  }
+
+  /**
+   * With no write in flight, takes the next connections' batches with
+   * `web4_rtt_node_transmit` (one call instead of `node_next_transmit` and
+   * `conn_transmit`), each into the spare buffer, which becomes the
+   * connection's, until a connection is left writing or none waits.
+   *
+   * @returns Whether connections still wait (taken one call at a time,
+   * since a write is now in flight).
+   */
+  #transmitFused(): boolean {
+    while (this.#writing === 0 && !this.#freed) {
+      const r = this.symbols.web4_rtt_node_transmit(
+        this.handle,
+        this.#spareOut,
+        this.#spareOut.length,
+        this.#now(),
+        this.#transmitConn,
+      );
+      const id = this.#transmitConn[0]!;
+      if (r < 0 || id === 0) return false;
+      const io = this.#conns.get(id);
+      if (io === undefined) {
+        // No socket (never attached): let the core drop the output.
+        if ((r & TRANSMIT_MORE_OUTPUT) !== 0) this.#discardOutput(id);
+      } else {
+        const out = io.out;
+        io.out = this.#spareOut;
+        this.#spareOut = out;
+        this.#setWriting(io, true);
+        this.#transmitted(io, r);
+      }
+      if ((r & TRANSMIT_MORE_CONNS) === 0) return false;
+    }
+    return !this.#freed;
+  }
+
+  /** Drains connection `id`'s output into nothing (it has no socket). */
+  #discardOutput(id: number): void {
+    let r: number;
+    do {
+      r = this.symbols.web4_rtt_conn_transmit(
+        this.handle,
+        id,
+        this.#pollBuf,
+        this.#pollBuf.length,
+        0,
+      );
+    } while (r > 0 && (r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT)) > 0);
   }
 
   /**
@@ -593,12 +706,16 @@ export class NodeCore {
     this.pump(flags);
   };
 
-  #schedule(): void {
+  /** Re-arms the timer; `now` is the pump's time when it read one (-1: none). */
+  #schedule(now: number): void {
     if (this.#freed) return;
     // A timer due within the deferral slack will ask again when it fires:
     // no deadline can need it sooner than that (a timer up to 2 ms late is
     // within every deadline's tolerance), so skip the call.
-    if (this.#timer !== undefined && this.#timerAt <= this.clock.monotonic() + SCHEDULE_SLACK_MS) {
+    if (
+      this.#timer !== undefined &&
+      this.#timerAt <= (now >= 0 ? now : this.clock.monotonic()) + SCHEDULE_SLACK_MS
+    ) {
       return;
     }
     const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
@@ -618,7 +735,8 @@ export class NodeCore {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#freed) return;
-    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, this.clock.monotonic()));
+    const now = this.clock.monotonic();
+    this.pump(this.symbols.web4_rtt_node_timeout(this.handle, now), 0, now);
   }
 
   /** One batch of events (the pump loops while the core reports more). */
@@ -634,14 +752,19 @@ export class NodeCore {
       // Records are small: a batch that did not nearly fill the buffer took
       // every queued event.
       if (n > this.#pollBuf.length - POLL_FULL_MARGIN) this.#pumpAgain = true;
-      try {
-        decodeNativeEvents(this.#pollBuf, n, this.#dispatch);
-      } catch (error) {
-        // A malformed batch (a library bug) is reported, never thrown into
-        // a socket loop or a timer.
-        this.#onError(error);
-      }
+      this.#dispatchBatch(n);
       return;
+    }
+  }
+
+  /** Decodes and dispatches the `n` bytes of event records in the poll buffer. */
+  #dispatchBatch(n: number): void {
+    try {
+      decodeNativeEvents(this.#pollBuf, n, this.#dispatch);
+    } catch (error) {
+      // A malformed batch (a library bug) is reported, never thrown into
+      // a socket loop or a timer.
+      this.#onError(error);
     }
   }
 

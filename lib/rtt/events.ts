@@ -145,15 +145,16 @@ export function encodeEventRecords(records: readonly EventRecord[]): Uint8Array<
  *
  * @param bytes The receive buffer.
  * @param length How many bytes the call wrote.
- * @returns The messages, in order (each its own `ArrayBuffer`).
+ * @param out Where the messages are appended (a new array by default).
+ * @returns `out`, with the messages appended in order (each its own `ArrayBuffer`).
  * @throws {RTTTransportError} `PROTOCOL` when a record is truncated.
  */
 export function decodeMessageRecords(
   bytes: Uint8Array,
   length: number,
+  out: Uint8Array<ArrayBuffer>[] = [],
 ): Uint8Array<ArrayBuffer>[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: Uint8Array<ArrayBuffer>[] = [];
   let at = 0;
   while (at < length) {
     if (length - at < 4) {

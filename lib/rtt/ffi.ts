@@ -18,7 +18,7 @@
  * The ABI version this TypeScript module was written against. A library that
  * reports another version is refused at load time.
  */
-export const EXPECTED_ABI_VERSION = 6;
+export const EXPECTED_ABI_VERSION = 7;
 /**
  * The two symbols every ABI version has: enough to check the version before
  * the full table is bound (so an older library is reported as an ABI
@@ -35,7 +35,7 @@ export const probeSymbols = {
   web4_rtt_version: { parameters: ["buffer", "usize"], result: "usize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The FFI symbol table of `web4_rtt` (ABI version 6). */
+/** The FFI symbol table of `web4_rtt` (ABI version 7). */
 export const symbols = {
   ...probeSymbols,
   /** `uint32_t web4_rtt_last_error(uint8_t *buf, uint32_t cap)`: this thread's last error text; full length. */
@@ -139,6 +139,42 @@ export const symbols = {
       "u32", // uint32_t off
       "u32", // uint32_t len
       "f64", // double now_ms
+    ],
+    result: "i32",
+  },
+  /**
+   * `int32_t web4_rtt_conn_input_poll(uint64_t node, uint32_t conn, const
+   * uint8_t *buf, uint32_t off, uint32_t len, double now_ms, uint8_t *events,
+   * uint32_t events_cap)`: `web4_rtt_conn_input` and `web4_rtt_node_poll` in
+   * one call; event bytes written, bit 30 output waiting, bit 29 events left.
+   */
+  web4_rtt_conn_input_poll: {
+    parameters: [
+      "u64", // uint64_t node
+      "u32", // uint32_t conn
+      "buffer", // const uint8_t *buf
+      "u32", // uint32_t off
+      "u32", // uint32_t len
+      "f64", // double now_ms
+      "buffer", // uint8_t *events
+      "u32", // uint32_t events_cap
+    ],
+    result: "i32",
+  },
+  /**
+   * `int32_t web4_rtt_node_transmit(uint64_t node, uint8_t *buf, uint32_t
+   * cap, double now_ms, uint32_t *out_conn)`: `web4_rtt_node_next_transmit`
+   * and `web4_rtt_conn_transmit` in one call (for a driver with no write in
+   * flight); the connection's id through `out_conn` (0: none); the result as
+   * `web4_rtt_conn_transmit`'s, bit 28 more connections wait.
+   */
+  web4_rtt_node_transmit: {
+    parameters: [
+      "u64", // uint64_t node
+      "buffer", // uint8_t *buf
+      "u32", // uint32_t cap
+      "f64", // double now_ms
+      "buffer", // uint32_t *out_conn
     ],
     result: "i32",
   },
@@ -251,6 +287,24 @@ export const symbols = {
     ],
     result: "i32",
   },
+  /**
+   * `int32_t web4_rtt_channel_recv_message(uint64_t node, uint64_t session,
+   * uint32_t channel, uint8_t *buf, uint32_t cap, uint32_t *out_needed)`: the
+   * next message alone (no length prefix) when it fits, so a large one is
+   * copied once, into a buffer of its exact size; bytes written (0: nothing,
+   * too large, or empty); `*out_needed` as `web4_rtt_channel_recv`'s.
+   */
+  web4_rtt_channel_recv_message: {
+    parameters: [
+      "u64", // uint64_t node
+      "u64", // uint64_t session
+      "u32", // uint32_t channel
+      "buffer", // uint8_t *buf
+      "u32", // uint32_t cap
+      "buffer", // uint32_t *out_needed
+    ],
+    result: "i32",
+  },
   /** `int32_t web4_rtt_channel_flush(uint64_t node, uint64_t session, uint32_t channel)`: op id (> 0). */
   web4_rtt_channel_flush: { parameters: ["u64", "u64", "u32"], result: "i32" },
   /** `int32_t web4_rtt_channel_stats(uint64_t node, uint64_t session, uint32_t channel, uint8_t *buf, uint32_t cap)`. */
@@ -295,7 +349,7 @@ export const symbols = {
 /** The opened library, typed by {@linkcode symbols}. */
 export type NativeSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
-/** Native status codes (ABI version 6). */
+/** Native status codes (ABI version 7). */
 export const Status = {
   OK: 0,
   INVALID_ARGUMENT: -1,
@@ -314,7 +368,7 @@ export const Status = {
   BUFFER_TOO_SMALL: -14,
 } as const;
 
-/** Event record kinds of `web4_rtt_node_poll` (ABI version 6). */
+/** Event record kinds of `web4_rtt_node_poll` (ABI version 7). */
 export const EventKind = {
   ACCEPTED: 1,
   CONNECTED: 2,

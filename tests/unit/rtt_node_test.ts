@@ -247,3 +247,44 @@ Deno.test("remoteHost keys the per-address limits on the peer's host, or nothing
     256,
   );
 });
+
+Deno.test("messages of every size arrive whole and in order, large ones in buffers of their own", async () => {
+  await using n = await nodes();
+  const [session, peer] = await Promise.all([n.connect(), n.server.accept()]);
+  const tx = await session.openChannel("bulk");
+  const rx = await peer.openChannel("bulk");
+  // Around the 16 KiB threshold of the exact-size path, empty messages
+  // between large ones, and one above the 64 KiB receive buffer.
+  const sizes = [0, 5, 16_383, 16_384, 70_000, 0, 3, 300_000, 16_385, 0, 65_536, 1];
+  const sent = sizes.map((size, i) =>
+    Uint8Array.from({ length: size }, (_, j) => (i * 31 + j) & 255)
+  );
+  for (const msg of sent) await tx.send(msg);
+  await tx.close();
+  const got: Uint8Array[] = [];
+  for await (const msg of rx) got.push(msg);
+  assert.deepEqual(got.map((m) => m.length), sizes);
+  for (const [i, msg] of got.entries()) {
+    assert.deepEqual(msg, sent[i]);
+    assert.equal(msg.byteOffset, 0);
+    assert.equal(msg.buffer.byteLength, msg.length); // its own ArrayBuffer
+  }
+});
+
+Deno.test("a channel's iterator ends on break and after the end, and send resolves once queued", async () => {
+  await using n = await nodes();
+  const [session, peer] = await Promise.all([n.connect(), n.server.accept()]);
+  const tx = await session.openChannel("it");
+  const rx = await peer.openChannel("it");
+  for (const s of ["a", "b", "c"]) assert.equal(await tx.send(enc(s)), undefined);
+  const it = rx[Symbol.asyncIterator]();
+  assert.equal(dec((await it.next()).value), "a");
+  assert.deepEqual(await it.return!(), { done: true, value: undefined });
+  assert.equal((await it.next()).done, true); // ended: no more reads through it
+  // The channel itself still has the rest.
+  assert.equal(dec(await rx.receive()), "b");
+  await tx.close();
+  const rest: string[] = [];
+  for await (const m of rx) rest.push(dec(m)!);
+  assert.deepEqual(rest, ["c"]);
+});

@@ -333,6 +333,103 @@ pub unsafe extern "C" fn web4_rtt_conn_input(
     })
 }
 
+/// Set in `web4_rtt_conn_input_poll`'s result when a connection waits to
+/// transmit (bit 1 of `web4_rtt_node_status`).
+const INPUT_TRANSMIT: i32 = 1 << 30;
+/// Set in `web4_rtt_conn_input_poll`'s result when events are still queued
+/// after the ones copied out (poll again).
+const INPUT_MORE_EVENTS: i32 = 1 << 29;
+
+/// `web4_rtt_conn_input` and `web4_rtt_node_poll` in one call: feeds
+/// `buf[off .. off + len]` to the connection, then copies the queued event
+/// records into `events` (as much as fits, whole records). Returns the event
+/// bytes written, with bit 30 set when a connection waits to transmit and
+/// bit 29 when events are left (a record larger than `events` is left too:
+/// `web4_rtt_node_poll` reports its size). `events_cap` must be below 512 MiB.
+///
+/// # Safety
+/// `buf` valid for reads of `off + len` bytes; `events` valid for writes of
+/// `events_cap` bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn web4_rtt_conn_input_poll(
+    node: u64,
+    conn: u32,
+    buf: *const u8,
+    off: u32,
+    len: u32,
+    now_ms: f64,
+    events: *mut u8,
+    events_cap: u32,
+) -> i32 {
+    guard(|| {
+        if events_cap >= INPUT_MORE_EVENTS as u32 {
+            return Err(invalid("Event buffer of 512 MiB or more"));
+        }
+        // SAFETY: caller guarantees.
+        let bytes = unsafe { input(buf, off, len) }?;
+        // SAFETY: caller guarantees.
+        let out = unsafe { output(events, events_cap) };
+        with_node(node, |n| {
+            n.conn_input(conn, bytes, us(now_ms))?;
+            let written = poll_events(n, out).unwrap_or(0);
+            let transmit = if n.has_transmit() { INPUT_TRANSMIT } else { 0 };
+            let more = if n.has_events() { INPUT_MORE_EVENTS } else { 0 };
+            Ok(written as i32 | transmit | more)
+        })
+    })
+}
+
+/// `web4_rtt_node_next_transmit` and `web4_rtt_conn_transmit` in one call,
+/// for a driver with no write in flight: picks the next connection with
+/// output, writes its id through `out_conn` (0: none) and copies its next
+/// batch into `buf`. Returns `web4_rtt_conn_transmit`'s result (bytes, bit
+/// 30 events queued, bit 29 more output on this connection) with bit 28 set
+/// when more connections wait.
+///
+/// # Safety
+/// `buf` valid for writes of `cap` bytes; `out_conn` valid for a `u32` write.
+#[no_mangle]
+pub unsafe extern "C" fn web4_rtt_node_transmit(
+    node: u64,
+    buf: *mut u8,
+    cap: u32,
+    now_ms: f64,
+    out_conn: *mut u32,
+) -> i32 {
+    guard(|| {
+        if cap >= TRANSMIT_MORE_CONNS as u32 {
+            return Err(invalid("Transmit buffer of 256 MiB or more"));
+        }
+        if out_conn.is_null() {
+            return Err(invalid("Null out_conn"));
+        }
+        // SAFETY: caller guarantees.
+        let out = unsafe { output(buf, cap) };
+        let (id, r) = with_node(node, |n| {
+            let id = n.next_transmit();
+            if id == 0 {
+                return Ok((0, 0));
+            }
+            let (written, more) = n.conn_transmit_more(id, out, us(now_ms))?;
+            let events = if n.has_events() { TRANSMIT_EVENTS } else { 0 };
+            let more = if more { TRANSMIT_MORE_OUTPUT } else { 0 };
+            let conns = if n.has_transmit() {
+                TRANSMIT_MORE_CONNS
+            } else {
+                0
+            };
+            Ok((id, written as i32 | events | more | conns))
+        })?;
+        // SAFETY: checked non-null; caller guarantees validity.
+        unsafe { put(out_conn, id) }?;
+        Ok(r)
+    })
+}
+
+/// Set in `web4_rtt_node_transmit`'s result when more connections wait.
+const TRANSMIT_MORE_CONNS: i32 = 1 << 28;
+
 /// Copies bytes to write on a connection into `buf`; returns the count (0:
 /// nothing left, the connection is no longer busy), with bit 30 set when
 /// events are queued (preparing a batch can produce some: WRITABLE, REKEY,

@@ -222,15 +222,56 @@ pub unsafe extern "C" fn web4_rtt_channel_recv(
             let (k, need) = n.recv(session, channel, out)?;
             Ok((k, need, n.has_transmit()))
         })?;
-        let need = u32::try_from(need)
-            .ok()
-            .filter(|v| *v < RECV_TRANSMIT)
-            .ok_or_else(|| invalid("Message too large"))?;
-        let bits = if transmit { RECV_TRANSMIT } else { 0 };
         // SAFETY: caller guarantees.
-        unsafe { put(out_needed, need | bits) }?;
+        unsafe { put_needed(out_needed, need, transmit) }?;
         len_i32(n)
     })
+}
+
+/// Copies out the next message alone, without a length prefix, into `buf`
+/// when it fits (for a large message the caller passes a buffer of exactly
+/// its size, so it is copied once, into memory the caller keeps); returns
+/// the bytes written (0: nothing, or it does not fit, or it is empty; then
+/// `web4_rtt_channel_recv` takes it). `*out_needed` as for
+/// `web4_rtt_channel_recv` (a record size: the message's plus 4).
+///
+/// # Safety
+/// `buf` valid for writes of `cap` bytes; `out_needed` for a `u32` write.
+#[no_mangle]
+pub unsafe extern "C" fn web4_rtt_channel_recv_message(
+    node: u64,
+    session: u64,
+    channel: u32,
+    buf: *mut u8,
+    cap: u32,
+    out_needed: *mut u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: caller guarantees.
+        let out = unsafe { output(buf, cap) };
+        let (n, need, transmit) = with_node(node, |n| {
+            let (k, need) = n.recv_message(session, channel, out)?;
+            Ok((k, need, n.has_transmit()))
+        })?;
+        // SAFETY: caller guarantees.
+        unsafe { put_needed(out_needed, need, transmit) }?;
+        len_i32(n)
+    })
+}
+
+/// Writes `web4_rtt_channel_recv`'s `*out_needed`: the next record's size
+/// and bit 31 when a connection has output.
+///
+/// # Safety
+/// `out_needed` must be null or valid for a `u32` write.
+unsafe fn put_needed(out_needed: *mut u32, need: u64, transmit: bool) -> Result<(), Error> {
+    let need = u32::try_from(need)
+        .ok()
+        .filter(|v| *v < RECV_TRANSMIT)
+        .ok_or_else(|| invalid("Message too large"))?;
+    let bits = if transmit { RECV_TRANSMIT } else { 0 };
+    // SAFETY: forwarded.
+    unsafe { put(out_needed, need | bits) }
 }
 
 /// Registers a flush; returns its operation id (> 0). FLUSHED or

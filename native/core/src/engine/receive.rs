@@ -16,21 +16,44 @@ impl Engine {
     /// `Err(ChannelClosed)` means the peer closed the channel and it is drained.
     #[allow(clippy::result_unit_err)]
     pub fn recv_into(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
+        self.recv_records(id, out, true)
+    }
+
+    /// Copies the next received message alone (no length prefix) into
+    /// `out`, when it fits: for a large message the caller passes a buffer of
+    /// exactly its size, so the message is copied once, into memory the
+    /// caller keeps. Returns (bytes written, what is left as in
+    /// [`Engine::recv_into`]: a record size, so 4 more than the message).
+    pub fn recv_message(&mut self, id: u32, out: &mut [u8]) -> Result<(usize, u64), SendError> {
+        self.recv_records(id, out, false)
+    }
+
+    fn recv_records(
+        &mut self,
+        id: u32,
+        out: &mut [u8],
+        framed: bool,
+    ) -> Result<(usize, u64), SendError> {
         let budget = (!self.budget_returned).then(|| self.cfg.node_recv.clone());
         let pool = Arc::clone(&self.cfg.buffers);
         let c = self.local(id)?;
         let mut pos = 0;
         let mut read = 0;
         while let Some(m) = c.ready.front() {
-            let need = 4 + m.len();
-            if pos + need > out.len() {
+            let head = if framed { 4 } else { 0 };
+            let need = head + m.len();
+            // Unframed: one non-empty message at most (an empty one is left
+            // for `recv_into`, since 0 bytes written means nothing was).
+            if pos + need > out.len() || (!framed && (pos > 0 || m.is_empty())) {
                 if pos == 0 {
-                    return Ok((0, need as u64));
+                    return Ok((0, 4 + m.len() as u64));
                 }
                 break;
             }
-            out[pos..pos + 4].copy_from_slice(&(m.len() as u32).to_le_bytes());
-            out[pos + 4..pos + need].copy_from_slice(m);
+            if framed {
+                out[pos..pos + 4].copy_from_slice(&(m.len() as u32).to_le_bytes());
+            }
+            out[pos + head..pos + need].copy_from_slice(m);
             pos += need;
             c.consumed_bytes += m.len() as u64;
             c.consumed_msgs += 1;

@@ -141,11 +141,33 @@ impl Endpoint {
         ch: u32,
         out: &mut [u8],
     ) -> Result<(usize, u64), EndpointError> {
+        self.recv_with(key, ch, out, true)
+    }
+
+    /// Copies out the next received message alone; see [`Engine::recv_message`].
+    pub fn recv_message(
+        &mut self,
+        key: u64,
+        ch: u32,
+        out: &mut [u8],
+    ) -> Result<(usize, u64), EndpointError> {
+        self.recv_with(key, ch, out, false)
+    }
+
+    fn recv_with(
+        &mut self,
+        key: u64,
+        ch: u32,
+        out: &mut [u8],
+        framed: bool,
+    ) -> Result<(usize, u64), EndpointError> {
         let s = self.session_mut(key)?;
-        let r = s
-            .engine
-            .recv_into(ch, out)
-            .map_err(|e| Self::chan_err(s, ch, e));
+        let r = if framed {
+            s.engine.recv_into(ch, out)
+        } else {
+            s.engine.recv_message(ch, out)
+        }
+        .map_err(|e| Self::chan_err(s, ch, e));
         // Reading frees credit: a grant due at once is written now, a
         // deferred one by the deferral timer.
         if matches!(r, Ok((n, _)) if n > 0) {

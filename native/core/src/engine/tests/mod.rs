@@ -87,6 +87,34 @@ fn messages_arrive_in_order_with_fragmentation() {
     assert!(a.all_acked());
 }
 
+#[test]
+fn a_message_alone_into_a_buffer_of_its_size() {
+    let mut a = Engine::new(cfg(Policy::Block, 100));
+    let mut b = Engine::new(cfg(Policy::Block, 100));
+    let ca = a.open_channel("knowledge", None, None, None).unwrap();
+    let cb = b.open_channel("knowledge", None, None, None).unwrap();
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i * 7) as u8).collect();
+    a.send(ca, &big).unwrap();
+    a.send(ca, b"").unwrap();
+    a.send(ca, b"tail").unwrap();
+    settle(&mut a, &mut b);
+    // Too small: nothing taken, the record size (message + 4) reported.
+    let mut small = vec![0u8; big.len() - 1];
+    assert_eq!(
+        b.recv_message(cb, &mut small),
+        Ok((0, big.len() as u64 + 4))
+    );
+    // Exactly its size: the bytes alone, and the next record's size.
+    let mut exact = vec![0u8; big.len()];
+    assert_eq!(b.recv_message(cb, &mut exact), Ok((big.len(), 4)));
+    assert_eq!(exact, big);
+    // An empty message is left for `recv_into` (0 bytes would mean nothing).
+    let mut roomy = vec![0u8; 64];
+    assert_eq!(b.recv_message(cb, &mut roomy), Ok((0, 4)));
+    assert_eq!(read_all(&mut b, cb), vec![vec![], b"tail".to_vec()]);
+    assert_eq!(b.recv_message(cb, &mut roomy), Ok((0, 0)));
+}
+
 /// An engine whose peer (faked with raw frames) declared "state" as its
 /// channel 9 and granted `credit` bytes and messages.
 fn engine_with_peer_credit(c: EngineConfig, credit: (u64, u64)) -> (Engine, u32) {

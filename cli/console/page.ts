@@ -545,8 +545,20 @@ function _learn(peers: PeerView[]): void {
 }
 
 /** Runs a page action; a failure (the console unreachable, a stopped agent) becomes the status line. */
+/** The person's actions, one after another (see {@linkcode _do}). */
+let _actions: Promise<void> = Promise.resolve();
+
+/**
+ * Runs one of the person's actions after the ones before it have finished:
+ * a message the person sends right after "Update consent and state" must
+ * carry the state that update set, not the one the agent held before it
+ * (every message reads the agent's record first).
+ */
 function _do(action: () => Promise<unknown>): void {
-  action().catch((err) => _status(`console unreachable: ${(err as Error).message}`, true));
+  _actions = _actions.then(action).then(
+    () => {},
+    (err) => _status(`console unreachable: ${(err as Error).message}`, true),
+  );
 }
 
 let _pending: ReturnType<typeof setTimeout> | undefined;

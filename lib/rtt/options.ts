@@ -67,7 +67,12 @@ export interface RttOptions {
   replayReportIntervalMs?: number;
   /** Unacknowledged bytes per channel (the retransmit buffer); no new fragment goes out beyond it. @default {16 * MiB} */
   maxUnackedBytes?: number;
-  /** Data unacknowledged this long on a live connection ends the session (`ack_timeout`). @default {20_000} */
+  /**
+   * Data unacknowledged this long on a live connection ends the session (`ack_timeout`): counted
+   * from when the oldest unacknowledged frame was written on the connection, ended at that instant
+   * plus this (and 1 µs).
+   * @default {20_000}
+   */
   ackTimeoutMs?: number;
   /** Receive window (bytes) of a channel the peer declared and the application has not opened yet. @default {64 * 1024} */
   unopenedWindowBytes?: number;

@@ -6,13 +6,14 @@
  * build:native:hooks`); `deno task test:deno` runs this file with
  * `WEB4_RTT_LIB=./target/hooks/release`.
  *
- * What it pins down: the victim samples its ACK watch at every heartbeat
- * ping (and at the watch's own deadline), and ends the session `ack_timeout`
- * at exactly `ackTimeoutMs` + 1 ms after the last sample at which nothing was
- * outstanding or an ACK had arrived. So data sent just before a sample dies
- * up to one heartbeat interval sooner than `ackTimeoutMs` after it was sent
- * (docs/rtt.md says "data unacknowledged this long"): the second test shows
- * that bound, and fails if the watch starts counting from the send instead.
+ * What it pins down: the victim ends the session `ack_timeout` when the
+ * oldest data it wrote on the connection has waited `ackTimeoutMs` without an
+ * ACK, at exactly that instant: the core's deadline is "after" the timeout
+ * (1 us past it), which the driver's millisecond timer reaches at the next
+ * whole millisecond, so data sent at `t` ends the session at `t +
+ * ackTimeoutMs + 1`, wherever `t` falls between heartbeats (before the fix
+ * the watch counted from the last heartbeat sample: up to one interval early
+ * or late).
  */
 
 import assert from "node:assert/strict";
@@ -21,6 +22,7 @@ import { seededRandom } from "../../lib/ports/mod.ts";
 import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
 import { VirtualTime } from "../helpers/virtual_time.ts";
 
+const ACK_TIMEOUT_MS = 1500;
 const [idVictim, idAttacker] = await Promise.all([Identity.generate(), Identity.generate()]);
 
 /** The instant the victim's session ends `ack_timeout` when it sends data at `sendAt`. */
@@ -31,7 +33,7 @@ async function ackTimeoutAt(sendAt: number): Promise<number | undefined> {
     network,
     heartbeatIntervalMs: 1000,
     heartbeatTimeoutMs: 5000,
-    ackTimeoutMs: 1500,
+    ackTimeoutMs: ACK_TIMEOUT_MS,
   })({ identity: idVictim, random: seededRandom(2) });
   const attacker = await memory({ network, testHooks: true })({
     identity: idAttacker,
@@ -64,14 +66,15 @@ async function ackTimeoutAt(sendAt: number): Promise<number | undefined> {
   }
 }
 
-Deno.test("ACK timeout (virtual): data sent at 250 and never acknowledged ends the session at exactly 2501 (the watch started at the 1000 sample)", async () => {
-  assert.equal(await ackTimeoutAt(250), 2501);
-  assert.equal(await ackTimeoutAt(999), 2501);
+Deno.test("ACK timeout (virtual): data sent at t and never acknowledged ends the session at exactly t + ackTimeoutMs + 1", async () => {
+  for (const t of [250, 999, 1000, 1001]) {
+    assert.equal(await ackTimeoutAt(t), t + ACK_TIMEOUT_MS + 1, `sent at ${t}`);
+  }
 });
 
-Deno.test("ACK timeout (virtual): the watch counts from the last clean sample, not from the send: data sent at 1999 dies at 2501, at 2001 at 3501", async () => {
-  // 1999 -> 2501 is 502 ms after the send, less than ackTimeoutMs (1500): at most one
-  // heartbeat interval early, never late.
-  assert.equal(await ackTimeoutAt(1999), 2501);
-  assert.equal(await ackTimeoutAt(2001), 3501);
+Deno.test("ACK timeout (virtual): heartbeats answered in between change nothing: data sent at 1999 ends at 3500, at 2001 at 3502", async () => {
+  // The pongs of the heartbeats at 2000 and 3000 prove the peer alive; only
+  // the unacknowledged data's age counts (before the fix: 2501 and 3501).
+  assert.equal(await ackTimeoutAt(1999), 1999 + ACK_TIMEOUT_MS + 1);
+  assert.equal(await ackTimeoutAt(2001), 2001 + ACK_TIMEOUT_MS + 1);
 });

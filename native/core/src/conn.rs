@@ -167,9 +167,6 @@ pub struct Conn {
     pub dirty: bool,
     /// Deferred frames must go out with the next transmit.
     pub flush_deferred: bool,
-    /// ACK-stall watch: the session's ACK count when last seen moving, and
-    /// since when (us; 0 until the first check).
-    pub ack_watch: (u64, u64),
     /// The remote address as the driver gave it ("" if unknown).
     pub addr: Arc<str>,
     /// Whether any byte arrived (a ClientHello, for an inbound one).
@@ -197,7 +194,6 @@ impl Conn {
             busy: false,
             dirty: false,
             flush_deferred: false,
-            ack_watch: (0, 0),
             addr: Arc::from(""),
             got_input: false,
         }

@@ -18,9 +18,11 @@ pub enum ConnTimer {
     ClientHello,
     /// Nothing received for `heartbeat_timeout_ms` (armed lazily).
     Idle,
-    /// The next heartbeat ping (also samples the ACK watch).
+    /// The next heartbeat ping.
     Ping,
-    /// Data unacknowledged for `ack_timeout_ms`.
+    /// The oldest frame written on the connection and still unacknowledged
+    /// reaches `ack_timeout_ms` (armed when data waits and it is not; when
+    /// it fires it moves on to the new oldest frame, if ACKs took the old).
     AckWatch,
     /// Deferred ACKs and credit must be written.
     Deferred,

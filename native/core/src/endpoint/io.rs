@@ -449,7 +449,7 @@ impl Endpoint {
         if let State::Closing { deadline, reason } = s.state {
             if s.engine.all_acked() || now >= deadline {
                 s.engine.queue_close();
-                s.engine.fill(&mut c.scratch, usize::MAX);
+                s.engine.fill(&mut c.scratch, usize::MAX, now);
                 c.write_scratch();
                 c.tls.send_close_notify();
                 c.phase = Phase::Ended;
@@ -462,8 +462,17 @@ impl Endpoint {
         }
         let deferred = Timer::Conn(id, ConnTimer::Deferred);
         let flush = std::mem::take(&mut c.flush_deferred) || self.timers.due(deferred, now);
-        s.engine.fill_lazy(&mut c.scratch, OUT_BATCH, flush);
+        s.engine.fill_lazy(&mut c.scratch, OUT_BATCH, flush, now);
         c.write_scratch();
+        // The ACK watch: armed when data waits and it is not (it moves
+        // itself forward when it fires), so sending costs no timer update.
+        let watch = Timer::Conn(id, ConnTimer::AckWatch);
+        if self.timers.get(watch).is_none() {
+            if let Some(at) = s.engine.oldest_unacked_at() {
+                let at = at.saturating_add(ms(self.cfg.ack_timeout_ms)) + 1;
+                self.timers.set(watch, at);
+            }
+        }
         if s.engine.has_deferred() {
             if flush || self.timers.get(deferred).is_none() {
                 self.timers.set(deferred, now + DEFER_ACK_US);

@@ -80,23 +80,31 @@ impl Endpoint {
                 // Armed lazily: moved forward only when it fires.
                 let idle = c.last_rx.saturating_add(hb_to) + 1;
                 self.timers.set(Timer::Conn(id, C::Idle), idle);
-                if let Some(s) = self.sessions.get(&key) {
+                if kinds.contains(&C::AckWatch) {
                     // Pongs prove the peer reads; ACKs prove it keeps what we
                     // send. A peer that stops acknowledging would make us hold
-                    // a retransmit buffer for it forever.
-                    let acks = s.engine.acks_received();
-                    if c.ack_watch.1 == 0 || acks != c.ack_watch.0 || !s.engine.awaits_ack() {
-                        c.ack_watch = (acks, now);
-                    } else if now.saturating_sub(c.ack_watch.1) > ack_to {
-                        let msg = format!(
-                            "no acknowledgement for {} ms with data outstanding",
-                            self.cfg.ack_timeout_ms
-                        );
-                        self.end_conn(id, Some(End::Violation("ack_timeout", msg)), now);
-                        return;
+                    // a retransmit buffer for it forever. The watch is armed
+                    // at the oldest unacknowledged frame's deadline and moved
+                    // here, when it fires, past the frames ACKs took away.
+                    let oldest = self
+                        .sessions
+                        .get(&key)
+                        .and_then(|s| s.engine.oldest_unacked_at());
+                    match oldest {
+                        Some(at) if now.saturating_sub(at) > ack_to => {
+                            let msg = format!(
+                                "no acknowledgement for {} ms with data outstanding",
+                                self.cfg.ack_timeout_ms
+                            );
+                            self.end_conn(id, Some(End::Violation("ack_timeout", msg)), now);
+                            return;
+                        }
+                        Some(at) => {
+                            let watch = at.saturating_add(ack_to) + 1;
+                            self.timers.set(Timer::Conn(id, C::AckWatch), watch);
+                        }
+                        None => {}
                     }
-                    let watch = c.ack_watch.1.saturating_add(ack_to) + 1;
-                    self.timers.set(Timer::Conn(id, C::AckWatch), watch);
                 }
                 let mut dirty = false;
                 if kinds.contains(&C::Ping) {

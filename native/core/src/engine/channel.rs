@@ -73,6 +73,9 @@ pub(super) struct Sent {
     /// DATA payload: a range of the message.
     pub(super) body: Option<(Arc<Vec<u8>>, std::ops::Range<usize>)>,
     pub(super) msg: Option<u64>,
+    /// When it was last written (us of the caller's clock): on the current
+    /// connection for the frames before [`Channel::resend_pos`].
+    pub(super) at: u64,
 }
 
 impl Sent {
@@ -232,6 +235,14 @@ impl Channel {
             popped += 1;
         }
         popped
+    }
+
+    /// When the oldest frame written on the current connection and not yet
+    /// acknowledged was written (frames waiting to be resent after a
+    /// reconnect were not written on it). Frames are written in order, so it
+    /// is the first one's time.
+    pub(super) fn oldest_unacked_at(&self) -> Option<u64> {
+        (self.resend_pos > 0).then(|| self.unacked.front().map(|s| s.at))?
     }
 
     pub(super) fn outstanding_min(&self) -> Option<u64> {

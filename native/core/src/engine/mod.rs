@@ -181,8 +181,6 @@ pub struct Engine {
     replays_seen: u64,
     /// Whether some channel has unreported replays.
     replays_unreported: bool,
-    /// ACK frames that acknowledged something new.
-    acks_received: u64,
     /// The session's share of the node receive budget was given back.
     budget_returned: bool,
     /// Bytes this session may hold received and unread ([`Engine::set_recv_budget`]).
@@ -222,16 +220,22 @@ impl Engine {
             ping_nonce: 0,
             replays_seen: 0,
             replays_unreported: false,
-            acks_received: 0,
             budget_returned: false,
             reassembling: None,
             test_no_acks: false,
         }
     }
 
-    /// ACKs that acknowledged something new (the node watches it for stalls).
-    pub fn acks_received(&self) -> u64 {
-        self.acks_received
+    /// When (us) the oldest DATA or FIN frame written on the current
+    /// connection and not yet acknowledged was written, over all channels;
+    /// `None` when nothing written on it waits for an ACK. The node ends a
+    /// session whose peer lets this wait `ack_timeout_ms`. One look per
+    /// channel (the oldest frame is each channel's first).
+    pub fn oldest_unacked_at(&self) -> Option<u64> {
+        self.channels
+            .iter()
+            .filter_map(Channel::oldest_unacked_at)
+            .min()
     }
 
     /// Unacknowledged DATA bytes, summed over channels and the largest of one channel.
@@ -239,11 +243,6 @@ impl Engine {
         self.channels.iter().fold((0, 0), |(sum, max), c| {
             (sum + c.unacked_bytes, max.max(c.unacked_bytes))
         })
-    }
-
-    /// Whether something sent waits for an acknowledgement.
-    pub fn awaits_ack(&self) -> bool {
-        self.channels.iter().any(|c| !c.unacked.is_empty())
     }
 
     /// Whether events are waiting to be taken.

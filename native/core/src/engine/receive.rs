@@ -187,10 +187,6 @@ impl Engine {
             });
         }
         let popped = c.pop_acked(seq, &pool);
-        if popped > 0 {
-            self.acks_received += 1;
-        }
-        let c = self.ch_mut(id).expect("exists");
         c.resend_pos = c.resend_pos.saturating_sub(popped);
         self.check_flushes(id);
         Ok(())

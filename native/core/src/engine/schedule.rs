@@ -55,15 +55,24 @@ impl Engine {
     }
 
     /// Encodes frames to send into `out` until about `budget` bytes,
-    /// deferred ACKs and credit included (tests, graceful close).
-    pub fn fill(&mut self, out: &mut impl FrameOut, budget: usize) {
-        self.fill_lazy(out, budget, true);
+    /// deferred ACKs and credit included (tests, graceful close); `now` (us)
+    /// is when they are written (the ACK timeout counts from it).
+    pub fn fill(&mut self, out: &mut impl FrameOut, budget: usize, now: u64) {
+        self.fill_lazy(out, budget, true, now);
     }
 
     /// Encodes frames to send into `out` until about `budget` bytes. Deferred
     /// ACKs and credit grants are written only when `flush_deferred` is set
     /// or when anything else is written (they then share its TLS record).
-    pub fn fill_lazy(&mut self, out: &mut impl FrameOut, budget: usize, flush_deferred: bool) {
+    /// DATA and FIN frames written are stamped `now` (us), for
+    /// [`Engine::oldest_unacked_at`].
+    pub fn fill_lazy(
+        &mut self,
+        out: &mut impl FrameOut,
+        budget: usize,
+        flush_deferred: bool,
+        now: u64,
+    ) {
         let start = out.written();
         while let Some(f) = self.ctrl.pop_front() {
             codec::encode(&f, out.head());
@@ -78,7 +87,7 @@ impl Engine {
         }
         while out.written() < budget {
             let Some(i) = self.pick() else { break };
-            self.emit_one(i, out);
+            self.emit_one(i, out, now);
         }
         if flush_deferred || out.written() > start {
             for i in 0..self.channels.len() {
@@ -135,10 +144,12 @@ impl Engine {
         None
     }
 
-    pub(super) fn emit_one(&mut self, i: usize, out: &mut impl FrameOut) {
+    pub(super) fn emit_one(&mut self, i: usize, out: &mut impl FrameOut, now: u64) {
         let id = i as u32 + 1;
         let c = &mut self.channels[i];
         if c.resend_pos < c.unacked.len() {
+            // Resent on a new connection: its wait for an ACK starts again.
+            c.unacked[c.resend_pos].at = now;
             c.unacked[c.resend_pos].encode(out);
             c.resend_pos += 1;
             return;
@@ -162,6 +173,7 @@ impl Engine {
                     frame: f,
                     body: None,
                     msg: None,
+                    at: now,
                 });
                 return;
             } else {
@@ -182,6 +194,7 @@ impl Engine {
             },
             body: Some((m.data.clone(), *off..end)),
             msg: Some(m.id),
+            at: now,
         };
         *off = end;
         c.next_seq += 1;

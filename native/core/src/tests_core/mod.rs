@@ -28,6 +28,11 @@ struct Net {
     dials: Vec<(usize, u64)>,
     /// A node whose output is dropped (a peer that reads and never answers).
     muted: Option<usize>,
+    /// Nodes whose output is kept in `in_flight` instead of delivered (a
+    /// slow link), until [`Net::release`].
+    held: Vec<usize>,
+    /// Held output, in the order it was written: (node, conn, bytes).
+    in_flight: Vec<(usize, u32, Vec<u8>)>,
 }
 
 impl Net {
@@ -39,6 +44,8 @@ impl Net {
             now: 1_000_000,
             dials: Vec::new(),
             muted: None,
+            held: Vec::new(),
+            in_flight: Vec::new(),
         }
     }
 
@@ -97,6 +104,10 @@ impl Net {
                         if self.muted == Some(i) {
                             continue;
                         }
+                        if self.held.contains(&i) {
+                            self.in_flight.push((i, c, buf[..n].to_vec()));
+                            continue;
+                        }
                         if let Some(&(j, d)) = self.links.get(&(i, c)) {
                             let now = self.now;
                             let _ = self.nodes[j].conn_input(d, &buf[..n], now);
@@ -123,6 +134,19 @@ impl Net {
             }
         }
         panic!("no quiescence");
+    }
+
+    /// Stops holding node `i`'s output and delivers what was held, in order.
+    fn release(&mut self, i: usize) {
+        self.held.retain(|&h| h != i);
+        let now = self.now;
+        for (_, c, bytes) in self.in_flight.iter().filter(|f| f.0 == i) {
+            if let Some(&(j, d)) = self.links.get(&(i, *c)) {
+                let _ = self.nodes[j].conn_input(d, bytes, now);
+            }
+        }
+        self.in_flight.retain(|f| f.0 != i);
+        self.run();
     }
 
     /// Advances time by `ms`, in steps, running timers and traffic.
@@ -518,4 +542,5 @@ fn replays_in_separate_windows_do_not_add_up() {
     }
 }
 
+mod ack;
 mod limits;

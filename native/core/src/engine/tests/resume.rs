@@ -19,7 +19,7 @@ fn resumption_resends_unacknowledged_frames_exactly_once() {
         }
         // Write a's output but deliver only a random prefix of whole frames (the cut).
         let mut out = Vec::new();
-        a.fill(&mut out, 1 << 20);
+        a.fill(&mut out, 1 << 20, 0);
         let mut pos = 0;
         let mut frames = Vec::new();
         while let Some((f, used)) = decode(&out[pos..], MAX_FRAME_PAYLOAD).unwrap() {
@@ -35,7 +35,7 @@ fn resumption_resends_unacknowledged_frames_exactly_once() {
             pump(&mut b, &mut a);
         } else {
             let mut lost = Vec::new();
-            b.fill(&mut lost, 1 << 20);
+            b.fill(&mut lost, 1 << 20, 0);
         }
         got.extend(read_all(&mut b, cb));
         // Reconnect: exchange last-received lists.
@@ -63,12 +63,12 @@ fn deferred_acks_ride_along_or_go_out_after_enough_frames() {
     pump(&mut a, &mut b);
     // Nothing else to write: the ACK waits.
     let mut out = Vec::new();
-    b.fill_lazy(&mut out, 1 << 20, false);
+    b.fill_lazy(&mut out, 1 << 20, false, 0);
     assert!(out.is_empty(), "a lone ACK is deferred");
     assert!(b.has_deferred() && !b.has_output());
     // b sends data: the ACK rides along in the same write.
     b.send(cb, b"reply").unwrap();
-    b.fill_lazy(&mut out, 1 << 20, false);
+    b.fill_lazy(&mut out, 1 << 20, false, 0);
     let kinds: Vec<FrameType> = frames_of(&out).iter().map(|f| f.kind).collect();
     assert!(kinds.contains(&FrameType::Data) && kinds.contains(&FrameType::Ack));
     assert!(!b.has_deferred());
@@ -80,9 +80,9 @@ fn deferred_acks_ride_along_or_go_out_after_enough_frames() {
     // until the deferral timer flushes it.
     assert_eq!(read_all(&mut b, cb), vec![b"one".to_vec()]);
     let mut out = Vec::new();
-    b.fill_lazy(&mut out, 1 << 20, false);
+    b.fill_lazy(&mut out, 1 << 20, false, 0);
     assert!(out.is_empty() && b.has_deferred() && !b.credit_due_now(cb));
-    b.fill_lazy(&mut out, 1 << 20, true);
+    b.fill_lazy(&mut out, 1 << 20, true, 0);
     assert_eq!(frames_of(&out)[0].kind, FrameType::Credit);
     assert!(!b.has_deferred());
     // Enough frames make the ACK urgent on its own.
@@ -91,7 +91,7 @@ fn deferred_acks_ride_along_or_go_out_after_enough_frames() {
     }
     pump(&mut a, &mut b);
     let mut out = Vec::new();
-    b.fill_lazy(&mut out, 1 << 20, false);
+    b.fill_lazy(&mut out, 1 << 20, false, 0);
     let frames = frames_of(&out);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].kind, FrameType::Ack);
@@ -125,7 +125,12 @@ fn resumption_with_deferred_acks_delivers_both_ways_exactly_once() {
         for _ in 0..rng.below(6) {
             let s = rng.below(2) as usize;
             let mut out = Vec::new();
-            e[s].fill_lazy(&mut out, 1 + rng.below(1 << 18) as usize, rng.below(3) == 0);
+            e[s].fill_lazy(
+                &mut out,
+                1 + rng.below(1 << 18) as usize,
+                rng.below(3) == 0,
+                0,
+            );
             let frames = frames_of(&out);
             // Mostly whole writes; sometimes the connection is cut.
             let n = frames.len();
@@ -212,7 +217,7 @@ fn unacknowledged_duplicates_are_dropped_silently_but_acknowledged_ones_are_repl
     })
     .unwrap();
     let mut out = Vec::new();
-    b.fill(&mut out, 1 << 16); // grants credit
+    b.fill(&mut out, 1 << 16, 0); // grants credit
     let data = |seq| Frame {
         flags: FLAG_END,
         payload: vec![seq as u8],
@@ -222,7 +227,7 @@ fn unacknowledged_duplicates_are_dropped_silently_but_acknowledged_ones_are_repl
     b.handle_frame(data(1)).unwrap(); // not acknowledged yet: a duplicate
     assert_eq!(b.total_stats().replays, 0);
     out.clear();
-    b.fill(&mut out, 1 << 16); // ACK 1 goes out
+    b.fill(&mut out, 1 << 16, 0); // ACK 1 goes out
     b.handle_frame(data(1)).unwrap(); // now a replay
     assert_eq!(b.total_stats().replays, 1);
     assert!(
@@ -276,7 +281,7 @@ fn gaps_unknown_channels_and_credit_abuse_are_protocol_errors() {
     // No credit announced yet.
     assert!(b.handle_frame(data(1, 1)).is_err());
     let mut out = Vec::new();
-    b.fill(&mut out, 1 << 16);
+    b.fill(&mut out, 1 << 16, 0);
     assert!(b.handle_frame(data(1, 2)).is_err(), "gap");
     b.handle_frame(data(1, 1)).unwrap();
     assert!(
@@ -366,7 +371,7 @@ fn hostile_frame_sequences_never_panic_the_engine() {
             let _ = e.handle_frame(f);
             let _ = e.send(id, &[1, 2, 3]);
             let mut out = Vec::new();
-            e.fill(&mut out, 1 << 16);
+            e.fill(&mut out, 1 << 16, 0);
             let _ = e.recv_into(id, &mut buf);
             if rng.below(50) == 0 {
                 let st = e.resume_state();

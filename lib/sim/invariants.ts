@@ -209,6 +209,11 @@ export class Invariants {
    * @param limits The mesh's bounds.
    */
   bounds(world: World, limits: MeshLimits): void {
+    // A crash frees what the process held: its native node (and its store, closed at once).
+    const held = world.unreleased(1_000);
+    if (held.length > 0) {
+      this.fail("bound", `crashed ${held.join(", ")} still holds its native node`);
+    }
     for (const n of world.nodes) {
       const node = n.node;
       if (node === undefined) continue;

@@ -87,6 +87,10 @@ export interface SimResult extends StreamCounts {
   personActions: number;
   /** Faults by kind. */
   faultsByKind: Record<string, number>;
+  /** Crash restarts (each frees the crashed node's native handle, store and timers). */
+  crashes: number;
+  /** Crashed generations still holding their native node at the end (0 unless a leak). */
+  unreleased: number;
   /** Signed protocol envelopes the workload started (intents, facts). */
   signed: number;
   /** WebCrypto operations run. */
@@ -299,6 +303,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     events: log.count,
     faults: faults.count,
     faultsByKind: faults.byKind,
+    crashes: world.crashes,
+    unreleased: world.unreleased().length,
     signed: workload.signed,
     personActions: person.actions,
     cryptoOps: serial.operations,

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { DatabaseSync } from "node:sqlite";
 import { FixedLoadSource } from "../agent/mod.ts";
 import type { AgentEvents } from "../agent/mod.ts";
 import { Identity } from "../identity/mod.ts";
@@ -46,6 +47,8 @@ export interface SimNode {
   generation: number;
   /** Whether it lies (proposes false readings). */
   liar: boolean;
+  /** While crashed: a bare connection that keeps its database file as the crash left it. */
+  holder?: DatabaseSync | undefined;
 }
 
 /** Options of {@linkcode World.create}.
@@ -103,6 +106,10 @@ export class World {
   readonly network: MemoryNetwork;
   /** The nodes. */
   readonly nodes: SimNode[];
+  /** Crashes so far. */
+  crashes = 0;
+  /** Crashed generations whose native node is not freed yet (`n2 generation 3`). */
+  readonly #unreleased = new Set<{ name: string; at: number }>();
   readonly #o: WorldOptions;
   /** The open session of each (node, peer) pair as the node's events tell it: `i>j` -> id. */
   readonly #sessions = new Map<string, string>();
@@ -143,6 +150,19 @@ export class World {
     const world = new World(o, network, nodes);
     for (const n of nodes) await world.#start(n);
     return world;
+  }
+
+  /**
+   * The crashed generations still holding their native node more than
+   * `graceMs` after their crash (a resource invariant: a crash frees what the
+   * process held).
+   *
+   * @param graceMs Virtual ms a shutdown may take. @default {0}
+   * @returns Their names (`n2 generation 3`).
+   */
+  unreleased(graceMs = 0): string[] {
+    const now = this.#o.clock.monotonic();
+    return [...this.#unreleased].filter((r) => now - r.at >= graceMs).map((r) => r.name);
   }
 
   /** Fingerprint of node `i`. */
@@ -199,6 +219,7 @@ export class World {
       frame: (bytes, from) => {
         const app = decodeAppFrame(bytes);
         if (app === undefined) return inner?.frame(bytes, from) ?? false;
+        if (n.node !== node) return true; // a dead generation delivers nothing
         if (o.bugDropAfterResume === true && resumed.delete(from.session)) return true;
         o.hooks.app(n.index, app.from, app.ch, app.seq, from.session);
         return true;
@@ -207,6 +228,7 @@ export class World {
       send: (fp, out) => inner?.send(fp, out) ?? Promise.resolve(false),
     });
     agent.on("peerUp", (e) => {
+      if (n.node !== node) return;
       if (e.via === "resumed") resumed.add(e.session);
       const j = this.indexOf(e.peer);
       if (j >= 0 && this.nodes[n.index]!.node === node) {
@@ -219,7 +241,9 @@ export class World {
       if (e.final && this.#sessions.get(key) === e.session) this.#sessions.delete(key);
     });
     for (const name of _EVENTS) {
-      agent.on(name, (e: AgentEvents[typeof name]) => o.hooks.event(n.index, name, e));
+      agent.on(name, (e: AgentEvents[typeof name]) => {
+        if (n.node === node) o.hooks.event(n.index, name, e); // the dead say nothing
+      });
     }
     await node.listen({ hostname: n.name, port: 1 });
   }
@@ -232,9 +256,33 @@ export class World {
    */
   crash(i: number): void {
     const n = this.nodes[i]!;
-    if (n.node === undefined) return;
-    n.clock.kill();
-    this.network.crash(n.node.agent.transport);
+    const node = n.node;
+    if (node === undefined) return;
+    // The process dies: its connections end abruptly (nothing more is delivered either way),
+    // then its timers end. Only then is its native node freed: the connections are already
+    // gone, so the core's shutdown has nobody to send to (no close frame leaves).
+    this.network.crash(node.agent.transport);
+    this.crashes++;
+    // Then its timers end, and its native node is freed. The connections are gone already, so
+    // the core's shutdown has nobody to send to: no close frame leaves. Only the shutdown's own
+    // timers (the core's next deadline, a few virtual ms) may still run; then nothing does.
+    const clock = n.clock;
+    clock.cancelAll();
+    const release = { name: `n${i} generation ${n.generation}`, at: this.#o.clock.monotonic() };
+    this.#unreleased.add(release);
+    void node.agent.transport.shutdown({ deadlineMs: 0 }).catch(() => {}).then(() => {
+      clock.kill();
+      this.#unreleased.delete(release);
+    });
+    // Its database keeps exactly what was committed. Closing the last connection to a WAL
+    // database checkpoints it and removes the WAL, which a crash would not do: a bare holder
+    // connection is opened first, so the dead node's close is not the last one (SQLite rolls
+    // back a transaction left open, as recovery would, and writes nothing else); the holder is
+    // closed once the restarted node has its own connection. Whatever the dead node's code
+    // still tries after this point finds its store closed: nothing reaches the file.
+    const path = this.#o.store(i);
+    if (path !== ":memory:") n.holder = new DatabaseSync(path);
+    node.agent.store.close();
     for (const key of [...this.#sessions.keys()]) {
       const [a, b] = key.split(">").map(Number);
       if (a === i || b === i) this.#sessions.delete(key);
@@ -252,9 +300,12 @@ export class World {
   async restart(i: number): Promise<void> {
     const n = this.nodes[i]!;
     if (n.node !== undefined) return;
+    n.clock.kill();
     n.generation++;
     n.clock = new NodeClock(this.#o.clock, n.clock.offset);
     await this.#start(n);
+    n.holder?.close();
+    n.holder = undefined;
   }
 
   /**
@@ -277,5 +328,9 @@ export class World {
   /** Stops every running node (the end of a run). */
   async stop(): Promise<void> {
     await Promise.allSettled(this.nodes.map((n) => n.node?.stop()));
+    for (const n of this.nodes) {
+      n.holder?.close();
+      n.holder = undefined;
+    }
   }
 }

@@ -9,7 +9,7 @@
 
 import type { AgentEvents } from "../agent/mod.ts";
 import type { MeshLimits } from "../mesh/mod.ts";
-import { DEFAULT_BYTE_QUOTAS, DEFAULT_QUOTAS } from "../store/mod.ts";
+import { type CountQuotaName, DEFAULT_BYTE_QUOTAS, DEFAULT_QUOTAS } from "../store/mod.ts";
 import type { SimEvent } from "./log.ts";
 import type { Streams } from "./streams.ts";
 import type { World } from "./world.ts";
@@ -25,6 +25,8 @@ export interface Violation {
   /** Virtual ms. */
   t: number;
 }
+
+const _COUNT_QUOTAS: readonly CountQuotaName[] = ["claims", "lip_queue", "evidence", "replay"];
 
 const _RANK: Record<string, number> = {
   blacklisted: 0,
@@ -226,13 +228,24 @@ export class Invariants {
       if (s.heldBytes > limits.heldBytes) over.push(`heldBytes ${s.heldBytes}`);
       if (s.evidenceBytes > limits.evidenceBytes) over.push(`evidenceBytes ${s.evidenceBytes}`);
       if (s.pendingBytes > limits.pendingBytesTotal) over.push(`pendingBytes ${s.pendingBytes}`);
+      const store = node.agent.store;
       for (const m of world.nodes) {
         if (m === n) continue;
-        const u = node.agent.inbound(m.identity.fingerprint);
+        const fp = m.identity.fingerprint;
+        const u = node.agent.inbound(fp);
         if (u !== undefined && u.held > u.share) {
           over.push(`inbound n${m.index} ${u.held}>${u.share}`);
         }
+        // The store's per-peer bounds (issue 17): counts and the trusted byte quota.
+        for (const q of _COUNT_QUOTAS) {
+          const used = store.usage(fp, q);
+          if (used > DEFAULT_QUOTAS[q]) over.push(`store ${q} n${m.index} ${used}`);
+        }
+        const bytes = store.usage(fp, "bytes");
+        if (bytes > DEFAULT_BYTE_QUOTAS.trusted) over.push(`store bytes n${m.index} ${bytes}`);
       }
+      const total = store.totalBytes();
+      if (total > DEFAULT_BYTE_QUOTAS.total) over.push(`store total ${total}`);
       if (over.length > 0) this.fail("bound", `n${n.index} ${over.join(", ")}`);
     }
   }

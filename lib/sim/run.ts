@@ -153,6 +153,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const progressMs = options.progressMs ?? 5_000;
   // deno-lint-ignore prefer-const
   let world!: World;
+  // deno-lint-ignore prefer-const
   let person: PersonDriver | undefined;
   const ada = await Identity.generate({ agentId: "ada", random: seededRandom(seed * 1000 + 777) });
   const hooks = {

@@ -11,6 +11,7 @@ import type { AgentEvents } from "../agent/mod.ts";
 import type { MeshLimits } from "../mesh/mod.ts";
 import { type CountQuotaName, DEFAULT_BYTE_QUOTAS, DEFAULT_QUOTAS } from "../store/mod.ts";
 import type { SimEvent } from "./log.ts";
+import { checkLipAccepted } from "./lip.ts";
 import type { Streams } from "./streams.ts";
 import type { World } from "./world.ts";
 
@@ -55,6 +56,8 @@ export class Invariants {
   readonly violations: Violation[] = [];
   /** The last events at the first violation. */
   snapshot: SimEvent[] | undefined;
+  /** LIP claims honest nodes accepted (each checked against the acceptance rule). */
+  lipAccepted = 0;
   readonly #note: (kind: string, detail: string) => void;
   readonly #last: () => SimEvent[];
   readonly #step: () => number;
@@ -170,7 +173,13 @@ export class Invariants {
       case "claimChanged": {
         const x = e as AgentEvents["claimChanged"];
         this.#note("claim", `n${i} ${x.origin} ${x.claim.slice(0, 8)} ${x.status}`);
-        if (x.origin !== "cip" || x.status !== "accepted" || me.liar) break;
+        if (x.status !== "accepted" || me.liar) break;
+        if (x.origin === "lip") {
+          this.lipAccepted++;
+          const wrong = checkLipAccepted(world, i, x.claim);
+          if (wrong !== undefined) this.fail("lip", wrong);
+          break;
+        }
         const claim = me.node?.agent.store.claim(x.claim);
         if (claim?.subject === undefined || claim.valueCanon === undefined) break;
         const had = this.#accepted.get(claim.subject);
@@ -246,6 +255,13 @@ export class Invariants {
       }
       const total = store.totalBytes();
       if (total > DEFAULT_BYTE_QUOTAS.total) over.push(`store total ${total}`);
+      // The audit stream: each trust level within its budget.
+      const audit = n.audit?.stats();
+      for (const [level, s] of Object.entries(audit?.levels ?? {})) {
+        if (s.entries > s.budget.entries || s.bytes > s.budget.bytes) {
+          over.push(`audit ${level} ${s.entries} entries ${s.bytes} bytes`);
+        }
+      }
       if (over.length > 0) this.fail("bound", `n${n.index} ${over.join(", ")}`);
     }
   }

@@ -18,6 +18,8 @@ import { seededRandom } from "../ports/mod.ts";
 import { memory, MemoryNetwork } from "../rtt/mod.ts";
 import { NodeClock, type SimClock } from "./clock.ts";
 import { decodeAppFrame } from "./streams.ts";
+import { SIM_SOURCE_TIERS, simFetcher, simJudge } from "./lip.ts";
+import { AuditLog } from "../observability/mod.ts";
 
 /** What the world tells the simulation.
  * @internal
@@ -47,6 +49,8 @@ export interface SimNode {
   generation: number;
   /** Whether it lies (proposes false readings). */
   liar: boolean;
+  /** The running generation's audit stream. */
+  audit?: AuditLog | undefined;
   /** While crashed: a bare connection that keeps its database file as the crash left it. */
   holder?: DatabaseSync | undefined;
 }
@@ -75,6 +79,8 @@ export interface WorldOptions {
   hooks: WorldHooks;
   /** The enrolled person of node 0 (a fingerprint), if any. */
   person?: string | undefined;
+  /** The source tiers honest operators set. @default {SIM_SOURCE_TIERS} */
+  lipTiers?: Readonly<Record<string, "low" | "medium" | "high" | "blocked">> | undefined;
   /** Test-only: drop the first application frame after each resumed session (an injected bug). */
   bugDropAfterResume?: boolean | undefined;
 }
@@ -106,6 +112,8 @@ export class World {
   readonly network: MemoryNetwork;
   /** The nodes. */
   readonly nodes: SimNode[];
+  /** The true readings (subject -> value) honest judges check against. */
+  readonly readings: ReadonlyMap<string, number>;
   /** Crashes so far. */
   crashes = 0;
   /** Crashed generations whose native node is not freed yet (`n2 generation 3`). */
@@ -118,6 +126,7 @@ export class World {
 
   private constructor(o: WorldOptions, network: MemoryNetwork, nodes: SimNode[]) {
     this.#o = o;
+    this.readings = o.readings;
     this.network = network;
     this.nodes = nodes;
     this.#resumed = nodes.map(() => new Set());
@@ -196,6 +205,8 @@ export class World {
     const o = this.#o;
     const honest = this.nodes.filter((m) => !m.liar && m !== n).map((m) => m.identity.fingerprint);
     const everyone = this.nodes.filter((m) => m !== n).map((m) => m.identity.fingerprint);
+    // The audit stream (in memory: a file's writes would complete on their own).
+    const audit = AuditLog.memory();
     const node = await MeshNode.create({
       identity: n.identity,
       mission: "verify shared facts about water quality",
@@ -209,9 +220,13 @@ export class World {
       clock: n.clock,
       random: seededRandom(o.seed * 1000 + n.index * 17 + 2 + n.generation * 5),
       judge: checkingJudge({ reference: (_d, subject) => o.readings.get(subject) }),
-      sinks: [],
+      fetcher: simFetcher(n.clock, o.readings, n.liar),
+      lipJudge: simJudge(o.readings, n.liar),
+      lip: n.liar ? undefined : { sourceTiers: o.lipTiers ?? SIM_SOURCE_TIERS },
+      sinks: [audit],
     });
     n.node = node;
+    n.audit = audit;
     const agent = node.agent;
     const inner = agent.relay;
     const resumed = this.#resumed[n.index]!;
@@ -288,6 +303,7 @@ export class World {
       if (a === i || b === i) this.#sessions.delete(key);
     }
     n.node = undefined;
+    n.audit = undefined; // an in-memory stream dies with the process
     this.#resumed[i]!.clear();
   }
 

@@ -142,3 +142,33 @@ Deno.test("Simulation: a hundred crash restarts leave the heap flat (forced GC, 
   );
   assert.ok(perCrash < 50 * 1024, `${perCrash} bytes of heap kept per crash`);
 });
+
+Deno.test("Simulation: LIP claims are fetched, shared, checked and accepted only on the evidence section 4 requires", async () => {
+  const r = await simulate({ seed: 4, nodes: 5, durationMs: 120_000, lipMs: 5_000 });
+  assert.equal(r.violations.length, 0, explain(r));
+  assert.ok(r.lipFetches >= 20 && r.lipChecks > 0, `fetches ${r.lipFetches} checks ${r.lipChecks}`);
+  assert.ok(r.lipAccepted > 0, "honest claims corroborated by two trusted peers are accepted");
+});
+
+// The invariant bites: honest operators who set the liar's blog to `medium` accept its made-up
+// readings on the tier alone, and the simulator stops there.
+Deno.test("Simulation: a made-up LIP reading accepted (the liar's source set to medium) is caught", async () => {
+  let caught: SimResult | undefined;
+  for (let seed = 1; seed <= 5 && caught === undefined; seed++) {
+    const r = await simulate({
+      seed,
+      nodes: 5,
+      durationMs: 120_000,
+      lipMs: 2_000,
+      faults: [],
+      lipTiers: { "https://blog.example": "medium" },
+    });
+    if (r.violations.length > 0) caught = r;
+  }
+  assert.ok(caught !== undefined, "not caught in 5 seeds");
+  assert.equal(caught.violations[0]!.kind, "lip");
+  assert.match(
+    caught.violations[0]!.detail,
+    /accepted a false reading .* from https:\/\/blog\.example/,
+  );
+});

@@ -48,7 +48,7 @@ export interface SimOptions {
   progress?: ((p: SimProgress) => void) | undefined;
   /** Wall ms between progress reports. @default {5000} */
   progressMs?: number | undefined;
-  /** Virtual ms between LIP fetches (a page fetched, shared, checked). @default {10000} */
+  /** Virtual ms between LIP fetches (a page fetched, shared, checked). @default {15000} */
   lipMs?: number | undefined;
   /**
    * The source tiers the honest operators set.
@@ -263,7 +263,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   person = new PersonDriver(world, ada, clock, seed, rnd, note, (k, d) => inv.fail(k, d));
   faults.start(durationMs);
   workload.start();
-  lip.start(options.lipMs ?? 10_000);
+  lip.start(options.lipMs ?? 15_000);
   person.start();
   const bounds = clock.setInterval(() => inv.bounds(world, DEFAULT_MESH_LIMITS), 10_000);
 

@@ -1,9 +1,9 @@
 /**
  * Determinism: the two things that can complete outside the simulator's
  * control are WebCrypto operations (they run on other threads) and the
- * microtasks they and the timers start. {@linkcode CryptoSerialiser} runs
- * WebCrypto calls one at a time, in request order, so completion order is
- * request order; {@linkcode Quiescence} detects the moment nothing is
+ * microtasks they and the timers start. {@linkcode CryptoSerialiser} hands
+ * WebCrypto results back one at a time, in request order, so completion
+ * order is request order; {@linkcode Quiescence} detects the moment nothing is
  * runnable: no crypto in flight and the microtask queue drained (one turn of
  * the event loop: an immediate, which runs only once it is empty; Deno
  * resolves many async ops and `MessagePort` messages eagerly, as microtasks,
@@ -25,9 +25,10 @@ interface _Job {
 }
 
 /**
- * Serialises `crypto.subtle` while installed: each call queues, one runs at
- * a time, and the next starts only when the previous one's result was
- * handed back. Signatures stay real Ed25519; only the order is fixed.
+ * Serialises `crypto.subtle`'s completions while installed: each call
+ * starts at once, and results are handed back one at a time, in request
+ * order, each at a quiet moment (an immediate). Signatures stay real
+ * Ed25519; only the order is fixed.
  *
  * @example
  * ```ts

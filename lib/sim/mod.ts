@@ -20,7 +20,6 @@
  */
 
 export { NodeClock, SimClock } from "./clock.ts";
-export type { Clock, TimerHandle } from "../ports/mod.ts";
 export { CryptoSerialiser, Quiescence } from "./quiescence.ts";
 export { EventLog, formatEvent, type SimEvent } from "./log.ts";
 export {

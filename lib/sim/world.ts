@@ -264,8 +264,10 @@ export class World {
   }
 
   /**
-   * Node `i` crashes: its timers end, its connections drop, its listener
-   * goes; nothing is flushed or stopped.
+   * Node `i` crashes: its connections end abruptly, its listener goes, its
+   * timers end, its native node is freed (with nobody left to send to), its
+   * store is closed without a checkpoint (the file keeps what was
+   * committed), and the world forgets it. Nothing is flushed.
    *
    * @param i The node.
    */
@@ -273,9 +275,7 @@ export class World {
     const n = this.nodes[i]!;
     const node = n.node;
     if (node === undefined) return;
-    // The process dies: its connections end abruptly (nothing more is delivered either way),
-    // then its timers end. Only then is its native node freed: the connections are already
-    // gone, so the core's shutdown has nobody to send to (no close frame leaves).
+    // The process dies: its connections end abruptly (nothing more is delivered either way).
     this.network.crash(node.agent.transport);
     this.crashes++;
     // Then its timers end, and its native node is freed. The connections are gone already, so

@@ -88,7 +88,7 @@ async function main(): Promise<boolean> {
     }
     if (!args.seeds) {
       console.error(
-        `sim: steps=${r.steps} events=${r.events} told=${r.told} signed=${r.signed} person_actions=${r.personActions} crypto_ops=${r.cryptoOps} ` +
+        `sim: steps=${r.steps} events=${r.events} told=${r.told} signed=${r.signed} lip_fetches=${r.lipFetches} lip_checks=${r.lipChecks} lip_accepted=${r.lipAccepted} person_actions=${r.personActions} crypto_ops=${r.cryptoOps} ` +
           `faults_by_kind=${JSON.stringify(r.faultsByKind)} rss=${
             Math.round(Deno.memoryUsage().rss / 2 ** 20)
           }MiB`,

@@ -263,10 +263,15 @@ export class NodeClock implements Clock {
   /** No-op. */
   ref(_handle: TimerHandle, _on: boolean): void {}
 
+  /** Cancels every pending timer of this node (new ones are still taken). */
+  cancelAll(): void {
+    for (const h of this.#mine) this.#base.clear(h);
+    this.#mine.clear();
+  }
+
   /** The node crashed: every timer it has is cancelled, and it gets no new ones. */
   kill(): void {
     this.#dead = true;
-    for (const h of this.#mine) this.#base.clear(h);
-    this.#mine.clear();
+    this.cancelAll();
   }
 }

@@ -9,8 +9,9 @@
 
 import type { AgentEvents } from "../agent/mod.ts";
 import type { MeshLimits } from "../mesh/mod.ts";
-import { DEFAULT_BYTE_QUOTAS, DEFAULT_QUOTAS } from "../store/mod.ts";
+import { type CountQuotaName, DEFAULT_BYTE_QUOTAS, DEFAULT_QUOTAS } from "../store/mod.ts";
 import type { SimEvent } from "./log.ts";
+import { checkLipAccepted } from "./lip.ts";
 import type { Streams } from "./streams.ts";
 import type { World } from "./world.ts";
 
@@ -25,6 +26,8 @@ export interface Violation {
   /** Virtual ms. */
   t: number;
 }
+
+const _COUNT_QUOTAS: readonly CountQuotaName[] = ["claims", "lip_queue", "evidence", "replay"];
 
 const _RANK: Record<string, number> = {
   blacklisted: 0,
@@ -53,6 +56,8 @@ export class Invariants {
   readonly violations: Violation[] = [];
   /** The last events at the first violation. */
   snapshot: SimEvent[] | undefined;
+  /** LIP claims honest nodes accepted (each checked against the acceptance rule). */
+  lipAccepted = 0;
   readonly #note: (kind: string, detail: string) => void;
   readonly #last: () => SimEvent[];
   readonly #step: () => number;
@@ -168,7 +173,13 @@ export class Invariants {
       case "claimChanged": {
         const x = e as AgentEvents["claimChanged"];
         this.#note("claim", `n${i} ${x.origin} ${x.claim.slice(0, 8)} ${x.status}`);
-        if (x.origin !== "cip" || x.status !== "accepted" || me.liar) break;
+        if (x.status !== "accepted" || me.liar) break;
+        if (x.origin === "lip") {
+          this.lipAccepted++;
+          const wrong = checkLipAccepted(world, i, x.claim);
+          if (wrong !== undefined) this.fail("lip", wrong);
+          break;
+        }
         const claim = me.node?.agent.store.claim(x.claim);
         if (claim?.subject === undefined || claim.valueCanon === undefined) break;
         const had = this.#accepted.get(claim.subject);
@@ -209,6 +220,11 @@ export class Invariants {
    * @param limits The mesh's bounds.
    */
   bounds(world: World, limits: MeshLimits): void {
+    // A crash frees what the process held: its native node (and its store, closed at once).
+    const held = world.unreleased(1_000);
+    if (held.length > 0) {
+      this.fail("bound", `crashed ${held.join(", ")} still holds its native node`);
+    }
     for (const n of world.nodes) {
       const node = n.node;
       if (node === undefined) continue;
@@ -221,11 +237,29 @@ export class Invariants {
       if (s.heldBytes > limits.heldBytes) over.push(`heldBytes ${s.heldBytes}`);
       if (s.evidenceBytes > limits.evidenceBytes) over.push(`evidenceBytes ${s.evidenceBytes}`);
       if (s.pendingBytes > limits.pendingBytesTotal) over.push(`pendingBytes ${s.pendingBytes}`);
+      const store = node.agent.store;
       for (const m of world.nodes) {
         if (m === n) continue;
-        const u = node.agent.inbound(m.identity.fingerprint);
+        const fp = m.identity.fingerprint;
+        const u = node.agent.inbound(fp);
         if (u !== undefined && u.held > u.share) {
           over.push(`inbound n${m.index} ${u.held}>${u.share}`);
+        }
+        // The store's per-peer bounds (issue 17): counts and the trusted byte quota.
+        for (const q of _COUNT_QUOTAS) {
+          const used = store.usage(fp, q);
+          if (used > DEFAULT_QUOTAS[q]) over.push(`store ${q} n${m.index} ${used}`);
+        }
+        const bytes = store.usage(fp, "bytes");
+        if (bytes > DEFAULT_BYTE_QUOTAS.trusted) over.push(`store bytes n${m.index} ${bytes}`);
+      }
+      const total = store.totalBytes();
+      if (total > DEFAULT_BYTE_QUOTAS.total) over.push(`store total ${total}`);
+      // The audit stream: each trust level within its budget.
+      const audit = n.audit?.stats();
+      for (const [level, s] of Object.entries(audit?.levels ?? {})) {
+        if (s.entries > s.budget.entries || s.bytes > s.budget.bytes) {
+          over.push(`audit ${level} ${s.entries} entries ${s.bytes} bytes`);
         }
       }
       if (over.length > 0) this.fail("bound", `n${n.index} ${over.join(", ")}`);

@@ -1,9 +1,9 @@
 /**
  * Determinism: the two things that can complete outside the simulator's
  * control are WebCrypto operations (they run on other threads) and the
- * microtasks they and the timers start. {@linkcode CryptoSerialiser} runs
- * WebCrypto calls one at a time, in request order, so completion order is
- * request order; {@linkcode Quiescence} detects the moment nothing is
+ * microtasks they and the timers start. {@linkcode CryptoSerialiser} hands
+ * WebCrypto results back one at a time, in request order, so completion
+ * order is request order; {@linkcode Quiescence} detects the moment nothing is
  * runnable: no crypto in flight and the microtask queue drained (one turn of
  * the event loop: an immediate, which runs only once it is empty; Deno
  * resolves many async ops and `MessagePort` messages eagerly, as microtasks,
@@ -19,14 +19,16 @@ import { setImmediate } from "node:timers";
 const _METHODS = ["sign", "verify", "digest", "importKey", "exportKey"] as const;
 
 interface _Job {
-  run: () => unknown;
+  /** Settles the caller's promise, once the operation finished. */
+  result: (() => void) | undefined;
   done: PromiseWithResolvers<unknown>;
 }
 
 /**
- * Serialises `crypto.subtle` while installed: each call queues, one runs at
- * a time, and the next starts only when the previous one's result was
- * handed back. Signatures stay real Ed25519; only the order is fixed.
+ * Serialises `crypto.subtle`'s completions while installed: each call
+ * starts at once, and results are handed back one at a time, in request
+ * order, each at a quiet moment (an immediate). Signatures stay real
+ * Ed25519; only the order is fixed.
  *
  * @example
  * ```ts
@@ -46,6 +48,7 @@ interface _Job {
 export class CryptoSerialiser implements Disposable {
   readonly #queue: _Job[] = [];
   #busy = false;
+  #delivering = false;
   #idle: PromiseWithResolvers<void> | undefined;
   #ops = 0;
   #completed = 0;
@@ -102,41 +105,52 @@ export class CryptoSerialiser implements Disposable {
 
   #enqueue(run: () => unknown): Promise<unknown> {
     const done = Promise.withResolvers<unknown>();
-    this.#queue.push({ run, done });
-    if (!this.#busy) this.#next();
-    return done.promise;
-  }
-
-  #next(): void {
-    const job = this.#queue.shift();
-    if (job === undefined) {
-      this.#busy = false;
-      const idle = this.#idle;
-      this.#idle = undefined;
-      idle?.resolve();
-      return;
-    }
-    this.#busy = true;
+    // The operation starts at once (the crypto threads work while this one does), but its
+    // result is handed back in request order, each at a quiet moment: what the stack sees is
+    // the same as if the operations ran one after the other.
     this.#ops++;
     let p: Promise<unknown>;
     try {
-      p = Promise.resolve(job.run());
+      p = Promise.resolve(run());
     } catch (err) {
       p = Promise.reject(err);
     }
+    const job: _Job = { result: undefined, done };
+    p.then(
+      (v) => this.#ready(job, () => done.resolve(v)),
+      (err) => this.#ready(job, () => done.reject(err)),
+    );
+    this.#queue.push(job);
+    this.#busy = true;
+    return done.promise;
+  }
+
+  /** A job's operation finished: hand back every finished one at the head, in order. */
+  #ready(job: _Job, settle: () => void): void {
+    job.result = settle;
+    this.#deliverHead();
+  }
+
+  #deliverHead(): void {
+    if (this.#delivering) return;
+    const head = this.#queue[0];
+    if (head?.result === undefined) return;
+    this.#delivering = true;
     // The result is handed back only at a quiet moment: an immediate runs once the microtask
     // queue is empty, whether the operation finished on another thread later or eagerly, in
     // the middle of other work (Deno polls async ops once when they start).
-    const deliver = (settle: () => void) =>
-      setImmediate(() => {
-        this.#completed++;
-        settle();
-        this.#next();
-      });
-    p.then(
-      (v) => deliver(() => job.done.resolve(v)),
-      (err) => deliver(() => job.done.reject(err)),
-    );
+    setImmediate(() => {
+      this.#queue.shift();
+      this.#completed++;
+      this.#delivering = false;
+      head.result!();
+      if (this.#queue.length === 0) {
+        this.#busy = false;
+        const idle = this.#idle;
+        this.#idle = undefined;
+        idle?.resolve();
+      } else this.#deliverHead();
+    });
   }
 
   /** Puts the original methods back. */

@@ -15,6 +15,7 @@ import { loadNativeLibraryAsync } from "../rtt/prebuilt.ts";
 import { SimClock } from "./clock.ts";
 import { Identity } from "../identity/mod.ts";
 import { PersonDriver } from "./person.ts";
+import { LipWorkload } from "./lip.ts";
 import { type FaultKind, FaultPlan } from "./faults.ts";
 import { Invariants, type Violation } from "./invariants.ts";
 import { EventLog, type SimEvent } from "./log.ts";
@@ -47,6 +48,13 @@ export interface SimOptions {
   progress?: ((p: SimProgress) => void) | undefined;
   /** Wall ms between progress reports. @default {5000} */
   progressMs?: number | undefined;
+  /** Virtual ms between LIP fetches (a page fetched, shared, checked). @default {15000} */
+  lipMs?: number | undefined;
+  /**
+   * The source tiers the honest operators set.
+   * @default {SIM_SOURCE_TIERS} (agency.example `medium`, rumor.example `blocked`)
+   */
+  lipTiers?: Readonly<Record<string, "low" | "medium" | "high" | "blocked">> | undefined;
   /** Test-only: the first application frame after each resumption is dropped (an injected bug). */
   bugDropAfterResume?: boolean | undefined;
   /** Wall clock for progress and the summary (the run itself never reads it). */
@@ -87,8 +95,18 @@ export interface SimResult extends StreamCounts {
   personActions: number;
   /** Faults by kind. */
   faultsByKind: Record<string, number>;
+  /** Crash restarts (each frees the crashed node's native handle, store and timers). */
+  crashes: number;
+  /** Crashed generations still holding their native node at the end (0 unless a leak). */
+  unreleased: number;
   /** Signed protocol envelopes the workload started (intents, facts). */
   signed: number;
+  /** LIP fetches (each shared with the fetcher's neighbours). */
+  lipFetches: number;
+  /** LIP checks (`verifyEvidence`: fetched again, judged, vouched for). */
+  lipChecks: number;
+  /** LIP claims honest nodes accepted, each checked against the acceptance rule. */
+  lipAccepted: number;
   /** WebCrypto operations run. */
   cryptoOps: number;
   /** Invariants broken (the run stops at the first). */
@@ -149,6 +167,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const progressMs = options.progressMs ?? 5_000;
   // deno-lint-ignore prefer-const
   let world!: World;
+  // deno-lint-ignore prefer-const
   let person: PersonDriver | undefined;
   const ada = await Identity.generate({ agentId: "ada", random: seededRandom(seed * 1000 + 777) });
   const hooks = {
@@ -179,6 +198,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       hooks,
       person: ada.fingerprint,
       bugDropAfterResume: options.bugDropAfterResume,
+      lipTiers: options.lipTiers,
     }),
     60_000,
   );
@@ -239,9 +259,11 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
         });
     },
   });
+  const lip = new LipWorkload(world, clock, rnd, note);
   person = new PersonDriver(world, ada, clock, seed, rnd, note, (k, d) => inv.fail(k, d));
   faults.start(durationMs);
   workload.start();
+  lip.start(options.lipMs ?? 15_000);
   person.start();
   const bounds = clock.setInterval(() => inv.bounds(world, DEFAULT_MESH_LIMITS), 10_000);
 
@@ -274,6 +296,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   await runFor(end - clock.monotonic());
   // The end: faults healed, crashed nodes back, workload quiet; what is in flight lands or is told.
   workload.stop();
+  lip.stop();
   person.stop();
   faults.stop();
   faults.dispose();
@@ -299,7 +322,12 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     events: log.count,
     faults: faults.count,
     faultsByKind: faults.byKind,
+    crashes: world.crashes,
+    unreleased: world.unreleased().length,
     signed: workload.signed,
+    lipFetches: lip.fetches,
+    lipChecks: lip.checks,
+    lipAccepted: inv.lipAccepted,
     personActions: person.actions,
     cryptoOps: serial.operations,
     violations: inv.violations,

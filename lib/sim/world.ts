@@ -9,6 +9,7 @@
  * @module
  */
 
+import { DatabaseSync } from "node:sqlite";
 import { FixedLoadSource } from "../agent/mod.ts";
 import type { AgentEvents } from "../agent/mod.ts";
 import { Identity } from "../identity/mod.ts";
@@ -17,6 +18,8 @@ import { seededRandom } from "../ports/mod.ts";
 import { memory, MemoryNetwork } from "../rtt/mod.ts";
 import { NodeClock, type SimClock } from "./clock.ts";
 import { decodeAppFrame } from "./streams.ts";
+import { SIM_SOURCE_TIERS, simFetcher, simJudge } from "./lip.ts";
+import { AuditLog } from "../observability/mod.ts";
 
 /** What the world tells the simulation.
  * @internal
@@ -46,6 +49,10 @@ export interface SimNode {
   generation: number;
   /** Whether it lies (proposes false readings). */
   liar: boolean;
+  /** The running generation's audit stream. */
+  audit?: AuditLog | undefined;
+  /** While crashed: a bare connection that keeps its database file as the crash left it. */
+  holder?: DatabaseSync | undefined;
 }
 
 /** Options of {@linkcode World.create}.
@@ -72,6 +79,8 @@ export interface WorldOptions {
   hooks: WorldHooks;
   /** The enrolled person of node 0 (a fingerprint), if any. */
   person?: string | undefined;
+  /** The source tiers honest operators set. @default {SIM_SOURCE_TIERS} */
+  lipTiers?: Readonly<Record<string, "low" | "medium" | "high" | "blocked">> | undefined;
   /** Test-only: drop the first application frame after each resumed session (an injected bug). */
   bugDropAfterResume?: boolean | undefined;
 }
@@ -103,6 +112,12 @@ export class World {
   readonly network: MemoryNetwork;
   /** The nodes. */
   readonly nodes: SimNode[];
+  /** The true readings (subject -> value) honest judges check against. */
+  readonly readings: ReadonlyMap<string, number>;
+  /** Crashes so far. */
+  crashes = 0;
+  /** Crashed generations whose native node is not freed yet (`n2 generation 3`). */
+  readonly #unreleased = new Set<{ name: string; at: number }>();
   readonly #o: WorldOptions;
   /** The open session of each (node, peer) pair as the node's events tell it: `i>j` -> id. */
   readonly #sessions = new Map<string, string>();
@@ -111,6 +126,7 @@ export class World {
 
   private constructor(o: WorldOptions, network: MemoryNetwork, nodes: SimNode[]) {
     this.#o = o;
+    this.readings = o.readings;
     this.network = network;
     this.nodes = nodes;
     this.#resumed = nodes.map(() => new Set());
@@ -145,6 +161,19 @@ export class World {
     return world;
   }
 
+  /**
+   * The crashed generations still holding their native node more than
+   * `graceMs` after their crash (a resource invariant: a crash frees what the
+   * process held).
+   *
+   * @param graceMs Virtual ms a shutdown may take. @default {0}
+   * @returns Their names (`n2 generation 3`).
+   */
+  unreleased(graceMs = 0): string[] {
+    const now = this.#o.clock.monotonic();
+    return [...this.#unreleased].filter((r) => now - r.at >= graceMs).map((r) => r.name);
+  }
+
   /** Fingerprint of node `i`. */
   fp(i: number): string {
     return this.nodes[i]!.identity.fingerprint;
@@ -176,6 +205,8 @@ export class World {
     const o = this.#o;
     const honest = this.nodes.filter((m) => !m.liar && m !== n).map((m) => m.identity.fingerprint);
     const everyone = this.nodes.filter((m) => m !== n).map((m) => m.identity.fingerprint);
+    // The audit stream (in memory: a file's writes would complete on their own).
+    const audit = AuditLog.memory();
     const node = await MeshNode.create({
       identity: n.identity,
       mission: "verify shared facts about water quality",
@@ -189,9 +220,13 @@ export class World {
       clock: n.clock,
       random: seededRandom(o.seed * 1000 + n.index * 17 + 2 + n.generation * 5),
       judge: checkingJudge({ reference: (_d, subject) => o.readings.get(subject) }),
-      sinks: [],
+      fetcher: simFetcher(n.clock, o.readings, n.liar),
+      lipJudge: simJudge(o.readings, n.liar),
+      lip: n.liar ? undefined : { sourceTiers: o.lipTiers ?? SIM_SOURCE_TIERS },
+      sinks: [audit],
     });
     n.node = node;
+    n.audit = audit;
     const agent = node.agent;
     const inner = agent.relay;
     const resumed = this.#resumed[n.index]!;
@@ -199,6 +234,7 @@ export class World {
       frame: (bytes, from) => {
         const app = decodeAppFrame(bytes);
         if (app === undefined) return inner?.frame(bytes, from) ?? false;
+        if (n.node !== node) return true; // a dead generation delivers nothing
         if (o.bugDropAfterResume === true && resumed.delete(from.session)) return true;
         o.hooks.app(n.index, app.from, app.ch, app.seq, from.session);
         return true;
@@ -207,6 +243,7 @@ export class World {
       send: (fp, out) => inner?.send(fp, out) ?? Promise.resolve(false),
     });
     agent.on("peerUp", (e) => {
+      if (n.node !== node) return;
       if (e.via === "resumed") resumed.add(e.session);
       const j = this.indexOf(e.peer);
       if (j >= 0 && this.nodes[n.index]!.node === node) {
@@ -219,27 +256,54 @@ export class World {
       if (e.final && this.#sessions.get(key) === e.session) this.#sessions.delete(key);
     });
     for (const name of _EVENTS) {
-      agent.on(name, (e: AgentEvents[typeof name]) => o.hooks.event(n.index, name, e));
+      agent.on(name, (e: AgentEvents[typeof name]) => {
+        if (n.node === node) o.hooks.event(n.index, name, e); // the dead say nothing
+      });
     }
     await node.listen({ hostname: n.name, port: 1 });
   }
 
   /**
-   * Node `i` crashes: its timers end, its connections drop, its listener
-   * goes; nothing is flushed or stopped.
+   * Node `i` crashes: its connections end abruptly, its listener goes, its
+   * timers end, its native node is freed (with nobody left to send to), its
+   * store is closed without a checkpoint (the file keeps what was
+   * committed), and the world forgets it. Nothing is flushed.
    *
    * @param i The node.
    */
   crash(i: number): void {
     const n = this.nodes[i]!;
-    if (n.node === undefined) return;
-    n.clock.kill();
-    this.network.crash(n.node.agent.transport);
+    const node = n.node;
+    if (node === undefined) return;
+    // The process dies: its connections end abruptly (nothing more is delivered either way).
+    this.network.crash(node.agent.transport);
+    this.crashes++;
+    // Then its timers end, and its native node is freed. The connections are gone already, so
+    // the core's shutdown has nobody to send to: no close frame leaves. Only the shutdown's own
+    // timers (the core's next deadline, a few virtual ms) may still run; then nothing does.
+    const clock = n.clock;
+    clock.cancelAll();
+    const release = { name: `n${i} generation ${n.generation}`, at: this.#o.clock.monotonic() };
+    this.#unreleased.add(release);
+    void node.agent.transport.shutdown({ deadlineMs: 0 }).catch(() => {}).then(() => {
+      clock.kill();
+      this.#unreleased.delete(release);
+    });
+    // Its database keeps exactly what was committed. Closing the last connection to a WAL
+    // database checkpoints it and removes the WAL, which a crash would not do: a bare holder
+    // connection is opened first, so the dead node's close is not the last one (SQLite rolls
+    // back a transaction left open, as recovery would, and writes nothing else); the holder is
+    // closed once the restarted node has its own connection. Whatever the dead node's code
+    // still tries after this point finds its store closed: nothing reaches the file.
+    const path = this.#o.store(i);
+    if (path !== ":memory:") n.holder = new DatabaseSync(path);
+    node.agent.store.close();
     for (const key of [...this.#sessions.keys()]) {
       const [a, b] = key.split(">").map(Number);
       if (a === i || b === i) this.#sessions.delete(key);
     }
     n.node = undefined;
+    n.audit = undefined; // an in-memory stream dies with the process
     this.#resumed[i]!.clear();
   }
 
@@ -252,9 +316,12 @@ export class World {
   async restart(i: number): Promise<void> {
     const n = this.nodes[i]!;
     if (n.node !== undefined) return;
+    n.clock.kill();
     n.generation++;
     n.clock = new NodeClock(this.#o.clock, n.clock.offset);
     await this.#start(n);
+    n.holder?.close();
+    n.holder = undefined;
   }
 
   /**
@@ -277,5 +344,9 @@ export class World {
   /** Stops every running node (the end of a run). */
   async stop(): Promise<void> {
     await Promise.allSettled(this.nodes.map((n) => n.node?.stop()));
+    for (const n of this.nodes) {
+      n.holder?.close();
+      n.holder = undefined;
+    }
   }
 }

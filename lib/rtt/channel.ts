@@ -156,7 +156,8 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #link: SessionLink;
   #id: number;
   #blockTimeoutMs: number;
-  #inbox: Uint8Array<ArrayBuffer>[] = [];
+  /** Read-ahead messages; a slot before `#inboxHead` was returned and is emptied (`undefined`). */
+  #inbox: (Uint8Array<ArrayBuffer> | undefined)[] = [];
   #inboxHead = 0;
   #waiters: Waiter[] = [];
   #peerClosed = false;
@@ -498,7 +499,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #next(): Uint8Array<ArrayBuffer> | null | undefined {
     if (this.#inboxHead < this.#inbox.length) {
       const msg = this.#inbox[this.#inboxHead]!;
-      this.#inbox[this.#inboxHead++] = undefined as unknown as Uint8Array<ArrayBuffer>;
+      this.#inbox[this.#inboxHead++] = undefined; // let the consumed message go
       if (this.#inboxHead === this.#inbox.length) {
         this.#inbox = [];
         this.#inboxHead = 0;

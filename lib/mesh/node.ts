@@ -551,9 +551,9 @@ export class MeshNode implements AsyncDisposable {
   }
 
   #failed(err: unknown): void {
-    this.agent.telemetry.emit("agent.error", {
-      where: "mesh",
-      error: err instanceof Error ? err.message : String(err),
+    this.agent.telemetry.emit("mesh.error", {
+      code: "failed",
+      reason: err instanceof Error ? err.message : String(err),
     }, { severity: "error" });
   }
 

@@ -5,7 +5,8 @@
  */
 
 import { Status } from "./ffi.ts";
-import { byteLengthOf, type NodeCore } from "./core.ts";
+import type { NodeCore } from "./core.ts";
+import { byteLengthOf, readNativeJson } from "./args.ts";
 import { decodeMessageRecords, type NativeEvent } from "./events.ts";
 import { errorFromStatus } from "./errors.ts";
 import {
@@ -347,7 +348,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     const { core, handle } = this.#link;
     const op = core.symbols.web4_rtt_channel_flush(core.handle, handle, this.#id);
     if (op <= 0) throw this.#error(op, "flush", 0);
-    const done = core.waitOp(`flush:${op}`, handle);
+    const done = core.ops.wait(`flush:${op}`, handle);
     core.pump();
     const event = await done;
     if (event.type === "flush_failed") {
@@ -470,7 +471,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   stats(): RttStats {
     if (this.#link.released()) return { ...(this.#lastStats ?? emptyStats()) };
     const { core, handle } = this.#link;
-    const raw = core.readJson((buf, cap) =>
+    const raw = readNativeJson((buf, cap) =>
       core.symbols.web4_rtt_channel_stats(core.handle, handle, this.#id, buf, cap)
     );
     if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };

@@ -102,3 +102,17 @@ export const tcpNetwork: ByteNetwork = {
     return c;
   },
 };
+
+/**
+ * The remote host of an accepted stream (the key of the per-address
+ * limits), or "" when the stream has none (in-process pipes).
+ *
+ * @param stream The stream.
+ * @returns The host, at most 256 characters.
+ */
+export function remoteHost(stream: ByteStream): string {
+  const addr = (stream as { remoteAddr?: unknown }).remoteAddr;
+  if (addr === null || typeof addr !== "object") return "";
+  const host = (addr as { hostname?: unknown }).hostname;
+  return typeof host === "string" ? host.slice(0, 256) : "";
+}

@@ -6,7 +6,8 @@
  */
 
 import { Status } from "./ffi.ts";
-import { type CoreSymbols, lastErrorOf, NodeCore, utf8 } from "./core.ts";
+import { type CoreSymbols, NodeCore } from "./core.ts";
+import { lastErrorOf, readNativeJson, utf8 } from "./args.ts";
 import type { NativeEvent } from "./events.ts";
 import { connectError, errorFromStatus } from "./errors.ts";
 import { RTTDisconnectedError, RTTReplayError, RTTTransportError } from "../transport/errors.ts";
@@ -186,7 +187,7 @@ export class RttNode implements Transport {
     this.#assertRunning("listen on");
     let bound: number;
     try {
-      bound = await this.#core.listen(hostname, port);
+      bound = await this.#core.sockets.listen(hostname, port);
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable || error instanceof RTTDisconnectedError) {
         throw error;
@@ -258,12 +259,12 @@ export class RttNode implements Transport {
         throw this.#shutDownError("connect from");
       }
       const left = Math.max(1, Math.round(timeoutMs - (this.#core.clock.monotonic() - started)));
-      const id = this.#core.startConnect(stream, fingerprint, left);
-      const done = this.#core.waitOp(`connect:${id}`, 0n);
+      const id = this.#core.sockets.startConnect(stream, fingerprint, left);
+      const done = this.#core.ops.wait(`connect:${id}`, 0n);
       this.#core.pump();
       const onAbort = () => {
-        const op = this.#core.takeOp(`connect:${id}`);
-        this.#core.abandon(id);
+        const op = this.#core.ops.take(`connect:${id}`);
+        this.#core.sockets.abandon(id);
         op?.reject(signal?.reason);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -377,7 +378,7 @@ export class RttNode implements Transport {
     if (this.#core.freed) {
       return { ...(this.#lastMetrics ?? toMetrics({})) };
     }
-    const raw = this.#core.readJson((buf, cap) =>
+    const raw = readNativeJson((buf, cap) =>
       this.#core.symbols.web4_rtt_node_metrics(this.#core.handle, buf, cap)
     );
     if (typeof raw !== "number") this.#lastMetrics = toMetrics(raw);
@@ -534,17 +535,17 @@ export class RttNode implements Transport {
       }
       case "connected": {
         const session = this.#newSession(event.session, event.id, event.peer);
-        const op = this.#core.takeOp(`connect:${event.conn}`);
+        const op = this.#core.ops.take(`connect:${event.conn}`);
         if (op !== undefined) op.resolve(event);
         else void session.close(); // The connect was abandoned.
         return;
       }
       case "connect_failed":
-        this.#core.takeOp(`connect:${event.conn}`)?.resolve(event);
+        this.#core.ops.take(`connect:${event.conn}`)?.resolve(event);
         return;
       case "flushed":
       case "flush_failed":
-        this.#core.takeOp(`flush:${event.op}`)?.resolve(event);
+        this.#core.ops.take(`flush:${event.op}`)?.resolve(event);
         return;
       case "verification_failure": {
         const observed: RttNodeEvent = {

@@ -147,6 +147,15 @@ export function eventSentence(e: ConsoleEvent, nameOf: (fp: string) => string): 
         };
     case "agent.error":
       return { text: `Your agent hit an error (${_s(d.where)}): ${_s(d.error)}`, tone: "bad" };
+    case "mesh.error":
+      return d.code === "failed"
+        ? { text: `Your agent's mesh hit an error: ${_s(d.reason)}`, tone: "bad" }
+        : {
+          text: `A message of your agent to ${who} could not be delivered through the mesh (${
+            _s(d.code)
+          })${d.reason ? `: ${_s(d.reason)}` : ""}`,
+          tone: "warn",
+        };
     case "trust.transition":
       return you
         ? { text: `Your standing with your agent became ${_s(d.to)}`, tone: _tone(d.to) }

@@ -9,21 +9,15 @@
  */
 
 import type { CipRuntime } from "../cip/mod.ts";
-import { type FactProposePayload, type PayloadOf, SCHEMA_LIMITS } from "../envelope/mod.ts";
+import type { FactProposePayload, PayloadOf } from "../envelope/mod.ts";
 import type { HcpRuntime } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
 import type { LipRuntime } from "../lip/mod.ts";
-import {
-  type MetricsRegistry,
-  type StampingTelemetry,
-  utf8ByteLength,
-  type Web4Event,
-} from "../observability/mod.ts";
+import type { MetricsRegistry, StampingTelemetry, Web4Event } from "../observability/mod.ts";
 import type { OutboundEnvelope, ProtocolRouter } from "../router/mod.ts";
 import type { LocalLoad, Outcome } from "../runtime/mod.ts";
-import { openStore, type Store } from "../store/mod.ts";
-import { rtt } from "../rtt/mod.ts";
-import { resolveTransport, type Transport, type TransportAddress } from "../transport/mod.ts";
+import type { Store } from "../store/mod.ts";
+import type { Transport, TransportAddress } from "../transport/mod.ts";
 import type { DeclaredIntent, PersonMessageType, Trace, VoteOptions } from "./actions.ts";
 import { AgentError } from "./errors.ts";
 import type { AgentEventName, AgentEvents, AgentListener } from "./events.ts";
@@ -31,11 +25,11 @@ import type { InboundUsage } from "./inbound.ts";
 import type { ChannelKind } from "./link.ts";
 import type { EvidenceCheck } from "./lip_actions.ts";
 import type { AgentOptions } from "./options.ts";
+import { openAgentParts } from "./open.ts";
 import type { SendResult } from "./outbox.ts";
 import type { AgentRelay } from "./relay.ts";
 import { buildRooms, type Rooms } from "./rooms.ts";
 import type { PeerInfo } from "./sessions.ts";
-import { systemClock } from "../ports/mod.ts";
 
 /**
  * An agent: transport + router + runtimes + store + telemetry, with its
@@ -150,38 +144,8 @@ export class Agent implements AsyncDisposable {
    * @throws {RangeError} For a mission over 1,024 UTF-8 bytes (free text, `SCHEMA_LIMITS.textBytes`), or a transport that does not authenticate as the identity.
    */
   static async create(options: AgentOptions): Promise<Agent> {
-    if (options?.identity === undefined) throw new TypeError("Agent.create needs an identity");
-    if (typeof options.mission !== "string" || options.mission.trim() === "") {
-      throw new TypeError(
-        `Agent mission must be a non-empty string, got ${JSON.stringify(options.mission)}`,
-      );
-    }
-    const missionBytes = utf8ByteLength(options.mission);
-    if (missionBytes > SCHEMA_LIMITS.textBytes) {
-      throw new RangeError(
-        `Agent mission must be at most ${SCHEMA_LIMITS.textBytes} UTF-8 bytes, got ${missionBytes}`,
-      );
-    }
-    const clock = options.clock ?? systemClock;
-    const owns = typeof options.store === "string";
-    const store = typeof options.store === "string"
-      ? openStore(options.store, {
-        now: () => clock.now(),
-        ...options.storeOptions,
-      })
-      : options.store;
-    let resolved;
-    try {
-      resolved = await resolveTransport(options.transport ?? rtt(), {
-        identity: options.identity,
-        clock: options.clock,
-        random: options.random,
-      });
-    } catch (err) {
-      if (owns) store[Symbol.dispose]();
-      throw err;
-    }
-    const agent = new Agent(options, store, owns, resolved.transport, resolved.owned);
+    const { store, ownsStore, transport, ownsTransport } = await openAgentParts(options);
+    const agent = new Agent(options, store, ownsStore, transport, ownsTransport);
     agent.#start(options.signal);
     return agent;
   }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { verifyEd25519Base64 } from "../identity/identity.ts";
+import { verifyEd25519Base64 } from "../identity/verify.ts";
 import { base64Pattern } from "./formats.ts";
 import type { Prepared } from "./validate.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { verifyEd25519Base64 } from "../identity/identity.ts";
+import { verifyEd25519Base64 } from "../identity/verify.ts";
 import {
   FingerprintMismatchError,
   InvalidEnvelopeError,

@@ -1,24 +1,23 @@
 /**
- * Ed25519 agent identities: generation, PKCS#8 v1 PEM key files, signing,
- * fingerprints.
+ * Ed25519 agent identities: generation, PKCS#8 v1 PEM key files (their
+ * format: `key_file.ts`), signing. Verification and fingerprints are
+ * `verify.ts`.
  *
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import { IdentityError } from "./errors.ts";
+import {
+  agentIdLine,
+  checkRegularFile,
+  decodePem,
+  MAX_KEY_FILE_BYTES,
+  pathName,
+  PEM_LABEL,
+} from "./key_file.ts";
+import { checkRawPublicKey, ED25519, fingerprintOf, plainBytes } from "./verify.ts";
 import { ed25519Pkcs8FromSeed, pkcs8PublicKeyField } from "./pkcs8.ts";
 import { type RandomSource, randomUuid, systemRandom } from "../ports/mod.ts";
-
-const _PEM_LABEL = "PRIVATE KEY";
-const _PEM_RE =
-  /^-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END PRIVATE KEY-----$/;
-const _ALGORITHM = { name: "Ed25519" } as const;
-/** Largest key file read (a PKCS#8 Ed25519 PEM is ~120 bytes). */
-const _MAX_KEY_FILE_BYTES = 16 * 1024;
-/** Public keys imported for verification, most recently used last. */
-const _publicKeyCache = new Map<string, CryptoKey>();
-const _PUBLIC_KEY_CACHE_SIZE = 512;
 
 /** Options of {@linkcode Identity.generate}, {@linkcode Identity.load} and {@linkcode Identity.fromPkcs8Pem}. */
 export interface IdentityOptions {
@@ -41,23 +40,6 @@ export interface GenerateIdentityOptions extends IdentityOptions {
   random?: RandomSource | undefined;
 }
 
-function _bytes(data: Uint8Array): Uint8Array<ArrayBuffer> {
-  return data.buffer instanceof ArrayBuffer
-    ? data as Uint8Array<ArrayBuffer>
-    : new Uint8Array(data);
-}
-
-function _checkRawPublicKey(publicKeyRaw: Uint8Array, name: string): void {
-  if (!(publicKeyRaw instanceof Uint8Array)) {
-    throw new TypeError(`Expected ${name} to be a Uint8Array, got ${typeof publicKeyRaw}`);
-  }
-  if (publicKeyRaw.length !== 32) {
-    throw new RangeError(
-      `Expected ${name} to be a raw 32-byte Ed25519 public key, got ${publicKeyRaw.length} bytes`,
-    );
-  }
-}
-
 function _checkAgentId(agentId: unknown): string {
   if (typeof agentId !== "string") {
     throw new TypeError(`Expected agentId to be a string, got ${typeof agentId}`);
@@ -68,228 +50,6 @@ function _checkAgentId(agentId: unknown): string {
     );
   }
   return agentId;
-}
-
-function _kindOf(info: Deno.FileInfo): string {
-  if (info.isDirectory) return "a directory";
-  if (info.isFifo) return "a FIFO";
-  if (info.isSocket) return "a socket";
-  if (info.isCharDevice) return "a character device";
-  if (info.isBlockDevice) return "a block device";
-  return "not a regular file";
-}
-
-function _checkRegularFile(info: Deno.FileInfo, name: string): void {
-  if (!info.isFile) {
-    const kind = _kindOf(info);
-    throw new IdentityError(
-      "INVALID_KEY_FILE",
-      `Key file ${name} is ${kind === "not a regular file" ? kind : `${kind}, not a regular file`}`,
-      { path: name },
-    );
-  }
-}
-
-function _pathName(path: string | URL): string {
-  if (path instanceof URL) return path.protocol === "file:" ? fileURLToPath(path) : path.href;
-  return path;
-}
-
-/**
- * Computes an Ed25519 public key's fingerprint: the lowercase hex SHA-256 of
- * its raw 32 bytes (64 hex digits).
- *
- * @param publicKeyRaw The raw 32-byte public key.
- * @returns The fingerprint.
- * @throws {TypeError} If `publicKeyRaw` is not a `Uint8Array`.
- * @throws {RangeError} If it is not 32 bytes long.
- *
- * @example Fingerprint of an identity's key
- * ```ts
- * import { fingerprintOf, Identity } from "./mod.ts";
- * import assert from "node:assert/strict";
- *
- * const id = await Identity.generate();
- * assert.equal(await fingerprintOf(id.publicKeyRaw), id.fingerprint);
- * ```
- */
-export async function fingerprintOf(publicKeyRaw: Uint8Array): Promise<string> {
-  _checkRawPublicKey(publicKeyRaw, "publicKeyRaw");
-  const digest = await crypto.subtle.digest("SHA-256", _bytes(publicKeyRaw));
-  return new Uint8Array(digest).toHex();
-}
-
-/**
- * Imports a raw Ed25519 public key for verification, through a small cache
- * keyed by the key's standard base64 (a peer's key is imported once, not
- * once per message).
- *
- * @param cacheKey The standard base64 of `publicKeyRaw`.
- * @param publicKeyRaw The raw 32-byte key.
- * @returns The key (synchronously when cached), or `null` if WebCrypto
- *   refuses it.
- */
-function _importPublicKey(
-  cacheKey: string,
-  publicKeyRaw: Uint8Array,
-): CryptoKey | Promise<CryptoKey | null> {
-  const cached = _publicKeyCache.get(cacheKey);
-  if (cached !== undefined) return cached;
-  return crypto.subtle.importKey("raw", _bytes(publicKeyRaw), _ALGORITHM, true, ["verify"]).then(
-    (key) => {
-      _publicKeyCache.set(cacheKey, key);
-      if (_publicKeyCache.size > _PUBLIC_KEY_CACHE_SIZE) {
-        // Evict the oldest insertion; a hot key is simply imported again.
-        const oldest = _publicKeyCache.keys().next().value;
-        if (oldest !== undefined) _publicKeyCache.delete(oldest);
-      }
-      return key;
-    },
-    () => null,
-  );
-}
-
-/**
- * How many imported public keys the verification cache holds at most
- * (oldest insertion evicted first).
- */
-export const PUBLIC_KEY_CACHE_SIZE: number = _PUBLIC_KEY_CACHE_SIZE;
-
-/**
- * Number of public keys currently held by the verification cache (never
- * more than {@linkcode PUBLIC_KEY_CACHE_SIZE}); for tests and diagnostics.
- *
- * @returns The number of cached keys.
- */
-export function publicKeyCacheSize(): number {
-  return _publicKeyCache.size;
-}
-
-async function _verify(
-  key: CryptoKey | Promise<CryptoKey | null>,
-  data: Uint8Array,
-  signature: Uint8Array,
-): Promise<boolean> {
-  const imported = key instanceof CryptoKey ? key : await key;
-  if (imported === null) return false;
-  try {
-    return await crypto.subtle.verify(_ALGORITHM, imported, _bytes(signature), _bytes(data));
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Verifies an Ed25519 signature like {@linkcode verifyEd25519}, with the
- * public key given as standard base64 (as envelopes carry it): a key
- * already in the cache is neither decoded nor imported again. Internal to
- * the envelope layer (not exported from `mod.ts`).
- *
- * @param publicKeyBase64 Standard base64 of the raw 32-byte public key.
- * @param data The signed bytes.
- * @param signature The 64-byte signature.
- * @returns `true` if the signature is valid for `data` under the key;
- *   `false` otherwise, including for base64 that does not decode to a
- *   32-byte key or a 64-byte signature, and for a key that is not a valid
- *   curve point. Never rejects.
- */
-export function verifyEd25519Base64(
-  publicKeyBase64: string,
-  data: Uint8Array,
-  signature: Uint8Array,
-): Promise<boolean> {
-  if (signature.length !== 64) return Promise.resolve(false);
-  let key: CryptoKey | Promise<CryptoKey | null> | undefined = _publicKeyCache.get(
-    publicKeyBase64,
-  );
-  if (key === undefined) {
-    let raw: Uint8Array;
-    try {
-      raw = Uint8Array.fromBase64(publicKeyBase64);
-    } catch {
-      return Promise.resolve(false);
-    }
-    if (raw.length !== 32) return Promise.resolve(false);
-    // Cache under the canonical spelling only.
-    key = _importPublicKey(raw.toBase64(), raw);
-  }
-  return _verify(key, data, signature);
-}
-
-/**
- * Verifies an Ed25519 signature (RFC 8032, pure Ed25519) over `data`.
- *
- * @param publicKeyRaw The signer's raw 32-byte public key.
- * @param data The signed bytes.
- * @param signature The 64-byte signature.
- * @returns `true` if the signature is valid for `data` under the key;
- *   `false` otherwise, including for a signature of the wrong length or a
- *   key that is not a valid curve point.
- * @throws {TypeError} If an argument is not a `Uint8Array`.
- * @throws {RangeError} If `publicKeyRaw` is not 32 bytes long.
- *
- * @example Checking an identity's signature
- * ```ts
- * import { Identity, verifyEd25519 } from "./mod.ts";
- * import assert from "node:assert/strict";
- *
- * const id = await Identity.generate();
- * const data = new TextEncoder().encode("hello");
- * const sig = await id.sign(data);
- * assert.ok(await verifyEd25519(id.publicKeyRaw, data, sig));
- * ```
- */
-export async function verifyEd25519(
-  publicKeyRaw: Uint8Array,
-  data: Uint8Array,
-  signature: Uint8Array,
-): Promise<boolean> {
-  _checkRawPublicKey(publicKeyRaw, "publicKeyRaw");
-  if (!(data instanceof Uint8Array)) {
-    throw new TypeError(`Expected data to be a Uint8Array, got ${typeof data}`);
-  }
-  if (!(signature instanceof Uint8Array)) {
-    throw new TypeError(`Expected signature to be a Uint8Array, got ${typeof signature}`);
-  }
-  if (signature.length !== 64) return false;
-  return await _verify(_importPublicKey(publicKeyRaw.toBase64(), publicKeyRaw), data, signature);
-}
-
-/**
- * The `Agent-Id:` line of a key file's explanatory text (RFC 7468 §5.2:
- * text before the encapsulation boundary, which parsers such as openssl
- * ignore), or `undefined`.
- */
-function _agentIdLine(pem: string): string | undefined {
-  const begin = pem.indexOf("-----BEGIN ");
-  if (begin <= 0) return undefined;
-  for (const line of pem.slice(0, begin).split(/\r?\n/)) {
-    const m = /^Agent-Id:[ \t]*(.*?)[ \t]*$/i.exec(line);
-    if (m !== null) return m[1];
-  }
-  return undefined;
-}
-
-function _decodePem(pem: string): Uint8Array {
-  if (typeof pem !== "string") {
-    throw new TypeError(`Expected the PEM text to be a string, got ${typeof pem}`);
-  }
-  // Explanatory text before the boundary (RFC 7468 §5.2) is allowed and skipped.
-  const begin = pem.indexOf("-----BEGIN ");
-  const match = _PEM_RE.exec((begin > 0 ? pem.slice(begin) : pem).trim());
-  if (match === null) {
-    throw new IdentityError(
-      "INVALID_KEY_FILE",
-      `Expected exactly one "-----BEGIN ${_PEM_LABEL}-----" PEM block (PKCS#8 v1, unencrypted)`,
-    );
-  }
-  try {
-    return Uint8Array.fromBase64(match[1]!.replace(/\r?\n/g, ""), { lastChunkHandling: "strict" });
-  } catch (cause) {
-    throw new IdentityError("INVALID_KEY_FILE", "The PEM block's body is not valid base64", {
-      cause,
-    });
-  }
 }
 
 /**
@@ -395,7 +155,7 @@ export class Identity {
     if (options?.agentId !== undefined) _checkAgentId(options.agentId);
     const seed = (options?.random ?? systemRandom)(32);
     const der = ed25519Pkcs8FromSeed(seed);
-    const privateKey = await crypto.subtle.importKey("pkcs8", _bytes(der), _ALGORITHM, true, [
+    const privateKey = await crypto.subtle.importKey("pkcs8", plainBytes(der), ED25519, true, [
       "sign",
     ]);
     seed.fill(0);
@@ -434,7 +194,7 @@ export class Identity {
       throw new TypeError("Expected an Ed25519 CryptoKeyPair");
     }
     const publicKeyRaw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-    _checkRawPublicKey(publicKeyRaw, "the public key");
+    checkRawPublicKey(publicKeyRaw, "the public key");
     const fingerprint = await fingerprintOf(publicKeyRaw);
     return new Identity(
       pair.privateKey,
@@ -463,14 +223,14 @@ export class Identity {
    */
   static async fromPkcs8Pem(pem: string, options?: IdentityOptions): Promise<Identity> {
     if (options?.agentId !== undefined) _checkAgentId(options.agentId);
-    const der = _decodePem(pem);
+    const der = decodePem(pem);
     if (options?.agentId === undefined) {
-      const named = _agentIdLine(pem);
+      const named = agentIdLine(pem);
       if (named !== undefined) options = { ...options, agentId: _checkAgentId(named) };
     }
     let privateKey: CryptoKey;
     try {
-      privateKey = await crypto.subtle.importKey("pkcs8", _bytes(der), _ALGORITHM, true, ["sign"]);
+      privateKey = await crypto.subtle.importKey("pkcs8", plainBytes(der), ED25519, true, ["sign"]);
     } catch (cause) {
       throw new IdentityError(
         "INVALID_KEY_FILE",
@@ -513,13 +273,13 @@ export class Identity {
    */
   static async load(path: string | URL, options?: IdentityOptions): Promise<Identity> {
     if (options?.agentId !== undefined) _checkAgentId(options.agentId);
-    const name = _pathName(path);
+    const name = pathName(path);
     // Look before opening: opening a FIFO for reading blocks until a writer
     // comes, and a device may never end.
-    _checkRegularFile(await Deno.stat(path), name);
+    checkRegularFile(await Deno.stat(path), name);
     using file = await Deno.open(path, { read: true });
     const info = await file.stat();
-    _checkRegularFile(info, name);
+    checkRegularFile(info, name);
     if (info.mode !== null && (info.mode & 0o077) !== 0) {
       const mode = info.mode & 0o777;
       throw new IdentityError(
@@ -529,7 +289,7 @@ export class Identity {
         { path: name, mode },
       );
     }
-    if (info.size > _MAX_KEY_FILE_BYTES) {
+    if (info.size > MAX_KEY_FILE_BYTES) {
       throw new IdentityError(
         "INVALID_KEY_FILE",
         `Key file ${name} is ${info.size} bytes, too large for an Ed25519 PEM key`,
@@ -579,7 +339,7 @@ export class Identity {
   async toPkcs8Pem(): Promise<string> {
     const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", this.#privateKey));
     const body = der.toBase64().match(/.{1,64}/g)!.join("\n");
-    return `-----BEGIN ${_PEM_LABEL}-----\n${body}\n-----END ${_PEM_LABEL}-----\n`;
+    return `-----BEGIN ${PEM_LABEL}-----\n${body}\n-----END ${PEM_LABEL}-----\n`;
   }
 
   /**
@@ -598,7 +358,7 @@ export class Identity {
    * @throws {RangeError} With `agentId: true`, if the agent id has a line break.
    */
   async save(path: string | URL, options: { agentId?: boolean } = {}): Promise<void> {
-    const target = _pathName(path);
+    const target = pathName(path);
     if (options.agentId === true && /[\r\n]/.test(this.agentId)) {
       throw new RangeError(
         `Cannot keep an agent id with a line break in a key file: ${JSON.stringify(this.agentId)}`,
@@ -632,7 +392,7 @@ export class Identity {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`Expected data to be a Uint8Array, got ${typeof data}`);
     }
-    return new Uint8Array(await crypto.subtle.sign(_ALGORITHM, this.#privateKey, _bytes(data)));
+    return new Uint8Array(await crypto.subtle.sign(ED25519, this.#privateKey, plainBytes(data)));
   }
 
   /** Shows the public names only, never key material. */

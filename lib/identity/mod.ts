@@ -16,10 +16,5 @@
  */
 
 export { IdentityError, type IdentityErrorCode, type IdentityErrorOptions } from "./errors.ts";
-export {
-  fingerprintOf,
-  type GenerateIdentityOptions,
-  Identity,
-  type IdentityOptions,
-  verifyEd25519,
-} from "./identity.ts";
+export { type GenerateIdentityOptions, Identity, type IdentityOptions } from "./identity.ts";
+export { fingerprintOf, verifyEd25519 } from "./verify.ts";

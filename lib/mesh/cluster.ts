@@ -11,7 +11,8 @@ import type { EventSink } from "../observability/mod.ts";
 import { memory, MemoryNetwork } from "../rtt/mod.ts";
 import type { TransportFactory } from "../transport/mod.ts";
 import { MeshError } from "./errors.ts";
-import { MeshNode, type MeshOptions } from "./node.ts";
+import { MeshNode } from "./node.ts";
+import type { MeshOptions } from "./types.ts";
 
 /** Options of {@linkcode MeshCluster.create}. */
 export interface ClusterOptions {

@@ -146,7 +146,6 @@ export function encodeFrame(frame: MeshFrame): Uint8Array {
 }
 
 const _FP = /^[0-9a-f]{64}$/;
-const _KINDS = new Set(["relay", "links", "introduce", "copies", "malice"]);
 const _RELAY_PREFIX = _enc.encode(`{"mesh":"${MESH_VERSION}","kind":"relay"`);
 
 /** Bounds a decoded frame must keep (the mesh's limits; see `MeshLimits`). */
@@ -226,57 +225,139 @@ export function decodeFrame(bytes: Uint8Array, bounds: Partial<FrameBounds> = {}
   } catch (err) {
     throw new MeshError("INVALID_FRAME", "Mesh frame is not JSON", { cause: err });
   }
-  const f = value as Record<string, unknown>;
-  const bad = (why: string): never => {
-    throw new MeshError("INVALID_FRAME", `Mesh frame ${String(f?.kind).slice(0, 16)}: ${why}`);
+  if (!_isRecord(value)) return _bad(undefined, "wrong version");
+  const kind = value.kind;
+  if (value.mesh !== MESH_VERSION) return _bad(kind, "wrong version");
+  switch (kind) {
+    case "relay":
+      return _relayFrame(value);
+    case "links":
+    case "introduce":
+    case "copies":
+    case "malice":
+      return _controlFrame(value, kind, b);
+    default:
+      return _bad(kind, "unknown kind");
+  }
+}
+
+const _L = FRAME_FIELD_BOUNDS;
+
+/** A parsed JSON object (fields a newer sender added are kept: a control frame's signature covers them). */
+type _Fields = Record<string, unknown>;
+
+function _bad(kind: unknown, why: string): never {
+  // Only a string kind is named: anything else (an object, say) is not turned into text.
+  const name = typeof kind === "string"
+    ? kind.slice(0, 16)
+    : typeof kind === "object" && kind !== null
+    ? "?"
+    : String(kind);
+  throw new MeshError("INVALID_FRAME", `Mesh frame ${name}: ${why}`);
+}
+
+function _isRecord(v: unknown): v is _Fields {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function _isFp(v: unknown): v is string {
+  return typeof v === "string" && _FP.test(v);
+}
+
+function _isShort(v: unknown, n: number): v is string {
+  return typeof v === "string" && v.length <= n;
+}
+
+function _isFinite(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+function _isFps(v: unknown, n: number): v is string[] {
+  return Array.isArray(v) && v.length <= n && v.every(_isFp);
+}
+
+function _isStrings(v: unknown, n: number): v is string[] {
+  return Array.isArray(v) && v.length <= n && v.every((x) => typeof x === "string");
+}
+
+function _isCopies(v: _Fields, n: number): v is Record<string, string> {
+  const entries = Object.entries(v);
+  return entries.length <= n && entries.every(([k, id]) => _isFp(k) && _isShort(id, _L.id));
+}
+
+function _relayFrame(f: _Fields): RelayFrame {
+  const { origin, destination, hop_limit, hops, channel, envelope } = f;
+  if (!_isFp(origin) || !_isFp(destination)) {
+    return _bad("relay", "origin and destination must be fingerprints");
+  }
+  if (typeof hop_limit !== "number" || !Number.isInteger(hop_limit) || hop_limit < 0) {
+    return _bad("relay", "bad hop_limit");
+  }
+  if (!_isFps(hops, _L.hops)) return _bad("relay", "bad hops");
+  if (channel !== "control" && channel !== "state" && channel !== "knowledge") {
+    return _bad("relay", "bad channel");
+  }
+  if (typeof envelope !== "string") return _bad("relay", "envelope must be the signed text");
+  return {
+    ...f,
+    mesh: MESH_VERSION,
+    kind: "relay",
+    origin,
+    destination,
+    hop_limit,
+    hops,
+    channel,
+    envelope,
   };
-  if (typeof f !== "object" || f === null || f.mesh !== MESH_VERSION) bad("wrong version");
-  if (typeof f.kind !== "string" || !_KINDS.has(f.kind)) bad("unknown kind");
-  const isFp = (v: unknown) => typeof v === "string" && _FP.test(v);
-  const short = (v: unknown, n: number) => typeof v === "string" && v.length <= n;
-  const L = FRAME_FIELD_BOUNDS;
-  if (f.kind === "relay") {
-    if (!isFp(f.origin) || !isFp(f.destination)) bad("origin and destination must be fingerprints");
-    if (!Number.isInteger(f.hop_limit) || (f.hop_limit as number) < 0) bad("bad hop_limit");
-    if (!Array.isArray(f.hops) || f.hops.length > L.hops || !f.hops.every(isFp)) bad("bad hops");
-    if (f.channel !== "control" && f.channel !== "state" && f.channel !== "knowledge") {
-      bad("bad channel");
+}
+
+function _controlFrame(
+  f: _Fields,
+  kind: ControlFrame["kind"],
+  b: FrameBounds,
+): ControlFrame {
+  const { id, signer, pubkey, at, sig } = f;
+  if (!_isShort(id, _L.id) || !_isFp(signer) || !_isShort(pubkey, _L.pubkey)) {
+    return _bad(kind, `id (at most ${_L.id} characters), signer and pubkey are required`);
+  }
+  if (!_isFinite(at) || !_isShort(sig, _L.sig)) return _bad(kind, "at and sig are required");
+  const base: SignedBase = { ...f, mesh: MESH_VERSION, id, signer, pubkey, at, sig };
+  switch (kind) {
+    case "links": {
+      const { seq, neighbours } = f;
+      if (!_isFinite(seq) || !Array.isArray(neighbours)) {
+        return _bad(kind, "seq and neighbours are required");
+      }
+      if (!_isFps(neighbours, b.linkNeighbours)) {
+        return _bad(kind, `neighbours must be at most ${b.linkNeighbours} fingerprints`);
+      }
+      return { ...base, kind, seq, neighbours };
     }
-    if (typeof f.envelope !== "string") bad("envelope must be the signed text");
-    return f as unknown as RelayFrame;
-  }
-  if (!short(f.id, L.id) || !isFp(f.signer) || !short(f.pubkey, L.pubkey)) {
-    bad(`id (at most ${L.id} characters), signer and pubkey are required`);
-  }
-  if (!Number.isFinite(f.at) || !short(f.sig, L.sig)) bad("at and sig are required");
-  const strings = (v: unknown, n: number) =>
-    Array.isArray(v) && v.length <= n && v.every((x) => typeof x === "string");
-  if (f.kind === "links") {
-    if (!Number.isFinite(f.seq) || !Array.isArray(f.neighbours)) {
-      bad("seq and neighbours are required");
+    case "introduce": {
+      const { subject, agent_id } = f;
+      if (!_isFp(subject) || !_isShort(agent_id, _L.agentId)) {
+        return _bad(kind, "subject and agent_id are required");
+      }
+      return { ...base, kind, subject, agent_id };
     }
-    const n = f.neighbours as unknown[];
-    if (n.length > b.linkNeighbours || !n.every(isFp)) {
-      bad(`neighbours must be at most ${b.linkNeighbours} fingerprints`);
+    case "copies": {
+      const { decision_id, copies } = f;
+      if (!_isShort(decision_id, _L.id) || !_isRecord(copies)) {
+        return _bad(kind, "decision_id and copies are required");
+      }
+      if (!_isCopies(copies, b.copiesEntries)) {
+        return _bad(kind, `copies must map at most ${b.copiesEntries} fingerprints to msg_ids`);
+      }
+      return { ...base, kind, decision_id, copies };
     }
-  }
-  if (f.kind === "introduce" && (!isFp(f.subject) || !short(f.agent_id, L.agentId))) {
-    bad("subject and agent_id are required");
-  }
-  if (f.kind === "copies") {
-    const c = f.copies;
-    if (!short(f.decision_id, L.id) || typeof c !== "object" || c === null || Array.isArray(c)) {
-      bad("decision_id and copies are required");
-    }
-    const entries = Object.entries(c as Record<string, unknown>);
-    if (entries.length > b.copiesEntries || !entries.every(([k, v]) => isFp(k) && short(v, L.id))) {
-      bad(`copies must map at most ${b.copiesEntries} fingerprints to msg_ids`);
+    case "malice": {
+      const { subject, evidence } = f;
+      if (!_isFp(subject) || !_isStrings(evidence, _L.evidence)) {
+        return _bad(kind, `subject and evidence (at most ${_L.evidence} envelopes) are required`);
+      }
+      return { ...base, kind, subject, evidence };
     }
   }
-  if (f.kind === "malice" && (!isFp(f.subject) || !strings(f.evidence, L.evidence))) {
-    bad(`subject and evidence (at most ${L.evidence} envelopes) are required`);
-  }
-  return f as unknown as ControlFrame;
 }
 
 function _signedBytes(frame: Omit<ControlFrame, "sig">): Uint8Array {

@@ -37,7 +37,8 @@ export {
   type RelayFrame,
   type SignedBase,
 } from "./frame.ts";
-export { MeshNode, type MeshOptions, type MeshPeer, type MeshStateSizes } from "./node.ts";
+export { MeshNode } from "./node.ts";
+export type { MeshOptions, MeshPeer, MeshStateSizes } from "./types.ts";
 export {
   checkingJudge,
   type CheckingJudgeOptions,

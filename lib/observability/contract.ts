@@ -293,8 +293,8 @@ const _DATA: Record<EventKind, z.ZodObject> = {
     detail: str.optional(),
   }),
   "mesh.error": o({
-    in_reply_to: uuid,
-    code: z.enum(["expired", "undeliverable"]),
+    in_reply_to: uuid.optional(),
+    code: z.enum(["expired", "undeliverable", "failed"]),
     reason: str,
   }),
   "mesh.forwarded": o({ origin: fp, destination: fp, next_hop: fp, hops: nat, msg_id: str }),
@@ -491,7 +491,8 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventKind, string>> = Object.fr
   "agent.undeliverable": "Messages for a peer without an open session were not sent.",
   "agent.verify_evidence": "The agent re-fetched a LIP claim's source to verify it.",
   "agent.hook_error": "A cognitive-cycle hook threw; the loop went on.",
-  "agent.error": "An unexpected error in the agent's loop (a cycle, a send, a fetch).",
+  "agent.error":
+    "An unexpected error in the agent's loop (a cycle, a send, a fetch). The mesh's own failures are `mesh.error` (`failed`).",
   "agent.stopping": "The agent is stopping.",
   "mesh.blocked": "The owner blocked (or unblocked) a peer: no route goes through it.",
   "mesh.delivered":
@@ -499,7 +500,7 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventKind, string>> = Object.fr
   "mesh.dropped":
     "A mesh frame, or an entry of the mesh's bounded state, was dropped (loop, duplicate, blacklisted or blocked origin, not admitted, bad frame signature, stale `at`, no route, over a rate, a share or a bound), counted in `web4_mesh_dropped_total{reason}`; drops a flood causes are reported once a second per reason and neighbour, with how many more were dropped.",
   "mesh.error":
-    "A message this node originated could not be delivered: the local `ERROR` (`expired` outside the +/-120 s window, `undeliverable`).",
+    "The mesh failed. A message this node originated could not be delivered: the local `ERROR` (`expired` outside the +/-120 s window, `undeliverable`), with the message's id as `in_reply_to`; or the mesh's own work failed unexpectedly (`failed`: handling a frame, flooding, voting; severity `error`, no `in_reply_to`, the error's text as `reason`). Until this version the mesh reported those failures as `agent.error` (`where` `mesh`).",
   "mesh.forwarded": "A relay frame went to its next hop (from its origin or a relay).",
   "mesh.held": "A message had no route and is held until one appears or the window closes.",
   "mesh.hop_expired": "A relay frame arrived with no hops left and was dropped (counted).",

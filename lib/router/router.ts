@@ -7,23 +7,17 @@
  */
 
 import {
-  createEnvelope,
-  encodeEnvelope,
   type Envelope,
   type Protocol,
   replayEntryOf,
   ReplayGuard,
   verifyEnvelope,
 } from "../envelope/mod.ts";
-import { NEUTRAL_HUMAN_STATE } from "../hcp/mod.ts";
 import type { Identity } from "../identity/mod.ts";
 import { noopTelemetry, type Telemetry } from "../observability/mod.ts";
 import {
   createRuntimeContext,
-  type Effect,
   type LocalLoad,
-  msgIdBytes,
-  newMsgId,
   type Outcome,
   type ReplySpec,
   type RuntimeConfig,
@@ -32,24 +26,13 @@ import {
 } from "../runtime/mod.ts";
 import { type ByteLevel, QuotaExceededError, type Store, type StoreChange } from "../store/mod.ts";
 import { createTrustView, declareAnchors, type TrustView } from "../trust/mod.ts";
-import { channelOf } from "./channels.ts";
 import { RoutingError } from "./errors.ts";
 import { committedEffects, RouterEvents, trustEffects } from "./events.ts";
 import { RateGate, type RateLimiter } from "./rate_limit.ts";
-import {
-  type Header,
-  peekHeader,
-  type Refusal,
-  refusalEventData,
-  type RefusalReason,
-  refusalReply,
-  REFUSALS,
-  type RoutedHeader,
-  type TurnAway,
-  untrustedMay,
-  verificationRefusal,
-} from "./refusals.ts";
+import { peekHeader, type RoutedHeader, untrustedMay, verificationRefusal } from "./refusals.ts";
 import { dispatchResult, type Pending } from "./results.ts";
+import { Replies } from "./replies.ts";
+import { TurnAways } from "./turn_away.ts";
 import { RouteTable } from "./routes.ts";
 import type {
   AnyProtocolRuntime,
@@ -136,6 +119,8 @@ export class ProtocolRouter {
   #guard: ReplayGuard;
   #runner: WriteGroupRunner;
   #events: RouterEvents;
+  #replies: Replies;
+  #turnAways: TurnAways;
   #config: Partial<RuntimeConfig>;
   #capabilities: string[];
   #maxEnvelopeBytes: number | undefined;
@@ -166,6 +151,13 @@ export class ProtocolRouter {
     this.#maxEnvelopeBytes = options.maxEnvelopeBytes;
     this.#maxSkewMs = options.maxSkewMs;
     this.#routes = new RouteTable(options.sanctions);
+    this.#replies = new Replies({
+      identity: this.#identity,
+      capabilities: this.#capabilities,
+      now: this.#now,
+      random: this.#random,
+      store: this.store,
+    });
     this.trust = createTrustView(this.store, options.trust, this.#now);
     for (const runtime of options.runtimes ?? []) this.register(runtime);
 
@@ -195,6 +187,15 @@ export class ProtocolRouter {
       // The batching delay runs on the router's clock; an abort ends it early.
       wait: (ms, signal) => sleep(this.#clock, ms, signal).catch(() => {}),
       ...options.writeGroups,
+    });
+    this.#turnAways = new TurnAways({
+      store: this.store,
+      now: this.#now,
+      runner: this.#runner,
+      routes: this.#routes,
+      events: this.#events,
+      replies: this.#replies,
+      context: (peer, session) => this.context(peer, session),
     });
   }
 
@@ -290,7 +291,7 @@ export class ProtocolRouter {
    * @returns The refusal, its signed answer in `replies`.
    */
   refuse(input: Uint8Array | string, from: Inbound, reason: string): Promise<DispatchResult> {
-    return this.#turnAway("too_large", peekHeader(input), from, { reason });
+    return this.#turnAways.turnAway("too_large", peekHeader(input), from, { reason });
   }
 
   /**
@@ -323,23 +324,8 @@ export class ProtocolRouter {
    * @param spec The unsigned reply.
    * @returns The signed envelope, its bytes and its channel.
    */
-  async sign(spec: ReplySpec): Promise<OutboundEnvelope> {
-    const envelope = await createEnvelope(spec.protocol, spec.type as never, {
-      identity: this.#identity,
-      receiver: spec.receiver,
-      payload: spec.payload as never,
-      ...(spec.state === undefined ? {} : { state: spec.state as never }),
-      ...(spec.trust === undefined ? {} : { trust: spec.trust }),
-      ...(spec.source === undefined ? {} : { source: spec.source }),
-      capabilities: this.#capabilities,
-      clock: () => new Date(this.#now()),
-      random: () => msgIdBytes(spec.msg_id),
-    });
-    return {
-      envelope,
-      bytes: encodeEnvelope(envelope),
-      channel: channelOf(spec.protocol, spec.type),
-    };
+  sign(spec: ReplySpec): Promise<OutboundEnvelope> {
+    return this.#replies.sign(spec);
   }
 
   /**
@@ -402,14 +388,14 @@ export class ProtocolRouter {
         detail: rate.dropped,
       };
       return rate.verdict === "flood"
-        ? await this.#turnAway("rate_flood", {}, from, parts)
-        : await this.#turnAway("rate_limited", peekHeader(input), from, parts);
+        ? await this.#turnAways.turnAway("rate_flood", {}, from, parts)
+        : await this.#turnAways.turnAway("rate_limited", peekHeader(input), from, parts);
     }
 
     // 2. Blacklisted peers (origin or relay) are dropped, unanswered.
     const blacklisted = [peer, sessionPeer].find((fp) => this.trust.peer(fp) === "blacklisted");
     if (blacklisted !== undefined) {
-      return await this.#turnAway("blacklisted", peekHeader(input), from, {
+      return await this.#turnAways.turnAway("blacklisted", peekHeader(input), from, {
         reason: `Peer ${blacklisted} is blacklisted`,
       });
     }
@@ -430,7 +416,7 @@ export class ProtocolRouter {
       const header = peekHeader(input);
       const refusal = verificationRefusal(err, header);
       if (refusal === undefined) throw err;
-      return await this.#turnAway(refusal.reason, header, from, {
+      return await this.#turnAways.turnAway(refusal.reason, header, from, {
         reason: refusal.error.message,
         error: refusal.error,
       });
@@ -449,7 +435,7 @@ export class ProtocolRouter {
         `No route for ${header.protocol} ${envelope.type}`,
         header,
       );
-      return await this.#turnAway("no_route", header, from, {
+      return await this.#turnAways.turnAway("no_route", header, from, {
         reason: error.message,
         error,
         envelope,
@@ -457,17 +443,9 @@ export class ProtocolRouter {
     }
 
     // Steps 5-8 in a write group; the replies are signed once it has committed.
-    return await this.#finish(
+    return await this.#replies.finish(
       await ticket.run(() => this.#handle(envelope, runtime, header, from)),
     );
-  }
-
-  /** Signs what a committed message answers: the runtime's replies, then the refusal's. */
-  async #finish(pending: Pending): Promise<DispatchResult> {
-    const { result, replies, answer } = pending;
-    for (const spec of replies) result.replies.push(await this.sign(spec));
-    if (answer !== null) await this.#answer(result, answer.header, answer.from);
-    return result;
   }
 
   async #handle(
@@ -483,7 +461,7 @@ export class ProtocolRouter {
     // 5. Replay, against the persisted window.
     const verdict = this.#guard.check(entry.sender, entry.msgId, entry.timestampMs, nowMs);
     if (verdict !== "accepted") {
-      return await this.#refuse("replay", header, from, {
+      return await this.#turnAways.refuse("replay", header, from, {
         reason: `Message ${envelope.msg_id} was refused by the replay guard (${verdict})`,
         envelope,
         detail: verdict,
@@ -497,7 +475,7 @@ export class ProtocolRouter {
       this.trust.peer(peer) === "untrusted"
     ) {
       this.#commitReplayOnly(entry, nowMs);
-      return await this.#refuse("untrusted", header, from, {
+      return await this.#turnAways.refuse("untrusted", header, from, {
         reason: `Peer ${peer} is untrusted: only the handshake is accepted`,
         envelope,
       });
@@ -509,7 +487,7 @@ export class ProtocolRouter {
       outcome = await runtime.handle(envelope as never, this.context(peer, from.session));
     } catch (err) {
       this.#commitReplayOnly(entry, nowMs);
-      return await this.#refuse("internal_error", header, from, {
+      return await this.#turnAways.refuse("internal_error", header, from, {
         reason: `The ${header.protocol} runtime failed on ${envelope.type}`,
         error: err instanceof Error ? err : new Error(String(err)),
         envelope,
@@ -524,7 +502,7 @@ export class ProtocolRouter {
     } catch (err) {
       if (!(err instanceof QuotaExceededError)) throw err;
       this.#guard.record(entry.sender, entry.msgId, entry.timestampMs, nowMs);
-      return await this.#refuse("quota", header, from, {
+      return await this.#turnAways.refuse("quota", header, from, {
         reason: err.message,
         error: err,
         envelope,
@@ -562,64 +540,6 @@ export class ProtocolRouter {
     };
   }
 
-  /**
-   * Turns a message away by its row of the refusal table: sanctions the
-   * session's peer if the row says so, builds the result, answers it with
-   * the protocol's error type if refused, and emits the row's event.
-   */
-  async #turnAway(
-    why: RefusalReason,
-    header: Header,
-    from: Inbound,
-    parts: TurnAway,
-  ): Promise<DispatchResult> {
-    return await this.#finish(await this.#refuse(why, header, from, parts));
-  }
-
-  /** {@linkcode ProtocolRouter.#turnAway} but the answer: signed by `#finish` (after the commit). */
-  async #refuse(
-    why: RefusalReason,
-    header: Header,
-    from: Inbound,
-    parts: TurnAway,
-  ): Promise<Pending> {
-    const row: Refusal = REFUSALS[why];
-    const effects = row.sanction
-      ? await this.#runner.run(() => Promise.resolve(this.#sanction(parts.error, header, from)))
-      : [];
-    const result = dispatchResult(row.action === "drop" ? "dropped" : "refused", header, {
-      code: row.code,
-      reason: parts.reason,
-      retryAfterMs: parts.retryAfterMs,
-      envelope: parts.envelope,
-      error: parts.error,
-      effects,
-    });
-    if (row.event !== null) {
-      const named = row.names === "session" ? from.relay ?? from.peer : from.peer;
-      this.#events.emit(
-        row.event,
-        refusalEventData(row, header, parts.detail),
-        row.severity,
-        named,
-        from,
-      );
-    }
-    return { result, replies: [], answer: row.action === "refuse" ? { header, from } : null };
-  }
-
-  /** Commits the sanction rule's changes for the session's peer; returns the committed effects. */
-  #sanction(error: unknown, header: Header, from: Inbound): Effect[] {
-    const rule = this.#routes.sanctions;
-    if (rule === undefined) return [];
-    const sanctioned = from.relay ?? from.peer;
-    const result = rule(error, this.context(sanctioned, from.session), header.msgId);
-    this.store.commit(result.changes, { nowMs: this.#now() });
-    const effects = committedEffects(result);
-    this.#events.render(effects, sanctioned, from);
-    return effects;
-  }
-
   #commitReplayOnly(entry: ReturnType<typeof replayEntryOf>, nowMs: number): void {
     try {
       this.store.commit([{ kind: "replay.add", entry }], { nowMs });
@@ -627,18 +547,6 @@ export class ProtocolRouter {
       if (!(err instanceof QuotaExceededError)) throw err;
     }
     this.#guard.record(entry.sender, entry.msgId, entry.timestampMs, nowMs);
-  }
-
-  /** Appends the protocol's signed error envelope to `result.replies`, unless the message was one. */
-  async #answer(result: DispatchResult, header: Header, from: Inbound): Promise<void> {
-    const spec = refusalReply(
-      header,
-      result,
-      from.peer,
-      newMsgId(this.#random),
-      () => this.store.person(from.peer)?.humanState ?? NEUTRAL_HUMAN_STATE,
-    );
-    if (spec !== undefined) result.replies.push(await this.sign(spec));
   }
 }
 

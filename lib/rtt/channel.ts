@@ -5,8 +5,10 @@
  */
 
 import { Status } from "./ffi.ts";
-import { byteLengthOf, type NodeCore } from "./core.ts";
-import { decodeMessageRecords, type NativeEvent } from "./events.ts";
+import type { NodeCore } from "./core.ts";
+import { byteLengthOf, readNativeJson } from "./args.ts";
+import type { NativeEvent } from "./events.ts";
+import { ChannelInbox } from "./inbox.ts";
 import { errorFromStatus } from "./errors.ts";
 import {
   RTTBackpressureError,
@@ -69,26 +71,6 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 /** What `send` returns once queued: one settled promise, shared (nothing to allocate). */
 const QUEUED: Promise<void> = Promise.resolve();
 
-/** Bit 31 of `channel_recv`'s `*out_left`: a connection has output to write. */
-const RECV_TRANSMIT = 0x8000_0000;
-
-/** Receive buffer size: the read-ahead (credit returns as the app reads). */
-const RECV_BUFFER_BYTES = 64 * 1024;
-/**
- * The receive buffer grows (doubling) up to this size when a message does not
- * fit, so a stream of large messages takes one library call each instead of a
- * failed call and a one-off buffer; larger messages still use a one-off buffer.
- */
-const RECV_BUFFER_MAX_BYTES = 1024 * 1024;
-
-/**
- * A message at least this large is received alone into a buffer of its exact
- * size (`web4_rtt_channel_recv_message`): one copy, into the memory the
- * application gets, instead of a copy into the shared receive buffer and
- * another out of it.
- */
-const RECV_EXACT_MIN_BYTES = 16 * 1024;
-
 /** Statuses whose typed error already says everything the native text would. */
 const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
   Status.CHANNEL_CLOSED,
@@ -98,9 +80,6 @@ const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
   Status.QUEUE_FULL,
   Status.BLOCK_TIMEOUT,
 ]);
-
-/** Reasons after which a drained channel ends with `null` rather than an error. */
-const CLEAN_CLOSE_REASONS: ReadonlySet<string> = new Set(["manual", "peer_closed", "shutdown"]);
 
 let _create: (link: SessionLink, id: number, kind: string, blockTimeoutMs: number) => RttChannel;
 let _event: (channel: RttChannel, event: NativeEvent) => void;
@@ -156,20 +135,13 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #link: SessionLink;
   #id: number;
   #blockTimeoutMs: number;
-  #inbox: Uint8Array<ArrayBuffer>[] = [];
-  #inboxHead = 0;
+  /** The receive side: messages read ahead from the library. */
+  #in: ChannelInbox;
   #waiters: Waiter[] = [];
-  #peerClosed = false;
   #localClosed = false;
-  #sessionEnded = false;
   #blockedTail: Promise<void> | undefined;
   #lastStats: RttStats | undefined;
-  #recvBuf = new Uint8Array(RECV_BUFFER_BYTES);
-  #needed = new Uint32Array(1);
   #roomWaiters: (() => void)[] = [];
-  #maybeReady = true;
-  /** The next message's record size in the library, when the last pull said (else 0). */
-  #nextRecord = 0;
 
   static {
     _create = (link, id, kind, blockTimeoutMs) => new RttChannel(link, id, kind, blockTimeoutMs);
@@ -182,6 +154,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     this.#id = id;
     this.kind = kind;
     this.#blockTimeoutMs = blockTimeoutMs;
+    this.#in = new ChannelInbox(link, id, (status, op, n) => this.#error(status, op, n));
   }
 
   /** The channel id within its session (native, for diagnostics). */
@@ -346,7 +319,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     const { core, handle } = this.#link;
     const op = core.symbols.web4_rtt_channel_flush(core.handle, handle, this.#id);
     if (op <= 0) throw this.#error(op, "flush", 0);
-    const done = core.waitOp(`flush:${op}`, handle);
+    const done = core.ops.wait(`flush:${op}`, handle);
     core.pump();
     const event = await done;
     if (event.type === "flush_failed") {
@@ -381,7 +354,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#waiters.length === 0) {
       try {
-        const msg = this.#next();
+        const msg = this.#in.next();
         if (msg !== undefined) return Promise.resolve(msg);
       } catch (error) {
         return Promise.reject(error);
@@ -469,7 +442,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   stats(): RttStats {
     if (this.#link.released()) return { ...(this.#lastStats ?? emptyStats()) };
     const { core, handle } = this.#link;
-    const raw = core.readJson((buf, cap) =>
+    const raw = readNativeJson((buf, cap) =>
       core.symbols.web4_rtt_channel_stats(core.handle, handle, this.#id, buf, cap)
     );
     if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };
@@ -479,7 +452,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
 
   /** Messages read ahead from the library and not yet returned by `receive()`. */
   get buffered(): number {
-    return this.#inbox.length - this.#inboxHead;
+    return this.#in.buffered;
   }
 
   #error(status: number, operation: string, undelivered: number): Error {
@@ -494,131 +467,11 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     });
   }
 
-  /** Next message: a message, `null` at the end, `undefined` when none is ready yet. */
-  #next(): Uint8Array<ArrayBuffer> | null | undefined {
-    if (this.#inboxHead < this.#inbox.length) {
-      const msg = this.#inbox[this.#inboxHead]!;
-      this.#inbox[this.#inboxHead++] = undefined as unknown as Uint8Array<ArrayBuffer>;
-      if (this.#inboxHead === this.#inbox.length) {
-        this.#inbox = [];
-        this.#inboxHead = 0;
-      }
-      return msg;
-    }
-    if (this.#peerClosed) return null;
-    if (!this.#sessionEnded && !this.#link.released()) {
-      // Pull only when the library may hold something (READABLE since the
-      // last empty pull): an empty pull per receive is a wasted call.
-      if (this.#maybeReady && this.#pull()) return this.#next();
-      if (this.#peerClosed) return null;
-      return undefined;
-    }
-    const reason = this.#link.closedReason();
-    if (this.#sessionEnded && (reason === undefined || CLEAN_CLOSE_REASONS.has(reason))) {
-      return null;
-    }
-    if (this.#sessionEnded || this.#link.released()) {
-      throw this.#error(Status.SESSION_CLOSED, "receive on", 0);
-    }
-    return undefined;
-  }
-
-  /**
-   * Pulls one batch from the library; true when messages were added.
-   *
-   * @param retry Whether a large message found too large for the shared
-   * buffer may be retried alone (false in that retry, so it happens once).
-   * @returns Whether messages were added.
-   */
-  #pull(retry = true): boolean {
-    const core = this.#link.core;
-    if (this.#nextRecord - 4 >= RECV_EXACT_MIN_BYTES) {
-      // A large message is next: straight into a buffer of its own.
-      const msg = new Uint8Array(this.#nextRecord - 4);
-      this.#needed[0] = 0;
-      const n = core.symbols.web4_rtt_channel_recv_message(
-        core.handle,
-        this.#link.handle,
-        this.#id,
-        msg,
-        msg.length,
-        this.#needed,
-      );
-      const left = this.#needed[0]! & ~RECV_TRANSMIT;
-      if ((this.#needed[0]! & RECV_TRANSMIT) !== 0) core.outputPending();
-      if (n === msg.length) {
-        this.#nextRecord = left;
-        if (left === 0) this.#maybeReady = false;
-        this.#inbox.push(msg);
-        return true;
-      }
-      // Not what was announced (or an error): the general path decides.
-    }
-    this.#nextRecord = 0;
-    let buf = this.#recvBuf;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      this.#needed[0] = 0;
-      const n = core.symbols.web4_rtt_channel_recv(
-        core.handle,
-        this.#link.handle,
-        this.#id,
-        buf,
-        buf.length,
-        this.#needed,
-      );
-      const left = this.#needed[0]! & ~RECV_TRANSMIT;
-      // Reading returned credit: a grant due at once must go out.
-      if ((this.#needed[0]! & RECV_TRANSMIT) !== 0) core.outputPending();
-      if (n > 0) {
-        // `left` says whether anything is still in the library.
-        if (left === 0) this.#maybeReady = false;
-        this.#nextRecord = left;
-        decodeMessageRecords(buf, n, this.#inbox);
-        return true;
-      }
-      if (n === 0) {
-        const needed = left;
-        if (needed === 0) {
-          this.#maybeReady = false;
-          return false;
-        }
-        if (retry && needed - 4 >= RECV_EXACT_MIN_BYTES) {
-          // A large message: into a buffer of its own (above), not a larger shared one.
-          this.#nextRecord = needed;
-          return this.#pull(false);
-        }
-        if (needed <= RECV_BUFFER_MAX_BYTES) {
-          // Keep the larger buffer for the messages that follow.
-          let size = buf.length * 2;
-          while (size < needed) size *= 2;
-          buf = new Uint8Array(Math.min(size, RECV_BUFFER_MAX_BYTES));
-          this.#recvBuf = buf;
-        } else {
-          // One message larger than the largest buffer: a one-off buffer for it.
-          buf = new Uint8Array(needed);
-        }
-        continue;
-      }
-      if (n === Status.CHANNEL_CLOSED) {
-        this.#peerClosed = true;
-        return false;
-      }
-      if (
-        n === Status.SESSION_CLOSED || n === Status.UNKNOWN_HANDLE || n === Status.SHUT_DOWN
-      ) {
-        this.#sessionEnded = true;
-        return false;
-      }
-      throw this.#error(n, "receive on", 0);
-    }
-    return false;
-  }
-
   #serve(): void {
     while (this.#waiters.length > 0) {
       let msg: Uint8Array<ArrayBuffer> | null | undefined;
       try {
-        msg = this.#next();
+        msg = this.#in.next();
       } catch (error) {
         for (const w of this.#waiters.splice(0)) {
           _detach(w);
@@ -635,7 +488,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
 
   #onEvent(event: NativeEvent): void {
     if (event.type === "readable") {
-      this.#maybeReady = true;
+      this.#in.readable();
       this.#serve();
     } else if (event.type === "writable") this.#wakeSenders();
   }
@@ -650,12 +503,13 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     if (!this.#link.released()) {
       try {
         this.stats();
-        while (!this.#peerClosed && !this.#sessionEnded && this.#pull()) { /* keep pulling */ }
+        const inbox = this.#in;
+        while (!inbox.peerClosed && !inbox.sessionEnded && inbox.pull()) { /* keep pulling */ }
       } catch {
         // The session is gone; whatever could not be read is lost with it.
       }
     }
-    this.#sessionEnded = true;
+    this.#in.sessionEnded = true;
     this.#serve();
     this.#wakeSenders();
   }

@@ -139,6 +139,12 @@ export function encodeEventRecords(records: readonly EventRecord[]): Uint8Array<
   return out;
 }
 
+/** Where {@linkcode decodeMessageRecords} appends messages (an array, or a queue with free slots). */
+export interface MessageSink {
+  /** Appends one message. */
+  push(message: Uint8Array<ArrayBuffer>): unknown;
+}
+
 /**
  * Splits the `[u32 len LE][bytes]` message records of `web4_rtt_channel_recv`
  * into copies of each message.
@@ -149,11 +155,17 @@ export function encodeEventRecords(records: readonly EventRecord[]): Uint8Array<
  * @returns `out`, with the messages appended in order (each its own `ArrayBuffer`).
  * @throws {RTTTransportError} `PROTOCOL` when a record is truncated.
  */
+export function decodeMessageRecords(bytes: Uint8Array, length: number): Uint8Array<ArrayBuffer>[];
+export function decodeMessageRecords<Out extends MessageSink>(
+  bytes: Uint8Array,
+  length: number,
+  out: Out,
+): Out;
 export function decodeMessageRecords(
   bytes: Uint8Array,
   length: number,
-  out: Uint8Array<ArrayBuffer>[] = [],
-): Uint8Array<ArrayBuffer>[] {
+  out: MessageSink = [],
+): MessageSink {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   while (at < length) {

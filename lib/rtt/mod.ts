@@ -60,14 +60,14 @@ export {
 export { assertNetPermission } from "./permissions.ts";
 export type { RttNodeOptions, RttOptions } from "./options.ts";
 export { memory, rtt } from "./backends.ts";
-export {
-  type RttAcceptOptions,
-  type RttAddress,
-  type RttConnectOptions,
-  RttNode,
-  type RttNodeObserver,
-  type RttShutdownOptions,
-} from "./node.ts";
+export type {
+  RttAcceptOptions,
+  RttAddress,
+  RttConnectOptions,
+  RttShutdownOptions,
+} from "./options.ts";
+export { RttNode } from "./node.ts";
+export type { RttNodeObserver } from "./observers.ts";
 // RttNodeObserver, RttSessionState, SessionCloseOptions, RttChannelOptions and ReceiveOptions are
 // type aliases of the transport contract's names that RttNode's own signatures still use.
 export { RttSession, type RttSessionState, type SessionCloseOptions } from "./session.ts";

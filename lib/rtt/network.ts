@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { Clock } from "../ports/mod.ts";
+
 /** One bidirectional byte stream (the subset of `Deno.Conn` the driver uses). */
 export interface ByteStream {
   /** Reads into `p`; resolves to the count, or `null` at the end of the stream. */
@@ -102,3 +104,58 @@ export const tcpNetwork: ByteNetwork = {
     return c;
   },
 };
+
+/**
+ * The remote host of an accepted stream (the key of the per-address
+ * limits), or "" when the stream has none (in-process pipes).
+ *
+ * @param stream The stream.
+ * @returns The host, at most 256 characters.
+ */
+export function remoteHost(stream: ByteStream): string {
+  const addr = (stream as { remoteAddr?: unknown }).remoteAddr;
+  if (addr === null || typeof addr !== "object") return "";
+  const host = (addr as { hostname?: unknown }).hostname;
+  return typeof host === "string" ? host.slice(0, 256) : "";
+}
+
+/** The rejection of {@linkcode withDeadline} when the time is up. */
+export const TIMED_OUT: unique symbol = Symbol("timed out");
+
+/**
+ * `p`, or a rejection with {@linkcode TIMED_OUT} after `ms`, or with the
+ * signal's reason; a value that arrives too late is closed.
+ *
+ * @param clock The timers.
+ * @param p The pending value (a stream).
+ * @param ms The deadline.
+ * @param signal Aborts the wait.
+ * @returns The value, in time.
+ */
+export function withDeadline<T extends { close(): void }>(
+  clock: Clock,
+  p: Promise<T>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = clock.setTimeout(() => finish(() => reject(TIMED_OUT)), ms);
+    const onAbort = () => finish(() => reject(signal?.reason));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    function finish(f: () => void): void {
+      if (settled) return;
+      settled = true;
+      clock.clear(timer);
+      signal?.removeEventListener("abort", onAbort);
+      f();
+    }
+    p.then(
+      (v) => {
+        if (settled) v.close();
+        else finish(() => resolve(v));
+      },
+      (e) => finish(() => reject(e)),
+    );
+  });
+}

@@ -6,61 +6,37 @@
  */
 
 import { Status } from "./ffi.ts";
-import { type CoreSymbols, lastErrorOf, NodeCore, utf8 } from "./core.ts";
+import { type CoreSymbols, NodeCore } from "./core.ts";
+import { lastErrorOf, readNativeJson, utf8 } from "./args.ts";
 import type { NativeEvent } from "./events.ts";
 import { connectError, errorFromStatus } from "./errors.ts";
-import { RTTDisconnectedError, RTTReplayError, RTTTransportError } from "../transport/errors.ts";
+import { RTTDisconnectedError, RTTTransportError } from "../transport/errors.ts";
 import { loadNativeLibraryAsync } from "./prebuilt.ts";
 import {
+  checkAddress,
   checkFingerprint,
   checkInteger,
   nodeConfigJson,
   type ResolvedRttNodeOptions,
   resolveNodeOptions,
+  type RttAcceptOptions,
+  type RttAddress,
+  type RttConnectOptions,
   type RttNodeOptions,
+  type RttShutdownOptions,
 } from "./options.ts";
+import {
+  NodeObservers,
+  noticeEvent,
+  type RttNodeEvent,
+  type RttNodeObserver,
+} from "./observers.ts";
 import { assertNetPermission } from "./permissions.ts";
 import { type RttSession, sessionInternals, type SessionNotice } from "./session.ts";
-import type { Transport, TransportEvent, TransportObserver } from "../transport/types.ts";
+import type { Transport } from "../transport/types.ts";
 import { toMetrics, type TransportMetrics as RttMetrics } from "../transport/stats.ts";
-import { type ByteNetwork, tcpNetwork } from "./network.ts";
-import { type Clock, sleep, systemClock, systemRandom } from "../ports/mod.ts";
-
-/** A listening address. */
-export interface RttAddress {
-  /** Host name or address. */
-  hostname: string;
-  /** Port (the bound one, for a listener). */
-  port: number;
-}
-
-/** Options of {@linkcode RttNode.connect}. */
-export interface RttConnectOptions extends RttAddress {
-  /** The peer's expected fingerprint (64 hex digits): the session is pinned to it. */
-  fingerprint: string;
-  /** Aborts the connect; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /** Overall deadline of the connect. @default {handshakeTimeoutMs} */
-  timeoutMs?: number;
-}
-
-/** Options of {@linkcode RttNode.accept}. */
-export interface RttAcceptOptions {
-  /** Aborts the wait; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@linkcode RttNode.shutdown}. */
-export interface RttShutdownOptions {
-  /** How long sessions may take to flush before they are cut. @default {2000} */
-  deadlineMs?: number;
-}
-
-/** An event seen by {@linkcode RttNode.onEvent}: the transport contract's {@linkcode TransportEvent}. */
-export type RttNodeEvent = TransportEvent;
-
-/** Observer of {@linkcode RttNode.onEvent}. */
-export type RttNodeObserver = TransportObserver;
+import { type ByteNetwork, tcpNetwork, TIMED_OUT, withDeadline } from "./network.ts";
+import { sleep, systemClock, systemRandom } from "../ports/mod.ts";
 
 interface AcceptWaiter {
   resolve(session: RttSession): void;
@@ -123,7 +99,7 @@ export class RttNode implements Transport {
   #sessions = new Map<bigint, RttSession>();
   #acceptQueue: RttSession[] = [];
   #acceptWaiters: AcceptWaiter[] = [];
-  #observers = new Set<RttNodeObserver>();
+  #observers: NodeObservers;
   #shutdown: Promise<void> | undefined;
   #lastMetrics: RttMetrics | undefined;
   #listeners: RttAddress[] = [];
@@ -134,6 +110,7 @@ export class RttNode implements Transport {
 
   private constructor(core: NodeCore, fingerprint: string, backend: string) {
     this.#core = core;
+    this.#observers = new NodeObservers(core.dispatcher);
     this.fingerprint = fingerprint;
     this.backend = backend;
     const weak = new WeakRef(this);
@@ -179,14 +156,14 @@ export class RttNode implements Transport {
    * @throws {RTTTransportError} `IO` when the address cannot be bound.
    */
   async listen(address: RttAddress): Promise<RttAddress> {
-    const { hostname, port } = _checkAddress(address);
+    const { hostname, port } = checkAddress(address);
     if (this.#core.network.kind === "tcp") {
       await assertNetPermission(hostname, port === 0 ? undefined : port);
     }
     this.#assertRunning("listen on");
     let bound: number;
     try {
-      bound = await this.#core.listen(hostname, port);
+      bound = await this.#core.sockets.listen(hostname, port);
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable || error instanceof RTTDisconnectedError) {
         throw error;
@@ -216,7 +193,7 @@ export class RttNode implements Transport {
    * @throws {RTTTransportError} `IO` when the peer cannot be reached.
    */
   async connect(options: RttConnectOptions): Promise<RttSession> {
-    const { hostname, port } = _checkAddress(options);
+    const { hostname, port } = checkAddress(options);
     if (port === 0) throw new RangeError(`Cannot connect to port 0 of ${hostname}`);
     const fingerprint = checkFingerprint(options.fingerprint, "Option fingerprint");
     const timeoutMs = options.timeoutMs === undefined
@@ -230,7 +207,7 @@ export class RttNode implements Transport {
     const target = `${hostname}:${port}`;
     const release = this.#core.hold();
     try {
-      const stream = await _withDeadline(
+      const stream = await withDeadline(
         this.#core.clock,
         this.#core.network.connect(hostname, port),
         timeoutMs,
@@ -238,7 +215,7 @@ export class RttNode implements Transport {
       ).catch((error) => {
         if (signal?.aborted) throw signal.reason;
         if (error instanceof Deno.errors.NotCapable) throw error;
-        if (error === _TIMED_OUT) {
+        if (error === TIMED_OUT) {
           throw connectError(
             "HANDSHAKE_TIMEOUT",
             `No TCP connection within ${timeoutMs} ms`,
@@ -258,12 +235,12 @@ export class RttNode implements Transport {
         throw this.#shutDownError("connect from");
       }
       const left = Math.max(1, Math.round(timeoutMs - (this.#core.clock.monotonic() - started)));
-      const id = this.#core.startConnect(stream, fingerprint, left);
-      const done = this.#core.waitOp(`connect:${id}`, 0n);
+      const id = this.#core.sockets.startConnect(stream, fingerprint, left);
+      const done = this.#core.ops.wait(`connect:${id}`, 0n);
       this.#core.pump();
       const onAbort = () => {
-        const op = this.#core.takeOp(`connect:${id}`);
-        this.#core.abandon(id);
+        const op = this.#core.ops.take(`connect:${id}`);
+        this.#core.sockets.abandon(id);
         op?.reject(signal?.reason);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -359,13 +336,7 @@ export class RttNode implements Transport {
    * @returns Unregisters it.
    */
   onEvent(fn: RttNodeObserver): () => void {
-    if (typeof fn !== "function") {
-      throw new TypeError(`An event observer must be a function, got ${typeof fn}`);
-    }
-    this.#observers.add(fn);
-    return () => {
-      this.#observers.delete(fn);
-    };
+    return this.#observers.add(fn);
   }
 
   /**
@@ -377,7 +348,7 @@ export class RttNode implements Transport {
     if (this.#core.freed) {
       return { ...(this.#lastMetrics ?? toMetrics({})) };
     }
-    const raw = this.#core.readJson((buf, cap) =>
+    const raw = readNativeJson((buf, cap) =>
       this.#core.symbols.web4_rtt_node_metrics(this.#core.handle, buf, cap)
     );
     if (typeof raw !== "number") this.#lastMetrics = toMetrics(raw);
@@ -448,52 +419,11 @@ export class RttNode implements Transport {
     }
   }
 
-  #observe(event: RttNodeEvent): void {
-    this.#core.dispatcher.run(() => {
-      for (const fn of [...this.#observers]) {
-        this.#core.dispatcher.run(() => {
-          if (this.#observers.has(fn)) fn(event);
-        });
-      }
-    });
-  }
-
   #notice(notice: SessionNotice): void {
-    if (notice.kind === "lifecycle") {
-      this.#observe(notice.event);
-      if (notice.event.type === "session_close") {
-        for (const [h, s] of this.#sessions) if (s.state === "closed") this.#sessions.delete(h);
-      }
-      return;
-    }
-    const { event, session } = notice;
-    const base = { sessionId: session.id, peerFingerprint: session.peerFingerprint };
-    switch (event.type) {
-      case "drop":
-        this.#observe({
-          type: "drop",
-          ...base,
-          channel: event.channel,
-          cause: event.cause,
-          count: event.count,
-        });
-        return;
-      case "replay":
-        this.#observe({
-          type: "replay",
-          ...base,
-          channel: event.channel,
-          sequence: event.sequence,
-          count: event.count,
-          error: new RTTReplayError(
-            `${event.count} replayed frame(s) (last sequence ${event.sequence}) on channel "${event.channel}" of the session with peer ${session.peerFingerprint} dropped`,
-            { peer: session.peerFingerprint, channel: event.channel, sequence: event.sequence },
-          ),
-        });
-        return;
-      case "rekey":
-        this.#observe({ type: "rekey", ...base, rekeys: event.rekeys });
-        return;
+    const event = noticeEvent(notice);
+    if (event !== undefined) this.#observers.observe(event);
+    if (notice.kind === "lifecycle" && notice.event.type === "session_close") {
+      for (const [h, s] of this.#sessions) if (s.state === "closed") this.#sessions.delete(h);
     }
   }
 
@@ -513,7 +443,7 @@ export class RttNode implements Transport {
       this,
     );
     this.#sessions.set(handle, session);
-    this.#observe({
+    this.#observers.observe({
       type: "session_open",
       sessionId: id,
       peerFingerprint: peer,
@@ -534,17 +464,17 @@ export class RttNode implements Transport {
       }
       case "connected": {
         const session = this.#newSession(event.session, event.id, event.peer);
-        const op = this.#core.takeOp(`connect:${event.conn}`);
+        const op = this.#core.ops.take(`connect:${event.conn}`);
         if (op !== undefined) op.resolve(event);
         else void session.close(); // The connect was abandoned.
         return;
       }
       case "connect_failed":
-        this.#core.takeOp(`connect:${event.conn}`)?.resolve(event);
+        this.#core.ops.take(`connect:${event.conn}`)?.resolve(event);
         return;
       case "flushed":
       case "flush_failed":
-        this.#core.takeOp(`flush:${event.op}`)?.resolve(event);
+        this.#core.ops.take(`flush:${event.op}`)?.resolve(event);
         return;
       case "verification_failure": {
         const observed: RttNodeEvent = {
@@ -553,7 +483,7 @@ export class RttNode implements Transport {
           message: event.message,
         };
         if (event.peer !== "") observed.peerFingerprint = event.peer;
-        this.#observe(observed);
+        this.#observers.observe(observed);
         return;
       }
       case "dial":
@@ -566,17 +496,6 @@ export class RttNode implements Transport {
       }
     }
   }
-}
-
-function _checkAddress(address: RttAddress): RttAddress {
-  if (address === null || typeof address !== "object") {
-    throw new TypeError("An address needs hostname and port");
-  }
-  const { hostname, port } = address;
-  if (typeof hostname !== "string" || hostname === "") {
-    throw new TypeError(`Hostname must be a non-empty string, got ${JSON.stringify(hostname)}`);
-  }
-  return { hostname, port: checkInteger("port", port, 0, 65_535) };
 }
 
 /**
@@ -614,35 +533,4 @@ export async function createNodeWith(
     options.clock ?? systemClock,
   );
   return _construct(core, options.identity.fingerprint, internals.backend);
-}
-
-const _TIMED_OUT = Symbol("timed out");
-
-/** `p`, or a rejection with `_TIMED_OUT` after `ms`, or with the signal's reason. */
-function _withDeadline<T extends { close(): void }>(
-  clock: Clock,
-  p: Promise<T>,
-  ms: number,
-  signal: AbortSignal | undefined,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const timer = clock.setTimeout(() => finish(() => reject(_TIMED_OUT)), ms);
-    const onAbort = () => finish(() => reject(signal?.reason));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    function finish(f: () => void): void {
-      if (settled) return;
-      settled = true;
-      clock.clear(timer);
-      signal?.removeEventListener("abort", onAbort);
-      f();
-    }
-    p.then(
-      (v) => {
-        if (settled) v.close();
-        else finish(() => resolve(v));
-      },
-      (e) => finish(() => reject(e)),
-    );
-  });
 }

@@ -416,3 +416,52 @@ export function nodeConfigJson(
     test_hooks: resolved.testHooks,
   };
 }
+
+/** A listening address. */
+export interface RttAddress {
+  /** Host name or address. */
+  hostname: string;
+  /** Port (the bound one, for a listener). */
+  port: number;
+}
+
+/** Options of {@linkcode RttNode.connect}. */
+export interface RttConnectOptions extends RttAddress {
+  /** The peer's expected fingerprint (64 hex digits): the session is pinned to it. */
+  fingerprint: string;
+  /** Aborts the connect; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Overall deadline of the connect. @default {handshakeTimeoutMs} */
+  timeoutMs?: number;
+}
+
+/** Options of {@linkcode RttNode.accept}. */
+export interface RttAcceptOptions {
+  /** Aborts the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode RttNode.shutdown}. */
+export interface RttShutdownOptions {
+  /** How long sessions may take to flush before they are cut. @default {2000} */
+  deadlineMs?: number;
+}
+
+/**
+ * Checks an address argument.
+ *
+ * @param address The caller's address.
+ * @returns A copy with the checked hostname and port.
+ * @throws {TypeError} Without a non-empty hostname.
+ * @throws {RangeError} When the port is not an integer in 0..65535.
+ */
+export function checkAddress(address: RttAddress): RttAddress {
+  if (address === null || typeof address !== "object") {
+    throw new TypeError("An address needs hostname and port");
+  }
+  const { hostname, port } = address;
+  if (typeof hostname !== "string" || hostname === "") {
+    throw new TypeError(`Hostname must be a non-empty string, got ${JSON.stringify(hostname)}`);
+  }
+  return { hostname, port: checkInteger("port", port, 0, 65_535) };
+}

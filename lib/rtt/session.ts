@@ -6,7 +6,8 @@
  */
 
 import { Status } from "./ffi.ts";
-import { type NodeCore, utf8 } from "./core.ts";
+import type { NodeCore } from "./core.ts";
+import { readNativeJson, utf8 } from "./args.ts";
 import type { NativeEvent } from "./events.ts";
 import { errorFromStatus } from "./errors.ts";
 import { RTTDisconnectedError } from "../transport/errors.ts";
@@ -319,7 +320,7 @@ export class RttSession implements TransportSession {
    */
   stats(): RttStats {
     if (this.#released || this.#core.freed) return { ...(this.#lastStats ?? emptyStats()) };
-    const raw = this.#core.readJson((buf, cap) =>
+    const raw = readNativeJson((buf, cap) =>
       this.#core.symbols.web4_rtt_session_stats(this.#core.handle, this.#handle, buf, cap)
     );
     if (typeof raw === "number") return { ...(this.#lastStats ?? emptyStats()) };
@@ -562,7 +563,7 @@ export class RttSession implements TransportSession {
     const canCall = native && !this.#core.freed && !this.#released;
     if (canCall) this.stats();
     for (const channel of this.#channels.values()) channelInternals().sessionClosed(channel);
-    this.#core.failOps(this.#handle, () =>
+    this.#core.ops.fail(this.#handle, () =>
       new RTTDisconnectedError(
         reason === "resume_timeout" ? "RESUME_TIMEOUT" : "SESSION_CLOSED",
         `The session with peer ${this.peerFingerprint} closed (${reason}) before the operation completed`,

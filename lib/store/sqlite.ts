@@ -24,9 +24,9 @@ import { QuotaCounters } from "./counters.ts";
 import { byteQuotas } from "./quota.ts";
 import { type Migration, MIGRATIONS } from "./schema.ts";
 import { openTables, type Tables } from "./tables.ts";
-import { Transactions, UnitsWithoutSavepoints } from "./transaction.ts";
+import { Transactions } from "./transaction.ts";
+import { Commits } from "./commits.ts";
 import type {
-  ByteCharge,
   ByteQuotas,
   CausalFact,
   CausalLink,
@@ -46,14 +46,12 @@ import type {
   RetentionPolicy,
   Store,
   StoreChange,
-  StoreChangeKind,
   StoredTrustLogEntry,
   StoreQuotas,
   TrustLogQuery,
   TrustMachine,
   TrustRecord,
 } from "./types.ts";
-import { applyChange, type WriteContext } from "./writers.ts";
 import { systemClock } from "../ports/mod.ts";
 
 /** The default per-peer quotas. */
@@ -91,15 +89,6 @@ export interface StoreOptions {
   migrations?: readonly Migration[] | undefined;
 }
 
-/** The change kinds of some lists. */
-function _kindsOf(batches: readonly (readonly StoreChange[])[]): Set<StoreChangeKind> {
-  const kinds = new Set<StoreChangeKind>();
-  for (const b of batches) for (const c of b) kinds.add(c?.kind);
-  return kinds;
-}
-
-/** The change kinds whose tables time-based retention prunes. */
-const _PRUNED_KINDS: ReadonlySet<StoreChangeKind> = new Set(["trust.log", "replay.add"]);
 const _QUOTA_NAMES: readonly CountQuotaName[] = ["claims", "lip_queue", "evidence", "replay"];
 
 /**
@@ -155,19 +144,8 @@ export class SqliteStore implements Store {
   #tables: Tables | null = null;
   readonly #tx: Transactions;
   readonly #now: () => number;
-  /** When the last time-based pruning ran: at most once per second. */
-  #lastPruneMs = -Infinity;
-  /** Whether a write group is open. */
-  #group = false;
-  /** Rows pruned but not yet reported: reported with the next list that commits. */
-  #unreportedPruned = 0;
-  /** The open transaction's time and pruned kinds (for pruning again when it is redone). */
-  #txNowMs = 0;
-  #txKinds: ReadonlySet<StoreChangeKind> = _PRUNED_KINDS;
-  /** The lists of the open transaction, applied without a savepoint each. */
-  readonly #lists: UnitsWithoutSavepoints<
-    { tables: Tables; changes: readonly StoreChange[]; charge: ByteCharge | undefined }
-  >;
+  /** Commits, write groups and time-based retention. */
+  readonly #commits: Commits;
   #schemaVersion = 0;
 
   /**
@@ -204,13 +182,16 @@ export class SqliteStore implements Store {
     const counters = new QuotaCounters(db);
     this.#tx = new Transactions(db, {
       observer: counters,
-      onRollback: (outermost) => this.#rolledBack(outermost),
+      onRollback: (outermost) => this.#commits.rolledBack(outermost),
     });
-    this.#lists = new UnitsWithoutSavepoints(
-      this.#tx,
-      ({ tables, changes, charge }) => this.#applyList(tables, changes, charge),
-      () => this.#reopened(),
-    );
+    this.#commits = new Commits({
+      path,
+      tx: this.#tx,
+      now: this.#now,
+      retention: this.retention,
+      open: () => this.#open(),
+      tablesIfOpen: () => this.#tables,
+    });
     try {
       this.#migrate(db, options.migrations ?? MIGRATIONS);
       counters.forget(); // a migration may have written the counters directly
@@ -323,13 +304,13 @@ export class SqliteStore implements Store {
 
   /** Whether a write group is open ({@linkcode SqliteStore.beginGroup}). */
   get inGroup(): boolean {
-    return this.#group;
+    return this.#commits.inGroup;
   }
 
   /**
    * Opens a write group: until {@linkcode SqliteStore.endGroup}, each
    * `commit` applies its list inside one shared transaction (all or nothing
-   * per list, without a savepoint (see `#applyEach`); a refused list throws as usual and
+   * per list, without a savepoint (see `commits.ts`); a refused list throws as usual and
    * leaves nothing), reads see the lists applied so far, and everything
    * becomes durable together at `endGroup`. One transaction for many
    * messages is what makes a router fast on a file; the router releases no
@@ -353,21 +334,7 @@ export class SqliteStore implements Store {
    * ```
    */
   beginGroup(options: CommitOptions = {}): void {
-    this.#open();
-    if (this.#group) {
-      throw new StoreError("STORE_INVALID_CHANGE", `Store ${this.path} already has a group open`);
-    }
-    this.#tx.begin();
-    this.#group = true;
-    this.#opened(options.nowMs ?? this.#now(), _PRUNED_KINDS);
-    this.#unreportedPruned = this.#prune(this.#txKinds, this.#txNowMs);
-  }
-
-  /** A transaction opened: nothing applied in it yet. */
-  #opened(nowMs: number, kinds: ReadonlySet<StoreChangeKind>): void {
-    this.#txNowMs = nowMs;
-    this.#txKinds = kinds;
-    this.#lists.reset();
+    this.#commits.begin(options);
   }
 
   /**
@@ -379,11 +346,7 @@ export class SqliteStore implements Store {
    *   whole group is rolled back).
    */
   endGroup(): void {
-    this.#requireGroup();
-    this.#group = false;
-    this.#unreportedPruned = 0;
-    this.#lists.reset();
-    this.#tx.commit();
+    this.#commits.end();
   }
 
   /**
@@ -393,18 +356,7 @@ export class SqliteStore implements Store {
    * @throws {StoreError} `STORE_CLOSED`, or `STORE_INVALID_CHANGE` when no group is open.
    */
   abortGroup(): void {
-    this.#requireGroup();
-    this.#group = false;
-    this.#unreportedPruned = 0;
-    this.#lists.reset();
-    this.#tx.rollback();
-  }
-
-  #requireGroup(): void {
-    this.#open();
-    if (!this.#group) {
-      throw new StoreError("STORE_INVALID_CHANGE", `Store ${this.path} has no group open`);
-    }
+    this.#commits.abort();
   }
 
   /**
@@ -438,112 +390,7 @@ export class SqliteStore implements Store {
     batches: readonly (readonly StoreChange[])[],
     options: CommitOptions = {},
   ): (CommitResult | StoreError)[] {
-    const tables = this.#open();
-    if (this.#group) return this.#applyEach(tables, batches, options.charge);
-    if (batches.every((b) => b.length === 0)) return batches.map(() => ({ applied: 0, pruned: 0 }));
-    const nowMs = options.nowMs ?? this.#now();
-    try {
-      return this.#tx.run(() => {
-        this.#opened(nowMs, _kindsOf(batches));
-        this.#unreportedPruned = this.#prune(this.#txKinds, nowMs);
-        return this.#applyEach(tables, batches, options.charge);
-      });
-    } finally {
-      this.#unreportedPruned = 0;
-      this.#lists.reset();
-    }
-  }
-
-  /**
-   * Applies each list in the open transaction, all or nothing per list
-   * and without a savepoint each (`UnitsWithoutSavepoints`): a refused list
-   * is undone alone and its error put in its place.
-   */
-  #applyEach(
-    tables: Tables,
-    batches: readonly (readonly StoreChange[])[],
-    charge: ByteCharge | undefined,
-  ): (CommitResult | StoreError)[] {
-    return batches.map((changes) => {
-      if (changes.length === 0) return { applied: 0, pruned: 0 };
-      try {
-        const pruned = this.#lists.run({ tables, changes, charge });
-        // Time-based pruning is reported once, with the first list that commits.
-        const result = { applied: changes.length, pruned: pruned + this.#unreportedPruned };
-        this.#unreportedPruned = 0;
-        return result;
-      } catch (error) {
-        if (error instanceof StoreError) return error;
-        throw error;
-      }
-    });
-  }
-
-  /** The open transaction was redone: prune again (reported only if not reported yet). */
-  #reopened(): void {
-    const reported = this.#unreportedPruned === 0;
-    const pruned = this.#prune(this.#txKinds, this.#txNowMs);
-    this.#unreportedPruned = reported ? 0 : pruned;
-  }
-
-  /** After a rollback: the trust cache may hold undone state; an undone pruning must run again. */
-  #rolledBack(outermost: boolean): void {
-    this.#tables?.trust.forgetCached();
-    if (outermost) this.#lastPruneMs = -Infinity;
-  }
-
-  /** Time-based retention, before the lists that touch the trust log or the replay pairs. */
-  #prune(kinds: ReadonlySet<StoreChangeKind>, nowMs: number): number {
-    // Rows just past their age harm nothing for a second (a restored guard
-    // skips expired pairs), so pruning runs at most once per second rather
-    // than in every transaction.
-    if (nowMs - this.#lastPruneMs < 1000 && nowMs >= this.#lastPruneMs) return 0;
-    this.#lastPruneMs = nowMs;
-    const tables = this.#open();
-    let pruned = 0;
-    if (kinds.has("trust.log")) {
-      pruned += tables.trustLog.pruneIgnored(nowMs - this.retention.ignoredMaxAgeMs);
-    }
-    if (kinds.has("replay.add")) {
-      pruned += tables.replay.prune(nowMs - this.retention.replayWindowMs);
-    }
-    return pruned;
-  }
-
-  /**
-   * Applies one change list inside the open transaction through the
-   * writers, then checks the quotas it touched. A charged list is refused
-   * before any writer runs when its peer (or the total) has no room left,
-   * and after, when it grew past a byte limit.
-   *
-   * @returns Rows deleted by count-based retention.
-   */
-  #applyList(
-    tables: Tables,
-    changes: readonly StoreChange[],
-    charge: ByteCharge | undefined,
-  ): number {
-    const baseline = charge === undefined ? undefined : tables.quota.checkRoom(charge);
-    const touched = new Map<string, { peer: string; quota: CountQuotaName }>();
-    const context: WriteContext = {
-      touch: (peer, quota) => void touched.set(`${quota}\n${peer}`, { peer, quota }),
-    };
-    changes.forEach((change, i) => {
-      try {
-        applyChange(tables.writers, change, context);
-      } catch (error) {
-        if (error instanceof StoreError) throw error;
-        throw new StoreError(
-          "STORE_INVALID_CHANGE",
-          `Change ${i} (${change?.kind}) was refused by the store: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-    });
-    let pruned = 0;
-    for (const { peer, quota } of touched.values()) pruned += tables.quota.enforce(peer, quota);
-    if (charge !== undefined) tables.quota.checkGrowth(charge, baseline!);
-    return pruned;
+    return this.#commits.batch(batches, options);
   }
 
   /** {@inheritDoc StoreView.usage} */

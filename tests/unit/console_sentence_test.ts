@@ -54,6 +54,20 @@ Deno.test("console sentences: trust, consent, refusals and outcomes read as sent
       "ok",
     ],
     [
+      at("mesh.error", { code: "failed", reason: "database is locked" }),
+      "Your agent's mesh hit an error: database is locked",
+      "bad",
+    ],
+    [
+      at("mesh.error", {
+        in_reply_to: "0b5a4f4e-2d7c-4b8e-9a41-6f0d8c1e2a3b",
+        code: "expired",
+        reason: "Held without a route until it left the 120 s window",
+      }, beta),
+      "A message of your agent to beta could not be delivered through the mesh (expired): Held without a route until it left the 120 s window",
+      "warn",
+    ],
+    [
       at("agent.send_held", { code: "overloaded", reason: `Peer ${beta} is overloaded` }, beta),
       "A message to beta was held: Peer beta is overloaded",
       "warn",

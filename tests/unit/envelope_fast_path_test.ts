@@ -6,7 +6,7 @@ import {
   PUBLIC_KEY_CACHE_SIZE,
   publicKeyCacheSize,
   verifyEd25519Base64,
-} from "../../lib/identity/identity.ts";
+} from "../../lib/identity/verify.ts";
 import {
   createEnvelope,
   encodeEnvelope,

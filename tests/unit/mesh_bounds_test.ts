@@ -21,6 +21,7 @@ import {
 import { signControl } from "../../lib/mesh/frame.ts";
 import { HeldFrames } from "../../lib/mesh/held.ts";
 import { memory, MemoryNetwork } from "../../lib/rtt/mod.ts";
+import { MemorySink } from "../../lib/observability/mod.ts";
 import type { CausalFact } from "../../lib/store/mod.ts";
 
 const fp = (c: string) => c.repeat(64);
@@ -230,4 +231,50 @@ Deno.test("Mesh (memory): a node re-advertises its links every advertiseMs (a fr
   a.sweep();
   assert.equal(a.knownNodes().includes(c.fingerprint), false);
   network.heal();
+});
+
+Deno.test("Mesh (memory): a failure of the mesh's own work is a mesh.error (code failed, severity error, its text as reason), not an agent.error", async () => {
+  let broken = false;
+  const sink = new MemorySink();
+  await using mesh = await MeshCluster.create({
+    names: ["a", "b"],
+    sinks: [sink],
+    edges: [["a", "b"]],
+    transport: memory({ network: new MemoryNetwork() }),
+    mesh: (n) =>
+      n === "b"
+        ? {
+          sweepMs: 0,
+          clock: {
+            ...systemClock,
+            // Fails only where the mesh checks a control frame's `at`, in its own work
+            // (not where the agent charges the frame to the peer's rate, before queueing it).
+            now: () => {
+              if (broken && /InboundFrames\.control /.test(new Error().stack ?? "")) {
+                throw new Error("Clock broke");
+              }
+              return Date.now();
+            },
+          },
+        }
+        : { sweepMs: 0 },
+  });
+  await mesh.linkAll();
+  const [a, b] = [mesh.get("a"), mesh.get("b")];
+  const failed = b.agent.nextEvent("mesh.error", (e) => e.data.code === "failed", {
+    signal: AbortSignal.timeout(10_000),
+  });
+  const frame = await signControl(a.agent.identity, {
+    kind: "introduce",
+    subject: fp("e"),
+    agent_id: "e",
+  }, Date.now());
+  broken = true;
+  await a.agent.sendFrame(b.fingerprint, "control", encodeFrame(frame));
+  const e = await failed;
+  broken = false;
+  assert.equal(e.severity, "error");
+  assert.equal(e.data.reason, "Clock broke");
+  assert.equal(e.data.in_reply_to, undefined);
+  assert.deepEqual(sink.events().filter((x) => x.kind === "agent.error"), []);
 });

@@ -223,7 +223,7 @@ Deno.test("Stats are camelCase and survive the session's end as a snapshot", asy
 });
 
 Deno.test("byteLengthOf reads the intrinsic length, never an own property", async () => {
-  const { byteLengthOf } = await import("../../lib/rtt/core.ts");
+  const { byteLengthOf } = await import("../../lib/rtt/args.ts");
   const a = new Uint8Array(16);
   Object.defineProperty(a, "length", { value: 1 << 20 });
   Object.defineProperty(a, "byteLength", { value: 1 << 20 });
@@ -233,7 +233,7 @@ Deno.test("byteLengthOf reads the intrinsic length, never an own property", asyn
 });
 
 Deno.test("remoteHost keys the per-address limits on the peer's host, or nothing", async () => {
-  const { remoteHost } = await import("../../lib/rtt/core.ts");
+  const { remoteHost } = await import("../../lib/rtt/network.ts");
   const stream = { read: () => Promise.resolve(null), write: () => Promise.resolve(0) };
   const base = { ...stream, close() {}, ref() {}, unref() {} };
   assert.equal(

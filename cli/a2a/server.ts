@@ -33,6 +33,7 @@ import {
   streamUpdate,
   TERMINAL_STATES,
 } from "./protocol.ts";
+import { BodyTooLargeError, readBody } from "../http_body.ts";
 
 /** The path of the JSON-RPC endpoint. */
 export const A2A_RPC_PATH = "/a2a";
@@ -73,30 +74,6 @@ export interface A2aServer {
   address: HostPort;
   /** Stops serving. */
   shutdown(): Promise<void>;
-}
-
-/** A body past the bound. */
-class _TooLarge extends Error {}
-
-async function _body(req: Request, max: number): Promise<Uint8Array> {
-  const announced = Number(req.headers.get("content-length") ?? "0");
-  if (announced > max) throw new _TooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body !== null) {
-    for await (const chunk of req.body) {
-      size += chunk.byteLength;
-      if (size > max) throw new _TooLarge();
-      chunks.push(chunk);
-    }
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 function _json(value: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -216,9 +193,9 @@ export function startA2a(options: A2aServerOptions): Promise<A2aServer> {
     try {
       let bytes: Uint8Array;
       try {
-        bytes = await _body(req, maxBody);
+        bytes = await readBody(req, maxBody);
       } catch (err) {
-        if (err instanceof _TooLarge) {
+        if (err instanceof BodyTooLargeError) {
           return _text(413, `Payload Too Large: at most ${maxBody} bytes`);
         }
         return _json(_rpcError(null, A2A_ERRORS.PARSE_ERROR, "The body could not be read"));

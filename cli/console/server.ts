@@ -51,6 +51,7 @@ import {
   peersPage,
   viewerState,
 } from "./state.ts";
+import { BodyTooLargeError, readBody } from "../http_body.ts";
 
 /** Options of {@linkcode startConsole}. */
 export interface ConsoleOptions {
@@ -90,37 +91,9 @@ const _enc = new TextEncoder();
 /** Largest body of a proof or an enrolment (small JSON objects). */
 const _SMALL_BODY_BYTES = 4096;
 
-/** A request body too large to read (answered 413). */
-class _TooLarge extends Error {}
-
-/**
- * Reads a request body, at most `max` bytes: a larger one (announced or
- * streamed) is refused before more is read.
- */
-async function _body(req: Request, max: number): Promise<Uint8Array> {
-  const announced = Number(req.headers.get("content-length") ?? "0");
-  if (announced > max) throw new _TooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body !== null) {
-    for await (const chunk of req.body) {
-      size += chunk.byteLength;
-      if (size > max) throw new _TooLarge();
-      chunks.push(chunk);
-    }
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
-/** A small JSON body, or `_TooLarge`/`SyntaxError`. */
+/** A small JSON body, or `BodyTooLargeError`/`SyntaxError`. */
 async function _smallJson(req: Request): Promise<unknown> {
-  return JSON.parse(new TextDecoder().decode(await _body(req, _SMALL_BODY_BYTES)));
+  return JSON.parse(new TextDecoder().decode(await readBody(req, _SMALL_BODY_BYTES)));
 }
 /** How long a post waits for the agent's outcome before answering 202 without one. */
 const _OUTCOME_WAIT_MS = 10_000;
@@ -265,7 +238,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         try {
           post = proofPostOf(await _smallJson(req));
         } catch (err) {
-          if (err instanceof _TooLarge) return _json({ error: "body too large" }, 413);
+          if (err instanceof BodyTooLargeError) return _json({ error: "body too large" }, 413);
           post = null;
         }
         if (post === null) {
@@ -324,7 +297,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         try {
           fp = ((await _smallJson(req)) as { fingerprint?: unknown } | null)?.fingerprint;
         } catch (err) {
-          if (err instanceof _TooLarge) return _json({ error: "body too large" }, 413);
+          if (err instanceof BodyTooLargeError) return _json({ error: "body too large" }, 413);
           return _json({ error: 'body must be {"fingerprint": ...}' }, 400);
         }
         if (typeof fp !== "string" || !/^[0-9a-f]{64}$/.test(fp)) {
@@ -348,9 +321,9 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         if (person === undefined) return _json({ error: "no person is enrolled" }, 409);
         let bytes: Uint8Array;
         try {
-          bytes = await _body(req, DEFAULT_MAX_ENVELOPE_BYTES);
+          bytes = await readBody(req, DEFAULT_MAX_ENVELOPE_BYTES);
         } catch (err) {
-          if (err instanceof _TooLarge) return _json({ error: "envelope too large" }, 413);
+          if (err instanceof BodyTooLargeError) return _json({ error: "envelope too large" }, 413);
           throw err;
         }
         let type: unknown;

@@ -1,0 +1,56 @@
+/**
+ * Request bodies read within a bound, for the CLI's HTTP doors (the console,
+ * the A2A gateway): a larger body, announced by `Content-Length` or
+ * streamed, is refused before more of it is read.
+ *
+ * @module
+ */
+
+/** A request body larger than its bound (the doors answer 413). */
+export class BodyTooLargeError extends Error {
+  /**
+   * @param max The bound, in bytes.
+   */
+  constructor(max: number) {
+    super(`Request body larger than ${max} bytes`);
+    this.name = "BodyTooLargeError";
+  }
+}
+
+/**
+ * Reads a request body, at most `max` bytes.
+ *
+ * @param req The request.
+ * @param max The largest body accepted, in bytes.
+ * @returns The body.
+ * @throws {BodyTooLargeError} When the body is announced or streamed larger.
+ *
+ * @example
+ * ```ts
+ * import { readBody } from "./http_body.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const req = new Request("http://localhost/", { method: "POST", body: "hello" });
+ * assert.equal(new TextDecoder().decode(await readBody(req, 16)), "hello");
+ * ```
+ */
+export async function readBody(req: Request, max: number): Promise<Uint8Array> {
+  const announced = Number(req.headers.get("content-length") ?? "0");
+  if (announced > max) throw new BodyTooLargeError(max);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body !== null) {
+    for await (const chunk of req.body) {
+      size += chunk.byteLength;
+      if (size > max) throw new BodyTooLargeError(max);
+      chunks.push(chunk);
+    }
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}

@@ -215,17 +215,12 @@ pub unsafe extern "C" fn web4_rtt_channel_recv(
     cap: u32,
     out_needed: *mut u32,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: caller guarantees.
-        let out = unsafe { output(buf, cap) };
-        let (n, need, transmit) = with_node(node, |n| {
-            let (k, need) = n.recv(session, channel, out)?;
-            Ok((k, need, n.has_transmit()))
-        })?;
-        // SAFETY: caller guarantees.
-        unsafe { put_needed(out_needed, need, transmit) }?;
-        len_i32(n)
-    })
+    // SAFETY: caller guarantees.
+    unsafe {
+        _recv_into(node, buf, cap, out_needed, |n, out| {
+            n.recv(session, channel, out)
+        })
+    }
 }
 
 /// Copies out the next message alone, without a length prefix, into `buf`
@@ -246,11 +241,32 @@ pub unsafe extern "C" fn web4_rtt_channel_recv_message(
     cap: u32,
     out_needed: *mut u32,
 ) -> i32 {
+    // SAFETY: caller guarantees.
+    unsafe {
+        _recv_into(node, buf, cap, out_needed, |n, out| {
+            n.recv_message(session, channel, out)
+        })
+    }
+}
+
+/// The body both receive calls share: `take` copies into `buf`; the bytes
+/// written are returned and `*out_needed` written as
+/// `web4_rtt_channel_recv` documents.
+///
+/// # Safety
+/// `buf` valid for writes of `cap` bytes; `out_needed` for a `u32` write.
+unsafe fn _recv_into(
+    node: u64,
+    buf: *mut u8,
+    cap: u32,
+    out_needed: *mut u32,
+    take: impl FnOnce(&mut Node, &mut [u8]) -> Result<(usize, u64), EndpointError>,
+) -> i32 {
     guard(|| {
         // SAFETY: caller guarantees.
         let out = unsafe { output(buf, cap) };
         let (n, need, transmit) = with_node(node, |n| {
-            let (k, need) = n.recv_message(session, channel, out)?;
+            let (k, need) = take(n, out)?;
             Ok((k, need, n.has_transmit()))
         })?;
         // SAFETY: caller guarantees.

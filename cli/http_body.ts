@@ -6,14 +6,15 @@
  * @module
  */
 
-/** A request body larger than its bound (the doors answer 413). */
-export class BodyTooLargeError extends Error {
+import { Web4Error } from "../lib/errors/mod.ts";
+
+/** A request body larger than its bound (the doors answer 413); code `BODY_TOO_LARGE`. */
+export class BodyTooLargeError extends Web4Error<"BODY_TOO_LARGE"> {
   /**
    * @param max The bound, in bytes.
    */
   constructor(max: number) {
-    super(`Request body larger than ${max} bytes`);
-    this.name = "BodyTooLargeError";
+    super("BODY_TOO_LARGE", `Request body larger than ${max} bytes`);
   }
 }
 

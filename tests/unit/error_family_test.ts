@@ -57,6 +57,7 @@ import { UsageError } from "../../cli/command.ts";
 import { ControlError } from "../../cli/control/client.ts";
 import { DemoError } from "../../cli/demo.ts";
 import { A2A_ERRORS, A2aRpcError } from "../../cli/a2a/protocol.ts";
+import { BodyTooLargeError } from "../../cli/http_body.ts";
 
 /** Any class, as the walk finds it. */
 type AnyClass = abstract new (...args: never[]) => unknown;
@@ -336,6 +337,7 @@ const FAMILY: readonly Member[] = [
     Object.fromEntries(Object.keys(A2A_ERRORS).map((k) => [k, true])),
     (code) => new A2aRpcError(code as keyof typeof A2A_ERRORS, "Call x"),
   ),
+  member(BodyTooLargeError, Web4Error, { BODY_TOO_LARGE: true }, () => new BodyTooLargeError(16)),
 ];
 
 /** Modules that cannot be imported outside a browser. */

@@ -1,14 +1,12 @@
 /**
  * The fast path of verification: a bounded cache of fingerprints, and the
- * Ed25519 check started before (or while) the envelope is parsed and
- * validated, whose result counts only when it provably checked the very
- * signing input, key and signature that verification needs.
+ * signing input, key and signature cut straight out of a canonical wire
+ * text, which count only when they provably are the very ones
+ * verification needs.
  *
  * @module
  */
 
-import { verifyEd25519Base64 } from "../identity/verify.ts";
-import { base64Pattern } from "./formats.ts";
 import type { Prepared } from "./validate.ts";
 
 const _encoder = new TextEncoder();
@@ -48,27 +46,6 @@ export function fingerprintOfBase64(pubkey: string): string | Promise<string> {
   });
 }
 
-const _PUBKEY_PATTERN = base64Pattern(32);
-const _SIGNATURE_PATTERN = base64Pattern(64);
-
-/**
- * Starts the Ed25519 check of a not yet validated envelope if its `pubkey`
- * and `sign.signature` are well-formed; `null` otherwise.
- */
-export function startSignatureCheck(
-  value: Record<string, unknown>,
-  signingBytes: Uint8Array,
-): Promise<boolean> | null {
-  const sender = value.sender as Record<string, unknown> | null | undefined;
-  const sign = value.sign as Record<string, unknown> | null | undefined;
-  const pubkey = typeof sender === "object" && sender !== null ? sender.pubkey : undefined;
-  const signature = typeof sign === "object" && sign !== null ? sign.signature : undefined;
-  if (typeof pubkey !== "string" || !_PUBKEY_PATTERN.test(pubkey)) return null;
-  if (typeof signature !== "string" || !_SIGNATURE_PATTERN.test(signature)) return null;
-  return verifyEd25519Base64(pubkey, signingBytes, Uint8Array.fromBase64(signature))
-    .catch(() => false);
-}
-
 /** The `sign` member as the canonical wire form spells it, up to the signature. */
 const _SIGN_HEAD = ',"sign":{"algo":"ed25519","signature":"';
 /** The last member of `sender` in the canonical form, up to the key. */
@@ -77,7 +54,7 @@ const _PUBKEY_HEAD = '"pubkey":"';
 const _SIGNATURE_CHARS = 88;
 const _PUBKEY_CHARS = 44;
 
-/** A signature check started on the wire text before it was parsed. */
+/** The signing input, key and signature cut out of a wire text before it was parsed. */
 export interface Speculation {
   /** Where the `sign` member starts and ends in the text. */
   at: number;
@@ -87,23 +64,24 @@ export interface Speculation {
   /** The `pubkey` and `signature` read from the text. */
   pubkey: string;
   signature: string;
-  /** The running Ed25519 check of `signingBytes` under `pubkey`. */
-  valid: Promise<boolean>;
+  /** The signature's 64 bytes. */
+  signatureBytes: Uint8Array<ArrayBuffer>;
 }
 
 /**
- * Starts step 4 on the wire text before it is parsed, on the guess that it
- * is already canonical (as {@linkcode encodeEnvelope} writes it). In the
+ * Cuts step 4's input out of the wire text before it is parsed, on the
+ * guess that it is already canonical (as {@linkcode encodeEnvelope} writes
+ * it), so that a canonical envelope is never serialized again. In the
  * canonical form the `sign` member directly follows `sender`, whose last
  * member is `pubkey`, so the key, the signature and the signing input can
  * be cut out of the text. The result only counts if, once the envelope is
  * parsed and canonicalized, the canonical signing text, `sender.pubkey` and
  * `sign.signature` are exactly these (see `usesSpeculation`); otherwise
- * the check is made again on the canonical bytes.
+ * the check is made on the canonical bytes.
  *
  * @param text The wire text.
  * @param bytes Its UTF-8 (the wire bytes).
- * @returns The started check, or `null` if the text does not have that shape.
+ * @returns The cut-out input, or `null` if the text does not have that shape.
  */
 export function speculate(text: string, bytes: Uint8Array): Speculation | null {
   const at = text.lastIndexOf(_SIGN_HEAD);
@@ -120,9 +98,9 @@ export function speculate(text: string, bytes: Uint8Array): Speculation | null {
     return null;
   }
   const signature = text.slice(signatureStart, end - 2);
-  let raw: Uint8Array;
+  let signatureBytes: Uint8Array<ArrayBuffer>;
   try {
-    raw = Uint8Array.fromBase64(signature);
+    signatureBytes = Uint8Array.fromBase64(signature);
   } catch {
     return null;
   }
@@ -136,12 +114,11 @@ export function speculate(text: string, bytes: Uint8Array): Speculation | null {
   } else {
     signingBytes = _encoder.encode(text.slice(0, at) + text.slice(end));
   }
-  const valid = verifyEd25519Base64(pubkey, signingBytes, raw).catch(() => false);
-  return { at, end, signingBytes, pubkey, signature, valid };
+  return { at, end, signingBytes, pubkey, signature, signatureBytes };
 }
 
 /**
- * Whether a speculative check is the very check step 4 needs: same signing
+ * Whether a speculation's input is the very input step 4 needs: same signing
  * text (the canonical one), same key, same signature.
  *
  * @param text The wire text the speculation was cut from.

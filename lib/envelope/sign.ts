@@ -23,7 +23,6 @@ import {
   checkProtocolAndType,
   PLACEHOLDER_SIGN,
   prepare,
-  prepareForSigning,
   show,
   validateEnvelope,
 } from "./validate.ts";
@@ -84,19 +83,18 @@ export async function signEnvelope<E extends Envelope = Envelope>(
   if (!(identity instanceof Identity)) {
     throw new TypeError(`Expected identity to be an Identity, got ${show(identity)}`);
   }
-  // Signing starts on WebCrypto's worker thread as soon as the signing text
-  // is known, while this thread checks the data and validates the structure
-  // and payload. If a check fails, the signature is dropped unseen: nothing
-  // is returned for an invalid envelope.
-  let signing: Promise<Uint8Array<ArrayBuffer>> | undefined;
-  const { value } = prepareForSigning(
+  // Checked and validated first, then signed: nothing is signed for an
+  // invalid envelope.
+  const { value, signingText } = prepare(
     { ...envelope, sign: PLACEHOLDER_SIGN },
-    (text) => {
-      signing = identity.sign(_encoder.encode(text));
-      signing.catch(() => {});
-    },
+    Infinity,
+    false,
+    true,
   );
-  const checked = validateEnvelope(value);
+  // Validated on a copy parsed from the canonical text (this call's own,
+  // so the compiled schemas can accept it as it is; `value` is the
+  // caller's): the returned envelope never shares an object with the caller.
+  const checked = validateEnvelope({ ...JSON.parse(signingText), sign: value.sign }, true);
   if (checked.sender.fingerprint !== identity.fingerprint) {
     throw new TypeError(
       `Envelope sender fingerprint ${checked.sender.fingerprint} is not the signing identity's ` +
@@ -109,8 +107,8 @@ export async function signEnvelope<E extends Envelope = Envelope>(
         `(${identity.publicKeyBase64})`,
     );
   }
-  const signature = await signing!;
-  // `checked` is the validator's copy, never the caller's object.
+  const signature = await identity.sign(_encoder.encode(signingText));
+  // `checked` is a copy, never the caller's object (nor PLACEHOLDER_SIGN: replaced).
   (checked as { sign: unknown }).sign = { algo: "ed25519", signature: signature.toBase64() };
   return checked as E;
 }

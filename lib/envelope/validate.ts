@@ -119,31 +119,6 @@ export function prepare(
   return { value: input as Record<string, unknown>, signingText: canonicalizeChecked(unsigned) };
 }
 
-/**
- * {@linkcode prepare} for signing, in the other order: the signing text
- * first, so that signing can start before the walk runs. The walk still
- * decides: when it finds a problem, its error is thrown (and the text,
- * serialized from data JSON cannot carry, is never used); when
- * serialization failed and the walk found nothing, that failure is thrown.
- */
-export function prepareForSigning(
-  input: Record<string, unknown>,
-  start: (signingText: string) => void,
-): Prepared {
-  let signingText: string | undefined;
-  let failure: { cause: unknown } | undefined;
-  try {
-    const { sign: _sign, ...unsigned } = input;
-    signingText = canonicalizeChecked(unsigned);
-  } catch (cause) {
-    failure = { cause };
-  }
-  if (signingText !== undefined) start(signingText);
-  const prepared = prepare(input, Infinity, false, false);
-  if (failure !== undefined) throw failure.cause;
-  return { value: prepared.value, signingText: signingText! };
-}
-
 /** The compiled structure checks, by protocol, and payload checks, by protocol and type. */
 const _fastStructure = new Map<Protocol, SchemaCheck | null>();
 const _fastPayload = new Map<string, SchemaCheck | null>();

@@ -20,7 +20,6 @@ import {
   isBytes,
   speculate,
   type Speculation,
-  startSignatureCheck,
   usesSpeculation,
 } from "./fast_path.ts";
 import type { Envelope } from "./protocols.ts";
@@ -258,11 +257,9 @@ export async function verifyEnvelope(
     }
     try {
       text = typeof input === "string" ? input : _decoder.decode(input);
-      // Step 4 is started here when the text looks canonical, so that the
-      // Ed25519 check runs on WebCrypto's worker thread while this thread
-      // parses, canonicalizes and validates. Its result is only looked at
-      // in step 4, and only if the canonical signing input, key and
-      // signature turn out to be the very ones it checked.
+      // Step 4's input is cut out here when the text looks canonical; it is
+      // used only if the canonical signing input, key and signature turn
+      // out to be the very ones cut out.
       spec = speculate(text, bytes);
       value = JSON.parse(text);
       parsed = true;
@@ -288,13 +285,6 @@ export async function verifyEnvelope(
       "",
     );
   }
-  // Otherwise the signature check (step 4) is started here, on WebCrypto's
-  // worker thread, when the key and signature are well-formed, so that it
-  // runs while steps 1-3 finish on this thread. Its result is only looked
-  // at in step 4: the errors keep their fixed order, and a malformed
-  // envelope costs no more than one with a bad signature.
-  const early = speculated ? spec!.valid : startSignatureCheck(prepared.value, signingBytes);
-
   // 1 and 2. Structure, then the payload schema (the parsed value is ours:
   // returned as it is when the compiled schemas accept it).
   const envelope = validateEnvelope(prepared.value, parsed);
@@ -310,14 +300,14 @@ export async function verifyEnvelope(
     );
   }
 
-  // 4. Signature.
-  const valid = early ??
-    verifyEd25519Base64(
-      sender.pubkey,
-      signingBytes,
-      Uint8Array.fromBase64(envelope.sign.signature),
-    );
-  if (!(await valid)) {
+  // 4. Signature (synchronous with the node:crypto engine: see
+  // lib/identity/ed25519.ts).
+  const valid = verifyEd25519Base64(
+    sender.pubkey,
+    signingBytes,
+    speculated ? spec!.signatureBytes : Uint8Array.fromBase64(envelope.sign.signature),
+  );
+  if (!(typeof valid === "boolean" ? valid : await valid)) {
     throw new SignatureMismatchError(
       `Signature of ${envelope.type} ${envelope.msg_id} from ${sender.fingerprint} does not verify`,
       "/sign/signature",

@@ -15,7 +15,8 @@ import {
   pathName,
   PEM_LABEL,
 } from "./key_file.ts";
-import { checkRawPublicKey, ED25519, fingerprintOf, plainBytes } from "./verify.ts";
+import { checkRawPublicKey, fingerprintOf, plainBytes } from "./verify.ts";
+import { ED25519, ed25519, type Signer } from "./ed25519.ts";
 import { ed25519Pkcs8FromSeed, pkcs8PublicKeyField } from "./pkcs8.ts";
 import { type RandomSource, randomUuid, systemRandom } from "../ports/mod.ts";
 
@@ -96,6 +97,8 @@ export class Identity {
   readonly publicKeyBase64: string;
   readonly #publicKeyRaw: Uint8Array;
   readonly #privateKey: CryptoKey;
+  /** The engine's signer for the private key, made on the first signature. */
+  #signer: Signer | undefined;
 
   private constructor(
     privateKey: CryptoKey,
@@ -392,7 +395,8 @@ export class Identity {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`Expected data to be a Uint8Array, got ${typeof data}`);
     }
-    return new Uint8Array(await crypto.subtle.sign(ED25519, this.#privateKey, plainBytes(data)));
+    this.#signer ??= ed25519.signer(this.#privateKey);
+    return await this.#signer(plainBytes(data));
   }
 
   /** Shows the public names only, never key material. */

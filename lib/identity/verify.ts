@@ -1,17 +1,18 @@
 /**
  * Ed25519 verification and fingerprints: pure Ed25519 (RFC 8032) through
- * WebCrypto, the imported public keys kept in a small cache (a peer's key
- * is imported once, not once per message), and the fingerprint (the hex
- * SHA-256 of the raw key). `fingerprintOf` and `verifyEd25519` are public
+ * the engine of `ed25519.ts` (the runtime's `node:crypto`, else WebCrypto),
+ * the imported public keys kept in a small cache (a peer's key is imported
+ * once, not once per message), and the fingerprint (the hex SHA-256 of the
+ * raw key). `fingerprintOf` and `verifyEd25519` are public
  * (`mod.ts`); the rest is internal to the identity and envelope layers.
  *
  * @module
  */
 
-/** The WebCrypto algorithm of every key here. */
-export const ED25519 = { name: "Ed25519" } as const;
-/** Public keys imported for verification, most recently used last. */
-const _publicKeyCache = new Map<string, CryptoKey>();
+import { ed25519, type PublicKeyHandle } from "./ed25519.ts";
+
+/** Public keys made ready for verification, most recently inserted last. */
+const _publicKeyCache = new Map<string, PublicKeyHandle | Promise<PublicKeyHandle | null>>();
 const _PUBLIC_KEY_CACHE_SIZE = 512;
 
 /**
@@ -70,33 +71,38 @@ export async function fingerprintOf(publicKeyRaw: Uint8Array): Promise<string> {
 }
 
 /**
- * Imports a raw Ed25519 public key for verification, through a small cache
- * keyed by the key's standard base64 (a peer's key is imported once, not
- * once per message).
+ * Makes a raw Ed25519 public key ready for verification, through a small
+ * cache keyed by the key's standard base64 (a peer's key is imported once,
+ * not once per message).
  *
  * @param cacheKey The standard base64 of `publicKeyRaw`.
  * @param publicKeyRaw The raw 32-byte key.
- * @returns The key (synchronously when cached), or `null` if WebCrypto
- *   refuses it.
+ * @returns The key (synchronously when cached or when the engine is
+ *   synchronous), or `null` if the engine refuses it.
  */
 function _importPublicKey(
   cacheKey: string,
   publicKeyRaw: Uint8Array,
-): CryptoKey | Promise<CryptoKey | null> {
+): PublicKeyHandle | null | Promise<PublicKeyHandle | null> {
   const cached = _publicKeyCache.get(cacheKey);
   if (cached !== undefined) return cached;
-  return crypto.subtle.importKey("raw", plainBytes(publicKeyRaw), ED25519, true, ["verify"]).then(
-    (key) => {
-      _publicKeyCache.set(cacheKey, key);
-      if (_publicKeyCache.size > _PUBLIC_KEY_CACHE_SIZE) {
-        // Evict the oldest insertion; a hot key is simply imported again.
-        const oldest = _publicKeyCache.keys().next().value;
-        if (oldest !== undefined) _publicKeyCache.delete(oldest);
+  const imported = ed25519.importPublicKey(plainBytes(publicKeyRaw));
+  if (imported === null) return null;
+  _publicKeyCache.set(cacheKey, imported);
+  if (_publicKeyCache.size > _PUBLIC_KEY_CACHE_SIZE) {
+    // Evict the oldest insertion; a hot key is simply imported again.
+    const oldest = _publicKeyCache.keys().next().value;
+    if (oldest !== undefined) _publicKeyCache.delete(oldest);
+  }
+  if (imported instanceof Promise) {
+    // A refused key is not kept.
+    void imported.then((key) => {
+      if (key === null && _publicKeyCache.get(cacheKey) === imported) {
+        _publicKeyCache.delete(cacheKey);
       }
-      return key;
-    },
-    () => null,
-  );
+    });
+  }
+  return imported;
 }
 
 /**
@@ -115,18 +121,18 @@ export function publicKeyCacheSize(): number {
   return _publicKeyCache.size;
 }
 
-async function _verify(
-  key: CryptoKey | Promise<CryptoKey | null>,
+function _verify(
+  key: PublicKeyHandle | null | Promise<PublicKeyHandle | null>,
   data: Uint8Array,
   signature: Uint8Array,
-): Promise<boolean> {
-  const imported = key instanceof CryptoKey ? key : await key;
-  if (imported === null) return false;
-  try {
-    return await crypto.subtle.verify(ED25519, imported, plainBytes(signature), plainBytes(data));
-  } catch {
-    return false;
+): boolean | Promise<boolean> {
+  if (key === null) return false;
+  if (key instanceof Promise) {
+    return key.then((k) =>
+      k !== null && ed25519.verify(k, plainBytes(data), plainBytes(signature))
+    );
   }
+  return ed25519.verify(key, plainBytes(data), plainBytes(signature));
 }
 
 /**
@@ -141,27 +147,26 @@ async function _verify(
  * @returns `true` if the signature is valid for `data` under the key;
  *   `false` otherwise, including for base64 that does not decode to a
  *   32-byte key or a 64-byte signature, and for a key that is not a valid
- *   curve point. Never rejects.
+ *   curve point. Synchronous with the `node:crypto` engine (a promise with
+ *   WebCrypto's); never throws or rejects.
  */
 export function verifyEd25519Base64(
   publicKeyBase64: string,
   data: Uint8Array,
   signature: Uint8Array,
-): Promise<boolean> {
-  if (signature.length !== 64) return Promise.resolve(false);
-  let key: CryptoKey | Promise<CryptoKey | null> | undefined = _publicKeyCache.get(
-    publicKeyBase64,
-  );
+): boolean | Promise<boolean> {
+  if (signature.length !== 64) return false;
+  const key = _publicKeyCache.get(publicKeyBase64);
   if (key === undefined) {
     let raw: Uint8Array;
     try {
       raw = Uint8Array.fromBase64(publicKeyBase64);
     } catch {
-      return Promise.resolve(false);
+      return false;
     }
-    if (raw.length !== 32) return Promise.resolve(false);
+    if (raw.length !== 32) return false;
     // Cache under the canonical spelling only.
-    key = _importPublicKey(raw.toBase64(), raw);
+    return _verify(_importPublicKey(raw.toBase64(), raw), data, signature);
   }
   return _verify(key, data, signature);
 }

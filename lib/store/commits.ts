@@ -204,12 +204,14 @@ export class Commits {
   }
 
   /**
-   * After a rollback: the trust cache may hold undone state; an undone pruning must run again.
+   * After a rollback: the trust and handshake caches may hold undone state; an undone pruning must run again.
    *
    * @param outermost Whether the whole transaction was rolled back.
    */
   rolledBack(outermost: boolean): void {
-    this.#ports.tablesIfOpen()?.trust.forgetCached();
+    const tables = this.#ports.tablesIfOpen();
+    tables?.trust.forgetCached();
+    tables?.handshakes.forgetCached();
     if (outermost) this.#lastPruneMs = -Infinity;
   }
 

@@ -10,7 +10,16 @@ import { optional, type Row, setDefined, Statement } from "./rows.ts";
 import type { HandshakeRecord } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
-/** At most one handshake per peer, replaced by each step and deleted when done with. */
+/** Handshake records kept in memory at most (the most recently used). */
+const _CACHE_MAX = 4096;
+
+/**
+ * At most one handshake per peer, replaced by each step and deleted when
+ * done with. Reads go through a cache of the records last read or written
+ * (the mesh asks for a peer's stage on every frame it floods); the store
+ * calls {@linkcode HandshakesTable.forgetCached} after every rollback, so
+ * the cache never holds a state that was not committed.
+ */
 export class HandshakesTable {
   /** The writers of `handshake.set` and `handshake.clear`. */
   readonly writers: Writers<"handshake.set" | "handshake.clear"> = {
@@ -20,6 +29,8 @@ export class HandshakesTable {
   readonly #replace: Statement;
   readonly #delete: Statement;
   readonly #get: Statement;
+  /** Records by peer (`null`: no row), least recently used first. */
+  readonly #cache = new Map<string, HandshakeRecord | null>();
 
   /**
    * Prepares the table's statements.
@@ -54,6 +65,7 @@ export class HandshakesTable {
       record.startedMs,
       record.deadlineMs,
     );
+    this.#remember(record.peer, { ...record });
   }
 
   /**
@@ -63,6 +75,7 @@ export class HandshakesTable {
    */
   clear(peer: string): void {
     this.#delete.run(peer);
+    this.#remember(peer, null);
   }
 
   /**
@@ -72,8 +85,28 @@ export class HandshakesTable {
    * @returns The state, or `undefined`.
    */
   get(peer: string): HandshakeRecord | undefined {
+    let record = this.#cache.get(peer);
+    if (record === undefined) {
+      record = this.#read(peer);
+      this.#remember(peer, record);
+    }
+    return record === null ? undefined : { ...record };
+  }
+
+  /** Empties the cache (after a rollback). */
+  forgetCached(): void {
+    this.#cache.clear();
+  }
+
+  #remember(peer: string, record: HandshakeRecord | null): void {
+    this.#cache.delete(peer);
+    this.#cache.set(peer, record);
+    if (this.#cache.size > _CACHE_MAX) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
+  #read(peer: string): HandshakeRecord | null {
     const r = this.#get.get(peer) as Row | undefined;
-    if (r === undefined) return undefined;
+    if (r === undefined) return null;
     const record: HandshakeRecord = {
       peer,
       role: r.role as HandshakeRecord["role"],

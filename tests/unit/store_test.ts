@@ -403,6 +403,40 @@ Deno.test("Store's trust cache never keeps a state whose transaction was rolled 
   assert.deepEqual(store.trust("cip", P1)?.strikesMs, [], "callers get copies");
 });
 
+Deno.test("Store's handshake cache never keeps a state whose transaction was rolled back, and hands out copies", () => {
+  using store = openStore(":memory:", { quotas: { replay: 1 } });
+  const hs = (stage: "hello_sent" | "verified") => ({
+    kind: "handshake.set" as const,
+    record: {
+      peer: P1,
+      role: "initiator" as const,
+      stage,
+      ourNonce: "n",
+      ourChallenge: "c",
+      ourHelloId: "h",
+      startedMs: 1,
+      deadlineMs: 2,
+    },
+  });
+  const replay = (msgId: string) => ({
+    kind: "replay.add" as const,
+    entry: { sender: P1, msgId, timestampMs: 1 },
+  });
+  assert.equal(store.handshake(P1), undefined, "no row, remembered as none");
+  store.commit([hs("hello_sent"), replay("m-1")], { nowMs: 1 });
+  assert.equal(store.handshake(P1)?.stage, "hello_sent", "a write replaces the remembered none");
+  assert.throws(
+    () => store.commit([hs("verified"), replay("m-2")], { nowMs: 1 }),
+    QuotaExceededError,
+  );
+  assert.equal(store.handshake(P1)?.stage, "hello_sent", "the refused list's handshake is gone");
+  const copy = store.handshake(P1)!;
+  copy.stage = "verified";
+  assert.equal(store.handshake(P1)?.stage, "hello_sent", "callers get copies");
+  store.commit([{ kind: "handshake.clear", peer: P1 }], { nowMs: 1 });
+  assert.equal(store.handshake(P1), undefined, "a clear is remembered");
+});
+
 Deno.test("Store write groups: lists share one transaction, a refused list leaves nothing, endGroup makes the rest durable", async () => {
   await using tmp = await tempDb();
   const replay = (msgId: string) => [{

@@ -87,10 +87,11 @@ export function parseA2aFlags(args: Parsed): A2aFlags | undefined {
  * client `a2a` with a fresh token.
  *
  * @param flags The gateway's flags.
+ * @param agent The served agent's identity (the clients' keys derive from it).
  * @returns The clients.
  * @throws {Error} `No such token file: F`, or `F: line N: ...`.
  */
-export async function a2aClients(flags: A2aFlags): Promise<GatewayClient[]> {
+export async function a2aClients(flags: A2aFlags, agent: Identity): Promise<GatewayClient[]> {
   let specs: A2aClientSpec[];
   if (flags.tokenFile !== undefined) {
     let text: string;
@@ -113,7 +114,7 @@ export async function a2aClients(flags: A2aFlags): Promise<GatewayClient[]> {
       level: "probing",
     }];
   }
-  return await clientIdentities(specs);
+  return await clientIdentities(specs, agent);
 }
 
 /** What {@linkcode startA2aDoor} needs from `serve`. */

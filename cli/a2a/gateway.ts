@@ -49,20 +49,55 @@ export interface GatewayClient extends A2aClientSpec {
   identity: Identity;
 }
 
+/** Domain separation of the clients' key derivation (version 1). */
+const _CLIENT_KEY_LABEL = "web4 a2a client key v1\n";
+
 /**
- * Makes a peer identity for each client (fresh at each start: the agent
- * pins them by fingerprint, see docs/a2a.md).
+ * Makes a peer identity for each client, derived from the served agent's
+ * own key and the client's name: the Ed25519 seed is HMAC-SHA-256 of the
+ * name under the agent's PKCS#8 key text. So a client keeps its key (and
+ * the agent its one trust record for it) across restarts and token
+ * changes, and nobody without the agent's key file can derive it: a token
+ * admits its holder to the gateway, never to the client's peer key.
  *
  * @param clients The admitted clients.
+ * @param agent The served agent's identity (its key must be extractable,
+ *   as a key file's is).
  * @returns The clients with their identities.
+ * @throws {IdentityError} If the agent's key is not extractable.
  */
 export async function clientIdentities(
   clients: readonly A2aClientSpec[],
+  agent: Identity,
 ): Promise<GatewayClient[]> {
-  return await Promise.all(clients.map(async (c) => ({
-    ...c,
-    identity: await Identity.generate({ agentId: `a2a-${c.name}` }),
-  })));
+  const secret = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(await agent.toPkcs8Pem()),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  return await Promise.all(clients.map(async (c) => {
+    const seed = new Uint8Array(
+      await crypto.subtle.sign(
+        "HMAC",
+        secret,
+        new TextEncoder().encode(_CLIENT_KEY_LABEL + c.name),
+      ),
+    );
+    // A source that gives exactly the derived seed, once.
+    let drawn = false;
+    const random: RandomSource = (n) => {
+      if (drawn || n !== seed.length) {
+        throw new RangeError(`A client key seed is drawn once, as ${seed.length} bytes`);
+      }
+      drawn = true;
+      return seed.slice();
+    };
+    const identity = await Identity.generate({ agentId: `a2a-${c.name}`, random });
+    seed.fill(0);
+    return { ...c, identity };
+  }));
 }
 
 /**

@@ -426,7 +426,7 @@ export const serveCommand: Command = {
     let clients: GatewayClient[] = [];
     if (a2a !== undefined) {
       try {
-        clients = await a2aClients(a2a);
+        clients = await a2aClients(a2a, identity);
       } catch (err) {
         io.err(errorLine(err));
         return 1;

@@ -14,6 +14,7 @@ import {
   JsonRpcTransportFactory,
 } from "@a2a-js/sdk/client";
 import { type Message, Role, type Task, TaskState } from "@a2a-js/sdk";
+import { Identity } from "../../lib/identity/mod.ts";
 import { ManualClock } from "../../lib/ports/mod.ts";
 import { rtt } from "../../lib/rtt/mod.ts";
 import { A2aGateway, clientIdentities, clientPins } from "../../cli/a2a/gateway.ts";
@@ -86,7 +87,7 @@ Deno.test("A2A gateway: the SDK's client discovers the card, sends, gets and can
   const clients = await clientIdentities([
     { name: "planner", token: TOKENS.planner, level: "probing" },
     { name: "other", token: TOKENS.other, level: "probing" },
-  ]);
+  ], await Identity.generate());
   await using w = await World.create(personWorld(rtt(), {
     names: ["alpha"],
     extraOf: {

@@ -38,6 +38,9 @@ export function byteLengthOf(bytes: Uint8Array): number {
   return _byteLength.call(bytes);
 }
 
+/** The buffer {@linkcode readNativeJson} reads into (a larger one is made when needed). */
+const _jsonBuf = new Uint8Array(1024);
+
 /**
  * Calls a native "copy JSON into my buffer, return its full length"
  * function, growing the buffer when needed.
@@ -48,7 +51,9 @@ export function byteLengthOf(bytes: Uint8Array): number {
 export function readNativeJson(
   call: (buf: Uint8Array<ArrayBuffer>, cap: number) => number,
 ): Record<string, unknown> | number {
-  let buf = new Uint8Array(1024);
+  // One shared buffer: the call and the decoding are synchronous, and
+  // statistics are read at every session and channel close.
+  let buf = _jsonBuf;
   let len = call(buf, buf.length);
   if (len > buf.length) {
     buf = new Uint8Array(len);

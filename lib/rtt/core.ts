@@ -20,8 +20,8 @@
  * @module
  */
 
-import { type NativeSymbols, Status } from "./ffi.ts";
-import { decodeNativeEvents, type NativeEvent } from "./events.ts";
+import { EventKind, type NativeSymbols, Status } from "./ffi.ts";
+import { decodeNativeEvents, hasEventRecord, type NativeEvent } from "./events.ts";
 import { RTTDisconnectedError } from "../transport/errors.ts";
 import { HookDispatcher } from "../transport/hooks.ts";
 import type { ResolvedRttNodeOptions } from "./options.ts";
@@ -211,7 +211,19 @@ export class NodeCore {
     this.#pumpNow = now;
     try {
       let first = known;
-      if (polled > 0) this.#dispatchBatch(polled);
+      if (polled > 0) {
+        // An inbound session was accepted: its ACCEPT (the output of the
+        // same input) is written before the session's JavaScript side is
+        // built, so the peer's connect completes while we build it. Any
+        // output the dispatch adds goes out in the loop below, as always.
+        if (
+          known >= 0 && (known & 2) !== 0 &&
+          hasEventRecord(this.#pollBuf, polled, EventKind.ACCEPTED)
+        ) {
+          this.#transmitAll();
+        }
+        this.#dispatchBatch(polled);
+      }
       do {
         this.#pumpAgain = false;
         // The status bits, unless the call that led here returned them.
@@ -221,16 +233,7 @@ export class NodeCore {
         if (flags & 1) this.#drainEvents();
         if ((flags & 2) !== 0 || this.#transmitRequested) {
           this.#transmitRequested = false;
-          // No write in flight: pick and fill in one call.
-          const rest = this.sockets.writing === 0 ? this.sockets.transmitFused() : true;
-          for (let more = rest; more;) {
-            const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
-            // Bit 30: more connections wait after this one.
-            more = r > 0 && (r & TRANSMIT_MORE) !== 0;
-            const id = r > 0 ? r & ~TRANSMIT_MORE : 0;
-            if (id <= 0) break;
-            this.sockets.transmit(id);
-          }
+          this.#transmitAll();
         }
         // Every native call made while handling events or writing asks for
         // its own pump (folded into this loop, or a microtask), and a batch
@@ -242,6 +245,20 @@ export class NodeCore {
     const read = this.#pumpNow;
     this.#pumpNow = -1;
     this.#schedule(read);
+  }
+
+  /** Hands every connection's pending output to its socket. */
+  #transmitAll(): void {
+    // No write in flight: pick and fill in one call.
+    const rest = this.sockets.writing === 0 ? this.sockets.transmitFused() : true;
+    for (let more = rest; more;) {
+      const r = this.symbols.web4_rtt_node_next_transmit(this.handle);
+      // Bit 30: more connections wait after this one.
+      more = r > 0 && (r & TRANSMIT_MORE) !== 0;
+      const id = r > 0 ? r & ~TRANSMIT_MORE : 0;
+      if (id <= 0) break;
+      this.sockets.transmit(id);
+    }
   }
 
   /**

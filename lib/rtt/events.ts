@@ -107,6 +107,40 @@ export function decodeEventRecords(bytes: Uint8Array, length: number): EventReco
 }
 
 /**
+ * Whether the event records in `bytes[0, length)` include one of `kind`,
+ * read from the record headers alone (nothing is decoded or allocated);
+ * `false` for bytes that are not well-formed records (decoding them reports
+ * that).
+ *
+ * @param bytes The poll buffer.
+ * @param length How many bytes the poll wrote.
+ * @param kind The record kind (see `EventKind` in `ffi.ts`).
+ * @returns Whether such a record is there.
+ *
+ * @example
+ * ```ts
+ * import { encodeEventRecords, hasEventRecord } from "./events.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = encodeEventRecords([
+ *   { kind: 8, session: 7n, op: 2n, value: 0n, payload: undefined },
+ *   { kind: 1, session: 9n, op: 0n, value: 0n, payload: { id: "ab", peer: "cd" } },
+ * ]);
+ * assert.equal(hasEventRecord(bytes, bytes.length, 1), true); // ACCEPTED
+ * assert.equal(hasEventRecord(bytes, bytes.length, 2), false); // CONNECTED
+ * ```
+ */
+export function hasEventRecord(bytes: Uint8Array, length: number, kind: number): boolean {
+  if (!Number.isInteger(length) || length < 0 || length > bytes.length) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  for (let at = 0; length - at >= EVENT_HEADER_BYTES;) {
+    if (view.getUint32(at, true) === kind) return true;
+    at += EVENT_HEADER_BYTES + Math.ceil(view.getUint32(at + 4, true) / 8) * 8;
+  }
+  return false;
+}
+
+/**
  * Encodes event records in the native format. The inverse of
  * {@linkcode decodeEventRecords}; used by tests and by fakes of the native
  * library.

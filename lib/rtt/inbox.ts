@@ -14,7 +14,17 @@ import type { SessionLink } from "./channel.ts";
 /** Bit 31 of `channel_recv`'s `*out_left`: a connection has output to write. */
 const RECV_TRANSMIT = 0x8000_0000;
 
-/** Receive buffer size: the read-ahead (credit returns as the app reads). */
+/**
+ * A channel's first receive buffer, made at its first pull: most channels
+ * carry small messages, and every session's channels pay for their buffers
+ * at set-up.
+ */
+const RECV_BUFFER_MIN_BYTES = 16 * 1024;
+/**
+ * The read-ahead a busy channel reaches (credit returns as the app reads):
+ * a pull that leaves messages in the library doubles the buffer up to this
+ * size for the next pull.
+ */
 const RECV_BUFFER_BYTES = 64 * 1024;
 /**
  * The receive buffer grows (doubling) up to this size when a message does not
@@ -49,7 +59,8 @@ export class ChannelInbox {
   /** Read-ahead messages; a slot before `#inboxHead` was returned and is emptied (`undefined`). */
   #inbox: (Uint8Array<ArrayBuffer> | undefined)[] = [];
   #inboxHead = 0;
-  #recvBuf = new Uint8Array(RECV_BUFFER_BYTES);
+  /** Made at the first pull (see {@linkcode RECV_BUFFER_MIN_BYTES}). */
+  #recvBuf: Uint8Array<ArrayBuffer> | undefined;
   #needed = new Uint32Array(1);
   #maybeReady = true;
   /** The next message's record size in the library, when the last pull said (else 0). */
@@ -142,7 +153,7 @@ export class ChannelInbox {
       // Not what was announced (or an error): the general path decides.
     }
     this.#nextRecord = 0;
-    let buf = this.#recvBuf;
+    let buf = this.#recvBuf ??= new Uint8Array(RECV_BUFFER_MIN_BYTES);
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#needed[0] = 0;
       const n = core.symbols.web4_rtt_channel_recv(
@@ -161,6 +172,10 @@ export class ChannelInbox {
         if (left === 0) this.#maybeReady = false;
         this.#nextRecord = left;
         decodeMessageRecords(buf, n, this.#inbox);
+        // More waits than fitted: a larger read-ahead for the next pull.
+        if (left !== 0 && buf === this.#recvBuf && buf.length < RECV_BUFFER_BYTES) {
+          this.#recvBuf = new Uint8Array(buf.length * 2);
+        }
         return true;
       }
       if (n === 0) {

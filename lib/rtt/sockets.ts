@@ -16,15 +16,27 @@ import { remoteHost } from "./network.ts";
 import { lastErrorOf, utf8 } from "./args.ts";
 import { type Clock, sleep } from "../ports/mod.ts";
 
-/** Per-connection read buffer (reused for every read). */
-const READ_BUFFER = 64 * 1024;
 /**
- * A connection whose reads fill its buffer (a bulk flow) gets a larger one,
- * up to this size, so a bulk stream takes a quarter of the reads and
- * crossings; an idle connection keeps the small one.
+ * A connection's first read buffer (reused for every read): a handshake
+ * flight or a small message fits it. Buffers start small because every
+ * connection pays for them at set-up (the allocation, its zeroing and the
+ * garbage collections their external memory brings) and most connections
+ * never move bulk.
+ */
+const READ_BUFFER = 16 * 1024;
+/**
+ * A connection whose reads fill its buffer (a bulk flow) gets one twice as
+ * large, up to this size, so a bulk stream takes few reads and crossings;
+ * an idle connection keeps the small one.
  */
 const READ_BUFFER_MAX = 256 * 1024;
-/** Per-connection write buffer (one batch of TLS records per write). */
+/** A connection's first write buffer (one batch of TLS records per write). */
+const WRITE_BUFFER_MIN = 16 * 1024;
+/**
+ * The largest write buffer: a connection whose batches fill its buffer while
+ * more output waits (a bulk flow) gets one twice as large, up to this size;
+ * the node's spare buffer of the fused transmit has this size.
+ */
 const WRITE_BUFFER = 256 * 1024;
 /** Bit 30 of `web4_rtt_conn_transmit`'s result: events are queued. */
 const TRANSMIT_EVENTS = 1 << 30;
@@ -71,6 +83,8 @@ interface ConnIo {
   writing: boolean;
   /** The core has more output after the batch being written. */
   more: boolean;
+  /** The batch being written filled `out` while more waited: grow it after. */
+  grow: boolean;
   /** The core asked for a writer while a write was in flight. */
   again: boolean;
   closing: boolean;
@@ -203,9 +217,10 @@ export class Sockets {
     const io: ConnIo = {
       id,
       stream,
-      out: new Uint8Array(WRITE_BUFFER),
+      out: new Uint8Array(WRITE_BUFFER_MIN),
       writing: false,
       more: false,
+      grow: false,
       again: false,
       closing: false,
       ended: false,
@@ -371,11 +386,15 @@ export class Sockets {
       if (io.closing) this.#ended(io);
       return;
     }
+    io.grow = io.more && n === io.out.length && io.out.length < WRITE_BUFFER;
     this.#writeFrom(io, 0, n);
   }
 
   /** A batch was written: transmit again only if the core has more. */
   #written(io: ConnIo): void {
+    // Grown only now: the write in flight read from the old buffer.
+    if (io.grow) io.out = new Uint8Array(io.out.length * 2);
+    io.grow = false;
     if (io.more || io.again || io.closing) {
       this.#writeNext(io);
     } else {
@@ -441,8 +460,21 @@ export class Sockets {
         if ((r & TRANSMIT_MORE_OUTPUT) !== 0) this.#discardOutput(id);
       } else {
         const out = io.out;
-        io.out = this.#spareOut;
-        this.#spareOut = out;
+        const n = r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT | TRANSMIT_MORE_CONNS);
+        if (out.length >= this.#spareOut.length) {
+          // A full-size buffer: the two are swapped, nothing copied.
+          io.out = this.#spareOut;
+          this.#spareOut = out;
+        } else if (n <= out.length) {
+          // A small batch (a handshake flight, a reply) into the
+          // connection's own small buffer; the spare stays full-size.
+          out.set(this.#spareOut.subarray(0, n));
+        } else {
+          // A batch larger than the connection's buffer: it takes the
+          // spare (it grows) and the node makes a new spare.
+          io.out = this.#spareOut;
+          this.#spareOut = new Uint8Array(WRITE_BUFFER);
+        }
         this.#setWriting(io, true);
         this.#transmitted(io, r);
       }

@@ -102,8 +102,18 @@ function _snake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
+/**
+ * The native (snake_case) name of each of {@linkcode STAT_KEYS}, computed
+ * once: statistics are converted at every session and channel close.
+ */
+const STAT_NATIVE_KEYS: readonly string[] = STAT_KEYS.map(_snake);
+
 function _num(raw: Record<string, unknown>, key: string): number {
-  const v = raw[_snake(key)];
+  return _numAt(raw, _snake(key));
+}
+
+function _numAt(raw: Record<string, unknown>, nativeKey: string): number {
+  const v = raw[nativeKey];
   return typeof v === "number" && Number.isFinite(v) ? v : 0;
 }
 
@@ -136,7 +146,9 @@ export function emptyStats(): TransportStats {
  */
 export function toStats(raw: Record<string, unknown>): TransportStats {
   const out = {} as TransportStats;
-  for (const key of STAT_KEYS) out[key] = _num(raw, key);
+  for (let i = 0; i < STAT_KEYS.length; i++) {
+    out[STAT_KEYS[i]!] = _numAt(raw, STAT_NATIVE_KEYS[i]!);
+  }
   if (raw["dropped"] === undefined) out.dropped = out.droppedOldest + out.droppedNewest;
   return out;
 }

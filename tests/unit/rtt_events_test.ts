@@ -4,6 +4,7 @@ import {
   decodeMessageRecords,
   encodeEventRecords,
   type EventRecord,
+  hasEventRecord,
 } from "../../lib/rtt/events.ts";
 import { RTTTransportError } from "../../lib/transport/errors.ts";
 import { EventKind } from "../../lib/rtt/ffi.ts";
@@ -30,6 +31,26 @@ Deno.test("decodeEventRecords reads hand-made records with payload and padding",
     { kind: 7, session: 9n, op: 0n, value: 3n, payload: { reason: "manual" } },
     { kind: 8, session: 9n, op: 4n, value: 0n, payload: undefined },
   ]);
+});
+
+Deno.test("hasEventRecord finds a kind behind padded payloads and never reads past the length", () => {
+  const records: EventRecord[] = [
+    { kind: EventKind.READABLE, session: 1n, op: 2n, value: 0n, payload: undefined },
+    { kind: EventKind.SESSION_CLOSE, session: 1n, op: 0n, value: 0n, payload: { reason: "x" } },
+    { kind: EventKind.ACCEPTED, session: 3n, op: 0n, value: 0n, payload: { id: "a", peer: "b" } },
+  ];
+  const bytes = encodeEventRecords(records);
+  assert.equal(hasEventRecord(bytes, bytes.length, EventKind.ACCEPTED), true);
+  assert.equal(hasEventRecord(bytes, bytes.length, EventKind.CONNECTED), false);
+  // The ACCEPTED record lies beyond the first two: a shorter length does not see it.
+  const firstTwo = encodeEventRecords(records.slice(0, 2)).length;
+  assert.equal(hasEventRecord(bytes, firstTwo, EventKind.ACCEPTED), false);
+  // Malformed lengths and truncated headers are "not there", never a throw.
+  assert.equal(hasEventRecord(bytes, bytes.length + 1, EventKind.ACCEPTED), false);
+  assert.equal(hasEventRecord(bytes, -1, EventKind.READABLE), false);
+  assert.equal(hasEventRecord(bytes, 31, EventKind.READABLE), false);
+  const huge = header(EventKind.READABLE, 0xffff_ffff, 1n, 0n, 0n);
+  assert.equal(hasEventRecord(huge, huge.length, EventKind.ACCEPTED), false);
 });
 
 Deno.test("decodeEventRecords reads u64 handles above 2^53 and negative values exactly", () => {

@@ -136,7 +136,7 @@ pub enum Role {
     Server,
 }
 
-/// Plaintext decoded per transmit batch.
+/// Plaintext encoded per transmit batch, at most.
 pub const OUT_BATCH: usize = 256 * 1024;
 
 /// One connection's state.
@@ -152,6 +152,10 @@ pub struct Conn {
     /// Received plaintext not decoded yet.
     plain: Vec<u8>,
     /// The next batch of plaintext to encrypt (large payloads as slices).
+    /// Starts empty and grows to what the connection's batches need (its
+    /// capacity is kept between batches): a handshake or a small message
+    /// needs a few hundred bytes, so no connection pays for a full
+    /// [`OUT_BATCH`] at set-up.
     pub scratch: crate::engine::OutBatch,
     /// Last time anything arrived (us).
     pub last_rx: u64,
@@ -186,7 +190,7 @@ impl Conn {
             role,
             peer_fp: String::new(),
             plain: Vec::new(),
-            scratch: crate::engine::OutBatch::with_capacity(OUT_BATCH),
+            scratch: crate::engine::OutBatch::default(),
             last_rx: now,
             pings: VecDeque::new(),
             rekey_due: false,

@@ -273,6 +273,22 @@ fn handshake_data_flush_and_graceful_close() {
 }
 
 #[test]
+fn two_nodes_agree_on_the_first_preferred_cipher_suite() {
+    let (net, _, _, c) = pair(none(), none());
+    let suite = |node: usize, id: u32| {
+        net.nodes[node].conns[&id]
+            .tls
+            .negotiated_cipher_suite()
+            .map(|s| s.suite())
+    };
+    let (_, s) = net.links[&(0, c)];
+    let want = rustls::CipherSuite::TLS13_AES_128_GCM_SHA256;
+    assert_eq!(suite(0, c), Some(want));
+    assert_eq!(suite(1, s), Some(want));
+    assert_eq!(crate::tls::CIPHER_SUITES[0].suite(), want);
+}
+
+#[test]
 fn a_wrong_pin_fails_with_fingerprint_mismatch() {
     let mut net = Net::new(none(), none());
     let wrong = "ab".repeat(32);

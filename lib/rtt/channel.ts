@@ -139,7 +139,16 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #in: ChannelInbox;
   #waiters: Waiter[] = [];
   #localClosed = false;
+  /** Settles after the last send that had to wait (a blocked one, or one queued behind it). */
   #blockedTail: Promise<void> | undefined;
+  /**
+   * Sends that had to wait and have not settled yet. The gate for queueing
+   * behind them: it drops before a waiting send's promise settles, so the
+   * caller's next send goes straight to the library once none waits (a
+   * settled tail read as "still blocked" kept every later send on the
+   * slow path: a copy and a promise chain per message).
+   */
+  #waiting = 0;
   #lastStats: RttStats | undefined;
   #roomWaiters: (() => void)[] = [];
 
@@ -188,10 +197,10 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#blockedTail !== undefined) {
+    if (this.#waiting > 0) {
       // A blocked send is in flight: keep the order by queueing behind it.
       const copy = data.slice();
-      return this.#chain(this.#blockedTail.then(() => this.#sendNow(copy, true)));
+      return this.#chain(this.#blockedTail!.then(() => this.#sendNow(copy, true)));
     }
     const status = this.#trySend(data);
     if (status === Status.OK) return QUEUED;
@@ -200,12 +209,14 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   }
 
   #chain(p: Promise<void>): Promise<void> {
-    const tail = p.then(() => {}, () => {});
+    this.#waiting++;
+    const settled = p.finally(() => this.#waiting--);
+    const tail = settled.then(() => {}, () => {});
     this.#blockedTail = tail;
     void tail.then(() => {
       if (this.#blockedTail === tail) this.#blockedTail = undefined;
     });
-    return p;
+    return settled;
   }
 
   #checkSendable(data: Uint8Array): void {

@@ -335,6 +335,31 @@ export function describeTransportContract(backend: ContractBackend): void {
     assert.equal(s.errors, 0);
   });
 
+  t(
+    "policy block: once a blocked send settled, the next send goes to the queue at once, not behind it",
+    async () => {
+      await using r = await saturated(backend, "block");
+      const blocked = r.tx.send(msg(100));
+      const got = receiveAll(r.rx, WINDOW + QUEUE + 2);
+      await within(
+        5000,
+        "the blocked send, then the next",
+        (async () => {
+          // Directly after the blocked send settles (no tick in between), as
+          // a sending loop does.
+          await blocked;
+          const before = r.tx.stats().attempted;
+          const next = r.tx.send(msg(101));
+          // Handed to the queue before send() returned: no copy, no wait
+          // behind a send that already settled.
+          assert.equal(r.tx.stats().attempted, before + 1);
+          await next;
+        })(),
+      );
+      assert.deepEqual(await got, [...range(0, WINDOW + QUEUE), 100, 101]);
+    },
+  );
+
   t("policy block: still blocked after blockTimeoutMs rejects with BLOCK_TIMEOUT", async () => {
     await using r = await saturated(backend, "block", 100);
     await assert.rejects(() => r.tx.send(msg(100)), (err: unknown) => {

@@ -58,9 +58,11 @@ export function envelopeSigningBytes(
  */
 export function encodeEnvelope(envelope: Envelope): Uint8Array<ArrayBuffer> {
   // The walk alone (the signing text would be serialized for nothing), then
-  // the schemas, then the one serialization.
+  // the schemas, then the one serialization. Only checked, never handed
+  // back: the compiled schemas may accept the caller's object as it is
+  // (`owned`), without zod's copy; it is serialized in the same call.
   const { value } = prepare(envelope, Infinity, false, false);
-  return _encoder.encode(canonicalizeChecked(validateEnvelope(value)));
+  return _encoder.encode(canonicalizeChecked(validateEnvelope(value, true)));
 }
 
 /**

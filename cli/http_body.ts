@@ -1,6 +1,6 @@
 /**
  * Request bodies read within a bound, for the CLI's HTTP doors (the console,
- * the A2A gateway): a larger body, announced by `Content-Length` or
+ * the A2A gateway, the control endpoint): a larger body, announced by `Content-Length` or
  * streamed, is refused before more of it is read.
  *
  * @module

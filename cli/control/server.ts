@@ -12,6 +12,7 @@
  * @module
  */
 
+import { BodyTooLargeError, readBody } from "../http_body.ts";
 import type { Agent } from "../../lib/agent/mod.ts";
 import {
   createEnvelope,
@@ -272,29 +273,19 @@ function _paging(url: URL, dflt: number, max: number): { cursor: number; limit: 
 
 async function _body(req: Request): Promise<_SendBody | string> {
   if (req.body === null) return "a JSON body is required";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.byteLength;
-    if (size > MAX_BODY_BYTES) return `the body is larger than ${MAX_BODY_BYTES} bytes`;
-    chunks.push(chunk);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBody(req, MAX_BODY_BYTES);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) return `the body is larger than ${MAX_BODY_BYTES} bytes`;
+    throw err;
   }
   try {
-    const v = JSON.parse(new TextDecoder().decode(_concat(chunks, size)));
+    const v = JSON.parse(new TextDecoder().decode(bytes));
     return typeof v === "object" && v !== null ? v as _SendBody : "the body must be a JSON object";
   } catch {
     return "the body is not JSON";
   }
-}
-
-function _concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 function _same(a: string, b: string): boolean {

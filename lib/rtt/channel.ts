@@ -139,7 +139,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #in: ChannelInbox;
   #waiters: Waiter[] = [];
   #localClosed = false;
-  /** Settles after the last send that had to wait (a blocked one, or one queued behind it). */
+  /** Settles after the last send that had to wait (a blocked one, or one queued behind it); read only while `#waiting > 0`. */
   #blockedTail: Promise<void> | undefined;
   /**
    * Sends that had to wait and have not settled yet. The gate for queueing
@@ -211,11 +211,8 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   #chain(p: Promise<void>): Promise<void> {
     this.#waiting++;
     const settled = p.finally(() => this.#waiting--);
-    const tail = settled.then(() => {}, () => {});
-    this.#blockedTail = tail;
-    void tail.then(() => {
-      if (this.#blockedTail === tail) this.#blockedTail = undefined;
-    });
+    // Read only while a send waits (`#waiting > 0`): a settled tail is left in place.
+    this.#blockedTail = settled.then(() => {}, () => {});
     return settled;
   }
 
@@ -323,7 +320,7 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
    * counts the messages that will not arrive.
    */
   async flush(): Promise<void> {
-    if (this.#blockedTail !== undefined) await this.#blockedTail;
+    if (this.#waiting > 0) await this.#blockedTail;
     if (this.#link.closedReason() !== undefined || this.#link.released()) {
       throw this.#error(Status.SESSION_CLOSED, "flush", 0);
     }

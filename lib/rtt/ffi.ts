@@ -35,6 +35,13 @@ export const probeSymbols = {
   web4_rtt_version: { parameters: ["buffer", "usize"], result: "usize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * The parameters of both receive calls (`web4_rtt_channel_recv` and
+ * `web4_rtt_channel_recv_message`): node, session, channel, the buffer,
+ * its capacity, and the `u32` the size of the next record is written to.
+ */
+const _RECV_PARAMETERS = ["u64", "u64", "u32", "buffer", "u32", "buffer"] as const;
+
 /** The FFI symbol table of `web4_rtt` (ABI version 7). */
 export const symbols = {
   ...probeSymbols,
@@ -277,14 +284,7 @@ export const symbols = {
    * messages as `[u32 len LE][bytes]` records; bytes written.
    */
   web4_rtt_channel_recv: {
-    parameters: [
-      "u64", // uint64_t node
-      "u64", // uint64_t session
-      "u32", // uint32_t channel
-      "buffer", // uint8_t *buf
-      "u32", // uint32_t cap
-      "buffer", // uint32_t *out_needed
-    ],
+    parameters: _RECV_PARAMETERS,
     result: "i32",
   },
   /**
@@ -295,14 +295,7 @@ export const symbols = {
    * too large, or empty); `*out_needed` as `web4_rtt_channel_recv`'s.
    */
   web4_rtt_channel_recv_message: {
-    parameters: [
-      "u64", // uint64_t node
-      "u64", // uint64_t session
-      "u32", // uint32_t channel
-      "buffer", // uint8_t *buf
-      "u32", // uint32_t cap
-      "buffer", // uint32_t *out_needed
-    ],
+    parameters: _RECV_PARAMETERS,
     result: "i32",
   },
   /** `int32_t web4_rtt_channel_flush(uint64_t node, uint64_t session, uint32_t channel)`: op id (> 0). */

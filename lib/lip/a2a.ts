@@ -19,10 +19,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { type RandomSource, randomUuid } from "../ports/mod.ts";
 import { LipFetchError } from "./errors.ts";
 import type { FetchedDocument } from "./fetcher.ts";
+import { textDocument } from "./document.ts";
 import type { CheckedHttp, CheckedLimits } from "./hops.ts";
 import { shownUrl } from "./urls.ts";
 
@@ -425,16 +425,12 @@ export async function askA2aAgent(
   );
   _contentType(reply.header("content-type"), endpoint, "A2A answer");
   const answer = readSendMessageReply(new TextDecoder().decode(reply.body), messageId, endpoint);
-  const bytes = new TextEncoder().encode(answer.text);
-  return {
+  return textDocument(answer.text, {
     url: uri.uri,
     finalUrl: uri.uri,
     redirects: card.redirects,
     status: reply.status,
     contentType: "text/plain",
-    text: answer.text,
-    bytes: bytes.byteLength,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
     retrievedAt: options.clock().toISOString(),
     topics: limits.constraints.topics,
     a2a: {
@@ -444,5 +440,5 @@ export async function askA2aAgent(
       state: answer.state,
       ...(answer.taskId === undefined ? {} : { taskId: answer.taskId }),
     },
-  };
+  });
 }

@@ -70,6 +70,7 @@ export {
   type HttpFetcherOptions,
   type LipFetcher,
 } from "./fetcher.ts";
+export { textDocument } from "./document.ts";
 export {
   checkUrl,
   type FetchConstraints,

@@ -11,9 +11,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { FetchedDocument, LipFetcher, LipJudge } from "../lip/mod.ts";
-import { LipFetchError } from "../lip/mod.ts";
+import { LipFetchError, textDocument } from "../lip/mod.ts";
 import type { FetchRequest } from "../runtime/mod.ts";
 import type { Clock } from "../ports/mod.ts";
 import { randomInt, type RandomSource } from "../ports/mod.ts";
@@ -76,18 +75,15 @@ export function simFetcher(
           }),
         );
       }
-      return Promise.resolve({
+      return Promise.resolve(textDocument(text, {
         url: request.query,
         finalUrl: request.query,
         redirects: [],
         status: 200,
         contentType: "text/plain",
-        text,
-        bytes: new TextEncoder().encode(text).length,
-        sha256: createHash("sha256").update(text).digest("hex"),
         retrievedAt: new Date(clock.now()).toISOString(),
         topics: [],
-      });
+      }));
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   HttpFetcher,
   type LipFetcher,
   type LipJudge,
+  textDocument,
 } from "../../lib/lip/mod.ts";
 import { rtt } from "../../lib/rtt/mod.ts";
 import { World } from "../helpers/agents.ts";
@@ -51,19 +52,15 @@ const yes: LipJudge = () => ({ verdict: "corroborate", reason: "sure" });
 function madeUp(text: string): LipFetcher {
   return {
     fetch(request): Promise<FetchedDocument> {
-      const bytes = new TextEncoder().encode(text).length;
-      return Promise.resolve({
+      return Promise.resolve(textDocument(text, {
         url: request.query,
         finalUrl: request.query,
         redirects: [],
         status: 200,
         contentType: "text/plain",
-        text,
-        bytes,
-        sha256: "00".repeat(32),
         retrievedAt: new Date().toISOString(),
         topics: [],
-      });
+      }));
     },
   };
 }

@@ -6,7 +6,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { optional, type Row, setDefined, Statement } from "./rows.ts";
+import { optional, RecentRows, type Row, setDefined, Statement } from "./rows.ts";
 import type { HandshakeRecord } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
@@ -30,7 +30,7 @@ export class HandshakesTable {
   readonly #delete: Statement;
   readonly #get: Statement;
   /** Records by peer (`null`: no row), least recently used first. */
-  readonly #cache = new Map<string, HandshakeRecord | null>();
+  readonly #cache = new RecentRows<HandshakeRecord>(_CACHE_MAX);
 
   /**
    * Prepares the table's statements.
@@ -65,7 +65,7 @@ export class HandshakesTable {
       record.startedMs,
       record.deadlineMs,
     );
-    this.#remember(record.peer, { ...record });
+    this.#cache.remember(record.peer, { ...record });
   }
 
   /**
@@ -75,7 +75,7 @@ export class HandshakesTable {
    */
   clear(peer: string): void {
     this.#delete.run(peer);
-    this.#remember(peer, null);
+    this.#cache.remember(peer, null);
   }
 
   /**
@@ -88,7 +88,7 @@ export class HandshakesTable {
     let record = this.#cache.get(peer);
     if (record === undefined) {
       record = this.#read(peer);
-      this.#remember(peer, record);
+      this.#cache.remember(peer, record);
     }
     return record === null ? undefined : { ...record };
   }
@@ -96,12 +96,6 @@ export class HandshakesTable {
   /** Empties the cache (after a rollback). */
   forgetCached(): void {
     this.#cache.clear();
-  }
-
-  #remember(peer: string, record: HandshakeRecord | null): void {
-    this.#cache.delete(peer);
-    this.#cache.set(peer, record);
-    if (this.#cache.size > _CACHE_MAX) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
   #read(peer: string): HandshakeRecord | null {

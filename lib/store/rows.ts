@@ -168,3 +168,60 @@ export class Statement {
     return this.#prepared().all(...params);
   }
 }
+
+/**
+ * The rows a table read or wrote last, at most `max` (the least recently
+ * remembered dropped first), by key; `null` remembers that there is no
+ * row. A table that reads through one empties it after every rollback
+ * (`clear`), so it never holds a state that was not committed.
+ *
+ * @example
+ * ```ts
+ * import { RecentRows } from "./rows.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const rows = new RecentRows<number>(2);
+ * rows.remember("a", 1);
+ * rows.remember("b", null);
+ * rows.remember("c", 3); // "a" is dropped
+ * assert.equal(rows.get("a"), undefined);
+ * assert.equal(rows.get("b"), null);
+ * assert.equal(rows.get("c"), 3);
+ * ```
+ */
+export class RecentRows<V> {
+  readonly #max: number;
+  readonly #rows = new Map<string, V | null>();
+
+  /** @param max The most rows kept. */
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /**
+   * A remembered row.
+   *
+   * @param key Its key.
+   * @returns The row, `null` (known absent), or `undefined` (not remembered).
+   */
+  get(key: string): V | null | undefined {
+    return this.#rows.get(key);
+  }
+
+  /**
+   * Remembers a row (or its absence) as the most recent.
+   *
+   * @param key Its key.
+   * @param row The row, or `null`.
+   */
+  remember(key: string, row: V | null): void {
+    this.#rows.delete(key);
+    this.#rows.set(key, row);
+    if (this.#rows.size > this.#max) this.#rows.delete(this.#rows.keys().next().value!);
+  }
+
+  /** Forgets every row (after a rollback). */
+  clear(): void {
+    this.#rows.clear();
+  }
+}

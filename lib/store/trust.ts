@@ -7,7 +7,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { fromJson, type Row, Statement, toJson } from "./rows.ts";
+import { fromJson, RecentRows, type Row, Statement, toJson } from "./rows.ts";
 import type { TrustMachine, TrustRecord, TrustState } from "./types.ts";
 import type { Writers } from "./writers.ts";
 
@@ -28,7 +28,7 @@ export class TrustTable {
   readonly #upsert: Statement;
   readonly #get: Statement;
   /** Records by `machine\nsubject` (`null`: no row), least recently used first. */
-  readonly #cache = new Map<string, TrustRecord | null>();
+  readonly #cache = new RecentRows<TrustRecord>(_CACHE_MAX);
 
   /**
    * Prepares the table's statements.
@@ -53,7 +53,7 @@ export class TrustTable {
    * @param record The record.
    */
   put(record: TrustRecord): void {
-    this.#remember(_key(record.machine, record.subject), {
+    this.#cache.remember(_key(record.machine, record.subject), {
       ...record,
       strikesMs: [...record.strikesMs],
     });
@@ -89,7 +89,7 @@ export class TrustTable {
         maliceCount: Number(r.malice_count),
         strikesMs: fromJson<number[]>(r.strikes_json),
       };
-      this.#remember(key, record);
+      this.#cache.remember(key, record);
     }
     return record === null ? undefined : { ...record, strikesMs: [...record.strikesMs] };
   }
@@ -97,12 +97,6 @@ export class TrustTable {
   /** Empties the cache (after a rollback). */
   forgetCached(): void {
     this.#cache.clear();
-  }
-
-  #remember(key: string, record: TrustRecord | null): void {
-    this.#cache.delete(key);
-    this.#cache.set(key, record);
-    if (this.#cache.size > _CACHE_MAX) this.#cache.delete(this.#cache.keys().next().value!);
   }
 }
 

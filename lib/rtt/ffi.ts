@@ -18,7 +18,7 @@
  * The ABI version this TypeScript module was written against. A library that
  * reports another version is refused at load time.
  */
-export const EXPECTED_ABI_VERSION = 7;
+export const EXPECTED_ABI_VERSION = 8;
 /**
  * The two symbols every ABI version has: enough to check the version before
  * the full table is bound (so an older library is reported as an ABI
@@ -135,14 +135,15 @@ export const symbols = {
   /** `int32_t web4_rtt_dial_failed(uint64_t node, uint64_t session, double now_ms)`. */
   web4_rtt_dial_failed: { parameters: ["u64", "u64", "f64"], result: "i32" },
   /**
-   * `int32_t web4_rtt_conn_input(uint64_t node, uint32_t conn, const uint8_t
-   * *buf, uint32_t off, uint32_t len, double now_ms)`: received bytes.
+   * `int32_t web4_rtt_conn_input(uint64_t node, uint32_t conn, uint8_t *buf,
+   * uint32_t off, uint32_t len, double now_ms)`: received bytes (decrypted in
+   * place: the buffer is overwritten).
    */
   web4_rtt_conn_input: {
     parameters: [
       "u64", // uint64_t node
       "u32", // uint32_t conn
-      "buffer", // const uint8_t *buf
+      "buffer", // uint8_t *buf (overwritten)
       "u32", // uint32_t off
       "u32", // uint32_t len
       "f64", // double now_ms
@@ -150,8 +151,8 @@ export const symbols = {
     result: "i32",
   },
   /**
-   * `int32_t web4_rtt_conn_input_poll(uint64_t node, uint32_t conn, const
-   * uint8_t *buf, uint32_t off, uint32_t len, double now_ms, uint8_t *events,
+   * `int32_t web4_rtt_conn_input_poll(uint64_t node, uint32_t conn, uint8_t
+   * *buf, uint32_t off, uint32_t len, double now_ms, uint8_t *events,
    * uint32_t events_cap)`: `web4_rtt_conn_input` and `web4_rtt_node_poll` in
    * one call; event bytes written, bit 30 output waiting, bit 29 events left.
    */
@@ -159,7 +160,7 @@ export const symbols = {
     parameters: [
       "u64", // uint64_t node
       "u32", // uint32_t conn
-      "buffer", // const uint8_t *buf
+      "buffer", // uint8_t *buf (overwritten)
       "u32", // uint32_t off
       "u32", // uint32_t len
       "f64", // double now_ms
@@ -258,7 +259,7 @@ export const symbols = {
       "u64", // uint64_t node
       "u64", // uint64_t session
       "u32", // uint32_t channel
-      "buffer", // const uint8_t *buf
+      "buffer", // uint8_t *buf (overwritten)
       "u32", // uint32_t off
       "u32", // uint32_t len
     ],
@@ -270,7 +271,7 @@ export const symbols = {
       "u64", // uint64_t node
       "u64", // uint64_t session
       "u32", // uint32_t channel
-      "buffer", // const uint8_t *buf
+      "buffer", // uint8_t *buf (overwritten)
       "u32", // uint32_t off
       "u32", // uint32_t len
     ],

@@ -14,7 +14,7 @@ pub mod ffi;
 ///
 /// Bumped whenever a symbol is added, removed or changes meaning; the
 /// TypeScript side refuses a library whose ABI version differs from its own.
-pub const ABI_VERSION: u32 = 7;
+pub const ABI_VERSION: u32 = 8;
 
 /// The crate version, as written in `native/Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -12,7 +12,8 @@
 //!   application's calls on it, and the handshake (its own file).
 //! - [`engine`]: per-session protocol state (channels, flow, scheduling,
 //!   receiving, resumption); [`conn`]: one TLS connection; [`codec`]: the
-//!   frames; [`tls`]: keys, certificates, verifiers; [`config`]: every
+//!   frames; [`tls`]: keys, certificates, verifiers; [`record`]: TLS
+//!   records sealed and opened in the caller's buffers after the handshake; [`config`]: every
 //!   limit, its default and range.
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod error;
 pub mod event;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod hooks;
+pub mod record;
 pub mod session;
 pub mod timers;
 pub mod tls;

@@ -313,6 +313,8 @@ pub fn server_config(
         .map_err(KeyError::Tls)?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     cfg.send_tls13_tickets = 0;
+    // The record layer takes the keys over after the handshake (crate::record).
+    cfg.enable_secret_extraction = true;
     cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(Arc::new(cfg))
 }
@@ -331,6 +333,8 @@ pub fn client_config(id: &Identity, expected: &str) -> Result<Arc<rustls::Client
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     // No TLS session resumption: every connection re-runs the verifiers.
     cfg.resumption = rustls::client::Resumption::disabled();
+    // The record layer takes the keys over after the handshake (crate::record).
+    cfg.enable_secret_extraction = true;
     Ok(Arc::new(cfg))
 }
 

@@ -309,23 +309,24 @@ pub extern "C" fn web4_rtt_dial_failed(node: u64, session: u64, now_ms: f64) -> 
     })
 }
 
-/// Bytes received on a connection: `buf[off .. off + len]`; returns the
-/// status bits (as `web4_rtt_node_status`), saving the driver that call.
+/// Bytes received on a connection: `buf[off .. off + len]`, decrypted in
+/// place (the bytes are overwritten); returns the status bits (as
+/// `web4_rtt_node_status`), saving the driver that call.
 ///
 /// # Safety
-/// `buf` valid for reads of `off + len` bytes.
+/// `buf` valid for reads and writes of `off + len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn web4_rtt_conn_input(
     node: u64,
     conn: u32,
-    buf: *const u8,
+    buf: *mut u8,
     off: u32,
     len: u32,
     now_ms: f64,
 ) -> i32 {
     guard(|| {
         // SAFETY: caller guarantees.
-        let bytes = unsafe { input(buf, off, len) }?;
+        let bytes = unsafe { input_mut(buf, off, len) }?;
         with_node(node, |n| {
             n.conn_input(conn, bytes, us(now_ms))?;
             Ok(flags(n))
@@ -341,21 +342,22 @@ const INPUT_TRANSMIT: i32 = 1 << 30;
 const INPUT_MORE_EVENTS: i32 = 1 << 29;
 
 /// `web4_rtt_conn_input` and `web4_rtt_node_poll` in one call: feeds
-/// `buf[off .. off + len]` to the connection, then copies the queued event
+/// `buf[off .. off + len]` to the connection (decrypted in place, so
+/// overwritten), then copies the queued event
 /// records into `events` (as much as fits, whole records). Returns the event
 /// bytes written, with bit 30 set when a connection waits to transmit and
 /// bit 29 when events are left (a record larger than `events` is left too:
 /// `web4_rtt_node_poll` reports its size). `events_cap` must be below 512 MiB.
 ///
 /// # Safety
-/// `buf` valid for reads of `off + len` bytes; `events` valid for writes of
-/// `events_cap` bytes.
+/// `buf` valid for reads and writes of `off + len` bytes; `events` valid for
+/// writes of `events_cap` bytes.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn web4_rtt_conn_input_poll(
     node: u64,
     conn: u32,
-    buf: *const u8,
+    buf: *mut u8,
     off: u32,
     len: u32,
     now_ms: f64,
@@ -367,7 +369,7 @@ pub unsafe extern "C" fn web4_rtt_conn_input_poll(
             return Err(invalid("Event buffer of 512 MiB or more"));
         }
         // SAFETY: caller guarantees.
-        let bytes = unsafe { input(buf, off, len) }?;
+        let bytes = unsafe { input_mut(buf, off, len) }?;
         // SAFETY: caller guarantees.
         let out = unsafe { output(events, events_cap) };
         with_node(node, |n| {

@@ -224,6 +224,24 @@ unsafe fn input<'a>(ptr: *const u8, off: u32, len: u32) -> Result<&'a [u8], Erro
     Ok(unsafe { std::slice::from_raw_parts(ptr.add(off as usize), len as usize) })
 }
 
+/// Borrows a caller input buffer for the call, to be overwritten (received
+/// TLS records are decrypted in place).
+///
+/// # Safety
+/// `ptr` must be null (then `len` must be 0) or valid for reads and writes
+/// of `off + len` bytes.
+unsafe fn input_mut<'a>(ptr: *mut u8, off: u32, len: u32) -> Result<&'a mut [u8], Error> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(invalid("Null buffer with a non-zero length"))
+        };
+    }
+    // SAFETY: guaranteed by the caller for the duration of the call.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.add(off as usize), len as usize) })
+}
+
 /// Borrows a caller output buffer for the call.
 ///
 /// # Safety

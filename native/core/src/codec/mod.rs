@@ -21,9 +21,13 @@ use std::fmt;
 pub const HEADER_LEN: usize = 20;
 /// Largest payload a frame may carry (the decoder refuses larger ones).
 pub const MAX_FRAME_PAYLOAD: usize = 64 * 1024;
+/// The largest DATA payload a peer may send (the decoder refuses larger).
+pub const MAX_DATA_PAYLOAD: usize = 16 * 1024;
 /// Payload size used when fragmenting messages: small enough that one
-/// fragment of bulk data holds the control channel back only briefly.
-pub const FRAGMENT_SIZE: usize = 16 * 1024;
+/// fragment of bulk data holds the control channel back only briefly, and
+/// one DATA frame with its header fills exactly one TLS record (16 KiB of
+/// plaintext), so a receiver decodes it in place, where it was decrypted.
+pub const FRAGMENT_SIZE: usize = MAX_DATA_PAYLOAD - HEADER_LEN;
 /// Flag: the frame is the last fragment of its message.
 pub const FLAG_END: u8 = 1;
 
@@ -348,7 +352,7 @@ pub fn check_fields(f: &FrameRef<'_>) -> Result<(), CodecError> {
         }
         T::Credit if f.payload.len() != 16 => e("CREDIT payload not 16 bytes"),
         T::Open if f.payload.is_empty() || f.payload.len() > 64 => e("OPEN kind not 1-64 bytes"),
-        T::Data if f.payload.len() > FRAGMENT_SIZE => e("DATA fragment above 16 KiB"),
+        T::Data if f.payload.len() > MAX_DATA_PAYLOAD => e("DATA fragment above 16 KiB"),
         _ => Ok(()),
     }
 }

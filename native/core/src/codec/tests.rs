@@ -139,15 +139,20 @@ fn fields_the_format_forbids_are_refused() {
             bad.payload
         );
     }
-    let big = vec![0u8; FRAGMENT_SIZE + 1];
-    assert!(check_fields(&FrameRef {
-        kind: T::Data,
-        flags: 0,
-        channel: 1,
-        seq: 1,
-        payload: &big
-    })
-    .is_err());
+    let data = |n: usize| {
+        let payload = vec![0u8; n];
+        check_fields(&FrameRef {
+            kind: T::Data,
+            flags: 0,
+            channel: 1,
+            seq: 1,
+            payload: &payload,
+        })
+    };
+    assert!(data(MAX_DATA_PAYLOAD + 1).is_err());
+    // A peer's full 16 KiB fragment is accepted (ours are a header shorter).
+    assert!(data(MAX_DATA_PAYLOAD).is_ok());
+    assert_eq!(FRAGMENT_SIZE + HEADER_LEN, crate::record::MAX_PLAINTEXT);
 }
 
 #[test]

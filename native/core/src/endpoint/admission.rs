@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{ms, Endpoint};
-use crate::conn::{Conn, HandshakeFailure, Role};
+use crate::conn::{Conn, Handshake, HandshakeFailure, Role};
 use crate::error::EndpointError;
 use crate::session::State;
 use crate::timers::{ConnTimer, Timer};
@@ -53,14 +53,10 @@ impl Endpoint {
     /// another address is therefore never the one shed by a flood.
     pub fn conn_accept_from(&mut self, now: u64, addr: &str) -> Result<u32, EndpointError> {
         self.check_running()?;
-        let tls =
-            rustls::ServerConnection::new(self.server_cfg.clone()).map_err(EndpointError::Tls)?;
+        let tls = rustls::server::UnbufferedServerConnection::new(self.server_cfg.clone())
+            .map_err(EndpointError::Tls)?;
         let id = self.conn_id();
-        let mut c = Box::new(Conn::new(
-            rustls::Connection::Server(tls),
-            Role::Server,
-            now,
-        ));
+        let mut c = Box::new(Conn::new(Handshake::Server(tls), Role::Server, now));
         let addr = address_key(addr);
         c.addr = Arc::from(addr.as_str());
         self.conns.insert(id, c);

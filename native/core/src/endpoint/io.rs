@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use super::{ms, Endpoint, DEFER_ACK_US, MAX_CACHED_CLIENT_CONFIGS};
 use crate::codec::{Frame, FrameType, Hello};
-use crate::conn::{Conn, ConnError, HandshakeFailure, Phase, Purpose, Role, OUT_BATCH};
+use crate::conn::{
+    Conn, ConnError, Handshake, HandshakeFailure, Input, Phase, Purpose, Role, OUT_BATCH,
+};
 use crate::engine::Signal;
 use crate::error::EndpointError;
 use crate::event::Event;
+use crate::record::MAX_PLAINTEXT;
 use crate::session::{End, State};
 use crate::timers::{ConnTimer, Timer};
 use crate::tls;
@@ -24,10 +27,11 @@ impl Endpoint {
     ) -> Result<u32, EndpointError> {
         let cfg = self.client_config(fingerprint)?;
         let name = rustls::pki_types::ServerName::try_from("web4-rtt").expect("valid name");
-        let tls = rustls::ClientConnection::new(cfg, name).map_err(EndpointError::Tls)?;
+        let tls = rustls::client::UnbufferedClientConnection::new(cfg, name)
+            .map_err(EndpointError::Tls)?;
         let id = self.conn_id();
         let c = Box::new(Conn::new(
-            rustls::Connection::Client(tls),
+            Handshake::Client(tls),
             Role::Client {
                 fingerprint: fingerprint.to_string(),
                 purpose,
@@ -105,8 +109,10 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Bytes received on connection `id`.
-    pub fn conn_input(&mut self, id: u32, bytes: &[u8], now: u64) -> Result<(), EndpointError> {
+    /// Bytes received on connection `id`. The core decrypts them in place:
+    /// the caller's bytes are overwritten (a driver reads into a buffer it
+    /// owns and reads again into it, so nothing is lost).
+    pub fn conn_input(&mut self, id: u32, bytes: &mut [u8], now: u64) -> Result<(), EndpointError> {
         let Some(mut c) = self.conns.remove(&id) else {
             return Err(EndpointError::UnknownConnection(id));
         };
@@ -119,72 +125,130 @@ impl Endpoint {
             c.got_input = true;
             self.timers.clear(Timer::Conn(id, ConnTimer::ClientHello));
         }
-        let r = c.feed(bytes);
-        let done_tls = match r {
-            Ok(d) => d,
-            Err(ConnError::PeerClosedTls) => {
-                // Frames decoded before close_notify still count (a CLOSE).
-                return match self.process_frames(id, &mut c, now) {
-                    Ok(end) => {
-                        let end = end.unwrap_or(End::Io("the peer closed the TLS stream".into()));
-                        self.finish_input(id, c, Some(end), now)
+        if c.tls_handshaking() {
+            match c.feed_handshake(bytes) {
+                Ok(true) => match self.tls_done(&mut c) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // The session to resume is gone: nothing to report.
+                        self.conns.insert(id, c);
+                        self.end_conn(id, None, now);
+                        return Ok(());
                     }
                     Err(f) => {
                         self.conns.insert(id, c);
                         self.handshake_failed(id, f, now);
-                        Ok(())
+                        return Ok(());
                     }
+                },
+                Ok(false) => {}
+                Err(ConnError::Handshake(f)) => {
+                    self.conns.insert(id, c);
+                    self.handshake_failed(id, f, now);
+                    return Ok(());
+                }
+                Err(e) => {
+                    return self.finish_input(id, c, Some(End::Protocol(e.to_string())), now);
+                }
+            }
+            // Frames rustls decrypted with the end of the handshake (a
+            // HELLO), then what followed them (kept as a partial record).
+            let end = match self.process_frames(id, &mut c, &[], now) {
+                Ok(end) => end,
+                Err(f) => {
+                    self.conns.insert(id, c);
+                    self.handshake_failed(id, f, now);
+                    return Ok(());
+                }
+            };
+            if end.is_some() || c.tls_handshaking() {
+                return self.finish_input(id, c, end, now);
+            }
+            return self.input_records(id, c, &mut [], now);
+        }
+        self.input_records(id, c, bytes, now)
+    }
+
+    /// The TLS handshake of `c` completed: checks the peer and starts the
+    /// RTT handshake (a client sends its HELLO). False when the session a
+    /// client resumes is gone.
+    fn tls_done(&mut self, c: &mut Conn) -> Result<bool, HandshakeFailure> {
+        c.authenticated()?;
+        match &c.role {
+            Role::Client { purpose, .. } => {
+                let hello = match purpose {
+                    Purpose::Connect => Hello {
+                        resume: None,
+                        last_received: Vec::new(),
+                    },
+                    Purpose::Resume(s) => match self.sessions.get(s) {
+                        Some(s) => Hello {
+                            resume: Some(s.id),
+                            last_received: s.engine.resume_state(),
+                        },
+                        None => return Ok(false),
+                    },
                 };
+                c.write_frame(&Frame {
+                    payload: hello.encode(),
+                    ..Frame::empty(FrameType::Hello, 0, 0)
+                });
+                c.phase = Phase::AwaitAccept;
+            }
+            Role::Server => c.phase = Phase::AwaitHello,
+        }
+        Ok(true)
+    }
+
+    /// Opens the records in `bytes` (after the TLS handshake) and handles
+    /// their frames.
+    fn input_records(
+        &mut self,
+        id: u32,
+        mut c: Box<Conn>,
+        bytes: &mut [u8],
+        now: u64,
+    ) -> Result<(), EndpointError> {
+        let mut end = None;
+        let mut failed = None;
+        let r = c.input_records(bytes, |c, plain| {
+            match self.process_frames(id, c, plain, now) {
+                Ok(None) => true,
+                Ok(Some(e)) => {
+                    end = Some(e);
+                    false
+                }
+                Err(f) => {
+                    failed = Some(f);
+                    false
+                }
+            }
+        });
+        if let Some(f) = failed {
+            self.conns.insert(id, c);
+            self.handshake_failed(id, f, now);
+            return Ok(());
+        }
+        match r {
+            Ok(Input::Read | Input::Stopped) => self.finish_input(id, c, end, now),
+            Ok(Input::PeerClosed) => {
+                let end = end.unwrap_or(End::Io("the peer closed the TLS stream".into()));
+                self.finish_input(id, c, Some(end), now)
             }
             Err(ConnError::Handshake(f)) => {
                 self.conns.insert(id, c);
                 self.handshake_failed(id, f, now);
-                return Ok(());
+                Ok(())
             }
             Err(e) => {
-                return self.finish_input(id, c, Some(End::Protocol(e.to_string())), now);
-            }
-        };
-        if done_tls {
-            if let Err(f) = c.authenticated() {
-                self.conns.insert(id, c);
-                self.handshake_failed(id, f, now);
-                return Ok(());
-            }
-            match &c.role {
-                Role::Client { purpose, .. } => {
-                    let hello = match purpose {
-                        Purpose::Connect => Hello {
-                            resume: None,
-                            last_received: Vec::new(),
-                        },
-                        Purpose::Resume(s) => match self.sessions.get(s) {
-                            Some(s) => Hello {
-                                resume: Some(s.id),
-                                last_received: s.engine.resume_state(),
-                            },
-                            None => {
-                                self.conns.insert(id, c);
-                                self.end_conn(id, None, now);
-                                return Ok(());
-                            }
-                        },
-                    };
-                    c.write_frame(&Frame {
-                        payload: hello.encode(),
-                        ..Frame::empty(FrameType::Hello, 0, 0)
-                    });
-                    c.phase = Phase::AwaitAccept;
+                let end = end.unwrap_or(End::Protocol(e.to_string()));
+                if c.handshaking() {
+                    let f = HandshakeFailure::new("TLS_FAILED", e.to_string());
+                    self.conns.insert(id, c);
+                    self.handshake_failed(id, f, now);
+                    return Ok(());
                 }
-                Role::Server => c.phase = Phase::AwaitHello,
-            }
-        }
-        match self.process_frames(id, &mut c, now) {
-            Ok(end) => self.finish_input(id, c, end, now),
-            Err(f) => {
-                self.conns.insert(id, c);
-                self.handshake_failed(id, f, now);
-                Ok(())
+                self.finish_input(id, c, Some(end), now)
             }
         }
     }
@@ -200,7 +264,7 @@ impl Endpoint {
         // Transmit only when there is something to write: most reads of a
         // request/response leave only a deferred ACK, which waits for the
         // reply or the deferral deadline.
-        let wants = c.tls.wants_write()
+        let wants = c.wants_write()
             || c.rekey_bytes >= self.cfg.rekey_after_bytes
             || match phase {
                 Phase::Open(key) => self
@@ -241,22 +305,26 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Decodes and handles the frames received on `c` (taken out of the table).
+    /// Decodes and handles the frames received on `c` (taken out of the
+    /// table): those pending, then those in `plain` (a record's plaintext).
     pub(crate) fn process_frames(
         &mut self,
         id: u32,
         c: &mut Conn,
+        plain: &[u8],
         now: u64,
     ) -> Result<Option<End>, HandshakeFailure> {
+        let mut plain = plain;
         loop {
             match c.phase {
                 Phase::AwaitHello | Phase::AwaitAccept => {
                     // One handshake frame at a time: it changes the phase.
                     let mut first = None;
-                    if let Err(e) = c.frames(|f| {
+                    let r = c.frames_in(std::mem::take(&mut plain), |f| {
                         first = Some(f.to_frame());
                         false
-                    }) {
+                    });
+                    if let Err(e) = r {
                         return Err(HandshakeFailure::new("TLS_FAILED", e.to_string()));
                     }
                     let Some(f) = first else { return Ok(None) };
@@ -272,7 +340,7 @@ impl Endpoint {
                     };
                     let mut result = None;
                     let mut pongs = Vec::new();
-                    let r = c.frames(|f| match s.engine.handle_frame_ref(f) {
+                    let r = c.frames_in(plain, |f| match s.engine.handle_frame_ref(f) {
                         Ok(None) => true,
                         Ok(Some(Signal::Pong(n))) => {
                             pongs.push(n);
@@ -328,7 +396,7 @@ impl Endpoint {
                 payload: text.into_bytes(),
                 ..Frame::empty(FrameType::Close, 0, 0)
             });
-            c.tls.send_close_notify();
+            c.send_close_notify();
             self.mark_dirty(id);
         }
     }
@@ -421,12 +489,16 @@ impl Endpoint {
             return Err(EndpointError::UnknownConnection(id));
         };
         if let Phase::Open(key) = c.phase {
-            if !c.tls.wants_write() {
-                self.prepare(id, key, &mut c, now);
+            if !c.wants_write() {
+                let budget = Conn::batch_for(buf.len()).min(OUT_BATCH);
+                // A batch may pass its budget by one frame: keep that frame
+                // inside the buffer too (at least one frame goes out).
+                let budget = budget.saturating_sub(MAX_PLAINTEXT).max(1);
+                self.prepare(id, key, &mut c, budget, now);
             }
         }
-        let n = c.drain_tls(buf);
-        let more = c.tls.wants_write()
+        let n = c.transmit(buf);
+        let more = c.wants_write()
             || match c.phase {
                 Phase::Open(key) => self
                     .sessions
@@ -441,8 +513,9 @@ impl Endpoint {
         Ok((n, more))
     }
 
-    /// Encrypts the next batch of session `key`'s frames on `c`.
-    pub(crate) fn prepare(&mut self, id: u32, key: u64, c: &mut Conn, now: u64) {
+    /// Prepares the next batch of session `key`'s frames on `c` (about
+    /// `budget` bytes; sealed when the driver takes it).
+    pub(crate) fn prepare(&mut self, id: u32, key: u64, c: &mut Conn, budget: usize, now: u64) {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -450,8 +523,7 @@ impl Endpoint {
             if s.engine.all_acked() || now >= deadline {
                 s.engine.queue_close();
                 s.engine.fill(&mut c.scratch, usize::MAX, now);
-                c.write_scratch();
-                c.tls.send_close_notify();
+                c.send_close_notify();
                 c.phase = Phase::Ended;
                 self.timers.clear_conn(id);
                 s.conn = None;
@@ -462,8 +534,7 @@ impl Endpoint {
         }
         let deferred = Timer::Conn(id, ConnTimer::Deferred);
         let flush = std::mem::take(&mut c.flush_deferred) || self.timers.due(deferred, now);
-        s.engine.fill_lazy(&mut c.scratch, OUT_BATCH, flush, now);
-        c.write_scratch();
+        s.engine.fill_lazy(&mut c.scratch, budget, flush, now);
         // The ACK watch: armed when data waits and it is not (it moves
         // itself forward when it fires), so sending costs no timer update.
         let watch = Timer::Conn(id, ConnTimer::AckWatch);
@@ -485,7 +556,7 @@ impl Endpoint {
             || std::mem::take(&mut c.rekey_due)
             || self.timers.due(rekey, now)
         {
-            if c.tls.refresh_traffic_keys().is_ok() {
+            if c.refresh_traffic_keys() {
                 s.rekeys += 1;
                 let n = s.rekeys;
                 self.emit(Event::Rekey {

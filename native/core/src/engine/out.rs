@@ -1,11 +1,13 @@
 //! Where [`Engine::fill_lazy`](super::Engine::fill_lazy) writes frames: a
 //! flat `Vec<u8>` (tests, handshakes) or an [`OutBatch`] that keeps large
-//! DATA payloads as slices of the queued message, so they reach rustls in one
-//! vectored write instead of being copied into an intermediate buffer first.
+//! DATA payloads as slices of the queued message, so they are copied once,
+//! into the TLS record that carries them (see [`crate::record`]).
 
-use std::io::{IoSlice, Write};
 use std::ops::Range;
 use std::sync::Arc;
+
+use crate::codec::HEADER_LEN;
+use crate::record::{RecordError, RecordLayer};
 
 /// Payloads below this size are copied next to their header: a slice of
 /// its own costs more than the copy.
@@ -36,7 +38,9 @@ impl FrameOut for Vec<u8> {
 }
 
 /// One batch of plaintext: headers and small payloads in `bytes`, large
-/// payloads as shared slices inserted at recorded offsets of `bytes`.
+/// payloads as shared slices inserted at recorded offsets of `bytes`, and
+/// where each large DATA frame starts and ends (so the record layer can cut
+/// records there and a frame arrives whole in one record).
 #[derive(Debug, Default)]
 pub struct OutBatch {
     bytes: Vec<u8>,
@@ -44,6 +48,8 @@ pub struct OutBatch {
     /// `bytes[offset..]`.
     bodies: Vec<(usize, Arc<Vec<u8>>, Range<usize>)>,
     body_len: usize,
+    /// Offsets in the batch where a record may end (ascending).
+    cuts: Vec<usize>,
 }
 
 impl OutBatch {
@@ -51,8 +57,7 @@ impl OutBatch {
     pub fn with_capacity(capacity: usize) -> Self {
         OutBatch {
             bytes: Vec::with_capacity(capacity),
-            bodies: Vec::new(),
-            body_len: 0,
+            ..OutBatch::default()
         }
     }
 
@@ -61,55 +66,41 @@ impl OutBatch {
         self.bytes.is_empty() && self.bodies.is_empty()
     }
 
-    /// Writes the batch, in order, to `w` (one vectored write when it holds
-    /// payload slices) and clears it.
-    pub fn write_to(&mut self, w: &mut impl Write) -> std::io::Result<()> {
-        if self.bodies.is_empty() {
-            let r = w.write_all(&self.bytes);
-            self.clear();
-            return r;
-        }
-        let mut slices = Vec::with_capacity(self.bodies.len() * 2 + 1);
+    /// The batch's bytes in order, as slices.
+    pub fn pieces(&self) -> Vec<&[u8]> {
+        let mut pieces = Vec::with_capacity(self.bodies.len() * 2 + 1);
         let mut at = 0;
         for (offset, data, range) in &self.bodies {
             if *offset > at {
-                slices.push(IoSlice::new(&self.bytes[at..*offset]));
+                pieces.push(&self.bytes[at..*offset]);
             }
-            slices.push(IoSlice::new(&data[range.clone()]));
+            pieces.push(&data[range.clone()]);
             at = *offset;
         }
         if at < self.bytes.len() {
-            slices.push(IoSlice::new(&self.bytes[at..]));
+            pieces.push(&self.bytes[at..]);
         }
-        let total = self.bytes.len() + self.body_len;
-        let r = match w.write_vectored(&slices) {
-            Ok(n) if n == total => Ok(()),
-            // A short write (not expected: the TLS buffer is unbounded):
-            // the rest goes out the slow way, in order.
-            Ok(n) => {
-                let mut rest = Vec::with_capacity(total - n);
-                let mut skip = n;
-                for s in &slices {
-                    if skip >= s.len() {
-                        skip -= s.len();
-                    } else {
-                        rest.extend_from_slice(&s[skip..]);
-                        skip = 0;
-                    }
-                }
-                w.write_all(&rest)
-            }
-            Err(e) => Err(e),
-        };
-        drop(slices);
-        self.clear();
-        r
+        pieces
     }
 
-    fn clear(&mut self) {
+    /// Seals the batch as TLS records into `out` while they fit, the rest
+    /// into `spill` (see [`RecordLayer::seal_into`]); returns the bytes
+    /// written to `out`. The batch is left as it was.
+    pub fn seal(
+        &self,
+        layer: &mut RecordLayer,
+        out: &mut [u8],
+        spill: &mut Vec<u8>,
+    ) -> Result<usize, RecordError> {
+        layer.seal_into(&self.pieces(), &self.cuts, out, spill)
+    }
+
+    /// Empties the batch (its capacity is kept).
+    pub fn clear(&mut self) {
         self.bytes.clear();
         self.bodies.clear();
         self.body_len = 0;
+        self.cuts.clear();
     }
 }
 
@@ -122,9 +113,17 @@ impl FrameOut for OutBatch {
         if range.len() < BODY_SLICE_MIN {
             self.bytes.extend_from_slice(&data[range]);
         } else {
+            // The frame's header was just written: a record may end before
+            // it and after its payload.
+            let start = self.written().saturating_sub(HEADER_LEN);
+            if self.cuts.last().is_none_or(|c| *c < start) {
+                self.cuts.push(start);
+            }
             self.body_len += range.len();
             self.bodies
                 .push((self.bytes.len(), Arc::clone(data), range));
+            let end = self.written();
+            self.cuts.push(end);
         }
     }
 
@@ -136,9 +135,10 @@ impl FrameOut for OutBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{self, FrameType};
 
     #[test]
-    fn a_batch_writes_headers_and_slices_in_order() {
+    fn a_batch_holds_headers_and_slices_in_order() {
         let big = Arc::new((0..5000u32).map(|i| i as u8).collect::<Vec<u8>>());
         let small = Arc::new(vec![7u8; 10]);
         let mut b = OutBatch::with_capacity(64);
@@ -152,38 +152,28 @@ mod tests {
             out.h().extend_from_slice(b"DE");
         }
         assert_eq!(b.written(), flat.len());
-        let mut got = Vec::new();
-        b.write_to(&mut got).unwrap();
-        assert_eq!(got, flat);
-        assert!(b.is_empty());
+        assert_eq!(b.pieces().concat(), flat);
+        b.clear();
+        assert!(b.is_empty() && b.pieces().is_empty() && b.cuts.is_empty());
     }
 
-    /// A short writer: the rest of a batch still goes out in order.
-    struct Short(Vec<u8>, usize);
-    impl Write for Short {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let n = buf.len().min(self.1);
-            self.0.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
+    /// Large DATA frames are marked whole: a record may end before each
+    /// one's header and after its payload, nowhere inside.
     #[test]
-    fn a_short_vectored_write_falls_back_in_order() {
-        let big = Arc::new(vec![3u8; 4000]);
-        let mut b = OutBatch::with_capacity(16);
-        b.head().extend_from_slice(b"xyz");
-        b.body(&big, 0..4000);
-        b.head().extend_from_slice(b"!");
-        let mut w = Short(Vec::new(), 2);
-        b.write_to(&mut w).unwrap();
-        let mut want = b"xyz".to_vec();
-        want.extend_from_slice(&big);
-        want.push(b'!');
-        assert_eq!(w.0, want);
+    fn large_frames_are_marked_for_record_cuts() {
+        let msg = Arc::new(vec![9u8; 40_000]);
+        let mut b = OutBatch::default();
+        // A small ACK-like frame, then two large DATA frames, then a small one.
+        codec::encode_header(b.head(), FrameType::Ack, 0, 1, 7, 0);
+        codec::encode_header(b.head(), FrameType::Data, 0, 1, 1, 16_000);
+        b.body(&msg, 0..16_000);
+        codec::encode_header(b.head(), FrameType::Data, 0, 1, 2, 16_000);
+        b.body(&msg, 16_000..32_000);
+        codec::encode_header(b.head(), FrameType::Data, 0, 1, 3, 8);
+        b.body(&msg, 32_000..32_008);
+        let h = HEADER_LEN;
+        assert_eq!(b.cuts, vec![h, 2 * h + 16_000, 3 * h + 32_000]);
+        assert_eq!(b.written(), 4 * h + 32_008);
     }
 
     trait FrameOutDyn {

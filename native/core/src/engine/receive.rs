@@ -251,10 +251,14 @@ impl Engine {
             // A whole message, or the first fragment of a longer one (room
             // for a few fragments at once instead of growing by
             // reallocation), in a recycled buffer when it is large.
+            // (A power of two: fragments are a frame header short of 16 KiB,
+            // so four of them fill 64 KiB less 80 bytes, and a 64 KiB
+            // message would otherwise grow its buffer, copying it, for the
+            // last 80.)
             let want = if f.flags & FLAG_END != 0 {
                 f.payload.len()
             } else {
-                (f.payload.len() * 4).min(max_message)
+                (f.payload.len() * 4).next_power_of_two().min(max_message)
             };
             c.reassembly = pool.take(want);
         }

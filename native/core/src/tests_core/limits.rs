@@ -187,7 +187,7 @@ fn a_flood_from_one_address_sheds_its_own_idle_handshakes_not_a_slow_legitimate_
         .conn_transmit(legit, &mut buf, net.now)
         .unwrap();
     net.nodes[1]
-        .conn_input(server_side, &buf[..n], net.now)
+        .conn_input(server_side, &mut buf[..n], net.now)
         .unwrap();
     // 100 bare connects (no byte) from the attacker's address.
     for _ in 0..100 {

@@ -110,7 +110,7 @@ impl Net {
                         }
                         if let Some(&(j, d)) = self.links.get(&(i, c)) {
                             let now = self.now;
-                            let _ = self.nodes[j].conn_input(d, &buf[..n], now);
+                            let _ = self.nodes[j].conn_input(d, &mut buf[..n], now);
                         }
                     }
                 }
@@ -140,12 +140,15 @@ impl Net {
     fn release(&mut self, i: usize) {
         self.held.retain(|&h| h != i);
         let now = self.now;
-        for (_, c, bytes) in self.in_flight.iter().filter(|f| f.0 == i) {
-            if let Some(&(j, d)) = self.links.get(&(i, *c)) {
-                let _ = self.nodes[j].conn_input(d, bytes, now);
+        let (mine, others) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition::<Vec<_>, _>(|f| f.0 == i);
+        self.in_flight = others;
+        for (_, c, mut bytes) in mine {
+            if let Some(&(j, d)) = self.links.get(&(i, c)) {
+                let _ = self.nodes[j].conn_input(d, &mut bytes, now);
             }
         }
-        self.in_flight.retain(|f| f.0 != i);
         self.run();
     }
 
@@ -275,12 +278,7 @@ fn handshake_data_flush_and_graceful_close() {
 #[test]
 fn two_nodes_agree_on_the_first_preferred_cipher_suite() {
     let (net, _, _, c) = pair(none(), none());
-    let suite = |node: usize, id: u32| {
-        net.nodes[node].conns[&id]
-            .tls
-            .negotiated_cipher_suite()
-            .map(|s| s.suite())
-    };
+    let suite = |node: usize, id: u32| net.nodes[node].conns[&id].negotiated_cipher_suite();
     let (_, s) = net.links[&(0, c)];
     let want = rustls::CipherSuite::TLS13_AES_128_GCM_SHA256;
     assert_eq!(suite(0, c), Some(want));

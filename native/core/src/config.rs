@@ -219,7 +219,7 @@ limits! {
     /// Shortest interval between two replay reports of a session (ms).
     replay_report_interval_ms: u64 = 1000, 0, DAY;
     /// Unacknowledged DATA bytes per channel (retransmit buffer bound).
-    max_unacked_bytes: u64 = 16 * MIB, crate::codec::FRAGMENT_SIZE as u64, 16_384 * MIB;
+    max_unacked_bytes: u64 = 16 * MIB, crate::codec::MAX_DATA_PAYLOAD as u64, 16_384 * MIB;
     /// Data unacknowledged this long on a live connection: the peer is dead (`ack_timeout`).
     ack_timeout_ms: u64 = 20_000, 1, DAY;
     /// Receive window (bytes) of a channel the peer declared and the application has not opened.

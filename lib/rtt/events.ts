@@ -248,6 +248,13 @@ export type NativeEvent =
   | { type: "dial"; session: bigint }
   | { type: "close_conn"; conn: number };
 
+/**
+ * Receives a READABLE (`writable` false) or WRITABLE (`writable` true) event
+ * of channel `channel` of session `session`, without an event object (see
+ * {@linkcode decodeNativeEvents}).
+ */
+export type ChannelEventSink = (session: bigint, channel: number, writable: boolean) => void;
+
 /** The last session handle decoded, and its two halves (see {@linkcode decodeNativeEvents}). */
 let _lastSession: bigint | undefined;
 let _lastLo = 0;
@@ -374,12 +381,16 @@ function _typed(
  * @param bytes The poll buffer.
  * @param length How many bytes the poll wrote.
  * @param emit Receives each event in order.
+ * @param channelEvent When given, receives the READABLE and WRITABLE events
+ * instead of `emit`, as their fields (one per message received: no event
+ * object is made for them).
  * @throws {RTTTransportError} `PROTOCOL` when the bytes are not well-formed records.
  */
 export function decodeNativeEvents(
   bytes: Uint8Array,
   length: number,
   emit: (event: NativeEvent) => void,
+  channelEvent?: ChannelEventSink,
 ): void {
   if (length <= 0) return;
   const view = new DataView(bytes.buffer, bytes.byteOffset, length);
@@ -408,11 +419,12 @@ export function decodeNativeEvents(
     if ((kind === 8 || kind === 9) && payloadLen === 0) {
       // READABLE / WRITABLE, one per message or per room freed: no payload,
       // the channel id is the low half of `op`; no BigInt beyond the session.
-      emit({
-        type: kind === 8 ? "readable" : "writable",
-        session,
-        channel: view.getUint32(at + 16, true),
-      });
+      const channel = view.getUint32(at + 16, true);
+      if (channelEvent !== undefined) {
+        channelEvent(session, channel, kind === 9);
+      } else {
+        emit({ type: kind === 8 ? "readable" : "writable", session, channel });
+      }
     } else {
       const payload = payloadLen === 0
         ? undefined

@@ -78,8 +78,19 @@ export class NodeCore {
   #busy = 0;
   #pollBuf = new Uint8Array(POLL_BUFFER_MIN);
   #tasks = new Set<Promise<void>>();
+  /** The timer at the core's next deadline (as last asked). */
   #timer: TimerHandle | undefined;
   #timerAt = Infinity;
+  /**
+   * A later timer kept armed when an earlier deadline came, rather than
+   * cleared: a deadline that moves earlier for a moment (a deferred ACK or
+   * credit, ~2 ms, while the heartbeat's stays) comes back to it once the
+   * earlier one has passed, so it is not armed again every few milliseconds.
+   */
+  #farTimer: TimerHandle | undefined;
+  #farAt = Infinity;
+  /** The near timer fired since the last re-arm (the far one is then checked). */
+  #fired = false;
   #pumping = false;
   #pumpAgain = false;
   /** The time read once per pump (-1: not read yet); see {@linkcode #now}. */
@@ -224,6 +235,7 @@ export class NodeCore {
     this.#refApplied = on;
     this.sockets.setRef(on);
     if (this.#timer !== undefined) this.clock.ref(this.#timer, on);
+    if (this.#farTimer !== undefined) this.clock.ref(this.#farTimer, on);
   }
 
   #track(p: Promise<void>): void {
@@ -353,38 +365,60 @@ export class NodeCore {
     this.pump(flags);
   };
 
-  /** Re-arms the timer; `now` is the pump's time when it read one (-1: none). */
+  /**
+   * Re-arms the timer when the core's next deadline is earlier than every
+   * armed timer; `now` is the pump's time when it read one (-1: none).
+   */
   #schedule(now: number): void {
     if (this.#freed) return;
+    const fired = this.#fired;
+    this.#fired = false;
+    // The earliest armed timer (the far one is always later than the other).
+    let armedAt = this.#timer !== undefined ? this.#timerAt : this.#farAt;
     // A timer due within the deferral slack will ask again when it fires:
     // no deadline can need it sooner than that (a timer up to 2 ms late is
     // within every deadline's tolerance), so skip the call.
-    if (
-      this.#timer !== undefined &&
-      this.#timerAt <= (now >= 0 ? now : this.clock.monotonic()) + SCHEDULE_SLACK_MS
-    ) {
-      return;
-    }
+    if (armedAt <= (now >= 0 ? now : this.clock.monotonic()) + SCHEDULE_SLACK_MS) return;
     const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
-    if (at < 0) return;
-    if (this.#timer !== undefined && this.#timerAt <= at) return;
-    if (this.#timer !== undefined) this.clock.clear(this.#timer);
+    if (fired && this.#farTimer !== undefined && at !== this.#farAt) {
+      // The earlier deadline passed and the core's next one is not the far
+      // timer's: that deadline moved or went (a lost connection's
+      // heartbeat), so the far timer would wake the node for nothing.
+      this.clock.clear(this.#farTimer);
+      this.#farTimer = undefined;
+      this.#farAt = Infinity;
+      armedAt = this.#timerAt;
+    }
+    if (at < 0 || armedAt <= at) return;
+    if (this.#timer !== undefined) {
+      // Kept as the far timer (the previous far one is the latest: cleared).
+      if (this.#farTimer !== undefined) this.clock.clear(this.#farTimer);
+      this.#farTimer = this.#timer;
+      this.#farAt = this.#timerAt;
+    }
     this.#timerAt = at;
-    const timer = this.clock.setTimeout(
-      this.#onTimer,
+    const timer: TimerHandle = this.clock.setTimeout(
+      () => this.#onTimer(timer),
       Math.max(0, Math.ceil(at - (now >= 0 ? now : this.clock.monotonic()))),
     );
     this.#timer = timer;
     if (!this.#refApplied) this.clock.ref(timer, false);
   }
 
-  #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+  /** Timer `timer` fired (either slot): the core handles what is due, then the pump re-arms. */
+  #onTimer(timer: TimerHandle): void {
+    if (timer === this.#timer) {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#fired = true;
+    } else if (timer === this.#farTimer) {
+      this.#farTimer = undefined;
+      this.#farAt = Infinity;
+    }
     if (this.#freed) return;
     const now = this.clock.monotonic();
     this.pump(this.symbols.web4_rtt_node_timeout(this.handle, now), 0, now);
-  };
+  }
 
   /** One batch of events (the pump loops while the core reports more). */
   #drainEvents(): void {
@@ -468,7 +502,9 @@ export class NodeCore {
 
   async #freeAll(): Promise<void> {
     if (this.#timer !== undefined) this.clock.clear(this.#timer);
+    if (this.#farTimer !== undefined) this.clock.clear(this.#farTimer);
     this.#timer = undefined;
+    this.#farTimer = undefined;
     this.ops.fail(
       undefined,
       () =>

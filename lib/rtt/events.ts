@@ -200,13 +200,14 @@ export function decodeMessageRecords(
   length: number,
   out: MessageSink = [],
 ): MessageSink {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   while (at < length) {
     if (length - at < 4) {
       throw new RTTTransportError("PROTOCOL", `Truncated message length at byte ${at}`);
     }
-    const len = view.getUint32(at, true);
+    // Little-endian u32, read without a DataView (this runs for every pull).
+    const len = (bytes[at]! | bytes[at + 1]! << 8 | bytes[at + 2]! << 16 | bytes[at + 3]! << 24) >>>
+      0;
     if (len > length - at - 4) {
       throw new RTTTransportError(
         "PROTOCOL",
@@ -254,6 +255,10 @@ export type NativeEvent =
  * {@linkcode decodeNativeEvents}).
  */
 export type ChannelEventSink = (session: bigint, channel: number, writable: boolean) => void;
+
+/** The last poll buffer {@linkcode decodeNativeEvents} read, and its view. */
+let _viewOf: Uint8Array | undefined;
+let _view: DataView | undefined;
 
 /** The last session handle decoded, and its two halves (see {@linkcode decodeNativeEvents}). */
 let _lastSession: bigint | undefined;
@@ -393,7 +398,19 @@ export function decodeNativeEvents(
   channelEvent?: ChannelEventSink,
 ): void {
   if (length <= 0) return;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  if (length > bytes.length) {
+    throw new RTTTransportError(
+      "PROTOCOL",
+      `Event buffer length ${length} is outside the buffer of ${bytes.length} bytes`,
+    );
+  }
+  // One view per poll buffer, kept while the same buffer comes back (a batch
+  // per message received); every read below stays under `length`.
+  if (bytes !== _viewOf) {
+    _view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    _viewOf = bytes;
+  }
+  const view = _view!;
   let at = 0;
   while (at < length) {
     if (length - at < EVENT_HEADER_BYTES) {

@@ -51,6 +51,9 @@ export interface SessionLink {
 /** An iterator result of the end of a channel (shared: it is never mutated by the protocol). */
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
+/** What a waiter settles with: a message or `null` (`receive()`), or an iterator result. */
+type Settled = Uint8Array<ArrayBuffer> | null | IteratorResult<Uint8Array<ArrayBuffer>>;
+
 /** One async iterator's state: whether it ended (a `null`, an error, or `return()`). */
 interface IterState {
   ended: boolean;
@@ -63,9 +66,9 @@ interface IterState {
  * await` costs one promise per message, not two.
  */
 class Waiter {
-  resolve!: (value: never) => void;
+  resolve!: (value: Settled) => void;
   reject!: (error: unknown) => void;
-  readonly promise: Promise<unknown>;
+  readonly promise: Promise<Settled>;
   /** The caller's signal and its listener, when one was given. */
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
@@ -75,8 +78,8 @@ class Waiter {
   readonly iter: IterState | undefined;
 
   constructor(core: NodeCore, iter: IterState | undefined) {
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve as (value: never) => void;
+    this.promise = new Promise<Settled>((resolve, reject) => {
+      this.resolve = resolve;
       this.reject = reject;
     });
     this.held = core.acquire();
@@ -96,12 +99,12 @@ class Waiter {
   settle(msg: Uint8Array<ArrayBuffer> | null): void {
     const iter = this.iter;
     if (iter === undefined) {
-      this.resolve(msg as never);
+      this.resolve(msg);
     } else if (msg === null || iter.ended) {
       iter.ended = true;
-      this.resolve(DONE as never);
+      this.resolve(DONE);
     } else {
-      this.resolve({ done: false, value: msg } as never);
+      this.resolve({ done: false, value: msg });
     }
   }
 

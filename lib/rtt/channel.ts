@@ -48,25 +48,72 @@ export interface SessionLink {
   released(): boolean;
 }
 
-/** A `receive()` waiting for a message: settled through {@linkcode settle}. */
-interface Waiter {
-  resolve(msg: Uint8Array<ArrayBuffer> | null): void;
-  reject(error: unknown): void;
-  /** Releases the node's keep-alive hold. */
-  release(): void;
-  /** The caller's signal and its listener, when one was given. */
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
-
-/** Detaches a waiter from its signal and its hold (before settling it). */
-function _detach(w: Waiter): void {
-  if (w.onAbort !== undefined) w.signal?.removeEventListener("abort", w.onAbort);
-  w.release();
-}
-
 /** An iterator result of the end of a channel (shared: it is never mutated by the protocol). */
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/** What a waiter settles with: a message or `null` (`receive()`), or an iterator result. */
+type Settled = Uint8Array<ArrayBuffer> | null | IteratorResult<Uint8Array<ArrayBuffer>>;
+
+/** One async iterator's state: whether it ended (a `null`, an error, or `return()`). */
+interface IterState {
+  ended: boolean;
+}
+
+/**
+ * A `receive()` (or an iterator's `next()`) waiting for a message. It holds
+ * the node's keep-alive (`acquire`) until it is settled or aborted. An
+ * iterator's waiter settles with the iterator result itself, so a `for
+ * await` costs one promise per message, not two.
+ */
+class Waiter {
+  resolve!: (value: Settled) => void;
+  reject!: (error: unknown) => void;
+  readonly promise: Promise<Settled>;
+  /** The caller's signal and its listener, when one was given. */
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  /** Whether this waiter took a hold (released once, when it is detached). */
+  held: boolean;
+  /** The iterator this waiter serves (`undefined`: a plain `receive()`). */
+  readonly iter: IterState | undefined;
+
+  constructor(core: NodeCore, iter: IterState | undefined) {
+    this.promise = new Promise<Settled>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.held = core.acquire();
+    this.iter = iter;
+  }
+
+  /** Detaches from the signal and releases the hold (before settling). */
+  detach(core: NodeCore): void {
+    if (this.onAbort !== undefined) this.signal?.removeEventListener("abort", this.onAbort);
+    if (this.held) {
+      this.held = false;
+      core.releaseHold();
+    }
+  }
+
+  /** Settles with a message, or the end (`null`). */
+  settle(msg: Uint8Array<ArrayBuffer> | null): void {
+    const iter = this.iter;
+    if (iter === undefined) {
+      this.resolve(msg);
+    } else if (msg === null || iter.ended) {
+      iter.ended = true;
+      this.resolve(DONE);
+    } else {
+      this.resolve({ done: false, value: msg });
+    }
+  }
+
+  /** Rejects (an iterator ends with it). */
+  fail(error: unknown): void {
+    if (this.iter !== undefined) this.iter.ended = true;
+    this.reject(error);
+  }
+}
 
 /** What `send` returns once queued: one settled promise, shared (nothing to allocate). */
 const QUEUED: Promise<void> = Promise.resolve();
@@ -83,6 +130,7 @@ const _SELF_EXPLAINING: ReadonlySet<number> = new Set([
 
 let _create: (link: SessionLink, id: number, kind: string, blockTimeoutMs: number) => RttChannel;
 let _event: (channel: RttChannel, event: NativeEvent) => void;
+let _channelEvent: (channel: RttChannel, writable: boolean) => void;
 let _sessionClosed: (channel: RttChannel) => void;
 
 /**
@@ -93,10 +141,16 @@ let _sessionClosed: (channel: RttChannel) => void;
 export function channelInternals(): {
   create: typeof _create;
   event: typeof _event;
+  channelEvent: typeof _channelEvent;
   sessionClosed: typeof _sessionClosed;
 } {
   // One object (this runs for every READABLE event).
-  return _internals ??= { create: _create, event: _event, sessionClosed: _sessionClosed };
+  return _internals ??= {
+    create: _create,
+    event: _event,
+    channelEvent: _channelEvent,
+    sessionClosed: _sessionClosed,
+  };
 }
 
 let _internals: ReturnType<typeof channelInternals> | undefined;
@@ -155,6 +209,14 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
   static {
     _create = (link, id, kind, blockTimeoutMs) => new RttChannel(link, id, kind, blockTimeoutMs);
     _event = (channel, event) => channel.#onEvent(event);
+    _channelEvent = (channel, writable) => {
+      if (writable) {
+        channel.#wakeSenders();
+      } else {
+        channel.#in.readable();
+        channel.#serve();
+      }
+    };
     _sessionClosed = (channel) => channel.#onSessionClosed();
   }
 
@@ -368,25 +430,19 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         return Promise.reject(error);
       }
     }
-    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array<ArrayBuffer> | null>();
-    const waiter: Waiter = {
-      resolve,
-      reject,
-      release: this.#link.core.hold(),
-      signal,
-      onAbort: undefined,
-    };
+    const waiter = new Waiter(this.#link.core, undefined);
     if (signal !== undefined) {
+      waiter.signal = signal;
       waiter.onAbort = () => {
         const i = this.#waiters.indexOf(waiter);
         if (i >= 0) this.#waiters.splice(i, 1);
-        waiter.release();
-        reject(signal.reason);
+        waiter.detach(this.#link.core);
+        waiter.reject(signal.reason);
       };
       signal.addEventListener("abort", waiter.onAbort, { once: true });
     }
     this.#waiters.push(waiter);
-    return promise;
+    return waiter.promise as Promise<Uint8Array<ArrayBuffer> | null>;
   }
 
   /**
@@ -396,25 +452,36 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
    * @returns An async iterator of messages.
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
-    // A plain iterator over receive() (no async generator: one promise per
-    // message instead of several).
-    let ended = false;
-    const step = (msg: Uint8Array<ArrayBuffer> | null): IteratorResult<Uint8Array<ArrayBuffer>> => {
-      if (msg !== null && !ended) return { done: false, value: msg };
-      ended = true;
-      return DONE;
-    };
+    // A plain iterator (no async generator), whose waiting `next()` is
+    // settled with its result directly: one promise per message.
+    const state: IterState = { ended: false };
     return {
-      next: () =>
-        ended ? Promise.resolve(DONE) : this.receive().then(step, (error) => {
-          ended = true;
-          throw error;
-        }),
+      next: () => this.#next(state),
       return: () => {
-        ended = true;
+        state.ended = true;
         return Promise.resolve(DONE);
       },
     };
+  }
+
+  /** An iterator's `next()`: `receive()` settling with the iterator result. */
+  #next(state: IterState): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
+    if (state.ended) return Promise.resolve(DONE);
+    if (this.#waiters.length === 0) {
+      try {
+        const msg = this.#in.next();
+        if (msg === null) state.ended = true;
+        if (msg !== undefined) {
+          return Promise.resolve(msg === null ? DONE : { done: false, value: msg });
+        }
+      } catch (error) {
+        state.ended = true;
+        return Promise.reject(error);
+      }
+    }
+    const waiter = new Waiter(this.#link.core, state);
+    this.#waiters.push(waiter);
+    return waiter.promise as Promise<IteratorResult<Uint8Array<ArrayBuffer>>>;
   }
 
   /**
@@ -482,15 +549,15 @@ export class RttChannel implements TransportChannel, AsyncIterable<Uint8Array<Ar
         msg = this.#in.next();
       } catch (error) {
         for (const w of this.#waiters.splice(0)) {
-          _detach(w);
-          w.reject(error);
+          w.detach(this.#link.core);
+          w.fail(error);
         }
         return;
       }
       if (msg === undefined) return;
       const w = this.#waiters.shift()!;
-      _detach(w);
-      w.resolve(msg);
+      w.detach(this.#link.core);
+      w.settle(msg);
     }
   }
 

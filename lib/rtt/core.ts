@@ -21,7 +21,12 @@
  */
 
 import { EventKind, type NativeSymbols, Status } from "./ffi.ts";
-import { decodeNativeEvents, hasEventRecord, type NativeEvent } from "./events.ts";
+import {
+  type ChannelEventSink,
+  decodeNativeEvents,
+  hasEventRecord,
+  type NativeEvent,
+} from "./events.ts";
 import { RTTDisconnectedError } from "../transport/errors.ts";
 import { HookDispatcher } from "../transport/hooks.ts";
 import type { ResolvedRttNodeOptions } from "./options.ts";
@@ -60,6 +65,11 @@ export class NodeCore {
   readonly network: ByteNetwork;
   /** Called with each typed event the driver does not handle itself. Set by the node. */
   onEvent: (event: NativeEvent) => void = () => {};
+  /**
+   * Called with each READABLE (`writable` false) and WRITABLE event, as its
+   * fields (one per message: no event object). Set by the node.
+   */
+  onChannelEvent: ChannelEventSink = () => {};
   /** Where each dialing session reconnects to. */
   readonly dialAddresses: Map<bigint, { hostname: string; port: number }> = new Map();
 
@@ -68,8 +78,19 @@ export class NodeCore {
   #busy = 0;
   #pollBuf = new Uint8Array(POLL_BUFFER_MIN);
   #tasks = new Set<Promise<void>>();
+  /** The timer at the core's next deadline (as last asked). */
   #timer: TimerHandle | undefined;
   #timerAt = Infinity;
+  /**
+   * A later timer kept armed when an earlier deadline came, rather than
+   * cleared: a deadline that moves earlier for a moment (a deferred ACK or
+   * credit, ~2 ms, while the heartbeat's stays) comes back to it once the
+   * earlier one has passed, so it is not armed again every few milliseconds.
+   */
+  #farTimer: TimerHandle | undefined;
+  #farAt = Infinity;
+  /** The near timer fired since the last re-arm (the far one is then checked). */
+  #fired = false;
   #pumping = false;
   #pumpAgain = false;
   /** The time read once per pump (-1: not read yet); see {@linkcode #now}. */
@@ -100,6 +121,7 @@ export class NodeCore {
     this.dispatcher = new HookDispatcher(onHookError);
     this.#onError = onHookError;
     this.network = network;
+    this.#lazyUnref = network.streamsKeepAlive === true;
     this.ops = new PendingOps(() => this.hold());
     this.sockets = new Sockets({
       symbols,
@@ -107,7 +129,8 @@ export class NodeCore {
       clock,
       network,
       freed: () => this.#freed,
-      refd: () => this.#refd,
+      refd: () => this.#refApplied,
+      connectionEnded: () => this.#connectionEnded(),
       pollBuf: () => this.#pollBuf,
       now: () => this.#now(),
       pump: (known, polled, now) => this.pump(known, polled, now),
@@ -147,7 +170,24 @@ export class NodeCore {
    * @returns Releases the hold (safe to call twice).
    */
   hold(): () => void {
-    if (this.#freed) return () => {};
+    if (!this.acquire()) return () => {};
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.releaseHold();
+    };
+  }
+
+  /**
+   * {@linkcode hold} without a release function (a receive waits once per
+   * message): the caller must call {@linkcode releaseHold} exactly once
+   * when this returned true.
+   *
+   * @returns Whether a hold was taken (false once the node is freed).
+   */
+  acquire(): boolean {
+    if (this.#freed) return false;
     this.#busy++;
     if (this.#busy === 1 && !this.#refd) {
       // While something is awaited the owning node must stay reachable, or
@@ -155,30 +195,47 @@ export class NodeCore {
       // wait (the awaiting code may hold only a promise).
       this.#refd = true;
       this.#pinned = this.ownerRef?.deref();
-      this.#setRef(true);
+      if (!this.#refApplied) this.#setRef(true);
     }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#busy--;
-      if (this.#busy === 0 && this.#refd) {
-        this.#refd = false;
-        this.#pinned = undefined;
-        this.#setRef(false);
-      }
-    };
+    return true;
   }
 
+  /** Ends a hold taken with {@linkcode acquire}. */
+  releaseHold(): void {
+    this.#busy--;
+    if (this.#busy === 0 && this.#refd) {
+      this.#refd = false;
+      this.#pinned = undefined;
+      // While a connection whose stream keeps the process alive is open,
+      // the listeners' and the timer's ref changes nothing: it is dropped
+      // when the last such connection ends (`#connectionEnded`), or taken
+      // back by the next hold, so a receive per message does not toggle
+      // them twice (a timer's ref and a listener's are ops).
+      if (!this.#lazyUnref || this.sockets.size === 0) this.#setRef(false);
+    }
+  }
+
+  /** Something is awaited (the process is kept alive). */
   #refd = false;
+  /** Whether the listeners and the timer are ref'd now (lags `#refd` while connections are open). */
+  #refApplied = false;
+  /** Whether open streams keep the process alive, so an unref may wait for the last one. */
+  #lazyUnref: boolean;
+
+  /** A connection ended: the ref a hold no longer needs is dropped with the last one. */
+  #connectionEnded(): void {
+    if (!this.#refd && this.#refApplied && this.sockets.size === 0) this.#setRef(false);
+  }
 
   /** The owning node, set by it; pinned strongly while something is awaited. */
   ownerRef: WeakRef<object> | undefined;
   #pinned: object | undefined;
 
   #setRef(on: boolean): void {
+    this.#refApplied = on;
     this.sockets.setRef(on);
     if (this.#timer !== undefined) this.clock.ref(this.#timer, on);
+    if (this.#farTimer !== undefined) this.clock.ref(this.#farTimer, on);
   }
 
   #track(p: Promise<void>): void {
@@ -308,34 +365,56 @@ export class NodeCore {
     this.pump(flags);
   };
 
-  /** Re-arms the timer; `now` is the pump's time when it read one (-1: none). */
+  /**
+   * Re-arms the timer when the core's next deadline is earlier than every
+   * armed timer; `now` is the pump's time when it read one (-1: none).
+   */
   #schedule(now: number): void {
     if (this.#freed) return;
+    const fired = this.#fired;
+    this.#fired = false;
+    // The earliest armed timer (the far one is always later than the other).
+    let armedAt = this.#timer !== undefined ? this.#timerAt : this.#farAt;
     // A timer due within the deferral slack will ask again when it fires:
     // no deadline can need it sooner than that (a timer up to 2 ms late is
     // within every deadline's tolerance), so skip the call.
-    if (
-      this.#timer !== undefined &&
-      this.#timerAt <= (now >= 0 ? now : this.clock.monotonic()) + SCHEDULE_SLACK_MS
-    ) {
-      return;
-    }
+    if (armedAt <= (now >= 0 ? now : this.clock.monotonic()) + SCHEDULE_SLACK_MS) return;
     const at = this.symbols.web4_rtt_node_next_deadline(this.handle);
-    if (at < 0) return;
-    if (this.#timer !== undefined && this.#timerAt <= at) return;
-    if (this.#timer !== undefined) this.clock.clear(this.#timer);
+    if (fired && this.#farTimer !== undefined && at !== this.#farAt) {
+      // The earlier deadline passed and the core's next one is not the far
+      // timer's: that deadline moved or went (a lost connection's
+      // heartbeat), so the far timer would wake the node for nothing.
+      this.clock.clear(this.#farTimer);
+      this.#farTimer = undefined;
+      this.#farAt = Infinity;
+      armedAt = this.#timerAt;
+    }
+    if (at < 0 || armedAt <= at) return;
+    if (this.#timer !== undefined) {
+      // Kept as the far timer (the previous far one is the latest: cleared).
+      if (this.#farTimer !== undefined) this.clock.clear(this.#farTimer);
+      this.#farTimer = this.#timer;
+      this.#farAt = this.#timerAt;
+    }
     this.#timerAt = at;
-    const timer = this.clock.setTimeout(
-      () => this.#onTimer(),
-      Math.max(0, Math.ceil(at - this.clock.monotonic())),
+    const timer: TimerHandle = this.clock.setTimeout(
+      () => this.#onTimer(timer),
+      Math.max(0, Math.ceil(at - (now >= 0 ? now : this.clock.monotonic()))),
     );
     this.#timer = timer;
-    if (!this.#refd) this.clock.ref(timer, false);
+    if (!this.#refApplied) this.clock.ref(timer, false);
   }
 
-  #onTimer(): void {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+  /** Timer `timer` fired (either slot): the core handles what is due, then the pump re-arms. */
+  #onTimer(timer: TimerHandle): void {
+    if (timer === this.#timer) {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#fired = true;
+    } else if (timer === this.#farTimer) {
+      this.#farTimer = undefined;
+      this.#farAt = Infinity;
+    }
     if (this.#freed) return;
     const now = this.clock.monotonic();
     this.pump(this.symbols.web4_rtt_node_timeout(this.handle, now), 0, now);
@@ -362,7 +441,7 @@ export class NodeCore {
   /** Decodes and dispatches the `n` bytes of event records in the poll buffer. */
   #dispatchBatch(n: number): void {
     try {
-      decodeNativeEvents(this.#pollBuf, n, this.#dispatch);
+      decodeNativeEvents(this.#pollBuf, n, this.#dispatch, this.#dispatchChannel);
     } catch (error) {
       // A malformed batch (a library bug) is reported, never thrown into
       // a socket loop or a timer.
@@ -374,6 +453,15 @@ export class NodeCore {
     if (this.#freed) return;
     try {
       this.#onNativeEvent(event);
+    } catch (error) {
+      this.#onError(error);
+    }
+  };
+
+  #dispatchChannel: ChannelEventSink = (session, channel, writable) => {
+    if (this.#freed) return;
+    try {
+      this.onChannelEvent(session, channel, writable);
     } catch (error) {
       this.#onError(error);
     }
@@ -414,7 +502,9 @@ export class NodeCore {
 
   async #freeAll(): Promise<void> {
     if (this.#timer !== undefined) this.clock.clear(this.#timer);
+    if (this.#farTimer !== undefined) this.clock.clear(this.#farTimer);
     this.#timer = undefined;
+    this.#farTimer = undefined;
     this.ops.fail(
       undefined,
       () =>

@@ -200,13 +200,14 @@ export function decodeMessageRecords(
   length: number,
   out: MessageSink = [],
 ): MessageSink {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   while (at < length) {
     if (length - at < 4) {
       throw new RTTTransportError("PROTOCOL", `Truncated message length at byte ${at}`);
     }
-    const len = view.getUint32(at, true);
+    // Little-endian u32, read without a DataView (this runs for every pull).
+    const len = (bytes[at]! | bytes[at + 1]! << 8 | bytes[at + 2]! << 16 | bytes[at + 3]! << 24) >>>
+      0;
     if (len > length - at - 4) {
       throw new RTTTransportError(
         "PROTOCOL",
@@ -247,6 +248,17 @@ export type NativeEvent =
   | { type: "verification_failure"; code: string; peer: string; message: string }
   | { type: "dial"; session: bigint }
   | { type: "close_conn"; conn: number };
+
+/**
+ * Receives a READABLE (`writable` false) or WRITABLE (`writable` true) event
+ * of channel `channel` of session `session`, without an event object (see
+ * {@linkcode decodeNativeEvents}).
+ */
+export type ChannelEventSink = (session: bigint, channel: number, writable: boolean) => void;
+
+/** The last poll buffer {@linkcode decodeNativeEvents} read, and its view. */
+let _viewOf: Uint8Array | undefined;
+let _view: DataView | undefined;
 
 /** The last session handle decoded, and its two halves (see {@linkcode decodeNativeEvents}). */
 let _lastSession: bigint | undefined;
@@ -374,15 +386,31 @@ function _typed(
  * @param bytes The poll buffer.
  * @param length How many bytes the poll wrote.
  * @param emit Receives each event in order.
+ * @param channelEvent When given, receives the READABLE and WRITABLE events
+ * instead of `emit`, as their fields (one per message received: no event
+ * object is made for them).
  * @throws {RTTTransportError} `PROTOCOL` when the bytes are not well-formed records.
  */
 export function decodeNativeEvents(
   bytes: Uint8Array,
   length: number,
   emit: (event: NativeEvent) => void,
+  channelEvent?: ChannelEventSink,
 ): void {
   if (length <= 0) return;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  if (length > bytes.length) {
+    throw new RTTTransportError(
+      "PROTOCOL",
+      `Event buffer length ${length} is outside the buffer of ${bytes.length} bytes`,
+    );
+  }
+  // One view per poll buffer, kept while the same buffer comes back (a batch
+  // per message received); every read below stays under `length`.
+  if (bytes !== _viewOf) {
+    _view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    _viewOf = bytes;
+  }
+  const view = _view!;
   let at = 0;
   while (at < length) {
     if (length - at < EVENT_HEADER_BYTES) {
@@ -408,11 +436,12 @@ export function decodeNativeEvents(
     if ((kind === 8 || kind === 9) && payloadLen === 0) {
       // READABLE / WRITABLE, one per message or per room freed: no payload,
       // the channel id is the low half of `op`; no BigInt beyond the session.
-      emit({
-        type: kind === 8 ? "readable" : "writable",
-        session,
-        channel: view.getUint32(at + 16, true),
-      });
+      const channel = view.getUint32(at + 16, true);
+      if (channelEvent !== undefined) {
+        channelEvent(session, channel, kind === 9);
+      } else {
+        emit({ type: kind === 8 ? "readable" : "writable", session, channel });
+      }
     } else {
       const payload = payloadLen === 0
         ? undefined

@@ -42,6 +42,13 @@ export interface ByteNetwork {
   /** `"tcp"` or `"memory"`. */
   readonly kind: string;
   /**
+   * Whether an open stream keeps the process alive by itself (a pending
+   * read of a Deno socket does; in-process pipes do not). The driver then
+   * leaves its listeners and timer ref'd until the last stream ends rather
+   * than toggling them with every wait.
+   */
+  readonly streamsKeepAlive?: boolean;
+  /**
    * Listens on `hostname:port` (0 picks a port).
    *
    * @param hostname The host.
@@ -94,6 +101,7 @@ class TcpListener implements ByteListener {
 /** Deno's TCP sockets: `Deno.listen` / `Deno.connect`. */
 export const tcpNetwork: ByteNetwork = {
   kind: "tcp",
+  streamsKeepAlive: true,
   async listen(hostname: string, port: number): Promise<ByteListener> {
     await Promise.resolve();
     return new TcpListener(Deno.listen({ hostname, port, transport: "tcp" }));

@@ -65,6 +65,7 @@ export interface CreateNodeInternals {
 }
 
 let _construct: (core: NodeCore, fingerprint: string, backend: string) => RttNode;
+let _sessionOf: (node: RttNode, handle: bigint) => RttSession | undefined;
 
 /**
  * An RTT endpoint: listens, connects, accepts authenticated sessions.
@@ -106,6 +107,7 @@ export class RttNode implements Transport {
 
   static {
     _construct = (core, fingerprint, backend) => new RttNode(core, fingerprint, backend);
+    _sessionOf = (node, handle) => node.#sessions.get(handle);
   }
 
   private constructor(core: NodeCore, fingerprint: string, backend: string) {
@@ -118,6 +120,11 @@ export class RttNode implements Transport {
     core.onEvent = (event) => {
       const node = weak.deref();
       if (node !== undefined) node.#onNativeEvent(event);
+    };
+    core.onChannelEvent = (handle, channel, writable) => {
+      const node = weak.deref();
+      const session = node === undefined ? undefined : _sessionOf(node, handle);
+      if (session !== undefined) sessionInternals().channelEvent(session, channel, writable);
     };
     finalizer.register(this, { core }, this);
   }

@@ -65,6 +65,7 @@ let _create: (
   owner: object,
 ) => RttSession;
 let _event: (session: RttSession, event: NativeEvent) => void;
+let _channelEvent: (session: RttSession, channel: number, writable: boolean) => void;
 let _forceClose: (session: RttSession, reason: string) => void;
 let _shutdown: (session: RttSession, deadlineMs: number) => Promise<void>;
 
@@ -76,11 +77,21 @@ let _shutdown: (session: RttSession, deadlineMs: number) => Promise<void>;
 export function sessionInternals(): {
   create: typeof _create;
   event: typeof _event;
+  channelEvent: typeof _channelEvent;
   forceClose: typeof _forceClose;
   shutdown: typeof _shutdown;
 } {
-  return { create: _create, event: _event, forceClose: _forceClose, shutdown: _shutdown };
+  // One object (this runs for every message received).
+  return _internals ??= {
+    create: _create,
+    event: _event,
+    channelEvent: _channelEvent,
+    forceClose: _forceClose,
+    shutdown: _shutdown,
+  };
 }
+
+let _internals: ReturnType<typeof sessionInternals> | undefined;
 
 /**
  * An authenticated session with one peer. Obtained from `node.connect()` or
@@ -138,6 +149,10 @@ export class RttSession implements TransportSession {
     _create = (core, handle, id, peer, notify, owner) =>
       new RttSession(core, handle, id, peer, notify, owner);
     _event = (session, event) => session.#onEvent(event);
+    _channelEvent = (session, id, writable) => {
+      const channel = session.#channels.get(id);
+      if (channel !== undefined) channelInternals().channelEvent(channel, writable);
+    };
     _forceClose = (session, reason) => session.#onClose(reason, 0, false);
     _shutdown = (session, deadlineMs) => {
       session.#closeWhy = 1;

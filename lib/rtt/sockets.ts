@@ -61,8 +61,10 @@ export interface SocketsPorts {
   readonly network: ByteNetwork;
   /** Whether the native node was freed. */
   freed(): boolean;
-  /** Whether something is awaited (a new listener is then ref'd). */
+  /** Whether the listeners are ref'd now (a new listener follows). */
   refd(): boolean;
+  /** A connection ended (it was removed from the open ones). */
+  connectionEnded(): void;
   /** The event poll buffer: a read's events are copied into it. */
   pollBuf(): Uint8Array<ArrayBuffer>;
   /** The time for a native call (read once per pump). */
@@ -80,6 +82,18 @@ interface ConnIo {
   id: number;
   stream: ByteStream;
   out: Uint8Array<ArrayBuffer>;
+  /**
+   * The buffer of the batch being written: `out`, or the node's spare
+   * buffer a small fused batch is written from (lent: no fused transmit
+   * runs while a write is in flight).
+   */
+  batch: Uint8Array<ArrayBuffer>;
+  /** The batch's length and how much of it was written. */
+  batchEnd: number;
+  batchAt: number;
+  /** The write's completion handlers (made once per connection, not per write). */
+  onWrite: (n: number) => void;
+  onWriteError: () => void;
   writing: boolean;
   /** The core has more output after the batch being written. */
   more: boolean;
@@ -214,10 +228,23 @@ export class Sockets {
    * @param id The native connection id.
    */
   attach(stream: ByteStream, id: number): void {
+    const out = new Uint8Array(WRITE_BUFFER_MIN);
     const io: ConnIo = {
       id,
       stream,
-      out: new Uint8Array(WRITE_BUFFER_MIN),
+      out,
+      batch: out,
+      batchEnd: 0,
+      batchAt: 0,
+      onWrite: (n) => {
+        io.batchAt += n;
+        if (io.batchAt < io.batchEnd) this.#writeBatch(io);
+        else this.#written(io);
+      },
+      onWriteError: () => {
+        this.#setWriting(io, false);
+        this.#ended(io);
+      },
       writing: false,
       more: false,
       grow: false,
@@ -372,8 +399,11 @@ export class Sockets {
     this.#transmitted(io, r);
   }
 
-  /** Writes the batch `web4_rtt_conn_transmit` (or `node_transmit`) put in `io.out`. */
-  #transmitted(io: ConnIo, r: number): void {
+  /**
+   * Writes the batch `web4_rtt_conn_transmit` (or `node_transmit`) put in
+   * `batch` (`io.out` unless a small fused batch is written from the spare).
+   */
+  #transmitted(io: ConnIo, r: number, batch = io.out): void {
     io.again = false;
     // Bit 30: preparing the batch queued events (WRITABLE, REKEY, a close).
     if (r > 0 && (r & TRANSMIT_EVENTS) !== 0) this.#ports.schedulePump();
@@ -387,11 +417,15 @@ export class Sockets {
       return;
     }
     io.grow = io.more && n === io.out.length && io.out.length < WRITE_BUFFER;
-    this.#writeFrom(io, 0, n);
+    io.batch = batch;
+    io.batchAt = 0;
+    io.batchEnd = n;
+    this.#writeBatch(io);
   }
 
   /** A batch was written: transmit again only if the core has more. */
   #written(io: ConnIo): void {
+    io.batch = io.out; // A lent spare goes back.
     // Grown only now: the write in flight read from the old buffer.
     if (io.grow) io.out = new Uint8Array(io.out.length * 2);
     io.grow = false;
@@ -402,14 +436,8 @@ export class Sockets {
     }
   }
 
-  #writeFrom(io: ConnIo, off: number, n: number): void {
-    io.stream.write(io.out.subarray(off, n)).then(
-      (w) => off + w < n ? this.#writeFrom(io, off + w, n) : this.#written(io),
-      () => {
-        this.#setWriting(io, false);
-        this.#ended(io);
-      },
-    );
+  #writeBatch(io: ConnIo): void {
+    io.stream.write(io.batch.subarray(io.batchAt, io.batchEnd)).then(io.onWrite, io.onWriteError);
   }
 
   /** The stream of `io` ended (or is closed by us): tells the core. */
@@ -425,6 +453,7 @@ export class Sockets {
       // Already closed.
     }
     if (this.#ports.freed()) return;
+    this.#ports.connectionEnded();
     this.#ports.symbols.web4_rtt_conn_closed(
       this.#ports.handle,
       io.id,
@@ -461,22 +490,25 @@ export class Sockets {
       } else {
         const out = io.out;
         const n = r & ~(TRANSMIT_EVENTS | TRANSMIT_MORE_OUTPUT | TRANSMIT_MORE_CONNS);
+        let batch = this.#spareOut;
         if (out.length >= this.#spareOut.length) {
           // A full-size buffer: the two are swapped, nothing copied.
           io.out = this.#spareOut;
           this.#spareOut = out;
         } else if (n <= out.length) {
-          // A small batch (a handshake flight, a reply) into the
-          // connection's own small buffer; the spare stays full-size.
-          out.set(this.#spareOut.subarray(0, n));
+          // A small batch (a handshake flight, a reply): written from the
+          // spare, which stays the node's (no fused transmit runs while
+          // this write is in flight, and the connection's next batch goes
+          // into its own buffer), nothing copied.
         } else {
           // A batch larger than the connection's buffer: it takes the
           // spare (it grows) and the node makes a new spare.
           io.out = this.#spareOut;
           this.#spareOut = new Uint8Array(WRITE_BUFFER);
+          batch = io.out;
         }
         this.#setWriting(io, true);
-        this.#transmitted(io, r);
+        this.#transmitted(io, r, batch);
       }
       if ((r & TRANSMIT_MORE_CONNS) === 0) return false;
     }

@@ -22,12 +22,14 @@ export interface DenoRun {
  * @param source Program text; imports are relative to `tests/helpers/`.
  * @param flags Permission flags for `deno run`, e.g. `["--allow-read"]`.
  * @param env Extra environment variables for the child.
+ * @param signal Kills the child when it aborts (a bound on a child that should exit by itself).
  * @returns Exit code and output.
  */
 export async function runDeno(
   source: string,
   flags: string[],
   env: Record<string, string> = {},
+  signal?: AbortSignal,
 ): Promise<DenoRun> {
   const dir = new URL(".", import.meta.url);
   const file = new URL(`_tmp_${crypto.randomUUID()}.ts`, dir);
@@ -38,6 +40,7 @@ export async function runDeno(
       env,
       stdout: "piped",
       stderr: "piped",
+      ...(signal === undefined ? {} : { signal }),
     }).output();
     const decoder = new TextDecoder();
     return {

@@ -188,6 +188,41 @@ Deno.test("A process whose node is idle exits; one awaiting accept() stays alive
   assert.equal(waiting.stdout.trim(), "waited");
 });
 
+Deno.test("A node that served a session over TCP lets the process exit once its connection is gone", async () => {
+  // Receiving holds the node's keep-alive per message; while a TCP connection is open the
+  // listener and the timer stay ref'd between messages (the socket keeps the process alive
+  // anyway), and are let go when the last connection ends: a node left listening must not
+  // keep the process alive after it served someone.
+  const flags = [`--allow-ffi=${libDir}`, "--allow-read", "--allow-net=127.0.0.1"];
+  const result = await runDeno(
+    `import { Identity } from "./../../lib/identity/mod.ts";
+     import { RttNode } from "./../../lib/rtt/mod.ts";
+     const [ia, ib] = await Promise.all([Identity.generate(), Identity.generate()]);
+     const server = await RttNode.create({ identity: ia });
+     const { port } = await server.listen({ hostname: "127.0.0.1", port: 0 });
+     const client = await RttNode.create({ identity: ib });
+     const [outbound, inbound] = await Promise.all([
+       client.connect({ hostname: "127.0.0.1", port, fingerprint: ia.fingerprint }),
+       server.accept(),
+     ]);
+     const tx = await outbound.openChannel("state");
+     const rx = await inbound.openChannel("state");
+     for (let i = 0; i < 3; i++) {
+       await tx.send(new Uint8Array([i]));
+       if ((await rx.receive())?.[0] !== i) throw new Error("lost a message");
+     }
+     // The server's connection ends after this, with nothing awaited on the server node.
+     await client.shutdown();
+     console.log("served"); // the server node is left listening`,
+    flags,
+    {},
+    // A child that does not exit by itself is killed (the test then fails on its exit code).
+    AbortSignal.timeout(20_000),
+  );
+  assert.equal(result.stdout.trim(), "served", result.stderr);
+  assert.equal(result.code, 0, `the process exited by itself (${result.stderr})`);
+});
+
 Deno.test("Creating 20 nodes with sessions and traffic starts no OS thread; shutdown leaves none", async () => {
   // Deno and V8 sometimes start a thread lazily under load that carries the main thread's name; a
   // thread the library started would show in every run. So up to three runs, and one clean run passes.

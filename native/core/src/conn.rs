@@ -295,7 +295,7 @@ enum Tls {
     Failed,
 }
 
-/// What the peer learnt about itself in the handshake, kept when rustls'
+/// What the handshake negotiated, kept when rustls'
 /// connection is handed over.
 #[derive(Default)]
 struct Negotiated {
@@ -390,12 +390,10 @@ impl Conn {
             addr: Arc::from(""),
             got_input: false,
         };
-        // A client's first flight (its ClientHello) is ready at once.
-        if let Err(e) = c.feed_handshake(&[]) {
-            // Not expected from a fresh connection; the handshake timer ends it.
-            c.tls = Tls::Failed;
-            let _ = e;
-        }
+        // A client's first flight (its ClientHello) is ready at once. A
+        // failure (not expected from a fresh connection) leaves the TLS state
+        // failed, and the handshake timer ends the connection.
+        let _ = c.feed_handshake(&[]);
         c
     }
 

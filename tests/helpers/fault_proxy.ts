@@ -83,6 +83,8 @@ export interface FaultProxyStats {
   stalls: number;
   /** Connection pairs ended by a cut or a reset. */
   connectionsKilled: number;
+  /** Chunks altered by {@linkcode FaultProxy.corrupt}. */
+  corrupted: number;
 }
 
 /** One forwarded connection: the accepted client socket and its target socket. */
@@ -117,6 +119,8 @@ export class FaultProxy implements AsyncDisposable {
   readonly #target: ProxyAddr;
   readonly #addr: ProxyAddr;
   readonly #pairs = new Set<_Pair>();
+  /** Directions whose next chunk {@linkcode FaultProxy.corrupt} alters. */
+  readonly #corruptNext = new Set<"bytesToTarget" | "bytesFromTarget">();
   readonly #stats: FaultProxyStats = {
     accepted: 0,
     active: 0,
@@ -128,6 +132,7 @@ export class FaultProxy implements AsyncDisposable {
     resets: 0,
     stalls: 0,
     connectionsKilled: 0,
+    corrupted: 0,
   };
   readonly #acceptWaiters = new Set<() => void>();
   #stalled = false;
@@ -215,6 +220,17 @@ export class FaultProxy implements AsyncDisposable {
    */
   reset(options: FaultOptions = {}): number {
     return this.#kill(true, options.refuseMs ?? 0);
+  }
+
+  /**
+   * Flips one bit of the next chunk forwarded in `direction` (an on-path
+   * attacker altering a TLS record's bytes; the TCP stream stays up).
+   *
+   * @param direction Which way: `"toTarget"` (client -> server) or `"fromTarget"`.
+   */
+  corrupt(direction: "toTarget" | "fromTarget" = "toTarget"): void {
+    this.#assertOpen();
+    this.#corruptNext.add(direction === "toTarget" ? "bytesToTarget" : "bytesFromTarget");
   }
 
   /**
@@ -394,8 +410,15 @@ export class FaultProxy implements AsyncDisposable {
     to: net.Socket,
     counter: "bytesToTarget" | "bytesFromTarget",
   ): void {
-    from.on("data", (chunk: Uint8Array) => {
+    from.on("data", (data: Uint8Array) => {
       if (pair.done) return;
+      let chunk = data;
+      if (this.#corruptNext.delete(counter) && chunk.byteLength > 0) {
+        // The last byte: inside a record's body or tag, whatever the chunking.
+        chunk = Uint8Array.from(chunk);
+        chunk[chunk.byteLength - 1]! ^= 1;
+        this.#stats.corrupted++;
+      }
       this.#stats[counter] += chunk.byteLength;
       if (!to.write(chunk)) {
         pair.waitingDrain.add(from);

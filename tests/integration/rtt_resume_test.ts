@@ -200,6 +200,35 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a bit flipped on the wire costs a reconnect, not the session: nothing lost or reordered",
+  async fn() {
+    await using r = await rig({ ...FAST, resumeWindowMs: 10_000 });
+    const [tx, rx] = await Promise.all([
+      r.clientSession.openChannel("state"),
+      r.serverSession.openChannel("state"),
+    ]);
+    for (let i = 0; i < 50; i++) await tx.send(seqMessage(i, 64));
+    await within(5_000, "flush before the attack", tx.flush());
+    // An on-path attacker alters a record: the server's TLS refuses it. The
+    // peer did nothing wrong, and a new connection is not affected, so the
+    // session resumes instead of closing with a protocol error.
+    r.proxy.corrupt("toTarget");
+    for (let i = 50; i < 100; i++) await tx.send(seqMessage(i, 64));
+    await waitFor(
+      "the resumed session_open",
+      () => r.clientEvents.some((e) => e.type === "session_open" && e.resumed === true),
+      10_000,
+    );
+    await within(10_000, "100 messages", expectInOrder(rx, 100, 64));
+    await within(5_000, "flush after the resumption", tx.flush());
+    assert.equal(r.proxy.stats.corrupted, 1);
+    assert.ok(r.clientSession.stats().reconnects >= 1);
+    assert.ok(!types(r.clientEvents).includes("session_close"), types(r.clientEvents).join(", "));
+    assert.ok(!types(r.serverEvents).includes("session_close"), types(r.serverEvents).join(", "));
+  },
+});
+
+Deno.test({
   name: "RTT heartbeat timeout with resumption: heartbeat_timeout -> connection_lost -> " +
     "session_open {resumed: true}",
   async fn() {

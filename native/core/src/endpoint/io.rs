@@ -148,7 +148,7 @@ impl Endpoint {
                     return Ok(());
                 }
                 Err(e) => {
-                    return self.finish_input(id, c, Some(End::Protocol(e.to_string())), now);
+                    return self.finish_input(id, c, Some(End::Io(e.to_string())), now);
                 }
             }
             // Frames rustls decrypted with the end of the handshake (a
@@ -241,7 +241,12 @@ impl Endpoint {
                 Ok(())
             }
             Err(e) => {
-                let end = end.unwrap_or(End::Protocol(e.to_string()));
+                // A record that fails (altered, truncated, an alert) is the
+                // path's failure or the TLS stream's end, not a frame the
+                // authenticated peer sent: the connection is lost and the
+                // session may resume on a new one (an on-path attacker
+                // cannot close it for good).
+                let end = end.unwrap_or(End::Io(e.to_string()));
                 if c.handshaking() {
                     let f = HandshakeFailure::new("TLS_FAILED", e.to_string());
                     self.conns.insert(id, c);

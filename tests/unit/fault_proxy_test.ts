@@ -315,3 +315,32 @@ Deno.test("FaultProxy rejects out-of-range arguments with RangeError", async () 
   assert.throws(() => proxy.cut({ refuseMs: -1 }), RangeError);
   assert.equal(proxy.stats.cuts, 0);
 });
+
+Deno.test("FaultProxy.corrupt flips one bit of the next chunk, once, and the stream stays up", async () => {
+  await using echo = startEcho();
+  await using proxy = await FaultProxy.start({ target: { hostname: HOST, port: echo.port } });
+  const conn = await Deno.connect(proxy.addr);
+  const first = pattern(1000, 5);
+  await writeAll(conn, first);
+  assert.deepEqual(await readN(conn, first.length), first);
+  proxy.corrupt("toTarget");
+  const second = pattern(1000, 6);
+  await writeAll(conn, second);
+  const echoed = await readN(conn, second.length);
+  let flipped = 0;
+  for (let i = 0; i < second.length; i++) {
+    const diff = echoed[i]! ^ second[i]!;
+    if (diff !== 0) {
+      flipped++;
+      assert.equal(diff & (diff - 1), 0, `byte ${i} differs by more than one bit`);
+    }
+  }
+  assert.equal(flipped, 1);
+  // Only the next chunk: what follows passes unaltered.
+  const third = pattern(1000, 7);
+  await writeAll(conn, third);
+  assert.deepEqual(await readN(conn, third.length), third);
+  assert.equal(proxy.stats.corrupted, 1);
+  closeQuietly(conn);
+  await waitFor("the pair to close", () => proxy.stats.active === 0 && echo.ended === 1);
+});

@@ -1,10 +1,11 @@
 /**
  * `deno task soak`: a stability run. Two RTT nodes talk through the
  * fault-injecting proxy (`tests/helpers/fault_proxy.ts`), which cuts,
- * resets and stalls the connection on a fixed cycle, while one side sends
- * sequence-numbered messages at a steady rate. A progress line reports
- * messages delivered, lost and duplicated, reconnects, RSS, open file
- * descriptors and the end-to-end latency p50/p95 of the last interval.
+ * resets and stalls the connection and flips a bit of a record on a fixed
+ * cycle, while one side sends sequence-numbered messages at a steady rate.
+ * A progress line reports messages delivered, lost and duplicated,
+ * reconnects, RSS, open file descriptors and the end-to-end latency p50/p95
+ * of the last interval.
  *
  * Exits 1 when any message was lost, duplicated or reordered, the session
  * closed, or the final `flush()` did not resolve; 2 on bad flags; 0 otherwise.
@@ -220,6 +221,7 @@ async function main(): Promise<number> {
       failures.push(`send failed: ${err instanceof Error ? err.message : err}`);
     });
 
+    let corruptions = 0;
     const faults = [
       { name: "cut", run: () => proxy.cut() },
       { name: "stall 300ms", run: () => proxy.stall(300) },
@@ -229,6 +231,12 @@ async function main(): Promise<number> {
         run: () => proxy.stall(HEARTBEAT_TIMEOUT_MS * 1.5),
       },
       { name: "cut + refuse 500ms", run: () => proxy.cut({ refuseMs: 500 }) },
+      // A bit flipped on the path: the receiver's TLS refuses the record and
+      // the session resumes on a new connection.
+      {
+        name: "corrupt",
+        run: () => proxy.corrupt(corruptions++ % 2 === 0 ? "toTarget" : "fromTarget"),
+      },
     ];
     let nextFault = started + faultEveryMs;
     let nextReport = started + reportEveryMs;

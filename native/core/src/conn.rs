@@ -625,7 +625,7 @@ impl Conn {
         let mut bytes = Vec::with_capacity(f.encoded_len());
         codec::encode(f, &mut bytes);
         if let Tls::Records(layer) = &mut self.tls {
-            let _ = layer.seal_data(&mut self.out, &bytes);
+            let _ = layer.seal_into(&[&bytes], &[], &mut [], &mut self.out);
         }
     }
 
@@ -638,9 +638,8 @@ impl Conn {
             return;
         }
         if let Tls::Records(layer) = &mut self.tls {
-            let mut spill = Vec::new();
-            let _ = self.scratch.seal(layer, &mut [], &mut spill);
-            self.out.extend_from_slice(&spill);
+            // No room given: every record goes after the pending output.
+            let _ = self.scratch.seal(layer, &mut [], &mut self.out);
         }
         self.scratch.clear();
     }
@@ -680,17 +679,7 @@ impl Conn {
     /// Writes pending output into `buf`: what waits in order first, then the
     /// batch in `scratch`, sealed in place; returns the bytes written.
     pub fn transmit(&mut self, buf: &mut [u8]) -> usize {
-        let mut pos = 0;
-        if !self.out.is_empty() {
-            let n = self.out.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.out[..n]);
-            self.out.drain(..n);
-            pos = n;
-            if self.out.is_empty() && self.out.capacity() > OUT_KEEP {
-                // A large spill or flight: not kept for the connection's life.
-                self.out = Vec::new();
-            }
-        }
+        let mut pos = self.drain_out(buf);
         if self.out.is_empty() && !self.scratch.is_empty() {
             if let Tls::Records(layer) = &mut self.tls {
                 let _ = self
@@ -699,15 +688,27 @@ impl Conn {
                     .map(|n| pos += n);
             }
             self.scratch.clear();
-            if !self.out.is_empty() && pos < buf.len() {
-                let n = self.out.len().min(buf.len() - pos);
-                buf[pos..pos + n].copy_from_slice(&self.out[..n]);
-                self.out.drain(..n);
-                pos += n;
-            }
+            // Records that did not fit follow in what is left of `buf`.
+            pos += self.drain_out(&mut buf[pos..]);
         }
         self.rekey_bytes += pos as u64;
         pos
+    }
+
+    /// Copies the pending output into `buf`, as much as fits; returns the
+    /// bytes copied.
+    fn drain_out(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.out.len().min(buf.len());
+        if n == 0 {
+            return 0;
+        }
+        buf[..n].copy_from_slice(&self.out[..n]);
+        self.out.drain(..n);
+        if self.out.is_empty() && self.out.capacity() > OUT_KEEP {
+            // A large spill or flight: not kept for the connection's life.
+            self.out = Vec::new();
+        }
+        n
     }
 
     /// The REJECT frame for a refusal.

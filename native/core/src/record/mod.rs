@@ -369,15 +369,6 @@ impl RecordLayer {
         Ok(())
     }
 
-    /// Appends application data `plain` to `out` as records.
-    pub fn seal_data(&mut self, out: &mut Vec<u8>, plain: &[u8]) -> Result<(), RecordError> {
-        for chunk in plain.chunks(MAX_PLAINTEXT) {
-            self.update_if_due(out)?;
-            self.seal_append(out, chunk, APPLICATION_DATA)?;
-        }
-        Ok(())
-    }
-
     /// Appends a close_notify alert to `out`.
     pub fn close_notify(&mut self, out: &mut Vec<u8>) -> Result<(), RecordError> {
         self.update_if_due(out)?;
@@ -387,9 +378,9 @@ impl RecordLayer {
     /// Seals the application data `pieces` (in order, cut into records at
     /// `cuts`, offsets into the pieces' concatenation, and at most every
     /// [`MAX_PLAINTEXT`] bytes) straight into `out` while whole records fit
-    /// there; once one does not, it and every later record are appended to
-    /// `spill` instead (which must be empty at the call), so the order holds.
-    /// Returns the bytes written to `out`.
+    /// there; once one does not (or when `spill` already holds records), it
+    /// and every later record are appended to `spill` instead, so the order
+    /// holds. Returns the bytes written to `out`.
     pub fn seal_into(
         &mut self,
         pieces: &[&[u8]],
@@ -397,7 +388,6 @@ impl RecordLayer {
         out: &mut [u8],
         spill: &mut Vec<u8>,
     ) -> Result<usize, RecordError> {
-        debug_assert!(spill.is_empty());
         let total: usize = pieces.iter().map(|p| p.len()).sum();
         let mut written = 0;
         let mut done = 0; // plaintext sealed so far
